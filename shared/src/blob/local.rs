@@ -1,0 +1,122 @@
+//! Blobs as files under a root directory, written atomically (temp file, fsync, rename).
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use super::{check_key, BlobError, BlobStore};
+
+#[derive(Debug, Clone)]
+pub struct LocalBlobStore {
+    root: PathBuf,
+}
+
+impl LocalBlobStore {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path(&self, key: &str) -> Result<PathBuf, BlobError> {
+        check_key(key)?;
+        Ok(self.root.join(key))
+    }
+}
+
+fn backend(e: std::io::Error) -> BlobError {
+    BlobError::Backend(e.to_string())
+}
+
+#[async_trait]
+impl BlobStore for LocalBlobStore {
+    async fn put(&self, key: &str, data: Bytes) -> Result<(), BlobError> {
+        let path = self.path(key)?;
+        tokio::task::spawn_blocking(move || {
+            let dir = path.parent().expect("keys have a parent: the root");
+            std::fs::create_dir_all(dir)?;
+            let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
+            std::fs::write(&tmp, &data)?;
+            std::fs::File::open(&tmp)?.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        })
+        .await
+        .map_err(|e| BlobError::Backend(e.to_string()))?
+        .map_err(backend)
+    }
+
+    async fn get(&self, key: &str) -> Result<Bytes, BlobError> {
+        match tokio::fs::read(self.path(key)?).await {
+            Ok(data) => Ok(Bytes::from(data)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BlobError::NotFound(key.to_owned())),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        match tokio::fs::remove_file(self.path(key)?).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, BlobError> {
+        let root = self.root.clone();
+        let prefix = prefix.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut keys = Vec::new();
+            walk(&root, &root, &mut keys)?;
+            keys.retain(|k| k.starts_with(&prefix));
+            keys.sort();
+            Ok(keys)
+        })
+        .await
+        .map_err(|e| BlobError::Backend(e.to_string()))?
+    }
+}
+
+fn walk(root: &Path, dir: &Path, keys: &mut Vec<String>) -> Result<(), BlobError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(backend(e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(backend)?;
+        let path = entry.path();
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with(".tmp-") {
+            continue;
+        }
+        if entry.file_type().map_err(backend)?.is_dir() {
+            walk(root, &path, keys)?;
+        } else if let Ok(rel) = path.strip_prefix(root) {
+            keys.push(rel.to_string_lossy().replace('\\', "/"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn put_get_list_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::new(dir.path());
+        store.put("a/b/one", Bytes::from_static(b"1")).await.unwrap();
+        store.put("a/two", Bytes::from_static(b"2")).await.unwrap();
+        store.put("c/three", Bytes::from_static(b"3")).await.unwrap();
+        assert_eq!(&store.get("a/b/one").await.unwrap()[..], b"1");
+        assert_eq!(store.list("a/").await.unwrap(), vec!["a/b/one", "a/two"]);
+        store.delete("a/two").await.unwrap();
+        store.delete("a/two").await.unwrap();
+        assert!(matches!(store.get("a/two").await, Err(BlobError::NotFound(_))));
+        assert!(matches!(store.get("../etc/passwd").await, Err(BlobError::InvalidKey(_))));
+    }
+}

@@ -1,0 +1,53 @@
+//! Object storage: S3 in AWS, a directory locally. Holds claim-checked envelopes now and lake files later.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+pub mod local;
+#[cfg(feature = "aws")]
+pub mod s3;
+
+pub use local::LocalBlobStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("blob {0:?} not found")]
+    NotFound(String),
+    #[error("invalid blob key {0:?}")]
+    InvalidKey(String),
+    #[error("blob store: {0}")]
+    Backend(String),
+}
+
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// Stores `data` under `key`, replacing what was there; durable when it returns.
+    async fn put(&self, key: &str, data: Bytes) -> Result<(), BlobError>;
+    async fn get(&self, key: &str) -> Result<Bytes, BlobError>;
+    /// Deleting a missing key is not an error: deletes are retried under at-least-once delivery.
+    async fn delete(&self, key: &str) -> Result<(), BlobError>;
+    /// Keys under `prefix`, sorted.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, BlobError>;
+}
+
+/// Keys are relative paths of plain segments: never absolute, never `..`, never empty segments.
+pub fn check_key(key: &str) -> Result<(), BlobError> {
+    let ok = !key.is_empty()
+        && key.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=".contains(&b));
+    if ok { Ok(()) } else { Err(BlobError::InvalidKey(key.to_owned())) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_cannot_escape() {
+        assert!(check_key("ingest/2026/abc.envelope").is_ok());
+        assert!(check_key("lake/main/events/project_id=1/x.parquet").is_ok());
+        for bad in ["", "/abs", "a/../b", "a//b", "..", "a/./b", "a\\b", "a b"] {
+            assert!(check_key(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Every setting, read from the environment once at start. Command-line flags override some of them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::protocol::Limits;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `SPLAT_BIND`, default `127.0.0.1:3030`.
+    pub bind: SocketAddr,
+    /// `SPLAT_DATA_DIR`, default `./data`: holds `splat.db`, `queue.db` and `lake/`.
+    pub data_dir: PathBuf,
+    /// `SPLAT_DATABASE_PATH`, default `<data-dir>/splat.db`.
+    pub database_path: PathBuf,
+    /// `SPLAT_PUBLIC_URL`: scheme and host SDKs reach us at, for printed DSNs (default from the bind address).
+    pub public_url: Option<String>,
+    /// `SPLAT_QUEUE_URL`: use this SQS queue instead of the local one.
+    pub queue_url: Option<String>,
+    /// `SPLAT_BUCKET`: use this S3 bucket instead of the local blob folder.
+    pub bucket: Option<String>,
+    /// `SPLAT_S3_FORCE_PATH_STYLE`: needed for emulators reached by host name.
+    pub s3_force_path_style: bool,
+    /// `SPLAT_MAX_BODY_BYTES`, `SPLAT_MAX_ENVELOPE_BYTES`, `SPLAT_MAX_EVENT_BYTES`.
+    pub limits: Limits,
+    /// `SPLAT_BATCH_SIZE`, default 100: messages per processor transaction.
+    pub batch_size: usize,
+    /// `SPLAT_KEY_CACHE_SECS`, default 30: how long ingest trusts a cached key lookup.
+    pub key_cache_ttl: Duration,
+    /// `SPLAT_QUEUE_VISIBILITY_SECS` (default 60) and `SPLAT_QUEUE_MAX_RECEIVES` (default 5), local queue.
+    pub queue_visibility: Duration,
+    pub queue_max_receives: u32,
+}
+
+impl Config {
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds the config from any variable source; tests pass a map.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let parse = |name: &str, default: u64| -> anyhow::Result<u64> {
+            get(name).map_or(Ok(default), |v| v.trim().parse().with_context(|| format!("{name} must be a whole number, got {v:?}")))
+        };
+        let bind = get("SPLAT_BIND").unwrap_or_else(|| "127.0.0.1:3030".into());
+        let bind = bind.parse().with_context(|| format!("SPLAT_BIND must be host:port, got {bind:?}"))?;
+        let data_dir = PathBuf::from(get("SPLAT_DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let defaults = Limits::default();
+        let limits = Limits {
+            max_body_bytes: parse("SPLAT_MAX_BODY_BYTES", defaults.max_body_bytes as u64)? as usize,
+            max_envelope_bytes: parse("SPLAT_MAX_ENVELOPE_BYTES", defaults.max_envelope_bytes as u64)? as usize,
+            max_event_bytes: parse("SPLAT_MAX_EVENT_BYTES", defaults.max_event_bytes as u64)? as usize,
+            ..defaults
+        };
+        Ok(Self {
+            bind,
+            database_path: get("SPLAT_DATABASE_PATH").map(PathBuf::from).unwrap_or_else(|| data_dir.join("splat.db")),
+            data_dir,
+            public_url: get("SPLAT_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned()),
+            queue_url: get("SPLAT_QUEUE_URL").filter(|s| !s.is_empty()),
+            bucket: get("SPLAT_BUCKET").filter(|s| !s.is_empty()),
+            s3_force_path_style: get("SPLAT_S3_FORCE_PATH_STYLE").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
+            limits,
+            batch_size: parse("SPLAT_BATCH_SIZE", 100)?.clamp(1, 10_000) as usize,
+            key_cache_ttl: Duration::from_secs(parse("SPLAT_KEY_CACHE_SECS", 30)?),
+            queue_visibility: Duration::from_secs(parse("SPLAT_QUEUE_VISIBILITY_SECS", 60)?),
+            queue_max_receives: parse("SPLAT_QUEUE_MAX_RECEIVES", 5)?.max(1) as u32,
+        })
+    }
+
+    /// Points the data directory (and the database inside it) somewhere else, as `--data-dir` does.
+    pub fn with_data_dir(mut self, dir: PathBuf) -> Self {
+        if self.database_path == self.data_dir.join("splat.db") {
+            self.database_path = dir.join("splat.db");
+        }
+        self.data_dir = dir;
+        self
+    }
+
+    pub fn queue_path(&self) -> PathBuf {
+        self.data_dir.join("queue.db")
+    }
+
+    pub fn lake_dir(&self) -> PathBuf {
+        self.data_dir.join("lake")
+    }
+
+    /// `scheme://host[:port]` for DSNs, given the address actually bound.
+    pub fn public_base(&self, bound: SocketAddr) -> (String, String) {
+        if let Some(url) = &self.public_url {
+            if let Some((scheme, host)) = url.split_once("://") {
+                return (scheme.to_owned(), host.to_owned());
+            }
+        }
+        let host = if bound.ip().is_unspecified() { format!("127.0.0.1:{}", bound.port()) } else { bound.to_string() };
+        ("http".to_owned(), host)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = config(&[]).unwrap();
+        assert_eq!((c.bind.to_string(), c.database_path.clone()), ("127.0.0.1:3030".into(), PathBuf::from("./data/splat.db")));
+        let c = c.with_data_dir("/tmp/x".into());
+        assert_eq!((c.database_path.clone(), c.queue_path()), (PathBuf::from("/tmp/x/splat.db"), PathBuf::from("/tmp/x/queue.db")));
+        let c = config(&[("SPLAT_BIND", "0.0.0.0:9"), ("SPLAT_MAX_EVENT_BYTES", "10")]).unwrap();
+        assert_eq!(c.limits.max_event_bytes, 10);
+        assert_eq!(c.public_base(c.bind), ("http".into(), "127.0.0.1:9".into()));
+        assert!(config(&[("SPLAT_BIND", "nope")]).unwrap_err().to_string().contains("SPLAT_BIND"));
+        assert!(config(&[("SPLAT_BATCH_SIZE", "x")]).is_err());
+    }
+}

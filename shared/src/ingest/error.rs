@@ -1,0 +1,136 @@
+//! Every reason ingest refuses a request, and the one place that turns it into a Relay-style response:
+//! a status, `X-Sentry-Error`, and `{"detail": …, "causes": […]}`.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use crate::protocol::auth::AuthError;
+use crate::protocol::decode::DecodeError;
+use crate::protocol::store::StoreBodyError;
+use crate::protocol::EnvelopeError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BadStoreRequest {
+    #[error("invalid project id in the URL")]
+    BadProjectId,
+    #[error("empty request body")]
+    EmptyBody,
+    #[error("request body exceeds {0} bytes")]
+    BodyTooLarge(usize),
+    #[error("failed to read the request body: {0}")]
+    BodyRead(String),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("unknown public key")]
+    UnknownKey,
+    #[error("this key is disabled")]
+    DisabledKey,
+    #[error("the key does not belong to project {0}")]
+    WrongProject(String),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("invalid envelope: {0}")]
+    Envelope(#[from] EnvelopeError),
+    #[error(transparent)]
+    StoreBody(#[from] StoreBodyError),
+    #[error("envelope exceeds size limits: {0}")]
+    Overflow(String),
+    #[error("envelope contains more than one {0} item")]
+    DuplicateItem(&'static str),
+    #[error("invalid {item} item: {reason}")]
+    InvalidItem { item: String, reason: String },
+    #[error("project quota of {limit} events per minute exceeded")]
+    RateLimited { limit: i64, retry_after_secs: u64 },
+    #[error("the event could not be queued, try again")]
+    QueueUnavailable(String),
+    #[error("project configuration is unavailable, try again")]
+    ConfigUnavailable(String),
+}
+
+impl BadStoreRequest {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadProjectId
+            | Self::EmptyBody
+            | Self::BodyRead(_)
+            | Self::Envelope(_)
+            | Self::StoreBody(_)
+            | Self::DuplicateItem(_)
+            | Self::InvalidItem { .. } => StatusCode::BAD_REQUEST,
+            Self::Auth(AuthError::Missing | AuthError::Malformed(_)) => StatusCode::UNAUTHORIZED,
+            Self::Auth(AuthError::Multiple | AuthError::DsnMismatch | AuthError::UnsupportedVersion(_)) => StatusCode::BAD_REQUEST,
+            Self::UnknownKey | Self::DisabledKey | Self::WrongProject(_) => StatusCode::FORBIDDEN,
+            Self::Decode(DecodeError::Unsupported(_) | DecodeError::Stacked(_)) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Decode(DecodeError::TooLarge(_)) | Self::BodyTooLarge(_) | Self::Overflow(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Decode(DecodeError::Corrupt(..)) => StatusCode::BAD_REQUEST,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::QueueUnavailable(_) | Self::ConfigUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+/// Header values must be visible ASCII; a reason quoting hostile input is cleaned before it goes out.
+fn header_safe(text: &str) -> HeaderValue {
+    let clean: String = text.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).take(200).collect();
+    HeaderValue::from_str(&clean).unwrap_or(HeaderValue::from_static("invalid request"))
+}
+
+impl IntoResponse for BadStoreRequest {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let detail = self.to_string();
+        if status.is_server_error() {
+            tracing::error!(error = ?self, "ingest failed");
+        } else {
+            tracing::debug!(%detail, status = status.as_u16(), "ingest rejected a request");
+        }
+        let mut causes = Vec::new();
+        let mut source = std::error::Error::source(&self);
+        while let Some(e) = source {
+            causes.push(e.to_string());
+            source = e.source();
+        }
+        let body = serde_json::json!({ "detail": detail, "causes": causes });
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert("x-sentry-error", header_safe(&detail));
+        if let Self::RateLimited { retry_after_secs, .. } = self {
+            headers.insert("retry-after", HeaderValue::from(retry_after_secs));
+            // Format: retry_after:categories:scope:reason_code (Sentry's rate-limiting spec).
+            let limits = format!("{retry_after_secs}:default;error;transaction:project:project_quota");
+            headers.insert("x-sentry-rate-limits", header_safe(&limits));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_relay() {
+        assert_eq!(BadStoreRequest::Auth(AuthError::Missing).status(), 401);
+        assert_eq!(BadStoreRequest::Auth(AuthError::Multiple).status(), 400);
+        assert_eq!(BadStoreRequest::UnknownKey.status(), 403);
+        assert_eq!(BadStoreRequest::Decode(DecodeError::Stacked("gzip, br".into())).status(), 415);
+        assert_eq!(BadStoreRequest::Decode(DecodeError::TooLarge(1)).status(), 413);
+        assert_eq!(BadStoreRequest::QueueUnavailable("down".into()).status(), 503);
+    }
+
+    #[test]
+    fn rate_limit_response_carries_both_headers() {
+        let r = BadStoreRequest::RateLimited { limit: 10, retry_after_secs: 42 }.into_response();
+        assert_eq!(r.status(), 429);
+        assert_eq!(r.headers()["retry-after"], "42");
+        assert_eq!(r.headers()["x-sentry-rate-limits"], "42:default;error;transaction:project:project_quota");
+        assert!(r.headers()["x-sentry-error"].to_str().unwrap().contains("10 events per minute"));
+    }
+
+    #[test]
+    fn hostile_reasons_stay_valid_headers() {
+        let r = BadStoreRequest::InvalidItem { item: "event".into(), reason: "bad \u{0}\n\u{e9}".into() }.into_response();
+        assert_eq!(r.headers()["x-sentry-error"], "invalid event item: bad ???");
+    }
+}

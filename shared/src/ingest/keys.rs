@@ -1,0 +1,59 @@
+//! Which project a public key belongs to, cached so that ingest does not ask the database per request.
+//! Entries live for a short TTL: a key disabled in the UI stops working within that time.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use crate::protocol::PublicKey;
+use crate::store::{KeyInfo, Store};
+
+#[async_trait]
+pub trait KeyLookup: Send + Sync {
+    async fn lookup(&self, key: &PublicKey) -> Result<Option<KeyInfo>, String>;
+}
+
+#[async_trait]
+impl KeyLookup for Store {
+    async fn lookup(&self, key: &PublicKey) -> Result<Option<KeyInfo>, String> {
+        self.key_info(key).await.map_err(|e| e.to_string())
+    }
+}
+
+/// A TTL cache in front of another lookup. Unknown keys are cached too, so a flood of bad keys costs
+/// one query per key per TTL.
+pub struct CachedKeys<L> {
+    inner: L,
+    ttl: Duration,
+    entries: Mutex<HashMap<PublicKey, (Instant, Option<KeyInfo>)>>,
+}
+
+/// Bound on cached keys; a flood of random keys resets the cache instead of growing it.
+const MAX_ENTRIES: usize = 100_000;
+
+impl<L: KeyLookup> CachedKeys<L> {
+    pub fn new(inner: L, ttl: Duration) -> Self {
+        Self { inner, ttl, entries: Mutex::new(HashMap::new()) }
+    }
+}
+
+#[async_trait]
+impl<L: KeyLookup> KeyLookup for CachedKeys<L> {
+    async fn lookup(&self, key: &PublicKey) -> Result<Option<KeyInfo>, String> {
+        let now = Instant::now();
+        if let Some((at, info)) = self.entries.lock().expect("poisoned").get(key) {
+            if now.duration_since(*at) < self.ttl {
+                return Ok(info.clone());
+            }
+        }
+        let info = self.inner.lookup(key).await?;
+        let mut entries = self.entries.lock().expect("poisoned");
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(key.clone(), (now, info.clone()));
+        Ok(info)
+    }
+}

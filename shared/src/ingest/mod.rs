@@ -1,0 +1,249 @@
+//! The ingest pipeline: authenticate, decode, frame-check and size-check an SDK request, then put the
+//! envelope on the durable queue and only then answer `200 {"id": …}`.
+//!
+//! Path of a request: [`router`] → [`handle`] (a plain async function over [`IngestRequest`], so tests
+//! and benchmarks call it without HTTP) → [`Queue::send`]. Envelopes too large for a queue message go to the
+//! blob store first and the message carries the key (claim check). Every refusal is a [`BadStoreRequest`].
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+
+use crate::blob::BlobStore;
+use crate::protocol::auth::{self, Credentials};
+use crate::protocol::store::envelope_from_store_body;
+use crate::protocol::{decode_body, Envelope, EventId, ItemType, Limits, ProjectId};
+use crate::queue::{EnvelopeRef, Queue, QueueMessage};
+
+mod error;
+pub mod keys;
+mod rate_limit;
+
+pub use error::BadStoreRequest;
+pub use keys::{CachedKeys, KeyLookup};
+pub use rate_limit::RateLimiter;
+
+/// Everything ingest needs, built once per process.
+#[derive(Clone)]
+pub struct IngestState {
+    pub keys: Arc<dyn KeyLookup>,
+    pub queue: Arc<dyn Queue>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub limits: Limits,
+    pub rate_limiter: Arc<RateLimiter>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Envelope,
+    Store,
+}
+
+/// An SDK request, reduced to what ingest looks at.
+#[derive(Debug, Clone)]
+pub struct IngestRequest {
+    pub endpoint: Endpoint,
+    pub project: String,
+    pub headers: HeaderMap,
+    pub query: Option<String>,
+    /// The raw body, possibly compressed, already capped at `max_body_bytes`.
+    pub body: Bytes,
+}
+
+/// What a successful request returns: the event id when the envelope carries an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub event_id: Option<EventId>,
+}
+
+impl IntoResponse for Accepted {
+    fn into_response(self) -> Response {
+        match self.event_id {
+            Some(id) => Json(serde_json::json!({ "id": id.to_string() })).into_response(),
+            None => Json(serde_json::json!({})).into_response(),
+        }
+    }
+}
+
+/// Runs one request through the pipeline. Returns once the envelope is durably queued.
+pub async fn handle(state: &IngestState, req: IngestRequest) -> Result<Accepted, BadStoreRequest> {
+    let project: ProjectId = req.project.parse().map_err(|_| BadStoreRequest::BadProjectId)?;
+    let request_creds = auth::from_request(&req.headers, req.query.as_deref())?;
+    if req.body.is_empty() {
+        return Err(BadStoreRequest::EmptyBody);
+    }
+    let encoding = header(&req.headers, "content-encoding");
+    let body = decode_body(encoding, req.body, state.limits.max_envelope_bytes)?;
+    let envelope = match req.endpoint {
+        Endpoint::Store if !is_envelope_content_type(header(&req.headers, "content-type")) => {
+            envelope_from_store_body(body.clone(), state.limits.max_envelope_bytes)?
+        }
+        _ => Envelope::parse(body.clone())?,
+    };
+    let creds = auth::with_envelope_dsn(request_creds, envelope.headers.dsn.as_deref())?;
+    let events_per_minute = authorize(state, &creds, project).await?;
+    state.limits.check(&envelope).map_err(BadStoreRequest::Overflow)?;
+    let event_id = validate_items(&envelope)?;
+    if let (Some(limit), true) = (events_per_minute, event_id.is_some()) {
+        let now = chrono::Utc::now().timestamp();
+        state.rate_limiter.check(project, limit, now).map_err(|retry_after_secs| BadStoreRequest::RateLimited { limit, retry_after_secs })?;
+    }
+    // The store endpoint built its envelope in memory; the envelope endpoint forwards the bytes it received.
+    let bytes = match req.endpoint {
+        Endpoint::Store => Bytes::from(envelope.to_bytes()),
+        Endpoint::Envelope => body,
+    };
+    enqueue(state, project, event_id, bytes).await?;
+    Ok(Accepted { event_id })
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn is_envelope_content_type(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with("application/x-sentry-envelope"))
+}
+
+/// The key must exist, be enabled and belong to the project in the path (and to the one its DSN names).
+async fn authorize(state: &IngestState, creds: &Credentials, project: ProjectId) -> Result<Option<i64>, BadStoreRequest> {
+    if creds.dsn_project.is_some_and(|p| p != project) {
+        return Err(BadStoreRequest::WrongProject(project.to_string()));
+    }
+    let info = state.keys.lookup(&creds.public_key).await.map_err(BadStoreRequest::ConfigUnavailable)?.ok_or(BadStoreRequest::UnknownKey)?;
+    if info.project_id != project {
+        return Err(BadStoreRequest::WrongProject(project.to_string()));
+    }
+    if !info.enabled {
+        return Err(BadStoreRequest::DisabledKey);
+    }
+    Ok(info.events_per_minute)
+}
+
+/// Checks the items ingest is responsible for and picks the event id: the envelope header's, else the
+/// event payload's, else a fresh one. `None` when nothing in the envelope creates an event.
+fn validate_items(envelope: &Envelope) -> Result<Option<EventId>, BadStoreRequest> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        #[serde(default, deserialize_with = "crate::protocol::lenient::event_id")]
+        event_id: Option<EventId>,
+    }
+    let mut event_id = None;
+    let mut seen_event = false;
+    for item in &envelope.items {
+        let ty = item.ty();
+        if !ty.is_json() {
+            continue;
+        }
+        let invalid = |reason: String| BadStoreRequest::InvalidItem { item: ty.as_str().to_owned(), reason };
+        if item.payload.is_empty() {
+            return Err(invalid("empty payload".into()));
+        }
+        if !crate::protocol::lenient::starts_as_object(&item.payload) {
+            return Err(invalid("expected a JSON object".into()));
+        }
+        // Parsing into a struct that ignores the rest still checks the whole payload is one JSON object.
+        let head: Head = serde_json::from_slice(&item.payload).map_err(|e| invalid(e.to_string()))?;
+        if ty.creates_event() {
+            if seen_event {
+                return Err(BadStoreRequest::DuplicateItem("event"));
+            }
+            seen_event = true;
+            event_id = Some(envelope.headers.event_id.or(head.event_id).unwrap_or_else(EventId::random));
+        }
+        if *ty == ItemType::Span && item.headers.item_count.is_some_and(|n| n > 1000) {
+            return Err(invalid("more than 1000 spans in one item".into()));
+        }
+    }
+    Ok(event_id)
+}
+
+async fn enqueue(state: &IngestState, project: ProjectId, event_id: Option<EventId>, envelope: Bytes) -> Result<(), BadStoreRequest> {
+    let received_at_us = chrono::Utc::now().timestamp_micros();
+    let mut message = QueueMessage { project_id: project, event_id, received_at_us, envelope: EnvelopeRef::Inline(envelope) };
+    let mut body = message.encode();
+    if body.len() > state.queue.max_message_bytes() {
+        let EnvelopeRef::Inline(bytes) = message.envelope else { unreachable!("just built inline") };
+        let key = claim_check_key(received_at_us);
+        state.blobs.put(&key, bytes).await.map_err(|e| BadStoreRequest::QueueUnavailable(e.to_string()))?;
+        message.envelope = EnvelopeRef::Blob(key);
+        body = message.encode();
+    }
+    state.queue.send(body).await.map_err(|e| BadStoreRequest::QueueUnavailable(e.to_string()))
+}
+
+/// `ingest/<yyyy-mm-dd>/<uuid>.envelope`: the date prefix lets a lifecycle rule expire forgotten bodies.
+fn claim_check_key(received_at_us: i64) -> String {
+    let day = chrono::DateTime::from_timestamp_micros(received_at_us).unwrap_or_default().format("%Y-%m-%d");
+    format!("ingest/{day}/{}.envelope", uuid::Uuid::new_v4().simple())
+}
+
+/// The ingest routes: envelope and store, with and without the trailing slash, plus CORS for browsers.
+pub fn router(state: IngestState) -> Router {
+    Router::new()
+        .route("/api/{project}/envelope/", post(envelope_endpoint))
+        .route("/api/{project}/envelope", post(envelope_endpoint))
+        .route("/api/{project}/store/", post(store_endpoint))
+        .route("/api/{project}/store", post(store_endpoint))
+        .layer(axum::middleware::from_fn(cors))
+        .with_state(state)
+}
+
+async fn envelope_endpoint(state: State<IngestState>, project: Path<String>, query: RawQuery, req: Request<Body>) -> Response {
+    endpoint(Endpoint::Envelope, state, project, query, req).await
+}
+
+async fn store_endpoint(state: State<IngestState>, project: Path<String>, query: RawQuery, req: Request<Body>) -> Response {
+    endpoint(Endpoint::Store, state, project, query, req).await
+}
+
+async fn endpoint(endpoint: Endpoint, State(state): State<IngestState>, Path(project): Path<String>, RawQuery(query): RawQuery, req: Request<Body>) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = match read_body(body, state.limits.max_body_bytes).await {
+        Ok(body) => body,
+        Err(e) => return e.into_response(),
+    };
+    let req = IngestRequest { endpoint, project, headers: parts.headers, query, body };
+    match handle(&state, req).await {
+        Ok(accepted) => accepted.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Reads the body (chunked or not) and stops at `limit` bytes without buffering more.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, BadStoreRequest> {
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BadStoreRequest::BodyTooLarge(limit)),
+        Err(e) => Err(BadStoreRequest::BodyRead(e.to_string())),
+    }
+}
+
+/// Browser SDKs post cross-origin: answer preflights and let them read our headers.
+async fn cors(req: Request<Body>, next: Next) -> Response {
+    let mut response = if req.method() == Method::OPTIONS {
+        StatusCode::OK.into_response()
+    } else {
+        next.run(req).await
+    };
+    let headers = response.headers_mut();
+    headers.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+    headers.insert("access-control-allow-methods", HeaderValue::from_static("GET, POST, OPTIONS"));
+    headers.insert(
+        "access-control-allow-headers",
+        HeaderValue::from_static(
+            "x-sentry-auth, x-requested-with, x-forwarded-for, origin, referer, accept, authentication, authorization, content-encoding, content-type, transfer-encoding, sentry-trace, baggage",
+        ),
+    );
+    headers.insert("access-control-expose-headers", HeaderValue::from_static("x-sentry-error, x-sentry-rate-limits, retry-after"));
+    headers.insert("access-control-max-age", HeaderValue::from_static("3600"));
+    response
+}

@@ -1,0 +1,40 @@
+//! The Lambda side: the processor's SQS handler with partial batch responses. (The ingest function needs
+//! no glue: `lambda_http::run` serves the same axum router as `splat serve`.)
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+
+use crate::process::Processor;
+use crate::queue::Delivery;
+
+fn delivery(message: &SqsMessage) -> Option<Delivery> {
+    Some(Delivery {
+        message_id: message.message_id.clone()?,
+        receipt: message.receipt_handle.clone().unwrap_or_default(),
+        receive_count: message.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1),
+        body: message.body.clone().unwrap_or_default().into_bytes(),
+    })
+}
+
+/// Handles one SQS batch. Failed messages are returned as `batchItemFailures` (the trigger must enable
+/// `ReportBatchItemFailures`); SQS deletes the rest. If the batch cannot be committed at all, every message
+/// is reported so that none is lost.
+pub async fn handle_sqs_event(processor: &Processor, event: SqsEvent) -> SqsBatchResponse {
+    let deliveries: Vec<Delivery> = event.records.iter().filter_map(delivery).collect();
+    let failed = match processor.process_batch(&deliveries).await {
+        Ok(outcome) => outcome.failed,
+        Err(e) => {
+            tracing::error!(error = %e, "batch commit failed; returning every message to the queue");
+            deliveries.iter().map(|d| d.message_id.clone()).collect()
+        }
+    };
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failed
+        .into_iter()
+        .map(|id| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            failure
+        })
+        .collect();
+    response
+}

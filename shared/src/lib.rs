@@ -1,0 +1,31 @@
+//! Splat's library: every piece of domain logic the function binaries share.
+//!
+//! # Path of an event through Splat
+//! 1. An SDK posts an envelope to `/api/{project}/envelope/`. [`ingest`] authenticates the key, decodes
+//!    the body (gzip, deflate, br, zstd, capped), frames the envelope ([`protocol`]), checks limits and
+//!    JSON, and sends a [`queue::QueueMessage`] to the [`queue`] (SQS, or a SQLite file locally). Only then
+//!    does the SDK get `200 {"id": …}`; a refused request gets Relay's status and `X-Sentry-Error`.
+//! 2. The [`process`]or — the single writer — receives batches, skips messages already in its ledger, and
+//!    commits every row of the batch ([`store`]) plus the message ids in one libSQL transaction.
+//! 3. Failed messages stay on the queue and end in its dead-letter queue; they never block a batch.
+
+pub mod blob;
+pub mod config;
+pub mod ingest;
+pub mod local;
+pub mod model;
+pub mod process;
+pub mod protocol;
+pub mod queue;
+pub mod store;
+
+#[cfg(feature = "aws")]
+pub mod aws;
+#[cfg(feature = "aws")]
+pub mod lambda;
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

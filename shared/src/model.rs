@@ -1,0 +1,357 @@
+//! Lenient readers for what SDKs send: the promoted columns of an error event, a classic transaction and
+//! its spans, and streamed span-v2 items. A missing or oddly typed field never fails an item; only a payload
+//! that is not a JSON object does.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::protocol::lenient;
+
+/// The columns promoted out of an error event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventSummary {
+    pub timestamp_us: Option<i64>,
+    pub level: String,
+    pub platform: Option<String>,
+    pub release: Option<String>,
+    pub environment: Option<String>,
+    pub server_name: Option<String>,
+    pub transaction: Option<String>,
+    pub title: String,
+    pub exception_type: Option<String>,
+    pub exception_value: Option<String>,
+    pub message: Option<String>,
+    pub sdk_name: Option<String>,
+    pub sdk_version: Option<String>,
+    pub trace_id: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawEvent {
+    #[serde(default, deserialize_with = "lenient::timestamp")]
+    timestamp: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::timestamp")]
+    start_timestamp: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    level: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    platform: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    release: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    environment: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    server_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    transaction: Option<String>,
+    #[serde(default)]
+    exception: Value,
+    #[serde(default)]
+    logentry: Value,
+    #[serde(default)]
+    message: Value,
+    #[serde(default)]
+    sdk: Value,
+    #[serde(default)]
+    contexts: Value,
+    #[serde(default)]
+    spans: Value,
+}
+
+/// A payload that is not a JSON object: the one thing that fails an item.
+#[derive(Debug, thiserror::Error)]
+#[error("payload is not a JSON object: {0}")]
+pub struct PayloadError(String);
+
+fn parse<T: for<'de> Deserialize<'de>>(payload: &[u8]) -> Result<T, PayloadError> {
+    if !lenient::starts_as_object(payload) {
+        return Err(PayloadError("expected a JSON object".into()));
+    }
+    serde_json::from_slice(payload).map_err(|e| PayloadError(e.to_string()))
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter().try_fold(v, |v, k| v.get(k))?.as_str()
+}
+
+fn owned(s: Option<&str>) -> Option<String> {
+    s.map(str::to_owned).filter(|s| !s.is_empty())
+}
+
+/// Clips a string at `max` bytes on a character boundary; columns stay small, the payload keeps everything.
+pub fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+impl EventSummary {
+    pub fn from_payload(payload: &[u8]) -> Result<Self, PayloadError> {
+        let raw: RawEvent = parse(payload)?;
+        // Exceptions arrive as `{"values": [...]}` or as a bare list; the last one is the one raised.
+        let values = raw.exception.get("values").unwrap_or(&raw.exception);
+        let last = values.as_array().and_then(|v| v.last());
+        let exception_type = owned(last.and_then(|e| str_at(e, &["type"])));
+        let exception_value = owned(last.and_then(|e| str_at(e, &["value"])));
+        let message = owned(
+            str_at(&raw.logentry, &["formatted"])
+                .or_else(|| str_at(&raw.logentry, &["message"]))
+                .or_else(|| raw.message.as_str())
+                .or_else(|| str_at(&raw.message, &["formatted"]))
+                .or_else(|| str_at(&raw.message, &["message"])),
+        );
+        let title = match (&exception_type, &exception_value, &message) {
+            (Some(t), Some(v), _) => format!("{t}: {}", v.lines().next().unwrap_or_default()),
+            (Some(t), None, _) => t.clone(),
+            (None, Some(v), _) => v.lines().next().unwrap_or_default().to_owned(),
+            (None, None, Some(m)) => m.lines().next().unwrap_or_default().to_owned(),
+            (None, None, None) => "<unlabeled event>".to_owned(),
+        };
+        Ok(Self {
+            timestamp_us: raw.timestamp,
+            level: raw.level.filter(|l| !l.is_empty()).unwrap_or_else(|| "error".into()),
+            platform: raw.platform,
+            release: raw.release,
+            environment: raw.environment,
+            server_name: raw.server_name,
+            transaction: raw.transaction,
+            title: clip(&title, 1024),
+            exception_type: exception_type.map(|s| clip(&s, 512)),
+            exception_value: exception_value.map(|s| clip(&s, 4096)),
+            message: message.map(|s| clip(&s, 4096)),
+            sdk_name: owned(str_at(&raw.sdk, &["name"])),
+            sdk_version: owned(str_at(&raw.sdk, &["version"])),
+            trace_id: owned(str_at(&raw.contexts, &["trace", "trace_id"])),
+        })
+    }
+}
+
+/// A span as both transaction shapes describe it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpanRecord {
+    pub trace_id: String,
+    pub span_id: String,
+    pub parent_span_id: Option<String>,
+    /// The span id of the segment (transaction root) this span belongs to, when known.
+    pub segment_id: Option<String>,
+    pub is_segment: bool,
+    pub name: Option<String>,
+    pub op: Option<String>,
+    pub status: Option<String>,
+    pub start_us: Option<i64>,
+    pub end_us: Option<i64>,
+    /// Span data, tags or attributes as compact JSON.
+    pub data: Option<String>,
+}
+
+/// A transaction row: from a classic `transaction` item, or from a streamed segment span.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransactionRecord {
+    pub root: SpanRecord,
+    pub name: String,
+    pub environment: Option<String>,
+    pub release: Option<String>,
+    pub platform: Option<String>,
+    pub sdk_name: Option<String>,
+}
+
+/// A classic transaction event and its child spans.
+pub fn transaction_from_payload(payload: &[u8], event_id: &str) -> Result<(TransactionRecord, Vec<SpanRecord>), PayloadError> {
+    let raw: RawEvent = parse(payload)?;
+    let trace = raw.contexts.get("trace").cloned().unwrap_or(Value::Null);
+    let trace_id = owned(str_at(&trace, &["trace_id"])).unwrap_or_default();
+    // Without a trace context the event id still identifies the transaction uniquely.
+    let span_id = owned(str_at(&trace, &["span_id"])).unwrap_or_else(|| event_id.to_owned());
+    let root = SpanRecord {
+        trace_id: trace_id.clone(),
+        span_id: span_id.clone(),
+        parent_span_id: owned(str_at(&trace, &["parent_span_id"])),
+        segment_id: Some(span_id.clone()),
+        is_segment: true,
+        name: raw.transaction.clone(),
+        op: owned(str_at(&trace, &["op"])),
+        status: owned(str_at(&trace, &["status"])),
+        start_us: raw.start_timestamp,
+        end_us: raw.timestamp,
+        data: trace.get("data").filter(|d| !d.is_null()).map(Value::to_string),
+    };
+    let spans = raw
+        .spans
+        .as_array()
+        .map(|spans| spans.iter().filter_map(|s| classic_span(s, &trace_id, &span_id)).collect())
+        .unwrap_or_default();
+    let record = TransactionRecord {
+        name: raw.transaction.filter(|t| !t.is_empty()).unwrap_or_else(|| "<unlabeled transaction>".into()),
+        root,
+        environment: raw.environment,
+        release: raw.release,
+        platform: raw.platform,
+        sdk_name: owned(str_at(&raw.sdk, &["name"])),
+    };
+    Ok((record, spans))
+}
+
+#[derive(Deserialize)]
+struct RawSpan {
+    #[serde(default, deserialize_with = "lenient::string")]
+    trace_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    span_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    parent_span_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    op: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    description: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string")]
+    status: Option<String>,
+    #[serde(default, deserialize_with = "lenient::timestamp")]
+    start_timestamp: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::timestamp")]
+    timestamp: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::timestamp")]
+    end_timestamp: Option<i64>,
+    #[serde(default)]
+    is_segment: Option<bool>,
+    #[serde(default)]
+    data: Value,
+    #[serde(default)]
+    attributes: Value,
+}
+
+fn classic_span(value: &Value, trace_id: &str, segment_id: &str) -> Option<SpanRecord> {
+    let raw: RawSpan = serde_json::from_value(value.clone()).ok()?;
+    Some(SpanRecord {
+        trace_id: raw.trace_id.unwrap_or_else(|| trace_id.to_owned()),
+        span_id: raw.span_id?,
+        parent_span_id: raw.parent_span_id,
+        segment_id: Some(segment_id.to_owned()),
+        is_segment: false,
+        name: raw.description.or(raw.name),
+        op: raw.op,
+        status: raw.status,
+        start_us: raw.start_timestamp,
+        end_us: raw.timestamp.or(raw.end_timestamp),
+        data: (!raw.data.is_null()).then(|| raw.data.to_string()),
+    })
+}
+
+/// A span-v2 item: `{"items": [span, …]}` with typed attributes (`{"type": "string", "value": …}`).
+pub fn spans_from_v2_payload(payload: &[u8]) -> Result<Vec<SpanRecord>, PayloadError> {
+    #[derive(Deserialize)]
+    struct Container {
+        #[serde(default)]
+        items: Vec<Value>,
+    }
+    let container: Container = parse(payload)?;
+    Ok(container.items.iter().filter_map(v2_span).collect())
+}
+
+/// The plain value of a typed attribute (`{"type": …, "value": v}`), or the attribute itself if untyped.
+pub fn attribute<'a>(attributes: &'a Value, key: &str) -> Option<&'a Value> {
+    let a = attributes.get(key)?;
+    Some(a.get("value").unwrap_or(a))
+}
+
+fn attribute_str(attributes: &Value, key: &str) -> Option<String> {
+    owned(attribute(attributes, key)?.as_str())
+}
+
+fn v2_span(value: &Value) -> Option<SpanRecord> {
+    let raw: RawSpan = serde_json::from_value(value.clone()).ok()?;
+    let attrs = &raw.attributes;
+    let is_segment = raw.is_segment.unwrap_or(false);
+    let span_id = raw.span_id?;
+    let segment_id = attribute_str(attrs, "sentry.segment.id").or_else(|| is_segment.then(|| span_id.clone()));
+    Some(SpanRecord {
+        trace_id: raw.trace_id?,
+        span_id,
+        parent_span_id: raw.parent_span_id,
+        segment_id,
+        is_segment,
+        name: raw.name.or(raw.description),
+        op: attribute_str(attrs, "sentry.op").or(raw.op),
+        status: raw.status,
+        start_us: raw.start_timestamp,
+        end_us: raw.end_timestamp.or(raw.timestamp),
+        data: (!attrs.is_null()).then(|| attrs.to_string()),
+    })
+}
+
+/// A streamed segment span seen as a transaction. Environment, release and segment name are attributes.
+pub fn transaction_from_segment(span: &SpanRecord) -> TransactionRecord {
+    let attrs: Value = span.data.as_deref().and_then(|d| serde_json::from_str(d).ok()).unwrap_or(Value::Null);
+    let name = attribute_str(&attrs, "sentry.segment.name")
+        .or_else(|| span.name.clone())
+        .unwrap_or_else(|| "<unlabeled transaction>".into());
+    TransactionRecord {
+        root: span.clone(),
+        name,
+        environment: attribute_str(&attrs, "sentry.environment"),
+        release: attribute_str(&attrs, "sentry.release"),
+        platform: attribute_str(&attrs, "sentry.platform"),
+        sdk_name: attribute_str(&attrs, "sentry.sdk.name"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exception_as_values_or_list_and_messages() {
+        let e = EventSummary::from_payload(br#"{"exception":{"values":[{"type":"KeyError","value":"a"},{"type":"ValueError","value":"bad\nsecond"}]},"level":"warning","timestamp":1700000000.5}"#).unwrap();
+        assert_eq!((e.title.as_str(), e.level.as_str(), e.timestamp_us), ("ValueError: bad", "warning", Some(1_700_000_000_500_000)));
+        let e = EventSummary::from_payload(br#"{"exception":[{"type":"Error","value":"boom"}],"timestamp":"2024-01-02T03:04:05Z"}"#).unwrap();
+        assert_eq!(e.title, "Error: boom");
+        let e = EventSummary::from_payload(br#"{"logentry":{"message":"hi %s","formatted":"hi bob"}}"#).unwrap();
+        assert_eq!((e.title.as_str(), e.level.as_str()), ("hi bob", "error"));
+        let e = EventSummary::from_payload(br#"{"message":"plain"}"#).unwrap();
+        assert_eq!(e.title, "plain");
+        assert_eq!(EventSummary::from_payload(b"{}").unwrap().title, "<unlabeled event>");
+    }
+
+    #[test]
+    fn odd_types_never_fail_an_event() {
+        let e = EventSummary::from_payload(br#"{"level":5,"release":1.2,"environment":["x"],"exception":"nope","timestamp":"garbage","sdk":7,"contexts":null}"#).unwrap();
+        assert_eq!((e.level.as_str(), e.release.as_deref(), e.environment, e.timestamp_us), ("5", Some("1.2"), None, None));
+        assert!(EventSummary::from_payload(b"[1,2]").is_err());
+        assert!(EventSummary::from_payload(b"{").is_err());
+    }
+
+    #[test]
+    fn classic_transaction_with_spans() {
+        let payload = br#"{"type":"transaction","transaction":"GET /users","start_timestamp":1700000000.0,"timestamp":1700000000.25,
+            "contexts":{"trace":{"trace_id":"t1","span_id":"root","op":"http.server","status":"ok"}},
+            "spans":[{"span_id":"c1","parent_span_id":"root","op":"db","description":"SELECT 1","start_timestamp":1700000000.1,"timestamp":1700000000.2},
+                     {"no_span_id":true}]}"#;
+        let (tx, spans) = transaction_from_payload(payload, "e1").unwrap();
+        assert_eq!((tx.name.as_str(), tx.root.span_id.as_str(), tx.root.op.as_deref()), ("GET /users", "root", Some("http.server")));
+        assert_eq!(tx.root.end_us.unwrap() - tx.root.start_us.unwrap(), 250_000);
+        assert_eq!(spans.len(), 1);
+        assert_eq!((spans[0].trace_id.as_str(), spans[0].segment_id.as_deref(), spans[0].name.as_deref()), ("t1", Some("root"), Some("SELECT 1")));
+    }
+
+    #[test]
+    fn streamed_spans_and_their_segment() {
+        let payload = br#"{"items":[
+            {"trace_id":"t","span_id":"s","name":"GET /x","is_segment":true,"status":"ok","start_timestamp":1700000000.0,"end_timestamp":1700000001.0,
+             "attributes":{"sentry.op":{"type":"string","value":"http.server"},"sentry.environment":{"type":"string","value":"prod"},"sentry.release":{"type":"string","value":"1.0"},"sentry.segment.name":{"type":"string","value":"GET /x"}}},
+            {"trace_id":"t","span_id":"c","parent_span_id":"s","name":"SELECT","start_timestamp":1700000000.1,"end_timestamp":1700000000.2,
+             "attributes":{"sentry.op":{"type":"string","value":"db"},"sentry.segment.id":{"type":"string","value":"s"}}},
+            {"span_id":"missing trace id"}]}"#;
+        let spans = spans_from_v2_payload(payload).unwrap();
+        assert_eq!(spans.len(), 2);
+        assert!(spans[0].is_segment);
+        assert_eq!((spans[1].segment_id.as_deref(), spans[1].op.as_deref()), (Some("s"), Some("db")));
+        let tx = transaction_from_segment(&spans[0]);
+        assert_eq!((tx.name.as_str(), tx.environment.as_deref(), tx.release.as_deref(), tx.root.op.as_deref()), ("GET /x", Some("prod"), Some("1.0"), Some("http.server")));
+    }
+}

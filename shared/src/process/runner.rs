@@ -1,0 +1,78 @@
+//! Drives a [`Processor`] from a queue by polling it, the way the Lambda SQS event source would: used by
+//! `splat serve` for the local queue and for SQS when it runs against AWS or an emulator.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::{BatchOutcome, Processor};
+use crate::queue::{Delivery, Queue};
+
+#[derive(Debug, Clone)]
+pub struct RunnerOptions {
+    /// Most messages handled in one batch (one transaction).
+    pub batch_size: usize,
+    /// How long one receive waits for the first message.
+    pub wait: Duration,
+}
+
+impl Default for RunnerOptions {
+    fn default() -> Self {
+        Self { batch_size: 100, wait: Duration::from_secs(1) }
+    }
+}
+
+/// Polls until `shutdown` turns true. Errors are logged and retried after a pause; they never stop it.
+pub async fn run(processor: Processor, queue: Arc<dyn Queue>, options: RunnerOptions, mut shutdown: watch::Receiver<bool>) {
+    while !*shutdown.borrow() {
+        let step = tokio::select! {
+            step = run_once(&processor, queue.as_ref(), &options) => step,
+            _ = shutdown.changed() => break,
+        };
+        if let Err(e) = step {
+            tracing::error!(error = %e, "processor step failed; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+/// Receives one batch (up to `batch_size`, gathering several receives for queues that hand out fewer),
+/// processes it and deletes what is done.
+pub async fn run_once(processor: &Processor, queue: &dyn Queue, options: &RunnerOptions) -> anyhow::Result<BatchOutcome> {
+    let mut deliveries: Vec<Delivery> = queue.receive(options.batch_size, options.wait).await?;
+    while !deliveries.is_empty() && deliveries.len() < options.batch_size {
+        let more = queue.receive(options.batch_size - deliveries.len(), Duration::ZERO).await?;
+        if more.is_empty() {
+            break;
+        }
+        deliveries.extend(more);
+    }
+    if deliveries.is_empty() {
+        return Ok(BatchOutcome::default());
+    }
+    let outcome = processor.process_batch(&deliveries).await?;
+    let receipts: Vec<String> = deliveries
+        .iter()
+        .filter(|d| outcome.done.contains(&d.message_id))
+        .map(|d| d.receipt.clone())
+        .collect();
+    queue.delete(&receipts).await?;
+    tracing::debug!(done = outcome.done.len(), failed = outcome.failed.len(), "processed a batch");
+    Ok(outcome)
+}
+
+/// Processes until the queue has nothing visible: for tests, benchmarks and one-shot CLI runs. Failed
+/// messages are invisible until their visibility timeout, so they do not keep it looping.
+pub async fn drain(processor: &Processor, queue: &dyn Queue, batch_size: usize) -> anyhow::Result<BatchOutcome> {
+    let options = RunnerOptions { batch_size, wait: Duration::ZERO };
+    let mut total = BatchOutcome::default();
+    loop {
+        let outcome = run_once(processor, queue, &options).await?;
+        if outcome.done.is_empty() && outcome.failed.is_empty() {
+            return Ok(total);
+        }
+        total.done.extend(outcome.done);
+        total.failed.extend(outcome.failed);
+    }
+}

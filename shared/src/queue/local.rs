@@ -1,0 +1,269 @@
+//! The local queue: a table in its own SQLite file (`<data-dir>/queue.db`).
+//!
+//! Its own file, not a table in `splat.db`, because the processor holds `splat.db`'s write lock for a whole
+//! batch and ingest must not wait behind it. Sends from concurrent requests are committed together (group
+//! commit): one fsync acknowledges many envelopes, which is what lets a durable local queue keep up with
+//! the HTTP front. Visibility timeouts, receive counts and a dead-letter table mirror SQS.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::{mpsc, oneshot, Notify};
+
+use super::{Delivery, Queue, QueueError, EMPTY_POLL_BACKOFF};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS messages (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    body          BLOB    NOT NULL,
+    enqueued_at   INTEGER NOT NULL,
+    visible_at    INTEGER NOT NULL,
+    receive_count INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS messages_visible ON messages (visible_at, id);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id            INTEGER PRIMARY KEY,
+    body          BLOB    NOT NULL,
+    enqueued_at   INTEGER NOT NULL,
+    receive_count INTEGER NOT NULL,
+    died_at       INTEGER NOT NULL
+);
+";
+
+/// Sends waiting for the next group commit are capped so one commit never holds too much memory.
+const MAX_GROUP: usize = 512;
+
+type Pending = (Vec<u8>, oneshot::Sender<Result<(), QueueError>>);
+
+#[derive(Clone)]
+pub struct LocalQueue {
+    conn: libsql::Connection,
+    sender: mpsc::Sender<Pending>,
+    arrived: Arc<Notify>,
+    visibility: Duration,
+    max_receives: u32,
+}
+
+impl LocalQueue {
+    /// Opens (creating if needed) the queue file. `visibility` is how long a received message stays hidden;
+    /// after `max_receives` deliveries without a delete it moves to `dead_letters`.
+    pub async fn open(path: &Path, visibility: Duration, max_receives: u32) -> Result<Self, QueueError> {
+        let db = libsql::Builder::new_local(path).build().await.map_err(QueueError::new)?;
+        let conn = open_conn(&db).await?;
+        conn.execute_batch(SCHEMA).await.map_err(QueueError::new)?;
+        let writer = open_conn(&db).await?;
+        let arrived = Arc::new(Notify::new());
+        let (sender, receiver) = mpsc::channel(MAX_GROUP * 4);
+        tokio::spawn(group_commit(db, writer, receiver, arrived.clone()));
+        Ok(Self { conn, sender, arrived, visibility, max_receives })
+    }
+
+    /// Messages moved to the dead-letter table.
+    pub async fn dead_letter_count(&self) -> Result<u64, QueueError> {
+        count(&self.conn, "SELECT count(*) FROM dead_letters").await
+    }
+
+    async fn receive_now(&self, max: usize) -> Result<Vec<Delivery>, QueueError> {
+        let now = now_ms();
+        let tx = self.conn.transaction().await.map_err(QueueError::new)?;
+        tx.execute(
+            "INSERT INTO dead_letters (id, body, enqueued_at, receive_count, died_at)
+             SELECT id, body, enqueued_at, receive_count, ?1 FROM messages WHERE visible_at <= ?1 AND receive_count >= ?2",
+            (now, self.max_receives),
+        )
+        .await
+        .map_err(QueueError::new)?;
+        tx.execute("DELETE FROM messages WHERE visible_at <= ?1 AND receive_count >= ?2", (now, self.max_receives))
+            .await
+            .map_err(QueueError::new)?;
+        let mut rows = tx
+            .query(
+                "UPDATE messages SET visible_at = ?1, receive_count = receive_count + 1
+                 WHERE id IN (SELECT id FROM messages WHERE visible_at <= ?2 ORDER BY id LIMIT ?3)
+                 RETURNING id, receive_count, body",
+                (now + self.visibility.as_millis() as i64, now, max as i64),
+            )
+            .await
+            .map_err(QueueError::new)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().await.map_err(QueueError::new)? {
+            let id: i64 = row.get(0).map_err(QueueError::new)?;
+            let receive_count: u32 = row.get(1).map_err(QueueError::new)?;
+            let body: Vec<u8> = row.get(2).map_err(QueueError::new)?;
+            out.push(Delivery { message_id: id.to_string(), receipt: format!("{id}:{receive_count}"), receive_count, body });
+        }
+        drop(rows);
+        tx.commit().await.map_err(QueueError::new)?;
+        out.sort_by_key(|d| d.message_id.parse::<i64>().unwrap_or_default());
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl Queue for LocalQueue {
+    async fn send(&self, body: Vec<u8>) -> Result<(), QueueError> {
+        let (done, wait) = oneshot::channel();
+        self.sender.send((body, done)).await.map_err(|_| QueueError("local queue writer stopped".into()))?;
+        wait.await.map_err(|_| QueueError("local queue writer stopped".into()))?
+    }
+
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let notified = self.arrived.notified();
+            let batch = self.receive_now(max).await?;
+            if !batch.is_empty() || tokio::time::Instant::now() >= deadline {
+                return Ok(batch);
+            }
+            // Wake on a new send, or poll again soon: in-flight messages become visible again by the clock.
+            let _ = tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + EMPTY_POLL_BACKOFF * 20), notified).await;
+        }
+    }
+
+    async fn delete(&self, receipts: &[String]) -> Result<(), QueueError> {
+        let tx = self.conn.transaction().await.map_err(QueueError::new)?;
+        for receipt in receipts {
+            let (id, count) = receipt.split_once(':').ok_or_else(|| QueueError(format!("bad receipt {receipt:?}")))?;
+            let (id, count): (i64, i64) = (id.parse().map_err(QueueError::new)?, count.parse().map_err(QueueError::new)?);
+            // A stale receipt (the message was delivered again since) deletes nothing, as in SQS.
+            tx.execute("DELETE FROM messages WHERE id = ?1 AND receive_count = ?2", (id, count)).await.map_err(QueueError::new)?;
+        }
+        tx.commit().await.map_err(QueueError::new)
+    }
+
+    async fn depth(&self) -> Result<u64, QueueError> {
+        count(&self.conn, "SELECT count(*) FROM messages").await
+    }
+
+    fn max_message_bytes(&self) -> usize {
+        usize::MAX
+    }
+}
+
+async fn open_conn(db: &libsql::Database) -> Result<libsql::Connection, QueueError> {
+    let conn = db.connect().map_err(QueueError::new)?;
+    conn.busy_timeout(Duration::from_secs(10)).map_err(QueueError::new)?;
+    // WAL lets the processor read while ingest appends; FULL sync because a 200 promises the data survives.
+    let mut rows = conn.query("PRAGMA journal_mode=WAL", ()).await.map_err(QueueError::new)?;
+    while rows.next().await.map_err(QueueError::new)?.is_some() {}
+    conn.execute("PRAGMA synchronous=FULL", ()).await.map_err(QueueError::new)?;
+    Ok(conn)
+}
+
+async fn count(conn: &libsql::Connection, sql: &str) -> Result<u64, QueueError> {
+    let mut rows = conn.query(sql, ()).await.map_err(QueueError::new)?;
+    let row = rows.next().await.map_err(QueueError::new)?.ok_or_else(|| QueueError("count returned nothing".into()))?;
+    row.get::<i64>(0).map(|n| n as u64).map_err(QueueError::new)
+}
+
+/// Drains whatever sends are waiting, writes them in one transaction, then answers each.
+async fn group_commit(_db: libsql::Database, conn: libsql::Connection, mut receiver: mpsc::Receiver<Pending>, arrived: Arc<Notify>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while receiver.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let result = insert_group(&conn, &group).await;
+        for (_, done) in group.drain(..) {
+            let _ = done.send(result.clone().map_err(|e| QueueError(e.clone())));
+        }
+        arrived.notify_waiters();
+    }
+}
+
+async fn insert_group(conn: &libsql::Connection, group: &[Pending]) -> Result<(), String> {
+    let now = now_ms();
+    let tx = conn.transaction().await.map_err(|e| e.to_string())?;
+    {
+        let stmt = tx
+            .prepare("INSERT INTO messages (body, enqueued_at, visible_at) VALUES (?1, ?2, ?2)")
+            .await
+            .map_err(|e| e.to_string())?;
+        for (body, _) in group {
+            stmt.execute((body.as_slice(), now)).await.map_err(|e| e.to_string())?;
+            stmt.reset();
+        }
+    }
+    tx.commit().await.map_err(|e| e.to_string())
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn queue(dir: &tempfile::TempDir, visibility_ms: u64, max_receives: u32) -> LocalQueue {
+        LocalQueue::open(&dir.path().join("q.db"), Duration::from_millis(visibility_ms), max_receives).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn send_receive_delete_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = queue(&dir, 60_000, 5).await;
+        for i in 0..5u8 {
+            q.send(vec![i]).await.unwrap();
+        }
+        assert_eq!(q.depth().await.unwrap(), 5);
+        let got = q.receive(3, Duration::ZERO).await.unwrap();
+        assert_eq!(got.iter().map(|d| d.body[0]).collect::<Vec<_>>(), vec![0, 1, 2]);
+        // In flight: invisible to the next receive.
+        let rest = q.receive(10, Duration::ZERO).await.unwrap();
+        assert_eq!(rest.iter().map(|d| d.body[0]).collect::<Vec<_>>(), vec![3, 4]);
+        q.delete(&got.iter().chain(&rest).map(|d| d.receipt.clone()).collect::<Vec<_>>()).await.unwrap();
+        assert_eq!(q.depth().await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn unacknowledged_messages_come_back_then_die() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = queue(&dir, 1, 2).await;
+        q.send(b"poison".to_vec()).await.unwrap();
+        let first = q.receive(1, Duration::ZERO).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let second = q.receive(1, Duration::ZERO).await.unwrap();
+        assert_eq!((first[0].message_id.clone(), second[0].receive_count), (second[0].message_id.clone(), 2));
+        // The first receipt is stale now and must not delete the redelivered message.
+        q.delete(&[first[0].receipt.clone()]).await.unwrap();
+        assert_eq!(q.depth().await.unwrap(), 1);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert!(q.receive(1, Duration::ZERO).await.unwrap().is_empty());
+        assert_eq!((q.depth().await.unwrap(), q.dead_letter_count().await.unwrap()), (0, 1));
+    }
+
+    #[tokio::test]
+    async fn receive_waits_for_a_send() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = queue(&dir, 60_000, 5).await;
+        let sender = q.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            sender.send(b"late".to_vec()).await.unwrap();
+        });
+        let got = q.receive(10, Duration::from_secs(10)).await.unwrap();
+        assert_eq!(got[0].body, b"late");
+    }
+
+    #[tokio::test]
+    async fn messages_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        queue(&dir, 60_000, 5).await.send(b"kept".to_vec()).await.unwrap();
+        let q = queue(&dir, 60_000, 5).await;
+        assert_eq!(q.receive(1, Duration::ZERO).await.unwrap()[0].body, b"kept");
+    }
+
+    #[tokio::test]
+    async fn concurrent_sends_are_all_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = queue(&dir, 60_000, 5).await;
+        let sends = (0..200u32).map(|i| {
+            let q = q.clone();
+            tokio::spawn(async move { q.send(i.to_le_bytes().to_vec()).await })
+        });
+        for s in sends {
+            s.await.unwrap().unwrap();
+        }
+        assert_eq!(q.depth().await.unwrap(), 200);
+    }
+}

@@ -1,0 +1,104 @@
+//! The queue on Amazon SQS (or any emulator speaking its API).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName};
+
+use super::{Delivery, Queue, QueueError};
+
+/// SQS caps a message at 256 KiB; we keep a margin for the attributes SQS counts in.
+pub const SQS_MAX_MESSAGE_BYTES: usize = 250 * 1024;
+
+#[derive(Clone)]
+pub struct SqsQueue {
+    client: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl SqsQueue {
+    pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
+        Self { client, url: url.into() }
+    }
+}
+
+#[async_trait]
+impl Queue for SqsQueue {
+    async fn send(&self, body: Vec<u8>) -> Result<(), QueueError> {
+        // Encoded messages are JSON (see QueueMessage::encode), so this never fails for our own bodies.
+        let body = String::from_utf8(body).map_err(|_| QueueError("SQS bodies must be UTF-8".into()))?;
+        self.client.send_message().queue_url(&self.url).message_body(body).send().await.map_err(|e| QueueError(format!("{e:?}")))?;
+        Ok(())
+    }
+
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(max.clamp(1, 10) as i32)
+            .wait_time_seconds(wait.as_secs().min(20) as i32)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(|e| QueueError(format!("{e:?}")))?;
+        Ok(out
+            .messages()
+            .iter()
+            .filter_map(|m| {
+                let receive_count = m
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(1);
+                Some(Delivery {
+                    message_id: m.message_id()?.to_owned(),
+                    receipt: m.receipt_handle()?.to_owned(),
+                    receive_count,
+                    body: m.body().unwrap_or_default().as_bytes().to_vec(),
+                })
+            })
+            .collect())
+    }
+
+    async fn delete(&self, receipts: &[String]) -> Result<(), QueueError> {
+        for chunk in receipts.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, r)| DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(r).build().map_err(QueueError::new))
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = self
+                .client
+                .delete_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| QueueError(format!("{e:?}")))?;
+            if let Some(failed) = out.failed().first() {
+                return Err(QueueError(format!("delete failed: {}", failed.message().unwrap_or(failed.code()))));
+            }
+        }
+        Ok(())
+    }
+
+    async fn depth(&self) -> Result<u64, QueueError> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(|e| QueueError(format!("{e:?}")))?;
+        let attrs = out.attributes();
+        let get = |name| attrs.and_then(|a| a.get(&name)).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+        Ok(get(QueueAttributeName::ApproximateNumberOfMessages) + get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+    }
+
+    fn max_message_bytes(&self) -> usize {
+        SQS_MAX_MESSAGE_BYTES
+    }
+}

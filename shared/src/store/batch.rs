@@ -1,0 +1,184 @@
+//! The processor's unit of work: every row from one batch of queue messages, committed in one
+//! transaction together with the ids of the messages it consumed.
+
+use std::collections::BTreeMap;
+
+use crate::model::{EventSummary, SpanRecord, TransactionRecord};
+use crate::protocol::ProjectId;
+
+use super::{now_us, Result, Store};
+
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    pub project_id: ProjectId,
+    pub event_id: String,
+    pub timestamp_us: i64,
+    pub received_at_us: i64,
+    pub summary: EventSummary,
+    /// zstd-compressed JSON.
+    pub payload: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TransactionRow {
+    pub project_id: ProjectId,
+    pub event_id: Option<String>,
+    pub record: TransactionRecord,
+    pub end_us: i64,
+    pub received_at_us: i64,
+    /// `transaction` or `span`.
+    pub source: &'static str,
+    pub payload: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SpanRow {
+    pub project_id: ProjectId,
+    pub span: SpanRecord,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ItemCount {
+    pub project_id: ProjectId,
+    pub item_type: String,
+    pub hour: i64,
+}
+
+#[derive(Debug, Default)]
+pub struct WriteBatch {
+    pub events: Vec<EventRow>,
+    pub transactions: Vec<TransactionRow>,
+    pub spans: Vec<SpanRow>,
+    pub item_counts: BTreeMap<ItemCount, i64>,
+    pub message_ids: Vec<String>,
+}
+
+impl WriteBatch {
+    pub fn count_item(&mut self, project_id: ProjectId, item_type: &str, at_us: i64, n: i64) {
+        let hour = at_us.div_euclid(3_600_000_000) * 3_600;
+        *self.item_counts.entry(ItemCount { project_id, item_type: item_type.to_owned(), hour }).or_default() += n;
+    }
+}
+
+fn duration(start: Option<i64>, end: Option<i64>) -> Option<i64> {
+    Some(end? - start?).filter(|d| *d >= 0)
+}
+
+impl Store {
+    /// Writes the batch atomically. Rows that already exist (same event id, same span) are kept as they
+    /// were, so replaying a batch changes nothing.
+    pub async fn commit(&self, batch: &WriteBatch) -> Result<()> {
+        let tx = self.conn().transaction_with_behavior(libsql::TransactionBehavior::Immediate).await?;
+        if !batch.events.is_empty() {
+            let stmt = tx
+                .prepare(
+                    "INSERT OR IGNORE INTO events (project_id, event_id, timestamp, received_at, level, platform, release, environment,
+                        server_name, transaction_name, title, exception_type, exception_value, message, sdk_name, sdk_version, trace_id, payload)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                )
+                .await?;
+            for e in &batch.events {
+                let s = &e.summary;
+                stmt.execute(libsql::params![
+                    e.project_id.value(),
+                    e.event_id.as_str(),
+                    e.timestamp_us,
+                    e.received_at_us,
+                    s.level.as_str(),
+                    s.platform.clone(),
+                    s.release.clone(),
+                    s.environment.clone(),
+                    s.server_name.clone(),
+                    s.transaction.clone(),
+                    s.title.as_str(),
+                    s.exception_type.clone(),
+                    s.exception_value.clone(),
+                    s.message.clone(),
+                    s.sdk_name.clone(),
+                    s.sdk_version.clone(),
+                    s.trace_id.clone(),
+                    e.payload.clone(),
+                ])
+                .await?;
+                stmt.reset();
+            }
+        }
+        if !batch.transactions.is_empty() {
+            let stmt = tx
+                .prepare(
+                    "INSERT OR IGNORE INTO transactions (project_id, event_id, trace_id, span_id, parent_span_id, name, op, status,
+                        start_time, end_time, duration_us, environment, release, platform, sdk_name, source, received_at, payload)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                )
+                .await?;
+            for t in &batch.transactions {
+                let (r, root) = (&t.record, &t.record.root);
+                stmt.execute(libsql::params![
+                    t.project_id.value(),
+                    t.event_id.clone(),
+                    root.trace_id.as_str(),
+                    root.span_id.as_str(),
+                    root.parent_span_id.clone(),
+                    r.name.as_str(),
+                    root.op.clone(),
+                    root.status.clone(),
+                    root.start_us,
+                    t.end_us,
+                    duration(root.start_us, root.end_us),
+                    r.environment.clone(),
+                    r.release.clone(),
+                    r.platform.clone(),
+                    r.sdk_name.clone(),
+                    t.source,
+                    t.received_at_us,
+                    t.payload.clone(),
+                ])
+                .await?;
+                stmt.reset();
+            }
+        }
+        if !batch.spans.is_empty() {
+            let stmt = tx
+                .prepare(
+                    "INSERT OR IGNORE INTO spans (project_id, trace_id, span_id, parent_span_id, segment_id, is_segment, name, op, status,
+                        start_time, end_time, duration_us, data)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                )
+                .await?;
+            for row in &batch.spans {
+                let s = &row.span;
+                stmt.execute(libsql::params![
+                    row.project_id.value(),
+                    s.trace_id.as_str(),
+                    s.span_id.as_str(),
+                    s.parent_span_id.clone(),
+                    s.segment_id.clone(),
+                    s.is_segment as i64,
+                    s.name.clone(),
+                    s.op.clone(),
+                    s.status.clone(),
+                    s.start_us,
+                    s.end_us,
+                    duration(s.start_us, s.end_us),
+                    s.data.clone(),
+                ])
+                .await?;
+                stmt.reset();
+            }
+        }
+        for (key, n) in &batch.item_counts {
+            tx.execute(
+                "INSERT INTO item_counts (project_id, item_type, hour, count) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (project_id, item_type, hour) DO UPDATE SET count = count + excluded.count",
+                (key.project_id.value(), key.item_type.as_str(), key.hour, *n),
+            )
+            .await?;
+        }
+        let now = now_us();
+        for id in &batch.message_ids {
+            tx.execute("INSERT OR IGNORE INTO processed_messages (message_id, processed_at) VALUES (?1, ?2)", (id.as_str(), now)).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,137 @@
+//! The OLTP database (`splat.db`, libSQL): projects and keys, events, transactions, spans, item counts and
+//! the processed-message ledger. Storage never renders anything and never parses the wire format.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::protocol::{ProjectId, PublicKey};
+
+mod batch;
+mod projects;
+mod schema;
+
+pub use batch::{EventRow, ItemCount, SpanRow, TransactionRow, WriteBatch};
+pub use projects::{KeyInfo, Project, ProjectKey};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] libsql::Error),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A handle on `splat.db`. Cheap to clone; every clone shares one connection.
+#[derive(Clone)]
+pub struct Store {
+    // Kept so the database outlives its connection.
+    _db: std::sync::Arc<libsql::Database>,
+    conn: libsql::Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Invalid(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let db = libsql::Builder::new_local(path).build().await?;
+        Self::init(db).await
+    }
+
+    /// A private in-memory database, for tests.
+    pub async fn open_in_memory() -> Result<Self> {
+        Self::init(libsql::Builder::new_local(":memory:").build().await?).await
+    }
+
+    async fn init(db: libsql::Database) -> Result<Self> {
+        let conn = db.connect()?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        let mut rows = conn.query("PRAGMA journal_mode=WAL", ()).await?;
+        while rows.next().await?.is_some() {}
+        conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;").await?;
+        let store = Self { _db: std::sync::Arc::new(db), conn };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        self.conn
+            .execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)", ())
+            .await?;
+        let applied = self.schema_version().await?;
+        for (version, sql) in schema::MIGRATIONS.iter().filter(|(v, _)| *v > applied) {
+            let tx = self.conn.transaction_with_behavior(libsql::TransactionBehavior::Immediate).await?;
+            // Another process may have migrated while we waited for the lock.
+            let mut rows = tx.query("SELECT 1 FROM schema_migrations WHERE version = ?1", [*version]).await?;
+            if rows.next().await?.is_some() {
+                continue;
+            }
+            drop(rows);
+            tx.execute_batch(sql).await?;
+            tx.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)", (*version, now_us())).await?;
+            tx.commit().await?;
+            tracing::info!(version, "applied database migration");
+        }
+        Ok(())
+    }
+
+    /// The newest migration applied.
+    pub async fn schema_version(&self) -> Result<i64> {
+        self.scalar("SELECT coalesce(max(version), 0) FROM schema_migrations", ()).await
+    }
+
+    /// Of `message_ids`, those whose rows are already committed.
+    pub async fn processed(&self, message_ids: &[String]) -> Result<HashSet<String>> {
+        let mut done = HashSet::new();
+        let stmt = self.conn.prepare("SELECT 1 FROM processed_messages WHERE message_id = ?1").await?;
+        for id in message_ids {
+            let mut rows = stmt.query([id.as_str()]).await?;
+            if rows.next().await?.is_some() {
+                done.insert(id.clone());
+            }
+            stmt.reset();
+        }
+        Ok(done)
+    }
+
+    /// Row counts per table, for tests, health and the CLI.
+    pub async fn count(&self, table: &str) -> Result<i64> {
+        let table = match table {
+            "projects" | "project_keys" | "events" | "transactions" | "spans" | "processed_messages" => table,
+            other => return Err(StoreError::Invalid(format!("no table {other:?}"))),
+        };
+        self.scalar(&format!("SELECT count(*) FROM {table}"), ()).await
+    }
+
+    /// Accepted items of `item_type` for a project, over all hours.
+    pub async fn item_count(&self, project: ProjectId, item_type: &str) -> Result<i64> {
+        self.scalar(
+            "SELECT coalesce(sum(count), 0) FROM item_counts WHERE project_id = ?1 AND item_type = ?2",
+            (project.value(), item_type),
+        )
+        .await
+    }
+
+    async fn scalar(&self, sql: &str, params: impl libsql::params::IntoParams) -> Result<i64> {
+        let mut rows = self.conn.query(sql, params).await?;
+        let row = rows.next().await?.ok_or_else(|| StoreError::Invalid(format!("no row from {sql}")))?;
+        Ok(row.get::<i64>(0)?)
+    }
+
+    pub(crate) fn conn(&self) -> &libsql::Connection {
+        &self.conn
+    }
+}
+
+pub(crate) fn now_us() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+/// Checks a key exists and is usable; re-exported for callers that only hold a string.
+pub fn parse_key(s: &str) -> Result<PublicKey> {
+    s.parse().map_err(|e: &str| StoreError::Invalid(e.to_owned()))
+}
