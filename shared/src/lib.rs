@@ -12,12 +12,13 @@
 pub mod blob;
 pub mod config;
 pub mod ingest;
-pub mod local;
 pub mod model;
 pub mod process;
 pub mod protocol;
 pub mod queue;
+pub mod serve;
 pub mod store;
+pub mod wiring;
 
 #[cfg(feature = "aws")]
 pub mod aws;

@@ -1,1 +1,21 @@
-fn main() {}
+//! The processor Lambda: SQS batches → the shared processor (the single writer) → libSQL, reporting
+//! partial batch failures.
+
+use aws_lambda_events::sqs::SqsEvent;
+use lambda_runtime::{service_fn, LambdaEvent};
+use splat::config::Config;
+use splat::process::Processor;
+use splat::wiring::{adapters, open_store};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    splat::init_tracing();
+    let config = Config::from_env()?;
+    let (_, blobs) = adapters(&config).await?;
+    let processor = Processor::new(open_store(&config).await?, blobs);
+    let processor = &processor;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<_, lambda_runtime::Error>(splat::lambda::handle_sqs_event(processor, event.payload).await)
+    }))
+    .await
+}

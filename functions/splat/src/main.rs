@@ -1,1 +1,72 @@
-fn main() {}
+//! `splat`: the local all-in-one binary. `splat serve` runs ingest and the processor in one process on
+//! the embedded default storage; `splat project …` manages projects and prints their DSNs.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use splat::config::Config;
+use splat::wiring::{dsn_line, open_store};
+
+#[derive(Parser)]
+#[command(name = "splat", version, about = "A Sentry-compatible error and performance tracker")]
+struct Cli {
+    /// Where the database, queue and lake live (default ./data).
+    #[arg(long, global = true, env = "SPLAT_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run everything in one process and print the default project's DSN.
+    Serve {
+        /// Address to listen on (default 127.0.0.1:3030).
+        #[arg(long, env = "SPLAT_BIND")]
+        bind: Option<std::net::SocketAddr>,
+    },
+    /// Manage projects.
+    Project {
+        #[command(subcommand)]
+        command: ProjectCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProjectCommand {
+    /// Create a project and print its DSN.
+    Create { name: String },
+    /// List projects with their DSNs.
+    List,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    splat::init_tracing();
+    let cli = Cli::parse();
+    let mut config = Config::from_env()?;
+    if let Some(dir) = cli.data_dir {
+        config = config.with_data_dir(dir);
+    }
+    match cli.command {
+        Command::Serve { bind } => {
+            if let Some(bind) = bind {
+                config.bind = bind;
+            }
+            splat::serve::serve(config).await
+        }
+        Command::Project { command } => {
+            let store = open_store(&config).await?;
+            let (scheme, host) = config.public_base(config.bind);
+            let projects = match command {
+                ProjectCommand::Create { name } => vec![store.create_project(&name).await?],
+                ProjectCommand::List => store.list_projects().await?,
+            };
+            for project in projects {
+                println!("{} {} ({})", project.id, project.slug, project.name);
+                println!("{}", dsn_line(&project, &scheme, &host));
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,18 +1,13 @@
-//! `splat serve`: every function in one process on one port. The same router as the ingest Lambda, the
-//! same processor as the SQS Lambda (driven by polling), on the embedded default storage — or on SQS/S3
-//! when `SPLAT_QUEUE_URL`/`SPLAT_BUCKET` are set.
+//! Builds what the config asks for — the database, the queue and blob adapters (local, or SQS/S3 when
+//! `SPLAT_QUEUE_URL`/`SPLAT_BUCKET` are set), the ingest state — for the Lambda binaries and `splat serve`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use tokio::sync::watch;
 
 use crate::blob::{BlobStore, LocalBlobStore};
 use crate::config::Config;
-use crate::ingest::{self, CachedKeys, IngestState, RateLimiter};
-use crate::process::runner::{self, RunnerOptions};
-use crate::process::Processor;
+use crate::ingest::{CachedKeys, IngestState, RateLimiter};
 use crate::queue::{LocalQueue, Queue};
 use crate::store::{Project, Store};
 
@@ -63,44 +58,4 @@ pub fn dsn_line(project: &Project, scheme: &str, host: &str) -> String {
         Some(dsn) => format!("DSN: {dsn}"),
         None => format!("(project {} has no enabled key)", project.id),
     }
-}
-
-/// Runs until Ctrl-C or SIGTERM: HTTP on `config.bind`, the processor polling the queue.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let writer = open_store(&config).await?;
-    let project = writer.ensure_default_project().await?;
-    // Ingest reads keys over its own connection so it never waits inside the writer's transaction.
-    let reader = open_store(&config).await?;
-    let (queue, blobs) = adapters(&config).await?;
-    let listener = tokio::net::TcpListener::bind(config.bind).await.with_context(|| format!("binding {}", config.bind))?;
-    let bound: SocketAddr = listener.local_addr()?;
-    let (scheme, host) = config.public_base(bound);
-    println!("Splat is listening on {scheme}://{host} (data in {})", config.data_dir.display());
-    println!("Project {:?} (id {}):", project.name, project.id);
-    println!("{}", dsn_line(&project, &scheme, &host));
-
-    let (stop, stopped) = watch::channel(false);
-    let processor = Processor::new(writer, blobs.clone());
-    let options = RunnerOptions { batch_size: config.batch_size, ..RunnerOptions::default() };
-    let worker = tokio::spawn(runner::run(processor, queue.clone(), options, stopped));
-    let app = ingest::router(ingest_state(&config, reader, queue, blobs));
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
-    let _ = stop.send(true);
-    worker.await?;
-    Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }

@@ -1,0 +1,53 @@
+//! `splat serve`: every function in one process on one port. The same router as the ingest Lambda and
+//! the same processor as the SQS Lambda (driven by polling), on the embedded default storage.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::ingest;
+use crate::process::runner::{self, RunnerOptions};
+use crate::process::Processor;
+use crate::wiring::{adapters, dsn_line, ingest_state, open_store};
+
+/// Runs until Ctrl-C or SIGTERM: HTTP on `config.bind`, the processor polling the queue.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let writer = open_store(&config).await?;
+    let project = writer.ensure_default_project().await?;
+    // Ingest reads keys over its own connection so it never waits inside the writer's transaction.
+    let reader = open_store(&config).await?;
+    let (queue, blobs) = adapters(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.bind).await.with_context(|| format!("binding {}", config.bind))?;
+    let bound: SocketAddr = listener.local_addr()?;
+    let (scheme, host) = config.public_base(bound);
+    println!("Splat is listening on {scheme}://{host} (data in {})", config.data_dir.display());
+    println!("Project {:?} (id {}):", project.name, project.id);
+    println!("{}", dsn_line(&project, &scheme, &host));
+
+    let (stop, stopped) = watch::channel(false);
+    let processor = Processor::new(writer, blobs.clone());
+    let options = RunnerOptions { batch_size: config.batch_size, ..RunnerOptions::default() };
+    let worker = tokio::spawn(runner::run(processor, queue.clone(), options, stopped));
+    let app = ingest::router(ingest_state(&config, reader, queue, blobs));
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    let _ = stop.send(true);
+    worker.await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
