@@ -1,1 +1,168 @@
+//! Helpers for the integration tests: a Splat app on a temporary data directory, request builders, and
+//! compressors for bodies.
 
+use std::io::Write;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::Router;
+use http::{Request, Response};
+use http_body_util::BodyExt;
+use splat::blob::LocalBlobStore;
+use splat::config::Config;
+use splat::process::runner::drain;
+use splat::process::{BatchOutcome, Processor};
+use splat::queue::{LocalQueue, Queue};
+use splat::store::{Project, Store};
+use tower::ServiceExt;
+
+/// A whole local Splat: the ingest router, the local queue and the processor over a temp directory.
+pub struct TestApp {
+    pub dir: tempfile::TempDir,
+    pub config: Config,
+    pub store: Store,
+    pub queue: Arc<LocalQueue>,
+    pub processor: Processor,
+    pub router: Router,
+    pub project: Project,
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::with_config(|_| {}).await
+    }
+
+    /// An app whose config is adjusted first (limits, say).
+    pub async fn with_config(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::from_lookup(|_| None).expect("default config").with_data_dir(dir.path().to_path_buf());
+        config.queue_visibility = std::time::Duration::from_millis(200);
+        adjust(&mut config);
+        let store = Store::open(&config.database_path).await.expect("store");
+        let project = store.ensure_default_project().await.expect("project");
+        let reader = Store::open(&config.database_path).await.expect("reader");
+        let queue = Arc::new(LocalQueue::open(&config.queue_path(), config.queue_visibility, config.queue_max_receives).await.expect("queue"));
+        let blobs = Arc::new(LocalBlobStore::new(config.data_dir.clone()));
+        let processor = Processor::new(store.clone(), blobs.clone());
+        let router = splat::ingest::router(splat::wiring::ingest_state(&config, reader, queue.clone(), blobs));
+        Self { dir, config, store, queue, processor, router, project }
+    }
+
+    pub fn key(&self) -> String {
+        self.project.keys[0].public_key.to_string()
+    }
+
+    /// `/api/<project>/envelope/?sentry_key=<key>` — query auth, as JavaScript SDKs send it.
+    pub fn envelope_url(&self) -> String {
+        format!("/api/{}/envelope/?sentry_key={}&sentry_version=7", self.project.id, self.key())
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> Reply {
+        let response = self.router.clone().oneshot(req).await.expect("router is infallible");
+        Reply::read(response).await
+    }
+
+    /// Posts `body` to the envelope endpoint with query auth and the given extra headers.
+    pub async fn post_envelope(&self, body: impl Into<Body>, headers: &[(&str, &str)]) -> Reply {
+        let mut req = Request::post(self.envelope_url());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.send(req.body(body.into()).unwrap()).await
+    }
+
+    /// Runs the processor until the queue is empty.
+    pub async fn process(&self) -> BatchOutcome {
+        drain(&self.processor, self.queue.as_ref(), 100).await.expect("processing")
+    }
+
+    pub async fn queued(&self) -> u64 {
+        self.queue.depth().await.unwrap()
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        self.store.count(table).await.unwrap()
+    }
+
+    /// One column of one row, as a string (NULL → None), for assertions.
+    pub async fn query_strings(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        let db = libsql::Builder::new_local(&self.config.database_path).build().await.unwrap();
+        let conn = db.connect().unwrap();
+        let mut rows = conn.query(sql, ()).await.unwrap();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().await.unwrap() {
+            let mut cols = Vec::new();
+            for i in 0..row.column_count() {
+                cols.push(match row.get_value(i).unwrap() {
+                    libsql::Value::Null => None,
+                    libsql::Value::Integer(n) => Some(n.to_string()),
+                    libsql::Value::Real(f) => Some(f.to_string()),
+                    libsql::Value::Text(s) => Some(s),
+                    libsql::Value::Blob(b) => Some(format!("<{} bytes>", b.len())),
+                });
+            }
+            out.push(cols);
+        }
+        out
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: serde_json::Value,
+}
+
+impl Reply {
+    pub async fn read(response: Response<Body>) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        Self { status, headers, body }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The `X-Sentry-Error` reason, for assertions on why a request was refused.
+    pub fn error(&self) -> String {
+        self.header("x-sentry-error").unwrap_or_default().to_owned()
+    }
+}
+
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+pub fn deflate(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+pub fn brotli(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    brotli::CompressorWriter::new(&mut out, 4096, 4, 22).write_all(data).unwrap();
+    out
+}
+
+pub fn zstd(data: &[u8]) -> Vec<u8> {
+    zstd::encode_all(data, 3).unwrap()
+}
+
+/// A one-event envelope in the Python SDK's shape (header event id, item with length, trailing newline).
+pub fn event_envelope(event_id: &str, event: &serde_json::Value) -> Vec<u8> {
+    let payload = event.to_string();
+    format!("{{\"event_id\":\"{event_id}\"}}\n{{\"type\":\"event\",\"length\":{}}}\n{payload}\n", payload.len()).into_bytes()
+}
+
+/// A hex event id that differs per `n`.
+pub fn event_id(n: u32) -> String {
+    format!("{n:032x}")
+}
