@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""A real sentry-sdk client: `python_client.py DSN SCENARIO... [--compression gzip|br]`.
+
+Scenarios: error, message, transaction (a tree with repeated db spans). Prints one JSON line: the ids
+the SDK reported, and for every HTTP request it made, the Content-Encoding it set, whether the body
+really is in that encoding, and the status the server answered.
+"""
+
+import argparse
+import gzip
+import json
+import time
+
+import brotli
+import sentry_sdk
+from sentry_sdk.transport import HttpTransport
+
+RELEASE = "splat-sdk-tests@1.0.0"
+ENVIRONMENT = "sdk-test"
+TRANSACTION = "sdk-test/checkout"
+ORDERS_QUERY = "SELECT * FROM orders WHERE user_id = %s"
+N_REPEATED = 6
+
+requests = []
+
+
+class RecordingTransport(HttpTransport):
+    """The SDK's own transport, noting what went on the wire: the option alone would not prove br was used."""
+
+    def _request(self, method, endpoint_type, body, headers):
+        encoding = headers.get("Content-Encoding")
+        decode = {"gzip": gzip.decompress, "br": brotli.decompress, None: bytes}[encoding]
+        decoded = decode(body)
+        response = super()._request(method, endpoint_type, body, headers)
+        requests.append({"encoding": encoding, "decodes": decoded.startswith(b"{"), "status": response.status})
+        return response
+
+
+def send_error():
+    try:
+        1 / 0
+    except ZeroDivisionError:
+        return sentry_sdk.capture_exception()
+
+
+def send_message():
+    return sentry_sdk.capture_message("splat sdk test message", level="warning")
+
+
+def send_transaction():
+    with sentry_sdk.start_transaction(op="task", name=TRANSACTION) as tx:
+        with sentry_sdk.start_span(op="db", name="SELECT * FROM users WHERE id = %s"):
+            time.sleep(0.002)  # durations are asserted > 0, so spans must take measurable time
+        with sentry_sdk.start_span(op="function", name="load_orders"):
+            for _ in range(N_REPEATED):
+                with sentry_sdk.start_span(op="db", name=ORDERS_QUERY):
+                    time.sleep(0.001)
+        # Finishing here (leaving the block is then a no-op) is the one way to get the id the SDK sent.
+        event_id = tx.finish()
+    return {"event_id": event_id, "trace_id": tx.trace_id, "span_id": tx.span_id}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("dsn")
+    parser.add_argument("scenarios", nargs="+", choices=["error", "message", "transaction"])
+    parser.add_argument("--compression", choices=["gzip", "br"], default="gzip")
+    args = parser.parse_args()
+
+    sentry_sdk.init(
+        dsn=args.dsn,
+        release=RELEASE,
+        environment=ENVIRONMENT,
+        traces_sample_rate=1.0,
+        transport=RecordingTransport,
+        # One envelope per capture, nothing else: fixtures and row counts stay exact.
+        send_client_reports=False,
+        auto_session_tracking=False,
+        default_integrations=False,
+        _experiments={"transport_compression_algo": args.compression},
+    )
+    senders = {"error": send_error, "message": send_message, "transaction": send_transaction}
+    ids = {name: senders[name]() for name in args.scenarios}
+    sentry_sdk.flush(timeout=10)
+    print(json.dumps({"ids": ids, "requests": requests}))
+
+
+if __name__ == "__main__":
+    main()
