@@ -32,7 +32,7 @@ async fn sqs_event_with_a_poison_record_reports_only_that_record() {
     app.post_envelope(event_envelope(&event_id(3), &json!({"message": "from SQS"})), &[]).await;
     let good = app.queue.receive(1, std::time::Duration::ZERO).await.unwrap().remove(0);
     let mut event: serde_json::Value = serde_json::from_str(include_str!("fixtures/aws/sqs-batch-with-poison.json")).unwrap();
-    event["Records"][0]["body"] = json!(String::from_utf8(good.body).unwrap());
+    event["Records"][0]["body"] = json!(base64::engine::general_purpose::STANDARD.encode(&good.body));
     let event: SqsEvent = serde_json::from_value(event).unwrap();
     let poison_id = event.records[1].message_id.clone().unwrap();
 

@@ -2,6 +2,7 @@
 //! no glue: `lambda_http::run` serves the same axum router as `splat serve`.)
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use base64::Engine;
 
 use crate::process::Processor;
 use crate::queue::Delivery;
@@ -11,7 +12,12 @@ fn delivery(message: &SqsMessage) -> Option<Delivery> {
         message_id: message.message_id.clone()?,
         receipt: message.receipt_handle.clone().unwrap_or_default(),
         receive_count: message.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1),
-        body: message.body.clone().unwrap_or_default().into_bytes(),
+        // The SQS adapter sends base64 (queue bodies are binary); anything else is passed on to fail as malformed.
+        body: message
+            .body
+            .as_deref()
+            .map(|b| base64::engine::general_purpose::STANDARD.decode(b).unwrap_or_else(|_| b.as_bytes().to_vec()))
+            .unwrap_or_default(),
     })
 }
 

@@ -159,6 +159,8 @@ fn add_event(batch: &mut WriteBatch, project: ProjectId, event_id: &str, receive
 
 fn add_transaction(batch: &mut WriteBatch, project: ProjectId, event_id: &str, received: i64, payload: &Bytes) -> Result<(), String> {
     let (record, spans) = model::transaction_from_payload(payload, event_id).map_err(|e| e.to_string())?;
+    // The root is a span too, as a streamed segment is: both shapes give the same span tree.
+    batch.spans.push(SpanRow { project_id: project, span: record.root.clone() });
     batch.spans.extend(spans.into_iter().map(|span| SpanRow { project_id: project, span }));
     batch.transactions.push(TransactionRow {
         project_id: project,
@@ -174,7 +176,6 @@ fn add_transaction(batch: &mut WriteBatch, project: ProjectId, event_id: &str, r
 
 fn add_spans(batch: &mut WriteBatch, project: ProjectId, received: i64, payload: &Bytes) -> Result<(), String> {
     let spans = model::spans_from_v2_payload(payload).map_err(|e| e.to_string())?;
-    batch.count_item(project, "span", received, spans.len() as i64);
     for span in spans {
         if span.is_segment {
             let record = model::transaction_from_segment(&span);

@@ -51,16 +51,16 @@ pub fn decode_body(content_encoding: Option<&str>, body: Bytes, limit: usize) ->
             }
             return Ok(body);
         }
-        Encoding::Gzip => read_capped(flate2::read::MultiGzDecoder::new(&body[..]), limit, "gzip")?,
-        Encoding::Deflate => match read_capped(flate2::read::ZlibDecoder::new(&body[..]), limit, "deflate") {
+        Encoding::Gzip => read_capped(flate2::read::MultiGzDecoder::new(&body[..]), limit, "gzip", body.len())?,
+        Encoding::Deflate => match read_capped(flate2::read::ZlibDecoder::new(&body[..]), limit, "deflate", body.len()) {
             // Some clients send raw deflate under this name; accept it as browsers do.
-            Err(DecodeError::Corrupt(..)) => read_capped(flate2::read::DeflateDecoder::new(&body[..]), limit, "deflate")?,
+            Err(DecodeError::Corrupt(..)) => read_capped(flate2::read::DeflateDecoder::new(&body[..]), limit, "deflate", body.len())?,
             other => other?,
         },
-        Encoding::Brotli => read_capped(brotli::Decompressor::new(&body[..], 4096), limit, "br")?,
+        Encoding::Brotli => read_capped(brotli::Decompressor::new(&body[..], 4096), limit, "br", body.len())?,
         Encoding::Zstd => {
             let decoder = zstd::stream::read::Decoder::new(&body[..]).map_err(|e| DecodeError::Corrupt("zstd", e.to_string()))?;
-            read_capped(decoder, limit, "zstd")?
+            read_capped(decoder, limit, "zstd", body.len())?
         }
     };
     Ok(Bytes::from(out))
@@ -68,11 +68,12 @@ pub fn decode_body(content_encoding: Option<&str>, body: Bytes, limit: usize) ->
 
 /// Inflates zlib data (the legacy store endpoint's base64+zlib bodies) with the same cap.
 pub fn inflate_zlib(data: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
-    read_capped(flate2::read::ZlibDecoder::new(data), limit, "zlib")
+    read_capped(flate2::read::ZlibDecoder::new(data), limit, "zlib", data.len())
 }
 
-fn read_capped(reader: impl Read, limit: usize, name: &'static str) -> Result<Vec<u8>, DecodeError> {
-    let mut out = Vec::new();
+fn read_capped(reader: impl Read, limit: usize, name: &'static str, compressed_len: usize) -> Result<Vec<u8>, DecodeError> {
+    // JSON compresses about 4:1; starting there saves most regrowth copies without trusting the input.
+    let mut out = Vec::with_capacity(compressed_len.saturating_mul(4).min(limit));
     reader
         .take(limit as u64 + 1)
         .read_to_end(&mut out)

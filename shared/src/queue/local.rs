@@ -56,7 +56,16 @@ impl LocalQueue {
         let writer = open_conn(&db).await?;
         let arrived = Arc::new(Notify::new());
         let (sender, receiver) = mpsc::channel(MAX_GROUP * 4);
-        tokio::spawn(group_commit(db, writer, receiver, arrived.clone()));
+        // The writer gets a thread of its own: SQLite's commit and fsync block, and must not stall the
+        // runtime that serves HTTP while the disk works.
+        let notify = arrived.clone();
+        std::thread::Builder::new()
+            .name("splat-queue-writer".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().build().expect("a current-thread runtime");
+                rt.block_on(group_commit(db, writer, receiver, notify));
+            })
+            .map_err(QueueError::new)?;
         Ok(Self { conn, sender, arrived, visibility, max_receives })
     }
 

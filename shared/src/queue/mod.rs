@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use base64::Engine;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -71,15 +70,14 @@ pub struct QueueMessage {
     pub envelope: EnvelopeRef,
 }
 
+/// The header line of an encoded message; the envelope bytes follow it raw.
 #[derive(Serialize, Deserialize)]
-struct Wire {
+struct Header {
     v: u8,
     project_id: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     event_id: Option<String>,
     received_at_us: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    envelope_b64: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     blob: Option<String>,
 }
@@ -88,44 +86,47 @@ struct Wire {
 #[error("malformed queue message: {0}")]
 pub struct MessageError(String);
 
-const WIRE_VERSION: u8 = 1;
+const WIRE_VERSION: u8 = 2;
 
 impl QueueMessage {
-    /// JSON with the envelope in base64: SQS bodies must be text.
+    /// One JSON header line, then the envelope as it is (nothing when it is claim-checked). Binary: a
+    /// queue that carries only text (SQS) encodes it itself.
     pub fn encode(&self) -> Vec<u8> {
-        let (envelope_b64, blob) = match &self.envelope {
-            EnvelopeRef::Inline(bytes) => (Some(base64::engine::general_purpose::STANDARD.encode(bytes)), None),
-            EnvelopeRef::Blob(key) => (None, Some(key.clone())),
+        let (inline, blob) = match &self.envelope {
+            EnvelopeRef::Inline(bytes) => (&bytes[..], None),
+            EnvelopeRef::Blob(key) => (&[][..], Some(key.clone())),
         };
-        let wire = Wire {
+        let header = Header {
             v: WIRE_VERSION,
             project_id: self.project_id.value(),
             event_id: self.event_id.map(|id| id.to_string()),
             received_at_us: self.received_at_us,
-            envelope_b64,
             blob,
         };
-        serde_json::to_vec(&wire).expect("plain struct serializes")
+        let mut out = serde_json::to_vec(&header).expect("plain struct serializes");
+        out.reserve(inline.len() + 1);
+        out.push(b'\n');
+        out.extend_from_slice(inline);
+        out
     }
 
     pub fn decode(body: &[u8]) -> Result<Self, MessageError> {
-        let wire: Wire = serde_json::from_slice(body).map_err(|e| MessageError(e.to_string()))?;
-        if wire.v != WIRE_VERSION {
-            return Err(MessageError(format!("unknown version {}", wire.v)));
+        let newline = body.iter().position(|b| *b == b'\n').ok_or_else(|| MessageError("no header line".into()))?;
+        let header: Header = serde_json::from_slice(&body[..newline]).map_err(|e| MessageError(e.to_string()))?;
+        if header.v != WIRE_VERSION {
+            return Err(MessageError(format!("unknown version {}", header.v)));
         }
-        let envelope = match (wire.envelope_b64, wire.blob) {
-            (Some(b64), None) => EnvelopeRef::Inline(Bytes::from(
-                base64::engine::general_purpose::STANDARD.decode(b64).map_err(|e| MessageError(e.to_string()))?,
-            )),
-            (None, Some(key)) => EnvelopeRef::Blob(key),
-            _ => return Err(MessageError("needs exactly one of envelope_b64 and blob".into())),
+        let rest = &body[newline + 1..];
+        let envelope = match header.blob {
+            None => EnvelopeRef::Inline(Bytes::copy_from_slice(rest)),
+            Some(key) if rest.is_empty() => EnvelopeRef::Blob(key),
+            Some(_) => return Err(MessageError("a claim-checked message carries no envelope".into())),
         };
-        let event_id = match wire.event_id {
+        let event_id = match header.event_id {
             Some(s) => Some(s.parse().map_err(|_| MessageError(format!("bad event id {s:?}")))?),
             None => None,
         };
-        let project_id = ProjectId::new(wire.project_id);
-        Ok(Self { project_id, event_id, received_at_us: wire.received_at_us, envelope })
+        Ok(Self { project_id: ProjectId::new(header.project_id), event_id, received_at_us: header.received_at_us, envelope })
     }
 }
 
@@ -144,8 +145,7 @@ mod tests {
         assert_eq!(QueueMessage::decode(&msg.encode()).unwrap(), msg);
         let blob = QueueMessage { envelope: EnvelopeRef::Blob("ingest/x".into()), event_id: None, ..msg };
         assert_eq!(QueueMessage::decode(&blob.encode()).unwrap(), blob);
-        assert!(std::str::from_utf8(&blob.encode()).is_ok());
-        for bad in [&b"not json"[..], br#"{"v":2,"project_id":1,"received_at_us":0,"blob":"k"}"#, br#"{"v":1,"project_id":1,"received_at_us":0}"#] {
+        for bad in [&b"not json"[..], b"{\"v\":2}", b"{\"v\":1,\"project_id\":1,\"received_at_us\":0}\n{}", b"{\"v\":2,\"project_id\":1,\"received_at_us\":0,\"blob\":\"k\"}\nextra"] {
             assert!(QueueMessage::decode(bad).is_err());
         }
     }

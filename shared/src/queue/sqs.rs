@@ -3,12 +3,17 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use base64::Engine;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName};
 
 use super::{Delivery, Queue, QueueError};
 
-/// SQS caps a message at 256 KiB; we keep a margin for the attributes SQS counts in.
-pub const SQS_MAX_MESSAGE_BYTES: usize = 250 * 1024;
+/// SQS caps a message at 256 KiB of text; bodies are base64 (4 chars per 3 bytes), with a margin.
+pub const SQS_MAX_MESSAGE_BYTES: usize = 250 * 1024 / 4 * 3;
+
+fn b64() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD
+}
 
 #[derive(Clone)]
 pub struct SqsQueue {
@@ -25,9 +30,8 @@ impl SqsQueue {
 #[async_trait]
 impl Queue for SqsQueue {
     async fn send(&self, body: Vec<u8>) -> Result<(), QueueError> {
-        // Encoded messages are JSON (see QueueMessage::encode), so this never fails for our own bodies.
-        let body = String::from_utf8(body).map_err(|_| QueueError("SQS bodies must be UTF-8".into()))?;
-        self.client.send_message().queue_url(&self.url).message_body(body).send().await.map_err(|e| QueueError(format!("{e:?}")))?;
+        // SQS bodies are text; ours are binary.
+        self.client.send_message().queue_url(&self.url).message_body(b64().encode(body)).send().await.map_err(|e| QueueError(format!("{e:?}")))?;
         Ok(())
     }
 
@@ -55,7 +59,8 @@ impl Queue for SqsQueue {
                     message_id: m.message_id()?.to_owned(),
                     receipt: m.receipt_handle()?.to_owned(),
                     receive_count,
-                    body: m.body().unwrap_or_default().as_bytes().to_vec(),
+                    // A body that is not base64 was not sent by us: pass it on raw, to fail as malformed.
+                    body: m.body().map(|b| b64().decode(b).unwrap_or_else(|_| b.as_bytes().to_vec())).unwrap_or_default(),
                 })
             })
             .collect())

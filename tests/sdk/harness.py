@@ -1,0 +1,120 @@
+"""The real-SDK tests' harness: a running `splat serve`, reads of its database, replays of raw requests."""
+
+import contextlib
+import http.client
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import zstandard
+
+ROOT = Path(__file__).resolve().parents[2]
+# The recorder and envelope helpers live with the fixture capture script, which needs them too.
+sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
+from capture import FIXTURE_KEY, Recorder, decode, item_types, parse_envelope, run_client  # noqa: E402,F401
+
+SPLAT_BIN = os.environ.get("SPLAT_BIN") or str(Path.home() / ".cache/splat-target/debug/splat")
+TIMEOUT = 15.0
+
+
+@dataclass
+class Splat:
+    dsn: str
+    db_path: Path
+    base_url: str
+    log_path: Path
+
+    @property
+    def key(self):
+        return urlsplit(self.dsn).username
+
+    def query(self, sql, *params):
+        """Rows as dicts, read over a fresh read-only connection so every call sees the latest commit."""
+        with contextlib.closing(sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=5)) as db:
+            db.row_factory = sqlite3.Row
+            return [dict(row) for row in db.execute(sql, params)]
+
+    def scalar(self, sql, *params):
+        return next(iter(self.query(sql, *params)[0].values()))
+
+    def wait_for(self, sql, *params, count=1):
+        """Polls until `sql` returns at least `count` rows and returns them; the processor commits
+        asynchronously, so rows appear a moment after the SDK got its 200."""
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            rows = self.query(sql, *params)
+            if len(rows) >= count:
+                return rows
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"after {TIMEOUT:.0f} s, {len(rows)} of {count} rows for {sql} {params}\n"
+                    f"--- splat log (tail) ---\n{self.log_path.read_text()[-3000:]}"
+                )
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def start_splat(workdir):
+    """Runs `splat serve` on a kernel-chosen port with a fresh data dir; stops it on exit."""
+    data_dir, log_path = workdir / "data", workdir / "splat.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [SPLAT_BIN, "serve", "--bind", "127.0.0.1:0", "--data-dir", str(data_dir)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        dsn = _wait_for_dsn(proc, log_path)
+        parts = urlsplit(dsn)
+        yield Splat(dsn, data_dir / "splat.db", f"{parts.scheme}://{parts.hostname}:{parts.port}", log_path)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _wait_for_dsn(proc, log_path):
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        match = re.search(r"^DSN: (\S+)$", log_path.read_text(), re.MULTILINE)
+        if match:
+            return match.group(1)
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise RuntimeError(f"splat serve printed no DSN line (exit {proc.poll()}):\n{log_path.read_text()}")
+
+
+# Framing headers describe one transfer, not the envelope; http.client sets its own.
+_HOP_BY_HOP = {"host", "connection", "content-length", "transfer-encoding"}
+
+
+def replay(base_url, request):
+    """Sends a recorded request again, byte for byte, chunked if it was; returns (status, body)."""
+    headers = {k: v for k, v in request["headers"] if k.lower() not in _HOP_BY_HOP}
+    chunked = any(k.lower() == "transfer-encoding" for k, _ in request["headers"])
+    # An iterable body without Content-Length makes http.client send it chunked, as Node does.
+    body = iter([request["body"]]) if chunked else request["body"]
+    parts = urlsplit(base_url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        conn.request(request["method"], request["path"], body=body, headers=headers, encode_chunked=chunked)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def payload(row):
+    """An events/transactions row's stored JSON payload (zstd; a stream decoder needs no size in the frame)."""
+    return json.loads(zstandard.ZstdDecompressor().decompressobj().decompress(row["payload"]))

@@ -1,0 +1,87 @@
+"""The Python SDK (sentry-sdk) against `splat serve`: an exception, a message and a transaction with a span
+tree, once with gzip and once with brotli bodies. The SDK runs as a subprocess (its state is global)."""
+
+import pytest
+
+from harness import payload, run_client, start_splat
+
+RELEASE, ENVIRONMENT = "splat-sdk-tests@1.0.0", "sdk-test"
+
+
+@pytest.fixture(scope="module", params=["gzip", "br"])
+def sent(request, tmp_path_factory):
+    """One server per compression, one client run sending all three; tests read what it stored."""
+    with start_splat(tmp_path_factory.mktemp(f"splat-{request.param}")) as splat:
+        report = run_client("python", splat.dsn, "error", "message", "transaction", "--compression", request.param)
+        yield splat, report, request.param
+
+
+def test_every_request_used_the_encoding_and_was_accepted(sent):
+    _, report, compression = sent
+    # The SDK option alone proves nothing: the client checks each body really decodes with that codec.
+    assert report["requests"] == [{"encoding": compression, "decodes": True, "status": 200}] * 3
+
+
+def test_exception(sent):
+    splat, report, _ = sent
+    [row] = splat.wait_for("SELECT * FROM events WHERE event_id = ?", report["ids"]["error"])
+    assert row["title"] == "ZeroDivisionError: division by zero"
+    assert (row["exception_type"], row["exception_value"]) == ("ZeroDivisionError", "division by zero")
+    assert (row["level"], row["platform"]) == ("error", "python")
+    assert (row["release"], row["environment"]) == (RELEASE, ENVIRONMENT)
+    assert (row["sdk_name"], row["sdk_version"]) == ("sentry.python", "2.75.0")
+    frames = payload(row)["exception"]["values"][-1]["stacktrace"]["frames"]
+    assert frames[-1]["function"] == "send_error"
+
+
+def test_message(sent):
+    splat, report, _ = sent
+    [row] = splat.wait_for("SELECT * FROM events WHERE event_id = ?", report["ids"]["message"])
+    assert (row["title"], row["message"], row["level"]) == ("splat sdk test message",) * 2 + ("warning",)
+    assert row["exception_type"] is None
+    assert (row["release"], row["environment"], row["sdk_name"]) == (RELEASE, ENVIRONMENT, "sentry.python")
+
+
+def test_transaction(sent):
+    splat, report, _ = sent
+    tx = report["ids"]["transaction"]
+    [row] = splat.wait_for("SELECT * FROM transactions WHERE event_id = ?", tx["event_id"])
+    assert (row["trace_id"], row["span_id"], row["source"]) == (tx["trace_id"], tx["span_id"], "transaction")
+    assert (row["name"], row["op"]) == ("sdk-test/checkout", "task")
+    assert (row["release"], row["environment"], row["sdk_name"]) == (RELEASE, ENVIRONMENT, "sentry.python")
+    # The client sleeps inside the spans, so ~10 ms at least.
+    assert row["duration_us"] >= 5_000
+    assert row["duration_us"] == row["end_time"] - row["start_time"]
+
+
+def test_span_tree(sent):
+    splat, report, _ = sent
+    tx = report["ids"]["transaction"]
+    spans = splat.wait_for("SELECT * FROM spans WHERE trace_id = ? AND is_segment = 0", tx["trace_id"], count=8)
+    assert len(spans) == 8  # users query, load_orders, 6 orders queries
+    assert all(s["segment_id"] == tx["span_id"] and s["duration_us"] > 0 for s in spans)
+    [loader] = [s for s in spans if s["op"] == "function"]
+    assert (loader["name"], loader["parent_span_id"]) == ("load_orders", tx["span_id"])
+    # Nesting is checked by ids, not times: the SDK stamps a start from the wall clock and its end from a
+    # monotonic delta, so a child can end some µs after its parent in what it sends.
+    repeated = [s for s in spans if s["parent_span_id"] == loader["span_id"]]
+    assert [(s["op"], s["name"]) for s in repeated] == [("db", "SELECT * FROM orders WHERE user_id = %s")] * 6
+
+
+def test_every_reported_id_stored_exactly_once(sent):
+    splat, report, _ = sent
+    ids = report["ids"]
+    splat.wait_for("SELECT 1 FROM transactions WHERE event_id = ?", ids["transaction"]["event_id"])
+    splat.wait_for("SELECT 1 FROM events WHERE event_id IN (?, ?)", ids["error"], ids["message"], count=2)
+    events = splat.query("SELECT event_id FROM events")
+    assert sorted(r["event_id"] for r in events) == sorted([ids["error"], ids["message"]])
+    assert [r["event_id"] for r in splat.query("SELECT event_id FROM transactions")] == [ids["transaction"]["event_id"]]
+
+
+def test_root_span_is_a_spans_row_like_streamed_segments(sent):
+    splat, report, _ = sent
+    tx = report["ids"]["transaction"]
+    splat.wait_for("SELECT 1 FROM transactions WHERE event_id = ?", tx["event_id"])
+    splat.wait_for("SELECT 1 FROM spans WHERE trace_id = ?", tx["trace_id"], count=9)
+    roots = splat.query("SELECT * FROM spans WHERE trace_id = ? AND is_segment = 1", tx["trace_id"])
+    assert [(r["span_id"], r["op"]) for r in roots] == [(tx["span_id"], "task")]
