@@ -43,26 +43,39 @@ impl Config {
     /// Builds the config from any variable source; tests pass a map.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let parse = |name: &str, default: u64| -> anyhow::Result<u64> {
-            get(name).map_or(Ok(default), |v| v.trim().parse().with_context(|| format!("{name} must be a whole number, got {v:?}")))
+            get(name).map_or(Ok(default), |v| {
+                v.trim()
+                    .parse()
+                    .with_context(|| format!("{name} must be a whole number, got {v:?}"))
+            })
         };
         let bind = get("SPLAT_BIND").unwrap_or_else(|| "127.0.0.1:3030".into());
-        let bind = bind.parse().with_context(|| format!("SPLAT_BIND must be host:port, got {bind:?}"))?;
+        let bind = bind
+            .parse()
+            .with_context(|| format!("SPLAT_BIND must be host:port, got {bind:?}"))?;
         let data_dir = PathBuf::from(get("SPLAT_DATA_DIR").unwrap_or_else(|| "./data".into()));
         let defaults = Limits::default();
         let limits = Limits {
             max_body_bytes: parse("SPLAT_MAX_BODY_BYTES", defaults.max_body_bytes as u64)? as usize,
-            max_envelope_bytes: parse("SPLAT_MAX_ENVELOPE_BYTES", defaults.max_envelope_bytes as u64)? as usize,
-            max_event_bytes: parse("SPLAT_MAX_EVENT_BYTES", defaults.max_event_bytes as u64)? as usize,
+            max_envelope_bytes: parse(
+                "SPLAT_MAX_ENVELOPE_BYTES",
+                defaults.max_envelope_bytes as u64,
+            )? as usize,
+            max_event_bytes: parse("SPLAT_MAX_EVENT_BYTES", defaults.max_event_bytes as u64)?
+                as usize,
             ..defaults
         };
         Ok(Self {
             bind,
-            database_path: get("SPLAT_DATABASE_PATH").map(PathBuf::from).unwrap_or_else(|| data_dir.join("splat.db")),
+            database_path: get("SPLAT_DATABASE_PATH")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| data_dir.join("splat.db")),
             data_dir,
             public_url: get("SPLAT_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned()),
             queue_url: get("SPLAT_QUEUE_URL").filter(|s| !s.is_empty()),
             bucket: get("SPLAT_BUCKET").filter(|s| !s.is_empty()),
-            s3_force_path_style: get("SPLAT_S3_FORCE_PATH_STYLE").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
+            s3_force_path_style: get("SPLAT_S3_FORCE_PATH_STYLE")
+                .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
             limits,
             batch_size: parse("SPLAT_BATCH_SIZE", 100)?.clamp(1, 10_000) as usize,
             key_cache_ttl: Duration::from_secs(parse("SPLAT_KEY_CACHE_SECS", 30)?),
@@ -95,7 +108,11 @@ impl Config {
                 return (scheme.to_owned(), host.to_owned());
             }
         }
-        let host = if bound.ip().is_unspecified() { format!("127.0.0.1:{}", bound.port()) } else { bound.to_string() };
+        let host = if bound.ip().is_unspecified() {
+            format!("127.0.0.1:{}", bound.port())
+        } else {
+            bound.to_string()
+        };
         ("http".to_owned(), host)
     }
 }
@@ -107,20 +124,35 @@ mod tests {
     use super::*;
 
     fn config(vars: &[(&str, &str)]) -> anyhow::Result<Config> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
     #[test]
     fn defaults_and_overrides() {
         let c = config(&[]).unwrap();
-        assert_eq!((c.bind.to_string(), c.database_path.clone()), ("127.0.0.1:3030".into(), PathBuf::from("./data/splat.db")));
+        assert_eq!(
+            (c.bind.to_string(), c.database_path.clone()),
+            ("127.0.0.1:3030".into(), PathBuf::from("./data/splat.db"))
+        );
         let c = c.with_data_dir("/tmp/x".into());
-        assert_eq!((c.database_path.clone(), c.queue_path()), (PathBuf::from("/tmp/x/splat.db"), PathBuf::from("/tmp/x/queue.db")));
+        assert_eq!(
+            (c.database_path.clone(), c.queue_path()),
+            (
+                PathBuf::from("/tmp/x/splat.db"),
+                PathBuf::from("/tmp/x/queue.db")
+            )
+        );
         let c = config(&[("SPLAT_BIND", "0.0.0.0:9"), ("SPLAT_MAX_EVENT_BYTES", "10")]).unwrap();
         assert_eq!(c.limits.max_event_bytes, 10);
         assert_eq!(c.public_base(c.bind), ("http".into(), "127.0.0.1:9".into()));
-        assert!(config(&[("SPLAT_BIND", "nope")]).unwrap_err().to_string().contains("SPLAT_BIND"));
+        assert!(config(&[("SPLAT_BIND", "nope")])
+            .unwrap_err()
+            .to_string()
+            .contains("SPLAT_BIND"));
         assert!(config(&[("SPLAT_BATCH_SIZE", "x")]).is_err());
     }
 }

@@ -11,12 +11,20 @@ fn delivery(message: &SqsMessage) -> Option<Delivery> {
     Some(Delivery {
         message_id: message.message_id.clone()?,
         receipt: message.receipt_handle.clone().unwrap_or_default(),
-        receive_count: message.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1),
+        receive_count: message
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1),
         // The SQS adapter sends base64 (queue bodies are binary); anything else is passed on to fail as malformed.
         body: message
             .body
             .as_deref()
-            .map(|b| base64::engine::general_purpose::STANDARD.decode(b).unwrap_or_else(|_| b.as_bytes().to_vec()))
+            .map(|b| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(b)
+                    .unwrap_or_else(|_| b.as_bytes().to_vec())
+            })
             .unwrap_or_default(),
     })
 }

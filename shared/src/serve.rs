@@ -19,19 +19,29 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // Ingest reads keys over its own connection so it never waits inside the writer's transaction.
     let reader = open_store(&config).await?;
     let (queue, blobs) = adapters(&config).await?;
-    let listener = tokio::net::TcpListener::bind(config.bind).await.with_context(|| format!("binding {}", config.bind))?;
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("binding {}", config.bind))?;
     let bound: SocketAddr = listener.local_addr()?;
     let (scheme, host) = config.public_base(bound);
-    println!("Splat is listening on {scheme}://{host} (data in {})", config.data_dir.display());
+    println!(
+        "Splat is listening on {scheme}://{host} (data in {})",
+        config.data_dir.display()
+    );
     println!("Project {:?} (id {}):", project.name, project.id);
     println!("{}", dsn_line(&project, &scheme, &host));
 
     let (stop, stopped) = watch::channel(false);
     let processor = Processor::new(writer, blobs.clone());
-    let options = RunnerOptions { batch_size: config.batch_size, ..RunnerOptions::default() };
+    let options = RunnerOptions {
+        batch_size: config.batch_size,
+        ..RunnerOptions::default()
+    };
     let worker = tokio::spawn(runner::run(processor, queue.clone(), options, stopped));
     let app = ingest::router(ingest_state(&config, reader, queue, blobs));
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     let _ = stop.send(true);
     worker.await?;
     Ok(())
@@ -43,7 +53,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

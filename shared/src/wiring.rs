@@ -14,21 +14,37 @@ use crate::store::{Project, Store};
 /// The queue and blob store the config asks for.
 pub async fn adapters(config: &Config) -> anyhow::Result<(Arc<dyn Queue>, Arc<dyn BlobStore>)> {
     #[cfg(feature = "aws")]
-    let aws = if config.queue_url.is_some() || config.bucket.is_some() { Some(crate::aws::clients(config).await) } else { None };
+    let aws = if config.queue_url.is_some() || config.bucket.is_some() {
+        Some(crate::aws::clients(config).await)
+    } else {
+        None
+    };
     let queue: Arc<dyn Queue> = match &config.queue_url {
         #[cfg(feature = "aws")]
-        Some(url) => Arc::new(crate::queue::sqs::SqsQueue::new(aws.as_ref().expect("built above").sqs.clone(), url)),
+        Some(url) => Arc::new(crate::queue::sqs::SqsQueue::new(
+            aws.as_ref().expect("built above").sqs.clone(),
+            url,
+        )),
         #[cfg(not(feature = "aws"))]
         Some(_) => anyhow::bail!("SPLAT_QUEUE_URL needs a build with the `aws` feature"),
         None => Arc::new(
-            LocalQueue::open(&config.queue_path(), config.queue_visibility, config.queue_max_receives)
-                .await
-                .with_context(|| format!("opening the local queue {}", config.queue_path().display()))?,
+            LocalQueue::open(
+                &config.queue_path(),
+                config.queue_visibility,
+                config.queue_max_receives,
+            )
+            .await
+            .with_context(|| {
+                format!("opening the local queue {}", config.queue_path().display())
+            })?,
         ),
     };
     let blobs: Arc<dyn BlobStore> = match &config.bucket {
         #[cfg(feature = "aws")]
-        Some(bucket) => Arc::new(crate::blob::s3::S3BlobStore::new(aws.as_ref().expect("built above").s3.clone(), bucket)),
+        Some(bucket) => Arc::new(crate::blob::s3::S3BlobStore::new(
+            aws.as_ref().expect("built above").s3.clone(),
+            bucket,
+        )),
         #[cfg(not(feature = "aws"))]
         Some(_) => anyhow::bail!("SPLAT_BUCKET needs a build with the `aws` feature"),
         None => Arc::new(LocalBlobStore::new(config.data_dir.clone())),
@@ -38,11 +54,18 @@ pub async fn adapters(config: &Config) -> anyhow::Result<(Arc<dyn Queue>, Arc<dy
 
 /// Opens the database, creating the directory and applying migrations.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    Store::open(&config.database_path).await.with_context(|| format!("opening the database {}", config.database_path.display()))
+    Store::open(&config.database_path)
+        .await
+        .with_context(|| format!("opening the database {}", config.database_path.display()))
 }
 
 /// Ingest state over a store: keys looked up through a short-lived cache.
-pub fn ingest_state(config: &Config, keys: Store, queue: Arc<dyn Queue>, blobs: Arc<dyn BlobStore>) -> IngestState {
+pub fn ingest_state(
+    config: &Config,
+    keys: Store,
+    queue: Arc<dyn Queue>,
+    blobs: Arc<dyn BlobStore>,
+) -> IngestState {
     IngestState {
         keys: Arc::new(CachedKeys::new(keys, config.key_cache_ttl)),
         queue,

@@ -51,7 +51,9 @@ impl BlobStore for LocalBlobStore {
     async fn get(&self, key: &str) -> Result<Bytes, BlobError> {
         match tokio::fs::read(self.path(key)?).await {
             Ok(data) => Ok(Bytes::from(data)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BlobError::NotFound(key.to_owned())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(BlobError::NotFound(key.to_owned()))
+            }
             Err(e) => Err(backend(e)),
         }
     }
@@ -109,14 +111,26 @@ mod tests {
     async fn put_get_list_delete() {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalBlobStore::new(dir.path());
-        store.put("a/b/one", Bytes::from_static(b"1")).await.unwrap();
+        store
+            .put("a/b/one", Bytes::from_static(b"1"))
+            .await
+            .unwrap();
         store.put("a/two", Bytes::from_static(b"2")).await.unwrap();
-        store.put("c/three", Bytes::from_static(b"3")).await.unwrap();
+        store
+            .put("c/three", Bytes::from_static(b"3"))
+            .await
+            .unwrap();
         assert_eq!(&store.get("a/b/one").await.unwrap()[..], b"1");
         assert_eq!(store.list("a/").await.unwrap(), vec!["a/b/one", "a/two"]);
         store.delete("a/two").await.unwrap();
         store.delete("a/two").await.unwrap();
-        assert!(matches!(store.get("a/two").await, Err(BlobError::NotFound(_))));
-        assert!(matches!(store.get("../etc/passwd").await, Err(BlobError::InvalidKey(_))));
+        assert!(matches!(
+            store.get("a/two").await,
+            Err(BlobError::NotFound(_))
+        ));
+        assert!(matches!(
+            store.get("../etc/passwd").await,
+            Err(BlobError::InvalidKey(_))
+        ));
     }
 }

@@ -33,9 +33,17 @@ pub trait BlobStore: Send + Sync {
 /// Keys are relative paths of plain segments: never absolute, never `..`, never empty segments.
 pub fn check_key(key: &str) -> Result<(), BlobError> {
     let ok = !key.is_empty()
-        && key.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != "..")
-        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=".contains(&b));
-    if ok { Ok(()) } else { Err(BlobError::InvalidKey(key.to_owned())) }
+        && key
+            .split('/')
+            .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(BlobError::InvalidKey(key.to_owned()))
+    }
 }
 
 #[cfg(test)]

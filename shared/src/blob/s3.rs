@@ -14,7 +14,10 @@ pub struct S3BlobStore {
 
 impl S3BlobStore {
     pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
-        Self { client, bucket: bucket.into() }
+        Self {
+            client,
+            bucket: bucket.into(),
+        }
     }
 }
 
@@ -26,15 +29,31 @@ fn backend(e: impl std::fmt::Debug) -> BlobError {
 impl BlobStore for S3BlobStore {
     async fn put(&self, key: &str, data: Bytes) -> Result<(), BlobError> {
         check_key(key)?;
-        self.client.put_object().bucket(&self.bucket).key(key).body(ByteStream::from(data)).send().await.map_err(backend)?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(data))
+            .send()
+            .await
+            .map_err(backend)?;
         Ok(())
     }
 
     async fn get(&self, key: &str) -> Result<Bytes, BlobError> {
         check_key(key)?;
-        let out = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(out) => out,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Err(BlobError::NotFound(key.to_owned())),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
+                return Err(BlobError::NotFound(key.to_owned()))
+            }
             Err(e) => return Err(backend(e)),
         };
         Ok(out.body.collect().await.map_err(backend)?.into_bytes())
@@ -42,16 +61,32 @@ impl BlobStore for S3BlobStore {
 
     async fn delete(&self, key: &str) -> Result<(), BlobError> {
         check_key(key)?;
-        self.client.delete_object().bucket(&self.bucket).key(key).send().await.map_err(backend)?;
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(backend)?;
         Ok(())
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, BlobError> {
         let mut keys = Vec::new();
-        let mut pages = self.client.list_objects_v2().bucket(&self.bucket).prefix(prefix).into_paginator().send();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(backend)?;
-            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
         }
         keys.sort();
         Ok(keys)

@@ -59,20 +59,38 @@ impl BadStoreRequest {
             | Self::DuplicateItem(_)
             | Self::InvalidItem { .. } => StatusCode::BAD_REQUEST,
             Self::Auth(AuthError::Missing | AuthError::Malformed(_)) => StatusCode::UNAUTHORIZED,
-            Self::Auth(AuthError::Multiple | AuthError::DsnMismatch | AuthError::UnsupportedVersion(_)) => StatusCode::BAD_REQUEST,
+            Self::Auth(
+                AuthError::Multiple | AuthError::DsnMismatch | AuthError::UnsupportedVersion(_),
+            ) => StatusCode::BAD_REQUEST,
             Self::UnknownKey | Self::DisabledKey | Self::WrongProject(_) => StatusCode::FORBIDDEN,
-            Self::Decode(DecodeError::Unsupported(_) | DecodeError::Stacked(_)) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Decode(DecodeError::TooLarge(_)) | Self::BodyTooLarge(_) | Self::Overflow(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Decode(DecodeError::Unsupported(_) | DecodeError::Stacked(_)) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
+            Self::Decode(DecodeError::TooLarge(_)) | Self::BodyTooLarge(_) | Self::Overflow(_) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             Self::Decode(DecodeError::Corrupt(..)) => StatusCode::BAD_REQUEST,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::QueueUnavailable(_) | Self::ConfigUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::QueueUnavailable(_) | Self::ConfigUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 }
 
 /// Header values must be visible ASCII; a reason quoting hostile input is cleaned before it goes out.
 fn header_safe(text: &str) -> HeaderValue {
-    let clean: String = text.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).take(200).collect();
+    let clean: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .take(200)
+        .collect();
     HeaderValue::from_str(&clean).unwrap_or(HeaderValue::from_static("invalid request"))
 }
 
@@ -95,10 +113,14 @@ impl IntoResponse for BadStoreRequest {
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert("x-sentry-error", header_safe(&detail));
-        if let Self::RateLimited { retry_after_secs, .. } = self {
+        if let Self::RateLimited {
+            retry_after_secs, ..
+        } = self
+        {
             headers.insert("retry-after", HeaderValue::from(retry_after_secs));
             // Format: retry_after:categories:scope:reason_code (Sentry's rate-limiting spec).
-            let limits = format!("{retry_after_secs}:default;error;transaction:project:project_quota");
+            let limits =
+                format!("{retry_after_secs}:default;error;transaction:project:project_quota");
             headers.insert("x-sentry-rate-limits", header_safe(&limits));
         }
         response
@@ -114,23 +136,46 @@ mod tests {
         assert_eq!(BadStoreRequest::Auth(AuthError::Missing).status(), 401);
         assert_eq!(BadStoreRequest::Auth(AuthError::Multiple).status(), 400);
         assert_eq!(BadStoreRequest::UnknownKey.status(), 403);
-        assert_eq!(BadStoreRequest::Decode(DecodeError::Stacked("gzip, br".into())).status(), 415);
-        assert_eq!(BadStoreRequest::Decode(DecodeError::TooLarge(1)).status(), 413);
-        assert_eq!(BadStoreRequest::QueueUnavailable("down".into()).status(), 503);
+        assert_eq!(
+            BadStoreRequest::Decode(DecodeError::Stacked("gzip, br".into())).status(),
+            415
+        );
+        assert_eq!(
+            BadStoreRequest::Decode(DecodeError::TooLarge(1)).status(),
+            413
+        );
+        assert_eq!(
+            BadStoreRequest::QueueUnavailable("down".into()).status(),
+            503
+        );
     }
 
     #[test]
     fn rate_limit_response_carries_both_headers() {
-        let r = BadStoreRequest::RateLimited { limit: 10, retry_after_secs: 42 }.into_response();
+        let r = BadStoreRequest::RateLimited {
+            limit: 10,
+            retry_after_secs: 42,
+        }
+        .into_response();
         assert_eq!(r.status(), 429);
         assert_eq!(r.headers()["retry-after"], "42");
-        assert_eq!(r.headers()["x-sentry-rate-limits"], "42:default;error;transaction:project:project_quota");
-        assert!(r.headers()["x-sentry-error"].to_str().unwrap().contains("10 events per minute"));
+        assert_eq!(
+            r.headers()["x-sentry-rate-limits"],
+            "42:default;error;transaction:project:project_quota"
+        );
+        assert!(r.headers()["x-sentry-error"]
+            .to_str()
+            .unwrap()
+            .contains("10 events per minute"));
     }
 
     #[test]
     fn hostile_reasons_stay_valid_headers() {
-        let r = BadStoreRequest::InvalidItem { item: "event".into(), reason: "bad \u{0}\n\u{e9}".into() }.into_response();
+        let r = BadStoreRequest::InvalidItem {
+            item: "event".into(),
+            reason: "bad \u{0}\n\u{e9}".into(),
+        }
+        .into_response();
         assert_eq!(r.headers()["x-sentry-error"], "invalid event item: bad ???");
     }
 }

@@ -35,7 +35,11 @@ const MAX_ENTRIES: usize = 100_000;
 
 impl<L: KeyLookup> CachedKeys<L> {
     pub fn new(inner: L, ttl: Duration) -> Self {
-        Self { inner, ttl, entries: Mutex::new(HashMap::new()) }
+        Self {
+            inner,
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
     }
 }
 

@@ -75,7 +75,10 @@ impl IntoResponse for Accepted {
 
 /// Runs one request through the pipeline. Returns once the envelope is durably queued.
 pub async fn handle(state: &IngestState, req: IngestRequest) -> Result<Accepted, BadStoreRequest> {
-    let project: ProjectId = req.project.parse().map_err(|_| BadStoreRequest::BadProjectId)?;
+    let project: ProjectId = req
+        .project
+        .parse()
+        .map_err(|_| BadStoreRequest::BadProjectId)?;
     let request_creds = auth::from_request(&req.headers, req.query.as_deref())?;
     if req.body.is_empty() {
         return Err(BadStoreRequest::EmptyBody);
@@ -90,11 +93,20 @@ pub async fn handle(state: &IngestState, req: IngestRequest) -> Result<Accepted,
     };
     let creds = auth::with_envelope_dsn(request_creds, envelope.headers.dsn.as_deref())?;
     let events_per_minute = authorize(state, &creds, project).await?;
-    state.limits.check(&envelope).map_err(BadStoreRequest::Overflow)?;
+    state
+        .limits
+        .check(&envelope)
+        .map_err(BadStoreRequest::Overflow)?;
     let event_id = validate_items(&envelope)?;
     if let (Some(limit), true) = (events_per_minute, event_id.is_some()) {
         let now = chrono::Utc::now().timestamp();
-        state.rate_limiter.check(project, limit, now).map_err(|retry_after_secs| BadStoreRequest::RateLimited { limit, retry_after_secs })?;
+        state
+            .rate_limiter
+            .check(project, limit, now)
+            .map_err(|retry_after_secs| BadStoreRequest::RateLimited {
+                limit,
+                retry_after_secs,
+            })?;
     }
     // The store endpoint built its envelope in memory; the envelope endpoint forwards the bytes it received.
     let bytes = match req.endpoint {
@@ -110,15 +122,28 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 fn is_envelope_content_type(content_type: Option<&str>) -> bool {
-    content_type.is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with("application/x-sentry-envelope"))
+    content_type.is_some_and(|ct| {
+        ct.trim()
+            .to_ascii_lowercase()
+            .starts_with("application/x-sentry-envelope")
+    })
 }
 
 /// The key must exist, be enabled and belong to the project in the path (and to the one its DSN names).
-async fn authorize(state: &IngestState, creds: &Credentials, project: ProjectId) -> Result<Option<i64>, BadStoreRequest> {
+async fn authorize(
+    state: &IngestState,
+    creds: &Credentials,
+    project: ProjectId,
+) -> Result<Option<i64>, BadStoreRequest> {
     if creds.dsn_project.is_some_and(|p| p != project) {
         return Err(BadStoreRequest::WrongProject(project.to_string()));
     }
-    let info = state.keys.lookup(&creds.public_key).await.map_err(BadStoreRequest::ConfigUnavailable)?.ok_or(BadStoreRequest::UnknownKey)?;
+    let info = state
+        .keys
+        .lookup(&creds.public_key)
+        .await
+        .map_err(BadStoreRequest::ConfigUnavailable)?
+        .ok_or(BadStoreRequest::UnknownKey)?;
     if info.project_id != project {
         return Err(BadStoreRequest::WrongProject(project.to_string()));
     }
@@ -143,7 +168,10 @@ fn validate_items(envelope: &Envelope) -> Result<Option<EventId>, BadStoreReques
         if !ty.is_json() {
             continue;
         }
-        let invalid = |reason: String| BadStoreRequest::InvalidItem { item: ty.as_str().to_owned(), reason };
+        let invalid = |reason: String| BadStoreRequest::InvalidItem {
+            item: ty.as_str().to_owned(),
+            reason,
+        };
         if item.payload.is_empty() {
             return Err(invalid("empty payload".into()));
         }
@@ -151,13 +179,20 @@ fn validate_items(envelope: &Envelope) -> Result<Option<EventId>, BadStoreReques
             return Err(invalid("expected a JSON object".into()));
         }
         // Parsing into a struct that ignores the rest still checks the whole payload is one JSON object.
-        let head: Head = serde_json::from_slice(&item.payload).map_err(|e| invalid(e.to_string()))?;
+        let head: Head =
+            serde_json::from_slice(&item.payload).map_err(|e| invalid(e.to_string()))?;
         if ty.creates_event() {
             if seen_event {
                 return Err(BadStoreRequest::DuplicateItem("event"));
             }
             seen_event = true;
-            event_id = Some(envelope.headers.event_id.or(head.event_id).unwrap_or_else(EventId::random));
+            event_id = Some(
+                envelope
+                    .headers
+                    .event_id
+                    .or(head.event_id)
+                    .unwrap_or_else(EventId::random),
+            );
         }
         if *ty == ItemType::Span && item.headers.item_count.is_some_and(|n| n > 1000) {
             return Err(invalid("more than 1000 spans in one item".into()));
@@ -166,23 +201,45 @@ fn validate_items(envelope: &Envelope) -> Result<Option<EventId>, BadStoreReques
     Ok(event_id)
 }
 
-async fn enqueue(state: &IngestState, project: ProjectId, event_id: Option<EventId>, envelope: Bytes) -> Result<(), BadStoreRequest> {
+async fn enqueue(
+    state: &IngestState,
+    project: ProjectId,
+    event_id: Option<EventId>,
+    envelope: Bytes,
+) -> Result<(), BadStoreRequest> {
     let received_at_us = chrono::Utc::now().timestamp_micros();
-    let mut message = QueueMessage { project_id: project, event_id, received_at_us, envelope: EnvelopeRef::Inline(envelope) };
+    let mut message = QueueMessage {
+        project_id: project,
+        event_id,
+        received_at_us,
+        envelope: EnvelopeRef::Inline(envelope),
+    };
     let mut body = message.encode();
     if body.len() > state.queue.max_message_bytes() {
-        let EnvelopeRef::Inline(bytes) = message.envelope else { unreachable!("just built inline") };
+        let EnvelopeRef::Inline(bytes) = message.envelope else {
+            unreachable!("just built inline")
+        };
         let key = claim_check_key(received_at_us);
-        state.blobs.put(&key, bytes).await.map_err(|e| BadStoreRequest::QueueUnavailable(e.to_string()))?;
+        state
+            .blobs
+            .put(&key, bytes)
+            .await
+            .map_err(|e| BadStoreRequest::QueueUnavailable(e.to_string()))?;
         message.envelope = EnvelopeRef::Blob(key);
         body = message.encode();
     }
-    state.queue.send(body).await.map_err(|e| BadStoreRequest::QueueUnavailable(e.to_string()))
+    state
+        .queue
+        .send(body)
+        .await
+        .map_err(|e| BadStoreRequest::QueueUnavailable(e.to_string()))
 }
 
 /// `ingest/<yyyy-mm-dd>/<uuid>.envelope`: the date prefix lets a lifecycle rule expire forgotten bodies.
 fn claim_check_key(received_at_us: i64) -> String {
-    let day = chrono::DateTime::from_timestamp_micros(received_at_us).unwrap_or_default().format("%Y-%m-%d");
+    let day = chrono::DateTime::from_timestamp_micros(received_at_us)
+        .unwrap_or_default()
+        .format("%Y-%m-%d");
     format!("ingest/{day}/{}.envelope", uuid::Uuid::new_v4().simple())
 }
 
@@ -197,21 +254,43 @@ pub fn router(state: IngestState) -> Router {
         .with_state(state)
 }
 
-async fn envelope_endpoint(state: State<IngestState>, project: Path<String>, query: RawQuery, req: Request<Body>) -> Response {
+async fn envelope_endpoint(
+    state: State<IngestState>,
+    project: Path<String>,
+    query: RawQuery,
+    req: Request<Body>,
+) -> Response {
     endpoint(Endpoint::Envelope, state, project, query, req).await
 }
 
-async fn store_endpoint(state: State<IngestState>, project: Path<String>, query: RawQuery, req: Request<Body>) -> Response {
+async fn store_endpoint(
+    state: State<IngestState>,
+    project: Path<String>,
+    query: RawQuery,
+    req: Request<Body>,
+) -> Response {
     endpoint(Endpoint::Store, state, project, query, req).await
 }
 
-async fn endpoint(endpoint: Endpoint, State(state): State<IngestState>, Path(project): Path<String>, RawQuery(query): RawQuery, req: Request<Body>) -> Response {
+async fn endpoint(
+    endpoint: Endpoint,
+    State(state): State<IngestState>,
+    Path(project): Path<String>,
+    RawQuery(query): RawQuery,
+    req: Request<Body>,
+) -> Response {
     let (parts, body) = req.into_parts();
     let body = match read_body(body, state.limits.max_body_bytes).await {
         Ok(body) => body,
         Err(e) => return e.into_response(),
     };
-    let req = IngestRequest { endpoint, project, headers: parts.headers, query, body };
+    let req = IngestRequest {
+        endpoint,
+        project,
+        headers: parts.headers,
+        query,
+        body,
+    };
     match handle(&state, req).await {
         Ok(accepted) => accepted.into_response(),
         Err(e) => e.into_response(),
@@ -222,7 +301,9 @@ async fn endpoint(endpoint: Endpoint, State(state): State<IngestState>, Path(pro
 async fn read_body(body: Body, limit: usize) -> Result<Bytes, BadStoreRequest> {
     match http_body_util::Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BadStoreRequest::BodyTooLarge(limit)),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(BadStoreRequest::BodyTooLarge(limit))
+        }
         Err(e) => Err(BadStoreRequest::BodyRead(e.to_string())),
     }
 }
@@ -236,14 +317,20 @@ async fn cors(req: Request<Body>, next: Next) -> Response {
     };
     let headers = response.headers_mut();
     headers.insert("access-control-allow-origin", HeaderValue::from_static("*"));
-    headers.insert("access-control-allow-methods", HeaderValue::from_static("GET, POST, OPTIONS"));
+    headers.insert(
+        "access-control-allow-methods",
+        HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
     headers.insert(
         "access-control-allow-headers",
         HeaderValue::from_static(
             "x-sentry-auth, x-requested-with, x-forwarded-for, origin, referer, accept, authentication, authorization, content-encoding, content-type, transfer-encoding, sentry-trace, baggage",
         ),
     );
-    headers.insert("access-control-expose-headers", HeaderValue::from_static("x-sentry-error, x-sentry-rate-limits, retry-after"));
+    headers.insert(
+        "access-control-expose-headers",
+        HeaderValue::from_static("x-sentry-error, x-sentry-rate-limits, retry-after"),
+    );
     headers.insert("access-control-max-age", HeaderValue::from_static("3600"));
     response
 }

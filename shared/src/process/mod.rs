@@ -59,14 +59,19 @@ impl Processor {
     }
 
     /// Processes a batch. Only an error committing the batch as a whole is returned as `Err`.
-    pub async fn process_batch(&self, deliveries: &[Delivery]) -> Result<BatchOutcome, ProcessError> {
+    pub async fn process_batch(
+        &self,
+        deliveries: &[Delivery],
+    ) -> Result<BatchOutcome, ProcessError> {
         let ids: Vec<String> = deliveries.iter().map(|d| d.message_id.clone()).collect();
         let already = self.store.processed(&ids).await?;
         let mut outcome = BatchOutcome::default();
         let mut batch = WriteBatch::default();
         let mut claimed = Vec::new();
         for delivery in deliveries {
-            if already.contains(&delivery.message_id) || batch.message_ids.contains(&delivery.message_id) {
+            if already.contains(&delivery.message_id)
+                || batch.message_ids.contains(&delivery.message_id)
+            {
                 outcome.done.push(delivery.message_id.clone());
                 continue;
             }
@@ -93,13 +98,19 @@ impl Processor {
     }
 
     /// Adds one message's rows to the batch; returns the claim-check key to delete after the commit.
-    async fn add_message(&self, batch: &mut WriteBatch, delivery: &Delivery) -> Result<Option<String>, MessageFailure> {
-        let message = QueueMessage::decode(&delivery.body).map_err(|e| MessageFailure::Malformed(e.to_string()))?;
+    async fn add_message(
+        &self,
+        batch: &mut WriteBatch,
+        delivery: &Delivery,
+    ) -> Result<Option<String>, MessageFailure> {
+        let message = QueueMessage::decode(&delivery.body)
+            .map_err(|e| MessageFailure::Malformed(e.to_string()))?;
         let (bytes, claim) = match &message.envelope {
             EnvelopeRef::Inline(bytes) => (bytes.clone(), None),
             EnvelopeRef::Blob(key) => (self.blobs.get(key).await?, Some(key.clone())),
         };
-        let envelope = Envelope::parse(bytes).map_err(|e| MessageFailure::Malformed(e.to_string()))?;
+        let envelope =
+            Envelope::parse(bytes).map_err(|e| MessageFailure::Malformed(e.to_string()))?;
         add_envelope(batch, &message, &envelope).map_err(MessageFailure::Malformed)?;
         Ok(claim)
     }
@@ -107,15 +118,25 @@ impl Processor {
 
 /// Every item of one envelope into the batch. Items that fail are errors only when they are the ones ingest
 /// vouched for (events, transactions, spans); the rest are counted.
-fn add_envelope(batch: &mut WriteBatch, message: &QueueMessage, envelope: &Envelope) -> Result<(), String> {
+fn add_envelope(
+    batch: &mut WriteBatch,
+    message: &QueueMessage,
+    envelope: &Envelope,
+) -> Result<(), String> {
     let project = message.project_id;
     let received = message.received_at_us;
-    let event_id = message.event_id.or(envelope.headers.event_id).unwrap_or_else(EventId::random).to_string();
+    let event_id = message
+        .event_id
+        .or(envelope.headers.event_id)
+        .unwrap_or_else(EventId::random)
+        .to_string();
     for item in &envelope.items {
         let ty = item.ty();
         match ty {
             ItemType::Event => add_event(batch, project, &event_id, received, &item.payload)?,
-            ItemType::Transaction => add_transaction(batch, project, &event_id, received, &item.payload)?,
+            ItemType::Transaction => {
+                add_transaction(batch, project, &event_id, received, &item.payload)?
+            }
             ItemType::Span => add_spans(batch, project, received, &item.payload)?,
             ItemType::Attachment
             | ItemType::Session
@@ -144,7 +165,13 @@ fn compress(payload: &[u8]) -> Vec<u8> {
     zstd::bulk::compress(payload, 3).expect("in-memory zstd cannot fail")
 }
 
-fn add_event(batch: &mut WriteBatch, project: ProjectId, event_id: &str, received: i64, payload: &Bytes) -> Result<(), String> {
+fn add_event(
+    batch: &mut WriteBatch,
+    project: ProjectId,
+    event_id: &str,
+    received: i64,
+    payload: &Bytes,
+) -> Result<(), String> {
     let summary = EventSummary::from_payload(payload).map_err(|e| e.to_string())?;
     batch.events.push(EventRow {
         project_id: project,
@@ -157,11 +184,24 @@ fn add_event(batch: &mut WriteBatch, project: ProjectId, event_id: &str, receive
     Ok(())
 }
 
-fn add_transaction(batch: &mut WriteBatch, project: ProjectId, event_id: &str, received: i64, payload: &Bytes) -> Result<(), String> {
-    let (record, spans) = model::transaction_from_payload(payload, event_id).map_err(|e| e.to_string())?;
+fn add_transaction(
+    batch: &mut WriteBatch,
+    project: ProjectId,
+    event_id: &str,
+    received: i64,
+    payload: &Bytes,
+) -> Result<(), String> {
+    let (record, spans) =
+        model::transaction_from_payload(payload, event_id).map_err(|e| e.to_string())?;
     // The root is a span too, as a streamed segment is: both shapes give the same span tree.
-    batch.spans.push(SpanRow { project_id: project, span: record.root.clone() });
-    batch.spans.extend(spans.into_iter().map(|span| SpanRow { project_id: project, span }));
+    batch.spans.push(SpanRow {
+        project_id: project,
+        span: record.root.clone(),
+    });
+    batch.spans.extend(spans.into_iter().map(|span| SpanRow {
+        project_id: project,
+        span,
+    }));
     batch.transactions.push(TransactionRow {
         project_id: project,
         event_id: Some(event_id.to_owned()),
@@ -174,7 +214,12 @@ fn add_transaction(batch: &mut WriteBatch, project: ProjectId, event_id: &str, r
     Ok(())
 }
 
-fn add_spans(batch: &mut WriteBatch, project: ProjectId, received: i64, payload: &Bytes) -> Result<(), String> {
+fn add_spans(
+    batch: &mut WriteBatch,
+    project: ProjectId,
+    received: i64,
+    payload: &Bytes,
+) -> Result<(), String> {
     let spans = model::spans_from_v2_payload(payload).map_err(|e| e.to_string())?;
     for span in spans {
         if span.is_segment {
@@ -189,7 +234,10 @@ fn add_spans(batch: &mut WriteBatch, project: ProjectId, received: i64, payload:
                 payload: None,
             });
         }
-        batch.spans.push(SpanRow { project_id: project, span });
+        batch.spans.push(SpanRow {
+            project_id: project,
+            span,
+        });
     }
     Ok(())
 }

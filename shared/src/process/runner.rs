@@ -19,12 +19,20 @@ pub struct RunnerOptions {
 
 impl Default for RunnerOptions {
     fn default() -> Self {
-        Self { batch_size: 100, wait: Duration::from_secs(1) }
+        Self {
+            batch_size: 100,
+            wait: Duration::from_secs(1),
+        }
     }
 }
 
 /// Polls until `shutdown` turns true. Errors are logged and retried after a pause; they never stop it.
-pub async fn run(processor: Processor, queue: Arc<dyn Queue>, options: RunnerOptions, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    processor: Processor,
+    queue: Arc<dyn Queue>,
+    options: RunnerOptions,
+    mut shutdown: watch::Receiver<bool>,
+) {
     while !*shutdown.borrow() {
         let step = tokio::select! {
             step = run_once(&processor, queue.as_ref(), &options) => step,
@@ -39,10 +47,16 @@ pub async fn run(processor: Processor, queue: Arc<dyn Queue>, options: RunnerOpt
 
 /// Receives one batch (up to `batch_size`, gathering several receives for queues that hand out fewer),
 /// processes it and deletes what is done.
-pub async fn run_once(processor: &Processor, queue: &dyn Queue, options: &RunnerOptions) -> anyhow::Result<BatchOutcome> {
+pub async fn run_once(
+    processor: &Processor,
+    queue: &dyn Queue,
+    options: &RunnerOptions,
+) -> anyhow::Result<BatchOutcome> {
     let mut deliveries: Vec<Delivery> = queue.receive(options.batch_size, options.wait).await?;
     while !deliveries.is_empty() && deliveries.len() < options.batch_size {
-        let more = queue.receive(options.batch_size - deliveries.len(), Duration::ZERO).await?;
+        let more = queue
+            .receive(options.batch_size - deliveries.len(), Duration::ZERO)
+            .await?;
         if more.is_empty() {
             break;
         }
@@ -58,14 +72,25 @@ pub async fn run_once(processor: &Processor, queue: &dyn Queue, options: &Runner
         .map(|d| d.receipt.clone())
         .collect();
     queue.delete(&receipts).await?;
-    tracing::debug!(done = outcome.done.len(), failed = outcome.failed.len(), "processed a batch");
+    tracing::debug!(
+        done = outcome.done.len(),
+        failed = outcome.failed.len(),
+        "processed a batch"
+    );
     Ok(outcome)
 }
 
 /// Processes until the queue has nothing visible: for tests, benchmarks and one-shot CLI runs. Failed
 /// messages are invisible until their visibility timeout, so they do not keep it looping.
-pub async fn drain(processor: &Processor, queue: &dyn Queue, batch_size: usize) -> anyhow::Result<BatchOutcome> {
-    let options = RunnerOptions { batch_size, wait: Duration::ZERO };
+pub async fn drain(
+    processor: &Processor,
+    queue: &dyn Queue,
+    batch_size: usize,
+) -> anyhow::Result<BatchOutcome> {
+    let options = RunnerOptions {
+        batch_size,
+        wait: Duration::ZERO,
+    };
     let mut total = BatchOutcome::default();
     loop {
         let outcome = run_once(processor, queue, &options).await?;

@@ -49,7 +49,10 @@ pub enum AuthError {
 const MAX_PROTOCOL_VERSION: u32 = 8;
 
 /// Credentials from the request line and headers (everything but the envelope body).
-pub fn from_request(headers: &HeaderMap, query: Option<&str>) -> Result<Option<Credentials>, AuthError> {
+pub fn from_request(
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Option<Credentials>, AuthError> {
     let mut found: Option<Credentials> = None;
     let mut add = |creds: Credentials| {
         if found.replace(creds).is_some() {
@@ -58,7 +61,12 @@ pub fn from_request(headers: &HeaderMap, query: Option<&str>) -> Result<Option<C
         Ok(())
     };
     if let Some(value) = header_str(headers, "x-sentry-auth")? {
-        add(from_sentry_pairs(strip_prefix_ci(value, "sentry ").ok_or(AuthError::Malformed("X-Sentry-Auth must start with 'Sentry '"))?, AuthSource::SentryHeader)?)?;
+        add(from_sentry_pairs(
+            strip_prefix_ci(value, "sentry ").ok_or(AuthError::Malformed(
+                "X-Sentry-Auth must start with 'Sentry '",
+            ))?,
+            AuthSource::SentryHeader,
+        )?)?;
     }
     if let Some(value) = header_str(headers, "authorization")? {
         if let Some(pairs) = strip_prefix_ci(value, "sentry ") {
@@ -69,23 +77,34 @@ pub fn from_request(headers: &HeaderMap, query: Option<&str>) -> Result<Option<C
         // Other schemes (Bearer for a proxy, say) are not Sentry auth and are ignored, as in Relay.
     }
     if let Some(query) = query {
-        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
         if pairs.iter().any(|(k, _)| k.starts_with("sentry_")) {
             add(from_pairs(pairs.into_iter(), AuthSource::Query)?)?;
         }
     }
     if let Some(creds) = found.as_mut() {
         if creds.client.is_none() {
-            creds.client = header_str(headers, "user-agent").ok().flatten().map(str::to_owned);
+            creds.client = header_str(headers, "user-agent")
+                .ok()
+                .flatten()
+                .map(str::to_owned);
         }
     }
     Ok(found)
 }
 
 /// Folds the envelope's `dsn` header into the request credentials: it may authenticate alone, or confirm them.
-pub fn with_envelope_dsn(request: Option<Credentials>, dsn: Option<&str>) -> Result<Credentials, AuthError> {
+pub fn with_envelope_dsn(
+    request: Option<Credentials>,
+    dsn: Option<&str>,
+) -> Result<Credentials, AuthError> {
     let dsn = match dsn {
-        Some(raw) => Some(raw.parse::<Dsn>().map_err(|_| AuthError::Malformed("envelope dsn header is not a DSN"))?),
+        Some(raw) => Some(
+            raw.parse::<Dsn>()
+                .map_err(|_| AuthError::Malformed("envelope dsn header is not a DSN"))?,
+        ),
         None => None,
     };
     match (request, dsn) {
@@ -110,13 +129,17 @@ pub fn with_envelope_dsn(request: Option<Credentials>, dsn: Option<&str>) -> Res
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, AuthError> {
     match headers.get(name) {
         None => Ok(None),
-        Some(v) => v.to_str().map(Some).map_err(|_| AuthError::Malformed("header is not visible ASCII")),
+        Some(v) => v
+            .to_str()
+            .map(Some)
+            .map_err(|_| AuthError::Malformed("header is not visible ASCII")),
     }
 }
 
 fn strip_prefix_ci<'a>(value: &'a str, prefix: &str) -> Option<&'a str> {
     let head = value.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| &value[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &value[prefix.len()..])
 }
 
 fn from_sentry_pairs(pairs: &str, source: AuthSource) -> Result<Credentials, AuthError> {
@@ -127,7 +150,10 @@ fn from_sentry_pairs(pairs: &str, source: AuthSource) -> Result<Credentials, Aut
     from_pairs(pairs, source)
 }
 
-fn from_pairs(pairs: impl Iterator<Item = (String, String)>, source: AuthSource) -> Result<Credentials, AuthError> {
+fn from_pairs(
+    pairs: impl Iterator<Item = (String, String)>,
+    source: AuthSource,
+) -> Result<Credentials, AuthError> {
     let (mut key, mut client) = (None, None);
     for (k, v) in pairs {
         match k.as_str() {
@@ -139,17 +165,28 @@ fn from_pairs(pairs: impl Iterator<Item = (String, String)>, source: AuthSource)
     }
     let key = key.ok_or(AuthError::Malformed("sentry_key is missing"))?;
     let public_key = key.parse().map_err(AuthError::Malformed)?;
-    Ok(Credentials { public_key, source, client, dsn_project: None })
+    Ok(Credentials {
+        public_key,
+        source,
+        client,
+        dsn_project: None,
+    })
 }
 
 fn from_basic(b64: &str) -> Result<Credentials, AuthError> {
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(b64)
         .map_err(|_| AuthError::Malformed("basic credentials are not base64"))?;
-    let text = String::from_utf8(decoded).map_err(|_| AuthError::Malformed("basic credentials are not UTF-8"))?;
+    let text = String::from_utf8(decoded)
+        .map_err(|_| AuthError::Malformed("basic credentials are not UTF-8"))?;
     let key = text.split(':').next().unwrap_or_default();
     let public_key = key.parse().map_err(AuthError::Malformed)?;
-    Ok(Credentials { public_key, source: AuthSource::AuthorizationBasic, client: None, dsn_project: None })
+    Ok(Credentials {
+        public_key,
+        source: AuthSource::AuthorizationBasic,
+        client: None,
+        dsn_project: None,
+    })
 }
 
 fn check_version(v: &str) -> Result<(), AuthError> {
@@ -171,61 +208,137 @@ mod tests {
         h
     }
 
-    fn key_of(h: &[(&'static str, &str)], q: Option<&str>) -> Result<Option<(String, AuthSource)>, AuthError> {
+    fn key_of(
+        h: &[(&'static str, &str)],
+        q: Option<&str>,
+    ) -> Result<Option<(String, AuthSource)>, AuthError> {
         from_request(&headers(h), q).map(|c| c.map(|c| (c.public_key.to_string(), c.source)))
     }
 
     #[test]
     fn every_source_relay_accepts() {
         let k = |s| Ok(Some(("abc".to_string(), s)));
-        assert_eq!(key_of(&[("x-sentry-auth", "Sentry sentry_version=7, sentry_client=sentry.python/2.0, sentry_key=abc")], None), k(AuthSource::SentryHeader));
-        assert_eq!(key_of(&[("x-sentry-auth", "sentry sentry_key=abc,sentry_secret=x")], None), k(AuthSource::SentryHeader));
-        assert_eq!(key_of(&[("authorization", "Sentry sentry_key=abc")], None), k(AuthSource::AuthorizationSentry));
+        assert_eq!(
+            key_of(
+                &[(
+                    "x-sentry-auth",
+                    "Sentry sentry_version=7, sentry_client=sentry.python/2.0, sentry_key=abc"
+                )],
+                None
+            ),
+            k(AuthSource::SentryHeader)
+        );
+        assert_eq!(
+            key_of(
+                &[("x-sentry-auth", "sentry sentry_key=abc,sentry_secret=x")],
+                None
+            ),
+            k(AuthSource::SentryHeader)
+        );
+        assert_eq!(
+            key_of(&[("authorization", "Sentry sentry_key=abc")], None),
+            k(AuthSource::AuthorizationSentry)
+        );
         // base64("abc:") — the password is ignored.
-        assert_eq!(key_of(&[("authorization", "Basic YWJjOg==")], None), k(AuthSource::AuthorizationBasic));
-        assert_eq!(key_of(&[], Some("sentry_key=abc&sentry_version=7&sentry_client=sentry.javascript.node%2F11")), k(AuthSource::Query));
+        assert_eq!(
+            key_of(&[("authorization", "Basic YWJjOg==")], None),
+            k(AuthSource::AuthorizationBasic)
+        );
+        assert_eq!(
+            key_of(
+                &[],
+                Some("sentry_key=abc&sentry_version=7&sentry_client=sentry.javascript.node%2F11")
+            ),
+            k(AuthSource::Query)
+        );
         assert_eq!(key_of(&[], Some("foo=bar")), Ok(None));
         assert_eq!(key_of(&[("authorization", "Bearer zzz")], None), Ok(None));
     }
 
     #[test]
     fn client_falls_back_to_user_agent() {
-        let c = from_request(&headers(&[("user-agent", "sentry.rust/0.49")]), Some("sentry_key=abc")).unwrap().unwrap();
+        let c = from_request(
+            &headers(&[("user-agent", "sentry.rust/0.49")]),
+            Some("sentry_key=abc"),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(c.client.as_deref(), Some("sentry.rust/0.49"));
-        let c = from_request(&headers(&[("user-agent", "ua")]), Some("sentry_key=abc&sentry_client=js")).unwrap().unwrap();
+        let c = from_request(
+            &headers(&[("user-agent", "ua")]),
+            Some("sentry_key=abc&sentry_client=js"),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(c.client.as_deref(), Some("js"));
     }
 
     #[test]
     fn two_sources_are_rejected_even_when_equal() {
         assert_eq!(
-            key_of(&[("x-sentry-auth", "Sentry sentry_key=abc")], Some("sentry_key=abc")),
+            key_of(
+                &[("x-sentry-auth", "Sentry sentry_key=abc")],
+                Some("sentry_key=abc")
+            ),
             Err(AuthError::Multiple)
         );
         assert_eq!(
-            key_of(&[("x-sentry-auth", "Sentry sentry_key=abc"), ("authorization", "Sentry sentry_key=abc")], None),
+            key_of(
+                &[
+                    ("x-sentry-auth", "Sentry sentry_key=abc"),
+                    ("authorization", "Sentry sentry_key=abc")
+                ],
+                None
+            ),
             Err(AuthError::Multiple)
         );
     }
 
     #[test]
     fn malformed_credentials() {
-        assert!(matches!(key_of(&[("x-sentry-auth", "Bearer abc")], None), Err(AuthError::Malformed(_))));
-        assert!(matches!(key_of(&[("x-sentry-auth", "Sentry sentry_version=7")], None), Err(AuthError::Malformed(_))));
-        assert!(matches!(key_of(&[("authorization", "Basic !!!")], None), Err(AuthError::Malformed(_))));
-        assert!(matches!(key_of(&[], Some("sentry_key=a%20b")), Err(AuthError::Malformed(_))));
-        assert!(matches!(key_of(&[], Some("sentry_key=abc&sentry_version=9")), Err(AuthError::UnsupportedVersion(_))));
+        assert!(matches!(
+            key_of(&[("x-sentry-auth", "Bearer abc")], None),
+            Err(AuthError::Malformed(_))
+        ));
+        assert!(matches!(
+            key_of(&[("x-sentry-auth", "Sentry sentry_version=7")], None),
+            Err(AuthError::Malformed(_))
+        ));
+        assert!(matches!(
+            key_of(&[("authorization", "Basic !!!")], None),
+            Err(AuthError::Malformed(_))
+        ));
+        assert!(matches!(
+            key_of(&[], Some("sentry_key=a%20b")),
+            Err(AuthError::Malformed(_))
+        ));
+        assert!(matches!(
+            key_of(&[], Some("sentry_key=abc&sentry_version=9")),
+            Err(AuthError::UnsupportedVersion(_))
+        ));
     }
 
     #[test]
     fn envelope_dsn_authenticates_alone_or_must_agree() {
         let dsn = Some("https://abc@example.com/42");
         let c = with_envelope_dsn(None, dsn).unwrap();
-        assert_eq!((c.public_key.as_str(), c.source, c.dsn_project), ("abc", AuthSource::EnvelopeDsn, Some(ProjectId::new(42))));
+        assert_eq!(
+            (c.public_key.as_str(), c.source, c.dsn_project),
+            ("abc", AuthSource::EnvelopeDsn, Some(ProjectId::new(42)))
+        );
         let req = from_request(&HeaderMap::new(), Some("sentry_key=abc")).unwrap();
-        assert_eq!(with_envelope_dsn(req.clone(), dsn).unwrap().source, AuthSource::Query);
-        assert_eq!(with_envelope_dsn(req.clone(), Some("https://other@example.com/42")), Err(AuthError::DsnMismatch));
+        assert_eq!(
+            with_envelope_dsn(req.clone(), dsn).unwrap().source,
+            AuthSource::Query
+        );
+        assert_eq!(
+            with_envelope_dsn(req.clone(), Some("https://other@example.com/42")),
+            Err(AuthError::DsnMismatch)
+        );
         assert_eq!(with_envelope_dsn(None, None), Err(AuthError::Missing));
-        assert!(matches!(with_envelope_dsn(req, Some("garbage")), Err(AuthError::Malformed(_))));
+        assert!(matches!(
+            with_envelope_dsn(req, Some("garbage")),
+            Err(AuthError::Malformed(_))
+        ));
     }
 }

@@ -22,7 +22,13 @@ pub struct ParseDsnError(&'static str);
 
 impl Dsn {
     pub fn new(scheme: &str, public_key: PublicKey, host: &str, project_id: ProjectId) -> Self {
-        Self { scheme: scheme.into(), public_key, host: host.into(), path: String::new(), project_id }
+        Self {
+            scheme: scheme.into(),
+            public_key,
+            host: host.into(),
+            path: String::new(),
+            project_id,
+        }
     }
 }
 
@@ -33,25 +39,43 @@ impl FromStr for Dsn {
         if scheme != "http" && scheme != "https" {
             return Err(ParseDsnError("scheme must be http or https"));
         }
-        let (userinfo, rest) = rest.split_once('@').ok_or(ParseDsnError("missing public key"))?;
+        let (userinfo, rest) = rest
+            .split_once('@')
+            .ok_or(ParseDsnError("missing public key"))?;
         // The secret is deprecated and ignored, but old DSNs still carry it (often empty: `key:@host`).
         let key = userinfo.split(':').next().unwrap_or_default();
         let public_key = key.parse().map_err(ParseDsnError)?;
-        let (host, path) = rest.split_once('/').ok_or(ParseDsnError("missing project id"))?;
+        let (host, path) = rest
+            .split_once('/')
+            .ok_or(ParseDsnError("missing project id"))?;
         if host.is_empty() {
             return Err(ParseDsnError("missing host"));
         }
         let path = path.trim_end_matches('/');
         let (prefix, project) = path.rsplit_once('/').map_or(("", path), |(p, id)| (p, id));
         let project_id = project.parse().map_err(ParseDsnError)?;
-        let path = if prefix.is_empty() { String::new() } else { format!("/{prefix}") };
-        Ok(Self { scheme: scheme.into(), public_key, host: host.into(), path, project_id })
+        let path = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("/{prefix}")
+        };
+        Ok(Self {
+            scheme: scheme.into(),
+            public_key,
+            host: host.into(),
+            path,
+            project_id,
+        })
     }
 }
 
 impl fmt::Display for Dsn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://{}@{}{}/{}", self.scheme, self.public_key, self.host, self.path, self.project_id)
+        write!(
+            f,
+            "{}://{}@{}{}/{}",
+            self.scheme, self.public_key, self.host, self.path, self.project_id
+        )
     }
 }
 
@@ -62,17 +86,34 @@ mod tests {
     #[test]
     fn parses_plain_secret_and_prefixed_dsns() {
         let d: Dsn = "http://abc123@127.0.0.1:3030/7".parse().unwrap();
-        assert_eq!((d.public_key.as_str(), d.host.as_str(), d.project_id.value()), ("abc123", "127.0.0.1:3030", 7));
+        assert_eq!(
+            (d.public_key.as_str(), d.host.as_str(), d.project_id.value()),
+            ("abc123", "127.0.0.1:3030", 7)
+        );
         assert_eq!(d.to_string(), "http://abc123@127.0.0.1:3030/7");
-        let d: Dsn = "https://e12d836b15bb49d7bbf99e64295d995b:@sentry.io/42".parse().unwrap();
+        let d: Dsn = "https://e12d836b15bb49d7bbf99e64295d995b:@sentry.io/42"
+            .parse()
+            .unwrap();
         assert_eq!(d.public_key.as_str(), "e12d836b15bb49d7bbf99e64295d995b");
         let d: Dsn = "https://k@h/sentry/42".parse().unwrap();
-        assert_eq!((d.path.as_str(), d.to_string().as_str()), ("/sentry", "https://k@h/sentry/42"));
+        assert_eq!(
+            (d.path.as_str(), d.to_string().as_str()),
+            ("/sentry", "https://k@h/sentry/42")
+        );
     }
 
     #[test]
     fn rejects_broken_dsns() {
-        for bad in ["", "abc", "ftp://k@h/1", "http://h/1", "http://k@h", "http://k@h/x", "http://k@/1", "http://@h/1"] {
+        for bad in [
+            "",
+            "abc",
+            "ftp://k@h/1",
+            "http://h/1",
+            "http://k@h",
+            "http://k@h/x",
+            "http://k@/1",
+            "http://@h/1",
+        ] {
             assert!(bad.parse::<Dsn>().is_err(), "{bad}");
         }
     }

@@ -214,9 +214,13 @@ impl Envelope {
             let item_headers = parse_item_headers(line, pos)?;
             let (payload, next) = match item_headers.length {
                 Some(length) => {
-                    let end = after_header.checked_add(length).filter(|end| *end <= body.len()).ok_or(
-                        EnvelopeError::UnexpectedEof { offset: pos, length },
-                    )?;
+                    let end = after_header
+                        .checked_add(length)
+                        .filter(|end| *end <= body.len())
+                        .ok_or(EnvelopeError::UnexpectedEof {
+                            offset: pos,
+                            length,
+                        })?;
                     match body.get(end) {
                         None => (body.slice(after_header..end), end),
                         Some(b'\n') => (body.slice(after_header..end), end + 1),
@@ -229,7 +233,10 @@ impl Envelope {
                     (body.slice(start..start + payload.len()), next)
                 }
             };
-            items.push(Item { headers: item_headers, payload });
+            items.push(Item {
+                headers: item_headers,
+                payload,
+            });
             pos = next;
         }
         Ok(Envelope { headers, items })
@@ -285,7 +292,8 @@ fn next_line(body: &[u8], pos: usize) -> (&[u8], usize) {
 
 fn parse_item_headers(line: &[u8], offset: usize) -> Result<ItemHeaders, EnvelopeError> {
     let invalid = |reason: String| EnvelopeError::InvalidItemHeader { offset, reason };
-    let mut map: Map<String, Value> = serde_json::from_slice(line).map_err(|e| invalid(e.to_string()))?;
+    let mut map: Map<String, Value> =
+        serde_json::from_slice(line).map_err(|e| invalid(e.to_string()))?;
     let ty = match map.remove("type") {
         Some(Value::String(name)) => ItemType::parse(&name),
         _ => return Err(invalid("missing item type".into())),
@@ -295,7 +303,8 @@ fn parse_item_headers(line: &[u8], offset: usize) -> Result<ItemHeaders, Envelop
         Some(v) => Some(
             v.as_u64()
                 .filter(|n| *n <= u32::MAX as u64)
-                .ok_or_else(|| invalid(format!("length {v} is not a byte count")))? as usize,
+                .ok_or_else(|| invalid(format!("length {v} is not a byte count")))?
+                as usize,
         ),
     };
     let content_type = match map.remove("content_type") {
@@ -304,7 +313,13 @@ fn parse_item_headers(line: &[u8], offset: usize) -> Result<ItemHeaders, Envelop
     };
     let item_count = map.get("item_count").and_then(Value::as_u64);
     map.remove("item_count");
-    Ok(ItemHeaders { ty, length, content_type, item_count, other: map })
+    Ok(ItemHeaders {
+        ty,
+        length,
+        content_type,
+        item_count,
+        other: map,
+    })
 }
 
 #[cfg(test)]
@@ -323,12 +338,18 @@ mod tests {
 {\"type\":\"event\",\"length\":41,\"content_type\":\"application/json\",\"filename\":\"application.log\"}\n\
 {\"message\":\"hello world\",\"level\":\"error\"}\n";
         let env = parse(raw).unwrap();
-        assert_eq!(env.headers.event_id.unwrap().to_string(), "9ec79c33ec9942ab8353589fcb2e04dc");
+        assert_eq!(
+            env.headers.event_id.unwrap().to_string(),
+            "9ec79c33ec9942ab8353589fcb2e04dc"
+        );
         assert_eq!(env.items.len(), 2);
         assert_eq!(env.items[0].ty(), &ItemType::Attachment);
         assert_eq!(&env.items[0].payload[..], b"\xef\xbb\xbfHello\r\n");
         assert_eq!(env.items[0].headers.other["filename"], "hello.txt");
-        assert_eq!(&env.items[1].payload[..], br#"{"message":"hello world","level":"error"}"#);
+        assert_eq!(
+            &env.items[1].payload[..],
+            br#"{"message":"hello world","level":"error"}"#
+        );
     }
 
     #[test]
@@ -342,7 +363,9 @@ mod tests {
 
     #[test]
     fn empty_payloads_with_and_without_length() {
-        let env = parse(b"{}\n{\"type\":\"attachment\",\"length\":0}\n\n{\"type\":\"attachment\"}\n").unwrap();
+        let env =
+            parse(b"{}\n{\"type\":\"attachment\",\"length\":0}\n\n{\"type\":\"attachment\"}\n")
+                .unwrap();
         assert_eq!(env.items.len(), 2);
         assert!(env.items.iter().all(|i| i.payload.is_empty()));
         let env = parse(b"{}\n{\"type\":\"attachment\",\"length\":0}").unwrap();
@@ -383,17 +406,35 @@ mod tests {
     #[test]
     fn bad_headers_are_errors() {
         assert!(matches!(parse(b""), Err(EnvelopeError::Empty)));
-        assert!(matches!(parse(b"not json\n"), Err(EnvelopeError::InvalidHeader(_))));
-        assert!(matches!(parse(b"[]\n"), Err(EnvelopeError::InvalidHeader(_))));
-        assert!(matches!(parse(b"{}\n{\"length\":2}\n{}"), Err(EnvelopeError::InvalidItemHeader { .. })));
-        assert!(matches!(parse(b"{}\n{\"type\":\"event\",\"length\":-1}\n{}"), Err(EnvelopeError::InvalidItemHeader { .. })));
-        assert!(matches!(parse(b"{}\n{\"type\":\"event\",\"length\":\"2\"}\n{}"), Err(EnvelopeError::InvalidItemHeader { .. })));
+        assert!(matches!(
+            parse(b"not json\n"),
+            Err(EnvelopeError::InvalidHeader(_))
+        ));
+        assert!(matches!(
+            parse(b"[]\n"),
+            Err(EnvelopeError::InvalidHeader(_))
+        ));
+        assert!(matches!(
+            parse(b"{}\n{\"length\":2}\n{}"),
+            Err(EnvelopeError::InvalidItemHeader { .. })
+        ));
+        assert!(matches!(
+            parse(b"{}\n{\"type\":\"event\",\"length\":-1}\n{}"),
+            Err(EnvelopeError::InvalidItemHeader { .. })
+        ));
+        assert!(matches!(
+            parse(b"{}\n{\"type\":\"event\",\"length\":\"2\"}\n{}"),
+            Err(EnvelopeError::InvalidItemHeader { .. })
+        ));
     }
 
     #[test]
     fn dashed_event_ids_are_accepted_and_bad_ones_ignored() {
         let env = parse(b"{\"event_id\":\"9ec79c33-ec99-42ab-8353-589fcb2e04dc\"}\n").unwrap();
-        assert_eq!(env.headers.event_id.unwrap().to_string(), "9ec79c33ec9942ab8353589fcb2e04dc");
+        assert_eq!(
+            env.headers.event_id.unwrap().to_string(),
+            "9ec79c33ec9942ab8353589fcb2e04dc"
+        );
     }
 
     #[test]
@@ -413,6 +454,9 @@ mod tests {
         for _ in 0..=MAX_ITEMS {
             raw.extend_from_slice(b"{\"type\":\"x\",\"length\":0}\n\n");
         }
-        assert_eq!(parse(&raw).unwrap_err(), EnvelopeError::TooManyItems(MAX_ITEMS));
+        assert_eq!(
+            parse(&raw).unwrap_err(),
+            EnvelopeError::TooManyItems(MAX_ITEMS)
+        );
     }
 }

@@ -72,7 +72,12 @@ impl PublicKey {
 impl FromStr for PublicKey {
     type Err = &'static str;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.is_empty() || s.len() > 64 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        if s.is_empty()
+            || s.len() > 64
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
             return Err("public key must be 1 to 64 letters, digits, '-' or '_'");
         }
         Ok(Self(s.to_owned()))
@@ -108,7 +113,9 @@ mod tests {
 
     #[test]
     fn public_key_rejects_odd_characters() {
-        assert!("e12d836b15bb49d7bbf99e64295d995b".parse::<PublicKey>().is_ok());
+        assert!("e12d836b15bb49d7bbf99e64295d995b"
+            .parse::<PublicKey>()
+            .is_ok());
         assert!("a b".parse::<PublicKey>().is_err());
         assert!("k\"ey".parse::<PublicKey>().is_err());
         assert_eq!(PublicKey::generate().as_str().len(), 32);

@@ -69,9 +69,18 @@ mod tests {
 
     #[test]
     fn timestamps_in_every_form() {
-        assert_eq!(parse_timestamp("2024-01-02T03:04:05Z"), Some(1_704_164_645_000_000));
-        assert_eq!(parse_timestamp("2024-01-02T03:04:05.5+00:00"), Some(1_704_164_645_500_000));
-        assert_eq!(parse_timestamp("2024-01-02T03:04:05.25"), Some(1_704_164_645_250_000));
+        assert_eq!(
+            parse_timestamp("2024-01-02T03:04:05Z"),
+            Some(1_704_164_645_000_000)
+        );
+        assert_eq!(
+            parse_timestamp("2024-01-02T03:04:05.5+00:00"),
+            Some(1_704_164_645_500_000)
+        );
+        assert_eq!(
+            parse_timestamp("2024-01-02T03:04:05.25"),
+            Some(1_704_164_645_250_000)
+        );
         assert_eq!(parse_timestamp("1704164645.5"), Some(1_704_164_645_500_000));
         assert_eq!(parse_timestamp("yesterday"), None);
         assert_eq!(parse_timestamp("1e300"), None);

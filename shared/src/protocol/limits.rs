@@ -43,7 +43,11 @@ impl Limits {
                 | ItemType::Log
                 | ItemType::ClientReport => Some(self.max_event_bytes),
                 ItemType::CheckIn => Some(self.max_check_in_bytes),
-                ItemType::Attachment | ItemType::Profile | ItemType::ProfileChunk | ItemType::ReplayEvent | ItemType::ReplayRecording => {
+                ItemType::Attachment
+                | ItemType::Profile
+                | ItemType::ProfileChunk
+                | ItemType::ReplayEvent
+                | ItemType::ReplayRecording => {
                     attachments += size;
                     None
                 }
@@ -55,14 +59,23 @@ impl Limits {
                 ItemType::Unknown(_) => None,
             };
             if let Some(cap) = cap.filter(|cap| size > *cap) {
-                return Err(format!("{} item of {size} bytes exceeds the {cap}-byte limit", item.ty().as_str()));
+                return Err(format!(
+                    "{} item of {size} bytes exceeds the {cap}-byte limit",
+                    item.ty().as_str()
+                ));
             }
         }
         if attachments > self.max_attachments_bytes {
-            return Err(format!("attachments of {attachments} bytes exceed the {}-byte limit", self.max_attachments_bytes));
+            return Err(format!(
+                "attachments of {attachments} bytes exceed the {}-byte limit",
+                self.max_attachments_bytes
+            ));
         }
         if sessions > self.max_session_items {
-            return Err(format!("{sessions} session items exceed the limit of {}", self.max_session_items));
+            return Err(format!(
+                "{sessions} session items exceed the limit of {}",
+                self.max_session_items
+            ));
         }
         Ok(())
     }
@@ -77,7 +90,9 @@ mod tests {
     fn envelope(item_type: &str, size: usize, count: usize) -> Envelope {
         let mut raw = b"{}\n".to_vec();
         for _ in 0..count {
-            raw.extend_from_slice(format!("{{\"type\":\"{item_type}\",\"length\":{size}}}\n").as_bytes());
+            raw.extend_from_slice(
+                format!("{{\"type\":\"{item_type}\",\"length\":{size}}}\n").as_bytes(),
+            );
             raw.extend(std::iter::repeat_n(b'x', size));
             raw.push(b'\n');
         }
@@ -88,9 +103,16 @@ mod tests {
     fn event_items_are_capped_at_one_mebibyte() {
         let limits = Limits::default();
         assert!(limits.check(&envelope("event", 1 << 20, 1)).is_ok());
-        assert!(limits.check(&envelope("event", (1 << 20) + 1, 1)).unwrap_err().contains("event item"));
-        assert!(limits.check(&envelope("transaction", (1 << 20) + 1, 1)).is_err());
-        assert!(limits.check(&envelope("check_in", (100 << 10) + 1, 1)).is_err());
+        assert!(limits
+            .check(&envelope("event", (1 << 20) + 1, 1))
+            .unwrap_err()
+            .contains("event item"));
+        assert!(limits
+            .check(&envelope("transaction", (1 << 20) + 1, 1))
+            .is_err());
+        assert!(limits
+            .check(&envelope("check_in", (100 << 10) + 1, 1))
+            .is_err());
         // Attachments may be large; unknown items are only bound by the envelope size.
         assert!(limits.check(&envelope("attachment", 2 << 20, 1)).is_ok());
         assert!(limits.check(&envelope("mystery", 2 << 20, 1)).is_ok());
@@ -98,7 +120,11 @@ mod tests {
 
     #[test]
     fn attachments_and_sessions_have_totals() {
-        let limits = Limits { max_attachments_bytes: 100, max_session_items: 2, ..Limits::default() };
+        let limits = Limits {
+            max_attachments_bytes: 100,
+            max_session_items: 2,
+            ..Limits::default()
+        };
         assert!(limits.check(&envelope("attachment", 60, 2)).is_err());
         assert!(limits.check(&envelope("session", 2, 3)).is_err());
         assert!(limits.check(&envelope("session", 2, 2)).is_ok());

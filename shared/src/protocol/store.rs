@@ -29,21 +29,43 @@ pub fn envelope_from_store_body(body: Bytes, limit: usize) -> Result<Envelope, S
     let json = if super::lenient::starts_as_object(&body) {
         body
     } else {
-        let compact: Vec<u8> = body.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
-        let zipped = base64::engine::general_purpose::STANDARD.decode(&compact).map_err(|_| StoreBodyError::NotJson)?;
+        let compact: Vec<u8> = body
+            .iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect();
+        let zipped = base64::engine::general_purpose::STANDARD
+            .decode(&compact)
+            .map_err(|_| StoreBodyError::NotJson)?;
         Bytes::from(inflate_zlib(&zipped, limit)?)
     };
     if !super::lenient::starts_as_object(&json) {
         return Err(StoreBodyError::NotJson);
     }
     let head: EventHead = serde_json::from_slice(&json).map_err(|_| StoreBodyError::NotJson)?;
-    let ty = if head.ty.as_deref() == Some("transaction") { ItemType::Transaction } else { ItemType::Event };
-    let headers = EnvelopeHeaders { event_id: Some(head.event_id.unwrap_or_else(EventId::random)), ..Default::default() };
+    let ty = if head.ty.as_deref() == Some("transaction") {
+        ItemType::Transaction
+    } else {
+        ItemType::Event
+    };
+    let headers = EnvelopeHeaders {
+        event_id: Some(head.event_id.unwrap_or_else(EventId::random)),
+        ..Default::default()
+    };
     let item = Item {
-        headers: ItemHeaders { ty, length: Some(json.len()), content_type: Some("application/json".into()), item_count: None, other: Default::default() },
+        headers: ItemHeaders {
+            ty,
+            length: Some(json.len()),
+            content_type: Some("application/json".into()),
+            item_count: None,
+            other: Default::default(),
+        },
         payload: json,
     };
-    Ok(Envelope { headers, items: vec![item] })
+    Ok(Envelope {
+        headers,
+        items: vec![item],
+    })
 }
 
 #[cfg(test)]
@@ -54,15 +76,25 @@ mod tests {
 
     #[test]
     fn raw_json_keeps_its_event_id() {
-        let env = envelope_from_store_body(Bytes::from_static(b" {\"event_id\":\"9ec79c33ec9942ab8353589fcb2e04dc\",\"message\":\"m\"}"), 1 << 20).unwrap();
-        assert_eq!(env.headers.event_id.unwrap().to_string(), "9ec79c33ec9942ab8353589fcb2e04dc");
+        let env = envelope_from_store_body(
+            Bytes::from_static(
+                b" {\"event_id\":\"9ec79c33ec9942ab8353589fcb2e04dc\",\"message\":\"m\"}",
+            ),
+            1 << 20,
+        )
+        .unwrap();
+        assert_eq!(
+            env.headers.event_id.unwrap().to_string(),
+            "9ec79c33ec9942ab8353589fcb2e04dc"
+        );
         assert_eq!(env.items[0].ty(), &ItemType::Event);
     }
 
     #[test]
     fn base64_zlib_is_unpacked_and_transactions_recognised() {
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-        z.write_all(br#"{"type":"transaction","transaction":"/x"}"#).unwrap();
+        z.write_all(br#"{"type":"transaction","transaction":"/x"}"#)
+            .unwrap();
         let b64 = base64::engine::general_purpose::STANDARD.encode(z.finish().unwrap());
         let env = envelope_from_store_body(Bytes::from(b64), 1 << 20).unwrap();
         assert_eq!(env.items[0].ty(), &ItemType::Transaction);
@@ -71,7 +103,13 @@ mod tests {
 
     #[test]
     fn garbage_is_refused() {
-        assert_eq!(envelope_from_store_body(Bytes::from_static(b"hello"), 1 << 20).unwrap_err(), StoreBodyError::NotJson);
-        assert_eq!(envelope_from_store_body(Bytes::from_static(b"{not json"), 1 << 20).unwrap_err(), StoreBodyError::NotJson);
+        assert_eq!(
+            envelope_from_store_body(Bytes::from_static(b"hello"), 1 << 20).unwrap_err(),
+            StoreBodyError::NotJson
+        );
+        assert_eq!(
+            envelope_from_store_body(Bytes::from_static(b"{not json"), 1 << 20).unwrap_err(),
+            StoreBodyError::NotJson
+        );
     }
 }

@@ -49,8 +49,15 @@ pub struct LocalQueue {
 impl LocalQueue {
     /// Opens (creating if needed) the queue file. `visibility` is how long a received message stays hidden;
     /// after `max_receives` deliveries without a delete it moves to `dead_letters`.
-    pub async fn open(path: &Path, visibility: Duration, max_receives: u32) -> Result<Self, QueueError> {
-        let db = libsql::Builder::new_local(path).build().await.map_err(QueueError::new)?;
+    pub async fn open(
+        path: &Path,
+        visibility: Duration,
+        max_receives: u32,
+    ) -> Result<Self, QueueError> {
+        let db = libsql::Builder::new_local(path)
+            .build()
+            .await
+            .map_err(QueueError::new)?;
         let conn = open_conn(&db).await?;
         conn.execute_batch(SCHEMA).await.map_err(QueueError::new)?;
         let writer = open_conn(&db).await?;
@@ -62,11 +69,19 @@ impl LocalQueue {
         std::thread::Builder::new()
             .name("splat-queue-writer".into())
             .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().build().expect("a current-thread runtime");
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .expect("a current-thread runtime");
                 rt.block_on(group_commit(db, writer, receiver, notify));
             })
             .map_err(QueueError::new)?;
-        Ok(Self { conn, sender, arrived, visibility, max_receives })
+        Ok(Self {
+            conn,
+            sender,
+            arrived,
+            visibility,
+            max_receives,
+        })
     }
 
     /// Messages moved to the dead-letter table.
@@ -84,9 +99,12 @@ impl LocalQueue {
         )
         .await
         .map_err(QueueError::new)?;
-        tx.execute("DELETE FROM messages WHERE visible_at <= ?1 AND receive_count >= ?2", (now, self.max_receives))
-            .await
-            .map_err(QueueError::new)?;
+        tx.execute(
+            "DELETE FROM messages WHERE visible_at <= ?1 AND receive_count >= ?2",
+            (now, self.max_receives),
+        )
+        .await
+        .map_err(QueueError::new)?;
         let mut rows = tx
             .query(
                 "UPDATE messages SET visible_at = ?1, receive_count = receive_count + 1
@@ -101,7 +119,12 @@ impl LocalQueue {
             let id: i64 = row.get(0).map_err(QueueError::new)?;
             let receive_count: u32 = row.get(1).map_err(QueueError::new)?;
             let body: Vec<u8> = row.get(2).map_err(QueueError::new)?;
-            out.push(Delivery { message_id: id.to_string(), receipt: format!("{id}:{receive_count}"), receive_count, body });
+            out.push(Delivery {
+                message_id: id.to_string(),
+                receipt: format!("{id}:{receive_count}"),
+                receive_count,
+                body,
+            });
         }
         drop(rows);
         tx.commit().await.map_err(QueueError::new)?;
@@ -114,8 +137,12 @@ impl LocalQueue {
 impl Queue for LocalQueue {
     async fn send(&self, body: Vec<u8>) -> Result<(), QueueError> {
         let (done, wait) = oneshot::channel();
-        self.sender.send((body, done)).await.map_err(|_| QueueError("local queue writer stopped".into()))?;
-        wait.await.map_err(|_| QueueError("local queue writer stopped".into()))?
+        self.sender
+            .send((body, done))
+            .await
+            .map_err(|_| QueueError("local queue writer stopped".into()))?;
+        wait.await
+            .map_err(|_| QueueError("local queue writer stopped".into()))?
     }
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
@@ -127,17 +154,31 @@ impl Queue for LocalQueue {
                 return Ok(batch);
             }
             // Wake on a new send, or poll again soon: in-flight messages become visible again by the clock.
-            let _ = tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + EMPTY_POLL_BACKOFF * 20), notified).await;
+            let _ = tokio::time::timeout_at(
+                deadline.min(tokio::time::Instant::now() + EMPTY_POLL_BACKOFF * 20),
+                notified,
+            )
+            .await;
         }
     }
 
     async fn delete(&self, receipts: &[String]) -> Result<(), QueueError> {
         let tx = self.conn.transaction().await.map_err(QueueError::new)?;
         for receipt in receipts {
-            let (id, count) = receipt.split_once(':').ok_or_else(|| QueueError(format!("bad receipt {receipt:?}")))?;
-            let (id, count): (i64, i64) = (id.parse().map_err(QueueError::new)?, count.parse().map_err(QueueError::new)?);
+            let (id, count) = receipt
+                .split_once(':')
+                .ok_or_else(|| QueueError(format!("bad receipt {receipt:?}")))?;
+            let (id, count): (i64, i64) = (
+                id.parse().map_err(QueueError::new)?,
+                count.parse().map_err(QueueError::new)?,
+            );
             // A stale receipt (the message was delivered again since) deletes nothing, as in SQS.
-            tx.execute("DELETE FROM messages WHERE id = ?1 AND receive_count = ?2", (id, count)).await.map_err(QueueError::new)?;
+            tx.execute(
+                "DELETE FROM messages WHERE id = ?1 AND receive_count = ?2",
+                (id, count),
+            )
+            .await
+            .map_err(QueueError::new)?;
         }
         tx.commit().await.map_err(QueueError::new)
     }
@@ -153,22 +194,37 @@ impl Queue for LocalQueue {
 
 async fn open_conn(db: &libsql::Database) -> Result<libsql::Connection, QueueError> {
     let conn = db.connect().map_err(QueueError::new)?;
-    conn.busy_timeout(Duration::from_secs(10)).map_err(QueueError::new)?;
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(QueueError::new)?;
     // WAL lets the processor read while ingest appends; FULL sync because a 200 promises the data survives.
-    let mut rows = conn.query("PRAGMA journal_mode=WAL", ()).await.map_err(QueueError::new)?;
+    let mut rows = conn
+        .query("PRAGMA journal_mode=WAL", ())
+        .await
+        .map_err(QueueError::new)?;
     while rows.next().await.map_err(QueueError::new)?.is_some() {}
-    conn.execute("PRAGMA synchronous=FULL", ()).await.map_err(QueueError::new)?;
+    conn.execute("PRAGMA synchronous=FULL", ())
+        .await
+        .map_err(QueueError::new)?;
     Ok(conn)
 }
 
 async fn count(conn: &libsql::Connection, sql: &str) -> Result<u64, QueueError> {
     let mut rows = conn.query(sql, ()).await.map_err(QueueError::new)?;
-    let row = rows.next().await.map_err(QueueError::new)?.ok_or_else(|| QueueError("count returned nothing".into()))?;
+    let row = rows
+        .next()
+        .await
+        .map_err(QueueError::new)?
+        .ok_or_else(|| QueueError("count returned nothing".into()))?;
     row.get::<i64>(0).map(|n| n as u64).map_err(QueueError::new)
 }
 
 /// Drains whatever sends are waiting, writes them in one transaction, then answers each.
-async fn group_commit(_db: libsql::Database, conn: libsql::Connection, mut receiver: mpsc::Receiver<Pending>, arrived: Arc<Notify>) {
+async fn group_commit(
+    _db: libsql::Database,
+    conn: libsql::Connection,
+    mut receiver: mpsc::Receiver<Pending>,
+    arrived: Arc<Notify>,
+) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while receiver.recv_many(&mut group, MAX_GROUP).await > 0 {
         let result = insert_group(&conn, &group).await;
@@ -188,7 +244,9 @@ async fn insert_group(conn: &libsql::Connection, group: &[Pending]) -> Result<()
             .await
             .map_err(|e| e.to_string())?;
         for (body, _) in group {
-            stmt.execute((body.as_slice(), now)).await.map_err(|e| e.to_string())?;
+            stmt.execute((body.as_slice(), now))
+                .await
+                .map_err(|e| e.to_string())?;
             stmt.reset();
         }
     }
@@ -204,7 +262,13 @@ mod tests {
     use super::*;
 
     async fn queue(dir: &tempfile::TempDir, visibility_ms: u64, max_receives: u32) -> LocalQueue {
-        LocalQueue::open(&dir.path().join("q.db"), Duration::from_millis(visibility_ms), max_receives).await.unwrap()
+        LocalQueue::open(
+            &dir.path().join("q.db"),
+            Duration::from_millis(visibility_ms),
+            max_receives,
+        )
+        .await
+        .unwrap()
     }
 
     #[tokio::test]
@@ -216,11 +280,24 @@ mod tests {
         }
         assert_eq!(q.depth().await.unwrap(), 5);
         let got = q.receive(3, Duration::ZERO).await.unwrap();
-        assert_eq!(got.iter().map(|d| d.body[0]).collect::<Vec<_>>(), vec![0, 1, 2]);
+        assert_eq!(
+            got.iter().map(|d| d.body[0]).collect::<Vec<_>>(),
+            vec![0, 1, 2]
+        );
         // In flight: invisible to the next receive.
         let rest = q.receive(10, Duration::ZERO).await.unwrap();
-        assert_eq!(rest.iter().map(|d| d.body[0]).collect::<Vec<_>>(), vec![3, 4]);
-        q.delete(&got.iter().chain(&rest).map(|d| d.receipt.clone()).collect::<Vec<_>>()).await.unwrap();
+        assert_eq!(
+            rest.iter().map(|d| d.body[0]).collect::<Vec<_>>(),
+            vec![3, 4]
+        );
+        q.delete(
+            &got.iter()
+                .chain(&rest)
+                .map(|d| d.receipt.clone())
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
         assert_eq!(q.depth().await.unwrap(), 0);
     }
 
@@ -232,13 +309,22 @@ mod tests {
         let first = q.receive(1, Duration::ZERO).await.unwrap();
         tokio::time::sleep(Duration::from_millis(5)).await;
         let second = q.receive(1, Duration::ZERO).await.unwrap();
-        assert_eq!((first[0].message_id.clone(), second[0].receive_count), (second[0].message_id.clone(), 2));
+        assert_eq!(
+            (first[0].message_id.clone(), second[0].receive_count),
+            (second[0].message_id.clone(), 2)
+        );
         // The first receipt is stale now and must not delete the redelivered message.
         q.delete(&[first[0].receipt.clone()]).await.unwrap();
         assert_eq!(q.depth().await.unwrap(), 1);
         tokio::time::sleep(Duration::from_millis(5)).await;
         assert!(q.receive(1, Duration::ZERO).await.unwrap().is_empty());
-        assert_eq!((q.depth().await.unwrap(), q.dead_letter_count().await.unwrap()), (0, 1));
+        assert_eq!(
+            (
+                q.depth().await.unwrap(),
+                q.dead_letter_count().await.unwrap()
+            ),
+            (0, 1)
+        );
     }
 
     #[tokio::test]
@@ -257,7 +343,11 @@ mod tests {
     #[tokio::test]
     async fn messages_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
-        queue(&dir, 60_000, 5).await.send(b"kept".to_vec()).await.unwrap();
+        queue(&dir, 60_000, 5)
+            .await
+            .send(b"kept".to_vec())
+            .await
+            .unwrap();
         let q = queue(&dir, 60_000, 5).await;
         assert_eq!(q.receive(1, Duration::ZERO).await.unwrap()[0].body, b"kept");
     }

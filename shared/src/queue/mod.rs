@@ -111,8 +111,12 @@ impl QueueMessage {
     }
 
     pub fn decode(body: &[u8]) -> Result<Self, MessageError> {
-        let newline = body.iter().position(|b| *b == b'\n').ok_or_else(|| MessageError("no header line".into()))?;
-        let header: Header = serde_json::from_slice(&body[..newline]).map_err(|e| MessageError(e.to_string()))?;
+        let newline = body
+            .iter()
+            .position(|b| *b == b'\n')
+            .ok_or_else(|| MessageError("no header line".into()))?;
+        let header: Header =
+            serde_json::from_slice(&body[..newline]).map_err(|e| MessageError(e.to_string()))?;
         if header.v != WIRE_VERSION {
             return Err(MessageError(format!("unknown version {}", header.v)));
         }
@@ -120,13 +124,25 @@ impl QueueMessage {
         let envelope = match header.blob {
             None => EnvelopeRef::Inline(Bytes::copy_from_slice(rest)),
             Some(key) if rest.is_empty() => EnvelopeRef::Blob(key),
-            Some(_) => return Err(MessageError("a claim-checked message carries no envelope".into())),
+            Some(_) => {
+                return Err(MessageError(
+                    "a claim-checked message carries no envelope".into(),
+                ))
+            }
         };
         let event_id = match header.event_id {
-            Some(s) => Some(s.parse().map_err(|_| MessageError(format!("bad event id {s:?}")))?),
+            Some(s) => Some(
+                s.parse()
+                    .map_err(|_| MessageError(format!("bad event id {s:?}")))?,
+            ),
             None => None,
         };
-        Ok(Self { project_id: ProjectId::new(header.project_id), event_id, received_at_us: header.received_at_us, envelope })
+        Ok(Self {
+            project_id: ProjectId::new(header.project_id),
+            event_id,
+            received_at_us: header.received_at_us,
+            envelope,
+        })
     }
 }
 
@@ -143,9 +159,18 @@ mod tests {
             envelope: EnvelopeRef::Inline(Bytes::from_static(b"{}\n\xff\x00binary")),
         };
         assert_eq!(QueueMessage::decode(&msg.encode()).unwrap(), msg);
-        let blob = QueueMessage { envelope: EnvelopeRef::Blob("ingest/x".into()), event_id: None, ..msg };
+        let blob = QueueMessage {
+            envelope: EnvelopeRef::Blob("ingest/x".into()),
+            event_id: None,
+            ..msg
+        };
         assert_eq!(QueueMessage::decode(&blob.encode()).unwrap(), blob);
-        for bad in [&b"not json"[..], b"{\"v\":2}", b"{\"v\":1,\"project_id\":1,\"received_at_us\":0}\n{}", b"{\"v\":2,\"project_id\":1,\"received_at_us\":0,\"blob\":\"k\"}\nextra"] {
+        for bad in [
+            &b"not json"[..],
+            b"{\"v\":2}",
+            b"{\"v\":1,\"project_id\":1,\"received_at_us\":0}\n{}",
+            b"{\"v\":2,\"project_id\":1,\"received_at_us\":0,\"blob\":\"k\"}\nextra",
+        ] {
             assert!(QueueMessage::decode(bad).is_err());
         }
     }

@@ -3,8 +3,10 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
+};
 use base64::Engine;
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName};
 
 use super::{Delivery, Queue, QueueError};
 
@@ -23,7 +25,10 @@ pub struct SqsQueue {
 
 impl SqsQueue {
     pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
-        Self { client, url: url.into() }
+        Self {
+            client,
+            url: url.into(),
+        }
     }
 }
 
@@ -31,7 +36,13 @@ impl SqsQueue {
 impl Queue for SqsQueue {
     async fn send(&self, body: Vec<u8>) -> Result<(), QueueError> {
         // SQS bodies are text; ours are binary.
-        self.client.send_message().queue_url(&self.url).message_body(b64().encode(body)).send().await.map_err(|e| QueueError(format!("{e:?}")))?;
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(b64().encode(body))
+            .send()
+            .await
+            .map_err(|e| QueueError(format!("{e:?}")))?;
         Ok(())
     }
 
@@ -60,7 +71,10 @@ impl Queue for SqsQueue {
                     receipt: m.receipt_handle()?.to_owned(),
                     receive_count,
                     // A body that is not base64 was not sent by us: pass it on raw, to fail as malformed.
-                    body: m.body().map(|b| b64().decode(b).unwrap_or_else(|_| b.as_bytes().to_vec())).unwrap_or_default(),
+                    body: m
+                        .body()
+                        .map(|b| b64().decode(b).unwrap_or_else(|_| b.as_bytes().to_vec()))
+                        .unwrap_or_default(),
                 })
             })
             .collect())
@@ -71,7 +85,13 @@ impl Queue for SqsQueue {
             let entries = chunk
                 .iter()
                 .enumerate()
-                .map(|(i, r)| DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(r).build().map_err(QueueError::new))
+                .map(|(i, r)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(r)
+                        .build()
+                        .map_err(QueueError::new)
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let out = self
                 .client
@@ -82,7 +102,10 @@ impl Queue for SqsQueue {
                 .await
                 .map_err(|e| QueueError(format!("{e:?}")))?;
             if let Some(failed) = out.failed().first() {
-                return Err(QueueError(format!("delete failed: {}", failed.message().unwrap_or(failed.code()))));
+                return Err(QueueError(format!(
+                    "delete failed: {}",
+                    failed.message().unwrap_or(failed.code())
+                )));
             }
         }
         Ok(())
@@ -99,8 +122,14 @@ impl Queue for SqsQueue {
             .await
             .map_err(|e| QueueError(format!("{e:?}")))?;
         let attrs = out.attributes();
-        let get = |name| attrs.and_then(|a| a.get(&name)).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
-        Ok(get(QueueAttributeName::ApproximateNumberOfMessages) + get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+        let get = |name| {
+            attrs
+                .and_then(|a| a.get(&name))
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        Ok(get(QueueAttributeName::ApproximateNumberOfMessages)
+            + get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
     }
 
     fn max_message_bytes(&self) -> usize {

@@ -56,7 +56,14 @@ pub struct WriteBatch {
 impl WriteBatch {
     pub fn count_item(&mut self, project_id: ProjectId, item_type: &str, at_us: i64, n: i64) {
         let hour = at_us.div_euclid(3_600_000_000) * 3_600;
-        *self.item_counts.entry(ItemCount { project_id, item_type: item_type.to_owned(), hour }).or_default() += n;
+        *self
+            .item_counts
+            .entry(ItemCount {
+                project_id,
+                item_type: item_type.to_owned(),
+                hour,
+            })
+            .or_default() += n;
     }
 }
 
@@ -68,7 +75,10 @@ impl Store {
     /// Writes the batch atomically. Rows that already exist (same event id, same span) are kept as they
     /// were, so replaying a batch changes nothing.
     pub async fn commit(&self, batch: &WriteBatch) -> Result<()> {
-        let tx = self.conn().transaction_with_behavior(libsql::TransactionBehavior::Immediate).await?;
+        let tx = self
+            .conn()
+            .transaction_with_behavior(libsql::TransactionBehavior::Immediate)
+            .await?;
         if !batch.events.is_empty() {
             let stmt = tx
                 .prepare(

@@ -36,7 +36,9 @@ impl Store {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub async fn open(path: &Path) -> Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Invalid(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Invalid(format!("cannot create {}: {e}", dir.display()))
+            })?;
         }
         let db = libsql::Builder::new_local(path).build().await?;
         Self::init(db).await
@@ -52,8 +54,12 @@ impl Store {
         conn.busy_timeout(Duration::from_secs(30))?;
         let mut rows = conn.query("PRAGMA journal_mode=WAL", ()).await?;
         while rows.next().await?.is_some() {}
-        conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;").await?;
-        let store = Self { _db: std::sync::Arc::new(db), conn };
+        conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+            .await?;
+        let store = Self {
+            _db: std::sync::Arc::new(db),
+            conn,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -64,15 +70,27 @@ impl Store {
             .await?;
         let applied = self.schema_version().await?;
         for (version, sql) in schema::MIGRATIONS.iter().filter(|(v, _)| *v > applied) {
-            let tx = self.conn.transaction_with_behavior(libsql::TransactionBehavior::Immediate).await?;
+            let tx = self
+                .conn
+                .transaction_with_behavior(libsql::TransactionBehavior::Immediate)
+                .await?;
             // Another process may have migrated while we waited for the lock.
-            let mut rows = tx.query("SELECT 1 FROM schema_migrations WHERE version = ?1", [*version]).await?;
+            let mut rows = tx
+                .query(
+                    "SELECT 1 FROM schema_migrations WHERE version = ?1",
+                    [*version],
+                )
+                .await?;
             if rows.next().await?.is_some() {
                 continue;
             }
             drop(rows);
             tx.execute_batch(sql).await?;
-            tx.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)", (*version, now_us())).await?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+                (*version, now_us()),
+            )
+            .await?;
             tx.commit().await?;
             tracing::info!(version, "applied database migration");
         }
@@ -81,13 +99,20 @@ impl Store {
 
     /// The newest migration applied.
     pub async fn schema_version(&self) -> Result<i64> {
-        self.scalar("SELECT coalesce(max(version), 0) FROM schema_migrations", ()).await
+        self.scalar(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations",
+            (),
+        )
+        .await
     }
 
     /// Of `message_ids`, those whose rows are already committed.
     pub async fn processed(&self, message_ids: &[String]) -> Result<HashSet<String>> {
         let mut done = HashSet::new();
-        let stmt = self.conn.prepare("SELECT 1 FROM processed_messages WHERE message_id = ?1").await?;
+        let stmt = self
+            .conn
+            .prepare("SELECT 1 FROM processed_messages WHERE message_id = ?1")
+            .await?;
         for id in message_ids {
             let mut rows = stmt.query([id.as_str()]).await?;
             if rows.next().await?.is_some() {
@@ -101,10 +126,12 @@ impl Store {
     /// Row counts per table, for tests, health and the CLI.
     pub async fn count(&self, table: &str) -> Result<i64> {
         let table = match table {
-            "projects" | "project_keys" | "events" | "transactions" | "spans" | "processed_messages" => table,
+            "projects" | "project_keys" | "events" | "transactions" | "spans"
+            | "processed_messages" => table,
             other => return Err(StoreError::Invalid(format!("no table {other:?}"))),
         };
-        self.scalar(&format!("SELECT count(*) FROM {table}"), ()).await
+        self.scalar(&format!("SELECT count(*) FROM {table}"), ())
+            .await
     }
 
     /// Accepted items of `item_type` for a project, over all hours.
@@ -118,7 +145,10 @@ impl Store {
 
     async fn scalar(&self, sql: &str, params: impl libsql::params::IntoParams) -> Result<i64> {
         let mut rows = self.conn.query(sql, params).await?;
-        let row = rows.next().await?.ok_or_else(|| StoreError::Invalid(format!("no row from {sql}")))?;
+        let row = rows
+            .next()
+            .await?
+            .ok_or_else(|| StoreError::Invalid(format!("no row from {sql}")))?;
         Ok(row.get::<i64>(0)?)
     }
 
@@ -133,5 +163,6 @@ pub(crate) fn now_us() -> i64 {
 
 /// Checks a key exists and is usable; re-exported for callers that only hold a string.
 pub fn parse_key(s: &str) -> Result<PublicKey> {
-    s.parse().map_err(|e: &str| StoreError::Invalid(e.to_owned()))
+    s.parse()
+        .map_err(|e: &str| StoreError::Invalid(e.to_owned()))
 }

@@ -46,8 +46,16 @@ fn slugify(name: &str) -> String {
             slug.push('-');
         }
     }
-    let slug = slug.trim_end_matches('-').chars().take(50).collect::<String>();
-    if slug.is_empty() { "project".into() } else { slug }
+    let slug = slug
+        .trim_end_matches('-')
+        .chars()
+        .take(50)
+        .collect::<String>();
+    if slug.is_empty() {
+        "project".into()
+    } else {
+        slug
+    }
 }
 
 impl Store {
@@ -55,19 +63,30 @@ impl Store {
     pub async fn create_project(&self, name: &str) -> Result<Project> {
         let name = name.trim();
         if name.is_empty() || name.len() > 200 {
-            return Err(StoreError::Invalid("a project name is 1 to 200 characters".into()));
+            return Err(StoreError::Invalid(
+                "a project name is 1 to 200 characters".into(),
+            ));
         }
         let base = slugify(name);
-        let tx = self.conn().transaction_with_behavior(libsql::TransactionBehavior::Immediate).await?;
+        let tx = self
+            .conn()
+            .transaction_with_behavior(libsql::TransactionBehavior::Immediate)
+            .await?;
         let mut slug = base.clone();
         for n in 2.. {
-            let mut rows = tx.query("SELECT 1 FROM projects WHERE slug = ?1", [slug.as_str()]).await?;
+            let mut rows = tx
+                .query("SELECT 1 FROM projects WHERE slug = ?1", [slug.as_str()])
+                .await?;
             if rows.next().await?.is_none() {
                 break;
             }
             slug = format!("{base}-{n}");
         }
-        tx.execute("INSERT INTO projects (name, slug, created_at) VALUES (?1, ?2, ?3)", (name, slug.as_str(), now_us())).await?;
+        tx.execute(
+            "INSERT INTO projects (name, slug, created_at) VALUES (?1, ?2, ?3)",
+            (name, slug.as_str(), now_us()),
+        )
+        .await?;
         let id = tx.last_insert_rowid();
         let key = PublicKey::generate();
         tx.execute(
@@ -76,7 +95,9 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        self.project(ProjectId::new(id)).await?.ok_or_else(|| StoreError::Invalid("project vanished".into()))
+        self.project(ProjectId::new(id))
+            .await?
+            .ok_or_else(|| StoreError::Invalid("project vanished".into()))
     }
 
     /// The first project, created as "default" when there is none: what `splat serve` prints on first start.
@@ -88,7 +109,10 @@ impl Store {
     }
 
     pub async fn list_projects(&self) -> Result<Vec<Project>> {
-        let mut rows = self.conn().query("SELECT id FROM projects ORDER BY id", ()).await?;
+        let mut rows = self
+            .conn()
+            .query("SELECT id FROM projects ORDER BY id", ())
+            .await?;
         let mut ids = Vec::new();
         while let Some(row) = rows.next().await? {
             ids.push(ProjectId::new(row.get(0)?));
@@ -103,9 +127,14 @@ impl Store {
     pub async fn project(&self, id: ProjectId) -> Result<Option<Project>> {
         let mut rows = self
             .conn()
-            .query("SELECT name, slug, events_per_minute FROM projects WHERE id = ?1", [id.value()])
+            .query(
+                "SELECT name, slug, events_per_minute FROM projects WHERE id = ?1",
+                [id.value()],
+            )
             .await?;
-        let Some(row) = rows.next().await? else { return Ok(None) };
+        let Some(row) = rows.next().await? else {
+            return Ok(None);
+        };
         let (name, slug, events_per_minute) = (row.get(0)?, row.get(1)?, row.get(2)?);
         let mut rows = self
             .conn()
@@ -113,9 +142,19 @@ impl Store {
             .await?;
         let mut keys = Vec::new();
         while let Some(row) = rows.next().await? {
-            keys.push(ProjectKey { public_key: parse_key(&row.get::<String>(0)?)?, label: row.get(1)?, enabled: row.get::<i64>(2)? != 0 });
+            keys.push(ProjectKey {
+                public_key: parse_key(&row.get::<String>(0)?)?,
+                label: row.get(1)?,
+                enabled: row.get::<i64>(2)? != 0,
+            });
         }
-        Ok(Some(Project { id, name, slug, events_per_minute, keys }))
+        Ok(Some(Project {
+            id,
+            name,
+            slug,
+            events_per_minute,
+            keys,
+        }))
     }
 
     /// Adds another key to a project (a project may have several, each disabled on its own).
@@ -127,17 +166,37 @@ impl Store {
                 (key.as_str(), project.value(), label, now_us()),
             )
             .await?;
-        Ok(ProjectKey { public_key: key, label: label.to_owned(), enabled: true })
+        Ok(ProjectKey {
+            public_key: key,
+            label: label.to_owned(),
+            enabled: true,
+        })
     }
 
     pub async fn set_key_enabled(&self, key: &PublicKey, enabled: bool) -> Result<bool> {
-        let n = self.conn().execute("UPDATE project_keys SET enabled = ?1 WHERE public_key = ?2", (enabled as i64, key.as_str())).await?;
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE project_keys SET enabled = ?1 WHERE public_key = ?2",
+                (enabled as i64, key.as_str()),
+            )
+            .await?;
         Ok(n > 0)
     }
 
     /// Sets the per-project quota of accepted events per minute; `None` removes it.
-    pub async fn set_events_per_minute(&self, project: ProjectId, limit: Option<i64>) -> Result<bool> {
-        let n = self.conn().execute("UPDATE projects SET events_per_minute = ?1 WHERE id = ?2", (limit, project.value())).await?;
+    pub async fn set_events_per_minute(
+        &self,
+        project: ProjectId,
+        limit: Option<i64>,
+    ) -> Result<bool> {
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE projects SET events_per_minute = ?1 WHERE id = ?2",
+                (limit, project.value()),
+            )
+            .await?;
         Ok(n > 0)
     }
 
@@ -149,8 +208,14 @@ impl Store {
                 [key.as_str()],
             )
             .await?;
-        let Some(row) = rows.next().await? else { return Ok(None) };
-        Ok(Some(KeyInfo { project_id: ProjectId::new(row.get(0)?), enabled: row.get::<i64>(1)? != 0, events_per_minute: row.get(2)? }))
+        let Some(row) = rows.next().await? else {
+            return Ok(None);
+        };
+        Ok(Some(KeyInfo {
+            project_id: ProjectId::new(row.get(0)?),
+            enabled: row.get::<i64>(1)? != 0,
+            events_per_minute: row.get(2)?,
+        }))
     }
 }
 
@@ -173,12 +238,23 @@ mod tests {
         assert_eq!((a.slug.as_str(), b.slug.as_str()), ("web", "web-2"));
         assert_eq!(a.keys.len(), 1);
         let extra = store.add_key(a.id, "ci").await.unwrap();
-        store.set_key_enabled(&a.keys[0].public_key, false).await.unwrap();
+        store
+            .set_key_enabled(&a.keys[0].public_key, false)
+            .await
+            .unwrap();
         let a = store.project(a.id).await.unwrap().unwrap();
         assert_eq!(a.dsn("http", "h:1").unwrap().public_key, extra.public_key);
-        let info = store.key_info(&a.keys[0].public_key).await.unwrap().unwrap();
+        let info = store
+            .key_info(&a.keys[0].public_key)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((info.project_id, info.enabled), (a.id, false));
-        assert!(store.key_info(&PublicKey::generate()).await.unwrap().is_none());
+        assert!(store
+            .key_info(&PublicKey::generate())
+            .await
+            .unwrap()
+            .is_none());
         assert!(store.create_project(" ").await.is_err());
         assert_eq!(store.ensure_default_project().await.unwrap().id, a.id);
     }

@@ -7,6 +7,12 @@ use serde_json::Value;
 
 use crate::protocol::lenient;
 
+mod event;
+
+pub use event::{
+    Breadcrumb, Event, Exception, Frame, Mechanism, Request, Stacktrace, Thread, User,
+};
+
 /// The columns promoted out of an error event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventSummary {
@@ -33,23 +39,13 @@ struct RawEvent {
     #[serde(default, deserialize_with = "lenient::timestamp")]
     start_timestamp: Option<i64>,
     #[serde(default, deserialize_with = "lenient::string")]
-    level: Option<String>,
-    #[serde(default, deserialize_with = "lenient::string")]
     platform: Option<String>,
     #[serde(default, deserialize_with = "lenient::string")]
     release: Option<String>,
     #[serde(default, deserialize_with = "lenient::string")]
     environment: Option<String>,
     #[serde(default, deserialize_with = "lenient::string")]
-    server_name: Option<String>,
-    #[serde(default, deserialize_with = "lenient::string")]
     transaction: Option<String>,
-    #[serde(default)]
-    exception: Value,
-    #[serde(default)]
-    logentry: Value,
-    #[serde(default)]
-    message: Value,
     #[serde(default)]
     sdk: Value,
     #[serde(default)]
@@ -90,44 +86,46 @@ pub fn clip(s: &str, max: usize) -> String {
     format!("{}…", &s[..end])
 }
 
+fn first_line(s: &str) -> &str {
+    s.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default()
+        .trim()
+}
+
 impl EventSummary {
     pub fn from_payload(payload: &[u8]) -> Result<Self, PayloadError> {
-        let raw: RawEvent = parse(payload)?;
-        // Exceptions arrive as `{"values": [...]}` or as a bare list; the last one is the one raised.
-        let values = raw.exception.get("values").unwrap_or(&raw.exception);
-        let last = values.as_array().and_then(|v| v.last());
-        let exception_type = owned(last.and_then(|e| str_at(e, &["type"])));
-        let exception_value = owned(last.and_then(|e| str_at(e, &["value"])));
-        let message = owned(
-            str_at(&raw.logentry, &["formatted"])
-                .or_else(|| str_at(&raw.logentry, &["message"]))
-                .or_else(|| raw.message.as_str())
-                .or_else(|| str_at(&raw.message, &["formatted"]))
-                .or_else(|| str_at(&raw.message, &["message"])),
-        );
-        let title = match (&exception_type, &exception_value, &message) {
-            (Some(t), Some(v), _) => format!("{t}: {}", v.lines().next().unwrap_or_default()),
+        Ok(Self::from_event(&Event::from_payload(payload)?))
+    }
+
+    /// Title as Sentry shows it: `Type: first line of value` of the raised exception, else the message.
+    pub fn from_event(e: &Event) -> Self {
+        let main = e.main_exception();
+        let exception_type = main.and_then(|x| x.ty.clone());
+        let exception_value = main.and_then(|x| x.value.clone());
+        let title = match (&exception_type, &exception_value, &e.message) {
+            (Some(t), Some(v), _) => format!("{t}: {}", first_line(v)),
             (Some(t), None, _) => t.clone(),
-            (None, Some(v), _) => v.lines().next().unwrap_or_default().to_owned(),
-            (None, None, Some(m)) => m.lines().next().unwrap_or_default().to_owned(),
+            (None, Some(v), _) => first_line(v).to_owned(),
+            (None, None, Some(m)) => first_line(m).to_owned(),
             (None, None, None) => "<unlabeled event>".to_owned(),
         };
-        Ok(Self {
-            timestamp_us: raw.timestamp,
-            level: raw.level.filter(|l| !l.is_empty()).unwrap_or_else(|| "error".into()),
-            platform: raw.platform,
-            release: raw.release,
-            environment: raw.environment,
-            server_name: raw.server_name,
-            transaction: raw.transaction,
+        Self {
+            timestamp_us: e.timestamp_us,
+            level: e.level.clone().unwrap_or_else(|| "error".into()),
+            platform: e.platform.clone(),
+            release: e.release.clone(),
+            environment: e.environment.clone(),
+            server_name: e.server_name.clone(),
+            transaction: e.transaction.clone(),
             title: clip(&title, 1024),
             exception_type: exception_type.map(|s| clip(&s, 512)),
             exception_value: exception_value.map(|s| clip(&s, 4096)),
-            message: message.map(|s| clip(&s, 4096)),
-            sdk_name: owned(str_at(&raw.sdk, &["name"])),
-            sdk_version: owned(str_at(&raw.sdk, &["version"])),
-            trace_id: owned(str_at(&raw.contexts, &["trace", "trace_id"])),
-        })
+            message: e.message.as_deref().map(|s| clip(s, 4096)),
+            sdk_name: e.sdk_name.clone(),
+            sdk_version: e.sdk_version.clone(),
+            trace_id: e.trace_id.clone(),
+        }
     }
 }
 
@@ -161,7 +159,10 @@ pub struct TransactionRecord {
 }
 
 /// A classic transaction event and its child spans.
-pub fn transaction_from_payload(payload: &[u8], event_id: &str) -> Result<(TransactionRecord, Vec<SpanRecord>), PayloadError> {
+pub fn transaction_from_payload(
+    payload: &[u8],
+    event_id: &str,
+) -> Result<(TransactionRecord, Vec<SpanRecord>), PayloadError> {
     let raw: RawEvent = parse(payload)?;
     let trace = raw.contexts.get("trace").cloned().unwrap_or(Value::Null);
     let trace_id = owned(str_at(&trace, &["trace_id"])).unwrap_or_default();
@@ -178,15 +179,26 @@ pub fn transaction_from_payload(payload: &[u8], event_id: &str) -> Result<(Trans
         status: owned(str_at(&trace, &["status"])),
         start_us: raw.start_timestamp,
         end_us: raw.timestamp,
-        data: trace.get("data").filter(|d| !d.is_null()).map(Value::to_string),
+        data: trace
+            .get("data")
+            .filter(|d| !d.is_null())
+            .map(Value::to_string),
     };
     let spans = raw
         .spans
         .as_array()
-        .map(|spans| spans.iter().filter_map(|s| classic_span(s, &trace_id, &span_id)).collect())
+        .map(|spans| {
+            spans
+                .iter()
+                .filter_map(|s| classic_span(s, &trace_id, &span_id))
+                .collect()
+        })
         .unwrap_or_default();
     let record = TransactionRecord {
-        name: raw.transaction.filter(|t| !t.is_empty()).unwrap_or_else(|| "<unlabeled transaction>".into()),
+        name: raw
+            .transaction
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| "<unlabeled transaction>".into()),
         root,
         environment: raw.environment,
         release: raw.release,
@@ -269,7 +281,8 @@ fn v2_span(value: &Value) -> Option<SpanRecord> {
     let attrs = &raw.attributes;
     let is_segment = raw.is_segment.unwrap_or(false);
     let span_id = raw.span_id?;
-    let segment_id = attribute_str(attrs, "sentry.segment.id").or_else(|| is_segment.then(|| span_id.clone()));
+    let segment_id =
+        attribute_str(attrs, "sentry.segment.id").or_else(|| is_segment.then(|| span_id.clone()));
     Some(SpanRecord {
         trace_id: raw.trace_id?,
         span_id,
@@ -287,7 +300,11 @@ fn v2_span(value: &Value) -> Option<SpanRecord> {
 
 /// A streamed segment span seen as a transaction. Environment, release and segment name are attributes.
 pub fn transaction_from_segment(span: &SpanRecord) -> TransactionRecord {
-    let attrs: Value = span.data.as_deref().and_then(|d| serde_json::from_str(d).ok()).unwrap_or(Value::Null);
+    let attrs: Value = span
+        .data
+        .as_deref()
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or(Value::Null);
     let name = attribute_str(&attrs, "sentry.segment.name")
         .or_else(|| span.name.clone())
         .unwrap_or_else(|| "<unlabeled transaction>".into());
@@ -308,20 +325,36 @@ mod tests {
     #[test]
     fn exception_as_values_or_list_and_messages() {
         let e = EventSummary::from_payload(br#"{"exception":{"values":[{"type":"KeyError","value":"a"},{"type":"ValueError","value":"bad\nsecond"}]},"level":"warning","timestamp":1700000000.5}"#).unwrap();
-        assert_eq!((e.title.as_str(), e.level.as_str(), e.timestamp_us), ("ValueError: bad", "warning", Some(1_700_000_000_500_000)));
+        assert_eq!(
+            (e.title.as_str(), e.level.as_str(), e.timestamp_us),
+            ("ValueError: bad", "warning", Some(1_700_000_000_500_000))
+        );
         let e = EventSummary::from_payload(br#"{"exception":[{"type":"Error","value":"boom"}],"timestamp":"2024-01-02T03:04:05Z"}"#).unwrap();
         assert_eq!(e.title, "Error: boom");
-        let e = EventSummary::from_payload(br#"{"logentry":{"message":"hi %s","formatted":"hi bob"}}"#).unwrap();
+        let e =
+            EventSummary::from_payload(br#"{"logentry":{"message":"hi %s","formatted":"hi bob"}}"#)
+                .unwrap();
         assert_eq!((e.title.as_str(), e.level.as_str()), ("hi bob", "error"));
         let e = EventSummary::from_payload(br#"{"message":"plain"}"#).unwrap();
         assert_eq!(e.title, "plain");
-        assert_eq!(EventSummary::from_payload(b"{}").unwrap().title, "<unlabeled event>");
+        assert_eq!(
+            EventSummary::from_payload(b"{}").unwrap().title,
+            "<unlabeled event>"
+        );
     }
 
     #[test]
     fn odd_types_never_fail_an_event() {
         let e = EventSummary::from_payload(br#"{"level":5,"release":1.2,"environment":["x"],"exception":"nope","timestamp":"garbage","sdk":7,"contexts":null}"#).unwrap();
-        assert_eq!((e.level.as_str(), e.release.as_deref(), e.environment, e.timestamp_us), ("5", Some("1.2"), None, None));
+        assert_eq!(
+            (
+                e.level.as_str(),
+                e.release.as_deref(),
+                e.environment,
+                e.timestamp_us
+            ),
+            ("5", Some("1.2"), None, None)
+        );
         assert!(EventSummary::from_payload(b"[1,2]").is_err());
         assert!(EventSummary::from_payload(b"{").is_err());
     }
@@ -333,10 +366,24 @@ mod tests {
             "spans":[{"span_id":"c1","parent_span_id":"root","op":"db","description":"SELECT 1","start_timestamp":1700000000.1,"timestamp":1700000000.2},
                      {"no_span_id":true}]}"#;
         let (tx, spans) = transaction_from_payload(payload, "e1").unwrap();
-        assert_eq!((tx.name.as_str(), tx.root.span_id.as_str(), tx.root.op.as_deref()), ("GET /users", "root", Some("http.server")));
+        assert_eq!(
+            (
+                tx.name.as_str(),
+                tx.root.span_id.as_str(),
+                tx.root.op.as_deref()
+            ),
+            ("GET /users", "root", Some("http.server"))
+        );
         assert_eq!(tx.root.end_us.unwrap() - tx.root.start_us.unwrap(), 250_000);
         assert_eq!(spans.len(), 1);
-        assert_eq!((spans[0].trace_id.as_str(), spans[0].segment_id.as_deref(), spans[0].name.as_deref()), ("t1", Some("root"), Some("SELECT 1")));
+        assert_eq!(
+            (
+                spans[0].trace_id.as_str(),
+                spans[0].segment_id.as_deref(),
+                spans[0].name.as_deref()
+            ),
+            ("t1", Some("root"), Some("SELECT 1"))
+        );
     }
 
     #[test]
@@ -350,8 +397,19 @@ mod tests {
         let spans = spans_from_v2_payload(payload).unwrap();
         assert_eq!(spans.len(), 2);
         assert!(spans[0].is_segment);
-        assert_eq!((spans[1].segment_id.as_deref(), spans[1].op.as_deref()), (Some("s"), Some("db")));
+        assert_eq!(
+            (spans[1].segment_id.as_deref(), spans[1].op.as_deref()),
+            (Some("s"), Some("db"))
+        );
         let tx = transaction_from_segment(&spans[0]);
-        assert_eq!((tx.name.as_str(), tx.environment.as_deref(), tx.release.as_deref(), tx.root.op.as_deref()), ("GET /x", Some("prod"), Some("1.0"), Some("http.server")));
+        assert_eq!(
+            (
+                tx.name.as_str(),
+                tx.environment.as_deref(),
+                tx.release.as_deref(),
+                tx.root.op.as_deref()
+            ),
+            ("GET /x", Some("prod"), Some("1.0"), Some("http.server"))
+        );
     }
 }
