@@ -24,7 +24,9 @@ async fn clients() -> AwsClients {
     let endpoint = std::env::var("SPLAT_TEST_AWS_ENDPOINT").expect(NEEDS);
     let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "static"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "test", "test", None, None, "static",
+        ))
         .endpoint_url(endpoint)
         .load()
         .await;
@@ -35,7 +37,15 @@ async fn clients() -> AwsClients {
 async fn resources(aws: &AwsClients, name: &str, max_receives: u32) -> (String, String, String) {
     let unique = format!("{name}-{}", uuid_like());
     aws.s3.create_bucket().bucket(&unique).send().await.unwrap();
-    let dlq = aws.sqs.create_queue().queue_name(format!("{unique}-dlq")).send().await.unwrap().queue_url.unwrap();
+    let dlq = aws
+        .sqs
+        .create_queue()
+        .queue_name(format!("{unique}-dlq"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
     let dlq_arn = aws
         .sqs
         .get_queue_attributes()
@@ -47,7 +57,9 @@ async fn resources(aws: &AwsClients, name: &str, max_receives: u32) -> (String, 
         .attributes
         .unwrap()[&QueueAttributeName::QueueArn]
         .clone();
-    let redrive = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives.to_string()}).to_string();
+    let redrive =
+        json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives.to_string()})
+            .to_string();
     let queue = aws
         .sqs
         .create_queue()
@@ -63,7 +75,13 @@ async fn resources(aws: &AwsClients, name: &str, max_receives: u32) -> (String, 
 }
 
 fn uuid_like() -> String {
-    format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
 }
 
 #[tokio::test]
@@ -73,19 +91,28 @@ async fn sqs_queue_sends_receives_deletes_and_dead_letters() {
     let (_, url, dlq) = resources(&aws, "sqs-adapter", 2).await;
     let queue = SqsQueue::new(aws.sqs.clone(), &url);
     for n in 0..3 {
-        queue.send(format!("message {n}").into_bytes()).await.unwrap();
+        queue
+            .send(format!("message {n}").into_bytes())
+            .await
+            .unwrap();
     }
     assert_eq!(queue.depth().await.unwrap(), 3);
     let mut got = Vec::new();
     while got.len() < 3 {
         got.extend(queue.receive(10, Duration::from_secs(1)).await.unwrap());
     }
-    let mut bodies: Vec<_> = got.iter().map(|d| String::from_utf8(d.body.clone()).unwrap()).collect();
+    let mut bodies: Vec<_> = got
+        .iter()
+        .map(|d| String::from_utf8(d.body.clone()).unwrap())
+        .collect();
     bodies.sort();
     assert_eq!(bodies, ["message 0", "message 1", "message 2"]);
     assert!(got.iter().all(|d| d.receive_count == 1));
     // Acknowledge two; the third is never acknowledged and must end in the DLQ after two receives.
-    queue.delete(&[got[0].receipt.clone(), got[1].receipt.clone()]).await.unwrap();
+    queue
+        .delete(&[got[0].receipt.clone(), got[1].receipt.clone()])
+        .await
+        .unwrap();
     let poison = got[2].message_id.clone();
     let dead = SqsQueue::new(aws.sqs.clone(), &dlq);
     let mut seen = 1;
@@ -97,7 +124,14 @@ async fn sqs_queue_sends_receives_deletes_and_dead_letters() {
         }
     }
     let dead_letters = dead.receive(10, Duration::from_secs(1)).await.unwrap();
-    assert_eq!(dead_letters.iter().map(|d| d.message_id.clone()).collect::<Vec<_>>(), vec![poison], "after {seen} receives");
+    assert_eq!(
+        dead_letters
+            .iter()
+            .map(|d| d.message_id.clone())
+            .collect::<Vec<_>>(),
+        vec![poison],
+        "after {seen} receives"
+    );
     assert_eq!(queue.depth().await.unwrap(), 0);
 }
 
@@ -108,15 +142,33 @@ async fn s3_blob_store_round_trip() {
     let (bucket, _, _) = resources(&aws, "s3-adapter", 5).await;
     let blobs = S3BlobStore::new(aws.s3.clone(), &bucket);
     let data = Bytes::from(vec![7u8; 300_000]);
-    blobs.put("lake/main/a/one.bin", data.clone()).await.unwrap();
-    blobs.put("lake/main/b/two.bin", Bytes::from_static(b"2")).await.unwrap();
-    blobs.put("ingest/x.envelope", Bytes::from_static(b"3")).await.unwrap();
+    blobs
+        .put("lake/main/a/one.bin", data.clone())
+        .await
+        .unwrap();
+    blobs
+        .put("lake/main/b/two.bin", Bytes::from_static(b"2"))
+        .await
+        .unwrap();
+    blobs
+        .put("ingest/x.envelope", Bytes::from_static(b"3"))
+        .await
+        .unwrap();
     assert_eq!(blobs.get("lake/main/a/one.bin").await.unwrap(), data);
-    assert_eq!(blobs.list("lake/").await.unwrap(), vec!["lake/main/a/one.bin", "lake/main/b/two.bin"]);
+    assert_eq!(
+        blobs.list("lake/").await.unwrap(),
+        vec!["lake/main/a/one.bin", "lake/main/b/two.bin"]
+    );
     blobs.delete("lake/main/a/one.bin").await.unwrap();
     blobs.delete("lake/main/a/one.bin").await.unwrap();
-    assert!(matches!(blobs.get("lake/main/a/one.bin").await, Err(BlobError::NotFound(_))));
-    assert!(matches!(blobs.put("../escape", Bytes::new()).await, Err(BlobError::InvalidKey(_))));
+    assert!(matches!(
+        blobs.get("lake/main/a/one.bin").await,
+        Err(BlobError::NotFound(_))
+    ));
+    assert!(matches!(
+        blobs.put("../escape", Bytes::new()).await,
+        Err(BlobError::InvalidKey(_))
+    ));
 }
 
 #[tokio::test]
@@ -127,8 +179,15 @@ async fn ingest_to_sqs_to_processor_with_an_s3_claim_check() {
     let local = TestApp::new().await;
     let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(aws.sqs.clone(), &url));
     let blobs: Arc<dyn BlobStore> = Arc::new(S3BlobStore::new(aws.s3.clone(), &bucket));
-    let reader = splat::store::Store::open(&local.config.database_path).await.unwrap();
-    let router = splat::ingest::router(splat::wiring::ingest_state(&local.config, reader, queue.clone(), blobs.clone()));
+    let reader = splat::store::Store::open(&local.config.database_path)
+        .await
+        .unwrap();
+    let router = splat::ingest::router(splat::wiring::ingest_state(
+        &local.config,
+        reader,
+        queue.clone(),
+        blobs.clone(),
+    ));
 
     // A small event travels inline; one with a 400 KB attachment is too big for an SQS message.
     let small = event_envelope(&event_id(1), &json!({"message": "small"}));
@@ -139,26 +198,58 @@ async fn ingest_to_sqs_to_processor_with_an_s3_claim_check() {
         attachment.len()
     );
     for body in [small, big.into_bytes()] {
-        let req = http::Request::post(local.envelope_url()).header("content-encoding", "gzip").body(axum::body::Body::from(gzip(&body))).unwrap();
+        let req = http::Request::post(local.envelope_url())
+            .header("content-encoding", "gzip")
+            .body(axum::body::Body::from(gzip(&body)))
+            .unwrap();
         let reply = Reply::read(router.clone().oneshot(req).await.unwrap()).await;
         assert_eq!(reply.status, 200, "{}", reply.error());
     }
-    assert_eq!(blobs.list("ingest/").await.unwrap().len(), 1, "the big envelope was claim-checked");
+    assert_eq!(
+        blobs.list("ingest/").await.unwrap().len(),
+        1,
+        "the big envelope was claim-checked"
+    );
 
     let processor = Processor::new(local.store.clone(), blobs.clone());
-    let options = RunnerOptions { batch_size: 10, wait: Duration::from_secs(1) };
+    let options = RunnerOptions {
+        batch_size: 10,
+        wait: Duration::from_secs(1),
+    };
     let mut done = 0;
     for _ in 0..10 {
-        done += run_once(&processor, queue.as_ref(), &options).await.unwrap().done.len();
+        done += run_once(&processor, queue.as_ref(), &options)
+            .await
+            .unwrap()
+            .done
+            .len();
         if done == 2 {
             break;
         }
     }
     assert_eq!(done, 2);
-    let titles = local.query_strings("SELECT title FROM events ORDER BY event_id").await;
-    assert_eq!(titles, vec![vec![Some("small".to_string())], vec![Some("big".to_string())]]);
-    assert_eq!(local.store.item_count(local.project.id, "attachment").await.unwrap(), 1);
-    assert!(blobs.list("ingest/").await.unwrap().is_empty(), "claim-checked body deleted after the commit");
+    let titles = local
+        .query_strings("SELECT title FROM events ORDER BY event_id")
+        .await;
+    assert_eq!(
+        titles,
+        vec![
+            vec![Some("small".to_string())],
+            vec![Some("big".to_string())]
+        ]
+    );
+    assert_eq!(
+        local
+            .store
+            .item_count(local.project.id, "attachment")
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        blobs.list("ingest/").await.unwrap().is_empty(),
+        "claim-checked body deleted after the commit"
+    );
     assert_eq!(queue.depth().await.unwrap(), 0);
 }
 
@@ -170,10 +261,28 @@ async fn a_claim_check_whose_body_is_missing_fails_only_that_message() {
     let local = TestApp::new().await;
     let queue = SqsQueue::new(aws.sqs.clone(), &url);
     let blobs: Arc<dyn BlobStore> = Arc::new(S3BlobStore::new(aws.s3.clone(), &bucket));
-    let lost = QueueMessage { project_id: local.project.id, event_id: None, received_at_us: 0, envelope: EnvelopeRef::Blob("ingest/gone.envelope".into()) };
+    let lost = QueueMessage {
+        project_id: local.project.id,
+        event_id: None,
+        received_at_us: 0,
+        envelope: EnvelopeRef::Blob("ingest/gone.envelope".into()),
+    };
     queue.send(lost.encode()).await.unwrap();
     let processor = Processor::new(local.store.clone(), blobs);
-    let outcome = run_once(&processor, &queue, &RunnerOptions { batch_size: 10, wait: Duration::from_secs(1) }).await.unwrap();
+    let outcome = run_once(
+        &processor,
+        &queue,
+        &RunnerOptions {
+            batch_size: 10,
+            wait: Duration::from_secs(1),
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!((outcome.done.len(), outcome.failed.len()), (0, 1));
-    assert_eq!(queue.depth().await.unwrap(), 1, "left on the queue to be retried");
+    assert_eq!(
+        queue.depth().await.unwrap(),
+        1,
+        "left on the queue to be retried"
+    );
 }

@@ -21,15 +21,30 @@ async fn an_event_is_acknowledged_after_queueing_and_stored_once() {
     let id = event_id(1);
     let body = event_envelope(&id, &error_event("boom"));
     let reply = app.post_envelope(body.clone(), &[]).await;
-    assert_eq!((reply.status, reply.body.clone()), (200, json!({ "id": id })));
+    assert_eq!(
+        (reply.status, reply.body.clone()),
+        (200, json!({ "id": id }))
+    );
     assert_eq!(app.queued().await, 1);
     // The SDK sends the same envelope again (a retry): accepted, but stored once.
     assert_eq!(app.post_envelope(body, &[]).await.status, 200);
     assert_eq!(app.process().await.done.len(), 2);
-    let rows = app.query_strings("SELECT event_id, title, level, release, environment, sdk_name, timestamp FROM events").await;
+    let rows = app
+        .query_strings(
+            "SELECT event_id, title, level, release, environment, sdk_name, timestamp FROM events",
+        )
+        .await;
     assert_eq!(
         rows,
-        vec![vec![Some(id), Some("ValueError: boom".into()), Some("error".into()), Some("app@1.0".into()), Some("prod".into()), Some("sentry.python".into()), Some("1700000000500000".into())]]
+        vec![vec![
+            Some(id),
+            Some("ValueError: boom".into()),
+            Some("error".into()),
+            Some("app@1.0".into()),
+            Some("prod".into()),
+            Some("sentry.python".into()),
+            Some("1700000000500000".into())
+        ]]
     );
     assert_eq!(app.queued().await, 0);
 }
@@ -41,21 +56,45 @@ async fn every_auth_form_relay_accepts() {
     let path = format!("/api/{}/envelope/", app.project.id);
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("{key}:"));
     let cases: Vec<(&str, String, Option<String>)> = vec![
-        ("x-sentry-auth", format!("Sentry sentry_version=7, sentry_client=sentry.python/2.75.0, sentry_key={key}"), None),
+        (
+            "x-sentry-auth",
+            format!(
+                "Sentry sentry_version=7, sentry_client=sentry.python/2.75.0, sentry_key={key}"
+            ),
+            None,
+        ),
         ("authorization", format!("Sentry sentry_key={key}"), None),
         ("authorization", format!("Basic {basic}"), None),
-        ("x-ignored", String::new(), Some(format!("sentry_key={key}&sentry_version=7"))),
+        (
+            "x-ignored",
+            String::new(),
+            Some(format!("sentry_key={key}&sentry_version=7")),
+        ),
     ];
     for (n, (header, value, query)) in cases.into_iter().enumerate() {
-        let uri = match query { Some(q) => format!("{path}?{q}"), None => path.clone() };
-        let req = Request::post(uri).header(header, value).body(Body::from(event_envelope(&event_id(n as u32), &error_event("x")))).unwrap();
+        let uri = match query {
+            Some(q) => format!("{path}?{q}"),
+            None => path.clone(),
+        };
+        let req = Request::post(uri)
+            .header(header, value)
+            .body(Body::from(event_envelope(
+                &event_id(n as u32),
+                &error_event("x"),
+            )))
+            .unwrap();
         let reply = app.send(req).await;
         assert_eq!(reply.status, 200, "{header}: {}", reply.error());
     }
     // Only the envelope's own dsn header (a tunnel): authenticates too.
     let dsn = format!("http://{key}@example.com/{}", app.project.id);
-    let body = format!("{{\"event_id\":\"{}\",\"dsn\":\"{dsn}\"}}\n{{\"type\":\"event\"}}\n{{}}", event_id(9));
-    let reply = app.send(Request::post(path.clone()).body(Body::from(body)).unwrap()).await;
+    let body = format!(
+        "{{\"event_id\":\"{}\",\"dsn\":\"{dsn}\"}}\n{{\"type\":\"event\"}}\n{{}}",
+        event_id(9)
+    );
+    let reply = app
+        .send(Request::post(path.clone()).body(Body::from(body)).unwrap())
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.error());
     app.process().await;
     assert_eq!(app.count("events").await, 5);
@@ -71,27 +110,82 @@ async fn auth_refusals() {
     let body = || Body::from(event_envelope(&event_id(1), &error_event("x")));
     let cases = [
         // No credentials at all.
-        (Request::post(format!("/api/{pid}/envelope/")).body(body()).unwrap(), 401, "missing authorization"),
+        (
+            Request::post(format!("/api/{pid}/envelope/"))
+                .body(body())
+                .unwrap(),
+            401,
+            "missing authorization",
+        ),
         // Two sources, even naming the same key.
-        (Request::post(format!("/api/{pid}/envelope/?sentry_key={key}")).header("x-sentry-auth", format!("Sentry sentry_key={key}")).body(body()).unwrap(), 400, "multiple"),
-        (Request::post(format!("/api/{pid}/envelope/?sentry_key=0123456789abcdef")).body(body()).unwrap(), 403, "unknown public key"),
+        (
+            Request::post(format!("/api/{pid}/envelope/?sentry_key={key}"))
+                .header("x-sentry-auth", format!("Sentry sentry_key={key}"))
+                .body(body())
+                .unwrap(),
+            400,
+            "multiple",
+        ),
+        (
+            Request::post(format!("/api/{pid}/envelope/?sentry_key=0123456789abcdef"))
+                .body(body())
+                .unwrap(),
+            403,
+            "unknown public key",
+        ),
         // A real key, but of another project.
-        (Request::post(format!("/api/{pid}/envelope/?sentry_key={other_key}")).body(body()).unwrap(), 403, "does not belong"),
-        (Request::post(format!("/api/abc/envelope/?sentry_key={key}")).body(body()).unwrap(), 400, "project id"),
-        (Request::post(format!("/api/{pid}/envelope/?sentry_key={key}&sentry_version=99")).body(body()).unwrap(), 400, "protocol version"),
+        (
+            Request::post(format!("/api/{pid}/envelope/?sentry_key={other_key}"))
+                .body(body())
+                .unwrap(),
+            403,
+            "does not belong",
+        ),
+        (
+            Request::post(format!("/api/abc/envelope/?sentry_key={key}"))
+                .body(body())
+                .unwrap(),
+            400,
+            "project id",
+        ),
+        (
+            Request::post(format!(
+                "/api/{pid}/envelope/?sentry_key={key}&sentry_version=99"
+            ))
+            .body(body())
+            .unwrap(),
+            400,
+            "protocol version",
+        ),
     ];
     for (req, status, reason) in cases {
         let reply = app.send(req).await;
         assert_eq!(reply.status, status, "{reason}: {}", reply.error());
-        assert!(reply.error().contains(reason), "{} should mention {reason}", reply.error());
+        assert!(
+            reply.error().contains(reason),
+            "{} should mention {reason}",
+            reply.error()
+        );
         assert!(reply.body["detail"].as_str().unwrap().contains(reason));
     }
     // The envelope dsn names a different key than the query.
     let env = format!("{{\"dsn\":\"http://{other_key}@h/{pid}\"}}\n{{\"type\":\"event\"}}\n{{}}");
     assert_eq!(app.post_envelope(env, &[]).await.status, 400);
     // The dsn names another project than the path.
-    let env = format!("{{\"dsn\":\"http://{key}@h/{}\"}}\n{{\"type\":\"event\"}}\n{{}}", other.id);
-    assert_eq!(app.send(Request::post(format!("/api/{pid}/envelope/")).body(Body::from(env)).unwrap()).await.status, 403);
+    let env = format!(
+        "{{\"dsn\":\"http://{key}@h/{}\"}}\n{{\"type\":\"event\"}}\n{{}}",
+        other.id
+    );
+    assert_eq!(
+        app.send(
+            Request::post(format!("/api/{pid}/envelope/"))
+                .body(Body::from(env))
+                .unwrap()
+        )
+        .await
+        .status,
+        403
+    );
     assert_eq!(app.queued().await, 0);
 }
 
@@ -100,12 +194,23 @@ async fn disabled_keys_are_refused_and_other_keys_still_work() {
     // A zero TTL so the key cache sees the change at once.
     let app = TestApp::with_config(|c| c.key_cache_ttl = std::time::Duration::ZERO).await;
     let second = app.store.add_key(app.project.id, "second").await.unwrap();
-    app.store.set_key_enabled(&app.project.keys[0].public_key, false).await.unwrap();
-    let reply = app.post_envelope(event_envelope(&event_id(1), &error_event("x")), &[]).await;
-    assert_eq!((reply.status, reply.error()), (403, "this key is disabled".to_string()));
-    let req = Request::post(format!("/api/{}/envelope/?sentry_key={}", app.project.id, second.public_key))
-        .body(Body::from(event_envelope(&event_id(2), &error_event("x"))))
+    app.store
+        .set_key_enabled(&app.project.keys[0].public_key, false)
+        .await
         .unwrap();
+    let reply = app
+        .post_envelope(event_envelope(&event_id(1), &error_event("x")), &[])
+        .await;
+    assert_eq!(
+        (reply.status, reply.error()),
+        (403, "this key is disabled".to_string())
+    );
+    let req = Request::post(format!(
+        "/api/{}/envelope/?sentry_key={}",
+        app.project.id, second.public_key
+    ))
+    .body(Body::from(event_envelope(&event_id(2), &error_event("x"))))
+    .unwrap();
     assert_eq!(app.send(req).await.status, 200);
 }
 
@@ -113,12 +218,25 @@ async fn disabled_keys_are_refused_and_other_keys_still_work() {
 async fn all_content_encodings_and_their_refusals() {
     let app = TestApp::new().await;
     let plain = |n| event_envelope(&event_id(n), &error_event("enc"));
-    for (n, (encoding, body)) in [("gzip", gzip(&plain(1))), ("deflate", deflate(&plain(2))), ("br", brotli(&plain(3))), ("zstd", zstd(&plain(4))), ("identity", plain(5))]
-        .into_iter()
-        .enumerate()
+    for (n, (encoding, body)) in [
+        ("gzip", gzip(&plain(1))),
+        ("deflate", deflate(&plain(2))),
+        ("br", brotli(&plain(3))),
+        ("zstd", zstd(&plain(4))),
+        ("identity", plain(5)),
+    ]
+    .into_iter()
+    .enumerate()
     {
-        let reply = app.post_envelope(body, &[("content-encoding", encoding)]).await;
-        assert_eq!(reply.status, 200, "{encoding} (case {n}): {}", reply.error());
+        let reply = app
+            .post_envelope(body, &[("content-encoding", encoding)])
+            .await;
+        assert_eq!(
+            reply.status,
+            200,
+            "{encoding} (case {n}): {}",
+            reply.error()
+        );
     }
     app.process().await;
     assert_eq!(app.count("events").await, 5);
@@ -130,9 +248,15 @@ async fn all_content_encodings_and_their_refusals() {
         ("br", b"\x8b\x02\x80garbage".to_vec(), 400, "not valid br"),
     ];
     for (encoding, body, status, reason) in refused {
-        let reply = app.post_envelope(body, &[("content-encoding", encoding)]).await;
+        let reply = app
+            .post_envelope(body, &[("content-encoding", encoding)])
+            .await;
         assert_eq!(reply.status, status, "{encoding}");
-        assert!(reply.error().contains(reason), "{encoding}: {}", reply.error());
+        assert!(
+            reply.error().contains(reason),
+            "{encoding}: {}",
+            reply.error()
+        );
     }
     assert_eq!(app.queued().await, 0);
 }
@@ -147,14 +271,18 @@ async fn decompression_bombs_and_oversized_bodies_are_413() {
     // 50 MiB of zeros gzip to ~50 KiB: under the body cap, far over the envelope cap.
     let bomb = gzip(&vec![0u8; 50 << 20]);
     assert!(bomb.len() < 64 << 10);
-    let reply = app.post_envelope(bomb, &[("content-encoding", "gzip")]).await;
+    let reply = app
+        .post_envelope(bomb, &[("content-encoding", "gzip")])
+        .await;
     assert_eq!(reply.status, 413, "{}", reply.error());
     let reply = app.post_envelope(vec![b'{'; 65 << 10], &[]).await;
     assert_eq!(reply.status, 413);
     // An event item over 1 MiB inside an envelope under the limit.
     let app = TestApp::new().await;
     let big = json!({"message": "x".repeat((1 << 20) + 10)});
-    let reply = app.post_envelope(event_envelope(&event_id(1), &big), &[]).await;
+    let reply = app
+        .post_envelope(event_envelope(&event_id(1), &big), &[])
+        .await;
     assert_eq!(reply.status, 413);
     assert!(reply.error().contains("event item"), "{}", reply.error());
     assert_eq!(app.queued().await, 0);
@@ -170,11 +298,21 @@ async fn framing_variants_sdks_send() {
     assert_eq!(reply.body, json!({ "id": id }));
     // CRLF inside a payload, an empty attachment and an unknown item type around the event.
     let crlf = format!("{{\"event_id\":\"{}\"}}\n{{\"type\":\"attachment\",\"length\":7,\"filename\":\"a.txt\"}}\nab\r\ncd\r\n{{\"type\":\"attachment\",\"length\":0,\"filename\":\"empty\"}}\n\n{{\"type\":\"future_thing\",\"length\":3}}\nxyz\n{{\"type\":\"event\",\"length\":16}}\n{{\"message\":\"a\"}}\r\n", event_id(3));
-    let reply = app.post_envelope(crlf, &[("content-type", "text/plain;charset=UTF-8")]).await;
+    let reply = app
+        .post_envelope(crlf, &[("content-type", "text/plain;charset=UTF-8")])
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.error());
     app.process().await;
-    let rows = app.query_strings("SELECT event_id, title FROM events ORDER BY event_id").await;
-    assert_eq!(rows, vec![vec![Some(id), Some("js".into())], vec![Some(event_id(3)), Some("a".into())]]);
+    let rows = app
+        .query_strings("SELECT event_id, title FROM events ORDER BY event_id")
+        .await;
+    assert_eq!(
+        rows,
+        vec![
+            vec![Some(id), Some("js".into())],
+            vec![Some(event_id(3)), Some("a".into())]
+        ]
+    );
     let pid = app.project.id;
     assert_eq!(app.store.item_count(pid, "attachment").await.unwrap(), 2);
     assert_eq!(app.store.item_count(pid, "future_thing").await.unwrap(), 1);
@@ -185,7 +323,9 @@ async fn framing_variants_sdks_send() {
 async fn envelopes_without_an_event_answer_empty_and_items_are_counted() {
     let app = TestApp::new().await;
     let body = "{}\n{\"type\":\"session\"}\n{\"sid\":\"s\",\"status\":\"ok\"}\n{\"type\":\"sessions\"}\n{\"aggregates\":[]}\n{\"type\":\"check_in\"}\n{\"check_in_id\":\"c\",\"monitor_slug\":\"m\",\"status\":\"ok\"}\n{\"type\":\"log\",\"item_count\":3,\"content_type\":\"application/vnd.sentry.items.log+json\"}\n{\"items\":[{},{},{}]}";
-    let reply = app.post_envelope(body, &[("content-type", "application/x-sentry-envelope")]).await;
+    let reply = app
+        .post_envelope(body, &[("content-type", "application/x-sentry-envelope")])
+        .await;
     assert_eq!((reply.status, reply.body), (200, json!({})));
     app.process().await;
     let pid = app.project.id;
@@ -217,14 +357,25 @@ async fn hostile_bodies_get_4xx_never_5xx_and_nothing_is_queued() {
         b"{}\n{\"type\":\"span\",\"item_count\":5000}\n{\"items\":[]}".to_vec(),
         b"{}\n{\"type\":\"transaction\"}\n\"just a string\"".to_vec(),
         b"{}\n{\"type\":\"event\"}\n\xff\xfe{}".to_vec(),
-        "{}\n{\"type\":\"event\"}\n{\"a\":\"\u{0}\"}".as_bytes().to_vec(),
-        format!("{{}}\n{}", "{\"type\":\"x\",\"length\":0}\n\n".repeat(10_001)).into_bytes(),
+        "{}\n{\"type\":\"event\"}\n{\"a\":\"\u{0}\"}"
+            .as_bytes()
+            .to_vec(),
+        format!(
+            "{{}}\n{}",
+            "{\"type\":\"x\",\"length\":0}\n\n".repeat(10_001)
+        )
+        .into_bytes(),
         vec![b'['; 100_000],
         b"{\"dsn\":\"not a dsn\"}\n".to_vec(),
     ];
     for (n, body) in corpus.into_iter().enumerate() {
         let reply = app.post_envelope(body, &[]).await;
-        assert!((400..500).contains(&reply.status), "case {n}: status {} {}", reply.status, reply.error());
+        assert!(
+            (400..500).contains(&reply.status),
+            "case {n}: status {} {}",
+            reply.status,
+            reply.error()
+        );
         assert!(!reply.error().is_empty(), "case {n} has no reason");
     }
     // Every one of them was refused before reaching the queue.
@@ -235,9 +386,15 @@ async fn hostile_bodies_get_4xx_never_5xx_and_nothing_is_queued() {
 async fn chunked_bodies_without_content_length() {
     let app = TestApp::new().await;
     let body = gzip(&event_envelope(&event_id(1), &error_event("chunked")));
-    let chunks: Vec<Result<Bytes, std::io::Error>> = body.chunks(7).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+    let chunks: Vec<Result<Bytes, std::io::Error>> = body
+        .chunks(7)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
     let stream = futures_util::stream::iter(chunks);
-    let req = Request::post(app.envelope_url()).header("content-encoding", "gzip").body(Body::from_stream(stream)).unwrap();
+    let req = Request::post(app.envelope_url())
+        .header("content-encoding", "gzip")
+        .body(Body::from_stream(stream))
+        .unwrap();
     assert_eq!(app.send(req).await.status, 200);
     app.process().await;
     assert_eq!(app.count("events").await, 1);
@@ -250,17 +407,34 @@ async fn legacy_store_endpoint_json_base64_zlib_and_envelope() {
     let key = app.key();
     let auth = format!("Sentry sentry_key={key}, sentry_version=7");
     let raw = json!({"event_id": event_id(1), "message": "stored raw"}).to_string();
-    let zipped = base64::engine::general_purpose::STANDARD.encode(deflate(json!({"event_id": event_id(2), "message": "zipped"}).to_string().as_bytes()));
+    let zipped = base64::engine::general_purpose::STANDARD.encode(deflate(
+        json!({"event_id": event_id(2), "message": "zipped"})
+            .to_string()
+            .as_bytes(),
+    ));
     let envelope = event_envelope(&event_id(3), &json!({"message": "as envelope"}));
-    for (body, content_type) in [(raw.into_bytes(), "application/json"), (zipped.into_bytes(), "application/octet-stream"), (envelope, "application/x-sentry-envelope")] {
-        let req = Request::post(format!("/api/{pid}/store/")).header("x-sentry-auth", &auth).header("content-type", content_type).body(Body::from(body)).unwrap();
+    for (body, content_type) in [
+        (raw.into_bytes(), "application/json"),
+        (zipped.into_bytes(), "application/octet-stream"),
+        (envelope, "application/x-sentry-envelope"),
+    ] {
+        let req = Request::post(format!("/api/{pid}/store/"))
+            .header("x-sentry-auth", &auth)
+            .header("content-type", content_type)
+            .body(Body::from(body))
+            .unwrap();
         let reply = app.send(req).await;
         assert_eq!(reply.status, 200, "{content_type}: {}", reply.error());
     }
-    let req = Request::post(format!("/api/{pid}/store/")).header("x-sentry-auth", &auth).body(Body::from("not an event")).unwrap();
+    let req = Request::post(format!("/api/{pid}/store/"))
+        .header("x-sentry-auth", &auth)
+        .body(Body::from("not an event"))
+        .unwrap();
     assert_eq!(app.send(req).await.status, 400);
     app.process().await;
-    let rows = app.query_strings("SELECT event_id, title FROM events ORDER BY event_id").await;
+    let rows = app
+        .query_strings("SELECT event_id, title FROM events ORDER BY event_id")
+        .await;
     let titles: Vec<_> = rows.iter().map(|r| r[1].clone().unwrap()).collect();
     assert_eq!(titles, vec!["stored raw", "zipped", "as envelope"]);
 }
@@ -268,11 +442,16 @@ async fn legacy_store_endpoint_json_base64_zlib_and_envelope() {
 #[tokio::test]
 async fn project_quota_answers_429_with_both_headers() {
     let app = TestApp::new().await;
-    app.store.set_events_per_minute(app.project.id, Some(2)).await.unwrap();
+    app.store
+        .set_events_per_minute(app.project.id, Some(2))
+        .await
+        .unwrap();
     let mut statuses = Vec::new();
     let mut last = None;
     for n in 0..3 {
-        let reply = app.post_envelope(event_envelope(&event_id(n), &error_event("q")), &[]).await;
+        let reply = app
+            .post_envelope(event_envelope(&event_id(n), &error_event("q")), &[])
+            .await;
         statuses.push(reply.status);
         last = Some(reply);
     }
@@ -281,24 +460,41 @@ async fn project_quota_answers_429_with_both_headers() {
     if statuses == [200, 200, 429] {
         let retry: u64 = last.header("retry-after").unwrap().parse().unwrap();
         assert!((1..=60).contains(&retry));
-        assert_eq!(last.header("x-sentry-rate-limits").unwrap(), format!("{retry}:default;error;transaction:project:project_quota"));
+        assert_eq!(
+            last.header("x-sentry-rate-limits").unwrap(),
+            format!("{retry}:default;error;transaction:project:project_quota")
+        );
     } else {
         assert_eq!(statuses, [200, 200, 200]);
     }
     // Envelopes without events are not counted against the quota.
-    assert_eq!(app.post_envelope("{}\n{\"type\":\"session\"}\n{}", &[]).await.status, 200);
+    assert_eq!(
+        app.post_envelope("{}\n{\"type\":\"session\"}\n{}", &[])
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]
 async fn cors_preflight_and_headers() {
     let app = TestApp::new().await;
-    let req = Request::options(format!("/api/{}/envelope/", app.project.id)).header("origin", "https://shop.example").body(Body::empty()).unwrap();
+    let req = Request::options(format!("/api/{}/envelope/", app.project.id))
+        .header("origin", "https://shop.example")
+        .body(Body::empty())
+        .unwrap();
     let reply = app.send(req).await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
-    assert!(reply.header("access-control-allow-headers").unwrap().contains("x-sentry-auth"));
+    assert!(reply
+        .header("access-control-allow-headers")
+        .unwrap()
+        .contains("x-sentry-auth"));
     let reply = app.post_envelope("garbage", &[]).await;
-    assert_eq!(reply.header("access-control-expose-headers"), Some("x-sentry-error, x-sentry-rate-limits, retry-after"));
+    assert_eq!(
+        reply.header("access-control-expose-headers"),
+        Some("x-sentry-error, x-sentry-rate-limits, retry-after")
+    );
 }
 
 #[tokio::test]
@@ -309,8 +505,15 @@ async fn classic_transactions_and_streamed_spans_become_the_same_rows() {
         "contexts": {"trace": {"trace_id": "a".repeat(32), "span_id": "r".repeat(16), "op": "http.server", "status": "ok"}},
         "spans": [{"span_id": "c1", "parent_span_id": "r".repeat(16), "op": "db", "description": "SELECT 1", "start_timestamp": 1_700_000_000.1, "timestamp": 1_700_000_000.2}]});
     let payload = tx.to_string();
-    let body = format!("{{\"event_id\":\"{}\"}}\n{{\"type\":\"transaction\",\"length\":{}}}\n{payload}\n", event_id(1), payload.len());
-    assert_eq!(app.post_envelope(body, &[]).await.body, json!({"id": event_id(1)}));
+    let body = format!(
+        "{{\"event_id\":\"{}\"}}\n{{\"type\":\"transaction\",\"length\":{}}}\n{payload}\n",
+        event_id(1),
+        payload.len()
+    );
+    assert_eq!(
+        app.post_envelope(body, &[]).await.body,
+        json!({"id": event_id(1)})
+    );
 
     // Streamed spans: the children arrive in one envelope, the segment root in a later one.
     let trace = "b".repeat(32);
@@ -328,16 +531,40 @@ async fn classic_transactions_and_streamed_spans_become_the_same_rows() {
     assert_eq!(
         rows,
         vec![
-            vec![Some("GET /orders".into()), Some("http.server".into()), Some("ok".into()), Some("500000".into()), Some("prod".into()), Some("span".into())],
-            vec![Some("GET /users".into()), Some("http.server".into()), Some("ok".into()), Some("250000".into()), Some("prod".into()), Some("transaction".into())],
+            vec![
+                Some("GET /orders".into()),
+                Some("http.server".into()),
+                Some("ok".into()),
+                Some("500000".into()),
+                Some("prod".into()),
+                Some("span".into())
+            ],
+            vec![
+                Some("GET /users".into()),
+                Some("http.server".into()),
+                Some("ok".into()),
+                Some("250000".into()),
+                Some("prod".into()),
+                Some("transaction".into())
+            ],
         ]
     );
     let spans = app.query_strings("SELECT span_id, segment_id, op, duration_us FROM spans WHERE is_segment = 0 ORDER BY span_id").await;
     assert_eq!(
         spans,
         vec![
-            vec![Some("c1".into()), Some("r".repeat(16)), Some("db".into()), Some("100000".into())],
-            vec![Some("s1".into()), Some("seg".into()), Some("db".into()), Some("100000".into())],
+            vec![
+                Some("c1".into()),
+                Some("r".repeat(16)),
+                Some("db".into()),
+                Some("100000".into())
+            ],
+            vec![
+                Some("s1".into()),
+                Some("seg".into()),
+                Some("db".into()),
+                Some("100000".into())
+            ],
         ]
     );
 }
@@ -345,8 +572,16 @@ async fn classic_transactions_and_streamed_spans_become_the_same_rows() {
 #[tokio::test]
 async fn a_poison_message_never_blocks_the_batch_and_ends_dead_lettered() {
     let app = TestApp::new().await;
-    app.queue.send(b"this is not a queue message".to_vec()).await.unwrap();
-    assert_eq!(app.post_envelope(event_envelope(&event_id(1), &error_event("ok")), &[]).await.status, 200);
+    app.queue
+        .send(b"this is not a queue message".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(
+        app.post_envelope(event_envelope(&event_id(1), &error_event("ok")), &[])
+            .await
+            .status,
+        200
+    );
     let outcome = app.process().await;
     assert_eq!((outcome.done.len(), outcome.failed.len()), (1, 1));
     assert_eq!(app.count("events").await, 1);
@@ -355,17 +590,32 @@ async fn a_poison_message_never_blocks_the_batch_and_ends_dead_lettered() {
         tokio::time::sleep(app.config.queue_visibility).await;
         app.process().await;
     }
-    assert_eq!((app.queued().await, app.queue.dead_letter_count().await.unwrap()), (0, 1));
+    assert_eq!(
+        (
+            app.queued().await,
+            app.queue.dead_letter_count().await.unwrap()
+        ),
+        (0, 1)
+    );
 }
 
 #[tokio::test]
 async fn redelivered_batches_write_nothing_twice() {
     let app = TestApp::new().await;
     for n in 0..3 {
-        app.post_envelope(event_envelope(&event_id(n), &error_event("r")), &[("content-encoding", "identity")]).await;
+        app.post_envelope(
+            event_envelope(&event_id(n), &error_event("r")),
+            &[("content-encoding", "identity")],
+        )
+        .await;
     }
-    app.post_envelope("{}\n{\"type\":\"session\"}\n{}", &[]).await;
-    let batch = app.queue.receive(10, std::time::Duration::ZERO).await.unwrap();
+    app.post_envelope("{}\n{\"type\":\"session\"}\n{}", &[])
+        .await;
+    let batch = app
+        .queue
+        .receive(10, std::time::Duration::ZERO)
+        .await
+        .unwrap();
     assert_eq!(batch.len(), 4);
     let first = app.processor.process_batch(&batch).await.unwrap();
     // The delete was lost (a crash, a timeout): the same messages come back.
@@ -373,7 +623,13 @@ async fn redelivered_batches_write_nothing_twice() {
     assert_eq!((first.done.len(), second.done.len()), (4, 4));
     assert_eq!(app.count("events").await, 3);
     assert_eq!(app.count("processed_messages").await, 4);
-    assert_eq!(app.store.item_count(app.project.id, "session").await.unwrap(), 1);
+    assert_eq!(
+        app.store
+            .item_count(app.project.id, "session")
+            .await
+            .unwrap(),
+        1
+    );
     // And the message itself is what ingest wrote.
     let message = QueueMessage::decode(&batch[0].body).unwrap();
     assert_eq!(message.project_id, app.project.id);

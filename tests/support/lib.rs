@@ -35,17 +35,40 @@ impl TestApp {
     /// An app whose config is adjusted first (limits, say).
     pub async fn with_config(adjust: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = Config::from_lookup(|_| None).expect("default config").with_data_dir(dir.path().to_path_buf());
+        let mut config = Config::from_lookup(|_| None)
+            .expect("default config")
+            .with_data_dir(dir.path().to_path_buf());
         config.queue_visibility = std::time::Duration::from_millis(200);
         adjust(&mut config);
         let store = Store::open(&config.database_path).await.expect("store");
         let project = store.ensure_default_project().await.expect("project");
         let reader = Store::open(&config.database_path).await.expect("reader");
-        let queue = Arc::new(LocalQueue::open(&config.queue_path(), config.queue_visibility, config.queue_max_receives).await.expect("queue"));
+        let queue = Arc::new(
+            LocalQueue::open(
+                &config.queue_path(),
+                config.queue_visibility,
+                config.queue_max_receives,
+            )
+            .await
+            .expect("queue"),
+        );
         let blobs = Arc::new(LocalBlobStore::new(config.data_dir.clone()));
         let processor = Processor::new(store.clone(), blobs.clone());
-        let router = splat::ingest::router(splat::wiring::ingest_state(&config, reader, queue.clone(), blobs));
-        Self { dir, config, store, queue, processor, router, project }
+        let router = splat::ingest::router(splat::wiring::ingest_state(
+            &config,
+            reader,
+            queue.clone(),
+            blobs,
+        ));
+        Self {
+            dir,
+            config,
+            store,
+            queue,
+            processor,
+            router,
+            project,
+        }
     }
 
     pub fn key(&self) -> String {
@@ -54,11 +77,20 @@ impl TestApp {
 
     /// `/api/<project>/envelope/?sentry_key=<key>` — query auth, as JavaScript SDKs send it.
     pub fn envelope_url(&self) -> String {
-        format!("/api/{}/envelope/?sentry_key={}&sentry_version=7", self.project.id, self.key())
+        format!(
+            "/api/{}/envelope/?sentry_key={}&sentry_version=7",
+            self.project.id,
+            self.key()
+        )
     }
 
     pub async fn send(&self, req: Request<Body>) -> Reply {
-        let response = self.router.clone().oneshot(req).await.expect("router is infallible");
+        let response = self
+            .router
+            .clone()
+            .oneshot(req)
+            .await
+            .expect("router is infallible");
         Reply::read(response).await
     }
 
@@ -73,7 +105,9 @@ impl TestApp {
 
     /// Runs the processor until the queue is empty.
     pub async fn process(&self) -> BatchOutcome {
-        drain(&self.processor, self.queue.as_ref(), 100).await.expect("processing")
+        drain(&self.processor, self.queue.as_ref(), 100)
+            .await
+            .expect("processing")
     }
 
     pub async fn queued(&self) -> u64 {
@@ -86,7 +120,10 @@ impl TestApp {
 
     /// One column of one row, as a string (NULL → None), for assertions.
     pub async fn query_strings(&self, sql: &str) -> Vec<Vec<Option<String>>> {
-        let db = libsql::Builder::new_local(&self.config.database_path).build().await.unwrap();
+        let db = libsql::Builder::new_local(&self.config.database_path)
+            .build()
+            .await
+            .unwrap();
         let conn = db.connect().unwrap();
         let mut rows = conn.query(sql, ()).await.unwrap();
         let mut out = Vec::new();
@@ -119,9 +156,20 @@ impl Reply {
     pub async fn read(response: Response<Body>) -> Self {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.expect("body").to_bytes();
-        let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        Self { status, headers, body }
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::String(
+            String::from_utf8_lossy(&bytes).into_owned(),
+        ));
+        Self {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -148,7 +196,9 @@ pub fn deflate(data: &[u8]) -> Vec<u8> {
 
 pub fn brotli(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    brotli::CompressorWriter::new(&mut out, 4096, 4, 22).write_all(data).unwrap();
+    brotli::CompressorWriter::new(&mut out, 4096, 4, 22)
+        .write_all(data)
+        .unwrap();
     out
 }
 
@@ -159,7 +209,11 @@ pub fn zstd(data: &[u8]) -> Vec<u8> {
 /// A one-event envelope in the Python SDK's shape (header event id, item with length, trailing newline).
 pub fn event_envelope(event_id: &str, event: &serde_json::Value) -> Vec<u8> {
     let payload = event.to_string();
-    format!("{{\"event_id\":\"{event_id}\"}}\n{{\"type\":\"event\",\"length\":{}}}\n{payload}\n", payload.len()).into_bytes()
+    format!(
+        "{{\"event_id\":\"{event_id}\"}}\n{{\"type\":\"event\",\"length\":{}}}\n{payload}\n",
+        payload.len()
+    )
+    .into_bytes()
 }
 
 /// A hex event id that differs per `n`.

@@ -11,5 +11,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = Config::from_env()?;
     let store = open_store(&config).await?;
     let (queue, blobs) = adapters(&config).await?;
-    lambda_http::run(splat::ingest::router(ingest_state(&config, store, queue, blobs))).await
+    lambda_http::run(splat::ingest::router(ingest_state(
+        &config, store, queue, blobs,
+    )))
+    .await
 }

@@ -15,7 +15,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let processor = Processor::new(open_store(&config).await?, blobs);
     let processor = &processor;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, lambda_runtime::Error>(splat::lambda::handle_sqs_event(processor, event.payload).await)
+        Ok::<_, lambda_runtime::Error>(
+            splat::lambda::handle_sqs_event(processor, event.payload).await,
+        )
     }))
     .await
 }

@@ -8,7 +8,11 @@ use splat::config::Config;
 use splat::wiring::{dsn_line, open_store};
 
 #[derive(Parser)]
-#[command(name = "splat", version, about = "A Sentry-compatible error and performance tracker")]
+#[command(
+    name = "splat",
+    version,
+    about = "A Sentry-compatible error and performance tracker"
+)]
 struct Cli {
     /// Where the database, queue and lake live (default ./data).
     #[arg(long, global = true, env = "SPLAT_DATA_DIR")]
