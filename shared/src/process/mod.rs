@@ -11,10 +11,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::blob::{BlobError, BlobStore};
-use crate::model::{self, EventSummary};
+use crate::grouping;
+use crate::model::{self, Event, EventSummary};
 use crate::protocol::{Envelope, EventId, ItemType, ProjectId};
 use crate::queue::{Delivery, EnvelopeRef, QueueMessage};
-use crate::store::{EventRow, SpanRow, Store, StoreError, TransactionRow, WriteBatch};
+use crate::store::{EventRow, IssueChange, SpanRow, Store, StoreError, TransactionRow, WriteBatch};
 
 pub mod runner;
 
@@ -25,6 +26,8 @@ pub struct BatchOutcome {
     pub done: Vec<String>,
     /// Could not be processed; left on the queue to be retried (and eventually dead-lettered).
     pub failed: Vec<String>,
+    /// Issues created or regressed by this batch, for notifications.
+    pub issue_changes: Vec<IssueChange>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +90,7 @@ impl Processor {
                 }
             }
         }
-        self.store.commit(&batch).await?;
+        outcome.issue_changes = self.store.commit(&batch).await?;
         for key in claimed {
             // The rows are committed; a body left behind is expired by the bucket's lifecycle rule.
             if let Err(e) = self.blobs.delete(&key).await {
@@ -172,16 +175,49 @@ fn add_event(
     received: i64,
     payload: &Bytes,
 ) -> Result<(), String> {
-    let summary = EventSummary::from_payload(payload).map_err(|e| e.to_string())?;
+    let event = Event::from_payload(payload).map_err(|e| e.to_string())?;
+    let summary = EventSummary::from_event(&event);
+    let grouping = grouping::group(&event);
+    let mut tags = event.tags.clone();
+    tags.extend(
+        summary
+            .environment
+            .clone()
+            .map(|v| ("environment".to_owned(), v)),
+    );
+    tags.extend(summary.release.clone().map(|v| ("release".to_owned(), v)));
+    tags.push(("level".to_owned(), summary.level.clone()));
     batch.events.push(EventRow {
         project_id: project,
         event_id: event_id.to_owned(),
         timestamp_us: summary.timestamp_us.unwrap_or(received),
         received_at_us: received,
+        culprit: grouping.culprit.clone(),
+        grouping,
+        tags,
+        user_key: event.user.as_ref().and_then(|u| u.key()),
+        search_text: search_text(&event),
         summary,
         payload: compress(payload),
     });
     Ok(())
+}
+
+/// What full-text search sees of an event: exception types and values, the message, and every frame's
+/// function and file.
+fn search_text(event: &Event) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for e in &event.exceptions {
+        parts.extend(e.ty.as_deref());
+        parts.extend(e.value.as_deref());
+        for frame in e.stacktrace.iter().flat_map(|s| &s.frames) {
+            parts.extend(frame.function.as_deref());
+            parts.extend(frame.module.as_deref());
+            parts.extend(frame.filename.as_deref());
+        }
+    }
+    parts.extend(event.message.as_deref());
+    model::clip(&parts.join("\n"), 64 * 1024)
 }
 
 fn add_transaction(

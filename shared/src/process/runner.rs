@@ -99,5 +99,6 @@ pub async fn drain(
         }
         total.done.extend(outcome.done);
         total.failed.extend(outcome.failed);
+        total.issue_changes.extend(outcome.issue_changes);
     }
 }

@@ -3,9 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use crate::grouping::Grouping;
 use crate::model::{EventSummary, SpanRecord, TransactionRecord};
 use crate::protocol::ProjectId;
 
+use super::issues::{IssueChange, Sighting};
 use super::{now_us, Result, Store};
 
 #[derive(Debug, Clone)]
@@ -15,6 +17,14 @@ pub struct EventRow {
     pub timestamp_us: i64,
     pub received_at_us: i64,
     pub summary: EventSummary,
+    pub grouping: Grouping,
+    pub culprit: Option<String>,
+    /// Tags as sent, plus environment and release; counted per issue.
+    pub tags: Vec<(String, String)>,
+    /// Who was affected (id, email, username or IP), for the users-affected count.
+    pub user_key: Option<String>,
+    /// Exception types and values, messages, frame functions and files: what full-text search matches.
+    pub search_text: String,
     /// zstd-compressed JSON.
     pub payload: Vec<u8>,
 }
@@ -74,44 +84,14 @@ fn duration(start: Option<i64>, end: Option<i64>) -> Option<i64> {
 impl Store {
     /// Writes the batch atomically. Rows that already exist (same event id, same span) are kept as they
     /// were, so replaying a batch changes nothing.
-    pub async fn commit(&self, batch: &WriteBatch) -> Result<()> {
+    pub async fn commit(&self, batch: &WriteBatch) -> Result<Vec<IssueChange>> {
         let tx = self
             .conn()
             .transaction_with_behavior(libsql::TransactionBehavior::Immediate)
             .await?;
-        if !batch.events.is_empty() {
-            let stmt = tx
-                .prepare(
-                    "INSERT OR IGNORE INTO events (project_id, event_id, timestamp, received_at, level, platform, release, environment,
-                        server_name, transaction_name, title, exception_type, exception_value, message, sdk_name, sdk_version, trace_id, payload)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-                )
-                .await?;
-            for e in &batch.events {
-                let s = &e.summary;
-                stmt.execute(libsql::params![
-                    e.project_id.value(),
-                    e.event_id.as_str(),
-                    e.timestamp_us,
-                    e.received_at_us,
-                    s.level.as_str(),
-                    s.platform.clone(),
-                    s.release.clone(),
-                    s.environment.clone(),
-                    s.server_name.clone(),
-                    s.transaction.clone(),
-                    s.title.as_str(),
-                    s.exception_type.clone(),
-                    s.exception_value.clone(),
-                    s.message.clone(),
-                    s.sdk_name.clone(),
-                    s.sdk_version.clone(),
-                    s.trace_id.clone(),
-                    e.payload.clone(),
-                ])
-                .await?;
-                stmt.reset();
-            }
+        let mut changes = Vec::new();
+        for event in &batch.events {
+            changes.extend(super::issues::record_event(&tx, event).await?);
         }
         if !batch.transactions.is_empty() {
             let stmt = tx
@@ -123,28 +103,40 @@ impl Store {
                 .await?;
             for t in &batch.transactions {
                 let (r, root) = (&t.record, &t.record.root);
-                stmt.execute(libsql::params![
-                    t.project_id.value(),
-                    t.event_id.clone(),
-                    root.trace_id.as_str(),
-                    root.span_id.as_str(),
-                    root.parent_span_id.clone(),
-                    r.name.as_str(),
-                    root.op.clone(),
-                    root.status.clone(),
-                    root.start_us,
-                    t.end_us,
-                    duration(root.start_us, root.end_us),
-                    r.environment.clone(),
-                    r.release.clone(),
-                    r.platform.clone(),
-                    r.sdk_name.clone(),
-                    t.source,
-                    t.received_at_us,
-                    t.payload.clone(),
-                ])
-                .await?;
+                let inserted = stmt
+                    .execute(libsql::params![
+                        t.project_id.value(),
+                        t.event_id.clone(),
+                        root.trace_id.as_str(),
+                        root.span_id.as_str(),
+                        root.parent_span_id.clone(),
+                        r.name.as_str(),
+                        root.op.clone(),
+                        root.status.clone(),
+                        root.start_us,
+                        t.end_us,
+                        duration(root.start_us, root.end_us),
+                        r.environment.clone(),
+                        r.release.clone(),
+                        r.platform.clone(),
+                        r.sdk_name.clone(),
+                        t.source,
+                        t.received_at_us,
+                        t.payload.clone(),
+                    ])
+                    .await?;
                 stmt.reset();
+                // Only a transaction seen for the first time counts toward its release.
+                if let (1, Some(release)) = (inserted, r.release.as_deref()) {
+                    super::issues::sight_release(
+                        &tx,
+                        t.project_id.value(),
+                        release,
+                        t.end_us,
+                        Sighting::Transaction,
+                    )
+                    .await?;
+                }
             }
         }
         if !batch.spans.is_empty() {
@@ -189,6 +181,6 @@ impl Store {
             tx.execute("INSERT OR IGNORE INTO processed_messages (message_id, processed_at) VALUES (?1, ?2)", (id.as_str(), now)).await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(changes)
     }
 }

@@ -8,10 +8,16 @@ use std::time::Duration;
 use crate::protocol::{ProjectId, PublicKey};
 
 mod batch;
+mod issue_reads;
+mod issues;
 mod projects;
 mod schema;
 
 pub use batch::{EventRow, ItemCount, SpanRow, TransactionRow, WriteBatch};
+pub use issue_reads::{
+    EventListItem, Issue, IssueFilter, IssueSort, IssueStatus, Release, StoredEvent,
+};
+pub use issues::{IssueChange, Sighting};
 pub use projects::{KeyInfo, Project, ProjectKey};
 
 #[derive(Debug, thiserror::Error)]

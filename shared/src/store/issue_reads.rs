@@ -1,0 +1,449 @@
+//! Issues on the read side, for the UI and MCP: lists with filters, search and sorts; one issue with its
+//! facets; its events; status changes made by people.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::protocol::ProjectId;
+
+use super::{now_us, Result, Store, StoreError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IssueStatus {
+    Open,
+    Resolved,
+    /// Resolved, but only events from a release first seen later reopen it.
+    ResolvedNextRelease,
+    Ignored,
+}
+
+impl IssueStatus {
+    pub const ALL: [IssueStatus; 4] = [
+        Self::Open,
+        Self::Resolved,
+        Self::ResolvedNextRelease,
+        Self::Ignored,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Resolved => "resolved",
+            Self::ResolvedNextRelease => "resolved_next_release",
+            Self::Ignored => "ignored",
+        }
+    }
+}
+
+impl FromStr for IssueStatus {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| StoreError::Invalid(format!("unknown issue status {s:?}")))
+    }
+}
+
+impl fmt::Display for IssueStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IssueSort {
+    #[default]
+    LastSeen,
+    FirstSeen,
+    Count,
+}
+
+impl IssueSort {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "first_seen" => Self::FirstSeen,
+            "count" | "times_seen" => Self::Count,
+            _ => Self::LastSeen,
+        }
+    }
+
+    fn order_by(self) -> &'static str {
+        match self {
+            Self::LastSeen => "i.last_seen DESC, i.id DESC",
+            Self::FirstSeen => "i.first_seen DESC, i.id DESC",
+            Self::Count => "i.times_seen DESC, i.id DESC",
+        }
+    }
+}
+
+/// What a list of issues is narrowed to. Empty fields do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct IssueFilter {
+    pub status: Option<IssueStatus>,
+    /// Words matched against titles, messages, exception types and values, and frame functions and files.
+    pub query: Option<String>,
+    pub environment: Option<String>,
+    pub release: Option<String>,
+    pub level: Option<String>,
+    pub sort: IssueSort,
+    /// Zero-based.
+    pub page: u32,
+    pub per_page: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    pub id: i64,
+    pub project_id: ProjectId,
+    pub status: IssueStatus,
+    pub title: String,
+    pub culprit: Option<String>,
+    pub level: String,
+    pub platform: Option<String>,
+    pub exception_type: Option<String>,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub times_seen: i64,
+    pub users_seen: i64,
+    pub first_release: Option<String>,
+    pub last_release: Option<String>,
+    pub grouping_config: String,
+    pub resolved_at: Option<i64>,
+    pub regressed_at: Option<i64>,
+    pub last_event_id: Option<String>,
+}
+
+const ISSUE_COLUMNS: &str = "i.id, i.project_id, i.status, i.title, i.culprit, i.level, i.platform, i.exception_type, i.first_seen,
+    i.last_seen, i.times_seen, i.users_seen, i.first_release, i.last_release, i.grouping_config, i.resolved_at, i.regressed_at, i.last_event_id";
+
+fn issue_from_row(row: &libsql::Row) -> Result<Issue> {
+    Ok(Issue {
+        id: row.get(0)?,
+        project_id: ProjectId::new(row.get(1)?),
+        status: row.get::<String>(2)?.parse()?,
+        title: row.get(3)?,
+        culprit: row.get(4)?,
+        level: row.get(5)?,
+        platform: row.get(6)?,
+        exception_type: row.get(7)?,
+        first_seen: row.get(8)?,
+        last_seen: row.get(9)?,
+        times_seen: row.get(10)?,
+        users_seen: row.get(11)?,
+        first_release: row.get(12)?,
+        last_release: row.get(13)?,
+        grouping_config: row.get(14)?,
+        resolved_at: row.get(15)?,
+        regressed_at: row.get(16)?,
+        last_event_id: row.get(17)?,
+    })
+}
+
+/// An event as lists show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventListItem {
+    pub event_id: String,
+    pub timestamp: i64,
+    pub title: String,
+    pub level: String,
+    pub release: Option<String>,
+    pub environment: Option<String>,
+}
+
+/// One stored event: its promoted columns and the full payload as the SDK sent it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub project_id: ProjectId,
+    pub event_id: String,
+    pub issue_id: Option<i64>,
+    pub timestamp: i64,
+    pub received_at: i64,
+    pub title: String,
+    pub level: String,
+    pub payload: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    pub version: String,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub event_count: i64,
+    pub transaction_count: i64,
+}
+
+/// Turns what a person typed into an FTS5 query: every word must match, as a prefix. Quoting each word
+/// means FTS5 syntax characters in the input are data, never operators.
+fn fts_query(input: &str) -> Option<String> {
+    let words: Vec<String> = input
+        .split(|c: char| !c.is_alphanumeric() && c != '_')
+        .filter(|w| !w.is_empty())
+        .take(16)
+        .map(|w| format!("\"{w}\"*"))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" AND "))
+}
+
+impl Store {
+    /// One page of a project's issues, and how many match in all.
+    pub async fn list_issues(
+        &self,
+        project: ProjectId,
+        filter: &IssueFilter,
+    ) -> Result<(Vec<Issue>, i64)> {
+        let mut conditions = vec!["i.project_id = ?1".to_owned()];
+        let mut params: Vec<libsql::Value> = vec![project.value().into()];
+        let mut add = |sql: &str, value: String| {
+            params.push(value.into());
+            conditions.push(sql.replace('?', &format!("?{}", params.len())));
+        };
+        if let Some(status) = filter.status {
+            add("i.status = ?", status.as_str().to_owned());
+        }
+        if let Some(level) = filter.level.as_ref().filter(|l| !l.is_empty()) {
+            add("i.level = ?", level.clone());
+        }
+        if let Some(env) = filter.environment.as_ref().filter(|e| !e.is_empty()) {
+            add("EXISTS (SELECT 1 FROM issue_tags t WHERE t.issue_id = i.id AND t.key = 'environment' AND t.value = ?)", env.clone());
+        }
+        if let Some(release) = filter.release.as_ref().filter(|r| !r.is_empty()) {
+            add("EXISTS (SELECT 1 FROM issue_tags t WHERE t.issue_id = i.id AND t.key = 'release' AND t.value = ?)", release.clone());
+        }
+        if let Some(q) = filter.query.as_deref().and_then(fts_query) {
+            add(
+                "i.id IN (SELECT rowid FROM issues_fts WHERE issues_fts MATCH ?)",
+                q,
+            );
+        }
+        let where_sql = conditions.join(" AND ");
+        let total = self
+            .scalar(
+                &format!("SELECT count(*) FROM issues i WHERE {where_sql}"),
+                params.clone(),
+            )
+            .await?;
+        let per_page = filter.per_page.clamp(1, 100) as i64;
+        let sql = format!(
+            "SELECT {ISSUE_COLUMNS} FROM issues i WHERE {where_sql} ORDER BY {} LIMIT {per_page} OFFSET {}",
+            filter.sort.order_by(),
+            filter.page as i64 * per_page
+        );
+        let mut rows = self.conn().query(&sql, params).await?;
+        let mut issues = Vec::new();
+        while let Some(row) = rows.next().await? {
+            issues.push(issue_from_row(&row)?);
+        }
+        Ok((issues, total))
+    }
+
+    /// Issues per status, for the tabs of the issue list.
+    pub async fn issue_status_counts(
+        &self,
+        project: ProjectId,
+    ) -> Result<HashMap<IssueStatus, i64>> {
+        let mut rows = self
+            .conn()
+            .query(
+                "SELECT status, count(*) FROM issues WHERE project_id = ?1 GROUP BY status",
+                [project.value()],
+            )
+            .await?;
+        let mut counts: HashMap<IssueStatus, i64> =
+            IssueStatus::ALL.iter().map(|s| (*s, 0)).collect();
+        while let Some(row) = rows.next().await? {
+            counts.insert(row.get::<String>(0)?.parse()?, row.get(1)?);
+        }
+        Ok(counts)
+    }
+
+    pub async fn issue(&self, id: i64) -> Result<Option<Issue>> {
+        let mut rows = self
+            .conn()
+            .query(
+                &format!("SELECT {ISSUE_COLUMNS} FROM issues i WHERE i.id = ?1"),
+                [id],
+            )
+            .await?;
+        match rows.next().await? {
+            Some(row) => Ok(Some(issue_from_row(&row)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A person's decision about an issue. Resolving stamps the time (which "resolved in next release"
+    /// compares new releases against); reopening clears it.
+    pub async fn set_issue_status(&self, id: i64, status: IssueStatus) -> Result<bool> {
+        let resolved_at = matches!(
+            status,
+            IssueStatus::Resolved | IssueStatus::ResolvedNextRelease
+        )
+        .then(now_us);
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE issues SET status = ?2, resolved_at = ?3 WHERE id = ?1",
+                libsql::params![id, status.as_str(), resolved_at],
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// Events per hour for each issue, from `since_hour` (Unix seconds at an hour boundary) on.
+    pub async fn issue_hours(
+        &self,
+        issue_ids: &[i64],
+        since_hour: i64,
+    ) -> Result<HashMap<i64, Vec<(i64, i64)>>> {
+        let mut out: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
+        let stmt = self.conn().prepare("SELECT hour, count FROM issue_hours WHERE issue_id = ?1 AND hour >= ?2 ORDER BY hour").await?;
+        for id in issue_ids {
+            let mut rows = stmt.query((*id, since_hour)).await?;
+            let hours = out.entry(*id).or_default();
+            while let Some(row) = rows.next().await? {
+                hours.push((row.get(0)?, row.get(1)?));
+            }
+            drop(rows);
+            stmt.reset();
+        }
+        Ok(out)
+    }
+
+    /// Tag values of an issue, most frequent first within each key.
+    pub async fn issue_tags(&self, id: i64) -> Result<Vec<(String, String, i64)>> {
+        let mut rows = self.conn().query("SELECT key, value, count FROM issue_tags WHERE issue_id = ?1 ORDER BY key, count DESC, value", [id]).await?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().await? {
+            out.push((row.get(0)?, row.get(1)?, row.get(2)?));
+        }
+        Ok(out)
+    }
+
+    /// An issue's events, newest first.
+    pub async fn issue_events(
+        &self,
+        id: i64,
+        page: u32,
+        per_page: u32,
+    ) -> Result<Vec<EventListItem>> {
+        let per_page = per_page.clamp(1, 100) as i64;
+        let mut rows = self
+            .conn()
+            .query(
+                "SELECT event_id, timestamp, title, level, release, environment FROM events WHERE issue_id = ?1
+                 ORDER BY timestamp DESC, id DESC LIMIT ?2 OFFSET ?3",
+                (id, per_page, page as i64 * per_page),
+            )
+            .await?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().await? {
+            out.push(EventListItem {
+                event_id: row.get(0)?,
+                timestamp: row.get(1)?,
+                title: row.get(2)?,
+                level: row.get(3)?,
+                release: row.get(4)?,
+                environment: row.get(5)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// One event with its payload decompressed.
+    pub async fn event(&self, project: ProjectId, event_id: &str) -> Result<Option<StoredEvent>> {
+        let mut rows = self
+            .conn()
+            .query(
+                "SELECT issue_id, timestamp, received_at, title, level, payload FROM events WHERE project_id = ?1 AND event_id = ?2",
+                (project.value(), event_id),
+            )
+            .await?;
+        let Some(row) = rows.next().await? else {
+            return Ok(None);
+        };
+        let compressed: Vec<u8> = row.get(5)?;
+        let json = zstd::bulk::decompress(&compressed, 64 << 20)
+            .map_err(|e| StoreError::Invalid(format!("corrupt payload: {e}")))?;
+        Ok(Some(StoredEvent {
+            project_id: project,
+            event_id: event_id.to_owned(),
+            issue_id: row.get(0)?,
+            timestamp: row.get(1)?,
+            received_at: row.get(2)?,
+            title: row.get(3)?,
+            level: row.get(4)?,
+            payload: serde_json::from_slice(&json).unwrap_or(serde_json::Value::Null),
+        }))
+    }
+
+    /// The events just older and just newer than `event_id` within its issue, for previous/next links.
+    pub async fn event_neighbours(
+        &self,
+        issue_id: i64,
+        event_id: &str,
+    ) -> Result<(Option<String>, Option<String>)> {
+        let mut rows = self
+            .conn()
+            .query(
+                "SELECT timestamp, id FROM events WHERE issue_id = ?1 AND event_id = ?2",
+                (issue_id, event_id),
+            )
+            .await?;
+        let Some(row) = rows.next().await? else {
+            return Ok((None, None));
+        };
+        let (ts, id): (i64, i64) = (row.get(0)?, row.get(1)?);
+        drop(rows);
+        let pick = |sql: &'static str| async move {
+            let mut rows = self.conn().query(sql, (issue_id, ts, id)).await?;
+            Ok::<_, StoreError>(match rows.next().await? {
+                Some(row) => Some(row.get::<String>(0)?),
+                None => None,
+            })
+        };
+        let older = pick("SELECT event_id FROM events WHERE issue_id = ?1 AND (timestamp, id) < (?2, ?3) ORDER BY timestamp DESC, id DESC LIMIT 1").await?;
+        let newer = pick("SELECT event_id FROM events WHERE issue_id = ?1 AND (timestamp, id) > (?2, ?3) ORDER BY timestamp, id LIMIT 1").await?;
+        Ok((older, newer))
+    }
+
+    /// A project's releases, newest first.
+    pub async fn releases(&self, project: ProjectId) -> Result<Vec<Release>> {
+        let mut rows = self
+            .conn()
+            .query(
+                "SELECT version, first_seen, last_seen, event_count, transaction_count FROM releases WHERE project_id = ?1 ORDER BY first_seen DESC",
+                [project.value()],
+            )
+            .await?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().await? {
+            out.push(Release {
+                version: row.get(0)?,
+                first_seen: row.get(1)?,
+                last_seen: row.get(2)?,
+                event_count: row.get(3)?,
+                transaction_count: row.get(4)?,
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_input_is_quoted_prefix_words() {
+        assert_eq!(
+            fts_query("KeyError user_id").unwrap(),
+            "\"KeyError\"* AND \"user_id\"*"
+        );
+        assert_eq!(
+            fts_query("\" OR title:* NEAR(").unwrap(),
+            "\"OR\"* AND \"title\"* AND \"NEAR\"*"
+        );
+        assert_eq!(fts_query("  !!  "), None);
+    }
+}

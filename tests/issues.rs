@@ -1,0 +1,412 @@
+//! Issues end to end: events sent through ingest are grouped by the processor into issues whose counters,
+//! facets, search and lifecycle are what the UI and MCP read.
+
+use serde_json::{json, Value};
+use splat::store::{IssueChange, IssueFilter, IssueSort, IssueStatus};
+use splat_tests::*;
+
+fn python_error(ty: &str, value: &str, function: &str, extra: Value) -> Value {
+    let mut e = json!({
+        "platform": "python", "level": "error", "timestamp": 1_700_000_000.0,
+        "exception": {"values": [{"type": ty, "value": value, "stacktrace": {"frames": [
+            {"module": "app.views", "function": function, "lineno": 10, "context_line": "do_it()", "in_app": true, "filename": "app/views.py"}]}}]}
+    });
+    if let (Some(e), Some(extra)) = (e.as_object_mut(), extra.as_object()) {
+        e.extend(extra.clone());
+    }
+    e
+}
+
+async fn send(app: &TestApp, n: u32, event: &Value) {
+    let reply = app
+        .post_envelope(event_envelope(&event_id(n), event), &[])
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.error());
+}
+
+async fn issues(app: &TestApp, filter: IssueFilter) -> Vec<(String, i64)> {
+    let filter = IssueFilter {
+        per_page: 25,
+        ..filter
+    };
+    let (list, _) = app
+        .store
+        .list_issues(app.project.id, &filter)
+        .await
+        .unwrap();
+    list.into_iter().map(|i| (i.title, i.times_seen)).collect()
+}
+
+#[tokio::test]
+async fn events_group_into_issues_with_counters_and_facets() {
+    let app = TestApp::new().await;
+    let user = |id: &str| json!({"user": {"id": id}, "environment": "prod", "release": "1.0", "tags": {"browser": "Firefox"}});
+    send(
+        &app,
+        1,
+        &python_error("KeyError", "'a'", "show", user("u1")),
+    )
+    .await;
+    send(
+        &app,
+        2,
+        &python_error("KeyError", "'b'", "show", user("u2")),
+    )
+    .await;
+    send(
+        &app,
+        3,
+        &python_error("KeyError", "'c'", "show", user("u1")),
+    )
+    .await;
+    send(
+        &app,
+        4,
+        &python_error(
+            "ValueError",
+            "bad",
+            "edit",
+            json!({"environment": "staging"}),
+        ),
+    )
+    .await;
+    let outcome = app.process().await;
+    assert_eq!(
+        outcome
+            .issue_changes
+            .iter()
+            .filter(|c| matches!(c, IssueChange::Created { .. }))
+            .count(),
+        2
+    );
+    let (list, total) = app
+        .store
+        .list_issues(
+            app.project.id,
+            &IssueFilter {
+                per_page: 25,
+                sort: IssueSort::Count,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(total, 2);
+    let key_error = &list[0];
+    assert_eq!(
+        (
+            key_error.title.as_str(),
+            key_error.times_seen,
+            key_error.users_seen
+        ),
+        ("KeyError: 'a'", 3, 2)
+    );
+    assert_eq!(key_error.culprit.as_deref(), Some("app.views in show"));
+    assert_eq!(
+        (
+            key_error.first_release.as_deref(),
+            key_error.last_release.as_deref()
+        ),
+        (Some("1.0"), Some("1.0"))
+    );
+    assert_eq!(
+        key_error.last_event_id.as_deref(),
+        Some(event_id(3).as_str())
+    );
+    assert_eq!(key_error.grouping_config, splat::grouping::CONFIG);
+    let tags = app.store.issue_tags(key_error.id).await.unwrap();
+    assert!(tags.contains(&("browser".into(), "Firefox".into(), 3)));
+    assert!(tags.contains(&("environment".into(), "prod".into(), 3)));
+    let events = app.store.issue_events(key_error.id, 0, 10).await.unwrap();
+    assert_eq!(events.len(), 3);
+    let hours = app.store.issue_hours(&[key_error.id], 0).await.unwrap();
+    assert_eq!(hours[&key_error.id], vec![(1_700_000_000 / 3600 * 3600, 3)]);
+    let releases = app.store.releases(app.project.id).await.unwrap();
+    assert_eq!(
+        (releases[0].version.as_str(), releases[0].event_count),
+        ("1.0", 3)
+    );
+}
+
+#[tokio::test]
+async fn a_duplicate_event_does_not_count_twice() {
+    let app = TestApp::new().await;
+    let event = python_error("KeyError", "'a'", "show", json!({}));
+    send(&app, 1, &event).await;
+    send(&app, 1, &event).await;
+    app.process().await;
+    assert_eq!(
+        issues(&app, IssueFilter::default()).await,
+        vec![("KeyError: 'a'".to_string(), 1)]
+    );
+}
+
+#[tokio::test]
+async fn a_resolved_issue_reopens_as_regressed_when_it_happens_again() {
+    let app = TestApp::new().await;
+    let event = python_error("KeyError", "'a'", "show", json!({}));
+    send(&app, 1, &event).await;
+    app.process().await;
+    let (list, _) = app
+        .store
+        .list_issues(
+            app.project.id,
+            &IssueFilter {
+                per_page: 5,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let id = list[0].id;
+    app.store
+        .set_issue_status(id, IssueStatus::Resolved)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.store.issue(id).await.unwrap().unwrap().status,
+        IssueStatus::Resolved
+    );
+    send(&app, 2, &event).await;
+    let outcome = app.process().await;
+    assert_eq!(
+        outcome.issue_changes,
+        vec![IssueChange::Regressed {
+            issue_id: id,
+            project_id: app.project.id.value()
+        }]
+    );
+    let issue = app.store.issue(id).await.unwrap().unwrap();
+    assert_eq!(
+        (issue.status, issue.times_seen, issue.resolved_at),
+        (IssueStatus::Open, 2, None)
+    );
+    assert!(issue.regressed_at.is_some());
+}
+
+#[tokio::test]
+async fn ignored_stays_ignored_and_next_release_waits_for_a_new_release() {
+    let app = TestApp::new().await;
+    let in_release = |r: &str| python_error("KeyError", "'a'", "show", json!({"release": r}));
+    let other = python_error("TypeError", "t", "edit", json!({}));
+    send(&app, 1, &in_release("1.0")).await;
+    send(&app, 2, &other).await;
+    app.process().await;
+    let (list, _) = app
+        .store
+        .list_issues(
+            app.project.id,
+            &IssueFilter {
+                per_page: 5,
+                sort: IssueSort::FirstSeen,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let by_title = |t: &str| list.iter().find(|i| i.title.starts_with(t)).unwrap().id;
+    let (next_release, ignored) = (by_title("KeyError"), by_title("TypeError"));
+    app.store
+        .set_issue_status(next_release, IssueStatus::ResolvedNextRelease)
+        .await
+        .unwrap();
+    app.store
+        .set_issue_status(ignored, IssueStatus::Ignored)
+        .await
+        .unwrap();
+
+    send(&app, 3, &in_release("1.0")).await;
+    send(&app, 4, &other).await;
+    assert!(app.process().await.issue_changes.is_empty());
+    assert_eq!(
+        app.store.issue(next_release).await.unwrap().unwrap().status,
+        IssueStatus::ResolvedNextRelease
+    );
+    let ignored_issue = app.store.issue(ignored).await.unwrap().unwrap();
+    assert_eq!(
+        (ignored_issue.status, ignored_issue.times_seen),
+        (IssueStatus::Ignored, 2)
+    );
+
+    send(&app, 5, &in_release("1.1")).await;
+    assert_eq!(app.process().await.issue_changes.len(), 1);
+    assert_eq!(
+        app.store.issue(next_release).await.unwrap().unwrap().status,
+        IssueStatus::Open
+    );
+}
+
+#[tokio::test]
+async fn search_filters_and_status_counts() {
+    let app = TestApp::new().await;
+    send(
+        &app,
+        1,
+        &python_error(
+            "KeyError",
+            "'missing_basket'",
+            "checkout_cart",
+            json!({"environment": "prod", "release": "2.0"}),
+        ),
+    )
+    .await;
+    send(
+        &app,
+        2,
+        &python_error(
+            "ValueError",
+            "bad quantity",
+            "parse_order",
+            json!({"environment": "staging", "level": "warning"}),
+        ),
+    )
+    .await;
+    send(
+        &app,
+        3,
+        &json!({"message": "Payment provider timed out", "level": "error"}),
+    )
+    .await;
+    app.process().await;
+    let titles = |v: Vec<(String, i64)>| v.into_iter().map(|(t, _)| t).collect::<Vec<_>>();
+    let search = |q: &str| IssueFilter {
+        query: Some(q.into()),
+        ..Default::default()
+    };
+    // By frame function (prefix), exception value, message words, and type; every word must match.
+    assert_eq!(
+        titles(issues(&app, search("checkout")).await),
+        vec!["KeyError: 'missing_basket'"]
+    );
+    // Identifiers are split into words, so a part of one finds it, but only from a word's start.
+    assert_eq!(
+        titles(issues(&app, search("basket")).await),
+        vec!["KeyError: 'missing_basket'"]
+    );
+    assert!(issues(&app, search("asket")).await.is_empty());
+    assert_eq!(
+        titles(issues(&app, search("missing_bask")).await),
+        vec!["KeyError: 'missing_basket'"]
+    );
+    assert_eq!(
+        titles(issues(&app, search("payment timed")).await),
+        vec!["Payment provider timed out"]
+    );
+    assert_eq!(
+        titles(issues(&app, search("valueerror quantity")).await),
+        vec!["ValueError: bad quantity"]
+    );
+    assert!(
+        issues(&app, search("\" OR * NEAR(")).await.is_empty(),
+        "FTS syntax in the input is only data"
+    );
+    let env = IssueFilter {
+        environment: Some("staging".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        titles(issues(&app, env).await),
+        vec!["ValueError: bad quantity"]
+    );
+    let release = IssueFilter {
+        release: Some("2.0".into()),
+        ..Default::default()
+    };
+    assert_eq!(issues(&app, release).await.len(), 1);
+    let level = IssueFilter {
+        level: Some("warning".into()),
+        ..Default::default()
+    };
+    assert_eq!(issues(&app, level).await.len(), 1);
+
+    let (list, _) = app
+        .store
+        .list_issues(
+            app.project.id,
+            &IssueFilter {
+                per_page: 5,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    app.store
+        .set_issue_status(list[0].id, IssueStatus::Resolved)
+        .await
+        .unwrap();
+    let counts = app.store.issue_status_counts(app.project.id).await.unwrap();
+    assert_eq!(
+        (
+            counts[&IssueStatus::Open],
+            counts[&IssueStatus::Resolved],
+            counts[&IssueStatus::Ignored]
+        ),
+        (2, 1, 0)
+    );
+    let open = IssueFilter {
+        status: Some(IssueStatus::Open),
+        per_page: 1,
+        ..Default::default()
+    };
+    let (page, total) = app.store.list_issues(app.project.id, &open).await.unwrap();
+    assert_eq!((page.len(), total), (1, 2));
+}
+
+#[tokio::test]
+async fn events_read_back_with_payload_and_neighbours() {
+    let app = TestApp::new().await;
+    for n in 1..=3 {
+        let mut e = python_error("KeyError", "'a'", "show", json!({}));
+        e["timestamp"] = json!(1_700_000_000 + n as i64);
+        send(&app, n, &e).await;
+    }
+    app.process().await;
+    let stored = app
+        .store
+        .event(app.project.id, &event_id(2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.payload["exception"]["values"][0]["type"], "KeyError");
+    let (older, newer) = app
+        .store
+        .event_neighbours(stored.issue_id.unwrap(), &event_id(2))
+        .await
+        .unwrap();
+    assert_eq!((older, newer), (Some(event_id(1)), Some(event_id(3))));
+    assert!(app
+        .store
+        .event(app.project.id, "nope")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn out_of_order_events_never_move_last_seen_back() {
+    let app = TestApp::new().await;
+    let at = |ts: f64| {
+        let mut e = python_error("KeyError", "'a'", "show", json!({}));
+        e["timestamp"] = json!(ts);
+        e
+    };
+    send(&app, 1, &at(2_000.0)).await;
+    send(&app, 2, &at(1_000.0)).await;
+    app.process().await;
+    let (list, _) = app
+        .store
+        .list_issues(
+            app.project.id,
+            &IssueFilter {
+                per_page: 5,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (list[0].first_seen, list[0].last_seen),
+        (1_000_000_000, 2_000_000_000)
+    );
+    assert_eq!(list[0].last_event_id.as_deref(), Some(event_id(1).as_str()));
+}
