@@ -10,6 +10,7 @@ use crate::protocol::{ProjectId, PublicKey};
 mod batch;
 mod issue_reads;
 mod issues;
+mod project_reads;
 mod projects;
 mod schema;
 
@@ -18,6 +19,7 @@ pub use issue_reads::{
     EventListItem, Issue, IssueFilter, IssueSort, IssueStatus, Release, StoredEvent,
 };
 pub use issues::{IssueChange, Sighting};
+pub use project_reads::{ProjectSummary, RecentEvent};
 pub use projects::{KeyInfo, Project, ProjectKey};
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,279 @@
+//! Projects on the read side of the UI — the list with open-issue counts and last activity, a project by
+//! its slug, events per hour, recent events, the values its filters offer, a cheap change stamp for live
+//! updates — and the two changes people make to a project: rename and delete.
+
+use crate::protocol::ProjectId;
+
+use super::{Project, Result, Store, StoreError};
+
+/// A project as the projects list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectSummary {
+    pub project: Project,
+    pub open_issues: i64,
+    /// The newest `last_seen` of its issues; `None` before its first error.
+    pub last_activity: Option<i64>,
+}
+
+/// An event as the dashboard's recent list shows it, with the issue it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecentEvent {
+    pub event_id: String,
+    pub issue_id: Option<i64>,
+    pub timestamp: i64,
+    pub title: String,
+    pub level: String,
+    pub environment: Option<String>,
+    pub release: Option<String>,
+}
+
+impl Store {
+    /// A project by its URL slug.
+    pub async fn project_by_slug(&self, slug: &str) -> Result<Option<Project>> {
+        let mut rows = self
+            .conn()
+            .query("SELECT id FROM projects WHERE slug = ?1", [slug])
+            .await?;
+        let id = match rows.next().await? {
+            Some(row) => ProjectId::new(row.get(0)?),
+            None => return Ok(None),
+        };
+        drop(rows);
+        self.project(id).await
+    }
+
+    /// Every project with its open issues and last activity, oldest project first.
+    pub async fn project_summaries(&self) -> Result<Vec<ProjectSummary>> {
+        let projects = self.list_projects().await?;
+        // Both are index lookups: (project_id, status, last_seen) and (project_id, last_seen).
+        let open = self
+            .conn()
+            .prepare("SELECT count(*) FROM issues WHERE project_id = ?1 AND status = 'open'")
+            .await?;
+        let last = self
+            .conn()
+            .prepare("SELECT max(last_seen) FROM issues WHERE project_id = ?1")
+            .await?;
+        let mut out = Vec::with_capacity(projects.len());
+        for project in projects {
+            let id = project.id.value();
+            let open_issues = first_i64(open.query([id]).await?).await?.unwrap_or(0);
+            open.reset();
+            let last_activity = first_i64(last.query([id]).await?).await?;
+            last.reset();
+            out.push(ProjectSummary {
+                project,
+                open_issues,
+                last_activity,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Accepted error events per hour (Unix seconds at the hour's start) from `since_hour` on, oldest first;
+    /// hours without events are absent.
+    pub async fn project_event_hours(
+        &self,
+        project: ProjectId,
+        since_hour: i64,
+    ) -> Result<Vec<(i64, i64)>> {
+        let mut rows = self
+            .conn()
+            .query(
+                "SELECT hour, count FROM item_counts WHERE project_id = ?1 AND item_type = 'event' AND hour >= ?2 ORDER BY hour",
+                (project.value(), since_hour),
+            )
+            .await?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().await? {
+            out.push((row.get(0)?, row.get(1)?));
+        }
+        Ok(out)
+    }
+
+    /// A project's newest events, by the time they happened.
+    pub async fn recent_events(&self, project: ProjectId, limit: u32) -> Result<Vec<RecentEvent>> {
+        let mut rows = self
+            .conn()
+            .query(
+                "SELECT event_id, issue_id, timestamp, title, level, environment, release FROM events
+                 WHERE project_id = ?1 ORDER BY timestamp DESC, id DESC LIMIT ?2",
+                (project.value(), limit.clamp(1, 100) as i64),
+            )
+            .await?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().await? {
+            out.push(RecentEvent {
+                event_id: row.get(0)?,
+                issue_id: row.get(1)?,
+                timestamp: row.get(2)?,
+                title: row.get(3)?,
+                level: row.get(4)?,
+                environment: row.get(5)?,
+                release: row.get(6)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Values of one issue tag (`environment`, say) among the project's 1,000 most recently seen issues:
+    /// what a filter drop-down offers. Bounded so it stays cheap however many issues there are.
+    pub async fn recent_tag_values(
+        &self,
+        project: ProjectId,
+        key: &str,
+        limit: u32,
+    ) -> Result<Vec<String>> {
+        let mut rows = self
+            .conn()
+            .query(
+                "SELECT DISTINCT t.value FROM
+                   (SELECT id FROM issues WHERE project_id = ?1 ORDER BY last_seen DESC LIMIT 1000) i
+                   JOIN issue_tags t ON t.issue_id = i.id AND t.key = ?2
+                 ORDER BY t.value LIMIT ?3",
+                (project.value(), key, limit.clamp(1, 500) as i64),
+            )
+            .await?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().await? {
+            out.push(row.get(0)?);
+        }
+        Ok(out)
+    }
+
+    /// A value that changes whenever an event is stored or an issue changes status, in one project or (with
+    /// `None`) in any: live pages poll it and reload only when it moved.
+    pub async fn change_stamp(&self, project: Option<ProjectId>) -> Result<String> {
+        let sql = match project {
+            Some(_) => {
+                "SELECT (SELECT total(count) FROM item_counts WHERE project_id = ?1 AND item_type = 'event'),
+                        (SELECT group_concat(status || ':' || n) FROM
+                           (SELECT status, count(*) AS n FROM issues WHERE project_id = ?1 GROUP BY status ORDER BY status)),
+                        (SELECT name FROM projects WHERE id = ?1)"
+            }
+            None => {
+                "SELECT (SELECT total(count) FROM item_counts WHERE item_type = 'event' AND ?1 = ?1),
+                        (SELECT count(*) FROM issues WHERE status = 'open'),
+                        (SELECT group_concat(id || ':' || name) FROM projects)"
+            }
+        };
+        let mut rows = self
+            .conn()
+            .query(sql, [project.map_or(0, ProjectId::value)])
+            .await?;
+        let row = rows
+            .next()
+            .await?
+            .ok_or_else(|| StoreError::Invalid("no change stamp".into()))?;
+        let mut stamp = String::new();
+        for i in 0..3 {
+            let part = match row.get_value(i)? {
+                libsql::Value::Null => String::new(),
+                libsql::Value::Integer(n) => n.to_string(),
+                libsql::Value::Real(f) => f.to_string(),
+                libsql::Value::Text(s) => s,
+                libsql::Value::Blob(b) => hex::encode(b),
+            };
+            stamp.push_str(&part);
+            stamp.push('|');
+        }
+        // Names are user text: hash the stamp so it is short and opaque.
+        use md5::Digest;
+        Ok(hex::encode(&md5::Md5::digest(stamp.as_bytes())[..8]))
+    }
+
+    /// Renames a project; its slug (in URLs) and keys (in DSNs) stay. False when there is no such project.
+    pub async fn rename_project(&self, project: ProjectId, name: &str) -> Result<bool> {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 200 {
+            return Err(StoreError::Invalid(
+                "a project name is 1 to 200 characters".into(),
+            ));
+        }
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE projects SET name = ?1 WHERE id = ?2",
+                (name, project.value()),
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// Deletes a project and everything it holds, in one transaction. Keys, events, transactions, issues
+    /// (with their hashes, users, tags and hours) and releases go by `ON DELETE CASCADE`; spans, item counts
+    /// and the search index have no foreign key and are deleted here.
+    pub async fn delete_project(&self, project: ProjectId) -> Result<bool> {
+        let id = project.value();
+        let tx = self
+            .conn()
+            .transaction_with_behavior(libsql::TransactionBehavior::Immediate)
+            .await?;
+        tx.execute(
+            "DELETE FROM issues_fts WHERE rowid IN (SELECT id FROM issues WHERE project_id = ?1)",
+            [id],
+        )
+        .await?;
+        tx.execute("DELETE FROM spans WHERE project_id = ?1", [id])
+            .await?;
+        tx.execute("DELETE FROM item_counts WHERE project_id = ?1", [id])
+            .await?;
+        let n = tx
+            .execute("DELETE FROM projects WHERE id = ?1", [id])
+            .await?;
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+}
+
+async fn first_i64(mut rows: libsql::Rows) -> Result<Option<i64>> {
+    Ok(match rows.next().await? {
+        Some(row) => row.get::<Option<i64>>(0)?,
+        None => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn summaries_rename_and_delete() {
+        let store = Store::open_in_memory().await.unwrap();
+        let a = store.create_project("Shop").await.unwrap();
+        let b = store.create_project("Blog").await.unwrap();
+        let summaries = store.project_summaries().await.unwrap();
+        assert_eq!(summaries.len(), 2);
+        assert_eq!((summaries[0].open_issues, summaries[0].last_activity), (0, None));
+        assert_eq!(
+            store.project_by_slug("blog").await.unwrap().unwrap().id,
+            b.id
+        );
+        assert!(store.project_by_slug("nope").await.unwrap().is_none());
+
+        let before = store.change_stamp(Some(a.id)).await.unwrap();
+        assert!(store.rename_project(a.id, " Shop API ").await.unwrap());
+        assert!(store.rename_project(a.id, "").await.is_err());
+        let a2 = store.project(a.id).await.unwrap().unwrap();
+        assert_eq!((a2.name.as_str(), a2.slug.as_str()), ("Shop API", "shop"));
+        assert_ne!(store.change_stamp(Some(a.id)).await.unwrap(), before);
+        store.change_stamp(None).await.unwrap();
+
+        store
+            .conn()
+            .execute(
+                "INSERT INTO item_counts (project_id, item_type, hour, count) VALUES (?1, 'event', 7200, 3), (?1, 'event', 3600, 2)",
+                [a.id.value()],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.project_event_hours(a.id, 3600).await.unwrap(),
+            vec![(3600, 2), (7200, 3)]
+        );
+        assert!(store.delete_project(a.id).await.unwrap());
+        assert!(!store.delete_project(a.id).await.unwrap());
+        assert!(store.project_event_hours(a.id, 0).await.unwrap().is_empty());
+        assert_eq!(store.list_projects().await.unwrap().len(), 1);
+    }
+}
