@@ -18,6 +18,9 @@ pub struct Config {
     pub database_path: PathBuf,
     /// `SPLAT_PUBLIC_URL`: scheme and host SDKs reach us at, for printed DSNs (default from the bind address).
     pub public_url: Option<String>,
+    /// `SPLAT_INTERNAL_URL`: scheme and host SDKs on the same machine or network use; the UI shows a second
+    /// DSN with it (`splat serve` defaults it to the bound address).
+    pub internal_url: Option<String>,
     /// `SPLAT_QUEUE_URL`: use this SQS queue instead of the local one.
     pub queue_url: Option<String>,
     /// `SPLAT_BUCKET`: use this S3 bucket instead of the local blob folder.
@@ -72,6 +75,9 @@ impl Config {
                 .unwrap_or_else(|| data_dir.join("splat.db")),
             data_dir,
             public_url: get("SPLAT_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned()),
+            internal_url: get("SPLAT_INTERNAL_URL")
+                .filter(|u| !u.is_empty())
+                .map(|u| u.trim_end_matches('/').to_owned()),
             queue_url: get("SPLAT_QUEUE_URL").filter(|s| !s.is_empty()),
             bucket: get("SPLAT_BUCKET").filter(|s| !s.is_empty()),
             s3_force_path_style: get("SPLAT_S3_FORCE_PATH_STYLE")

@@ -19,6 +19,7 @@ pub mod protocol;
 pub mod queue;
 pub mod serve;
 pub mod store;
+pub mod web;
 pub mod wiring;
 
 #[cfg(feature = "aws")]

@@ -1,5 +1,6 @@
-//! `splat serve`: every function in one process on one port. The same router as the ingest Lambda and
-//! the same processor as the SQS Lambda (driven by polling), on the embedded default storage.
+//! `splat serve`: every function in one process on one port. The same routers as the ingest and UI
+//! Lambdas (ingest under `/api/`, the UI at `/`) and the same processor as the SQS Lambda (driven by
+//! polling), on the embedded default storage.
 
 use std::net::SocketAddr;
 
@@ -10,6 +11,7 @@ use crate::config::Config;
 use crate::ingest;
 use crate::process::runner::{self, RunnerOptions};
 use crate::process::Processor;
+use crate::web::{self, WebState};
 use crate::wiring::{adapters, dsn_line, ingest_state, open_store};
 
 /// Runs until Ctrl-C or SIGTERM: HTTP on `config.bind`, the processor polling the queue.
@@ -18,6 +20,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let project = writer.ensure_default_project().await?;
     // Ingest reads keys over its own connection so it never waits inside the writer's transaction.
     let reader = open_store(&config).await?;
+    // The UI reads (and makes its few writes) over a third connection, for the same reason.
+    let ui_store = open_store(&config).await?;
     let (queue, blobs) = adapters(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
@@ -30,6 +34,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     );
     println!("Project {:?} (id {}):", project.name, project.id);
     println!("{}", dsn_line(&project, &scheme, &host));
+    println!("Web UI: {scheme}://{host}/");
 
     let (stop, stopped) = watch::channel(false);
     let processor = Processor::new(writer, blobs.clone());
@@ -38,7 +43,20 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         ..RunnerOptions::default()
     };
     let worker = tokio::spawn(runner::run(processor, queue.clone(), options, stopped));
-    let app = ingest::router(ingest_state(&config, reader, queue, blobs));
+    let internal = config.internal_url.clone().unwrap_or_else(|| {
+        let mut loopback = bound;
+        if loopback.ip().is_unspecified() {
+            loopback.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("http://{loopback}")
+    });
+    let ui = WebState::new(
+        ui_store,
+        queue.clone(),
+        config.public_url.clone(),
+        Some(internal),
+    );
+    let app = ingest::router(ingest_state(&config, reader, queue, blobs)).merge(web::router(ui));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;

@@ -244,7 +244,10 @@ mod tests {
         let b = store.create_project("Blog").await.unwrap();
         let summaries = store.project_summaries().await.unwrap();
         assert_eq!(summaries.len(), 2);
-        assert_eq!((summaries[0].open_issues, summaries[0].last_activity), (0, None));
+        assert_eq!(
+            (summaries[0].open_issues, summaries[0].last_activity),
+            (0, None)
+        );
         assert_eq!(
             store.project_by_slug("blog").await.unwrap().unwrap().id,
             b.id

@@ -1,0 +1,23 @@
+//! The UI Lambda: API Gateway (HTTP API v2), a function URL or CloudFront → the shared web router, which
+//! reads libSQL and shows the queue depth of the queue ingest writes to.
+
+use splat::config::Config;
+use splat::web::{router, WebState};
+use splat::wiring::{adapters, open_store};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    splat::init_tracing();
+    // Routes start at `/`; the API Gateway stage name must not prefix them.
+    std::env::set_var("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true");
+    let config = Config::from_env()?;
+    let store = open_store(&config).await?;
+    let (queue, _blobs) = adapters(&config).await?;
+    let state = WebState::new(
+        store,
+        queue,
+        config.public_url.clone(),
+        config.internal_url.clone(),
+    );
+    lambda_http::run(router(state)).await
+}

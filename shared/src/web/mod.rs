@@ -1,0 +1,426 @@
+//! The web UI: server-rendered pages (askama templates in `templates/`) for projects, issues and events.
+//! Every page works without JavaScript; `assets/splat.js` only adds copy buttons, live refresh and a
+//! no-reload theme switch.
+//!
+//! [`router`] is the one route table. Each page is a template struct next to its handler (`projects`,
+//! `issues`, `events`); handlers return [`WebResult`], and [`WebError`] renders the error page. State
+//! changes are POST forms guarded by [`csrf`]; every string from an event goes through the templates'
+//! HTML escaping (nothing from an event is ever marked `|safe`).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use askama::Template;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Request};
+use axum::middleware::{from_fn, from_fn_with_state, Next};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+
+use crate::protocol::{Dsn, ProjectId};
+use crate::queue::Queue;
+use crate::store::{Project, Store};
+
+mod assets;
+mod chart;
+pub mod csrf;
+mod error;
+mod events;
+mod format;
+mod issues;
+mod live;
+mod projects;
+
+pub use error::{WebError, WebResult};
+
+/// Everything the UI needs, built once per process.
+#[derive(Clone)]
+pub struct WebState {
+    pub store: Store,
+    pub queue: Arc<dyn Queue>,
+    /// `SPLAT_PUBLIC_URL` (`scheme://host[:port]`): the DSN host SDKs outside use. Without it, the host the
+    /// browser used to reach this page.
+    pub public_url: Option<String>,
+    /// Where SDKs on the same machine or network reach ingest (`splat serve`'s bound address, or
+    /// `SPLAT_INTERNAL_URL`): the second DSN the UI offers.
+    pub internal_url: Option<String>,
+    queue_depth: Arc<Mutex<Option<(Instant, Option<u64>)>>>,
+}
+
+/// How long the header's queue depth is reused before asking the queue again.
+const QUEUE_DEPTH_TTL: Duration = Duration::from_secs(3);
+
+impl WebState {
+    pub fn new(
+        store: Store,
+        queue: Arc<dyn Queue>,
+        public_url: Option<String>,
+        internal_url: Option<String>,
+    ) -> Self {
+        let trim = |u: String| u.trim_end_matches('/').to_owned();
+        Self {
+            store,
+            queue,
+            public_url: public_url.map(trim),
+            internal_url: internal_url.map(trim),
+            queue_depth: Arc::default(),
+        }
+    }
+
+    /// Messages waiting in the queue, cached for a few seconds; `None` when the queue cannot say.
+    pub async fn queue_depth(&self) -> Option<u64> {
+        if let Some((at, depth)) = *self.queue_depth.lock().expect("not poisoned") {
+            if at.elapsed() < QUEUE_DEPTH_TTL {
+                return depth;
+            }
+        }
+        let depth = match self.queue.depth().await {
+            Ok(depth) => Some(depth),
+            Err(e) => {
+                tracing::warn!(error = %e, "queue depth unavailable");
+                None
+            }
+        };
+        *self.queue_depth.lock().expect("not poisoned") = Some((Instant::now(), depth));
+        depth
+    }
+}
+
+/// The UI's routes. Merged next to the ingest router in `splat serve`; served alone by the UI Lambda.
+pub fn router(state: WebState) -> Router {
+    Router::new()
+        .route("/", get(projects::list))
+        .route("/projects", post(projects::create))
+        .route("/projects/{slug}", get(projects::dashboard))
+        .route("/projects/{slug}/settings", get(projects::settings))
+        .route("/projects/{slug}/rename", post(projects::rename))
+        .route("/projects/{slug}/delete", post(projects::delete))
+        .route("/projects/{slug}/issues", get(issues::list))
+        .route("/projects/{slug}/issues/{id}", get(issues::detail))
+        .route(
+            "/projects/{slug}/issues/{id}/status",
+            post(issues::set_status),
+        )
+        .route("/projects/{slug}/events/{event_id}", get(events::detail))
+        .route(
+            "/projects/{slug}/events/{event_id}/json",
+            get(events::raw_json),
+        )
+        .route("/live.json", get(live::stamp))
+        .route("/theme", post(set_theme))
+        .route("/static/{name}", get(assets::serve))
+        // Only matched routes pass the CSRF check: an SDK posting to an unknown ingest path gets a 404.
+        .route_layer(from_fn_with_state(state.clone(), csrf::protect))
+        .fallback(not_found)
+        .layer(from_fn(security_headers))
+        .with_state(state)
+}
+
+async fn not_found() -> WebError {
+    WebError::NotFound("page")
+}
+
+/// Scripts and styles only from this origin (so injected markup could not run even if it got through),
+/// no framing, no sniffing, and pages that are never cached.
+async fn security_headers(req: Request<axum::body::Body>, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let headers = response.headers_mut();
+    let set = |headers: &mut HeaderMap, name: &'static str, value: &'static str| {
+        headers
+            .entry(name)
+            .or_insert_with(|| HeaderValue::from_static(value));
+    };
+    set(
+        headers,
+        "content-security-policy",
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+         form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
+    set(headers, "x-content-type-options", "nosniff");
+    set(headers, "x-frame-options", "DENY");
+    set(headers, "referrer-policy", "same-origin");
+    set(headers, "cache-control", "no-store");
+    response
+}
+
+/// Renders a page as `text/html`.
+pub(crate) fn render<T: Template>(page: &T) -> WebResult<Response> {
+    Ok(Html(page.render()?).into_response())
+}
+
+/// A `303 See Other` to a path inside the UI: `next` values from forms are only ever local paths.
+pub(crate) fn redirect_local(next: Option<&str>, fallback: &str) -> Response {
+    let target = next.filter(|n| is_local_path(n)).unwrap_or(fallback);
+    Redirect::to(target).into_response()
+}
+
+/// `/x?y` yes; `//evil.example`, `/\evil`, `https://…` and anything with control characters no.
+fn is_local_path(p: &str) -> bool {
+    p.starts_with('/')
+        && !p.starts_with("//")
+        && !p.starts_with("/\\")
+        && !p.chars().any(|c| c.is_control())
+}
+
+/// The colour scheme: `auto` follows the system (`prefers-color-scheme`), the others override it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Theme {
+    Auto,
+    Light,
+    Dark,
+}
+
+impl Theme {
+    const COOKIE: &'static str = "splat_theme";
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "light" => Self::Light,
+            "dark" => Self::Dark,
+            _ => Self::Auto,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Light => "light",
+            Self::Dark => "dark",
+        }
+    }
+
+    /// What the toggle switches to: auto → light → dark → auto.
+    pub fn next(self) -> Self {
+        match self {
+            Self::Auto => Self::Light,
+            Self::Light => Self::Dark,
+            Self::Dark => Self::Auto,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ThemeForm {
+    theme: String,
+    next: Option<String>,
+}
+
+/// `POST /theme`: the toggle without JavaScript (with it, the script sets the same cookie itself).
+async fn set_theme(Form(form): Form<ThemeForm>) -> Response {
+    let theme = Theme::parse(&form.theme);
+    let mut response = redirect_local(form.next.as_deref(), "/");
+    let cookie = format!(
+        "{}={}; Path=/; Max-Age=31536000; SameSite=Lax",
+        Theme::COOKIE,
+        theme.as_str()
+    );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+}
+
+/// The project a page belongs to, for the header's name and nav pills.
+#[derive(Debug, Clone)]
+pub struct NavProject {
+    pub name: String,
+    pub slug: String,
+}
+
+/// Colour of the queue-depth pill: green when empty, yellow under 10, red otherwise (as the seed).
+#[derive(Debug, Clone)]
+pub struct QueuePill {
+    pub depth: Option<u64>,
+    pub class: &'static str,
+}
+
+impl QueuePill {
+    fn new(depth: Option<u64>) -> Self {
+        let class = match depth {
+            Some(0) => "ok",
+            Some(1..=9) => "warn",
+            Some(_) => "bad",
+            None => "unknown",
+        };
+        Self { depth, class }
+    }
+}
+
+/// What every page's frame (`templates/base.html`) shows: title, header, nav, theme, queue pill, the CSRF
+/// token for its forms and the live-update hook. Extracted from the request; handlers add the project.
+#[derive(Debug, Clone)]
+pub struct Chrome {
+    pub title: String,
+    pub csrf: String,
+    pub theme: Theme,
+    pub queue: QueuePill,
+    /// The path and query of this page: where forms come back to.
+    pub here: String,
+    pub project: Option<NavProject>,
+    /// Which nav pill is current: `projects`, `overview`, `issues`, `settings`.
+    pub section: &'static str,
+    /// What the page polls for live updates, and the change stamp it was rendered at.
+    pub live_url: String,
+    pub stamp: String,
+    /// `scheme://host` SDKs outside reach us at (public URL, else this request's host).
+    pub external_base: (String, String),
+    pub internal_base: Option<(String, String)>,
+    pub css: &'static str,
+    pub js: &'static str,
+    pub favicon: &'static str,
+}
+
+impl FromRequestParts<WebState> for Chrome {
+    type Rejection = WebError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &WebState,
+    ) -> Result<Self, Self::Rejection> {
+        let csrf::CsrfToken(csrf) = csrf::CsrfToken::from_request_parts(parts, state).await?;
+        let theme = csrf::cookie(&parts.headers, Theme::COOKIE).map_or(Theme::Auto, Theme::parse);
+        let here = parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned());
+        let split = |u: &str| {
+            u.split_once("://")
+                .map(|(s, h)| (s.to_owned(), h.to_owned()))
+        };
+        let external_base = state
+            .public_url
+            .as_deref()
+            .and_then(split)
+            .unwrap_or_else(|| request_base(&parts.headers));
+        let internal_base = state
+            .internal_url
+            .as_deref()
+            .and_then(split)
+            .filter(|b| *b != external_base);
+        Ok(Self {
+            title: "Splat".into(),
+            csrf,
+            theme,
+            queue: QueuePill::new(state.queue_depth().await),
+            here,
+            project: None,
+            section: "projects",
+            live_url: "/live.json".into(),
+            stamp: String::new(),
+            external_base,
+            internal_base,
+            css: assets::css_url(),
+            js: assets::js_url(),
+            favicon: assets::favicon_url(),
+        })
+    }
+}
+
+/// `(scheme, host)` as the browser addressed this server.
+fn request_base(headers: &HeaderMap) -> (String, String) {
+    let value = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let scheme = value("x-forwarded-proto")
+        .filter(|s| s == "https" || s == "http")
+        .unwrap_or_else(|| "http".into());
+    let host = value("x-forwarded-host")
+        .or_else(|| value("host"))
+        .unwrap_or_else(|| "localhost".into());
+    (scheme, host)
+}
+
+impl Chrome {
+    /// A page of one project: nav pills, title, and live updates scoped to it.
+    pub async fn for_project(
+        mut self,
+        state: &WebState,
+        project: &Project,
+        section: &'static str,
+        title: impl Into<String>,
+    ) -> WebResult<Self> {
+        self.project = Some(NavProject {
+            name: project.name.clone(),
+            slug: project.slug.clone(),
+        });
+        self.section = section;
+        self.title = title.into();
+        self.live_url = format!("/live.json?project={}", project.slug);
+        self.stamp = state.store.change_stamp(Some(project.id)).await?;
+        Ok(self)
+    }
+
+    /// A page about every project.
+    pub async fn global(mut self, state: &WebState, title: impl Into<String>) -> WebResult<Self> {
+        self.title = title.into();
+        self.stamp = state.store.change_stamp(None).await?;
+        Ok(self)
+    }
+
+    /// The project's DSNs: `(label, dsn)` for the external and (when different) internal host.
+    pub fn dsns(&self, project: &Project) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let mut add = |label, (scheme, host): &(String, String)| {
+            if let Some(dsn) = project.dsn(scheme, host) {
+                out.push((label, dsn.to_string()));
+            }
+        };
+        add("External DSN", &self.external_base);
+        if let Some(internal) = &self.internal_base {
+            add("Internal DSN", internal);
+        }
+        out
+    }
+}
+
+/// A project by slug, or the 404 page.
+pub(crate) async fn project_or_404(state: &WebState, slug: &str) -> WebResult<Project> {
+    state
+        .store
+        .project_by_slug(slug)
+        .await?
+        .ok_or(WebError::NotFound("project"))
+}
+
+/// A DSN for a key of a project, for pages listing every key.
+pub(crate) fn key_dsn(
+    base: &(String, String),
+    project: ProjectId,
+    key: &crate::protocol::PublicKey,
+) -> String {
+    Dsn::new(&base.0, key.clone(), &base.1, project).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_redirect_targets() {
+        assert!(is_local_path("/projects/a/issues?status=open"));
+        for bad in [
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "evil",
+            "/a\nb",
+        ] {
+            assert!(!is_local_path(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn queue_pill_colours() {
+        let class = |d| QueuePill::new(d).class;
+        assert_eq!(
+            [class(Some(0)), class(Some(9)), class(Some(10)), class(None)],
+            ["ok", "warn", "bad", "unknown"]
+        );
+    }
+}

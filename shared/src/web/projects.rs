@@ -1,0 +1,259 @@
+//! Projects: the list (open issues, last activity, DSN), create, the settings page (rename, every key's
+//! DSN, delete), and the dashboard's errors half (open issues, events in 24 h, recent issues and events,
+//! queue depth).
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::{Redirect, Response};
+use axum::Form;
+use serde::Deserialize;
+
+use crate::store::{IssueFilter, IssueSort, IssueStatus, Project, RecentEvent};
+
+use super::chart::Sparkline;
+use super::format::{Count, Ts};
+use super::issues::{deploys, issue_rows, IssueRow};
+use super::{key_dsn, project_or_404, render, Chrome, WebError, WebResult, WebState};
+
+/// A project card on the list.
+pub struct ProjectCard {
+    pub project: Project,
+    pub open_issues: Count,
+    pub last_activity: Option<Ts>,
+    pub dsn: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "projects/list.html")]
+struct ProjectListPage {
+    chrome: Chrome,
+    cards: Vec<ProjectCard>,
+}
+
+/// `GET /`.
+pub async fn list(State(state): State<WebState>, chrome: Chrome) -> WebResult<Response> {
+    let chrome = chrome.global(&state, "Projects · Splat").await?;
+    let cards = state
+        .store
+        .project_summaries()
+        .await?
+        .into_iter()
+        .map(|s| ProjectCard {
+            dsn: chrome.dsns(&s.project).into_iter().next().map(|(_, d)| d),
+            open_issues: Count(s.open_issues),
+            last_activity: s.last_activity.map(Ts),
+            project: s.project,
+        })
+        .collect();
+    render(&ProjectListPage { chrome, cards })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NameForm {
+    name: String,
+}
+
+fn valid_name(name: &str) -> WebResult<&str> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(WebError::BadRequest(
+            "A project name is 1 to 200 characters.".into(),
+        ));
+    }
+    Ok(name)
+}
+
+/// `POST /projects`: creates a project with one key and opens its dashboard.
+pub async fn create(
+    State(state): State<WebState>,
+    Form(form): Form<NameForm>,
+) -> WebResult<Response> {
+    let project = state.store.create_project(valid_name(&form.name)?).await?;
+    tracing::info!(project = %project.id, slug = %project.slug, "project created");
+    Ok(see_other(&format!("/projects/{}", project.slug)))
+}
+
+fn see_other(path: &str) -> Response {
+    use axum::response::IntoResponse;
+    Redirect::to(path).into_response()
+}
+
+#[derive(Template)]
+#[template(path = "projects/dashboard.html")]
+struct DashboardPage {
+    chrome: Chrome,
+    project: Project,
+    dsns: Vec<(&'static str, String)>,
+    open_issues: Count,
+    events_24h: Sparkline,
+    events_total: Count,
+    queue_depth: Option<u64>,
+    latest_release: Option<String>,
+    releases: Count,
+    recent_issues: Vec<IssueRow>,
+    recent_events: Vec<RecentEventRow>,
+}
+
+pub struct RecentEventRow {
+    pub event: RecentEvent,
+    pub timestamp: Ts,
+    pub url: String,
+    pub issue_url: Option<String>,
+}
+
+/// `GET /projects/{slug}`: the dashboard.
+pub async fn dashboard(
+    State(state): State<WebState>,
+    chrome: Chrome,
+    Path(slug): Path<String>,
+) -> WebResult<Response> {
+    let project = project_or_404(&state, &slug).await?;
+    let now = Ts::now().0;
+    let since = now.div_euclid(3_600_000_000) * 3_600 - 23 * 3_600;
+    let hours = state.store.project_event_hours(project.id, since).await?;
+    let deploys = deploys(&state, project.id).await?;
+    let counts = state.store.issue_status_counts(project.id).await?;
+    let (recent, _) = state
+        .store
+        .list_issues(
+            project.id,
+            &IssueFilter {
+                status: Some(IssueStatus::Open),
+                sort: IssueSort::LastSeen,
+                per_page: 5,
+                ..IssueFilter::default()
+            },
+        )
+        .await?;
+    let recent_issues = issue_rows(&state, &project.slug, recent, &deploys).await?;
+    let recent_events = state
+        .store
+        .recent_events(project.id, 5)
+        .await?
+        .into_iter()
+        .map(|event| RecentEventRow {
+            timestamp: Ts(event.timestamp),
+            url: format!("/projects/{}/events/{}", project.slug, event.event_id),
+            issue_url: event
+                .issue_id
+                .map(|id| format!("/projects/{}/issues/{id}", project.slug)),
+            event,
+        })
+        .collect();
+    let events_total = state.store.item_count(project.id, "event").await?;
+    let chrome = chrome
+        .for_project(
+            &state,
+            &project,
+            "overview",
+            format!("{} · Splat", project.name),
+        )
+        .await?;
+    let queue_depth = chrome.queue.depth;
+    render(&DashboardPage {
+        dsns: chrome.dsns(&project),
+        open_issues: Count(counts.get(&IssueStatus::Open).copied().unwrap_or(0)),
+        events_24h: Sparkline::hourly(&hours, &deploys, 24, now),
+        events_total: Count(events_total),
+        queue_depth,
+        latest_release: deploys.first().map(|(_, v)| v.clone()),
+        releases: Count(deploys.len() as i64),
+        recent_issues,
+        recent_events,
+        chrome,
+        project,
+    })
+}
+
+/// A key of the project with its DSNs.
+pub struct KeyRow {
+    pub label: String,
+    pub enabled: bool,
+    pub dsns: Vec<(&'static str, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "projects/settings.html")]
+struct SettingsPage {
+    chrome: Chrome,
+    project: Project,
+    keys: Vec<KeyRow>,
+}
+
+/// `GET /projects/{slug}/settings`: rename, keys and DSNs, delete.
+pub async fn settings(
+    State(state): State<WebState>,
+    chrome: Chrome,
+    Path(slug): Path<String>,
+) -> WebResult<Response> {
+    let project = project_or_404(&state, &slug).await?;
+    let chrome = chrome
+        .for_project(
+            &state,
+            &project,
+            "settings",
+            format!("Settings · {}", project.name),
+        )
+        .await?;
+    let keys = project
+        .keys
+        .iter()
+        .map(|k| {
+            let mut dsns = vec![(
+                "External DSN",
+                key_dsn(&chrome.external_base, project.id, &k.public_key),
+            )];
+            if let Some(internal) = &chrome.internal_base {
+                dsns.push(("Internal DSN", key_dsn(internal, project.id, &k.public_key)));
+            }
+            KeyRow {
+                label: k.label.clone(),
+                enabled: k.enabled,
+                dsns,
+            }
+        })
+        .collect();
+    render(&SettingsPage {
+        chrome,
+        project,
+        keys,
+    })
+}
+
+/// `POST /projects/{slug}/rename`: the name only; the slug and keys stay.
+pub async fn rename(
+    State(state): State<WebState>,
+    Path(slug): Path<String>,
+    Form(form): Form<NameForm>,
+) -> WebResult<Response> {
+    let project = project_or_404(&state, &slug).await?;
+    state
+        .store
+        .rename_project(project.id, valid_name(&form.name)?)
+        .await?;
+    Ok(see_other(&format!("/projects/{}/settings", project.slug)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeleteForm {
+    /// The slug, typed again: deleting drops every event of the project.
+    confirm: String,
+}
+
+/// `POST /projects/{slug}/delete`: only with the slug typed as confirmation.
+pub async fn delete(
+    State(state): State<WebState>,
+    Path(slug): Path<String>,
+    Form(form): Form<DeleteForm>,
+) -> WebResult<Response> {
+    let project = project_or_404(&state, &slug).await?;
+    if form.confirm.trim() != project.slug {
+        return Err(WebError::BadRequest(format!(
+            "To delete this project, type its slug ({}) to confirm.",
+            project.slug
+        )));
+    }
+    state.store.delete_project(project.id).await?;
+    tracing::info!(project = %project.id, slug = %project.slug, "project deleted");
+    Ok(see_other("/"))
+}
