@@ -103,6 +103,16 @@ impl TestApp {
         self.send(req.body(body.into()).unwrap()).await
     }
 
+    /// The web UI over this app's database and queue, as `splat serve` mounts it.
+    pub fn web(&self) -> Router {
+        splat::web::router(splat::web::WebState::new(
+            self.store.clone(),
+            self.queue.clone(),
+            None,
+            Some("http://splat.internal:3030".into()),
+        ))
+    }
+
     /// Runs the processor until the queue is empty.
     pub async fn process(&self) -> BatchOutcome {
         drain(&self.processor, self.queue.as_ref(), 100)
