@@ -110,8 +110,9 @@ impl Sparkline {
             peak,
             low,
             summary: format!(
-                "{} events in the last {span}; peak {} per hour",
+                "{} event{} in the last {span}; peak {} per hour",
                 Count(total),
+                if total == 1 { "" } else { "s" },
                 Count(peak)
             ),
         }

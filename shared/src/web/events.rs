@@ -188,6 +188,11 @@ fn entries(v: Option<&Value>) -> Vec<(String, String)> {
 }
 
 impl EventView {
+    /// Whether the page needs its side column (tags, user).
+    pub fn has_side(&self) -> bool {
+        !self.tags.is_empty() || !self.user.is_empty()
+    }
+
     pub fn from_payload(payload: &Value) -> Self {
         let event = Event::from_value(payload);
         let mut exceptions: Vec<ExceptionView> = event

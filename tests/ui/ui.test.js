@@ -1,0 +1,289 @@
+"use strict";
+// The web UI in a real browser: Debian's chromium driven by playwright-core.
+//
+// Starts `splat serve` on a free port with a fresh data dir, sends real errors from the Python and Node
+// SDK clients of tests/sdk, then loads the issues list, opens an issue, resolves it, checks it moved to the
+// Resolved tab, opens an event page, watches a new error arrive without a reload, and switches the theme.
+// Screenshots of every page type, light and dark, go to tests/output/screenshots/.
+//
+// Run: SPLAT_BIN=<path to splat> node --test tests/ui/ui.test.js
+
+const { test, before, after } = require("node:test");
+const assert = require("node:assert/strict");
+const { spawn, execFile } = require("node:child_process");
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+const { chromium } = require("playwright-core");
+
+const ROOT = path.resolve(__dirname, "..", "..");
+const SPLAT_BIN = process.env.SPLAT_BIN || path.join(os.homedir(), ".cache/splat-target/debug/splat");
+const CACHE = process.env.SPLAT_CACHE_DIR || path.join(os.homedir(), ".cache/splat");
+const PYTHON = process.env.SPLAT_PYTHON || path.join(CACHE, "venv/bin/python");
+const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+const SHOTS = path.join(ROOT, "tests/output/screenshots");
+const CHROMIUM_FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+];
+
+let workdir;
+let server;
+let serverLog = "";
+let base;
+let dsn;
+let context;
+let page;
+const browserErrors = [];
+
+function run(file, args, options = {}) {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { timeout: 60_000, ...options }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`${file} ${args.join(" ")} failed: ${error.message}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+async function startSplat() {
+  workdir = fs.mkdtempSync(path.join(os.tmpdir(), "splat-ui-"));
+  server = spawn(SPLAT_BIN, ["serve", "--bind", "127.0.0.1:0", "--data-dir", path.join(workdir, "data")], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  server.stdout.on("data", (chunk) => { serverLog += chunk; });
+  server.stderr.on("data", (chunk) => { serverLog += chunk; });
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    const match = /^DSN: (\S+)$/m.exec(serverLog);
+    if (match) {
+      dsn = match[1];
+      const url = new URL(dsn);
+      base = `${url.protocol}//${url.host}`;
+      return;
+    }
+    if (server.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`splat serve printed no DSN line:\n${serverLog}`);
+}
+
+/// Polls until `check` returns a truthy value; the processor commits a moment after the SDK's 200.
+async function eventually(what, check, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    last = await check();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}\n--- splat log (tail) ---\n${serverLog.slice(-3000)}`);
+}
+
+async function sendPythonErrors() {
+  await run(PYTHON, [path.join(ROOT, "tests/sdk/python_client.py"), dsn, "error", "message"]);
+}
+
+async function sendNodeError(scenario) {
+  await run("node", ["client.js", dsn, scenario], { cwd: path.join(ROOT, "tests/sdk/node") });
+}
+
+/// A hand-made event with everything the event page has a section for (the SDK clients above send the
+/// real thing, but without breadcrumbs, a request or a user), posted as an envelope like an SDK would.
+const RICH_EVENT_ID = "0123456789abcdef0123456789abcdef";
+async function sendRichEvent() {
+  const url = new URL(dsn);
+  const project = url.pathname.replace(/\//g, "");
+  const event = {
+    event_id: RICH_EVENT_ID, platform: "python", level: "error", timestamp: Date.now() / 1000,
+    release: "shop@2.0.0", environment: "production", server_name: "web-1", transaction: "/checkout",
+    exception: { values: [{ type: "CheckoutError", value: "cart 7 has no price", module: "shop.errors",
+      mechanism: { type: "django", handled: false },
+      stacktrace: { frames: [
+        { filename: "django/core/handlers.py", function: "get_response", lineno: 47, in_app: false,
+          context_line: "response = wrapped(request)" },
+        { filename: "shop/views.py", function: "checkout", lineno: 88, in_app: true,
+          pre_context: ["def checkout(request):", "    cart = load_cart(request)"],
+          context_line: "    total = price(cart['sku'])", post_context: ["    return render(total)"],
+          vars: { cart: { id: 7, items: 3 }, request: "<WSGIRequest: POST '/checkout'>" } },
+      ] } }] },
+    breadcrumbs: { values: [
+      { timestamp: Date.now() / 1000 - 2, category: "query", message: "SELECT * FROM carts WHERE id = 7" },
+      { timestamp: Date.now() / 1000 - 1, category: "http", level: "warning", data: { url: "/api/price", status_code: 502 } },
+    ] },
+    request: { url: "https://shop.example/checkout", method: "POST", query_string: "coupon=SPRING",
+      headers: { "User-Agent": "Mozilla/5.0", Accept: "text/html" } },
+    user: { id: "42", email: "ada@example.com" },
+    tags: { browser: "Firefox 130", region: "eu-west-1" },
+    contexts: { os: { name: "Linux", version: "6.1" }, runtime: { name: "CPython", version: "3.12.1" } },
+    sdk: { name: "sentry.python.django", version: "2.19.0" },
+  };
+  const payload = JSON.stringify(event);
+  const body = `{"event_id":"${RICH_EVENT_ID}"}\n{"type":"event","length":${Buffer.byteLength(payload)}}\n${payload}\n`;
+  const response = await fetch(`${base}/api/${project}/envelope/?sentry_key=${url.username}&sentry_version=7`, {
+    method: "POST", body,
+  });
+  assert.equal(response.status, 200, await response.text());
+}
+
+async function issueCount() {
+  const html = await (await fetch(`${base}/projects/default/issues?status=all`)).text();
+  return (html.match(/class="issue-row /g) || []).length;
+}
+
+async function shoot(name) {
+  await page.emulateMedia({ colorScheme: "light" });
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  await page.emulateMedia({ colorScheme: "dark" });
+  await page.screenshot({ path: path.join(SHOTS, `${name}-dark.png`), fullPage: true });
+  await page.emulateMedia({ colorScheme: "light" });
+}
+
+before(async () => {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  await startSplat();
+  await sendPythonErrors();
+  await sendNodeError("error");
+  await eventually("three issues", async () => (await issueCount()) >= 3);
+  context = await chromium.launchPersistentContext(path.join(workdir, "chromium-profile"), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_FLAGS,
+    viewport: { width: 1280, height: 900 },
+    colorScheme: "light",
+  });
+  page = context.pages()[0] || (await context.newPage());
+  // A CSP violation or a script error shows up here; the pages must have none.
+  page.on("console", (msg) => { if (msg.type() === "error") browserErrors.push(msg.text()); });
+  page.on("pageerror", (err) => browserErrors.push(String(err)));
+});
+
+after(async () => {
+  if (context) await context.close();
+  if (server && server.exitCode === null) {
+    server.kill("SIGTERM");
+    await new Promise((r) => server.once("exit", r));
+  }
+  if (workdir) fs.rmSync(workdir, { recursive: true, force: true });
+});
+
+test("the projects list and dashboard show the project, its DSN and its errors", async () => {
+  await page.goto(`${base}/`);
+  await assert.doesNotReject(page.getByRole("link", { name: "default" }).first().waitFor());
+  const dsnValue = await page.locator(".dsn input").first().inputValue();
+  assert.equal(dsnValue, dsn);
+  // The copy button is an enhancement: hidden without JavaScript, shown with it.
+  assert.ok(await page.locator("button.copy").first().isVisible());
+  await shoot("projects");
+
+  await page.getByRole("link", { name: "default" }).first().click();
+  await page.waitForURL(`${base}/projects/default`);
+  assert.match(await page.locator(".stat").first().innerText(), /Open issues\s*3/i);
+  assert.ok(await page.locator("svg.spark.large rect.bar").count() >= 1, "the 24 h sparkline has a bar");
+  assert.match(await page.locator("[data-queue-pill]").innerText(), /Queue\s*\d+/);
+  await shoot("dashboard");
+});
+
+test("an issue is opened from the list, resolved, and moves to the Resolved tab", async () => {
+  await page.goto(`${base}/projects/default/issues`);
+  const openTab = page.locator(".tabs a[aria-current=page]");
+  assert.match(await openTab.innerText(), /Open\s*3/);
+  assert.equal(await page.locator(".issue-row").count(), 3);
+  await shoot("issues-list");
+
+  await page.getByRole("link", { name: /ZeroDivisionError/ }).click();
+  await page.waitForURL(/\/projects\/default\/issues\/\d+$/);
+  const issueUrl = page.url();
+  assert.match(await page.locator("h1").innerText(), /ZeroDivisionError: division by zero/);
+  // The latest event's stack trace: innermost first, the in-app frame open with its source line.
+  const firstFrame = page.locator("ol.frames > li").first();
+  assert.match(await firstFrame.getAttribute("class"), /in-app/);
+  assert.match(await firstFrame.locator("li.current code").innerText(), /1 \/ 0/);
+  assert.ok(await page.locator(".tag-group").count() >= 2, "tag distribution");
+  await shoot("issue");
+
+  await page.locator(".page-head .actions button", { hasText: /^Resolve$/ }).click();
+  await page.waitForURL(issueUrl);
+  assert.equal(await page.locator(".page-head .badge.status").innerText(), "Resolved");
+  assert.ok(await page.locator(".page-head .actions button", { hasText: "Reopen" }).isVisible());
+
+  await page.goto(`${base}/projects/default/issues`);
+  assert.match(await page.locator(".tabs a[aria-current=page]").innerText(), /Open\s*2/);
+  assert.equal(await page.getByRole("link", { name: /ZeroDivisionError/ }).count(), 0);
+  await page.locator(".tabs a", { hasText: "Resolved" }).click();
+  await page.waitForURL(/status=resolved/);
+  assert.match(await page.locator(".tabs a[aria-current=page]").innerText(), /Resolved\s*1/);
+  assert.equal(await page.getByRole("link", { name: /ZeroDivisionError/ }).count(), 1);
+  await shoot("issues-resolved");
+});
+
+test("an event page shows the exception, stack trace, context and raw JSON", async () => {
+  await page.goto(`${base}/projects/default/issues?status=all`);
+  await page.getByRole("link", { name: /node sdk boom/ }).click();
+  await page.waitForURL(/\/issues\/\d+$/);
+  await page.locator(".shown-event a.mono").first().click();
+  await page.waitForURL(/\/projects\/default\/events\/[0-9a-f]{32}$/);
+  assert.match(await page.locator("h1").innerText(), /node sdk boom/);
+  assert.ok(await page.locator("ol.frames > li").count() >= 1);
+  for (const heading of ["Exception", "Raw JSON", "SDK"]) {
+    assert.ok(await page.getByRole("heading", { name: heading }).count() >= 1, `section ${heading}`);
+  }
+  assert.match(await page.locator(".facts-list").innerText(), /sdk-test/);
+  await shoot("event");
+});
+
+test("an event with breadcrumbs, a request, a user and tags shows each of them", async () => {
+  await sendRichEvent();
+  const eventUrl = `${base}/projects/default/events/${RICH_EVENT_ID}`;
+  await eventually("the rich event", async () => (await fetch(eventUrl)).status === 200);
+  await page.goto(eventUrl);
+  for (const heading of ["Breadcrumbs", "Request", "User", "Tags", "Contexts"]) {
+    assert.ok(await page.getByRole("heading", { name: heading }).count() >= 1, `section ${heading}`);
+  }
+  assert.match(await page.locator(".breadcrumbs").innerText(), /SELECT \* FROM carts/);
+  assert.match(await page.locator(".request-line").innerText(), /POST\s+https:\/\/shop\.example\/checkout/);
+  assert.match(await page.locator("table.vars").first().innerText(), /cart\s+\{"id":7,"items":3\}/);
+  await shoot("event-rich");
+  // Its issue page, with a tag distribution and the deploy marker of release shop@2.0.0.
+  await page.getByRole("link", { name: "View issue" }).click();
+  await page.waitForURL(/\/issues\/\d+$/);
+  assert.ok(await page.locator("svg.spark line.deploy").count() >= 1, "a deploy marker");
+  await shoot("issue-rich");
+  // Back to the open list for the next test: the live check counts rows from here.
+  await page.goto(`${base}/projects/default/issues`);
+});
+
+test("a new error appears in the open list without a reload", async () => {
+  await page.goto(`${base}/projects/default/issues`);
+  const before = await page.locator(".issue-row").count();
+  await page.evaluate(() => { window.__notReloaded = true; });
+  await sendNodeError("large");
+  await page.getByRole("link", { name: /node sdk large/ }).waitFor({ timeout: 30_000 });
+  assert.equal(await page.locator(".issue-row").count(), before + 1);
+  assert.equal(await page.evaluate(() => window.__notReloaded), true, "the page was updated in place");
+});
+
+test("the theme toggle switches light and dark without a reload", async () => {
+  await page.goto(`${base}/projects/default`);
+  const theme = () => page.evaluate(() => document.documentElement.dataset.theme);
+  assert.equal(await theme(), "auto");
+  await page.locator("[data-theme-toggle]").click();
+  assert.equal(await theme(), "light");
+  await page.locator("[data-theme-toggle]").click();
+  assert.equal(await theme(), "dark");
+  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert.equal(bg, "rgb(15, 17, 21)");
+  // The server renders the chosen theme on the next load (the cookie), so there is no flash.
+  await page.reload();
+  assert.equal(await theme(), "dark");
+  await page.locator("[data-theme-toggle]").click();
+  assert.equal(await theme(), "auto");
+});
+
+test("no page logged a script error or a CSP violation", () => {
+  assert.deepEqual(browserErrors, []);
+});
