@@ -421,6 +421,7 @@ async fn resolving_moves_an_issue_to_the_resolved_tab() {
     let token = get(&web, "/").await.csrf_cookie();
     let href = format!("/projects/default/issues/{}\"", issue.id);
     let stamp_before = get(&web, "/live.json?project=default").await.body;
+    let global_before = get(&web, "/live.json").await.body;
 
     let ok = post_form(
         &web,
@@ -444,6 +445,7 @@ async fn resolving_moves_an_issue_to_the_resolved_tab() {
     // Live pages see the change.
     let stamp_after = get(&web, "/live.json?project=default").await.body;
     assert_ne!(stamp_before, stamp_after);
+    assert_ne!(global_before, get(&web, "/live.json").await.body);
     let live: Value = serde_json::from_str(&stamp_after).unwrap();
     assert_eq!(live["queue_depth"], 0);
     assert_eq!(live["queue_class"], "ok");

@@ -142,18 +142,23 @@ impl Store {
     }
 
     /// A value that changes whenever an event is stored or an issue changes status, in one project or (with
-    /// `None`) in any: live pages poll it and reload only when it moved.
+    /// `None`) in any: live pages poll it and reload only when it moved. New and regressed issues come
+    /// with events (the item counts move); every status change moves the count of some non-open status,
+    /// which reads only the index ranges of those statuses, not every open issue.
     pub async fn change_stamp(&self, project: Option<ProjectId>) -> Result<String> {
         let sql = match project {
             Some(_) => {
                 "SELECT (SELECT total(count) FROM item_counts WHERE project_id = ?1 AND item_type = 'event'),
                         (SELECT group_concat(status || ':' || n) FROM
-                           (SELECT status, count(*) AS n FROM issues WHERE project_id = ?1 GROUP BY status ORDER BY status)),
+                           (SELECT status, count(*) AS n FROM issues
+                            WHERE project_id = ?1 AND status IN ('resolved', 'resolved_next_release', 'ignored')
+                            GROUP BY status ORDER BY status)),
                         (SELECT name FROM projects WHERE id = ?1)"
             }
             None => {
                 "SELECT (SELECT total(count) FROM item_counts WHERE item_type = 'event' AND ?1 = ?1),
-                        (SELECT count(*) FROM issues WHERE status = 'open'),
+                        (SELECT group_concat(n) FROM (SELECT (SELECT count(*) FROM issues i WHERE i.project_id = p.id
+                           AND i.status IN ('resolved', 'resolved_next_release', 'ignored')) AS n FROM projects p)),
                         (SELECT group_concat(id || ':' || name) FROM projects)"
             }
         };

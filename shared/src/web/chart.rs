@@ -96,7 +96,7 @@ impl Sparkline {
                 label: format!("Release {version} first seen {}", Ts(*at).utc()),
             })
             .collect();
-        let span = if hours % 24 == 0 && hours > 24 {
+        let span = if hours.is_multiple_of(24) && hours > 24 {
             format!("{} days", hours / 24)
         } else {
             format!("{hours} hours")

@@ -47,8 +47,11 @@ pub struct WebState {
     /// Where SDKs on the same machine or network reach ingest (`splat serve`'s bound address, or
     /// `SPLAT_INTERNAL_URL`): the second DSN the UI offers.
     pub internal_url: Option<String>,
-    queue_depth: Arc<Mutex<Option<(Instant, Option<u64>)>>>,
+    queue_depth: Arc<Mutex<Option<DepthReading>>>,
 }
+
+/// When the queue was last asked, and what it said (`None`: it could not say).
+type DepthReading = (Instant, Option<u64>);
 
 /// How long the header's queue depth is reused before asking the queue again.
 const QUEUE_DEPTH_TTL: Duration = Duration::from_secs(3);
