@@ -7,6 +7,10 @@
 //! 2. the handler in process with the durable local queue (group commit, fsync);
 //! 3. over HTTP on loopback: the server on one core, a keep-alive load generator on the other.
 
+// The function binaries use mimalloc too; measure what they run.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -1,5 +1,9 @@
 //! The ingest Lambda: API Gateway (HTTP API v2) or a function URL → the shared ingest router → SQS.
 
+// mimalloc: the processor and ingest allocate per event; measured faster than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use splat::config::Config;
 use splat::wiring::{adapters, ingest_state, open_store};
 

@@ -1,6 +1,10 @@
 //! The processor Lambda: SQS batches → the shared processor (the single writer) → libSQL, reporting
 //! partial batch failures.
 
+// mimalloc: the processor and ingest allocate per event; measured faster than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
 use splat::config::Config;

@@ -1,6 +1,10 @@
 //! `splat`: the local all-in-one binary. `splat serve` runs ingest and the processor in one process on
 //! the embedded default storage; `splat project …` manages projects and prints their DSNs.
 
+// mimalloc: the processor and ingest allocate per event; measured faster than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};

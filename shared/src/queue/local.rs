@@ -164,21 +164,23 @@ impl Queue for LocalQueue {
 
     async fn delete(&self, receipts: &[String]) -> Result<(), QueueError> {
         let tx = self.conn.transaction().await.map_err(QueueError::new)?;
-        for receipt in receipts {
-            let (id, count) = receipt
-                .split_once(':')
-                .ok_or_else(|| QueueError(format!("bad receipt {receipt:?}")))?;
-            let (id, count): (i64, i64) = (
-                id.parse().map_err(QueueError::new)?,
-                count.parse().map_err(QueueError::new)?,
-            );
-            // A stale receipt (the message was delivered again since) deletes nothing, as in SQS.
-            tx.execute(
-                "DELETE FROM messages WHERE id = ?1 AND receive_count = ?2",
-                (id, count),
-            )
-            .await
-            .map_err(QueueError::new)?;
+        {
+            let stmt = tx
+                .prepare("DELETE FROM messages WHERE id = ?1 AND receive_count = ?2")
+                .await
+                .map_err(QueueError::new)?;
+            for receipt in receipts {
+                let (id, count) = receipt
+                    .split_once(':')
+                    .ok_or_else(|| QueueError(format!("bad receipt {receipt:?}")))?;
+                let (id, count): (i64, i64) = (
+                    id.parse().map_err(QueueError::new)?,
+                    count.parse().map_err(QueueError::new)?,
+                );
+                // A stale receipt (the message was delivered again since) deletes nothing, as in SQS.
+                stmt.execute((id, count)).await.map_err(QueueError::new)?;
+                stmt.reset();
+            }
         }
         tx.commit().await.map_err(QueueError::new)
     }

@@ -7,7 +7,8 @@ use crate::grouping::Grouping;
 use crate::model::{EventSummary, SpanRecord, TransactionRecord};
 use crate::protocol::ProjectId;
 
-use super::issues::{IssueChange, Sighting};
+use super::cached::Cached;
+use super::issues::{IssueChange, IssueWriter, Sighting};
 use super::{now_us, Result, Store};
 
 #[derive(Debug, Clone)]
@@ -89,9 +90,11 @@ impl Store {
             .conn()
             .transaction_with_behavior(libsql::TransactionBehavior::Immediate)
             .await?;
+        let mut cached = Cached::new(&tx);
+        let mut issues = IssueWriter::new(&tx);
         let mut changes = Vec::new();
         for event in &batch.events {
-            changes.extend(super::issues::record_event(&tx, event).await?);
+            changes.extend(issues.record_event(event).await?);
         }
         if !batch.transactions.is_empty() {
             let stmt = tx
@@ -128,14 +131,12 @@ impl Store {
                 stmt.reset();
                 // Only a transaction seen for the first time counts toward its release.
                 if let (1, Some(release)) = (inserted, r.release.as_deref()) {
-                    super::issues::sight_release(
-                        &tx,
+                    issues.sight_release(
                         t.project_id.value(),
                         release,
                         t.end_us,
                         Sighting::Transaction,
-                    )
-                    .await?;
+                    );
                 }
             }
         }
@@ -169,7 +170,7 @@ impl Store {
             }
         }
         for (key, n) in &batch.item_counts {
-            tx.execute(
+            cached.execute(
                 "INSERT INTO item_counts (project_id, item_type, hour, count) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (project_id, item_type, hour) DO UPDATE SET count = count + excluded.count",
                 (key.project_id.value(), key.item_type.as_str(), key.hour, *n),
@@ -178,8 +179,10 @@ impl Store {
         }
         let now = now_us();
         for id in &batch.message_ids {
-            tx.execute("INSERT OR IGNORE INTO processed_messages (message_id, processed_at) VALUES (?1, ?2)", (id.as_str(), now)).await?;
+            cached.execute("INSERT OR IGNORE INTO processed_messages (message_id, processed_at) VALUES (?1, ?2)", (id.as_str(), now)).await?;
         }
+        issues.flush().await?;
+        drop(cached);
         tx.commit().await?;
         Ok(changes)
     }

@@ -2,7 +2,10 @@
 //! facets that go with it, and the lifecycle rule that a resolved issue comes back when it happens again.
 //! Everything here runs inside the processor's batch transaction.
 
+use std::collections::HashMap;
+
 use super::batch::EventRow;
+use super::cached::Cached;
 use super::Result;
 
 /// What an event did to its issue, for notifications.
@@ -24,89 +27,214 @@ const MAX_TAG_KEY: usize = 64;
 const MAX_TAG_VALUE: usize = 200;
 const MAX_TAGS_PER_EVENT: usize = 50;
 
-async fn one_i64(
-    tx: &libsql::Connection,
-    sql: &str,
-    params: impl libsql::params::IntoParams,
-) -> Result<Option<i64>> {
-    let mut rows = tx.query(sql, params).await?;
-    Ok(match rows.next().await? {
-        Some(row) => Some(row.get::<i64>(0)?),
-        None => None,
-    })
+/// Writes events into issues for one batch. Per event it runs only what must be read back at once (is the
+/// event new, which issue, its status); counts that only accumulate (tags, hours, releases, events per
+/// project) are summed in memory and written once per batch by [`IssueWriter::flush`].
+pub(super) struct IssueWriter<'c> {
+    tx: Cached<'c>,
+    tags: HashMap<(i64, String, String), Seen>,
+    issue_hours: HashMap<(i64, i64), i64>,
+    project_hours: HashMap<(i64, i64), i64>,
+    releases: HashMap<(i64, String), ReleaseSeen>,
 }
 
-/// Stores one event with its issue. A duplicate (same project and event id) changes nothing.
-pub(super) async fn record_event(
-    tx: &libsql::Connection,
-    e: &EventRow,
-) -> Result<Option<IssueChange>> {
-    let project = e.project_id.value();
-    let exists = one_i64(
-        tx,
-        "SELECT 1 FROM events WHERE project_id = ?1 AND event_id = ?2",
-        (project, e.event_id.as_str()),
-    )
-    .await?;
-    if exists.is_some() {
-        return Ok(None);
-    }
-    let (issue_id, change) = match find_issue(tx, project, &e.grouping.hashes).await? {
-        Some(id) => (id, update_issue(tx, id, e).await?),
-        None => {
-            let id = create_issue(tx, e).await?;
-            (
-                id,
-                Some(IssueChange::Created {
-                    issue_id: id,
-                    project_id: project,
-                }),
-            )
+#[derive(Default)]
+struct Seen {
+    count: i64,
+    first: i64,
+    last: i64,
+}
+
+#[derive(Default)]
+struct ReleaseSeen {
+    first: i64,
+    last: i64,
+    events: i64,
+    transactions: i64,
+}
+
+fn hour_of(us: i64) -> i64 {
+    us.div_euclid(3_600_000_000) * 3_600
+}
+
+impl<'c> IssueWriter<'c> {
+    pub fn new(tx: &'c libsql::Connection) -> Self {
+        Self {
+            tx: Cached::new(tx),
+            tags: HashMap::new(),
+            issue_hours: HashMap::new(),
+            project_hours: HashMap::new(),
+            releases: HashMap::new(),
         }
-    };
-    for hash in &e.grouping.hashes {
-        tx.execute(
-            "INSERT OR IGNORE INTO issue_hashes (project_id, hash, issue_id) VALUES (?1, ?2, ?3)",
-            (project, hash.as_str(), issue_id),
-        )
-        .await?;
     }
-    insert_event(tx, e, issue_id).await?;
-    record_facets(tx, e, issue_id).await?;
-    if let Some(release) = e.summary.release.as_deref() {
-        sight_release(tx, project, release, e.timestamp_us, Sighting::Event).await?;
+
+    /// Stores one event with its issue. A duplicate (same project and event id) changes nothing.
+    pub async fn record_event(&mut self, e: &EventRow) -> Result<Option<IssueChange>> {
+        let project = e.project_id.value();
+        let tx = &mut self.tx;
+        let exists = tx
+            .first_i64(
+                "SELECT 1 FROM events WHERE project_id = ?1 AND event_id = ?2",
+                (project, e.event_id.as_str()),
+            )
+            .await?;
+        if exists.is_some() {
+            return Ok(None);
+        }
+        let (found, missing) = find_issue(tx, project, &e.grouping.hashes).await?;
+        let (issue_id, change) = match found {
+            Some(id) => {
+                let first_seen = e
+                    .summary
+                    .release
+                    .as_deref()
+                    .and_then(|r| self.releases.get(&(project, r.to_owned())))
+                    .map(|r| r.first);
+                (id, update_issue(&mut self.tx, id, e, first_seen).await?)
+            }
+            None => {
+                let id = create_issue(&mut self.tx, e).await?;
+                (
+                    id,
+                    Some(IssueChange::Created {
+                        issue_id: id,
+                        project_id: project,
+                    }),
+                )
+            }
+        };
+        let tx = &mut self.tx;
+        for hash in missing {
+            tx.execute("INSERT OR IGNORE INTO issue_hashes (project_id, hash, issue_id) VALUES (?1, ?2, ?3)", (project, hash.as_str(), issue_id)).await?;
+        }
+        insert_event(tx, e, issue_id).await?;
+        if let Some(user) = &e.user_key {
+            let added = tx
+                .execute(
+                    "INSERT OR IGNORE INTO issue_users (issue_id, user_key) VALUES (?1, ?2)",
+                    (issue_id, user.as_str()),
+                )
+                .await?;
+            if added == 1 {
+                tx.execute(
+                    "UPDATE issues SET users_seen = users_seen + 1 WHERE id = ?1",
+                    [issue_id],
+                )
+                .await?;
+            }
+        }
+        let ts = e.timestamp_us;
+        let tags = e
+            .tags
+            .iter()
+            .filter(|(k, v)| !k.is_empty() && k.len() <= MAX_TAG_KEY && v.len() <= MAX_TAG_VALUE)
+            .take(MAX_TAGS_PER_EVENT);
+        for (key, value) in tags {
+            let seen = self
+                .tags
+                .entry((issue_id, key.clone(), value.clone()))
+                .or_insert(Seen {
+                    count: 0,
+                    first: ts,
+                    last: ts,
+                });
+            (seen.count, seen.first, seen.last) =
+                (seen.count + 1, seen.first.min(ts), seen.last.max(ts));
+        }
+        *self.issue_hours.entry((issue_id, hour_of(ts))).or_default() += 1;
+        *self
+            .project_hours
+            .entry((project, hour_of(ts)))
+            .or_default() += 1;
+        if let Some(release) = e.summary.release.as_deref() {
+            self.sight_release(project, release, ts, Sighting::Event);
+        }
+        Ok(change)
     }
-    let hour = e.timestamp_us.div_euclid(3_600_000_000) * 3_600;
-    tx.execute(
-        "INSERT INTO item_counts (project_id, item_type, hour, count) VALUES (?1, 'event', ?2, 1)
-         ON CONFLICT (project_id, item_type, hour) DO UPDATE SET count = count + 1",
-        (project, hour),
-    )
-    .await?;
-    Ok(change)
+
+    /// Records that a release was seen at `at_us` in an event or a transaction.
+    pub fn sight_release(&mut self, project: i64, version: &str, at_us: i64, what: Sighting) {
+        let r = self
+            .releases
+            .entry((project, version.to_owned()))
+            .or_insert(ReleaseSeen {
+                first: at_us,
+                last: at_us,
+                ..Default::default()
+            });
+        (r.first, r.last) = (r.first.min(at_us), r.last.max(at_us));
+        match what {
+            Sighting::Event => r.events += 1,
+            Sighting::Transaction => r.transactions += 1,
+        }
+    }
+
+    /// Writes the counts gathered over the batch.
+    pub async fn flush(mut self) -> Result<()> {
+        let tx = &mut self.tx;
+        for ((issue, key, value), seen) in &self.tags {
+            tx.execute(
+                "INSERT INTO issue_tags (issue_id, key, value, count, first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (issue_id, key, value) DO UPDATE SET count = count + excluded.count,
+                    first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen)",
+                libsql::params![*issue, key.as_str(), value.as_str(), seen.count, seen.first, seen.last],
+            )
+            .await?;
+        }
+        for ((issue, hour), n) in &self.issue_hours {
+            tx.execute(
+                "INSERT INTO issue_hours (issue_id, hour, count) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (issue_id, hour) DO UPDATE SET count = count + excluded.count",
+                (*issue, *hour, *n),
+            )
+            .await?;
+        }
+        for ((project, hour), n) in &self.project_hours {
+            tx.execute(
+                "INSERT INTO item_counts (project_id, item_type, hour, count) VALUES (?1, 'event', ?2, ?3)
+                 ON CONFLICT (project_id, item_type, hour) DO UPDATE SET count = count + excluded.count",
+                (*project, *hour, *n),
+            )
+            .await?;
+        }
+        for ((project, version), r) in &self.releases {
+            tx.execute(
+                "INSERT INTO releases (project_id, version, first_seen, last_seen, event_count, transaction_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (project_id, version) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen),
+                    last_seen = max(last_seen, excluded.last_seen), event_count = event_count + excluded.event_count,
+                    transaction_count = transaction_count + excluded.transaction_count",
+                libsql::params![*project, version.as_str(), r.first, r.last, r.events, r.transactions],
+            )
+            .await?;
+        }
+        Ok(())
+    }
 }
 
+/// The issue the first known hash points to (the most specific hash wins: app before system), and the
+/// hashes not yet recorded, which will point to it too.
 async fn find_issue(
-    tx: &libsql::Connection,
+    tx: &mut Cached<'_>,
     project: i64,
     hashes: &[String],
-) -> Result<Option<i64>> {
-    // The most specific hash first: an app-variant match wins over a system-variant one.
+) -> Result<(Option<i64>, Vec<String>)> {
+    let (mut found, mut missing) = (None, Vec::new());
     for hash in hashes {
-        if let Some(id) = one_i64(
-            tx,
-            "SELECT issue_id FROM issue_hashes WHERE project_id = ?1 AND hash = ?2",
-            (project, hash.as_str()),
-        )
-        .await?
+        match tx
+            .first_i64(
+                "SELECT issue_id FROM issue_hashes WHERE project_id = ?1 AND hash = ?2",
+                (project, hash.as_str()),
+            )
+            .await?
         {
-            return Ok(Some(id));
+            Some(id) => found = found.or(Some(id)),
+            None => missing.push(hash.clone()),
         }
     }
-    Ok(None)
+    Ok((found, missing))
 }
 
-async fn create_issue(tx: &libsql::Connection, e: &EventRow) -> Result<i64> {
+async fn create_issue(tx: &mut Cached<'_>, e: &EventRow) -> Result<i64> {
     let s = &e.summary;
     tx.execute(
         "INSERT INTO issues (project_id, title, culprit, level, platform, exception_type, first_seen, last_seen, times_seen,
@@ -140,30 +268,39 @@ async fn create_issue(tx: &libsql::Connection, e: &EventRow) -> Result<i64> {
 /// one resolved "in the next release" reopens only for a release first seen after it was resolved; an
 /// ignored issue stays ignored.
 async fn update_issue(
-    tx: &libsql::Connection,
+    tx: &mut Cached<'_>,
     id: i64,
     e: &EventRow,
+    first_seen_in_batch: Option<i64>,
 ) -> Result<Option<IssueChange>> {
     bump_issue(tx, id, e).await?;
-    let mut rows = tx
-        .query("SELECT status, resolved_at FROM issues WHERE id = ?1", [id])
-        .await?;
-    let row = rows
-        .next()
+    let row = tx
+        .first_row("SELECT status, resolved_at FROM issues WHERE id = ?1", [id])
         .await?
         .ok_or_else(|| super::StoreError::Invalid(format!("issue {id} vanished")))?;
-    let (status, resolved_at): (String, Option<i64>) = (row.get(0)?, row.get(1)?);
-    drop(rows);
+    let status = match &row[0] {
+        libsql::Value::Text(s) => s.clone(),
+        _ => String::new(),
+    };
+    let resolved_at = match row[1] {
+        libsql::Value::Integer(t) => Some(t),
+        _ => None,
+    };
     let regressed = match status.as_str() {
         "resolved" => true,
         "resolved_next_release" => match (e.summary.release.as_deref(), resolved_at) {
             (Some(release), Some(resolved_at)) => {
-                let first_seen = one_i64(
-                    tx,
-                    "SELECT first_seen FROM releases WHERE project_id = ?1 AND version = ?2",
-                    (e.project_id.value(), release),
-                )
-                .await?;
+                let stored = tx
+                    .first_i64(
+                        "SELECT first_seen FROM releases WHERE project_id = ?1 AND version = ?2",
+                        (e.project_id.value(), release),
+                    )
+                    .await?;
+                // Releases seen earlier in this batch are not written yet.
+                let first_seen = match (stored, first_seen_in_batch) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
                 // A release unknown so far is new now, hence newer than the resolution.
                 first_seen.is_none_or(|first| first > resolved_at)
             }
@@ -186,7 +323,7 @@ async fn update_issue(
 }
 
 /// The counters every event moves. `last_seen` never goes backwards when events arrive out of order.
-async fn bump_issue(tx: &libsql::Connection, id: i64, e: &EventRow) -> Result<()> {
+async fn bump_issue(tx: &mut Cached<'_>, id: i64, e: &EventRow) -> Result<()> {
     tx.execute(
         "UPDATE issues SET times_seen = times_seen + 1,
             first_seen = min(first_seen, ?2),
@@ -201,7 +338,7 @@ async fn bump_issue(tx: &libsql::Connection, id: i64, e: &EventRow) -> Result<()
     Ok(())
 }
 
-async fn insert_event(tx: &libsql::Connection, e: &EventRow, issue_id: i64) -> Result<()> {
+async fn insert_event(tx: &mut Cached<'_>, e: &EventRow, issue_id: i64) -> Result<()> {
     let s = &e.summary;
     tx.execute(
         "INSERT INTO events (project_id, event_id, issue_id, timestamp, received_at, level, platform, release, environment,
@@ -228,69 +365,6 @@ async fn insert_event(tx: &libsql::Connection, e: &EventRow, issue_id: i64) -> R
             s.trace_id.clone(),
             e.payload.clone(),
         ],
-    )
-    .await?;
-    Ok(())
-}
-
-async fn record_facets(tx: &libsql::Connection, e: &EventRow, issue_id: i64) -> Result<()> {
-    let ts = e.timestamp_us;
-    let tags = e
-        .tags
-        .iter()
-        .filter(|(k, v)| !k.is_empty() && k.len() <= MAX_TAG_KEY && v.len() <= MAX_TAG_VALUE)
-        .take(MAX_TAGS_PER_EVENT);
-    for (key, value) in tags {
-        tx.execute(
-            "INSERT INTO issue_tags (issue_id, key, value, count, first_seen, last_seen) VALUES (?1, ?2, ?3, 1, ?4, ?4)
-             ON CONFLICT (issue_id, key, value) DO UPDATE SET count = count + 1,
-                first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen)",
-            (issue_id, key.as_str(), value.as_str(), ts),
-        )
-        .await?;
-    }
-    if let Some(user) = &e.user_key {
-        let added = tx
-            .execute(
-                "INSERT OR IGNORE INTO issue_users (issue_id, user_key) VALUES (?1, ?2)",
-                (issue_id, user.as_str()),
-            )
-            .await?;
-        if added == 1 {
-            tx.execute(
-                "UPDATE issues SET users_seen = users_seen + 1 WHERE id = ?1",
-                [issue_id],
-            )
-            .await?;
-        }
-    }
-    tx.execute(
-        "INSERT INTO issue_hours (issue_id, hour, count) VALUES (?1, ?2, 1)
-         ON CONFLICT (issue_id, hour) DO UPDATE SET count = count + 1",
-        (issue_id, ts.div_euclid(3_600_000_000) * 3_600),
-    )
-    .await?;
-    Ok(())
-}
-
-/// Records that a release was seen at `at_us` in an event or a transaction.
-pub(super) async fn sight_release(
-    tx: &libsql::Connection,
-    project: i64,
-    version: &str,
-    at_us: i64,
-    what: Sighting,
-) -> Result<()> {
-    let (events, transactions) = match what {
-        Sighting::Event => (1, 0),
-        Sighting::Transaction => (0, 1),
-    };
-    tx.execute(
-        "INSERT INTO releases (project_id, version, first_seen, last_seen, event_count, transaction_count) VALUES (?1, ?2, ?3, ?3, ?4, ?5)
-         ON CONFLICT (project_id, version) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen),
-            last_seen = max(last_seen, excluded.last_seen), event_count = event_count + excluded.event_count,
-            transaction_count = transaction_count + excluded.transaction_count",
-        (project, version, at_us, events, transactions),
     )
     .await?;
     Ok(())

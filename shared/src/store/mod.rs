@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::protocol::{ProjectId, PublicKey};
 
 mod batch;
+mod cached;
 mod issue_reads;
 mod issues;
 mod project_reads;
@@ -135,7 +136,7 @@ impl Store {
     pub async fn count(&self, table: &str) -> Result<i64> {
         let table = match table {
             "projects" | "project_keys" | "events" | "transactions" | "spans"
-            | "processed_messages" => table,
+            | "processed_messages" | "issues" | "releases" => table,
             other => return Err(StoreError::Invalid(format!("no table {other:?}"))),
         };
         self.scalar(&format!("SELECT count(*) FROM {table}"), ())

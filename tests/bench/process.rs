@@ -1,0 +1,165 @@
+//! Processing throughput and issue-list latency. Run: `cargo bench -p splat-tests --bench process`
+//! (options: `--events N` for the throughput run, `--issues N --per-issue M` for the list-latency data set).
+//!
+//! 1. Error events processed per second on one core: envelopes in the Python SDK's shape (a stack of 12
+//!    frames with context, breadcrumbs, tags, user; about 4 KB) are queued, then the processor drains them
+//!    in batches of 500 (grouping, issue upsert, facets, FTS, compressed payloads, one transaction per batch).
+//! 2. Issue-list queries over a large project: p50/p95 of `list_issues` for the pages the UI serves.
+
+// The function binaries use mimalloc too; measure what they run.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use splat::process::runner::drain;
+use splat::process::Processor;
+use splat::protocol::{EventId, ProjectId};
+use splat::queue::{EnvelopeRef, LocalQueue, Queue, QueueMessage};
+use splat::store::{IssueFilter, IssueSort, IssueStatus, Store};
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A realistic error event; `bug` picks the issue (function and type), `n` varies values and ids.
+fn event(bug: usize, n: usize) -> serde_json::Value {
+    let frames: Vec<_> = (0..12)
+        .map(|f| {
+            json!({"filename": format!("app/module_{f}.py"), "module": format!("app.module_{f}"), "function": if f == 11 { format!("handler_{bug}") } else { format!("step_{f}") },
+                   "lineno": 10 + f + n % 7, "context_line": format!("    result = step_{}(request)", f + 1),
+                   "pre_context": ["", "def step(request):", "    # validate"], "post_context": ["    return result", ""],
+                   "in_app": f > 3, "vars": {"request": "<Request>", "n": n}})
+        })
+        .collect();
+    json!({
+        "event_id": EventId::random().to_string(), "timestamp": 1_764_000_000.0 + n as f64, "platform": "python", "level": "error",
+        "release": format!("shop@1.{}", n % 5), "environment": if n % 3 == 0 { "staging" } else { "production" }, "server_name": "web-1",
+        "transaction": format!("/orders/{}", bug % 50),
+        "exception": {"values": [{"type": format!("Error{}", bug % 17), "value": format!("order {n} failed for user {}", n % 1000),
+                                   "mechanism": {"type": "generic", "handled": false}, "stacktrace": {"frames": frames}}]},
+        "breadcrumbs": {"values": (0..8).map(|b| json!({"timestamp": 1_764_000_000.0, "category": "query", "message": format!("SELECT * FROM t WHERE id = {b}")})).collect::<Vec<_>>()},
+        "tags": {"browser": "Firefox", "customer": format!("c{}", n % 20)}, "user": {"id": (n % 1000).to_string(), "email": format!("u{}@example.com", n % 1000)},
+        "sdk": {"name": "sentry.python", "version": "2.75.0"}
+    })
+}
+
+fn message(project: ProjectId, e: &serde_json::Value) -> Vec<u8> {
+    let payload = e.to_string();
+    let envelope = format!(
+        "{{\"event_id\":\"{}\"}}\n{{\"type\":\"event\",\"length\":{}}}\n{payload}\n",
+        e["event_id"].as_str().unwrap(),
+        payload.len()
+    );
+    QueueMessage {
+        project_id: project,
+        event_id: None,
+        received_at_us: 1_764_000_000_000_000,
+        envelope: EnvelopeRef::Inline(envelope.into()),
+    }
+    .encode()
+}
+
+async fn fill(queue: &LocalQueue, project: ProjectId, events: usize, issues: usize, offset: usize) {
+    for n in 0..events {
+        queue
+            .send(message(project, &event((n + offset) % issues, n + offset)))
+            .await
+            .unwrap();
+    }
+}
+
+/// CPU seconds this process has used (user + system), from /proc: a per-core figure that stays honest
+/// when other work shares the machine.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("splat.db")).await.unwrap();
+        let project = store.ensure_default_project().await.unwrap().id;
+        let queue = LocalQueue::open(&dir.path().join("queue.db"), Duration::from_secs(600), 5).await.unwrap();
+        let processor = Processor::new(store.clone(), Arc::new(splat::blob::LocalBlobStore::new(dir.path())));
+
+        let events = arg("--events", 20_000);
+        fill(&queue, project, events, 200, 0).await;
+        let (start, cpu) = (Instant::now(), cpu_seconds());
+        let outcome = drain(&processor, &queue, 500).await.unwrap();
+        let (elapsed, cpu) = (start.elapsed(), cpu_seconds() - cpu);
+        assert_eq!(outcome.done.len(), events);
+        println!(
+            "processing: {events} error events into {} issues in {:.2} s wall, {cpu:.2} s CPU = {:.0} events/s wall, {:.0} events per CPU-second",
+            store.count("issues").await.unwrap(),
+            elapsed.as_secs_f64(),
+            events as f64 / elapsed.as_secs_f64(),
+            events as f64 / cpu
+        );
+
+        // A large project for the list queries: many issues, many events each.
+        let issues = arg("--issues", 100_000);
+        let per_issue = arg("--per-issue", 10);
+        let total = issues * per_issue;
+        let start = Instant::now();
+        let chunk = 50_000;
+        for offset in (0..total).step_by(chunk) {
+            fill(&queue, project, chunk.min(total - offset), issues, 1_000_000 + offset).await;
+            drain(&processor, &queue, 1000).await.unwrap();
+        }
+        println!(
+            "data set: {} issues, {} events in {:.0} s; database {:.0} MB",
+            store.count("issues").await.unwrap(),
+            store.count("events").await.unwrap(),
+            start.elapsed().as_secs_f64(),
+            std::fs::metadata(dir.path().join("splat.db")).unwrap().len() as f64 / 1e6
+        );
+        let filters = [
+            ("open, last seen, page 1", IssueFilter { status: Some(IssueStatus::Open), ..Default::default() }),
+            ("open, by count, page 40", IssueFilter { status: Some(IssueStatus::Open), sort: IssueSort::Count, page: 40, ..Default::default() }),
+            ("search 'handler_4242'", IssueFilter { query: Some("handler_4242".into()), ..Default::default() }),
+            ("environment staging", IssueFilter { environment: Some("staging".into()), ..Default::default() }),
+        ];
+        for (name, filter) in filters {
+            let filter = IssueFilter { per_page: 25, ..filter };
+            let mut times = Vec::new();
+            for _ in 0..50 {
+                let t = Instant::now();
+                let (page, _) = store.list_issues(project, &filter).await.unwrap();
+                let ids: Vec<i64> = page.iter().map(|i| i.id).collect();
+                store.issue_hours(&ids, 0).await.unwrap();
+                times.push(t.elapsed());
+            }
+            times.sort();
+            println!("list issues [{name}] with sparklines: p50 {:.1} ms, p95 {:.1} ms", percentile(&times, 0.5).as_secs_f64() * 1e3, percentile(&times, 0.95).as_secs_f64() * 1e3);
+        }
+    });
+}
