@@ -186,6 +186,11 @@ test("the projects list and dashboard show the project, its DSN and its errors",
   assert.ok(await page.locator("svg.spark.large rect.bar").count() >= 1, "the 24 h sparkline has a bar");
   assert.match(await page.locator("[data-queue-pill]").innerText(), /Queue\s*\d+/);
   await shoot("dashboard");
+
+  await page.getByRole("link", { name: "Settings" }).click();
+  await page.waitForURL(`${base}/projects/default/settings`);
+  assert.equal(await page.locator("input[name=name]").inputValue(), "default");
+  await shoot("settings");
 });
 
 test("an issue is opened from the list, resolved, and moves to the Resolved tab", async () => {
