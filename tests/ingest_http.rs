@@ -634,3 +634,73 @@ async fn redelivered_batches_write_nothing_twice() {
     let message = QueueMessage::decode(&batch[0].body).unwrap();
     assert_eq!(message.project_id, app.project.id);
 }
+
+#[tokio::test]
+async fn messages_for_a_deleted_project_are_dropped_without_blocking_the_batch() {
+    let app = TestApp::with_config(|c| c.key_cache_ttl = std::time::Duration::ZERO).await;
+    let doomed = app.store.create_project("doomed").await.unwrap();
+    let req = Request::post(format!(
+        "/api/{}/envelope/?sentry_key={}",
+        doomed.id, doomed.keys[0].public_key
+    ))
+    .body(Body::from(event_envelope(
+        &event_id(1),
+        &error_event("late"),
+    )))
+    .unwrap();
+    assert_eq!(app.send(req).await.status, 200);
+    app.store.delete_project(doomed.id).await.unwrap();
+    assert_eq!(
+        app.post_envelope(event_envelope(&event_id(2), &error_event("kept")), &[])
+            .await
+            .status,
+        200
+    );
+    let outcome = app.process().await;
+    assert_eq!((outcome.done.len(), outcome.failed.len()), (2, 0));
+    assert_eq!(
+        app.query_strings("SELECT event_id FROM events").await,
+        vec![vec![Some(event_id(2))]]
+    );
+    assert_eq!(app.queued().await, 0);
+}
+
+#[tokio::test]
+async fn rows_the_database_refuses_fail_only_their_own_message() {
+    let app = TestApp::new().await;
+    // Stand-in for any row-level refusal (a constraint, a full disk for one large payload …).
+    let db = libsql::Builder::new_local(&app.config.database_path)
+        .build()
+        .await
+        .unwrap();
+    db.connect()
+        .unwrap()
+        .execute_batch("CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.title = 'ValueError: refused' BEGIN SELECT RAISE(ABORT, 'refused'); END;")
+        .await
+        .unwrap();
+    for (n, msg) in [(1, "fine"), (2, "refused"), (3, "also fine")] {
+        assert_eq!(
+            app.post_envelope(event_envelope(&event_id(n), &error_event(msg)), &[])
+                .await
+                .status,
+            200
+        );
+    }
+    let outcome = app.process().await;
+    assert_eq!((outcome.done.len(), outcome.failed.len()), (2, 1));
+    let titles = app
+        .query_strings("SELECT title FROM events ORDER BY event_id")
+        .await;
+    assert_eq!(
+        titles,
+        vec![
+            vec![Some("ValueError: fine".to_string())],
+            vec![Some("ValueError: also fine".to_string())]
+        ]
+    );
+    assert_eq!(
+        app.queued().await,
+        1,
+        "the refused message waits for a retry, then the dead-letter table"
+    );
+}

@@ -6,6 +6,7 @@
 //! decoded is reported as failed and never holds up the others; the queue retries it and finally moves it
 //! to the dead-letter queue.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -61,40 +62,78 @@ impl Processor {
         &self.store
     }
 
-    /// Processes a batch. Only an error committing the batch as a whole is returned as `Err`.
+    /// Processes a batch. Messages are decoded one by one, then committed together; if that commit fails,
+    /// each message is committed alone so that one bad message (say, rows the database refuses) fails only
+    /// itself. `Err` only when the database is unusable altogether.
     pub async fn process_batch(
         &self,
         deliveries: &[Delivery],
     ) -> Result<BatchOutcome, ProcessError> {
         let ids: Vec<String> = deliveries.iter().map(|d| d.message_id.clone()).collect();
         let already = self.store.processed(&ids).await?;
+        let projects = self.store.project_ids().await?;
         let mut outcome = BatchOutcome::default();
-        let mut batch = WriteBatch::default();
-        let mut claimed = Vec::new();
+        let mut parts: Vec<(String, WriteBatch, Option<String>)> = Vec::new();
         for delivery in deliveries {
-            if already.contains(&delivery.message_id)
-                || batch.message_ids.contains(&delivery.message_id)
-            {
-                outcome.done.push(delivery.message_id.clone());
+            let id = &delivery.message_id;
+            if already.contains(id) || parts.iter().any(|(seen, ..)| seen == id) {
+                outcome.done.push(id.clone());
                 continue;
             }
-            match self.add_message(&mut batch, delivery).await {
-                Ok(blob) => {
-                    claimed.extend(blob);
-                    batch.message_ids.push(delivery.message_id.clone());
-                    outcome.done.push(delivery.message_id.clone());
-                }
+            let mut part = WriteBatch {
+                message_ids: vec![id.clone()],
+                ..WriteBatch::default()
+            };
+            match self.add_message(&mut part, delivery, &projects).await {
+                Ok(claim) => parts.push((id.clone(), part, claim)),
                 Err(e) => {
-                    tracing::warn!(message_id = %delivery.message_id, receive_count = delivery.receive_count, error = %e, "message failed");
-                    outcome.failed.push(delivery.message_id.clone());
+                    tracing::warn!(message_id = %id, receive_count = delivery.receive_count, error = %e, "message failed");
+                    outcome.failed.push(id.clone());
                 }
             }
         }
-        outcome.issue_changes = self.store.commit(&batch).await?;
-        for key in claimed {
+        let mut whole = WriteBatch::default();
+        for (_, part, _) in &parts {
+            whole.absorb(part.clone());
+        }
+        let committed: Vec<&(String, WriteBatch, Option<String>)> = match self
+            .store
+            .commit(&whole)
+            .await
+        {
+            Ok(changes) => {
+                outcome.issue_changes = changes;
+                parts.iter().collect()
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, messages = parts.len(), "batch commit failed; committing message by message");
+                let mut ok = Vec::new();
+                for part in &parts {
+                    match self.store.commit(&part.1).await {
+                        Ok(changes) => {
+                            outcome.issue_changes.extend(changes);
+                            ok.push(part);
+                        }
+                        Err(e) => {
+                            tracing::warn!(message_id = %part.0, error = %e, "message failed to commit");
+                            outcome.failed.push(part.0.clone());
+                        }
+                    }
+                }
+                if ok.is_empty() && !parts.is_empty() {
+                    // Nothing commits at all: the database is the problem, not the messages.
+                    return Err(e.into());
+                }
+                ok
+            }
+        };
+        for (id, _, claim) in committed {
+            outcome.done.push(id.clone());
             // The rows are committed; a body left behind is expired by the bucket's lifecycle rule.
-            if let Err(e) = self.blobs.delete(&key).await {
-                tracing::warn!(%key, error = %e, "could not delete a claim-checked body");
+            if let Some(key) = claim {
+                if let Err(e) = self.blobs.delete(key).await {
+                    tracing::warn!(%key, error = %e, "could not delete a claim-checked body");
+                }
             }
         }
         Ok(outcome)
@@ -105,9 +144,15 @@ impl Processor {
         &self,
         batch: &mut WriteBatch,
         delivery: &Delivery,
+        projects: &HashSet<i64>,
     ) -> Result<Option<String>, MessageFailure> {
         let message = QueueMessage::decode(&delivery.body)
             .map_err(|e| MessageFailure::Malformed(e.to_string()))?;
+        if !projects.contains(&message.project_id.value()) {
+            // The project was deleted after ingest accepted this: its data goes with it.
+            tracing::info!(message_id = %delivery.message_id, project = %message.project_id, "dropping a message for a deleted project");
+            return Ok(None);
+        }
         let (bytes, claim) = match &message.envelope {
             EnvelopeRef::Inline(bytes) => (bytes.clone(), None),
             EnvelopeRef::Blob(key) => (self.blobs.get(key).await?, Some(key.clone())),

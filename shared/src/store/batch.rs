@@ -55,7 +55,7 @@ pub struct ItemCount {
     pub hour: i64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct WriteBatch {
     pub events: Vec<EventRow>,
     pub transactions: Vec<TransactionRow>,
@@ -65,6 +65,17 @@ pub struct WriteBatch {
 }
 
 impl WriteBatch {
+    /// Adds another batch's rows to this one.
+    pub fn absorb(&mut self, other: WriteBatch) {
+        self.events.extend(other.events);
+        self.transactions.extend(other.transactions);
+        self.spans.extend(other.spans);
+        for (key, n) in other.item_counts {
+            *self.item_counts.entry(key).or_default() += n;
+        }
+        self.message_ids.extend(other.message_ids);
+    }
+
     pub fn count_item(&mut self, project_id: ProjectId, item_type: &str, at_us: i64, n: i64) {
         let hour = at_us.div_euclid(3_600_000_000) * 3_600;
         *self

@@ -132,6 +132,16 @@ impl Store {
         Ok(done)
     }
 
+    /// The ids of every project, so the processor can drop messages for deleted ones.
+    pub async fn project_ids(&self) -> Result<HashSet<i64>> {
+        let mut rows = self.conn.query("SELECT id FROM projects", ()).await?;
+        let mut ids = HashSet::new();
+        while let Some(row) = rows.next().await? {
+            ids.insert(row.get(0)?);
+        }
+        Ok(ids)
+    }
+
     /// Row counts per table, for tests, health and the CLI.
     pub async fn count(&self, table: &str) -> Result<i64> {
         let table = match table {
