@@ -218,12 +218,24 @@ impl Store {
             );
         }
         let where_sql = conditions.join(" AND ");
-        let total = self
-            .scalar(
+        // Narrowed only by status (the tabs): the trigger-kept counters answer without a scan.
+        let only_status = filter.query.as_deref().and_then(fts_query).is_none()
+            && [&filter.environment, &filter.release, &filter.level]
+                .iter()
+                .all(|f| f.as_deref().unwrap_or_default().is_empty());
+        let total = if only_status {
+            let counts = self.issue_status_counts(project).await?;
+            match filter.status {
+                Some(status) => counts[&status],
+                None => counts.values().sum(),
+            }
+        } else {
+            self.scalar(
                 &format!("SELECT count(*) FROM issues i WHERE {where_sql}"),
                 params.clone(),
             )
-            .await?;
+            .await?
+        };
         let per_page = filter.per_page.clamp(1, 100) as i64;
         let sql = format!(
             "SELECT {ISSUE_COLUMNS} FROM issues i WHERE {where_sql} ORDER BY {} LIMIT {per_page} OFFSET {}",
@@ -238,7 +250,7 @@ impl Store {
         Ok((issues, total))
     }
 
-    /// Issues per status, for the tabs of the issue list.
+    /// Issues per status, for the tabs of the issue list (kept by triggers, so this is a point read).
     pub async fn issue_status_counts(
         &self,
         project: ProjectId,
@@ -246,7 +258,7 @@ impl Store {
         let mut rows = self
             .conn()
             .query(
-                "SELECT status, count(*) FROM issues WHERE project_id = ?1 GROUP BY status",
+                "SELECT status, count FROM issue_status_counts WHERE project_id = ?1",
                 [project.value()],
             )
             .await?;

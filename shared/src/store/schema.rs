@@ -1,7 +1,11 @@
 //! Versioned migrations of `splat.db`. Each entry runs once, in order, inside a transaction; the applied
 //! versions are recorded in `schema_migrations`. Never edit a released migration: add the next one.
 
-pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1_GROUND_FLOOR), (2, V2_ISSUES)];
+pub const MIGRATIONS: &[(i64, &str)] = &[
+    (1, V1_GROUND_FLOOR),
+    (2, V2_ISSUES),
+    (3, V3_ISSUE_LIST_SPEED),
+];
 
 const V1_GROUND_FLOOR: &str = "
 CREATE TABLE projects (
@@ -185,4 +189,33 @@ CREATE TABLE releases (
 -- Full-text search over issues: the title, and a body of exception types and values, messages, and stack
 -- frame functions and files. The rowid is the issue id.
 CREATE VIRTUAL TABLE issues_fts USING fts5 (title, body, tokenize = 'unicode61 remove_diacritics 2');
+";
+
+const V3_ISSUE_LIST_SPEED: &str = "
+-- The issue list sorts within a status tab by count or first seen; without these a large project sorts
+-- every open issue per page view.
+CREATE INDEX issues_project_status_count ON issues (project_id, status, times_seen);
+CREATE INDEX issues_project_status_first ON issues (project_id, status, first_seen);
+
+-- Issues per status, kept by triggers: counting 100k index entries per page view was most of the list's time.
+CREATE TABLE issue_status_counts (
+    project_id INTEGER NOT NULL,
+    status     TEXT    NOT NULL,
+    count      INTEGER NOT NULL,
+    PRIMARY KEY (project_id, status)
+) WITHOUT ROWID;
+INSERT INTO issue_status_counts (project_id, status, count) SELECT project_id, status, count(*) FROM issues GROUP BY 1, 2;
+
+CREATE TRIGGER issue_status_counts_insert AFTER INSERT ON issues BEGIN
+    INSERT INTO issue_status_counts (project_id, status, count) VALUES (NEW.project_id, NEW.status, 1)
+    ON CONFLICT (project_id, status) DO UPDATE SET count = count + 1;
+END;
+CREATE TRIGGER issue_status_counts_update AFTER UPDATE OF status ON issues WHEN OLD.status <> NEW.status BEGIN
+    UPDATE issue_status_counts SET count = count - 1 WHERE project_id = OLD.project_id AND status = OLD.status;
+    INSERT INTO issue_status_counts (project_id, status, count) VALUES (NEW.project_id, NEW.status, 1)
+    ON CONFLICT (project_id, status) DO UPDATE SET count = count + 1;
+END;
+CREATE TRIGGER issue_status_counts_delete AFTER DELETE ON issues BEGIN
+    UPDATE issue_status_counts SET count = count - 1 WHERE project_id = OLD.project_id AND status = OLD.status;
+END;
 ";
