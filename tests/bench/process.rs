@@ -19,6 +19,7 @@ use splat::process::Processor;
 use splat::protocol::{EventId, ProjectId};
 use splat::queue::{EnvelopeRef, LocalQueue, Queue, QueueMessage};
 use splat::store::{IssueFilter, IssueSort, IssueStatus, Store};
+use tower::ServiceExt;
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
@@ -160,6 +161,30 @@ fn main() {
             }
             times.sort();
             println!("list issues [{name}] with sparklines: p50 {:.1} ms, p95 {:.1} ms", percentile(&times, 0.5).as_secs_f64() * 1e3, percentile(&times, 0.95).as_secs_f64() * 1e3);
+        }
+
+        // Whole pages through the web router, warm: what a person waits for, less the network.
+        let web = splat::web::router(splat::web::WebState::new(store.clone(), Arc::new(queue.clone()), None, None));
+        let slug = store.project(project).await.unwrap().unwrap().slug;
+        let (busiest, _) = store.list_issues(project, &IssueFilter { per_page: 1, sort: IssueSort::Count, ..Default::default() }).await.unwrap();
+        let pages = [
+            ("issues list", format!("/projects/{slug}/issues")),
+            ("issues list, by count, page 40", format!("/projects/{slug}/issues?sort=count&page=40")),
+            ("issues list, search", format!("/projects/{slug}/issues?query=handler_4242")),
+            ("issue page", format!("/projects/{slug}/issues/{}", busiest[0].id)),
+            ("project dashboard", format!("/projects/{slug}")),
+        ];
+        for (name, path) in pages {
+            let mut times = Vec::new();
+            for _ in 0..50 {
+                let t = Instant::now();
+                let response = web.clone().oneshot(http::Request::get(&path).body(axum::body::Body::empty()).unwrap()).await.unwrap();
+                assert_eq!(response.status(), 200, "{path}");
+                http_body_util::BodyExt::collect(response.into_body()).await.unwrap();
+                times.push(t.elapsed());
+            }
+            times.sort();
+            println!("page [{name}]: p50 {:.1} ms, p95 {:.1} ms", percentile(&times, 0.5).as_secs_f64() * 1e3, percentile(&times, 0.95).as_secs_f64() * 1e3);
         }
     });
 }
