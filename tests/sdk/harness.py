@@ -61,14 +61,16 @@ class Splat:
 
 
 @contextlib.contextmanager
-def start_splat(workdir):
-    """Runs `splat serve` on a kernel-chosen port with a fresh data dir; stops it on exit."""
+def start_splat(workdir, env=None):
+    """Runs `splat serve` on a kernel-chosen port with a fresh data dir (and extra environment, if
+    given); stops it on exit."""
     data_dir, log_path = workdir / "data", workdir / "splat.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [SPLAT_BIN, "serve", "--bind", "127.0.0.1:0", "--data-dir", str(data_dir)],
             stdout=log,
             stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
         )
     try:
         dsn = _wait_for_dsn(proc, log_path)
