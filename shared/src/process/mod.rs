@@ -247,7 +247,6 @@ fn add_event(
         event_id: event_id.to_owned(),
         timestamp_us: summary.timestamp_us.unwrap_or(received),
         received_at_us: received,
-        culprit: grouping.culprit.clone(),
         grouping,
         tags,
         user_key: event.user.as_ref().and_then(|u| u.key()),

@@ -19,7 +19,6 @@ pub struct EventRow {
     pub received_at_us: i64,
     pub summary: EventSummary,
     pub grouping: Grouping,
-    pub culprit: Option<String>,
     /// Tags as sent, plus environment and release; counted per issue.
     pub tags: Vec<(String, String)>,
     /// Who was affected (id, email, username or IP), for the users-affected count.

@@ -243,7 +243,7 @@ async fn create_issue(tx: &mut Cached<'_>, e: &EventRow) -> Result<i64> {
         libsql::params![
             e.project_id.value(),
             s.title.as_str(),
-            e.culprit.clone(),
+            e.grouping.culprit.clone(),
             s.level.as_str(),
             s.platform.clone(),
             s.exception_type.clone(),
