@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::protocol::Limits;
+use crate::store::Journal;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -16,6 +17,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `SPLAT_DATABASE_PATH`, default `<data-dir>/splat.db`.
     pub database_path: PathBuf,
+    /// `SPLAT_SQLITE_JOURNAL`: `wal` (default) or `delete` (for a database on EFS or NFS).
+    pub journal: Journal,
     /// `SPLAT_PUBLIC_URL`: scheme and host SDKs reach us at, for printed DSNs (default from the bind address).
     pub public_url: Option<String>,
     /// `SPLAT_INTERNAL_URL`: scheme and host SDKs on the same machine or network use; the UI shows a second
@@ -36,6 +39,8 @@ pub struct Config {
     /// `SPLAT_QUEUE_VISIBILITY_SECS` (default 60) and `SPLAT_QUEUE_MAX_RECEIVES` (default 5), local queue.
     pub queue_visibility: Duration,
     pub queue_max_receives: u32,
+    /// `MCP_AUTH_TOKEN`: the bearer token `/mcp` requires; unset (or empty), `/mcp` refuses every request.
+    pub mcp_auth_token: Option<String>,
 }
 
 impl Config {
@@ -74,6 +79,12 @@ impl Config {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| data_dir.join("splat.db")),
             data_dir,
+            journal: match get("SPLAT_SQLITE_JOURNAL") {
+                None => Journal::default(),
+                Some(v) => Journal::parse(&v).with_context(|| {
+                    format!("SPLAT_SQLITE_JOURNAL must be wal or delete, got {v:?}")
+                })?,
+            },
             public_url: get("SPLAT_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned()),
             internal_url: get("SPLAT_INTERNAL_URL")
                 .filter(|u| !u.is_empty())
@@ -87,6 +98,7 @@ impl Config {
             key_cache_ttl: Duration::from_secs(parse("SPLAT_KEY_CACHE_SECS", 30)?),
             queue_visibility: Duration::from_secs(parse("SPLAT_QUEUE_VISIBILITY_SECS", 60)?),
             queue_max_receives: parse("SPLAT_QUEUE_MAX_RECEIVES", 5)?.max(1) as u32,
+            mcp_auth_token: get("MCP_AUTH_TOKEN").filter(|t| !t.trim().is_empty()),
         })
     }
 
@@ -160,5 +172,12 @@ mod tests {
             .to_string()
             .contains("SPLAT_BIND"));
         assert!(config(&[("SPLAT_BATCH_SIZE", "x")]).is_err());
+        assert_eq!(
+            config(&[("SPLAT_SQLITE_JOURNAL", "delete")])
+                .unwrap()
+                .journal,
+            Journal::Delete
+        );
+        assert!(config(&[("SPLAT_SQLITE_JOURNAL", "off")]).is_err());
     }
 }

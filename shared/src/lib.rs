@@ -13,6 +13,7 @@ pub mod blob;
 pub mod config;
 pub mod grouping;
 pub mod ingest;
+pub mod mcp;
 pub mod model;
 pub mod process;
 pub mod protocol;

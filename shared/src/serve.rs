@@ -9,19 +9,22 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::ingest;
+use crate::mcp::{self, McpState};
 use crate::process::runner::{self, RunnerOptions};
 use crate::process::Processor;
 use crate::web::{self, WebState};
-use crate::wiring::{adapters, dsn_line, ingest_state, open_store};
+use crate::wiring::{adapters, dsn_line, ingest_state, open_reader, open_store};
 
 /// Runs until Ctrl-C or SIGTERM: HTTP on `config.bind`, the processor polling the queue.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let writer = open_store(&config).await?;
     let project = writer.ensure_default_project().await?;
     // Ingest reads keys over its own connection so it never waits inside the writer's transaction.
-    let reader = open_store(&config).await?;
+    let reader = open_reader(&config).await?;
     // The UI reads (and makes its few writes) over a third connection, for the same reason.
     let ui_store = open_store(&config).await?;
+    // MCP reads and changes issue status over its own connection too.
+    let mcp_store = open_store(&config).await?;
     let (queue, blobs) = adapters(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
@@ -35,6 +38,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     println!("Project {:?} (id {}):", project.name, project.id);
     println!("{}", dsn_line(&project, &scheme, &host));
     println!("Web UI: {scheme}://{host}/");
+    match &config.mcp_auth_token {
+        Some(_) => {
+            println!("MCP: {scheme}://{host}/mcp (enabled; Authorization: Bearer <MCP_AUTH_TOKEN>)")
+        }
+        None => println!("MCP: disabled (set MCP_AUTH_TOKEN to enable {scheme}://{host}/mcp)"),
+    }
 
     let (stop, stopped) = watch::channel(false);
     let processor = Processor::new(writer, blobs.clone());
@@ -56,7 +65,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         config.public_url.clone(),
         Some(internal),
     );
-    let app = ingest::router(ingest_state(&config, reader, queue, blobs)).merge(web::router(ui));
+    let mcp = McpState::new(
+        mcp_store,
+        Some(queue.clone()),
+        config.mcp_auth_token.clone(),
+    );
+    let app = ingest::router(ingest_state(&config, reader, queue, blobs))
+        .merge(web::router(ui))
+        .merge(mcp::router(mcp));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;

@@ -1,0 +1,22 @@
+//! The MCP Lambda: API Gateway (HTTP API v2) or a function URL → the shared `/mcp` router (stateless
+//! streamable HTTP, JSON responses), reading libSQL and the depth of the queue ingest writes to.
+//! `MCP_AUTH_TOKEN` must be set, or every request is refused with 401.
+
+use splat::config::Config;
+use splat::mcp::{router, McpState};
+use splat::wiring::{adapters, open_store};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    splat::init_tracing();
+    // The route is `/mcp`; the API Gateway stage name must not prefix it.
+    std::env::set_var("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true");
+    let config = Config::from_env()?;
+    if config.mcp_auth_token.is_none() {
+        eprintln!("MCP_AUTH_TOKEN is not set: every /mcp request will be refused with 401");
+    }
+    let store = open_store(&config).await?;
+    let (queue, _blobs) = adapters(&config).await?;
+    let state = McpState::new(store, Some(queue), config.mcp_auth_token.clone());
+    lambda_http::run(router(state)).await
+}

@@ -1,0 +1,293 @@
+//! Markdown for the tools' `content` (what a person, or a model, reads) and the JSON shapes of their
+//! `structuredContent` (what a program reads), from store rows and the lenient event model.
+
+use serde_json::{json, Value};
+
+use crate::model::{Breadcrumb, Event, Frame, Stacktrace};
+use crate::store::{EventListItem, Issue, Project, Release};
+
+/// Microseconds since the epoch as ISO 8601 UTC, to the second.
+pub fn iso(us: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(us)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| us.to_string())
+}
+
+/// Text from an SDK inside inline code: backticks and newlines cannot break out of it.
+pub fn code(s: &str) -> String {
+    let s: String = s
+        .chars()
+        .map(|c| {
+            if c == '`' {
+                '\''
+            } else if c.is_control() {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    format!("`{s}`")
+}
+
+/// One line of SDK text, shortened to `max` characters.
+pub fn line(s: &str, max: usize) -> String {
+    let one: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if one.chars().count() > max {
+        format!("{}…", one.chars().take(max).collect::<String>())
+    } else {
+        one
+    }
+}
+
+/// A fenced block that SDK text cannot close early.
+pub fn fenced(body: &str) -> String {
+    let fence = if body.contains("```") { "~~~~" } else { "```" };
+    format!("{fence}\n{body}\n{fence}\n")
+}
+
+pub fn project_json(p: &Project) -> Value {
+    json!({ "id": p.id.value(), "slug": p.slug, "name": p.name })
+}
+
+pub fn issue_json(i: &Issue) -> Value {
+    json!({
+        "id": i.id,
+        "project_id": i.project_id.value(),
+        "title": i.title,
+        "culprit": i.culprit,
+        "status": i.status.as_str(),
+        "level": i.level,
+        "platform": i.platform,
+        "exception_type": i.exception_type,
+        "count": i.times_seen,
+        "users": i.users_seen,
+        "first_seen": iso(i.first_seen),
+        "last_seen": iso(i.last_seen),
+        "first_release": i.first_release,
+        "last_release": i.last_release,
+        "regressed": i.regressed_at.is_some(),
+        "last_event_id": i.last_event_id,
+    })
+}
+
+/// `**Issue #id** — title` and its facts, as the issue lists show each issue.
+pub fn issue_item(i: &Issue, project: &Project) -> String {
+    let mut s = format!("- **Issue #{}** — {}\n", i.id, line(&i.title, 200));
+    if let Some(t) = &i.exception_type {
+        s.push_str(&format!("  - Type: {}\n", code(t)));
+    }
+    if let Some(c) = &i.culprit {
+        s.push_str(&format!("  - Culprit: {}\n", code(&line(c, 200))));
+    }
+    s.push_str(&format!(
+        "  - Status: {}{} · Level: {} · Count: {} · Users: {}\n  - Last seen: {} · First seen: {} · Project: {}\n",
+        i.status,
+        if i.regressed_at.is_some() && i.status == crate::store::IssueStatus::Open {
+            " (regressed)"
+        } else {
+            ""
+        },
+        i.level,
+        i.times_seen,
+        i.users_seen,
+        iso(i.last_seen),
+        iso(i.first_seen),
+        project.slug
+    ));
+    s
+}
+
+pub fn event_item_json(e: &EventListItem) -> Value {
+    json!({
+        "event_id": e.event_id,
+        "timestamp": iso(e.timestamp),
+        "title": e.title,
+        "level": e.level,
+        "release": e.release,
+        "environment": e.environment,
+    })
+}
+
+pub fn release_json(r: &Release) -> Value {
+    json!({
+        "version": r.version,
+        "first_seen": iso(r.first_seen),
+        "last_seen": iso(r.last_seen),
+        "events": r.event_count,
+        "transactions": r.transaction_count,
+    })
+}
+
+fn frame_location(f: &Frame) -> String {
+    let file = f
+        .filename
+        .as_deref()
+        .or(f.abs_path.as_deref())
+        .or(f.module.as_deref())
+        .unwrap_or("?");
+    match (f.lineno, f.colno) {
+        (Some(l), Some(c)) => format!("{file}:{l}:{c}"),
+        (Some(l), None) => format!("{file}:{l}"),
+        _ => file.to_owned(),
+    }
+}
+
+fn frame_function(f: &Frame) -> &str {
+    f.function
+        .as_deref()
+        .or(f.raw_function.as_deref())
+        .unwrap_or("?")
+}
+
+pub fn frame_json(f: &Frame) -> Value {
+    json!({
+        "function": f.function.as_deref().or(f.raw_function.as_deref()),
+        "module": f.module,
+        "filename": f.filename.as_deref().or(f.abs_path.as_deref()),
+        "lineno": f.lineno,
+        "colno": f.colno,
+        "in_app": f.in_app.unwrap_or(false),
+        "context_line": f.context_line,
+        "pre_context": f.pre_context,
+        "post_context": f.post_context,
+        "vars": f.vars,
+    })
+}
+
+/// Whether a stack trace has at least one in-app frame.
+pub fn has_in_app(event: &Event) -> bool {
+    event
+        .main_stacktrace()
+        .is_some_and(|s| s.frames.iter().any(|f| f.in_app == Some(true)))
+}
+
+/// The stack innermost (most recent call) first, as the seed printed it; in-app frames get their source
+/// context (with `with_context`) and are marked, library frames are one line each.
+pub fn stack_markdown(stack: &Stacktrace, with_context: bool, max_frames: usize) -> String {
+    let mut out = String::new();
+    let total = stack.frames.len();
+    for (n, f) in stack.frames.iter().rev().take(max_frames).enumerate() {
+        let in_app = f.in_app == Some(true);
+        out.push_str(&format!(
+            "{}. {}at {} ({})\n",
+            n + 1,
+            if in_app { "[in-app] " } else { "" },
+            code(&line(frame_function(f), 200)),
+            code(&line(&frame_location(f), 300)),
+        ));
+        if with_context && in_app && f.context_line.is_some() {
+            let start = f.lineno.unwrap_or(0) - f.pre_context.len() as i64;
+            let mut src = String::new();
+            let lines = f
+                .pre_context
+                .iter()
+                .chain(f.context_line.iter())
+                .chain(f.post_context.iter());
+            for (k, text) in lines.enumerate() {
+                let no = start + k as i64;
+                let mark = if k == f.pre_context.len() { ">" } else { " " };
+                src.push_str(&format!("{mark}{no:>5} | {}\n", line(text, 300)));
+            }
+            out.push_str(&indent(&fenced(src.trim_end_matches('\n')), "   "));
+            if let Some(vars) = f
+                .vars
+                .as_ref()
+                .filter(|v| v.as_object().is_some_and(|o| !o.is_empty()))
+            {
+                out.push_str(&format!(
+                    "   Local variables: {}\n",
+                    code(&line(&vars.to_string(), 500))
+                ));
+            }
+        }
+    }
+    if total > max_frames {
+        out.push_str(&format!("… {} more frames\n", total - max_frames));
+    }
+    out
+}
+
+fn indent(s: &str, by: &str) -> String {
+    s.lines().map(|l| format!("{by}{l}\n")).collect()
+}
+
+pub fn breadcrumb_json(b: &Breadcrumb) -> Value {
+    json!({
+        "timestamp": b.timestamp_us.map(iso),
+        "type": b.ty,
+        "category": b.category,
+        "level": b.level,
+        "message": b.message,
+        "data": b.data,
+    })
+}
+
+/// The last `max` breadcrumbs as `[HH:MM:SS] category: message`.
+pub fn breadcrumbs_markdown(crumbs: &[Breadcrumb], max: usize) -> String {
+    let skip = crumbs.len().saturating_sub(max);
+    let mut out = String::new();
+    for b in &crumbs[skip..] {
+        let time = b
+            .timestamp_us
+            .and_then(chrono::DateTime::from_timestamp_micros)
+            .map(|t| t.format("%H:%M:%S").to_string())
+            .unwrap_or_else(|| "--:--:--".into());
+        let what = b
+            .message
+            .clone()
+            .or_else(|| b.data.as_ref().map(|d| d.to_string()))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "- [{time}] {}: {}\n",
+            b.category
+                .as_deref()
+                .or(b.ty.as_deref())
+                .unwrap_or("default"),
+            line(&what, 300)
+        ));
+    }
+    out
+}
+
+/// The whole event as JSON for `structuredContent`: the parts `get_event` shows.
+pub fn event_json(event: &Event) -> Value {
+    let exceptions: Vec<Value> = event
+        .exceptions
+        .iter()
+        .map(|e| {
+            json!({
+                "type": e.ty,
+                "value": e.value,
+                "module": e.module,
+                "handled": e.mechanism.as_ref().and_then(|m| m.handled),
+                "frames": e.stacktrace.as_ref().map(|s| s.frames.iter().map(frame_json).collect::<Vec<_>>()).unwrap_or_default(),
+            })
+        })
+        .collect();
+    json!({
+        "level": event.level,
+        "platform": event.platform,
+        "release": event.release,
+        "environment": event.environment,
+        "server_name": event.server_name,
+        "transaction": event.transaction,
+        "message": event.message,
+        "trace_id": event.trace_id,
+        "exceptions": exceptions,
+        "breadcrumbs": event.breadcrumbs.iter().map(breadcrumb_json).collect::<Vec<_>>(),
+        "request": event.request.as_ref().map(|r| json!({
+            "url": r.url, "method": r.method, "query_string": r.query_string,
+            "headers": r.headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+        })),
+        "user": event.user.as_ref().map(|u| json!({
+            "id": u.id, "email": u.email, "username": u.username, "ip_address": u.ip_address,
+        })),
+        "tags": event.tags.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
+        "contexts": event.contexts,
+        "sdk": { "name": event.sdk_name, "version": event.sdk_version },
+    })
+}

@@ -1,0 +1,384 @@
+//! Issue tools: lists, search, one issue, its events, and the three status changes.
+
+use serde_json::{json, Value};
+
+use super::ToolOutput;
+use crate::mcp::args::{self, Args, ToolError, ToolResult, Window};
+use crate::mcp::format::{
+    code, event_item_json, has_in_app, iso, issue_item, issue_json, line, project_json,
+    stack_markdown,
+};
+use crate::model::Event;
+use crate::store::{Issue, IssueFilter, IssueSort, IssueStatus, Project, Store};
+
+/// How many pages of 100 a windowed or exception-type-filtered list looks through at most.
+const MAX_SCAN_PAGES: u32 = 20;
+
+/// Issues matching `filter`, further narrowed by `window` (last seen inside it) and an exact exception
+/// type, up to `limit`. Returns the issues and whether the count is exact (`total`) or a lower bound.
+async fn collect(
+    store: &Store,
+    project: &Project,
+    mut filter: IssueFilter,
+    window: Option<Window>,
+    exception_type: Option<&str>,
+    limit: u32,
+) -> ToolResult<(Vec<Issue>, i64, bool)> {
+    if window.is_none() && exception_type.is_none() {
+        filter.per_page = limit;
+        let (issues, total) = store.list_issues(project.id, &filter).await?;
+        return Ok((issues, total, true));
+    }
+    filter.per_page = 100;
+    let mut out = Vec::new();
+    let mut matched = 0i64;
+    let mut exhausted = false;
+    for page in 0..MAX_SCAN_PAGES {
+        filter.page = page;
+        let (issues, _) = store.list_issues(project.id, &filter).await?;
+        let n = issues.len();
+        let mut past = false;
+        for i in issues {
+            if let Some(w) = window {
+                if filter.sort == IssueSort::LastSeen && i.last_seen < w.start_us {
+                    past = true;
+                    break;
+                }
+                if !w.contains(i.last_seen) {
+                    continue;
+                }
+            }
+            if exception_type.is_some_and(|t| i.exception_type.as_deref() != Some(t)) {
+                continue;
+            }
+            matched += 1;
+            if out.len() < limit as usize {
+                out.push(i);
+            }
+        }
+        if past || n < 100 {
+            exhausted = true;
+            break;
+        }
+    }
+    Ok((out, matched, exhausted))
+}
+
+fn filter_from(a: &Args, default_status: Option<IssueStatus>) -> ToolResult<IssueFilter> {
+    let sort = match args::string(a, "sort")?.as_deref() {
+        None | Some("last_seen") => IssueSort::LastSeen,
+        Some("first_seen") => IssueSort::FirstSeen,
+        Some("count") | Some("times_seen") => IssueSort::Count,
+        Some(other) => {
+            return Err(ToolError(format!(
+                "`sort` must be last_seen, first_seen or count; got {other:?}"
+            )))
+        }
+    };
+    Ok(IssueFilter {
+        status: args::status(a, default_status)?,
+        query: args::string(a, "query")?,
+        environment: args::string(a, "environment")?,
+        release: args::string(a, "release")?,
+        level: args::string(a, "level")?.map(|l| l.to_ascii_lowercase()),
+        sort,
+        page: 0,
+        per_page: 20,
+    })
+}
+
+fn list_output(
+    heading: &str,
+    project: &Project,
+    filter: &IssueFilter,
+    issues: &[Issue],
+    total: i64,
+    exact: bool,
+) -> ToolOutput {
+    let mut md = format!("## {heading} — {}\n\n", project.slug);
+    let mut narrowed = vec![format!(
+        "status {}",
+        filter.status.map_or("all", |s| s.as_str())
+    )];
+    for (name, v) in [
+        ("query", &filter.query),
+        ("environment", &filter.environment),
+        ("release", &filter.release),
+        ("level", &filter.level),
+    ] {
+        if let Some(v) = v {
+            narrowed.push(format!("{name} {}", code(v)));
+        }
+    }
+    md.push_str(&format!(
+        "{} shown of {}{} matching ({}).\n\n",
+        issues.len(),
+        total,
+        if exact { "" } else { "+" },
+        narrowed.join(", ")
+    ));
+    if issues.is_empty() {
+        md.push_str(
+            "No issues match. Try `status: \"all\"`, fewer filters or a wider time window.\n",
+        );
+    }
+    for i in issues {
+        md.push_str(&issue_item(i, project));
+    }
+    ToolOutput {
+        markdown: md,
+        structured: json!({
+            "project": project_json(project),
+            "total": total,
+            "total_is_exact": exact,
+            "issues": issues.iter().map(issue_json).collect::<Vec<_>>(),
+        }),
+    }
+}
+
+pub async fn list_recent_issues(store: &Store, a: &Args) -> ToolResult<ToolOutput> {
+    let project = args::project(store, a).await?;
+    let limit = args::limit(a, 20, 100)?;
+    let mut filter = filter_from(a, Some(IssueStatus::Open))?;
+    filter.query = None;
+    filter.sort = IssueSort::LastSeen;
+    let window = args::window(a, None)?;
+    let (issues, total, exact) =
+        collect(store, &project, filter.clone(), window, None, limit).await?;
+    Ok(list_output(
+        "Recent Issues",
+        &project,
+        &filter,
+        &issues,
+        total,
+        exact,
+    ))
+}
+
+pub async fn search_issues(store: &Store, a: &Args) -> ToolResult<ToolOutput> {
+    let project = args::project(store, a).await?;
+    let limit = args::limit(a, 20, 100)?;
+    let filter = filter_from(a, None)?;
+    let exception_type = args::string(a, "exception_type")?;
+    if filter.query.is_none()
+        && exception_type.is_none()
+        && filter.environment.is_none()
+        && filter.release.is_none()
+        && filter.level.is_none()
+        && filter.status.is_none()
+    {
+        return Err(ToolError::new(
+            "give at least one of `query`, `exception_type`, `status`, `environment`, `release` or `level` (or use list_recent_issues)",
+        ));
+    }
+    let window = args::window(a, None)?;
+    let (issues, total, exact) = collect(
+        store,
+        &project,
+        filter.clone(),
+        window,
+        exception_type.as_deref(),
+        limit,
+    )
+    .await?;
+    Ok(list_output(
+        "Search Results",
+        &project,
+        &filter,
+        &issues,
+        total,
+        exact,
+    ))
+}
+
+/// The issue `issue_id` names, or a tool error saying it does not exist.
+pub async fn issue_arg(store: &Store, a: &Args) -> ToolResult<Issue> {
+    let id = args::required_integer(a, "issue_id")?;
+    store.issue(id).await?.ok_or_else(|| {
+        ToolError(format!(
+            "no issue #{id}; list_recent_issues or search_issues show the existing ones"
+        ))
+    })
+}
+
+pub async fn project_of(store: &Store, issue: &Issue) -> ToolResult<Project> {
+    store
+        .project(issue.project_id)
+        .await?
+        .ok_or_else(|| ToolError(format!("issue #{} belongs to a deleted project", issue.id)))
+}
+
+/// The issue's facts as markdown lines.
+pub fn issue_facts(issue: &Issue, project: &Project) -> String {
+    let mut md = String::new();
+    if let Some(t) = &issue.exception_type {
+        md.push_str(&format!("- Type: {}\n", code(t)));
+    }
+    if let Some(c) = &issue.culprit {
+        md.push_str(&format!("- Culprit: {}\n", code(&line(c, 300))));
+    }
+    md.push_str(&format!(
+        "- Status: {}{}\n- Level: {}\n- Occurrences: {} · Users: {}\n- First seen: {}{}\n- Last seen: {}{}\n- Project: {} (id {})\n",
+        issue.status,
+        issue.regressed_at.map(|r| format!(" (regressed {})", iso(r))).unwrap_or_default(),
+        issue.level,
+        issue.times_seen,
+        issue.users_seen,
+        iso(issue.first_seen),
+        issue.first_release.as_deref().map(|r| format!(" in {}", code(r))).unwrap_or_default(),
+        iso(issue.last_seen),
+        issue.last_release.as_deref().map(|r| format!(" in {}", code(r))).unwrap_or_default(),
+        project.slug,
+        project.id.value(),
+    ));
+    md
+}
+
+pub async fn get_issue(store: &Store, a: &Args) -> ToolResult<ToolOutput> {
+    let issue = issue_arg(store, a).await?;
+    let project = project_of(store, &issue).await?;
+    let mut md = format!("## Issue #{}: {}\n\n", issue.id, line(&issue.title, 300));
+    md.push_str(&issue_facts(&issue, &project));
+    let tags = store.issue_tags(issue.id).await?;
+    let mut tag_json = serde_json::Map::new();
+    if !tags.is_empty() {
+        md.push_str("\n### Tags\n");
+        let mut last_key = String::new();
+        let mut shown = 0;
+        for (k, v, n) in &tags {
+            let entry = tag_json
+                .entry(k.clone())
+                .or_insert_with(|| Value::Array(vec![]));
+            if let Value::Array(vs) = entry {
+                vs.push(json!({ "value": v, "count": n }));
+            }
+            if *k != last_key {
+                md.push_str(&format!("\n- {}:", code(k)));
+                last_key = k.clone();
+                shown = 0;
+            }
+            if shown < 5 {
+                md.push_str(&format!(" {} ×{n}", code(&line(v, 80))));
+            }
+            shown += 1;
+        }
+        md.push('\n');
+    }
+    let mut latest = Value::Null;
+    if let Some(event_id) = &issue.last_event_id {
+        if let Some(stored) = store.event(issue.project_id, event_id).await? {
+            let event = Event::from_value(&stored.payload);
+            md.push_str(&format!(
+                "\n### Latest event `{}` ({})\n",
+                stored.event_id,
+                iso(stored.timestamp)
+            ));
+            if let Some(e) = event.main_exception() {
+                md.push_str(&format!(
+                    "\n{}: {}\n",
+                    code(e.ty.as_deref().unwrap_or("Error")),
+                    line(e.value.as_deref().unwrap_or(""), 500)
+                ));
+            }
+            if let Some(stack) = event.main_stacktrace() {
+                md.push_str("\n### Most Recent Stack Trace (innermost first)\n\n");
+                md.push_str(&stack_markdown(stack, false, 40));
+            }
+            latest = json!({
+                "event_id": stored.event_id,
+                "timestamp": iso(stored.timestamp),
+                "has_in_app_frames": has_in_app(&event),
+            });
+        }
+    }
+    let mut structured = issue_json(&issue);
+    structured["project"] = project_json(&project);
+    structured["tags"] = Value::Object(tag_json);
+    structured["latest_event"] = latest;
+    Ok(ToolOutput {
+        markdown: md,
+        structured,
+    })
+}
+
+pub async fn get_issue_events(store: &Store, a: &Args) -> ToolResult<ToolOutput> {
+    let issue = issue_arg(store, a).await?;
+    let limit = args::limit(a, 10, 50)?;
+    let window = args::window(a, None)?;
+    let mut events = Vec::new();
+    // Newest first: page until `limit` events inside the window, or past its start.
+    'pages: for page in 0..MAX_SCAN_PAGES {
+        let batch = store.issue_events(issue.id, page, 100).await?;
+        let n = batch.len();
+        for e in batch {
+            if let Some(w) = window {
+                if e.timestamp < w.start_us {
+                    break 'pages;
+                }
+                if !w.contains(e.timestamp) {
+                    continue;
+                }
+            }
+            events.push(e);
+            if events.len() >= limit as usize {
+                break 'pages;
+            }
+        }
+        if n < 100 {
+            break;
+        }
+    }
+    let mut md = format!(
+        "## Events of issue #{}: {}\n\n{} of {} event(s), newest first.\n",
+        issue.id,
+        line(&issue.title, 200),
+        events.len(),
+        issue.times_seen
+    );
+    if events.is_empty() {
+        md.push_str("\nNo stored events in this window.\n");
+    }
+    for (n, e) in events.iter().enumerate() {
+        md.push_str(&format!(
+            "\n### Event {}\n- Event id: `{}`\n- Timestamp: {}\n- Level: {}\n- Environment: {}\n- Release: {}\n",
+            n + 1,
+            e.event_id,
+            iso(e.timestamp),
+            e.level,
+            e.environment.as_deref().map(code).unwrap_or_else(|| "—".into()),
+            e.release.as_deref().map(code).unwrap_or_else(|| "—".into()),
+        ));
+    }
+    Ok(ToolOutput {
+        markdown: md,
+        structured: json!({
+            "issue_id": issue.id,
+            "events": events.iter().map(event_item_json).collect::<Vec<_>>(),
+        }),
+    })
+}
+
+pub async fn set_status(store: &Store, a: &Args, status: IssueStatus) -> ToolResult<ToolOutput> {
+    let issue = issue_arg(store, a).await?;
+    let before = issue.status;
+    if !store.set_issue_status(issue.id, status).await? {
+        return Err(ToolError(format!(
+            "issue #{} vanished before it could change",
+            issue.id
+        )));
+    }
+    let (emoji, verb) = match status {
+        IssueStatus::Resolved | IssueStatus::ResolvedNextRelease => ("✅", "resolved"),
+        IssueStatus::Ignored => ("🔕", "ignored"),
+        IssueStatus::Open => ("🔓", "reopened"),
+    };
+    let md = format!(
+        "{emoji} Issue #{} marked as {verb} (was {before}): {}\n",
+        issue.id,
+        line(&issue.title, 200)
+    );
+    Ok(ToolOutput {
+        markdown: md,
+        structured: json!({ "issue_id": issue.id, "previous_status": before.as_str(), "status": status.as_str() }),
+    })
+}
