@@ -13,50 +13,60 @@ use crate::store::{Project, Store};
 
 /// The queue and blob store the config asks for.
 pub async fn adapters(config: &Config) -> anyhow::Result<(Arc<dyn Queue>, Arc<dyn BlobStore>)> {
-    #[cfg(feature = "aws")]
-    let aws = if config.queue_url.is_some() || config.bucket.is_some() {
-        Some(crate::aws::clients(config).await)
-    } else {
-        None
-    };
-    let queue: Arc<dyn Queue> = match &config.queue_url {
-        #[cfg(feature = "aws")]
-        Some(url) => Arc::new(crate::queue::sqs::SqsQueue::new(
-            aws.as_ref().expect("built above").sqs.clone(),
-            url,
-        )),
-        #[cfg(not(feature = "aws"))]
-        Some(_) => anyhow::bail!("SPLAT_QUEUE_URL needs a build with the `aws` feature"),
-        None => Arc::new(
-            LocalQueue::open(
-                &config.queue_path(),
-                config.queue_visibility,
-                config.queue_max_receives,
-            )
-            .await
-            .with_context(|| {
-                format!("opening the local queue {}", config.queue_path().display())
-            })?,
-        ),
-    };
-    let blobs: Arc<dyn BlobStore> = match &config.bucket {
-        #[cfg(feature = "aws")]
-        Some(bucket) => Arc::new(crate::blob::s3::S3BlobStore::new(
-            aws.as_ref().expect("built above").s3.clone(),
-            bucket,
-        )),
-        #[cfg(not(feature = "aws"))]
-        Some(_) => anyhow::bail!("SPLAT_BUCKET needs a build with the `aws` feature"),
-        None => Arc::new(LocalBlobStore::new(config.data_dir.clone())),
-    };
-    Ok((queue, blobs))
+    Ok((queue(config).await?, blob_store(config).await?))
 }
 
-/// Opens the database, creating the directory and applying migrations.
+/// SQS when `SPLAT_QUEUE_URL` is set, else the local queue file.
+pub async fn queue(config: &Config) -> anyhow::Result<Arc<dyn Queue>> {
+    match &config.queue_url {
+        #[cfg(feature = "aws")]
+        Some(url) => Ok(Arc::new(crate::queue::sqs::SqsQueue::new(
+            crate::aws::clients(config).await.sqs,
+            url,
+        ))),
+        #[cfg(not(feature = "aws"))]
+        Some(_) => anyhow::bail!("SPLAT_QUEUE_URL needs a build with the `aws` feature"),
+        None => {
+            let path = config.queue_path();
+            let queue = LocalQueue::open(&path, config.queue_visibility, config.queue_max_receives)
+                .await
+                .with_context(|| format!("opening the local queue {}", path.display()))?;
+            Ok(Arc::new(queue))
+        }
+    }
+}
+
+/// S3 when `SPLAT_BUCKET` is set, else the data folder.
+pub async fn blob_store(config: &Config) -> anyhow::Result<Arc<dyn BlobStore>> {
+    match &config.bucket {
+        #[cfg(feature = "aws")]
+        Some(bucket) => Ok(Arc::new(crate::blob::s3::S3BlobStore::new(
+            crate::aws::clients(config).await.s3,
+            bucket,
+        ))),
+        #[cfg(not(feature = "aws"))]
+        Some(_) => anyhow::bail!("SPLAT_BUCKET needs a build with the `aws` feature"),
+        None => Ok(Arc::new(LocalBlobStore::new(config.data_dir.clone()))),
+    }
+}
+
+/// Opens the database as its writer, creating the directory and applying migrations.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    Store::open(&config.database_path)
+    Store::open_writer(&config.database_path, config.journal)
         .await
         .with_context(|| format!("opening the database {}", config.database_path.display()))
+}
+
+/// Opens the database read-only, without migrating: what ingest needs to look up keys.
+pub async fn open_reader(config: &Config) -> anyhow::Result<Store> {
+    Store::open_reader(&config.database_path)
+        .await
+        .with_context(|| {
+            format!(
+                "opening the database {} read-only",
+                config.database_path.display()
+            )
+        })
 }
 
 /// Ingest state over a store: keys looked up through a short-lived cache.

@@ -42,7 +42,9 @@ impl TestApp {
         adjust(&mut config);
         let store = Store::open(&config.database_path).await.expect("store");
         let project = store.ensure_default_project().await.expect("project");
-        let reader = Store::open(&config.database_path).await.expect("reader");
+        let reader = Store::open_reader(&config.database_path)
+            .await
+            .expect("reader");
         let queue = Arc::new(
             LocalQueue::open(
                 &config.queue_path(),

@@ -9,13 +9,14 @@ use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
 use splat::config::Config;
 use splat::process::Processor;
-use splat::wiring::{adapters, open_store};
+use splat::wiring::{blob_store, open_store};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     splat::init_tracing();
     let config = Config::from_env()?;
-    let (_, blobs) = adapters(&config).await?;
+    // The SQS trigger delivers the messages; only the blob store (claim checks) is needed here.
+    let blobs = blob_store(&config).await?;
     let processor = Processor::new(open_store(&config).await?, blobs);
     let processor = &processor;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

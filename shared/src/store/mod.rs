@@ -41,36 +41,93 @@ pub struct Store {
     conn: libsql::Connection,
 }
 
+/// How the database file is journaled. WAL lets readers and the writer work at once, but needs shared
+/// memory between processes on one host; on a network filesystem (EFS, NFS) SQLite needs the rollback
+/// journal instead (`SPLAT_SQLITE_JOURNAL=delete`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Journal {
+    #[default]
+    Wal,
+    Delete,
+}
+
+impl Journal {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "wal" => Some(Self::Wal),
+            "delete" => Some(Self::Delete),
+            _ => None,
+        }
+    }
+
+    fn pragma(self) -> &'static str {
+        match self {
+            Self::Wal => "PRAGMA journal_mode=WAL",
+            Self::Delete => "PRAGMA journal_mode=DELETE",
+        }
+    }
+}
+
 impl Store {
-    /// Opens (creating if needed) the database file and brings its schema up to date.
+    /// Opens (creating if needed) the database file and brings its schema up to date: the writer's handle.
     pub async fn open(path: &Path) -> Result<Self> {
+        Self::open_writer(path, Journal::Wal).await
+    }
+
+    /// The writer's handle with the given journal mode.
+    pub async fn open_writer(path: &Path, journal: Journal) -> Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
                 StoreError::Invalid(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
         let db = libsql::Builder::new_local(path).build().await?;
-        Self::init(db).await
+        let store = Self::connect(db, Some(journal)).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// A read-only handle that never migrates (ingest: it only looks up keys, and must not take the
+    /// writer's lock). The writer creates and migrates the file first.
+    pub async fn open_reader(path: &Path) -> Result<Self> {
+        if !path.exists() {
+            return Err(StoreError::Invalid(format!(
+                "database {} does not exist yet: the processor or `splat serve` creates it",
+                path.display()
+            )));
+        }
+        let db = libsql::Builder::new_local(path)
+            .flags(libsql::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .build()
+            .await?;
+        Self::connect(db, None).await
     }
 
     /// A private in-memory database, for tests.
     pub async fn open_in_memory() -> Result<Self> {
-        Self::init(libsql::Builder::new_local(":memory:").build().await?).await
-    }
-
-    async fn init(db: libsql::Database) -> Result<Self> {
-        let conn = db.connect()?;
-        conn.busy_timeout(Duration::from_secs(30))?;
-        let mut rows = conn.query("PRAGMA journal_mode=WAL", ()).await?;
-        while rows.next().await?.is_some() {}
-        conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
-            .await?;
-        let store = Self {
-            _db: std::sync::Arc::new(db),
-            conn,
-        };
+        let store = Self::connect(
+            libsql::Builder::new_local(":memory:").build().await?,
+            Some(Journal::Wal),
+        )
+        .await?;
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// A connection with the house settings; `journal` is set only by writers (a reader cannot change it).
+    async fn connect(db: libsql::Database, journal: Option<Journal>) -> Result<Self> {
+        let conn = db.connect()?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        if let Some(journal) = journal {
+            let mut rows = conn.query(journal.pragma(), ()).await?;
+            while rows.next().await?.is_some() {}
+            conn.execute_batch("PRAGMA synchronous=NORMAL;").await?;
+        }
+        conn.execute_batch("PRAGMA foreign_keys=ON;").await?;
+        Ok(Self {
+            _db: std::sync::Arc::new(db),
+            conn,
+        })
     }
 
     async fn migrate(&self) -> Result<()> {
@@ -184,4 +241,37 @@ pub(crate) fn now_us() -> i64 {
 pub fn parse_key(s: &str) -> Result<PublicKey> {
     s.parse()
         .map_err(|e: &str| StoreError::Invalid(e.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn readers_never_write_and_journal_modes_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("splat.db");
+        assert!(
+            Store::open_reader(&path).await.is_err(),
+            "a reader does not create the file"
+        );
+        let writer = Store::open_writer(&path, Journal::Delete).await.unwrap();
+        let mut rows = writer.conn.query("PRAGMA journal_mode", ()).await.unwrap();
+        assert_eq!(
+            rows.next()
+                .await
+                .unwrap()
+                .unwrap()
+                .get::<String>(0)
+                .unwrap(),
+            "delete"
+        );
+        drop(rows);
+        writer.create_project("p").await.unwrap();
+        let reader = Store::open_reader(&path).await.unwrap();
+        assert_eq!(reader.list_projects().await.unwrap().len(), 1);
+        assert!(reader.create_project("q").await.is_err(), "read-only");
+        assert_eq!(Journal::parse("WAL"), Some(Journal::Wal));
+        assert_eq!(Journal::parse("memory"), None);
+    }
 }
