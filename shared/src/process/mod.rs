@@ -38,6 +38,9 @@ pub enum ProcessError {
     Store(#[from] StoreError),
 }
 
+/// One message's rows: its id, what it writes, and the claim-check key to delete once committed.
+type Part = (String, WriteBatch, Option<String>);
+
 #[derive(Clone)]
 pub struct Processor {
     store: Store,
@@ -73,7 +76,7 @@ impl Processor {
         let already = self.store.processed(&ids).await?;
         let projects = self.store.project_ids().await?;
         let mut outcome = BatchOutcome::default();
-        let mut parts: Vec<(String, WriteBatch, Option<String>)> = Vec::new();
+        let mut parts: Vec<Part> = Vec::new();
         for delivery in deliveries {
             let id = &delivery.message_id;
             if already.contains(id) || parts.iter().any(|(seen, ..)| seen == id) {
@@ -96,35 +99,19 @@ impl Processor {
         for (_, part, _) in &parts {
             whole.absorb(part.clone());
         }
-        let committed: Vec<&(String, WriteBatch, Option<String>)> = match self
-            .store
-            .commit(&whole)
-            .await
-        {
+        let committed = match self.store.commit(&whole).await {
             Ok(changes) => {
                 outcome.issue_changes = changes;
                 parts.iter().collect()
             }
             Err(e) => {
                 tracing::warn!(error = %e, messages = parts.len(), "batch commit failed; committing message by message");
-                let mut ok = Vec::new();
-                for part in &parts {
-                    match self.store.commit(&part.1).await {
-                        Ok(changes) => {
-                            outcome.issue_changes.extend(changes);
-                            ok.push(part);
-                        }
-                        Err(e) => {
-                            tracing::warn!(message_id = %part.0, error = %e, "message failed to commit");
-                            outcome.failed.push(part.0.clone());
-                        }
-                    }
-                }
-                if ok.is_empty() && !parts.is_empty() {
+                let committed = self.commit_each(&parts, &mut outcome).await;
+                if committed.is_empty() && !parts.is_empty() {
                     // Nothing commits at all: the database is the problem, not the messages.
                     return Err(e.into());
                 }
-                ok
+                committed
             }
         };
         for (id, _, claim) in committed {
@@ -137,6 +124,28 @@ impl Processor {
             }
         }
         Ok(outcome)
+    }
+
+    /// Commits each message's rows on its own; returns the parts that committed, records the rest as failed.
+    async fn commit_each<'p>(
+        &self,
+        parts: &'p [Part],
+        outcome: &mut BatchOutcome,
+    ) -> Vec<&'p Part> {
+        let mut committed = Vec::new();
+        for part in parts {
+            match self.store.commit(&part.1).await {
+                Ok(changes) => {
+                    outcome.issue_changes.extend(changes);
+                    committed.push(part);
+                }
+                Err(e) => {
+                    tracing::warn!(message_id = %part.0, error = %e, "message failed to commit");
+                    outcome.failed.push(part.0.clone());
+                }
+            }
+        }
+        committed
     }
 
     /// Adds one message's rows to the batch; returns the claim-check key to delete after the commit.
