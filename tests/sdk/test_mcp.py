@@ -25,12 +25,14 @@ WRITES = {"resolve_issue", "ignore_issue", "reopen_issue"}
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """One server with MCP on; the Python SDK sends two errors (one issue) and a message (another)."""
+    """One server with MCP on; the Python SDK sends two errors (one issue) and a message (another), the
+    Node SDK an error (a third)."""
     with start_splat(tmp_path_factory.mktemp("splat-mcp"), {"MCP_AUTH_TOKEN": TOKEN}) as splat:
         first = run_client("python", splat.dsn, "error", "message")
         second = run_client("python", splat.dsn, "error")
-        splat.wait_for("SELECT 1 FROM events", count=3)
-        yield splat, first["ids"], second["ids"]
+        node = run_client("node", splat.dsn, "error")
+        splat.wait_for("SELECT 1 FROM events", count=4)
+        yield splat, first["ids"], {**second["ids"], "node": node["ids"]["event_id"]}
 
 
 def session_run(splat, body, token=TOKEN):
@@ -99,6 +101,8 @@ def test_every_tool_answers_correctly(server):
         out["events_all"] = await call("get_issue_events", {"issue_id": str(iid), "hours": 2})
         out["event"] = await call("get_event", {"event_id": first["error"]})
         out["context"] = await call("get_investigation_context", {"issue_id": iid})
+        node_issue = next(i for i in issues if i["title"].startswith("Error: node sdk boom"))
+        out["node_context"] = await call("get_investigation_context", {"issue_id": node_issue["id"]})
         out["releases"] = await call("list_releases", {"project": 1})
         out["resolve"] = await call("resolve_issue", {"issue_id": mid})
         out["after_resolve"] = await call("list_recent_issues", {"status": "resolved"})
@@ -117,18 +121,18 @@ def test_every_tool_answers_correctly(server):
     iid, mid = out["ids"]
 
     projects = out["projects"].structured_content["projects"]
-    assert [(p["slug"], p["open_issues"], p["events"]) for p in projects] == [("default", 2, 3)]
+    assert [(p["slug"], p["open_issues"], p["events"]) for p in projects] == [("default", 3, 4)]
     assert "| 1 | `default` |" in text(out["projects"])
 
     status = out["status"].structured_content
-    assert (status["projects"], status["issues"], status["events"]) == (1, 2, 3)
-    assert status["issues_by_status"]["open"] == 2
+    assert (status["projects"], status["issues"], status["events"]) == (1, 3, 4)
+    assert status["issues_by_status"]["open"] == 3
     assert status["queue_depth"] == 0
-    assert "- Events: 3" in text(out["status"])
+    assert "- Events: 4" in text(out["status"])
 
     recent = out["recent"]
     assert not recent.is_error
-    assert recent.structured_content["total"] == 2
+    assert recent.structured_content["total"] == 3
     assert f"**Issue #{iid}** — ZeroDivisionError: division by zero" in text(recent)
 
     assert [i["id"] for i in out["search"].structured_content["issues"]] == [iid]
@@ -164,15 +168,20 @@ def test_every_tool_answers_correctly(server):
     md = text(out["context"])
     assert "untrusted data" in md and "[in-app]" in md and "1 / 0" in md and context["event"]["trace_id"] in md
 
+    node = out["node_context"].structured_content["event"]
+    assert node["event_id"] == second["node"] and node["platform"] == "node"
+    assert node["has_in_app_frames"] is True
+    assert "client.js" in text(out["node_context"])
+
     releases = out["releases"].structured_content["releases"]
-    assert [(r["version"], r["events"]) for r in releases] == [(RELEASE, 3)]
+    assert [(r["version"], r["events"]) for r in releases] == [(RELEASE, 4)]
 
     assert "marked as resolved" in text(out["resolve"])
     assert [i["id"] for i in out["after_resolve"].structured_content["issues"]] == [mid]
     assert "marked as ignored" in text(out["ignore"])
     assert [i["id"] for i in out["after_ignore"].structured_content["issues"]] == [mid]
     assert "marked as reopened" in text(out["reopen"])
-    assert out["after_reopen"].structured_content["total"] == 2
+    assert out["after_reopen"].structured_content["total"] == 3
 
     for name in ["unknown_issue", "unknown_event", "bad_status", "bad_project", "bad_time"]:
         assert out[name].is_error, name
