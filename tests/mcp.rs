@@ -41,9 +41,8 @@ async fn post(app: &Router, auth: Option<&str>, body: Value) -> Answer {
         .unwrap_or("")
         .to_owned();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::String(
-        String::from_utf8_lossy(&bytes).into_owned(),
-    ));
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()));
     Answer {
         status,
         content_type,
@@ -105,20 +104,32 @@ async fn call_tool(app: &Router, id: u64, name: &str, args: Value) -> Value {
     )
     .await;
     assert_eq!(a.status, 200, "{name}: {:?}", a.body);
-    assert!(a.content_type.starts_with("application/json"), "{}", a.content_type);
+    assert!(
+        a.content_type.starts_with("application/json"),
+        "{}",
+        a.content_type
+    );
     assert_eq!(a.body["id"], id);
     a.body["result"].clone()
 }
 
 fn text(result: &Value) -> String {
-    result["content"][0]["text"].as_str().unwrap_or("").to_owned()
+    result["content"][0]["text"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned()
 }
 
 #[tokio::test]
 async fn requests_without_the_right_bearer_token_are_refused() {
     let app = TestApp::new().await;
     let guarded = mcp(&app, Some(TOKEN));
-    for auth in [None, Some("Bearer wrong"), Some(TOKEN), Some("Basic dGVzdA==")] {
+    for auth in [
+        None,
+        Some("Bearer wrong"),
+        Some(TOKEN),
+        Some("Basic dGVzdA=="),
+    ] {
         let a = post(&guarded, auth, initialize()).await;
         assert_eq!(a.status, 401, "{auth:?}");
         assert_eq!(a.body["jsonrpc"], "2.0");
@@ -128,7 +139,12 @@ async fn requests_without_the_right_bearer_token_are_refused() {
     // A prefix or an extension of the token is no token.
     let a = post(&guarded, Some(&format!("Bearer {TOKEN}x")), initialize()).await;
     assert_eq!(a.status, 401);
-    let a = post(&guarded, Some(&format!("Bearer {}", &TOKEN[..10])), initialize()).await;
+    let a = post(
+        &guarded,
+        Some(&format!("Bearer {}", &TOKEN[..10])),
+        initialize(),
+    )
+    .await;
     assert_eq!(a.status, 401);
 
     // Without MCP_AUTH_TOKEN nothing gets in, and the refusal says what to set.
@@ -169,7 +185,12 @@ async fn a_raw_json_rpc_exchange() {
     .await;
     assert_eq!(note.status, 202);
 
-    let ping = post(&r, Some(&auth), json!({"jsonrpc": "2.0", "id": 9, "method": "ping"})).await;
+    let ping = post(
+        &r,
+        Some(&auth),
+        json!({"jsonrpc": "2.0", "id": 9, "method": "ping"}),
+    )
+    .await;
     assert_eq!(ping.status, 200);
     assert_eq!(ping.body["result"], json!({}));
 
@@ -195,7 +216,10 @@ async fn a_raw_json_rpc_exchange() {
         "reopen_issue",
         "list_releases",
     ] {
-        let t = tools.iter().find(|t| t["name"] == want).unwrap_or_else(|| panic!("{want} in {names:?}"));
+        let t = tools
+            .iter()
+            .find(|t| t["name"] == want)
+            .unwrap_or_else(|| panic!("{want} in {names:?}"));
         assert_eq!(t["inputSchema"]["type"], "object", "{want}");
         let writes = want.ends_with("_issue") && !want.starts_with("get");
         assert_eq!(t["annotations"]["readOnlyHint"], !writes, "{want}");
@@ -219,11 +243,20 @@ async fn a_raw_json_rpc_exchange() {
     assert_eq!(none["structuredContent"]["total"], 0);
     assert!(text(&none).contains("No issues match"));
 
-    let ctx = call_tool(&r, 7, "get_investigation_context", json!({"issue_id": issue_id})).await;
+    let ctx = call_tool(
+        &r,
+        7,
+        "get_investigation_context",
+        json!({"issue_id": issue_id}),
+    )
+    .await;
     assert_eq!(ctx["isError"], false, "{ctx:?}");
     // The newest event with in-app frames, deterministically.
     assert_eq!(ctx["structuredContent"]["event"]["event_id"], event_id(2));
-    assert_eq!(ctx["structuredContent"]["event"]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(
+        ctx["structuredContent"]["event"]["trace_id"],
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
     let md = text(&ctx);
     assert!(md.contains("untrusted"), "{md}");
     assert!(md.contains("total = price(cart['sku'])"), "{md}");
@@ -235,7 +268,13 @@ async fn a_raw_json_rpc_exchange() {
     assert_eq!(event["structuredContent"]["issue_id"], issue_id);
     assert!(text(&event).contains("req-42"));
 
-    let resolved = call_tool(&r, 10, "resolve_issue", json!({"issue_id": issue_id.to_string()})).await;
+    let resolved = call_tool(
+        &r,
+        10,
+        "resolve_issue",
+        json!({"issue_id": issue_id.to_string()}),
+    )
+    .await;
     assert!(text(&resolved).contains("marked as resolved"));
     let open = call_tool(&r, 11, "list_recent_issues", json!({})).await;
     assert_eq!(open["structuredContent"]["total"], 0);
@@ -250,7 +289,13 @@ async fn a_raw_json_rpc_exchange() {
     assert_eq!(bad["isError"], true);
     let bad = call_tool(&r, 15, "list_recent_issues", json!({"status": "sleeping"})).await;
     assert_eq!(bad["isError"], true);
-    let bad = call_tool(&r, 16, "list_releases", json!({"project": "no-such-project"})).await;
+    let bad = call_tool(
+        &r,
+        16,
+        "list_releases",
+        json!({"project": "no-such-project"}),
+    )
+    .await;
     assert_eq!(bad["isError"], true);
     assert!(text(&bad).contains("default"), "{}", text(&bad));
 
