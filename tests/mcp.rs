@@ -308,3 +308,40 @@ async fn a_raw_json_rpc_exchange() {
     .await;
     assert!(a.body["error"]["code"].is_i64(), "{:?}", a.body);
 }
+
+/// The `splat-mcp` Lambda's path: an API Gateway HTTP API v2 event (real JSON shape, the Host API Gateway
+/// sets, the stage `$default`) through the same router, answered in JSON.
+#[tokio::test]
+async fn an_api_gateway_v2_event_reaches_the_tools() {
+    let app = seeded().await;
+    let mut event: Value =
+        serde_json::from_str(include_str!("fixtures/aws/apigw-v2-envelope.json")).unwrap();
+    event["routeKey"] = json!("POST /mcp");
+    event["rawPath"] = json!("/mcp");
+    event["requestContext"]["http"]["path"] = json!("/mcp");
+    event["requestContext"]["routeKey"] = json!("POST /mcp");
+    event["rawQueryString"] = json!("");
+    event["queryStringParameters"] = json!({});
+    event["pathParameters"] = json!({});
+    event["headers"] = json!({
+        "accept": "application/json, text/event-stream",
+        "authorization": format!("Bearer {TOKEN}"),
+        "content-type": "application/json",
+        "host": "abc123.execute-api.eu-west-1.amazonaws.com",
+        "mcp-protocol-version": "2025-06-18",
+        "user-agent": "claude-code/2.0",
+        "x-forwarded-proto": "https"
+    });
+    event["isBase64Encoded"] = json!(false);
+    event["body"] = json!(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "list_recent_issues", "arguments": {}}})
+    .to_string());
+    let request = lambda_http::request::from_str(&event.to_string()).expect("API Gateway v2 event");
+    let response = mcp(&app, Some(TOKEN)).oneshot(request).await.unwrap();
+    let reply = Reply::read(response).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert_eq!(
+        reply.body["result"]["structuredContent"]["issues"][0]["title"],
+        "CheckoutError: cart is empty"
+    );
+}
