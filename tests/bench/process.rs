@@ -170,7 +170,8 @@ fn main() {
         let pages = [
             ("issues list", format!("/projects/{slug}/issues")),
             ("issues list, by count, page 40", format!("/projects/{slug}/issues?sort=count&page=40")),
-            ("issues list, search", format!("/projects/{slug}/issues?query=handler_4242")),
+            ("issues list, search", format!("/projects/{slug}/issues?q=handler_4242")),
+            ("issues list, environment staging", format!("/projects/{slug}/issues?environment=staging")),
             ("issue page", format!("/projects/{slug}/issues/{}", busiest[0].id)),
             ("project dashboard", format!("/projects/{slug}")),
         ];

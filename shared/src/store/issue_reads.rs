@@ -206,10 +206,10 @@ impl Store {
             add("i.level = ?", level.clone());
         }
         if let Some(env) = filter.environment.as_ref().filter(|e| !e.is_empty()) {
-            add("EXISTS (SELECT 1 FROM issue_tags t WHERE t.issue_id = i.id AND t.key = 'environment' AND t.value = ?)", env.clone());
+            add("i.id IN (SELECT t.issue_id FROM issue_tags t WHERE t.key = 'environment' AND t.value = ?)", env.clone());
         }
         if let Some(release) = filter.release.as_ref().filter(|r| !r.is_empty()) {
-            add("EXISTS (SELECT 1 FROM issue_tags t WHERE t.issue_id = i.id AND t.key = 'release' AND t.value = ?)", release.clone());
+            add("i.id IN (SELECT t.issue_id FROM issue_tags t WHERE t.key = 'release' AND t.value = ?)", release.clone());
         }
         if let Some(q) = filter.query.as_deref().and_then(fts_query) {
             add(

@@ -127,9 +127,11 @@ impl Store {
         let mut rows = self
             .conn()
             .query(
+                // CROSS JOIN fixes the order: from the 1,000 issues to their tags, never from every
+                // tag value of the key (the planner would, through the (key, value) index).
                 "SELECT DISTINCT t.value FROM
                    (SELECT id FROM issues WHERE project_id = ?1 ORDER BY last_seen DESC LIMIT 1000) i
-                   JOIN issue_tags t ON t.issue_id = i.id AND t.key = ?2
+                   CROSS JOIN issue_tags t ON t.issue_id = i.id AND t.key = ?2
                  ORDER BY t.value LIMIT ?3",
                 (project.value(), key, limit.clamp(1, 500) as i64),
             )

@@ -5,6 +5,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (1, V1_GROUND_FLOOR),
     (2, V2_ISSUES),
     (3, V3_ISSUE_LIST_SPEED),
+    (4, V4_TAG_FILTERS),
 ];
 
 const V1_GROUND_FLOOR: &str = "
@@ -218,4 +219,9 @@ END;
 CREATE TRIGGER issue_status_counts_delete AFTER DELETE ON issues BEGIN
     UPDATE issue_status_counts SET count = count - 1 WHERE project_id = OLD.project_id AND status = OLD.status;
 END;
+";
+
+const V4_TAG_FILTERS: &str = "
+-- Filtering the issue list by environment or release starts from the tag value, not from every issue.
+CREATE INDEX issue_tags_value ON issue_tags (key, value, issue_id);
 ";
