@@ -3,7 +3,7 @@
 //
 // Starts `splat serve` on a free port with a fresh data dir, sends real errors from the Python and Node
 // SDK clients of tests/sdk, then loads the issues list, opens an issue, resolves it, checks it moved to the
-// Resolved tab, opens an event page, watches a new error arrive without a reload, and switches the theme.
+// Resolved tab, sends the same error again and sees the issue reopened as regressed, opens an event page, watches a new error arrive without a reload, and switches the theme.
 // Screenshots of every page type, light and dark, go to tests/output/screenshots/.
 //
 // Run: SPLAT_BIN=<path to splat> node --test tests/ui/ui.test.js
@@ -224,6 +224,19 @@ test("an issue is opened from the list, resolved, and moves to the Resolved tab"
   assert.match(await page.locator(".tabs a[aria-current=page]").innerText(), /Resolved\s*1/);
   assert.equal(await page.getByRole("link", { name: /ZeroDivisionError/ }).count(), 1);
   await shoot("issues-resolved");
+});
+
+test("the resolved issue happens again and is back under Open, marked regressed", async () => {
+  await run(PYTHON, [path.join(ROOT, "tests/sdk/python_client.py"), dsn, "error"]);
+  await eventually("the ZeroDivisionError back under Open", async () => {
+    await page.goto(`${base}/projects/default/issues`);
+    return (await page.getByRole("link", { name: /ZeroDivisionError/ }).count()) === 1;
+  });
+  await page.getByRole("link", { name: /ZeroDivisionError/ }).click();
+  await page.waitForURL(/\/projects\/default\/issues\/\d+$/);
+  assert.equal(await page.locator(".page-head .badge.status").getAttribute("data-status"), "open");
+  assert.ok(await page.locator(".page-head .badge.bad", { hasText: "regressed" }).isVisible());
+  await shoot("issue-regressed");
 });
 
 test("an event page shows the exception, stack trace, context and raw JSON", async () => {
