@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::model::{Event, Exception, Frame, Stacktrace};
 use crate::protocol::EventId;
-use crate::store::{Issue, StoredEvent};
+use crate::store::{Issue, Project, StoredEvent};
 
 use super::format::{json_block, json_text, Ts};
 use super::{project_or_404, render, Chrome, WebError, WebResult, WebState};
@@ -341,19 +341,29 @@ fn parse_event_id(s: &str) -> WebResult<String> {
         .map_err(|_| WebError::NotFound("event"))
 }
 
+/// The project and one of its events, by the ids in the URL; 404 for either unknown.
+async fn event_or_404(
+    state: &WebState,
+    slug: &str,
+    event_id: &str,
+) -> WebResult<(Project, String, StoredEvent)> {
+    let project = project_or_404(state, slug).await?;
+    let event_id = parse_event_id(event_id)?;
+    let event = state
+        .store
+        .event(project.id, &event_id)
+        .await?
+        .ok_or(WebError::NotFound("event"))?;
+    Ok((project, event_id, event))
+}
+
 /// `GET /projects/{slug}/events/{event_id}`.
 pub async fn detail(
     State(state): State<WebState>,
     chrome: Chrome,
     Path((slug, event_id)): Path<(String, String)>,
 ) -> WebResult<Response> {
-    let project = project_or_404(&state, &slug).await?;
-    let event_id = parse_event_id(&event_id)?;
-    let event = state
-        .store
-        .event(project.id, &event_id)
-        .await?
-        .ok_or(WebError::NotFound("event"))?;
+    let (project, event_id, event) = event_or_404(&state, &slug, &event_id).await?;
     let (issue, (older, newer)) = match event.issue_id {
         Some(id) => (
             state.store.issue(id).await?,
@@ -387,13 +397,7 @@ pub async fn raw_json(
     State(state): State<WebState>,
     Path((slug, event_id)): Path<(String, String)>,
 ) -> WebResult<Response> {
-    let project = project_or_404(&state, &slug).await?;
-    let event_id = parse_event_id(&event_id)?;
-    let event = state
-        .store
-        .event(project.id, &event_id)
-        .await?
-        .ok_or(WebError::NotFound("event"))?;
+    let (_, event_id, event) = event_or_404(&state, &slug, &event_id).await?;
     let body = serde_json::to_string_pretty(&event.payload).unwrap_or_default();
     let mut response = body.into_response();
     let headers = response.headers_mut();
