@@ -27,7 +27,8 @@ class CfnLoader(yaml.SafeLoader):
 
 
 def _cfn_tag(loader, tag_suffix, node):
-    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    # `!Ref` and `!Condition` are the two whose long forms carry no `Fn::` prefix.
+    name = tag_suffix if tag_suffix in ("Ref", "Condition") else f"Fn::{tag_suffix}"
     if isinstance(node, yaml.ScalarNode):
         value = loader.construct_scalar(node)
         if tag_suffix == "GetAtt":

@@ -43,7 +43,7 @@ def test_runtime_architecture_and_build(template):
     assert "workspace" in workspace
     packages = {tomllib.loads(p.read_text())["package"]["name"] for p in ROOT.glob("functions/*/Cargo.toml")}
     fns = functions(template)
-    assert set(fns) == {"IngestFunction", "ProcessorFunction"}
+    assert set(fns) == {"IngestFunction", "ProcessorFunction", "UiFunction", "McpFunction"}
     for name, fn in fns.items():
         assert fn["Metadata"]["BuildMethod"] == "rust-cargolambda", name
         assert fn["Metadata"]["BuildProperties"]["Binary"] in packages, name
@@ -138,7 +138,14 @@ def test_least_privilege_roles(template):
                 if st["Resource"] == "*":
                     assert st["Sid"] == "VpcNetworkInterfaces" and all(a.startswith("ec2:") for a in actions), (name, st)
                 if any(a.startswith("s3:") for a in actions):
-                    assert st["Resource"] == {"Fn::Sub": "${Bucket.Arn}/ingest/*"}, (name, st)
+                    # Object actions on one prefix (claim checks, or the lake), or listing the lake only.
+                    assert st["Resource"] in (
+                        {"Fn::Sub": "${Bucket.Arn}/ingest/*"},
+                        {"Fn::Sub": "${Bucket.Arn}/lake/*"},
+                    ) or (
+                        actions == ["s3:ListBucket"]
+                        and st["Condition"] == {"StringLike": {"s3:prefix": ["lake/*"]}}
+                    ), (name, st)
     ingest = roles["IngestRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     processor = roles["ProcessorRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     ingest_actions = {a for st in ingest for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])}
@@ -148,10 +155,41 @@ def test_least_privilege_roles(template):
     assert "s3:PutObject" in ingest_actions and "s3:DeleteObject" not in ingest_actions
 
 
+def references_to(node, name, path=()):
+    """Every place in `node` that refers to parameter `name`: (path, the intrinsic that does)."""
+    if isinstance(node, dict):
+        if node.get("Ref") == name:
+            yield path, node
+        sub = node.get("Fn::Sub")
+        if isinstance(sub, str) and "${" + name + "}" in sub:
+            yield path, node
+        for k, v in node.items():
+            yield from references_to(v, name, path + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from references_to(v, name, path + (i,))
+
+
 def test_no_secret_is_a_plain_parameter(template):
+    """A secret never passes through a parameter (NoEcho only hides it from the console; it still sits in
+    the stack's parameters). A parameter may NAME a Secrets Manager secret: then it ends in `SecretId`, is
+    constrained to name/ARN characters, and is used nowhere but inside a `{{resolve:secretsmanager:...}}`
+    dynamic reference (resolved by CloudFormation) or a condition on whether it is set."""
+    secret_ids = []
     for name, param in template["Parameters"].items():
-        assert not re.search(r"secret|password|token|apikey", name, re.I), f"{name}: use Secrets Manager or SSM"
         assert "NoEcho" not in param, name
+        if re.search(r"secret|password|token|apikey", name, re.I):
+            assert name.endswith("SecretId"), f"{name}: take a Secrets Manager secret's name or ARN, not the value"
+            assert param["Type"] == "String" and param["AllowedPattern"] == "^[A-Za-z0-9/_+=.@:-]*$", name
+            secret_ids.append(name)
+    assert secret_ids == ["McpTokenSecretId"]
+    for name in secret_ids:
+        uses = list(references_to(template["Resources"], name)) + list(references_to(template["Outputs"], name))
+        assert uses, name
+        for path, node in uses:
+            assert node == {"Fn::Sub": "{{resolve:secretsmanager:${%s}}}" % name}, (name, path, node)
+        conditions = [c for c, body in template["Conditions"].items() if list(references_to(body, name))]
+        assert conditions == ["DeployMcp"], conditions
 
 
 def test_environment_matches_what_the_code_reads(template):
@@ -194,3 +232,116 @@ def test_the_loader_reads_every_intrinsic():
     t = load_cfn()
     assert t["Resources"]["IngestFunction"]["Properties"]["Role"] == {"Fn::GetAtt": ["IngestRole", "Arn"]}
     assert t["Resources"]["FunctionSecurityGroup"]["Properties"]["VpcId"] == {"Fn::If": ["CreateVpc", {"Ref": "Vpc"}, {"Ref": "VpcId"}]}
+    assert t["Conditions"]["McpOnHttpApi"]["Fn::And"][0] == {"Condition": "DeployMcp"}
+
+
+MANAGED_CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+MANAGED_CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+MANAGED_ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+
+
+def role_actions(template, role):
+    statements = template["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    return statements, {a for st in statements for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])}
+
+
+def test_ui_function_behind_cloudfront(template):
+    res = template["Resources"]
+    ui = res["UiFunction"]
+    assert ui["Condition"] == "DeployUi" and template["Parameters"]["EnableUi"]["Default"] == "true"
+    assert ui["Metadata"]["BuildProperties"]["Binary"] == "splat-ui"
+    env = ui["Properties"]["Environment"]["Variables"]
+    # The DSNs the UI prints must name ingest's host, not CloudFront's.
+    assert env["SPLAT_PUBLIC_URL"] == template["Outputs"]["IngestBaseUrl"]["Value"]
+    assert env["SPLAT_QUEUE_URL"] == {"Ref": "Queue"}
+
+    url = res["UiFunctionUrl"]["Properties"]
+    assert url["TargetFunctionArn"] == {"Fn::GetAtt": ["UiFunction", "Arn"]}
+    # NONE, not AWS_IAM + OAC: with OAC, Lambda refuses browser form POSTs (no x-amz-content-sha256).
+    assert url["AuthType"] == "NONE"
+    perms = [r["Properties"] for r in res.values() if r["Type"] == "AWS::Lambda::Permission" and r["Properties"]["FunctionName"] == {"Ref": "UiFunction"}]
+    assert {p["Action"] for p in perms} == {"lambda:InvokeFunctionUrl", "lambda:InvokeFunction"}
+
+    dist = res["UiDistribution"]["Properties"]["DistributionConfig"]
+    [origin] = dist["Origins"]
+    assert origin["DomainName"] == {"Fn::Select": [2, {"Fn::Split": ["/", {"Fn::GetAtt": ["UiFunctionUrl", "FunctionUrl"]}]}]}
+    assert origin["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
+    default = dist["DefaultCacheBehavior"]
+    assert default["TargetOriginId"] == origin["Id"]
+    assert default["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert {"GET", "HEAD", "POST"} <= set(default["AllowedMethods"])
+    assert default["CachePolicyId"] == MANAGED_CACHING_DISABLED  # pages are never cached
+    assert default["OriginRequestPolicyId"] == MANAGED_ALL_VIEWER_EXCEPT_HOST  # cookies, Origin, Sec-Fetch-*
+    [static] = dist["CacheBehaviors"]
+    assert static["PathPattern"] == "/static/*" and static["CachePolicyId"] == MANAGED_CACHING_OPTIMIZED
+    assert static["AllowedMethods"] == ["GET", "HEAD"]
+
+    # Host is the function URL's at the origin, so the viewer's Host travels as x-forwarded-host, which is
+    # the header the UI's CSRF Origin check and its DSN fallback read.
+    [assoc] = default["FunctionAssociations"]
+    assert assoc == {"EventType": "viewer-request", "FunctionARN": {"Fn::GetAtt": ["UiForwardedHost", "FunctionARN"]}}
+    fn = res["UiForwardedHost"]["Properties"]
+    assert fn["AutoPublish"] is True and fn["FunctionConfig"]["Runtime"] == "cloudfront-js-2.0"
+    assert "request.headers['x-forwarded-host'] = { value: request.headers.host.value }" in fn["FunctionCode"]
+    for source in ("csrf.rs", "mod.rs"):
+        assert '"x-forwarded-host"' in (ROOT / "shared" / "src" / "web" / source).read_text(), source
+
+
+def test_mcp_function_and_its_front_doors(template):
+    res = template["Resources"]
+    mcp = res["McpFunction"]
+    assert mcp["Condition"] == "DeployMcp"
+    assert mcp["Metadata"]["BuildProperties"]["Binary"] == "splat-mcp"
+    env = mcp["Properties"]["Environment"]["Variables"]
+    assert env["MCP_AUTH_TOKEN"] == {"Fn::Sub": "{{resolve:secretsmanager:${McpTokenSecretId}}}"}
+    assert '"MCP_AUTH_TOKEN"' in (ROOT / "shared" / "src" / "config.rs").read_text()
+    assert template["Parameters"]["McpTokenSecretId"]["Default"] == ""  # no secret, no MCP function
+    assert template["Conditions"]["DeployMcp"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "McpTokenSecretId"}, ""]}]}
+    # Front door A: the ingest HTTP API's `ANY /mcp`; front door B: its own public function URL.
+    route = res["HttpApiMcpRoute"]
+    assert route["Condition"] == "McpOnHttpApi" and route["Properties"]["RouteKey"] == "ANY /mcp"
+    assert route["Properties"]["ApiId"] == {"Ref": "HttpApi"}
+    assert res["HttpApiMcpIntegration"]["Properties"]["IntegrationUri"] == {"Fn::GetAtt": ["McpFunction", "Arn"]}
+    assert res["HttpApiInvokeMcp"]["Properties"]["SourceArn"]["Fn::Sub"].endswith("/*/*/mcp")
+    url = res["McpFunctionUrl"]
+    assert url["Condition"] == "McpOnFunctionUrl" and url["Properties"]["AuthType"] == "NONE"
+    perms = [r["Properties"] for r in res.values() if r.get("Condition") == "McpOnFunctionUrl" and r["Type"] == "AWS::Lambda::Permission"]
+    assert {p["Action"] for p in perms} == {"lambda:InvokeFunctionUrl", "lambda:InvokeFunction"}
+    conds = template["Conditions"]
+    assert conds["McpOnHttpApi"] == {"Fn::And": [{"Condition": "DeployMcp"}, {"Condition": "UseHttpApi"}]}
+    assert conds["McpOnFunctionUrl"] == {"Fn::And": [{"Condition": "DeployMcp"}, {"Condition": "UseFunctionUrl"}]}
+
+
+def test_ui_and_mcp_write_nothing_but_the_database(template):
+    """The UI and MCP read the lake and the queue's depth; they never send, receive or delete messages and
+    never write objects. They do write the database (project and issue-status changes, migrations at
+    start), and only through the access point."""
+    for role in ("UiRole", "McpRole"):
+        statements, actions = role_actions(template, role)
+        forbidden = {"s3:PutObject", "s3:DeleteObject", "sqs:SendMessage", "sqs:ReceiveMessage",
+                     "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "elasticfilesystem:ClientRootAccess"}
+        assert not actions & forbidden, (role, actions & forbidden)
+        assert {"sqs:GetQueueAttributes", "s3:GetObject", "elasticfilesystem:ClientMount"} <= actions, role
+        assert not any(a.startswith(("secretsmanager:", "ssm:", "kms:")) for a in actions), role  # resolved at deploy
+        by_sid = {st["Sid"]: st for st in statements}
+        assert by_sid["LakeRead"]["Resource"] == {"Fn::Sub": "${Bucket.Arn}/lake/*"}, role
+        assert by_sid["QueueDepth"]["Resource"] == {"Fn::GetAtt": ["Queue", "Arn"]}, role
+        db = by_sid["Database"]
+        assert set(db["Action"]) == {"elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"}, role
+        assert db["Condition"] == {"StringEquals": {"elasticfilesystem:AccessPointArn": {"Fn::GetAtt": ["AccessPoint", "Arn"]}}}
+
+
+def test_outputs(template):
+    outputs = template["Outputs"]
+    for name in ("IngestBaseUrl", "IngestHost", "DsnTemplate", "QueueUrl", "DeadLetterQueueUrl", "BucketName", "FileSystemId"):
+        assert name in outputs, name
+    assert outputs["UiUrl"] == {
+        "Condition": "DeployUi",
+        "Description": outputs["UiUrl"]["Description"],
+        "Value": {"Fn::Sub": "https://${UiDistribution.DomainName}"},
+    }
+    mcp = outputs["McpUrl"]
+    assert mcp["Condition"] == "DeployMcp"
+    assert mcp["Value"]["Fn::If"][0] == "UseHttpApi"
+    assert mcp["Value"]["Fn::If"][1]["Fn::Sub"].endswith("/mcp")
+    assert mcp["Value"]["Fn::If"][2] == {"Fn::Sub": "${McpFunctionUrl.FunctionUrl}mcp"}  # the URL ends in /
