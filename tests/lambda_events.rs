@@ -1,5 +1,6 @@
 //! The Lambda handlers fed real event JSON: an API Gateway HTTP API v2 request with a base64 gzip body goes
-//! through the same router as `splat serve`; an SQS batch with a poison record gets a partial batch response.
+//! through the same router as `splat serve`; an SQS batch with a poison record gets a partial batch response;
+//! the UI's function URL events as CloudFront forwards them (a page, and a form post) reach the web router.
 
 use aws_lambda_events::sqs::SqsEvent;
 use base64::Engine;
@@ -74,5 +75,125 @@ async fn sqs_event_with_a_poison_record_reports_only_that_record() {
     assert_eq!(
         json,
         json!({"batchItemFailures": [{"itemIdentifier": poison_id}]})
+    );
+}
+
+/// The ingest URL the template gives the UI function as `SPLAT_PUBLIC_URL`, so its DSNs name ingest.
+const INGEST_URL: &str = "https://abc123.execute-api.eu-west-1.amazonaws.com";
+/// The viewer's host in the fixtures: CloudFront's, copied into `x-forwarded-host` by the stack's
+/// viewer-request function (the origin gets the function URL's own `Host`).
+const CLOUDFRONT_HOST: &str = "d1x2y3z4abcdef.cloudfront.net";
+
+/// The web router as `functions/ui` builds it in AWS.
+fn ui_router(app: &TestApp) -> axum::Router {
+    splat::web::router(splat::web::WebState::new(
+        app.store.clone(),
+        app.queue.clone(),
+        Some(INGEST_URL.into()),
+        None,
+    ))
+}
+
+/// A Lambda function URL event (payload 2.0) as the UI function receives it from CloudFront: the
+/// function URL's `Host`, `x-forwarded-host` from the viewer-request function, `cloudfront-*` and `via`
+/// headers, cookies in their own array, and (for the POST) a base64 form body. Built from AWS's documented
+/// payload and CloudFront's headers under Managed-AllViewerExceptHostHeader, not captured from a live stack.
+fn cloudfront_event(name: &str) -> serde_json::Value {
+    let text = match name {
+        "get" => include_str!("fixtures/aws/function-url-cloudfront-get.json"),
+        "post-form" => include_str!("fixtures/aws/function-url-cloudfront-post-form.json"),
+        _ => unreachable!(),
+    };
+    serde_json::from_str(text).unwrap()
+}
+
+async fn call_ui(
+    router: &axum::Router,
+    event: &serde_json::Value,
+) -> (u16, http::HeaderMap, String) {
+    let request = lambda_http::request::from_str(&event.to_string()).expect("a function URL event");
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn cloudfront_function_url_get_of_the_projects_page() {
+    let app = TestApp::new().await;
+    let event = cloudfront_event("get");
+    assert_eq!(event["requestContext"]["http"]["method"], "GET");
+    let (status, headers, body) = call_ui(&ui_router(&app), &event).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    // The DSN names ingest (SPLAT_PUBLIC_URL), never CloudFront or the function URL.
+    let dsn = format!(
+        "https://{}@abc123.execute-api.eu-west-1.amazonaws.com/{}",
+        app.key(),
+        app.project.id
+    );
+    assert!(body.contains(&dsn), "no {dsn} in:\n{body}");
+    assert!(
+        !body.contains("lambda-url"),
+        "the origin's host leaked into the page"
+    );
+    // The CSRF cookie is Secure: the function URL says x-forwarded-proto https.
+    let cookie = headers["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.starts_with("splat_csrf=") && cookie.contains("; Secure"),
+        "{cookie}"
+    );
+}
+
+#[tokio::test]
+async fn cloudfront_function_url_post_of_a_form() {
+    let app = TestApp::new().await;
+    let router = ui_router(&app);
+    let event = cloudfront_event("post-form");
+    assert_eq!(event["isBase64Encoded"], true);
+    let projects = "SELECT name FROM projects ORDER BY id";
+
+    // Without the viewer-request function, the Origin (CloudFront's host) matches neither the Host the
+    // origin sees (the function URL's) nor SPLAT_PUBLIC_URL (ingest's): the CSRF check refuses the post.
+    let mut bare = event.clone();
+    bare["headers"]
+        .as_object_mut()
+        .unwrap()
+        .remove("x-forwarded-host");
+    let (status, _, _) = call_ui(&router, &bare).await;
+    assert_eq!(status, 403);
+    // Another site's form, forwarded by the same CloudFront, is refused too.
+    let mut forged = event.clone();
+    forged["headers"]["origin"] = json!("https://evil.example");
+    forged["headers"]["sec-fetch-site"] = json!("cross-site");
+    let (status, _, _) = call_ui(&router, &forged).await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        app.query_strings(projects).await,
+        vec![vec![Some("default".to_string())]]
+    );
+
+    // As CloudFront forwards it: the base64 form body decoded, the cookie from `cookies`, the Origin
+    // matching x-forwarded-host. The project is created and the browser sent to it by a relative link.
+    assert_eq!(
+        event["headers"]["x-forwarded-host"], CLOUDFRONT_HOST,
+        "fixture"
+    );
+    let (status, headers, body) = call_ui(&router, &event).await;
+    assert_eq!(status, 303, "{body}");
+    assert_eq!(headers["location"], "/projects/checkout-service");
+    assert_eq!(
+        app.query_strings(projects).await,
+        vec![
+            vec![Some("default".to_string())],
+            vec![Some("Checkout service".to_string())]
+        ]
     );
 }
