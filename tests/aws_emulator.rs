@@ -215,6 +215,7 @@ async fn ingest_to_sqs_to_processor_with_an_s3_claim_check() {
     let options = RunnerOptions {
         batch_size: 10,
         wait: Duration::from_secs(1),
+        ..RunnerOptions::default()
     };
     let mut done = 0;
     for _ in 0..10 {
@@ -251,6 +252,26 @@ async fn ingest_to_sqs_to_processor_with_an_s3_claim_check() {
         "claim-checked body deleted after the commit"
     );
     assert_eq!(queue.depth().await.unwrap(), 0);
+    // The lake file went to S3, under the key the catalog registered, and holds both events.
+    let registered = local
+        .query_strings("SELECT path, record_count FROM ducklake_data_file WHERE table_id = 3")
+        .await;
+    let [row] = registered.as_slice() else {
+        panic!("one events file expected: {registered:?}")
+    };
+    let key = format!("lake/main/events/{}", row[0].as_deref().unwrap());
+    assert_eq!(
+        blobs.list("lake/main/events/").await.unwrap(),
+        [key.clone()]
+    );
+    let file = blobs.get(&key).await.unwrap();
+    let rows: usize = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap().num_rows())
+        .sum();
+    assert_eq!((rows, row[1].as_deref()), (2, Some("2")));
 }
 
 #[tokio::test]
@@ -275,6 +296,7 @@ async fn a_claim_check_whose_body_is_missing_fails_only_that_message() {
         &RunnerOptions {
             batch_size: 10,
             wait: Duration::from_secs(1),
+            ..RunnerOptions::default()
         },
     )
     .await

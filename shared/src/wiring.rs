@@ -50,11 +50,30 @@ pub async fn blob_store(config: &Config) -> anyhow::Result<Arc<dyn BlobStore>> {
     }
 }
 
-/// Opens the database as its writer, creating the directory and applying migrations.
+/// Opens the database as its writer, creating the directory, applying migrations, and pointing the lake
+/// catalog at where this configuration keeps lake files.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    Store::open_writer(&config.database_path, config.journal)
+    let store = Store::open_writer(&config.database_path, config.journal)
         .await
-        .with_context(|| format!("opening the database {}", config.database_path.display()))
+        .with_context(|| format!("opening the database {}", config.database_path.display()))?;
+    store.set_lake_data_path(&lake_data_path(config)).await?;
+    Ok(store)
+}
+
+/// The lake's `data_path`: `s3://<bucket>/lake/`, or the local lake folder as configured (relative paths
+/// stay relative, so `ATTACH 'ducklake:sqlite:data/splat.db' (DATA_PATH 'data/lake/')` matches it when run
+/// from where `splat serve` runs).
+pub fn lake_data_path(config: &Config) -> String {
+    match &config.bucket {
+        Some(bucket) => format!("s3://{bucket}/{}", crate::lake::KEY_PREFIX),
+        None => {
+            let dir = config.lake_dir().display().to_string();
+            format!(
+                "{}/",
+                dir.strip_prefix("./").unwrap_or(&dir).trim_end_matches('/')
+            )
+        }
+    }
 }
 
 /// Opens the database read-only, without migrating: what ingest needs to look up keys.

@@ -44,6 +44,11 @@ class Splat:
     def scalar(self, sql, *params):
         return next(iter(self.query(sql, *params)[0].values()))
 
+    def lake(self, sql, *params):
+        """Rows as dicts from stock DuckDB with the ducklake extension, attached to Splat's database
+        read-only the way the README tells users to."""
+        return lake_query(self.db_path, sql, *params)
+
     def wait_for(self, sql, *params, count=1):
         """Polls until `sql` returns at least `count` rows and returns them; the processor commits
         asynchronously, so rows appear a moment after the SDK got its 200."""
@@ -58,6 +63,41 @@ class Splat:
                     f"--- splat log (tail) ---\n{self.log_path.read_text()[-3000:]}"
                 )
             time.sleep(0.05)
+
+
+def duckdb_with_ducklake():
+    """A DuckDB connection with the ducklake and sqlite extensions loaded from their PyPI wheels, offline.
+    The sqlite file must be named after its entry point (`sqlite_scanner`), so it is loaded from a copy."""
+    import shutil
+    import tempfile
+
+    import duckdb
+    import duckdb_extension_ducklake
+    import duckdb_extension_sqlite
+
+    def extension(module, name):
+        return next(Path(module.__file__).parent.glob(f"extensions/*/{name}.duckdb_extension"))
+
+    ext_dir = Path(tempfile.gettempdir()) / f"splat-duckdb-ext-{duckdb.__version__}"
+    ext_dir.mkdir(exist_ok=True)
+    sqlite_ext = ext_dir / "sqlite_scanner.duckdb_extension"
+    if not sqlite_ext.exists():
+        shutil.copy(extension(duckdb_extension_sqlite, "sqlite"), sqlite_ext)
+    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    con.execute(f"LOAD '{sqlite_ext}'")
+    con.execute(f"LOAD '{extension(duckdb_extension_ducklake, 'ducklake')}'")
+    return con
+
+
+def lake_query(db_path, sql, *params):
+    con = duckdb_with_ducklake()
+    try:
+        con.execute(f"ATTACH 'ducklake:sqlite:{db_path}' AS lake (READ_ONLY)")
+        cursor = con.execute(sql, list(params))
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+    finally:
+        con.close()
 
 
 @contextlib.contextmanager

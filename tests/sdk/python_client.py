@@ -18,7 +18,11 @@ from sentry_sdk.transport import HttpTransport
 RELEASE = "splat-sdk-tests@1.0.0"
 ENVIRONMENT = "sdk-test"
 TRANSACTION = "sdk-test/checkout"
-ORDERS_QUERY = "SELECT * FROM orders WHERE user_id = %s"
+# Literals on purpose: Splat must store these only normalized. The list query, then one query per order
+# (10 ms each, 6 of them: past Sentry's N+1 thresholds of 5 repeats and 50 ms).
+USERS_QUERY = "SELECT * FROM users WHERE id = 42 AND email = 'bob@example.com'"
+ORDERS_QUERY = "SELECT id FROM orders WHERE user_id = 42"
+ITEMS_QUERY = "SELECT * FROM order_items WHERE order_id = {}"
 N_REPEATED = 6
 
 requests = []
@@ -49,12 +53,14 @@ def send_message():
 
 def send_transaction():
     with sentry_sdk.start_transaction(op="task", name=TRANSACTION) as tx:
-        with sentry_sdk.start_span(op="db", name="SELECT * FROM users WHERE id = %s"):
+        with sentry_sdk.start_span(op="db", name=USERS_QUERY):
             time.sleep(0.002)  # durations are asserted > 0, so spans must take measurable time
         with sentry_sdk.start_span(op="function", name="load_orders"):
-            for _ in range(N_REPEATED):
-                with sentry_sdk.start_span(op="db", name=ORDERS_QUERY):
-                    time.sleep(0.001)
+            with sentry_sdk.start_span(op="db", name=ORDERS_QUERY):
+                time.sleep(0.001)
+            for order_id in range(1001, 1001 + N_REPEATED):
+                with sentry_sdk.start_span(op="db", name=ITEMS_QUERY.format(order_id)):
+                    time.sleep(0.01)
         # Finishing here (leaving the block is then a no-op) is the one way to get the id the SDK sent.
         event_id = tx.finish()
     return {"event_id": event_id, "trace_id": tx.trace_id, "span_id": tx.span_id}

@@ -64,7 +64,8 @@ def test_streamed_span_tree(sent):
     [root] = [s for s in spans if s["is_segment"]]
     assert (root["span_id"], root["parent_span_id"], root["op"]) == (ids["span_id"], None, "task")
     children = [s for s in spans if not s["is_segment"]]
-    assert [(c["op"], c["name"]) for c in children] == [("db", "SELECT * FROM orders WHERE user_id = $1")] * 6
+    # Stored normalized, as Relay does: the SDK's `$1` placeholder becomes `%s` like every literal.
+    assert [(c["op"], c["name"]) for c in children] == [("db", "SELECT * FROM orders WHERE user_id = %s")] * 6
     assert all(c["parent_span_id"] == c["segment_id"] == root["span_id"] for c in children)
     assert all(c["duration_us"] > 0 for c in children)
 

@@ -55,17 +55,25 @@ def test_transaction(sent):
 
 
 def test_span_tree(sent):
+    """The spans live in the lake only: read them the way a user would, with stock DuckDB."""
     splat, report, _ = sent
     tx = report["ids"]["transaction"]
-    spans = splat.wait_for("SELECT * FROM spans WHERE trace_id = ? AND is_segment = 0", tx["trace_id"], count=8)
-    assert len(spans) == 8  # users query, load_orders, 6 orders queries
-    assert all(s["segment_id"] == tx["span_id"] and s["duration_us"] > 0 for s in spans)
-    [loader] = [s for s in spans if s["op"] == "function"]
-    assert (loader["name"], loader["parent_span_id"]) == ("load_orders", tx["span_id"])
+    splat.wait_for("SELECT 1 FROM transactions WHERE event_id = ?", tx["event_id"])
+    spans = splat.lake("SELECT * FROM lake.spans WHERE trace_id = ? ORDER BY sequence", tx["trace_id"])
+    assert len(spans) == 10  # the root, the users query, load_orders, the orders query, 6 items queries
+    root, children = spans[0], spans[1:]
+    assert (root["span_id"], root["op"], root["depth"], root["sequence"]) == (tx["span_id"], "task", 0, 0)
+    assert all(s["transaction_id"] == tx["span_id"] and s["duration_ms"] > 0 for s in spans)
+    assert [s["sequence"] for s in spans] == list(range(10))
+    [loader] = [s for s in children if s["op"] == "function"]
+    assert (loader["description"], loader["parent_span_id"], loader["depth"]) == ("load_orders", tx["span_id"], 1)
     # Nesting is checked by ids, not times: the SDK stamps a start from the wall clock and its end from a
     # monotonic delta, so a child can end some µs after its parent in what it sends.
-    repeated = [s for s in spans if s["parent_span_id"] == loader["span_id"]]
-    assert [(s["op"], s["name"]) for s in repeated] == [("db", "SELECT * FROM orders WHERE user_id = %s")] * 6
+    under = [s for s in children if s["parent_span_id"] == loader["span_id"]]
+    assert [(s["op"], s["depth"]) for s in under] == [("db", 2)] * 7
+    assert [s["description"] for s in under] == (
+        ["SELECT id FROM orders WHERE user_id = %s"] + ["SELECT * FROM order_items WHERE order_id = %s"] * 6
+    )
 
 
 def test_every_reported_id_stored_exactly_once(sent):
@@ -78,10 +86,14 @@ def test_every_reported_id_stored_exactly_once(sent):
     assert [r["event_id"] for r in splat.query("SELECT event_id FROM transactions")] == [ids["transaction"]["event_id"]]
 
 
-def test_root_span_is_a_spans_row_like_streamed_segments(sent):
+def test_transaction_figures(sent):
+    """What the processor derives from the span tree: the N+1 under load_orders, query count, db time."""
     splat, report, _ = sent
     tx = report["ids"]["transaction"]
     splat.wait_for("SELECT 1 FROM transactions WHERE event_id = ?", tx["event_id"])
-    splat.wait_for("SELECT 1 FROM spans WHERE trace_id = ?", tx["trace_id"], count=9)
-    roots = splat.query("SELECT * FROM spans WHERE trace_id = ? AND is_segment = 1", tx["trace_id"])
-    assert [(r["span_id"], r["op"]) for r in roots] == [(tx["span_id"], "task")]
+    [row] = splat.lake("SELECT * FROM lake.transactions WHERE event_id = ?", tx["event_id"])
+    assert (row["name"], row["source"], row["span_count"], row["spans_truncated"]) == ("sdk-test/checkout", "transaction", 10, False)
+    assert (row["query_count"], row["has_n_plus_one"]) == (8, True)
+    # Six 10 ms repeats: batching would save the five after the first.
+    assert row["n_plus_one_wasted_ms"] >= 50
+    assert row["db_time_ms"] >= 60

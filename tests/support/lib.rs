@@ -4,10 +4,12 @@
 use std::io::Write;
 use std::sync::Arc;
 
+use arrow_array::{Array, RecordBatch, StringArray};
 use axum::body::Body;
 use axum::Router;
 use http::{Request, Response};
 use http_body_util::BodyExt;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use splat::blob::LocalBlobStore;
 use splat::config::Config;
 use splat::process::runner::drain;
@@ -41,6 +43,10 @@ impl TestApp {
         config.queue_visibility = std::time::Duration::from_millis(200);
         adjust(&mut config);
         let store = Store::open(&config.database_path).await.expect("store");
+        store
+            .set_lake_data_path(&splat::wiring::lake_data_path(&config))
+            .await
+            .expect("lake data path");
         let project = store.ensure_default_project().await.expect("project");
         let reader = Store::open_reader(&config.database_path)
             .await
@@ -130,6 +136,47 @@ impl TestApp {
         self.store.count(table).await.unwrap()
     }
 
+    /// Every live lake file of a table, read back with the parquet crate; checks each file's field ids
+    /// against the table and its row count against the catalog.
+    pub async fn lake_batches(&self, table: &splat::lake::TableDef) -> Vec<RecordBatch> {
+        let rows = self
+            .query_strings(&format!(
+                "SELECT path, record_count FROM ducklake_data_file WHERE table_id = {} AND end_snapshot IS NULL ORDER BY data_file_id",
+                table.id
+            ))
+            .await;
+        let mut batches = Vec::new();
+        for row in rows {
+            let path = self
+                .config
+                .lake_dir()
+                .join("main")
+                .join(table.name)
+                .join(row[0].as_deref().expect("path"));
+            let file = std::fs::File::open(&path).expect("lake file");
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet");
+            let fields = builder.parquet_schema().root_schema().get_fields().to_vec();
+            for (i, field) in fields.iter().enumerate() {
+                assert_eq!(
+                    field.get_basic_info().id(),
+                    i as i32 + 1,
+                    "field id of {}",
+                    field.name()
+                );
+                assert_eq!(field.name(), table.columns[i].name);
+            }
+            let file_batches: Vec<RecordBatch> = builder
+                .build()
+                .expect("reader")
+                .map(|b| b.expect("batch"))
+                .collect();
+            let n: usize = file_batches.iter().map(RecordBatch::num_rows).sum();
+            assert_eq!(Some(n.to_string()), row[1], "record_count of {path:?}");
+            batches.extend(file_batches);
+        }
+        batches
+    }
+
     /// One column of one row, as a string (NULL → None), for assertions.
     pub async fn query_strings(&self, sql: &str) -> Vec<Vec<Option<String>>> {
         let db = libsql::Builder::new_local(&self.config.database_path)
@@ -154,6 +201,18 @@ impl TestApp {
         }
         out
     }
+}
+
+/// A string column of a lake batch (NULL → None).
+pub fn lake_strings(batch: &RecordBatch, column: &str) -> Vec<Option<String>> {
+    let a = batch.column_by_name(column).expect("column");
+    let a = a
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .expect("a string column");
+    (0..a.len())
+        .map(|i| a.is_valid(i).then(|| a.value(i).to_owned()))
+        .collect()
 }
 
 /// A response, read whole.

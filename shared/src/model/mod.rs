@@ -52,6 +52,16 @@ struct RawEvent {
     contexts: Value,
     #[serde(default)]
     spans: Value,
+    #[serde(default, deserialize_with = "lenient::string")]
+    server_name: Option<String>,
+    #[serde(default)]
+    request: Value,
+    #[serde(default)]
+    measurements: Value,
+    #[serde(default)]
+    tags: Value,
+    #[serde(default)]
+    breadcrumbs: Value,
 }
 
 /// A payload that is not a JSON object: the one thing that fails an item.
@@ -145,6 +155,8 @@ pub struct SpanRecord {
     pub end_us: Option<i64>,
     /// Span data, tags or attributes as compact JSON.
     pub data: Option<String>,
+    /// `db.system` (`postgresql`, `sqlite` …): which SQL dialect the description is in.
+    pub db_system: Option<String>,
 }
 
 /// A transaction row: from a classic `transaction` item, or from a streamed segment span.
@@ -156,6 +168,98 @@ pub struct TransactionRecord {
     pub release: Option<String>,
     pub platform: Option<String>,
     pub sdk_name: Option<String>,
+    pub server_name: Option<String>,
+    pub http: HttpFacts,
+    /// `measurements.db` and `measurements.view` in milliseconds, when the SDK measured them.
+    pub measured_db_ms: Option<f64>,
+    pub measured_view_ms: Option<f64>,
+    /// The SQL of Rails' `sql.active_record` breadcrumbs, for the N+1 rule; held in memory only, never
+    /// stored (the payload keeps it).
+    pub sql_breadcrumbs: Vec<String>,
+}
+
+/// Rails' SDK records queries as breadcrumbs (`category: sql.active_record`, `data.sql`).
+fn sql_breadcrumbs(breadcrumbs: &Value) -> Vec<String> {
+    let list = breadcrumbs.get("values").unwrap_or(breadcrumbs).as_array();
+    list.into_iter()
+        .flatten()
+        .filter(|b| b.get("category").and_then(Value::as_str) == Some("sql.active_record"))
+        .filter_map(|b| b.get("data")?.get("sql")?.as_str())
+        .take(10_000)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The request a transaction served, from wherever the SDK put it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HttpFacts {
+    pub method: Option<String>,
+    /// Scheme, host and path: the query string and fragment are dropped (tokens, personal data).
+    pub url: Option<String>,
+    pub status: Option<i32>,
+}
+
+/// `https://host/path?q#f` → `https://host/path`.
+pub fn url_without_query(url: &str) -> String {
+    let end = url.find(['?', '#']).unwrap_or(url.len());
+    clip(&url[..end], 1024)
+}
+
+fn status_code(v: Option<&Value>) -> Option<i32> {
+    let v = v?;
+    let n = v
+        .as_i64()
+        .or_else(|| v.as_f64().map(|f| f as i64))
+        .or_else(|| v.as_str()?.trim().parse().ok())?;
+    (100..=999).contains(&n).then_some(n as i32)
+}
+
+/// Tags as a map or as `[key, value]` pairs.
+fn tag<'a>(tags: &'a Value, key: &str) -> Option<&'a Value> {
+    match tags {
+        Value::Object(map) => map.get(key),
+        Value::Array(pairs) => pairs.iter().find_map(|p| {
+            let pair = p.as_array()?;
+            (pair.first()?.as_str()? == key).then(|| pair.get(1))?
+        }),
+        _ => None,
+    }
+}
+
+fn measurement_ms(measurements: &Value, key: &str) -> Option<f64> {
+    let m = measurements.get(key)?;
+    let value = m.get("value")?.as_f64()?;
+    let factor = match m
+        .get("unit")
+        .and_then(Value::as_str)
+        .unwrap_or("millisecond")
+    {
+        "second" => 1000.0,
+        "microsecond" => 0.001,
+        "nanosecond" => 0.000_001,
+        _ => 1.0,
+    };
+    Some(value * factor).filter(|v| v.is_finite() && *v >= 0.0)
+}
+
+fn classic_http(raw: &RawEvent, trace: &Value) -> HttpFacts {
+    let data = trace.get("data").unwrap_or(&Value::Null);
+    let text = |v: Option<&Value>| owned(v.and_then(Value::as_str));
+    HttpFacts {
+        method: text(raw.request.get("method"))
+            .or_else(|| text(tag(&raw.tags, "http.method")))
+            .or_else(|| text(data.get("http.request.method")))
+            .or_else(|| text(data.get("http.method")))
+            .map(|m| m.to_ascii_uppercase()),
+        url: text(raw.request.get("url")).map(|u| url_without_query(&u)),
+        status: status_code(
+            raw.contexts
+                .get("response")
+                .and_then(|r| r.get("status_code")),
+        )
+        .or_else(|| status_code(tag(&raw.tags, "http.status_code")))
+        .or_else(|| status_code(data.get("http.response.status_code"))),
+    }
 }
 
 /// A classic transaction event and its child spans.
@@ -183,6 +287,7 @@ pub fn transaction_from_payload(
             .get("data")
             .filter(|d| !d.is_null())
             .map(Value::to_string),
+        db_system: None,
     };
     let spans = raw
         .spans
@@ -194,16 +299,23 @@ pub fn transaction_from_payload(
                 .collect()
         })
         .unwrap_or_default();
+    let http = classic_http(&raw, &trace);
     let record = TransactionRecord {
         name: raw
             .transaction
+            .clone()
             .filter(|t| !t.is_empty())
             .unwrap_or_else(|| "<unlabeled transaction>".into()),
         root,
+        sdk_name: owned(str_at(&raw.sdk, &["name"])),
+        server_name: raw.server_name.clone(),
+        http,
+        measured_db_ms: measurement_ms(&raw.measurements, "db"),
+        measured_view_ms: measurement_ms(&raw.measurements, "view"),
+        sql_breadcrumbs: sql_breadcrumbs(&raw.breadcrumbs),
         environment: raw.environment,
         release: raw.release,
         platform: raw.platform,
-        sdk_name: owned(str_at(&raw.sdk, &["name"])),
     };
     Ok((record, spans))
 }
@@ -251,6 +363,7 @@ fn classic_span(value: &Value, trace_id: &str, segment_id: &str) -> Option<SpanR
         status: raw.status,
         start_us: raw.start_timestamp,
         end_us: raw.timestamp.or(raw.end_timestamp),
+        db_system: owned(raw.data.get("db.system").and_then(Value::as_str)),
         data: (!raw.data.is_null()).then(|| raw.data.to_string()),
     })
 }
@@ -294,6 +407,8 @@ fn v2_span(value: &Value) -> Option<SpanRecord> {
         status: raw.status,
         start_us: raw.start_timestamp,
         end_us: raw.end_timestamp.or(raw.timestamp),
+        db_system: attribute_str(attrs, "db.system.name")
+            .or_else(|| attribute_str(attrs, "db.system")),
         data: (!attrs.is_null()).then(|| attrs.to_string()),
     })
 }
@@ -315,6 +430,22 @@ pub fn transaction_from_segment(span: &SpanRecord) -> TransactionRecord {
         release: attribute_str(&attrs, "sentry.release"),
         platform: attribute_str(&attrs, "sentry.platform"),
         sdk_name: attribute_str(&attrs, "sentry.sdk.name"),
+        server_name: attribute_str(&attrs, "sentry.server_name")
+            .or_else(|| attribute_str(&attrs, "server.address")),
+        http: HttpFacts {
+            method: attribute_str(&attrs, "http.request.method")
+                .or_else(|| attribute_str(&attrs, "http.method"))
+                .map(|m| m.to_ascii_uppercase()),
+            url: attribute_str(&attrs, "url.full")
+                .or_else(|| attribute_str(&attrs, "http.url"))
+                .or_else(|| attribute_str(&attrs, "url.path"))
+                .map(|u| url_without_query(&u)),
+            status: status_code(attribute(&attrs, "http.response.status_code"))
+                .or_else(|| status_code(attribute(&attrs, "http.status_code"))),
+        },
+        measured_db_ms: None,
+        measured_view_ms: None,
+        sql_breadcrumbs: Vec::new(),
     }
 }
 

@@ -4,3 +4,4 @@
 pub mod normalize;
 pub mod n_plus_one;
 pub mod sketch;
+pub mod transaction;

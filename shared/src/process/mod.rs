@@ -13,7 +13,9 @@ use bytes::Bytes;
 
 use crate::blob::{BlobError, BlobStore};
 use crate::grouping;
-use crate::model::{self, Event, EventSummary};
+use crate::lake::LakeWriter;
+use crate::model::{self, Event, EventSummary, SpanRecord};
+use crate::perf::transaction::{self, SpanTree};
 use crate::protocol::{Envelope, EventId, ItemType, ProjectId};
 use crate::queue::{Delivery, EnvelopeRef, QueueMessage};
 use crate::store::{EventRow, IssueChange, SpanRow, Store, StoreError, TransactionRow, WriteBatch};
@@ -45,6 +47,7 @@ type Part = (String, WriteBatch, Option<String>);
 pub struct Processor {
     store: Store,
     blobs: Arc<dyn BlobStore>,
+    lake: LakeWriter,
 }
 
 /// Why one message was not processed.
@@ -57,8 +60,10 @@ enum MessageFailure {
 }
 
 impl Processor {
+    /// Lake files go to the same blob store as claim-checked bodies, under `lake/`.
     pub fn new(store: Store, blobs: Arc<dyn BlobStore>) -> Self {
-        Self { store, blobs }
+        let lake = LakeWriter::new(blobs.clone());
+        Self { store, blobs, lake }
     }
 
     pub fn store(&self) -> &Store {
@@ -99,7 +104,7 @@ impl Processor {
         for (_, part, _) in &parts {
             whole.absorb(part.clone());
         }
-        let committed = match self.store.commit(&whole).await {
+        let committed = match self.store.commit_with_lake(&whole, Some(&self.lake)).await {
             Ok(changes) => {
                 outcome.issue_changes = changes;
                 parts.iter().collect()
@@ -134,7 +139,7 @@ impl Processor {
     ) -> Vec<&'p Part> {
         let mut committed = Vec::new();
         for part in parts {
-            match self.store.commit(&part.1).await {
+            match self.store.commit_with_lake(&part.1, Some(&self.lake)).await {
                 Ok(changes) => {
                     outcome.issue_changes.extend(changes);
                     committed.push(part);
@@ -292,15 +297,21 @@ fn add_transaction(
 ) -> Result<(), String> {
     let (record, spans) =
         model::transaction_from_payload(payload, event_id).map_err(|e| e.to_string())?;
+    let tree = SpanTree::new(&record.root, spans);
+    let (perf, descriptions) = transaction::analyze(&record, &tree);
     // The root is a span too, as a streamed segment is: both shapes give the same span tree.
-    batch.spans.push(SpanRow {
-        project_id: project,
-        span: record.root.clone(),
-    });
-    batch.spans.extend(spans.into_iter().map(|span| SpanRow {
-        project_id: project,
-        span,
-    }));
+    let mut root = span_row(project, record.root.clone());
+    (root.depth, root.sequence) = (Some(0), Some(0));
+    let mut rows = vec![root];
+    let children = tree.children.into_iter().zip(descriptions).zip(tree.depths);
+    for (i, ((span, description), depth)) in children.enumerate() {
+        rows.push(SpanRow {
+            description,
+            depth: Some(depth),
+            sequence: Some(i as i32 + 1),
+            ..span_row(project, span)
+        });
+    }
     batch.transactions.push(TransactionRow {
         project_id: project,
         event_id: Some(event_id.to_owned()),
@@ -309,8 +320,20 @@ fn add_transaction(
         received_at_us: received,
         source: "transaction",
         payload: Some(compress(payload)),
+        perf,
+        spans: rows,
     });
     Ok(())
+}
+
+fn span_row(project: ProjectId, span: SpanRecord) -> SpanRow {
+    SpanRow {
+        project_id: project,
+        description: transaction::describe(&span),
+        depth: None,
+        sequence: None,
+        span,
+    }
 }
 
 fn add_spans(
@@ -331,12 +354,11 @@ fn add_spans(
                 received_at_us: received,
                 source: "span",
                 payload: None,
+                perf: Default::default(),
+                spans: Vec::new(),
             });
         }
-        batch.spans.push(SpanRow {
-            project_id: project,
-            span,
-        });
+        batch.spans.push(span_row(project, span));
     }
     Ok(())
 }

@@ -5,10 +5,14 @@ use std::collections::BTreeMap;
 
 use crate::grouping::Grouping;
 use crate::model::{EventSummary, SpanRecord, TransactionRecord};
+use crate::perf::transaction::TransactionPerf;
 use crate::protocol::ProjectId;
+
+use crate::lake::{catalog, EventFact, LakeFacts, LakeWriter, SpanFact, TransactionFact};
 
 use super::cached::Cached;
 use super::issues::{IssueChange, IssueWriter, Sighting};
+use super::rollups::RollupWriter;
 use super::{now_us, Result, Store};
 
 #[derive(Debug, Clone)]
@@ -39,12 +43,21 @@ pub struct TransactionRow {
     /// `transaction` or `span`.
     pub source: &'static str,
     pub payload: Option<Vec<u8>>,
+    pub perf: TransactionPerf,
+    /// A classic transaction's spans, its root first; they go to the lake with it. (Streamed spans
+    /// arrive on their own, in [`WriteBatch::spans`].)
+    pub spans: Vec<SpanRow>,
 }
 
 #[derive(Debug, Clone)]
 pub struct SpanRow {
     pub project_id: ProjectId,
     pub span: SpanRecord,
+    /// The description normalized for storage (no SQL literal, no query string); the raw text is never
+    /// written anywhere.
+    pub description: Option<String>,
+    pub depth: Option<i32>,
+    pub sequence: Option<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -58,6 +71,7 @@ pub struct ItemCount {
 pub struct WriteBatch {
     pub events: Vec<EventRow>,
     pub transactions: Vec<TransactionRow>,
+    /// Streamed spans (span-v2): they wait in the database for the rest of their segment.
     pub spans: Vec<SpanRow>,
     pub item_counts: BTreeMap<ItemCount, i64>,
     pub message_ids: Vec<String>,
@@ -93,9 +107,20 @@ fn duration(start: Option<i64>, end: Option<i64>) -> Option<i64> {
 }
 
 impl Store {
-    /// Writes the batch atomically. Rows that already exist (same event id, same span) are kept as they
-    /// were, so replaying a batch changes nothing.
+    /// Writes the batch's database rows atomically, without the lake (tests of the database alone).
     pub async fn commit(&self, batch: &WriteBatch) -> Result<Vec<IssueChange>> {
+        self.commit_with_lake(batch, None).await
+    }
+
+    /// Writes the batch atomically: the database rows, then the lake files of the rows that were new
+    /// (uploaded while the write transaction is open, so that events carry their issue id), registered in
+    /// the catalog by the same commit. Rows that already exist (same event id, same span) are kept as they
+    /// were, so replaying a batch changes nothing, in the database or in the lake.
+    pub async fn commit_with_lake(
+        &self,
+        batch: &WriteBatch,
+        lake: Option<&LakeWriter>,
+    ) -> Result<Vec<IssueChange>> {
         let tx = self
             .conn()
             .transaction_with_behavior(libsql::TransactionBehavior::Immediate)
@@ -103,9 +128,15 @@ impl Store {
         let mut cached = Cached::new(&tx);
         let mut issues = IssueWriter::new(&tx);
         let mut changes = Vec::new();
+        let mut facts = LakeFacts::default();
         for event in &batch.events {
-            changes.extend(issues.record_event(event).await?);
+            if let Some((issue_id, change)) = issues.record_event(event).await? {
+                changes.extend(change);
+                facts.events.push(event_fact(event, issue_id));
+            }
         }
+        // Transactions stored for the first time go to the lake with their spans, and count in the rollups.
+        let mut rollups = RollupWriter::default();
         if !batch.transactions.is_empty() {
             let stmt = tx
                 .prepare(
@@ -139,6 +170,11 @@ impl Store {
                     ])
                     .await?;
                 stmt.reset();
+                if inserted == 1 {
+                    facts.transactions.push(transaction_fact(t));
+                    facts.spans.extend(t.spans.iter().filter_map(span_fact));
+                    rollups.add(t);
+                }
                 // Only a transaction seen for the first time counts toward its release.
                 if let (1, Some(release)) = (inserted, r.release.as_deref()) {
                     issues.sight_release(
@@ -160,23 +196,27 @@ impl Store {
                 .await?;
             for row in &batch.spans {
                 let s = &row.span;
-                stmt.execute(libsql::params![
-                    row.project_id.value(),
-                    s.trace_id.as_str(),
-                    s.span_id.as_str(),
-                    s.parent_span_id.clone(),
-                    s.segment_id.clone(),
-                    s.is_segment as i64,
-                    s.name.clone(),
-                    s.op.clone(),
-                    s.status.clone(),
-                    s.start_us,
-                    s.end_us,
-                    duration(s.start_us, s.end_us),
-                    s.data.clone(),
-                ])
-                .await?;
+                let inserted = stmt
+                    .execute(libsql::params![
+                        row.project_id.value(),
+                        s.trace_id.as_str(),
+                        s.span_id.as_str(),
+                        s.parent_span_id.clone(),
+                        s.segment_id.clone(),
+                        s.is_segment as i64,
+                        row.description.clone(),
+                        s.op.clone(),
+                        s.status.clone(),
+                        s.start_us,
+                        s.end_us,
+                        duration(s.start_us, s.end_us),
+                        s.data.clone(),
+                    ])
+                    .await?;
                 stmt.reset();
+                if inserted == 1 {
+                    facts.spans.extend(span_fact(row));
+                }
             }
         }
         for (key, n) in &batch.item_counts {
@@ -192,8 +232,88 @@ impl Store {
             cached.execute("INSERT OR IGNORE INTO processed_messages (message_id, processed_at) VALUES (?1, ?2)", (id.as_str(), now)).await?;
         }
         issues.flush().await?;
+        rollups.flush(&mut cached).await?;
         drop(cached);
+        if let Some(lake) = lake.filter(|_| !facts.is_empty()) {
+            let files = lake.write(&facts).await?;
+            catalog::register(&tx, &files).await?;
+        }
         tx.commit().await?;
         Ok(changes)
     }
+}
+
+fn ms(us: i64) -> f64 {
+    us as f64 / 1000.0
+}
+
+fn event_fact(e: &EventRow, issue_id: i64) -> EventFact {
+    let s = &e.summary;
+    EventFact {
+        project_id: e.project_id.value(),
+        timestamp_us: e.timestamp_us,
+        event_id: e.event_id.clone(),
+        issue_id,
+        level: s.level.clone(),
+        environment: s.environment.clone(),
+        release: s.release.clone(),
+        platform: s.platform.clone(),
+        exception_type: s.exception_type.clone(),
+        transaction: s.transaction.clone(),
+        trace_id: s.trace_id.clone(),
+        server_name: s.server_name.clone(),
+        sdk_name: s.sdk_name.clone(),
+    }
+}
+
+fn transaction_fact(t: &TransactionRow) -> TransactionFact {
+    let (r, root) = (&t.record, &t.record.root);
+    TransactionFact {
+        project_id: t.project_id.value(),
+        timestamp_us: t.end_us,
+        start_us: root.start_us,
+        event_id: t.event_id.clone(),
+        trace_id: root.trace_id.clone(),
+        span_id: root.span_id.clone(),
+        name: r.name.clone(),
+        op: root.op.clone(),
+        status: root.status.clone(),
+        duration_ms: duration(root.start_us, root.end_us).map(ms),
+        environment: r.environment.clone(),
+        release: r.release.clone(),
+        platform: r.platform.clone(),
+        sdk_name: r.sdk_name.clone(),
+        server_name: r.server_name.clone(),
+        http_method: r.http.method.clone(),
+        http_url: r.http.url.clone(),
+        http_status: r.http.status,
+        db_time_ms: t.perf.db_time_ms,
+        view_time_ms: t.perf.view_time_ms,
+        query_count: t.perf.query_count,
+        has_n_plus_one: t.perf.has_n_plus_one,
+        n_plus_one_wasted_ms: t.perf.n_plus_one_wasted_ms,
+        span_count: t.perf.span_count,
+        spans_truncated: t.perf.spans_truncated,
+        source: t.source,
+    }
+}
+
+/// A span's lake row; none for a span without a start (it cannot be placed in time).
+fn span_fact(row: &SpanRow) -> Option<SpanFact> {
+    let s = &row.span;
+    Some(SpanFact {
+        project_id: row.project_id.value(),
+        start_us: s.start_us?,
+        trace_id: s.trace_id.clone(),
+        transaction_id: s.segment_id.clone(),
+        span_id: s.span_id.clone(),
+        parent_span_id: s.parent_span_id.clone(),
+        op: s.op.clone(),
+        description: row.description.clone(),
+        group_hash: None,
+        status: s.status.clone(),
+        duration_ms: duration(s.start_us, s.end_us).map(ms),
+        depth: row.depth,
+        sequence: row.sequence,
+    })
 }

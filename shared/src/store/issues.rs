@@ -69,7 +69,12 @@ impl<'c> IssueWriter<'c> {
     }
 
     /// Stores one event with its issue. A duplicate (same project and event id) changes nothing.
-    pub async fn record_event(&mut self, e: &EventRow) -> Result<Option<IssueChange>> {
+    /// Files the event under its issue. `None` when the event is already stored; else its issue and
+    /// whether that issue is new or came back.
+    pub async fn record_event(
+        &mut self,
+        e: &EventRow,
+    ) -> Result<Option<(i64, Option<IssueChange>)>> {
         let project = e.project_id.value();
         let tx = &mut self.tx;
         let exists = tx
@@ -149,7 +154,7 @@ impl<'c> IssueWriter<'c> {
         if let Some(release) = e.summary.release.as_deref() {
             self.sight_release(project, release, ts, Sighting::Event);
         }
-        Ok(change)
+        Ok(Some((issue_id, change)))
     }
 
     /// Records that a release was seen at `at_us` in an event or a transaction.

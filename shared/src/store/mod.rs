@@ -13,6 +13,7 @@ mod issue_reads;
 mod issues;
 mod project_reads;
 mod projects;
+mod rollups;
 mod schema;
 
 pub use batch::{EventRow, ItemCount, SpanRow, TransactionRow, WriteBatch};
@@ -22,6 +23,7 @@ pub use issue_reads::{
 pub use issues::{IssueChange, Sighting};
 pub use project_reads::{ProjectSummary, RecentEvent};
 pub use projects::{KeyInfo, Project, ProjectKey};
+pub use rollups::Rollup;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -29,6 +31,8 @@ pub enum StoreError {
     Db(#[from] libsql::Error),
     #[error("{0}")]
     Invalid(String),
+    #[error("lake: {0}")]
+    Lake(#[from] crate::lake::LakeError),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -161,6 +165,11 @@ impl Store {
             tracing::info!(version, "applied database migration");
         }
         Ok(())
+    }
+
+    /// Tells the lake catalog where its files live (see [`crate::lake::catalog::set_data_path`]).
+    pub async fn set_lake_data_path(&self, data_path: &str) -> Result<()> {
+        Ok(crate::lake::catalog::set_data_path(&self.conn, data_path).await?)
     }
 
     /// The newest migration applied.

@@ -6,7 +6,35 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (2, V2_ISSUES),
     (3, V3_ISSUE_LIST_SPEED),
     (4, V4_TAG_FILTERS),
+    (5, crate::lake::catalog::V5_LAKE_CATALOG),
+    (6, V6_TRANSACTION_ROLLUPS),
 ];
+
+/// Per (project, endpoint, environment, hour): what performance pages and rankings read, so that they
+/// never scan raw transactions. `sketch` is a mergeable latency histogram (`perf::sketch`, ~1% error).
+const V6_TRANSACTION_ROLLUPS: &str = "
+CREATE TABLE transaction_rollups (
+    project_id       INTEGER NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+    name             TEXT    NOT NULL,
+    -- '' when the SDK sent none: part of the key, so never NULL.
+    environment      TEXT    NOT NULL,
+    -- Unix seconds at the start of the hour.
+    hour             INTEGER NOT NULL,
+    count            INTEGER NOT NULL,
+    duration_sum     REAL    NOT NULL,
+    duration_min     REAL,
+    duration_max     REAL,
+    db_sum           REAL    NOT NULL,
+    view_sum         REAL    NOT NULL,
+    query_sum        INTEGER NOT NULL,
+    query_max        INTEGER NOT NULL,
+    n_plus_one_count INTEGER NOT NULL,
+    wasted_sum       REAL    NOT NULL,
+    errors_5xx       INTEGER NOT NULL,
+    sketch           BLOB    NOT NULL,
+    PRIMARY KEY (project_id, hour, name, environment)
+) WITHOUT ROWID;
+";
 
 const V1_GROUND_FLOOR: &str = "
 CREATE TABLE projects (

@@ -1,0 +1,340 @@
+//! The DuckLake catalog inside `splat.db`: the tables DuckDB's ducklake extension reads (spec 1.0), created
+//! by a migration, and the rows that register each batch's files. This is the recipe proven in
+//! `reference/ducklake-foreign-writer.md` §2.1; every step it calls required is here, because leaving one
+//! out gives silently wrong query results (table column stats drive DuckDB's pruning and min/max folding;
+//! `next_file_id` hands out file ids; `record_count` answers `count(*)` and is never lowered).
+
+use std::collections::BTreeMap;
+
+use super::columns::compare_stat;
+use super::tables::{TableDef, ALL};
+use super::LakeFile;
+
+/// Migration 5: the catalog tables exactly as DuckDB 1.5.5 creates them in a SQLite catalog, the `main`
+/// schema (snapshot 0) and Splat's three tables (snapshot 1). No inlined-data tables: every row Splat
+/// commits lives in a parquet file. `data_path` is written by the writer when it opens, since it depends on
+/// where the lake lives (a local folder or an S3 bucket).
+pub const V5_LAKE_CATALOG: &str = r#"
+CREATE TABLE ducklake_metadata("key" VARCHAR NOT NULL, "value" VARCHAR NOT NULL, "scope" VARCHAR, scope_id BIGINT);
+CREATE TABLE ducklake_snapshot(snapshot_id BIGINT PRIMARY KEY, snapshot_time VARCHAR, schema_version BIGINT, next_catalog_id BIGINT, next_file_id BIGINT);
+CREATE TABLE ducklake_snapshot_changes(snapshot_id BIGINT PRIMARY KEY, changes_made VARCHAR, author VARCHAR, commit_message VARCHAR, commit_extra_info VARCHAR);
+CREATE TABLE ducklake_schema(schema_id BIGINT PRIMARY KEY, schema_uuid VARCHAR, begin_snapshot BIGINT, end_snapshot BIGINT, schema_name VARCHAR, path VARCHAR, path_is_relative BIGINT);
+CREATE TABLE ducklake_table(table_id BIGINT, table_uuid VARCHAR, begin_snapshot BIGINT, end_snapshot BIGINT, schema_id BIGINT, table_name VARCHAR, path VARCHAR, path_is_relative BIGINT);
+CREATE TABLE ducklake_view(view_id BIGINT, view_uuid VARCHAR, begin_snapshot BIGINT, end_snapshot BIGINT, schema_id BIGINT, view_name VARCHAR, dialect VARCHAR, "sql" VARCHAR, column_aliases VARCHAR);
+CREATE TABLE ducklake_tag(object_id BIGINT, begin_snapshot BIGINT, end_snapshot BIGINT, "key" VARCHAR, "value" VARCHAR);
+CREATE TABLE ducklake_column_tag(table_id BIGINT, column_id BIGINT, begin_snapshot BIGINT, end_snapshot BIGINT, "key" VARCHAR, "value" VARCHAR);
+CREATE TABLE ducklake_data_file(data_file_id BIGINT PRIMARY KEY, table_id BIGINT, begin_snapshot BIGINT, end_snapshot BIGINT, file_order BIGINT, path VARCHAR, path_is_relative BIGINT, file_format VARCHAR, record_count BIGINT, file_size_bytes BIGINT, footer_size BIGINT, row_id_start BIGINT, partition_id BIGINT, encryption_key VARCHAR, mapping_id BIGINT, partial_max BIGINT);
+CREATE TABLE ducklake_file_column_stats(data_file_id BIGINT, table_id BIGINT, column_id BIGINT, column_size_bytes BIGINT, value_count BIGINT, null_count BIGINT, min_value VARCHAR, max_value VARCHAR, contains_nan BIGINT, extra_stats VARCHAR);
+CREATE TABLE ducklake_file_variant_stats(data_file_id BIGINT, table_id BIGINT, column_id BIGINT, variant_path VARCHAR, shredded_type VARCHAR, column_size_bytes BIGINT, value_count BIGINT, null_count BIGINT, min_value VARCHAR, max_value VARCHAR, contains_nan BIGINT, extra_stats VARCHAR);
+CREATE TABLE ducklake_delete_file(delete_file_id BIGINT PRIMARY KEY, table_id BIGINT, begin_snapshot BIGINT, end_snapshot BIGINT, data_file_id BIGINT, path VARCHAR, path_is_relative BIGINT, format VARCHAR, delete_count BIGINT, file_size_bytes BIGINT, footer_size BIGINT, encryption_key VARCHAR, partial_max BIGINT);
+CREATE TABLE ducklake_column(column_id BIGINT, begin_snapshot BIGINT, end_snapshot BIGINT, table_id BIGINT, column_order BIGINT, column_name VARCHAR, column_type VARCHAR, initial_default VARCHAR, default_value VARCHAR, nulls_allowed BIGINT, parent_column BIGINT, default_value_type VARCHAR, default_value_dialect VARCHAR);
+CREATE TABLE ducklake_table_stats(table_id BIGINT, record_count BIGINT, next_row_id BIGINT, file_size_bytes BIGINT);
+CREATE TABLE ducklake_table_column_stats(table_id BIGINT, column_id BIGINT, contains_null BIGINT, contains_nan BIGINT, min_value VARCHAR, max_value VARCHAR, extra_stats VARCHAR);
+CREATE TABLE ducklake_partition_info(partition_id BIGINT, table_id BIGINT, begin_snapshot BIGINT, end_snapshot BIGINT);
+CREATE TABLE ducklake_partition_column(partition_id BIGINT, table_id BIGINT, partition_key_index BIGINT, column_id BIGINT, "transform" VARCHAR);
+CREATE TABLE ducklake_file_partition_value(data_file_id BIGINT, table_id BIGINT, partition_key_index BIGINT, partition_value VARCHAR);
+CREATE TABLE ducklake_files_scheduled_for_deletion(data_file_id BIGINT, path VARCHAR, path_is_relative BIGINT, schedule_start VARCHAR);
+CREATE TABLE ducklake_inlined_data_tables(table_id BIGINT, table_name VARCHAR, schema_version BIGINT);
+CREATE TABLE ducklake_column_mapping(mapping_id BIGINT, table_id BIGINT, "type" VARCHAR);
+CREATE TABLE ducklake_name_mapping(mapping_id BIGINT, column_id BIGINT, source_name VARCHAR, target_field_id BIGINT, parent_column BIGINT, is_partition BIGINT);
+CREATE TABLE ducklake_schema_versions(begin_snapshot BIGINT, schema_version BIGINT, table_id BIGINT);
+CREATE TABLE ducklake_macro(schema_id BIGINT, macro_id BIGINT, macro_name VARCHAR, begin_snapshot BIGINT, end_snapshot BIGINT);
+CREATE TABLE ducklake_macro_impl(macro_id BIGINT, impl_id BIGINT, dialect VARCHAR, "sql" VARCHAR, "type" VARCHAR);
+CREATE TABLE ducklake_macro_parameters(macro_id BIGINT, impl_id BIGINT, column_id BIGINT, parameter_name VARCHAR, parameter_type VARCHAR, default_value VARCHAR, default_value_type VARCHAR);
+CREATE TABLE ducklake_sort_info(sort_id BIGINT, table_id BIGINT, begin_snapshot BIGINT, end_snapshot BIGINT);
+CREATE TABLE ducklake_sort_expression(sort_id BIGINT, table_id BIGINT, sort_key_index BIGINT, expression VARCHAR, dialect VARCHAR, sort_direction VARCHAR, null_order VARCHAR);
+
+INSERT INTO ducklake_metadata VALUES ('version', '1.0', NULL, NULL), ('created_by', 'Splat', NULL, NULL), ('encrypted', 'false', NULL, NULL);
+INSERT INTO ducklake_snapshot VALUES (0, strftime('%Y-%m-%d %H:%M:%f+00', 'now'), 0, 1, 0);
+INSERT INTO ducklake_snapshot_changes VALUES (0, 'created_schema:"main"', NULL, NULL, NULL);
+INSERT INTO ducklake_schema VALUES (0, '0193a6b0-5b1a-7c4e-9f10-3c2d5e6f7a80', 0, NULL, 'main', 'main/', 1);
+INSERT INTO ducklake_snapshot VALUES (1, strftime('%Y-%m-%d %H:%M:%f+00', 'now'), 1, 4, 0);
+INSERT INTO ducklake_table VALUES
+    (1, '0193a6b0-5b1a-7c4e-9f10-3c2d5e6f7a81', 1, NULL, 0, 'transactions', 'transactions/', 1),
+    (2, '0193a6b0-5b1a-7c4e-9f10-3c2d5e6f7a82', 1, NULL, 0, 'spans', 'spans/', 1),
+    (3, '0193a6b0-5b1a-7c4e-9f10-3c2d5e6f7a83', 1, NULL, 0, 'events', 'events/', 1);
+INSERT INTO ducklake_schema_versions VALUES (1, 1, 1), (1, 1, 2), (1, 1, 3);
+INSERT INTO ducklake_column VALUES
+    (1, 1, NULL, 1, 1, 'project_id', 'int32', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (2, 1, NULL, 1, 2, 'timestamp', 'timestamp', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (3, 1, NULL, 1, 3, 'start_timestamp', 'timestamp', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (4, 1, NULL, 1, 4, 'event_id', 'varchar', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (5, 1, NULL, 1, 5, 'trace_id', 'varchar', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (6, 1, NULL, 1, 6, 'span_id', 'varchar', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (7, 1, NULL, 1, 7, 'name', 'varchar', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (8, 1, NULL, 1, 8, 'op', 'varchar', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (9, 1, NULL, 1, 9, 'status', 'varchar', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (10, 1, NULL, 1, 10, 'duration_ms', 'float64', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (11, 1, NULL, 1, 11, 'environment', 'varchar', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (12, 1, NULL, 1, 12, 'release', 'varchar', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (13, 1, NULL, 1, 13, 'server_name', 'varchar', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (14, 1, NULL, 1, 14, 'platform', 'varchar', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (15, 1, NULL, 1, 15, 'sdk_name', 'varchar', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (16, 1, NULL, 1, 16, 'http_method', 'varchar', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (17, 1, NULL, 1, 17, 'http_url', 'varchar', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (18, 1, NULL, 1, 18, 'http_status', 'int32', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (19, 1, NULL, 1, 19, 'db_time_ms', 'float64', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (20, 1, NULL, 1, 20, 'view_time_ms', 'float64', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (21, 1, NULL, 1, 21, 'query_count', 'int32', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (22, 1, NULL, 1, 22, 'has_n_plus_one', 'boolean', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (23, 1, NULL, 1, 23, 'n_plus_one_wasted_ms', 'float64', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (24, 1, NULL, 1, 24, 'span_count', 'int32', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (25, 1, NULL, 1, 25, 'spans_truncated', 'boolean', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (26, 1, NULL, 1, 26, 'source', 'varchar', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (1, 1, NULL, 2, 1, 'project_id', 'int32', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (2, 1, NULL, 2, 2, 'timestamp', 'timestamp', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (3, 1, NULL, 2, 3, 'trace_id', 'varchar', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (4, 1, NULL, 2, 4, 'transaction_id', 'varchar', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (5, 1, NULL, 2, 5, 'span_id', 'varchar', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (6, 1, NULL, 2, 6, 'parent_span_id', 'varchar', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (7, 1, NULL, 2, 7, 'op', 'varchar', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (8, 1, NULL, 2, 8, 'description', 'varchar', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (9, 1, NULL, 2, 9, 'group_hash', 'varchar', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (10, 1, NULL, 2, 10, 'status', 'varchar', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (11, 1, NULL, 2, 11, 'duration_ms', 'float64', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (12, 1, NULL, 2, 12, 'depth', 'int32', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (13, 1, NULL, 2, 13, 'sequence', 'int32', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (1, 1, NULL, 3, 1, 'project_id', 'int32', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (2, 1, NULL, 3, 2, 'timestamp', 'timestamp', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (3, 1, NULL, 3, 3, 'event_id', 'varchar', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (4, 1, NULL, 3, 4, 'issue_id', 'int64', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (5, 1, NULL, 3, 5, 'level', 'varchar', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (6, 1, NULL, 3, 6, 'environment', 'varchar', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (7, 1, NULL, 3, 7, 'release', 'varchar', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (8, 1, NULL, 3, 8, 'platform', 'varchar', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (9, 1, NULL, 3, 9, 'exception_type', 'varchar', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (10, 1, NULL, 3, 10, 'transaction', 'varchar', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (11, 1, NULL, 3, 11, 'trace_id', 'varchar', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (12, 1, NULL, 3, 12, 'server_name', 'varchar', NULL, 'NULL', 1, NULL, 'literal', 'duckdb'),
+    (13, 1, NULL, 3, 13, 'sdk_name', 'varchar', NULL, 'NULL', 1, NULL, 'literal', 'duckdb');
+INSERT INTO ducklake_snapshot_changes VALUES (1, 'created_table:"main"."transactions",created_table:"main"."spans",created_table:"main"."events"', 'splat', 'create the lake tables', NULL);
+"#;
+
+/// Points the catalog at where the files live: a folder (`data/lake/`) or `s3://bucket/lake/`. Stock DuckDB
+/// attaching the database finds the files there, and refuses a different `DATA_PATH` unless told to
+/// override, so the path is kept current whenever the writer opens.
+pub async fn set_data_path(conn: &libsql::Connection, data_path: &str) -> libsql::Result<()> {
+    let tx = conn
+        .transaction_with_behavior(libsql::TransactionBehavior::Immediate)
+        .await?;
+    tx.execute(
+        "DELETE FROM ducklake_metadata WHERE key = 'data_path' AND scope IS NULL",
+        (),
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO ducklake_metadata (key, value, scope, scope_id) VALUES ('data_path', ?1, NULL, NULL)",
+        [data_path],
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// Where a table's file counts and column bounds stand.
+#[derive(Debug, Default)]
+struct TableTotals {
+    record_count: i64,
+    next_row_id: i64,
+    file_size_bytes: i64,
+    exists: bool,
+}
+
+/// Registers the files as one new snapshot inside the caller's transaction (the batch's single commit).
+/// Returns the snapshot id, or `None` when there is nothing to register.
+pub async fn register(tx: &libsql::Transaction, files: &[LakeFile]) -> libsql::Result<Option<i64>> {
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut rows = tx
+        .query(
+            "SELECT snapshot_id, schema_version, next_catalog_id, next_file_id FROM ducklake_snapshot
+             ORDER BY snapshot_id DESC LIMIT 1",
+            (),
+        )
+        .await?;
+    let row = rows
+        .next()
+        .await?
+        .ok_or_else(|| libsql::Error::Misuse("the lake catalog has no snapshot".into()))?;
+    let (snapshot, schema_version, next_catalog_id, next_file_id): (i64, i64, i64, i64) =
+        (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+    drop(rows);
+    let snapshot = snapshot + 1;
+    tx.execute(
+        "INSERT INTO ducklake_snapshot VALUES (?1, strftime('%Y-%m-%d %H:%M:%f+00', 'now'), ?2, ?3, ?4)",
+        (snapshot, schema_version, next_catalog_id, next_file_id + files.len() as i64),
+    )
+    .await?;
+    let mut by_table: BTreeMap<i64, Vec<(i64, &LakeFile)>> = BTreeMap::new();
+    for (i, file) in files.iter().enumerate() {
+        by_table
+            .entry(file.table.id)
+            .or_default()
+            .push((next_file_id + i as i64, file));
+    }
+    let changes: Vec<String> = by_table
+        .keys()
+        .map(|id| format!("inserted_into_table:{id}"))
+        .collect();
+    tx.execute(
+        "INSERT INTO ducklake_snapshot_changes VALUES (?1, ?2, 'splat', 'processor batch', NULL)",
+        (snapshot, changes.join(",")),
+    )
+    .await?;
+    for (table_id, files) in &by_table {
+        let table = ALL
+            .iter()
+            .find(|t| t.id == *table_id)
+            .ok_or_else(|| libsql::Error::Misuse(format!("unknown lake table {table_id}")))?;
+        register_table_files(tx, table, snapshot, files).await?;
+    }
+    Ok(Some(snapshot))
+}
+
+async fn register_table_files(
+    tx: &libsql::Transaction,
+    table: &TableDef,
+    snapshot: i64,
+    files: &[(i64, &LakeFile)],
+) -> libsql::Result<()> {
+    let mut totals = table_totals(tx, table.id).await?;
+    for (file_id, file) in files {
+        tx.execute(
+            "INSERT INTO ducklake_data_file (data_file_id, table_id, begin_snapshot, end_snapshot, file_order, path,
+                path_is_relative, file_format, record_count, file_size_bytes, footer_size, row_id_start,
+                partition_id, encryption_key, mapping_id, partial_max)
+             VALUES (?1, ?2, ?3, NULL, NULL, ?4, 1, 'parquet', ?5, ?6, NULL, ?7, NULL, NULL, NULL, NULL)",
+            libsql::params![*file_id, table.id, snapshot, file.path.as_str(), file.record_count, file.size_bytes, totals.next_row_id],
+        )
+        .await?;
+        for (i, s) in file.stats.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO ducklake_file_column_stats VALUES (?1, ?2, ?3, NULL, ?4, ?5, ?6, ?7, ?8, NULL)",
+                libsql::params![
+                    *file_id,
+                    table.id,
+                    TableDef::column_id(i),
+                    s.value_count,
+                    s.null_count,
+                    s.min.clone(),
+                    s.max.clone(),
+                    s.contains_nan.map(i64::from)
+                ],
+            )
+            .await?;
+        }
+        totals.record_count += file.record_count;
+        totals.next_row_id += file.record_count;
+        totals.file_size_bytes += file.size_bytes;
+    }
+    let sql = if totals.exists {
+        "UPDATE ducklake_table_stats SET record_count = ?2, next_row_id = ?3, file_size_bytes = ?4 WHERE table_id = ?1"
+    } else {
+        "INSERT INTO ducklake_table_stats (table_id, record_count, next_row_id, file_size_bytes) VALUES (?1, ?2, ?3, ?4)"
+    };
+    tx.execute(
+        sql,
+        (
+            table.id,
+            totals.record_count,
+            totals.next_row_id,
+            totals.file_size_bytes,
+        ),
+    )
+    .await?;
+    widen_column_stats(tx, table, files).await
+}
+
+async fn table_totals(tx: &libsql::Transaction, table_id: i64) -> libsql::Result<TableTotals> {
+    let mut rows = tx
+        .query(
+            "SELECT record_count, next_row_id, file_size_bytes FROM ducklake_table_stats WHERE table_id = ?1",
+            [table_id],
+        )
+        .await?;
+    Ok(match rows.next().await? {
+        Some(row) => TableTotals {
+            record_count: row.get(0)?,
+            next_row_id: row.get(1)?,
+            file_size_bytes: row.get(2)?,
+            exists: true,
+        },
+        None => TableTotals::default(),
+    })
+}
+
+/// The table's bounds per column, widened by the new files; `contains_null`/`contains_nan` only ever turn on.
+async fn widen_column_stats(
+    tx: &libsql::Transaction,
+    table: &TableDef,
+    files: &[(i64, &LakeFile)],
+) -> libsql::Result<()> {
+    for (i, column) in table.columns.iter().enumerate() {
+        let column_id = TableDef::column_id(i);
+        let mut rows = tx
+            .query(
+                "SELECT contains_null, contains_nan, min_value, max_value FROM ducklake_table_column_stats
+                 WHERE table_id = ?1 AND column_id = ?2",
+                (table.id, column_id),
+            )
+            .await?;
+        let current = match rows.next().await? {
+            Some(row) => Some((
+                row.get::<Option<i64>>(0)?.unwrap_or(0) != 0,
+                row.get::<Option<i64>>(1)?.map(|n| n != 0),
+                row.get::<Option<String>>(2)?,
+                row.get::<Option<String>>(3)?,
+            )),
+            None => None,
+        };
+        drop(rows);
+        let exists = current.is_some();
+        let (mut has_null, mut has_nan, mut min, mut max) =
+            current.unwrap_or((false, None, None, None));
+        for (_, file) in files {
+            let Some(s) = file.stats.get(i) else { continue };
+            has_null |= s.null_count > 0;
+            if let Some(nan) = s.contains_nan {
+                has_nan = Some(has_nan.unwrap_or(false) | nan);
+            }
+            min = pick(min, s.min.clone(), |a, b| {
+                compare_stat(column.ty, a, b).is_lt()
+            });
+            max = pick(max, s.max.clone(), |a, b| {
+                compare_stat(column.ty, a, b).is_gt()
+            });
+        }
+        let sql = if exists {
+            "UPDATE ducklake_table_column_stats SET contains_null = ?3, contains_nan = ?4, min_value = ?5, max_value = ?6
+             WHERE table_id = ?1 AND column_id = ?2"
+        } else {
+            "INSERT INTO ducklake_table_column_stats (table_id, column_id, contains_null, contains_nan, min_value, max_value, extra_stats)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)"
+        };
+        tx.execute(
+            sql,
+            libsql::params![
+                table.id,
+                column_id,
+                i64::from(has_null),
+                has_nan.map(i64::from),
+                min,
+                max
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The better of two optional bounds.
+fn pick(
+    current: Option<String>,
+    new: Option<String>,
+    better: impl Fn(&str, &str) -> bool,
+) -> Option<String> {
+    match (current, new) {
+        (Some(c), Some(n)) => Some(if better(&n, &c) { n } else { c }),
+        (c, n) => c.or(n),
+    }
+}

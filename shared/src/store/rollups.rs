@@ -1,0 +1,167 @@
+//! Hourly transaction rollups: written by the processor for each transaction stored for the first time,
+//! summed in memory per batch and merged into the stored hour once.
+
+use std::collections::HashMap;
+
+use crate::perf::sketch::LatencySketch;
+
+use super::batch::TransactionRow;
+use super::cached::Cached;
+use super::Result;
+
+/// One (project, endpoint, environment, hour) cell.
+#[derive(Debug, Clone, Default)]
+pub struct Rollup {
+    pub count: i64,
+    pub duration_sum: f64,
+    pub db_sum: f64,
+    pub view_sum: f64,
+    pub query_sum: i64,
+    pub query_max: i64,
+    pub n_plus_one_count: i64,
+    pub wasted_sum: f64,
+    pub errors_5xx: i64,
+    /// Durations in milliseconds; min and max come from it exactly.
+    pub sketch: LatencySketch,
+}
+
+impl Rollup {
+    pub fn add(&mut self, t: &TransactionRow) {
+        let perf = &t.perf;
+        self.count += 1;
+        if let Some(ms) = duration_ms(t) {
+            self.duration_sum += ms;
+            self.sketch.add(ms);
+        }
+        self.db_sum += perf.db_time_ms.unwrap_or(0.0);
+        self.view_sum += perf.view_time_ms.unwrap_or(0.0);
+        let queries = i64::from(perf.query_count.unwrap_or(0));
+        self.query_sum += queries;
+        self.query_max = self.query_max.max(queries);
+        self.n_plus_one_count += i64::from(perf.has_n_plus_one == Some(true));
+        self.wasted_sum += perf.n_plus_one_wasted_ms.unwrap_or(0.0);
+        self.errors_5xx += i64::from(t.record.http.status.is_some_and(|s| s >= 500));
+    }
+
+    pub fn merge(&mut self, other: &Rollup) {
+        self.count += other.count;
+        self.duration_sum += other.duration_sum;
+        self.db_sum += other.db_sum;
+        self.view_sum += other.view_sum;
+        self.query_sum += other.query_sum;
+        self.query_max = self.query_max.max(other.query_max);
+        self.n_plus_one_count += other.n_plus_one_count;
+        self.wasted_sum += other.wasted_sum;
+        self.errors_5xx += other.errors_5xx;
+        self.sketch.merge(&other.sketch);
+    }
+}
+
+fn duration_ms(t: &TransactionRow) -> Option<f64> {
+    let root = &t.record.root;
+    let (start, end) = (root.start_us?, root.end_us?);
+    (end >= start).then(|| (end - start) as f64 / 1000.0)
+}
+
+type Key = (i64, String, String, i64);
+
+/// Sums a batch's transactions per cell, then merges each cell into the database once.
+#[derive(Default)]
+pub(super) struct RollupWriter {
+    cells: HashMap<Key, Rollup>,
+}
+
+impl RollupWriter {
+    pub fn add(&mut self, t: &TransactionRow) {
+        let key = (
+            t.project_id.value(),
+            t.record.name.clone(),
+            t.record.environment.clone().unwrap_or_default(),
+            t.end_us.div_euclid(3_600_000_000) * 3_600,
+        );
+        self.cells.entry(key).or_default().add(t);
+    }
+
+    pub async fn flush(self, tx: &mut Cached<'_>) -> Result<()> {
+        for ((project, name, environment, hour), mut cell) in self.cells {
+            let key = (project, name.as_str(), environment.as_str(), hour);
+            let stored = tx
+                .first_row(
+                    "SELECT count, duration_sum, db_sum, view_sum, query_sum, query_max, n_plus_one_count,
+                        wasted_sum, errors_5xx, sketch
+                     FROM transaction_rollups WHERE project_id = ?1 AND name = ?2 AND environment = ?3 AND hour = ?4",
+                    key,
+                )
+                .await?;
+            if let Some(row) = stored {
+                cell.merge(&from_values(&row));
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO transaction_rollups (project_id, name, environment, hour, count, duration_sum,
+                    duration_min, duration_max, db_sum, view_sum, query_sum, query_max, n_plus_one_count, wasted_sum,
+                    errors_5xx, sketch)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                libsql::params![
+                    project,
+                    name.as_str(),
+                    environment.as_str(),
+                    hour,
+                    cell.count,
+                    cell.duration_sum,
+                    cell.sketch.min(),
+                    cell.sketch.max(),
+                    cell.db_sum,
+                    cell.view_sum,
+                    cell.query_sum,
+                    cell.query_max,
+                    cell.n_plus_one_count,
+                    cell.wasted_sum,
+                    cell.errors_5xx,
+                    cell.sketch.to_bytes()
+                ],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+fn int(v: &libsql::Value) -> i64 {
+    match v {
+        libsql::Value::Integer(n) => *n,
+        libsql::Value::Real(f) => *f as i64,
+        _ => 0,
+    }
+}
+
+fn real(v: &libsql::Value) -> f64 {
+    match v {
+        libsql::Value::Real(f) => *f,
+        libsql::Value::Integer(n) => *n as f64,
+        _ => 0.0,
+    }
+}
+
+/// A stored cell; a sketch that does not decode counts as empty rather than failing the batch forever.
+pub(super) fn from_values(row: &[libsql::Value]) -> Rollup {
+    let get = |i: usize| row.get(i).unwrap_or(&libsql::Value::Null);
+    let sketch = match get(9) {
+        libsql::Value::Blob(b) => LatencySketch::from_bytes(b).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "a stored latency sketch does not decode; starting it afresh");
+            LatencySketch::new()
+        }),
+        _ => LatencySketch::new(),
+    };
+    Rollup {
+        count: int(get(0)),
+        duration_sum: real(get(1)),
+        db_sum: real(get(2)),
+        view_sum: real(get(3)),
+        query_sum: int(get(4)),
+        query_max: int(get(5)),
+        n_plus_one_count: int(get(6)),
+        wasted_sum: real(get(7)),
+        errors_5xx: int(get(8)),
+        sketch,
+    }
+}

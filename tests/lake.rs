@@ -1,0 +1,195 @@
+//! The lake end to end: what the processor stores goes to parquet files registered in the DuckLake
+//! catalog inside `splat.db`, once per row however often it is sent, with no SQL literal in any file, and
+//! transactions are summed into hourly rollups. (Stock DuckDB reading the same lake: `tests/sdk/test_lake.py`.)
+
+use arrow_array::{Array, BooleanArray, Float64Array, Int32Array};
+use serde_json::json;
+use splat::lake::tables::{ALL, SPANS, TRANSACTIONS};
+use splat::perf::sketch::LatencySketch;
+use splat_tests::*;
+
+/// A Django-like request: a list query, then one query per order (an N+1), with literals in the SQL.
+fn checkout_transaction(n: u32) -> Vec<u8> {
+    let (event_id, root) = (event_id(n), format!("{n:016x}"));
+    let start = 1_767_225_600.0; // 2026-01-01T00:00:00Z
+    let mut spans = vec![json!({
+        "span_id": "a000000000000001", "parent_span_id": root, "trace_id": "t1".repeat(16),
+        "op": "db", "description": "SELECT id FROM orders WHERE user_id = 42 AND email = 'bob@example.com'",
+        "start_timestamp": start + 0.001, "timestamp": start + 0.005, "data": {"db.system": "postgresql"}
+    })];
+    for i in 0..6 {
+        let t = start + 0.01 + i as f64 * 0.015;
+        spans.push(json!({
+            "span_id": format!("b00000000000000{i}"), "parent_span_id": root, "trace_id": "t1".repeat(16),
+            "op": "db", "description": format!("SELECT * FROM order_items WHERE order_id = {}", 1000 + i),
+            "start_timestamp": t, "timestamp": t + 0.012, "data": {"db.system": "postgresql"}
+        }));
+    }
+    let tx = json!({
+        "type": "transaction", "transaction": "GET /checkout", "platform": "python",
+        "start_timestamp": start, "timestamp": start + 0.2, "environment": "production", "release": "shop@1.0",
+        "server_name": "web-1",
+        "request": {"method": "get", "url": "https://shop.example/checkout?token=secret"},
+        "contexts": {"trace": {"trace_id": "t1".repeat(16), "span_id": root, "op": "http.server"},
+                     "response": {"status_code": 502}},
+        "spans": spans,
+    });
+    let payload = tx.to_string();
+    format!(
+        "{{\"event_id\":\"{event_id}\"}}\n{{\"type\":\"transaction\",\"length\":{}}}\n{payload}\n",
+        payload.len()
+    )
+    .into_bytes()
+}
+
+fn error_event() -> serde_json::Value {
+    json!({"platform": "python", "level": "error", "timestamp": 1_767_225_600.5,
+           "exception": {"values": [{"type": "KeyError", "value": "'sku'"}]}})
+}
+
+#[tokio::test]
+async fn transactions_spans_and_events_land_in_the_lake_once() {
+    let app = TestApp::new().await;
+    for body in [
+        checkout_transaction(1),
+        event_envelope(&event_id(2), &error_event()),
+    ] {
+        assert_eq!(app.post_envelope(body, &[]).await.status, 200);
+    }
+    app.process().await;
+    // The same transaction and event again (an SDK retry): nothing new anywhere.
+    for body in [
+        checkout_transaction(1),
+        event_envelope(&event_id(2), &error_event()),
+    ] {
+        assert_eq!(app.post_envelope(body, &[]).await.status, 200);
+    }
+    app.process().await;
+
+    let stats = app
+        .query_strings("SELECT table_id, record_count, next_row_id FROM ducklake_table_stats ORDER BY table_id")
+        .await;
+    let counts: Vec<Vec<Option<String>>> = [(1, 1), (2, 8), (3, 1)]
+        .iter()
+        .map(|(t, n)| {
+            vec![
+                Some(t.to_string()),
+                Some(n.to_string()),
+                Some(n.to_string()),
+            ]
+        })
+        .collect();
+    assert_eq!(
+        stats, counts,
+        "one transaction, its root and 7 child spans, one event"
+    );
+    // One snapshot per batch that wrote rows, after the two the migration made.
+    let snapshots = app
+        .query_strings(
+            "SELECT snapshot_id, next_file_id FROM ducklake_snapshot ORDER BY snapshot_id",
+        )
+        .await;
+    assert_eq!(
+        snapshots.last().unwrap(),
+        &vec![Some("2".into()), Some("3".into())]
+    );
+
+    let tx = &app.lake_batches(&TRANSACTIONS).await[0];
+    assert_eq!(lake_strings(tx, "name"), [Some("GET /checkout".into())]);
+    assert_eq!(lake_strings(tx, "http_method"), [Some("GET".into())]);
+    assert_eq!(
+        lake_strings(tx, "http_url"),
+        [Some("https://shop.example/checkout".into())]
+    );
+    let status = tx.column_by_name("http_status").unwrap();
+    assert_eq!(
+        status
+            .as_any()
+            .downcast_ref::<Int32Array>()
+            .unwrap()
+            .value(0),
+        502
+    );
+    let n1 = tx.column_by_name("has_n_plus_one").unwrap();
+    assert!(n1.as_any().downcast_ref::<BooleanArray>().unwrap().value(0));
+    let db = tx.column_by_name("db_time_ms").unwrap();
+    let db = db.as_any().downcast_ref::<Float64Array>().unwrap().value(0);
+    assert!((db - 76.0).abs() < 0.01, "db time {db}");
+
+    let spans = &app.lake_batches(&SPANS).await[0];
+    let descriptions = lake_strings(spans, "description");
+    assert_eq!(
+        descriptions[1].as_deref(),
+        Some("SELECT id FROM orders WHERE user_id = %s AND email = %s")
+    );
+    assert_eq!(
+        descriptions[2].as_deref(),
+        Some("SELECT * FROM order_items WHERE order_id = %s")
+    );
+    let sequence = spans.column_by_name("sequence").unwrap();
+    let sequence = sequence.as_any().downcast_ref::<Int32Array>().unwrap();
+    assert_eq!(
+        (0..8).map(|i| sequence.value(i)).collect::<Vec<_>>(),
+        (0..8).collect::<Vec<_>>()
+    );
+
+    // No literal from the SQL reaches any lake file, compressed or not.
+    for table in ALL {
+        for batch in app.lake_batches(table).await {
+            let text = format!("{batch:?}");
+            assert!(
+                !text.contains("bob@example.com") && !text.contains("1003"),
+                "{}",
+                table.name
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn transactions_roll_up_per_endpoint_and_hour() {
+    let app = TestApp::new().await;
+    for n in 1..=3 {
+        assert_eq!(
+            app.post_envelope(checkout_transaction(n), &[]).await.status,
+            200
+        );
+    }
+    app.process().await;
+    let rows = app
+        .query_strings(
+            "SELECT name, environment, hour, count, query_sum, n_plus_one_count, errors_5xx, duration_min, duration_max
+             FROM transaction_rollups",
+        )
+        .await;
+    assert_eq!(
+        rows,
+        [[
+            Some("GET /checkout".into()),
+            Some("production".into()),
+            Some("1767225600".into()),
+            Some("3".into()),
+            Some("21".into()),
+            Some("3".into()),
+            Some("3".into()),
+            Some("200".into()),
+            Some("200".into())
+        ]
+        .to_vec()]
+    );
+    // The stored sketch decodes and answers percentiles of the durations (all 200 ms here).
+    let db = libsql::Builder::new_local(&app.config.database_path)
+        .build()
+        .await
+        .unwrap();
+    let mut sketch = db
+        .connect()
+        .unwrap()
+        .query("SELECT sketch FROM transaction_rollups", ())
+        .await
+        .unwrap();
+    let blob: Vec<u8> = sketch.next().await.unwrap().unwrap().get(0).unwrap();
+    let sketch = LatencySketch::from_bytes(&blob).unwrap();
+    assert_eq!(sketch.count(), 3);
+    assert!((sketch.quantile(0.95).unwrap() - 200.0).abs() <= 2.0);
+}
