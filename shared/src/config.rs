@@ -41,6 +41,10 @@ pub struct Config {
     pub queue_max_receives: u32,
     /// `MCP_AUTH_TOKEN`: the bearer token `/mcp` requires; unset (or empty), `/mcp` refuses every request.
     pub mcp_auth_token: Option<String>,
+    /// `QUEUE_WARNING_THRESHOLD` (default 50) and `QUEUE_CRITICAL_THRESHOLD` (default 100): messages waiting
+    /// at which `/_health` calls the queue `warning`, then `critical` (and answers 503).
+    pub queue_warning_threshold: u64,
+    pub queue_critical_threshold: u64,
 }
 
 impl Config {
@@ -99,6 +103,8 @@ impl Config {
             queue_visibility: Duration::from_secs(parse("SPLAT_QUEUE_VISIBILITY_SECS", 60)?),
             queue_max_receives: parse("SPLAT_QUEUE_MAX_RECEIVES", 5)?.max(1) as u32,
             mcp_auth_token: get("MCP_AUTH_TOKEN").filter(|t| !t.trim().is_empty()),
+            queue_warning_threshold: parse("QUEUE_WARNING_THRESHOLD", 50)?,
+            queue_critical_threshold: parse("QUEUE_CRITICAL_THRESHOLD", 100)?,
         })
     }
 

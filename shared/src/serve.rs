@@ -12,6 +12,7 @@ use crate::ingest;
 use crate::mcp::{self, McpState};
 use crate::process::runner::{self, RunnerOptions};
 use crate::process::Processor;
+use crate::web::health::{self, HealthState, QueueThresholds};
 use crate::web::{self, WebState};
 use crate::wiring::{adapters, dsn_line, ingest_state, open_reader, open_store};
 
@@ -52,6 +53,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         ..RunnerOptions::default()
     };
     let worker = tokio::spawn(runner::run(processor, queue.clone(), options, stopped));
+    let health = HealthState::new(
+        open_reader(&config).await?,
+        queue.clone(),
+        QueueThresholds {
+            warning: config.queue_warning_threshold,
+            critical: config.queue_critical_threshold,
+        },
+    );
     let internal = config.internal_url.clone().unwrap_or_else(|| {
         let mut loopback = bound;
         if loopback.ip().is_unspecified() {
@@ -71,6 +80,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         config.mcp_auth_token.clone(),
     );
     let app = ingest::router(ingest_state(&config, reader, queue, blobs))
+        .merge(health::router(health))
         .merge(web::router(ui))
         .merge(mcp::router(mcp));
     axum::serve(listener, app)

@@ -2,6 +2,7 @@
 //! reads libSQL and shows the queue depth of the queue ingest writes to.
 
 use splat::config::Config;
+use splat::web::health::{self, HealthState, QueueThresholds};
 use splat::web::{router, WebState};
 use splat::wiring::{adapters, open_store};
 
@@ -13,11 +14,20 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = Config::from_env()?;
     let store = open_store(&config).await?;
     let (queue, _blobs) = adapters(&config).await?;
+    let health = HealthState::new(
+        store.clone(),
+        queue.clone(),
+        QueueThresholds {
+            warning: config.queue_warning_threshold,
+            critical: config.queue_critical_threshold,
+        },
+    );
     let state = WebState::new(
         store,
         queue,
         config.public_url.clone(),
         config.internal_url.clone(),
     );
-    lambda_http::run(router(state)).await
+    // `/_health` sits beside the UI's router, never behind anything the UI puts in front of its pages.
+    lambda_http::run(health::router(health).merge(router(state))).await
 }

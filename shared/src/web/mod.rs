@@ -30,6 +30,7 @@ pub mod csrf;
 mod error;
 mod events;
 mod format;
+pub mod health;
 mod issues;
 mod live;
 mod projects;

@@ -1,0 +1,250 @@
+//! `GET /_health`, for uptime monitors and load balancers: the seed's JSON (status, timestamp, queue
+//! depth and status, 24-hour event and transaction counts, open issues, transaction rates).
+//!
+//! `status` is `ok`; `warning` when the queue holds at least `QUEUE_WARNING_THRESHOLD` messages; and
+//! `degraded` (the seed's word) when it holds at least `QUEUE_CRITICAL_THRESHOLD`, or when the database or
+//! the queue cannot be read. Degraded answers 503, the others 200, so a monitor needs only the status
+//! code. The route has its own router, merged outside the UI's: no sign-in ever stands in front of it.
+//!
+//! Counts are cached for a few seconds, so a monitor polling often costs the database nothing.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::queue::Queue;
+use crate::store::{Store, StoreError};
+
+/// How long counts are reused before the database is asked again.
+const COUNTS_TTL: Duration = Duration::from_secs(10);
+const MINUTE_US: i64 = 60_000_000;
+const HOUR_US: i64 = 60 * MINUTE_US;
+const DAY_US: i64 = 24 * HOUR_US;
+
+/// What `/_health` reads, built once per process.
+#[derive(Clone)]
+pub struct HealthState {
+    store: Store,
+    queue: Arc<dyn Queue>,
+    thresholds: QueueThresholds,
+    counts: Arc<Mutex<Option<(Instant, Counts)>>>,
+}
+
+/// Queue depths at which the queue is `warning`, then `critical`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueThresholds {
+    pub warning: u64,
+    pub critical: u64,
+}
+
+impl QueueThresholds {
+    /// `healthy`, `warning` or `critical` for a depth (at or above a threshold counts).
+    pub fn status(self, depth: u64) -> QueueStatus {
+        if depth >= self.critical {
+            QueueStatus::Critical
+        } else if depth >= self.warning {
+            QueueStatus::Warning
+        } else {
+            QueueStatus::Healthy
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueStatus {
+    Healthy,
+    Warning,
+    Critical,
+    /// The queue could not say how deep it is.
+    Unavailable,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warning,
+    Degraded,
+}
+
+/// The JSON body.
+#[derive(Debug, Clone, Serialize)]
+pub struct Health {
+    pub status: Status,
+    /// RFC 3339, UTC.
+    pub timestamp: String,
+    pub queue_depth: Option<u64>,
+    pub queue_status: QueueStatus,
+    pub queue_warning_threshold: u64,
+    pub queue_critical_threshold: u64,
+    /// `ok`, or `unavailable` when it could not be read (the counts are then null).
+    pub database: &'static str,
+    pub event_count: Option<i64>,
+    pub event_count_window: &'static str,
+    /// Open issues.
+    pub issue_count: Option<i64>,
+    pub transaction_count: Option<i64>,
+    pub transaction_count_window: &'static str,
+    /// Transactions that ended in the last minute, per second.
+    pub transactions_per_second: Option<f64>,
+    /// Transactions that ended in the last hour, per minute.
+    pub transactions_per_minute: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Counts {
+    events_24h: i64,
+    open_issues: i64,
+    transactions_24h: i64,
+    transactions_last_minute: i64,
+    transactions_last_hour: i64,
+}
+
+impl HealthState {
+    pub fn new(store: Store, queue: Arc<dyn Queue>, thresholds: QueueThresholds) -> Self {
+        Self {
+            store,
+            queue,
+            thresholds,
+            counts: Arc::default(),
+        }
+    }
+
+    /// Reads everything and decides the status.
+    pub async fn check(&self) -> Health {
+        let depth = match self.queue.depth().await {
+            Ok(depth) => Some(depth),
+            Err(e) => {
+                tracing::warn!(error = %e, "health: queue depth unavailable");
+                None
+            }
+        };
+        let queue_status = depth.map_or(QueueStatus::Unavailable, |d| self.thresholds.status(d));
+        let counts = match self.counts().await {
+            Ok(counts) => Some(counts),
+            Err(e) => {
+                tracing::error!(error = %e, "health: database unreadable");
+                None
+            }
+        };
+        let status = match (queue_status, counts.is_some()) {
+            (_, false) | (QueueStatus::Critical | QueueStatus::Unavailable, _) => Status::Degraded,
+            (QueueStatus::Warning, true) => Status::Warning,
+            (QueueStatus::Healthy, true) => Status::Ok,
+        };
+        Health {
+            status,
+            timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            queue_depth: depth,
+            queue_status,
+            queue_warning_threshold: self.thresholds.warning,
+            queue_critical_threshold: self.thresholds.critical,
+            database: if counts.is_some() {
+                "ok"
+            } else {
+                "unavailable"
+            },
+            event_count: counts.map(|c| c.events_24h),
+            event_count_window: "24h",
+            issue_count: counts.map(|c| c.open_issues),
+            transaction_count: counts.map(|c| c.transactions_24h),
+            transaction_count_window: "24h",
+            transactions_per_second: counts.map(|c| rate(c.transactions_last_minute, 60.0)),
+            transactions_per_minute: counts.map(|c| rate(c.transactions_last_hour, 60.0)),
+        }
+    }
+
+    async fn counts(&self) -> Result<Counts, StoreError> {
+        if let Some((at, counts)) = *self.counts.lock().expect("not poisoned") {
+            if at.elapsed() < COUNTS_TTL {
+                return Ok(counts);
+            }
+        }
+        let counts = read_counts(&self.store, chrono::Utc::now().timestamp_micros()).await?;
+        *self.counts.lock().expect("not poisoned") = Some((Instant::now(), counts));
+        Ok(counts)
+    }
+}
+
+/// Per second or per minute, to two decimals.
+fn rate(count: i64, per: f64) -> f64 {
+    (count as f64 / per * 100.0).round() / 100.0
+}
+
+/// The counts, each through a per-project time index (`events (project_id, timestamp)`,
+/// `transactions (project_id, end_time)`), and open issues from the per-status counters.
+async fn read_counts(store: &Store, now_us: i64) -> Result<Counts, StoreError> {
+    let conn = store.conn();
+    const EVENTS: &str = "SELECT count(*) FROM projects p JOIN events e ON e.project_id = p.id AND e.timestamp >= ?1";
+    const TRANSACTIONS: &str = "SELECT count(*) FROM projects p JOIN transactions t ON t.project_id = p.id AND t.end_time >= ?1";
+    const OPEN: &str =
+        "SELECT coalesce(sum(count), 0) FROM issue_status_counts WHERE status = 'open'";
+    Ok(Counts {
+        events_24h: scalar(conn, EVENTS, [now_us - DAY_US]).await?,
+        open_issues: scalar(conn, OPEN, ()).await?,
+        transactions_24h: scalar(conn, TRANSACTIONS, [now_us - DAY_US]).await?,
+        transactions_last_minute: scalar(conn, TRANSACTIONS, [now_us - MINUTE_US]).await?,
+        transactions_last_hour: scalar(conn, TRANSACTIONS, [now_us - HOUR_US]).await?,
+    })
+}
+
+async fn scalar(
+    conn: &libsql::Connection,
+    sql: &str,
+    params: impl libsql::params::IntoParams,
+) -> Result<i64, StoreError> {
+    let mut rows = conn.query(sql, params).await?;
+    Ok(match rows.next().await? {
+        Some(row) => row.get::<i64>(0)?,
+        None => 0,
+    })
+}
+
+/// `GET /_health`. Merge it next to the UI; it needs no state from it.
+pub fn router(state: HealthState) -> Router {
+    Router::new()
+        .route("/_health", get(health))
+        .with_state(state)
+}
+
+async fn health(State(state): State<HealthState>) -> Response {
+    let health = state.check().await;
+    let code = match health.status {
+        Status::Ok | Status::Warning => StatusCode::OK,
+        Status::Degraded => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (code, [(header::CACHE_CONTROL, "no-store")], Json(health)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_are_inclusive() {
+        let t = QueueThresholds {
+            warning: 50,
+            critical: 100,
+        };
+        assert_eq!(
+            [0, 49, 50, 99, 100, 5000].map(|d| t.status(d)),
+            [
+                QueueStatus::Healthy,
+                QueueStatus::Healthy,
+                QueueStatus::Warning,
+                QueueStatus::Warning,
+                QueueStatus::Critical,
+                QueueStatus::Critical
+            ]
+        );
+        assert_eq!(rate(90, 60.0), 1.5);
+        assert_eq!(rate(1, 60.0), 0.02);
+    }
+}
