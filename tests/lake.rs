@@ -193,3 +193,134 @@ async fn transactions_roll_up_per_endpoint_and_hour() {
     assert_eq!(sketch.count(), 3);
     assert!((sketch.quantile(0.95).unwrap() - 200.0).abs() <= 2.0);
 }
+
+/// A transaction of `ms` milliseconds on an endpoint, with no spans.
+fn timed_transaction(n: u32, name: &str, ms: f64) -> Vec<u8> {
+    let start = 1_767_225_600.0 + n as f64;
+    let tx = json!({
+        "type": "transaction", "transaction": name, "start_timestamp": start, "timestamp": start + ms / 1000.0,
+        "environment": "production",
+        "contexts": {"trace": {"trace_id": format!("{n:032x}"), "span_id": format!("{n:016x}"), "op": "http.server"}},
+    });
+    let payload = tx.to_string();
+    format!(
+        "{{\"event_id\":\"{}\"}}\n{{\"type\":\"transaction\",\"length\":{}}}\n{payload}\n",
+        event_id(n),
+        payload.len()
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn endpoint_rankings_and_percentiles_come_from_the_rollups() {
+    use splat::store::{PerfWindow, TransactionQuery, TransactionSort};
+    let app = TestApp::new().await;
+    // /slow: 1..=200 ms; /fast: 100 × 1 ms. Exact p95 of /slow (nearest rank) is 190 ms.
+    for n in 1..=200 {
+        app.post_envelope(timed_transaction(n, "/slow", n as f64), &[])
+            .await;
+    }
+    for n in 201..=300 {
+        app.post_envelope(timed_transaction(n, "/fast", 1.0), &[])
+            .await;
+    }
+    app.post_envelope(checkout_transaction(301), &[]).await;
+    while !app.process().await.done.is_empty() {}
+    let window = PerfWindow {
+        from_us: 1_767_225_600_000_000,
+        to_us: 1_767_229_200_000_000,
+        ..PerfWindow::default()
+    };
+    let stats = app
+        .store
+        .endpoint_stats(app.project.id, &window)
+        .await
+        .unwrap();
+    let names: Vec<&str> = stats.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["/slow", "GET /checkout", "/fast"], "by time spent");
+    let slow = &stats[0];
+    assert_eq!(slow.count, 200);
+    assert!(
+        (slow.p95_ms.unwrap() - 190.0).abs() <= 1.9,
+        "p95 {:?}",
+        slow.p95_ms
+    );
+    assert!(
+        (slow.p50_ms.unwrap() - 100.0).abs() <= 1.0,
+        "p50 {:?}",
+        slow.p50_ms
+    );
+    assert_eq!((slow.min_ms, slow.max_ms), (Some(1.0), Some(200.0)));
+    assert_eq!(stats[1].n_plus_one_pct(), 100.0);
+
+    let filtered = PerfWindow {
+        name: Some("FAS".into()),
+        ..window.clone()
+    };
+    let only = app
+        .store
+        .endpoint_stats(app.project.id, &filtered)
+        .await
+        .unwrap();
+    assert_eq!(
+        only.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["/fast"]
+    );
+    let hours = app
+        .store
+        .perf_hours(app.project.id, &window, Some("/slow"))
+        .await
+        .unwrap();
+    assert_eq!(
+        hours
+            .iter()
+            .map(|h| (h.hour, h.stats.count))
+            .collect::<Vec<_>>(),
+        [(1_767_225_600, 200)]
+    );
+
+    let slowest = app
+        .store
+        .transactions(
+            app.project.id,
+            &TransactionQuery {
+                window: window.clone(),
+                sort: TransactionSort::Slowest,
+                limit: 2,
+                ..TransactionQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        slowest.iter().map(|t| t.duration_ms).collect::<Vec<_>>(),
+        [Some(200.0), Some(200.0)]
+    );
+    let checkout = slowest
+        .iter()
+        .find(|t| t.name == "GET /checkout")
+        .expect("checkout is among the slowest");
+    let detail = app
+        .store
+        .transaction_detail(app.project.id, checkout.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (detail.summary.http_status, detail.spans_truncated),
+        (Some(502), false)
+    );
+    let worst = &detail.query_patterns[0];
+    assert_eq!(
+        worst["pattern"],
+        "SELECT * FROM order_items WHERE order_id = %s"
+    );
+    assert_eq!(
+        (
+            worst["count"].as_u64(),
+            worst["distinct_statements"].as_u64(),
+            worst["n_plus_one"].as_bool()
+        ),
+        (Some(6), Some(6), Some(true))
+    );
+}

@@ -121,6 +121,31 @@ pub struct TransactionPerf {
     /// Spans the SDK sent, the root included.
     pub span_count: Option<i32>,
     pub spans_truncated: Option<bool>,
+    /// The transaction's queries grouped by normalized text, worst first.
+    pub query_patterns: Vec<n_plus_one::QueryPattern>,
+}
+
+impl TransactionPerf {
+    /// `query_patterns` as stored: `[{pattern, count, distinct_statements, total_ms, n_plus_one}]`.
+    pub fn patterns_json(&self) -> Option<String> {
+        if self.query_patterns.is_empty() {
+            return None;
+        }
+        let list: Vec<serde_json::Value> = self
+            .query_patterns
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "pattern": p.pattern,
+                    "count": p.count,
+                    "distinct_statements": p.distinct_statements,
+                    "total_ms": p.total_us as f64 / 1000.0,
+                    "n_plus_one": p.is_n_plus_one,
+                })
+            })
+            .collect();
+        Some(serde_json::Value::Array(list).to_string())
+    }
 }
 
 /// A span's description as it may be stored.
@@ -165,6 +190,7 @@ pub fn analyze(
         n_plus_one_wasted_ms: Some(queries.wasted_us as f64 / 1000.0),
         span_count: Some((tree.sent + 1).min(i32::MAX as usize) as i32),
         spans_truncated: Some(tree.truncated),
+        query_patterns: queries.patterns.into_iter().take(50).collect(),
     };
     (perf, descriptions)
 }

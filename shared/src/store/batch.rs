@@ -141,8 +141,11 @@ impl Store {
             let stmt = tx
                 .prepare(
                     "INSERT OR IGNORE INTO transactions (project_id, event_id, trace_id, span_id, parent_span_id, name, op, status,
-                        start_time, end_time, duration_us, environment, release, platform, sdk_name, source, received_at, payload)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                        start_time, end_time, duration_us, environment, release, platform, sdk_name, source, received_at, payload,
+                        server_name, http_method, http_url, http_status, db_time_ms, view_time_ms, query_count, has_n_plus_one,
+                        n_plus_one_wasted_ms, span_count, spans_truncated, query_patterns)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+                        ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)",
                 )
                 .await?;
             for t in &batch.transactions {
@@ -167,6 +170,18 @@ impl Store {
                         t.source,
                         t.received_at_us,
                         t.payload.clone(),
+                        r.server_name.clone(),
+                        r.http.method.clone(),
+                        r.http.url.clone(),
+                        r.http.status,
+                        t.perf.db_time_ms,
+                        t.perf.view_time_ms,
+                        t.perf.query_count,
+                        t.perf.has_n_plus_one.map(i64::from),
+                        t.perf.n_plus_one_wasted_ms,
+                        t.perf.span_count,
+                        t.perf.spans_truncated.map(i64::from),
+                        t.perf.patterns_json(),
                     ])
                     .await?;
                 stmt.reset();

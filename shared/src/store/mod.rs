@@ -11,6 +11,7 @@ mod batch;
 mod cached;
 mod issue_reads;
 mod issues;
+mod perf_reads;
 mod project_reads;
 mod projects;
 mod rollups;
@@ -23,6 +24,10 @@ pub use issue_reads::{
 pub use issues::{IssueChange, Sighting};
 pub use project_reads::{ProjectSummary, RecentEvent};
 pub use projects::{KeyInfo, Project, ProjectKey};
+pub use perf_reads::{
+    EndpointStats, HourStats, PerfWindow, TransactionDetail, TransactionQuery, TransactionSort,
+    TransactionSummary,
+};
 pub use rollups::Rollup;
 
 #[derive(Debug, thiserror::Error)]

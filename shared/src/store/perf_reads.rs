@@ -1,0 +1,400 @@
+//! The read side of performance monitoring: endpoints ranked by impact and their hourly series come from
+//! the rollups (never from raw transactions); transaction lists and a transaction's page from the
+//! `transactions` table. A classic transaction's spans are in the lake only (`lake::read`).
+
+use std::collections::BTreeMap;
+
+use crate::protocol::ProjectId;
+
+use super::rollups::{from_values, Rollup};
+use super::{Result, Store};
+
+/// Which transactions a performance read covers.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PerfWindow {
+    /// Microseconds; rollups are hourly, so their reads cover every hour the window touches.
+    pub from_us: i64,
+    pub to_us: i64,
+    pub environment: Option<String>,
+    /// A substring of the endpoint (transaction) name, case-insensitive.
+    pub name: Option<String>,
+}
+
+/// One endpoint's figures over a window (or, with an empty name, the whole project's).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EndpointStats {
+    pub name: String,
+    pub count: i64,
+    pub avg_ms: f64,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub min_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+    /// The endpoint's impact: avg × count, the time spent in it.
+    pub total_ms: f64,
+    pub avg_db_ms: f64,
+    pub avg_view_ms: f64,
+    pub avg_queries: f64,
+    pub max_queries: i64,
+    pub n_plus_one_count: i64,
+    /// Time of repeated queries an N+1 fix would save.
+    pub wasted_ms: f64,
+    pub errors_5xx: i64,
+}
+
+impl EndpointStats {
+    fn from_rollup(name: String, r: &Rollup) -> Self {
+        let n = r.count.max(1) as f64;
+        Self {
+            name,
+            count: r.count,
+            avg_ms: r.duration_sum / n,
+            p50_ms: r.sketch.quantile(0.50),
+            p95_ms: r.sketch.quantile(0.95),
+            p99_ms: r.sketch.quantile(0.99),
+            min_ms: r.sketch.min(),
+            max_ms: r.sketch.max(),
+            total_ms: r.duration_sum,
+            avg_db_ms: r.db_sum / n,
+            avg_view_ms: r.view_sum / n,
+            avg_queries: r.query_sum as f64 / n,
+            max_queries: r.query_max,
+            n_plus_one_count: r.n_plus_one_count,
+            wasted_ms: r.wasted_sum,
+            errors_5xx: r.errors_5xx,
+        }
+    }
+
+    /// The share of transactions that tripped the N+1 detector, in percent.
+    pub fn n_plus_one_pct(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.n_plus_one_count as f64 * 100.0 / self.count as f64
+        }
+    }
+}
+
+/// One hour of an endpoint (or of the project).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HourStats {
+    /// Unix seconds at the start of the hour.
+    pub hour: i64,
+    pub stats: EndpointStats,
+}
+
+/// A transaction as lists show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransactionSummary {
+    pub id: i64,
+    pub event_id: Option<String>,
+    pub trace_id: String,
+    pub span_id: String,
+    pub name: String,
+    pub op: Option<String>,
+    pub status: Option<String>,
+    pub http_method: Option<String>,
+    pub http_status: Option<i64>,
+    pub duration_ms: Option<f64>,
+    pub start_us: Option<i64>,
+    pub end_us: i64,
+    pub environment: Option<String>,
+    pub release: Option<String>,
+    pub db_time_ms: Option<f64>,
+    pub query_count: Option<i64>,
+    pub has_n_plus_one: bool,
+    /// `transaction` (classic) or `span` (a streamed segment).
+    pub source: String,
+}
+
+/// Everything the transaction page shows from the database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransactionDetail {
+    pub summary: TransactionSummary,
+    pub parent_span_id: Option<String>,
+    pub http_url: Option<String>,
+    pub server_name: Option<String>,
+    pub platform: Option<String>,
+    pub sdk_name: Option<String>,
+    pub view_time_ms: Option<f64>,
+    pub n_plus_one_wasted_ms: Option<f64>,
+    pub span_count: Option<i64>,
+    pub spans_truncated: bool,
+    /// `[{pattern, count, distinct_statements, total_ms, n_plus_one}]`, worst first.
+    pub query_patterns: serde_json::Value,
+    /// The event as sent (classic transactions): contexts, tags, measurements, request.
+    pub payload: Option<serde_json::Value>,
+}
+
+/// How a transaction list is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TransactionSort {
+    #[default]
+    Recent,
+    Slowest,
+}
+
+/// A page of transactions.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TransactionQuery {
+    pub window: PerfWindow,
+    /// Exactly this endpoint (the window's `name` is a substring filter).
+    pub endpoint: Option<String>,
+    pub min_duration_ms: Option<f64>,
+    pub release: Option<String>,
+    pub sort: TransactionSort,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+const SUMMARY_COLUMNS: &str = "id, event_id, trace_id, span_id, name, op, status, http_method, http_status,
+    duration_us, start_time, end_time, environment, release, db_time_ms, query_count, has_n_plus_one, source";
+
+fn hour_of(us: i64) -> i64 {
+    us.div_euclid(3_600_000_000) * 3_600
+}
+
+fn like(s: &str) -> String {
+    let escaped = s
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+impl Store {
+    /// The rollup cells of a window, keyed by (hour, endpoint).
+    async fn rollup_cells(
+        &self,
+        project: ProjectId,
+        window: &PerfWindow,
+        endpoint: Option<&str>,
+    ) -> Result<Vec<(i64, String, Rollup)>> {
+        let mut rows = self
+            .conn()
+            .query(
+                "SELECT hour, name, count, duration_sum, db_sum, view_sum, query_sum, query_max, n_plus_one_count,
+                    wasted_sum, errors_5xx, sketch
+                 FROM transaction_rollups
+                 WHERE project_id = ?1 AND hour BETWEEN ?2 AND ?3
+                   AND (?4 IS NULL OR environment = ?4)
+                   AND (?5 IS NULL OR name LIKE ?5 ESCAPE '\\')
+                   AND (?6 IS NULL OR name = ?6)",
+                libsql::params![
+                    project.value(),
+                    hour_of(window.from_us),
+                    hour_of(window.to_us),
+                    window.environment.clone(),
+                    window.name.as_deref().map(like),
+                    endpoint.map(str::to_owned)
+                ],
+            )
+            .await?;
+        let mut cells = Vec::new();
+        while let Some(row) = rows.next().await? {
+            let values: Vec<libsql::Value> = (2..12)
+                .map(|i| row.get_value(i))
+                .collect::<std::result::Result<_, _>>()?;
+            cells.push((row.get(0)?, row.get(1)?, from_values(&values)));
+        }
+        Ok(cells)
+    }
+
+    /// Endpoints over the window, most time spent first.
+    pub async fn endpoint_stats(
+        &self,
+        project: ProjectId,
+        window: &PerfWindow,
+    ) -> Result<Vec<EndpointStats>> {
+        let mut by_name: BTreeMap<String, Rollup> = BTreeMap::new();
+        for (_, name, cell) in self.rollup_cells(project, window, None).await? {
+            by_name.entry(name).or_default().merge(&cell);
+        }
+        let mut stats: Vec<EndpointStats> = by_name
+            .into_iter()
+            .map(|(name, r)| EndpointStats::from_rollup(name, &r))
+            .collect();
+        stats.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms).then(a.name.cmp(&b.name)));
+        Ok(stats)
+    }
+
+    /// The whole project (or one endpoint) over the window as one set of figures.
+    pub async fn perf_totals(
+        &self,
+        project: ProjectId,
+        window: &PerfWindow,
+        endpoint: Option<&str>,
+    ) -> Result<EndpointStats> {
+        let mut total = Rollup::default();
+        for (_, _, cell) in self.rollup_cells(project, window, endpoint).await? {
+            total.merge(&cell);
+        }
+        Ok(EndpointStats::from_rollup(
+            endpoint.unwrap_or_default().to_owned(),
+            &total,
+        ))
+    }
+
+    /// Hour by hour over the window, for the project or one endpoint; hours without transactions are
+    /// absent (charts fill them).
+    pub async fn perf_hours(
+        &self,
+        project: ProjectId,
+        window: &PerfWindow,
+        endpoint: Option<&str>,
+    ) -> Result<Vec<HourStats>> {
+        let mut by_hour: BTreeMap<i64, Rollup> = BTreeMap::new();
+        for (hour, _, cell) in self.rollup_cells(project, window, endpoint).await? {
+            by_hour.entry(hour).or_default().merge(&cell);
+        }
+        Ok(by_hour
+            .into_iter()
+            .map(|(hour, r)| HourStats {
+                hour,
+                stats: EndpointStats::from_rollup(endpoint.unwrap_or_default().to_owned(), &r),
+            })
+            .collect())
+    }
+
+    /// The environments transactions were sent from, for the filter.
+    pub async fn perf_environments(&self, project: ProjectId) -> Result<Vec<String>> {
+        let mut rows = self
+            .conn()
+            .query(
+                "SELECT DISTINCT environment FROM transaction_rollups WHERE project_id = ?1 AND environment != '' ORDER BY 1",
+                [project.value()],
+            )
+            .await?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().await? {
+            out.push(row.get(0)?);
+        }
+        Ok(out)
+    }
+
+    /// A page of transactions, newest or slowest first.
+    pub async fn transactions(
+        &self,
+        project: ProjectId,
+        q: &TransactionQuery,
+    ) -> Result<Vec<TransactionSummary>> {
+        let order = match q.sort {
+            TransactionSort::Recent => "end_time DESC, id DESC",
+            TransactionSort::Slowest => "duration_us DESC, id DESC",
+        };
+        let sql = format!(
+            "SELECT {SUMMARY_COLUMNS} FROM transactions
+             WHERE project_id = ?1 AND end_time BETWEEN ?2 AND ?3
+               AND (?4 IS NULL OR environment = ?4)
+               AND (?5 IS NULL OR name LIKE ?5 ESCAPE '\\')
+               AND (?6 IS NULL OR name = ?6)
+               AND (?7 IS NULL OR duration_us >= ?7)
+               AND (?8 IS NULL OR release = ?8)
+             ORDER BY {order} LIMIT ?9 OFFSET ?10"
+        );
+        let w = &q.window;
+        let mut rows = self
+            .conn()
+            .query(
+                &sql,
+                libsql::params![
+                    project.value(),
+                    w.from_us,
+                    w.to_us,
+                    w.environment.clone(),
+                    w.name.as_deref().map(like),
+                    q.endpoint.clone(),
+                    q.min_duration_ms.map(|ms| (ms * 1000.0) as i64),
+                    q.release.clone(),
+                    i64::from(q.limit.clamp(1, 1000)),
+                    i64::from(q.offset)
+                ],
+            )
+            .await?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().await? {
+            out.push(summary(&row)?);
+        }
+        Ok(out)
+    }
+
+    /// One transaction by its row id, with what its page shows.
+    pub async fn transaction_detail(
+        &self,
+        project: ProjectId,
+        id: i64,
+    ) -> Result<Option<TransactionDetail>> {
+        let sql = format!(
+            "SELECT {SUMMARY_COLUMNS}, parent_span_id, http_url, server_name, platform, sdk_name, view_time_ms,
+                n_plus_one_wasted_ms, span_count, spans_truncated, query_patterns, payload
+             FROM transactions WHERE project_id = ?1 AND id = ?2"
+        );
+        let mut rows = self.conn().query(&sql, (project.value(), id)).await?;
+        let Some(row) = rows.next().await? else {
+            return Ok(None);
+        };
+        let payload: Option<Vec<u8>> = row.get(28)?;
+        let patterns: Option<String> = row.get(27)?;
+        Ok(Some(TransactionDetail {
+            summary: summary(&row)?,
+            parent_span_id: row.get(18)?,
+            http_url: row.get(19)?,
+            server_name: row.get(20)?,
+            platform: row.get(21)?,
+            sdk_name: row.get(22)?,
+            view_time_ms: row.get(23)?,
+            n_plus_one_wasted_ms: row.get(24)?,
+            span_count: row.get(25)?,
+            spans_truncated: row.get::<Option<i64>>(26)?.unwrap_or(0) != 0,
+            query_patterns: patterns
+                .and_then(|p| serde_json::from_str(&p).ok())
+                .unwrap_or(serde_json::Value::Array(Vec::new())),
+            payload: payload
+                .and_then(|p| zstd::stream::decode_all(p.as_slice()).ok())
+                .and_then(|p| serde_json::from_slice(&p).ok()),
+        }))
+    }
+
+    /// A transaction's row id from its event id or its (trace id, span id).
+    pub async fn transaction_id(
+        &self,
+        project: ProjectId,
+        event_or_span_id: &str,
+    ) -> Result<Option<i64>> {
+        let mut rows = self
+            .conn()
+            .query(
+                "SELECT id FROM transactions WHERE project_id = ?1 AND (event_id = ?2 OR span_id = ?2) LIMIT 1",
+                (project.value(), event_or_span_id),
+            )
+            .await?;
+        Ok(match rows.next().await? {
+            Some(row) => Some(row.get(0)?),
+            None => None,
+        })
+    }
+}
+
+fn summary(row: &libsql::Row) -> Result<TransactionSummary> {
+    Ok(TransactionSummary {
+        id: row.get(0)?,
+        event_id: row.get(1)?,
+        trace_id: row.get(2)?,
+        span_id: row.get(3)?,
+        name: row.get(4)?,
+        op: row.get(5)?,
+        status: row.get(6)?,
+        http_method: row.get(7)?,
+        http_status: row.get(8)?,
+        duration_ms: row.get::<Option<i64>>(9)?.map(|us| us as f64 / 1000.0),
+        start_us: row.get(10)?,
+        end_us: row.get(11)?,
+        environment: row.get(12)?,
+        release: row.get(13)?,
+        db_time_ms: row.get(14)?,
+        query_count: row.get(15)?,
+        has_n_plus_one: row.get::<Option<i64>>(16)?.unwrap_or(0) != 0,
+        source: row.get(17)?,
+    })
+}
