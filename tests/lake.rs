@@ -324,3 +324,51 @@ async fn endpoint_rankings_and_percentiles_come_from_the_rollups() {
         (Some(6), Some(6), Some(true))
     );
 }
+
+#[tokio::test]
+async fn a_transactions_spans_are_read_back_from_the_files_of_its_time_only() {
+    use splat::lake::read::{files_for, LakeFiles, LakeReader};
+    let app = TestApp::new().await;
+    app.post_envelope(checkout_transaction(1), &[]).await;
+    app.process().await;
+    // A day later, in another batch: another file, which the first transaction's lookup must not open.
+    app.post_envelope(timed_transaction(86_400, "/later", 5.0), &[])
+        .await;
+    app.process().await;
+    let start = 1_767_225_600_000_000;
+    let project = app.project.id.value();
+    let files = files_for(&app.store, &SPANS, project, start, start + 200_000)
+        .await
+        .unwrap();
+    assert_eq!(files.len(), 1);
+    assert!(
+        files_for(&app.store, &SPANS, project + 1, start, start + 200_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let blobs = std::sync::Arc::new(splat::blob::LocalBlobStore::new(
+        app.config.data_dir.clone(),
+    ));
+    let reader = LakeFiles::new(app.store.clone(), blobs);
+    let spans = reader
+        .transaction_spans(project, &format!("{:016x}", 1), start, start + 200_000)
+        .await
+        .unwrap();
+    let shape: Vec<(Option<i32>, Option<i32>, Option<&str>)> = spans
+        .iter()
+        .map(|s| (s.sequence, s.depth, s.op.as_deref()))
+        .collect();
+    assert_eq!(shape[0], (Some(0), Some(0), Some("http.server")));
+    assert_eq!(shape.len(), 8);
+    assert!(shape[1..]
+        .iter()
+        .all(|(_, depth, op)| *depth == Some(1) && *op == Some("db")));
+    let repeated: Vec<&Option<String>> = spans[2..].iter().map(|s| &s.group_hash).collect();
+    assert!(
+        repeated.iter().all(|g| g.is_some() && *g == repeated[0]),
+        "one group for the repeated query"
+    );
+    assert_ne!(spans[1].group_hash, spans[2].group_hash);
+}

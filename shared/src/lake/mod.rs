@@ -18,10 +18,12 @@ pub mod catalog;
 pub mod columns;
 pub mod facts;
 pub mod parquet;
+pub mod read;
 pub mod tables;
 
 pub use columns::{Cell, ColumnStats, LakeRow};
 pub use facts::{EventFact, LakeFacts, SpanFact, TransactionFact};
+pub use read::{LakeFiles, LakeReadError, LakeReader};
 pub use tables::TableDef;
 
 /// Blob keys of lake files start here; the catalog's `data_path` points at the same place.

@@ -148,6 +148,16 @@ impl TransactionPerf {
     }
 }
 
+/// Spans doing the same thing (same op, same normalized description) share this 16-hex-digit hash.
+pub fn group_hash(op: Option<&str>, description: &str) -> String {
+    use md5::Digest;
+    let mut hasher = md5::Md5::new();
+    hasher.update(op.unwrap_or_default().as_bytes());
+    hasher.update([0]);
+    hasher.update(description.as_bytes());
+    hex::encode(&hasher.finalize()[..8])
+}
+
 /// A span's description as it may be stored.
 pub fn describe(span: &SpanRecord) -> Option<String> {
     let text = span.name.as_deref()?;

@@ -325,7 +325,10 @@ fn span_fact(row: &SpanRow) -> Option<SpanFact> {
         parent_span_id: s.parent_span_id.clone(),
         op: s.op.clone(),
         description: row.description.clone(),
-        group_hash: None,
+        group_hash: row
+            .description
+            .as_deref()
+            .map(|d| crate::perf::transaction::group_hash(s.op.as_deref(), d)),
         status: s.status.clone(),
         duration_ms: duration(s.start_us, s.end_us).map(ms),
         depth: row.depth,
