@@ -16,6 +16,7 @@ mod project_reads;
 mod projects;
 mod rollups;
 mod schema;
+mod trace_reads;
 
 pub use batch::{EventRow, ItemCount, SpanRow, TransactionRow, WriteBatch};
 pub use issue_reads::{

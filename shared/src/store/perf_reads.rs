@@ -143,6 +143,8 @@ pub struct TransactionQuery {
     pub endpoint: Option<String>,
     pub min_duration_ms: Option<f64>,
     pub release: Option<String>,
+    /// Only transactions that tripped the N+1 detector (the worklist's example links).
+    pub n_plus_one_only: bool,
     pub sort: TransactionSort,
     pub limit: u32,
     pub offset: u32,
@@ -291,6 +293,7 @@ impl Store {
                AND (?6 IS NULL OR name = ?6)
                AND (?7 IS NULL OR duration_us >= ?7)
                AND (?8 IS NULL OR release = ?8)
+               AND (?11 = 0 OR has_n_plus_one = 1)
              ORDER BY {order} LIMIT ?9 OFFSET ?10"
         );
         let w = &q.window;
@@ -308,7 +311,8 @@ impl Store {
                     q.min_duration_ms.map(|ms| (ms * 1000.0) as i64),
                     q.release.clone(),
                     i64::from(q.limit.clamp(1, 1000)),
-                    i64::from(q.offset)
+                    i64::from(q.offset),
+                    i64::from(q.n_plus_one_only)
                 ],
             )
             .await?;

@@ -20,6 +20,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
+use crate::lake::LakeReader;
 use crate::protocol::{Dsn, ProjectId};
 use crate::queue::Queue;
 use crate::store::{Project, Store};
@@ -33,7 +34,10 @@ mod format;
 pub mod health;
 mod issues;
 mod live;
+mod perf_chart;
+mod performance;
 mod projects;
+mod transactions;
 
 pub use error::{WebError, WebResult};
 
@@ -48,6 +52,8 @@ pub struct WebState {
     /// Where SDKs on the same machine or network reach ingest (`splat serve`'s bound address, or
     /// `SPLAT_INTERNAL_URL`): the second DSN the UI offers.
     pub internal_url: Option<String>,
+    /// Where the transaction page reads spans from (`None`: the waterfall says it cannot).
+    pub lake: Option<Arc<dyn LakeReader>>,
     queue_depth: Arc<Mutex<Option<DepthReading>>>,
 }
 
@@ -70,8 +76,15 @@ impl WebState {
             queue,
             public_url: public_url.map(trim),
             internal_url: internal_url.map(trim),
+            lake: None,
             queue_depth: Arc::default(),
         }
+    }
+
+    /// The same state reading spans from `lake`.
+    pub fn with_lake(mut self, lake: Arc<dyn LakeReader>) -> Self {
+        self.lake = Some(lake);
+        self
     }
 
     /// Messages waiting in the queue, cached for a few seconds; `None` when the queue cannot say.
@@ -112,6 +125,19 @@ pub fn router(state: WebState) -> Router {
         .route(
             "/projects/{slug}/events/{event_id}/json",
             get(events::raw_json),
+        )
+        .route("/projects/{slug}/performance", get(performance::index))
+        .route(
+            "/projects/{slug}/performance/endpoint",
+            get(performance::endpoint),
+        )
+        .route(
+            "/projects/{slug}/performance/n-plus-one",
+            get(performance::n_plus_one),
+        )
+        .route(
+            "/projects/{slug}/transactions/{id}",
+            get(transactions::detail),
         )
         .route("/live.json", get(live::stamp))
         .route("/theme", post(set_theme))
@@ -264,7 +290,8 @@ pub struct Chrome {
     /// The path and query of this page: where forms come back to.
     pub here: String,
     pub project: Option<NavProject>,
-    /// Which nav pill is current: `projects`, `overview`, `issues`, `settings`.
+    /// Which nav pill is current: `projects`, `overview`, `issues`, `performance`,
+    /// `settings`.
     pub section: &'static str,
     /// What the page polls for live updates, and the change stamp it was rendered at.
     pub live_url: String,

@@ -1,6 +1,6 @@
 //! Projects: the list (open issues, last activity, DSN), create, the settings page (rename, every key's
-//! DSN, delete), and the dashboard's errors half (open issues, events in 24 h, recent issues and events,
-//! queue depth).
+//! DSN, delete), and the dashboard: its errors half (open issues, events in 24 h, recent issues and events,
+//! queue depth) and its performance half (`performance::dashboard_perf`).
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -13,6 +13,7 @@ use crate::store::{IssueFilter, IssueSort, IssueStatus, Project, RecentEvent};
 use super::chart::Sparkline;
 use super::format::{Count, Ts};
 use super::issues::{deploys, issue_rows, IssueRow};
+use super::performance::{dashboard_perf, DashboardPerf};
 use super::{key_dsn, project_or_404, render, Chrome, WebError, WebResult, WebState};
 
 /// A project card on the list.
@@ -92,6 +93,7 @@ struct DashboardPage {
     releases: Count,
     recent_issues: Vec<IssueRow>,
     recent_events: Vec<RecentEventRow>,
+    perf: DashboardPerf,
 }
 
 pub struct RecentEventRow {
@@ -141,6 +143,8 @@ pub async fn dashboard(
         })
         .collect();
     let events_total = state.store.item_count(project.id, "event").await?;
+    let errors_24h: i64 = hours.iter().map(|(_, n)| n).sum();
+    let perf = dashboard_perf(&state, &project, &deploys, errors_24h, now).await?;
     let chrome = chrome
         .for_project(
             &state,
@@ -160,6 +164,7 @@ pub async fn dashboard(
         releases: Count(deploys.len() as i64),
         recent_issues,
         recent_events,
+        perf,
         chrome,
         project,
     })
