@@ -13,7 +13,9 @@ async fn main() -> Result<(), lambda_http::Error> {
     std::env::set_var("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true");
     let config = Config::from_env()?;
     let store = open_store(&config).await?;
-    let (queue, _blobs) = adapters(&config).await?;
+    let (queue, blobs) = adapters(&config).await?;
+    // Span waterfalls are read from the lake files through the blob store.
+    let lake = splat::lake::LakeFiles::new(store.clone(), blobs);
     let health = HealthState::new(
         store.clone(),
         queue.clone(),
@@ -27,7 +29,8 @@ async fn main() -> Result<(), lambda_http::Error> {
         queue,
         config.public_url.clone(),
         config.internal_url.clone(),
-    );
+    )
+    .with_lake(std::sync::Arc::new(lake));
     // `/_health` sits beside the UI's router, never behind anything the UI puts in front of its pages.
     lambda_http::run(health::router(health).merge(router(state))).await
 }
