@@ -58,7 +58,7 @@ async fn sqs_event_with_a_poison_record_reports_only_that_record() {
     let event: SqsEvent = serde_json::from_value(event).unwrap();
     let poison_id = event.records[1].message_id.clone().unwrap();
 
-    let response = splat::lambda::handle_sqs_event(&app.processor, event.clone()).await;
+    let response = splat::lambda::handle_sqs_event(&app.processor, None, event.clone()).await;
     let failures: Vec<_> = response
         .batch_item_failures
         .iter()
@@ -67,7 +67,7 @@ async fn sqs_event_with_a_poison_record_reports_only_that_record() {
     assert_eq!(failures, vec![poison_id.clone()]);
     assert_eq!(app.count("events").await, 1);
     // SQS redelivers the whole batch after a timeout: the good record is not stored twice.
-    let again = splat::lambda::handle_sqs_event(&app.processor, event).await;
+    let again = splat::lambda::handle_sqs_event(&app.processor, None, event).await;
     assert_eq!(again.batch_item_failures.len(), 1);
     assert_eq!(app.count("events").await, 1);
     // The response serializes the way the Lambda service expects.

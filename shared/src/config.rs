@@ -45,6 +45,85 @@ pub struct Config {
     /// at which `/_health` calls the queue `warning`, then `critical` (and answers 503).
     pub queue_warning_threshold: u64,
     pub queue_critical_threshold: u64,
+    /// Where alerts about new, regressed and bursting issues go (see [`crate::notify`]).
+    pub notify: NotifyConfig,
+}
+
+/// Notification channels; each one is on when its variables are set.
+#[derive(Debug, Clone, Default)]
+pub struct NotifyConfig {
+    /// `SPLAT_ADMIN_EMAILS`: comma-separated recipients of email alerts.
+    pub admin_emails: Vec<String>,
+    /// `SPLAT_EMAIL_FROM`, default `splat@localhost`.
+    pub email_from: String,
+    /// `SMTP_ADDRESS` and the other `SMTP_*`: email is sent when this and `SPLAT_ADMIN_EMAILS` are set.
+    pub smtp: Option<SmtpConfig>,
+    /// `SPLAT_WEBHOOK_URL`: every alert is POSTed there as JSON.
+    pub webhook_url: Option<String>,
+    /// `SPLAT_NTFY_URL`: the full ntfy topic URL (`https://ntfy.sh/my-topic`).
+    pub ntfy_url: Option<String>,
+    /// `SPLAT_NTFY_TOKEN`: sent as `Authorization: Bearer` to ntfy.
+    pub ntfy_token: Option<String>,
+    /// `SPLAT_NTFY_PRIORITY`: min, low, default (default), high or max.
+    pub ntfy_priority: String,
+    /// `SPLAT_BURST_THRESHOLD`, default 1000 (the seed's): events in one hour at which an issue is bursting.
+    pub burst_threshold: u64,
+}
+
+impl NotifyConfig {
+    /// Whether any channel is configured.
+    pub fn any_channel(&self) -> bool {
+        (self.smtp.is_some() && !self.admin_emails.is_empty())
+            || self.webhook_url.is_some()
+            || self.ntfy_url.is_some()
+    }
+}
+
+/// How to reach the SMTP server (the seed's Rails `SMTP_*` variables).
+#[derive(Clone)]
+pub struct SmtpConfig {
+    /// `SMTP_ADDRESS`: host name.
+    pub host: String,
+    /// `SMTP_PORT`, default 25 (465 means TLS from the first byte).
+    pub port: u16,
+    /// `SMTP_DOMAIN`: the name this client gives in `EHLO`.
+    pub domain: Option<String>,
+    /// `SMTP_USER_NAME` (or `SMTP_USERNAME`) and `SMTP_PASSWORD`: log in when set.
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// `SMTP_AUTHENTICATION`: `plain` (default) or `login`.
+    pub authentication: SmtpAuth,
+    /// `SMTP_STARTTLS_AUTO`: `true` (default: STARTTLS when the server offers it), `false` (never), or
+    /// `always` (refuse a server without it). Port 465 always uses TLS from the start.
+    pub tls: SmtpTls,
+}
+
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("domain", &self.domain)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("authentication", &self.authentication)
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpAuth {
+    Plain,
+    Login,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    None,
+    Opportunistic,
+    Required,
+    Wrapper,
 }
 
 impl Config {
@@ -105,6 +184,7 @@ impl Config {
             mcp_auth_token: get("MCP_AUTH_TOKEN").filter(|t| !t.trim().is_empty()),
             queue_warning_threshold: parse("QUEUE_WARNING_THRESHOLD", 50)?,
             queue_critical_threshold: parse("QUEUE_CRITICAL_THRESHOLD", 100)?,
+            notify: notify_config(&get, &parse)?,
         })
     }
 
@@ -139,6 +219,95 @@ impl Config {
         };
         ("http".to_owned(), host)
     }
+}
+
+fn notify_config(
+    get: &impl Fn(&str) -> Option<String>,
+    parse: &impl Fn(&str, u64) -> anyhow::Result<u64>,
+) -> anyhow::Result<NotifyConfig> {
+    let set = |name: &str| {
+        get(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let url = |name: &str| -> anyhow::Result<Option<String>> {
+        match set(name) {
+            Some(u) if u.starts_with("http://") || u.starts_with("https://") => Ok(Some(u)),
+            Some(u) => anyhow::bail!("{name} must be an http:// or https:// URL, got {u:?}"),
+            None => Ok(None),
+        }
+    };
+    let smtp = match set("SMTP_ADDRESS") {
+        None => None,
+        Some(host) => {
+            let port = parse("SMTP_PORT", 25)?;
+            let port =
+                u16::try_from(port).with_context(|| format!("SMTP_PORT {port} is out of range"))?;
+            let authentication = match set("SMTP_AUTHENTICATION")
+                .as_deref()
+                .map(str::to_ascii_lowercase)
+            {
+                None => SmtpAuth::Plain,
+                Some(a) if a == "plain" => SmtpAuth::Plain,
+                Some(a) if a == "login" => SmtpAuth::Login,
+                Some(a) => anyhow::bail!("SMTP_AUTHENTICATION must be plain or login, got {a:?}"),
+            };
+            let tls = if port == 465 {
+                SmtpTls::Wrapper
+            } else {
+                match set("SMTP_STARTTLS_AUTO")
+                    .as_deref()
+                    .map(str::to_ascii_lowercase)
+                {
+                    None => SmtpTls::Opportunistic,
+                    Some(v) if v == "true" || v == "1" => SmtpTls::Opportunistic,
+                    Some(v) if v == "false" || v == "0" => SmtpTls::None,
+                    Some(v) if v == "always" || v == "required" => SmtpTls::Required,
+                    Some(v) => {
+                        anyhow::bail!("SMTP_STARTTLS_AUTO must be true, false or always, got {v:?}")
+                    }
+                }
+            };
+            Some(SmtpConfig {
+                host,
+                port,
+                domain: set("SMTP_DOMAIN"),
+                username: set("SMTP_USER_NAME").or_else(|| set("SMTP_USERNAME")),
+                password: get("SMTP_PASSWORD").filter(|p| !p.is_empty()),
+                authentication,
+                tls,
+            })
+        }
+    };
+    let ntfy_priority = set("SPLAT_NTFY_PRIORITY")
+        .unwrap_or_else(|| "default".into())
+        .to_ascii_lowercase();
+    if ![
+        "min", "low", "default", "high", "max", "1", "2", "3", "4", "5",
+    ]
+    .contains(&ntfy_priority.as_str())
+    {
+        anyhow::bail!(
+            "SPLAT_NTFY_PRIORITY must be min, low, default, high or max, got {ntfy_priority:?}"
+        );
+    }
+    Ok(NotifyConfig {
+        admin_emails: set("SPLAT_ADMIN_EMAILS")
+            .map(|list| {
+                list.split(',')
+                    .map(|a| a.trim().to_owned())
+                    .filter(|a| !a.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        email_from: set("SPLAT_EMAIL_FROM").unwrap_or_else(|| "splat@localhost".into()),
+        smtp,
+        webhook_url: url("SPLAT_WEBHOOK_URL")?,
+        ntfy_url: url("SPLAT_NTFY_URL")?,
+        ntfy_token: set("SPLAT_NTFY_TOKEN"),
+        ntfy_priority,
+        burst_threshold: parse("SPLAT_BURST_THRESHOLD", 1000)?.max(1),
+    })
 }
 
 #[cfg(test)]
@@ -185,5 +354,57 @@ mod tests {
             Journal::Delete
         );
         assert!(config(&[("SPLAT_SQLITE_JOURNAL", "off")]).is_err());
+    }
+
+    #[test]
+    fn health_thresholds_and_notification_channels() {
+        let c = config(&[]).unwrap();
+        assert_eq!(
+            (c.queue_warning_threshold, c.queue_critical_threshold),
+            (50, 100)
+        );
+        assert_eq!(c.notify.burst_threshold, 1000);
+        assert!(!c.notify.any_channel());
+        let c = config(&[
+            ("SMTP_ADDRESS", "mail.example.com"),
+            ("SMTP_PORT", "587"),
+            ("SMTP_USER_NAME", "me"),
+            ("SMTP_PASSWORD", "secret"),
+            ("SMTP_AUTHENTICATION", "login"),
+            ("SPLAT_ADMIN_EMAILS", "a@example.com, b@example.com,"),
+            ("QUEUE_CRITICAL_THRESHOLD", "7"),
+        ])
+        .unwrap();
+        let smtp = c.notify.smtp.clone().unwrap();
+        assert_eq!(
+            (smtp.port, smtp.authentication, smtp.tls),
+            (587, SmtpAuth::Login, SmtpTls::Opportunistic)
+        );
+        assert!(
+            !format!("{smtp:?}").contains("secret"),
+            "the password never reaches a log"
+        );
+        assert_eq!(c.notify.admin_emails, ["a@example.com", "b@example.com"]);
+        assert_eq!(c.queue_critical_threshold, 7);
+        assert!(c.notify.any_channel());
+        let tls = |vars: &[(&str, &str)]| config(vars).unwrap().notify.smtp.unwrap().tls;
+        assert_eq!(
+            tls(&[("SMTP_ADDRESS", "h"), ("SMTP_PORT", "465")]),
+            SmtpTls::Wrapper
+        );
+        assert_eq!(
+            tls(&[("SMTP_ADDRESS", "h"), ("SMTP_STARTTLS_AUTO", "false")]),
+            SmtpTls::None
+        );
+        assert_eq!(
+            tls(&[("SMTP_ADDRESS", "h"), ("SMTP_STARTTLS_AUTO", "always")]),
+            SmtpTls::Required
+        );
+        assert!(config(&[("SPLAT_WEBHOOK_URL", "ftp://x")]).is_err());
+        assert!(config(&[("SPLAT_NTFY_PRIORITY", "urgent")]).is_err());
+        assert!(config(&[("SPLAT_NTFY_URL", "https://ntfy.sh/t")])
+            .unwrap()
+            .notify
+            .any_channel());
     }
 }

@@ -4,8 +4,12 @@
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use base64::Engine;
 
+use crate::notify::Notifier;
 use crate::process::Processor;
 use crate::queue::Delivery;
+
+/// The longest a batch's alerts may hold the processor function after its commit.
+pub const NOTIFY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn delivery(message: &SqsMessage) -> Option<Delivery> {
     Some(Delivery {
@@ -32,10 +36,25 @@ fn delivery(message: &SqsMessage) -> Option<Delivery> {
 /// Handles one SQS batch. Failed messages are returned as `batchItemFailures` (the trigger must enable
 /// `ReportBatchItemFailures`); SQS deletes the rest. If the batch cannot be committed at all, every message
 /// is reported so that none is lost.
-pub async fn handle_sqs_event(processor: &Processor, event: SqsEvent) -> SqsBatchResponse {
+///
+/// After the commit, alerts for the batch's new and regressed issues (and any burst) are sent right here,
+/// within [`NOTIFY_DEADLINE`]: nothing runs between invocations. Their failures are logged and never fail
+/// the batch.
+pub async fn handle_sqs_event(
+    processor: &Processor,
+    notifier: Option<&Notifier>,
+    event: SqsEvent,
+) -> SqsBatchResponse {
     let deliveries: Vec<Delivery> = event.records.iter().filter_map(delivery).collect();
     let failed = match processor.process_batch(&deliveries).await {
-        Ok(outcome) => outcome.failed,
+        Ok(outcome) => {
+            if let Some(notifier) = notifier {
+                notifier
+                    .deliver_changes(&outcome.issue_changes, NOTIFY_DEADLINE)
+                    .await;
+            }
+            outcome.failed
+        }
         Err(e) => {
             tracing::error!(error = %e, "batch commit failed; returning every message to the queue");
             deliveries.iter().map(|d| d.message_id.clone()).collect()

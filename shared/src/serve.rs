@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::ingest;
 use crate::mcp::{self, McpState};
+use crate::notify::{self, Notifier};
 use crate::process::runner::{self, RunnerOptions};
 use crate::process::Processor;
 use crate::web::health::{self, HealthState, QueueThresholds};
@@ -46,10 +47,35 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         None => println!("MCP: disabled (set MCP_AUTH_TOKEN to enable {scheme}://{host}/mcp)"),
     }
 
+    let internal = config.internal_url.clone().unwrap_or_else(|| {
+        let mut loopback = bound;
+        if loopback.ip().is_unspecified() {
+            loopback.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("http://{loopback}")
+    });
+
     let (stop, stopped) = watch::channel(false);
+    // Alerts are looked up and sent by a task of their own, over their own connection, fed without
+    // waiting by the processor loop.
+    let ui_base = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| internal.clone());
+    let (notify, notifier_task) =
+        match Notifier::from_config(&config.notify, open_store(&config).await?, &ui_base)? {
+            Some(notifier) => {
+                println!("Notifications: {}", notifier.channel_names().join(", "));
+                let (handle, task) =
+                    notify::spawn(notifier, notify::BURST_CHECK_EVERY, stopped.clone());
+                (Some(handle), Some(task))
+            }
+            None => (None, None),
+        };
     let processor = Processor::new(writer, blobs.clone());
     let options = RunnerOptions {
         batch_size: config.batch_size,
+        notify,
         ..RunnerOptions::default()
     };
     let worker = tokio::spawn(runner::run(processor, queue.clone(), options, stopped));
@@ -61,13 +87,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             critical: config.queue_critical_threshold,
         },
     );
-    let internal = config.internal_url.clone().unwrap_or_else(|| {
-        let mut loopback = bound;
-        if loopback.ip().is_unspecified() {
-            loopback.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-        }
-        format!("http://{loopback}")
-    });
     let ui = WebState::new(
         ui_store,
         queue.clone(),
@@ -88,6 +107,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await?;
     let _ = stop.send(true);
     worker.await?;
+    if let Some(task) = notifier_task {
+        task.await?;
+    }
     Ok(())
 }
 

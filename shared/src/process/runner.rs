@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::{BatchOutcome, Processor};
+use crate::notify::NotifyHandle;
 use crate::queue::{Delivery, Queue};
 
 #[derive(Debug, Clone)]
@@ -15,6 +16,8 @@ pub struct RunnerOptions {
     pub batch_size: usize,
     /// How long one receive waits for the first message.
     pub wait: Duration,
+    /// Where each batch's new and regressed issues go, without waiting (see [`NotifyHandle::offer`]).
+    pub notify: Option<NotifyHandle>,
 }
 
 impl Default for RunnerOptions {
@@ -22,6 +25,7 @@ impl Default for RunnerOptions {
         Self {
             batch_size: 100,
             wait: Duration::from_secs(1),
+            notify: None,
         }
     }
 }
@@ -72,6 +76,9 @@ pub async fn run_once(
         .map(|d| d.receipt.clone())
         .collect();
     queue.delete(&receipts).await?;
+    if let Some(notify) = &options.notify {
+        notify.offer(&outcome.issue_changes);
+    }
     tracing::debug!(
         done = outcome.done.len(),
         failed = outcome.failed.len(),
@@ -90,6 +97,7 @@ pub async fn drain(
     let options = RunnerOptions {
         batch_size,
         wait: Duration::ZERO,
+        notify: None,
     };
     let mut total = BatchOutcome::default();
     loop {

@@ -9,6 +9,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (5, crate::lake::catalog::V5_LAKE_CATALOG),
     (6, V6_TRANSACTION_ROLLUPS),
     (8, V8_TRANSACTION_FIGURES),
+    (7, V7_NOTIFICATIONS_SENT),
 ];
 
 /// What the processor derives from each transaction, for lists and the transaction page (the lake has the
@@ -273,4 +274,18 @@ END;
 const V4_TAG_FILTERS: &str = "
 -- Filtering the issue list by environment or release starts from the tag value, not from every issue.
 CREATE INDEX issue_tags_value ON issue_tags (key, value, issue_id);
+";
+
+const V7_NOTIFICATIONS_SENT: &str = "
+-- Alerts already sent that must not repeat (an event burst: at most once per issue per hour), kept in the
+-- database so that a restart or another Lambda instance does not send them again. `hour` is Unix seconds
+-- at the start of the hour the alert is about; `sent_at` is microseconds.
+CREATE TABLE notifications_sent (
+    issue_id INTEGER NOT NULL REFERENCES issues (id) ON DELETE CASCADE,
+    kind     TEXT    NOT NULL,
+    hour     INTEGER NOT NULL,
+    sent_at  INTEGER NOT NULL,
+    PRIMARY KEY (issue_id, kind, hour)
+) WITHOUT ROWID;
+CREATE INDEX notifications_sent_at ON notifications_sent (sent_at);
 ";

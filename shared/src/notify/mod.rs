@@ -1,0 +1,306 @@
+//! Alerts about issues: a new issue, a regression (a resolved issue seen again) and an event burst (an
+//! issue seen at least `SPLAT_BURST_THRESHOLD` times in one hour), sent by email (SMTP), to a JSON webhook
+//! and to an ntfy topic.
+//!
+//! Never on the ingest path and never in the writer's way: the processor hands each batch's
+//! [`IssueChange`]s to a [`NotifyHandle`], which only `try_send`s them into a bounded channel (dropping
+//! and logging when it is full). A background task ([`spawn`]) looks each issue up over its own database
+//! connection, formats the alert ([`message`]) and delivers it to every channel ([`channels`]) with
+//! retries; failures are logged, never raised. Every minute the same task looks for bursting issues
+//! ([`bursts`]) and records what it alerted in `notifications_sent`, so a restart does not alert twice.
+//!
+//! In Lambda nothing survives between invocations, so the processor function calls
+//! [`Notifier::deliver_changes`] right after the batch commit, under a short deadline, instead.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::NotifyConfig;
+use crate::store::{Issue, IssueChange, Project, Store};
+
+pub mod bursts;
+pub mod channels;
+pub mod message;
+
+pub use channels::Channels;
+
+/// What happened to the issue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertKind {
+    Created,
+    Regressed,
+    /// `events` in the hour starting at `hour` (Unix seconds).
+    Burst {
+        events: i64,
+        hour: i64,
+    },
+}
+
+impl AlertKind {
+    /// The webhook's `event` field.
+    pub fn event_name(self) -> &'static str {
+        match self {
+            Self::Created => "issue.created",
+            Self::Regressed => "issue.regressed",
+            Self::Burst { .. } => "issue.burst",
+        }
+    }
+}
+
+/// One alert, with everything a channel shows.
+#[derive(Debug, Clone)]
+pub struct Alert {
+    pub kind: AlertKind,
+    pub issue: Issue,
+    pub project: Project,
+    /// The issue's page in the UI.
+    pub url: String,
+}
+
+/// Looks issues up and delivers alerts about them. Cheap to clone.
+#[derive(Clone)]
+pub struct Notifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    channels: Channels,
+    /// `scheme://host[:port]` of the UI, for links.
+    ui_base: String,
+    burst_threshold: u64,
+    retry: RetryPolicy,
+}
+
+/// How often a failed delivery is tried and how long to wait between tries (doubling).
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub backoff: Duration,
+    /// Longest one attempt may take.
+    pub timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 3,
+            backoff: Duration::from_secs(1),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Alerts waiting for the background task; beyond this they are dropped (and logged).
+const CHANNEL_CAPACITY: usize = 1024;
+/// How often the background task looks for bursting issues.
+pub const BURST_CHECK_EVERY: Duration = Duration::from_secs(60);
+
+impl Notifier {
+    /// A notifier for the channels `config` turns on, or `None` when none is. `store` must be a connection
+    /// of its own (it reads issues, records burst alerts in `notifications_sent`, and is set never to wait
+    /// inside SQLite for a lock); `ui_base` is where links point.
+    pub fn from_config(
+        config: &NotifyConfig,
+        store: Store,
+        ui_base: &str,
+    ) -> anyhow::Result<Option<Self>> {
+        if !config.any_channel() {
+            return Ok(None);
+        }
+        let channels = Channels::from_config(config)?;
+        Ok(Some(Self::new(
+            store,
+            channels,
+            ui_base,
+            config.burst_threshold,
+            RetryPolicy::default(),
+        )))
+    }
+
+    pub fn new(
+        store: Store,
+        channels: Channels,
+        ui_base: &str,
+        burst_threshold: u64,
+        retry: RetryPolicy,
+    ) -> Self {
+        bursts::never_wait_in_sqlite(&store);
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                channels,
+                ui_base: ui_base.trim_end_matches('/').to_owned(),
+                burst_threshold: burst_threshold.max(1),
+                retry,
+            }),
+        }
+    }
+
+    /// The same notifier with other retries (the Lambda processor keeps them short).
+    pub fn with_retry(self, retry: RetryPolicy) -> Self {
+        let inner = &self.inner;
+        Self::new(
+            inner.store.clone(),
+            inner.channels.clone(),
+            &inner.ui_base,
+            inner.burst_threshold,
+            retry,
+        )
+    }
+
+    /// The channels that are on (`email`, `webhook`, `ntfy`).
+    pub fn channel_names(&self) -> Vec<&'static str> {
+        self.inner.channels.names()
+    }
+
+    /// Builds the alert for an issue (`None` when it is gone, or its project is).
+    pub async fn alert(&self, kind: AlertKind, issue_id: i64) -> anyhow::Result<Option<Alert>> {
+        let Some(issue) = self.inner.store.issue(issue_id).await? else {
+            return Ok(None);
+        };
+        let Some(project) = self.inner.store.project(issue.project_id).await? else {
+            return Ok(None);
+        };
+        let url = format!(
+            "{}/projects/{}/issues/{}",
+            self.inner.ui_base, project.slug, issue.id
+        );
+        Ok(Some(Alert {
+            kind,
+            issue,
+            project,
+            url,
+        }))
+    }
+
+    /// Looks the issue up and sends the alert to every channel, each retried on its own. Returns how many
+    /// channels took it; errors are logged.
+    pub async fn notify(&self, kind: AlertKind, issue_id: i64) -> usize {
+        match self.alert(kind, issue_id).await {
+            Ok(Some(alert)) => self.deliver(&alert).await,
+            Ok(None) => {
+                tracing::debug!(issue_id, "issue gone before its alert was sent");
+                0
+            }
+            Err(e) => {
+                tracing::error!(issue_id, error = %e, "could not look up the issue to alert about");
+                0
+            }
+        }
+    }
+
+    /// Sends one alert to every channel at once, each with its own retries.
+    pub async fn deliver(&self, alert: &Alert) -> usize {
+        self.inner.channels.deliver(alert, self.inner.retry).await
+    }
+
+    /// Alerts for a batch's changes, one after another: what the Lambda processor calls after a commit.
+    /// Bounded by `deadline` overall; whatever is left is logged and dropped. Never fails.
+    pub async fn deliver_changes(&self, changes: &[IssueChange], deadline: Duration) {
+        let work = async {
+            for change in changes {
+                let (kind, issue_id) = change_kind(change);
+                self.notify(kind, issue_id).await;
+            }
+            self.check_bursts().await;
+        };
+        if tokio::time::timeout(deadline, work).await.is_err() {
+            tracing::warn!(
+                changes = changes.len(),
+                "notifications did not finish within {deadline:?}; the rest are dropped"
+            );
+        }
+    }
+
+    /// Alerts about every issue bursting now that has not had a burst alert in the last hour. Returns
+    /// how many alerts were sent.
+    pub async fn check_bursts(&self) -> usize {
+        let now_us = chrono::Utc::now().timestamp_micros();
+        let due =
+            match bursts::claim_bursting(&self.inner.store, self.inner.burst_threshold, now_us)
+                .await
+            {
+                Ok(due) => due,
+                Err(e) => {
+                    tracing::error!(error = %e, "could not look for bursting issues");
+                    return 0;
+                }
+            };
+        let mut sent = 0;
+        for burst in due {
+            let kind = AlertKind::Burst {
+                events: burst.events,
+                hour: burst.hour,
+            };
+            if self.notify(kind, burst.issue_id).await > 0 {
+                sent += 1;
+            }
+        }
+        sent
+    }
+}
+
+fn change_kind(change: &IssueChange) -> (AlertKind, i64) {
+    match change {
+        IssueChange::Created { issue_id, .. } => (AlertKind::Created, *issue_id),
+        IssueChange::Regressed { issue_id, .. } => (AlertKind::Regressed, *issue_id),
+    }
+}
+
+/// The writer's side of the channel: hands changes over without ever waiting.
+#[derive(Debug, Clone)]
+pub struct NotifyHandle {
+    tx: mpsc::Sender<IssueChange>,
+}
+
+impl NotifyHandle {
+    /// Queues the changes for the background task; when its channel is full they are dropped and logged,
+    /// so a slow mail server never slows the processor.
+    pub fn offer(&self, changes: &[IssueChange]) {
+        for change in changes {
+            match self.tx.try_send(change.clone()) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(change)) => {
+                    tracing::warn!(?change, "notification queue full; alert dropped")
+                }
+                Err(mpsc::error::TrySendError::Closed(change)) => {
+                    tracing::warn!(?change, "notifier stopped; alert dropped")
+                }
+            }
+        }
+    }
+}
+
+/// Starts the background task: alerts for changes as they come, and a burst check every
+/// `burst_every`. It stops when `shutdown` turns true or every handle is dropped.
+pub fn spawn(
+    notifier: Notifier,
+    burst_every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) -> (NotifyHandle, JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::channel::<IssueChange>(CHANNEL_CAPACITY);
+    let task = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(burst_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                change = rx.recv() => match change {
+                    Some(change) => {
+                        let (kind, issue_id) = change_kind(&change);
+                        notifier.notify(kind, issue_id).await;
+                    }
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    notifier.check_bursts().await;
+                }
+                _ = shutdown.changed() => break,
+            }
+        }
+    });
+    (NotifyHandle { tx }, task)
+}
