@@ -1,7 +1,155 @@
-//! DuckDB over the lake's parquet files.
+//! DuckDB over the lake: a view per lake table on `read_parquet` of the files the catalog lists as live,
+//! so anyone can run SQL over Splat's analytics without attaching the catalog. DuckDB never opens
+//! `splat.db` itself (its SQLite copy and libSQL must not share one WAL file in one process); the file
+//! list comes from Splat's own store. Kept out of `splat-shared` so the ingest binary never links DuckDB.
 
-/// The DuckDB library version this reader runs, e.g. `v1.5.5`.
-pub fn duckdb_version() -> anyhow::Result<String> {
-    let conn = duckdb::Connection::open_in_memory()?;
-    Ok(conn.query_row("SELECT version()", [], |row| row.get(0))?)
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use splat::blob::BlobStore;
+use splat::lake::tables::{ColumnType, TableDef, ALL};
+use splat::store::Store;
+
+/// Where lake files are read from: the local data folder, or a cache of S3 objects (immutable, so a file
+/// once downloaded is kept by path).
+pub enum LakeSource {
+    Local(PathBuf),
+    Cached {
+        blobs: Arc<dyn BlobStore>,
+        cache_dir: PathBuf,
+    },
+}
+
+/// An in-memory DuckDB with the lake's tables as views.
+pub struct LakeQuery {
+    conn: duckdb::Connection,
+}
+
+/// A query's answer, every value rendered as text (NULL as `None`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+fn duckdb_type(ty: ColumnType) -> &'static str {
+    match ty {
+        ColumnType::Int32 => "INTEGER",
+        ColumnType::Int64 => "BIGINT",
+        ColumnType::Float64 => "DOUBLE",
+        ColumnType::Boolean => "BOOLEAN",
+        ColumnType::Varchar => "VARCHAR",
+        ColumnType::Timestamp => "TIMESTAMP",
+    }
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+impl LakeQuery {
+    /// Builds the views over every live file of every lake table.
+    pub async fn open(store: &Store, source: &LakeSource) -> anyhow::Result<Self> {
+        let conn = duckdb::Connection::open_in_memory()?;
+        for table in ALL {
+            let keys = splat::lake::read::live_files(store, table).await?;
+            let mut paths = Vec::with_capacity(keys.len());
+            for key in keys {
+                paths.push(local_path(source, &key).await?);
+            }
+            conn.execute_batch(&view_sql(table, &paths))?;
+        }
+        Ok(Self { conn })
+    }
+
+    /// Runs one SQL statement over the views (`transactions`, `spans`, `events`).
+    pub fn query(&self, sql: &str) -> anyhow::Result<Answer> {
+        let sql = sql.trim().trim_end_matches(';');
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT COLUMNS(*)::VARCHAR FROM ({sql})"))?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        let mut width = 0;
+        while let Some(row) = rows.next()? {
+            width = row.as_ref().column_count();
+            out.push(
+                (0..width)
+                    .map(|i| row.get::<_, Option<String>>(i))
+                    .collect::<Result<_, _>>()?,
+            );
+        }
+        drop(rows);
+        let columns = (0..stmt.column_count().max(width))
+            .map(|i| {
+                stmt.column_name(i)
+                    .map(|s| s.to_string())
+                    .unwrap_or_default()
+            })
+            .collect();
+        Ok(Answer { columns, rows: out })
+    }
+}
+
+/// `CREATE VIEW` over the files, or an empty table of the right shape when there are none yet.
+fn view_sql(table: &TableDef, paths: &[PathBuf]) -> String {
+    if paths.is_empty() {
+        let columns: Vec<String> = table
+            .columns
+            .iter()
+            .map(|c| format!("\"{}\" {}", c.name, duckdb_type(c.ty)))
+            .collect();
+        return format!("CREATE TABLE \"{}\" ({});", table.name, columns.join(", "));
+    }
+    let files: Vec<String> = paths
+        .iter()
+        .map(|p| quote(&p.display().to_string()))
+        .collect();
+    format!(
+        "CREATE VIEW \"{}\" AS SELECT * FROM read_parquet([{}], hive_partitioning = false);",
+        table.name,
+        files.join(", ")
+    )
+}
+
+async fn local_path(source: &LakeSource, key: &str) -> anyhow::Result<PathBuf> {
+    match source {
+        LakeSource::Local(root) => Ok(root.join(key)),
+        LakeSource::Cached { blobs, cache_dir } => {
+            let path = cache_dir.join(key);
+            if !path.exists() {
+                let bytes = blobs.get(key).await?;
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                // Written whole, then renamed: a half-written file is never taken for a cached one.
+                let partial = path.with_extension("partial");
+                std::fs::write(&partial, &bytes)?;
+                std::fs::rename(&partial, &path)?;
+            }
+            Ok(path)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_tables_have_the_lake_shape() {
+        let conn = duckdb::Connection::open_in_memory().unwrap();
+        for table in ALL {
+            conn.execute_batch(&view_sql(table, &[])).unwrap();
+        }
+        let q = LakeQuery { conn };
+        let answer = q.query("SELECT count(*) AS n FROM spans").unwrap();
+        assert_eq!(answer.columns, ["n"]);
+        assert_eq!(answer.rows, [[Some("0".to_owned())]]);
+        let described = q.query("DESCRIBE transactions").unwrap();
+        assert_eq!(
+            described.rows.len(),
+            splat::lake::tables::TRANSACTIONS.columns.len()
+        );
+    }
 }

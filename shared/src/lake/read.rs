@@ -42,6 +42,23 @@ pub trait LakeReader: Send + Sync {
     ) -> Result<Vec<SpanFact>, LakeReadError>;
 }
 
+/// The blob keys of every live file of a table.
+pub async fn live_files(store: &Store, table: &TableDef) -> Result<Vec<String>, LakeReadError> {
+    let mut rows = store
+        .conn()
+        .query(
+            "SELECT path FROM ducklake_data_file WHERE table_id = ?1 AND end_snapshot IS NULL ORDER BY data_file_id",
+            [table.id],
+        )
+        .await?;
+    let mut keys = Vec::new();
+    while let Some(row) = rows.next().await? {
+        let path: String = row.get(0)?;
+        keys.push(format!("{KEY_PREFIX}main/{}/{path}", table.name));
+    }
+    Ok(keys)
+}
+
 /// The blob keys of a table's live files that may hold rows of `project_id` starting in `from_us..=to_us`.
 pub async fn files_for(
     store: &Store,

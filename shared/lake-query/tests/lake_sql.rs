@@ -1,0 +1,81 @@
+//! DuckDB over the files the processor wrote: the same rows the database has, with SQL.
+
+use std::sync::Arc;
+
+use splat::blob::LocalBlobStore;
+use splat::process::Processor;
+use splat::queue::{EnvelopeRef, LocalQueue, Queue, QueueMessage};
+use splat::store::Store;
+use splat_lake_query::{LakeQuery, LakeSource};
+
+fn transaction(n: u32, name: &str, ms: f64) -> Vec<u8> {
+    let start = 1_767_225_600.0 + n as f64;
+    let payload = serde_json::json!({
+        "type": "transaction", "transaction": name, "start_timestamp": start, "timestamp": start + ms / 1000.0,
+        "contexts": {"trace": {"trace_id": format!("{n:032x}"), "span_id": format!("{n:016x}"), "op": "http.server"}},
+        "spans": [{"span_id": format!("c{n:015x}"), "parent_span_id": format!("{n:016x}"), "op": "db",
+                   "description": format!("SELECT * FROM t WHERE id = {n}"),
+                   "start_timestamp": start, "timestamp": start + 0.001}],
+    })
+    .to_string();
+    format!(
+        "{{\"event_id\":\"{n:032x}\"}}\n{{\"type\":\"transaction\",\"length\":{}}}\n{payload}\n",
+        payload.len()
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn sql_over_the_lake_answers_what_the_database_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("splat.db")).await.unwrap();
+    let project = store.ensure_default_project().await.unwrap();
+    let queue = LocalQueue::open(
+        &dir.path().join("queue.db"),
+        std::time::Duration::from_secs(30),
+        5,
+    )
+    .await
+    .unwrap();
+    for n in 1..=20u32 {
+        let name = if n % 2 == 0 { "/even" } else { "/odd" };
+        let message = QueueMessage {
+            project_id: project.id,
+            event_id: None,
+            received_at_us: 1_767_225_600_000_000,
+            envelope: EnvelopeRef::Inline(transaction(n, name, n as f64).into()),
+        };
+        queue.send(message.encode()).await.unwrap();
+    }
+    let blobs = Arc::new(LocalBlobStore::new(dir.path().to_path_buf()));
+    let processor = Processor::new(store.clone(), blobs);
+    let deliveries = queue
+        .receive(100, std::time::Duration::from_millis(100))
+        .await
+        .unwrap();
+    processor.process_batch(&deliveries).await.unwrap();
+
+    let lake = LakeQuery::open(&store, &LakeSource::Local(dir.path().to_path_buf()))
+        .await
+        .unwrap();
+    let answer = lake
+        .query("SELECT name, count(*) AS n, max(duration_ms) AS slowest FROM transactions GROUP BY name ORDER BY name")
+        .unwrap();
+    assert_eq!(answer.columns, ["name", "n", "slowest"]);
+    let s = |v: &str| Some(v.to_owned());
+    assert_eq!(
+        answer.rows,
+        [
+            [s("/even"), s("10"), s("20.0")],
+            [s("/odd"), s("10"), s("19.0")]
+        ]
+    );
+    let spans = lake
+        .query("SELECT DISTINCT description FROM spans WHERE op = 'db'")
+        .unwrap();
+    assert_eq!(spans.rows, [[s("SELECT * FROM t WHERE id = %s")]]);
+    assert!(
+        lake.query("SELECT nope FROM spans").is_err(),
+        "bad SQL is an error, not a panic"
+    );
+}
