@@ -3,7 +3,9 @@
 //
 // Starts `splat serve` on a free port with a fresh data dir, sends real errors from the Python and Node
 // SDK clients of tests/sdk, then loads the issues list, opens an issue, resolves it, checks it moved to the
-// Resolved tab, sends the same error again and sees the issue reopened as regressed, opens an event page, watches a new error arrive without a reload, and switches the theme.
+// Resolved tab, sends the same error again and sees the issue reopened as regressed, opens an event page, watches a new error arrive without a reload, and switches the theme;
+// then sends transactions, finds the slowest endpoint on the Performance page, opens it and one of its
+// requests, and checks the span waterfall and the N+1 worklist.
 // Screenshots of every page type, light and dark, go to tests/output/screenshots/.
 //
 // Run: SPLAT_BIN=<path to splat> node --test tests/ui/ui.test.js
@@ -300,6 +302,97 @@ test("the theme toggle switches light and dark without a reload", async () => {
   assert.equal(await theme(), "dark");
   await page.locator("[data-theme-toggle]").click();
   assert.equal(await theme(), "auto");
+});
+
+/// A hand-made transaction of `ms` milliseconds with a small span tree (db, http, a nested render),
+/// posted as an envelope like the Python SDK sends it.
+async function sendTransaction(n, name, ms) {
+  const url = new URL(dsn);
+  const project = url.pathname.replace(/\//g, "");
+  const eventId = n.toString(16).padStart(32, "0");
+  const root = n.toString(16).padStart(16, "0");
+  const trace = `${"ab".repeat(8)}${root}`;
+  const start = Date.now() / 1000 - 60 - (n % 256);
+  const span = (id, parent, op, description, from, to) => ({
+    span_id: id, parent_span_id: parent, trace_id: trace, op, description,
+    start_timestamp: start + from / 1000, timestamp: start + to / 1000,
+  });
+  const tx = {
+    type: "transaction", transaction: name, platform: "python", environment: "production", release: "shop@2.0.0",
+    start_timestamp: start, timestamp: start + ms / 1000, server_name: "web-1",
+    request: { method: "GET", url: `https://shop.example${name.split(" ")[1] || "/"}` },
+    contexts: { trace: { trace_id: trace, span_id: root, op: "http.server" }, response: { status_code: ms > 1000 ? 500 : 200 } },
+    spans: [
+      span("e000000000000001", root, "db", "SELECT * FROM reports WHERE id = 7", ms * 0.05, ms * 0.3),
+      span("e000000000000002", root, "http.client", "GET https://api.example/rates", ms * 0.35, ms * 0.7),
+      span("e000000000000003", "e000000000000002", "template.render", "report.html", ms * 0.4, ms * 0.6),
+    ],
+  };
+  const payload = JSON.stringify(tx);
+  const body = `{"event_id":"${eventId}"}\n{"type":"transaction","length":${Buffer.byteLength(payload)}}\n${payload}\n`;
+  const response = await fetch(`${base}/api/${project}/envelope/?sentry_key=${url.username}&sentry_version=7`, {
+    method: "POST", body,
+  });
+  assert.equal(response.status, 200, await response.text());
+}
+
+test("performance: the slowest endpoint is found, opened, and one of its requests shows its waterfall", async () => {
+  // A real Python SDK transaction (with an N+1), plus a slow and a fast endpoint.
+  await run(PYTHON, [path.join(ROOT, "tests/sdk/python_client.py"), dsn, "transaction"]);
+  for (let n = 1; n <= 3; n++) await sendTransaction(0x7000 + n, "GET /reports/export", 1200 + n * 100);
+  for (let n = 1; n <= 5; n++) await sendTransaction(0x7100 + n, "GET /health-check", 15 + n);
+  await eventually("three endpoints on the performance page", async () => {
+    const html = await (await fetch(`${base}/projects/default/performance`)).text();
+    return (html.match(/class="endpoint-row"/g) || []).length >= 3;
+  });
+
+  await page.goto(`${base}/projects/default`);
+  assert.ok(await page.locator("#top-endpoints .endpoint-row").count() >= 3, "the dashboard's top endpoints");
+  assert.match(await page.locator("#error-rate").innerText(), /%/);
+  await shoot("dashboard-performance");
+  await page.locator("nav.pills a", { hasText: "Performance" }).click();
+  await page.waitForURL(`${base}/projects/default/performance`);
+  assert.equal(await page.locator("nav.pills a[aria-current=page]").innerText(), "Performance");
+  assert.match(await page.locator(".perf-cards").innerText(), /P95/);
+  assert.ok(await page.locator(".endpoint-row svg.spark.trend").count() >= 3, "p95 trend sparklines");
+  assert.ok(await page.locator(".badge.n1").count() >= 1, "the SDK transaction's N+1 badge");
+  await shoot("performance");
+
+  // The slowest endpoint by p95, clicked by name.
+  const rows = await page.locator("#top-endpoints .endpoint-row").evaluateAll((trs) =>
+    trs.map((tr) => ({ name: tr.dataset.endpoint, p95: Number(tr.dataset.p95Ms) })));
+  const slowest = rows.reduce((a, b) => (b.p95 > a.p95 ? b : a));
+  assert.equal(slowest.name, "GET /reports/export");
+  await page.locator("#top-endpoints .endpoint-row a", { hasText: slowest.name }).click();
+  await page.waitForURL(/\/performance\/endpoint\?name=/);
+  assert.equal(await page.locator("h1").innerText(), "GET /reports/export");
+  assert.ok(await page.locator("svg.series polyline.p95").count() >= 1, "the latency chart");
+  assert.equal(await page.locator(".transaction-row").count(), 3);
+  await shoot("performance-endpoint");
+
+  await page.locator(".small-tabs a", { hasText: "Slowest" }).click();
+  await page.waitForURL(/sort=slowest/);
+  assert.match(await page.locator(".transaction-row .dur").first().innerText(), /1\.50 s/);
+  await page.locator(".transaction-row a.mono").first().click();
+  await page.waitForURL(/\/projects\/default\/transactions\/\d+$/);
+  assert.match(await page.locator("h1").innerText(), /GET \/reports\/export/);
+  const spans = page.locator("#waterfall .span-row");
+  assert.equal(await spans.count(), 4, "the root and its three spans");
+  assert.deepEqual(await spans.evaluateAll((trs) => trs.map((tr) => tr.dataset.depth)), ["0", "1", "1", "2"]);
+  const bar = await page.locator("#waterfall .span-row.op-view rect.span-bar").boundingBox();
+  assert.ok(bar && bar.width > 10, "the render bar is drawn");
+  assert.ok(await page.locator("#waterfall .span-row.op-db").count() === 1);
+  await shoot("transaction");
+
+  // The SDK's transaction: its N+1 on the worklist and its query analysis.
+  await page.goto(`${base}/projects/default/performance/n-plus-one`);
+  assert.ok(await page.locator(".n1-list .endpoint-row").count() >= 1);
+  await shoot("performance-n-plus-one");
+  await page.locator("a[data-example]").first().click();
+  await page.waitForURL(/\/transactions\/\d+$/);
+  assert.ok(await page.locator("#query-analysis tr.n1-row").count() >= 1, "the N+1 pattern is highlighted");
+  assert.ok(await page.locator("#waterfall .span-row").count() >= 5);
+  await shoot("transaction-n-plus-one");
 });
 
 test("no page logged a script error or a CSP violation", () => {
