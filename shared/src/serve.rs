@@ -87,12 +87,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             critical: config.queue_critical_threshold,
         },
     );
+    // The transaction page reads spans back from the lake files through the same blob store.
+    let lake = crate::lake::LakeFiles::new(ui_store.clone(), blobs.clone());
     let ui = WebState::new(
         ui_store,
         queue.clone(),
         config.public_url.clone(),
         Some(internal),
-    );
+    )
+    .with_lake(std::sync::Arc::new(lake));
     let mcp = McpState::new(
         mcp_store,
         Some(queue.clone()),
