@@ -136,7 +136,8 @@ fn bucket_label(first: i64, per: i64, i: usize) -> String {
     }
 }
 
-/// An endpoint's p95 over the window in at most 24 bars, with deploy markers; drawn by the sparkline macro.
+/// An endpoint's p95 over the window in at most 25 bars (a 24-hour window touches 25 hours of rollups),
+/// with deploy markers; drawn by the sparkline macro.
 pub fn p95_trend(
     hours: &[HourStats],
     deploys: &[(i64, String)],
@@ -144,7 +145,7 @@ pub fn p95_trend(
     to_us: i64,
 ) -> Sparkline {
     const HEIGHT: f64 = 32.0;
-    let (first, per, buckets) = bucketing(from_us, to_us, 24);
+    let (first, per, buckets) = bucketing(from_us, to_us, 25);
     let values = bucket_values(hours, first, per, buckets, |h| h.stats.p95_ms);
     let peak = values.iter().flatten().copied().fold(0.0, f64::max);
     let low = values
@@ -245,7 +246,7 @@ impl SeriesChart {
         const HEIGHT: f64 = 160.0;
         const LINE_TOP: f64 = 8.0;
         const LINE_BOTTOM: f64 = 150.0;
-        let (first, per, buckets) = bucketing(from_us, to_us, 168);
+        let (first, per, buckets) = bucketing(from_us, to_us, 169);
         let counts = bucket_counts(hours, first, per, buckets);
         let p50 = bucket_values(hours, first, per, buckets, |h| h.stats.p50_ms);
         let p95 = bucket_values(hours, first, per, buckets, |h| h.stats.p95_ms);
@@ -361,32 +362,33 @@ mod tests {
     }
 
     #[test]
-    fn a_day_is_hourly_and_a_month_is_24_buckets() {
+    fn a_day_is_hourly_and_a_month_is_25_buckets() {
+        // Rollups are hourly: the last 24 hours touch 25 of them (the oldest one in part).
         let to = 1_000 * HOUR_US + 5;
-        assert_eq!(bucketing(to - 24 * HOUR_US + 1, to, 24).2, 24);
-        let (_, per, n) = bucketing(to - 30 * 24 * HOUR_US, to, 24);
-        assert_eq!((per, n), (31, 24));
+        assert_eq!(bucketing(to - 24 * HOUR_US, to, 25), (976 * 3_600, 1, 25));
+        assert_eq!(
+            bucketing(to - 7 * 24 * HOUR_US, to, 169).1,
+            1,
+            "a week is hourly on the chart"
+        );
+        let (_, per, n) = bucketing(to - 30 * 24 * HOUR_US, to, 25);
+        assert_eq!((per, n), (29, 25));
     }
 
     #[test]
     fn the_trend_keeps_the_highest_hourly_p95() {
         let to = 1_000 * HOUR_US;
-        let s = p95_trend(
-            &[hour(990, 100.0, 3), hour(999, 400.0, 1)],
-            &[],
-            to - 23 * HOUR_US,
-            to,
-        );
-        assert_eq!(s.bars.len(), 24);
+        let hours = [hour(990, 100.0, 3), hour(999, 400.0, 1)];
+        let s = p95_trend(&hours, &[], to - 24 * HOUR_US, to);
+        assert_eq!(s.bars.len(), 25);
         assert_eq!(s.peak, 400);
-        assert!(s.bars[23].label.contains("p95 400 ms"));
-        assert_eq!(s.bars[0].count, 0);
-        let c = SeriesChart::new(
-            &[hour(990, 100.0, 3), hour(999, 400.0, 1)],
-            &[],
-            to - 23 * HOUR_US,
-            to,
+        assert!(
+            s.bars[23].label.contains("p95 400 ms"),
+            "{}",
+            s.bars[23].label
         );
+        assert_eq!((s.bars[0].count, s.bars[24].count), (0, 0));
+        let c = SeriesChart::new(&hours, &[], to - 24 * HOUR_US, to);
         assert_eq!(c.bars.len(), 2);
         assert_eq!(c.p95.len(), 2, "a gap splits the line");
     }
