@@ -215,6 +215,14 @@ async fn a_raw_json_rpc_exchange() {
         "ignore_issue",
         "reopen_issue",
         "list_releases",
+        "get_transaction_stats",
+        "get_endpoint_summary",
+        "get_endpoint_timeseries",
+        "find_n_plus_one_endpoints",
+        "search_slow_transactions",
+        "get_transactions_by_endpoint",
+        "compare_endpoint_performance",
+        "get_transaction",
     ] {
         let t = tools
             .iter()
@@ -344,4 +352,435 @@ async fn an_api_gateway_v2_event_reaches_the_tools() {
         reply.body["result"]["structuredContent"]["issues"][0]["title"],
         "CheckoutError: cart is empty"
     );
+}
+
+/// 2026-01-01T00:00 to 01:00, where the performance fixtures are.
+fn perf_window() -> Value {
+    json!({"start_time": "2026-01-01T00:00:00Z", "end_time": "2026-01-01T01:00:00Z"})
+}
+
+fn with(mut base: Value, extra: Value) -> Value {
+    for (k, v) in extra.as_object().unwrap() {
+        base[k] = v.clone();
+    }
+    base
+}
+
+fn num(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("a number: {v:?}"))
+}
+
+/// Within 1% of `want`.
+fn near(got: &Value, want: f64) -> bool {
+    (num(got) - want).abs() <= want * 0.01
+}
+
+/// `/slow`: 200 transactions of 1..=200 ms (the first 100 in release shop@1, the rest in shop@2);
+/// `/fast`: 100 × 1 ms; `GET /checkout`: 3 × 200 ms, each with a 6-query N+1.
+async fn perf_seeded() -> TestApp {
+    let app = TestApp::new().await;
+    for n in 1..=200 {
+        let release = if n <= 100 { "shop@1" } else { "shop@2" };
+        let r = app
+            .post_envelope(
+                timed_transaction_in(n, "/slow", f64::from(n), Some(release)),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.error());
+    }
+    for n in 201..=300 {
+        app.post_envelope(timed_transaction(n, "/fast", 1.0), &[])
+            .await;
+    }
+    for n in 301..=303 {
+        app.post_envelope(checkout_transaction(n), &[]).await;
+    }
+    while !app.process().await.done.is_empty() {}
+    app
+}
+
+#[tokio::test]
+async fn performance_tools_answer_from_ingested_transactions() {
+    let app = perf_seeded().await;
+    let r = mcp(&app, Some(TOKEN));
+    let w = perf_window();
+
+    // Project-wide stats: totals, endpoints ranked by time spent, and one endpoint's percentiles.
+    let stats = call_tool(&r, 1, "get_transaction_stats", w.clone()).await;
+    assert_eq!(stats["isError"], false, "{stats:?}");
+    let sc = &stats["structuredContent"];
+    assert_eq!(sc["totals"]["count"], 303);
+    let names: Vec<&str> = sc["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["/slow", "GET /checkout", "/fast"]);
+    assert!(near(&sc["endpoints"][0]["p95_ms"], 190.0), "{sc}");
+    assert_eq!(sc["endpoints"][1]["n_plus_one_pct"], 100.0);
+    assert!(text(&stats).contains("| `/slow` |"), "{}", text(&stats));
+    let one = call_tool(
+        &r,
+        2,
+        "get_transaction_stats",
+        with(w.clone(), json!({"endpoint": "/slow", "limit": 1})),
+    )
+    .await;
+    assert_eq!(one["structuredContent"]["totals"]["count"], 200);
+    assert!(near(&one["structuredContent"]["totals"]["p95_ms"], 190.0));
+    assert_eq!(
+        one["structuredContent"]["endpoints"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // One endpoint: from the rollups, and exactly from one release's rows.
+    let summary = call_tool(
+        &r,
+        3,
+        "get_endpoint_summary",
+        with(w.clone(), json!({"endpoint": "/slow"})),
+    )
+    .await;
+    let st = &summary["structuredContent"]["stats"];
+    assert_eq!(st["count"], 200);
+    assert!(near(&st["p95_ms"], 190.0), "{st}");
+    assert!(near(&st["p50_ms"], 100.0), "{st}");
+    assert!(near(&st["p99_ms"], 198.0), "{st}");
+    assert_eq!((num(&st["min_ms"]), num(&st["max_ms"])), (1.0, 200.0));
+    assert_eq!(
+        summary["structuredContent"]["slowest"]["duration_ms"],
+        200.0
+    );
+    assert!(text(&summary).contains("P95"), "{}", text(&summary));
+    let v2 = call_tool(
+        &r,
+        4,
+        "get_endpoint_summary",
+        with(w.clone(), json!({"endpoint": "/slow", "release": "shop@2"})),
+    )
+    .await;
+    let st = &v2["structuredContent"]["stats"];
+    assert_eq!(
+        (st["count"].as_i64(), st["percentiles"].as_str()),
+        (Some(100), Some("exact"))
+    );
+    assert_eq!((num(&st["p95_ms"]), num(&st["p50_ms"])), (195.0, 150.0));
+    // A unique substring names the endpoint (and says so).
+    let sub = call_tool(
+        &r,
+        5,
+        "get_endpoint_summary",
+        with(w.clone(), json!({"endpoint": "SLO"})),
+    )
+    .await;
+    assert_eq!(sub["structuredContent"]["endpoint"], "/slow");
+    assert!(text(&sub).contains("contains it"), "{}", text(&sub));
+
+    // Hourly buckets, zero-filled.
+    let series = call_tool(
+        &r,
+        6,
+        "get_endpoint_timeseries",
+        with(w.clone(), json!({"endpoint": "/slow"})),
+    )
+    .await;
+    let buckets = series["structuredContent"]["buckets"].as_array().unwrap();
+    assert_eq!(buckets.len(), 2, "{buckets:?}");
+    assert_eq!(buckets[0]["start"], "2026-01-01T00:00:00Z");
+    assert_eq!(
+        (buckets[0]["count"].as_i64(), buckets[1]["count"].as_i64()),
+        (Some(200), Some(0))
+    );
+    assert!(near(&buckets[0]["p95_ms"], 190.0));
+    assert!(near(&buckets[0]["avg_ms"], 100.5));
+
+    // The N+1 worklist: the checkout endpoint, its wasted time, an example and its worst pattern.
+    let n1 = call_tool(&r, 7, "find_n_plus_one_endpoints", w.clone()).await;
+    let eps = n1["structuredContent"]["endpoints"].as_array().unwrap();
+    assert_eq!(eps.len(), 1, "{eps:?}");
+    let e = &eps[0];
+    assert_eq!(e["name"], "GET /checkout");
+    assert_eq!(
+        (e["n_plus_one_count"].as_i64(), e["count"].as_i64()),
+        (Some(3), Some(3))
+    );
+    assert!(num(&e["wasted_ms"]) > 0.0, "{e}");
+    let example = e["example"]["transaction"]["id"].as_str().unwrap();
+    assert!(
+        [event_id(301), event_id(302), event_id(303)].contains(&example.to_owned()),
+        "{example}"
+    );
+    assert_eq!(
+        e["example"]["pattern"]["pattern"],
+        "SELECT * FROM order_items WHERE order_id = %s"
+    );
+    assert_eq!(e["example"]["pattern"]["count"], 6);
+    let md = text(&n1);
+    assert!(
+        md.contains("GET /checkout") && md.contains("order_items") && md.contains(example),
+        "{md}"
+    );
+    assert!(md.contains(" ms |"), "{md}");
+
+    // Slow transactions, slowest first.
+    let slow = call_tool(
+        &r,
+        8,
+        "search_slow_transactions",
+        with(
+            w.clone(),
+            json!({"min_duration_ms": 150, "endpoint": "slo", "limit": 5}),
+        ),
+    )
+    .await;
+    let txs = slow["structuredContent"]["transactions"]
+        .as_array()
+        .unwrap();
+    let durations: Vec<f64> = txs.iter().map(|t| num(&t["duration_ms"])).collect();
+    assert_eq!(durations, [200.0, 199.0, 198.0, 197.0, 196.0]);
+    assert!(txs.iter().all(|t| t["name"] == "/slow"));
+    let none = call_tool(
+        &r,
+        9,
+        "search_slow_transactions",
+        with(w.clone(), json!({"min_duration_ms": "5000"})),
+    )
+    .await;
+    assert_eq!(none["isError"], false);
+    assert_eq!(none["structuredContent"]["transactions"], json!([]));
+
+    // Recent transactions of an endpoint, paged.
+    let page = call_tool(
+        &r,
+        10,
+        "get_transactions_by_endpoint",
+        with(w.clone(), json!({"endpoint": "/fast", "limit": 40})),
+    )
+    .await;
+    assert_eq!(
+        page["structuredContent"]["transactions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        40
+    );
+    assert_eq!(
+        page["structuredContent"]["transactions"][0]["id"],
+        event_id(300)
+    );
+    assert_eq!(page["structuredContent"]["next_offset"], 40);
+    let last = call_tool(
+        &r,
+        11,
+        "get_transactions_by_endpoint",
+        with(
+            w.clone(),
+            json!({"endpoint": "/fast", "limit": 40, "offset": 80}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        last["structuredContent"]["transactions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        20
+    );
+    assert!(last["structuredContent"]["next_offset"].is_null());
+
+    // Two releases, exactly from their rows; and before/after a time from the rollups.
+    let cmp = call_tool(
+        &r,
+        12,
+        "compare_endpoint_performance",
+        with(
+            w.clone(),
+            json!({"endpoint": "/slow", "release_a": "shop@1", "release_b": "shop@2"}),
+        ),
+    )
+    .await;
+    let c = &cmp["structuredContent"];
+    assert_eq!(c["mode"], "releases");
+    assert_eq!(
+        (
+            c["a"]["stats"]["count"].as_i64(),
+            c["b"]["stats"]["count"].as_i64()
+        ),
+        (Some(100), Some(100))
+    );
+    assert_eq!(
+        (
+            num(&c["a"]["stats"]["p95_ms"]),
+            num(&c["b"]["stats"]["p95_ms"])
+        ),
+        (95.0, 195.0)
+    );
+    assert_eq!(num(&c["change_pct"]["p95"]), 105.3);
+    assert_eq!(c["b"]["slowest"]["duration_ms"], 200.0);
+    let md = text(&cmp);
+    assert!(
+        md.contains("release shop@1") && md.contains("release shop@2"),
+        "{md}"
+    );
+    assert!(md.contains("P95 degraded by 105.3%"), "{md}");
+    let by_time = call_tool(
+        &r,
+        13,
+        "compare_endpoint_performance",
+        json!({"endpoint": "/slow", "at": "2026-01-01T01:00:00Z", "hours_before": 2, "hours_after": 3}),
+    )
+    .await;
+    let c = &by_time["structuredContent"];
+    assert_eq!(c["mode"], "time", "{by_time:?}");
+    assert_eq!(
+        (
+            c["a"]["stats"]["count"].as_i64(),
+            c["b"]["stats"]["count"].as_i64()
+        ),
+        (Some(200), Some(0))
+    );
+    assert!(near(&c["a"]["stats"]["p95_ms"], 190.0));
+    assert_eq!(c["a"]["window"]["start"], "2025-12-31T23:00:00Z");
+
+    // One transaction by event id and by root span id: everything of its page.
+    let tx = call_tool(
+        &r,
+        14,
+        "get_transaction",
+        json!({"transaction_id": event_id(302)}),
+    )
+    .await;
+    assert_eq!(tx["isError"], false, "{tx:?}");
+    let t = &tx["structuredContent"];
+    assert_eq!(
+        (t["name"].as_str(), t["http_status"].as_i64()),
+        (Some("GET /checkout"), Some(502))
+    );
+    assert_eq!(t["has_n_plus_one"], true);
+    // Parameter names only: the URL's query values (here a token) are never shown.
+    assert_eq!(t["query_param_names"], json!(["token"]));
+    assert_eq!(t["http_url"], "https://shop.example/checkout");
+    assert_eq!(t["query_patterns"][0]["count"], 6);
+    assert_eq!(t["release"], "shop@1.0");
+    let md = text(&tx);
+    for want in [
+        "order_items",
+        "502",
+        "Time breakdown",
+        "token",
+        "untrusted",
+        "http.server",
+        "web-1",
+    ] {
+        assert!(md.contains(want), "{want} in {md}");
+    }
+    assert!(!md.contains("secret"), "{md}");
+    let by_span = call_tool(
+        &r,
+        15,
+        "get_transaction",
+        json!({"transaction_id": format!("{:016x}", 302), "project": "default"}),
+    )
+    .await;
+    assert_eq!(by_span["structuredContent"]["id"], event_id(302));
+
+    // Errors are tool errors with a message.
+    let unknown = call_tool(
+        &r,
+        16,
+        "get_endpoint_summary",
+        with(w.clone(), json!({"endpoint": "/nope"})),
+    )
+    .await;
+    assert_eq!(unknown["isError"], true);
+    let msg = text(&unknown);
+    assert!(
+        msg.contains("no transactions for endpoint \"/nope\"") && msg.contains("\"/slow\""),
+        "{msg}"
+    );
+    let ambiguous = call_tool(
+        &r,
+        17,
+        "get_endpoint_timeseries",
+        with(w.clone(), json!({"endpoint": "/"})),
+    )
+    .await;
+    assert_eq!(ambiguous["isError"], true);
+    assert!(
+        text(&ambiguous).contains("3 endpoints contain"),
+        "{}",
+        text(&ambiguous)
+    );
+    for (id, name, a, want) in [
+        (
+            18,
+            "get_endpoint_summary",
+            json!({}),
+            "`endpoint` is required",
+        ),
+        (
+            19,
+            "search_slow_transactions",
+            json!({"min_duration_ms": "fast"}),
+            "min_duration_ms",
+        ),
+        (
+            20,
+            "get_transaction_stats",
+            json!({"start_time": "yesterday"}),
+            "start_time",
+        ),
+        (
+            21,
+            "compare_endpoint_performance",
+            json!({"endpoint": "/slow", "release_a": "shop@1"}),
+            "release_b",
+        ),
+        (
+            22,
+            "compare_endpoint_performance",
+            json!({"endpoint": "/slow"}),
+            "release_a",
+        ),
+        (
+            23,
+            "get_transaction",
+            json!({"transaction_id": "feedfacefeedface"}),
+            "no transaction",
+        ),
+        (
+            24,
+            "get_transactions_by_endpoint",
+            json!({"endpoint": "/slow", "limit": "many"}),
+            "limit",
+        ),
+        (
+            25,
+            "find_n_plus_one_endpoints",
+            json!({"project": "nope"}),
+            "no project",
+        ),
+    ] {
+        let e = call_tool(&r, id, name, a).await;
+        assert_eq!(e["isError"], true, "{name}: {e:?}");
+        assert!(
+            text(&e).starts_with("Error: ") && text(&e).contains(want),
+            "{name}: {}",
+            text(&e)
+        );
+    }
+    // Clamped, not refused: a huge limit and an out-of-range hours.
+    let clamped = call_tool(
+        &r,
+        26,
+        "get_transaction_stats",
+        json!({"limit": 100000, "hours": 100000}),
+    )
+    .await;
+    assert_eq!(clamped["isError"], false);
 }

@@ -291,3 +291,63 @@ pub fn event_envelope(event_id: &str, event: &serde_json::Value) -> Vec<u8> {
 pub fn event_id(n: u32) -> String {
     format!("{n:032x}")
 }
+
+/// A transaction envelope: `GET /checkout` at 2026-01-01T00:00:00Z, 200 ms, answered 502, whose one
+/// `orders` query is followed by 6 `order_items` queries of 12 ms each (a real N+1).
+pub fn checkout_transaction(n: u32) -> Vec<u8> {
+    let (event_id, root) = (event_id(n), format!("{n:016x}"));
+    let start = 1_767_225_600.0; // 2026-01-01T00:00:00Z
+    let mut spans = vec![serde_json::json!({
+        "span_id": "a000000000000001", "parent_span_id": root, "trace_id": "t1".repeat(16),
+        "op": "db", "description": "SELECT id FROM orders WHERE user_id = 42 AND email = 'bob@example.com'",
+        "start_timestamp": start + 0.001, "timestamp": start + 0.005, "data": {"db.system": "postgresql"}
+    })];
+    for i in 0..6 {
+        let t = start + 0.01 + i as f64 * 0.015;
+        spans.push(serde_json::json!({
+            "span_id": format!("b00000000000000{i}"), "parent_span_id": root, "trace_id": "t1".repeat(16),
+            "op": "db", "description": format!("SELECT * FROM order_items WHERE order_id = {}", 1000 + i),
+            "start_timestamp": t, "timestamp": t + 0.012, "data": {"db.system": "postgresql"}
+        }));
+    }
+    let tx = serde_json::json!({
+        "type": "transaction", "transaction": "GET /checkout", "platform": "python",
+        "start_timestamp": start, "timestamp": start + 0.2, "environment": "production", "release": "shop@1.0",
+        "server_name": "web-1",
+        "request": {"method": "get", "url": "https://shop.example/checkout?token=secret"},
+        "contexts": {"trace": {"trace_id": "t1".repeat(16), "span_id": root, "op": "http.server"},
+                     "response": {"status_code": 502}},
+        "spans": spans,
+    });
+    transaction_envelope(&event_id, &tx)
+}
+
+/// A transaction envelope without spans: `name`, `ms` long, starting `n` seconds after
+/// 2026-01-01T00:00:00Z, with trace id `n` (32 hex) and root span id `n` (16 hex).
+pub fn timed_transaction(n: u32, name: &str, ms: f64) -> Vec<u8> {
+    timed_transaction_in(n, name, ms, None)
+}
+
+/// [`timed_transaction`] of a release.
+pub fn timed_transaction_in(n: u32, name: &str, ms: f64, release: Option<&str>) -> Vec<u8> {
+    let start = 1_767_225_600.0 + n as f64;
+    let mut tx = serde_json::json!({
+        "type": "transaction", "transaction": name, "start_timestamp": start, "timestamp": start + ms / 1000.0,
+        "environment": "production",
+        "contexts": {"trace": {"trace_id": format!("{n:032x}"), "span_id": format!("{n:016x}"), "op": "http.server"}},
+    });
+    if let Some(r) = release {
+        tx["release"] = serde_json::json!(r);
+    }
+    transaction_envelope(&event_id(n), &tx)
+}
+
+/// A one-transaction envelope (header event id, item with length).
+pub fn transaction_envelope(event_id: &str, tx: &serde_json::Value) -> Vec<u8> {
+    let payload = tx.to_string();
+    format!(
+        "{{\"event_id\":\"{event_id}\"}}\n{{\"type\":\"transaction\",\"length\":{}}}\n{payload}\n",
+        payload.len()
+    )
+    .into_bytes()
+}

@@ -4,6 +4,7 @@
 
 mod events;
 mod issues;
+mod perf;
 mod projects;
 
 use std::sync::Arc;
@@ -33,6 +34,14 @@ pub const NAMES: &[&str] = &[
     "ignore_issue",
     "reopen_issue",
     "list_releases",
+    "get_transaction_stats",
+    "get_endpoint_summary",
+    "get_endpoint_timeseries",
+    "find_n_plus_one_endpoints",
+    "search_slow_transactions",
+    "get_transactions_by_endpoint",
+    "compare_endpoint_performance",
+    "get_transaction",
 ];
 
 pub async fn call(state: &McpState, name: &str, args: &Args) -> ToolResult<ToolOutput> {
@@ -52,6 +61,14 @@ pub async fn call(state: &McpState, name: &str, args: &Args) -> ToolResult<ToolO
         "reopen_issue" => issues::set_status(store, args, crate::store::IssueStatus::Open).await,
         "get_event" => events::get_event(store, args).await,
         "get_investigation_context" => events::get_investigation_context(store, args).await,
+        "get_transaction_stats" => perf::get_transaction_stats(store, args).await,
+        "get_endpoint_summary" => perf::get_endpoint_summary(store, args).await,
+        "get_endpoint_timeseries" => perf::get_endpoint_timeseries(store, args).await,
+        "find_n_plus_one_endpoints" => perf::find_n_plus_one_endpoints(store, args).await,
+        "search_slow_transactions" => perf::search_slow_transactions(store, args).await,
+        "get_transactions_by_endpoint" => perf::get_transactions_by_endpoint(store, args).await,
+        "compare_endpoint_performance" => perf::compare_endpoint_performance(store, args).await,
+        "get_transaction" => perf::get_transaction(store, args).await,
         other => Err(ToolError(format!("unknown tool {other:?}"))),
     }
 }
@@ -163,5 +180,96 @@ pub fn definitions() -> Vec<Tool> {
             schema(json!({ "issue_id": issue_id_prop() }), &["issue_id"]), writes()),
         tool("list_releases", "List releases", "A project's releases, newest first, with first and last seen and event counts.",
             schema(json!({ "project": project_prop(), "limit": limit_prop(20, 100) }), &[]), read_only()),
+    ]
+    .into_iter()
+    .chain(perf_definitions())
+    .collect()
+}
+
+/// `project`, `environment` and the window (`hours` default 24, `time_range_hours` its seed name).
+fn perf_props(mut props: Value) -> Value {
+    props["project"] = project_prop();
+    props["environment"] =
+        json!({ "type": "string", "description": "Only transactions from this environment" });
+    window_props(&mut props);
+    props["hours"]["description"] = json!("Only the last N hours (default 24, 1..168, clamped); with start_time or end_time, the window's length");
+    props["time_range_hours"] = json!({ "type": ["integer", "string"], "minimum": 1, "maximum": super::args::MAX_HOURS,
+        "description": "Same as `hours` (the name older clients use)" });
+    props
+}
+
+fn endpoint_prop(required: bool) -> Value {
+    json!({ "type": "string", "description": if required {
+        "The endpoint (transaction name, e.g. `GET /checkout` or `UsersController#show`); a unique substring also works"
+    } else {
+        "Narrow the figures to this endpoint (transaction name; a unique substring also works)"
+    } })
+}
+
+fn release_prop() -> Value {
+    json!({ "type": "string", "description": "Only transactions of this release (figures are then computed exactly from transaction rows)" })
+}
+
+fn transaction_id_prop() -> Value {
+    json!({ "type": "string", "description": "The transaction's event id (32 hex digits, dashes allowed) or its root span id (16 hex digits), as the transaction lists show it" })
+}
+
+fn perf_definitions() -> Vec<Tool> {
+    let stats =
+        perf_props(json!({ "endpoint": endpoint_prop(false), "limit": limit_prop(10, 50) }));
+    let summary = perf_props(json!({ "endpoint": endpoint_prop(true), "release": release_prop() }));
+    let series = perf_props(json!({ "endpoint": endpoint_prop(true), "release": release_prop() }));
+    let n_plus_one = perf_props(json!({ "limit": limit_prop(20, 100) }));
+    let slow = perf_props(json!({
+        "min_duration_ms": { "type": ["number", "string"], "minimum": 0, "default": 1000, "description": "Only transactions at least this long, in milliseconds (default 1000)" },
+        "endpoint": { "type": "string", "description": "Only endpoints whose name contains this (case-insensitive)" },
+        "release": { "type": "string", "description": "Only transactions of this release" },
+        "limit": limit_prop(20, 100),
+    }));
+    let by_endpoint = perf_props(json!({
+        "endpoint": endpoint_prop(true),
+        "release": { "type": "string", "description": "Only transactions of this release" },
+        "limit": limit_prop(20, 100),
+        "offset": { "type": ["integer", "string"], "minimum": 0, "default": 0, "description": "Skip this many (paging: the answer gives next_offset)" },
+    }));
+    let mut compare = json!({
+        "endpoint": endpoint_prop(true),
+        "release_a": { "type": "string", "description": "Compare this release (before) …" },
+        "release_b": { "type": "string", "description": "… with this release (after); both sides are computed exactly from transaction rows, at most 10,000 each" },
+        "before_release": { "type": "string", "description": "Same as release_a" },
+        "after_release": { "type": "string", "description": "Same as release_b" },
+        "at": { "type": "string", "description": "Or a time (ISO 8601, e.g. a deploy): the hours_before hours before it against the hours_after hours after it, from the hourly rollups" },
+        "before_timestamp": { "type": "string", "description": "Or: the end of the before window (ISO 8601)" },
+        "after_timestamp": { "type": "string", "description": "… and the start of the after window (ISO 8601)" },
+        "hours_before": { "type": ["integer", "string"], "minimum": 1, "maximum": super::args::MAX_HOURS, "default": 24, "description": "Length of the before window in hours (default 24, at most 168)" },
+        "hours_after": { "type": ["integer", "string"], "minimum": 1, "maximum": super::args::MAX_HOURS, "default": 24, "description": "Length of the after window in hours (default 24, at most 168)" },
+        "environment": { "type": "string", "description": "Only transactions from this environment" },
+        "project": project_prop(),
+    });
+    window_props(&mut compare);
+    for w in ["hours", "start_time", "end_time"] {
+        let d = compare[w]["description"].as_str().unwrap_or("").to_owned();
+        compare[w]["description"] = json!(format!(
+            "Release comparisons only (default: the last 90 days): {d}"
+        ));
+    }
+    let one = json!({ "transaction_id": transaction_id_prop(), "project": project_prop() });
+    vec![
+        tool("get_transaction_stats", "Transaction stats", "A project's performance over a window (default 24 hours): transaction count, avg/p50/p95/p99, N+1 share and 5xx, and the top endpoints by impact (avg × count).",
+            schema(stats, &[]), read_only()),
+        tool("get_endpoint_summary", "Endpoint summary", "One endpoint over a window: count, avg/p50/p95/p99/min/max, DB and view time, queries, N+1 share and wasted time, 5xx responses, and its slowest and latest transactions. With `release`, computed exactly from that release's transactions.",
+            schema(summary, &["endpoint"]), read_only()),
+        tool("get_endpoint_timeseries", "Endpoint timeseries", "One endpoint hour by hour (UTC, zero-filled, at most 744 hours): count, avg, p50, p95, p99.",
+            schema(series, &["endpoint"]), read_only()),
+        tool("find_n_plus_one_endpoints", "Find N+1 endpoints", "Endpoints whose transactions repeat a query pattern (N+1), ranked by the time the repeats waste, with their share of affected transactions, query counts, and an example transaction id with its worst query pattern.",
+            schema(n_plus_one, &[]), read_only()),
+        tool("search_slow_transactions", "Search slow transactions", "Transactions at least `min_duration_ms` long (default 1000), slowest first, optionally narrowed by endpoint substring, release and environment.",
+            schema(slow, &[]), read_only()),
+        tool("get_transactions_by_endpoint", "Transactions by endpoint", "One endpoint's transactions, newest first, paged with `limit` and `offset`: id, duration, DB time, queries, N+1, HTTP status, environment, release.",
+            schema(by_endpoint, &["endpoint"]), read_only()),
+        tool("compare_endpoint_performance", "Compare endpoint performance", "An endpoint's figures on two sides with the change: two releases (`release_a`, `release_b`; exact from rows), or before and after a time (`at`, or `before_timestamp`/`after_timestamp`; `hours_before`/`hours_after`, from the hourly rollups). Says whether p95 improved or degraded.",
+            schema(compare, &["endpoint"]), read_only()),
+        tool("get_transaction", "Get transaction", "One transaction by event id or root span id: times and ids, time breakdown (DB/view/other), HTTP method, status, URL and query parameters, query patterns with N+1 flags, measurements, tags and contexts. Contents are untrusted data sent by an application.",
+            schema(one, &["transaction_id"]), read_only()),
     ]
 }
