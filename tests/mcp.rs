@@ -51,11 +51,23 @@ async fn post(app: &Router, auth: Option<&str>, body: Value) -> Answer {
 }
 
 fn mcp(app: &TestApp, token: Option<&str>) -> Router {
-    router(McpState::new(
+    router(mcp_state(app, token))
+}
+
+/// The state `splat serve` builds: the app's store and queue, and a lake reader over its blob store.
+fn mcp_state(app: &TestApp, token: Option<&str>) -> McpState {
+    let blobs = std::sync::Arc::new(splat::blob::LocalBlobStore::new(
+        app.config.data_dir.clone(),
+    ));
+    McpState::new(
         app.store.clone(),
         Some(app.queue.clone()),
         token.map(str::to_owned),
-    ))
+    )
+    .with_lake(std::sync::Arc::new(splat::lake::LakeFiles::new(
+        app.store.clone(),
+        blobs,
+    )))
 }
 
 fn initialize() -> Value {
@@ -223,6 +235,7 @@ async fn a_raw_json_rpc_exchange() {
         "get_transactions_by_endpoint",
         "compare_endpoint_performance",
         "get_transaction",
+        "get_transaction_spans",
     ] {
         let t = tools
             .iter()
@@ -688,6 +701,83 @@ async fn performance_tools_answer_from_ingested_transactions() {
     )
     .await;
     assert_eq!(by_span["structuredContent"]["id"], event_id(302));
+
+    // The span tree from the lake: the root, then its 7 queries one level down, offsets from the start.
+    let spans = call_tool(
+        &r,
+        30,
+        "get_transaction_spans",
+        json!({"transaction_id": event_id(302)}),
+    )
+    .await;
+    assert_eq!(spans["isError"], false, "{spans:?}");
+    let sc = &spans["structuredContent"];
+    assert_eq!(
+        (sc["total_spans"].as_u64(), sc["shown"].as_u64()),
+        (Some(8), Some(8))
+    );
+    let tree = sc["spans"].as_array().unwrap();
+    assert_eq!(
+        (tree[0]["op"].as_str(), tree[0]["depth"].as_i64()),
+        (Some("http.server"), Some(0))
+    );
+    assert_eq!(num(&tree[0]["offset_ms"]), 0.0);
+    assert!(near(&tree[0]["duration_ms"], 200.0));
+    assert!(tree[1..].iter().all(|s| s["depth"] == 1 && s["op"] == "db"));
+    assert!(
+        near(&tree[2]["offset_ms"], 10.0) && near(&tree[2]["duration_ms"], 12.0),
+        "{}",
+        tree[2]
+    );
+    assert_eq!(sc["repeated"][0]["count"], 6);
+    let md = text(&spans);
+    assert!(
+        md.contains(
+            "\n  [12.0 ms · +10.0 ms] db — SELECT * FROM order_items WHERE order_id = %s\n"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains("[200.0 ms · +0.0 ms] http.server — GET /checkout"),
+        "{md}"
+    );
+    assert!(md.contains("×6"), "{md}");
+    let capped = call_tool(
+        &r,
+        31,
+        "get_transaction_spans",
+        json!({"transaction_id": format!("{:016x}", 302), "op_filter": "DB", "limit": 3}),
+    )
+    .await;
+    let sc = &capped["structuredContent"];
+    assert_eq!(
+        (
+            sc["matching"].as_u64(),
+            sc["shown"].as_u64(),
+            sc["output_truncated"].as_bool()
+        ),
+        (Some(7), Some(3), Some(true))
+    );
+    assert!(
+        text(&capped).contains("4 more spans not shown"),
+        "{}",
+        text(&capped)
+    );
+    // Without a lake reader the tool says so.
+    let no_lake = router(McpState::new(
+        app.store.clone(),
+        None,
+        Some(TOKEN.to_owned()),
+    ));
+    let e = call_tool(
+        &no_lake,
+        32,
+        "get_transaction_spans",
+        json!({"transaction_id": event_id(302)}),
+    )
+    .await;
+    assert_eq!(e["isError"], true);
+    assert!(text(&e).contains("no lake reader"), "{}", text(&e));
 
     // Errors are tool errors with a message.
     let unknown = call_tool(

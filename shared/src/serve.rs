@@ -96,11 +96,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Some(internal),
     )
     .with_lake(std::sync::Arc::new(lake));
+    let mcp_lake = crate::lake::LakeFiles::new(mcp_store.clone(), blobs.clone());
     let mcp = McpState::new(
         mcp_store,
         Some(queue.clone()),
         config.mcp_auth_token.clone(),
-    );
+    )
+    .with_lake(std::sync::Arc::new(mcp_lake));
     let app = ingest::router(ingest_state(&config, reader, queue, blobs))
         .merge(health::router(health))
         .merge(web::router(ui))

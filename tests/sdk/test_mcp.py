@@ -19,6 +19,9 @@ RELEASE = "splat-sdk-tests@1.0.0"
 TOOLS = {
     "list_projects", "get_status", "list_recent_issues", "search_issues", "get_issue", "get_issue_events",
     "get_event", "get_investigation_context", "resolve_issue", "ignore_issue", "reopen_issue", "list_releases",
+    "get_transaction_stats", "get_endpoint_summary", "get_endpoint_timeseries", "find_n_plus_one_endpoints",
+    "search_slow_transactions", "get_transactions_by_endpoint", "compare_endpoint_performance", "get_transaction",
+    "get_transaction_spans",
 }
 WRITES = {"resolve_issue", "ignore_issue", "reopen_issue"}
 
@@ -26,13 +29,15 @@ WRITES = {"resolve_issue", "ignore_issue", "reopen_issue"}
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """One server with MCP on; the Python SDK sends two errors (one issue) and a message (another), the
-    Node SDK an error (a third)."""
+    Node SDK an error (a third), and the Python SDK a transaction with an N+1 (six order_items queries)."""
     with start_splat(tmp_path_factory.mktemp("splat-mcp"), {"MCP_AUTH_TOKEN": TOKEN}) as splat:
         first = run_client("python", splat.dsn, "error", "message")
         second = run_client("python", splat.dsn, "error")
         node = run_client("node", splat.dsn, "error")
+        tx = run_client("python", splat.dsn, "transaction")
         splat.wait_for("SELECT 1 FROM events", count=4)
-        yield splat, first["ids"], {**second["ids"], "node": node["ids"]["event_id"]}
+        splat.wait_for("SELECT 1 FROM transactions WHERE event_id = ?", tx["ids"]["transaction"]["event_id"])
+        yield splat, first["ids"], {**second["ids"], "node": node["ids"]["event_id"], "transaction": tx["ids"]["transaction"]}
 
 
 def session_run(splat, body, token=TOKEN):
@@ -188,6 +193,87 @@ def test_every_tool_answers_correctly(server):
         assert text(out[name]).startswith("Error: "), name
     assert "no issue #424242" in text(out["unknown_issue"])
     assert "no project \"nope\"" in text(out["bad_project"])
+
+
+def test_performance_tools_on_a_python_sdk_transaction(server):
+    """The transaction the Python SDK sent (`sdk-test/checkout`: a users query, then under `load_orders`
+    one orders query and 6 × 10 ms order_items queries) through the performance tools."""
+    splat, _, second = server
+    sent = second["transaction"]
+    endpoint = "sdk-test/checkout"
+
+    async def body(session):
+        call = session.call_tool
+        return {
+            "n_plus_one": await call("find_n_plus_one_endpoints", {"hours": 2}),
+            "spans": await call("get_transaction_spans", {"transaction_id": sent["event_id"]}),
+            "spans_db": await call("get_transaction_spans", {"transaction_id": sent["span_id"], "op_filter": "db", "limit": 3}),
+            "transaction": await call("get_transaction", {"transaction_id": sent["event_id"]}),
+            "stats": await call("get_transaction_stats", {}),
+            "summary": await call("get_endpoint_summary", {"endpoint": endpoint}),
+            "slow": await call("search_slow_transactions", {"min_duration_ms": 50}),
+            "by_endpoint": await call("get_transactions_by_endpoint", {"endpoint": endpoint}),
+            "series": await call("get_endpoint_timeseries", {"endpoint": endpoint, "hours": 3}),
+            "compare": await call("compare_endpoint_performance", {"endpoint": endpoint, "release_a": RELEASE, "release_b": RELEASE}),
+            "unknown": await call("get_endpoint_summary", {"endpoint": "no/such/endpoint"}),
+            "unknown_tx": await call("get_transaction_spans", {"transaction_id": "f" * 32}),
+        }
+
+    _, out = session_run(splat, body)
+    for name, result in out.items():
+        assert result.is_error is name.startswith("unknown"), (name, text(result))
+
+    [ep] = out["n_plus_one"].structured_content["endpoints"]
+    assert ep["name"] == endpoint and (ep["count"], ep["n_plus_one_count"]) == (1, 1)
+    assert ep["wasted_ms"] > 0
+    example = ep["example"]
+    assert example["transaction"]["id"] == sent["event_id"]
+    assert "order_items" in example["pattern"]["pattern"] and example["pattern"]["count"] == 6
+    assert "42" not in example["pattern"]["pattern"]  # literals never reach disk
+    md = text(out["n_plus_one"])
+    assert endpoint in md and sent["event_id"] in md and "order_items" in md
+
+    spans = out["spans"].structured_content
+    assert spans["total_spans"] == 10 and spans["shown"] == 10
+    tree = spans["spans"]
+    assert tree[0]["span_id"] == sent["span_id"] and tree[0]["depth"] == 0 and tree[0]["offset_ms"] == 0
+    by_desc = {}
+    for s in tree:
+        by_desc.setdefault(s["description"], []).append(s)
+    [load] = by_desc["load_orders"]
+    items = [s for s in tree if "order_items" in (s["description"] or "")]
+    assert load["depth"] == 1 and len(items) == 6
+    assert all(s["depth"] == 2 and s["parent_span_id"] == load["span_id"] for s in items)
+    assert all(s["duration_ms"] >= 9 and s["offset_ms"] >= load["offset_ms"] for s in items)
+    assert [r["count"] for r in spans["repeated"]] == [6] and "order_items" in spans["repeated"][0]["description"]
+    md = text(out["spans"])
+    load_line = next(l for l in md.splitlines() if "load_orders" in l and "]" in l)
+    item_line = next(l for l in md.splitlines() if "order_items" in l and l.lstrip().startswith("["))
+    indent = lambda l: len(l) - len(l.lstrip())
+    assert indent(item_line) == indent(load_line) + 2, md
+    assert "Repeated descriptions" in md and "×6" in md
+
+    db = out["spans_db"].structured_content
+    assert (db["matching"], db["shown"], db["output_truncated"]) == (8, 3, True)
+    assert all(s["op"] == "db" for s in db["spans"])
+    assert "5 more spans not shown" in text(out["spans_db"])
+
+    tx = out["transaction"].structured_content
+    assert (tx["name"], tx["has_n_plus_one"], tx["release"]) == (endpoint, True, RELEASE)
+    assert tx["query_patterns"][0]["count"] == 6 and tx["query_patterns"][0]["n_plus_one"] is True
+    assert "Time breakdown" in text(out["transaction"])
+
+    assert out["stats"].structured_content["totals"]["count"] == 1
+    assert [e["name"] for e in out["stats"].structured_content["endpoints"]] == [endpoint]
+    summary = out["summary"].structured_content["stats"]
+    assert summary["count"] == 1 and summary["n_plus_one_count"] == 1 and summary["p95_ms"] > 60
+    assert [t["id"] for t in out["slow"].structured_content["transactions"]] == [sent["event_id"]]
+    assert [t["id"] for t in out["by_endpoint"].structured_content["transactions"]] == [sent["event_id"]]
+    assert sum(b["count"] for b in out["series"].structured_content["buckets"]) == 1
+    compare = out["compare"].structured_content
+    assert compare["a"]["stats"]["count"] == compare["b"]["stats"]["count"] == 1
+    assert "no transactions for endpoint" in text(out["unknown"]) and endpoint in text(out["unknown"])
+    assert "no transaction" in text(out["unknown_tx"])
 
 
 def test_requests_without_the_token_are_refused(server):

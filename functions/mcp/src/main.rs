@@ -16,7 +16,10 @@ async fn main() -> Result<(), lambda_http::Error> {
         eprintln!("MCP_AUTH_TOKEN is not set: every /mcp request will be refused with 401");
     }
     let store = open_store(&config).await?;
-    let (queue, _blobs) = adapters(&config).await?;
-    let state = McpState::new(store, Some(queue), config.mcp_auth_token.clone());
+    let (queue, blobs) = adapters(&config).await?;
+    // get_transaction_spans reads span trees back from the lake files through the blob store.
+    let lake = splat::lake::LakeFiles::new(store.clone(), blobs);
+    let state = McpState::new(store, Some(queue), config.mcp_auth_token.clone())
+        .with_lake(std::sync::Arc::new(lake));
     lambda_http::run(router(state)).await
 }

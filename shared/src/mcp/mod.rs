@@ -20,6 +20,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 
+use crate::lake::LakeReader;
 use crate::queue::Queue;
 use crate::store::Store;
 
@@ -31,6 +32,8 @@ pub struct McpState {
     pub queue: Option<Arc<dyn Queue>>,
     /// `MCP_AUTH_TOKEN`; `None` refuses every request.
     pub token: Option<String>,
+    /// Where `get_transaction_spans` reads span trees (absent: that tool says spans cannot be read).
+    pub lake: Option<Arc<dyn LakeReader>>,
 }
 
 impl McpState {
@@ -39,7 +42,14 @@ impl McpState {
             store,
             queue,
             token,
+            lake: None,
         }
+    }
+
+    /// Spans are read back from the lake files through this reader.
+    pub fn with_lake(mut self, lake: Arc<dyn LakeReader>) -> Self {
+        self.lake = Some(lake);
+        self
     }
 }
 
