@@ -79,3 +79,58 @@ async fn sql_over_the_lake_answers_what_the_database_holds() {
         "bad SQL is an error, not a panic"
     );
 }
+
+#[tokio::test]
+async fn the_splat_lake_command_prints_rows_under_a_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("splat.db")).await.unwrap();
+    let project = store.ensure_default_project().await.unwrap();
+    let queue = LocalQueue::open(
+        &dir.path().join("queue.db"),
+        std::time::Duration::from_secs(30),
+        5,
+    )
+    .await
+    .unwrap();
+    let message = QueueMessage {
+        project_id: project.id,
+        event_id: None,
+        received_at_us: 1_767_225_600_000_000,
+        envelope: EnvelopeRef::Inline(transaction(7, "/seven", 7.0).into()),
+    };
+    queue.send(message.encode()).await.unwrap();
+    let processor = Processor::new(
+        store.clone(),
+        Arc::new(LocalBlobStore::new(dir.path().to_path_buf())),
+    );
+    let deliveries = queue
+        .receive(10, std::time::Duration::from_millis(100))
+        .await
+        .unwrap();
+    processor.process_batch(&deliveries).await.unwrap();
+
+    let run = |sql: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_splat-lake"))
+            .arg(sql)
+            .env("SPLAT_DATA_DIR", dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = run("SELECT name, duration_ms FROM transactions");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "name\tduration_ms\n/seven\t7.0\n"
+    );
+    let bad = run("SELECT FROM WHERE");
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("Parser Error"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
