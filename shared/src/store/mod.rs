@@ -23,12 +23,12 @@ pub use issue_reads::{
     EventListItem, Issue, IssueFilter, IssueSort, IssueStatus, Release, StoredEvent,
 };
 pub use issues::{IssueChange, Sighting};
-pub use project_reads::{ProjectSummary, RecentEvent};
-pub use projects::{KeyInfo, Project, ProjectKey};
 pub use perf_reads::{
     EndpointStats, HourStats, PerfWindow, TransactionDetail, TransactionQuery, TransactionSort,
     TransactionSummary,
 };
+pub use project_reads::{ProjectSummary, RecentEvent};
+pub use projects::{KeyInfo, Project, ProjectKey};
 pub use rollups::Rollup;
 
 #[derive(Debug, thiserror::Error)]
@@ -217,8 +217,15 @@ impl Store {
     /// Row counts per table, for tests, health and the CLI.
     pub async fn count(&self, table: &str) -> Result<i64> {
         let table = match table {
-            "projects" | "project_keys" | "events" | "transactions" | "spans"
-            | "processed_messages" | "issues" | "releases" => table,
+            "projects"
+            | "project_keys"
+            | "events"
+            | "transactions"
+            | "spans"
+            | "processed_messages"
+            | "issues"
+            | "releases"
+            | "transaction_rollups" => table,
             other => return Err(StoreError::Invalid(format!("no table {other:?}"))),
         };
         self.scalar(&format!("SELECT count(*) FROM {table}"), ())
