@@ -249,7 +249,8 @@ impl Event {
         if !lenient::starts_as_object(payload) {
             return Err(PayloadError("expected a JSON object".into()));
         }
-        let v: Value = serde_json::from_slice(payload).map_err(|e| PayloadError(e.to_string()))?;
+        let v: Value = serde_json::from_str(&super::json_text(payload))
+            .map_err(|e| PayloadError(e.to_string()))?;
         Ok(Self::from_value(&v))
     }
 

@@ -69,11 +69,23 @@ struct RawEvent {
 #[error("payload is not a JSON object: {0}")]
 pub struct PayloadError(String);
 
+/// The payload as text: invalid UTF-8 (which ingest cannot see in fields it does not read) becomes U+FFFD
+/// instead of failing an event that was already acknowledged. Borrowed, not copied, when valid.
+pub(crate) fn json_text(payload: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(payload)
+}
+
 fn parse<T: for<'de> Deserialize<'de>>(payload: &[u8]) -> Result<T, PayloadError> {
     if !lenient::starts_as_object(payload) {
         return Err(PayloadError("expected a JSON object".into()));
     }
-    serde_json::from_slice(payload).map_err(|e| PayloadError(e.to_string()))
+    let text = json_text(payload);
+    serde_json::from_str(&text).or_else(|typed| {
+        // A key sent twice fails a typed read but not a generic one (the last value wins there, as it
+        // does at ingest), so read it that way before giving up.
+        let value: Value = serde_json::from_str(&text).map_err(|e| PayloadError(e.to_string()))?;
+        T::deserialize(value).map_err(|_| PayloadError(typed.to_string()))
+    })
 }
 
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
@@ -373,10 +385,15 @@ pub fn spans_from_v2_payload(payload: &[u8]) -> Result<Vec<SpanRecord>, PayloadE
     #[derive(Deserialize)]
     struct Container {
         #[serde(default)]
-        items: Vec<Value>,
+        items: Value,
     }
     let container: Container = parse(payload)?;
-    Ok(container.items.iter().filter_map(v2_span).collect())
+    let items = container
+        .items
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    Ok(items.iter().filter_map(v2_span).collect())
 }
 
 /// The plain value of a typed attribute (`{"type": …, "value": v}`), or the attribute itself if untyped.
@@ -452,6 +469,31 @@ pub fn transaction_from_segment(span: &SpanRecord) -> TransactionRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn odd_bytes_and_keys_never_fail_an_acknowledged_item() {
+        // Found by fuzzing: each of these passed ingest, then failed in the processor.
+        let bad_utf8 = b"{\"transaction\":\"GET /\",\"sdk\":{\"name\":\"sentr\xb4y\"},\"contexts\":{\"trace\":{\"trace_id\":\"t\",\"span_id\":\"s\"}}}";
+        assert!(transaction_from_payload(bad_utf8, "e").is_ok());
+        assert!(Event::from_payload(bad_utf8).is_ok());
+        let twice = br#"{"transaction":"GET /","release":"a","release":"b"}"#;
+        assert_eq!(
+            transaction_from_payload(twice, "e")
+                .unwrap()
+                .0
+                .release
+                .as_deref(),
+            Some("b")
+        );
+        assert!(spans_from_v2_payload(br#"{"items":5}"#).unwrap().is_empty());
+        assert!(spans_from_v2_payload(br#"{"items":null}"#)
+            .unwrap()
+            .is_empty());
+        assert!(
+            spans_from_v2_payload(b"[1]").is_err(),
+            "only a non-object fails"
+        );
+    }
 
     #[test]
     fn exception_as_values_or_list_and_messages() {
