@@ -21,16 +21,9 @@ use splat::queue::{EnvelopeRef, LocalQueue, Queue, QueueMessage};
 use splat::store::{IssueFilter, IssueSort, IssueStatus, Store};
 use tower::ServiceExt;
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
+mod common;
+use common::{arg, cpu_seconds, peak_rss_mb};
 
-/// A realistic error event; `bug` picks the issue (function and type), `n` varies values and ids.
 fn event(bug: usize, n: usize) -> serde_json::Value {
     let frames: Vec<_> = (0..12)
         .map(|f| {
@@ -77,25 +70,6 @@ async fn fill(queue: &LocalQueue, project: ProjectId, events: usize, issues: usi
     }
 }
 
-/// CPU seconds this process has used (user + system), from /proc: a per-core figure that stays honest
-/// when other work shares the machine.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
 }
@@ -125,6 +99,7 @@ fn main() {
             events as f64 / elapsed.as_secs_f64(),
             events as f64 / cpu
         );
+        println!("peak RSS after processing: {:.0} MB", peak_rss_mb());
 
         // A large project for the list queries: many issues, many events each.
         let issues = arg("--issues", 100_000);

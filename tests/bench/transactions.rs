@@ -20,14 +20,8 @@ use splat::protocol::ProjectId;
 use splat::queue::{EnvelopeRef, LocalQueue, Queue, QueueMessage};
 use splat::store::Store;
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod common;
+use common::{arg, cpu_seconds, peak_rss_mb};
 
 const ENDPOINTS: [&str; 8] = [
     "/api/orders",
@@ -176,36 +170,6 @@ fn message(project: ProjectId, tx: &Value) -> Vec<u8> {
         envelope: EnvelopeRef::Inline(envelope.into()),
     }
     .encode()
-}
-
-fn proc_field(file: &str, index: usize) -> f64 {
-    let stat = std::fs::read_to_string(file).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
-    fields
-        .get(index)
-        .and_then(|f| f.parse().ok())
-        .unwrap_or(0.0)
-}
-
-/// User + system CPU seconds of this process.
-fn cpu_seconds() -> f64 {
-    (proc_field("/proc/self/stat", 11) + proc_field("/proc/self/stat", 12)) / 100.0
-}
-
-/// Peak resident memory, MB.
-fn peak_rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
 }
 
 fn dir_bytes(dir: &std::path::Path) -> u64 {

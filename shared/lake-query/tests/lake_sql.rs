@@ -1,6 +1,7 @@
 //! DuckDB over the files the processor wrote: the same rows the database has, with SQL.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use splat::blob::LocalBlobStore;
 use splat::process::Processor;
@@ -25,36 +26,41 @@ fn transaction(n: u32, name: &str, ms: f64) -> Vec<u8> {
     .into_bytes()
 }
 
-#[tokio::test]
-async fn sql_over_the_lake_answers_what_the_database_holds() {
+/// A data folder whose processor has stored these transactions (number, endpoint, milliseconds).
+async fn processed(transactions: &[(u32, &str, f64)]) -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("splat.db")).await.unwrap();
     let project = store.ensure_default_project().await.unwrap();
-    let queue = LocalQueue::open(
-        &dir.path().join("queue.db"),
-        std::time::Duration::from_secs(30),
-        5,
-    )
-    .await
-    .unwrap();
-    for n in 1..=20u32 {
-        let name = if n % 2 == 0 { "/even" } else { "/odd" };
+    let queue = LocalQueue::open(&dir.path().join("queue.db"), Duration::from_secs(30), 5)
+        .await
+        .unwrap();
+    for (n, name, ms) in transactions {
         let message = QueueMessage {
             project_id: project.id,
             event_id: None,
             received_at_us: 1_767_225_600_000_000,
-            envelope: EnvelopeRef::Inline(transaction(n, name, n as f64).into()),
+            envelope: EnvelopeRef::Inline(transaction(*n, name, *ms).into()),
         };
         queue.send(message.encode()).await.unwrap();
     }
-    let blobs = Arc::new(LocalBlobStore::new(dir.path().to_path_buf()));
-    let processor = Processor::new(store.clone(), blobs);
+    let processor = Processor::new(
+        store.clone(),
+        Arc::new(LocalBlobStore::new(dir.path().to_path_buf())),
+    );
     let deliveries = queue
-        .receive(100, std::time::Duration::from_millis(100))
+        .receive(100, Duration::from_millis(100))
         .await
         .unwrap();
     processor.process_batch(&deliveries).await.unwrap();
+    (dir, store)
+}
 
+#[tokio::test]
+async fn sql_over_the_lake_answers_what_the_database_holds() {
+    let sent: Vec<(u32, &str, f64)> = (1..=20u32)
+        .map(|n| (n, if n % 2 == 0 { "/even" } else { "/odd" }, n as f64))
+        .collect();
+    let (dir, store) = processed(&sent).await;
     let lake = LakeQuery::open(&store, &LakeSource::Local(dir.path().to_path_buf()))
         .await
         .unwrap();
@@ -82,33 +88,7 @@ async fn sql_over_the_lake_answers_what_the_database_holds() {
 
 #[tokio::test]
 async fn the_splat_lake_command_prints_rows_under_a_header() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("splat.db")).await.unwrap();
-    let project = store.ensure_default_project().await.unwrap();
-    let queue = LocalQueue::open(
-        &dir.path().join("queue.db"),
-        std::time::Duration::from_secs(30),
-        5,
-    )
-    .await
-    .unwrap();
-    let message = QueueMessage {
-        project_id: project.id,
-        event_id: None,
-        received_at_us: 1_767_225_600_000_000,
-        envelope: EnvelopeRef::Inline(transaction(7, "/seven", 7.0).into()),
-    };
-    queue.send(message.encode()).await.unwrap();
-    let processor = Processor::new(
-        store.clone(),
-        Arc::new(LocalBlobStore::new(dir.path().to_path_buf())),
-    );
-    let deliveries = queue
-        .receive(10, std::time::Duration::from_millis(100))
-        .await
-        .unwrap();
-    processor.process_batch(&deliveries).await.unwrap();
-
+    let (dir, _store) = processed(&[(7, "/seven", 7.0)]).await;
     let run = |sql: &str| {
         std::process::Command::new(env!("CARGO_BIN_EXE_splat-lake"))
             .arg(sql)

@@ -1,0 +1,42 @@
+//! What the benches share: command-line numbers and the process's own CPU and memory figures from /proc,
+//! which stay honest per core when other work shares the machine.
+
+/// The number after `name` on the command line, else `default`.
+pub fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+pub fn proc_field(file: &str, index: usize) -> f64 {
+    let stat = std::fs::read_to_string(file).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    fields
+        .get(index)
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// User + system CPU seconds of this process.
+pub fn cpu_seconds() -> f64 {
+    (proc_field("/proc/self/stat", 11) + proc_field("/proc/self/stat", 12)) / 100.0
+}
+
+/// Peak resident memory, MB.
+pub fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
