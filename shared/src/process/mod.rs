@@ -305,11 +305,13 @@ fn add_transaction(
     let mut rows = vec![root];
     let children = tree.children.into_iter().zip(descriptions).zip(tree.depths);
     for (i, ((span, description), depth)) in children.enumerate() {
+        // Described once, by the analysis: normalizing is the costliest step per span.
         rows.push(SpanRow {
+            project_id: project,
             description,
             depth: Some(depth),
             sequence: Some(i as i32 + 1),
-            ..span_row(project, span)
+            span,
         });
     }
     batch.transactions.push(TransactionRow {
