@@ -98,3 +98,12 @@ def aws_endpoint(tmp_path_factory):
         proc.terminate()
         proc.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def splat_bin():
+    """The `splat` binary (tests/run builds it; SPLAT_BIN names it, as for tests/sdk)."""
+    target = os.environ.get("CARGO_TARGET_DIR", str(Path.home() / ".cache" / "splat-target"))
+    path = Path(os.environ.get("SPLAT_BIN") or Path(target) / "debug" / "splat")
+    assert path.exists(), f"{path} is missing: cargo build -p splat-cli (or set SPLAT_BIN)"
+    return str(path)

@@ -153,6 +153,10 @@ def test_least_privilege_roles(template):
     assert "sqs:SendMessage" in ingest_actions and "sqs:ReceiveMessage" not in ingest_actions
     assert "sqs:ReceiveMessage" in processor_actions and "sqs:SendMessage" not in processor_actions
     assert "s3:PutObject" in ingest_actions and "s3:DeleteObject" not in ingest_actions
+    # The processor uploads each batch's parquet files (before the commit registering them) and nothing else
+    # under lake/: files are immutable, and only retention deletes them.
+    lake = [st for st in processor if st["Resource"] == {"Fn::Sub": "${Bucket.Arn}/lake/*"}]
+    assert [st["Action"] for st in lake] == ["s3:PutObject"], lake
 
 
 def references_to(node, name, path=()):
@@ -192,14 +196,14 @@ def test_no_secret_is_a_plain_parameter(template):
 
 
 def test_environment_matches_what_the_code_reads(template):
-    """Every SPLAT_ variable the template sets is one shared/src/config.rs reads."""
+    """Every SPLAT_ and SMTP_ variable the template sets is one shared/src/config.rs reads."""
     config_rs = (ROOT / "shared" / "src" / "config.rs").read_text()
-    known = set(re.findall(r'"(SPLAT_[A-Z_]+)"', config_rs))
-    assert "SPLAT_QUEUE_URL" in known
+    known = set(re.findall(r'"((?:SPLAT|SMTP)_[A-Z_]+)"', config_rs))
+    assert {"SPLAT_QUEUE_URL", "SMTP_PASSWORD"} <= known
     for name, fn in functions(template).items():
         env = fn["Properties"]["Environment"]["Variables"]
         for var in env:
-            if var.startswith("SPLAT_"):
+            if var.startswith(("SPLAT_", "SMTP_")):
                 assert var in known, f"{name} sets {var}, which the code never reads"
         assert {"SPLAT_BUCKET", "SPLAT_DATABASE_PATH"} <= set(env), name
         # The database is on EFS, where SQLite's WAL cannot work across hosts.
@@ -344,3 +348,51 @@ def test_outputs(template):
     assert mcp["Value"]["Fn::If"][0] == "UseHttpApi"
     assert mcp["Value"]["Fn::If"][1]["Fn::Sub"].endswith("/mcp")
     assert mcp["Value"]["Fn::If"][2] == {"Fn::Sub": "${McpFunctionUrl.FunctionUrl}mcp"}  # the URL ends in /
+
+
+ALERT_VARIABLES = {
+    "SPLAT_ADMIN_EMAILS": {"Ref": "AdminEmails"},
+    "SPLAT_EMAIL_FROM": {"Ref": "EmailFrom"},
+    "SMTP_ADDRESS": {"Ref": "SmtpAddress"},
+    "SMTP_PORT": {"Ref": "SmtpPort"},
+    "SMTP_USER_NAME": {"Ref": "SmtpUserName"},
+    "SMTP_PASSWORD": {"Fn::If": ["HasSmtpPassword", {"Fn::Sub": "{{resolve:secretsmanager:${SmtpPasswordSecretId}}}"}, ""]},
+    "SMTP_AUTHENTICATION": {"Ref": "SmtpAuthentication"},
+    "SMTP_STARTTLS_AUTO": {"Ref": "SmtpStartTls"},
+    "SPLAT_WEBHOOK_URL": {"Fn::If": ["HasWebhook", {"Fn::Sub": "{{resolve:secretsmanager:${WebhookUrlSecretId}}}"}, ""]},
+    "SPLAT_NTFY_URL": {"Ref": "NtfyUrl"},
+    "SPLAT_NTFY_TOKEN": {"Fn::If": ["HasNtfyToken", {"Fn::Sub": "{{resolve:secretsmanager:${NtfyTokenSecretId}}}"}, ""]},
+}
+
+
+def test_alerts_are_parameters_with_their_secrets_in_secrets_manager(template):
+    """The processor sends alerts after each commit: every channel is a parameter, off by default; the SMTP
+    password, the webhook URL and the ntfy token come from Secrets Manager; and the combination that could
+    never deliver (a channel set, in the stack's own VPC without NAT) is refused at deploy time."""
+    env = template["Resources"]["ProcessorFunction"]["Properties"]["Environment"]["Variables"]
+    assert {k: env[k] for k in ALERT_VARIABLES} == ALERT_VARIABLES
+    params = template["Parameters"]
+    for var, value in ALERT_VARIABLES.items():
+        if "Ref" in value:
+            default = params[value["Ref"]]["Default"]
+            # Channels are off by default; the others are settings of a channel, valid as they are.
+            assert default == "" or var in ("SMTP_PORT", "SMTP_AUTHENTICATION", "SMTP_STARTTLS_AUTO"), var
+    for cond, param in (("HasSmtpPassword", "SmtpPasswordSecretId"), ("HasWebhook", "WebhookUrlSecretId"), ("HasNtfyToken", "NtfyTokenSecretId")):
+        assert template["Conditions"][cond] == {"Fn::Not": [{"Fn::Equals": [{"Ref": param}, ""]}]}
+    # No other function gets the secrets.
+    for name, fn in functions(template).items():
+        if name not in ("ProcessorFunction", "RetentionFunction"):
+            assert not {"SMTP_PASSWORD", "SPLAT_WEBHOOK_URL", "SPLAT_NTFY_TOKEN"} & set(fn["Properties"]["Environment"]["Variables"]), name
+    rule = template["Rules"]["AlertsNeedEgress"]
+    channels = {node["Fn::Not"][0]["Fn::Equals"][0]["Ref"] for node in rule["RuleCondition"]["Fn::Or"]}
+    assert channels == {"SmtpAddress", "WebhookUrlSecretId", "NtfyUrl"}
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "VpcId"}, ""]}]}
+
+
+def test_processor_timeout_leaves_room_for_alerts(template):
+    """Alerts go out after the commit, within the code's NOTIFY_DEADLINE: the function must outlive both a
+    slow batch and that deadline, or a timeout would return an already-committed batch to the queue."""
+    lambda_rs = (ROOT / "shared" / "src" / "lambda.rs").read_text()
+    deadline = int(re.search(r"NOTIFY_DEADLINE: std::time::Duration = std::time::Duration::from_secs\((\d+)\)", lambda_rs).group(1))
+    timeout = template["Resources"]["ProcessorFunction"]["Properties"]["Timeout"]
+    assert timeout >= 3 * deadline, (timeout, deadline)

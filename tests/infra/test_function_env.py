@@ -1,0 +1,117 @@
+"""The environment the template gives each function, as CloudFormation would resolve it for a set of
+parameters, is accepted by the real configuration parser (shared/src/config.rs, through the `splat`
+binary): a parameter default the code refuses, or a value the template misspells, fails here rather than
+at the first cold start in someone's account."""
+
+import re
+import subprocess
+
+import pytest
+
+from conftest import load_cfn
+
+
+class Resolver:
+    """Just enough of CloudFormation's intrinsics for function environments: parameters (given or their
+    defaults), conditions, Fn::If, Fn::Sub, and placeholders for resources and attributes."""
+
+    def __init__(self, template, overrides, secrets=None):
+        self.template = template
+        self.secrets = secrets or {}
+        self.params = {k: str(v.get("Default", "")) for k, v in template["Parameters"].items()}
+        self.params.update(overrides)
+
+    def condition(self, node):
+        if isinstance(node, str):
+            return self.condition(self.template["Conditions"][node])
+        (fn, args), = node.items()
+        if fn == "Condition":
+            return self.condition(args)
+        if fn == "Fn::Equals":
+            return self.value(args[0]) == self.value(args[1])
+        if fn == "Fn::Not":
+            return not self.condition(args[0])
+        if fn == "Fn::And":
+            return all(self.condition(a) for a in args)
+        if fn == "Fn::Or":
+            return any(self.condition(a) for a in args)
+        raise AssertionError(f"unknown condition function {fn}")
+
+    def ref(self, name):
+        if name in self.params:
+            return self.params[name]
+        return f"resolved-{name}"  # a resource: its id or attribute, only known once deployed
+
+    def value(self, node):
+        if isinstance(node, (str, int, float)):
+            return str(node)
+        (fn, args), = node.items()
+        if fn == "Ref":
+            return self.ref(args)
+        if fn == "Fn::If":
+            return self.value(args[1] if self.condition(args[0]) else args[2])
+        if fn == "Fn::Sub":
+            text = re.sub(r"\$\{([^}]+)\}", lambda m: self.ref(m.group(1)), args)
+            # A dynamic reference is resolved by CloudFormation from Secrets Manager at deploy time.
+            return re.sub(r"\{\{resolve:secretsmanager:([^}]+)\}\}", lambda m: self.secrets[m.group(1)], text)
+        if fn in ("Fn::GetAtt", "Fn::Join", "Fn::Select"):
+            return f"https://resolved.example/{fn}"
+        raise AssertionError(f"unknown intrinsic {fn}")
+
+    def environment(self, function):
+        env = self.template["Resources"][function]["Properties"]["Environment"]["Variables"]
+        out = {}
+        for name, node in env.items():
+            if isinstance(node, dict) and node.get("Fn::If") and node["Fn::If"][2] == {"Ref": "AWS::NoValue"}:
+                if not self.condition(node["Fn::If"][0]):
+                    continue  # AWS::NoValue: the variable is not set at all
+            out[name] = self.value(node)
+        return out
+
+
+def run_with(splat_bin, env, tmp_path):
+    """`splat project list` reads the whole configuration first (Config::from_env), then opens the
+    database; the database path is pointed at a scratch file instead of EFS."""
+    env = dict(env, SPLAT_DATABASE_PATH=str(tmp_path / "splat.db"), PATH="/usr/bin:/bin")
+    return subprocess.run([splat_bin, "project", "list"], env=env, capture_output=True, text=True, timeout=60)
+
+
+ALERTS_ON = {
+    "VpcId": "vpc-0123456789abcdef0",
+    "SubnetIds": "subnet-a,subnet-b",
+    "AdminEmails": "oncall@example.com, lead@example.com",
+    "EmailFrom": "splat@example.com",
+    "SmtpAddress": "email-smtp.us-east-1.amazonaws.com",
+    "SmtpUserName": "AKIAEXAMPLE",
+    "SmtpPasswordSecretId": "splat/smtp-password",
+    "WebhookUrlSecretId": "splat/webhook-url",
+    "NtfyUrl": "https://ntfy.sh/splat-alerts",
+    "NtfyTokenSecretId": "splat/ntfy-token",
+}
+
+
+SECRETS = {
+    "splat/smtp-password": "smtp password",
+    "splat/webhook-url": "https://hooks.example.com/services/T0/B0/abc",
+    "splat/ntfy-token": "tk_0123456789",
+}
+
+
+@pytest.mark.parametrize("overrides", [{}, ALERTS_ON, {"SmtpAddress": "smtp.example.com", "SmtpPort": "465", "SmtpAuthentication": "login", "SmtpStartTls": "false", "VpcId": "vpc-1"}], ids=["defaults", "every-channel", "smtps"])
+def test_every_function_environment_parses(splat_bin, tmp_path, overrides):
+    resolver = Resolver(load_cfn(), overrides, SECRETS)
+    functions = [n for n, r in resolver.template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"]
+    for function in functions:
+        env = resolver.environment(function)
+        out = run_with(splat_bin, env, tmp_path)
+        assert out.returncode == 0, (function, env, out.stderr)
+    if overrides is ALERTS_ON:
+        env = resolver.environment("ProcessorFunction")
+        assert [env["SMTP_PASSWORD"], env["SPLAT_WEBHOOK_URL"], env["SPLAT_NTFY_TOKEN"]] == list(SECRETS.values())
+
+
+def test_a_value_the_code_refuses_fails(splat_bin, tmp_path):
+    """The check is live: the parser rejects what the template's AllowedValues would have to keep out."""
+    env = Resolver(load_cfn(), {}).environment("ProcessorFunction")
+    out = run_with(splat_bin, dict(env, SMTP_ADDRESS="smtp.example.com", SMTP_STARTTLS_AUTO="sometimes"), tmp_path)
+    assert out.returncode != 0 and "SMTP_STARTTLS_AUTO" in out.stderr, out.stderr
