@@ -47,6 +47,8 @@ pub struct Config {
     pub queue_critical_threshold: u64,
     /// Where alerts about new, regressed and bursting issues go (see [`crate::notify`]).
     pub notify: NotifyConfig,
+    /// How long data is kept (`SPLAT_MAX_*_LIFE_DAYS`; see [`crate::retention::Horizons`]).
+    pub retention: crate::retention::Horizons,
 }
 
 /// Notification channels; each one is on when its variables are set.
@@ -185,6 +187,7 @@ impl Config {
             queue_warning_threshold: parse("QUEUE_WARNING_THRESHOLD", 50)?,
             queue_critical_threshold: parse("QUEUE_CRITICAL_THRESHOLD", 100)?,
             notify: notify_config(&get, &parse)?,
+            retention: crate::retention::Horizons::from_lookup(&get)?,
         })
     }
 

@@ -71,3 +71,39 @@ pub async fn handle_sqs_event(
         .collect();
     response
 }
+
+/// What a scheduled invocation asks for: the input's `job` (an EventBridge target's constant input), or
+/// the `job` in a scheduled event's `detail`; a plain scheduled event means retention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduledJob {
+    Retention,
+}
+
+impl ScheduledJob {
+    pub fn of(event: &serde_json::Value) -> Result<Self, String> {
+        let job = event
+            .get("job")
+            .or_else(|| event.get("detail").and_then(|d| d.get("job")));
+        match job.map(|j| j.as_str()) {
+            None | Some(Some("retention")) => Ok(Self::Retention),
+            Some(Some(other)) => Err(format!("unknown scheduled job {other:?}")),
+            Some(None) => Err("the scheduled job must be a string".into()),
+        }
+    }
+}
+
+/// Handles one scheduled invocation; the answer (what the run removed) lands in the function's log and
+/// in the invocation result.
+pub async fn handle_scheduled_event(
+    store: &crate::store::Store,
+    blobs: &std::sync::Arc<dyn crate::blob::BlobStore>,
+    horizons: &crate::retention::Horizons,
+    event: &serde_json::Value,
+) -> Result<serde_json::Value, lambda_runtime::Error> {
+    match ScheduledJob::of(event)? {
+        ScheduledJob::Retention => {
+            let report = crate::retention::run_and_record(store, blobs, horizons).await?;
+            Ok(serde_json::json!({ "job": "retention", "report": report }))
+        }
+    }
+}

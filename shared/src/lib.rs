@@ -21,6 +21,7 @@ pub mod perf;
 pub mod process;
 pub mod protocol;
 pub mod queue;
+pub mod retention;
 pub mod serve;
 pub mod store;
 pub mod web;

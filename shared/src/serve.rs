@@ -78,6 +78,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         notify,
         ..RunnerOptions::default()
     };
+    let retention = crate::retention::spawn_timer(
+        open_store(&config).await?,
+        blobs.clone(),
+        config.retention,
+        retention_first_after(),
+        crate::retention::SERVE_EVERY,
+        stopped.clone(),
+    );
     let worker = tokio::spawn(runner::run(processor, queue.clone(), options, stopped));
     let health = HealthState::new(
         open_reader(&config).await?,
@@ -112,10 +120,20 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await?;
     let _ = stop.send(true);
     worker.await?;
+    retention.await?;
     if let Some(task) = notifier_task {
         task.await?;
     }
     Ok(())
+}
+
+/// `SPLAT_RETENTION_FIRST_RUN_SECS` moves the first retention run (tests run it within seconds).
+fn retention_first_after() -> std::time::Duration {
+    std::env::var("SPLAT_RETENTION_FIRST_RUN_SECS")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .map(std::time::Duration::from_secs)
+        .unwrap_or(crate::retention::SERVE_FIRST_AFTER)
 }
 
 async fn shutdown_signal() {

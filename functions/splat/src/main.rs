@@ -38,6 +38,17 @@ enum Command {
         #[command(subcommand)]
         command: ProjectCommand,
     },
+    /// Keep the database and the lake within their horizons (`SPLAT_MAX_*_LIFE_DAYS`).
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RetentionCommand {
+    /// Run retention once now and print what it removed (JSON).
+    Run,
 }
 
 #[derive(Subcommand)]
@@ -62,6 +73,16 @@ async fn main() -> anyhow::Result<()> {
                 config.bind = bind;
             }
             splat::serve::serve(config).await
+        }
+        Command::Retention {
+            command: RetentionCommand::Run,
+        } => {
+            let store = open_store(&config).await?;
+            let blobs = splat::wiring::blob_store(&config).await?;
+            let report =
+                splat::retention::run_and_record(&store, &blobs, &config.retention).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
         }
         Command::Project { command } => {
             let store = open_store(&config).await?;

@@ -145,6 +145,35 @@ pub async fn register(tx: &libsql::Transaction, files: &[LakeFile]) -> libsql::R
     if files.is_empty() {
         return Ok(None);
     }
+    let (snapshot, next_file_id) = new_snapshot(tx, files.len() as i64).await?;
+    let mut by_table: BTreeMap<i64, Vec<(i64, &LakeFile)>> = BTreeMap::new();
+    for (i, file) in files.iter().enumerate() {
+        by_table
+            .entry(file.table.id)
+            .or_default()
+            .push((next_file_id + i as i64, file));
+    }
+    let changes: Vec<String> = by_table
+        .keys()
+        .map(|id| format!("inserted_into_table:{id}"))
+        .collect();
+    record_changes(tx, snapshot, &changes.join(","), "processor batch").await?;
+    for (table_id, files) in &by_table {
+        let table = ALL
+            .iter()
+            .find(|t| t.id == *table_id)
+            .ok_or_else(|| libsql::Error::Misuse(format!("unknown lake table {table_id}")))?;
+        register_table_files(tx, table, snapshot, files, NewRows::Counted).await?;
+    }
+    Ok(Some(snapshot))
+}
+
+/// Adds the next snapshot, handing out `file_ids` new file ids; returns it and the first of those ids.
+/// The schema version and catalog ids carry over: Splat never changes the tables' shape.
+pub(crate) async fn new_snapshot(
+    tx: &libsql::Transaction,
+    file_ids: i64,
+) -> libsql::Result<(i64, i64)> {
     let mut rows = tx
         .query(
             "SELECT snapshot_id, schema_version, next_catalog_id, next_file_id FROM ducklake_snapshot
@@ -162,33 +191,90 @@ pub async fn register(tx: &libsql::Transaction, files: &[LakeFile]) -> libsql::R
     let snapshot = snapshot + 1;
     tx.execute(
         "INSERT INTO ducklake_snapshot VALUES (?1, strftime('%Y-%m-%d %H:%M:%f+00', 'now'), ?2, ?3, ?4)",
-        (snapshot, schema_version, next_catalog_id, next_file_id + files.len() as i64),
+        (snapshot, schema_version, next_catalog_id, next_file_id + file_ids),
     )
     .await?;
-    let mut by_table: BTreeMap<i64, Vec<(i64, &LakeFile)>> = BTreeMap::new();
-    for (i, file) in files.iter().enumerate() {
-        by_table
-            .entry(file.table.id)
-            .or_default()
-            .push((next_file_id + i as i64, file));
-    }
-    let changes: Vec<String> = by_table
-        .keys()
-        .map(|id| format!("inserted_into_table:{id}"))
-        .collect();
+    Ok((snapshot, next_file_id))
+}
+
+/// What a snapshot did, in DuckDB's vocabulary (`inserted_into_table:1,deleted_from_table:2`).
+pub(crate) async fn record_changes(
+    tx: &libsql::Transaction,
+    snapshot: i64,
+    changes: &str,
+    message: &str,
+) -> libsql::Result<()> {
     tx.execute(
-        "INSERT INTO ducklake_snapshot_changes VALUES (?1, ?2, 'splat', 'processor batch', NULL)",
-        (snapshot, changes.join(",")),
+        "INSERT INTO ducklake_snapshot_changes VALUES (?1, ?2, 'splat', ?3, NULL)",
+        (snapshot, changes, message),
     )
     .await?;
-    for (table_id, files) in &by_table {
-        let table = ALL
-            .iter()
-            .find(|t| t.id == *table_id)
-            .ok_or_else(|| libsql::Error::Misuse(format!("unknown lake table {table_id}")))?;
-        register_table_files(tx, table, snapshot, files).await?;
+    Ok(())
+}
+
+/// Whether a registered file's rows are new to the table (a batch) or already counted (a compacted copy of
+/// rows in files it replaces: `record_count` must neither grow nor, per the recipe, ever be lowered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NewRows {
+    Counted,
+    AlreadyCounted,
+}
+
+/// Replaces live files of one table by one file holding the same rows (compaction), as one snapshot:
+/// the new file is registered, the old ones end. Returns false, changing nothing, when any old file is
+/// no longer live (another run got there first).
+pub(crate) async fn replace_files(
+    tx: &libsql::Transaction,
+    old_file_ids: &[i64],
+    file: &LakeFile,
+) -> libsql::Result<bool> {
+    for id in old_file_ids {
+        let mut rows = tx
+            .query(
+                "SELECT 1 FROM ducklake_data_file WHERE data_file_id = ?1 AND end_snapshot IS NULL",
+                [*id],
+            )
+            .await?;
+        if rows.next().await?.is_none() {
+            return Ok(false);
+        }
     }
-    Ok(Some(snapshot))
+    let (snapshot, file_id) = new_snapshot(tx, 1).await?;
+    let table = file.table;
+    record_changes(
+        tx,
+        snapshot,
+        &format!("inserted_into_table:{0},deleted_from_table:{0}", table.id),
+        "compaction",
+    )
+    .await?;
+    register_table_files(
+        tx,
+        table,
+        snapshot,
+        &[(file_id, file)],
+        NewRows::AlreadyCounted,
+    )
+    .await?;
+    end_files(tx, old_file_ids, snapshot).await?;
+    Ok(true)
+}
+
+/// Ends files at `snapshot`: they drop out of the table from then on (time travel before it still
+/// sees them, until the snapshots before it expire). Table stats stay as they are, as DuckDB leaves them.
+pub(crate) async fn end_files(
+    tx: &libsql::Transaction,
+    file_ids: &[i64],
+    snapshot: i64,
+) -> libsql::Result<()> {
+    for id in file_ids {
+        tx.execute(
+            "UPDATE ducklake_data_file SET end_snapshot = ?2 WHERE data_file_id = ?1 AND end_snapshot IS NULL",
+            (*id, snapshot),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 async fn register_table_files(
@@ -196,6 +282,7 @@ async fn register_table_files(
     table: &TableDef,
     snapshot: i64,
     files: &[(i64, &LakeFile)],
+    new_rows: NewRows,
 ) -> libsql::Result<()> {
     let mut totals = table_totals(tx, table.id).await?;
     for (file_id, file) in files {
@@ -223,7 +310,9 @@ async fn register_table_files(
             )
             .await?;
         }
-        totals.record_count += file.record_count;
+        if new_rows == NewRows::Counted {
+            totals.record_count += file.record_count;
+        }
         totals.next_row_id += file.record_count;
         totals.file_size_bytes += file.size_bytes;
     }

@@ -17,6 +17,7 @@ use crate::blob::{BlobError, BlobStore};
 pub mod catalog;
 pub mod columns;
 pub mod facts;
+pub mod maintenance;
 pub mod parquet;
 pub mod read;
 pub mod tables;

@@ -14,6 +14,7 @@ mod issues;
 mod perf_reads;
 mod project_reads;
 mod projects;
+mod retention;
 mod rollups;
 mod schema;
 mod trace_reads;
@@ -29,6 +30,7 @@ pub use perf_reads::{
 };
 pub use project_reads::{ProjectSummary, RecentEvent};
 pub use projects::{KeyInfo, Project, ProjectKey};
+pub use retention::{OltpReport, EXPIRED_PAYLOAD};
 pub use rollups::Rollup;
 
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +131,10 @@ impl Store {
         let conn = db.connect()?;
         conn.busy_timeout(Duration::from_secs(30))?;
         if let Some(journal) = journal {
+            // Takes effect only in a new, empty database (before its first table): retention can then
+            // hand freed pages back to the file system. Older files reuse freed pages instead.
+            conn.execute_batch("PRAGMA auto_vacuum=INCREMENTAL;")
+                .await?;
             let mut rows = conn.query(journal.pragma(), ()).await?;
             while rows.next().await?.is_some() {}
             conn.execute_batch("PRAGMA synchronous=NORMAL;").await?;

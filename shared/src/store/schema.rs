@@ -10,6 +10,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (6, V6_TRANSACTION_ROLLUPS),
     (8, V8_TRANSACTION_FIGURES),
     (7, V7_NOTIFICATIONS_SENT),
+    (9, V9_RETENTION),
 ];
 
 /// What the processor derives from each transaction, for lists and the transaction page (the lake has the
@@ -274,6 +275,18 @@ END;
 const V4_TAG_FILTERS: &str = "
 -- Filtering the issue list by environment or release starts from the tag value, not from every issue.
 CREATE INDEX issue_tags_value ON issue_tags (key, value, issue_id);
+";
+
+const V9_RETENTION: &str = "
+-- What each retention run removed (its report as JSON), newest kept for the settings page.
+CREATE TABLE retention_runs (
+    id          INTEGER PRIMARY KEY,
+    started_at  INTEGER NOT NULL,
+    finished_at INTEGER NOT NULL,
+    report      TEXT    NOT NULL
+);
+-- Retention trims the ledger by age; without this it would scan the whole ledger per batch.
+CREATE INDEX processed_messages_at ON processed_messages (processed_at);
 ";
 
 const V7_NOTIFICATIONS_SENT: &str = "

@@ -1,0 +1,403 @@
+//! Keeping the lake within its horizons, as `reference/ducklake-foreign-writer.md` §2.5 does it and as
+//! DuckDB's own maintenance calls would: whole files past a table's horizon end in a new snapshot (table
+//! stats untouched, `record_count` never lowered); snapshots older than the time-travel window expire; files
+//! no snapshot can see any more are scheduled for deletion, deleted, and unscheduled; files no catalog row
+//! knows (left by a batch that crashed between upload and commit) are deleted; and each past day's small
+//! files are compacted into one file per (table, project, day).
+//!
+//! Every step is a short write transaction of its own, so it serialises with the processor through
+//! SQLite's write lock and can be interrupted and rerun at any point.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use arrow_array::{
+    Array, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
+};
+use bytes::Bytes;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::blob::BlobStore;
+use crate::store::{Store, StoreError};
+
+use super::catalog;
+use super::columns::{format_timestamp, Column};
+use super::tables::{ColumnType, TableDef};
+use super::{LakeFile, KEY_PREFIX};
+
+/// At most this many rows go into one compacted file, so compaction's memory stays bounded.
+const MAX_COMPACTED_ROWS: i64 = 1_000_000;
+
+/// What one maintenance pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LakeReport {
+    /// Files (and their rows) that ended because they were past their table's horizon.
+    pub files_ended: u64,
+    pub rows_ended: u64,
+    pub snapshots_expired: u64,
+    /// Files deleted from storage: no longer visible to any snapshot, or never registered.
+    pub files_deleted: u64,
+    pub orphans_deleted: u64,
+    /// Files merged into `files_compacted_into` files.
+    pub files_compacted: u64,
+    pub files_compacted_into: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MaintenanceError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Db(#[from] libsql::Error),
+    #[error(transparent)]
+    Lake(#[from] super::LakeError),
+    #[error(transparent)]
+    Blob(#[from] crate::blob::BlobError),
+    #[error("lake file {0}: {1}")]
+    File(String, String),
+}
+
+type Result<T> = std::result::Result<T, MaintenanceError>;
+
+/// The blob key of a file the catalog lists with a table-relative path.
+fn key_of(table: &TableDef, path: &str) -> String {
+    format!("{KEY_PREFIX}main/{}/{path}", table.name)
+}
+
+async fn immediate(store: &Store) -> Result<libsql::Transaction> {
+    Ok(store
+        .conn()
+        .transaction_with_behavior(libsql::TransactionBehavior::Immediate)
+        .await?)
+}
+
+/// Ends every live file of `table` whose newest row is older than `cutoff_us`, in one new snapshot.
+/// Files hold one (project, day) each, so a table loses whole days.
+pub async fn end_files_before(
+    store: &Store,
+    table: &TableDef,
+    cutoff_us: i64,
+) -> Result<(u64, u64)> {
+    let tx = immediate(store).await?;
+    let mut rows = tx
+        .query(
+            "SELECT f.data_file_id, f.record_count FROM ducklake_data_file f
+             JOIN ducklake_file_column_stats t ON t.data_file_id = f.data_file_id AND t.column_id = 2
+             WHERE f.table_id = ?1 AND f.end_snapshot IS NULL AND t.max_value < ?2",
+            (table.id, format_timestamp(cutoff_us)),
+        )
+        .await?;
+    let (mut ids, mut ended_rows) = (Vec::new(), 0u64);
+    while let Some(row) = rows.next().await? {
+        ids.push(row.get::<i64>(0)?);
+        ended_rows += row.get::<i64>(1)?.max(0) as u64;
+    }
+    drop(rows);
+    if ids.is_empty() {
+        return Ok((0, 0));
+    }
+    let (snapshot, _) = catalog::new_snapshot(&tx, 0).await?;
+    let change = format!("deleted_from_table:{}", table.id);
+    catalog::record_changes(&tx, snapshot, &change, "retention").await?;
+    catalog::end_files(&tx, &ids, snapshot).await?;
+    tx.commit().await?;
+    Ok((ids.len() as u64, ended_rows))
+}
+
+/// Deletes the snapshots taken before `cutoff` (a catalog time string, `YYYY-MM-DD HH:MM:SS`), always
+/// keeping the newest, and schedules for deletion the files no remaining snapshot can see. Returns how
+/// many snapshots went.
+pub async fn expire_snapshots(store: &Store, cutoff: &str) -> Result<u64> {
+    let tx = immediate(store).await?;
+    // The oldest snapshot kept: the first one taken at or after the cutoff, or else the newest.
+    let mut rows = tx
+        .query(
+            "SELECT coalesce(
+                 (SELECT min(snapshot_id) FROM ducklake_snapshot WHERE snapshot_time >= ?1),
+                 (SELECT max(snapshot_id) FROM ducklake_snapshot))",
+            [cutoff],
+        )
+        .await?;
+    let oldest_kept: Option<i64> = match rows.next().await? {
+        Some(row) => row.get(0)?,
+        None => None,
+    };
+    drop(rows);
+    let Some(oldest_kept) = oldest_kept else {
+        return Ok(0);
+    };
+    let expired = tx
+        .execute(
+            "DELETE FROM ducklake_snapshot WHERE snapshot_id < ?1",
+            [oldest_kept],
+        )
+        .await?;
+    tx.execute(
+        "DELETE FROM ducklake_snapshot_changes WHERE snapshot_id < ?1",
+        [oldest_kept],
+    )
+    .await?;
+    // A file is visible to snapshots begin..end; once every snapshot left is at or past its end, none
+    // can see it. Its path in the schedule is relative to the data path, as DuckDB writes it.
+    tx.execute(
+        "INSERT INTO ducklake_files_scheduled_for_deletion (data_file_id, path, path_is_relative, schedule_start)
+         SELECT f.data_file_id, s.path || t.path || f.path, 1, strftime('%Y-%m-%d %H:%M:%f+00', 'now')
+         FROM ducklake_data_file f
+         JOIN ducklake_table t ON t.table_id = f.table_id AND t.end_snapshot IS NULL
+         JOIN ducklake_schema s ON s.schema_id = t.schema_id AND s.end_snapshot IS NULL
+         WHERE f.end_snapshot IS NOT NULL AND f.end_snapshot <= ?1",
+        [oldest_kept],
+    )
+    .await?;
+    for table in [
+        "ducklake_file_column_stats",
+        "ducklake_file_partition_value",
+        "ducklake_data_file",
+    ] {
+        tx.execute(
+            &format!(
+                "DELETE FROM {table} WHERE data_file_id IN (
+                     SELECT data_file_id FROM ducklake_data_file
+                     WHERE end_snapshot IS NOT NULL AND end_snapshot <= ?1)"
+            ),
+            [oldest_kept],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(expired)
+}
+
+/// Deletes the files scheduled for deletion from storage, then their schedule rows. Safe to repeat: a
+/// missing object is not an error.
+pub async fn delete_scheduled(store: &Store, blobs: &dyn BlobStore) -> Result<u64> {
+    let mut rows = store
+        .conn()
+        .query(
+            "SELECT data_file_id, path FROM ducklake_files_scheduled_for_deletion WHERE path_is_relative = 1",
+            (),
+        )
+        .await?;
+    let mut scheduled = Vec::new();
+    while let Some(row) = rows.next().await? {
+        scheduled.push((row.get::<i64>(0)?, row.get::<String>(1)?));
+    }
+    drop(rows);
+    for (id, path) in &scheduled {
+        blobs.delete(&format!("{KEY_PREFIX}{path}")).await?;
+        store
+            .conn()
+            .execute(
+                "DELETE FROM ducklake_files_scheduled_for_deletion WHERE data_file_id = ?1",
+                [*id],
+            )
+            .await?;
+    }
+    Ok(scheduled.len() as u64)
+}
+
+/// Deletes lake objects that no catalog row names. Runs holding the write lock: the processor uploads a
+/// batch's files only while it holds that lock, so no file seen here can be on its way to being registered.
+pub async fn delete_orphans(store: &Store, blobs: &dyn BlobStore) -> Result<u64> {
+    let tx = immediate(store).await?;
+    let mut known = HashSet::new();
+    for table in super::tables::ALL {
+        let mut rows = tx
+            .query(
+                "SELECT path FROM ducklake_data_file WHERE table_id = ?1",
+                [table.id],
+            )
+            .await?;
+        while let Some(row) = rows.next().await? {
+            known.insert(key_of(table, &row.get::<String>(0)?));
+        }
+    }
+    let mut rows = tx
+        .query("SELECT path FROM ducklake_files_scheduled_for_deletion", ())
+        .await?;
+    while let Some(row) = rows.next().await? {
+        known.insert(format!("{KEY_PREFIX}{}", row.get::<String>(0)?));
+    }
+    drop(rows);
+    let mut deleted = 0;
+    for key in blobs.list(&format!("{KEY_PREFIX}main/")).await? {
+        if key.ends_with(".parquet") && !known.contains(&key) {
+            blobs.delete(&key).await?;
+            deleted += 1;
+        }
+    }
+    tx.commit().await?;
+    Ok(deleted)
+}
+
+/// A live file as the catalog lists it.
+struct LiveFile {
+    id: i64,
+    path: String,
+    record_count: i64,
+}
+
+/// Merges, per (project, day) before `today_us`'s day, a table's live files into as few files as
+/// `MAX_COMPACTED_ROWS` allows. Returns (files merged, files written).
+pub async fn compact(
+    store: &Store,
+    blobs: &Arc<dyn BlobStore>,
+    table: &'static TableDef,
+    today_us: i64,
+) -> Result<(u64, u64)> {
+    let today = chrono::DateTime::from_timestamp_micros(today_us)
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_default();
+    let mut groups: BTreeMap<String, Vec<LiveFile>> = BTreeMap::new();
+    let mut rows = store
+        .conn()
+        .query(
+            "SELECT data_file_id, path, record_count FROM ducklake_data_file
+             WHERE table_id = ?1 AND end_snapshot IS NULL ORDER BY data_file_id",
+            [table.id],
+        )
+        .await?;
+    while let Some(row) = rows.next().await? {
+        let path: String = row.get(1)?;
+        // `<project>/<yyyy-mm-dd>/<uuid>.parquet`: the folder is the group.
+        let Some((folder, _)) = path.rsplit_once('/') else {
+            continue;
+        };
+        let is_past_day = folder
+            .split_once('/')
+            .is_some_and(|(_, day)| day < today.as_str());
+        if is_past_day {
+            groups.entry(folder.to_owned()).or_default().push(LiveFile {
+                id: row.get(0)?,
+                record_count: row.get(2)?,
+                path,
+            });
+        }
+    }
+    drop(rows);
+    let (mut merged, mut written) = (0, 0);
+    for (folder, files) in groups {
+        for chunk in chunks(files) {
+            if chunk.len() < 2 {
+                continue;
+            }
+            if merge(store, blobs, table, &folder, &chunk).await? {
+                merged += chunk.len() as u64;
+                written += 1;
+            }
+        }
+    }
+    Ok((merged, written))
+}
+
+/// Consecutive runs of files of at most `MAX_COMPACTED_ROWS` rows together (a larger file stays alone).
+fn chunks(files: Vec<LiveFile>) -> Vec<Vec<LiveFile>> {
+    let mut out: Vec<Vec<LiveFile>> = vec![Vec::new()];
+    let mut rows = 0;
+    for file in files {
+        if rows + file.record_count > MAX_COMPACTED_ROWS && !out.last().is_some_and(Vec::is_empty) {
+            out.push(Vec::new());
+            rows = 0;
+        }
+        rows += file.record_count;
+        out.last_mut().expect("never empty").push(file);
+    }
+    out
+}
+
+/// Writes the files' rows as one file and swaps it in. Returns false (deleting the new object) when
+/// another run changed the files meanwhile.
+async fn merge(
+    store: &Store,
+    blobs: &Arc<dyn BlobStore>,
+    table: &'static TableDef,
+    folder: &str,
+    files: &[LiveFile],
+) -> Result<bool> {
+    let mut batches = Vec::new();
+    for file in files {
+        let key = key_of(table, &file.path);
+        batches.extend(read_batches(&key, blobs.get(&key).await?)?);
+    }
+    let columns =
+        columns_of(table, &batches).map_err(|e| MaintenanceError::File(folder.to_owned(), e))?;
+    let bytes = super::parquet::write(table, &columns).map_err(super::LakeError::from)?;
+    let path = format!("{folder}/{}.parquet", uuid::Uuid::new_v4().simple());
+    let merged = LakeFile {
+        table,
+        key: key_of(table, &path),
+        path,
+        record_count: files.iter().map(|f| f.record_count).sum(),
+        size_bytes: bytes.len() as i64,
+        stats: columns.iter().map(Column::stats).collect(),
+    };
+    blobs.put(&merged.key, Bytes::from(bytes)).await?;
+    let tx = immediate(store).await?;
+    let ids: Vec<i64> = files.iter().map(|f| f.id).collect();
+    if catalog::replace_files(&tx, &ids, &merged).await? {
+        tx.commit().await?;
+        Ok(true)
+    } else {
+        drop(tx);
+        blobs.delete(&merged.key).await?;
+        Ok(false)
+    }
+}
+
+fn read_batches(key: &str, bytes: Bytes) -> Result<Vec<RecordBatch>> {
+    let fail = |e: &dyn std::fmt::Display| MaintenanceError::File(key.to_owned(), e.to_string());
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .map_err(|e| fail(&e))?
+        .build()
+        .map_err(|e| fail(&e))?;
+    reader.map(|batch| batch.map_err(|e| fail(&e))).collect()
+}
+
+/// The batches' values as the table's typed columns, matched by column name and checked by type.
+fn columns_of<'a>(
+    table: &TableDef,
+    batches: &'a [RecordBatch],
+) -> std::result::Result<Vec<Column<'a>>, String> {
+    table
+        .columns
+        .iter()
+        .map(|def| {
+            let arrays = batches
+                .iter()
+                .map(|b| {
+                    b.column_by_name(def.name)
+                        .ok_or_else(|| format!("no column {}", def.name))
+                })
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            column_of(def.ty, &arrays)
+                .ok_or_else(|| format!("column {} has another type", def.name))
+        })
+        .collect()
+}
+
+fn column_of<'a>(ty: ColumnType, arrays: &[&'a arrow_array::ArrayRef]) -> Option<Column<'a>> {
+    fn values<'a, A: Array + 'static, T>(
+        arrays: &[&'a arrow_array::ArrayRef],
+        get: impl Fn(&'a A, usize) -> T,
+    ) -> Option<Vec<Option<T>>> {
+        let mut out = Vec::new();
+        for array in arrays.iter().copied() {
+            let typed = array.as_any().downcast_ref::<A>()?;
+            out.extend((0..typed.len()).map(|i| typed.is_valid(i).then(|| get(typed, i))));
+        }
+        Some(out)
+    }
+    Some(match ty {
+        ColumnType::Int32 => Column::I32(values::<Int32Array, _>(arrays, |a, i| a.value(i))?),
+        ColumnType::Int64 => Column::I64(values::<Int64Array, _>(arrays, |a, i| a.value(i))?),
+        ColumnType::Float64 => Column::F64(values::<Float64Array, _>(arrays, |a, i| a.value(i))?),
+        ColumnType::Boolean => Column::Bool(values::<BooleanArray, _>(arrays, |a, i| a.value(i))?),
+        ColumnType::Varchar => Column::Str(values::<StringArray, _>(arrays, |a, i| a.value(i))?),
+        ColumnType::Timestamp => {
+            Column::Ts(values::<TimestampMicrosecondArray, _>(arrays, |a, i| {
+                a.value(i)
+            })?)
+        }
+    })
+}

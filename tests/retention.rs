@@ -1,0 +1,423 @@
+//! Retention over a simulated month: every day an SDK sends errors and a transaction with spans (in two
+//! processor batches, so each day starts as two lake files per table), then retention runs as of that
+//! day. The database and the lake must stay within their horizons, past days must be compacted to one file
+//! per (table, project, day), `record_count` must never drop, issues must be recounted and removed when
+//! empty, and nothing may be left on disk that the catalog does not list. (Stock DuckDB reading a lake
+//! after retention: `tests/sdk/test_retention.py`.)
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use serde_json::json;
+use splat::blob::{BlobStore, LocalBlobStore};
+use splat::lake::columns::format_timestamp;
+use splat::lake::maintenance;
+use splat::lake::tables::{EVENTS, SPANS, TRANSACTIONS};
+use splat::retention::{self, Horizons};
+use splat_tests::*;
+
+const BASE: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+const DAY: i64 = 86_400;
+
+fn horizons() -> Horizons {
+    Horizons {
+        event_days: 10,
+        payload_days: 5,
+        transaction_days: 12,
+        lake_days: 20,
+        span_days: 7,
+        rollup_days: 25,
+    }
+}
+
+/// An error at `ts`: `KeyError` (the same issue every day) or a `ValueError` whose message makes an
+/// issue of its own per day (grouping parameterizes numbers, so the day goes in as a word).
+fn error_at(n: u32, ts: i64, daily_issue: Option<&str>) -> Vec<u8> {
+    let exception = match daily_issue {
+        None => json!({"type": "KeyError", "value": "'sku'"}),
+        Some(word) => json!({"type": format!("ValueError{word}"), "value": "bad"}),
+    };
+    event_envelope(
+        &event_id(n),
+        &json!({"platform": "python", "level": "error", "timestamp": ts as f64 + 0.5,
+                "exception": {"values": [exception]}}),
+    )
+}
+
+/// A transaction at `ts` with three spans.
+fn transaction_at(n: u32, ts: i64) -> Vec<u8> {
+    let (trace, root) = (format!("{n:032x}"), format!("{n:016x}"));
+    let start = ts as f64;
+    let spans: Vec<_> = (0..3)
+        .map(|i| {
+            json!({"span_id": format!("{:016x}", n * 10 + i + 1), "parent_span_id": root, "trace_id": trace,
+                   "op": "db", "description": format!("SELECT * FROM t WHERE id = {i}"),
+                   "start_timestamp": start + 0.01 * f64::from(i), "timestamp": start + 0.01 * f64::from(i) + 0.005})
+        })
+        .collect();
+    transaction_envelope(
+        &event_id(n),
+        &json!({"type": "transaction", "transaction": "GET /day", "start_timestamp": start,
+                "timestamp": start + 0.1, "environment": "production",
+                "contexts": {"trace": {"trace_id": trace, "span_id": root, "op": "http.server"}},
+                "spans": spans}),
+    )
+}
+
+fn us(seconds: i64) -> i64 {
+    seconds * 1_000_000
+}
+
+/// Sends day `d`'s data: a batch of two errors and a transaction, then a batch of one more error.
+async fn send_day(app: &TestApp, d: i64) {
+    let ts = BASE + d * DAY + 3_600;
+    let n = (d as u32) * 10;
+    let word: String = std::iter::repeat_n('x', d as usize + 1).collect();
+    for body in [
+        error_at(n + 1, ts, None),
+        error_at(n + 2, ts + 60, Some(&word)),
+        transaction_at(n + 3, ts + 120),
+    ] {
+        assert_eq!(app.post_envelope(body, &[]).await.status, 200);
+    }
+    app.process().await;
+    assert_eq!(
+        app.post_envelope(error_at(n + 4, ts + 180, None), &[])
+            .await
+            .status,
+        200
+    );
+    app.process().await;
+}
+
+async fn one(app: &TestApp, sql: &str) -> i64 {
+    app.query_strings(sql).await[0][0]
+        .as_deref()
+        .unwrap_or("0")
+        .parse()
+        .unwrap()
+}
+
+/// Every `.parquet` file under the lake folder, as table-relative catalog paths per table name.
+fn files_on_disk(app: &TestApp) -> BTreeSet<String> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                out.push(path);
+            }
+        }
+    }
+    let root = app.config.lake_dir().join("main");
+    let mut paths = Vec::new();
+    walk(&root, &mut paths);
+    paths
+        .iter()
+        .map(|p| p.strip_prefix(&root).unwrap().display().to_string())
+        .collect()
+}
+
+async fn files_in_catalog(app: &TestApp) -> BTreeSet<String> {
+    app.query_strings(
+        "SELECT t.table_name || '/' || f.path FROM ducklake_data_file f JOIN ducklake_table t USING (table_id)",
+    )
+    .await
+    .into_iter()
+    .map(|r| r[0].clone().unwrap())
+    .collect()
+}
+
+#[tokio::test]
+async fn a_month_of_daily_retention_keeps_everything_within_its_horizon() {
+    let app = TestApp::new().await;
+    let blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobStore::new(app.config.data_dir.clone()));
+    let h = horizons();
+    let mut last_record_counts = vec![0i64; 3];
+    for d in 0..30 {
+        send_day(&app, d).await;
+        let now = BASE + d * DAY + 12 * 3_600;
+        let report = retention::run(&app.store, &blobs, &h, us(now))
+            .await
+            .unwrap();
+        let before = |days: u32| now - i64::from(days) * DAY;
+
+        // The database: nothing older than its horizon; everything younger still there.
+        let events_kept = (0..=d)
+            .filter(|x| BASE + x * DAY + 3_600 >= before(h.event_days))
+            .count();
+        assert_eq!(app.count("events").await, 3 * events_kept as i64, "day {d}");
+        assert_eq!(
+            one(
+                &app,
+                &format!(
+                    "SELECT count(*) FROM events WHERE timestamp < {}",
+                    us(before(h.event_days))
+                )
+            )
+            .await,
+            0
+        );
+        assert_eq!(
+            one(
+                &app,
+                &format!(
+                    "SELECT count(*) FROM transactions WHERE end_time < {}",
+                    us(before(h.transaction_days))
+                )
+            )
+            .await,
+            0
+        );
+        let tx_kept = (0..=d)
+            .filter(|x| BASE + x * DAY + 3_720 >= before(h.transaction_days))
+            .count();
+        assert_eq!(app.count("transactions").await, tx_kept as i64, "day {d}");
+        // Issues: the recurring one stays while any of its events does, counting only those; each day's
+        // own issue goes when its day's event goes.
+        assert_eq!(
+            one(
+                &app,
+                "SELECT times_seen FROM issues WHERE exception_type = 'KeyError'"
+            )
+            .await,
+            2 * events_kept as i64
+        );
+        assert_eq!(app.count("issues").await, 1 + events_kept as i64, "day {d}");
+        assert_eq!(
+            one(&app, "SELECT count(*) FROM issues_fts").await,
+            1 + events_kept as i64,
+            "search index rows go with their issues"
+        );
+        assert_eq!(
+            one(
+                &app,
+                "SELECT count(*) FROM issue_hashes WHERE issue_id NOT IN (SELECT id FROM issues)"
+            )
+            .await,
+            0
+        );
+
+        // The lake: live files only within each table's horizon (whole days), past days compacted.
+        for (table, days) in [
+            (&EVENTS, h.lake_days),
+            (&TRANSACTIONS, h.lake_days),
+            (&SPANS, h.span_days),
+        ] {
+            let cutoff = format_timestamp(us(before(days)));
+            let too_old = format!(
+                "SELECT count(*) FROM ducklake_data_file f JOIN ducklake_file_column_stats s
+                 ON s.data_file_id = f.data_file_id AND s.column_id = 2
+                 WHERE f.table_id = {} AND f.end_snapshot IS NULL AND s.max_value < '{cutoff}'",
+                table.id
+            );
+            assert_eq!(one(&app, &too_old).await, 0, "{} day {d}", table.name);
+            let live = app
+                .query_strings(&format!(
+                    "SELECT path FROM ducklake_data_file WHERE table_id = {} AND end_snapshot IS NULL",
+                    table.id
+                ))
+                .await;
+            let today = chrono::DateTime::from_timestamp(now, 0)
+                .unwrap()
+                .format("%Y-%m-%d")
+                .to_string();
+            let mut per_day = std::collections::BTreeMap::<String, usize>::new();
+            for row in live {
+                let path = row[0].clone().unwrap();
+                *per_day
+                    .entry(path.rsplit_once('/').unwrap().0.to_owned())
+                    .or_default() += 1;
+            }
+            for (folder, n) in per_day {
+                if !folder.ends_with(&today) {
+                    assert_eq!(n, 1, "{} {folder} is compacted to one file", table.name);
+                }
+            }
+            let record_count = one(
+                &app,
+                &format!(
+                    "SELECT record_count FROM ducklake_table_stats WHERE table_id = {}",
+                    table.id
+                ),
+            )
+            .await;
+            let i = (table.id - 1) as usize;
+            assert!(
+                record_count >= last_record_counts[i],
+                "record_count never drops"
+            );
+            last_record_counts[i] = record_count;
+        }
+        // The rows the live files hold are exactly the rows within the horizon.
+        let lake_events: usize = app
+            .lake_batches(&EVENTS)
+            .await
+            .iter()
+            .map(|b| b.num_rows())
+            .sum();
+        // A day's file ends once its newest row (the error at 01:03) is past the horizon.
+        let days_in_lake = (0..=d)
+            .filter(|x| BASE + x * DAY + 3_780 >= before(h.lake_days))
+            .count();
+        assert_eq!(lake_events, 3 * days_in_lake, "day {d}");
+        assert_eq!(
+            report.database.events_deleted,
+            if d >= 10 { 3 } else { 0 },
+            "day {d}"
+        );
+    }
+    // Every row ever written counted once (transactions; spans, a root and three children each; events):
+    // compaction copied rows without counting them again, and ending files lowered nothing.
+    assert_eq!(last_record_counts, vec![30, 120, 90]);
+
+    // Nothing on disk the catalog does not list (ended files stay until their snapshots expire).
+    assert_eq!(files_on_disk(&app), files_in_catalog(&app).await);
+}
+
+#[tokio::test]
+async fn expired_snapshots_take_their_ended_files_and_orphans_go() {
+    let app = TestApp::new().await;
+    let blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobStore::new(app.config.data_dir.clone()));
+    for d in 0..3 {
+        send_day(&app, d).await;
+    }
+    let files_before = files_on_disk(&app);
+    assert_eq!(
+        files_before.len(),
+        3 * 4,
+        "per day: two events files, one of transactions, one of spans"
+    );
+    // A batch that crashed between its upload and its commit left this behind.
+    let orphan = app
+        .config
+        .lake_dir()
+        .join("main/events/1/2026-01-02/deadbeef.parquet");
+    std::fs::write(&orphan, b"not registered").unwrap();
+
+    // Retention as of day 2 compacts days 0 and 1 (their old files end) but keeps all within horizons.
+    let h = horizons();
+    let report = retention::run(&app.store, &blobs, &h, us(BASE + 2 * DAY + 43_200))
+        .await
+        .unwrap();
+    assert_eq!(report.lake.orphans_deleted, 1);
+    assert!(!orphan.exists());
+    assert_eq!(
+        report.lake.files_compacted, 4,
+        "two events files for each past day"
+    );
+    assert_eq!(report.lake.files_compacted_into, 2);
+    assert_eq!(
+        report.lake.files_deleted, 0,
+        "snapshots that see the old files are still young"
+    );
+    assert_eq!(files_on_disk(&app).len(), files_before.len() + 2);
+
+    // Once those snapshots expire, the ended files are deleted from disk and catalog alike.
+    let future = "2999-01-01 00:00:00";
+    let expired = maintenance::expire_snapshots(&app.store, future)
+        .await
+        .unwrap();
+    assert!(expired > 0);
+    assert_eq!(
+        one(&app, "SELECT count(*) FROM ducklake_snapshot").await,
+        1,
+        "only the newest stays"
+    );
+    let deleted = maintenance::delete_scheduled(&app.store, blobs.as_ref())
+        .await
+        .unwrap();
+    assert_eq!(deleted, 4);
+    assert_eq!(
+        one(
+            &app,
+            "SELECT count(*) FROM ducklake_files_scheduled_for_deletion"
+        )
+        .await,
+        0
+    );
+    assert_eq!(files_on_disk(&app), files_in_catalog(&app).await);
+    assert_eq!(
+        one(
+            &app,
+            "SELECT count(*) FROM ducklake_data_file WHERE end_snapshot IS NOT NULL"
+        )
+        .await,
+        0
+    );
+    // The rows are all still there, in fewer files.
+    let rows: usize = app
+        .lake_batches(&EVENTS)
+        .await
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
+    assert_eq!(rows, 9);
+    // A second run changes nothing.
+    let again = retention::run(&app.store, &blobs, &h, us(BASE + 2 * DAY + 43_200))
+        .await
+        .unwrap();
+    assert_eq!(again, retention::RetentionReport::default());
+}
+
+#[tokio::test]
+async fn old_payloads_are_replaced_by_a_marker_and_the_event_still_opens() {
+    let app = TestApp::new().await;
+    let blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobStore::new(app.config.data_dir.clone()));
+    send_day(&app, 0).await;
+    send_day(&app, 8).await;
+    let h = horizons();
+    let report = retention::run(&app.store, &blobs, &h, us(BASE + 9 * DAY))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.database.payloads_dropped, 3,
+        "day 0's events are past the 5-day payload horizon"
+    );
+    assert_eq!(report.database.events_deleted, 0);
+    let old = app
+        .store
+        .event(app.project.id, &event_id(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.payload["splat"]["payload_expired"], true);
+    let young = app
+        .store
+        .event(app.project.id, &event_id(81))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(young.payload["exception"]["values"][0]["type"], "KeyError");
+    let again = retention::run(&app.store, &blobs, &h, us(BASE + 9 * DAY))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.database.payloads_dropped, 0,
+        "a dropped payload is not dropped again"
+    );
+}
+
+#[test]
+fn horizons_come_from_the_environment_with_the_seeds_defaults() {
+    let defaults = Horizons::from_lookup(|_| None).unwrap();
+    assert_eq!(
+        (
+            defaults.event_days,
+            defaults.transaction_days,
+            defaults.lake_days,
+            defaults.span_days
+        ),
+        (90, 90, 90, 30)
+    );
+    let set =
+        Horizons::from_lookup(|k| (k == "SPLAT_MAX_SPAN_LIFE_DAYS").then(|| "7".into())).unwrap();
+    assert_eq!(set.span_days, 7);
+    let err = Horizons::from_lookup(|k| (k == "SPLAT_MAX_EVENT_LIFE_DAYS").then(|| "0".into()))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("SPLAT_MAX_EVENT_LIFE_DAYS"),
+        "{err}"
+    );
+}
