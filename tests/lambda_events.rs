@@ -197,3 +197,55 @@ async fn cloudfront_function_url_post_of_a_form() {
         ]
     );
 }
+
+#[tokio::test]
+async fn eventbridge_scheduled_event_runs_retention() {
+    let app = TestApp::new().await;
+    // An event from 2025, far past the default 90-day horizon, and one from now.
+    let old = json!({"message": "old news", "timestamp": 1_735_689_600.0});
+    let new = json!({"message": "fresh", "timestamp": chrono::Utc::now().timestamp() as f64});
+    for (n, event) in [(1, old), (2, new)] {
+        assert_eq!(
+            app.post_envelope(event_envelope(&event_id(n), &event), &[])
+                .await
+                .status,
+            200
+        );
+    }
+    app.process().await;
+    let blobs: std::sync::Arc<dyn splat::blob::BlobStore> = std::sync::Arc::new(
+        splat::blob::LocalBlobStore::new(app.config.data_dir.clone()),
+    );
+    let scheduled: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/aws/eventbridge-scheduled.json")).unwrap();
+    let answer = splat::lambda::handle_scheduled_event(
+        &app.store,
+        &blobs,
+        &app.config.retention,
+        &scheduled,
+    )
+    .await
+    .expect("retention ran");
+    assert_eq!(answer["job"], "retention");
+    assert_eq!(answer["report"]["database"]["events_deleted"], 1);
+    assert_eq!(
+        app.query_strings("SELECT title FROM events").await,
+        vec![vec![Some("fresh".to_string())]]
+    );
+    // A rule's constant input names the job; an unknown job is refused without running anything.
+    let constant = json!({"job": "retention"});
+    assert!(splat::lambda::handle_scheduled_event(
+        &app.store,
+        &blobs,
+        &app.config.retention,
+        &constant
+    )
+    .await
+    .is_ok());
+    let unknown = json!({"job": "reindex"});
+    let err =
+        splat::lambda::handle_scheduled_event(&app.store, &blobs, &app.config.retention, &unknown)
+            .await
+            .unwrap_err();
+    assert!(err.to_string().contains("unknown scheduled job"), "{err}");
+}
