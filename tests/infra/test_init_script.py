@@ -25,13 +25,14 @@ def init(aws_endpoint, monkeypatch, tmp_path):
     monkeypatch.setenv("SPLAT_QUEUE_NAME", f"splat-queue-{suffix}")
     monkeypatch.setenv("SPLAT_DLQ_NAME", f"splat-dlq-{suffix}")
     monkeypatch.setenv("SPLAT_LAMBDA_DIR", str(tmp_path))
-    for name in ("splat-ingest", "splat-processor"):
-        (tmp_path / name).mkdir()
-        with zipfile.ZipFile(tmp_path / name / "bootstrap.zip", "w") as z:
-            z.writestr("bootstrap", "#!/bin/sh\n")
+    monkeypatch.delenv("MCP_AUTH_TOKEN", raising=False)
     spec = importlib.util.spec_from_file_location(f"splat_init_{suffix}", INIT_SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # importing runs nothing
+    for name in module.FUNCTIONS:
+        (tmp_path / name).mkdir()
+        with zipfile.ZipFile(tmp_path / name / "bootstrap.zip", "w") as z:
+            z.writestr("bootstrap", "#!/bin/sh\n")
     return module
 
 
@@ -69,6 +70,51 @@ def test_deploys_the_functions_with_their_triggers(init, aws_endpoint, monkeypat
     assert len(mine) == 1
     assert mine[0]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mine[0]["BatchSize"] == init.PROCESSOR_BATCH_SIZE
+
+
+def test_ui_and_mcp_behind_function_urls(init, aws_endpoint, monkeypatch):
+    """The free edition has neither API Gateway v2 nor CloudFront: each HTTP function gets a public URL;
+    the UI prints DSNs for ingest's URL; MCP gets a token, kept across reruns."""
+    monkeypatch.setenv("DEPLOY_LAMBDAS", "1")
+    init.main()
+    lam = aws("lambda", aws_endpoint)
+    ingest_url = lam.get_function_url_config(FunctionName="splat-ingest")["FunctionUrl"]
+    for name in ("splat-ui", "splat-mcp"):
+        assert lam.get_function_url_config(FunctionName=name)["AuthType"] == "NONE", name
+    ui = lam.get_function(FunctionName="splat-ui")["Configuration"]
+    assert ui["Environment"]["Variables"]["SPLAT_PUBLIC_URL"] == ingest_url.rstrip("/")
+    assert ui["Timeout"] == init.UI_TIMEOUT
+    token = lam.get_function(FunctionName="splat-mcp")["Configuration"]["Environment"]["Variables"]["MCP_AUTH_TOKEN"]
+    assert len(token) == 32
+    init.main()
+    again = lam.get_function(FunctionName="splat-mcp")["Configuration"]["Environment"]["Variables"]["MCP_AUTH_TOKEN"]
+    assert again == token  # a rerun does not lock clients out
+    monkeypatch.setenv("MCP_AUTH_TOKEN", "chosen-token")
+    init.main()
+    chosen = lam.get_function(FunctionName="splat-mcp")["Configuration"]["Environment"]["Variables"]["MCP_AUTH_TOKEN"]
+    assert chosen == "chosen-token"
+
+
+def test_retention_on_eventbridge_rules(init, aws_endpoint, monkeypatch):
+    """Retention runs one at a time, on two EventBridge rules whose constant inputs name the job."""
+    monkeypatch.setenv("DEPLOY_LAMBDAS", "1")
+    init.main()
+    init.main()  # rules, targets and permissions are not duplicated
+    lam, events = aws("lambda", aws_endpoint), aws("events", aws_endpoint)
+    function = lam.get_function(FunctionName="splat-retention")["Configuration"]
+    assert function["Timeout"] == init.RETENTION_TIMEOUT
+    assert lam.get_function_concurrency(FunctionName="splat-retention")["ReservedConcurrentExecutions"] == 1
+    inputs = {}
+    for rule in ("splat-retention", "splat-monitors"):
+        described = events.describe_rule(Name=rule)
+        assert described["State"] == "ENABLED"
+        [target] = events.list_targets_by_rule(Rule=rule)["Targets"]
+        assert target["Arn"] == function["FunctionArn"]
+        inputs[described["ScheduleExpression"]] = json.loads(target["Input"])
+    assert inputs == {init.RETENTION_SCHEDULE: {"job": "retention"}, init.MONITORS_SCHEDULE: {"job": "monitors"}}
+    policy = json.loads(lam.get_policy(FunctionName="splat-retention")["Policy"])
+    grants = [s for s in policy["Statement"] if s["Principal"] == {"Service": "events.amazonaws.com"}]
+    assert sorted(s["Sid"] for s in grants) == ["splat-monitors-rule", "splat-retention-rule"]
 
 
 def test_deploy_without_zips_says_how_to_build_them(init, monkeypatch, tmp_path):

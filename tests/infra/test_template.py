@@ -3,6 +3,7 @@ these check the design: single writer, partial batch responses, dead-lettering, 
 privilege, and that the template and the code agree on names)."""
 
 import importlib.util
+import json
 import re
 import tomllib
 
@@ -43,7 +44,7 @@ def test_runtime_architecture_and_build(template):
     assert "workspace" in workspace
     packages = {tomllib.loads(p.read_text())["package"]["name"] for p in ROOT.glob("functions/*/Cargo.toml")}
     fns = functions(template)
-    assert set(fns) == {"IngestFunction", "ProcessorFunction", "UiFunction", "McpFunction"}
+    assert set(fns) == {"IngestFunction", "ProcessorFunction", "UiFunction", "McpFunction", "RetentionFunction"}
     for name, fn in fns.items():
         assert fn["Metadata"]["BuildMethod"] == "rust-cargolambda", name
         assert fn["Metadata"]["BuildProperties"]["Binary"] in packages, name
@@ -228,6 +229,18 @@ def test_emulator_init_script_agrees_with_the_template(template):
     assert init.PROCESSOR_BATCH_SIZE == params["ProcessorBatchSize"]["Default"]
     assert init.PROCESSOR_BATCH_WINDOW == params["ProcessorBatchWindow"]["Default"]
     assert init.PROCESSOR_MAX_CONCURRENCY == proc["Events"]["Queue"]["Properties"]["ScalingConfig"]["MaximumConcurrency"]
+    res = template["Resources"]
+    assert init.UI_TIMEOUT == res["UiFunction"]["Properties"]["Timeout"]
+    assert init.MCP_TIMEOUT == res["McpFunction"]["Properties"]["Timeout"]
+    retention = res["RetentionFunction"]["Properties"]
+    assert init.RETENTION_TIMEOUT == retention["Timeout"]
+    schedules = {
+        json.loads(e["Properties"]["Input"])["job"]: param_default(template, e["Properties"]["ScheduleExpression"])
+        for e in retention["Events"].values()
+    }
+    assert schedules == {rule_input["job"]: expr for expr, rule_input in init.RETENTION_RULES.values()}
+    # The same functions, by their cargo-lambda package names.
+    assert set(init.FUNCTIONS) == {fn["Metadata"]["BuildProperties"]["Binary"] for fn in functions(template).values()}
 
 
 def test_the_loader_reads_every_intrinsic():
@@ -396,3 +409,57 @@ def test_processor_timeout_leaves_room_for_alerts(template):
     deadline = int(re.search(r"NOTIFY_DEADLINE: std::time::Duration = std::time::Duration::from_secs\((\d+)\)", lambda_rs).group(1))
     timeout = template["Resources"]["ProcessorFunction"]["Properties"]["Timeout"]
     assert timeout >= 3 * deadline, (timeout, deadline)
+
+
+def test_retention_runs_alone_on_two_schedules(template):
+    """One function, two EventBridge Scheduler schedules with constant inputs (daily retention, per-minute
+    monitors), one run at a time, async failures not retried (the next tick is the retry)."""
+    res = template["Resources"]
+    fn = res["RetentionFunction"]
+    props = fn["Properties"]
+    assert fn["Metadata"]["BuildProperties"]["Binary"] == "splat-retention"
+    assert props["ReservedConcurrentExecutions"] == res["ProcessorFunction"]["Properties"]["ReservedConcurrentExecutions"]
+    assert props["EventInvokeConfig"]["MaximumRetryAttempts"] == 0
+    events = props["Events"]
+    assert {e["Type"] for e in events.values()} == {"ScheduleV2"}
+    by_job = {json.loads(e["Properties"]["Input"])["job"]: e["Properties"] for e in events.values()}
+    assert set(by_job) == {"retention", "monitors"}
+    assert by_job["monitors"]["ScheduleExpression"] == "rate(1 minute)"
+    assert param_default(template, by_job["retention"]["ScheduleExpression"]).startswith("cron(")
+    for job, schedule in by_job.items():
+        assert schedule["RoleArn"] == {"Fn::GetAtt": ["RetentionSchedulerRole", "Arn"]}, job
+        assert schedule["Name"] == {"Fn::Sub": "${AWS::StackName}-" + job}, job  # two stacks never clash
+    scheduler = res["RetentionSchedulerRole"]["Properties"]
+    assert scheduler["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    [invoke] = scheduler["Policies"][0]["PolicyDocument"]["Statement"]
+    assert invoke["Action"] == "lambda:InvokeFunction" and invoke["Resource"] == {"Fn::GetAtt": ["RetentionFunction", "Arn"]}
+
+    # Least privilege: the lake (read, write, delete, list) and the database; no queue, no claim checks.
+    statements, actions = role_actions(template, "RetentionRole")
+    assert not any(a.startswith("sqs:") for a in actions)
+    by_sid = {st["Sid"]: st for st in statements}
+    assert set(by_sid["LakeReadWriteDelete"]["Action"]) == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
+    assert by_sid["LakeReadWriteDelete"]["Resource"] == {"Fn::Sub": "${Bucket.Arn}/lake/*"}
+    assert all(st["Resource"] != {"Fn::Sub": "${Bucket.Arn}/ingest/*"} for st in statements)
+
+    # Horizons: unset unless given, so the code's defaults apply; alerts as the processor's.
+    env = props["Environment"]["Variables"]
+    for var, param in (
+        ("SPLAT_MAX_EVENT_LIFE_DAYS", "MaxEventLifeDays"),
+        ("SPLAT_MAX_TRANSACTION_EVENT_LIFE_DAYS", "MaxTransactionEventLifeDays"),
+        ("SPLAT_MAX_SPAN_LIFE_DAYS", "MaxSpanLifeDays"),
+        ("SPLAT_MAX_FILE_LIFE_DAYS", "MaxFileLifeDays"),
+    ):
+        cond, value, otherwise = env[var]["Fn::If"]
+        assert value == {"Ref": param} and otherwise == {"Ref": "AWS::NoValue"}, var
+        assert template["Conditions"][cond] == {"Fn::Not": [{"Fn::Equals": [{"Ref": param}, ""]}]}, var
+        assert template["Parameters"][param]["Default"] == "" and template["Parameters"][param]["AllowedPattern"] == "^[0-9]*$"
+    assert {k: env[k] for k in ALERT_VARIABLES} == ALERT_VARIABLES
+    assert "RetentionFunctionName" in template["Outputs"]
+
+
+def test_retention_event_is_a_real_scheduled_event():
+    """infra/events/retention-schedule.json is what an EventBridge rule without an input sends."""
+    event = json.loads((ROOT / "infra" / "events" / "retention-schedule.json").read_text())
+    assert event["detail-type"] == "Scheduled Event" and event["source"] == "aws.events"
+    assert event["detail"] == {} and event["resources"][0].startswith("arn:aws:events:")

@@ -5,8 +5,10 @@ times.
 Where it runs:
 - LocalStack (profile `localstack`): as a ready.d init hook, inside LocalStack's own Python process (which
   `exec`s the file: there is no `__main__`, hence the check at the bottom). With DEPLOY_LAMBDAS=1 it also
-  deploys the two functions from their cargo-lambda zips, ingest behind a function URL (the free edition has
-  no API Gateway v2) and the processor behind an SQS event source mapping.
+  deploys the functions from their cargo-lambda zips: ingest, the UI and MCP behind function URLs (the free
+  edition has no API Gateway v2, and no CloudFront), the processor behind an SQS event source mapping, and
+  retention behind two EventBridge rules (the free edition's Scheduler stores schedules but never fires
+  them).
 - moto (profile `moto`): a one-shot container from the moto image runs it with AWS_ENDPOINT_URL set.
 - tests/infra: against the moto server the test suite starts.
 
@@ -16,6 +18,7 @@ Only boto3 is needed (all three places have it).
 import json
 import os
 import platform
+import secrets
 import time
 
 import boto3
@@ -35,6 +38,26 @@ PROCESSOR_BATCH_SIZE = 100
 PROCESSOR_BATCH_WINDOW = 5
 PROCESSOR_MAX_CONCURRENCY = 2
 INGEST_TIMEOUT = 15
+UI_TIMEOUT = 30
+MCP_TIMEOUT = 30
+RETENTION_TIMEOUT = 900
+RETENTION_SCHEDULE = "cron(17 3 * * ? *)"
+MONITORS_SCHEDULE = "rate(1 minute)"
+
+# What DEPLOY_LAMBDAS=1 deploys: cargo-lambda package name -> (timeout s, memory MB).
+FUNCTIONS = {
+    "splat-ingest": (INGEST_TIMEOUT, 512),
+    "splat-processor": (PROCESSOR_TIMEOUT, 1024),
+    "splat-ui": (UI_TIMEOUT, 512),
+    "splat-mcp": (MCP_TIMEOUT, 512),
+    "splat-retention": (RETENTION_TIMEOUT, 1024),
+}
+# The constant input each EventBridge rule hands the retention function (the template's schedules send
+# the same).
+RETENTION_RULES = {
+    "splat-retention": (RETENTION_SCHEDULE, {"job": "retention"}),
+    "splat-monitors": (MONITORS_SCHEDULE, {"job": "monitors"}),
+}
 
 # Lambda deployment (LocalStack only).
 LAMBDA_DIR = os.environ.get("SPLAT_LAMBDA_DIR", "/opt/splat-lambda")
@@ -127,13 +150,56 @@ def deploy_function(lam, role_arn, name, zip_path, timeout, memory, env):
     lam.get_waiter("function_active_v2").wait(FunctionName=name)
 
 
+def function_url(lam, name):
+    """The function's public URL, created on the first run."""
+    try:
+        return lam.get_function_url_config(FunctionName=name)["FunctionUrl"]
+    except lam.exceptions.ResourceNotFoundException:
+        return lam.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"]
+
+
+def mcp_token(lam):
+    """MCP_AUTH_TOKEN from the environment, else the one the function already has (so a rerun keeps it),
+    else a new random one. Logged: this is a local emulator, and the token is what an MCP client needs."""
+    token = os.environ.get("MCP_AUTH_TOKEN")
+    if not token:
+        try:
+            env = lam.get_function_configuration(FunctionName="splat-mcp").get("Environment", {})
+            token = env.get("Variables", {}).get("MCP_AUTH_TOKEN")
+        except lam.exceptions.ResourceNotFoundException:
+            pass
+    return token or secrets.token_hex(16)
+
+
+def schedule_retention(lam, function_arn):
+    """EventBridge rules with a schedule expression, each invoking retention with its job as the input."""
+    events = client("events")
+    try:
+        granted = {s["Sid"] for s in json.loads(lam.get_policy(FunctionName="splat-retention")["Policy"])["Statement"]}
+    except lam.exceptions.ResourceNotFoundException:
+        granted = set()  # no resource policy yet
+    for rule, (expression, job) in RETENTION_RULES.items():
+        rule_arn = events.put_rule(Name=rule, ScheduleExpression=expression, State="ENABLED")["RuleArn"]
+        events.put_targets(Rule=rule, Targets=[{"Id": "retention", "Arn": function_arn, "Input": json.dumps(job)}])
+        if f"{rule}-rule" not in granted:
+            lam.add_permission(
+                FunctionName="splat-retention",
+                StatementId=f"{rule}-rule",
+                Action="lambda:InvokeFunction",
+                Principal="events.amazonaws.com",
+                SourceArn=rule_arn,
+            )
+        log(f"rule {rule} ({expression}) -> splat-retention {json.dumps(job)}")
+
+
 def deploy_lambdas(queue_url, queue_arn):
-    zips = {name: os.path.join(LAMBDA_DIR, name, "bootstrap.zip") for name in ("splat-ingest", "splat-processor")}
+    zips = {name: os.path.join(LAMBDA_DIR, name, "bootstrap.zip") for name in FUNCTIONS}
     missing = [path for path in zips.values() if not os.path.exists(path)]
     if missing:
+        packages = " ".join(f"-p {name}" for name in FUNCTIONS)
         raise FileNotFoundError(
             f"DEPLOY_LAMBDAS=1 but {', '.join(missing)} missing: run `cargo lambda build --release --output-format zip "
-            "--lambda-dir target/lambda -p splat-ingest -p splat-processor` first (see infra/docker-compose.yml)"
+            f"--lambda-dir target/lambda {packages}` first (see infra/docker-compose.yml)"
         )
     iam, lam = client("iam"), client("lambda")
     trust = {
@@ -153,15 +219,25 @@ def deploy_lambdas(queue_url, queue_arn):
         "RUST_LOG": "info",
         "NO_COLOR": "1",
     }
-    deploy_function(lam, role_arn, "splat-ingest", zips["splat-ingest"], INGEST_TIMEOUT, 512, common)
-    deploy_function(lam, role_arn, "splat-processor", zips["splat-processor"], PROCESSOR_TIMEOUT, 1024, common)
-    lam.put_function_concurrency(FunctionName="splat-processor", ReservedConcurrentExecutions=1)
+    token = mcp_token(lam)
+    urls = {}
+    for name, (timeout, memory) in FUNCTIONS.items():
+        env = dict(common)
+        if name == "splat-ui":
+            # The DSNs the UI prints name ingest's URL (ingest is deployed first), as in the template.
+            env["SPLAT_PUBLIC_URL"] = urls["splat-ingest"].rstrip("/")
+        if name == "splat-mcp":
+            env["MCP_AUTH_TOKEN"] = token
+        deploy_function(lam, role_arn, name, zips[name], timeout, memory, env)
+        if name in ("splat-ingest", "splat-ui", "splat-mcp"):
+            urls[name] = function_url(lam, name)
+    # One writer at a time, as reserved concurrency 1 does in the template.
+    for name in ("splat-processor", "splat-retention"):
+        lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
 
-    try:
-        url = lam.get_function_url_config(FunctionName="splat-ingest")["FunctionUrl"]
-    except lam.exceptions.ResourceNotFoundException:
-        url = lam.create_function_url_config(FunctionName="splat-ingest", AuthType="NONE")["FunctionUrl"]
-    log(f"ingest function URL: {url}  (DSN host: {url.split('/')[2]})")
+    log(f"ingest function URL: {urls['splat-ingest']}  (DSN host: {urls['splat-ingest'].split('/')[2]})")
+    log(f"UI: {urls['splat-ui']}")
+    log(f"MCP: {urls['splat-mcp'].rstrip('/')}/mcp  (Authorization: Bearer {token})")
 
     if not lam.list_event_source_mappings(FunctionName="splat-processor", EventSourceArn=queue_arn)["EventSourceMappings"]:
         lam.create_event_source_mapping(
@@ -173,6 +249,8 @@ def deploy_lambdas(queue_url, queue_arn):
             ScalingConfig={"MaximumConcurrency": PROCESSOR_MAX_CONCURRENCY},
         )
         log("created the SQS event source mapping for splat-processor")
+    schedule_retention(lam, lam.get_function(FunctionName="splat-retention")["Configuration"]["FunctionArn"])
+    return urls
 
 
 def main():
