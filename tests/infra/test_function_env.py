@@ -97,7 +97,18 @@ SECRETS = {
 }
 
 
-@pytest.mark.parametrize("overrides", [{}, ALERTS_ON, {"SmtpAddress": "smtp.example.com", "SmtpPort": "465", "SmtpAuthentication": "login", "SmtpStartTls": "false", "VpcId": "vpc-1"}], ids=["defaults", "every-channel", "smtps"])
+HORIZONS = {
+    "MaxEventLifeDays": "30",
+    "MaxPayloadLifeDays": "7",
+    "MaxTransactionEventLifeDays": "14",
+    "MaxSpanLifeDays": "3",
+    "MaxFileLifeDays": "365",
+    "MaxRollupLifeDays": "400",
+}
+SMTPS = {"SmtpAddress": "smtp.example.com", "SmtpPort": "465", "SmtpAuthentication": "login", "SmtpStartTls": "false", "VpcId": "vpc-1"}
+
+
+@pytest.mark.parametrize("overrides", [{}, ALERTS_ON, SMTPS, HORIZONS], ids=["defaults", "every-channel", "smtps", "horizons"])
 def test_every_function_environment_parses(splat_bin, tmp_path, overrides):
     resolver = Resolver(load_cfn(), overrides, SECRETS)
     functions = [n for n, r in resolver.template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"]
@@ -105,13 +116,22 @@ def test_every_function_environment_parses(splat_bin, tmp_path, overrides):
         env = resolver.environment(function)
         out = run_with(splat_bin, env, tmp_path)
         assert out.returncode == 0, (function, env, out.stderr)
+    if overrides is HORIZONS:
+        env = resolver.environment("RetentionFunction")
+        assert env["SPLAT_MAX_PAYLOAD_LIFE_DAYS"] == "7" and env["SPLAT_MAX_ROLLUP_LIFE_DAYS"] == "400"
+    if overrides == {}:
+        assert not [v for v in resolver.environment("RetentionFunction") if v.startswith("SPLAT_MAX_")]
     if overrides is ALERTS_ON:
         env = resolver.environment("ProcessorFunction")
         assert [env["SMTP_PASSWORD"], env["SPLAT_WEBHOOK_URL"], env["SPLAT_NTFY_TOKEN"]] == list(SECRETS.values())
 
 
-def test_a_value_the_code_refuses_fails(splat_bin, tmp_path):
-    """The check is live: the parser rejects what the template's AllowedValues would have to keep out."""
-    env = Resolver(load_cfn(), {}).environment("ProcessorFunction")
-    out = run_with(splat_bin, dict(env, SMTP_ADDRESS="smtp.example.com", SMTP_STARTTLS_AUTO="sometimes"), tmp_path)
-    assert out.returncode != 0 and "SMTP_STARTTLS_AUTO" in out.stderr, out.stderr
+@pytest.mark.parametrize("var,value", [("SMTP_STARTTLS_AUTO", "sometimes"), ("SPLAT_MAX_SPAN_LIFE_DAYS", "0")])
+def test_a_value_the_code_refuses_fails(splat_bin, tmp_path, var, value):
+    """The check is live: the parser rejects what the template's AllowedValues and AllowedPattern keep out."""
+    template = load_cfn()
+    env = Resolver(template, {}).environment("RetentionFunction")
+    out = run_with(splat_bin, dict(env, SMTP_ADDRESS="smtp.example.com", **{var: value}), tmp_path)
+    assert out.returncode != 0 and var in out.stderr, out.stderr
+    patterns = {p.get("AllowedPattern") for p in template["Parameters"].values() if p.get("AllowedPattern")}
+    assert not any(re.fullmatch(p, value) for p in patterns if "[1-9]" in p)  # the template refuses it too

@@ -107,7 +107,7 @@ def test_retention_on_eventbridge_rules(init, aws_endpoint, monkeypatch):
     inputs = {}
     for rule in ("splat-retention", "splat-monitors"):
         described = events.describe_rule(Name=rule)
-        assert described["State"] == "ENABLED"
+        assert described["State"] == init.RETENTION_RULES[rule][2]
         [target] = events.list_targets_by_rule(Rule=rule)["Targets"]
         assert target["Arn"] == function["FunctionArn"]
         inputs[described["ScheduleExpression"]] = json.loads(target["Input"])

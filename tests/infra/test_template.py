@@ -197,9 +197,10 @@ def test_no_secret_is_a_plain_parameter(template):
 
 
 def test_environment_matches_what_the_code_reads(template):
-    """Every SPLAT_ and SMTP_ variable the template sets is one shared/src/config.rs reads."""
-    config_rs = (ROOT / "shared" / "src" / "config.rs").read_text()
-    known = set(re.findall(r'"((?:SPLAT|SMTP)_[A-Z_]+)"', config_rs))
+    """Every SPLAT_ and SMTP_ variable the template sets is one the code reads (shared/src/config.rs and the
+    modules it delegates to, such as retention's horizons)."""
+    sources = "".join(path.read_text() for path in (ROOT / "shared" / "src").rglob("*.rs"))
+    known = set(re.findall(r'"((?:SPLAT|SMTP)_[A-Z_]+)"', sources))
     assert {"SPLAT_QUEUE_URL", "SMTP_PASSWORD"} <= known
     for name, fn in functions(template).items():
         env = fn["Properties"]["Environment"]["Variables"]
@@ -238,7 +239,7 @@ def test_emulator_init_script_agrees_with_the_template(template):
         json.loads(e["Properties"]["Input"])["job"]: param_default(template, e["Properties"]["ScheduleExpression"])
         for e in retention["Events"].values()
     }
-    assert schedules == {rule_input["job"]: expr for expr, rule_input in init.RETENTION_RULES.values()}
+    assert schedules == {rule_input["job"]: expr for expr, rule_input, _ in init.RETENTION_RULES.values()}
     # The same functions, by their cargo-lambda package names.
     assert set(init.FUNCTIONS) == {fn["Metadata"]["BuildProperties"]["Binary"] for fn in functions(template).values()}
 
@@ -444,16 +445,22 @@ def test_retention_runs_alone_on_two_schedules(template):
 
     # Horizons: unset unless given, so the code's defaults apply; alerts as the processor's.
     env = props["Environment"]["Variables"]
-    for var, param in (
-        ("SPLAT_MAX_EVENT_LIFE_DAYS", "MaxEventLifeDays"),
-        ("SPLAT_MAX_TRANSACTION_EVENT_LIFE_DAYS", "MaxTransactionEventLifeDays"),
-        ("SPLAT_MAX_SPAN_LIFE_DAYS", "MaxSpanLifeDays"),
-        ("SPLAT_MAX_FILE_LIFE_DAYS", "MaxFileLifeDays"),
-    ):
+    horizons = {
+        "SPLAT_MAX_EVENT_LIFE_DAYS": "MaxEventLifeDays",
+        "SPLAT_MAX_PAYLOAD_LIFE_DAYS": "MaxPayloadLifeDays",
+        "SPLAT_MAX_TRANSACTION_EVENT_LIFE_DAYS": "MaxTransactionEventLifeDays",
+        "SPLAT_MAX_SPAN_LIFE_DAYS": "MaxSpanLifeDays",
+        "SPLAT_MAX_FILE_LIFE_DAYS": "MaxFileLifeDays",
+        "SPLAT_MAX_ROLLUP_LIFE_DAYS": "MaxRollupLifeDays",
+    }
+    # Every horizon the code reads is a parameter.
+    retention_rs = (ROOT / "shared" / "src" / "retention.rs").read_text()
+    assert set(re.findall(r'"(SPLAT_MAX_[A-Z_]+_LIFE_DAYS)"', retention_rs)) == set(horizons)
+    for var, param in horizons.items():
         cond, value, otherwise = env[var]["Fn::If"]
         assert value == {"Ref": param} and otherwise == {"Ref": "AWS::NoValue"}, var
         assert template["Conditions"][cond] == {"Fn::Not": [{"Fn::Equals": [{"Ref": param}, ""]}]}, var
-        assert template["Parameters"][param]["Default"] == "" and template["Parameters"][param]["AllowedPattern"] == "^[0-9]*$"
+        assert template["Parameters"][param]["Default"] == "" and template["Parameters"][param]["AllowedPattern"] == "^([1-9][0-9]*)?$"
     assert {k: env[k] for k in ALERT_VARIABLES} == ALERT_VARIABLES
     assert "RetentionFunctionName" in template["Outputs"]
 
@@ -463,3 +470,25 @@ def test_retention_event_is_a_real_scheduled_event():
     event = json.loads((ROOT / "infra" / "events" / "retention-schedule.json").read_text())
     assert event["detail-type"] == "Scheduled Event" and event["source"] == "aws.events"
     assert event["detail"] == {} and event["resources"][0].startswith("arn:aws:events:")
+
+
+def scheduled_jobs_the_code_knows():
+    """The job names ScheduledJob::of (shared/src/lambda.rs) accepts."""
+    lambda_rs = (ROOT / "shared" / "src" / "lambda.rs").read_text()
+    parser = lambda_rs[lambda_rs.index("impl ScheduledJob"):]
+    return set(re.findall(r'Some\(Some\("([a-z_]+)"\)\)', parser))
+
+
+def test_every_enabled_schedule_names_a_job_the_function_knows(template):
+    """A schedule whose job the function does not know would fail every tick; one whose job it does know
+    must be on. So a schedule is enabled exactly when shared/src/lambda.rs accepts its job: this fails the
+    moment the code learns a new job, until its schedule (and the LocalStack rule) is switched on."""
+    known = scheduled_jobs_the_code_knows()
+    assert "retention" in known
+    init = init_module()
+    for name, event in template["Resources"]["RetentionFunction"]["Properties"]["Events"].items():
+        job = json.loads(event["Properties"]["Input"])["job"]
+        state = event["Properties"].get("State", "ENABLED")
+        assert state == ("ENABLED" if job in known else "DISABLED"), (name, job, state)
+        rule_state = next(s for _, j, s in init.RETENTION_RULES.values() if j == {"job": job})
+        assert rule_state == state, (job, rule_state, state)

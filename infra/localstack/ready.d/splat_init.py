@@ -52,11 +52,11 @@ FUNCTIONS = {
     "splat-mcp": (MCP_TIMEOUT, 512),
     "splat-retention": (RETENTION_TIMEOUT, 1024),
 }
-# The constant input each EventBridge rule hands the retention function (the template's schedules send
-# the same).
+# The constant input each EventBridge rule hands the retention function, and whether it is on: the same
+# as the template's schedules (the monitors job is off until the function knows it).
 RETENTION_RULES = {
-    "splat-retention": (RETENTION_SCHEDULE, {"job": "retention"}),
-    "splat-monitors": (MONITORS_SCHEDULE, {"job": "monitors"}),
+    "splat-retention": (RETENTION_SCHEDULE, {"job": "retention"}, "ENABLED"),
+    "splat-monitors": (MONITORS_SCHEDULE, {"job": "monitors"}, "DISABLED"),
 }
 
 # Lambda deployment (LocalStack only).
@@ -178,8 +178,8 @@ def schedule_retention(lam, function_arn):
         granted = {s["Sid"] for s in json.loads(lam.get_policy(FunctionName="splat-retention")["Policy"])["Statement"]}
     except lam.exceptions.ResourceNotFoundException:
         granted = set()  # no resource policy yet
-    for rule, (expression, job) in RETENTION_RULES.items():
-        rule_arn = events.put_rule(Name=rule, ScheduleExpression=expression, State="ENABLED")["RuleArn"]
+    for rule, (expression, job, state) in RETENTION_RULES.items():
+        rule_arn = events.put_rule(Name=rule, ScheduleExpression=expression, State=state)["RuleArn"]
         events.put_targets(Rule=rule, Targets=[{"Id": "retention", "Arn": function_arn, "Input": json.dumps(job)}])
         if f"{rule}-rule" not in granted:
             lam.add_permission(
@@ -189,7 +189,7 @@ def schedule_retention(lam, function_arn):
                 Principal="events.amazonaws.com",
                 SourceArn=rule_arn,
             )
-        log(f"rule {rule} ({expression}) -> splat-retention {json.dumps(job)}")
+        log(f"rule {rule} ({expression}, {state}) -> splat-retention {json.dumps(job)}")
 
 
 def deploy_lambdas(queue_url, queue_arn):
