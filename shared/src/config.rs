@@ -39,6 +39,8 @@ pub struct Config {
     /// `SPLAT_QUEUE_VISIBILITY_SECS` (default 60) and `SPLAT_QUEUE_MAX_RECEIVES` (default 5), local queue.
     pub queue_visibility: Duration,
     pub queue_max_receives: u32,
+    /// `SPLAT_QUEUE_MAX_BYTES`: the local queue file's cap; past it ingest answers 503 (default: the disk).
+    pub queue_max_bytes: Option<u64>,
     /// `MCP_AUTH_TOKEN`: the bearer token `/mcp` requires; unset (or empty), `/mcp` refuses every request.
     pub mcp_auth_token: Option<String>,
     /// `QUEUE_WARNING_THRESHOLD` (default 50) and `QUEUE_CRITICAL_THRESHOLD` (default 100): messages waiting
@@ -183,6 +185,9 @@ impl Config {
             key_cache_ttl: Duration::from_secs(parse("SPLAT_KEY_CACHE_SECS", 30)?),
             queue_visibility: Duration::from_secs(parse("SPLAT_QUEUE_VISIBILITY_SECS", 60)?),
             queue_max_receives: parse("SPLAT_QUEUE_MAX_RECEIVES", 5)?.max(1) as u32,
+            queue_max_bytes: get("SPLAT_QUEUE_MAX_BYTES")
+                .map(|_| parse("SPLAT_QUEUE_MAX_BYTES", 0))
+                .transpose()?,
             mcp_auth_token: get("MCP_AUTH_TOKEN").filter(|t| !t.trim().is_empty()),
             queue_warning_threshold: parse("QUEUE_WARNING_THRESHOLD", 50)?,
             queue_critical_threshold: parse("QUEUE_CRITICAL_THRESHOLD", 100)?,

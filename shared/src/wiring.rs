@@ -28,9 +28,14 @@ pub async fn queue(config: &Config) -> anyhow::Result<Arc<dyn Queue>> {
         Some(_) => anyhow::bail!("SPLAT_QUEUE_URL needs a build with the `aws` feature"),
         None => {
             let path = config.queue_path();
-            let queue = LocalQueue::open(&path, config.queue_visibility, config.queue_max_receives)
-                .await
-                .with_context(|| format!("opening the local queue {}", path.display()))?;
+            let queue = LocalQueue::open_capped(
+                &path,
+                config.queue_visibility,
+                config.queue_max_receives,
+                config.queue_max_bytes,
+            )
+            .await
+            .with_context(|| format!("opening the local queue {}", path.display()))?;
             Ok(Arc::new(queue))
         }
     }

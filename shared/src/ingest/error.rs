@@ -44,6 +44,8 @@ pub enum BadStoreRequest {
     RateLimited { limit: i64, retry_after_secs: u64 },
     #[error("the event could not be queued, try again")]
     QueueUnavailable(String),
+    #[error("the queue is full, try again later")]
+    QueueFull(String),
     #[error("project configuration is unavailable, try again")]
     ConfigUnavailable(String),
 }
@@ -71,7 +73,7 @@ impl BadStoreRequest {
             }
             Self::Decode(DecodeError::Corrupt(..)) => StatusCode::BAD_REQUEST,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::QueueUnavailable(_) | Self::ConfigUnavailable(_) => {
+            Self::QueueUnavailable(_) | Self::QueueFull(_) | Self::ConfigUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
         }

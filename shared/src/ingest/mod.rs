@@ -21,7 +21,7 @@ use crate::blob::BlobStore;
 use crate::protocol::auth::{self, Credentials};
 use crate::protocol::store::envelope_from_store_body;
 use crate::protocol::{decode_body, Envelope, EventId, ItemType, Limits, ProjectId};
-use crate::queue::{EnvelopeRef, Queue, QueueMessage};
+use crate::queue::{EnvelopeRef, Queue, QueueError, QueueMessage};
 
 mod error;
 pub mod keys;
@@ -228,11 +228,10 @@ async fn enqueue(
         message.envelope = EnvelopeRef::Blob(key);
         body = message.encode();
     }
-    state
-        .queue
-        .send(body)
-        .await
-        .map_err(|e| BadStoreRequest::QueueUnavailable(e.to_string()))
+    state.queue.send(body).await.map_err(|e| match e {
+        QueueError::Full(reason) => BadStoreRequest::QueueFull(reason),
+        QueueError::Failed(reason) => BadStoreRequest::QueueUnavailable(reason),
+    })
 }
 
 /// `ingest/<yyyy-mm-dd>/<uuid>.envelope`: the date prefix lets a lifecycle rule expire forgotten bodies.

@@ -4,6 +4,10 @@
 //! batch and ingest must not wait behind it. Sends from concurrent requests are committed together (group
 //! commit): one fsync acknowledges many envelopes, which is what lets a durable local queue keep up with
 //! the HTTP front. Visibility timeouts, receive counts and a dead-letter table mirror SQS.
+//!
+//! When the disk is full (or the file reaches its cap, `SPLAT_QUEUE_MAX_BYTES`, as Relay caps its spool)
+//! a send fails with [`QueueError::Full`] and ingest answers 503; space the processor frees by deleting
+//! messages is reused, so sends succeed again without a restart.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -54,6 +58,16 @@ impl LocalQueue {
         visibility: Duration,
         max_receives: u32,
     ) -> Result<Self, QueueError> {
+        Self::open_capped(path, visibility, max_receives, None).await
+    }
+
+    /// As [`LocalQueue::open`], and sends fail as [`QueueError::Full`] once the file holds `max_bytes`.
+    pub async fn open_capped(
+        path: &Path,
+        visibility: Duration,
+        max_receives: u32,
+        max_bytes: Option<u64>,
+    ) -> Result<Self, QueueError> {
         let db = libsql::Builder::new_local(path)
             .build()
             .await
@@ -61,6 +75,13 @@ impl LocalQueue {
         let conn = open_conn(&db).await?;
         conn.execute_batch(SCHEMA).await.map_err(QueueError::new)?;
         let writer = open_conn(&db).await?;
+        if let Some(max_bytes) = max_bytes {
+            // Only the sending connection is capped: the processor's side must always be able to move a
+            // message to the dead letters, or a full queue could never drain.
+            let page_size = count(&writer, "PRAGMA page_size").await?.max(512);
+            let pages = (max_bytes / page_size).max(2);
+            count(&writer, &format!("PRAGMA max_page_count = {pages}")).await?;
+        }
         let arrived = Arc::new(Notify::new());
         let (sender, receiver) = mpsc::channel(MAX_GROUP * 4);
         // The writer gets a thread of its own: SQLite's commit and fsync block, and must not stall the
@@ -140,9 +161,9 @@ impl Queue for LocalQueue {
         self.sender
             .send((body, done))
             .await
-            .map_err(|_| QueueError("local queue writer stopped".into()))?;
+            .map_err(|_| QueueError::Failed("local queue writer stopped".into()))?;
         wait.await
-            .map_err(|_| QueueError("local queue writer stopped".into()))?
+            .map_err(|_| QueueError::Failed("local queue writer stopped".into()))?
     }
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
@@ -172,7 +193,7 @@ impl Queue for LocalQueue {
             for receipt in receipts {
                 let (id, count) = receipt
                     .split_once(':')
-                    .ok_or_else(|| QueueError(format!("bad receipt {receipt:?}")))?;
+                    .ok_or_else(|| QueueError::Failed(format!("bad receipt {receipt:?}")))?;
                 let (id, count): (i64, i64) = (
                     id.parse().map_err(QueueError::new)?,
                     count.parse().map_err(QueueError::new)?,
@@ -216,7 +237,7 @@ async fn count(conn: &libsql::Connection, sql: &str) -> Result<u64, QueueError> 
         .next()
         .await
         .map_err(QueueError::new)?
-        .ok_or_else(|| QueueError("count returned nothing".into()))?;
+        .ok_or_else(|| QueueError::Failed("count returned nothing".into()))?;
     row.get::<i64>(0).map(|n| n as u64).map_err(QueueError::new)
 }
 
@@ -229,30 +250,39 @@ async fn group_commit(
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while receiver.recv_many(&mut group, MAX_GROUP).await > 0 {
-        let result = insert_group(&conn, &group).await;
+        let result = insert_group(&conn, &group).await.map_err(|e| {
+            if is_full(&e) {
+                QueueError::Full(e.to_string())
+            } else {
+                QueueError::new(e)
+            }
+        });
         for (_, done) in group.drain(..) {
-            let _ = done.send(result.clone().map_err(|e| QueueError(e.clone())));
+            let _ = done.send(result.clone());
         }
         arrived.notify_waiters();
     }
 }
 
-async fn insert_group(conn: &libsql::Connection, group: &[Pending]) -> Result<(), String> {
+async fn insert_group(conn: &libsql::Connection, group: &[Pending]) -> Result<(), libsql::Error> {
     let now = now_ms();
-    let tx = conn.transaction().await.map_err(|e| e.to_string())?;
+    let tx = conn.transaction().await?;
     {
         let stmt = tx
             .prepare("INSERT INTO messages (body, enqueued_at, visible_at) VALUES (?1, ?2, ?2)")
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         for (body, _) in group {
-            stmt.execute((body.as_slice(), now))
-                .await
-                .map_err(|e| e.to_string())?;
+            stmt.execute((body.as_slice(), now)).await?;
             stmt.reset();
         }
     }
-    tx.commit().await.map_err(|e| e.to_string())
+    tx.commit().await
+}
+
+/// SQLITE_FULL: the disk is full, or the file reached `max_page_count`.
+fn is_full(e: &libsql::Error) -> bool {
+    const SQLITE_FULL: i32 = 13;
+    matches!(e, libsql::Error::SqliteFailure(code, _) if code & 0xff == SQLITE_FULL)
 }
 
 fn now_ms() -> i64 {
@@ -352,6 +382,34 @@ mod tests {
             .unwrap();
         let q = queue(&dir, 60_000, 5).await;
         assert_eq!(q.receive(1, Duration::ZERO).await.unwrap()[0].body, b"kept");
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_sends_until_the_processor_makes_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = LocalQueue::open_capped(
+            &dir.path().join("q.db"),
+            Duration::from_secs(60),
+            5,
+            Some(64 * 1024),
+        )
+        .await
+        .unwrap();
+        let mut sent = 0;
+        let full = loop {
+            match q.send(vec![7; 4000]).await {
+                Ok(()) => sent += 1,
+                Err(e) => break e,
+            }
+            assert!(sent < 100, "the cap never applied");
+        };
+        assert!(matches!(full, QueueError::Full(_)), "{full}");
+        assert_eq!(q.depth().await.unwrap(), sent);
+        let got = q.receive(100, Duration::ZERO).await.unwrap();
+        let receipts: Vec<String> = got.iter().map(|d| d.receipt.clone()).collect();
+        q.delete(&receipts).await.unwrap();
+        q.send(vec![7; 4000]).await.unwrap();
+        assert_eq!(q.depth().await.unwrap(), 1);
     }
 
     #[tokio::test]

@@ -29,13 +29,19 @@ pub struct Delivery {
     pub body: Vec<u8>,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("queue: {0}")]
-pub struct QueueError(pub String);
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum QueueError {
+    /// No room for the message: the disk, or the cap set on the local queue, is full. Ingest says so
+    /// (503); the same send succeeds once the processor has made room.
+    #[error("queue full: {0}")]
+    Full(String),
+    #[error("queue: {0}")]
+    Failed(String),
+}
 
 impl QueueError {
     pub fn new(e: impl std::fmt::Display) -> Self {
-        Self(e.to_string())
+        Self::Failed(e.to_string())
     }
 }
 

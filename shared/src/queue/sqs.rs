@@ -42,7 +42,7 @@ impl Queue for SqsQueue {
             .message_body(b64().encode(body))
             .send()
             .await
-            .map_err(|e| QueueError(format!("{e:?}")))?;
+            .map_err(|e| QueueError::Failed(format!("{e:?}")))?;
         Ok(())
     }
 
@@ -56,7 +56,7 @@ impl Queue for SqsQueue {
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
             .await
-            .map_err(|e| QueueError(format!("{e:?}")))?;
+            .map_err(|e| QueueError::Failed(format!("{e:?}")))?;
         Ok(out
             .messages()
             .iter()
@@ -100,9 +100,9 @@ impl Queue for SqsQueue {
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| QueueError(format!("{e:?}")))?;
+                .map_err(|e| QueueError::Failed(format!("{e:?}")))?;
             if let Some(failed) = out.failed().first() {
-                return Err(QueueError(format!(
+                return Err(QueueError::Failed(format!(
                     "delete failed: {}",
                     failed.message().unwrap_or(failed.code())
                 )));
@@ -120,7 +120,7 @@ impl Queue for SqsQueue {
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
             .send()
             .await
-            .map_err(|e| QueueError(format!("{e:?}")))?;
+            .map_err(|e| QueueError::Failed(format!("{e:?}")))?;
         let attrs = out.attributes();
         let get = |name| {
             attrs
