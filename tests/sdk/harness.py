@@ -30,6 +30,8 @@ class Splat:
     db_path: Path
     base_url: str
     log_path: Path
+    # The `splat serve` process, for tests that kill it.
+    proc: subprocess.Popen = None
 
     @property
     def key(self):
@@ -101,10 +103,10 @@ def lake_query(db_path, sql, *params):
 
 
 @contextlib.contextmanager
-def start_splat(workdir, env=None):
-    """Runs `splat serve` on a kernel-chosen port with a fresh data dir (and extra environment, if
-    given); stops it on exit."""
-    data_dir, log_path = workdir / "data", workdir / "splat.log"
+def start_splat(workdir, env=None, log_name="splat.log"):
+    """Runs `splat serve` on a kernel-chosen port with the data dir `workdir/data` (fresh, unless a
+    previous run left one) and extra environment, if given; stops it on exit."""
+    data_dir, log_path = workdir / "data", workdir / log_name
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [SPLAT_BIN, "serve", "--bind", "127.0.0.1:0", "--data-dir", str(data_dir)],
@@ -115,7 +117,7 @@ def start_splat(workdir, env=None):
     try:
         dsn = _wait_for_dsn(proc, log_path)
         parts = urlsplit(dsn)
-        yield Splat(dsn, data_dir / "splat.db", f"{parts.scheme}://{parts.hostname}:{parts.port}", log_path)
+        yield Splat(dsn, data_dir / "splat.db", f"{parts.scheme}://{parts.hostname}:{parts.port}", log_path, proc)
     finally:
         proc.terminate()
         try:

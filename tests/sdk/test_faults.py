@@ -1,0 +1,115 @@
+"""Faults (issue 8): a crash, an unreachable queue, a full disk. Whatever happens, an envelope the server
+answered 200 is stored exactly once after recovery, and one it could not queue gets an error, never a 200.
+
+Traffic is copies of the captured SDK fixtures with fresh ids (faults.py), so there are many distinct
+events and transactions of both shapes; the check reads the database and the lake (stock DuckDB)."""
+
+import contextlib
+import json
+import signal
+import sqlite3
+
+from faults import Corpus, Ledger, Traffic, check_stored_exactly_once, queue_rows, send, wait_until
+from harness import run_client, start_splat
+
+# In-flight messages of a killed processor come back after this, not after the default minute.
+QUICK_REDELIVERY = {"SPLAT_QUEUE_VISIBILITY_SECS": "2"}
+
+
+@contextlib.contextmanager
+def write_lock(db_path):
+    """Holds the database's write lock, as another writer would: the processor waits at its next commit."""
+    db = sqlite3.connect(db_path, isolation_level=None, timeout=30)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        yield
+        db.execute("ROLLBACK")
+    finally:
+        db.close()
+
+
+def in_flight(data_dir):
+    """Messages received by the processor and not acknowledged: a kill with some left landed inside a batch."""
+    return queue_rows(data_dir, "SELECT count(*) FROM messages WHERE receive_count > 0")[0][0]
+
+
+def taken(data_dir, sent):
+    """Whether the processor has received some of the `sent` waiting messages (or, if it wrongly acknowledges
+    before committing, deleted them)."""
+    waiting, received = queue_rows(data_dir, "SELECT count(*), count(*) FILTER (WHERE receive_count > 0) FROM messages")[0]
+    return received > 0 or waiting < sent
+
+
+def depth(data_dir):
+    return queue_rows(data_dir, "SELECT count(*) FROM messages")[0][0]
+
+
+def processed(splat):
+    return splat.scalar("SELECT count(*) FROM processed_messages")
+
+
+def kill(splat):
+    splat.proc.send_signal(signal.SIGKILL)
+    splat.proc.wait()
+
+
+def test_processor_killed_inside_a_batch_loses_and_duplicates_nothing(tmp_path):
+    data_dir = tmp_path / "data"
+    ledger = Ledger()
+    with start_splat(tmp_path, QUICK_REDELIVERY, "splat-1.log") as splat:
+        corpus = Corpus(splat.key)
+        assert not send(splat.base_url, corpus.take(20), ledger)
+        wait_until(lambda: processed(splat) == 20 and depth(data_dir) == 0, "the first envelopes processed",
+                   log=splat.log_path)
+        # Killed while waiting to commit: received, decoded, nothing written yet.
+        with write_lock(splat.db_path):
+            assert not send(splat.base_url, corpus.take(300), ledger)
+            wait_until(lambda: taken(data_dir, 300), "the processor taking a batch", log=splat.log_path)
+            kill(splat)
+    first_kill = in_flight(data_dir)
+
+    # Killed at a moment of its own choosing, with traffic arriving: wherever the batch was (building rows,
+    # writing parquet, committing, acknowledging), a restart must finish it once.
+    with start_splat(tmp_path, QUICK_REDELIVERY, "splat-2.log") as splat:
+        with Traffic(splat.base_url, corpus, ledger):
+            before = processed(splat)
+            wait_until(lambda: processed(splat) > before, "processing resumed", log=splat.log_path)
+            wait_until(lambda: in_flight(data_dir) > 0, "the processor taking a batch", log=splat.log_path)
+            kill(splat)
+    second_kill = in_flight(data_dir)
+
+    with start_splat(tmp_path, QUICK_REDELIVERY, "splat-3.log") as splat:
+        wait_until(lambda: depth(data_dir) == 0,
+                   "the queue drained after the restarts", log=splat.log_path)
+        assert queue_rows(data_dir, "SELECT count(*) FROM dead_letters") == [(0,)]
+        check_stored_exactly_once(splat, ledger)
+    # The first kill certainly landed inside a batch; the second one usually does (never asserted: its
+    # moment is the point). Messages deleted before their commit would have failed the check above instead.
+    assert first_kill > 0
+    print(f"in flight at the kills: {first_kill}, {second_kill}; acknowledged {len(ledger.acknowledged())}"
+          f" of {len(ledger.sent)} sent")
+
+
+def test_full_local_queue_answers_503_and_recovers_when_space_returns(tmp_path):
+    """The local queue at its cap is what a full disk looks like to SQLite (SQLITE_FULL, the same path)."""
+    env = {**QUICK_REDELIVERY, "SPLAT_QUEUE_MAX_BYTES": str(192 * 1024)}
+    ledger = Ledger()
+    with start_splat(tmp_path, env) as splat:
+        corpus = Corpus(splat.key)
+        # The processor waits at its commit, so nothing leaves the queue until the lock goes.
+        with write_lock(splat.db_path):
+            refused = send(splat.base_url, corpus.take(200), ledger, threads=2)
+            assert refused and {status for status, _ in refused} == {503}, refused[:3]
+            # Relay's answer to a full buffer: 503 with the reason, and the server keeps serving.
+            assert all(json.loads(body)["detail"] == "the queue is full, try again later" for _, body in refused)
+            report = run_client("python", splat.dsn, "error")
+            assert [r["status"] for r in report["requests"]] == [503], report
+            assert splat.proc.poll() is None
+            assert "panicked" not in splat.log_path.read_text()
+        # Space returns as the processor drains; what was refused is accepted when sent again.
+        wait_until(lambda: not send(splat.base_url, [ledger.sent[i] for i, s in ledger.statuses.items() if s != 200],
+                                    ledger, threads=2), "the refused envelopes accepted again", log=splat.log_path)
+        wait_until(lambda: depth(tmp_path / "data") == 0,
+                   "the queue drained", log=splat.log_path)
+        check_stored_exactly_once(splat, ledger)
+        assert ledger.count(503) == 0 and len(ledger.acknowledged()) == 200
