@@ -15,6 +15,7 @@ use splat::lake::maintenance;
 use splat::lake::tables::{EVENTS, SPANS, TRANSACTIONS};
 use splat::retention::{self, Horizons};
 use splat_tests::*;
+use tower::ServiceExt;
 
 const BASE: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
 const DAY: i64 = 86_400;
@@ -390,6 +391,26 @@ async fn old_payloads_are_replaced_by_a_marker_and_the_event_still_opens() {
         .unwrap()
         .unwrap();
     assert_eq!(young.payload["exception"]["values"][0]["type"], "KeyError");
+    // The event's page opens and says why its details are gone.
+    let page = app
+        .web()
+        .oneshot(
+            http::Request::get(format!(
+                "/projects/{}/events/{}",
+                app.project.slug,
+                event_id(1)
+            ))
+            .body(axum::body::Body::empty())
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = http_body_util::BodyExt::collect(page.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert!(String::from_utf8_lossy(&html).contains("Details expired"));
     let again = retention::run(&app.store, &blobs, &h, us(BASE + 9 * DAY))
         .await
         .unwrap();

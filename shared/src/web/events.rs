@@ -90,6 +90,8 @@ pub struct EventView {
     /// Level, platform, environment, release, server, transaction …: what the header shows.
     pub facts: Vec<(&'static str, String)>,
     pub raw: String,
+    /// Retention replaced the payload by its marker ([`crate::store::EXPIRED_PAYLOAD`]).
+    pub expired: bool,
 }
 
 fn frame_view(f: &Frame) -> FrameView {
@@ -316,6 +318,7 @@ impl EventView {
             extra: entries(payload.get("extra")),
             facts,
             raw: serde_json::to_string_pretty(payload).unwrap_or_default(),
+            expired: payload["splat"]["payload_expired"] == Value::Bool(true),
         }
     }
 }
