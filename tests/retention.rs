@@ -442,3 +442,101 @@ fn horizons_come_from_the_environment_with_the_seeds_defaults() {
         "{err}"
     );
 }
+
+async fn page(app: &TestApp, req: http::Request<axum::body::Body>) -> (u16, String) {
+    let response = app.web().oneshot(req).await.unwrap();
+    let status = response.status().as_u16();
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// A well-formed CSRF token (32 random bytes in URL-safe base64 are 43 characters).
+const TOKEN: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ";
+
+/// A form post as a browser on the same site sends it (CSRF cookie and field).
+fn form(path: &str, fields: &[(&str, &str)]) -> http::Request<axum::body::Body> {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("csrf", TOKEN)
+        .extend_pairs(fields)
+        .finish();
+    http::Request::post(path)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("host", "splat.test")
+        .header("cookie", format!("splat_csrf={TOKEN}"))
+        .body(axum::body::Body::from(body))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_settings_page_shows_and_overrides_the_horizons_and_what_runs_removed() {
+    let app = TestApp::new().await;
+    let blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobStore::new(app.config.data_dir.clone()));
+    let get = || {
+        http::Request::get("/settings")
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let (status, html) = page(&app, get()).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains(r#"data-horizon="SPLAT_MAX_EVENT_LIFE_DAYS">90<"#),
+        "{html}"
+    );
+    assert!(html.contains("No run yet"));
+
+    // An event from 2026-01-01 (older than 20 days, younger than the default 90 as of 2026-01-25).
+    send_day(&app, 0).await;
+    let saved = page(
+        &app,
+        form(
+            "/settings/retention",
+            &[("SPLAT_MAX_EVENT_LIFE_DAYS", "20")],
+        ),
+    )
+    .await;
+    assert_eq!(saved.0, 303);
+    let (_, html) = page(&app, get()).await;
+    assert!(html.contains(r#"data-horizon="SPLAT_MAX_EVENT_LIFE_DAYS">20<"#));
+    assert!(html.contains("settings page"));
+
+    // Retention runs with the saved horizon over the configured one.
+    let in_force = app.config.retention.in_force(&app.store).await.unwrap();
+    assert_eq!(in_force.event_days, 20);
+    assert_eq!(
+        in_force.span_days, 30,
+        "fields left empty keep the environment's value"
+    );
+    let report = retention::run(&app.store, &blobs, &in_force, us(BASE + 25 * DAY))
+        .await
+        .unwrap();
+    assert_eq!(report.database.events_deleted, 3);
+    app.store
+        .record_retention_run(us(BASE), &serde_json::to_string(&report).unwrap())
+        .await
+        .unwrap();
+    let (_, html) = page(&app, get()).await;
+    assert!(html.contains("database: events deleted <b>3</b>"), "{html}");
+    assert!(
+        html.contains("lake: events"),
+        "storage figures per lake table"
+    );
+
+    // A bad value is refused whole; emptying a field goes back to the environment's value.
+    let bad = page(
+        &app,
+        form("/settings/retention", &[("SPLAT_MAX_SPAN_LIFE_DAYS", "0")]),
+    )
+    .await;
+    assert_eq!(bad.0, 400);
+    assert!(bad.1.contains("SPLAT_MAX_SPAN_LIFE_DAYS"));
+    page(
+        &app,
+        form("/settings/retention", &[("SPLAT_MAX_EVENT_LIFE_DAYS", "")]),
+    )
+    .await;
+    let in_force = app.config.retention.in_force(&app.store).await.unwrap();
+    assert_eq!(in_force.event_days, 90);
+}

@@ -77,6 +77,70 @@ impl Horizons {
     }
 }
 
+/// Settings-page overrides are saved under the variable's name with this prefix.
+pub const SETTING_PREFIX: &str = "retention.";
+
+impl Horizons {
+    /// Each horizon with its variable and what it removes, in the order the settings page lists them.
+    pub fn fields(&self) -> [(&'static str, &'static str, u32); 6] {
+        [
+            (
+                "SPLAT_MAX_EVENT_LIFE_DAYS",
+                "error events (issues left empty go too)",
+                self.event_days,
+            ),
+            (
+                "SPLAT_MAX_PAYLOAD_LIFE_DAYS",
+                "event payloads (stack traces, breadcrumbs)",
+                self.payload_days,
+            ),
+            (
+                "SPLAT_MAX_TRANSACTION_EVENT_LIFE_DAYS",
+                "transactions",
+                self.transaction_days,
+            ),
+            (
+                "SPLAT_MAX_FILE_LIFE_DAYS",
+                "the lake's event and transaction files",
+                self.lake_days,
+            ),
+            (
+                "SPLAT_MAX_SPAN_LIFE_DAYS",
+                "spans (lake files, and streamed spans waiting)",
+                self.span_days,
+            ),
+            (
+                "SPLAT_MAX_ROLLUP_LIFE_DAYS",
+                "hourly performance rollups",
+                self.rollup_days,
+            ),
+        ]
+    }
+
+    /// These horizons with the settings page's saved values (`retention.<VARIABLE>`) in their place.
+    pub fn with_saved(&self, saved: &[(String, String)]) -> Self {
+        let mine = self.fields();
+        Self::from_lookup(|name| {
+            saved
+                .iter()
+                .find(|(k, _)| k.strip_prefix(SETTING_PREFIX) == Some(name))
+                .map(|(_, v)| v.clone())
+                .or_else(|| {
+                    mine.iter()
+                        .find(|(n, _, _)| *n == name)
+                        .map(|(_, _, d)| d.to_string())
+                })
+        })
+        // A saved value is checked when saved; one that is not a valid number is ignored.
+        .unwrap_or(*self)
+    }
+
+    /// The horizons in force: the environment's (or the defaults), overridden by the settings page.
+    pub async fn in_force(&self, store: &Store) -> anyhow::Result<Self> {
+        Ok(self.with_saved(&store.settings_with_prefix(SETTING_PREFIX).await?))
+    }
+}
+
 /// How long lake snapshots stay readable for time travel before they expire.
 pub const SNAPSHOT_LIFE_US: i64 = DAY_US;
 
@@ -142,14 +206,16 @@ pub async fn run(
     Ok(report)
 }
 
-/// [`run`], then logs the report and records it for the settings page.
+/// [`run`] with the horizons in force (the settings page's over `horizons`), then logs the report and
+/// records it for the settings page.
 pub async fn run_and_record(
     store: &Store,
     blobs: &Arc<dyn BlobStore>,
     horizons: &Horizons,
 ) -> anyhow::Result<RetentionReport> {
     let started = chrono::Utc::now().timestamp_micros();
-    let report = run(store, blobs, horizons, started).await?;
+    let horizons = horizons.in_force(store).await?;
+    let report = run(store, blobs, &horizons, started).await?;
     let json = serde_json::to_string(&report)?;
     tracing::info!(report = %json, "retention run finished");
     store.record_retention_run(started, &json).await?;

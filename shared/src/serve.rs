@@ -103,7 +103,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         config.public_url.clone(),
         Some(internal),
     )
-    .with_lake(std::sync::Arc::new(lake));
+    .with_lake(std::sync::Arc::new(lake))
+    .with_retention(config.retention);
     let mcp_lake = crate::lake::LakeFiles::new(mcp_store.clone(), blobs.clone());
     let mcp = McpState::new(
         mcp_store,

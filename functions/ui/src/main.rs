@@ -30,7 +30,8 @@ async fn main() -> Result<(), lambda_http::Error> {
         config.public_url.clone(),
         config.internal_url.clone(),
     )
-    .with_lake(std::sync::Arc::new(lake));
+    .with_lake(std::sync::Arc::new(lake))
+    .with_retention(config.retention);
     // `/_health` sits beside the UI's router, never behind anything the UI puts in front of its pages.
     lambda_http::run(health::router(health).merge(router(state))).await
 }

@@ -17,6 +17,7 @@ mod projects;
 mod retention;
 mod rollups;
 mod schema;
+mod settings;
 mod trace_reads;
 
 pub use batch::{EventRow, ItemCount, SpanRow, TransactionRow, WriteBatch};
@@ -32,6 +33,7 @@ pub use project_reads::{ProjectSummary, RecentEvent};
 pub use projects::{KeyInfo, Project, ProjectKey};
 pub use retention::{OltpReport, EXPIRED_PAYLOAD};
 pub use rollups::Rollup;
+pub use settings::StorageFigures;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -150,8 +152,21 @@ impl Store {
         self.conn
             .execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)", ())
             .await?;
-        let applied = self.schema_version().await?;
-        for (version, sql) in schema::MIGRATIONS.iter().filter(|(v, _)| *v > applied) {
+        // Every migration not yet applied, whatever its number: migrations written side by side may land
+        // in any order, so a database at version 12 may still lack 10.
+        let mut applied = HashSet::new();
+        let mut rows = self
+            .conn
+            .query("SELECT version FROM schema_migrations", ())
+            .await?;
+        while let Some(row) = rows.next().await? {
+            applied.insert(row.get::<i64>(0)?);
+        }
+        drop(rows);
+        for (version, sql) in schema::MIGRATIONS
+            .iter()
+            .filter(|(v, _)| !applied.contains(v))
+        {
             let tx = self
                 .conn
                 .transaction_with_behavior(libsql::TransactionBehavior::Immediate)

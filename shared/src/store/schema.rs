@@ -11,6 +11,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (8, V8_TRANSACTION_FIGURES),
     (7, V7_NOTIFICATIONS_SENT),
     (9, V9_RETENTION),
+    (12, V12_SETTINGS),
 ];
 
 /// What the processor derives from each transaction, for lists and the transaction page (the lake has the
@@ -275,6 +276,16 @@ END;
 const V4_TAG_FILTERS: &str = "
 -- Filtering the issue list by environment or release starts from the tag value, not from every issue.
 CREATE INDEX issue_tags_value ON issue_tags (key, value, issue_id);
+";
+
+const V12_SETTINGS: &str = "
+-- Instance-wide settings saved from the settings page, e.g. `retention.SPLAT_MAX_EVENT_LIFE_DAYS`; a saved
+-- value wins over the environment variable of the same name.
+CREATE TABLE settings (
+    key        TEXT    PRIMARY KEY,
+    value      TEXT    NOT NULL,
+    updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
 ";
 
 const V9_RETENTION: &str = "

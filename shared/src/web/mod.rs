@@ -37,6 +37,7 @@ mod live;
 mod perf_chart;
 mod performance;
 mod projects;
+mod settings;
 mod transactions;
 
 pub use error::{WebError, WebResult};
@@ -54,6 +55,8 @@ pub struct WebState {
     pub internal_url: Option<String>,
     /// Where the transaction page reads spans from (`None`: the waterfall says it cannot).
     pub lake: Option<Arc<dyn LakeReader>>,
+    /// The retention horizons from the environment (or defaults), which the settings page can override.
+    pub retention: crate::retention::Horizons,
     queue_depth: Arc<Mutex<Option<DepthReading>>>,
 }
 
@@ -77,6 +80,7 @@ impl WebState {
             public_url: public_url.map(trim),
             internal_url: internal_url.map(trim),
             lake: None,
+            retention: crate::retention::Horizons::default(),
             queue_depth: Arc::default(),
         }
     }
@@ -84,6 +88,12 @@ impl WebState {
     /// The same state reading spans from `lake`.
     pub fn with_lake(mut self, lake: Arc<dyn LakeReader>) -> Self {
         self.lake = Some(lake);
+        self
+    }
+
+    /// The same state with the configured retention horizons.
+    pub fn with_retention(mut self, horizons: crate::retention::Horizons) -> Self {
+        self.retention = horizons;
         self
     }
 
@@ -139,6 +149,8 @@ pub fn router(state: WebState) -> Router {
             "/projects/{slug}/transactions/{id}",
             get(transactions::detail),
         )
+        .route("/settings", get(settings::page))
+        .route("/settings/retention", post(settings::save_retention))
         .route("/live.json", get(live::stamp))
         .route("/theme", post(set_theme))
         .route("/static/{name}", get(assets::serve))
