@@ -1,7 +1,7 @@
 //! The processor's unit of work: every row from one batch of queue messages, committed in one
 //! transaction together with the ids of the messages it consumed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use crate::grouping::Grouping;
 use crate::model::{EventSummary, SpanRecord, TransactionRecord};
@@ -13,6 +13,7 @@ use crate::lake::{catalog, EventFact, LakeFacts, LakeWriter, SpanFact, Transacti
 use super::cached::Cached;
 use super::issues::{IssueChange, IssueWriter, Sighting};
 use super::rollups::RollupWriter;
+use super::segments;
 use super::{now_us, Result, Store};
 
 #[derive(Debug, Clone)]
@@ -137,6 +138,9 @@ impl Store {
         }
         // Transactions stored for the first time go to the lake with their spans, and count in the rollups.
         let mut rollups = RollupWriter::default();
+        let streamed_children = segments::children_in_batch(&batch.spans);
+        // Streamed transactions first stored by this batch: their figures already count every child.
+        let mut segments_stored = HashSet::new();
         if !batch.transactions.is_empty() {
             let stmt = tx
                 .prepare(
@@ -149,6 +153,13 @@ impl Store {
                 )
                 .await?;
             for t in &batch.transactions {
+                let figured;
+                let t = if t.source == "span" {
+                    figured = segments::with_figures(&tx, t, &streamed_children).await?;
+                    &figured
+                } else {
+                    t
+                };
                 let (r, root) = (&t.record, &t.record.root);
                 let inserted = stmt
                     .execute(libsql::params![
@@ -185,6 +196,14 @@ impl Store {
                     ])
                     .await?;
                 stmt.reset();
+                if inserted == 1 && t.source == "span" {
+                    let key = (
+                        t.project_id.value(),
+                        root.trace_id.clone(),
+                        root.span_id.clone(),
+                    );
+                    segments_stored.insert(key);
+                }
                 if inserted == 1 {
                     facts.transactions.push(transaction_fact(t));
                     facts.spans.extend(t.spans.iter().filter_map(span_fact));
@@ -201,6 +220,7 @@ impl Store {
                 }
             }
         }
+        let mut late_segments = std::collections::BTreeSet::new();
         if !batch.spans.is_empty() {
             let stmt = tx
                 .prepare(
@@ -231,9 +251,20 @@ impl Store {
                 stmt.reset();
                 if inserted == 1 {
                     facts.spans.extend(span_fact(row));
+                    if let (false, Some(segment)) = (s.is_segment, s.segment_id.as_deref()) {
+                        let key = (
+                            row.project_id.value(),
+                            s.trace_id.clone(),
+                            segment.to_owned(),
+                        );
+                        if !segments_stored.contains(&key) {
+                            late_segments.insert(key);
+                        }
+                    }
                 }
             }
         }
+        segments::correct_late(&tx, late_segments, &mut rollups).await?;
         for (key, n) in &batch.item_counts {
             cached.execute(
                 "INSERT INTO item_counts (project_id, item_type, hour, count) VALUES (?1, ?2, ?3, ?4)

@@ -17,6 +17,7 @@ mod projects;
 mod retention;
 mod rollups;
 mod schema;
+mod segments;
 mod settings;
 mod trace_reads;
 

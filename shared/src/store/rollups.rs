@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
+use crate::model::TransactionRecord;
 use crate::perf::sketch::LatencySketch;
+use crate::perf::transaction::TransactionPerf;
 
 use super::batch::TransactionRow;
 use super::cached::Cached;
@@ -43,6 +45,20 @@ impl Rollup {
         self.errors_5xx += i64::from(t.record.http.status.is_some_and(|s| s >= 500));
     }
 
+    /// Replaces one transaction's figures `old` by `new` (a streamed transaction whose late children
+    /// changed them); its count and duration stay.
+    pub fn correct(&mut self, old: &TransactionPerf, new: &TransactionPerf) {
+        let f = |v: Option<f64>| v.unwrap_or(0.0);
+        let q = |v: Option<i32>| i64::from(v.unwrap_or(0));
+        let n = |v: Option<bool>| i64::from(v == Some(true));
+        self.db_sum += f(new.db_time_ms) - f(old.db_time_ms);
+        self.view_sum += f(new.view_time_ms) - f(old.view_time_ms);
+        self.query_sum += q(new.query_count) - q(old.query_count);
+        self.query_max = self.query_max.max(q(new.query_count));
+        self.n_plus_one_count += n(new.has_n_plus_one) - n(old.has_n_plus_one);
+        self.wasted_sum += f(new.n_plus_one_wasted_ms) - f(old.n_plus_one_wasted_ms);
+    }
+
     pub fn merge(&mut self, other: &Rollup) {
         self.count += other.count;
         self.duration_sum += other.duration_sum;
@@ -65,6 +81,15 @@ fn duration_ms(t: &TransactionRow) -> Option<f64> {
 
 type Key = (i64, String, String, i64);
 
+fn cell_key(project: i64, record: &TransactionRecord, end_us: i64) -> Key {
+    (
+        project,
+        record.name.clone(),
+        record.environment.clone().unwrap_or_default(),
+        end_us.div_euclid(3_600_000_000) * 3_600,
+    )
+}
+
 /// Sums a batch's transactions per cell, then merges each cell into the database once.
 #[derive(Default)]
 pub(super) struct RollupWriter {
@@ -73,13 +98,21 @@ pub(super) struct RollupWriter {
 
 impl RollupWriter {
     pub fn add(&mut self, t: &TransactionRow) {
-        let key = (
-            t.project_id.value(),
-            t.record.name.clone(),
-            t.record.environment.clone().unwrap_or_default(),
-            t.end_us.div_euclid(3_600_000_000) * 3_600,
-        );
+        let key = cell_key(t.project_id.value(), &t.record, t.end_us);
         self.cells.entry(key).or_default().add(t);
+    }
+
+    /// Corrects the cell of a transaction stored earlier whose figures changed from `old` to `new`.
+    pub fn correct(
+        &mut self,
+        project: i64,
+        record: &TransactionRecord,
+        end_us: i64,
+        old: &TransactionPerf,
+        new: &TransactionPerf,
+    ) {
+        let key = cell_key(project, record, end_us);
+        self.cells.entry(key).or_default().correct(old, new);
     }
 
     pub async fn flush(self, tx: &mut Cached<'_>) -> Result<()> {
