@@ -68,6 +68,11 @@ def test_streamed_span_tree(sent):
     assert [(c["op"], c["name"]) for c in children] == [("db", "SELECT * FROM orders WHERE user_id = %s")] * 6
     assert all(c["parent_span_id"] == c["segment_id"] == root["span_id"] for c in children)
     assert all(c["duration_us"] > 0 for c in children)
+    # The streamed transaction's figures count its children, as a classic transaction's do: six queries,
+    # six repeats of one query, but ~12 ms in all, under Sentry's 50 ms threshold for an N+1.
+    [tx] = splat.query("SELECT * FROM transactions WHERE trace_id = ?", ids["trace_id"])
+    assert (tx["query_count"], tx["span_count"], tx["has_n_plus_one"]) == (6, 7, 0)
+    assert 0 < tx["db_time_ms"] * 1000 <= tx["duration_us"]
 
 
 def test_every_reported_id_stored_exactly_once(sent):
