@@ -1,5 +1,7 @@
 //! Helpers for the integration tests: a Splat app on a temporary data directory, request builders, and
-//! compressors for bodies.
+//! compressors for bodies; `corpus`, the captured SDK requests the load generator replays.
+
+pub mod corpus;
 
 use std::io::Write;
 use std::sync::Arc;
