@@ -43,9 +43,11 @@ const scenarios = {
   // A root span and six identical db queries under it: the N+1 shape.
   async spans() {
     return Sentry.startSpan({ name: "sdk-test/node-checkout", op: "task" }, async (root) => {
+      // An N+1 as Sentry's detector sees one: a query, then the same query once per row it returned,
+      // 6 × 10 ms under one parent (≥ 5 repeats, ≥ 50 ms in all).
+      await Sentry.startSpan({ name: "SELECT id FROM users WHERE team_id = $1", op: "db" }, () => sleep(2));
       for (let i = 0; i < 6; i++) {
-        // Durations are asserted > 0, so each span must take measurable time.
-        await Sentry.startSpan({ name: "SELECT * FROM orders WHERE user_id = $1", op: "db" }, () => sleep(2));
+        await Sentry.startSpan({ name: "SELECT * FROM orders WHERE user_id = $1", op: "db" }, () => sleep(10));
       }
       const { traceId, spanId } = root.spanContext();
       return { trace_id: traceId, span_id: spanId };
