@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_sdk_sqs::config::timeout::TimeoutConfig;
 use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
 };
@@ -12,6 +13,20 @@ use super::{Delivery, Queue, QueueError};
 
 /// SQS caps a message at 256 KiB of text; bodies are base64 (4 chars per 3 bytes), with a margin.
 pub const SQS_MAX_MESSAGE_BYTES: usize = 250 * 1024 / 4 * 3;
+
+/// SQS answers in milliseconds. An endpoint that accepts connections but stops answering (a stalled
+/// emulator, a network partition) must not hold an ingest request forever: past these a call fails, and
+/// ingest answers 503 so the SDK keeps the event. The SDK's default has no such bound.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The bounds above, stretched by `wait` for a long poll that may rightly take that long.
+fn timeouts(wait: Duration) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT + wait)
+        .operation_timeout(OPERATION_TIMEOUT + wait)
+        .build()
+}
 
 fn b64() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::STANDARD
@@ -25,8 +40,13 @@ pub struct SqsQueue {
 
 impl SqsQueue {
     pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
+        let config = client
+            .config()
+            .to_builder()
+            .timeout_config(timeouts(Duration::ZERO))
+            .build();
         Self {
-            client,
+            client: aws_sdk_sqs::Client::from_conf(config),
             url: url.into(),
         }
     }
@@ -47,13 +67,16 @@ impl Queue for SqsQueue {
     }
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
+        let wait = wait.min(Duration::from_secs(20));
         let out = self
             .client
             .receive_message()
             .queue_url(&self.url)
             .max_number_of_messages(max.clamp(1, 10) as i32)
-            .wait_time_seconds(wait.as_secs().min(20) as i32)
+            .wait_time_seconds(wait.as_secs() as i32)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .customize()
+            .config_override(aws_sdk_sqs::config::Builder::default().timeout_config(timeouts(wait)))
             .send()
             .await
             .map_err(|e| QueueError::Failed(format!("{e:?}")))?;
