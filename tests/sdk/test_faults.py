@@ -7,7 +7,14 @@ events and transactions of both shapes; the check reads the database and the lak
 import contextlib
 import json
 import signal
+import socket
 import sqlite3
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import boto3
 
 from faults import Corpus, Ledger, Traffic, check_stored_exactly_once, queue_rows, send, wait_until
 from harness import run_client, start_splat
@@ -113,3 +120,102 @@ def test_full_local_queue_answers_503_and_recovers_when_space_returns(tmp_path):
                    "the queue drained", log=splat.log_path)
         check_stored_exactly_once(splat, ledger)
         assert ledger.count(503) == 0 and len(ledger.acknowledged()) == 200
+
+
+class Moto:
+    """An S3/SQS emulator of this test's own (the suite's shared one must not be stopped), on a fixed port so
+    that a restarted one answers at the same queue URL."""
+
+    def __init__(self, workdir):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.log = workdir / "moto.log"
+        self.proc = None
+
+    def start(self):
+        with open(self.log, "a") as log:
+            self.proc = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1",
+                                          "-p", str(self.port)], stdout=log, stderr=subprocess.STDOUT)
+        wait_until(self.answers, "moto started", timeout=30, log=self.log)
+
+    def answers(self):
+        try:
+            urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait()
+
+    def client(self, service):
+        return boto3.client(service, endpoint_url=self.endpoint, aws_access_key_id="test",
+                            aws_secret_access_key="test", region_name="us-east-1")
+
+    def create(self, name):
+        """The bucket and the queue (2 s visibility: redeliveries within the test); returns the queue URL."""
+        self.client("s3").create_bucket(Bucket=name)
+        return self.client("sqs").create_queue(QueueName=name, Attributes={"VisibilityTimeout": "2"})["QueueUrl"]
+
+    def depth(self, url):
+        attrs = self.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+def resend_refused(splat, ledger):
+    """Sends again what was not acknowledged, as an SDK's retry or a proxy's replay would; True once all is."""
+    return not send(splat.base_url, [ledger.sent[i] for i, s in ledger.statuses.items() if s != 200], ledger)
+
+
+def test_queue_emulator_stalled_then_restarted_under_load(tmp_path):
+    moto = Moto(tmp_path)
+    moto.start()
+    try:
+        name = "faults"
+        url = moto.create(name)
+        env = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
+               "AWS_ENDPOINT_URL": moto.endpoint, "SPLAT_QUEUE_URL": url, "SPLAT_BUCKET": name,
+               "SPLAT_S3_FORCE_PATH_STYLE": "true"}
+        ledger = Ledger()
+        with start_splat(tmp_path, env) as splat:
+            corpus = Corpus(splat.key)
+            # 1. Stalled (SIGSTOP): connections open, nothing answers, nothing is forgotten. Ingest must give
+            # up within its bounds and answer 503; once it answers again, everything flows.
+            with Traffic(splat.base_url, corpus, ledger):
+                wait_until(lambda: ledger.count(200) >= 20, "traffic flowing", log=splat.log_path)
+                moto.proc.send_signal(signal.SIGSTOP)
+                wait_until(lambda: ledger.count(503) >= 2, "503s while the queue is stalled", log=splat.log_path)
+                moto.proc.send_signal(signal.SIGCONT)
+                resumed = ledger.count(200)
+                wait_until(lambda: ledger.count(200) >= resumed + 20, "traffic flowing again", log=splat.log_path)
+            stalled_503 = ledger.count(503)
+            assert ledger.count(None) == 0, "every request was answered (none hung until the client gave up)"
+            wait_until(lambda: resend_refused(splat, ledger), "the refused envelopes accepted", log=splat.log_path)
+            wait_until(lambda: moto.depth(url) == 0, "SQS drained", log=splat.log_path)
+
+            # 2. Restarted: a killed emulator keeps nothing (moto holds its state in memory), so it is killed
+            # with its queue drained: while it is down ingest answers 503 at once, and after it is back,
+            # with the queue and bucket recreated, traffic flows again without restarting Splat.
+            moto.stop()
+            down = corpus.take(12)
+            refused = send(splat.base_url, down, ledger)
+            assert [status for status, _ in refused] == [503] * len(down), refused[:3]
+            assert json.loads(refused[0][1])["detail"] == "the event could not be queued, try again"
+            moto.start()
+            assert moto.create(name) == url
+            wait_until(lambda: resend_refused(splat, ledger), "ingest accepting after the restart", log=splat.log_path)
+            assert not send(splat.base_url, corpus.take(40), ledger)
+            wait_until(lambda: moto.depth(url) == 0, "SQS drained after the restart", log=splat.log_path)
+            wait_until(lambda: splat.scalar("SELECT count(*) FROM processed_messages") >= len(ledger.acknowledged()),
+                       "everything processed", log=splat.log_path)
+            # The lake's files were in the emulator's S3, which the restart emptied: the database is checked.
+            check_stored_exactly_once(splat, ledger, lake=False)
+            assert splat.proc.poll() is None and "panicked" not in splat.log_path.read_text()
+        print(f"503s while stalled: {stalled_503}; acknowledged {len(ledger.acknowledged())} of {len(ledger.sent)}")
+    finally:
+        moto.stop()
