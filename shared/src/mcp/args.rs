@@ -62,6 +62,76 @@ pub fn integer(args: &Args, name: &str) -> ToolResult<Option<i64>> {
     }
 }
 
+/// A number argument (a JSON number or a numeric string).
+pub fn number(args: &Args, name: &str) -> ToolResult<Option<f64>> {
+    let bad = |v: &dyn std::fmt::Display| ToolError(format!("`{name}` must be a number, got {v}"));
+    match args.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n.as_f64().map(Some).ok_or_else(|| bad(n)),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(Some)
+            .ok_or_else(|| bad(&format!("{s:?}"))),
+        Some(other) => Err(bad(other)),
+    }
+}
+
+/// `tags`: an object of tag key → value (a JSON string of one also works, as some clients send it).
+/// Keys are checked as the seed checks them (`[a-zA-Z0-9_.-]+`); values are compared as text.
+pub fn tags(args: &Args) -> ToolResult<Vec<(String, String)>> {
+    let parsed;
+    let map = match args.get("tags") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Object(m)) => m,
+        Some(Value::String(s)) if s.trim().is_empty() => return Ok(Vec::new()),
+        Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
+            Ok(Value::Object(m)) => {
+                parsed = m;
+                &parsed
+            }
+            _ => {
+                return Err(ToolError(format!(
+                    "`tags` must be an object such as {{\"region\": \"eu\"}}, got {s:?}"
+                )))
+            }
+        },
+        Some(other) => {
+            return Err(ToolError(format!(
+                "`tags` must be an object such as {{\"region\": \"eu\"}}, got {other}"
+            )))
+        }
+    };
+    let key_ok = |k: &str| {
+        !k.is_empty()
+            && k.len() <= 200
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    };
+    map.iter()
+        .map(|(k, v)| {
+            if !key_ok(k) {
+                return Err(ToolError(format!(
+                    "tag key {k:?} is not valid: keys are letters, digits, `_`, `.` and `-`"
+                )));
+            }
+            let v = match v {
+                Value::String(s) => s.clone(),
+                Value::Number(_) | Value::Bool(_) => v.to_string(),
+                other => {
+                    return Err(ToolError(format!(
+                        "tag {k:?} must have a string value, got {other}"
+                    )))
+                }
+            };
+            Ok((k.clone(), v))
+        })
+        .collect()
+}
+
 pub fn required_integer(args: &Args, name: &str) -> ToolResult<i64> {
     integer(args, name)?.ok_or_else(|| ToolError(format!("`{name}` is required")))
 }
@@ -239,6 +309,26 @@ mod tests {
         assert_eq!(limit(&args(json!({})), 20, 100).unwrap(), 20);
         assert!(limit(&args(json!({"limit": "many"})), 20, 100).is_err());
         assert!(limit(&args(json!({"limit": [1]})), 20, 100).is_err());
+    }
+
+    #[test]
+    fn numbers_and_tags() {
+        assert_eq!(number(&args(json!({"x": "2.5"})), "x").unwrap(), Some(2.5));
+        assert_eq!(number(&args(json!({"x": 7})), "x").unwrap(), Some(7.0));
+        assert!(number(&args(json!({"x": "slow"})), "x").is_err());
+        assert!(number(&args(json!({"x": "NaN"})), "x").is_err());
+        let mut t = tags(&args(json!({"tags": {"region": "eu", "n": 3}}))).unwrap();
+        t.sort();
+        assert_eq!(
+            t,
+            vec![("n".into(), "3".into()), ("region".into(), "eu".into())]
+        );
+        let t = tags(&args(json!({"tags": "{\"region\": \"eu\"}"}))).unwrap();
+        assert_eq!(t, vec![("region".into(), "eu".into())]);
+        assert!(tags(&args(json!({"tags": {"a b": "x"}}))).is_err());
+        assert!(tags(&args(json!({"tags": {"k": {"nested": 1}}}))).is_err());
+        assert!(tags(&args(json!({"tags": [1]}))).is_err());
+        assert!(tags(&args(json!({}))).unwrap().is_empty());
     }
 
     #[test]

@@ -20,8 +20,10 @@ pub struct PerfWindow {
     pub name: Option<String>,
 }
 
-/// One endpoint's figures over a window (or, with an empty name, the whole project's).
-#[derive(Debug, Clone, Default, PartialEq)]
+/// One endpoint's figures over a window (or, with an empty name, the whole project's): from the hourly
+/// rollups (percentiles from their sketches, about ±1%), or computed exactly from transaction rows
+/// ([`EndpointStats::from_transactions`], for what rollups do not know, such as releases).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct EndpointStats {
     pub name: String,
     pub count: i64,
@@ -41,6 +43,8 @@ pub struct EndpointStats {
     /// Time of repeated queries an N+1 fix would save.
     pub wasted_ms: f64,
     pub errors_5xx: i64,
+    /// Percentiles are exact (from rows), not from the hourly sketches.
+    pub exact: bool,
 }
 
 impl EndpointStats {
@@ -63,6 +67,39 @@ impl EndpointStats {
             n_plus_one_count: r.n_plus_one_count,
             wasted_ms: r.wasted_sum,
             errors_5xx: r.errors_5xx,
+            exact: false,
+        }
+    }
+
+    /// Exact figures from transaction rows (named `name`): percentiles by nearest rank over the durations.
+    pub fn from_transactions(name: String, rows: &[TransactionSummary]) -> Self {
+        let mut d: Vec<f64> = rows.iter().filter_map(|t| t.duration_ms).collect();
+        d.sort_by(f64::total_cmp);
+        let n = rows.len().max(1) as f64;
+        let sum =
+            |f: fn(&TransactionSummary) -> Option<f64>| rows.iter().filter_map(f).sum::<f64>();
+        let total = d.iter().sum::<f64>();
+        Self {
+            name,
+            count: rows.len() as i64,
+            avg_ms: total / d.len().max(1) as f64,
+            p50_ms: nearest_rank(&d, 0.50),
+            p95_ms: nearest_rank(&d, 0.95),
+            p99_ms: nearest_rank(&d, 0.99),
+            min_ms: d.first().copied(),
+            max_ms: d.last().copied(),
+            total_ms: total,
+            avg_db_ms: sum(|t| t.db_time_ms) / n,
+            avg_view_ms: sum(|t| t.view_time_ms) / n,
+            avg_queries: sum(|t| t.query_count.map(|q| q as f64)) / n,
+            max_queries: rows.iter().filter_map(|t| t.query_count).max().unwrap_or(0),
+            n_plus_one_count: rows.iter().filter(|t| t.has_n_plus_one).count() as i64,
+            wasted_ms: sum(|t| t.n_plus_one_wasted_ms),
+            errors_5xx: rows
+                .iter()
+                .filter(|t| t.http_status.is_some_and(|s| (500..600).contains(&s)))
+                .count() as i64,
+            exact: true,
         }
     }
 
@@ -74,12 +111,30 @@ impl EndpointStats {
             self.n_plus_one_count as f64 * 100.0 / self.count as f64
         }
     }
+
+    /// The share of transactions that answered 5xx, in percent.
+    pub fn error_rate_pct(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.errors_5xx as f64 * 100.0 / self.count as f64
+        }
+    }
+}
+
+/// The value at rank ⌈q·n⌉ of sorted values.
+fn nearest_rank(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
 /// One hour of an endpoint (or of the project).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HourStats {
-    /// Unix seconds at the start of the hour.
+    /// Unix seconds at the start of the hour (or of the bucket).
     pub hour: i64,
     pub stats: EndpointStats,
 }
@@ -106,6 +161,9 @@ pub struct TransactionSummary {
     pub has_n_plus_one: bool,
     /// `transaction` (classic) or `span` (a streamed segment).
     pub source: String,
+    pub view_time_ms: Option<f64>,
+    /// Time of repeated queries an N+1 fix would save.
+    pub n_plus_one_wasted_ms: Option<f64>,
 }
 
 /// Everything the transaction page shows from the database.
@@ -142,7 +200,11 @@ pub struct TransactionQuery {
     /// Exactly this endpoint (the window's `name` is a substring filter).
     pub endpoint: Option<String>,
     pub min_duration_ms: Option<f64>,
+    pub max_duration_ms: Option<f64>,
     pub release: Option<String>,
+    pub http_status: Option<i64>,
+    /// Compared case-insensitively.
+    pub http_method: Option<String>,
     /// Only transactions that tripped the N+1 detector (the worklist's example links).
     pub n_plus_one_only: bool,
     pub sort: TransactionSort,
@@ -150,8 +212,9 @@ pub struct TransactionQuery {
     pub offset: u32,
 }
 
-const SUMMARY_COLUMNS: &str = "id, event_id, trace_id, span_id, name, op, status, http_method, http_status,
-    duration_us, start_time, end_time, environment, release, db_time_ms, query_count, has_n_plus_one, source";
+pub(super) const SUMMARY_COLUMNS: &str = "id, event_id, trace_id, span_id, name, op, status, http_method, http_status,
+    duration_us, start_time, end_time, environment, release, db_time_ms, query_count, has_n_plus_one, source,
+    view_time_ms, n_plus_one_wasted_ms";
 
 fn hour_of(us: i64) -> i64 {
     us.div_euclid(3_600_000_000) * 3_600
@@ -246,9 +309,24 @@ impl Store {
         window: &PerfWindow,
         endpoint: Option<&str>,
     ) -> Result<Vec<HourStats>> {
+        self.perf_buckets(project, window, endpoint, 1).await
+    }
+
+    /// Like [`Store::perf_hours`], in buckets of `bucket_hours` whole hours counted from the window's
+    /// first hour (the sketches merge, so a bucket's percentiles are as good as an hour's).
+    pub async fn perf_buckets(
+        &self,
+        project: ProjectId,
+        window: &PerfWindow,
+        endpoint: Option<&str>,
+        bucket_hours: i64,
+    ) -> Result<Vec<HourStats>> {
+        let width = bucket_hours.max(1) * 3_600;
+        let origin = hour_of(window.from_us);
         let mut by_hour: BTreeMap<i64, Rollup> = BTreeMap::new();
         for (hour, _, cell) in self.rollup_cells(project, window, endpoint).await? {
-            by_hour.entry(hour).or_default().merge(&cell);
+            let bucket = origin + (hour - origin).div_euclid(width) * width;
+            by_hour.entry(bucket).or_default().merge(&cell);
         }
         Ok(by_hour
             .into_iter()
@@ -294,6 +372,9 @@ impl Store {
                AND (?7 IS NULL OR duration_us >= ?7)
                AND (?8 IS NULL OR release = ?8)
                AND (?11 = 0 OR has_n_plus_one = 1)
+               AND (?12 IS NULL OR duration_us <= ?12)
+               AND (?13 IS NULL OR http_status = ?13)
+               AND (?14 IS NULL OR upper(http_method) = upper(?14))
              ORDER BY {order} LIMIT ?9 OFFSET ?10"
         );
         let w = &q.window;
@@ -312,7 +393,10 @@ impl Store {
                     q.release.clone(),
                     i64::from(q.limit.clamp(1, 1000)),
                     i64::from(q.offset),
-                    i64::from(q.n_plus_one_only)
+                    i64::from(q.n_plus_one_only),
+                    q.max_duration_ms.map(|ms| (ms * 1000.0) as i64),
+                    q.http_status,
+                    q.http_method.clone()
                 ],
             )
             .await?;
@@ -330,8 +414,8 @@ impl Store {
         id: i64,
     ) -> Result<Option<TransactionDetail>> {
         let sql = format!(
-            "SELECT {SUMMARY_COLUMNS}, parent_span_id, http_url, server_name, platform, sdk_name, view_time_ms,
-                n_plus_one_wasted_ms, span_count, spans_truncated, query_patterns, payload
+            "SELECT {SUMMARY_COLUMNS}, parent_span_id, http_url, server_name, platform, sdk_name,
+                span_count, spans_truncated, query_patterns, payload
              FROM transactions WHERE project_id = ?1 AND id = ?2"
         );
         let mut rows = self.conn().query(&sql, (project.value(), id)).await?;
@@ -340,15 +424,16 @@ impl Store {
         };
         let payload: Option<Vec<u8>> = row.get(28)?;
         let patterns: Option<String> = row.get(27)?;
+        let summary = summary(&row)?;
         Ok(Some(TransactionDetail {
-            summary: summary(&row)?,
-            parent_span_id: row.get(18)?,
-            http_url: row.get(19)?,
-            server_name: row.get(20)?,
-            platform: row.get(21)?,
-            sdk_name: row.get(22)?,
-            view_time_ms: row.get(23)?,
-            n_plus_one_wasted_ms: row.get(24)?,
+            view_time_ms: summary.view_time_ms,
+            n_plus_one_wasted_ms: summary.n_plus_one_wasted_ms,
+            summary,
+            parent_span_id: row.get(20)?,
+            http_url: row.get(21)?,
+            server_name: row.get(22)?,
+            platform: row.get(23)?,
+            sdk_name: row.get(24)?,
             span_count: row.get(25)?,
             spans_truncated: row.get::<Option<i64>>(26)?.unwrap_or(0) != 0,
             query_patterns: patterns
@@ -358,6 +443,33 @@ impl Store {
                 .and_then(|p| zstd::stream::decode_all(p.as_slice()).ok())
                 .and_then(|p| serde_json::from_slice(&p).ok()),
         }))
+    }
+
+    /// The payloads (the event as sent) of transactions by row id; streamed segments have none.
+    pub async fn transaction_payloads(
+        &self,
+        project: ProjectId,
+        ids: &[i64],
+    ) -> Result<BTreeMap<i64, serde_json::Value>> {
+        let mut rows = self
+            .conn()
+            .query(
+                "SELECT id, payload FROM transactions
+                 WHERE project_id = ?1 AND id IN (SELECT value FROM json_each(?2)) AND payload IS NOT NULL",
+                (project.value(), serde_json::json!(ids).to_string()),
+            )
+            .await?;
+        let mut out = BTreeMap::new();
+        while let Some(row) = rows.next().await? {
+            let payload: Vec<u8> = row.get(1)?;
+            if let Some(v) = zstd::stream::decode_all(payload.as_slice())
+                .ok()
+                .and_then(|p| serde_json::from_slice(&p).ok())
+            {
+                out.insert(row.get(0)?, v);
+            }
+        }
+        Ok(out)
     }
 
     /// A transaction's row id from its event id or its (trace id, span id).
@@ -380,7 +492,7 @@ impl Store {
     }
 }
 
-fn summary(row: &libsql::Row) -> Result<TransactionSummary> {
+pub(super) fn summary(row: &libsql::Row) -> Result<TransactionSummary> {
     Ok(TransactionSummary {
         id: row.get(0)?,
         event_id: row.get(1)?,
@@ -400,5 +512,21 @@ fn summary(row: &libsql::Row) -> Result<TransactionSummary> {
         query_count: row.get(15)?,
         has_n_plus_one: row.get::<Option<i64>>(16)?.unwrap_or(0) != 0,
         source: row.get(17)?,
+        view_time_ms: row.get(18)?,
+        n_plus_one_wasted_ms: row.get(19)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<f64> = (1..=200).map(f64::from).collect();
+        assert_eq!(nearest_rank(&v, 0.95), Some(190.0));
+        assert_eq!(nearest_rank(&v, 0.50), Some(100.0));
+        assert_eq!(nearest_rank(&[7.0], 0.99), Some(7.0));
+        assert_eq!(nearest_rank(&[], 0.5), None);
+    }
 }

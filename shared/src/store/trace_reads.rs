@@ -1,9 +1,10 @@
 //! What else happened in one trace: the error events that carry a transaction's trace id, for the
-//! transaction page's "errors in this request".
+//! transaction page's "errors in this request", and the transactions of a trace (the MCP `get_trace`).
 
 use crate::protocol::ProjectId;
 
-use super::{RecentEvent, Result, Store};
+use super::perf_reads::{summary, SUMMARY_COLUMNS};
+use super::{RecentEvent, Result, Store, TransactionSummary};
 
 impl Store {
     /// Error events of one trace, newest first (at most `limit`).
@@ -32,6 +33,32 @@ impl Store {
                 environment: row.get(5)?,
                 release: row.get(6)?,
             });
+        }
+        Ok(out)
+    }
+
+    /// Transactions of one trace (classic or streamed segments), earliest first (at most `limit`). The
+    /// `(project_id, trace_id, span_id)` unique index serves it.
+    pub async fn trace_transactions(
+        &self,
+        project: ProjectId,
+        trace_id: &str,
+        limit: u32,
+    ) -> Result<Vec<TransactionSummary>> {
+        let sql = format!(
+            "SELECT {SUMMARY_COLUMNS} FROM transactions WHERE project_id = ?1 AND trace_id = ?2
+             ORDER BY coalesce(start_time, end_time), id LIMIT ?3"
+        );
+        let mut rows = self
+            .conn()
+            .query(
+                &sql,
+                libsql::params![project.value(), trace_id, i64::from(limit.clamp(1, 1000))],
+            )
+            .await?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().await? {
+            out.push(summary(&row)?);
         }
         Ok(out)
     }

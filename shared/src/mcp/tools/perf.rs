@@ -21,8 +21,12 @@ const DEFAULT_HOURS: i64 = 24;
 pub const MAX_ROWS: u32 = 10_000;
 /// Rows per page of `Store::transactions` (its own cap).
 const PAGE: u32 = 1_000;
-/// Most hourly buckets a timeseries returns.
+/// Tag filters look through at most this many candidate transactions.
+const MAX_TAG_SCAN: usize = 5_000;
+/// Most buckets a timeseries returns.
 const MAX_BUCKETS: i64 = 744;
+/// The fewest buckets `buckets` may ask for (the seed's clamp).
+const MIN_BUCKETS_ARG: i64 = 4;
 /// Release comparisons without a window look this far back (the transactions' retention).
 const RELEASE_LOOKBACK_DAYS: i64 = 90;
 const HOUR_US: i64 = 3_600_000_000;
@@ -126,197 +130,76 @@ fn cell(s: &str, max: usize) -> String {
     code(&line(s, max)).replace('|', "\\|")
 }
 
-/// An endpoint's (or the project's) figures, from rollups or computed exactly from rows.
-#[derive(Debug, Clone, Default)]
-pub(super) struct Figures {
-    pub count: i64,
-    pub avg_ms: Option<f64>,
-    pub p50_ms: Option<f64>,
-    pub p95_ms: Option<f64>,
-    pub p99_ms: Option<f64>,
-    pub min_ms: Option<f64>,
-    pub max_ms: Option<f64>,
-    pub total_ms: f64,
-    pub avg_db_ms: Option<f64>,
-    pub avg_view_ms: Option<f64>,
-    pub avg_queries: Option<f64>,
-    pub max_queries: Option<i64>,
-    pub n_plus_one_count: i64,
-    pub wasted_ms: Option<f64>,
-    pub errors_5xx: i64,
-    /// Exact percentiles from rows (otherwise from hourly sketches, ±1%).
-    pub exact: bool,
-    /// Rows were capped at [`MAX_ROWS`].
-    pub capped: bool,
+/// Figures as JSON: the stats, their derived shares, and where the percentiles come from.
+pub(super) fn stats_json(s: &EndpointStats, capped: bool) -> Value {
+    let mut v = serde_json::to_value(s).unwrap_or_else(|_| json!({}));
+    v["n_plus_one_pct"] = json!(round1(s.n_plus_one_pct()));
+    v["error_rate_pct"] = json!(round1(s.error_rate_pct()));
+    v["percentiles"] = json!(if s.exact {
+        "exact"
+    } else {
+        "hourly sketches, about ±1%"
+    });
+    v["capped_at_rows"] = json!(capped.then_some(MAX_ROWS));
+    v
 }
 
-impl Figures {
-    fn from_stats(s: &EndpointStats) -> Self {
-        let some = |v: f64| (s.count > 0).then_some(v);
-        Self {
-            count: s.count,
-            avg_ms: some(s.avg_ms),
-            p50_ms: s.p50_ms,
-            p95_ms: s.p95_ms,
-            p99_ms: s.p99_ms,
-            min_ms: s.min_ms,
-            max_ms: s.max_ms,
-            total_ms: s.total_ms,
-            avg_db_ms: some(s.avg_db_ms),
-            avg_view_ms: some(s.avg_view_ms),
-            avg_queries: some(s.avg_queries),
-            max_queries: (s.count > 0).then_some(s.max_queries),
-            n_plus_one_count: s.n_plus_one_count,
-            wasted_ms: some(s.wasted_ms),
-            errors_5xx: s.errors_5xx,
-            exact: false,
-            capped: false,
-        }
+/// Figures as a markdown list.
+fn stats_markdown(s: &EndpointStats, capped: bool) -> String {
+    let mut md = format!("- Transactions: {}\n", s.count);
+    if s.count == 0 {
+        return md;
     }
-
-    /// Exact figures from rows: percentiles by nearest rank over the durations.
-    fn from_rows(rows: &[TransactionSummary], capped: bool) -> Self {
-        let mut d: Vec<f64> = rows.iter().filter_map(|t| t.duration_ms).collect();
-        d.sort_by(f64::total_cmp);
-        let total: f64 = d.iter().sum();
-        let avg = |v: Vec<f64>| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
-        let queries: Vec<i64> = rows.iter().filter_map(|t| t.query_count).collect();
-        Self {
-            count: rows.len() as i64,
-            avg_ms: (!d.is_empty()).then(|| total / d.len() as f64),
-            p50_ms: nearest_rank(&d, 0.50),
-            p95_ms: nearest_rank(&d, 0.95),
-            p99_ms: nearest_rank(&d, 0.99),
-            min_ms: d.first().copied(),
-            max_ms: d.last().copied(),
-            total_ms: total,
-            avg_db_ms: avg(rows.iter().filter_map(|t| t.db_time_ms).collect()),
-            avg_view_ms: None,
-            avg_queries: avg(queries.iter().map(|q| *q as f64).collect()),
-            max_queries: queries.iter().max().copied(),
-            n_plus_one_count: rows.iter().filter(|t| t.has_n_plus_one).count() as i64,
-            wasted_ms: None,
-            errors_5xx: rows
-                .iter()
-                .filter(|t| t.http_status.is_some_and(|s| (500..600).contains(&s)))
-                .count() as i64,
-            exact: true,
-            capped,
-        }
+    md.push_str(&format!(
+        "- Avg: {} · P50: {} · P95: {} · P99: {}\n- Min: {} · Max: {}\n- Time spent (avg × count): {}\n",
+        ms(s.avg_ms),
+        opt_ms(s.p50_ms),
+        opt_ms(s.p95_ms),
+        opt_ms(s.p99_ms),
+        opt_ms(s.min_ms),
+        opt_ms(s.max_ms),
+        ms(s.total_ms),
+    ));
+    let mut time = vec![format!("DB avg {}", ms(s.avg_db_ms))];
+    if s.avg_view_ms > 0.0 {
+        time.push(format!("view avg {}", ms(s.avg_view_ms)));
     }
-
-    fn n_plus_one_pct(&self) -> f64 {
-        if self.count == 0 {
-            0.0
+    md.push_str(&format!("- {}\n", time.join(" · ")));
+    md.push_str(&format!(
+        "- Queries: avg {:.1}, max {}\n",
+        s.avg_queries, s.max_queries
+    ));
+    md.push_str(&format!(
+        "- N+1: {} of {} transactions ({}){}\n- 5xx responses: {} ({})\n",
+        s.n_plus_one_count,
+        s.count,
+        pct(s.n_plus_one_pct()),
+        if s.wasted_ms > 0.0 {
+            format!(", {} in repeated queries", ms(s.wasted_ms))
         } else {
-            self.n_plus_one_count as f64 * 100.0 / self.count as f64
-        }
-    }
-
-    fn error_rate_pct(&self) -> f64 {
-        if self.count == 0 {
-            0.0
-        } else {
-            self.errors_5xx as f64 * 100.0 / self.count as f64
-        }
-    }
-
-    fn json(&self) -> Value {
-        json!({
-            "count": self.count,
-            "avg_ms": self.avg_ms,
-            "p50_ms": self.p50_ms,
-            "p95_ms": self.p95_ms,
-            "p99_ms": self.p99_ms,
-            "min_ms": self.min_ms,
-            "max_ms": self.max_ms,
-            "total_ms": self.total_ms,
-            "avg_db_ms": self.avg_db_ms,
-            "avg_view_ms": self.avg_view_ms,
-            "avg_queries": self.avg_queries,
-            "max_queries": self.max_queries,
-            "n_plus_one_count": self.n_plus_one_count,
-            "n_plus_one_pct": round1(self.n_plus_one_pct()),
-            "wasted_ms": self.wasted_ms,
-            "errors_5xx": self.errors_5xx,
-            "error_rate_pct": round1(self.error_rate_pct()),
-            "percentiles": if self.exact { "exact" } else { "hourly sketches, about ±1%" },
-            "capped_at_rows": self.capped.then_some(MAX_ROWS),
-        })
-    }
-
-    /// The figures as a markdown list.
-    fn markdown(&self) -> String {
-        let mut md = format!("- Transactions: {}\n", self.count);
-        if self.count == 0 {
-            return md;
-        }
-        md.push_str(&format!(
-            "- Avg: {} · P50: {} · P95: {} · P99: {}\n- Min: {} · Max: {}\n- Time spent (avg × count): {}\n",
-            opt_ms(self.avg_ms),
-            opt_ms(self.p50_ms),
-            opt_ms(self.p95_ms),
-            opt_ms(self.p99_ms),
-            opt_ms(self.min_ms),
-            opt_ms(self.max_ms),
-            ms(self.total_ms),
-        ));
-        let mut time = Vec::new();
-        if let Some(db) = self.avg_db_ms {
-            time.push(format!("DB avg {}", ms(db)));
-        }
-        if let Some(v) = self.avg_view_ms {
-            time.push(format!("view avg {}", ms(v)));
-        }
-        if !time.is_empty() {
-            md.push_str(&format!("- {}\n", time.join(" · ")));
-        }
-        if let Some(q) = self.avg_queries {
-            md.push_str(&format!(
-                "- Queries: avg {q:.1}, max {}\n",
-                self.max_queries.unwrap_or(0)
-            ));
-        }
-        md.push_str(&format!(
-            "- N+1: {} of {} transactions ({}){}\n- 5xx responses: {} ({})\n",
-            self.n_plus_one_count,
-            self.count,
-            pct(self.n_plus_one_pct()),
-            self.wasted_ms
-                .filter(|w| *w > 0.0)
-                .map(|w| format!(", {} in repeated queries", ms(w)))
-                .unwrap_or_default(),
-            self.errors_5xx,
-            pct(self.error_rate_pct()),
-        ));
-        md.push_str(&if self.exact {
-            format!(
-                "- Percentiles exact, from {} transaction rows{}\n",
-                self.count,
-                if self.capped {
-                    format!(" (capped at the newest {MAX_ROWS})")
-                } else {
-                    String::new()
-                }
-            )
-        } else {
-            "- Percentiles from hourly sketches (about ±1%); the window covers whole hours\n".into()
-        });
-        md
-    }
+            String::new()
+        },
+        s.errors_5xx,
+        pct(s.error_rate_pct()),
+    ));
+    md.push_str(&if s.exact {
+        format!(
+            "- Percentiles exact, from {} transaction rows{}\n",
+            s.count,
+            if capped {
+                format!(" (capped at the newest {MAX_ROWS})")
+            } else {
+                String::new()
+            }
+        )
+    } else {
+        "- Percentiles from hourly sketches (about ±1%); the window covers whole hours\n".into()
+    });
+    md
 }
 
 fn round1(v: f64) -> f64 {
     (v * 10.0).round() / 10.0
-}
-
-/// The value at rank ⌈q·n⌉ of sorted values.
-fn nearest_rank(sorted: &[f64], q: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
 /// Transaction rows matching `q`, newest first, up to [`MAX_ROWS`]; and whether there were more.
@@ -482,11 +365,9 @@ pub async fn get_transaction_stats(store: &Store, a: &Args) -> ToolResult<ToolOu
         }
         None => (None, None),
     };
-    let totals = Figures::from_stats(
-        &store
-            .perf_totals(s.project.id, &s.perf(None), endpoint.as_deref())
-            .await?,
-    );
+    let totals = store
+        .perf_totals(s.project.id, &s.perf(None), endpoint.as_deref())
+        .await?;
     let mut md = format!(
         "## Transaction stats — {}\n\n{}\n\n",
         s.project.slug,
@@ -499,7 +380,7 @@ pub async fn get_transaction_stats(store: &Store, a: &Args) -> ToolResult<ToolOu
         Some(e) => md.push_str(&format!("### Endpoint {}\n\n", code(e))),
         None => md.push_str("### All transactions\n\n"),
     }
-    md.push_str(&totals.markdown());
+    md.push_str(&stats_markdown(&totals, false));
     if endpoints.is_empty() {
         md.push_str("\nNo transactions in this window. Widen it with `hours` or `start_time`/`end_time`, or check `project` and `environment`.\n");
     } else {
@@ -525,16 +406,12 @@ pub async fn get_transaction_stats(store: &Store, a: &Args) -> ToolResult<ToolOu
     }
     let mut structured = s.json();
     structured["endpoint"] = json!(endpoint);
-    structured["totals"] = totals.json();
+    structured["totals"] = stats_json(&totals, false);
     structured["endpoint_count"] = json!(endpoints.len());
     structured["endpoints"] = json!(endpoints
         .iter()
         .take(limit as usize)
-        .map(|e| {
-            let mut v = Figures::from_stats(e).json();
-            v["name"] = json!(e.name);
-            v
-        })
+        .map(|e| stats_json(e, false))
         .collect::<Vec<_>>());
     Ok(ToolOutput {
         markdown: md,
@@ -553,7 +430,7 @@ pub async fn get_endpoint_summary(store: &Store, a: &Args) -> ToolResult<ToolOut
         release: release.clone(),
         ..TransactionQuery::default()
     };
-    let figures = match &release {
+    let (figures, capped) = match &release {
         Some(r) => {
             let (rows, capped) = all_rows(store, &s.project, query.clone()).await?;
             if rows.is_empty() {
@@ -561,12 +438,16 @@ pub async fn get_endpoint_summary(store: &Store, a: &Args) -> ToolResult<ToolOut
                     "endpoint {endpoint:?} has transactions in this window, but none from release {r:?}; list_releases lists the releases"
                 )));
             }
-            Figures::from_rows(&rows, capped)
+            (
+                EndpointStats::from_transactions(endpoint.clone(), &rows),
+                capped,
+            )
         }
-        None => Figures::from_stats(
-            &store
+        None => (
+            store
                 .perf_totals(s.project.id, &s.perf(None), Some(&endpoint))
                 .await?,
+            false,
         ),
     };
     let sample = |sort: TransactionSort| {
@@ -588,7 +469,7 @@ pub async fn get_endpoint_summary(store: &Store, a: &Args) -> ToolResult<ToolOut
     if let Some(n) = &note {
         md.push_str(&format!("{n}\n\n"));
     }
-    md.push_str(&figures.markdown());
+    md.push_str(&stats_markdown(&figures, capped));
     if slowest.is_some() || latest.is_some() {
         md.push_str("\n### Samples\n\n");
         if let Some(t) = &slowest {
@@ -602,7 +483,7 @@ pub async fn get_endpoint_summary(store: &Store, a: &Args) -> ToolResult<ToolOut
     let mut structured = s.json();
     structured["endpoint"] = json!(endpoint);
     structured["release"] = json!(release);
-    structured["stats"] = figures.json();
+    structured["stats"] = stats_json(&figures, capped);
     structured["slowest"] = slowest.as_ref().map(tx_json).unwrap_or(Value::Null);
     structured["latest"] = latest.as_ref().map(tx_json).unwrap_or(Value::Null);
     Ok(ToolOutput {
@@ -611,21 +492,37 @@ pub async fn get_endpoint_summary(store: &Store, a: &Args) -> ToolResult<ToolOut
     })
 }
 
+/// How many hours each timeseries bucket spans: one, or with `buckets` (4..168, as the seed clamps) the
+/// window split into that many buckets snapped to whole hours.
+fn bucket_hours(a: &Args, window_hours: i64) -> ToolResult<i64> {
+    Ok(match args::integer(a, "buckets")? {
+        None => 1,
+        Some(b) => {
+            let b = b.clamp(MIN_BUCKETS_ARG, args::MAX_HOURS);
+            (window_hours + b - 1) / b
+        }
+    }
+    .max(1))
+}
+
 pub async fn get_endpoint_timeseries(store: &Store, a: &Args) -> ToolResult<ToolOutput> {
     let s = scope(store, a).await?;
     let wanted = args::required_string(a, "endpoint")?;
     let release = args::string(a, "release")?;
     let first = hour_of(s.window.start_us);
-    let last = hour_of(s.window.end_us);
-    let buckets = (last - first) / HOUR_US + 1;
+    let hours = (hour_of(s.window.end_us) - first) / HOUR_US + 1;
+    let width = bucket_hours(a, hours)?;
+    let buckets = (hours + width - 1) / width;
     if buckets > MAX_BUCKETS {
         return Err(ToolError(format!(
-            "the window spans {buckets} hours; a timeseries has at most {MAX_BUCKETS} hourly buckets: narrow `start_time`/`end_time`"
+            "the window spans {buckets} buckets; a timeseries has at most {MAX_BUCKETS}: narrow `start_time`/`end_time` or pass `buckets`"
         )));
     }
     let (endpoint, note) = resolve_endpoint(store, &s, &wanted).await?;
-    let mut by_hour: BTreeMap<i64, Figures> = BTreeMap::new();
+    let mut by_bucket: BTreeMap<i64, EndpointStats> = BTreeMap::new();
     let mut capped = false;
+    let bucket_of =
+        |us: i64| first + (hour_of(us) - first).div_euclid(width * HOUR_US) * width * HOUR_US;
     match &release {
         Some(r) => {
             let (rows, c) = all_rows(
@@ -642,26 +539,22 @@ pub async fn get_endpoint_timeseries(store: &Store, a: &Args) -> ToolResult<Tool
             capped = c;
             let mut grouped: BTreeMap<i64, Vec<TransactionSummary>> = BTreeMap::new();
             for t in rows {
-                grouped.entry(hour_of(t.end_us)).or_default().push(t);
+                grouped.entry(bucket_of(t.end_us)).or_default().push(t);
             }
-            for (h, rows) in grouped {
-                by_hour.insert(h, Figures::from_rows(&rows, false));
+            for (b, rows) in grouped {
+                by_bucket.insert(b, EndpointStats::from_transactions(endpoint.clone(), &rows));
             }
         }
         None => {
             for h in store
-                .perf_hours(s.project.id, &s.perf(None), Some(&endpoint))
+                .perf_buckets(s.project.id, &s.perf(None), Some(&endpoint), width)
                 .await?
             {
-                by_hour.insert(h.hour * 1_000_000, Figures::from_stats(&h.stats));
+                by_bucket.insert(h.hour * 1_000_000, h.stats);
             }
         }
     }
-    let mut md = format!(
-        "## Hourly timeseries of {}\n\n{}",
-        code(&endpoint),
-        s.describe()
-    );
+    let mut md = format!("## Timeseries of {}\n\n{}", code(&endpoint), s.describe());
     if let Some(r) = &release {
         md.push_str(&format!(" · release {}", code(r)));
     }
@@ -670,8 +563,7 @@ pub async fn get_endpoint_timeseries(store: &Store, a: &Args) -> ToolResult<Tool
         md.push_str(&format!("{n}\n\n"));
     }
     md.push_str(&format!(
-        "{} hourly buckets (UTC, empty hours shown as 0); percentiles {}.\n\n| Hour | Count | Avg | P50 | P95 | P99 |\n|---|---|---|---|---|---|\n",
-        buckets,
+        "{buckets} buckets of {width} hour(s) (UTC, empty buckets shown as 0); percentiles {}.\n\n| Bucket start | Count | Avg | P50 | P95 | P99 |\n|---|---|---|---|---|---|\n",
         if release.is_some() {
             if capped {
                 format!("exact from the newest {MAX_ROWS} transaction rows")
@@ -683,34 +575,36 @@ pub async fn get_endpoint_timeseries(store: &Store, a: &Args) -> ToolResult<Tool
         }
     ));
     let mut list = Vec::new();
-    let empty = Figures::default();
     let mut total = 0;
     for i in 0..buckets {
-        let h = first + i * HOUR_US;
-        let f = by_hour.get(&h).unwrap_or(&empty);
-        total += f.count;
+        let start = first + i * width * HOUR_US;
+        let f = by_bucket.get(&start);
+        let count = f.map_or(0, |f| f.count);
+        total += count;
+        let avg = f.map(|f| f.avg_ms);
+        let p = |q: fn(&EndpointStats) -> Option<f64>| f.and_then(q);
         md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
-            iso(h),
-            f.count,
-            opt_ms(f.avg_ms),
-            opt_ms(f.p50_ms),
-            opt_ms(f.p95_ms),
-            opt_ms(f.p99_ms)
+            "| {} | {count} | {} | {} | {} | {} |\n",
+            iso(start),
+            opt_ms(avg),
+            opt_ms(p(|f| f.p50_ms)),
+            opt_ms(p(|f| f.p95_ms)),
+            opt_ms(p(|f| f.p99_ms))
         ));
         list.push(json!({
-            "start": iso(h),
-            "count": f.count,
-            "avg_ms": f.avg_ms,
-            "p50_ms": f.p50_ms,
-            "p95_ms": f.p95_ms,
-            "p99_ms": f.p99_ms,
+            "start": iso(start),
+            "count": count,
+            "avg_ms": avg,
+            "p50_ms": p(|f| f.p50_ms),
+            "p95_ms": p(|f| f.p95_ms),
+            "p99_ms": p(|f| f.p99_ms),
         }));
     }
     md.push_str(&format!("\nTotal: {total} transactions.\n"));
     let mut structured = s.json();
     structured["endpoint"] = json!(endpoint);
     structured["release"] = json!(release);
+    structured["bucket_hours"] = json!(width);
     structured["total"] = json!(total);
     structured["buckets"] = json!(list);
     structured["capped_at_rows"] = json!(capped.then_some(MAX_ROWS));
@@ -852,54 +746,117 @@ pub async fn find_n_plus_one_endpoints(store: &Store, a: &Args) -> ToolResult<To
     })
 }
 
+/// The slowest transactions matching `q` whose tags include every one of `tags`, up to `limit`: pages
+/// through at most [`MAX_TAG_SCAN`] candidates (tags live in the stored payload, not in a column). Returns
+/// them and whether the scan stopped before the candidates ran out.
+async fn slowest_with_tags(
+    store: &Store,
+    project: &Project,
+    mut q: TransactionQuery,
+    tags: &[(String, String)],
+    limit: usize,
+) -> ToolResult<(Vec<TransactionSummary>, bool)> {
+    let mut out = Vec::new();
+    q.limit = 200;
+    q.offset = 0;
+    while (q.offset as usize) < MAX_TAG_SCAN {
+        let page = store.transactions(project.id, &q).await?;
+        let ids: Vec<i64> = page.iter().map(|t| t.id).collect();
+        let payloads = store.transaction_payloads(project.id, &ids).await?;
+        let n = page.len();
+        for t in page {
+            let have = payloads.get(&t.id).map(tags_of).unwrap_or_default();
+            if tags.iter().all(|want| have.contains(want)) {
+                out.push(t);
+                if out.len() >= limit {
+                    return Ok((out, false));
+                }
+            }
+        }
+        if n < q.limit as usize {
+            return Ok((out, false));
+        }
+        q.offset += q.limit;
+    }
+    Ok((out, true))
+}
+
 pub async fn search_slow_transactions(store: &Store, a: &Args) -> ToolResult<ToolOutput> {
     let s = scope(store, a).await?;
     let limit = args::limit(a, 20, 100)?;
-    let min = match a.get("min_duration_ms") {
-        None | Some(Value::Null) => 1000.0,
-        Some(Value::Number(n)) => n.as_f64().unwrap_or(1000.0),
-        Some(Value::String(t)) => t.trim().parse::<f64>().map_err(|_| {
-            ToolError(format!(
-                "`min_duration_ms` must be a number of milliseconds, got {t:?}"
-            ))
-        })?,
-        Some(other) => {
-            return Err(ToolError(format!(
-                "`min_duration_ms` must be a number of milliseconds, got {other}"
-            )))
-        }
+    let min = args::number(a, "min_duration_ms")?
+        .unwrap_or(1000.0)
+        .clamp(0.0, 86_400_000.0);
+    let max = args::number(a, "max_duration_ms")?.map(|m| m.clamp(0.0, 86_400_000.0));
+    if max.is_some_and(|m| m < min) {
+        return Err(ToolError(format!(
+            "`max_duration_ms` ({}) is below `min_duration_ms` ({min}; 1000 unless given)",
+            max.unwrap_or(0.0)
+        )));
     }
-    .clamp(0.0, 86_400_000.0);
+    let http_status = args::integer(a, "http_status")?;
+    if http_status.is_some_and(|c| !(100..=599).contains(&c)) {
+        return Err(ToolError(format!(
+            "`http_status` must be an HTTP status code (100..599), got {}",
+            http_status.unwrap_or(0)
+        )));
+    }
+    let http_method = args::string(a, "http_method")?.map(|m| m.to_ascii_uppercase());
+    if let Some(m) = http_method
+        .as_deref()
+        .filter(|m| !m.chars().all(|c| c.is_ascii_alphabetic()))
+    {
+        return Err(ToolError(format!(
+            "`http_method` must be a method such as GET or POST, got {m:?}"
+        )));
+    }
+    let tags = args::tags(a)?;
     let endpoint = args::string(a, "endpoint")?;
     let release = args::string(a, "release")?;
-    let found = store
-        .transactions(
-            s.project.id,
-            &TransactionQuery {
-                window: s.perf(endpoint.clone()),
-                min_duration_ms: Some(min),
-                release: release.clone(),
-                sort: TransactionSort::Slowest,
-                limit,
-                ..TransactionQuery::default()
-            },
-        )
-        .await?;
+    let q = TransactionQuery {
+        window: s.perf(endpoint.clone()),
+        min_duration_ms: Some(min),
+        max_duration_ms: max,
+        release: release.clone(),
+        http_status,
+        http_method: http_method.clone(),
+        sort: TransactionSort::Slowest,
+        limit,
+        ..TransactionQuery::default()
+    };
+    let (found, scan_capped) = if tags.is_empty() {
+        (store.transactions(s.project.id, &q).await?, false)
+    } else {
+        slowest_with_tags(store, &s.project, q, &tags, limit as usize).await?
+    };
     let mut md = format!(
         "## Slow transactions — {}\n\n{} · at least {}",
         s.project.slug,
         s.describe(),
         ms(min)
     );
+    if let Some(m) = max {
+        md.push_str(&format!(", at most {}", ms(m)));
+    }
     if let Some(e) = &endpoint {
         md.push_str(&format!(" · endpoint contains {}", code(e)));
     }
-    if let Some(r) = &release {
-        md.push_str(&format!(" · release {}", code(r)));
+    for (name, v) in [("release", &release), ("method", &http_method)] {
+        if let Some(v) = v {
+            md.push_str(&format!(" · {name} {}", code(v)));
+        }
+    }
+    if let Some(c) = http_status {
+        md.push_str(&format!(" · status {c}"));
+    }
+    for (k, v) in &tags {
+        md.push_str(&format!(" · tag {}", code(&format!("{k}={v}"))));
     }
     md.push_str("\n\n");
     if found.is_empty() {
-        md.push_str("No transactions that slow. Lower `min_duration_ms` or widen the window.\n");
+        md.push_str(
+            "No transactions match. Lower `min_duration_ms`, drop a filter or widen the window.\n",
+        );
     } else {
         md.push_str(&format!("{} slowest first:\n\n", found.len()));
         for (n, t) in found.iter().enumerate() {
@@ -907,10 +864,23 @@ pub async fn search_slow_transactions(store: &Store, a: &Args) -> ToolResult<Too
         }
         md.push_str("\nNext: get_transaction or get_transaction_spans with an id above.\n");
     }
+    if scan_capped {
+        md.push_str(&format!(
+            "\nTag filters looked at the slowest {MAX_TAG_SCAN} transactions only; narrow the window or add filters to see beyond them.\n"
+        ));
+    }
     let mut structured = s.json();
     structured["min_duration_ms"] = json!(min);
+    structured["max_duration_ms"] = json!(max);
     structured["endpoint"] = json!(endpoint);
     structured["release"] = json!(release);
+    structured["http_status"] = json!(http_status);
+    structured["http_method"] = json!(http_method);
+    structured["tags"] = json!(tags
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect::<serde_json::Map<_, _>>());
+    structured["tag_scan_capped"] = json!(scan_capped);
     structured["transactions"] = json!(found.iter().map(tx_json).collect::<Vec<_>>());
     Ok(ToolOutput {
         markdown: md,
@@ -979,7 +949,9 @@ struct Side {
     label: String,
     window: Window,
     release: Option<String>,
-    figures: Figures,
+    figures: EndpointStats,
+    /// Rows were capped at [`MAX_ROWS`].
+    capped: bool,
     slowest: Option<TransactionSummary>,
 }
 
@@ -989,10 +961,15 @@ impl Side {
             "label": self.label,
             "window": window_json(&self.window),
             "release": self.release,
-            "stats": self.figures.json(),
+            "stats": stats_json(&self.figures, self.capped),
             "slowest": self.slowest.as_ref().map(tx_json),
         })
     }
+}
+
+/// An average of figures, absent when there were no transactions to average.
+fn avg(s: &EndpointStats, v: f64) -> Option<f64> {
+    (s.count > 0).then_some(v)
 }
 
 fn change_pct(a: Option<f64>, b: Option<f64>) -> Option<f64> {
@@ -1118,19 +1095,23 @@ pub async fn compare_endpoint_performance(store: &Store, a: &Args) -> ToolResult
             release: release.clone(),
             ..TransactionQuery::default()
         };
-        let figures = match release {
+        let (figures, capped) = match release {
             Some(_) => {
                 let (rows, capped) = all_rows(store, &project, query.clone()).await?;
-                Figures::from_rows(&rows, capped)
+                (
+                    EndpointStats::from_transactions(endpoint.clone(), &rows),
+                    capped,
+                )
             }
-            None => Figures::from_stats(
-                &store
+            None => (
+                store
                     .perf_totals(
                         project.id,
                         &perf_window(w, &environment, None),
                         Some(&endpoint),
                     )
                     .await?,
+                false,
             ),
         };
         let slowest = store
@@ -1155,6 +1136,7 @@ pub async fn compare_endpoint_performance(store: &Store, a: &Args) -> ToolResult
             window: *w,
             release: release.clone(),
             figures,
+            capped,
             slowest,
         });
     }
@@ -1181,7 +1163,7 @@ pub async fn compare_endpoint_performance(store: &Store, a: &Args) -> ToolResult
             side.label,
             iso(side.window.start_us),
             iso(side.window.end_us),
-            if side.figures.capped {
+            if side.capped {
                 format!(" (the newest {MAX_ROWS} transactions)")
             } else {
                 String::new()
@@ -1201,12 +1183,12 @@ pub async fn compare_endpoint_performance(store: &Store, a: &Args) -> ToolResult
         fmt_change(change_pct(Some(fa.count as f64), Some(fb.count as f64)))
     ));
     let rows: [(&str, Option<f64>, Option<f64>); 6] = [
-        ("Avg", fa.avg_ms, fb.avg_ms),
+        ("Avg", avg(fa, fa.avg_ms), avg(fb, fb.avg_ms)),
         ("P50", fa.p50_ms, fb.p50_ms),
         ("P95", fa.p95_ms, fb.p95_ms),
         ("P99", fa.p99_ms, fb.p99_ms),
         ("Max", fa.max_ms, fb.max_ms),
-        ("Avg DB", fa.avg_db_ms, fb.avg_db_ms),
+        ("Avg DB", avg(fa, fa.avg_db_ms), avg(fb, fb.avg_db_ms)),
     ];
     for (name, x, y) in rows {
         md.push_str(&format!(
@@ -1275,7 +1257,7 @@ pub async fn compare_endpoint_performance(store: &Store, a: &Args) -> ToolResult
         "b": sb.json(),
         "change_pct": {
             "count": change_pct(Some(fa.count as f64), Some(fb.count as f64)),
-            "avg": change_pct(fa.avg_ms, fb.avg_ms),
+            "avg": change_pct(avg(fa, fa.avg_ms), avg(fb, fb.avg_ms)),
             "p50": change_pct(fa.p50_ms, fb.p50_ms),
             "p95": p95_change,
             "p99": change_pct(fa.p99_ms, fb.p99_ms),
@@ -1575,15 +1557,6 @@ pub async fn get_transaction(store: &Store, a: &Args) -> ToolResult<ToolOutput> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let v: Vec<f64> = (1..=200).map(f64::from).collect();
-        assert_eq!(nearest_rank(&v, 0.95), Some(190.0));
-        assert_eq!(nearest_rank(&v, 0.50), Some(100.0));
-        assert_eq!(nearest_rank(&[7.0], 0.99), Some(7.0));
-        assert_eq!(nearest_rank(&[], 0.5), None);
-    }
 
     #[test]
     fn query_params_and_tags() {
