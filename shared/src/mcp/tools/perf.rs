@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
+use super::traces::{trace_event_json, trace_event_line};
 use super::ToolOutput;
 use crate::mcp::args::{self, Args, ToolError, ToolResult, Window};
 use crate::mcp::format::{code, iso, line, project_json};
@@ -21,6 +22,8 @@ const DEFAULT_HOURS: i64 = 24;
 pub const MAX_ROWS: u32 = 10_000;
 /// Rows per page of `Store::transactions` (its own cap).
 const PAGE: u32 = 1_000;
+/// At most this many error events of a trace are listed with a transaction.
+const MAX_TRACE_ERRORS: u32 = 20;
 /// Tag filters look through at most this many candidate transactions.
 const MAX_TAG_SCAN: usize = 5_000;
 /// Most buckets a timeseries returns.
@@ -1270,24 +1273,56 @@ pub async fn compare_endpoint_performance(store: &Store, a: &Args) -> ToolResult
     })
 }
 
-/// The transaction a tool names (`transaction_id`: its event id, root span id or row id), in `project` or
-/// any project.
-pub(super) async fn transaction_arg(
-    store: &Store,
-    a: &Args,
-) -> ToolResult<(Project, TransactionDetail)> {
-    let raw = args::required_string(a, "transaction_id")?;
+/// The projects a lookup by id searches: `project` if given, else all of them.
+pub(super) async fn projects_to_search(store: &Store, a: &Args) -> ToolResult<Vec<Project>> {
+    Ok(match args::string(a, "project")? {
+        Some(_) => vec![args::project(store, a).await?],
+        None => store.list_projects().await?,
+    })
+}
+
+/// `trace_id` as stored: 32 lowercase hex digits (dashes and case forgiven).
+pub(super) fn trace_id_arg(a: &Args) -> ToolResult<Option<String>> {
+    let Some(raw) = args::string(a, "trace_id")? else {
+        return Ok(None);
+    };
     let id: String = raw
         .chars()
         .filter(|c| *c != '-')
         .collect::<String>()
         .to_ascii_lowercase();
-    let projects = match args::string(a, "project")? {
-        Some(_) => vec![args::project(store, a).await?],
-        None => store.list_projects().await?,
+    if id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(Some(id))
+    } else {
+        Err(ToolError(format!(
+            "`trace_id` must be a trace id (32 hex digits), got {raw:?}"
+        )))
+    }
+}
+
+/// The transaction a tool names: `transaction_id` (its event id, root span id or row id), or `trace_id`
+/// (the trace's first transaction, its root), in `project` or any project.
+pub(super) async fn transaction_arg(
+    store: &Store,
+    a: &Args,
+) -> ToolResult<(Project, TransactionDetail)> {
+    let trace = trace_id_arg(a)?;
+    let raw = match (args::string(a, "transaction_id")?, &trace) {
+        (Some(raw), _) => raw,
+        (None, Some(trace)) => return transaction_of_trace(store, a, trace).await,
+        (None, None) => {
+            return Err(ToolError::new(
+                "give `transaction_id` (an event id or root span id, as the transaction lists show) or `trace_id`",
+            ))
+        }
     };
+    let id: String = raw
+        .chars()
+        .filter(|c| *c != '-')
+        .collect::<String>()
+        .to_ascii_lowercase();
     let row_id = (id.len() < 16).then(|| id.parse::<i64>().ok()).flatten();
-    for p in projects {
+    for p in projects_to_search(store, a).await? {
         let found = match row_id {
             Some(n) => Some(n),
             None => store.transaction_id(p.id, &id).await?,
@@ -1300,6 +1335,23 @@ pub(super) async fn transaction_arg(
     }
     Err(ToolError(format!(
         "no transaction {raw:?}: pass the event id (32 hex digits) or root span id (16 hex digits) that search_slow_transactions, get_transactions_by_endpoint or find_n_plus_one_endpoints list (transactions older than the retention period are gone)"
+    )))
+}
+
+async fn transaction_of_trace(
+    store: &Store,
+    a: &Args,
+    trace: &str,
+) -> ToolResult<(Project, TransactionDetail)> {
+    for p in projects_to_search(store, a).await? {
+        if let Some(t) = store.trace_transactions(p.id, trace, 1).await?.first() {
+            if let Some(d) = store.transaction_detail(p.id, t.id).await? {
+                return Ok((p, d));
+            }
+        }
+    }
+    Err(ToolError(format!(
+        "no transaction in trace {trace}: the SDK may not have sampled it, or it is older than the retention period; get_trace lists what a trace has"
     )))
 }
 
@@ -1518,6 +1570,16 @@ pub async fn get_transaction(store: &Store, a: &Args) -> ToolResult<ToolOutput> 
             ));
         }
     }
+    let errors = store
+        .trace_events(project.id, &t.trace_id, MAX_TRACE_ERRORS)
+        .await?;
+    md.push_str("\n### Errors in this request (same trace)\n\n");
+    if errors.is_empty() {
+        md.push_str("None recorded.\n");
+    }
+    for e in &errors {
+        md.push_str(&format!("- {}\n", trace_event_line(e)));
+    }
     md.push_str(&format!(
         "\n### Spans\n\n- {} spans{}. get_transaction_spans shows the tree.\n",
         d.span_count.unwrap_or(1),
@@ -1547,6 +1609,7 @@ pub async fn get_transaction(store: &Store, a: &Args) -> ToolResult<ToolOutput> 
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect::<serde_json::Map<_, _>>());
     structured["contexts"] = Value::Object(contexts);
+    structured["errors"] = json!(errors.iter().map(trace_event_json).collect::<Vec<_>>());
     structured["untrusted"] = json!(true);
     Ok(ToolOutput {
         markdown: md,
