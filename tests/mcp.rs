@@ -864,6 +864,154 @@ async fn performance_tools_answer_from_ingested_transactions() {
             text(&e)
         );
     }
+    // The seed's filters on slow transactions: a duration range, HTTP status and method.
+    let range = call_tool(
+        &r,
+        40,
+        "search_slow_transactions",
+        with(
+            w.clone(),
+            json!({"min_duration_ms": 50, "max_duration_ms": "100", "endpoint": "slo", "limit": 100}),
+        ),
+    )
+    .await;
+    let durations: Vec<f64> = range["structuredContent"]["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| num(&t["duration_ms"]))
+        .collect();
+    assert_eq!(durations.len(), 51, "{durations:?}");
+    assert_eq!((durations[0], durations[50]), (100.0, 50.0));
+    let failed = call_tool(
+        &r,
+        41,
+        "search_slow_transactions",
+        with(
+            w.clone(),
+            json!({"min_duration_ms": 0, "http_status": 502, "http_method": "get"}),
+        ),
+    )
+    .await;
+    let txs = failed["structuredContent"]["transactions"]
+        .as_array()
+        .unwrap();
+    assert_eq!(txs.len(), 3, "{failed:?}");
+    assert!(txs
+        .iter()
+        .all(|t| t["name"] == "GET /checkout" && t["http_status"] == 502));
+    assert!(text(&failed).contains("status 502"), "{}", text(&failed));
+    let posts = call_tool(
+        &r,
+        42,
+        "search_slow_transactions",
+        with(
+            w.clone(),
+            json!({"min_duration_ms": 0, "http_method": "POST"}),
+        ),
+    )
+    .await;
+    assert_eq!(posts["structuredContent"]["transactions"], json!([]));
+
+    // Buckets of whole hours: 8 hours in 4 buckets of 2, the sketches merged per bucket.
+    let wide = call_tool(
+        &r,
+        43,
+        "get_endpoint_timeseries",
+        json!({"endpoint": "/slow", "buckets": 4,
+               "start_time": "2025-12-31T20:00:00Z", "end_time": "2026-01-01T03:59:00Z"}),
+    )
+    .await;
+    let sc = &wide["structuredContent"];
+    assert_eq!(sc["bucket_hours"], 2, "{wide:?}");
+    let counts: Vec<i64> = sc["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["count"].as_i64().unwrap())
+        .collect();
+    assert_eq!(counts, [0, 0, 200, 0]);
+    assert_eq!(sc["buckets"][2]["start"], "2026-01-01T00:00:00Z");
+    assert!(near(&sc["buckets"][2]["p95_ms"], 190.0));
+    assert!(sc["buckets"][0]["avg_ms"].is_null());
+
+    // A trace: its transactions (and errors), and get_transaction by trace id.
+    let trace = format!("{:032x}", 150);
+    let tr = call_tool(
+        &r,
+        44,
+        "get_trace",
+        json!({"trace_id": trace.to_uppercase()}),
+    )
+    .await;
+    assert_eq!(tr["isError"], false, "{tr:?}");
+    let sc = &tr["structuredContent"];
+    assert_eq!(sc["trace_id"], trace);
+    assert_eq!(sc["transactions"][0]["id"], event_id(150));
+    assert_eq!(sc["transactions"][0]["project"], "default");
+    assert_eq!(sc["errors"], json!([]));
+    assert!(text(&tr).contains(&event_id(150)), "{}", text(&tr));
+    let by_trace = call_tool(&r, 45, "get_transaction", json!({"trace_id": trace})).await;
+    assert_eq!(by_trace["structuredContent"]["id"], event_id(150));
+    assert_eq!(by_trace["structuredContent"]["errors"], json!([]));
+    for (id, name, a, want) in [
+        (
+            46,
+            "get_trace",
+            json!({"trace_id": "f".repeat(32)}),
+            "nothing in trace",
+        ),
+        (47, "get_trace", json!({"trace_id": "abc"}), "32 hex digits"),
+        (48, "get_trace", json!({}), "`trace_id` is required"),
+        (49, "get_transaction", json!({}), "give `transaction_id`"),
+        (
+            50,
+            "get_transaction_spans",
+            json!({"trace_id": "e".repeat(32)}),
+            "no transaction in trace",
+        ),
+        (
+            51,
+            "search_slow_transactions",
+            json!({"http_status": 42}),
+            "http_status",
+        ),
+        (
+            52,
+            "search_slow_transactions",
+            json!({"http_method": "GET /x"}),
+            "http_method",
+        ),
+        (
+            53,
+            "search_slow_transactions",
+            json!({"min_duration_ms": 10, "max_duration_ms": 5}),
+            "max_duration_ms",
+        ),
+        (
+            54,
+            "search_slow_transactions",
+            json!({"tags": "region=eu"}),
+            "`tags` must be an object",
+        ),
+        (
+            55,
+            "search_slow_transactions",
+            json!({"tags": {"bad key": "x"}}),
+            "tag key",
+        ),
+        (
+            56,
+            "get_endpoint_timeseries",
+            json!({"endpoint": "/slow", "buckets": "some"}),
+            "buckets",
+        ),
+    ] {
+        let e = call_tool(&r, id, name, a).await;
+        assert_eq!(e["isError"], true, "{name}: {e:?}");
+        assert!(text(&e).contains(want), "{name}: {}", text(&e));
+    }
+
     // Clamped, not refused: a huge limit and an out-of-range hours.
     let clamped = call_tool(
         &r,
