@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A real sentry-sdk client: `python_client.py DSN SCENARIO... [--compression gzip|br]`.
 
-Scenarios: error, message, transaction (a tree with repeated db spans). Prints one JSON line: the ids
+Scenarios: error, message, transaction (a tree with repeated db spans), web_transaction (a tagged POST
+answered 502 with an error captured inside it, so both share one trace). Prints one JSON line: the ids
 the SDK reported, and for every HTTP request it made, the Content-Encoding it set, whether the body
 really is in that encoding, and the status the server answered.
 """
@@ -24,6 +25,7 @@ USERS_QUERY = "SELECT * FROM users WHERE id = 42 AND email = 'bob@example.com'"
 ORDERS_QUERY = "SELECT id FROM orders WHERE user_id = 42"
 ITEMS_QUERY = "SELECT * FROM order_items WHERE order_id = {}"
 N_REPEATED = 6
+WEB_TRANSACTION = "sdk-test/orders"
 
 requests = []
 
@@ -66,10 +68,25 @@ def send_transaction():
     return {"event_id": event_id, "trace_id": tx.trace_id, "span_id": tx.span_id}
 
 
+def send_web_transaction():
+    with sentry_sdk.start_transaction(op="http.server", name=WEB_TRANSACTION) as tx:
+        tx.set_tag("region", "eu-west")
+        tx.set_data("http.request.method", "POST")
+        with sentry_sdk.start_span(op="db", name="SELECT id FROM orders WHERE id = 17"):
+            time.sleep(0.002)
+        try:
+            {}["order 17"]
+        except KeyError:
+            error_id = sentry_sdk.capture_exception()
+        tx.set_http_status(502)
+        event_id = tx.finish()
+    return {"event_id": event_id, "trace_id": tx.trace_id, "span_id": tx.span_id, "error": error_id}
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("dsn")
-    parser.add_argument("scenarios", nargs="+", choices=["error", "message", "transaction"])
+    parser.add_argument("scenarios", nargs="+", choices=["error", "message", "transaction", "web_transaction"])
     parser.add_argument("--compression", choices=["gzip", "br"], default="gzip")
     args = parser.parse_args()
 
@@ -86,7 +103,8 @@ def main():
         default_integrations=False,
         _experiments={"transport_compression_algo": args.compression},
     )
-    senders = {"error": send_error, "message": send_message, "transaction": send_transaction}
+    senders = {"error": send_error, "message": send_message, "transaction": send_transaction,
+               "web_transaction": send_web_transaction}
     ids = {name: senders[name]() for name in args.scenarios}
     sentry_sdk.flush(timeout=10)
     print(json.dumps({"ids": ids, "requests": requests}))

@@ -7,6 +7,7 @@ import json
 import urllib.error
 import urllib.request
 
+import jsonschema
 import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
@@ -21,7 +22,7 @@ TOOLS = {
     "get_event", "get_investigation_context", "resolve_issue", "ignore_issue", "reopen_issue", "list_releases",
     "get_transaction_stats", "get_endpoint_summary", "get_endpoint_timeseries", "find_n_plus_one_endpoints",
     "search_slow_transactions", "get_transactions_by_endpoint", "compare_endpoint_performance", "get_transaction",
-    "get_transaction_spans",
+    "get_transaction_spans", "get_trace",
 }
 WRITES = {"resolve_issue", "ignore_issue", "reopen_issue"}
 
@@ -303,3 +304,132 @@ def test_without_mcp_auth_token_everything_is_refused(tmp_path):
             urllib.request.urlopen(request, timeout=10)
         assert refused.value.code == 401
         assert "MCP_AUTH_TOKEN" in json.loads(refused.value.read())["error"]["message"]
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory):
+    """A second server: the Python SDK sends a tagged POST answered 502 with a KeyError captured inside it
+    (one trace), and the N+1 transaction; the Node SDK an error."""
+    with start_splat(tmp_path_factory.mktemp("splat-mcp-web"), {"MCP_AUTH_TOKEN": TOKEN}) as splat:
+        sent = run_client("python", splat.dsn, "web_transaction", "transaction")["ids"]
+        node = run_client("node", splat.dsn, "error")["ids"]
+        splat.wait_for("SELECT 1 FROM events", count=2)
+        splat.wait_for("SELECT 1 FROM transactions", count=2)
+        yield splat, sent["web_transaction"], sent["transaction"], node["event_id"]
+
+
+def test_seed_filters_and_traces_on_real_sdk_data(web):
+    splat, req, n1, _ = web
+    endpoint = "sdk-test/orders"
+
+    async def body(session):
+        call = session.call_tool
+        slow = lambda **a: call("search_slow_transactions", {"min_duration_ms": 0, **a})
+        return {
+            "status": await slow(http_status=502),
+            "status_none": await slow(http_status="404"),
+            "method": await slow(http_method="post"),
+            "tag": await slow(tags={"region": "eu-west"}),
+            "tag_text": await slow(tags='{"region": "eu-west"}'),
+            "tag_none": await slow(tags={"region": "us-east"}),
+            "short": await slow(max_duration_ms=59),
+            "long": await call("search_slow_transactions", {"min_duration_ms": 60}),
+            "trace": await call("get_trace", {"trace_id": req["trace_id"]}),
+            "by_trace": await call("get_transaction", {"trace_id": req["trace_id"]}),
+            "spans_by_trace": await call("get_transaction_spans", {"trace_id": req["trace_id"]}),
+            "event": await call("get_event", {"event_id": req["error"]}),
+            "series": await call("get_endpoint_timeseries", {"endpoint": endpoint, "hours": 24, "buckets": 4}),
+            "unknown_trace": await call("get_trace", {"trace_id": "0" * 32}),
+            "bad_trace": await call("get_transaction", {"trace_id": "not-a-trace"}),
+            "bad_tags": await slow(tags={"no spaces": "x"}),
+            "bad_status": await slow(http_status=9000),
+        }
+
+    _, out = session_run(splat, body)
+    for name, result in out.items():
+        assert result.is_error is name.startswith(("unknown", "bad")), (name, text(result))
+    ids = lambda name: [t["id"] for t in out[name].structured_content["transactions"]]
+
+    # The SDK set the status (tag and trace data), the method (trace data) and a tag on the transaction.
+    assert ids("status") == ids("method") == ids("tag") == ids("tag_text") == [req["event_id"]]
+    assert ids("status_none") == ids("tag_none") == []
+    assert out["method"].structured_content["transactions"][0]["http_method"] == "POST"
+    # 6 × 10 ms of sleeps: the N+1 transaction is never under 60 ms; whatever else is, is within the range.
+    assert n1["event_id"] not in ids("short") and n1["event_id"] in ids("long")
+    assert all(t["duration_ms"] <= 59 for t in out["short"].structured_content["transactions"])
+    assert all(t["duration_ms"] >= 60 for t in out["long"].structured_content["transactions"])
+
+    trace = out["trace"].structured_content
+    assert [t["id"] for t in trace["transactions"]] == [req["event_id"]]
+    [error] = trace["errors"]
+    assert error["event_id"] == req["error"] and error["issue_id"] and "KeyError" in error["title"]
+    assert req["error"] in text(out["trace"]) and req["event_id"] in text(out["trace"])
+
+    tx = out["by_trace"].structured_content
+    assert (tx["id"], tx["http_status"], tx["tags"]["region"]) == (req["event_id"], 502, "eu-west")
+    assert [e["event_id"] for e in tx["errors"]] == [req["error"]]
+    assert "Errors in this request" in text(out["by_trace"]) and req["error"] in text(out["by_trace"])
+    spans = out["spans_by_trace"].structured_content
+    assert spans["transaction"]["id"] == req["event_id"] and spans["total_spans"] == 2
+
+    event = out["event"].structured_content
+    assert event["trace"]["trace_id"] == req["trace_id"]
+    assert [t["id"] for t in event["trace"]["transactions"]] == [req["event_id"]]
+    assert endpoint in text(out["event"])
+
+    series = out["series"].structured_content
+    # 24 hours touch 25 clock hours: 4 buckets of 7 whole hours.
+    assert (series["bucket_hours"], len(series["buckets"]), series["total"]) == (7, 4, 1)
+
+    assert "nothing in trace" in text(out["unknown_trace"])
+    assert "32 hex digits" in text(out["bad_trace"])
+    assert "tag key" in text(out["bad_tags"]) and "http_status" in text(out["bad_status"])
+
+
+def test_every_tool_answers_with_structured_content_matching_its_output_schema(web):
+    """Every tool declares an outputSchema; called on real SDK data, each answer validates against it
+    (checked here with jsonschema, besides the client's own check), and so does the empty answer."""
+    splat, req, n1, node_error = web
+
+    async def body(session):
+        listed = {t.name: t for t in (await session.list_tools()).tools}
+        issues = (await session.call_tool("list_recent_issues", {})).structured_content["issues"]
+        issue = next(i["id"] for i in issues if i["exception_type"] == "KeyError")
+        calls = {
+            "list_projects": {}, "get_status": {}, "list_recent_issues": {}, "list_releases": {},
+            "search_issues": {"query": "KeyError"}, "get_issue": {"issue_id": issue},
+            "get_issue_events": {"issue_id": issue}, "get_event": {"event_id": node_error},
+            "get_investigation_context": {"issue_id": issue}, "resolve_issue": {"issue_id": issue},
+            "ignore_issue": {"issue_id": issue}, "reopen_issue": {"issue_id": issue},
+            "get_transaction_stats": {}, "get_endpoint_summary": {"endpoint": "sdk-test/checkout"},
+            "get_endpoint_timeseries": {"endpoint": "sdk-test/checkout", "release": RELEASE},
+            "find_n_plus_one_endpoints": {}, "search_slow_transactions": {"min_duration_ms": 0},
+            "get_transactions_by_endpoint": {"endpoint": "sdk-test/orders"},
+            "compare_endpoint_performance": {"endpoint": "sdk-test/checkout", "before_release": RELEASE, "after_release": RELEASE},
+            "get_transaction": {"transaction_id": n1["event_id"]},
+            "get_transaction_spans": {"transaction_id": n1["span_id"]},
+            "get_trace": {"trace_id": req["trace_id"]},
+        }
+        empty = {"search_issues": {"query": "NoSuchThingAnywhere"}, "search_slow_transactions": {"min_duration_ms": 86400000}}
+        results = {name: await session.call_tool(name, args) for name, args in calls.items()}
+        results.update({f"{name} (empty)": await session.call_tool(name, args) for name, args in empty.items()})
+        return listed, results
+
+    _, (listed, results) = session_run(splat, body)
+    assert set(listed) >= set(TOOLS)
+    missing = sorted(set(listed) - {name.split(" ")[0] for name in results})
+    assert not missing, f"call these tools here too: {missing}"
+    for name, result in results.items():
+        tool = listed[name.split(" ")[0]]
+        assert not result.is_error, (name, text(result))
+        assert tool.output_schema is not None, name
+        jsonschema.Draft202012Validator.check_schema(tool.output_schema)
+        jsonschema.validate(result.structured_content, tool.output_schema, cls=jsonschema.Draft202012Validator)
+        # Markdown for people beside the structure for programs.
+        assert text(result).startswith(("#", "✅", "🔕", "🔓")), (name, text(result)[:80])
+
+    # A wrong shape fails: the schemas are not vacuous.
+    stats = listed["get_transaction_stats"].output_schema
+    bad = dict(results["get_transaction_stats"].structured_content, totals={"count": "many"})
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, stats, cls=jsonschema.Draft202012Validator)
