@@ -1022,3 +1022,154 @@ async fn performance_tools_answer_from_ingested_transactions() {
     .await;
     assert_eq!(clamped["isError"], false);
 }
+
+/// Every tool answers bad arguments, unknown ids and missing data with a tool error (`isError`) whose
+/// message says what was wrong, never with a crash or a protocol error; and an empty project gets
+/// answers, not errors, from the tools that list things.
+#[tokio::test]
+async fn every_tool_explains_what_is_wrong_as_a_tool_error() {
+    let app = seeded().await;
+    let r = mcp(&app, Some(TOKEN));
+    let no_such = "f".repeat(32);
+    let cases = [
+        (
+            "list_projects",
+            json!({"x": 1}),
+            "list_projects does not take `x`; its arguments are: none",
+        ),
+        (
+            "get_status",
+            json!({"verbose": true}),
+            "does not take `verbose`",
+        ),
+        (
+            "list_recent_issues",
+            json!({"limit": "lots"}),
+            "`limit` must be a whole number",
+        ),
+        (
+            "list_recent_issues",
+            json!({"time_range_hours": 5}),
+            "does not take `time_range_hours`; its arguments are:",
+        ),
+        ("search_issues", json!({}), "give at least one of `query`"),
+        (
+            "get_issue",
+            json!({"issue_id": "abc"}),
+            "`issue_id` must be a whole number",
+        ),
+        (
+            "get_issue_events",
+            json!({"issue_id": 999_999}),
+            "no issue #999999",
+        ),
+        ("get_event", json!({"event_id": "nope"}), "32 hex digits"),
+        ("get_event", json!({"event_id": no_such}), "no event"),
+        (
+            "get_investigation_context",
+            json!({"issue_id": 999_999}),
+            "no issue #999999",
+        ),
+        ("resolve_issue", json!({}), "`issue_id` is required"),
+        (
+            "ignore_issue",
+            json!({"issue_id": 999_999}),
+            "no issue #999999",
+        ),
+        (
+            "reopen_issue",
+            json!({"issue_id": [1]}),
+            "`issue_id` must be a whole number",
+        ),
+        (
+            "list_releases",
+            json!({"project": "nope"}),
+            "no project \"nope\"; the projects are: default",
+        ),
+        (
+            "get_transaction_stats",
+            json!({"environment": ["x"]}),
+            "`environment` must be a string",
+        ),
+        (
+            "get_endpoint_summary",
+            json!({"endpoint": "/x"}),
+            "no transactions at all in that window",
+        ),
+        (
+            "get_endpoint_timeseries",
+            json!({"endpoint": "/x", "start_time": "2020-01-01", "end_time": "2026-01-01"}),
+            "at most 744",
+        ),
+        (
+            "find_n_plus_one_endpoints",
+            json!({"end_time": "soon"}),
+            "`end_time` must be an ISO 8601 time",
+        ),
+        (
+            "search_slow_transactions",
+            json!({"tags": {"k": [1]}}),
+            "must have a string value",
+        ),
+        (
+            "get_transactions_by_endpoint",
+            json!({"endpoint": "/x", "offset": "first"}),
+            "`offset` must be a whole number",
+        ),
+        (
+            "compare_endpoint_performance",
+            json!({"endpoint": "/x", "at": "noon"}),
+            "`at` must be an ISO 8601 time",
+        ),
+        (
+            "get_transaction",
+            json!({"transaction_id": no_such}),
+            "no transaction",
+        ),
+        (
+            "get_transaction_spans",
+            json!({"transaction_id": "1", "limit": "x"}),
+            "`limit` must be a whole number",
+        ),
+        (
+            "get_trace",
+            json!({"trace_id": no_such}),
+            "nothing in trace",
+        ),
+    ];
+    let mut covered = std::collections::BTreeSet::new();
+    for (id, (name, args, want)) in cases.into_iter().enumerate() {
+        let e = call_tool(&r, id as u64 + 1, name, args).await;
+        assert_eq!(e["isError"], true, "{name}: {e:?}");
+        let msg = text(&e);
+        assert!(
+            msg.starts_with("Error: ") && msg.contains(want),
+            "{name}: {msg}"
+        );
+        assert_eq!(
+            e["structuredContent"]["error"],
+            msg["Error: ".len()..],
+            "{name}"
+        );
+        covered.insert(name);
+    }
+    for name in splat::mcp::tools::NAMES
+        .iter()
+        .filter(|n| **n != "list_monitors")
+    {
+        assert!(covered.contains(name), "no error case for {name}");
+    }
+
+    // Nothing to report is an answer, not an error.
+    for (name, args) in [
+        ("list_recent_issues", json!({"status": "ignored"})),
+        ("search_issues", json!({"query": "NoSuchThing"})),
+        ("get_transaction_stats", json!({})),
+        ("find_n_plus_one_endpoints", json!({})),
+        ("search_slow_transactions", json!({})),
+    ] {
+        let ok = call_tool(&r, 100, name, args).await;
+        assert_eq!(ok["isError"], false, "{name}: {ok:?}");
+        assert!(text(&ok).starts_with("## "), "{name}: {}", text(&ok));
+    }
+}

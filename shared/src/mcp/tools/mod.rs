@@ -50,6 +50,7 @@ pub const NAMES: &[&str] = &[
 ];
 
 pub async fn call(state: &McpState, name: &str, args: &Args) -> ToolResult<ToolOutput> {
+    check_argument_names(name, args)?;
     let store = &state.store;
     match name {
         "list_projects" => projects::list_projects(store).await,
@@ -78,6 +79,42 @@ pub async fn call(state: &McpState, name: &str, args: &Args) -> ToolResult<ToolO
         "get_trace" => traces::get_trace(store, args).await,
         other => Err(ToolError(format!("unknown tool {other:?}"))),
     }
+}
+
+/// Arguments a tool does not declare are refused, as the seed refused what failed its schema: a misspelt
+/// or misplaced filter, silently ignored, would answer another question than the one asked.
+fn check_argument_names(name: &str, args: &Args) -> ToolResult<()> {
+    let Some(tool) = definitions().into_iter().find(|t| t.name == name) else {
+        return Ok(());
+    };
+    let declared = tool
+        .input_schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let unknown: Vec<&str> = args
+        .keys()
+        .filter(|k| !declared.contains_key(k.as_str()))
+        .map(String::as_str)
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let known: Vec<&str> = declared.keys().map(String::as_str).collect();
+    Err(ToolError(format!(
+        "{name} does not take {}; its arguments are: {}",
+        unknown
+            .iter()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if known.is_empty() {
+            "none".to_owned()
+        } else {
+            known.join(", ")
+        }
+    )))
 }
 
 fn schema(properties: Value, required: &[&str]) -> Arc<Map<String, Value>> {

@@ -1040,7 +1040,7 @@ pub async fn compare_endpoint_performance(store: &Store, a: &Args) -> ToolResult
             ))
         }
         (None, None) => {
-            let at = time_arg(a, &["at", "deployed_at", "timestamp"])?;
+            let at = time_arg(a, &["at"])?;
             let before_ts = time_arg(a, &["before_timestamp"])?;
             let after_ts = time_arg(a, &["after_timestamp"])?;
             let (before_end, after_start, note) = match (at, before_ts, after_ts) {
