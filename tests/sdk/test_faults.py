@@ -5,16 +5,19 @@ Traffic is copies of the captured SDK fixtures with fresh ids (faults.py), so th
 events and transactions of both shapes; the check reads the database and the lake (stock DuckDB)."""
 
 import contextlib
+import errno
 import json
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
 import boto3
+import pytest
 
 from faults import Corpus, Ledger, Traffic, check_stored_exactly_once, queue_rows, send, wait_until
 from harness import run_client, start_splat
@@ -219,3 +222,56 @@ def test_queue_emulator_stalled_then_restarted_under_load(tmp_path):
         print(f"503s while stalled: {stalled_503}; acknowledged {len(ledger.acknowledged())} of {len(ledger.sent)}")
     finally:
         moto.stop()
+
+
+@contextlib.contextmanager
+def small_disk(path, size):
+    """A tmpfs of `size` mounted at `path`: a disk that really fills (ENOSPC). Needs the right to mount."""
+    path.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()}); the queue cap test covers the path")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def fill(disk):
+    """Writes a ballast file until the disk is full; returns it."""
+    ballast = disk / "ballast"
+    with open(ballast, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError as e:
+            assert e.errno == errno.ENOSPC, e
+    return ballast
+
+
+def test_real_full_disk_answers_503_and_recovers_when_space_returns(tmp_path):
+    """Everything on one small disk (database, queue, lake), filled up under traffic, then freed."""
+    with small_disk(tmp_path / "data", "24m") as disk:
+        ledger = Ledger()
+        with start_splat(tmp_path, QUICK_REDELIVERY) as splat:
+            corpus = Corpus(splat.key)
+            assert not send(splat.base_url, corpus.take(40), ledger)
+            # A backlog is waiting when the disk fills, so the processor meets the full disk too.
+            with write_lock(splat.db_path):
+                assert not send(splat.base_url, corpus.take(100), ledger)
+                ballast = fill(disk)
+                refused = send(splat.base_url, corpus.take(60), ledger, threads=2)
+            assert refused and {status for status, _ in refused} == {503}, refused[:3]
+            details = {json.loads(body)["detail"] for _, body in refused}
+            assert details == {"the queue is full, try again later"}, details
+            # The processor fails for a while too (its lake files and commits need the disk).
+            time.sleep(5)
+            assert splat.proc.poll() is None and "panicked" not in splat.log_path.read_text()
+            ballast.unlink()
+            wait_until(lambda: resend_refused(splat, ledger), "the refused envelopes accepted", log=splat.log_path)
+            wait_until(lambda: depth(disk) == 0, "the queue drained", log=splat.log_path)
+            assert queue_rows(disk, "SELECT count(*) FROM dead_letters") == [(0,)]
+            check_stored_exactly_once(splat, ledger)
+        print(f"refused while full: {len(refused)} of 60")
