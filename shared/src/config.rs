@@ -51,6 +51,58 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// How long data is kept (`SPLAT_MAX_*_LIFE_DAYS`; see [`crate::retention::Horizons`]).
     pub retention: crate::retention::Horizons,
+    /// Who may use the UI (see [`crate::web::auth`]).
+    pub sign_in: SignInConfig,
+}
+
+/// How the UI is guarded. Ingest, `/mcp` and `/_health` never are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignInConfig {
+    /// No sign-in variable is set: the UI is open to whoever reaches it (a VPN, a proxy in front).
+    Open,
+    /// Every variable is set: pages need an OpenID Connect sign-in by an allowed user.
+    Oidc(OidcConfig),
+    /// Some are set but not all: the UI refuses to serve (500 with this reason) rather than run open by
+    /// mistake. The reason names the missing variables, never a value.
+    Incomplete(String),
+}
+
+/// OpenID Connect sign-in (the seed's `OIDC_*` and `SPLAT_ALLOWED_*` variables).
+#[derive(Clone, PartialEq, Eq)]
+pub struct OidcConfig {
+    /// `OIDC_DISCOVERY_URL`: the issuer (its `/.well-known/openid-configuration` suffix is optional).
+    pub issuer: String,
+    /// `OIDC_CLIENT_ID` and `OIDC_CLIENT_SECRET`: this Splat as a client of the provider.
+    pub client_id: String,
+    pub client_secret: String,
+    /// `OIDC_REDIRECT_URI`: where the provider sends the browser back; default `<base>/auth/callback`,
+    /// with `SPLAT_PUBLIC_URL` or else the host the browser used as the base.
+    pub redirect_uri: Option<String>,
+    /// `SPLAT_ALLOWED_USERS`: comma-separated email addresses.
+    pub allowed_users: Vec<String>,
+    /// `SPLAT_ALLOWED_DOMAINS`: comma-separated domains; `example.com` also allows its subdomains,
+    /// `*.example.com` only its subdomains.
+    pub allowed_domains: Vec<String>,
+    /// `SPLAT_SESSION_SECRET` (32 characters or more): signs the session cookies. Required in Lambda,
+    /// where any instance answers any request; `splat serve` makes one in its data directory when unset.
+    pub session_secret: Option<String>,
+}
+
+impl std::fmt::Debug for OidcConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcConfig")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("redirect_uri", &self.redirect_uri)
+            .field("allowed_users", &self.allowed_users)
+            .field("allowed_domains", &self.allowed_domains)
+            .field(
+                "session_secret",
+                &self.session_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 /// Notification channels; each one is on when its variables are set.
@@ -193,6 +245,7 @@ impl Config {
             queue_critical_threshold: parse("QUEUE_CRITICAL_THRESHOLD", 100)?,
             notify: notify_config(&get, &parse)?,
             retention: crate::retention::Horizons::from_lookup(&get)?,
+            sign_in: sign_in_config(&get),
         })
     }
 
@@ -318,6 +371,90 @@ fn notify_config(
     })
 }
 
+/// The sign-in mode. Any sign-in variable set turns it on, so a typo or a forgotten variable can never leave
+/// the UI open by accident: it is `Incomplete` until every required one is there.
+fn sign_in_config(get: &impl Fn(&str) -> Option<String>) -> SignInConfig {
+    let set = |name: &str| {
+        get(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let list = |name: &str| -> Vec<String> {
+        set(name)
+            .map(|v| {
+                v.split(',')
+                    .map(|x| x.trim().to_ascii_lowercase())
+                    .filter(|x| !x.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    const REQUIRED: [&str; 3] = ["OIDC_DISCOVERY_URL", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET"];
+    // SPLAT_SESSION_SECRET alone does not turn sign-in on: a deployment may always set it.
+    const OPTIONAL: [&str; 3] = [
+        "OIDC_REDIRECT_URI",
+        "SPLAT_ALLOWED_USERS",
+        "SPLAT_ALLOWED_DOMAINS",
+    ];
+    let present: Vec<&str> = REQUIRED
+        .iter()
+        .chain(OPTIONAL.iter())
+        .copied()
+        .filter(|name| set(name).is_some())
+        .collect();
+    if present.is_empty() {
+        return SignInConfig::Open;
+    }
+    let missing: Vec<&str> = REQUIRED
+        .into_iter()
+        .filter(|name| set(name).is_none())
+        .collect();
+    let (allowed_users, allowed_domains) =
+        (list("SPLAT_ALLOWED_USERS"), list("SPLAT_ALLOWED_DOMAINS"));
+    let mut problems = Vec::new();
+    if !missing.is_empty() {
+        problems.push(format!(
+            "{} {} not set (sign-in is on because {} {})",
+            missing.join(", "),
+            if missing.len() == 1 { "is" } else { "are" },
+            present.join(", "),
+            if present.len() == 1 { "is" } else { "are" },
+        ));
+    }
+    if allowed_users.is_empty() && allowed_domains.is_empty() {
+        problems.push(
+            "neither SPLAT_ALLOWED_USERS nor SPLAT_ALLOWED_DOMAINS is set, so nobody could sign in"
+                .into(),
+        );
+    }
+    let session_secret = set("SPLAT_SESSION_SECRET");
+    if session_secret.as_ref().is_some_and(|s| s.len() < 32) {
+        problems.push("SPLAT_SESSION_SECRET is shorter than 32 characters".into());
+    }
+    let discovery = set("OIDC_DISCOVERY_URL").unwrap_or_default();
+    if !discovery.is_empty()
+        && !(discovery.starts_with("https://") || discovery.starts_with("http://"))
+    {
+        problems.push("OIDC_DISCOVERY_URL must be an http:// or https:// URL".into());
+    }
+    if !problems.is_empty() {
+        return SignInConfig::Incomplete(problems.join("; "));
+    }
+    let issuer = discovery
+        .trim_end_matches('/')
+        .trim_end_matches("/.well-known/openid-configuration")
+        .to_owned();
+    SignInConfig::Oidc(OidcConfig {
+        issuer,
+        client_id: set("OIDC_CLIENT_ID").unwrap_or_default(),
+        client_secret: set("OIDC_CLIENT_SECRET").unwrap_or_default(),
+        redirect_uri: set("OIDC_REDIRECT_URI"),
+        allowed_users,
+        allowed_domains,
+        session_secret,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -414,5 +551,49 @@ mod tests {
             .unwrap()
             .notify
             .any_channel());
+    }
+
+    #[test]
+    fn sign_in_is_open_complete_or_refused() {
+        let sign_in = |vars: &[(&str, &str)]| config(vars).unwrap().sign_in;
+        assert_eq!(sign_in(&[]), SignInConfig::Open);
+        assert_eq!(
+            sign_in(&[("SPLAT_SESSION_SECRET", "x")]),
+            SignInConfig::Open,
+            "a session secret alone is not a sign-in setting"
+        );
+        let full = [
+            (
+                "OIDC_DISCOVERY_URL",
+                "https://id.example.com/.well-known/openid-configuration",
+            ),
+            ("OIDC_CLIENT_ID", "splat"),
+            ("OIDC_CLIENT_SECRET", "s3cret"),
+            ("SPLAT_ALLOWED_DOMAINS", "Example.com, *.corp.example"),
+        ];
+        let SignInConfig::Oidc(oidc) = sign_in(&full) else {
+            panic!("complete settings turn OIDC on")
+        };
+        assert_eq!(oidc.issuer, "https://id.example.com");
+        assert_eq!(oidc.allowed_domains, ["example.com", "*.corp.example"]);
+        assert!(!format!("{oidc:?}").contains("s3cret"));
+        let SignInConfig::Incomplete(why) = sign_in(&full[1..]) else {
+            panic!("a missing discovery URL refuses")
+        };
+        assert!(why.contains("OIDC_DISCOVERY_URL is not set"), "{why}");
+        let SignInConfig::Incomplete(why) = sign_in(&[("SPLAT_ALLOWED_USERS", "a@b.c")]) else {
+            panic!("an allowlist alone refuses")
+        };
+        assert!(
+            why.contains("OIDC_DISCOVERY_URL, OIDC_CLIENT_ID, OIDC_CLIENT_SECRET are not set"),
+            "{why}"
+        );
+        let SignInConfig::Incomplete(why) = sign_in(&full[..3]) else {
+            panic!("no allowlist refuses")
+        };
+        assert!(why.contains("SPLAT_ALLOWED_USERS"), "{why}");
+        let mut short = full.to_vec();
+        short.push(("SPLAT_SESSION_SECRET", "short"));
+        assert!(matches!(sign_in(&short), SignInConfig::Incomplete(_)));
     }
 }

@@ -47,6 +47,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         None => println!("MCP: disabled (set MCP_AUTH_TOKEN to enable {scheme}://{host}/mcp)"),
     }
 
+    // Sign-in keeps a generated session secret in the data directory when SPLAT_SESSION_SECRET is unset.
+    let auth = web::auth::Auth::from_config(&config.sign_in, Some(&config.data_dir));
+    if auth.is_refused() {
+        eprintln!("ERROR: {}", auth.describe());
+    } else {
+        println!("{}", auth.describe());
+    }
+
     let internal = config.internal_url.clone().unwrap_or_else(|| {
         let mut loopback = bound;
         if loopback.ip().is_unspecified() {
@@ -104,7 +112,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Some(internal),
     )
     .with_lake(std::sync::Arc::new(lake))
-    .with_retention(config.retention);
+    .with_retention(config.retention)
+    .with_auth(auth);
     let mcp_lake = crate::lake::LakeFiles::new(mcp_store.clone(), blobs.clone());
     let mcp = McpState::new(
         mcp_store,

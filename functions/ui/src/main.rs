@@ -24,6 +24,13 @@ async fn main() -> Result<(), lambda_http::Error> {
             critical: config.queue_critical_threshold,
         },
     );
+    // Every instance must check the same cookies: the session secret comes from the environment only.
+    let auth = splat::web::auth::Auth::from_config(&config.sign_in, None);
+    if auth.is_refused() {
+        tracing::error!("{}", auth.describe());
+    } else {
+        tracing::info!("{}", auth.describe());
+    }
     let state = WebState::new(
         store,
         queue,
@@ -31,7 +38,8 @@ async fn main() -> Result<(), lambda_http::Error> {
         config.internal_url.clone(),
     )
     .with_lake(std::sync::Arc::new(lake))
-    .with_retention(config.retention);
+    .with_retention(config.retention)
+    .with_auth(auth);
     // `/_health` sits beside the UI's router, never behind anything the UI puts in front of its pages.
     lambda_http::run(health::router(health).merge(router(state))).await
 }

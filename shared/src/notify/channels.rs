@@ -20,7 +20,8 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use super::{message, Alert, RetryPolicy};
 use crate::config::{NotifyConfig, SmtpAuth, SmtpConfig, SmtpTls};
 
-type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+/// hyper's client over rustls; also what UI sign-in talks to its OpenID provider with.
+pub(crate) type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// The configured channels.
 #[derive(Clone, Default)]
@@ -216,13 +217,13 @@ async fn send_email(email: &Email, alert: &Alert) -> anyhow::Result<()> {
 
 /// A client for http and https URLs: rustls with the aws-lc-rs provider and the system's roots (none
 /// when the system has none: https then fails per request, http still works).
-fn http_client() -> anyhow::Result<HttpClient> {
+pub(crate) fn http_client() -> anyhow::Result<HttpClient> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = hyper_rustls::HttpsConnectorBuilder::new();
     let builder = match builder.with_provider_and_native_roots(provider.clone()) {
         Ok(builder) => builder,
         Err(e) => {
-            tracing::warn!(error = %e, "no system root certificates: https alerts will fail");
+            tracing::warn!(error = %e, "no system root certificates: https requests will fail");
             let config = rustls::ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
                 .context("TLS setup")?

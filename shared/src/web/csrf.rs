@@ -99,7 +99,7 @@ pub async fn protect(State(state): State<WebState>, req: Request, next: Next) ->
     response
 }
 
-fn is_https(headers: &HeaderMap, public_url: Option<&str>) -> bool {
+pub(crate) fn is_https(headers: &HeaderMap, public_url: Option<&str>) -> bool {
     public_url.is_some_and(|u| u.starts_with("https://"))
         || headers
             .get("x-forwarded-proto")

@@ -20,6 +20,15 @@ pub enum WebError {
     /// A state change that failed the CSRF or origin checks.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// A state change without a signed-in session (pages redirect to sign-in instead).
+    #[error("sign-in required")]
+    SignInRequired,
+    /// The UI cannot serve as configured; the message names what to fix (variable names, no values).
+    #[error("misconfigured: {0}")]
+    Misconfigured(String),
+    /// The OpenID provider failed or answered wrongly; the detail is logged, not shown.
+    #[error("sign-in provider: {0}")]
+    Provider(String),
     #[error("store: {0}")]
     Store(#[from] StoreError),
     #[error("template: {0}")]
@@ -43,6 +52,9 @@ impl WebError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::SignInRequired => StatusCode::UNAUTHORIZED,
+            Self::Misconfigured(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Provider(_) => StatusCode::BAD_GATEWAY,
             Self::Store(_) | Self::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -55,6 +67,20 @@ impl IntoResponse for WebError {
             Self::NotFound(what) => ("Not found", format!("There is no such {what}.")),
             Self::BadRequest(why) => ("Bad request", why.clone()),
             Self::Forbidden(why) => ("Forbidden", (*why).to_owned()),
+            Self::SignInRequired => (
+                "Sign-in required",
+                "Sign in first: open any page and you will be asked to.".to_owned(),
+            ),
+            Self::Misconfigured(why) => (
+                "Sign-in is misconfigured",
+                format!("This Splat refuses to show its pages until its sign-in settings are fixed: {why}."),
+            ),
+            Self::Provider(_) => (
+                "Sign-in failed",
+                "The sign-in provider could not be reached or gave an answer Splat cannot accept. \
+                 The details have been logged; try again in a moment."
+                    .to_owned(),
+            ),
             Self::Store(_) | Self::Render(_) => (
                 "Something went wrong",
                 "The server could not show this page. The error has been logged.".to_owned(),

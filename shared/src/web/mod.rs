@@ -26,6 +26,7 @@ use crate::queue::Queue;
 use crate::store::{Project, Store};
 
 mod assets;
+pub mod auth;
 mod chart;
 pub mod csrf;
 mod error;
@@ -57,6 +58,8 @@ pub struct WebState {
     pub lake: Option<Arc<dyn LakeReader>>,
     /// The retention horizons from the environment (or defaults), which the settings page can override.
     pub retention: crate::retention::Horizons,
+    /// Who may see the UI (open unless OIDC sign-in is configured).
+    pub auth: auth::Auth,
     queue_depth: Arc<Mutex<Option<DepthReading>>>,
 }
 
@@ -81,6 +84,7 @@ impl WebState {
             internal_url: internal_url.map(trim),
             lake: None,
             retention: crate::retention::Horizons::default(),
+            auth: auth::Auth::default(),
             queue_depth: Arc::default(),
         }
     }
@@ -94,6 +98,12 @@ impl WebState {
     /// The same state with the configured retention horizons.
     pub fn with_retention(mut self, horizons: crate::retention::Horizons) -> Self {
         self.retention = horizons;
+        self
+    }
+
+    /// The same state behind `auth`'s sign-in.
+    pub fn with_auth(mut self, auth: auth::Auth) -> Self {
+        self.auth = auth;
         self
     }
 
@@ -154,9 +164,16 @@ pub fn router(state: WebState) -> Router {
         .route("/live.json", get(live::stamp))
         .route("/theme", post(set_theme))
         .route("/static/{name}", get(assets::serve))
+        .route("/login", get(auth::login))
+        .route("/login/start", get(auth::start))
+        .route("/auth/callback", get(auth::callback))
+        .route("/logout", post(auth::logout))
         // Only matched routes pass the CSRF check: an SDK posting to an unknown ingest path gets a 404.
         .route_layer(from_fn_with_state(state.clone(), csrf::protect))
         .fallback(not_found)
+        // Sign-in (when configured) wraps every UI route and the 404; never ingest, /mcp or /_health,
+        // which are other routers.
+        .layer(from_fn_with_state(state.clone(), auth::require))
         .layer(from_fn(security_headers))
         .with_state(state)
 }
@@ -314,6 +331,8 @@ pub struct Chrome {
     pub css: &'static str,
     pub js: &'static str,
     pub favicon: &'static str,
+    /// The signed-in user's email (`None` when sign-in is off): shown with a sign-out button.
+    pub user: Option<String>,
 }
 
 impl FromRequestParts<WebState> for Chrome {
@@ -358,12 +377,16 @@ impl FromRequestParts<WebState> for Chrome {
             css: assets::css_url(),
             js: assets::js_url(),
             favicon: assets::favicon_url(),
+            user: parts
+                .extensions
+                .get::<auth::SignedIn>()
+                .map(|u| u.email.clone()),
         })
     }
 }
 
 /// `(scheme, host)` as the browser addressed this server.
-fn request_base(headers: &HeaderMap) -> (String, String) {
+pub(crate) fn request_base(headers: &HeaderMap) -> (String, String) {
     let value = |name: &str| {
         headers
             .get(name)

@@ -1,0 +1,522 @@
+//! UI sign-in. Open by default; with OpenID Connect configured ([`SignInConfig::Oidc`]) every UI page
+//! needs a signed-in user on the allowlist. Ingest (`/api/…`), `/mcp` and `/_health` are routers of their
+//! own and never pass through here. Half a configuration ([`SignInConfig::Incomplete`]) makes every UI
+//! page a 500 that names what is missing, rather than a UI left open by mistake.
+//!
+//! The flow: a page without a valid session → `303 /login/start?next=<page>` → the provider, with PKCE
+//! (S256), state and nonce, whose secrets wait in the signed `splat_oidc` cookie (10 minutes) →
+//! `/auth/callback` checks the state, exchanges the code with the verifier, verifies the ID token against
+//! the provider's JWKS and the nonce, and checks the email against the allowlist → the signed
+//! `splat_session` cookie (12 hours) → back to the page. `POST /logout` deletes the session cookie.
+//!
+//! Stateless on purpose: any instance (a Lambda, a restarted `splat serve`) checks both cookies with
+//! `SPLAT_SESSION_SECRET` alone, and there is no table to clean. The price: signing out deletes the
+//! cookie from the browser, but a copy taken before stays valid until it expires.
+
+mod allowlist;
+mod cookie;
+#[cfg(feature = "oidc")]
+mod oidc;
+#[cfg(not(feature = "oidc"))]
+#[path = "no_oidc.rs"]
+mod oidc;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use askama::Template;
+use axum::extract::{Query, Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+pub use allowlist::Allowlist;
+pub use cookie::Signer;
+
+use super::{assets, csrf, is_local_path, request_base, WebError, WebState};
+use crate::config::{OidcConfig, SignInConfig};
+
+const SESSION_COOKIE: &str = "splat_session";
+const FLOW_COOKIE: &str = "splat_oidc";
+const SESSION_SECS: i64 = 12 * 3600;
+const FLOW_SECS: i64 = 10 * 60;
+/// Where `splat serve` keeps the secret it made when `SPLAT_SESSION_SECRET` is unset.
+const SECRET_FILE: &str = "session-secret";
+
+/// How the UI is guarded; cheap to clone.
+#[derive(Clone)]
+pub struct Auth(Arc<Mode>);
+
+enum Mode {
+    Open,
+    Refused(String),
+    Oidc(SignIn),
+}
+
+struct SignIn {
+    provider: oidc::Provider,
+    signer: Signer,
+    allowlist: Allowlist,
+    redirect_uri: Option<String>,
+}
+
+/// Who is signed in: a request extension on every page behind sign-in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignedIn {
+    pub email: String,
+    pub name: Option<String>,
+}
+
+/// The secrets of one sign-in between `/login/start` and `/auth/callback`, and the page to return to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Flow {
+    pub state: String,
+    pub nonce: String,
+    pub verifier: String,
+    pub next: String,
+}
+
+/// What the verified ID token says about the person.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub email: Option<String>,
+    pub email_verified: Option<bool>,
+    pub name: Option<String>,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Self(Arc::new(Mode::Open))
+    }
+}
+
+impl Auth {
+    /// The guard for `config`. `data_dir` is where `splat serve` may keep a generated session secret;
+    /// `None` (Lambda) makes `SPLAT_SESSION_SECRET` required. A bad configuration never fails here: the
+    /// UI refuses with the reason, while ingest and the rest keep working.
+    pub fn from_config(config: &SignInConfig, data_dir: Option<&Path>) -> Self {
+        let mode = match config {
+            SignInConfig::Open => Mode::Open,
+            SignInConfig::Incomplete(why) => Mode::Refused(why.clone()),
+            SignInConfig::Oidc(oidc) => match SignIn::new(oidc, data_dir) {
+                Ok(sign_in) => Mode::Oidc(sign_in),
+                Err(e) => Mode::Refused(format!("{e:#}")),
+            },
+        };
+        Self(Arc::new(mode))
+    }
+
+    /// One line for the startup log.
+    pub fn describe(&self) -> String {
+        match &*self.0 {
+            Mode::Open => "UI sign-in: off (the UI is open; set OIDC_* to require sign-in)".into(),
+            Mode::Refused(why) => format!(
+                "UI sign-in is misconfigured, so the UI refuses to serve (ingest, /mcp and /_health still \
+                 answer): {why}"
+            ),
+            Mode::Oidc(s) => format!("UI sign-in: OpenID Connect via {}", s.provider.issuer()),
+        }
+    }
+
+    /// Whether the UI refuses to serve because of its configuration.
+    pub fn is_refused(&self) -> bool {
+        matches!(&*self.0, Mode::Refused(_))
+    }
+}
+
+impl SignIn {
+    fn new(config: &OidcConfig, data_dir: Option<&Path>) -> anyhow::Result<Self> {
+        let secret = match (&config.session_secret, data_dir) {
+            (Some(secret), _) => secret.clone().into_bytes(),
+            (None, Some(dir)) => persisted_secret(dir)?,
+            (None, None) => anyhow::bail!(
+                "SPLAT_SESSION_SECRET is not set (32 characters or more; every UI instance needs the same one)"
+            ),
+        };
+        Ok(Self {
+            provider: oidc::Provider::new(config)?,
+            signer: Signer::new(&secret),
+            allowlist: Allowlist::new(&config.allowed_users, &config.allowed_domains),
+            redirect_uri: config.redirect_uri.clone(),
+        })
+    }
+
+    /// The session in the request's cookie, if it is genuine, unexpired and its user still allowed.
+    fn session(&self, headers: &HeaderMap) -> Option<SignedIn> {
+        let sealed = csrf::cookie(headers, SESSION_COOKIE)?;
+        let user: SignedIn = self.signer.open(SESSION_COOKIE, sealed, now())?;
+        self.allowlist.allows(&user.email).then_some(user)
+    }
+
+    /// `OIDC_REDIRECT_URI`, or `/auth/callback` on the public URL or the host the browser used.
+    fn redirect_uri(&self, state: &WebState, headers: &HeaderMap) -> String {
+        if let Some(uri) = &self.redirect_uri {
+            return uri.clone();
+        }
+        let base = match &state.public_url {
+            Some(url) => url.clone(),
+            None => {
+                let (scheme, host) = request_base(headers);
+                format!("{scheme}://{host}")
+            }
+        };
+        format!("{base}/auth/callback")
+    }
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// The secret in `<data dir>/session-secret`, made (random, 0600) on first use. A second process
+/// starting at the same moment reads the one the first wrote.
+fn persisted_secret(dir: &Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::Write;
+    let path = dir.join(SECRET_FILE);
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(&path) {
+        Ok(mut file) => {
+            let secret = hex::encode(rand::random::<[u8; 32]>());
+            file.write_all(secret.as_bytes())
+                .and_then(|()| file.sync_all())
+                .with_context(|| format!("writing {}", path.display()))?;
+            Ok(secret.into_bytes())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let secret =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            anyhow::ensure!(
+                secret.len() >= 32,
+                "{} is shorter than 32 bytes",
+                path.display()
+            );
+            Ok(secret)
+        }
+        Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
+    }
+}
+
+/// Paths reachable without a session: the sign-in pages themselves and the stylesheet they use.
+fn is_public(path: &str) -> bool {
+    matches!(
+        path,
+        "/login" | "/login/start" | "/auth/callback" | "/logout"
+    ) || path.starts_with("/static/")
+}
+
+/// The middleware in front of every UI route (and the UI's 404).
+pub async fn require(State(state): State<WebState>, mut req: Request, next: Next) -> Response {
+    let sign_in = match &*state.auth.0 {
+        Mode::Open => return next.run(req).await,
+        Mode::Refused(_) if req.uri().path().starts_with("/static/") => return next.run(req).await,
+        Mode::Refused(why) => return WebError::Misconfigured(why.clone()).into_response(),
+        Mode::Oidc(sign_in) => sign_in,
+    };
+    if is_public(req.uri().path()) {
+        return next.run(req).await;
+    }
+    if let Some(user) = sign_in.session(req.headers()) {
+        req.extensions_mut().insert(user);
+        return next.run(req).await;
+    }
+    let stale = csrf::cookie(req.headers(), SESSION_COOKIE).is_some();
+    let https = csrf::is_https(req.headers(), state.public_url.as_deref());
+    let mut response = if matches!(*req.method(), Method::GET | Method::HEAD) {
+        let here = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str())
+            .to_owned();
+        let next: String = form_urlencoded::byte_serialize(here.as_bytes()).collect();
+        Redirect::to(&format!("/login/start?next={next}")).into_response()
+    } else {
+        WebError::SignInRequired.into_response()
+    };
+    if stale {
+        // A forged, expired or no longer allowed session: drop it.
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, cookie::clear(SESSION_COOKIE, https));
+    }
+    response
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    css: &'static str,
+    /// What happened (signed out, refused, expired), shown above the button.
+    message: Option<String>,
+    /// Whether the message is a refusal (styled as an error).
+    refused: bool,
+    /// The button's target.
+    start: String,
+}
+
+fn login_page(
+    status: StatusCode,
+    message: Option<String>,
+    refused: bool,
+    start: String,
+) -> Response {
+    let page = LoginPage {
+        css: assets::css_url(),
+        message,
+        refused,
+        start,
+    };
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => WebError::from(e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+    signed_out: Option<String>,
+}
+
+/// `GET /login`: a page with a sign-in button (where signing out lands, so the provider's own session
+/// does not sign the person straight back in).
+pub async fn login(State(state): State<WebState>, Query(q): Query<LoginQuery>) -> Response {
+    if !matches!(&*state.auth.0, Mode::Oidc(_)) {
+        return Redirect::to("/").into_response();
+    }
+    let next = q
+        .next
+        .filter(|n| is_local_path(n))
+        .unwrap_or_else(|| "/".into());
+    let next: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
+    let message = q.signed_out.map(|_| "You are signed out.".to_owned());
+    login_page(
+        StatusCode::OK,
+        message,
+        false,
+        format!("/login/start?next={next}"),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct StartQuery {
+    next: Option<String>,
+    prompt: Option<String>,
+}
+
+/// `GET /login/start`: to the provider, with the flow's secrets in a signed cookie.
+pub async fn start(
+    State(state): State<WebState>,
+    Query(q): Query<StartQuery>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    let Mode::Oidc(sign_in) = &*state.auth.0 else {
+        return Ok(Redirect::to("/").into_response());
+    };
+    let redirect = sign_in.redirect_uri(&state, &headers);
+    let (url, mut flow) = sign_in
+        .provider
+        .begin(&redirect, q.prompt.as_deref() == Some("login"))
+        .await
+        .map_err(|e| WebError::Provider(e.to_string()))?;
+    flow.next = q
+        .next
+        .filter(|n| is_local_path(n))
+        .unwrap_or_else(|| "/".into());
+    let sealed = sign_in.signer.seal(FLOW_COOKIE, &flow, now() + FLOW_SECS);
+    let https = csrf::is_https(&headers, state.public_url.as_deref());
+    let mut response = Redirect::to(&url).into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        cookie::set(FLOW_COOKIE, &sealed, FLOW_SECS, https),
+    );
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// `GET /auth/callback`: the provider's answer. Checks it, and on success sets the session.
+pub async fn callback(
+    State(state): State<WebState>,
+    Query(q): Query<CallbackQuery>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    let Mode::Oidc(sign_in) = &*state.auth.0 else {
+        return Ok(Redirect::to("/").into_response());
+    };
+    let https = csrf::is_https(&headers, state.public_url.as_deref());
+    let again = |status, message: String| {
+        let mut response = login_page(
+            status,
+            Some(message),
+            true,
+            "/login/start?prompt=login".into(),
+        );
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, cookie::clear(FLOW_COOKIE, https));
+        response
+    };
+    let flow: Option<Flow> = csrf::cookie(&headers, FLOW_COOKIE)
+        .and_then(|sealed| sign_in.signer.open(FLOW_COOKIE, sealed, now()));
+    let Some(flow) = flow else {
+        return Ok(again(
+            StatusCode::BAD_REQUEST,
+            "This sign-in expired or was started in another browser. Please sign in again.".into(),
+        ));
+    };
+    if let Some(error) = q.error {
+        let detail = q
+            .error_description
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default();
+        return Ok(again(
+            StatusCode::FORBIDDEN,
+            format!("The sign-in provider refused: {error}{detail}."),
+        ));
+    }
+    let state_matches = q
+        .state
+        .as_deref()
+        .is_some_and(|s| bool::from(s.as_bytes().ct_eq(flow.state.as_bytes())));
+    let (true, Some(code)) = (state_matches, q.code) else {
+        return Ok(again(
+            StatusCode::BAD_REQUEST,
+            "This sign-in answer does not belong to the sign-in this browser started. Please sign in again."
+                .into(),
+        ));
+    };
+    let redirect = sign_in.redirect_uri(&state, &headers);
+    let identity = sign_in
+        .provider
+        .finish(&redirect, &code, &flow)
+        .await
+        .map_err(|e| WebError::Provider(e.to_string()))?;
+    let Some(email) = identity.email.filter(|e| !e.trim().is_empty()) else {
+        return Ok(again(
+            StatusCode::FORBIDDEN,
+            "The provider's ID token has no email address, so this Splat cannot tell who you are. \
+             Ask your administrator to include the email claim."
+                .into(),
+        ));
+    };
+    if identity.email_verified == Some(false) || !sign_in.allowlist.allows(&email) {
+        tracing::info!(%email, "sign-in refused: not on the allowlist or unverified");
+        return Ok(again(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{email} may not use this Splat. Sign in with another account, or ask an administrator \
+                 to add it to SPLAT_ALLOWED_USERS or SPLAT_ALLOWED_DOMAINS."
+            ),
+        ));
+    }
+    tracing::info!(%email, "signed in");
+    let user = SignedIn {
+        email,
+        name: identity.name,
+    };
+    let sealed = sign_in
+        .signer
+        .seal(SESSION_COOKIE, &user, now() + SESSION_SECS);
+    let mut response = Redirect::to(&flow.next).into_response();
+    let cookies = response.headers_mut();
+    cookies.append(
+        header::SET_COOKIE,
+        cookie::set(SESSION_COOKIE, &sealed, SESSION_SECS, https),
+    );
+    cookies.append(header::SET_COOKIE, cookie::clear(FLOW_COOKIE, https));
+    Ok(response)
+}
+
+/// `POST /logout` (a CSRF-checked form): deletes the session cookie.
+pub async fn logout(State(state): State<WebState>, headers: HeaderMap) -> Response {
+    let https = csrf::is_https(&headers, state.public_url.as_deref());
+    let mut response = Redirect::to("/login?signed_out=1").into_response();
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, cookie::clear(SESSION_COOKIE, https));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_generated_secret_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = persisted_secret(dir.path()).unwrap();
+        assert_eq!(first.len(), 64);
+        assert_eq!(persisted_secret(dir.path()).unwrap(), first);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(SECRET_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn sign_in_pages_and_assets_are_public_and_nothing_else() {
+        for public in [
+            "/login",
+            "/login/start",
+            "/auth/callback",
+            "/logout",
+            "/static/splat.css",
+        ] {
+            assert!(is_public(public), "{public}");
+        }
+        for private in [
+            "/",
+            "/projects/default",
+            "/login/x",
+            "/loginx",
+            "/live.json",
+        ] {
+            assert!(!is_public(private), "{private}");
+        }
+    }
+
+    #[test]
+    fn half_a_configuration_refuses_and_lambda_needs_a_secret() {
+        let auth = Auth::from_config(
+            &SignInConfig::Incomplete("OIDC_CLIENT_ID is not set".into()),
+            None,
+        );
+        assert!(auth.is_refused());
+        assert!(auth.describe().contains("OIDC_CLIENT_ID is not set"));
+        let oidc = OidcConfig {
+            issuer: "https://id.example.com".into(),
+            client_id: "splat".into(),
+            client_secret: "secret".into(),
+            redirect_uri: None,
+            allowed_users: vec![],
+            allowed_domains: vec!["example.com".into()],
+            session_secret: None,
+        };
+        let auth = Auth::from_config(&SignInConfig::Oidc(oidc), None);
+        assert!(auth.is_refused());
+        assert!(
+            auth.describe().contains("SPLAT_SESSION_SECRET"),
+            "{}",
+            auth.describe()
+        );
+        assert!(!Auth::default().is_refused());
+    }
+}
