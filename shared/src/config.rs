@@ -53,6 +53,8 @@ pub struct Config {
     pub retention: crate::retention::Horizons,
     /// Who may use the UI (see [`crate::web::auth`]).
     pub sign_in: SignInConfig,
+    /// `SPLAT_MONITOR_EVALUATE_SECS`, default 60: how often `splat serve` evaluates cron monitors.
+    pub monitor_evaluate_every: Duration,
 }
 
 /// How the UI is guarded. Ingest, `/mcp` and `/_health` never are.
@@ -246,6 +248,9 @@ impl Config {
             notify: notify_config(&get, &parse)?,
             retention: crate::retention::Horizons::from_lookup(&get)?,
             sign_in: sign_in_config(&get),
+            monitor_evaluate_every: Duration::from_secs(
+                parse("SPLAT_MONITOR_EVALUATE_SECS", 60)?.max(1),
+            ),
         })
     }
 

@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod lake;
 pub mod mcp;
 pub mod model;
+pub mod monitors;
 pub mod notify;
 pub mod perf;
 pub mod process;

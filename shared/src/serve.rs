@@ -80,6 +80,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             }
             None => (None, None),
         };
+    // Cron monitors are evaluated every minute over a writer connection of their own.
+    let monitors = crate::monitors::spawn(
+        open_store(&config).await?,
+        Some(crate::lake::LakeWriter::new(blobs.clone())),
+        notify.clone(),
+        config.monitor_evaluate_every,
+        stopped.clone(),
+    );
     let processor = Processor::new(writer, blobs.clone());
     let options = RunnerOptions {
         batch_size: config.batch_size,
@@ -131,6 +139,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let _ = stop.send(true);
     worker.await?;
     retention.await?;
+    monitors.await?;
     if let Some(task) = notifier_task {
         task.await?;
     }

@@ -22,7 +22,7 @@ TOOLS = {
     "get_event", "get_investigation_context", "resolve_issue", "ignore_issue", "reopen_issue", "list_releases",
     "get_transaction_stats", "get_endpoint_summary", "get_endpoint_timeseries", "find_n_plus_one_endpoints",
     "search_slow_transactions", "get_transactions_by_endpoint", "compare_endpoint_performance", "get_transaction",
-    "get_transaction_spans", "get_trace",
+    "get_transaction_spans", "get_trace", "list_monitors",
 }
 WRITES = {"resolve_issue", "ignore_issue", "reopen_issue"}
 
@@ -409,6 +409,7 @@ def test_every_tool_answers_with_structured_content_matching_its_output_schema(w
             "get_transaction": {"transaction_id": n1["event_id"]},
             "get_transaction_spans": {"transaction_id": n1["span_id"]},
             "get_trace": {"trace_id": req["trace_id"]},
+            "list_monitors": {},
         }
         empty = {"search_issues": {"query": "NoSuchThingAnywhere"}, "search_slow_transactions": {"min_duration_ms": 86400000}}
         results = {name: await session.call_tool(name, args) for name, args in calls.items()}

@@ -12,7 +12,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -23,6 +23,7 @@ use crate::protocol::store::envelope_from_store_body;
 use crate::protocol::{decode_body, Envelope, EventId, ItemType, Limits, ProjectId};
 use crate::queue::{EnvelopeRef, Queue, QueueError, QueueMessage};
 
+pub mod cron;
 mod error;
 pub mod keys;
 mod rate_limit;
@@ -130,7 +131,7 @@ fn is_envelope_content_type(content_type: Option<&str>) -> bool {
 }
 
 /// The key must exist, be enabled and belong to the project in the path (and to the one its DSN names).
-async fn authorize(
+pub(crate) async fn authorize(
     state: &IngestState,
     creds: &Credentials,
     project: ProjectId,
@@ -194,6 +195,10 @@ fn validate_items(envelope: &Envelope) -> Result<Option<EventId>, BadStoreReques
                     .unwrap_or_else(EventId::random),
             );
         }
+        if *ty == ItemType::CheckIn {
+            crate::monitors::CheckIn::from_payload(&item.payload)
+                .map_err(|e| invalid(e.to_string()))?;
+        }
         if *ty == ItemType::Span && item.headers.item_count.is_some_and(|n| n > 1000) {
             return Err(invalid("more than 1000 spans in one item".into()));
         }
@@ -201,7 +206,7 @@ fn validate_items(envelope: &Envelope) -> Result<Option<EventId>, BadStoreReques
     Ok(event_id)
 }
 
-async fn enqueue(
+pub(crate) async fn enqueue(
     state: &IngestState,
     project: ProjectId,
     event_id: Option<EventId>,
@@ -249,6 +254,14 @@ pub fn router(state: IngestState) -> Router {
         .route("/api/{project}/envelope", post(envelope_endpoint))
         .route("/api/{project}/store/", post(store_endpoint))
         .route("/api/{project}/store", post(store_endpoint))
+        .route(
+            "/api/{project}/cron/{slug}/{key}/",
+            get(cron::endpoint).post(cron::endpoint),
+        )
+        .route(
+            "/api/{project}/cron/{slug}/{key}",
+            get(cron::endpoint).post(cron::endpoint),
+        )
         .layer(axum::middleware::from_fn(cors))
         .with_state(state)
 }
@@ -297,7 +310,7 @@ async fn endpoint(
 }
 
 /// Reads the body (chunked or not) and stops at `limit` bytes without buffering more.
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, BadStoreRequest> {
+pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, BadStoreRequest> {
     match http_body_util::Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {

@@ -18,6 +18,8 @@ pub enum AuthSource {
     AuthorizationBasic,
     Query,
     EnvelopeDsn,
+    /// The key as a path segment (the cron check-in endpoint).
+    Path,
 }
 
 /// What the request says about who sent it.

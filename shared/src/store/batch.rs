@@ -12,6 +12,7 @@ use crate::lake::{catalog, EventFact, LakeFacts, LakeWriter, SpanFact, Transacti
 
 use super::cached::Cached;
 use super::issues::{IssueChange, IssueWriter, Sighting};
+use super::monitors::{self, CheckInRow, MonitorMark};
 use super::rollups::RollupWriter;
 use super::segments;
 use super::{now_us, Result, Store};
@@ -76,6 +77,9 @@ pub struct WriteBatch {
     pub spans: Vec<SpanRow>,
     pub item_counts: BTreeMap<ItemCount, i64>,
     pub message_ids: Vec<String>,
+    /// Cron check-ins (from the processor) and the monitor evaluation's conclusions.
+    pub check_ins: Vec<CheckInRow>,
+    pub monitor_marks: Vec<MonitorMark>,
 }
 
 impl WriteBatch {
@@ -88,6 +92,8 @@ impl WriteBatch {
             *self.item_counts.entry(key).or_default() += n;
         }
         self.message_ids.extend(other.message_ids);
+        self.check_ins.extend(other.check_ins);
+        self.monitor_marks.extend(other.monitor_marks);
     }
 
     pub fn count_item(&mut self, project_id: ProjectId, item_type: &str, at_us: i64, n: i64) {
@@ -279,6 +285,8 @@ impl Store {
         }
         issues.flush().await?;
         rollups.flush(&mut cached).await?;
+        // After the events: a monitor that recovers in this batch resolves the issues they opened.
+        monitors::apply(&mut cached, &batch.check_ins, &batch.monitor_marks).await?;
         drop(cached);
         if let Some(lake) = lake.filter(|_| !facts.is_empty()) {
             let files = lake.write(&facts).await?;

@@ -11,6 +11,7 @@ mod batch;
 mod cached;
 mod issue_reads;
 mod issues;
+mod monitors;
 mod perf_reads;
 mod project_reads;
 mod projects;
@@ -26,6 +27,7 @@ pub use issue_reads::{
     EventListItem, Issue, IssueFilter, IssueSort, IssueStatus, Release, StoredEvent,
 };
 pub use issues::{IssueChange, Sighting};
+pub use monitors::{CheckInRow, Monitor, MonitorMark, Run};
 pub use perf_reads::{
     EndpointStats, HourStats, PerfWindow, TransactionDetail, TransactionQuery, TransactionSort,
     TransactionSummary,

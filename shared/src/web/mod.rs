@@ -35,6 +35,7 @@ mod format;
 pub mod health;
 mod issues;
 mod live;
+mod monitors;
 mod perf_chart;
 mod performance;
 mod projects;
@@ -146,6 +147,7 @@ pub fn router(state: WebState) -> Router {
             "/projects/{slug}/events/{event_id}/json",
             get(events::raw_json),
         )
+        .route("/projects/{slug}/monitors", get(monitors::list))
         .route("/projects/{slug}/performance", get(performance::index))
         .route(
             "/projects/{slug}/performance/endpoint",
@@ -320,7 +322,7 @@ pub struct Chrome {
     pub here: String,
     pub project: Option<NavProject>,
     /// Which nav pill is current: `projects`, `overview`, `issues`, `performance`,
-    /// `settings`.
+    /// `monitors`, `settings`.
     pub section: &'static str,
     /// What the page polls for live updates, and the change stamp it was rendered at.
     pub live_url: String,

@@ -4,6 +4,7 @@
 
 mod events;
 mod issues;
+mod monitors;
 mod outputs;
 mod perf;
 mod projects;
@@ -47,6 +48,7 @@ pub const NAMES: &[&str] = &[
     "get_transaction",
     "get_transaction_spans",
     "get_trace",
+    "list_monitors",
 ];
 
 pub async fn call(state: &McpState, name: &str, args: &Args) -> ToolResult<ToolOutput> {
@@ -77,6 +79,7 @@ pub async fn call(state: &McpState, name: &str, args: &Args) -> ToolResult<ToolO
         "get_transaction" => perf::get_transaction(store, args).await,
         "get_transaction_spans" => spans::get_transaction_spans(state, args).await,
         "get_trace" => traces::get_trace(store, args).await,
+        "list_monitors" => monitors::list_monitors(store, args).await,
         other => Err(ToolError(format!("unknown tool {other:?}"))),
     }
 }
@@ -231,6 +234,8 @@ pub fn definitions() -> Vec<Tool> {
     ]
     .into_iter()
     .chain(perf_definitions())
+    .chain([tool("list_monitors", "List cron monitors", "A project's cron monitors: schedule (crontab with timezone, or interval), margin and max runtime, state (ok, failed, missed, overrun, in progress), last check-in, its duration and the next expected check-in.",
+        schema(json!({ "project": project_prop() }), &[]), read_only())])
     .collect()
 }
 

@@ -512,6 +512,34 @@ pub fn schema(name: &str) -> Option<Arc<Map<String, Value>>> {
             ("spans", array(span())),
             ("untrusted", ty("boolean")),
         ]),
+        "list_monitors" => object(&[
+            ("project", project()),
+            (
+                "monitors",
+                array(object(&[
+                    ("slug", ty("string")),
+                    ("state", ty("string")),
+                    (
+                        "schedule",
+                        nullable(object(&[
+                            ("type", ty("string")),
+                            ("value", ty("string")),
+                            ("unit", ty("string?")),
+                            ("timezone", ty("string?")),
+                        ])),
+                    ),
+                    ("checkin_margin_minutes", ty("integer")),
+                    ("max_runtime_minutes", ty("integer")),
+                    ("failure_issue_threshold", ty("integer")),
+                    ("recovery_threshold", ty("integer")),
+                    ("environment", ty("string?")),
+                    ("last_checkin_at", ty("string?")),
+                    ("last_status", ty("string?")),
+                    ("last_duration_ms", ty("number?")),
+                    ("next_expected_at", ty("string?")),
+                ])),
+            ),
+        ]),
         "get_trace" => object(&[
             ("trace_id", ty("string")),
             ("start", ty("string")),

@@ -1,0 +1,132 @@
+//! The HTTP check-in endpoint, for scripts and `curl`:
+//!
+//! ```text
+//! GET|POST /api/{project}/cron/{monitor_slug}/{key}/?status=in_progress|ok|error[&check_in_id=…][&environment=…][&duration=<s>]
+//! ```
+//!
+//! The key in the path authenticates it as a DSN key would. A POST may send a JSON object with the same
+//! fields and a `monitor_config` (the query string wins where both name a field). The check-in is checked
+//! like an SDK's, wrapped in a `check_in` envelope item and queued; the answer is `202 {"id": check_in_id}`
+//! (the id generated when none was given, so a script can close the run it opened). Never rate limited.
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+use super::{authorize, enqueue, read_body, BadStoreRequest, IngestState};
+use crate::monitors::CheckIn;
+use crate::protocol::auth::{AuthSource, Credentials};
+use crate::protocol::{decode_body, ProjectId, PublicKey};
+
+/// Query parameters that are check-in fields; others (`sentry_key`, cache busters) are ignored.
+const QUERY_FIELDS: [&str; 4] = ["status", "check_in_id", "environment", "duration"];
+
+/// Checks and queues one HTTP check-in; returns its `check_in_id`.
+pub async fn handle(
+    state: &IngestState,
+    project: &str,
+    slug: &str,
+    key: &str,
+    query: Option<&str>,
+    content_encoding: Option<&str>,
+    body: Bytes,
+) -> Result<String, BadStoreRequest> {
+    let project: ProjectId = project.parse().map_err(|_| BadStoreRequest::BadProjectId)?;
+    let public_key: PublicKey = key.parse().map_err(|_| BadStoreRequest::UnknownKey)?;
+    let creds = Credentials {
+        public_key,
+        source: AuthSource::Path,
+        client: None,
+        dsn_project: None,
+    };
+    authorize(state, &creds, project).await?;
+    let mut fields = body_fields(state, content_encoding, body)?;
+    for (name, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        if QUERY_FIELDS.contains(&name.as_ref()) {
+            fields.insert(name.into_owned(), Value::String(value.into_owned()));
+        }
+    }
+    fields.insert("monitor_slug".into(), Value::String(slug.to_owned()));
+    let check_in = CheckIn::from_object(&fields).map_err(|e| BadStoreRequest::InvalidItem {
+        item: "check_in".into(),
+        reason: e.to_string(),
+    })?;
+    // The processor must record the id we answer with, also when we made it up.
+    fields.insert(
+        "check_in_id".into(),
+        Value::String(check_in.check_in_id.clone()),
+    );
+    let payload = Value::Object(fields).to_string();
+    if payload.len() > state.limits.max_check_in_bytes {
+        return Err(BadStoreRequest::Overflow(format!(
+            "check_in item exceeds {} bytes",
+            state.limits.max_check_in_bytes
+        )));
+    }
+    let envelope = format!(
+        "{{}}\n{{\"type\":\"check_in\",\"length\":{}}}\n{payload}\n",
+        payload.len()
+    );
+    enqueue(state, project, None, Bytes::from(envelope)).await?;
+    Ok(check_in.check_in_id)
+}
+
+/// The JSON object a POST sent, or nothing.
+fn body_fields(
+    state: &IngestState,
+    content_encoding: Option<&str>,
+    body: Bytes,
+) -> Result<Map<String, Value>, BadStoreRequest> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    let body = decode_body(content_encoding, body, state.limits.max_check_in_bytes)?;
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(fields)) => Ok(fields),
+        Ok(_) => Err(bad_body("expected a JSON object".into())),
+        Err(e) => Err(bad_body(e.to_string())),
+    }
+}
+
+fn bad_body(reason: String) -> BadStoreRequest {
+    BadStoreRequest::InvalidItem {
+        item: "check_in".into(),
+        reason: format!("request body: {reason}"),
+    }
+}
+
+/// The axum handler: reads the body (capped) and answers 202 with the check-in id.
+pub(super) async fn endpoint(
+    State(state): State<IngestState>,
+    Path((project, slug, key)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+    req: Request<Body>,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = match read_body(body, state.limits.max_body_bytes).await {
+        Ok(body) => body,
+        Err(e) => return e.into_response(),
+    };
+    let encoding = parts
+        .headers
+        .get("content-encoding")
+        .and_then(|v| v.to_str().ok());
+    match handle(
+        &state,
+        &project,
+        &slug,
+        &key,
+        query.as_deref(),
+        encoding,
+        body,
+    )
+    .await
+    {
+        Ok(id) => (StatusCode::ACCEPTED, Json(serde_json::json!({ "id": id }))).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
