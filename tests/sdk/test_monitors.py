@@ -124,7 +124,7 @@ def test_monitors_page_and_mcp(server):
                     return await session.call_tool("list_monitors", {"project": "default"})
 
     result = asyncio.run(call())
-    assert not result.isError
+    assert not result.is_error
     monitors = {m["slug"]: m for m in result.structured_content["monitors"]}
     assert monitors["sync-invoices"]["state"] == "failed"
     assert monitors["nightly-backup"]["schedule"] == {"type": "crontab", "value": "0 3 * * *", "unit": None, "timezone": "Europe/Berlin"}
