@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import jsonschema
 import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
@@ -121,10 +122,12 @@ def test_monitors_page_and_mcp(server):
             async with streamable_http_client(f"{splat.base_url}/mcp", http_client=http) as (read, write):
                 async with ClientSession(read, write) as session:
                     await session.initialize()
-                    return await session.call_tool("list_monitors", {"project": "default"})
+                    listed = {t.name: t for t in (await session.list_tools()).tools}
+                    return listed["list_monitors"], await session.call_tool("list_monitors", {"project": "default"})
 
-    result = asyncio.run(call())
+    tool, result = asyncio.run(call())
     assert not result.is_error
+    jsonschema.validate(result.structured_content, tool.output_schema, cls=jsonschema.Draft202012Validator)
     monitors = {m["slug"]: m for m in result.structured_content["monitors"]}
     assert monitors["sync-invoices"]["state"] == "failed"
     assert monitors["nightly-backup"]["schedule"] == {"type": "crontab", "value": "0 3 * * *", "unit": None, "timezone": "Europe/Berlin"}
