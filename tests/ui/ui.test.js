@@ -5,7 +5,8 @@
 // SDK clients of tests/sdk, then loads the issues list, opens an issue, resolves it, checks it moved to the
 // Resolved tab, sends the same error again and sees the issue reopened as regressed, opens an event page, watches a new error arrive without a reload, and switches the theme;
 // then sends transactions, finds the slowest endpoint on the Performance page, opens it and one of its
-// requests, and checks the span waterfall and the N+1 worklist.
+// requests, and checks the span waterfall and the N+1 worklist; finally checks in two cron jobs over HTTP and
+// finds them on the Monitors page.
 // Screenshots of every page type, light and dark, go to tests/output/screenshots/.
 //
 // Run: SPLAT_BIN=<path to splat> node --test tests/ui/ui.test.js
@@ -393,6 +394,37 @@ test("performance: the slowest endpoint is found, opened, and one of its request
   assert.ok(await page.locator("#query-analysis tr.n1-row").count() >= 1, "the N+1 pattern is highlighted");
   assert.ok(await page.locator("#waterfall .span-row").count() >= 5);
   await shoot("transaction-n-plus-one");
+});
+
+test("cron monitors: check-ins over the HTTP endpoint show on the Monitors page with their state and schedule", async () => {
+  const url = new URL(dsn);
+  const project = url.pathname.replace(/\//g, "");
+  const cron = (slug, query, body) => fetch(`${base}/api/${project}/cron/${slug}/${url.username}/?${query}`,
+    body ? { method: "POST", body: JSON.stringify(body) } : {});
+  const nightly = { monitor_config: { schedule: { type: "crontab", value: "0 3 * * *" }, timezone: "Europe/Berlin" } };
+  let r = await cron("nightly-backup", "status=ok&duration=42", nightly);
+  assert.equal(r.status, 202, await r.text());
+  r = await cron("sync-invoices", "status=in_progress", { monitor_config: { schedule: { type: "interval", value: 10, unit: "minute" } } });
+  assert.equal(r.status, 202);
+  const { id } = await r.json();
+  assert.equal((await cron("sync-invoices", `status=error&check_in_id=${id}`)).status, 202);
+  await eventually("both monitors, one failed", async () => {
+    const html = await (await fetch(`${base}/projects/default/monitors`)).text();
+    return (html.match(/class="monitor-row"/g) || []).length === 2 && html.includes('data-state="failed"');
+  });
+
+  await page.goto(`${base}/projects/default`);
+  await page.locator("nav.pills a", { hasText: "Monitors" }).click();
+  await page.waitForURL(`${base}/projects/default/monitors`);
+  assert.equal(await page.locator("nav.pills a[aria-current=page]").innerText(), "Monitors");
+  const backup = page.locator('tr[data-monitor="nightly-backup"]');
+  assert.equal(await backup.locator("[data-monitor-state]").innerText(), "ok");
+  assert.match(await backup.innerText(), /0 3 \* \* \* \(Europe\/Berlin\)/);
+  assert.match(await backup.innerText(), /42 s/);
+  const sync = page.locator('tr[data-monitor="sync-invoices"]');
+  assert.equal(await sync.locator("[data-monitor-state]").innerText(), "failed");
+  assert.match(await sync.innerText(), /every 10 minutes/);
+  await shoot("monitors");
 });
 
 test("no page logged a script error or a CSP violation", () => {
