@@ -21,8 +21,6 @@
 //! ```
 //! The mapping constants are implied by the version byte, so a future change of α bumps the version.
 
-use std::collections::BTreeMap;
-
 /// Relative accuracy: every quantile is within 1% of the value at the same rank.
 pub const RELATIVE_ACCURACY: f64 = 0.01;
 
@@ -31,11 +29,6 @@ pub const MIN_INDEXABLE_MS: f64 = 0.001;
 
 /// Durations above this (about 31 years) are clock bugs, not latencies; ignoring them keeps `sum` finite.
 pub const MAX_VALUE_MS: f64 = 1e12;
-
-/// In-memory cap on buckets. Accepted values span at most ~1,720 buckets (1 µs to [`MAX_VALUE_MS`]),
-/// so this is a guard for merges of hostile stored sketches; past it the lowest buckets are collapsed, as DDSketch's collapsing store
-/// does, because the low quantiles matter least for latency.
-pub const MAX_BUCKETS: usize = 2048;
 
 /// The most buckets `from_bytes` accepts, so hostile bytes cannot make it allocate without bound.
 pub const MAX_STORED_BUCKETS: u64 = 4096;
@@ -62,8 +55,8 @@ pub enum SketchError {
 /// A DDSketch over durations in milliseconds; see the module doc.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LatencySketch {
-    /// Bucket index → number of values in it. Sparse, because one endpoint's hour touches a few hundred.
-    buckets: BTreeMap<i32, u64>,
+    /// Bucket index → number of values in it.
+    buckets: Buckets,
     zero_count: u64,
     count: u64,
     sum: f64,
@@ -81,7 +74,7 @@ impl Default for LatencySketch {
 impl LatencySketch {
     pub fn new() -> Self {
         LatencySketch {
-            buckets: BTreeMap::new(),
+            buckets: Buckets::default(),
             zero_count: 0,
             count: 0,
             sum: 0.0,
@@ -102,30 +95,24 @@ impl LatencySketch {
         if count == 0 || !(0.0..=MAX_VALUE_MS).contains(&value_ms) {
             return;
         }
-        let slot = match bucket_index(value_ms) {
-            Some(index) => self.buckets.entry(index).or_insert(0),
-            None => &mut self.zero_count,
-        };
-        *slot = slot.saturating_add(count);
+        match bucket_index(value_ms) {
+            Some(index) => self.buckets.add(index, count),
+            None => self.zero_count = self.zero_count.saturating_add(count),
+        }
         self.count = self.count.saturating_add(count);
         self.sum += value_ms * count as f64;
         self.min = self.min.min(value_ms);
         self.max = self.max.max(value_ms);
-        self.collapse_lowest();
     }
 
     /// Folds `other` into `self`; the result answers quantiles as if it had seen both streams.
     pub fn merge(&mut self, other: &LatencySketch) {
-        for (&index, &n) in &other.buckets {
-            let slot = self.buckets.entry(index).or_insert(0);
-            *slot = slot.saturating_add(n);
-        }
+        self.buckets.merge(&other.buckets);
         self.zero_count = self.zero_count.saturating_add(other.zero_count);
         self.count = self.count.saturating_add(other.count);
         self.sum += other.sum;
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
-        self.collapse_lowest();
     }
 
     pub fn count(&self) -> u64 {
@@ -174,30 +161,13 @@ impl LatencySketch {
             return 0.0;
         }
         let mut seen = self.zero_count;
-        for (&index, &n) in &self.buckets {
+        for (index, n) in self.buckets.iter() {
             seen = seen.saturating_add(n);
             if seen >= rank {
                 return bucket_value(index);
             }
         }
         self.max
-    }
-
-    /// Keeps at most [`MAX_BUCKETS`] by moving the lowest buckets' counts into the lowest kept one.
-    fn collapse_lowest(&mut self) {
-        let excess = self.buckets.len().saturating_sub(MAX_BUCKETS);
-        if excess == 0 {
-            return;
-        }
-        let mut moved = 0u64;
-        for _ in 0..excess {
-            if let Some((_, n)) = self.buckets.pop_first() {
-                moved = moved.saturating_add(n);
-            }
-        }
-        if let Some(mut lowest) = self.buckets.first_entry() {
-            *lowest.get_mut() = lowest.get().saturating_add(moved);
-        }
     }
 
     /// The compact stored form described in the module doc.
@@ -216,7 +186,7 @@ impl LatencySketch {
         }
         write_varint(&mut out, self.buckets.len() as u64);
         let mut previous: Option<i32> = None;
-        for (&index, &n) in &self.buckets {
+        for (index, n) in self.buckets.iter() {
             let key = match previous {
                 None => zigzag(index),
                 Some(p) => (i64::from(index) - i64::from(p)) as u64,
@@ -256,7 +226,6 @@ impl LatencySketch {
             sketch.min = f64::INFINITY;
             sketch.max = f64::NEG_INFINITY;
         }
-        sketch.collapse_lowest();
         Ok(sketch)
     }
 
@@ -264,8 +233,8 @@ impl LatencySketch {
     fn validate(&self) -> Result<(), SketchError> {
         let bucketed = self
             .buckets
-            .values()
-            .try_fold(self.zero_count, |acc, &n| acc.checked_add(n))
+            .iter()
+            .try_fold(self.zero_count, |acc, (_, n)| acc.checked_add(n))
             .ok_or(SketchError::Invalid("count overflow"))?;
         if bucketed != self.count {
             return Err(SketchError::Invalid("bucket counts do not add up"));
@@ -278,6 +247,74 @@ impl LatencySketch {
             return Err(SketchError::Invalid("bad min/max"));
         }
         Ok(())
+    }
+}
+
+/// Every bucket index an accepted value can land in: (1 µs, [`MAX_VALUE_MS`]] maps to [-345, 1382].
+const INDEX_RANGE: std::ops::RangeInclusive<i32> = -346..=1383;
+
+/// Bucket counts as one dense run of indexes starting at `offset`: merging is adding two arrays, which
+/// is what pages do per rollup cell, thousands of times. The run spans at most [`INDEX_RANGE`] (about
+/// 14 KB), because only indexes of accepted values ever get in.
+#[derive(Debug, Clone, Default)]
+struct Buckets {
+    offset: i32,
+    counts: Vec<u64>,
+}
+
+impl Buckets {
+    /// Makes room for `lo..=hi` (both within [`INDEX_RANGE`]).
+    fn cover(&mut self, lo: i32, hi: i32) {
+        if self.counts.is_empty() {
+            self.offset = lo;
+        }
+        if lo < self.offset {
+            let grow = (self.offset - lo) as usize;
+            self.counts.splice(0..0, std::iter::repeat_n(0, grow));
+            self.offset = lo;
+        }
+        let len = (hi - self.offset + 1) as usize;
+        if len > self.counts.len() {
+            self.counts.resize(len, 0);
+        }
+    }
+
+    fn add(&mut self, index: i32, n: u64) {
+        self.cover(index, index);
+        let slot = &mut self.counts[(index - self.offset) as usize];
+        *slot = slot.saturating_add(n);
+    }
+
+    fn merge(&mut self, other: &Buckets) {
+        let Some(last) = other.counts.len().checked_sub(1) else {
+            return;
+        };
+        self.cover(other.offset, other.offset + last as i32);
+        let start = (other.offset - self.offset) as usize;
+        for (slot, n) in self.counts[start..].iter_mut().zip(&other.counts) {
+            *slot = slot.saturating_add(*n);
+        }
+    }
+
+    /// The non-empty buckets by increasing index.
+    fn iter(&self) -> impl Iterator<Item = (i32, u64)> + '_ {
+        let offset = self.offset;
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(move |(i, n)| (offset + i as i32, *n))
+    }
+
+    fn len(&self) -> usize {
+        self.counts.iter().filter(|n| **n > 0).count()
+    }
+}
+
+/// Equal when the same buckets hold the same counts, however much empty room either has.
+impl PartialEq for Buckets {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
     }
 }
 
@@ -311,12 +348,12 @@ fn nearest_rank(q: f64, count: u64) -> u64 {
     (rank as u64).clamp(1, count)
 }
 
-fn read_buckets(reader: &mut Reader<'_>) -> Result<BTreeMap<i32, u64>, SketchError> {
+fn read_buckets(reader: &mut Reader<'_>) -> Result<Buckets, SketchError> {
     let len = reader.varint()?;
     if len > MAX_STORED_BUCKETS {
         return Err(SketchError::TooManyBuckets(len));
     }
-    let mut buckets = BTreeMap::new();
+    let mut buckets = Buckets::default();
     let mut previous: Option<i64> = None;
     for _ in 0..len {
         let key = reader.varint()?;
@@ -330,13 +367,16 @@ fn read_buckets(reader: &mut Reader<'_>) -> Result<BTreeMap<i32, u64>, SketchErr
                 .and_then(|delta| p.checked_add(delta))
                 .ok_or(SketchError::Invalid("bucket index out of range"))?,
         };
-        let index32 =
-            i32::try_from(index).map_err(|_| SketchError::Invalid("bucket index out of range"))?;
+        // Only indexes an accepted value can have: the dense store allocates the range between them.
+        let index32 = i32::try_from(index)
+            .ok()
+            .filter(|i| INDEX_RANGE.contains(i))
+            .ok_or(SketchError::Invalid("bucket index out of range"))?;
         let n = reader.varint()?;
         if n == 0 {
             return Err(SketchError::Invalid("empty bucket"));
         }
-        buckets.insert(index32, n);
+        buckets.add(index32, n);
         previous = Some(index);
     }
     Ok(buckets)
@@ -597,29 +637,33 @@ mod tests {
     }
 
     #[test]
-    fn bucket_count_is_capped_by_collapsing_the_lowest() {
+    fn every_accepted_value_has_a_bucket_in_range_and_others_are_refused() {
         let mut sketch = LatencySketch::new();
-        // Every bucket from 1 µs up to MAX_VALUE_MS, i.e. fewer than the cap…
-        let mut v = 0.0011;
-        while v < MAX_VALUE_MS {
+        let mut v = MIN_INDEXABLE_MS * 1.000_001;
+        while v <= MAX_VALUE_MS {
+            let index = bucket_index(v).unwrap();
+            assert!(INDEX_RANGE.contains(&index), "{v} → {index}");
             sketch.add(v);
             v *= gamma();
         }
-        assert!(sketch.bucket_count() <= MAX_BUCKETS);
-        // …so force the cap with a decoded-style sketch holding spread-out buckets.
-        let mut wide = LatencySketch::new();
-        for i in 0..(MAX_BUCKETS as i32 + 100) {
-            wide.buckets.insert(i * 10, 1);
+        sketch.add(MAX_VALUE_MS);
+        assert!(sketch.bucket_count() <= INDEX_RANGE.count());
+        assert_eq!(
+            LatencySketch::from_bytes(&sketch.to_bytes()).unwrap(),
+            sketch
+        );
+        // A stored bucket no value could reach would make the dense store allocate without need.
+        let mut bytes = vec![FORMAT_VERSION, 1, 0];
+        for f in [5.0f64, 5.0, 5.0] {
+            bytes.extend_from_slice(&f.to_le_bytes());
         }
-        wide.count = MAX_BUCKETS as u64 + 100;
-        wide.min = 1.0;
-        wide.max = 2.0;
-        let mut merged = LatencySketch::new();
-        merged.merge(&wide);
-        assert_eq!(merged.bucket_count(), MAX_BUCKETS);
-        assert_eq!(merged.count(), wide.count);
-        assert_eq!(merged.buckets.values().sum::<u64>(), wide.count);
-        assert_eq!(merged.buckets.first_key_value(), Some((&1000, &101)));
+        bytes.push(1);
+        write_varint(&mut bytes, zigzag(100_000));
+        bytes.push(1);
+        assert_eq!(
+            LatencySketch::from_bytes(&bytes),
+            Err(SketchError::Invalid("bucket index out of range"))
+        );
     }
 
     #[test]

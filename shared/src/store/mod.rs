@@ -29,8 +29,8 @@ pub use issue_reads::{
 pub use issues::{IssueChange, Sighting};
 pub use monitors::{CheckInRow, Monitor, MonitorMark, Run};
 pub use perf_reads::{
-    EndpointStats, HourStats, PerfWindow, TransactionDetail, TransactionQuery, TransactionSort,
-    TransactionSummary,
+    EndpointStats, HourStats, PerfOverview, PerfWindow, TransactionDetail, TransactionQuery,
+    TransactionSort, TransactionSummary,
 };
 pub use project_reads::{ProjectSummary, RecentEvent};
 pub use projects::{KeyInfo, Project, ProjectKey};

@@ -2,7 +2,7 @@
 //! the rollups (never from raw transactions); transaction lists and a transaction's page from the
 //! `transactions` table. A classic transaction's spans are in the lake only (`lake::read`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::protocol::ProjectId;
 
@@ -129,6 +129,17 @@ fn nearest_rank(sorted: &[f64], q: f64) -> Option<f64> {
     }
     let rank = (q * sorted.len() as f64).ceil() as usize;
     Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+/// A window of a project as the performance pages show it (see [`Store::perf_overview`]).
+#[derive(Debug, Clone, Default)]
+pub struct PerfOverview {
+    pub totals: EndpointStats,
+    /// The whole project, hour by hour (hours without transactions absent).
+    pub hours: Vec<HourStats>,
+    /// Most time spent first.
+    pub endpoints: Vec<EndpointStats>,
+    pub endpoint_hours: HashMap<String, Vec<HourStats>>,
 }
 
 /// One hour of an endpoint (or of the project).
@@ -264,6 +275,52 @@ impl Store {
             cells.push((row.get(0)?, row.get(1)?, from_values(&values)));
         }
         Ok(cells)
+    }
+
+    /// Everything the performance pages show from rollups, from one read of the window's cells: the
+    /// project's totals and hours, and every endpoint's figures (most time spent first) and hours.
+    pub async fn perf_overview(
+        &self,
+        project: ProjectId,
+        window: &PerfWindow,
+    ) -> Result<PerfOverview> {
+        let mut by_name: BTreeMap<String, Rollup> = BTreeMap::new();
+        let mut by_name_hour: BTreeMap<(String, i64), Rollup> = BTreeMap::new();
+        let mut by_hour: BTreeMap<i64, Rollup> = BTreeMap::new();
+        for (hour, name, cell) in self.rollup_cells(project, window, None).await? {
+            by_name.entry(name.clone()).or_default().merge(&cell);
+            by_hour.entry(hour).or_default().merge(&cell);
+            by_name_hour.entry((name, hour)).or_default().merge(&cell);
+        }
+        let mut total = Rollup::default();
+        for r in by_name.values() {
+            total.merge(r);
+        }
+        let mut endpoints: Vec<EndpointStats> = by_name
+            .into_iter()
+            .map(|(name, r)| EndpointStats::from_rollup(name, &r))
+            .collect();
+        endpoints.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms).then(a.name.cmp(&b.name)));
+        let mut endpoint_hours: HashMap<String, Vec<HourStats>> = HashMap::new();
+        for ((name, hour), r) in by_name_hour {
+            let stats = EndpointStats::from_rollup(name.clone(), &r);
+            endpoint_hours
+                .entry(name)
+                .or_default()
+                .push(HourStats { hour, stats });
+        }
+        Ok(PerfOverview {
+            totals: EndpointStats::from_rollup(String::new(), &total),
+            hours: by_hour
+                .into_iter()
+                .map(|(hour, r)| HourStats {
+                    hour,
+                    stats: EndpointStats::from_rollup(String::new(), &r),
+                })
+                .collect(),
+            endpoints,
+            endpoint_hours,
+        })
     }
 
     /// Endpoints over the window, most time spent first.

@@ -8,9 +8,9 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 
-use crate::protocol::ProjectId;
 use crate::store::{
-    EndpointStats, PerfWindow, Project, TransactionQuery, TransactionSort, TransactionSummary,
+    EndpointStats, PerfOverview, PerfWindow, Project, TransactionQuery, TransactionSort,
+    TransactionSummary,
 };
 
 use super::chart::Sparkline;
@@ -185,24 +185,24 @@ pub struct EndpointRow {
     pub errors_5xx: Count,
 }
 
-async fn endpoint_rows(
-    state: &WebState,
-    project: ProjectId,
+fn endpoint_rows(
     slug: &str,
     stats: Vec<EndpointStats>,
+    overview: &PerfOverview,
     window: &PerfWindow,
     deploys: &[(i64, String)],
     q: &PerfQuery,
-) -> WebResult<Vec<EndpointRow>> {
+) -> Vec<EndpointRow> {
     let mut rows = Vec::with_capacity(stats.len());
     for s in stats {
-        let hours = state
-            .store
-            .perf_hours(project, window, Some(&s.name))
-            .await?;
+        let hours = overview
+            .endpoint_hours
+            .get(&s.name)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         rows.push(EndpointRow {
             url: endpoint_url(slug, &s.name, q),
-            trend: p95_trend(&hours, deploys, window.from_us, window.to_us),
+            trend: p95_trend(hours, deploys, window.from_us, window.to_us),
             time_spent: total_time(s.total_ms),
             avg: ms(s.avg_ms),
             p50: opt_ms(s.p50_ms),
@@ -218,7 +218,7 @@ async fn endpoint_rows(
             name: s.name,
         });
     }
-    Ok(rows)
+    rows
 }
 
 /// A row of a transaction list.
@@ -359,21 +359,13 @@ pub async fn index(
     let now = Ts::now().0;
     let window = q.window(now, true);
     let deploys = deploys(&state, project.id).await?;
-    let totals = state.store.perf_totals(project.id, &window, None).await?;
-    let mut stats = state.store.endpoint_stats(project.id, &window).await?;
+    let overview = state.store.perf_overview(project.id, &window).await?;
+    let totals = overview.totals.clone();
+    let mut stats = overview.endpoints.clone();
     let endpoints_total = stats.len();
     // The seed's 20, or every match when the list is filtered by name.
     stats.truncate(if window.name.is_some() { 200 } else { 20 });
-    let endpoints = endpoint_rows(
-        &state,
-        project.id,
-        &project.slug,
-        stats,
-        &window,
-        &deploys,
-        &q,
-    )
-    .await?;
+    let endpoints = endpoint_rows(&project.slug, stats, &overview, &window, &deploys, &q);
     let page = q.page();
     let mut list = state
         .store
@@ -568,12 +560,12 @@ pub async fn n_plus_one(
     let now = Ts::now().0;
     let window = q.window(now, false);
     let deploys = deploys(&state, project.id).await?;
-    let mut stats: Vec<EndpointStats> = state
-        .store
-        .endpoint_stats(project.id, &window)
-        .await?
-        .into_iter()
+    let overview = state.store.perf_overview(project.id, &window).await?;
+    let mut stats: Vec<EndpointStats> = overview
+        .endpoints
+        .iter()
         .filter(|s| s.n_plus_one_count > 0)
+        .cloned()
         .collect();
     stats.sort_by(|a, b| {
         b.wasted_ms
@@ -585,16 +577,7 @@ pub async fn n_plus_one(
         .iter()
         .map(|s| (s.n_plus_one_count, s.wasted_ms))
         .collect();
-    let endpoints = endpoint_rows(
-        &state,
-        project.id,
-        &project.slug,
-        stats,
-        &window,
-        &deploys,
-        &q,
-    )
-    .await?;
+    let endpoints = endpoint_rows(&project.slug, stats, &overview, &window, &deploys, &q);
     let mut rows = Vec::with_capacity(endpoints.len());
     for (row, (n, wasted)) in endpoints.into_iter().zip(counts) {
         let example = state
@@ -695,22 +678,12 @@ pub async fn dashboard_perf(
         to_us: now,
         ..PerfWindow::default()
     };
-    let hours = state.store.perf_hours(project.id, &window, None).await?;
-    let totals = state.store.perf_totals(project.id, &window, None).await?;
-    let mut stats = state.store.endpoint_stats(project.id, &window).await?;
-    stats.truncate(5);
-    let top_endpoints = endpoint_rows(
-        state,
-        project.id,
-        &project.slug,
-        stats,
-        &window,
-        deploys,
-        &q,
-    )
-    .await?;
+    let overview = state.store.perf_overview(project.id, &window).await?;
+    let (hours, totals) = (&overview.hours, &overview.totals);
+    let stats = overview.endpoints.iter().take(5).cloned().collect();
+    let top_endpoints = endpoint_rows(&project.slug, stats, &overview, &window, deploys, &q);
     Ok(DashboardPerf {
-        transactions_24h: count_sparkline(&hours, deploys, 24, now),
+        transactions_24h: count_sparkline(hours, deploys, 24, now),
         p50: opt_ms(totals.p50_ms),
         p95: opt_ms(totals.p95_ms),
         top_endpoints,

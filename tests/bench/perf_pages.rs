@@ -1,0 +1,156 @@
+//! Performance pages over a large project. Run: `cargo bench -p splat-tests --bench perf_pages`
+//! (option `--transactions N`, default 1,000,000).
+//!
+//! Stores N transactions spread over the last 30 days (50 endpoints, 3 environments, figures that vary,
+//! an N+1 on some endpoints) through the processor's own commit path, which also fills the hourly rollups,
+//! then requests each performance page through the web router, warm, and prints p50/p95 per page and
+//! the CPU time per request.
+//! Payloads are left out (the pages never read them), so the database is smaller than a real one.
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use splat::model::{HttpFacts, SpanRecord, TransactionRecord};
+use splat::perf::transaction::TransactionPerf;
+use splat::protocol::ProjectId;
+use splat::queue::LocalQueue;
+use splat::store::{Store, TransactionRow, WriteBatch};
+use tower::ServiceExt;
+
+mod common;
+use common::{arg, cpu_seconds};
+
+const DAY_US: i64 = 86_400_000_000;
+
+fn transaction(project: ProjectId, i: usize, n: usize, now_us: i64) -> TransactionRow {
+    let endpoint = i % 50;
+    // Deterministic spread: a skewed duration per endpoint and request, times over 30 days.
+    let duration_us = 5_000 + ((i * 7_919) % 200_000) as i64 * (1 + endpoint as i64 % 4);
+    let end_us = now_us - (i as i64 * 30 * DAY_US) / n as i64;
+    let root = SpanRecord {
+        trace_id: format!("{i:032x}"),
+        span_id: format!("{i:016x}"),
+        parent_span_id: None,
+        segment_id: None,
+        is_segment: true,
+        name: None,
+        op: Some("http.server".into()),
+        status: Some("ok".into()),
+        start_us: Some(end_us - duration_us),
+        end_us: Some(end_us),
+        data: None,
+        db_system: None,
+    };
+    let n_plus_one = endpoint % 10 == 3 && i % 3 == 0;
+    TransactionRow {
+        project_id: project,
+        event_id: Some(format!("{i:032x}")),
+        record: TransactionRecord {
+            root,
+            name: format!("GET /api/endpoint-{endpoint}"),
+            environment: Some(["production", "staging", "dev"][i % 3].into()),
+            release: Some(format!("shop@1.{}", i * 10 / n)),
+            platform: Some("python".into()),
+            sdk_name: Some("sentry.python".into()),
+            server_name: Some("web-1".into()),
+            http: HttpFacts {
+                method: Some("GET".into()),
+                url: Some(format!("https://shop.example/api/endpoint-{endpoint}")),
+                status: Some(if i % 97 == 0 { 500 } else { 200 }),
+            },
+            measured_db_ms: None,
+            measured_view_ms: None,
+            sql_breadcrumbs: Vec::new(),
+        },
+        end_us,
+        received_at_us: end_us,
+        source: "transaction",
+        payload: None,
+        perf: TransactionPerf {
+            db_time_ms: Some(duration_us as f64 / 3000.0),
+            view_time_ms: Some(duration_us as f64 / 5000.0),
+            query_count: Some(3 + (i % 20) as i32),
+            has_n_plus_one: Some(n_plus_one),
+            n_plus_one_wasted_ms: Some(if n_plus_one { 40.0 } else { 0.0 }),
+            span_count: Some(30),
+            spans_truncated: Some(false),
+            query_patterns: Vec::new(),
+        },
+        spans: Vec::new(),
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("splat.db")).await.unwrap();
+        let project = store.ensure_default_project().await.unwrap();
+        let n = arg("--transactions", 1_000_000);
+        let now_us = chrono::Utc::now().timestamp_micros();
+        let start = Instant::now();
+        for chunk in (0..n).collect::<Vec<_>>().chunks(10_000) {
+            let batch = WriteBatch {
+                transactions: chunk.iter().map(|&i| transaction(project.id, i, n, now_us)).collect(),
+                ..WriteBatch::default()
+            };
+            store.commit(&batch).await.unwrap();
+        }
+        println!(
+            "data set: {} transactions, {} rollup cells in {:.0} s; database {:.0} MB",
+            store.count("transactions").await.unwrap(),
+            store.count("transaction_rollups").await.unwrap(),
+            start.elapsed().as_secs_f64(),
+            std::fs::metadata(dir.path().join("splat.db")).unwrap().len() as f64 / 1e6
+        );
+
+        let queue = LocalQueue::open(&dir.path().join("queue.db"), Duration::from_secs(60), 5)
+            .await
+            .unwrap();
+        let web = splat::web::router(splat::web::WebState::new(store.clone(), Arc::new(queue), None, None));
+        let slug = &project.slug;
+        let pages = [
+            ("performance, 24 h", format!("/projects/{slug}/performance?range=24h")),
+            ("performance, 30 d", format!("/projects/{slug}/performance?range=30d")),
+            ("performance, 7 d, production", format!("/projects/{slug}/performance?range=7d&environment=production")),
+            ("endpoint, 30 d", format!("/projects/{slug}/performance/endpoint?name=GET%20%2Fapi%2Fendpoint-3&range=30d")),
+            ("N+1 worklist, 30 d", format!("/projects/{slug}/performance/n-plus-one?range=30d")),
+            ("project dashboard", format!("/projects/{slug}")),
+        ];
+        for (name, path) in pages {
+            let mut times = Vec::new();
+            let mut cpu = 0.0;
+            for i in 0..33 {
+                let cpu_before = cpu_seconds();
+                let request = http::Request::get(&path).body(axum::body::Body::empty()).unwrap();
+                let t = Instant::now();
+                let response = web.clone().oneshot(request).await.unwrap();
+                assert_eq!(response.status(), 200, "{path}");
+                let _ = http_body_util::BodyExt::collect(response.into_body()).await.unwrap();
+                // The first three warm the caches; the page budget is for warm requests.
+                if i >= 3 {
+                    times.push(t.elapsed());
+                    cpu += cpu_seconds() - cpu_before;
+                }
+            }
+            times.sort();
+            // Wall time waits for the CPU when the machine is busy; CPU time per request does not.
+            println!(
+                "{name}: p50 {:.1} ms, p95 {:.1} ms wall; {:.1} ms CPU per request",
+                percentile(&times, 0.5).as_secs_f64() * 1e3,
+                percentile(&times, 0.95).as_secs_f64() * 1e3,
+                cpu * 1e3 / times.len() as f64
+            );
+        }
+    });
+}
