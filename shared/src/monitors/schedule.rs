@@ -6,7 +6,7 @@
 
 use std::str::FromStr;
 
-use chrono::{DateTime, Months, TimeZone, Utc};
+use chrono::{DateTime, Months, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 
 /// The unit of an interval schedule.
@@ -133,16 +133,18 @@ impl Schedule {
             }
             Self::Interval { every, unit } => {
                 let n = i64::from(*every);
+                // Checked: an interval of four billion weeks is valid input, a panic is not an answer.
+                let step = |d: Option<TimeDelta>| d.and_then(|d| after.checked_add_signed(d));
                 let next = match unit {
-                    IntervalUnit::Minute => after + chrono::Duration::minutes(n),
-                    IntervalUnit::Hour => after + chrono::Duration::hours(n),
-                    IntervalUnit::Day => after + chrono::Duration::days(n),
-                    IntervalUnit::Week => after + chrono::Duration::weeks(n),
-                    IntervalUnit::Month => after.checked_add_months(Months::new(*every))?,
+                    IntervalUnit::Minute => step(TimeDelta::try_minutes(n)),
+                    IntervalUnit::Hour => step(TimeDelta::try_hours(n)),
+                    IntervalUnit::Day => step(TimeDelta::try_days(n)),
+                    IntervalUnit::Week => step(TimeDelta::try_weeks(n)),
+                    IntervalUnit::Month => after.checked_add_months(Months::new(*every)),
                     IntervalUnit::Year => {
-                        after.checked_add_months(Months::new(every.checked_mul(12)?))?
+                        after.checked_add_months(Months::new(every.checked_mul(12)?))
                     }
-                };
+                }?;
                 Some(next.timestamp_micros())
             }
         }
@@ -217,6 +219,16 @@ mod tests {
             Some(us("2026-02-28T00:00:00Z"))
         );
         assert_eq!(m.describe(), "every month");
+        // Far past the calendar's end: no next run, and no panic.
+        for unit in ["minute", "hour", "day", "week", "month", "year"] {
+            let huge =
+                Schedule::parse("interval", &u32::MAX.to_string(), Some(unit), None).unwrap();
+            let next = huge.next_after(us("2026-01-10T12:07:30Z"));
+            assert!(
+                next.is_none_or(|n| n > us("2026-01-10T12:07:30Z")),
+                "{unit}"
+            );
+        }
     }
 
     #[test]
