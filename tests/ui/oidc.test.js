@@ -90,7 +90,8 @@ function fetchUi(pathname, cookie) {
 
 /// Opens `pathname` in a fresh browser context and signs in at the provider's login form as `login`.
 /// Returns the context, its page and the status of the last response from /auth/callback.
-async function signIn(pathname, login) {
+async function signIn(pathname, login, at = { base, issuer }) {
+  const { base, issuer } = at;
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
   let callbackStatus;
@@ -105,28 +106,32 @@ async function signIn(pathname, login) {
   return { context, page, callbackStatus: () => callbackStatus };
 }
 
-async function cookieNamed(context, name) {
-  return (await context.cookies(base)).find((c) => c.name === name);
+async function cookieNamed(context, name, at = base) {
+  return (await context.cookies(at)).find((c) => c.name === name);
 }
 
-before(async () => {
-  fs.mkdirSync(SHOTS, { recursive: true });
-  workdir = fs.mkdtempSync(path.join(os.tmpdir(), "splat-oidc-"));
-  // The provider must know Splat's redirect URI before it starts, so Splat's port is chosen first.
+/// A provider and a `splat serve` signing in with it. The provider must know Splat's redirect URI before
+/// it starts, so Splat's port is chosen first.
+async function startPair(name, providerEnv = {}) {
   const port = await freePort();
   const provider = await start("node", ["oidc_provider.mjs"],
-    { REDIRECT_URI: `http://127.0.0.1:${port}/auth/callback` }, /^ISSUER (\S+)$/m, __dirname);
-  issuer = provider.match[1];
-  const splat = await startSplat("data", port, {
-    OIDC_DISCOVERY_URL: issuer,
+    { REDIRECT_URI: `http://127.0.0.1:${port}/auth/callback`, ...providerEnv }, /^ISSUER (\S+)$/m, __dirname);
+  const splat = await startSplat(name, port, {
+    OIDC_DISCOVERY_URL: provider.match[1],
     OIDC_CLIENT_ID: "splat",
     OIDC_CLIENT_SECRET: CLIENT_SECRET,
     SPLAT_ALLOWED_DOMAINS: "example.com",
     SPLAT_ALLOWED_USERS: "solo@other.test",
   });
-  base = splat.base;
-  dsn = splat.dsn;
-  assert.match(splat.child.log, /UI sign-in: OpenID Connect via http:\/\/127\.0\.0\.1/);
+  return { issuer: provider.match[1], provider: provider.child, ...splat };
+}
+
+before(async () => {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  workdir = fs.mkdtempSync(path.join(os.tmpdir(), "splat-oidc-"));
+  const pair = await startPair("data");
+  ({ issuer, base, dsn } = pair);
+  assert.match(pair.child.log, /UI sign-in: OpenID Connect via http:\/\/127\.0\.0\.1/);
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS });
 });
 
@@ -217,6 +222,19 @@ test("users outside the allowlist, or with an unverified email, are refused", as
   assert.equal(await page.locator("h1").innerText(), "Projects");
   assert.equal(await page.locator("[data-user]").innerText(), "solo@other.test");
   await context.close();
+});
+
+test("a provider that keeps the email out of the ID token: Splat reads it from userinfo", async () => {
+  const pair = await startPair("conform", { CONFORM_ID_TOKEN_CLAIMS: "1" });
+  const { context, page } = await signIn("/", "ada@example.com", pair);
+  assert.equal(await page.locator("[data-user]").innerText(), "ada@example.com");
+  assert.ok(await cookieNamed(context, "splat_session", pair.base));
+  await context.close();
+  const refused = await signIn("/", "eve@evil.test", pair);
+  assert.equal(refused.callbackStatus(), 403);
+  await refused.context.close();
+  pair.child.kill("SIGTERM");
+  pair.provider.kill("SIGTERM");
 });
 
 test("a callback that does not match the sign-in this browser started is refused", async () => {

@@ -2,7 +2,7 @@
 // (Splat, confidential, PKCE required) and the package's development login form, where any login is an
 // account whose email is that login. Consent is granted without asking (a first-party client).
 //
-// Run: REDIRECT_URI=http://127.0.0.1:PORT/auth/callback node oidc_provider.mjs
+// Run: REDIRECT_URI=http://127.0.0.1:PORT/auth/callback [CONFORM_ID_TOKEN_CLAIMS=1] node oidc_provider.mjs
 // Prints `ISSUER <url>` once it listens on a free port of 127.0.0.1.
 import http from "node:http";
 import Provider from "oidc-provider";
@@ -23,8 +23,9 @@ server.listen(0, "127.0.0.1", () => {
     }],
     pkce: { required: () => true },
     claims: { openid: ["sub"], email: ["email", "email_verified"], profile: ["name"] },
-    // Scope claims go into the ID token itself, as most providers do.
-    conformIdTokenClaims: false,
+    // By default scope claims go into the ID token itself, as most providers do; CONFORM_ID_TOKEN_CLAIMS=1
+    // keeps them for userinfo only (the package's own default, and some providers' behaviour).
+    conformIdTokenClaims: process.env.CONFORM_ID_TOKEN_CLAIMS === "1",
     async findAccount(ctx, id) {
       return {
         accountId: id,

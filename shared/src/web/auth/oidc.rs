@@ -1,16 +1,18 @@
 //! The OpenID Connect client (`openidconnect`): discovery, the authorization request with PKCE (S256),
 //! state and nonce, the code exchange, and the ID token checked against the provider's JWKS (signature,
-//! issuer, audience, expiry, nonce). HTTP goes through our own hyper client (rustls), which never follows
-//! redirects, as the crate asks of it.
+//! issuer, audience, expiry, nonce), with the email from userinfo when the ID token leaves it out. HTTP
+//! goes through our own hyper client (rustls), which never follows redirects, as the crate asks of it.
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
+};
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
 use tokio::sync::RwLock;
 
@@ -168,16 +170,36 @@ impl Provider {
         let claims = id_token
             .claims(&client.id_token_verifier(), &Nonce::new(flow.nonce.clone()))
             .map_err(|e| ProviderError::chain("ID token", &e))?;
-        let name = claims
-            .name()
-            .and_then(|n| n.get(None))
-            .map(|n| n.as_str().to_owned())
-            .or_else(|| claims.preferred_username().map(|u| u.as_str().to_owned()));
-        Ok(Identity {
+        let mut identity = Identity {
             email: claims.email().map(|e| e.as_str().to_owned()),
             email_verified: claims.email_verified(),
-            name,
-        })
+            name: claims
+                .name()
+                .and_then(|n| n.get(None))
+                .map(|n| n.as_str().to_owned())
+                .or_else(|| claims.preferred_username().map(|u| u.as_str().to_owned())),
+        };
+        // Some providers keep scope claims out of the ID token and serve them from userinfo only; ask
+        // there, for the same subject, with the access token that came with this very ID token.
+        if identity.email.is_none() {
+            if let Ok(request) = client.user_info(
+                tokens.access_token().clone(),
+                Some(claims.subject().clone()),
+            ) {
+                let info: CoreUserInfoClaims = request
+                    .request_async(&http)
+                    .await
+                    .map_err(|e| ProviderError::chain("userinfo", &e))?;
+                identity.email = info.email().map(|e| e.as_str().to_owned());
+                identity.email_verified = info.email_verified();
+                identity.name = identity.name.or_else(|| {
+                    info.name()
+                        .and_then(|n| n.get(None))
+                        .map(|n| n.as_str().to_owned())
+                });
+            }
+        }
+        Ok(identity)
     }
 }
 
