@@ -10,6 +10,7 @@ mod perf;
 mod projects;
 mod spans;
 mod traces;
+mod transaction;
 
 use std::sync::Arc;
 
@@ -76,7 +77,7 @@ pub async fn call(state: &McpState, name: &str, args: &Args) -> ToolResult<ToolO
         "search_slow_transactions" => perf::search_slow_transactions(store, args).await,
         "get_transactions_by_endpoint" => perf::get_transactions_by_endpoint(store, args).await,
         "compare_endpoint_performance" => perf::compare_endpoint_performance(store, args).await,
-        "get_transaction" => perf::get_transaction(store, args).await,
+        "get_transaction" => transaction::get_transaction(store, args).await,
         "get_transaction_spans" => spans::get_transaction_spans(state, args).await,
         "get_trace" => traces::get_trace(store, args).await,
         "list_monitors" => monitors::list_monitors(store, args).await,

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::perf::{ms, transaction_arg, tx_id, tx_json};
+use super::perf::{ms, tx_id, tx_json};
+use super::transaction::transaction_arg;
 use super::ToolOutput;
 use crate::lake::SpanFact;
 use crate::mcp::args::{self, Args, ToolError, ToolResult};

@@ -3,7 +3,8 @@
 
 use serde_json::{json, Value};
 
-use super::perf::{ms, projects_to_search, trace_id_arg, tx_id, tx_json};
+use super::perf::{ms, tx_id, tx_json};
+use super::transaction::{projects_to_search, trace_id_arg};
 use super::ToolOutput;
 use crate::mcp::args::{self, Args, ToolError, ToolResult};
 use crate::mcp::format::{code, iso, line, project_json};
