@@ -275,3 +275,25 @@ def test_real_full_disk_answers_503_and_recovers_when_space_returns(tmp_path):
             assert queue_rows(disk, "SELECT count(*) FROM dead_letters") == [(0,)]
             check_stored_exactly_once(splat, ledger)
         print(f"refused while full: {len(refused)} of 60")
+
+
+def test_storage_outage_never_dead_letters_good_messages(tmp_path):
+    """While the processor cannot write at all (here its lake folder is unusable, as on a failed volume),
+    its failed attempts are not deliveries: after the outage, nothing acknowledged sits in the dead letters."""
+    env = {"SPLAT_QUEUE_VISIBILITY_SECS": "1", "SPLAT_QUEUE_MAX_RECEIVES": "2"}
+    data_dir, ledger = tmp_path / "data", Ledger()
+    with start_splat(tmp_path, env) as splat:
+        corpus = Corpus(splat.key)
+        assert not send(splat.base_url, corpus.take(8), ledger)
+        wait_until(lambda: processed(splat) == 8 and depth(data_dir) == 0, "the first envelopes processed")
+        lake = data_dir / "lake"
+        lake.rename(data_dir / "lake-away")
+        lake.write_text("not a folder")
+        assert not send(splat.base_url, corpus.take(20), ledger)
+        wait_until(lambda: "storage failed" in splat.log_path.read_text(), "the processor failing", log=splat.log_path)
+        time.sleep(4)  # two visibility timeouts: the receive limit, had the attempts counted
+        lake.unlink()
+        (data_dir / "lake-away").rename(lake)
+        wait_until(lambda: depth(data_dir) == 0, "the queue drained", log=splat.log_path)
+        assert queue_rows(data_dir, "SELECT count(*) FROM dead_letters") == [(0,)]
+        check_stored_exactly_once(splat, ledger)

@@ -43,7 +43,7 @@ pub async fn run(
             _ = shutdown.changed() => break,
         };
         if let Err(e) = step {
-            tracing::error!(error = %e, "processor step failed; retrying");
+            tracing::error!(error = %format_args!("{e:#}"), "processor step failed; retrying");
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
@@ -69,7 +69,22 @@ pub async fn run_once(
     if deliveries.is_empty() {
         return Ok(BatchOutcome::default());
     }
-    let outcome = processor.process_batch(&deliveries).await?;
+    let outcome = match processor.process_batch(&deliveries).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            // Nothing committed: the storage failed (a full disk, an unusable volume), not these messages.
+            // Counted as deliveries, an outage longer than the receive limit would dead-letter them all.
+            // (A message whose rows alone cannot commit is told apart once it shares a batch: then the
+            // others commit, it fails on its own and counts.)
+            let receipts: Vec<String> = deliveries.iter().map(|d| d.receipt.clone()).collect();
+            if let Err(release) = queue.release(&receipts).await {
+                tracing::warn!(error = %release, "could not hand the batch back to the queue");
+            }
+            return Err(
+                anyhow::anyhow!(e).context("storage failed; the batch goes back to the queue")
+            );
+        }
+    };
     let receipts: Vec<String> = deliveries
         .iter()
         .filter(|d| outcome.done.contains(&d.message_id))

@@ -191,15 +191,30 @@ impl Queue for LocalQueue {
                 .await
                 .map_err(QueueError::new)?;
             for receipt in receipts {
-                let (id, count) = receipt
-                    .split_once(':')
-                    .ok_or_else(|| QueueError::Failed(format!("bad receipt {receipt:?}")))?;
-                let (id, count): (i64, i64) = (
-                    id.parse().map_err(QueueError::new)?,
-                    count.parse().map_err(QueueError::new)?,
-                );
+                let (id, count) = parse_receipt(receipt)?;
                 // A stale receipt (the message was delivered again since) deletes nothing, as in SQS.
                 stmt.execute((id, count)).await.map_err(QueueError::new)?;
+                stmt.reset();
+            }
+        }
+        tx.commit().await.map_err(QueueError::new)
+    }
+
+    async fn release(&self, receipts: &[String]) -> Result<(), QueueError> {
+        let tx = self.conn.transaction().await.map_err(QueueError::new)?;
+        {
+            let stmt = tx
+                .prepare(
+                    "UPDATE messages SET visible_at = ?3, receive_count = receive_count - 1
+                     WHERE id = ?1 AND receive_count = ?2",
+                )
+                .await
+                .map_err(QueueError::new)?;
+            for receipt in receipts {
+                let (id, count) = parse_receipt(receipt)?;
+                stmt.execute((id, count, now_ms()))
+                    .await
+                    .map_err(QueueError::new)?;
                 stmt.reset();
             }
         }
@@ -213,6 +228,16 @@ impl Queue for LocalQueue {
     fn max_message_bytes(&self) -> usize {
         usize::MAX
     }
+}
+
+/// `<id>:<receive count>`, as `receive_now` makes them.
+fn parse_receipt(receipt: &str) -> Result<(i64, i64), QueueError> {
+    let bad = || QueueError::Failed(format!("bad receipt {receipt:?}"));
+    let (id, count) = receipt.split_once(':').ok_or_else(bad)?;
+    Ok((
+        id.parse().map_err(|_| bad())?,
+        count.parse().map_err(|_| bad())?,
+    ))
 }
 
 async fn open_conn(db: &libsql::Database) -> Result<libsql::Connection, QueueError> {
@@ -357,6 +382,24 @@ mod tests {
             ),
             (0, 1)
         );
+    }
+
+    #[tokio::test]
+    async fn released_messages_come_back_at_once_and_uncounted() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = queue(&dir, 60_000, 2).await;
+        q.send(b"good".to_vec()).await.unwrap();
+        for _ in 0..5 {
+            let got = q.receive(1, Duration::ZERO).await.unwrap();
+            assert_eq!(got[0].receive_count, 1);
+            q.release(&[got[0].receipt.clone()]).await.unwrap();
+        }
+        assert_eq!(q.dead_letter_count().await.unwrap(), 0);
+        // A stale receipt releases nothing: the message stays in flight.
+        let got = q.receive(1, Duration::ZERO).await.unwrap();
+        q.release(&["1:7".to_owned()]).await.unwrap();
+        assert!(q.receive(1, Duration::ZERO).await.unwrap().is_empty());
+        assert_eq!(got[0].receive_count, 1);
     }
 
     #[tokio::test]

@@ -53,6 +53,13 @@ pub trait Queue: Send + Sync {
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError>;
     /// Acknowledges delivered messages so they are never delivered again.
     async fn delete(&self, receipts: &[String]) -> Result<(), QueueError>;
+    /// Hands delivered messages back without counting the delivery toward the dead-letter limit: the
+    /// processor's storage failed, not these messages. SQS cannot undo a receive count, so there the
+    /// visibility timeout brings them back and the redrive policy stays in charge.
+    async fn release(&self, receipts: &[String]) -> Result<(), QueueError> {
+        let _ = receipts;
+        Ok(())
+    }
     /// Messages waiting (visible or in flight), for health and the UI.
     async fn depth(&self) -> Result<u64, QueueError>;
     /// Largest encoded message the queue takes; bigger envelopes travel through the blob store.
