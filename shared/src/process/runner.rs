@@ -43,7 +43,7 @@ pub async fn run(
             _ = shutdown.changed() => break,
         };
         if let Err(e) = step {
-            tracing::error!(error = %format_args!("{e:#}"), "processor step failed; retrying");
+            tracing::error!(error = %e, "processor step failed; retrying");
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
@@ -80,9 +80,9 @@ pub async fn run_once(
             if let Err(release) = queue.release(&receipts).await {
                 tracing::warn!(error = %release, "could not hand the batch back to the queue");
             }
-            return Err(
-                anyhow::anyhow!(e).context("storage failed; the batch goes back to the queue")
-            );
+            return Err(anyhow::anyhow!(
+                "storage failed; the batch goes back to the queue: {e}"
+            ));
         }
     };
     let receipts: Vec<String> = deliveries
