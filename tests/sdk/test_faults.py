@@ -2,7 +2,13 @@
 answered 200 is stored exactly once after recovery, and one it could not queue gets an error, never a 200.
 
 Traffic is copies of the captured SDK fixtures with fresh ids (faults.py), so there are many distinct
-events and transactions of both shapes; the check reads the database and the lake (stock DuckDB)."""
+events and transactions of both shapes; the check reads the database and the lake (stock DuckDB).
+
+Not covered here, and why: moto keeps its state in memory, so a killed emulator is killed with its queue
+drained (a stall, SIGSTOP, is the outage that keeps state) and the lake is not read after its S3 restarted
+empty; the really full disk needs the right to mount a tmpfs and is skipped without it (the queue cap test
+reaches the same SQLITE_FULL path anywhere); the Lambda processor is not killed (it runs the same
+`process_batch` as `splat serve`, and SQS redelivers what it did not delete)."""
 
 import contextlib
 import errno
