@@ -26,11 +26,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     );
     // Every instance must check the same cookies: the session secret comes from the environment only.
     let auth = splat::web::auth::Auth::from_config(&config.sign_in, None);
-    if auth.is_refused() {
-        tracing::error!("{}", auth.describe());
-    } else {
-        tracing::info!("{}", auth.describe());
-    }
+    auth.log();
     let state = WebState::new(
         store,
         queue,

@@ -121,6 +121,15 @@ impl Auth {
         }
     }
 
+    /// Logs [`Self::describe`] at start: an error when the UI refuses to serve.
+    pub fn log(&self) {
+        if self.is_refused() {
+            tracing::error!("{}", self.describe());
+        } else {
+            tracing::info!("{}", self.describe());
+        }
+    }
+
     /// Whether the UI refuses to serve because of its configuration.
     pub fn is_refused(&self) -> bool {
         matches!(&*self.0, Mode::Refused(_))
