@@ -437,9 +437,8 @@ fn sign_in_config(get: &impl Fn(&str) -> Option<String>) -> SignInConfig {
         problems.push("SPLAT_SESSION_SECRET is shorter than 32 characters".into());
     }
     let discovery = set("OIDC_DISCOVERY_URL").unwrap_or_default();
-    if !discovery.is_empty()
-        && !(discovery.starts_with("https://") || discovery.starts_with("http://"))
-    {
+    let is_url = discovery.starts_with("https://") || discovery.starts_with("http://");
+    if !discovery.is_empty() && !is_url {
         problems.push("OIDC_DISCOVERY_URL must be an http:// or https:// URL".into());
     }
     if !problems.is_empty() {

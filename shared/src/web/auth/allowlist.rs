@@ -31,8 +31,7 @@ impl Allowlist {
         if local.is_empty() || domain.is_empty() || local.contains('@') {
             return false;
         }
-        self.users.iter().any(|u| *u == email)
-            || self.domains.iter().any(|d| domain_matches(d, domain))
+        self.users.contains(&email) || self.domains.iter().any(|d| domain_matches(d, domain))
     }
 }
 

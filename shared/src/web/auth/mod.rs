@@ -53,7 +53,7 @@ pub struct Auth(Arc<Mode>);
 enum Mode {
     Open,
     Refused(String),
-    Oidc(SignIn),
+    Oidc(Box<SignIn>),
 }
 
 struct SignIn {
@@ -102,7 +102,7 @@ impl Auth {
             SignInConfig::Open => Mode::Open,
             SignInConfig::Incomplete(why) => Mode::Refused(why.clone()),
             SignInConfig::Oidc(oidc) => match SignIn::new(oidc, data_dir) {
-                Ok(sign_in) => Mode::Oidc(sign_in),
+                Ok(sign_in) => Mode::Oidc(Box::new(sign_in)),
                 Err(e) => Mode::Refused(format!("{e:#}")),
             },
         };
