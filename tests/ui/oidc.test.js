@@ -172,6 +172,7 @@ test("an allowed user signs in at the provider, lands on the page asked for, and
   assert.equal(new URL(page.url()).pathname, "/projects/default/issues");
   assert.equal(await page.locator("h1").innerText(), "Issues");
   assert.equal(await page.locator("[data-user]").innerText(), "ada@eu.example.com");
+  await page.screenshot({ path: path.join(SHOTS, "signed-in.png") });
   const session = await cookieNamed(context, "splat_session");
   assert.ok(session, "the session cookie is set");
   assert.equal(session.httpOnly, true);
