@@ -117,6 +117,7 @@ def start_splat(workdir, env=None, log_name="splat.log"):
     try:
         dsn = _wait_for_dsn(proc, log_path)
         parts = urlsplit(dsn)
+        _wait_for_http(proc, parts.hostname, parts.port, log_path)
         yield Splat(dsn, data_dir / "splat.db", f"{parts.scheme}://{parts.hostname}:{parts.port}", log_path, proc)
     finally:
         proc.terminate()
@@ -137,6 +138,23 @@ def _wait_for_dsn(proc, log_path):
             break
         time.sleep(0.05)
     raise RuntimeError(f"splat serve printed no DSN line (exit {proc.poll()}):\n{log_path.read_text()}")
+
+
+def _wait_for_http(proc, host, port, log_path):
+    """The DSN is printed before start-up ends (connections still open, migrations checked); the server is
+    ready once it answers. Tests that lock the database or kill the process right away need it ready."""
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline and proc.poll() is None:
+        conn = http.client.HTTPConnection(host, port, timeout=1)
+        try:
+            conn.request("GET", "/_health")
+            conn.getresponse().read()
+            return
+        except OSError:
+            time.sleep(0.05)
+        finally:
+            conn.close()
+    raise RuntimeError(f"splat serve never answered HTTP (exit {proc.poll()}):\n{log_path.read_text()}")
 
 
 # Framing headers describe one transfer, not the envelope; http.client sets its own.
