@@ -218,14 +218,15 @@ async fn eventbridge_scheduled_event_runs_retention() {
     );
     let scheduled: serde_json::Value =
         serde_json::from_str(include_str!("fixtures/aws/eventbridge-scheduled.json")).unwrap();
-    let answer = splat::lambda::handle_scheduled_event(
-        &app.store,
-        &blobs,
-        &app.config.retention,
-        &scheduled,
-    )
-    .await
-    .expect("retention ran");
+    let cx = splat::lambda::ScheduledContext {
+        store: &app.store,
+        blobs: &blobs,
+        horizons: &app.config.retention,
+        notifier: None,
+    };
+    let answer = splat::lambda::handle_scheduled_event(&cx, &scheduled)
+        .await
+        .expect("retention ran");
     assert_eq!(answer["job"], "retention");
     assert_eq!(answer["report"]["database"]["events_deleted"], 1);
     assert_eq!(
@@ -234,18 +235,48 @@ async fn eventbridge_scheduled_event_runs_retention() {
     );
     // A rule's constant input names the job; an unknown job is refused without running anything.
     let constant = json!({"job": "retention"});
-    assert!(splat::lambda::handle_scheduled_event(
-        &app.store,
-        &blobs,
-        &app.config.retention,
-        &constant
-    )
-    .await
-    .is_ok());
+    assert!(splat::lambda::handle_scheduled_event(&cx, &constant)
+        .await
+        .is_ok());
     let unknown = json!({"job": "reindex"});
-    let err =
-        splat::lambda::handle_scheduled_event(&app.store, &blobs, &app.config.retention, &unknown)
-            .await
-            .unwrap_err();
+    let err = splat::lambda::handle_scheduled_event(&cx, &unknown)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("unknown scheduled job"), "{err}");
+}
+
+#[tokio::test]
+async fn the_per_minute_monitors_job_turns_a_failed_check_in_into_an_issue() {
+    let app = TestApp::new().await;
+    let check_in = json!({"check_in_id": "a".repeat(32), "monitor_slug": "nightly-backup", "status": "error",
+        "monitor_config": {"schedule": {"type": "interval", "value": 1, "unit": "day"}, "checkin_margin": 5, "max_runtime": 60}});
+    let body = check_in.to_string();
+    let envelope = format!(
+        "{{}}\n{{\"type\":\"check_in\",\"length\":{}}}\n{body}\n",
+        body.len()
+    );
+    assert_eq!(app.post_envelope(envelope, &[]).await.status, 200);
+    app.process().await;
+    let blobs: std::sync::Arc<dyn splat::blob::BlobStore> = std::sync::Arc::new(
+        splat::blob::LocalBlobStore::new(app.config.data_dir.clone()),
+    );
+    let cx = splat::lambda::ScheduledContext {
+        store: &app.store,
+        blobs: &blobs,
+        horizons: &app.config.retention,
+        notifier: None,
+    };
+    let answer = splat::lambda::handle_scheduled_event(&cx, &json!({"job": "monitors"}))
+        .await
+        .expect("monitors evaluated");
+    assert_eq!(
+        (answer["job"].as_str(), answer["failed"].as_u64()),
+        (Some("monitors"), Some(1))
+    );
+    assert_eq!(app.count("issues").await, 1, "the failed run is an issue");
+    // The next tick finds nothing new: the run was judged once.
+    let again = splat::lambda::handle_scheduled_event(&cx, &json!({"job": "monitors"}))
+        .await
+        .unwrap();
+    assert_eq!(again["failed"], 0);
 }

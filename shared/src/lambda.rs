@@ -76,7 +76,10 @@ pub async fn handle_sqs_event(
 /// the `job` in a scheduled event's `detail`; a plain scheduled event means retention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScheduledJob {
+    /// Daily: the database and the lake back within their horizons.
     Retention,
+    /// Every minute: cron monitors whose check-in is missed, failed or overrunning become issues.
+    Monitors,
 }
 
 impl ScheduledJob {
@@ -86,24 +89,49 @@ impl ScheduledJob {
             .or_else(|| event.get("detail").and_then(|d| d.get("job")));
         match job.map(|j| j.as_str()) {
             None | Some(Some("retention")) => Ok(Self::Retention),
+            Some(Some("monitors")) => Ok(Self::Monitors),
             Some(Some(other)) => Err(format!("unknown scheduled job {other:?}")),
             Some(None) => Err("the scheduled job must be a string".into()),
         }
     }
 }
 
-/// Handles one scheduled invocation; the answer (what the run removed) lands in the function's log and
-/// in the invocation result.
+/// What the scheduled function works with.
+pub struct ScheduledContext<'a> {
+    pub store: &'a crate::store::Store,
+    pub blobs: &'a std::sync::Arc<dyn crate::blob::BlobStore>,
+    pub horizons: &'a crate::retention::Horizons,
+    /// Where alerts about monitor issues go, when any channel is configured.
+    pub notifier: Option<&'a Notifier>,
+}
+
+/// Handles one scheduled invocation; the answer (what the run did) lands in the function's log and in
+/// the invocation result.
 pub async fn handle_scheduled_event(
-    store: &crate::store::Store,
-    blobs: &std::sync::Arc<dyn crate::blob::BlobStore>,
-    horizons: &crate::retention::Horizons,
+    cx: &ScheduledContext<'_>,
     event: &serde_json::Value,
 ) -> Result<serde_json::Value, lambda_runtime::Error> {
     match ScheduledJob::of(event)? {
         ScheduledJob::Retention => {
-            let report = crate::retention::run_and_record(store, blobs, horizons).await?;
+            let report = crate::retention::run_and_record(cx.store, cx.blobs, cx.horizons).await?;
             Ok(serde_json::json!({ "job": "retention", "report": report }))
+        }
+        ScheduledJob::Monitors => {
+            let lake = crate::lake::LakeWriter::new(cx.blobs.clone());
+            let now = chrono::Utc::now().timestamp_micros();
+            let outcome = crate::monitors::evaluate(cx.store, Some(&lake), now).await?;
+            if let Some(notifier) = cx.notifier {
+                notifier
+                    .deliver_changes(&outcome.issue_changes, NOTIFY_DEADLINE)
+                    .await;
+            }
+            Ok(serde_json::json!({
+                "job": "monitors",
+                "missed": outcome.missed,
+                "failed": outcome.failed,
+                "overrun": outcome.overrun,
+                "recovered": outcome.recovered,
+            }))
         }
     }
 }

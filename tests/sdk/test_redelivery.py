@@ -50,9 +50,9 @@ def test_each_envelope_delivered_twice_is_stored_once(splat):
     ]
     # Streamed spans wait in the database for their segment; every span, once, is in the lake.
     spans = splat.query("SELECT trace_id, count(*) AS n FROM spans GROUP BY trace_id")
-    assert [(r["trace_id"], r["n"]) for r in spans] == [(node_spans["trace_id"], 7)]
+    assert [(r["trace_id"], r["n"]) for r in spans] == [(node_spans["trace_id"], 8)]
     lake = splat.lake("SELECT trace_id, count(*) AS n FROM lake.spans GROUP BY trace_id")
-    assert sorted((r["trace_id"], r["n"]) for r in lake) == sorted([(py_tx["trace_id"], 10), (node_spans["trace_id"], 7)])
+    assert sorted((r["trace_id"], r["n"]) for r in lake) == sorted([(py_tx["trace_id"], 10), (node_spans["trace_id"], 8)])
 
 
 def test_node_wire_format_is_what_ingest_must_accept(splat):
@@ -65,4 +65,4 @@ def test_node_wire_format_is_what_ingest_must_accept(splat):
     envelope_headers, items = parse_envelope(decode(request))
     assert "event_id" not in envelope_headers
     [(item, _)] = items
-    assert item == {"type": "span", "item_count": 7, "content_type": "application/vnd.sentry.items.span.v2+json"}
+    assert item == {"type": "span", "item_count": 8, "content_type": "application/vnd.sentry.items.span.v2+json"}

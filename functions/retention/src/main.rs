@@ -1,9 +1,12 @@
-//! The retention Lambda, on an EventBridge schedule: keeps the database and the lake within their
-//! horizons (see `splat::retention`). Reserved concurrency 1 keeps two runs from overlapping; the
-//! processor and this function serialise on the database's write lock.
+//! The scheduled Lambda (EventBridge): daily retention, which keeps the database and the lake within
+//! their horizons (see `splat::retention`), and the per-minute evaluation of cron monitors. Reserved
+//! concurrency 1 keeps two runs from overlapping; this function and the processor serialise on the
+//! database's write lock.
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use splat::config::Config;
+use splat::lambda::{handle_scheduled_event, ScheduledContext};
+use splat::notify::{Notifier, RetryPolicy};
 use splat::wiring::{blob_store, open_store};
 
 #[tokio::main]
@@ -12,10 +15,26 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env()?;
     let store = open_store(&config).await?;
     let blobs = blob_store(&config).await?;
-    let (store, blobs, horizons) = (&store, &blobs, &config.retention);
+    // Monitor issues alert like any issue, with short retries: the function's time is the tick's.
+    let ui_base = config.public_url.clone().unwrap_or_default();
+    let notifier = Notifier::from_config(&config.notify, open_store(&config).await?, &ui_base)?
+        .map(|n| {
+            n.with_retry(RetryPolicy {
+                attempts: 3,
+                backoff: std::time::Duration::from_millis(300),
+                timeout: std::time::Duration::from_secs(3),
+            })
+        });
+    let cx = ScheduledContext {
+        store: &store,
+        blobs: &blobs,
+        horizons: &config.retention,
+        notifier: notifier.as_ref(),
+    };
+    let cx = &cx;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            splat::lambda::handle_scheduled_event(store, blobs, horizons, &event.payload).await
+            handle_scheduled_event(cx, &event.payload).await
         },
     ))
     .await

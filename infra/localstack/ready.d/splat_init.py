@@ -53,10 +53,10 @@ FUNCTIONS = {
     "splat-retention": (RETENTION_TIMEOUT, 1024),
 }
 # The constant input each EventBridge rule hands the retention function, and whether it is on: the same
-# as the template's schedules (the monitors job is off until the function knows it).
+# as the template's schedules.
 RETENTION_RULES = {
     "splat-retention": (RETENTION_SCHEDULE, {"job": "retention"}, "ENABLED"),
-    "splat-monitors": (MONITORS_SCHEDULE, {"job": "monitors"}, "DISABLED"),
+    "splat-monitors": (MONITORS_SCHEDULE, {"job": "monitors"}, "ENABLED"),
 }
 
 # Lambda deployment (LocalStack only).
