@@ -30,7 +30,7 @@ pub use issues::{IssueChange, Sighting};
 pub use monitors::{CheckInRow, Monitor, MonitorMark, Run};
 pub use perf_reads::{
     EndpointStats, HourStats, PerfOverview, PerfWindow, TransactionDetail, TransactionQuery,
-    TransactionSort, TransactionSummary,
+    TransactionSort, TransactionSummary, DAILY_AFTER_US,
 };
 pub use project_reads::{ProjectSummary, RecentEvent};
 pub use projects::{KeyInfo, Project, ProjectKey};
@@ -186,6 +186,9 @@ impl Store {
             }
             drop(rows);
             tx.execute_batch(sql).await?;
+            if *version == schema::DAILY_ROLLUPS_VERSION {
+                rollups::backfill_daily(&tx).await?;
+            }
             tx.execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
                 (*version, now_us()),

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::protocol::ProjectId;
 
-use super::rollups::{from_values, Rollup};
+use super::rollups::{from_values, Grain, Rollup};
 use super::{Result, Store};
 
 /// Which transactions a performance read covers.
@@ -227,8 +227,36 @@ pub(super) const SUMMARY_COLUMNS: &str = "id, event_id, trace_id, span_id, name,
     duration_us, start_time, end_time, environment, release, db_time_ms, query_count, has_n_plus_one, source,
     view_time_ms, n_plus_one_wasted_ms";
 
-fn hour_of(us: i64) -> i64 {
-    us.div_euclid(3_600_000_000) * 3_600
+/// Windows longer than this read whole days from the daily rollups.
+pub const DAILY_AFTER_US: i64 = 7 * 86_400_000_000;
+
+/// The cells that cover every hour a window touches, as `(grain, first start, last start)`: hourly for
+/// a short window; for a long one, its whole days daily and the hours before and after them hourly.
+fn cover(window: &PerfWindow) -> Vec<(Grain, i64, i64)> {
+    const HOUR: i64 = 3_600;
+    const DAY: i64 = 86_400;
+    let (first_hour, last_hour) = (
+        Grain::Hour.start(window.from_us),
+        Grain::Hour.start(window.to_us),
+    );
+    if window.to_us - window.from_us <= DAILY_AFTER_US {
+        return vec![(Grain::Hour, first_hour, last_hour)];
+    }
+    // The first day starting at or after the first hour, and the last day whose last hour is covered.
+    let first_day = (first_hour + DAY - 1).div_euclid(DAY) * DAY;
+    let last_day = (last_hour - (DAY - HOUR)).div_euclid(DAY) * DAY;
+    if first_day > last_day {
+        return vec![(Grain::Hour, first_hour, last_hour)];
+    }
+    let mut cover = Vec::new();
+    if first_hour < first_day {
+        cover.push((Grain::Hour, first_hour, first_day - HOUR));
+    }
+    cover.push((Grain::Day, first_day, last_day));
+    if last_day + DAY <= last_hour {
+        cover.push((Grain::Hour, last_day + DAY, last_hour));
+    }
+    cover
 }
 
 fn like(s: &str) -> String {
@@ -240,27 +268,52 @@ fn like(s: &str) -> String {
 }
 
 impl Store {
-    /// The rollup cells of a window, keyed by (hour, endpoint).
+    /// The rollup cells covering a window: `(start in Unix seconds, endpoint, cell)`. A window longer
+    /// than [`DAILY_AFTER_US`] reads its whole days from the daily table and only the hours at its ends
+    /// from the hourly one; a cell's start is then a day's or an hour's.
     async fn rollup_cells(
         &self,
         project: ProjectId,
         window: &PerfWindow,
         endpoint: Option<&str>,
     ) -> Result<Vec<(i64, String, Rollup)>> {
+        let mut cells = Vec::new();
+        for (grain, first, last) in cover(window) {
+            cells.extend(
+                self.cells_of(grain, first, last, project, window, endpoint)
+                    .await?,
+            );
+        }
+        Ok(cells)
+    }
+
+    /// Cells of one grain whose start is in `first..=last` (Unix seconds).
+    async fn cells_of(
+        &self,
+        grain: Grain,
+        first: i64,
+        last: i64,
+        project: ProjectId,
+        window: &PerfWindow,
+        endpoint: Option<&str>,
+    ) -> Result<Vec<(i64, String, Rollup)>> {
+        let (table, column) = (grain.table(), grain.column());
         let mut rows = self
             .conn()
             .query(
-                "SELECT hour, name, count, duration_sum, db_sum, view_sum, query_sum, query_max, n_plus_one_count,
-                    wasted_sum, errors_5xx, sketch
-                 FROM transaction_rollups
-                 WHERE project_id = ?1 AND hour BETWEEN ?2 AND ?3
-                   AND (?4 IS NULL OR environment = ?4)
-                   AND (?5 IS NULL OR name LIKE ?5 ESCAPE '\\')
-                   AND (?6 IS NULL OR name = ?6)",
+                &format!(
+                    "SELECT {column}, name, count, duration_sum, db_sum, view_sum, query_sum, query_max, n_plus_one_count,
+                        wasted_sum, errors_5xx, sketch
+                     FROM {table}
+                     WHERE project_id = ?1 AND {column} BETWEEN ?2 AND ?3
+                       AND (?4 IS NULL OR environment = ?4)
+                       AND (?5 IS NULL OR name LIKE ?5 ESCAPE '\\')
+                       AND (?6 IS NULL OR name = ?6)"
+                ),
                 libsql::params![
                     project.value(),
-                    hour_of(window.from_us),
-                    hour_of(window.to_us),
+                    first,
+                    last,
                     window.environment.clone(),
                     window.name.as_deref().map(like),
                     endpoint.map(str::to_owned)
@@ -379,9 +432,16 @@ impl Store {
         bucket_hours: i64,
     ) -> Result<Vec<HourStats>> {
         let width = bucket_hours.max(1) * 3_600;
-        let origin = hour_of(window.from_us);
+        let (origin, last) = (
+            Grain::Hour.start(window.from_us),
+            Grain::Hour.start(window.to_us),
+        );
         let mut by_hour: BTreeMap<i64, Rollup> = BTreeMap::new();
-        for (hour, _, cell) in self.rollup_cells(project, window, endpoint).await? {
+        // Buckets may be narrower than a day, so always from the hourly cells.
+        for (hour, _, cell) in self
+            .cells_of(Grain::Hour, origin, last, project, window, endpoint)
+            .await?
+        {
             let bucket = origin + (hour - origin).div_euclid(width) * width;
             by_hour.entry(bucket).or_default().merge(&cell);
         }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use super::rollups::Grain;
 use super::{now_us, Result, Store};
 
 /// Rows deleted per write transaction.
@@ -164,19 +165,23 @@ impl Store {
         .await
     }
 
-    /// Deletes hourly performance rollups from before `cutoff_us`.
+    /// Deletes the hourly and daily performance rollups of hours and days that ended before `cutoff_us`.
     pub async fn delete_rollups_before(&self, cutoff_us: i64) -> Result<u64> {
-        let hour = cutoff_us.div_euclid(1_000_000);
         let mut total = 0;
         for project in self.project_id_list().await? {
-            total += self
-                .in_batches(
-                    "DELETE FROM transaction_rollups WHERE (project_id, hour, name, environment) IN (
-                         SELECT project_id, hour, name, environment FROM transaction_rollups
-                         WHERE project_id = ?1 AND hour < ?2 LIMIT 500)",
-                    &[project.into(), hour.into()],
-                )
-                .await?;
+            for grain in [Grain::Hour, Grain::Day] {
+                // Cells whose whole hour or day lies before the cutoff.
+                let before = Grain::start(grain, cutoff_us) - grain.seconds();
+                let (table, column) = (grain.table(), grain.column());
+                let sql = format!(
+                    "DELETE FROM {table} WHERE (project_id, {column}, name, environment) IN (
+                         SELECT project_id, {column}, name, environment FROM {table}
+                         WHERE project_id = ?1 AND {column} <= ?2 LIMIT 500)"
+                );
+                total += self
+                    .in_batches(&sql, &[project.into(), before.into()])
+                    .await?;
+            }
         }
         Ok(total)
     }

@@ -13,6 +13,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (9, V9_RETENTION),
     (12, V12_SETTINGS),
     (13, V13_EVENTS_BY_TRACE),
+    (DAILY_ROLLUPS_VERSION, V14_DAILY_ROLLUPS),
     (10, V10_MONITORS),
 ];
 
@@ -278,6 +279,33 @@ END;
 const V4_TAG_FILTERS: &str = "
 -- Filtering the issue list by environment or release starts from the tag value, not from every issue.
 CREATE INDEX issue_tags_value ON issue_tags (key, value, issue_id);
+";
+
+/// The migration that creates the daily rollups; `Store::migrate` then fills them from the hourly ones.
+pub const DAILY_ROLLUPS_VERSION: i64 = 14;
+
+/// The hourly rollups summed per UTC day, so long windows read a day per row (the same columns; `day` is
+/// Unix seconds at the start of the day).
+const V14_DAILY_ROLLUPS: &str = "
+CREATE TABLE transaction_rollups_daily (
+    project_id       INTEGER NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+    name             TEXT    NOT NULL,
+    environment      TEXT    NOT NULL,
+    day              INTEGER NOT NULL,
+    count            INTEGER NOT NULL,
+    duration_sum     REAL    NOT NULL,
+    duration_min     REAL,
+    duration_max     REAL,
+    db_sum           REAL    NOT NULL,
+    view_sum         REAL    NOT NULL,
+    query_sum        INTEGER NOT NULL,
+    query_max        INTEGER NOT NULL,
+    n_plus_one_count INTEGER NOT NULL,
+    wasted_sum       REAL    NOT NULL,
+    errors_5xx       INTEGER NOT NULL,
+    sketch           BLOB    NOT NULL,
+    PRIMARY KEY (project_id, day, name, environment)
+) WITHOUT ROWID;
 ";
 
 const V13_EVENTS_BY_TRACE: &str = "

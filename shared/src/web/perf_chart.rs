@@ -3,7 +3,7 @@
 //! durations and HTTP statuses. As in `chart`, only numbers are computed here; labels go through the
 //! templates' escaping.
 
-use crate::store::HourStats;
+use crate::store::{HourStats, DAILY_AFTER_US};
 
 use super::chart::{Bar, Marker, Sparkline};
 use super::format::{Count, Ts};
@@ -64,12 +64,19 @@ pub fn status_class(status: Option<i64>) -> &'static str {
 }
 
 /// Buckets of whole hours covering `from_us..=to_us`: `(first hour in Unix seconds, hours per bucket,
-/// bucket count)`, with at most `max_buckets` buckets.
+/// bucket count)`, with at most `max_buckets` buckets. A window long enough to be read from daily
+/// rollups gets buckets of whole days, starting at midnight, so that no day's cell straddles two.
 fn bucketing(from_us: i64, to_us: i64, max_buckets: usize) -> (i64, i64, usize) {
-    let first = from_us.div_euclid(HOUR_US) * 3_600;
+    let unit = if to_us - from_us > DAILY_AFTER_US {
+        24
+    } else {
+        1
+    };
+    let first = from_us.div_euclid(unit * HOUR_US) * unit * 3_600;
     let last = to_us.div_euclid(HOUR_US) * 3_600;
     let hours = ((last - first) / 3_600 + 1).max(1);
-    let per = (hours + max_buckets as i64 - 1) / max_buckets as i64;
+    let units = (hours + unit - 1) / unit;
+    let per = (units + max_buckets as i64 - 1) / max_buckets as i64 * unit;
     let buckets = ((hours + per - 1) / per) as usize;
     (first, per, buckets)
 }
@@ -362,7 +369,7 @@ mod tests {
     }
 
     #[test]
-    fn a_day_is_hourly_and_a_month_is_25_buckets() {
+    fn a_day_is_hourly_and_a_month_is_whole_days() {
         // Rollups are hourly: the last 24 hours touch 25 of them (the oldest one in part).
         let to = 1_000 * HOUR_US + 5;
         assert_eq!(bucketing(to - 24 * HOUR_US, to, 25), (976 * 3_600, 1, 25));
@@ -371,8 +378,10 @@ mod tests {
             1,
             "a week is hourly on the chart"
         );
-        let (_, per, n) = bucketing(to - 30 * 24 * HOUR_US, to, 25);
-        assert_eq!((per, n), (29, 25));
+        // A month is read from daily rollups, so its buckets are whole days from midnight: 31 days
+        // touched, two per bucket.
+        let (first, per, n) = bucketing(to - 30 * 24 * HOUR_US, to, 25);
+        assert_eq!((first % 86_400, per, n), (0, 48, 16));
     }
 
     #[test]

@@ -1,0 +1,195 @@
+//! Long windows read whole days from the daily rollups and the hours at their ends from the hourly ones:
+//! the figures must be the same as if every transaction were counted one by one (counts and sums exactly,
+//! percentiles within the sketch's 1%), for windows that start and end mid-day, and for daily rollups
+//! filled from hourly ones when a database is upgraded.
+
+use splat::model::{HttpFacts, SpanRecord, TransactionRecord};
+use splat::store::{PerfWindow, Store, TransactionRow, WriteBatch};
+
+const HOUR_US: i64 = 3_600_000_000;
+const DAY_US: i64 = 24 * HOUR_US;
+
+fn transaction(
+    i: i64,
+    end_us: i64,
+    duration_ms: f64,
+    project: splat::protocol::ProjectId,
+) -> TransactionRow {
+    let duration_us = (duration_ms * 1000.0) as i64;
+    TransactionRow {
+        project_id: project,
+        event_id: Some(format!("{i:032x}")),
+        record: TransactionRecord {
+            root: SpanRecord {
+                trace_id: format!("{i:032x}"),
+                span_id: format!("{i:016x}"),
+                parent_span_id: None,
+                segment_id: None,
+                is_segment: true,
+                name: None,
+                op: Some("http.server".into()),
+                status: Some("ok".into()),
+                start_us: Some(end_us - duration_us),
+                end_us: Some(end_us),
+                data: None,
+                db_system: None,
+            },
+            name: format!("GET /e{}", i % 2),
+            environment: Some("production".into()),
+            release: None,
+            platform: None,
+            sdk_name: None,
+            server_name: None,
+            http: HttpFacts::default(),
+            measured_db_ms: None,
+            measured_view_ms: None,
+            sql_breadcrumbs: Vec::new(),
+        },
+        end_us,
+        received_at_us: end_us,
+        source: "transaction",
+        payload: None,
+        perf: Default::default(),
+        spans: Vec::new(),
+    }
+}
+
+/// 20 days of transactions every 37 minutes ending 3 h 20 min before `now`, durations 1..1000 ms.
+fn data(now: i64, project: splat::protocol::ProjectId) -> Vec<TransactionRow> {
+    (0..(20 * 24 * 60 / 37))
+        .map(|i| {
+            let end = now - 200 * 60_000_000 - i * 37 * 60_000_000;
+            let ms = 1.0 + ((i * 7_919) % 1000) as f64;
+            transaction(i, end, ms, project)
+        })
+        .collect()
+}
+
+/// Count, sum and nearest-rank p95 of one endpoint's durations in the hours a window touches.
+fn exact(rows: &[TransactionRow], name: &str, window: &PerfWindow) -> (i64, f64, f64) {
+    let (first, last) = (
+        window.from_us.div_euclid(HOUR_US),
+        window.to_us.div_euclid(HOUR_US),
+    );
+    let mut ms: Vec<f64> = rows
+        .iter()
+        .filter(|t| t.record.name == name && (first..=last).contains(&t.end_us.div_euclid(HOUR_US)))
+        .map(|t| (t.record.root.end_us.unwrap() - t.record.root.start_us.unwrap()) as f64 / 1000.0)
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    let rank = (0.95 * ms.len() as f64).ceil() as usize;
+    (ms.len() as i64, ms.iter().sum(), ms[rank - 1])
+}
+
+async fn check(
+    store: &Store,
+    rows: &[TransactionRow],
+    project: splat::protocol::ProjectId,
+    window: &PerfWindow,
+) {
+    let overview = store.perf_overview(project, window).await.unwrap();
+    assert_eq!(overview.endpoints.len(), 2);
+    for stats in &overview.endpoints {
+        let (count, sum, p95) = exact(rows, &stats.name, window);
+        assert_eq!(stats.count, count, "{}", stats.name);
+        assert!(
+            (stats.total_ms - sum).abs() < 1e-6 * sum,
+            "{} {} vs {sum}",
+            stats.name,
+            stats.total_ms
+        );
+        let got = stats.p95_ms.unwrap();
+        assert!(
+            (got - p95).abs() <= 0.01 * p95,
+            "{}: p95 {got} vs exact {p95}",
+            stats.name
+        );
+    }
+    let totals = store.perf_totals(project, window, None).await.unwrap();
+    assert_eq!(
+        totals.count,
+        overview.endpoints.iter().map(|s| s.count).sum::<i64>()
+    );
+    assert_eq!(totals.count, overview.totals.count);
+}
+
+#[tokio::test]
+async fn long_windows_from_daily_cells_agree_with_every_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("splat.db");
+    let store = Store::open(&path).await.unwrap();
+    let project = store.ensure_default_project().await.unwrap().id;
+    // Mid-day, so that windows start and end inside days.
+    let now = 1_767_225_600_000_000 + 14 * HOUR_US + 25 * 60_000_000;
+    let rows = data(now, project);
+    for chunk in rows.chunks(500) {
+        store
+            .commit(&WriteBatch {
+                transactions: chunk.to_vec(),
+                ..WriteBatch::default()
+            })
+            .await
+            .unwrap();
+    }
+    let midnight = now.div_euclid(DAY_US) * DAY_US;
+    let windows = [
+        PerfWindow {
+            from_us: now - 30 * DAY_US,
+            to_us: now,
+            ..PerfWindow::default()
+        },
+        PerfWindow {
+            from_us: now - 10 * DAY_US - 5 * HOUR_US,
+            to_us: now - 2 * DAY_US,
+            ..PerfWindow::default()
+        },
+        PerfWindow {
+            from_us: now - 6 * DAY_US,
+            to_us: now,
+            ..PerfWindow::default()
+        },
+        // Starting at midnight and ending in the first hour of a day: the edges of the daily cover.
+        PerfWindow {
+            from_us: midnight - 12 * DAY_US,
+            to_us: midnight - DAY_US + 30 * 60_000_000,
+            ..PerfWindow::default()
+        },
+        PerfWindow {
+            from_us: midnight - 12 * DAY_US - HOUR_US,
+            to_us: midnight - DAY_US - 1,
+            ..PerfWindow::default()
+        },
+    ];
+    for window in &windows {
+        check(&store, &rows, project, window).await;
+    }
+    let daily = libsql::Builder::new_local(&path)
+        .build()
+        .await
+        .unwrap()
+        .connect()
+        .unwrap();
+    let mut n = daily
+        .query("SELECT count(*) FROM transaction_rollups_daily", ())
+        .await
+        .unwrap();
+    assert_eq!(
+        n.next().await.unwrap().unwrap().get::<i64>(0).unwrap(),
+        2 * 21,
+        "a cell per endpoint and day"
+    );
+    drop(n);
+
+    // A database from before daily rollups: the upgrade fills them from the hourly cells.
+    daily
+        .execute_batch(
+            "DROP TABLE transaction_rollups_daily; DELETE FROM schema_migrations WHERE version = 14;",
+        )
+        .await
+        .unwrap();
+    drop(store);
+    let store = Store::open(&path).await.unwrap();
+    for window in &windows {
+        check(&store, &rows, project, window).await;
+    }
+}
