@@ -21,7 +21,7 @@ use splat::store::{Store, TransactionRow, WriteBatch};
 use tower::ServiceExt;
 
 mod common;
-use common::{arg, cpu_seconds};
+use common::{arg, cpu_seconds, peak_rss_mb};
 
 const DAY_US: i64 = 86_400_000_000;
 
@@ -152,5 +152,6 @@ fn main() {
                 cpu * 1e3 / times.len() as f64
             );
         }
+        println!("peak RSS of the bench process: {:.0} MB", peak_rss_mb());
     });
 }
