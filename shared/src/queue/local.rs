@@ -27,6 +27,9 @@ CREATE TABLE IF NOT EXISTS messages (
     receive_count INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS messages_visible ON messages (visible_at, id);
+-- Finds the few messages out of receives among a large backlog: without it every receive scanned the
+-- whole backlog (267 ms per receive at 180k waiting, inside the write transaction ingest waits on).
+CREATE INDEX IF NOT EXISTS messages_receives ON messages (receive_count, visible_at);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id            INTEGER PRIMARY KEY,
     body          BLOB    NOT NULL,
@@ -115,13 +118,14 @@ impl LocalQueue {
         let tx = self.conn.transaction().await.map_err(QueueError::new)?;
         tx.execute(
             "INSERT INTO dead_letters (id, body, enqueued_at, receive_count, died_at)
-             SELECT id, body, enqueued_at, receive_count, ?1 FROM messages WHERE visible_at <= ?1 AND receive_count >= ?2",
+             SELECT id, body, enqueued_at, receive_count, ?1 FROM messages INDEXED BY messages_receives
+             WHERE visible_at <= ?1 AND receive_count >= ?2",
             (now, self.max_receives),
         )
         .await
         .map_err(QueueError::new)?;
         tx.execute(
-            "DELETE FROM messages WHERE visible_at <= ?1 AND receive_count >= ?2",
+            "DELETE FROM messages INDEXED BY messages_receives WHERE visible_at <= ?1 AND receive_count >= ?2",
             (now, self.max_receives),
         )
         .await
