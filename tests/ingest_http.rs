@@ -322,7 +322,7 @@ async fn framing_variants_sdks_send() {
 #[tokio::test]
 async fn envelopes_without_an_event_answer_empty_and_items_are_counted() {
     let app = TestApp::new().await;
-    let body = "{}\n{\"type\":\"session\"}\n{\"sid\":\"s\",\"status\":\"ok\"}\n{\"type\":\"sessions\"}\n{\"aggregates\":[]}\n{\"type\":\"check_in\"}\n{\"check_in_id\":\"c\",\"monitor_slug\":\"m\",\"status\":\"ok\"}\n{\"type\":\"log\",\"item_count\":3,\"content_type\":\"application/vnd.sentry.items.log+json\"}\n{\"items\":[{},{},{}]}";
+    let body = "{}\n{\"type\":\"session\"}\n{\"sid\":\"s\",\"status\":\"ok\"}\n{\"type\":\"sessions\"}\n{\"aggregates\":[]}\n{\"type\":\"check_in\"}\n{\"check_in_id\":\"83a7c03ed0a04e1b97e2e3b18d38f244\",\"monitor_slug\":\"m\",\"status\":\"ok\"}\n{\"type\":\"log\",\"item_count\":3,\"content_type\":\"application/vnd.sentry.items.log+json\"}\n{\"items\":[{},{},{}]}";
     let reply = app
         .post_envelope(body, &[("content-type", "application/x-sentry-envelope")])
         .await;
