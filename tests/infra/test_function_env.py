@@ -91,6 +91,8 @@ ALERTS_ON = {
 
 
 SECRETS = {
+    "splat/oidc-client-secret": "client-secret-0123",
+    "splat/session-secret": "s" * 40,
     "splat/smtp-password": "smtp password",
     "splat/webhook-url": "https://hooks.example.com/services/T0/B0/abc",
     "splat/ntfy-token": "tk_0123456789",
@@ -105,10 +107,23 @@ HORIZONS = {
     "MaxFileLifeDays": "365",
     "MaxRollupLifeDays": "400",
 }
+SIGN_IN = {
+    "VpcId": "vpc-1",
+    "OidcDiscoveryUrl": "https://login.example.com",
+    "OidcClientId": "splat",
+    "OidcClientSecretId": "splat/oidc-client-secret",
+    "OidcRedirectUri": "https://d111111abcdef8.cloudfront.net/auth/callback",
+    "AllowedDomains": "example.com",
+    "SessionSecretId": "splat/session-secret",
+}
 SMTPS = {"SmtpAddress": "smtp.example.com", "SmtpPort": "465", "SmtpAuthentication": "login", "SmtpStartTls": "false", "VpcId": "vpc-1"}
 
 
-@pytest.mark.parametrize("overrides", [{}, ALERTS_ON, SMTPS, HORIZONS], ids=["defaults", "every-channel", "smtps", "horizons"])
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, ALERTS_ON, SMTPS, HORIZONS, SIGN_IN],
+    ids=["defaults", "every-channel", "smtps", "horizons", "sign-in"],
+)
 def test_every_function_environment_parses(splat_bin, tmp_path, overrides):
     resolver = Resolver(load_cfn(), overrides, SECRETS)
     functions = [n for n, r in resolver.template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"]
@@ -121,9 +136,19 @@ def test_every_function_environment_parses(splat_bin, tmp_path, overrides):
         assert env["SPLAT_MAX_PAYLOAD_LIFE_DAYS"] == "7" and env["SPLAT_MAX_ROLLUP_LIFE_DAYS"] == "400"
     if overrides == {}:
         assert not [v for v in resolver.environment("RetentionFunction") if v.startswith("SPLAT_MAX_")]
+    ui = resolver.environment("UiFunction")
+    if overrides is SIGN_IN:
+        assert ui["OIDC_CLIENT_SECRET"] == SECRETS["splat/oidc-client-secret"]
+        assert ui["SPLAT_SESSION_SECRET"] == SECRETS["splat/session-secret"]
+        assert ui["OIDC_REDIRECT_URI"].endswith("/auth/callback") and ui["SPLAT_ALLOWED_DOMAINS"] == "example.com"
+    else:
+        # Any OIDC variable turns sign-in on: without OidcDiscoveryUrl none may be set.
+        assert not [v for v in ui if v.startswith("OIDC_") or v in ("SPLAT_ALLOWED_USERS", "SPLAT_SESSION_SECRET")]
     if overrides is ALERTS_ON:
         env = resolver.environment("ProcessorFunction")
-        assert [env["SMTP_PASSWORD"], env["SPLAT_WEBHOOK_URL"], env["SPLAT_NTFY_TOKEN"]] == list(SECRETS.values())
+        assert [env["SMTP_PASSWORD"], env["SPLAT_WEBHOOK_URL"], env["SPLAT_NTFY_TOKEN"]] == [
+            SECRETS[k] for k in ("splat/smtp-password", "splat/webhook-url", "splat/ntfy-token")
+        ]
 
 
 @pytest.mark.parametrize("var,value", [("SMTP_STARTTLS_AUTO", "sometimes"), ("SPLAT_MAX_SPAN_LIFE_DAYS", "0")])
