@@ -259,7 +259,7 @@ def fill(disk):
 
 def test_real_full_disk_answers_503_and_recovers_when_space_returns(tmp_path):
     """Everything on one small disk (database, queue, lake), filled up under traffic, then freed."""
-    with small_disk(tmp_path / "data", "24m") as disk:
+    with small_disk(tmp_path / "data", "64m") as disk:
         ledger = Ledger()
         with start_splat(tmp_path, QUICK_REDELIVERY) as splat:
             corpus = Corpus(splat.key)
