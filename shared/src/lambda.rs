@@ -135,3 +135,20 @@ pub async fn handle_scheduled_event(
         }
     }
 }
+
+/// The notifier of a Lambda that alerts (the processor after each batch, the scheduled function after each
+/// monitor evaluation), or `None` when no channel is configured. Its retries are short: the invocation's
+/// time is the batch's or the tick's, and nothing runs between invocations.
+pub async fn lambda_notifier(config: &crate::config::Config) -> anyhow::Result<Option<Notifier>> {
+    let ui_base = config.public_url.clone().unwrap_or_default();
+    let store = crate::wiring::open_store(config).await?;
+    Ok(
+        Notifier::from_config(&config.notify, store, &ui_base)?.map(|n| {
+            n.with_retry(crate::notify::RetryPolicy {
+                attempts: 3,
+                backoff: std::time::Duration::from_millis(300),
+                timeout: std::time::Duration::from_secs(3),
+            })
+        }),
+    )
+}

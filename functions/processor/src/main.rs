@@ -8,7 +8,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
 use splat::config::Config;
-use splat::notify::{Notifier, RetryPolicy};
 use splat::process::Processor;
 use splat::wiring::{blob_store, open_store};
 
@@ -20,16 +19,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let blobs = blob_store(&config).await?;
     let processor = Processor::new(open_store(&config).await?, blobs);
     let processor = &processor;
-    // Alerts go out after each batch's commit, with short retries: the function's time is the batch's.
-    let ui_base = config.public_url.clone().unwrap_or_default();
-    let notifier = Notifier::from_config(&config.notify, open_store(&config).await?, &ui_base)?
-        .map(|n| {
-            n.with_retry(RetryPolicy {
-                attempts: 3,
-                backoff: std::time::Duration::from_millis(300),
-                timeout: std::time::Duration::from_secs(3),
-            })
-        });
+    // Alerts go out after each batch's commit (see `splat::lambda::lambda_notifier`).
+    let notifier = splat::lambda::lambda_notifier(&config).await?;
     let notifier = notifier.as_ref();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, lambda_runtime::Error>(

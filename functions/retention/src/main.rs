@@ -6,7 +6,6 @@
 use lambda_runtime::{service_fn, LambdaEvent};
 use splat::config::Config;
 use splat::lambda::{handle_scheduled_event, ScheduledContext};
-use splat::notify::{Notifier, RetryPolicy};
 use splat::wiring::{blob_store, open_store};
 
 #[tokio::main]
@@ -15,16 +14,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env()?;
     let store = open_store(&config).await?;
     let blobs = blob_store(&config).await?;
-    // Monitor issues alert like any issue, with short retries: the function's time is the tick's.
-    let ui_base = config.public_url.clone().unwrap_or_default();
-    let notifier = Notifier::from_config(&config.notify, open_store(&config).await?, &ui_base)?
-        .map(|n| {
-            n.with_retry(RetryPolicy {
-                attempts: 3,
-                backoff: std::time::Duration::from_millis(300),
-                timeout: std::time::Duration::from_secs(3),
-            })
-        });
+    // Monitor issues alert like any issue.
+    let notifier = splat::lambda::lambda_notifier(&config).await?;
     let cx = ScheduledContext {
         store: &store,
         blobs: &blobs,
