@@ -3,64 +3,20 @@
 //! percentiles within the sketch's 1%), for windows that start and end mid-day, and for daily rollups
 //! filled from hourly ones when a database is upgraded.
 
-use splat::model::{HttpFacts, SpanRecord, TransactionRecord};
 use splat::store::{PerfWindow, Store, TransactionRow, WriteBatch};
+use splat_tests::stored::stored_transaction;
 
 const HOUR_US: i64 = 3_600_000_000;
 const DAY_US: i64 = 24 * HOUR_US;
-
-fn transaction(
-    i: i64,
-    end_us: i64,
-    duration_ms: f64,
-    project: splat::protocol::ProjectId,
-) -> TransactionRow {
-    let duration_us = (duration_ms * 1000.0) as i64;
-    TransactionRow {
-        project_id: project,
-        event_id: Some(format!("{i:032x}")),
-        record: TransactionRecord {
-            root: SpanRecord {
-                trace_id: format!("{i:032x}"),
-                span_id: format!("{i:016x}"),
-                parent_span_id: None,
-                segment_id: None,
-                is_segment: true,
-                name: None,
-                op: Some("http.server".into()),
-                status: Some("ok".into()),
-                start_us: Some(end_us - duration_us),
-                end_us: Some(end_us),
-                data: None,
-                db_system: None,
-            },
-            name: format!("GET /e{}", i % 2),
-            environment: Some("production".into()),
-            release: None,
-            platform: None,
-            sdk_name: None,
-            server_name: None,
-            http: HttpFacts::default(),
-            measured_db_ms: None,
-            measured_view_ms: None,
-            sql_breadcrumbs: Vec::new(),
-        },
-        end_us,
-        received_at_us: end_us,
-        source: "transaction",
-        payload: None,
-        perf: Default::default(),
-        spans: Vec::new(),
-    }
-}
 
 /// 20 days of transactions every 37 minutes ending 3 h 20 min before `now`, durations 1..1000 ms.
 fn data(now: i64, project: splat::protocol::ProjectId) -> Vec<TransactionRow> {
     (0..(20 * 24 * 60 / 37))
         .map(|i| {
             let end = now - 200 * 60_000_000 - i * 37 * 60_000_000;
-            let ms = 1.0 + ((i * 7_919) % 1000) as f64;
-            transaction(i, end, ms, project)
+            let ms = 1 + (i * 7_919) % 1000;
+            let name = format!("GET /e{}", i % 2);
+            stored_transaction(project, i as u64, &name, "production", end, ms * 1000)
         })
         .collect()
 }

@@ -13,11 +13,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use splat::model::{HttpFacts, SpanRecord, TransactionRecord};
+use splat::model::HttpFacts;
 use splat::perf::transaction::TransactionPerf;
 use splat::protocol::ProjectId;
 use splat::queue::LocalQueue;
 use splat::store::{Store, TransactionRow, WriteBatch};
+use splat_tests::stored::stored_transaction;
 use tower::ServiceExt;
 
 mod common;
@@ -30,57 +31,31 @@ fn transaction(project: ProjectId, i: usize, n: usize, now_us: i64) -> Transacti
     // Deterministic spread: a skewed duration per endpoint and request, times over 30 days.
     let duration_us = 5_000 + ((i * 7_919) % 200_000) as i64 * (1 + endpoint as i64 % 4);
     let end_us = now_us - (i as i64 * 30 * DAY_US) / n as i64;
-    let root = SpanRecord {
-        trace_id: format!("{i:032x}"),
-        span_id: format!("{i:016x}"),
-        parent_span_id: None,
-        segment_id: None,
-        is_segment: true,
-        name: None,
-        op: Some("http.server".into()),
-        status: Some("ok".into()),
-        start_us: Some(end_us - duration_us),
-        end_us: Some(end_us),
-        data: None,
-        db_system: None,
+    let name = format!("GET /api/endpoint-{endpoint}");
+    let environment = ["production", "staging", "dev"][i % 3];
+    let mut t = stored_transaction(project, i as u64, &name, environment, end_us, duration_us);
+    let r = &mut t.record;
+    r.release = Some(format!("shop@1.{}", i * 10 / n));
+    r.platform = Some("python".into());
+    r.sdk_name = Some("sentry.python".into());
+    r.server_name = Some("web-1".into());
+    r.http = HttpFacts {
+        method: Some("GET".into()),
+        url: Some(format!("https://shop.example/api/endpoint-{endpoint}")),
+        status: Some(if i % 97 == 0 { 500 } else { 200 }),
     };
     let n_plus_one = endpoint % 10 == 3 && i % 3 == 0;
-    TransactionRow {
-        project_id: project,
-        event_id: Some(format!("{i:032x}")),
-        record: TransactionRecord {
-            root,
-            name: format!("GET /api/endpoint-{endpoint}"),
-            environment: Some(["production", "staging", "dev"][i % 3].into()),
-            release: Some(format!("shop@1.{}", i * 10 / n)),
-            platform: Some("python".into()),
-            sdk_name: Some("sentry.python".into()),
-            server_name: Some("web-1".into()),
-            http: HttpFacts {
-                method: Some("GET".into()),
-                url: Some(format!("https://shop.example/api/endpoint-{endpoint}")),
-                status: Some(if i % 97 == 0 { 500 } else { 200 }),
-            },
-            measured_db_ms: None,
-            measured_view_ms: None,
-            sql_breadcrumbs: Vec::new(),
-        },
-        end_us,
-        received_at_us: end_us,
-        source: "transaction",
-        payload: None,
-        perf: TransactionPerf {
-            db_time_ms: Some(duration_us as f64 / 3000.0),
-            view_time_ms: Some(duration_us as f64 / 5000.0),
-            query_count: Some(3 + (i % 20) as i32),
-            has_n_plus_one: Some(n_plus_one),
-            n_plus_one_wasted_ms: Some(if n_plus_one { 40.0 } else { 0.0 }),
-            span_count: Some(30),
-            spans_truncated: Some(false),
-            query_patterns: Vec::new(),
-        },
-        spans: Vec::new(),
-    }
+    t.perf = TransactionPerf {
+        db_time_ms: Some(duration_us as f64 / 3000.0),
+        view_time_ms: Some(duration_us as f64 / 5000.0),
+        query_count: Some(3 + (i % 20) as i32),
+        has_n_plus_one: Some(n_plus_one),
+        n_plus_one_wasted_ms: Some(if n_plus_one { 40.0 } else { 0.0 }),
+        span_count: Some(30),
+        spans_truncated: Some(false),
+        query_patterns: Vec::new(),
+    };
+    t
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

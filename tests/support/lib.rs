@@ -2,6 +2,7 @@
 //! compressors for bodies; `corpus`, the captured SDK requests the load generator replays.
 
 pub mod corpus;
+pub mod stored;
 
 use std::io::Write;
 use std::sync::Arc;
