@@ -172,16 +172,68 @@ fn message(project: ProjectId, tx: &Value) -> Vec<u8> {
     .encode()
 }
 
-fn dir_bytes(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
-            _ => e.metadata().map(|m| m.len()).unwrap_or(0),
-        })
-        .sum()
+/// Every file under `dir`.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(path) = pending.pop() {
+        if path.is_dir() {
+            pending.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// Compressed bytes per column over these parquet files, largest first, and what the rest of the files
+/// (page-less headers, footers) takes.
+fn column_bytes(files: &[std::path::PathBuf]) -> (Vec<(String, u64)>, u64) {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let mut columns: Vec<(String, u64)> = Vec::new();
+    let mut footers = 0;
+    for path in files {
+        let len = std::fs::metadata(path).unwrap().len();
+        let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
+        let mut data = 0;
+        for group in reader.metadata().row_groups() {
+            for (i, column) in group.columns().iter().enumerate() {
+                let size = column.compressed_size() as u64;
+                data += size;
+                match columns.get_mut(i) {
+                    Some(c) => c.1 += size,
+                    None => columns.push((column.column_descr().name().to_owned(), size)),
+                }
+            }
+        }
+        footers += len - data;
+    }
+    columns.sort_by(|a, b| b.1.cmp(&a.1));
+    (columns, footers)
+}
+
+/// Bytes per row of a table's files, in all and by column.
+fn print_bytes(table: &str, files: &[std::path::PathBuf], rows: usize) {
+    let (columns, footers) = column_bytes(files);
+    let per_row = |b: u64| b as f64 / rows as f64;
+    let total: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .sum();
+    let top: Vec<String> = columns
+        .iter()
+        .take(6)
+        .map(|(name, b)| format!("{name} {:.1}", per_row(*b)))
+        .collect();
+    println!(
+        "  {table}: {:.1} B per row in {} files; by column: {}, the other {} columns {:.1}; headers and footers {:.1}",
+        per_row(total),
+        files.len(),
+        top.join(", "),
+        columns.len().saturating_sub(6),
+        per_row(columns.iter().skip(6).map(|c| c.1).sum()),
+        per_row(footers)
+    );
 }
 
 fn main() {
@@ -190,11 +242,17 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("splat.db")).await.unwrap();
+        let mut temp = Some(tempfile::tempdir().unwrap());
+        let dir = temp.as_ref().unwrap().path().to_owned();
+        // `--keep`: leave the database and the lake behind for inspection (stock DuckDB, parquet tools).
+        if std::env::args().any(|a| a == "--keep") {
+            let _ = temp.take().unwrap().keep();
+            println!("keeping the data in {}", dir.display());
+        }
+        let store = Store::open(&dir.join("splat.db")).await.unwrap();
         let project = store.ensure_default_project().await.unwrap().id;
-        let queue = LocalQueue::open(&dir.path().join("queue.db"), Duration::from_secs(600), 5).await.unwrap();
-        let processor = Processor::new(store.clone(), Arc::new(splat::blob::LocalBlobStore::new(dir.path())));
+        let queue = LocalQueue::open(&dir.join("queue.db"), Duration::from_secs(600), 5).await.unwrap();
+        let processor = Processor::new(store.clone(), Arc::new(splat::blob::LocalBlobStore::new(&dir)));
         let n = arg("--transactions", 20_000);
         for i in 0..n {
             queue.send(message(project, &transaction(i))).await.unwrap();
@@ -211,18 +269,26 @@ fn main() {
             n as f64 / cpu
         );
         println!("peak RSS: {:.0} MB (after queueing, before draining: {rss_before:.0} MB)", peak_rss_mb());
-        let lake = dir.path().join("lake").join("main");
-        let (tx_bytes, span_bytes) = (dir_bytes(&lake.join("transactions")), dir_bytes(&lake.join("spans")));
+        let lake = dir.join("lake").join("main");
+        println!("lake as written (one file per table and batch of 500):");
+        print_bytes("transactions", &files_under(&lake.join("transactions")), n);
+        print_bytes("spans", &files_under(&lake.join("spans")), spans);
+        // What stays: maintenance merges each past day's files into one (the bench's day is in the past).
+        let blobs: Arc<dyn splat::blob::BlobStore> = Arc::new(splat::blob::LocalBlobStore::new(&dir));
+        let cpu = cpu_seconds();
+        for table in [&splat::lake::tables::TRANSACTIONS, &splat::lake::tables::SPANS] {
+            splat::lake::maintenance::compact(&store, &blobs, table, chrono::Utc::now().timestamp_micros()).await.unwrap();
+        }
+        println!("lake after the daily compaction ({:.2} s CPU):", cpu_seconds() - cpu);
+        for (table, rows) in [(&splat::lake::tables::TRANSACTIONS, n), (&splat::lake::tables::SPANS, spans)] {
+            let live = splat::lake::read::live_files(&store, table).await.unwrap();
+            print_bytes(table.name, &live.iter().map(|key| dir.join(key)).collect::<Vec<_>>(), rows);
+        }
         println!(
-            "lake: transactions {:.1} B each ({tx_bytes} B), spans {:.1} B each ({span_bytes} B); rollup cells {}",
-            tx_bytes as f64 / n as f64,
-            span_bytes as f64 / spans as f64,
+            "database: {:.1} MB ({} transactions, {} rollup cells)",
+            std::fs::metadata(dir.join("splat.db")).unwrap().len() as f64 / 1e6,
+            store.count("transactions").await.unwrap(),
             store.count("transaction_rollups").await.unwrap()
-        );
-        println!(
-            "database: {:.1} MB ({} transactions)",
-            std::fs::metadata(dir.path().join("splat.db")).unwrap().len() as f64 / 1e6,
-            store.count("transactions").await.unwrap()
         );
     });
 }

@@ -10,12 +10,14 @@ use arrow_array::{
     TimestampMicrosecondArray,
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::arrow::{ArrowWriter, PARQUET_FIELD_ID_META_KEY};
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
+use parquet::schema::types::ColumnPath;
 
 use super::columns::Column;
-use super::tables::{ColumnType, TableDef};
+use super::tables::{ColumnDef, ColumnType, TableDef};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ParquetError {
@@ -63,18 +65,127 @@ fn array(column: &Column) -> ArrayRef {
     }
 }
 
+/// How each column is laid out, chosen for size (lake bytes are what users pay for, per row, forever):
+/// - random ids: plain, with their lengths delta-encoded (all equal, so they cost nothing), no dictionary
+///   (every value is new: a dictionary only adds an index) and no min/max (they never prune);
+/// - timestamps and 64-bit integers: deltas between neighbouring rows, small when rows are in time order;
+/// - everything else: a dictionary, which repeated names, ops and statuses compress to a few bits.
+fn column_layout(
+    props: WriterPropertiesBuilder,
+    name: &str,
+    column: &ColumnDef,
+) -> WriterPropertiesBuilder {
+    let path = ColumnPath::from(name);
+    let (dictionary, encoding) = match (column.random_id, column.ty) {
+        (true, _) => (false, Some(Encoding::DELTA_LENGTH_BYTE_ARRAY)),
+        (false, ColumnType::Timestamp | ColumnType::Int64) => {
+            (false, Some(Encoding::DELTA_BINARY_PACKED))
+        }
+        (false, _) => (true, None),
+    };
+    let mut props = props.set_column_dictionary_enabled(path.clone(), dictionary);
+    if let Some(encoding) = encoding {
+        props = props.set_column_encoding(path.clone(), encoding);
+    }
+    if column.random_id {
+        props = props.set_column_statistics_enabled(path, EnabledStatistics::None);
+    }
+    props
+}
+
 /// The parquet bytes of one file.
 pub fn write(table: &TableDef, columns: &[Column]) -> Result<Vec<u8>, ParquetError> {
     let schema = Arc::new(schema(table));
     let arrays: Vec<ArrayRef> = columns.iter().map(array).collect();
     let batch = RecordBatch::try_new(schema.clone(), arrays)?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
-        .set_statistics_enabled(EnabledStatistics::Chunk)
-        .build();
+    let props = table.columns.iter().fold(
+        WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+            .set_statistics_enabled(EnabledStatistics::Chunk)
+            // One page per column chunk: an index of page locations would locate that one page.
+            .set_offset_index_disabled(true),
+        |props, column| column_layout(props, column.name, column),
+    );
+    // Readers map columns by field id (DuckLake) or name; the embedded arrow schema would only repeat
+    // the parquet schema in every file's footer (about 3 KB).
+    let options = ArrowWriterOptions::new()
+        .with_properties(props.build())
+        .with_skip_arrow_metadata(true);
     let mut out = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut out, schema, Some(props))?;
+    let mut writer = ArrowWriter::try_new_with_options(&mut out, schema, options)?;
     writer.write(&batch)?;
     writer.close()?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    use super::*;
+    use crate::lake::columns::Column;
+    use crate::lake::tables::SPANS;
+
+    fn spans_file(rows: usize) -> Vec<u8> {
+        let ids: Vec<String> = (0..rows)
+            .map(|i| format!("{:016x}", i * 7919 + 13))
+            .collect();
+        let columns: Vec<Column> = SPANS
+            .columns
+            .iter()
+            .map(|c| match (c.name, c.ty) {
+                ("span_id", _) => Column::Str(ids.iter().map(|s| Some(s.as_str())).collect()),
+                (_, ColumnType::Int32) => Column::I32(vec![Some(1); rows]),
+                (_, ColumnType::Timestamp) => Column::Ts(
+                    (0..rows as i64)
+                        .map(|i| Some(1_700_000_000_000_000 + i * 1_000))
+                        .collect(),
+                ),
+                (_, ColumnType::Float64) => Column::F64(vec![Some(1.5); rows]),
+                (_, ColumnType::Int64) => Column::I64(vec![Some(7); rows]),
+                (_, ColumnType::Boolean) => Column::Bool(vec![Some(true); rows]),
+                (_, ColumnType::Varchar) => Column::Str(vec![Some("db"); rows]),
+            })
+            .collect();
+        write(&SPANS, &columns).unwrap()
+    }
+
+    #[test]
+    fn each_column_gets_the_layout_that_keeps_it_small() {
+        let bytes = spans_file(300);
+        let reader = SerializedFileReader::new(bytes::Bytes::from(bytes)).unwrap();
+        let meta = reader.metadata();
+        let kv = meta.file_metadata().key_value_metadata();
+        assert!(
+            kv.is_none_or(|kv| kv.iter().all(|e| e.key != "ARROW:schema")),
+            "no embedded arrow schema in the footer"
+        );
+        let chunk = |name: &str| {
+            meta.row_group(0)
+                .columns()
+                .iter()
+                .find(|c| c.column_descr().name() == name)
+                .unwrap()
+                .clone()
+        };
+        let span_id = chunk("span_id");
+        let encodings: Vec<Encoding> = span_id.encodings().collect();
+        assert!(
+            encodings.contains(&Encoding::DELTA_LENGTH_BYTE_ARRAY),
+            "{encodings:?}"
+        );
+        assert!(
+            !encodings.contains(&Encoding::RLE_DICTIONARY),
+            "random ids get no dictionary"
+        );
+        assert!(span_id.statistics().is_none(), "nor a min/max");
+        let timestamp: Vec<Encoding> = chunk("timestamp").encodings().collect();
+        assert!(
+            timestamp.contains(&Encoding::DELTA_BINARY_PACKED),
+            "{timestamp:?}"
+        );
+        let op: Vec<Encoding> = chunk("op").encodings().collect();
+        assert!(op.contains(&Encoding::RLE_DICTIONARY), "{op:?}");
+        assert!(chunk("op").statistics().is_some());
+    }
 }

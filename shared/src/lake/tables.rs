@@ -36,6 +36,9 @@ impl ColumnType {
 pub struct ColumnDef {
     pub name: &'static str,
     pub ty: ColumnType,
+    /// A random identifier, different in (nearly) every row: stored as plain text, without the
+    /// dictionary and the min/max that help every other column (neither can ever pay off here).
+    pub random_id: bool,
 }
 
 /// A lake table. By convention column 1 is `project_id` and column 2 the row's `timestamp`: files are cut
@@ -57,7 +60,20 @@ impl TableDef {
 use ColumnType::*;
 
 const fn col(name: &'static str, ty: ColumnType) -> ColumnDef {
-    ColumnDef { name, ty }
+    ColumnDef {
+        name,
+        ty,
+        random_id: false,
+    }
+}
+
+/// A random identifier (event, trace or span id as hex text).
+const fn id(name: &'static str) -> ColumnDef {
+    ColumnDef {
+        name,
+        ty: Varchar,
+        random_id: true,
+    }
 }
 
 /// One row per transaction, classic or streamed.
@@ -69,9 +85,9 @@ pub static TRANSACTIONS: TableDef = TableDef {
         // When it ended, as Sentry's `timestamp`.
         col("timestamp", Timestamp),
         col("start_timestamp", Timestamp),
-        col("event_id", Varchar),
-        col("trace_id", Varchar),
-        col("span_id", Varchar),
+        id("event_id"),
+        id("trace_id"),
+        id("span_id"),
         col("name", Varchar),
         col("op", Varchar),
         col("status", Varchar),
@@ -108,7 +124,7 @@ pub static SPANS: TableDef = TableDef {
         col("trace_id", Varchar),
         // The span id of its transaction's root (the segment).
         col("transaction_id", Varchar),
-        col("span_id", Varchar),
+        id("span_id"),
         col("parent_span_id", Varchar),
         col("op", Varchar),
         // Normalized: no SQL literal, no query string, no id in a path.
@@ -129,7 +145,7 @@ pub static EVENTS: TableDef = TableDef {
     columns: &[
         col("project_id", Int32),
         col("timestamp", Timestamp),
-        col("event_id", Varchar),
+        id("event_id"),
         col("issue_id", Int64),
         col("level", Varchar),
         col("environment", Varchar),
@@ -137,7 +153,7 @@ pub static EVENTS: TableDef = TableDef {
         col("platform", Varchar),
         col("exception_type", Varchar),
         col("transaction", Varchar),
-        col("trace_id", Varchar),
+        id("trace_id"),
         col("server_name", Varchar),
         col("sdk_name", Varchar),
     ],
