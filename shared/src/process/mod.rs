@@ -43,8 +43,11 @@ pub enum ProcessError {
     Store(#[from] StoreError),
 }
 
-/// One message's rows: its id, what it writes, and the claim-check key to delete once committed.
-type Part = (String, WriteBatch, Option<String>);
+/// A message whose rows are in the batch, and the claim-check key to delete once they are committed.
+struct Accepted<'d> {
+    delivery: &'d Delivery,
+    claim: Option<String>,
+}
 
 #[derive(Clone)]
 pub struct Processor {
@@ -84,49 +87,49 @@ impl Processor {
         let already = self.store.processed(&ids).await?;
         let projects = self.store.project_ids().await?;
         let mut outcome = BatchOutcome::default();
-        let mut parts: Vec<Part> = Vec::new();
+        // Each message's rows are moved into one batch as they are decoded: no copy of a whole batch of
+        // payloads and spans is ever made (it cost memory and time on every batch).
+        let mut whole = WriteBatch::default();
+        let mut accepted: Vec<Accepted> = Vec::new();
         for delivery in deliveries {
             let id = &delivery.message_id;
-            if already.contains(id) || parts.iter().any(|(seen, ..)| seen == id) {
+            if already.contains(id) || accepted.iter().any(|a| &a.delivery.message_id == id) {
                 outcome.done.push(id.clone());
                 continue;
             }
-            let mut part = WriteBatch {
-                message_ids: vec![id.clone()],
-                ..WriteBatch::default()
-            };
-            match self.add_message(&mut part, delivery, &projects).await {
-                Ok(claim) => parts.push((id.clone(), part, claim)),
+            match self.message_rows(delivery, &projects).await {
+                Ok((part, claim)) => {
+                    whole.absorb(part);
+                    accepted.push(Accepted { delivery, claim });
+                }
                 Err(e) => {
                     tracing::warn!(message_id = %id, receive_count = delivery.receive_count, error = %e, "message failed");
                     outcome.failed.push(id.clone());
                 }
             }
         }
-        let mut whole = WriteBatch::default();
-        for (_, part, _) in &parts {
-            whole.absorb(part.clone());
-        }
         let committed = match self.store.commit_with_lake(&whole, Some(&self.lake)).await {
             Ok(changes) => {
                 outcome.issue_changes = changes;
-                parts.iter().collect()
+                accepted
             }
             Err(e) => {
-                tracing::warn!(error = %e, messages = parts.len(), "batch commit failed; committing message by message");
-                let committed = self.commit_each(&parts, &mut outcome).await;
-                if committed.is_empty() && !parts.is_empty() {
+                tracing::warn!(error = %e, messages = accepted.len(), "batch commit failed; committing message by message");
+                drop(whole);
+                let tried = accepted.len();
+                let committed = self.commit_each(accepted, &projects, &mut outcome).await;
+                if committed.is_empty() && tried > 0 {
                     // Nothing commits at all: the database is the problem, not the messages.
                     return Err(e.into());
                 }
                 committed
             }
         };
-        for (id, _, claim) in committed {
-            outcome.done.push(id.clone());
+        for Accepted { delivery, claim } in committed {
+            outcome.done.push(delivery.message_id.clone());
             // The rows are committed; a body left behind is expired by the bucket's lifecycle rule.
             if let Some(key) = claim {
-                if let Err(e) = self.blobs.delete(key).await {
+                if let Err(e) = self.blobs.delete(&key).await {
                     tracing::warn!(%key, error = %e, "could not delete a claim-checked body");
                 }
             }
@@ -134,26 +137,53 @@ impl Processor {
         Ok(outcome)
     }
 
-    /// Commits each message's rows on its own; returns the parts that committed, records the rest as failed.
-    async fn commit_each<'p>(
+    /// Commits each message's rows on its own (decoding it again: this path is rare, and keeping every
+    /// message's rows apart for it would cost every batch); returns the ones that committed and records
+    /// the rest as failed.
+    async fn commit_each<'d>(
         &self,
-        parts: &'p [Part],
+        accepted: Vec<Accepted<'d>>,
+        projects: &HashSet<i64>,
         outcome: &mut BatchOutcome,
-    ) -> Vec<&'p Part> {
+    ) -> Vec<Accepted<'d>> {
         let mut committed = Vec::new();
-        for part in parts {
-            match self.store.commit_with_lake(&part.1, Some(&self.lake)).await {
+        for message in accepted {
+            let id = &message.delivery.message_id;
+            let result = match self.message_rows(message.delivery, projects).await {
+                Ok((part, _)) => self
+                    .store
+                    .commit_with_lake(&part, Some(&self.lake))
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match result {
                 Ok(changes) => {
                     outcome.issue_changes.extend(changes);
-                    committed.push(part);
+                    committed.push(message);
                 }
                 Err(e) => {
-                    tracing::warn!(message_id = %part.0, error = %e, "message failed to commit");
-                    outcome.failed.push(part.0.clone());
+                    tracing::warn!(message_id = %id, error = %e, "message failed to commit");
+                    outcome.failed.push(id.clone());
                 }
             }
         }
         committed
+    }
+
+    /// One message's rows (its id in the ledger included) and the claim-check key to delete once they
+    /// are committed.
+    async fn message_rows(
+        &self,
+        delivery: &Delivery,
+        projects: &HashSet<i64>,
+    ) -> Result<(WriteBatch, Option<String>), MessageFailure> {
+        let mut part = WriteBatch {
+            message_ids: vec![delivery.message_id.clone()],
+            ..WriteBatch::default()
+        };
+        let claim = self.add_message(&mut part, delivery, projects).await?;
+        Ok((part, claim))
     }
 
     /// Adds one message's rows to the batch; returns the claim-check key to delete after the commit.
