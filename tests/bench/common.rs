@@ -40,3 +40,17 @@ pub fn peak_rss_mb() -> f64 {
         .unwrap_or(0.0)
         / 1024.0
 }
+
+/// The bench's data directory: temporary, or kept and printed with `--keep` (to inspect the database
+/// and the lake afterwards). Hold the guard as long as the directory is used.
+#[allow(dead_code)] // not every bench stores data
+pub fn data_dir() -> (std::path::PathBuf, Option<tempfile::TempDir>) {
+    let temp = tempfile::tempdir().unwrap();
+    let path = temp.path().to_owned();
+    if std::env::args().any(|a| a == "--keep") {
+        let _ = temp.keep();
+        println!("keeping the data in {}", path.display());
+        return (path, None);
+    }
+    (path, Some(temp))
+}

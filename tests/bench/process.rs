@@ -22,7 +22,7 @@ use splat::store::{IssueFilter, IssueSort, IssueStatus, Store};
 use tower::ServiceExt;
 
 mod common;
-use common::{arg, cpu_seconds, peak_rss_mb};
+use common::{arg, cpu_seconds, data_dir, peak_rss_mb};
 
 fn event(bug: usize, n: usize) -> serde_json::Value {
     let frames: Vec<_> = (0..12)
@@ -80,11 +80,11 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("splat.db")).await.unwrap();
+        let (dir, _guard) = data_dir();
+        let store = Store::open(&dir.join("splat.db")).await.unwrap();
         let project = store.ensure_default_project().await.unwrap().id;
-        let queue = LocalQueue::open(&dir.path().join("queue.db"), Duration::from_secs(600), 5).await.unwrap();
-        let processor = Processor::new(store.clone(), Arc::new(splat::blob::LocalBlobStore::new(dir.path())));
+        let queue = LocalQueue::open(&dir.join("queue.db"), Duration::from_secs(600), 5).await.unwrap();
+        let processor = Processor::new(store.clone(), Arc::new(splat::blob::LocalBlobStore::new(&dir)));
 
         let events = arg("--events", 20_000);
         fill(&queue, project, events, 200, 0).await;
@@ -116,7 +116,7 @@ fn main() {
             store.count("issues").await.unwrap(),
             store.count("events").await.unwrap(),
             start.elapsed().as_secs_f64(),
-            std::fs::metadata(dir.path().join("splat.db")).unwrap().len() as f64 / 1e6
+            std::fs::metadata(dir.join("splat.db")).unwrap().len() as f64 / 1e6
         );
         let filters = [
             ("open, last seen, page 1", IssueFilter { status: Some(IssueStatus::Open), ..Default::default() }),

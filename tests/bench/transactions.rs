@@ -21,7 +21,7 @@ use splat::queue::{EnvelopeRef, LocalQueue, Queue, QueueMessage};
 use splat::store::Store;
 
 mod common;
-use common::{arg, cpu_seconds, peak_rss_mb};
+use common::{arg, cpu_seconds, data_dir, peak_rss_mb};
 
 const ENDPOINTS: [&str; 8] = [
     "/api/orders",
@@ -242,13 +242,7 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let mut temp = Some(tempfile::tempdir().unwrap());
-        let dir = temp.as_ref().unwrap().path().to_owned();
-        // `--keep`: leave the database and the lake behind for inspection (stock DuckDB, parquet tools).
-        if std::env::args().any(|a| a == "--keep") {
-            let _ = temp.take().unwrap().keep();
-            println!("keeping the data in {}", dir.display());
-        }
+        let (dir, _guard) = data_dir();
         let store = Store::open(&dir.join("splat.db")).await.unwrap();
         let project = store.ensure_default_project().await.unwrap().id;
         let queue = LocalQueue::open(&dir.join("queue.db"), Duration::from_secs(600), 5).await.unwrap();
