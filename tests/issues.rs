@@ -410,3 +410,66 @@ async fn out_of_order_events_never_move_last_seen_back() {
     );
     assert_eq!(list[0].last_event_id.as_deref(), Some(event_id(1).as_str()));
 }
+
+/// A tag value few issues carry and one most carry take different query paths (ids first, or the list
+/// walked in page order); both must give the same issues a plain reading of the tags gives, and a filter
+/// matching more than the counted limit says so.
+#[tokio::test]
+async fn tag_filters_are_right_whether_few_or_many_issues_carry_the_value() {
+    let app = TestApp::new().await;
+    let db = libsql::Builder::new_local(&app.config.database_path)
+        .build()
+        .await
+        .unwrap();
+    // 12,000 issues; `production` on all, `canary` on every 1,000th, release `2.0` on every other,
+    // every 7th resolved.
+    db.connect()
+        .unwrap()
+        .execute_batch(&format!(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 11999)
+             INSERT INTO issues (project_id, status, title, level, first_seen, last_seen, times_seen, grouping_config)
+               SELECT {project}, CASE WHEN i % 7 = 0 THEN 'resolved' ELSE 'open' END, 'issue ' || i, 'error', i, i, 1, 'test' FROM n;
+             INSERT INTO issue_tags (issue_id, key, value, count, first_seen, last_seen)
+               SELECT id, 'environment', 'production', 1, 0, 0 FROM issues WHERE project_id = {project};
+             INSERT INTO issue_tags (issue_id, key, value, count, first_seen, last_seen)
+               SELECT id, 'environment', 'canary', 1, 0, 0 FROM issues WHERE project_id = {project} AND last_seen % 1000 = 0;
+             INSERT INTO issue_tags (issue_id, key, value, count, first_seen, last_seen)
+               SELECT id, 'release', '2.0', 1, 0, 0 FROM issues WHERE project_id = {project} AND last_seen % 2 = 0;",
+            project = app.project.id.value()
+        ))
+        .await
+        .unwrap();
+    let expected = |keep: &dyn Fn(i64) -> bool| -> (Vec<i64>, usize) {
+        let all: Vec<i64> = (0..12_000).rev().filter(|i| keep(*i)).collect();
+        (all.iter().take(25).copied().collect(), all.len())
+    };
+    let open = |i: i64| i % 7 != 0;
+    let cases: [(&str, Option<&str>, Option<&str>, &dyn Fn(i64) -> bool); 4] = [
+        ("rare environment", Some("canary"), None, &|i| open(i) && i % 1000 == 0),
+        ("common environment", Some("production"), None, &open),
+        ("common release", None, Some("2.0"), &|i| open(i) && i % 2 == 0),
+        ("rare and common", Some("canary"), Some("2.0"), &|i| open(i) && i % 1000 == 0),
+    ];
+    for (name, environment, release, keep) in cases {
+        let filter = IssueFilter {
+            status: Some(IssueStatus::Open),
+            environment: environment.map(str::to_owned),
+            release: release.map(str::to_owned),
+            per_page: 25,
+            ..Default::default()
+        };
+        let (page, total) = app
+            .store
+            .list_issues(app.project.id, &filter)
+            .await
+            .unwrap();
+        let (first_page, matching) = expected(keep);
+        let seen: Vec<i64> = page.iter().map(|i| i.last_seen).collect();
+        assert_eq!(seen, first_page, "{name}: the newest matching issues first");
+        if matching as i64 <= splat::store::MAX_COUNTED_ISSUES {
+            assert_eq!(total, matching as i64, "{name}: exact total");
+        } else {
+            assert_eq!(total, splat::store::MAX_COUNTED_ISSUES + 1, "{name}: counted up to the limit, then 'more'");
+        }
+    }
+}

@@ -78,6 +78,13 @@ impl IssueSort {
     }
 }
 
+/// A filtered issue list counts its matches up to this many; see [`Store::list_issues`].
+pub const MAX_COUNTED_ISSUES: i64 = 10_000;
+
+/// Up to this many issues with a tag value, a filter on it reads those issues by id (a few ms); past
+/// it, walking the list in page order finds a page sooner.
+const RARE_TAG_ISSUES: i64 = 5_000;
+
 /// What a list of issues is narrowed to. Empty fields do not filter.
 #[derive(Debug, Clone, Default)]
 pub struct IssueFilter {
@@ -187,29 +194,52 @@ fn fts_query(input: &str) -> Option<String> {
 }
 
 impl Store {
-    /// One page of a project's issues, and how many match in all.
+    /// One page of a project's issues, and how many match in all. A filtered list counts its matches
+    /// only up to [`MAX_COUNTED_ISSUES`], as Sentry's issue search does: a total above it means "more
+    /// than that" (an exact count of a filter most issues match reads every match, tens of milliseconds
+    /// at 100,000 issues).
     pub async fn list_issues(
         &self,
         project: ProjectId,
         filter: &IssueFilter,
     ) -> Result<(Vec<Issue>, i64)> {
-        let mut conditions = vec!["i.project_id = ?1".to_owned()];
+        // A tag filter is fast one of two ways, depending on how many issues carry the value.
+        let mut tags = Vec::new();
+        for (key, value) in [
+            ("environment", &filter.environment),
+            ("release", &filter.release),
+        ] {
+            if let Some(value) = value.as_ref().filter(|v| !v.is_empty()) {
+                tags.push((key, value.clone(), self.is_rare_tag(key, value).await?));
+            }
+        }
+        // `+` keeps SQLite from walking the project's whole index when a rare tag gives the ids.
+        let plus = if tags.iter().any(|(.., rare)| *rare) {
+            "+"
+        } else {
+            ""
+        };
+        let mut conditions = vec![format!("{plus}i.project_id = ?1")];
         let mut params: Vec<libsql::Value> = vec![project.value().into()];
         let mut add = |sql: &str, value: String| {
             params.push(value.into());
             conditions.push(sql.replace('?', &format!("?{}", params.len())));
         };
         if let Some(status) = filter.status {
-            add("i.status = ?", status.as_str().to_owned());
+            add(&format!("{plus}i.status = ?"), status.as_str().to_owned());
         }
         if let Some(level) = filter.level.as_ref().filter(|l| !l.is_empty()) {
             add("i.level = ?", level.clone());
         }
-        if let Some(env) = filter.environment.as_ref().filter(|e| !e.is_empty()) {
-            add("i.id IN (SELECT t.issue_id FROM issue_tags t WHERE t.key = 'environment' AND t.value = ?)", env.clone());
-        }
-        if let Some(release) = filter.release.as_ref().filter(|r| !r.is_empty()) {
-            add("i.id IN (SELECT t.issue_id FROM issue_tags t WHERE t.key = 'release' AND t.value = ?)", release.clone());
+        for (key, value, rare) in tags {
+            let sql = if rare {
+                // Few issues carry it: read those by id, then sort them.
+                format!("i.id IN (SELECT t.issue_id FROM issue_tags t WHERE t.key = '{key}' AND t.value = ?)")
+            } else {
+                // Many do: walk the issues in page order and keep those that carry it.
+                format!("EXISTS (SELECT 1 FROM issue_tags t WHERE t.issue_id = i.id AND t.key = '{key}' AND t.value = ?)")
+            };
+            add(&sql, value);
         }
         if let Some(q) = filter.query.as_deref().and_then(fts_query) {
             add(
@@ -231,7 +261,10 @@ impl Store {
             }
         } else {
             self.scalar(
-                &format!("SELECT count(*) FROM issues i WHERE {where_sql}"),
+                &format!(
+                    "SELECT count(*) FROM (SELECT 1 FROM issues i WHERE {where_sql} LIMIT {})",
+                    MAX_COUNTED_ISSUES + 1
+                ),
                 params.clone(),
             )
             .await?
@@ -248,6 +281,18 @@ impl Store {
             issues.push(issue_from_row(&row)?);
         }
         Ok((issues, total))
+    }
+
+    /// Whether at most [`RARE_TAG_ISSUES`] issues (of any project) carry this tag value: a bounded read
+    /// of the tag index that tells which way a filter on it is fast.
+    async fn is_rare_tag(&self, key: &str, value: &str) -> Result<bool> {
+        let n = self
+            .scalar(
+                &format!("SELECT count(*) FROM (SELECT 1 FROM issue_tags WHERE key = ?1 AND value = ?2 LIMIT {})", RARE_TAG_ISSUES + 1),
+                (key, value),
+            )
+            .await?;
+        Ok(n <= RARE_TAG_ISSUES)
     }
 
     /// Issues per status, for the tabs of the issue list (kept by triggers, so this is a point read).

@@ -25,6 +25,7 @@ mod trace_reads;
 pub use batch::{EventRow, ItemCount, SpanRow, TransactionRow, WriteBatch};
 pub use issue_reads::{
     EventListItem, Issue, IssueFilter, IssueSort, IssueStatus, Release, StoredEvent,
+    MAX_COUNTED_ISSUES,
 };
 pub use issues::{IssueChange, Sighting};
 pub use monitors::{CheckInRow, Monitor, MonitorMark, Run};

@@ -8,7 +8,9 @@ use axum::response::Response;
 use axum::Form;
 use serde::Deserialize;
 
-use crate::store::{EventListItem, Issue, IssueFilter, IssueSort, IssueStatus, StoredEvent};
+use crate::store::{
+    EventListItem, Issue, IssueFilter, IssueSort, IssueStatus, StoredEvent, MAX_COUNTED_ISSUES,
+};
 
 use super::chart::Sparkline;
 use super::events::EventView;
@@ -208,7 +210,8 @@ struct IssueListPage {
     levels: [&'static str; 5],
     sorts: [(&'static str, &'static str); 3],
     rows: Vec<IssueRow>,
-    total: Count,
+    /// "1,234", or "10,000+" past the counted limit.
+    total: String,
     first: u64,
     last: u64,
     prev_url: Option<String>,
@@ -277,7 +280,9 @@ pub async fn list(
     let rows = issue_rows(&state, &project.slug, issues, &deploys).await?;
     let offset = u64::from(page - 1) * u64::from(PER_PAGE);
     let shown = rows.len() as u64;
-    let more = offset + shown < total as u64;
+    // Past the counted limit the total is a floor: a full page means there may be another.
+    let capped = total > MAX_COUNTED_ISSUES;
+    let more = offset + shown < total as u64 || (capped && shown == u64::from(PER_PAGE));
     let filtered = [&q, &environment, &release, &level]
         .iter()
         .any(|s| !s.is_empty());
@@ -305,7 +310,11 @@ pub async fn list(
         levels: LEVELS,
         sorts: SORTS,
         rows,
-        total: Count(total),
+        total: if capped {
+            format!("{}+", Count(MAX_COUNTED_ISSUES))
+        } else {
+            Count(total).to_string()
+        },
         first: if shown == 0 { 0 } else { offset + 1 },
         last: offset + shown,
         filtered,

@@ -9,7 +9,9 @@ use crate::mcp::format::{
     stack_markdown,
 };
 use crate::model::Event;
-use crate::store::{Issue, IssueFilter, IssueSort, IssueStatus, Project, Store};
+use crate::store::{
+    Issue, IssueFilter, IssueSort, IssueStatus, Project, Store, MAX_COUNTED_ISSUES,
+};
 
 /// How many pages of 100 a windowed or exception-type-filtered list looks through at most.
 const MAX_SCAN_PAGES: u32 = 20;
@@ -27,7 +29,8 @@ async fn collect(
     if window.is_none() && exception_type.is_none() {
         filter.per_page = limit;
         let (issues, total) = store.list_issues(project.id, &filter).await?;
-        return Ok((issues, total, true));
+        let exact = total <= MAX_COUNTED_ISSUES;
+        return Ok((issues, total.min(MAX_COUNTED_ISSUES), exact));
     }
     filter.per_page = 100;
     let mut out = Vec::new();
