@@ -30,6 +30,11 @@ NORMALIZE_OPS = ["db", "db.sql.query", "db.query", "db.redis", "db.mongodb.find"
 NORMALIZE_DB = [None, "postgresql", "mysql", "sqlite", "mssql", "mongodb", "clickhouse", "bigquery"]
 
 
+# A lone surrogate escape and a number beyond f64 in fields nobody reads (finding 5).
+LONE_SURROGATE_EVENT = (b'{"event_id":"9ec79c33ec9942ab8353589fcb2e04dc","message":"a\\ud800",'
+                        b'"extra":{"path":"\\udcff","x":1e400}}')
+
+
 def put(target, name, data):
     d = CORPUS / target
     d.mkdir(parents=True, exist_ok=True)
@@ -141,8 +146,11 @@ def main():
         put("store_body", path.stem + "-b64zlib", bytes([STORE_CAPS.index(65_536)]) + base64.b64encode(zlib.compress(body)))
     put("store_body", "transaction", bytes([4]) + b' {"type":"transaction","transaction":"/x","event_id":"9ec79c33ec9942ab8353589fcb2e04dc"}')
     put("store_body", "b64-bomb", bytes([STORE_CAPS.index(1000)]) + base64.b64encode(zlib.compress(bytes(1 << 20), 9)))
+    # Finding 5: what ingest skips unchecked and a full read refused.
+    put("store_body", "lone-surrogate-huge-number", bytes([STORE_CAPS.index(65_536)]) + LONE_SURROGATE_EVENT)
 
     # event: every event/transaction/span payload of the SDK captures, and a spread of the grouping events.
+    put("event", "lone-surrogate-huge-number", LONE_SURROGATE_EVENT)
     payloads = [(f"{name}-{i}-{h['type']}", p) for name, _, _, d in sdk for i, (h, p) in enumerate(items(d))]
     for name, payload in payloads:
         put("event", name, payload)
@@ -185,6 +193,13 @@ def main():
         ("http.server", None, "POST /api/1/envelope/"),
         ("resource.script", None, "https://cdn.example.com/static/app.3f9a8b7c.js"),
         ("ui.render", None, "  render <Checkout>  "),
+        # Finding 2: inputs that normalized differently the second time.
+        ("db", None, "select12 FROM t WHERE true12 = 12in AND \"sel\"ect = 'x'::a::b AND \"x\"t.* AND :\"y\""),
+        ("db", "postgresql", 'SELECT * FROM t WHERE "order" = 1 AND "a b" = 2 AND "users"."id" = 3 AND a IN(%(p)s,NULL'),
+        ("db", "sqlite", "select[x]@p"),
+        ("db", "mssql", 'SELECT TOP 10 "table".x FROM "table" WHERE "table"."order" = 1'),
+        ("http.client", None, "post?x=1& #frag"),
+        ("db", None, "SELECT " + ", ".join(f'f("c {i}", x{i}y)' for i in range(300)) + " FROM t"),
     ]
     for i, (op, db, text) in enumerate(seeds):
         put("normalize", f"{i:02}-{op}", norm(op, db, text))

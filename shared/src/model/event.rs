@@ -246,12 +246,7 @@ fn exception(e: &Value) -> Exception {
 
 impl Event {
     pub fn from_payload(payload: &[u8]) -> Result<Self, PayloadError> {
-        if !lenient::starts_as_object(payload) {
-            return Err(PayloadError("expected a JSON object".into()));
-        }
-        let v: Value = serde_json::from_str(&super::json_text(payload))
-            .map_err(|e| PayloadError(e.to_string()))?;
-        Ok(Self::from_value(&v))
+        Ok(Self::from_value(&super::payload_value(payload)?))
     }
 
     pub fn from_value(v: &Value) -> Self {

@@ -75,17 +75,111 @@ pub(crate) fn json_text(payload: &[u8]) -> std::borrow::Cow<'_, str> {
     String::from_utf8_lossy(payload)
 }
 
+/// The payload as one JSON value, read as leniently as the item readers read it: [`Event::from_payload`]
+/// reads this.
+pub fn payload_value(payload: &[u8]) -> Result<Value, PayloadError> {
+    if !lenient::starts_as_object(payload) {
+        return Err(PayloadError("expected a JSON object".into()));
+    }
+    read_repaired(&json_text(payload), |text| {
+        serde_json::from_str(text).map_err(|e| PayloadError(e.to_string()))
+    })
+}
+
 fn parse<T: for<'de> Deserialize<'de>>(payload: &[u8]) -> Result<T, PayloadError> {
     if !lenient::starts_as_object(payload) {
         return Err(PayloadError("expected a JSON object".into()));
     }
-    let text = json_text(payload);
-    serde_json::from_str(&text).or_else(|typed| {
-        // A key sent twice fails a typed read but not a generic one (the last value wins there, as it
-        // does at ingest), so read it that way before giving up.
-        let value: Value = serde_json::from_str(&text).map_err(|e| PayloadError(e.to_string()))?;
-        T::deserialize(value).map_err(|_| PayloadError(typed.to_string()))
+    read_repaired(&json_text(payload), |text| {
+        serde_json::from_str(text).or_else(|typed| {
+            // A key sent twice fails a typed read but not a generic one (the last value wins there, as it
+            // does at ingest), so read it that way before giving up.
+            let value: Value =
+                serde_json::from_str(text).map_err(|e| PayloadError(e.to_string()))?;
+            T::deserialize(value).map_err(|_| PayloadError(typed.to_string()))
+        })
     })
+}
+
+/// Reads `text`, and if that fails, reads it again with what [`repair_json`] repairs. Ingest reads a few
+/// fields into a struct and skips the rest without the checks a full read makes, so it acknowledges
+/// payloads a full read refuses: a lone surrogate escape (`"\ud800"`, what Python's `json` writes for
+/// a lone surrogate, as in a file name decoded with `surrogateescape`) or a number beyond `f64`
+/// (`1e400`). Those are read rather than failing an event that was already acknowledged; a well-formed
+/// payload is read once, as before.
+fn read_repaired<T>(
+    text: &str,
+    read: impl Fn(&str) -> Result<T, PayloadError>,
+) -> Result<T, PayloadError> {
+    read(text).or_else(|e| match repair_json(text) {
+        Some(repaired) => read(&repaired),
+        None => Err(e),
+    })
+}
+
+/// `\ud800` without its other half becomes `\ufffd`, a number beyond `f64` becomes `null`; `None` when
+/// there is neither. Reads just enough JSON to know what is inside a string; anything else that is
+/// malformed stays for serde_json to refuse.
+fn repair_json(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut repaired = String::new();
+    let mut copied = 0;
+    let mut replace = |from: usize, to: usize, with: &str| {
+        repaired.push_str(&text[copied..from]);
+        repaired.push_str(with);
+        copied = to;
+    };
+    let mut in_string = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match (in_string, bytes[i]) {
+            (true, b'"') | (false, b'"') => {
+                in_string = !in_string;
+                i += 1;
+            }
+            (true, b'\\') => match hex_escape(bytes, i) {
+                // A pair: a high surrogate and then a low one.
+                Some(0xD800..=0xDBFF)
+                    if hex_escape(bytes, i + 6)
+                        .is_some_and(|low| (0xDC00..=0xDFFF).contains(&low)) =>
+                {
+                    i += 12
+                }
+                Some(0xD800..=0xDFFF) => {
+                    replace(i, i + 6, "\\ufffd");
+                    i += 6;
+                }
+                Some(_) => i += 6,
+                // Any other escape; the character after the backslash is never a quote that ends the string.
+                None => i += 2,
+            },
+            (false, b'-' | b'0'..=b'9') => {
+                let end = bytes[i + 1..]
+                    .iter()
+                    .position(|b| !matches!(b, b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-'))
+                    .map_or(bytes.len(), |n| i + 1 + n);
+                if text[i..end].parse::<f64>().is_ok_and(f64::is_infinite) {
+                    replace(i, end, "null");
+                }
+                i = end;
+            }
+            _ => i += 1,
+        }
+    }
+    if copied == 0 {
+        return None;
+    }
+    repaired.push_str(&text[copied..]);
+    Some(repaired)
+}
+
+/// The code unit of a `\uXXXX` escape starting at `at`.
+fn hex_escape(bytes: &[u8], at: usize) -> Option<u16> {
+    let escape = bytes.get(at..at + 6)?;
+    if !escape.starts_with(b"\\u") {
+        return None;
+    }
+    u16::from_str_radix(std::str::from_utf8(&escape[2..]).ok()?, 16).ok()
 }
 
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
@@ -493,6 +587,29 @@ mod tests {
             spans_from_v2_payload(b"[1]").is_err(),
             "only a non-object fails"
         );
+    }
+
+    #[test]
+    fn lone_surrogates_and_huge_numbers_never_fail_an_acknowledged_item() {
+        // Found by fuzzing (README finding 5): ingest skips these in fields it does not read, a full read
+        // refused them.
+        let lone = br#"{"message":"a\ud800b","extra":{"path":"\udcff","pair":"\ud83d\ude00","esc":"\\ud800"}}"#;
+        let event = Event::from_payload(lone).unwrap();
+        assert_eq!(event.message.as_deref(), Some("a\u{FFFD}b"));
+        let extra = &payload_value(lone).unwrap()["extra"];
+        assert_eq!(extra["path"], "\u{FFFD}");
+        assert_eq!(extra["pair"], "😀");
+        assert_eq!(extra["esc"], "\\ud800");
+        let huge = br#"{"transaction":"GET /","extra":{"x":1e400,"y":-1E+999,"z":1.5},"contexts":{"trace":{"trace_id":"t","span_id":"s"}}}"#;
+        assert!(transaction_from_payload(huge, "e").is_ok());
+        let extra = &payload_value(huge).unwrap()["extra"];
+        assert_eq!((extra["x"].is_null(), extra["y"].is_null()), (true, true));
+        assert_eq!(extra["z"], 1.5);
+        assert!(spans_from_v2_payload(br#"{"items":[],"x":"\udc00"}"#).is_ok());
+        // Malformed JSON stays malformed.
+        assert!(Event::from_payload(br#"{"a":"\ud800"#).is_err());
+        assert!(Event::from_payload(br#"{"a":1e400 x}"#).is_err());
+        assert_eq!(repair_json(r#"{"a":"\ud83d\ude00","b":12}"#), None);
     }
 
     #[test]

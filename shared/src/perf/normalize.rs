@@ -20,14 +20,16 @@
 //! description returns it unchanged, so re-processing a stored span is harmless.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::ops::ControlFlow;
 use std::sync::LazyLock;
 
-use regex::{Captures, Regex};
+use regex::{Captures, NoExpand, Regex};
 use sqlparser::ast::{
-    AssignmentTarget, CaseWhen, CloseCursor, Expr, Ident, InTarget, ObjectName, ObjectNamePart,
-    Query, Select, SelectItem, SetExpr, Statement, TableAlias, TableFactor, UnaryOperator, Value,
-    ValueWithSpan, VisitMut, VisitorMut,
+    AccessExpr, AssignmentTarget, CaseWhen, CloseCursor, Expr, Ident, InTarget, ObjectName,
+    ObjectNamePart, Query, Select, SelectItem, SetExpr, Statement, TableAlias, TableFactor,
+    UnaryOperator, Value, ValueWithSpan, VisitMut, VisitorMut,
 };
 use sqlparser::dialect::{
     BigQueryDialect, ClickHouseDialect, Dialect, GenericDialect, MsSqlDialect, MySqlDialect,
@@ -94,17 +96,30 @@ enum DescriptionKind {
 ///
 /// `op` is the span's `op` (`db.sql.query`, `http.client`, …) and `db_system` the OpenTelemetry
 /// `db.system` from the span's data, which picks the SQL dialect. The result is at most
-/// [`MAX_DESCRIPTION_BYTES`] long.
+/// [`MAX_DESCRIPTION_BYTES`] long, and normalizing it again returns it unchanged.
 pub fn normalize_description(op: &str, description: &str, db_system: Option<&str>) -> String {
-    let normalized = match classify(op, description, db_system) {
-        DescriptionKind::Sql => return normalize_sql(description, db_system),
+    let normalize = |text: &str| normalize_unclipped(op, text, db_system);
+    fit(normalize(description), normalize)
+}
+
+fn normalize_unclipped(op: &str, description: &str, db_system: Option<&str>) -> String {
+    match classify(op, description, db_system) {
+        DescriptionKind::Sql => {
+            let sql = normalize_sql_unclipped(description, db_system);
+            // SQL that now starts like a document (`12x …` became `{%s}x …`) is classified as one the
+            // next time; normalized as one now too, it reads the same then.
+            if looks_like_document(&sql) {
+                normalize_document(&sql)
+            } else {
+                sql
+            }
+        }
         DescriptionKind::Document => normalize_document(description),
         DescriptionKind::Cache => normalize_cache_command(description),
         DescriptionKind::Http => normalize_http(description),
         DescriptionKind::Resource => normalize_url(description.trim()),
         DescriptionKind::Other => description.trim().to_owned(),
-    };
-    clip(normalized)
+    }
 }
 
 fn classify(op: &str, description: &str, db_system: Option<&str>) -> DescriptionKind {
@@ -124,21 +139,47 @@ fn classify(op: &str, description: &str, db_system: Option<&str>) -> Description
 /// MongoDB and friends describe a query as a JSON document, which the SQL scrubber would mangle (and
 /// leak: in ANSI SQL `"bob"` is an identifier, not a string).
 fn is_document_query(sub_op: &str, description: &str, db_system: Option<&str>) -> bool {
-    let trimmed = description.trim_start();
     sub_op.contains("mongo")
         || db_system.is_some_and(|s| s.eq_ignore_ascii_case("mongodb"))
-        || trimmed.starts_with('{')
-        || trimmed.starts_with('[')
+        || looks_like_document(description)
 }
 
-/// Cuts `s` to [`MAX_DESCRIPTION_BYTES`] on a char boundary.
-fn clip(mut s: String) -> String {
-    if s.len() > MAX_DESCRIPTION_BYTES {
-        let end = s.floor_char_boundary(MAX_DESCRIPTION_BYTES);
-        s.truncate(end);
-        s.truncate(s.trim_end().len());
+fn looks_like_document(description: &str) -> bool {
+    let trimmed = description.trim_start();
+    trimmed.starts_with('{') || trimmed.starts_with('[')
+}
+
+/// How many times [`fit`] re-normalizes a cut before it cuts shorter.
+const FIT_ROUNDS: usize = 4;
+
+/// Cuts a normalized description to [`MAX_DESCRIPTION_BYTES`] so that normalizing the result again
+/// (`renormalize`, the same normalization without this step) returns it unchanged. A cut can leave what
+/// a second pass reads differently: half a quoted name, a word that is now a keyword (`inner_x` → `in`),
+/// a column list that now ends the query. So the cut is normalized again and cut again until it is
+/// stable, and cut shorter if that does not settle. Only long output pays for this; the empty string is
+/// stable for every kind of description.
+fn fit(normalized: String, renormalize: impl Fn(&str) -> String) -> String {
+    if normalized.len() <= MAX_DESCRIPTION_BYTES {
+        return normalized;
     }
-    s
+    let mut max = MAX_DESCRIPTION_BYTES;
+    while max > 0 {
+        let mut candidate = clip(&normalized, max);
+        for _ in 0..FIT_ROUNDS {
+            let again = renormalize(&candidate);
+            if again == candidate {
+                return candidate;
+            }
+            candidate = clip(&again, max);
+        }
+        max /= 2;
+    }
+    String::new()
+}
+
+/// The first `max` bytes of `s`, cut on a char boundary, without trailing whitespace.
+fn clip(s: &str, max: usize) -> String {
+    prefix(s, max).trim_end().to_owned()
 }
 
 /// The first `max` bytes of `s`, cut on a char boundary.
@@ -151,26 +192,121 @@ fn prefix(s: &str, max: usize) -> &str {
 // ------------------------------------------------------------------------------------------------
 
 /// Normalizes a SQL statement (or several, joined with `"; "`): literals become `%s`, `IN`/`VALUES`
-/// lists collapse to one `%s`, identifiers lose their quotes and qualifiers, id-like parts of names
-/// become `{%s}`. `db_system` is the OpenTelemetry `db.system` (`postgresql`, `mysql`, …).
+/// lists collapse to one `%s`, identifiers lose their quotes (when they read the same without) and
+/// qualifiers, id-like parts of names become `{%s}`. `db_system` is the OpenTelemetry `db.system`
+/// (`postgresql`, `mysql`, …).
 ///
 /// The parser is tried first; text that does not parse goes through the regex fallback, and if what the
-/// fallback produces parses, it is normalized once more by the parser, so that a second normalization
-/// has nothing left to change (idempotence across both paths).
+/// fallback produces parses, it is normalized once more by the parser. Normalizing the result again
+/// returns it unchanged (see [`normalize_sql_unclipped`] and [`fit`]).
 pub fn normalize_sql(sql: &str, db_system: Option<&str>) -> String {
+    fit(normalize_sql_unclipped(sql, db_system), |sql| {
+        normalize_sql_unclipped(sql, db_system)
+    })
+}
+
+/// [`normalize_sql`] before the length limit.
+///
+/// The regex fallback's output is stable by construction: its rules are idempotent, and what the parser
+/// refused once it refuses again. The parser's output is not, always: the next time it may not parse
+/// and go to the fallback (`SELECT TOP 10 "table".x` printed as `… table.x`), or parse differently
+/// (another dialect takes it, `INTERVAL %s` parses unlike `INTERVAL '1 day'`, a printed array `[x]` is a
+/// quoted name to SQLite). So parsed output is normalized again until it no longer changes (it almost
+/// always is at once); one that does not settle within [`SETTLE_ROUNDS`] is stored empty, which is
+/// stable. Output already seen to be stable is remembered per thread, so a repeated query pays for the
+/// check once.
+fn normalize_sql_unclipped(sql: &str, db_system: Option<&str>) -> String {
+    let (mut normalized, mut parsed) = normalize_sql_once(sql, db_system);
+    for _ in 0..SETTLE_ROUNDS {
+        // Regex output the parser refused is stable: the regex rules are idempotent, and the parser
+        // refuses it again.
+        if !parsed || SETTLED.with(|settled| settled.borrow().contains(db_system, &normalized)) {
+            return normalized;
+        }
+        let (again, again_parsed) = normalize_sql_once(&normalized, db_system);
+        if again == normalized {
+            SETTLED.with(|settled| settled.borrow_mut().insert(db_system, &normalized));
+            return normalized;
+        }
+        (normalized, parsed) = (again, again_parsed);
+    }
+    if parsed {
+        String::new()
+    } else {
+        normalized
+    }
+}
+
+/// How many times [`normalize_sql_unclipped`] normalizes parsed output again before it gives up.
+const SETTLE_ROUNDS: usize = 4;
+
+/// Normalized SQL known to normalize to itself, per `db.system` (a process sees a handful of them); see
+/// [`normalize_sql_unclipped`].
+#[derive(Debug, Default)]
+struct Settled {
+    by_system: Vec<(Option<String>, HashSet<String>)>,
+    len: usize,
+}
+
+/// Most entries [`Settled`] keeps (it starts over when full): an application's distinct queries, about a
+/// megabyte per thread at a typical 200 bytes each (8 MB at most).
+const MAX_SETTLED: usize = 4_096;
+
+impl Settled {
+    fn contains(&self, db_system: Option<&str>, sql: &str) -> bool {
+        self.by_system
+            .iter()
+            .find(|(system, _)| system.as_deref() == db_system)
+            .is_some_and(|(_, settled)| settled.contains(sql))
+    }
+
+    fn insert(&mut self, db_system: Option<&str>, sql: &str) {
+        if sql.len() > MAX_DESCRIPTION_BYTES {
+            return;
+        }
+        if self.len >= MAX_SETTLED {
+            *self = Self::default();
+        }
+        let index = match self
+            .by_system
+            .iter()
+            .position(|(system, _)| system.as_deref() == db_system)
+        {
+            Some(index) => index,
+            None => {
+                self.by_system
+                    .push((db_system.map(str::to_owned), HashSet::new()));
+                self.by_system.len() - 1
+            }
+        };
+        if self.by_system[index].1.insert(sql.to_owned()) {
+            self.len += 1;
+        }
+    }
+}
+
+thread_local! {
+    static SETTLED: RefCell<Settled> = RefCell::default();
+}
+
+/// One normalization, and whether its output is the parser's (rather than the regex fallback's alone).
+fn normalize_sql_once(sql: &str, db_system: Option<&str>) -> (String, bool) {
     let sql = sql.trim();
     if sql.len() <= MAX_PARSE_BYTES {
         if let Some(parsed) = normalize_parsed(sql, db_system) {
-            return clip(parsed);
+            return (parsed, true);
         }
     }
     let scrubbed = scrub_sql_regex(prefix(sql, MAX_REGEX_BYTES), db_system);
-    if scrubbed.len() <= MAX_PARSE_BYTES {
+    // Text the regex rules leave unchanged was refused by the parser just now (already normalized
+    // output that does not parse, `SELECT .. FROM t`, is the usual case).
+    let refused = sql.len() <= MAX_PARSE_BYTES && scrubbed == sql;
+    if !refused && scrubbed.len() <= MAX_PARSE_BYTES {
         if let Some(parsed) = normalize_parsed(&scrubbed, db_system) {
-            return clip(parsed);
+            return (parsed, true);
         }
     }
-    clip(scrubbed)
+    (scrubbed, false)
 }
 
 /// The dialects to try for a `db.system`, most specific first; Generic always comes last.
@@ -195,23 +331,61 @@ fn dialects_for(db_system: Option<&str>, sql: &str) -> Vec<Box<dyn Dialect>> {
         .collect()
 }
 
-fn is_mysql(db_system: Option<&str>) -> bool {
+/// MySQL and BigQuery lex alike where it matters here: `"…"` is a string (to be scrubbed, not a name
+/// to keep) and `#` starts a comment.
+fn lexes_like_mysql(db_system: Option<&str>) -> bool {
     db_system.is_some_and(|s| {
-        let s = s.trim();
-        s.eq_ignore_ascii_case("mysql") || s.eq_ignore_ascii_case("mariadb")
+        matches!(
+            s.trim().to_ascii_lowercase().as_str(),
+            "mysql" | "mariadb" | "tidb" | "bigquery" | "gcp.bigquery"
+        )
     })
 }
 
-/// `%s` and `%(name)s` (Python DB-API) are not SQL; the parser reads `?` as the same kind of placeholder.
+/// `%s` and `%(name)s` (Python DB-API) are not SQL; the parser reads `?` (`$1` for PostgreSQL, where `?`
+/// is an operator) as the same kind of placeholder.
 static PYFORMAT_PARAM: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"%(?:\(\w+\))?s").expect("static regex"));
 
+/// Stands for `{%s}` (a scrubbed id inside a name) while the parser reads the text: `t_{%s}` is then the
+/// one name `t___splat_id__`, not `t_` followed by a brace, and the name is printed back as it was.
+const ID_MARK: &str = "__splat_id__";
+
+/// Stands for `..` (a collapsed list) where it is a token of its own (`SELECT .. FROM`, `(..)`), so that
+/// normalized output parses again as what it was instead of going to the fallback; `...` and
+/// `db..table` are left alone.
+const LIST_MARK: &str = "__splat_list__";
+
+static LIST: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?P<a>^|[\s(,])\.\.(?P<b>[\s),]|$)").expect("static regex"));
+
 /// Parses `sql` with each candidate dialect and rewrites the first AST that parses.
 fn normalize_parsed(sql: &str, db_system: Option<&str>) -> Option<String> {
-    let sql = PYFORMAT_PARAM.replace_all(sql, "?");
-    dialects_for(db_system, &sql)
+    let mut sql = Cow::Borrowed(sql);
+    if sql.contains("{%s}") {
+        sql = Cow::Owned(sql.replace("{%s}", ID_MARK));
+    }
+    if sql.contains("..") {
+        if let Cow::Owned(marked) = LIST.replace_all(&sql, format!("${{a}}{LIST_MARK}${{b}}")) {
+            sql = Cow::Owned(marked);
+        }
+    }
+    let postgres = db_system.is_some_and(|s| {
+        matches!(
+            s.trim().to_ascii_lowercase().as_str(),
+            "postgresql" | "postgres" | "cockroachdb"
+        )
+    });
+    let sql = PYFORMAT_PARAM.replace_all(&sql, NoExpand(if postgres { "$1" } else { "?" }));
+    let mut normalized = dialects_for(db_system, &sql)
         .iter()
-        .find_map(|dialect| normalize_with(dialect.as_ref(), &sql))
+        .find_map(|dialect| normalize_with(dialect.as_ref(), &sql))?;
+    for (mark, text) in [(ID_MARK, "{%s}"), (LIST_MARK, ELLIPSIS)] {
+        if normalized.contains(mark) {
+            normalized = normalized.replace(mark, text);
+        }
+    }
+    Some(normalized)
 }
 
 /// `/* */` comments found around a statement, kept verbatim (see the module docs).
@@ -317,6 +491,12 @@ impl VisitorMut for DepthGuard {
     }
 }
 
+/// A whole token the regex rules replace by `%s` (parameters, numbers, booleans).
+static VALUE_TOKEN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:\?+|\$\d+|%(?:\(\w+\))?s|:[A-Za-z_]\w*|0[xX][0-9a-fA-F]+|\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|(?i-u:true|false))$")
+        .expect("static regex")
+});
+
 /// Hex ids (8+ hex digits) and multi-digit numbers inside names: `table_1234`, `temp_0a1b2c3d4e`.
 static ID_IN_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"[0-9a-fA-F]{8,}|\d\d+").expect("static regex"));
@@ -336,11 +516,19 @@ fn ellipsis() -> Expr {
     Expr::Identifier(Ident::new(ELLIPSIS))
 }
 
-/// Unquotes a name and replaces id-like parts with `{%s}`.
+/// Replaces id-like parts of a name with `{%s}` and unquotes it if it is plain.
 fn scrub_name(ident: &mut Ident) {
-    ident.quote_style = None;
     if let Cow::Owned(scrubbed) = ID_IN_NAME.replace_all(&ident.value, "{%s}") {
         ident.value = scrubbed;
+    }
+    unquote(ident);
+}
+
+/// Drops a name's quotes (`"users"`, `` `users` ``, `[users]`) where the regex fallback drops them too
+/// ([`is_plain_name`]): `"order"` or `"a b"` bare would read as something else the next time.
+fn unquote(ident: &mut Ident) {
+    if ident.quote_style.is_some() && is_plain_name(&ident.value) {
+        ident.quote_style = None;
     }
 }
 
@@ -351,20 +539,32 @@ fn erase_name(ident: &mut Ident) {
 }
 
 /// `"schema"."table"."col"` → `col`: qualifiers only fragment groups.
+/// Unless the last part cannot stand alone as written (`t.select`, `t."a b"`, `t.?`): then every part
+/// stays, as the regex fallback keeps them.
 fn keep_last(parts: &mut Vec<Ident>) {
-    if let Some(mut last) = parts.pop() {
-        scrub_name(&mut last);
-        *parts = vec![last];
+    parts.iter_mut().for_each(scrub_name);
+    if parts
+        .last()
+        .is_some_and(|last| last.quote_style.is_none() && is_plain_name(&last.value))
+    {
+        parts.drain(..parts.len() - 1);
     }
 }
 
 fn keep_last_of_object(name: &mut ObjectName) {
-    if let Some(last) = name.0.pop() {
-        let mut last = last;
-        if let ObjectNamePart::Identifier(ident) = &mut last {
+    for part in &mut name.0 {
+        if let ObjectNamePart::Identifier(ident) = part {
             scrub_name(ident);
         }
-        name.0 = vec![last];
+    }
+    let plain_last = match name.0.last() {
+        Some(ObjectNamePart::Identifier(ident)) => {
+            ident.quote_style.is_none() && is_plain_name(&ident.value)
+        }
+        _ => true,
+    };
+    if plain_last {
+        name.0.drain(..name.0.len().saturating_sub(1));
     }
 }
 
@@ -558,7 +758,7 @@ impl VisitorMut for NormalizeVisitor {
         if self.in_ddl {
             scrub_name(ident);
         } else {
-            ident.quote_style = None;
+            unquote(ident);
         }
         ControlFlow::Continue(())
     }
@@ -577,11 +777,16 @@ impl VisitorMut for NormalizeVisitor {
                 ..
             } => *list = vec![placeholder()],
             Expr::CompoundIdentifier(parts) => keep_last(parts),
+            // A name the regex rules read as a value (MySQL takes `$1` for a name): a value here too, so
+            // that the structure around it (`SET a = $1, b = 2` → `SET ..`) is decided the same way.
+            Expr::Identifier(ident)
+                if ident.quote_style.is_none() && VALUE_TOKEN.is_match(&ident.value) =>
+            {
+                *expr = placeholder()
+            }
             Expr::Identifier(ident) => scrub_name(ident),
-            Expr::UnaryOp {
-                op: UnaryOperator::Minus | UnaryOperator::Plus,
-                expr: inner,
-            } if matches!(inner.as_ref(), Expr::Value(_)) => *expr = placeholder(),
+            // `-1`, and `- - 1` in one go: peeling one sign per normalization would not be idempotent.
+            Expr::UnaryOp { .. } if is_signed_value(expr) => *expr = placeholder(),
             Expr::Case {
                 operand,
                 conditions,
@@ -602,6 +807,8 @@ impl VisitorMut for NormalizeVisitor {
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         match expr {
+            // `-'x'::int`, `-DATE '…'`: a literal once its cast or type is gone.
+            Expr::UnaryOp { .. } if is_signed_value(expr) => *expr = placeholder(),
             // Casts go; replacing the node must wait until its children are normalized.
             Expr::Cast { expr: inner, .. } => *expr = take_expr(inner),
             Expr::BinaryOp { left, op, right } if is_and_or(op) => {
@@ -623,6 +830,17 @@ impl VisitorMut for NormalizeVisitor {
                     }
                 }
             }
+            // `t."".c` (BigQuery reads `""` as a string) is printed `t.%s.c`, which parses as the name
+            // `t.?.c` the next time: reduced to `c` now, as that name would be.
+            Expr::CompoundFieldAccess { access_chain, .. }
+                if access_chain.iter().all(|a| matches!(a, AccessExpr::Dot(_))) =>
+            {
+                if let Some(AccessExpr::Dot(Expr::Identifier(last))) = access_chain.last() {
+                    if last.quote_style.is_none() && is_plain_name(&last.value) {
+                        *expr = Expr::Identifier(last.clone());
+                    }
+                }
+            }
             // `((x))` → `(x)`; the reductions above can leave double parentheses.
             Expr::Nested(inner) if matches!(inner.as_ref(), Expr::Nested(_)) => {
                 *expr = take_expr(inner)
@@ -631,6 +849,18 @@ impl VisitorMut for NormalizeVisitor {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// A literal under any number of unary `-`/`+`.
+fn is_signed_value(mut expr: &Expr) -> bool {
+    while let Expr::UnaryOp {
+        op: UnaryOperator::Minus | UnaryOperator::Plus,
+        expr: inner,
+    } = expr
+    {
+        expr = inner;
+    }
+    matches!(expr, Expr::Value(_))
 }
 
 fn is_and_or(op: &sqlparser::ast::BinaryOperator) -> bool {
@@ -661,29 +891,36 @@ fn take_expr(expr: &mut Expr) -> Expr {
 const STASH_OPEN: char = '\u{E000}';
 const STASH_CLOSE: char = '\u{E001}';
 
-/// One alternation, matched left to right, so a quote inside a string or a digit inside a name is seen in
-/// its context. `{dq}` is the MySQL double-quoted string, empty for other systems.
-const SCRUB_PATTERN: &str = r#"(?xs)
-    (?P<savepoint>(?-u:\b)(?i-u:savepoint)\s+)(?:"[^"]*"|'[^']*'|`[^`]*`|\w+|%s)
+/// One alternation over the text [`lex_sql`] leaves (strings already `%s`, comments stashed), matched left
+/// to right, so a digit inside a name is seen in its context. A name is word characters and `{%s}`, the
+/// mark of an id already scrubbed: `t_{%s}` reads as one word again, not as `t_` and a placeholder, and
+/// a word with `{%s}` in it is a name before anything else (`0xf{%s}` is no hex number). Every value
+/// takes the casts after it along (`{casts}`), since `%s::int` would be one value the next time. A quoted
+/// savepoint name is read as [`quoted_len`] reads it.
+const SCRUB_PATTERN: &str = r#"(?x)
+    (?P<savepoint>(?-u:\b)(?i-u:savepoint)\s+)(?:"(?:\\"|""|[^"])*(?:"|$)|`(?:\\`|``|[^`])*(?:`|$)|(?:\w|\{%s\})+|%s)
   | (?P<cast>::\w+(?:\[\])?)
-  | (?:(?-u:\b)[NEBXnebx])?'(?:\\'|''|[^'])*(?:'|$)(?:::\w+(?:\[\])?)?
-  | \$\$.*?(?:\$\$|$)
-  {dq}
-  | \{(?:ts?|d)\s+'[^']*'\}
-  | (?:\?+|\$\d+|%(?:\(\w+\))?s|:[A-Za-z_]\w*)(?:::\w+(?:\[\])?)?
-  | (?-u:\b)[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?-u:\b)
-  | (?-u:\b)0[xX][0-9a-fA-F]+(?-u:\b)
-  | (?-u:\b)\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?-u:\b)(?:::\w+(?:\[\])?)?
-  | (?P<word>\w+)(?P<call>\s*\()?
+  | (?P<name>\w*\{%s\}(?:\w|\{%s\})*)(?P<name_tail>{tail})
+  | \{(?:ts?|d)\s+%s\}{casts}
+  | (?:\?+|\$\d+|%(?:\(\s*\w+\s*\))?s|:[A-Za-z_]\w*){casts}
+  | (?-u:\b)[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?-u:\b){casts}
+  | (?-u:\b)0[xX][0-9a-fA-F]+(?-u:\b){casts}
+  | (?-u:\b)\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?-u:\b){casts}
+  | (?P<word>(?:\w|\{%s\})+)(?:(?P<call>\s*\()|(?P<tail>{tail}))
 "#;
 
-const MYSQL_DOUBLE_QUOTED: &str = r#"| "(?:\\"|""|[^"])*(?:"|$)"#;
+/// Any number of `::type` casts.
+const CASTS: &str = r"(?:::\w+(?:\[\])?)*";
 
-static SCRUB: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(&SCRUB_PATTERN.replace("{dq}", "")).expect("static regex"));
+/// What may follow a name and stays with it: casts and semi-structured paths (`src:customer`, which a
+/// parser reads as one expression; `:customer` alone is a parameter).
+const NAME_TAIL: &str = r"(?:::\w+(?:\[\])?|:[A-Za-z_]\w*)*";
 
-static SCRUB_MYSQL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&SCRUB_PATTERN.replace("{dq}", MYSQL_DOUBLE_QUOTED)).expect("static regex")
+static SCRUB: LazyLock<Regex> = LazyLock::new(|| {
+    let pattern = SCRUB_PATTERN
+        .replace("{casts}", CASTS)
+        .replace("{tail}", NAME_TAIL);
+    Regex::new(&pattern).expect("static regex")
 });
 
 /// `x > -%s` → `x > %s`: a sign is part of the literal it precedes.
@@ -698,23 +935,49 @@ static PAREN_SPACE: LazyLock<Regex> =
 /// `IN (%s, %s, %s)`, `VALUES (%s, %s), (%s, %s)` → `(%s)`; also a list cut off by truncation.
 /// Keywords are upper case by now.
 static COLLAPSE_LIST: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
+    let item = format!("(?:%s{CASTS}|(?:NULL|DEFAULT)(?-u:\\b){NAME_TAIL})");
+    Regex::new(&format!(
         r"(?x)
         (?P<pre>(?-u:\b)(?:VALUES|IN)\s*\()
-        (?:%s|NULL|DEFAULT)
-        (?:\s*,\s*(?:%s|NULL|DEFAULT) | \s*\)\s*,\s*\(\s*(?:%s|NULL|DEFAULT))*
-        ",
-    )
+        {item}
+        (?:\s*,\s*{item} | \s*\)\s*,\s*\(\s*{item})*
+        "
+    ))
     .expect("static regex")
 });
 
-/// `"col"`, `` `col` `` → `col` (a trailing unterminated quote from truncation goes too).
-static STRIP_QUOTES: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r#"["`](?P<name>\w+)(?:["`]|$)"#).expect("static regex"));
+/// `schema.table.col` → `col`, `t.*` → `*`; see [`collapse_qualified`].
+static QUALIFIED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:(?:\w|\{%s\})+\.)+(?P<last>(?:\w|\{%s\})+|\*)").expect("static regex")
+});
 
-/// `schema.table.col` → `col`, `t.*` → `*`.
-static COLLAPSE_QUALIFIED: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?-u:\b)(?:\w+\.)+(?P<last>\w+|\*)").expect("static regex"));
+/// `schema.table.col` → `col`, `t.*` → `*`, unless what is left would read differently the next time:
+/// in `%s.x` the `s` is no name (`%x` would follow), `:a.b`, `$a.1x` and `%(a.b)s` would become
+/// parameters, `"1x.y"` (kept quoted) would become the plain name `"y"`, `t.SELECT` a keyword; and `t.*`
+/// becomes `*` only at the start of an item (`/t.*` would open a comment, `"a"t.*` would leave a quoted
+/// name next to `*`).
+fn collapse_qualified(s: &str) -> Cow<'_, str> {
+    QUALIFIED.replace_all(s, |caps: &Captures<'_>| {
+        let whole = caps.get(0).map_or("", |m| m.as_str());
+        let start = caps.get(0).map_or(0, |m| m.start());
+        let mut preceding = s[..start].chars().rev();
+        let before = preceding.next();
+        let last = &caps["last"];
+        let glued = if last == "*" {
+            !before.is_none_or(|c| c.is_whitespace() || c == '(' || c == ',')
+        } else {
+            before.is_some_and(|c| c.is_alphanumeric() || "_%:$\"`".contains(c))
+                || (before == Some('(') && preceding.next() == Some('%'))
+                // `t.SELECT` keeps its qualifier, as the parser path keeps it: alone it is a keyword.
+                || !is_plain_name(last)
+        };
+        if glued {
+            whole.to_owned()
+        } else {
+            last.to_owned()
+        }
+    })
+}
 
 /// `SELECT a, b AS x, c FROM` → `SELECT .. FROM` (keywords are upper case by now). Only right after `SELECT`, where the parser path
 /// collapses too: collapsing elsewhere (function arguments) would make the two paths disagree.
@@ -782,18 +1045,57 @@ const KEYWORDS: &[&str] = &[
     "with",
 ];
 
-/// Scrubs SQL that does not parse, in the order Relay's fallback does.
+fn is_keyword(word: &str) -> bool {
+    KEYWORDS
+        .binary_search(&word.to_ascii_lowercase().as_str())
+        .is_ok()
+}
+
+/// One part of a name that may stand without quotes: word characters and `{%s}`.
+static PLAIN_NAME_PART: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^(?:\w|\{%s\})+$").expect("static regex"));
+
+/// Whether a quoted name may lose its quotes: only if, bare, it still reads as that name. Each
+/// dot-separated part is word characters (or `{%s}`), does not start with a digit once its ids are
+/// scrubbed (`1x` would read as a number and an alias; `12x` is the name `{%s}x`) and is neither a
+/// keyword nor `true`/`false` (`"order"`, `"true"` bare would be upper-cased or scrubbed, and no longer
+/// parse as a name). Both paths follow it, so a name comes out the same whichever of them normalized the
+/// query, and reads the same when normalized again.
+fn is_plain_name(name: &str) -> bool {
+    name.split('.').all(|part| {
+        PLAIN_NAME_PART.is_match(part)
+            && !ID_IN_NAME
+                .replace_all(part, "{%s}")
+                .starts_with(char::is_numeric)
+            && !is_keyword(part)
+            && !part.eq_ignore_ascii_case("true")
+            && !part.eq_ignore_ascii_case("false")
+    })
+}
+
+/// Characters that may touch a name without changing how it reads once its quotes are gone: in `("x")`
+/// the bare `x` is still a word of its own, while `a"x"`, `"x"1` or `:"x"` would become `ax`, `x1` or the
+/// parameter `:x`. Whitespace counts too. The scrubbing rules never turn any other character into one of
+/// these, so a name kept quoted because of its neighbour is kept quoted the next time.
+const NAME_NEIGHBOURS: &str = "(),;.=<>+-*/|!&^~[]";
+
+fn is_name_neighbour(c: Option<char>) -> bool {
+    c.is_none_or(|c| c.is_whitespace() || NAME_NEIGHBOURS.contains(c))
+}
+
+/// Scrubs SQL that does not parse, in the order Relay's fallback does: [`lex_sql`] first, then one pass of
+/// token rules, then the rules that fold lists and names. Each rule keeps the boundaries between tokens, so
+/// its output, scrubbed again, comes back unchanged.
 fn scrub_sql_regex(sql: &str, db_system: Option<&str>) -> String {
-    let mysql = is_mysql(db_system) || (db_system.is_none() && sql.contains('`'));
-    let (code, comments) = stash_comments(sql, mysql);
-    let scrub = if mysql { &*SCRUB_MYSQL } else { &*SCRUB };
-    let s = scrub.replace_all(&code, scrub_token);
+    let mysql = lexes_like_mysql(db_system) || (db_system.is_none() && sql.contains('`'));
+    let (code, comments) = lex_sql(sql, mysql);
+    let s = SCRUB.replace_all(&code, scrub_token);
     let s = UNARY_MINUS.replace_all(&s, "${pre}%s");
     let s = WHITESPACE.replace_all(&s, " ");
     let s = PAREN_SPACE.replace_all(&s, "${open}${close}");
+    // Before the lists: `IN (t.NULL, 1)` is the list `IN (NULL, %s)` once the qualifier is gone.
+    let s = collapse_qualified(&s);
     let s = COLLAPSE_LIST.replace_all(&s, "${pre}%s");
-    let s = STRIP_QUOTES.replace_all(&s, "${name}");
-    let s = COLLAPSE_QUALIFIED.replace_all(&s, "${last}");
     let s = COLLAPSE_COLUMNS.replace_all(&s, "${pre}..${post}");
     restore_comments(s.trim(), &comments)
 }
@@ -806,91 +1108,113 @@ fn scrub_token(caps: &Captures<'_>) -> String {
     if let Some(cast) = caps.name("cast") {
         return cast.as_str().to_owned();
     }
+    if let Some(name) = caps.name("name") {
+        let tail = caps.name("name_tail").map_or("", |m| m.as_str());
+        return format!("{}{tail}", ID_IN_NAME.replace_all(name.as_str(), "{%s}"));
+    }
     let Some(word) = caps.name("word") else {
         return PLACEHOLDER.to_owned();
     };
     let word = word.as_str();
     let call = caps.name("call").map_or("", |m| m.as_str());
-    let lower = word.to_ascii_lowercase();
-    if KEYWORDS.binary_search(&lower.as_str()).is_ok() {
-        return format!("{}{call}", word.to_ascii_uppercase());
+    let tail = caps.name("tail").map_or("", |m| m.as_str());
+    if word.eq_ignore_ascii_case("true") || word.eq_ignore_ascii_case("false") {
+        // A value, with its casts (a whole word only: `true{%s}` is a name).
+        return format!("{PLACEHOLDER}{call}");
+    }
+    if is_keyword(word) {
+        return format!("{}{call}{tail}", word.to_ascii_uppercase());
     }
     if !call.is_empty() {
         // A function name (`log10(`, `md5(`): kept, as the parser path keeps it.
         return format!("{word}{call}");
     }
-    if lower == "true" || lower == "false" {
-        return PLACEHOLDER.to_owned();
-    }
-    ID_IN_NAME.replace_all(word, "{%s}").into_owned()
+    format!("{}{tail}", ID_IN_NAME.replace_all(word, "{%s}"))
 }
 
-/// Lexical state of [`stash_comments`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Lex {
-    Code,
-    Quoted(char),
-    BlockComment,
-    LineComment,
-}
-
-/// Takes `/* */` comments out of the text (kept for [`restore_comments`]) and drops line comments,
-/// reading quotes so that `'-- not a comment'` stays a string.
-fn stash_comments(sql: &str, mysql: bool) -> (String, Vec<String>) {
+/// Reads SQL once, left to right, as SQL lexes it, and returns the text the scrubbing rules see (and the
+/// stashed comments):
+/// - `/* */` comments become markers, kept for [`restore_comments`]; `--` and MySQL `#` comments go;
+/// - string literals become `%s`: `'…'` (with an `N`, `E`, `B` or `X` prefix), `$$…$$` and, for MySQL,
+///   `"…"`; an unterminated one runs to the end;
+/// - a quoted name (`"…"`, `` `…` ``) loses its quotes if [`is_plain_name`] allows it and its neighbours
+///   leave it a word of its own ([`NAME_NEIGHBOURS`]); otherwise it stays as written.
+///
+/// Quotes are read here and nowhere else: a rule that stripped quotes after the others had run would join
+/// tokens they had kept apart (`"in"(` → `IN(`, which the list rule reads differently next time).
+fn lex_sql(sql: &str, mysql: bool) -> (String, Vec<String>) {
+    let filtered;
+    let sql = if sql.contains([STASH_OPEN, STASH_CLOSE]) {
+        filtered = sql.replace([STASH_OPEN, STASH_CLOSE], "");
+        filtered.as_str()
+    } else {
+        sql
+    };
     let mut code = String::with_capacity(sql.len());
     let mut comments: Vec<String> = Vec::new();
-    let mut comment = String::new();
-    let mut state = Lex::Code;
-    let mut chars = sql
-        .chars()
-        .filter(|c| *c != STASH_OPEN && *c != STASH_CLOSE)
-        .peekable();
-    while let Some(c) = chars.next() {
-        match state {
-            Lex::Code => match (c, chars.peek().copied()) {
-                ('/', Some('*')) => {
-                    chars.next();
-                    comment = "/*".to_owned();
-                    state = Lex::BlockComment;
-                }
-                ('-', Some('-')) => state = Lex::LineComment,
-                ('#', _) if mysql => state = Lex::LineComment,
-                ('\'' | '"' | '`', _) => {
-                    code.push(c);
-                    state = Lex::Quoted(c);
-                }
-                _ => code.push(c),
-            },
-            Lex::Quoted(q) => {
-                code.push(c);
-                if c == '\\' {
-                    code.extend(chars.next());
-                } else if c == q {
-                    state = Lex::Code;
-                }
-            }
-            Lex::BlockComment => {
-                comment.push(c);
-                if c == '*' && chars.peek() == Some(&'/') {
-                    chars.next();
-                    comment.push('/');
-                    stash(&mut code, &mut comments, tidy_comment(&comment));
-                    state = Lex::Code;
-                }
-            }
-            Lex::LineComment => {
-                if c == '\n' {
-                    code.push('\n');
-                    state = Lex::Code;
-                }
+    let mut rest = sql;
+    while let Some(c) = rest.chars().next() {
+        let taken = if rest.starts_with("/*") {
+            // An unterminated one (cut off by truncation) is kept as it is.
+            let len = rest[2..].find("*/").map_or(rest.len(), |i| i + 4);
+            stash(&mut code, &mut comments, tidy_comment(&rest[..len]));
+            len
+        } else if rest.starts_with("--") || (mysql && c == '#') {
+            // Up to the newline, which stays.
+            rest.find('\n').unwrap_or(rest.len())
+        } else if rest.starts_with("$$") {
+            code.push_str(PLACEHOLDER);
+            rest[2..].find("$$").map_or(rest.len(), |i| i + 4)
+        } else if c == '\'' || (mysql && c == '"') {
+            drop_string_prefix(&mut code);
+            code.push_str(PLACEHOLDER);
+            quoted_len(rest, c).0
+        } else if c == '"' || c == '`' {
+            let (len, closed) = quoted_len(rest, c);
+            let quoted = &rest[..len];
+            let name = &quoted[1..len - usize::from(closed)];
+            let after = &rest[len..];
+            let bare = is_plain_name(name)
+                && is_name_neighbour(code.chars().next_back())
+                && (is_name_neighbour(after.chars().next()) || (mysql && after.starts_with('#')));
+            code.push_str(if bare { name } else { quoted });
+            len
+        } else {
+            code.push(c);
+            c.len_utf8()
+        };
+        rest = &rest[taken..];
+    }
+    (code, comments)
+}
+
+/// Length of the quoted run at the start of `s`, opening quote `q` included, and whether it is closed.
+/// A doubled quote, or one after a backslash, stands for itself (so `'it\\'s'` runs on, as Relay reads
+/// it: scrubbing too much is the safe side); an unterminated run goes to the end.
+fn quoted_len(s: &str, q: char) -> (usize, bool) {
+    let mut chars = s.char_indices().skip(1);
+    while let Some((i, c)) = chars.next() {
+        if c == '\\' && s[i + 1..].starts_with(q) {
+            chars.next();
+        } else if c == q {
+            if s[i + 1..].starts_with(q) {
+                chars.next();
+            } else {
+                return (i + 1, true);
             }
         }
     }
-    if state == Lex::BlockComment {
-        // Cut off by truncation: kept as it is, at the end.
-        stash(&mut code, &mut comments, tidy_comment(&comment));
+    (s.len(), false)
+}
+
+/// `N'…'`, `E'…'`, `B'…'`, `X'…'`: a one-letter prefix belongs to the literal that follows.
+fn drop_string_prefix(code: &mut String) {
+    let mut tail = code.chars().rev();
+    let is_prefix = tail.next().is_some_and(|c| "NEBXnebx".contains(c))
+        && !tail.next().is_some_and(|c| c.is_alphanumeric() || c == '_');
+    if is_prefix {
+        code.pop();
     }
-    (code, comments)
 }
 
 /// Replaces a comment by a marker naming it with letters (`a`, `b`, …), never digits, so that no
@@ -928,7 +1252,7 @@ fn restore_comments(s: &str, comments: &[String]) -> String {
 /// or boolean is a value.
 static DOCUMENT_VALUE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r#"(?x)
+        r#"(?xs)
           (?P<key>"(?:\\.|[^"\\])*"\s*:)
         | "(?:\\.|[^"\\])*(?:"|$)
         | '(?:\\.|[^'\\])*(?:'|$)
@@ -1232,22 +1556,34 @@ fn normalize_cache_command(description: &str) -> String {
 /// become `*`, the fragment goes.
 fn normalize_http(description: &str) -> String {
     let description = description.trim();
-    let (first, rest) = description
-        .split_once(char::is_whitespace)
-        .unwrap_or((description, ""));
-    let is_method = HTTP_METHODS.iter().any(|m| m.eq_ignore_ascii_case(first))
-        || (!first.is_empty()
-            && first.len() <= 12
-            && first.chars().all(|c| c.is_ascii_uppercase()));
-    if !is_method {
-        return normalize_url(description);
+    let (first, rest) = split_method(description);
+    if !is_http_method(first) {
+        let url = normalize_url(description);
+        // A URL that now starts with a method (`post?` → `post`, `get#top` → `get`) reads as one the
+        // next time, so it is read as one now.
+        return if is_http_method(split_method(&url).0) {
+            normalize_http(&url)
+        } else {
+            url
+        };
     }
     let method = first.to_ascii_uppercase();
-    let url = rest.trim();
+    let url = normalize_url(rest.trim());
     if url.is_empty() {
         return method;
     }
-    format!("{method} {}", normalize_url(url))
+    format!("{method} {url}")
+}
+
+fn split_method(description: &str) -> (&str, &str) {
+    description
+        .split_once(char::is_whitespace)
+        .unwrap_or((description, ""))
+}
+
+fn is_http_method(word: &str) -> bool {
+    HTTP_METHODS.iter().any(|m| m.eq_ignore_ascii_case(word))
+        || (!word.is_empty() && word.len() <= 12 && word.chars().all(|c| c.is_ascii_uppercase()))
 }
 
 /// The standard methods, recognised in any case; other all-capitals words (`PROPFIND`) count too.
@@ -1262,8 +1598,16 @@ fn normalize_url(url: &str) -> String {
     if let Some(data) = strip_prefix_ignore_case(url, "data:") {
         return normalize_data_url(data);
     }
-    let url = url.split('#').next().unwrap_or_default();
+    let url = url.split('#').next().unwrap_or_default().trim_end();
     let (before_query, query) = url.split_once('?').unwrap_or((url, ""));
+    let query = normalize_query(query);
+    // What ends the URL once the fragment and an empty query are gone ends it the next time too: no
+    // trailing space is left to make `3 ` a different segment from `3`.
+    let before_query = if query.is_empty() {
+        before_query.trim_end()
+    } else {
+        before_query
+    };
     let (origin, path) = split_origin(before_query);
     let mut out = origin;
     if out.ends_with("://*") {
@@ -1278,7 +1622,7 @@ fn normalize_url(url: &str) -> String {
     );
     if !query.is_empty() {
         out.push('?');
-        out.push_str(&normalize_query(query));
+        out.push_str(&query);
     }
     out
 }
@@ -1333,14 +1677,14 @@ fn split_origin(url: &str) -> (String, &str) {
     (format!("{scheme}://{}", host.to_ascii_lowercase()), path)
 }
 
-/// `a=1&b=x&c` → `a=*&b=*&c`.
+/// `a=1&b=x&c` → `a=*&b=*&c`. Keys lose surrounding whitespace, so that none is left at the end.
 fn normalize_query(query: &str) -> String {
     query
         .split('&')
-        .filter(|pair| !pair.is_empty())
+        .filter(|pair| !pair.trim().is_empty())
         .map(|pair| match pair.split_once('=') {
-            Some((key, _)) => format!("{}=*", normalize_query_key(key)),
-            None => normalize_query_key(pair).into_owned(),
+            Some((key, _)) => format!("{}=*", normalize_query_key(key.trim())),
+            None => normalize_query_key(pair.trim()).into_owned(),
         })
         .collect::<Vec<_>>()
         .join("&")
@@ -1824,6 +2168,198 @@ mod tests {
             failures.len(),
             failures.join("\n")
         );
+    }
+
+    /// `(db_system, input, output)`: inputs that normalized differently the second time, minimized
+    /// (found by the `normalize` fuzz target and by random queries built from SQL tokens), and what
+    /// they normalize to once and for all. `None`: only that the output is stable is checked (the
+    /// parser reads them in ways not worth pinning down).
+    const UNSTABLE_BEFORE: &[(Option<&str>, &str, Option<&str>)] = &[
+        // README finding 2: a backquoted dotted name on the regex path kept its quotes once.
+        (
+            Some("bigquery"),
+            "p\u{FFFD}ELECT * FROM `proj.dataset.table` WHERE x = b'bytes' AND y = r'raw'",
+            Some("p\u{FFFD}ELECT * FROM table WHERE x = %s AND y = r%s"),
+        ),
+        (None, "`a.c", Some("c")),
+        // A scrubbed id inside a word split it: `select{%s}` read as the keyword and a placeholder.
+        (
+            None,
+            "select12 FROM t WHERE true12 = 12in",
+            Some("select{%s} FROM t WHERE true{%s} = {%s}in"),
+        ),
+        (Some("postgresql"), "x = 0xf12L", Some("x = 0xf{%s}L")),
+        // Casts after a value were taken along once, the second one only the next time.
+        (
+            None,
+            "x = ''::t::E AND b = 0xf::t AND c = 'x'::d",
+            Some("x = %s AND b = %s AND c = %s"),
+        ),
+        // Quotes stripped after the other rules glued names to their neighbours.
+        (
+            None,
+            "SELECT x\"y\", \"sel\"ect, \"x\"t.*, t.*a.b FROM t */t.*",
+            Some("SELECT x\"y\", \"sel\"ect, \"x\"t.*, *b FROM t */t.*"),
+        ),
+        (Some("bigquery"), ":\"x\"", Some(":%s")),
+        (None, ":\"x\"", Some(":\"x\"")),
+        (None, "SELECT :5t.C, `3x.y", Some("SELECT :5t.C, `3x.y")),
+        (None, "SAVEPOINT \"\\\"-\"a", Some("SAVEPOINT %sa")),
+        (None, "%(p\n)s", Some("%s")),
+        (
+            Some("postgresql"),
+            "x IN(%(p)s,NULLselect",
+            Some("x IN(%s,NULLselect"),
+        ),
+        (Some("mysql"), "VALUES(NULLfrom", Some("VALUES(NULLfrom")),
+        (
+            Some("mysql"),
+            "VALUES(NULL12from",
+            Some("VALUES(%s{%s}from"),
+        ),
+        (Some("postgresql"), "IN('',NULL:p", Some("IN(%s")),
+        // The parser path: names that read differently bare keep their quotes.
+        (
+            None,
+            "SELECT * FROM t WHERE \"order\" = 1 AND \"a b\" = 2 AND \"users\".\"id\" = 3",
+            Some("SELECT * FROM t WHERE \"order\" = %s AND \"a b\" = %s AND id = %s"),
+        ),
+        (None, "SELECT \"a b\" FROM t", Some("SELECT \"a b\" FROM t")),
+        (
+            None,
+            "SELECT \"a--b\" FROM t",
+            Some("SELECT \"a--b\" FROM t"),
+        ),
+        (
+            Some("bigquery"),
+            "SELECT NOT(b.select)",
+            Some("SELECT NOT (b.select)"),
+        ),
+        // The parser path: a sign peeled one at a time, a name the regex rules read as a value, a value
+        // printed where the next parse reads a name.
+        (None, "SELECT - - - 1 FROM t", Some("SELECT %s FROM t")),
+        (None, "UPDATE `` SET c=$1,b=2", Some("UPDATE `` SET ..")),
+        (
+            Some("bigquery"),
+            "DELETE s WHERE t.\"\".c",
+            Some("DELETE s WHERE c"),
+        ),
+        (
+            None,
+            "SELECT src:customer FROM t WHERE id = :id",
+            Some("SELECT src:customer FROM t WHERE id = %s"),
+        ),
+        // Parsed output that is parsed again the next time, or goes to the fallback: kept when it is
+        // stable, normalized again when not.
+        (
+            None,
+            "SELECT a, CURRENT_TIMESTAMP FROM t_12",
+            Some("SELECT a, CURRENT_TIMESTAMP FROM t_{%s}"),
+        ),
+        (
+            Some("mssql"),
+            "SELECT TOP 10 name FROM users_12",
+            Some("SELECT TOP 10 name FROM users_{%s}"),
+        ),
+        (
+            Some("postgresql"),
+            "CREATE TABLE t_12 (a VARCHAR(255))",
+            Some("CREATE TABLE t_{%s} (a VARCHAR(255))"),
+        ),
+        (
+            None,
+            "SELECT pg_catalog.now() FROM t_12",
+            Some("SELECT pg_catalog.now() FROM t_{%s}"),
+        ),
+        (Some("mysql"), "SHOW x12", Some("SHOW x12")),
+        (
+            Some("mssql"),
+            "SELECT TOP 10 \"table\".x FROM \"table\" WHERE \"table\".\"order\" = 1",
+            None,
+        ),
+        // The parser reads its own output differently (another dialect, a placeholder for a string).
+        (Some("sqlite"), "select[x]@p", None),
+        (Some("mysql"), "SET``=2BETWEEN:p AND?", None),
+        (Some("postgresql"), "SELECT\"\",INTERVAL''FROM f", None),
+        (Some("clickhouse"), "SELECT``.1,t", None),
+        (Some("mysql"), "SELECT true.1x", None),
+    ];
+
+    #[test]
+    fn unstable_inputs_now_normalize_to_a_fixed_point() {
+        let mut failures = Vec::new();
+        for (system, input, expected) in UNSTABLE_BEFORE {
+            let once = normalize_sql(input, *system);
+            let twice = normalize_sql(&once, *system);
+            if expected.is_some_and(|expected| once != expected) || twice != once {
+                failures.push(format!(
+                    "{input:?} ({system:?})\n  once:  {once:?}\n  twice: {twice:?}\n  want:  {expected:?}"
+                ));
+            }
+            for op in ["db", "db.sql.query", "db.query"] {
+                let once = normalize_description(op, input, *system);
+                let twice = normalize_description(op, &once, *system);
+                if twice != once {
+                    failures.push(format!(
+                        "{op} {input:?} ({system:?})\n  once:  {once:?}\n  twice: {twice:?}"
+                    ));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn sql_that_comes_out_like_a_document_is_normalized_as_one() {
+        // `12e` is the name `{%s}e`, and a description starting with `{` is a document the next time.
+        let once = normalize_description("db", "12e /*'x'*/", None);
+        assert_eq!(once, "{%s}e /*%s*/");
+        assert_eq!(normalize_description("db", &once, None), once);
+    }
+
+    #[test]
+    fn urls_lose_what_a_second_pass_would_trim() {
+        for (op, input, expected) in [
+            ("http.client", "3 #", "*"),
+            ("resource.script", "3 #top", "*"),
+            ("http.client", "? &", ""),
+            ("http.client", "/a?x=1& ", "/a?x=*"),
+            ("http.client", "post?", "POST"),
+            ("http.client", "get#top", "GET"),
+            ("http.client", "D #", "D"),
+        ] {
+            let once = normalize_description(op, input, None);
+            assert_eq!(once, expected, "{op} {input:?}");
+            assert_eq!(
+                normalize_description(op, &once, None),
+                once,
+                "{op} {input:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn long_output_is_cut_where_it_stays_stable() {
+        let names = (0..300)
+            .map(|i| format!("f(\"col {i}\", x{i}y)"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let inputs = [
+            format!("SELECT {names} FROM t"),
+            format!("SELECT {names} FROM t WHERE x = 'unterminated"),
+            format!("SELECT {} FROM t", "inner_x, ".repeat(400)),
+            format!("{} SELECT 1", "/* a \"b\" 'c' */ ".repeat(200)),
+            format!("SELECT * FROM t WHERE {}", "a.b = \"x y\" AND ".repeat(200)),
+        ];
+        for input in &inputs {
+            for system in [None, Some("postgresql"), Some("mysql")] {
+                let once = normalize_sql(input, system);
+                assert!(once.len() <= MAX_DESCRIPTION_BYTES, "{} bytes", once.len());
+                assert_eq!(normalize_sql(&once, system), once);
+                let once = normalize_description("db", input, system);
+                assert_eq!(normalize_description("db", &once, system), once);
+            }
+        }
     }
 
     #[test]

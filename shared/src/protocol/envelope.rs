@@ -449,6 +449,29 @@ mod tests {
     }
 
     #[test]
+    fn framing_again_is_a_fixed_point_for_any_number() {
+        // Found by fuzzing (README finding 7): `1.8e+25` read back one ulp off and printed as
+        // `1.7999999999999999e+25`, which read back as the first number again, and so on.
+        for number in [
+            "17999999999999999999999999",
+            "1.8e+25",
+            "1.7955949e+37",
+            "1795594899999999999999999999999999999",
+            "-2.2250738585072011e-308",
+            "0.1",
+        ] {
+            let raw = format!("{{\"n\":{number}}}\n{{\"type\":\"event\",\"x\":{number}}}\n{{}}\n");
+            let once = parse(raw.as_bytes()).unwrap().to_bytes();
+            let twice = parse(&once).unwrap().to_bytes();
+            assert_eq!(
+                String::from_utf8_lossy(&twice),
+                String::from_utf8_lossy(&once),
+                "{number}"
+            );
+        }
+    }
+
+    #[test]
     fn too_many_items_is_an_error() {
         let mut raw = b"{}\n".to_vec();
         for _ in 0..=MAX_ITEMS {
