@@ -33,6 +33,8 @@ NORMALIZE_DB = [None, "postgresql", "mysql", "sqlite", "mssql", "mongodb", "clic
 # A lone surrogate escape and a number beyond f64 in fields nobody reads (finding 5).
 LONE_SURROGATE_EVENT = (b'{"event_id":"9ec79c33ec9942ab8353589fcb2e04dc","message":"a\\ud800",'
                         b'"extra":{"path":"\\udcff","x":1e400}}')
+# Arrays nested past serde_json's 128 levels in a field nobody reads (finding 6).
+DEEP_EVENT = b'{"event_id":"9ec79c33ec9942ab8353589fcb2e04dc","message":"m","extra":{"x":' + b"[" * 200 + b"]" * 200 + b"}}"
 
 
 def put(target, name, data):
@@ -148,9 +150,11 @@ def main():
     put("store_body", "b64-bomb", bytes([STORE_CAPS.index(1000)]) + base64.b64encode(zlib.compress(bytes(1 << 20), 9)))
     # Finding 5: what ingest skips unchecked and a full read refused.
     put("store_body", "lone-surrogate-huge-number", bytes([STORE_CAPS.index(65_536)]) + LONE_SURROGATE_EVENT)
+    put("store_body", "deep-nesting", bytes([STORE_CAPS.index(65_536)]) + DEEP_EVENT)  # finding 6
 
     # event: every event/transaction/span payload of the SDK captures, and a spread of the grouping events.
     put("event", "lone-surrogate-huge-number", LONE_SURROGATE_EVENT)
+    put("event", "deep-nesting", DEEP_EVENT)
     payloads = [(f"{name}-{i}-{h['type']}", p) for name, _, _, d in sdk for i, (h, p) in enumerate(items(d))]
     for name, payload in payloads:
         put("event", name, payload)

@@ -104,9 +104,9 @@ fn parse<T: for<'de> Deserialize<'de>>(payload: &[u8]) -> Result<T, PayloadError
 /// Reads `text`, and if that fails, reads it again with what [`repair_json`] repairs. Ingest reads a few
 /// fields into a struct and skips the rest without the checks a full read makes, so it acknowledges
 /// payloads a full read refuses: a lone surrogate escape (`"\ud800"`, what Python's `json` writes for
-/// a lone surrogate, as in a file name decoded with `surrogateescape`) or a number beyond `f64`
-/// (`1e400`). Those are read rather than failing an event that was already acknowledged; a well-formed
-/// payload is read once, as before.
+/// a lone surrogate, as in a file name decoded with `surrogateescape`), a number beyond `f64`
+/// (`1e400`), or values nested past serde_json's limit of 128 levels. Those are read rather than failing
+/// an event that was already acknowledged; a well-formed payload is read once, as before.
 fn read_repaired<T>(
     text: &str,
     read: impl Fn(&str) -> Result<T, PayloadError>,
@@ -117,9 +117,14 @@ fn read_repaired<T>(
     })
 }
 
-/// `\ud800` without its other half becomes `\ufffd`, a number beyond `f64` becomes `null`; `None` when
-/// there is neither. Reads just enough JSON to know what is inside a string; anything else that is
-/// malformed stays for serde_json to refuse.
+/// How deep a repaired payload nests at most: a value that would open a level deeper becomes `null`.
+/// Below serde_json's limit of 128, and deeper than anything an SDK sends (they trim to a few levels).
+const MAX_REPAIRED_DEPTH: usize = 100;
+
+/// `\ud800` without its other half becomes `\ufffd`, a number beyond `f64` becomes `null`, and so does an
+/// array or object that would nest deeper than [`MAX_REPAIRED_DEPTH`]; `None` when there is none of
+/// these. Reads just enough JSON to know what is inside a string; anything else that is malformed stays
+/// for serde_json to refuse.
 fn repair_json(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut repaired = String::new();
@@ -130,11 +135,26 @@ fn repair_json(text: &str) -> Option<String> {
         copied = to;
     };
     let mut in_string = false;
+    let mut depth = 0;
     let mut i = 0;
     while i < bytes.len() {
         match (in_string, bytes[i]) {
             (true, b'"') | (false, b'"') => {
                 in_string = !in_string;
+                i += 1;
+            }
+            (false, b'[' | b'{') if depth == MAX_REPAIRED_DEPTH => {
+                // Unclosed: malformed, and left for serde_json to refuse.
+                let Some(end) = value_end(bytes, i) else { break };
+                replace(i, end, "null");
+                i = end;
+            }
+            (false, b'[' | b'{') => {
+                depth += 1;
+                i += 1;
+            }
+            (false, b']' | b'}') => {
+                depth = depth.saturating_sub(1);
                 i += 1;
             }
             (true, b'\\') => match hex_escape(bytes, i) {
@@ -171,6 +191,27 @@ fn repair_json(text: &str) -> Option<String> {
     }
     repaired.push_str(&text[copied..]);
     Some(repaired)
+}
+
+/// Where the array or object opening at `start` ends (one past its closing bracket), skipping strings.
+fn value_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, &b) in bytes.iter().enumerate().skip(start) {
+        match (in_string, b) {
+            (true, _) if escaped => escaped = false,
+            (true, b'\\') => escaped = true,
+            (_, b'"') => in_string = !in_string,
+            (false, b'[' | b'{') => depth += 1,
+            (false, b']' | b'}') => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The code unit of a `\uXXXX` escape starting at `at`.
@@ -610,6 +651,29 @@ mod tests {
         assert!(Event::from_payload(br#"{"a":"\ud800"#).is_err());
         assert!(Event::from_payload(br#"{"a":1e400 x}"#).is_err());
         assert_eq!(repair_json(r#"{"a":"\ud83d\ude00","b":12}"#), None);
+    }
+
+    #[test]
+    fn values_nested_past_the_read_limit_become_null() {
+        // Found by fuzzing (README finding 6): ingest skips a deep value it does not read, a full read
+        // stops at 128 levels.
+        let deep = |levels: usize, inner: &str| {
+            format!(r#"{{"message":"m","extra":{{"x":{}{inner}{},"y":"a]\"{{"}}}}"#, "[".repeat(levels), "]".repeat(levels))
+        };
+        let payload = deep(200, r#""]}\"""#);
+        let event = Event::from_payload(payload.as_bytes()).unwrap();
+        assert_eq!(event.message.as_deref(), Some("m"));
+        let extra = &payload_value(payload.as_bytes()).unwrap()["extra"];
+        assert_eq!(extra["y"], "a]\"{");
+        // Kept down to the last level a repaired read keeps, then null.
+        let mut x = &extra["x"];
+        for _ in 0..MAX_REPAIRED_DEPTH - 2 {
+            x = &x[0];
+        }
+        assert_eq!(x, &Value::Null);
+        // A payload within the limit is read as it is; an unclosed one stays malformed.
+        assert_eq!(repair_json(&deep(20, "1")), None);
+        assert!(Event::from_payload(format!(r#"{{"a":{}"#, "[".repeat(300)).as_bytes()).is_err());
     }
 
     #[test]
