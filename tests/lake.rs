@@ -372,3 +372,52 @@ async fn a_transactions_spans_are_read_back_from_the_files_of_its_time_only() {
     );
     assert_ne!(spans[1].group_hash, spans[2].group_hash);
 }
+
+/// Live lake files of a table in the catalog.
+async fn lake_files(app: &TestApp, table: &splat::lake::TableDef) -> usize {
+    app.query_strings(&format!(
+        "SELECT 1 FROM ducklake_data_file WHERE table_id = {} AND end_snapshot IS NULL",
+        table.id
+    ))
+    .await
+    .len()
+}
+
+#[tokio::test]
+async fn a_trickle_within_the_batch_window_is_one_batch_with_one_file_per_table() {
+    use splat::process::runner::{run_once, RunnerOptions};
+    use std::time::Duration;
+    let app = TestApp::new().await;
+    let app = &app;
+    let options = |window| RunnerOptions {
+        batch_size: 3,
+        wait: Duration::ZERO,
+        window,
+        notify: None,
+    };
+    // Three transactions, the second and third arriving 50 and 100 ms after the first is received.
+    let trickle = |first: u32, window: Duration| async move {
+        assert_eq!(app.post_envelope(checkout_transaction(first), &[]).await.status, 200);
+        let options = options(window);
+        let batch = run_once(&app.processor, app.queue.as_ref(), &options);
+        let later = async {
+            for n in first + 1..first + 3 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                assert_eq!(app.post_envelope(checkout_transaction(n), &[]).await.status, 200);
+            }
+        };
+        tokio::join!(batch, later).0.unwrap().done.len()
+    };
+
+    // Without a window the batch is what has arrived: the first transaction alone, in files of its own.
+    assert_eq!(trickle(1, Duration::ZERO).await, 1);
+    assert_eq!(lake_files(app, &TRANSACTIONS).await, 1);
+    app.process().await;
+    assert_eq!(lake_files(app, &TRANSACTIONS).await, 2);
+
+    // With one, the two that arrive while it is open join the first: one commit, one file per table.
+    assert_eq!(trickle(11, Duration::from_secs(5)).await, 3);
+    assert_eq!(lake_files(app, &TRANSACTIONS).await, 3);
+    assert_eq!(lake_files(app, &SPANS).await, 3);
+    assert_eq!(app.count("transactions").await, 6);
+}

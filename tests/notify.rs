@@ -241,6 +241,7 @@ async fn the_processor_loop_hands_changes_to_the_background_task() {
     let options = RunnerOptions {
         batch_size: 10,
         wait: Duration::ZERO,
+        window: Duration::ZERO,
         notify: Some(handle),
     };
     send_error(&app, 1).await;

@@ -34,6 +34,8 @@ pub struct Config {
     pub limits: Limits,
     /// `SPLAT_BATCH_SIZE`, default 100: messages per processor transaction.
     pub batch_size: usize,
+    /// `SPLAT_BATCH_WINDOW_MS`, default 200: how long `splat serve`'s processor waits to fill a batch.
+    pub batch_window: Duration,
     /// `SPLAT_KEY_CACHE_SECS`, default 30: how long ingest trusts a cached key lookup.
     pub key_cache_ttl: Duration,
     /// `SPLAT_QUEUE_VISIBILITY_SECS` (default 60) and `SPLAT_QUEUE_MAX_RECEIVES` (default 5), local queue.
@@ -236,6 +238,7 @@ impl Config {
                 .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
             limits,
             batch_size: parse("SPLAT_BATCH_SIZE", 100)?.clamp(1, 10_000) as usize,
+            batch_window: Duration::from_millis(parse("SPLAT_BATCH_WINDOW_MS", 200)?.min(60_000)),
             key_cache_ttl: Duration::from_secs(parse("SPLAT_KEY_CACHE_SECS", 30)?),
             queue_visibility: Duration::from_secs(parse("SPLAT_QUEUE_VISIBILITY_SECS", 60)?),
             queue_max_receives: parse("SPLAT_QUEUE_MAX_RECEIVES", 5)?.max(1) as u32,

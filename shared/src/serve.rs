@@ -91,6 +91,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let processor = Processor::new(writer, blobs.clone());
     let options = RunnerOptions {
         batch_size: config.batch_size,
+        window: config.batch_window,
         notify,
         ..RunnerOptions::default()
     };

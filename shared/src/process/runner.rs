@@ -16,6 +16,10 @@ pub struct RunnerOptions {
     pub batch_size: usize,
     /// How long one receive waits for the first message.
     pub wait: Duration,
+    /// How long a batch that is not full waits for more messages after its first, as the SQS trigger's
+    /// batching window does: under a steady trickle every batch would otherwise hold a message or two and
+    /// pay alone for its lake files (one per table) and its commit.
+    pub window: Duration,
     /// Where each batch's new and regressed issues go, without waiting (see [`NotifyHandle::offer`]).
     pub notify: Option<NotifyHandle>,
 }
@@ -25,6 +29,7 @@ impl Default for RunnerOptions {
         Self {
             batch_size: 100,
             wait: Duration::from_secs(1),
+            window: Duration::ZERO,
             notify: None,
         }
     }
@@ -49,20 +54,28 @@ pub async fn run(
     }
 }
 
-/// Receives one batch (up to `batch_size`, gathering several receives for queues that hand out fewer),
-/// processes it and deletes what is done.
+/// How often a batch inside its window looks for more messages.
+const WINDOW_POLL: Duration = Duration::from_millis(20);
+
+/// Receives one batch (up to `batch_size`, gathering several receives for queues that hand out fewer,
+/// for up to `window` after the first message), processes it and deletes what is done.
 pub async fn run_once(
     processor: &Processor,
     queue: &dyn Queue,
     options: &RunnerOptions,
 ) -> anyhow::Result<BatchOutcome> {
     let mut deliveries: Vec<Delivery> = queue.receive(options.batch_size, options.wait).await?;
+    let window_ends = tokio::time::Instant::now() + options.window;
     while !deliveries.is_empty() && deliveries.len() < options.batch_size {
         let more = queue
             .receive(options.batch_size - deliveries.len(), Duration::ZERO)
             .await?;
         if more.is_empty() {
-            break;
+            let now = tokio::time::Instant::now();
+            if now >= window_ends {
+                break;
+            }
+            tokio::time::sleep((window_ends - now).min(WINDOW_POLL)).await;
         }
         deliveries.extend(more);
     }
@@ -112,6 +125,7 @@ pub async fn drain(
     let options = RunnerOptions {
         batch_size,
         wait: Duration::ZERO,
+        window: Duration::ZERO,
         notify: None,
     };
     let mut total = BatchOutcome::default();
