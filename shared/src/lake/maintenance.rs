@@ -29,6 +29,11 @@ use super::{LakeFile, KEY_PREFIX};
 /// At most this many rows go into one compacted file, so compaction's memory stays bounded.
 const MAX_COMPACTED_ROWS: i64 = 1_000_000;
 
+/// At most this many files are merged at once: each file read costs memory of its own beyond its rows
+/// (its arrays and buffers), and a day of small batches leaves hundreds of thousands of files of a few
+/// rows (a 10-minute soak at 1,000 events/s: 253,000 files, merged at once in 2 GB).
+const MAX_COMPACTED_FILES: usize = 1_000;
+
 /// What one maintenance pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LakeReport {
@@ -291,12 +296,16 @@ pub async fn compact(
     Ok((merged, written))
 }
 
-/// Consecutive runs of files of at most `MAX_COMPACTED_ROWS` rows together (a larger file stays alone).
+/// Consecutive runs of at most `MAX_COMPACTED_FILES` files and `MAX_COMPACTED_ROWS` rows together (a
+/// larger file stays alone). What one run leaves as several files, a later run merges further.
 fn chunks(files: Vec<LiveFile>) -> Vec<Vec<LiveFile>> {
     let mut out: Vec<Vec<LiveFile>> = vec![Vec::new()];
     let mut rows = 0;
     for file in files {
-        if rows + file.record_count > MAX_COMPACTED_ROWS && !out.last().is_some_and(Vec::is_empty) {
+        let current = out.last().expect("never empty");
+        let full = rows + file.record_count > MAX_COMPACTED_ROWS
+            || current.len() == MAX_COMPACTED_FILES;
+        if full && !current.is_empty() {
             out.push(Vec::new());
             rows = 0;
         }
@@ -400,4 +409,31 @@ fn column_of<'a>(ty: ColumnType, arrays: &[&'a arrow_array::ArrayRef]) -> Option
             })?)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(counts: &[i64]) -> Vec<LiveFile> {
+        let file = |(id, &record_count): (usize, &i64)| LiveFile {
+            id: id as i64,
+            path: format!("1/2026-01-01/{id}.parquet"),
+            record_count,
+        };
+        counts.iter().enumerate().map(file).collect()
+    }
+
+    fn sizes(chunks: &[Vec<LiveFile>]) -> Vec<usize> {
+        chunks.iter().map(Vec::len).collect()
+    }
+
+    #[test]
+    fn a_merge_takes_a_bounded_number_of_files_and_rows() {
+        // A day of tiny batches: merged a thousand files at a time.
+        assert_eq!(sizes(&chunks(files(&[3; 2_500]))), [1_000, 1_000, 500]);
+        // Rows bound it too, and a file past the bound stays alone.
+        let big = [400_000, 400_000, 400_000, 2_000_000, 10];
+        assert_eq!(sizes(&chunks(files(&big))), [2, 1, 1, 1]);
+    }
 }
