@@ -445,10 +445,16 @@ async fn tag_filters_are_right_whether_few_or_many_issues_carry_the_value() {
     };
     let open = |i: i64| i % 7 != 0;
     let cases: [(&str, Option<&str>, Option<&str>, &dyn Fn(i64) -> bool); 4] = [
-        ("rare environment", Some("canary"), None, &|i| open(i) && i % 1000 == 0),
+        ("rare environment", Some("canary"), None, &|i| {
+            open(i) && i % 1000 == 0
+        }),
         ("common environment", Some("production"), None, &open),
-        ("common release", None, Some("2.0"), &|i| open(i) && i % 2 == 0),
-        ("rare and common", Some("canary"), Some("2.0"), &|i| open(i) && i % 1000 == 0),
+        ("common release", None, Some("2.0"), &|i| {
+            open(i) && i % 2 == 0
+        }),
+        ("rare and common", Some("canary"), Some("2.0"), &|i| {
+            open(i) && i % 1000 == 0
+        }),
     ];
     for (name, environment, release, keep) in cases {
         let filter = IssueFilter {
@@ -469,7 +475,11 @@ async fn tag_filters_are_right_whether_few_or_many_issues_carry_the_value() {
         if matching as i64 <= splat::store::MAX_COUNTED_ISSUES {
             assert_eq!(total, matching as i64, "{name}: exact total");
         } else {
-            assert_eq!(total, splat::store::MAX_COUNTED_ISSUES + 1, "{name}: counted up to the limit, then 'more'");
+            assert_eq!(
+                total,
+                splat::store::MAX_COUNTED_ISSUES + 1,
+                "{name}: counted up to the limit, then 'more'"
+            );
         }
     }
 }

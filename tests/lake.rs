@@ -397,13 +397,21 @@ async fn a_trickle_within_the_batch_window_is_one_batch_with_one_file_per_table(
     };
     // Three transactions, the second and third arriving 50 and 100 ms after the first is received.
     let trickle = |first: u32, window: Duration| async move {
-        assert_eq!(app.post_envelope(checkout_transaction(first), &[]).await.status, 200);
+        assert_eq!(
+            app.post_envelope(checkout_transaction(first), &[])
+                .await
+                .status,
+            200
+        );
         let options = options(window);
         let batch = run_once(&app.processor, app.queue.as_ref(), &options);
         let later = async {
             for n in first + 1..first + 3 {
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                assert_eq!(app.post_envelope(checkout_transaction(n), &[]).await.status, 200);
+                assert_eq!(
+                    app.post_envelope(checkout_transaction(n), &[]).await.status,
+                    200
+                );
             }
         };
         tokio::join!(batch, later).0.unwrap().done.len()

@@ -303,8 +303,8 @@ fn chunks(files: Vec<LiveFile>) -> Vec<Vec<LiveFile>> {
     let mut rows = 0;
     for file in files {
         let current = out.last().expect("never empty");
-        let full = rows + file.record_count > MAX_COMPACTED_ROWS
-            || current.len() == MAX_COMPACTED_FILES;
+        let full =
+            rows + file.record_count > MAX_COMPACTED_ROWS || current.len() == MAX_COMPACTED_FILES;
         if full && !current.is_empty() {
             out.push(Vec::new());
             rows = 0;

@@ -145,7 +145,9 @@ fn repair_json(text: &str) -> Option<String> {
             }
             (false, b'[' | b'{') if depth == MAX_REPAIRED_DEPTH => {
                 // Unclosed: malformed, and left for serde_json to refuse.
-                let Some(end) = value_end(bytes, i) else { break };
+                let Some(end) = value_end(bytes, i) else {
+                    break;
+                };
                 replace(i, end, "null");
                 i = end;
             }
@@ -658,7 +660,11 @@ mod tests {
         // Found by fuzzing (README finding 6): ingest skips a deep value it does not read, a full read
         // stops at 128 levels.
         let deep = |levels: usize, inner: &str| {
-            format!(r#"{{"message":"m","extra":{{"x":{}{inner}{},"y":"a]\"{{"}}}}"#, "[".repeat(levels), "]".repeat(levels))
+            format!(
+                r#"{{"message":"m","extra":{{"x":{}{inner}{},"y":"a]\"{{"}}}}"#,
+                "[".repeat(levels),
+                "]".repeat(levels)
+            )
         };
         let payload = deep(200, r#""]}\"""#);
         let event = Event::from_payload(payload.as_bytes()).unwrap();
