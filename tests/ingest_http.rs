@@ -672,15 +672,8 @@ async fn messages_for_a_deleted_project_are_dropped_without_blocking_the_batch()
 async fn rows_the_database_refuses_fail_only_their_own_message() {
     let app = TestApp::new().await;
     // Stand-in for any row-level refusal (a constraint, a full disk for one large payload …).
-    let db = libsql::Builder::new_local(&app.config.database_path)
-        .build()
-        .await
-        .unwrap();
-    db.connect()
-        .unwrap()
-        .execute_batch("CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.title = 'ValueError: refused' BEGIN SELECT RAISE(ABORT, 'refused'); END;")
-        .await
-        .unwrap();
+    app.execute_sql("CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.title = 'ValueError: refused' BEGIN SELECT RAISE(ABORT, 'refused'); END;")
+        .await;
     for (n, msg) in [(1, "fine"), (2, "refused"), (3, "also fine")] {
         assert_eq!(
             app.post_envelope(event_envelope(&event_id(n), &error_event(msg)), &[])

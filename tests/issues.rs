@@ -417,15 +417,9 @@ async fn out_of_order_events_never_move_last_seen_back() {
 #[tokio::test]
 async fn tag_filters_are_right_whether_few_or_many_issues_carry_the_value() {
     let app = TestApp::new().await;
-    let db = libsql::Builder::new_local(&app.config.database_path)
-        .build()
-        .await
-        .unwrap();
     // 12,000 issues; `production` on all, `canary` on every 1,000th, release `2.0` on every other,
     // every 7th resolved.
-    db.connect()
-        .unwrap()
-        .execute_batch(&format!(
+    app.execute_sql(&format!(
             "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 11999)
              INSERT INTO issues (project_id, status, title, level, first_seen, last_seen, times_seen, grouping_config)
                SELECT {project}, CASE WHEN i % 7 = 0 THEN 'resolved' ELSE 'open' END, 'issue ' || i, 'error', i, i, 1, 'test' FROM n;
@@ -437,8 +431,7 @@ async fn tag_filters_are_right_whether_few_or_many_issues_carry_the_value() {
                SELECT id, 'release', '2.0', 1, 0, 0 FROM issues WHERE project_id = {project} AND last_seen % 2 = 0;",
             project = app.project.id.value()
         ))
-        .await
-        .unwrap();
+        .await;
     let expected = |keep: &dyn Fn(i64) -> bool| -> (Vec<i64>, usize) {
         let all: Vec<i64> = (0..12_000).rev().filter(|i| keep(*i)).collect();
         (all.iter().take(25).copied().collect(), all.len())

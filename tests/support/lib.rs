@@ -180,6 +180,16 @@ impl TestApp {
         batches
     }
 
+    /// Runs SQL on the database behind the app's back: test data in bulk, or a trigger standing in for a
+    /// failure.
+    pub async fn execute_sql(&self, sql: &str) {
+        let db = libsql::Builder::new_local(&self.config.database_path)
+            .build()
+            .await
+            .unwrap();
+        db.connect().unwrap().execute_batch(sql).await.unwrap();
+    }
+
     /// One column of one row, as a string (NULL → None), for assertions.
     pub async fn query_strings(&self, sql: &str) -> Vec<Vec<Option<String>>> {
         let db = libsql::Builder::new_local(&self.config.database_path)
