@@ -80,30 +80,38 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             }
             None => (None, None),
         };
-    // Cron monitors are evaluated every minute over a writer connection of their own.
-    let monitors = crate::monitors::spawn(
-        open_store(&config).await?,
-        Some(crate::lake::LakeWriter::new(blobs.clone())),
-        notify.clone(),
-        config.monitor_evaluate_every,
-        stopped.clone(),
-    );
+    // The processor, retention and the cron monitors' evaluation (every minute) write the database, each
+    // over a connection of its own, on the writers' thread.
+    let (monitors_store, retention_store) =
+        (open_store(&config).await?, open_store(&config).await?);
     let processor = Processor::new(writer, blobs.clone());
     let options = RunnerOptions {
         batch_size: config.batch_size,
         window: config.batch_window,
-        notify,
+        notify: notify.clone(),
         ..RunnerOptions::default()
     };
-    let retention = crate::retention::spawn_timer(
-        open_store(&config).await?,
-        blobs.clone(),
-        config.retention,
-        retention_first_after(),
-        crate::retention::SERVE_EVERY,
-        stopped.clone(),
-    );
-    let worker = tokio::spawn(runner::run(processor, queue.clone(), options, stopped));
+    let (writers, stop_writers) = writers_thread()?;
+    let (monitors, retention, worker) = {
+        let _on_writers = writers.enter();
+        let monitors = crate::monitors::spawn(
+            monitors_store,
+            Some(crate::lake::LakeWriter::new(blobs.clone())),
+            notify,
+            config.monitor_evaluate_every,
+            stopped.clone(),
+        );
+        let retention = crate::retention::spawn_timer(
+            retention_store,
+            blobs.clone(),
+            config.retention,
+            retention_first_after(),
+            crate::retention::SERVE_EVERY,
+            stopped.clone(),
+        );
+        let worker = tokio::spawn(runner::run(processor, queue.clone(), options, stopped));
+        (monitors, retention, worker)
+    };
     let health = HealthState::new(
         open_reader(&config).await?,
         queue.clone(),
@@ -141,10 +149,30 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     worker.await?;
     retention.await?;
     monitors.await?;
+    let _ = stop_writers.send(());
     if let Some(task) = notifier_task {
         task.await?;
     }
     Ok(())
+}
+
+/// A thread of its own, with a single-threaded runtime, for the tasks that write the database. libSQL's
+/// local calls are synchronous: a writer waiting on a busy database (up to its busy timeout) or on fsync
+/// blocks the thread it runs on. On the shared runtime that was one of the two workers serving HTTP, and
+/// requests queued on it waited as long (with another process holding the write lock, an SDK's envelope
+/// got no answer for 10 s while others were answered at once). Runs until the sender is used or dropped.
+fn writers_thread() -> anyhow::Result<(tokio::runtime::Handle, tokio::sync::oneshot::Sender<()>)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let handle = runtime.handle().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("splat-writers".into())
+        .spawn(move || {
+            let _ = runtime.block_on(stopped);
+        })?;
+    Ok((handle, stop))
 }
 
 /// `SPLAT_RETENTION_FIRST_RUN_SECS` moves the first retention run (tests run it within seconds).
