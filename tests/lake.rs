@@ -395,7 +395,7 @@ async fn a_trickle_within_the_batch_window_is_one_batch_with_one_file_per_table(
         window,
         notify: None,
     };
-    // Three transactions, the second and third arriving 50 and 100 ms after the first is received.
+    // Three transactions, the second and third arriving 200 and 400 ms after the first is received.
     let trickle = |first: u32, window: Duration| async move {
         assert_eq!(
             app.post_envelope(checkout_transaction(first), &[])
@@ -407,7 +407,7 @@ async fn a_trickle_within_the_batch_window_is_one_batch_with_one_file_per_table(
         let batch = run_once(&app.processor, app.queue.as_ref(), &options);
         let later = async {
             for n in first + 1..first + 3 {
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
                 assert_eq!(
                     app.post_envelope(checkout_transaction(n), &[]).await.status,
                     200

@@ -81,7 +81,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             None => (None, None),
         };
     // The processor, retention and the cron monitors' evaluation (every minute) write the database, each
-    // over a connection of its own, on the writers' thread.
+    // over a connection of its own, on threads of their own: the processor on one, the other two on another
+    // (retention's first run after start merged a day of lake files for 30 s; sharing the processor's
+    // thread, it held up processing as long, and the soak's queue grew to 28,000).
     let (monitors_store, retention_store) =
         (open_store(&config).await?, open_store(&config).await?);
     let processor = Processor::new(writer, blobs.clone());
@@ -91,9 +93,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         notify: notify.clone(),
         ..RunnerOptions::default()
     };
-    let (writers, stop_writers) = writers_thread()?;
-    let (monitors, retention, worker) = {
-        let _on_writers = writers.enter();
+    let (processing, stop_processing) = writer_thread("splat-processor")?;
+    let (maintenance, stop_maintenance) = writer_thread("splat-maintenance")?;
+    let (monitors, retention) = {
+        let _on_maintenance = maintenance.enter();
         let monitors = crate::monitors::spawn(
             monitors_store,
             Some(crate::lake::LakeWriter::new(blobs.clone())),
@@ -109,9 +112,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             crate::retention::SERVE_EVERY,
             stopped.clone(),
         );
-        let worker = tokio::spawn(runner::run(processor, queue.clone(), options, stopped));
-        (monitors, retention, worker)
+        (monitors, retention)
     };
+    let worker = processing.spawn(runner::run(processor, queue.clone(), options, stopped));
     let health = HealthState::new(
         open_reader(&config).await?,
         queue.clone(),
@@ -149,26 +152,28 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     worker.await?;
     retention.await?;
     monitors.await?;
-    let _ = stop_writers.send(());
+    let _ = (stop_processing.send(()), stop_maintenance.send(()));
     if let Some(task) = notifier_task {
         task.await?;
     }
     Ok(())
 }
 
-/// A thread of its own, with a single-threaded runtime, for the tasks that write the database. libSQL's
-/// local calls are synchronous: a writer waiting on a busy database (up to its busy timeout) or on fsync
-/// blocks the thread it runs on. On the shared runtime that was one of the two workers serving HTTP, and
-/// requests queued on it waited as long (with another process holding the write lock, an SDK's envelope
-/// got no answer for 10 s while others were answered at once). Runs until the sender is used or dropped.
-fn writers_thread() -> anyhow::Result<(tokio::runtime::Handle, tokio::sync::oneshot::Sender<()>)> {
+/// A thread of its own, with a single-threaded runtime, for tasks that write the database. libSQL's local
+/// calls are synchronous: a writer waiting on a busy database (up to its busy timeout) or on fsync blocks
+/// the thread it runs on. On the shared runtime that was one of the two workers serving HTTP, and requests
+/// queued on it waited as long (with another process holding the write lock, an SDK's envelope got no
+/// answer for 10 s while others were answered at once). Runs until the sender is used or dropped.
+fn writer_thread(
+    name: &str,
+) -> anyhow::Result<(tokio::runtime::Handle, tokio::sync::oneshot::Sender<()>)> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let handle = runtime.handle().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     std::thread::Builder::new()
-        .name("splat-writers".into())
+        .name(name.into())
         .spawn(move || {
             let _ = runtime.block_on(stopped);
         })?;
