@@ -387,7 +387,8 @@ async fn lake_files(app: &TestApp, table: &splat::lake::TableDef) -> usize {
 async fn a_trickle_within_the_batch_window_is_one_batch_with_one_file_per_table() {
     use splat::process::runner::{run_once, RunnerOptions};
     use std::time::Duration;
-    let app = TestApp::new().await;
+    // Received messages stay invisible for longer than the window, as `splat serve` makes sure.
+    let app = TestApp::with_config(|c| c.queue_visibility = Duration::from_secs(30)).await;
     let app = &app;
     let options = |window| RunnerOptions {
         batch_size: 3,

@@ -89,7 +89,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let processor = Processor::new(writer, blobs.clone());
     let options = RunnerOptions {
         batch_size: config.batch_size,
-        window: config.batch_window,
+        // Well within the local queue's visibility timeout (see `RunnerOptions::window`).
+        window: config.batch_window.min(config.queue_visibility / 2),
         notify: notify.clone(),
         ..RunnerOptions::default()
     };

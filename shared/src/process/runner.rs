@@ -18,7 +18,8 @@ pub struct RunnerOptions {
     pub wait: Duration,
     /// How long a batch that is not full waits for more messages after its first, as the SQS trigger's
     /// batching window does: under a steady trickle every batch would otherwise hold a message or two and
-    /// pay alone for its lake files (one per table) and its commit.
+    /// pay alone for its lake files (one per table) and its commit. Keep it well under the queue's
+    /// visibility timeout, or the first messages come back while their batch is still filling.
     pub window: Duration,
     /// Where each batch's new and regressed issues go, without waiting (see [`NotifyHandle::offer`]).
     pub notify: Option<NotifyHandle>,
