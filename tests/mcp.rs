@@ -62,7 +62,7 @@ fn mcp_state(app: &TestApp, token: Option<&str>) -> McpState {
     McpState::new(
         app.store.clone(),
         Some(app.queue.clone()),
-        token.map(str::to_owned),
+        token.map(Into::into),
     )
     .with_lake(std::sync::Arc::new(splat::lake::LakeFiles::new(
         app.store.clone(),
@@ -764,11 +764,7 @@ async fn performance_tools_answer_from_ingested_transactions() {
         text(&capped)
     );
     // Without a lake reader the tool says so.
-    let no_lake = router(McpState::new(
-        app.store.clone(),
-        None,
-        Some(TOKEN.to_owned()),
-    ));
+    let no_lake = router(McpState::new(app.store.clone(), None, Some(TOKEN.into())));
     let e = call_tool(
         &no_lake,
         32,

@@ -100,8 +100,8 @@ const FAST: RetryPolicy = RetryPolicy {
 
 async fn notifier(app: &TestApp, base: &str, burst_threshold: u64) -> Notifier {
     let config = NotifyConfig {
-        webhook_url: Some(format!("{base}/hook")),
-        ntfy_url: Some(format!("{base}/topic")),
+        webhook_url: Some(format!("{base}/hook").into()),
+        ntfy_url: Some(format!("{base}/topic").into()),
         ntfy_token: Some("tk_secret".into()),
         ntfy_priority: "high".into(),
         burst_threshold,

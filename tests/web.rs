@@ -704,3 +704,132 @@ async fn event_data_is_always_escaped() {
         );
     }
 }
+
+/// The UI as `splat serve` mounts it: answering to loopback and `splat.test` only, and (in AWS) requiring
+/// CloudFront's origin secret when one is given.
+fn guarded_web(app: &TestApp, origin_secret: Option<&str>) -> Router {
+    use splat::web::front_door::HostPolicy;
+    splat::web::router(
+        splat::web::WebState::new(app.store.clone(), app.queue.clone(), None, None)
+            .with_hosts(HostPolicy::new(
+                Some([127, 0, 0, 1].into()),
+                None,
+                &["splat.test".into()],
+            ))
+            .with_origin_secret(origin_secret.map(Into::into)),
+    )
+}
+
+fn request(method: &str, path: &str, headers: &[(&str, &str)], body: String) -> Request<Body> {
+    let mut req = Request::builder().method(method).uri(path);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.body(Body::from(body)).unwrap()
+}
+
+#[tokio::test]
+async fn a_rebound_host_name_gets_no_page_and_changes_nothing() {
+    let app = TestApp::new().await;
+    let web = guarded_web(&app, None);
+    // A page on evil.example whose name now resolves to 127.0.0.1: the browser sends its own name as Host.
+    let evil = [("host", "evil.example:3030")];
+    let settings = call(
+        &web,
+        request("GET", "/projects/default/settings", &evil, String::new()),
+    )
+    .await;
+    assert_eq!(settings.status, 421);
+    assert!(
+        settings.headers.get("set-cookie").is_none(),
+        "no CSRF cookie for a foreign host"
+    );
+    assert!(!settings.body.contains("csrf") && !settings.body.contains("DSN"));
+    assert!(settings.body.contains("SPLAT_ALLOWED_HOSTS"));
+
+    // Even holding a valid token (the worst case), the same-origin-looking delete is refused.
+    let token = get(&web, "/").await.csrf_cookie();
+    let form = format!("confirm=default&csrf={token}");
+    let cookie = format!("splat_csrf={token}");
+    let delete = |host: &'static str, forwarded: Option<&'static str>| {
+        let mut headers = vec![
+            ("host", host),
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("origin", "http://evil.example:3030"),
+            ("sec-fetch-site", "same-origin"),
+            ("cookie", cookie.as_str()),
+        ];
+        headers.extend(forwarded.map(|f| ("x-forwarded-host", f)));
+        request("POST", "/projects/default/delete", &headers, form.clone())
+    };
+    assert_eq!(
+        call(&web, delete("evil.example:3030", None)).await.status,
+        421
+    );
+    // A proxy header naming the foreign host is refused as well (scripts on a rebound page can set it).
+    assert_eq!(
+        call(&web, delete("127.0.0.1:3030", Some("evil.example")))
+            .await
+            .status,
+        421
+    );
+    assert_eq!(
+        app.store.list_projects().await.unwrap().len(),
+        1,
+        "the project survives"
+    );
+
+    // The names it does answer to.
+    for host in [
+        "localhost:3030",
+        "127.0.0.1:3030",
+        "[::1]:3030",
+        "splat.test",
+        "SPLAT.TEST.:8080",
+    ] {
+        let page = call(&web, request("GET", "/", &[("host", host)], String::new())).await;
+        assert_eq!(page.status, 200, "{host}");
+    }
+}
+
+#[tokio::test]
+async fn without_the_origin_secret_the_ui_is_refused() {
+    let app = TestApp::new().await;
+    let web = guarded_web(&app, Some("stack-uuid-secret"));
+    let with = |secret: Option<&'static str>| {
+        let mut headers = vec![("host", "localhost")];
+        headers.extend(secret.map(|s| ("x-splat-origin-secret", s)));
+        request("GET", "/", &headers, String::new())
+    };
+    let direct = call(&web, with(None)).await;
+    assert_eq!(direct.status, 403);
+    assert!(direct.headers.get("set-cookie").is_none());
+    assert_eq!(
+        call(&web, with(Some("stack-uuid-secreT"))).await.status,
+        403
+    );
+    assert_eq!(
+        call(&web, with(Some("stack-uuid-secret"))).await.status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn https_pages_ask_for_https_only() {
+    let app = TestApp::new().await;
+    let web = app.web();
+    let https = call(
+        &web,
+        request("GET", "/", &[("x-forwarded-proto", "https")], String::new()),
+    )
+    .await;
+    assert_eq!(
+        https.header("strict-transport-security"),
+        "max-age=31536000"
+    );
+    assert!(get(&web, "/")
+        .await
+        .headers
+        .get("strict-transport-security")
+        .is_none());
+}

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::protocol::Limits;
+use crate::secret::Secret;
 use crate::store::Journal;
 
 #[derive(Debug, Clone)]
@@ -21,6 +22,12 @@ pub struct Config {
     pub journal: Journal,
     /// `SPLAT_PUBLIC_URL`: scheme and host SDKs reach us at, for printed DSNs (default from the bind address).
     pub public_url: Option<String>,
+    /// `SPLAT_ALLOWED_HOSTS`: comma-separated host names the UI answers to besides `localhost`, loopback,
+    /// the bound address and `SPLAT_PUBLIC_URL`'s host (see [`crate::web::front_door`]).
+    pub allowed_hosts: Vec<String>,
+    /// `SPLAT_ORIGIN_SECRET`: when set, every UI request must carry it in `x-splat-origin-secret` (CloudFront
+    /// adds it; the function URL alone is refused).
+    pub origin_secret: Option<Secret>,
     /// `SPLAT_INTERNAL_URL`: scheme and host SDKs on the same machine or network use; the UI shows a second
     /// DSN with it (`splat serve` defaults it to the bound address).
     pub internal_url: Option<String>,
@@ -44,7 +51,7 @@ pub struct Config {
     /// `SPLAT_QUEUE_MAX_BYTES`: the local queue file's cap; past it ingest answers 503 (default: the disk).
     pub queue_max_bytes: Option<u64>,
     /// `MCP_AUTH_TOKEN`: the bearer token `/mcp` requires; unset (or empty), `/mcp` refuses every request.
-    pub mcp_auth_token: Option<String>,
+    pub mcp_auth_token: Option<Secret>,
     /// `QUEUE_WARNING_THRESHOLD` (default 50) and `QUEUE_CRITICAL_THRESHOLD` (default 100): messages waiting
     /// at which `/_health` calls the queue `warning`, then `critical` (and answers 503).
     pub queue_warning_threshold: u64,
@@ -90,6 +97,9 @@ pub struct OidcConfig {
     /// `SPLAT_SESSION_SECRET` (32 characters or more): signs the session cookies. Required in Lambda,
     /// where any instance answers any request; `splat serve` makes one in its data directory when unset.
     pub session_secret: Option<String>,
+    /// `OIDC_ALLOW_MISSING_EMAIL_VERIFIED=true`: accept an ID token without an `email_verified` claim, for
+    /// providers that never send one (Entra ID). Off by default: the claim must be `true`.
+    pub allow_missing_email_verified: bool,
 }
 
 impl std::fmt::Debug for OidcConfig {
@@ -105,6 +115,10 @@ impl std::fmt::Debug for OidcConfig {
                 "session_secret",
                 &self.session_secret.as_ref().map(|_| "<redacted>"),
             )
+            .field(
+                "allow_missing_email_verified",
+                &self.allow_missing_email_verified,
+            )
             .finish()
     }
 }
@@ -119,11 +133,11 @@ pub struct NotifyConfig {
     /// `SMTP_ADDRESS` and the other `SMTP_*`: email is sent when this and `SPLAT_ADMIN_EMAILS` are set.
     pub smtp: Option<SmtpConfig>,
     /// `SPLAT_WEBHOOK_URL`: every alert is POSTed there as JSON.
-    pub webhook_url: Option<String>,
+    pub webhook_url: Option<Secret>,
     /// `SPLAT_NTFY_URL`: the full ntfy topic URL (`https://ntfy.sh/my-topic`).
-    pub ntfy_url: Option<String>,
+    pub ntfy_url: Option<Secret>,
     /// `SPLAT_NTFY_TOKEN`: sent as `Authorization: Bearer` to ntfy.
-    pub ntfy_token: Option<String>,
+    pub ntfy_token: Option<Secret>,
     /// `SPLAT_NTFY_PRIORITY`: min, low, default (default), high or max.
     pub ntfy_priority: String,
     /// `SPLAT_BURST_THRESHOLD`, default 1000 (the seed's): events in one hour at which an issue is bursting.
@@ -229,6 +243,17 @@ impl Config {
                 })?,
             },
             public_url: get("SPLAT_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned()),
+            allowed_hosts: get("SPLAT_ALLOWED_HOSTS")
+                .map(|list| {
+                    list.split(',')
+                        .map(|h| h.trim().to_owned())
+                        .filter(|h| !h.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            origin_secret: get("SPLAT_ORIGIN_SECRET")
+                .filter(|s| !s.trim().is_empty())
+                .map(Secret::from),
             internal_url: get("SPLAT_INTERNAL_URL")
                 .filter(|u| !u.is_empty())
                 .map(|u| u.trim_end_matches('/').to_owned()),
@@ -245,7 +270,9 @@ impl Config {
             queue_max_bytes: get("SPLAT_QUEUE_MAX_BYTES")
                 .map(|_| parse("SPLAT_QUEUE_MAX_BYTES", 0))
                 .transpose()?,
-            mcp_auth_token: get("MCP_AUTH_TOKEN").filter(|t| !t.trim().is_empty()),
+            mcp_auth_token: get("MCP_AUTH_TOKEN")
+                .filter(|t| !t.trim().is_empty())
+                .map(Secret::from),
             queue_warning_threshold: parse("QUEUE_WARNING_THRESHOLD", 50)?,
             queue_critical_threshold: parse("QUEUE_CRITICAL_THRESHOLD", 100)?,
             notify: notify_config(&get, &parse)?,
@@ -371,9 +398,9 @@ fn notify_config(
             .unwrap_or_default(),
         email_from: set("SPLAT_EMAIL_FROM").unwrap_or_else(|| "splat@localhost".into()),
         smtp,
-        webhook_url: url("SPLAT_WEBHOOK_URL")?,
-        ntfy_url: url("SPLAT_NTFY_URL")?,
-        ntfy_token: set("SPLAT_NTFY_TOKEN"),
+        webhook_url: url("SPLAT_WEBHOOK_URL")?.map(Secret::from),
+        ntfy_url: url("SPLAT_NTFY_URL")?.map(Secret::from),
+        ntfy_token: set("SPLAT_NTFY_TOKEN").map(Secret::from),
         ntfy_priority,
         burst_threshold: parse("SPLAT_BURST_THRESHOLD", 1000)?.max(1),
     })
@@ -444,6 +471,13 @@ fn sign_in_config(get: &impl Fn(&str) -> Option<String>) -> SignInConfig {
     if !discovery.is_empty() && !is_url {
         problems.push("OIDC_DISCOVERY_URL must be an http:// or https:// URL".into());
     }
+    if discovery.starts_with("http://") && !is_loopback_url(&discovery) {
+        // Over plain http anyone on the path could swap the provider's keys and sign in as anybody.
+        problems.push(
+            "OIDC_DISCOVERY_URL must be https:// (http:// only for a provider on this machine)"
+                .into(),
+        );
+    }
     if !problems.is_empty() {
         return SignInConfig::Incomplete(problems.join("; "));
     }
@@ -459,7 +493,27 @@ fn sign_in_config(get: &impl Fn(&str) -> Option<String>) -> SignInConfig {
         allowed_users,
         allowed_domains,
         session_secret,
+        allow_missing_email_verified: get("OIDC_ALLOW_MISSING_EMAIL_VERIFIED")
+            .is_some_and(|v| v.trim() == "1" || v.trim().eq_ignore_ascii_case("true")),
     })
+}
+
+/// Whether an `http://` URL names this machine (`localhost`, `127.0.0.0/8`, `[::1]`).
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if host.starts_with('[') {
+        host.split_inclusive(']').next().unwrap_or_default()
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, _port)| h)
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -558,6 +612,59 @@ mod tests {
             .unwrap()
             .notify
             .any_channel());
+    }
+
+    #[test]
+    fn plain_http_issuers_only_on_this_machine() {
+        let with = |issuer: &str| {
+            config(&[
+                ("OIDC_DISCOVERY_URL", issuer),
+                ("OIDC_CLIENT_ID", "splat"),
+                ("OIDC_CLIENT_SECRET", "s3cret"),
+                ("SPLAT_ALLOWED_USERS", "a@example.com"),
+            ])
+            .unwrap()
+            .sign_in
+        };
+        for local in [
+            "http://127.0.0.1:9000",
+            "http://localhost:9000/realms/x",
+            "http://[::1]:9000",
+        ] {
+            assert!(matches!(with(local), SignInConfig::Oidc(_)), "{local}");
+        }
+        for remote in [
+            "http://id.example.com",
+            "http://localhost.evil.example",
+            "http://127.0.0.1@id.example.com",
+        ] {
+            let SignInConfig::Incomplete(why) = with(remote) else {
+                panic!("{remote} is refused")
+            };
+            assert!(why.contains("must be https://"), "{why}");
+        }
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let c = config(&[
+            ("MCP_AUTH_TOKEN", "mcp-tk"),
+            ("SPLAT_WEBHOOK_URL", "https://hooks.example/T0/secret-path"),
+            ("SPLAT_NTFY_URL", "https://ntfy.example/secret-topic"),
+            ("SPLAT_NTFY_TOKEN", "ntfy-tk"),
+            ("SPLAT_ORIGIN_SECRET", "origin-tk"),
+        ])
+        .unwrap();
+        let printed = format!("{c:?}");
+        for secret in [
+            "mcp-tk",
+            "secret-path",
+            "secret-topic",
+            "ntfy-tk",
+            "origin-tk",
+        ] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
     }
 
     #[test]

@@ -13,12 +13,14 @@ use crate::mcp::{self, McpState};
 use crate::notify::{self, Notifier};
 use crate::process::runner::{self, RunnerOptions};
 use crate::process::Processor;
+use crate::web::front_door::HostPolicy;
 use crate::web::health::{self, HealthState, QueueThresholds};
 use crate::web::{self, WebState};
 use crate::wiring::{adapters, dsn_line, ingest_state, open_reader, open_store};
 
 /// Runs until Ctrl-C or SIGTERM: HTTP on `config.bind`, the processor polling the queue.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    private_data_dir(&config.data_dir)?;
     let writer = open_store(&config).await?;
     let project = writer.ensure_default_project().await?;
     // Ingest reads keys over its own connection so it never waits inside the writer's transaction.
@@ -134,7 +136,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     )
     .with_lake(std::sync::Arc::new(lake))
     .with_retention(config.retention)
-    .with_auth(auth);
+    .with_auth(auth)
+    .with_origin_secret(config.origin_secret.clone())
+    .with_hosts(HostPolicy::new(
+        Some(bound.ip()),
+        config.public_url.as_deref(),
+        &config.allowed_hosts,
+    ));
     let mcp_lake = crate::lake::LakeFiles::new(mcp_store.clone(), blobs.clone());
     let mcp = McpState::new(
         mcp_store,
@@ -156,6 +164,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let _ = (stop_processing.send(()), stop_maintenance.send(()));
     if let Some(task) = notifier_task {
         task.await?;
+    }
+    Ok(())
+}
+
+/// The data directory, this user's alone: made 0700, or made so when an older version left it open.
+fn private_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    let context = || format!("securing the data directory {}", dir.display());
+    crate::private_files::create_dir(dir).with_context(context)?;
+    if crate::private_files::tighten_dir(dir).with_context(context)? {
+        println!(
+            "Data directory {} was readable by other users; it is now 0700",
+            dir.display()
+        );
     }
     Ok(())
 }

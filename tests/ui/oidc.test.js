@@ -209,7 +209,7 @@ test("an allowed user signs in at the provider, lands on the page asked for, and
 });
 
 test("users outside the allowlist, or with an unverified email, are refused", async () => {
-  for (const login of ["eve@evil.test", "eve@notexample.com", "unverified@example.com"]) {
+  for (const login of ["eve@evil.test", "eve@notexample.com", "unverified@example.com", "silent@example.com"]) {
     const { context, page, callbackStatus } = await signIn("/", login);
     assert.equal(new URL(page.url()).pathname, "/auth/callback", login);
     assert.equal(callbackStatus(), 403, login);

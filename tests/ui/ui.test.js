@@ -427,6 +427,36 @@ test("cron monitors: check-ins over the HTTP endpoint show on the Monitors page 
   await shoot("monitors");
 });
 
+test("a page on another name rebound to this machine gets the refusal page and deletes nothing", async () => {
+  // DNS rebinding, as the browser lives it: evil.example resolves to 127.0.0.1, so its pages are same-origin
+  // with whatever listens there and the browser sends Host: evil.example.
+  const port = new URL(base).port;
+  const rebound = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [...CHROMIUM_FLAGS, "--host-resolver-rules=MAP evil.example 127.0.0.1"],
+  });
+  try {
+    const evilPage = await rebound.newPage();
+    const response = await evilPage.goto(`http://evil.example:${port}/projects/default/settings`);
+    assert.equal(response.status(), 421);
+    assert.equal(await evilPage.locator("h1").innerText(), "Unknown host name");
+    assert.match(await evilPage.locator("body").innerText(), /SPLAT_ALLOWED_HOSTS/);
+    assert.doesNotMatch(await evilPage.content(), /DSN|csrf/);
+    await evilPage.screenshot({ path: path.join(SHOTS, "refused-host.png") });
+    // The attacker's script, same-origin now, tries the delete form.
+    const status = await evilPage.evaluate(async () => (await fetch("/projects/default/delete", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "confirm=default",
+    })).status);
+    assert.equal(status, 421);
+  } finally {
+    await rebound.close();
+  }
+  assert.equal((await fetch(`${base}/projects/default`)).status, 200, "the project is still there");
+});
+
 test("no page logged a script error or a CSP violation", () => {
   assert.deepEqual(browserErrors, []);
 });

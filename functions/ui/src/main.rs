@@ -35,7 +35,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     )
     .with_lake(std::sync::Arc::new(lake))
     .with_retention(config.retention)
-    .with_auth(auth);
+    .with_auth(auth)
+    // No Host allowlist here: AWS routes a function URL by its Host, and the origin secret is what keeps
+    // requests to CloudFront's door.
+    .with_origin_secret(config.origin_secret.clone());
     // `/_health` sits beside the UI's router, never behind anything the UI puts in front of its pages.
     lambda_http::run(health::router(health).merge(router(state))).await
 }

@@ -37,10 +37,11 @@ impl BlobStore for LocalBlobStore {
         let path = self.path(key)?;
         tokio::task::spawn_blocking(move || {
             let dir = path.parent().expect("keys have a parent: the root");
-            std::fs::create_dir_all(dir)?;
+            crate::private_files::create_dir(dir)?;
             let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
-            std::fs::write(&tmp, &data)?;
-            std::fs::File::open(&tmp)?.sync_all()?;
+            let mut file = crate::private_files::create_file(&tmp)?;
+            std::io::Write::write_all(&mut file, &data)?;
+            file.sync_all()?;
             std::fs::rename(&tmp, &path)
         })
         .await

@@ -10,6 +10,8 @@ use axum::response::{IntoResponse, Response};
 use http::{header, StatusCode};
 use subtle::ConstantTimeEq;
 
+use crate::secret::Secret;
+
 /// JSON-RPC code of the refusal (the seed's, in the implementation-defined server error range).
 pub const UNAUTHORIZED_CODE: i64 = -32001;
 
@@ -32,11 +34,11 @@ pub fn bearer_matches(authorization: Option<&[u8]>, expected: &str) -> bool {
 }
 
 pub(crate) async fn require_bearer(
-    State(token): State<Arc<Option<String>>>,
+    State(token): State<Arc<Option<Secret>>>,
     request: Request,
     next: Next,
 ) -> Response {
-    let message = match token.as_deref() {
+    let message = match Option::as_ref(&token).map(Secret::expose) {
         None => {
             "Unauthorized: MCP is disabled on this server; set MCP_AUTH_TOKEN and connect with \
                  `Authorization: Bearer <token>`"

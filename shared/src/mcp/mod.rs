@@ -22,6 +22,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 
 use crate::lake::LakeReader;
 use crate::queue::Queue;
+use crate::secret::Secret;
 use crate::store::Store;
 
 /// What every tool call reads from.
@@ -31,13 +32,13 @@ pub struct McpState {
     /// The queue ingest writes to, for the depth `get_status` reports (absent: not reported).
     pub queue: Option<Arc<dyn Queue>>,
     /// `MCP_AUTH_TOKEN`; `None` refuses every request.
-    pub token: Option<String>,
+    pub token: Option<Secret>,
     /// Where `get_transaction_spans` reads span trees (absent: that tool says spans cannot be read).
     pub lake: Option<Arc<dyn LakeReader>>,
 }
 
 impl McpState {
-    pub fn new(store: Store, queue: Option<Arc<dyn Queue>>, token: Option<String>) -> Self {
+    pub fn new(store: Store, queue: Option<Arc<dyn Queue>>, token: Option<Secret>) -> Self {
         Self {
             store,
             queue,

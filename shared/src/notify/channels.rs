@@ -19,6 +19,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::{message, Alert, RetryPolicy};
 use crate::config::{NotifyConfig, SmtpAuth, SmtpConfig, SmtpTls};
+use crate::secret::{redact_url, Secret};
 
 /// hyper's client over rustls; also what UI sign-in talks to its OpenID provider with.
 pub(crate) type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
@@ -27,7 +28,7 @@ pub(crate) type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>,
 #[derive(Clone, Default)]
 pub struct Channels {
     email: Option<Email>,
-    webhook: Option<String>,
+    webhook: Option<Secret>,
     ntfy: Option<Ntfy>,
     http: Option<HttpClient>,
 }
@@ -41,8 +42,8 @@ struct Email {
 
 #[derive(Clone)]
 struct Ntfy {
-    url: String,
-    token: Option<String>,
+    url: Secret,
+    token: Option<Secret>,
     priority: String,
 }
 
@@ -123,7 +124,10 @@ impl Channels {
         let webhook = async {
             match (&self.webhook, &self.http) {
                 (Some(url), Some(http)) => Some(
-                    with_retries("webhook", alert, retry, || send_webhook(http, url, alert)).await,
+                    with_retries("webhook", alert, retry, || {
+                        send_webhook(http, url.expose(), alert)
+                    })
+                    .await,
                 ),
                 _ => None,
             }
@@ -248,7 +252,11 @@ async fn post(
         request = request.header(*name, value);
     }
     let request = request.body(Full::new(Bytes::from(body)))?;
-    let response = http.request(request).await?;
+    // The URL itself is a credential (a webhook's path, an ntfy topic): errors name its host only.
+    let response = http
+        .request(request)
+        .await
+        .with_context(|| format!("posting to {}", redact_url(url)))?;
     let status = response.status();
     // Read (a little of) the body so the connection can be reused, and for the error message.
     let body = response
@@ -259,7 +267,7 @@ async fn post(
         .unwrap_or_default();
     if !status.is_success() {
         let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
-        anyhow::bail!("{url} answered {status}: {text}");
+        anyhow::bail!("{} answered {status}: {text}", redact_url(url));
     }
     Ok(())
 }
@@ -280,7 +288,13 @@ async fn send_ntfy(http: &HttpClient, ntfy: &Ntfy, alert: &Alert) -> anyhow::Res
     headers.push(("Priority", ntfy.priority.clone()));
     headers.push(("content-type", "text/plain; charset=utf-8".to_owned()));
     if let Some(token) = &ntfy.token {
-        headers.push(("Authorization", format!("Bearer {token}")));
+        headers.push(("Authorization", format!("Bearer {}", token.expose())));
     }
-    post(http, &ntfy.url, &headers, message::text(alert).into_bytes()).await
+    post(
+        http,
+        ntfy.url.expose(),
+        &headers,
+        message::text(alert).into_bytes(),
+    )
+    .await
 }

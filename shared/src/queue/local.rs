@@ -71,6 +71,7 @@ impl LocalQueue {
         max_receives: u32,
         max_bytes: Option<u64>,
     ) -> Result<Self, QueueError> {
+        crate::private_files::create_database_file(path).map_err(QueueError::new)?;
         let db = libsql::Builder::new_local(path)
             .build()
             .await

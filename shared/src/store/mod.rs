@@ -94,11 +94,8 @@ impl Store {
 
     /// The writer's handle with the given journal mode.
     pub async fn open_writer(path: &Path, journal: Journal) -> Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Invalid(format!("cannot create {}: {e}", dir.display()))
-            })?;
-        }
+        crate::private_files::create_database_file(path)
+            .map_err(|e| StoreError::Invalid(format!("cannot create {}: {e}", path.display())))?;
         let db = libsql::Builder::new_local(path).build().await?;
         let store = Self::connect(db, Some(journal)).await?;
         store.migrate().await?;

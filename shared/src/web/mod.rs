@@ -11,10 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use askama::Template;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Request};
-use axum::middleware::{from_fn, from_fn_with_state, Next};
+use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -32,6 +32,7 @@ pub mod csrf;
 mod error;
 mod events;
 mod format;
+pub mod front_door;
 pub mod health;
 mod issues;
 mod live;
@@ -61,6 +62,10 @@ pub struct WebState {
     pub retention: crate::retention::Horizons,
     /// Who may see the UI (open unless OIDC sign-in is configured).
     pub auth: auth::Auth,
+    /// The host names the UI answers to (`None`: any, for a platform that routes by Host itself).
+    pub hosts: Option<front_door::HostPolicy>,
+    /// The secret CloudFront adds to each request (`None`: not required).
+    pub origin_secret: Option<crate::secret::Secret>,
     queue_depth: Arc<Mutex<Option<DepthReading>>>,
 }
 
@@ -86,6 +91,8 @@ impl WebState {
             lake: None,
             retention: crate::retention::Horizons::default(),
             auth: auth::Auth::default(),
+            hosts: None,
+            origin_secret: None,
             queue_depth: Arc::default(),
         }
     }
@@ -105,6 +112,18 @@ impl WebState {
     /// The same state behind `auth`'s sign-in.
     pub fn with_auth(mut self, auth: auth::Auth) -> Self {
         self.auth = auth;
+        self
+    }
+
+    /// The same state answering only to the names `hosts` allows (see [`front_door`]).
+    pub fn with_hosts(mut self, hosts: front_door::HostPolicy) -> Self {
+        self.hosts = Some(hosts);
+        self
+    }
+
+    /// The same state requiring CloudFront's origin secret on every request.
+    pub fn with_origin_secret(mut self, secret: Option<crate::secret::Secret>) -> Self {
+        self.origin_secret = secret;
         self
     }
 
@@ -176,7 +195,9 @@ pub fn router(state: WebState) -> Router {
         // Sign-in (when configured) wraps every UI route and the 404; never ingest, /mcp or /_health,
         // which are other routers.
         .layer(from_fn_with_state(state.clone(), auth::require))
-        .layer(from_fn(security_headers))
+        // Before sign-in and CSRF: a request through the wrong door gets no page, cookie or token at all.
+        .layer(from_fn_with_state(state.clone(), front_door::guard))
+        .layer(from_fn_with_state(state.clone(), security_headers))
         .with_state(state)
 }
 
@@ -185,10 +206,22 @@ async fn not_found() -> WebError {
 }
 
 /// Scripts and styles only from this origin (so injected markup could not run even if it got through),
-/// no framing, no sniffing, and pages that are never cached.
-async fn security_headers(req: Request<axum::body::Body>, next: Next) -> Response {
+/// no framing, no sniffing, pages that are never cached, and, once reached over https, https only (HSTS)
+/// so a later plain-http visit cannot be intercepted to read or plant cookies.
+async fn security_headers(
+    State(state): State<WebState>,
+    req: Request<axum::body::Body>,
+    next: Next,
+) -> Response {
+    let https = csrf::is_https(req.headers(), state.public_url.as_deref());
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
+    if https {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     let set = |headers: &mut HeaderMap, name: &'static str, value: &'static str| {
         headers
             .entry(name)

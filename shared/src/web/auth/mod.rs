@@ -27,7 +27,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use askama::Template;
 use axum::extract::{Query, Request, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
@@ -39,6 +39,8 @@ pub use cookie::Signer;
 use super::{assets, csrf, is_local_path, request_base, WebError, WebState};
 use crate::config::{OidcConfig, SignInConfig};
 
+/// The cookies' names, and the labels their signatures are bound to. Over https the browser gets them
+/// with the `__Host-` prefix ([`cookie_name`]).
 const SESSION_COOKIE: &str = "splat_session";
 const FLOW_COOKIE: &str = "splat_oidc";
 const SESSION_SECS: i64 = 12 * 3600;
@@ -61,6 +63,7 @@ struct SignIn {
     signer: Signer,
     allowlist: Allowlist,
     redirect_uri: Option<String>,
+    allow_missing_email_verified: bool,
 }
 
 /// Who is signed in: a request extension on every page behind sign-in.
@@ -150,12 +153,13 @@ impl SignIn {
             signer: Signer::new(&secret),
             allowlist: Allowlist::new(&config.allowed_users, &config.allowed_domains),
             redirect_uri: config.redirect_uri.clone(),
+            allow_missing_email_verified: config.allow_missing_email_verified,
         })
     }
 
     /// The session in the request's cookie, if it is genuine, unexpired and its user still allowed.
-    fn session(&self, headers: &HeaderMap) -> Option<SignedIn> {
-        let sealed = csrf::cookie(headers, SESSION_COOKIE)?;
+    fn session(&self, headers: &HeaderMap, https: bool) -> Option<SignedIn> {
+        let sealed = csrf::cookie(headers, &cookie_name(SESSION_COOKIE, https))?;
         let user: SignedIn = self.signer.open(SESSION_COOKIE, sealed, now())?;
         self.allowlist.allows(&user.email).then_some(user)
     }
@@ -185,7 +189,7 @@ fn now() -> i64 {
 fn persisted_secret(dir: &Path) -> anyhow::Result<Vec<u8>> {
     use std::io::Write;
     let path = dir.join(SECRET_FILE);
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    crate::private_files::create_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -231,12 +235,12 @@ pub async fn require(State(state): State<WebState>, mut req: Request, next: Next
     if is_public(req.uri().path()) {
         return next.run(req).await;
     }
-    if let Some(user) = sign_in.session(req.headers()) {
+    let https = csrf::is_https(req.headers(), state.public_url.as_deref());
+    if let Some(user) = sign_in.session(req.headers(), https) {
         req.extensions_mut().insert(user);
         return next.run(req).await;
     }
-    let stale = csrf::cookie(req.headers(), SESSION_COOKIE).is_some();
-    let https = csrf::is_https(req.headers(), state.public_url.as_deref());
+    let stale = csrf::cookie(req.headers(), &cookie_name(SESSION_COOKIE, https)).is_some();
     let mut response = if matches!(*req.method(), Method::GET | Method::HEAD) {
         let here = req
             .uri()
@@ -252,9 +256,28 @@ pub async fn require(State(state): State<WebState>, mut req: Request, next: Next
         // A forged, expired or no longer allowed session: drop it.
         response
             .headers_mut()
-            .append(header::SET_COOKIE, cookie::clear(SESSION_COOKIE, https));
+            .append(header::SET_COOKIE, clear(SESSION_COOKIE, https));
     }
     response
+}
+
+/// `__Host-<name>` over https: the browser then takes the cookie only from a secure page of this exact
+/// host (no `Domain`, `Path=/`), so a sibling subdomain or a plain-http page cannot plant or overwrite it.
+/// Over plain http the prefix is not allowed, and the bare name is used.
+fn cookie_name(name: &str, https: bool) -> String {
+    if https {
+        format!("__Host-{name}")
+    } else {
+        name.to_owned()
+    }
+}
+
+fn set(name: &str, value: &str, max_age_secs: i64, https: bool) -> HeaderValue {
+    cookie::set(&cookie_name(name, https), value, max_age_secs, https)
+}
+
+fn clear(name: &str, https: bool) -> HeaderValue {
+    cookie::clear(&cookie_name(name, https), https)
 }
 
 #[derive(Template)]
@@ -343,7 +366,7 @@ pub async fn start(
     let mut response = Redirect::to(&url).into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
-        cookie::set(FLOW_COOKIE, &sealed, FLOW_SECS, https),
+        set(FLOW_COOKIE, &sealed, FLOW_SECS, https),
     );
     Ok(response)
 }
@@ -375,10 +398,10 @@ pub async fn callback(
         );
         response
             .headers_mut()
-            .append(header::SET_COOKIE, cookie::clear(FLOW_COOKIE, https));
+            .append(header::SET_COOKIE, clear(FLOW_COOKIE, https));
         response
     };
-    let flow: Option<Flow> = csrf::cookie(&headers, FLOW_COOKIE)
+    let flow: Option<Flow> = csrf::cookie(&headers, &cookie_name(FLOW_COOKIE, https))
         .and_then(|sealed| sign_in.signer.open(FLOW_COOKIE, sealed, now()));
     let Some(flow) = flow else {
         return Ok(again(
@@ -421,7 +444,11 @@ pub async fn callback(
                 .into(),
         ));
     };
-    if identity.email_verified == Some(false) || !sign_in.allowlist.allows(&email) {
+    let verified = email_is_verified(
+        identity.email_verified,
+        sign_in.allow_missing_email_verified,
+    );
+    if !verified || !sign_in.allowlist.allows(&email) {
         tracing::info!(%email, "sign-in refused: not on the allowlist or unverified");
         return Ok(again(
             StatusCode::FORBIDDEN,
@@ -443,10 +470,16 @@ pub async fn callback(
     let cookies = response.headers_mut();
     cookies.append(
         header::SET_COOKIE,
-        cookie::set(SESSION_COOKIE, &sealed, SESSION_SECS, https),
+        set(SESSION_COOKIE, &sealed, SESSION_SECS, https),
     );
-    cookies.append(header::SET_COOKIE, cookie::clear(FLOW_COOKIE, https));
+    cookies.append(header::SET_COOKIE, clear(FLOW_COOKIE, https));
     Ok(response)
+}
+
+/// An address the provider has not verified could be anybody's: `email_verified` must be `true`, or absent
+/// only where the operator said the provider never sends it (`OIDC_ALLOW_MISSING_EMAIL_VERIFIED`).
+fn email_is_verified(claim: Option<bool>, allow_missing: bool) -> bool {
+    claim.unwrap_or(allow_missing)
 }
 
 /// `POST /logout` (a CSRF-checked form): deletes the session cookie.
@@ -455,7 +488,7 @@ pub async fn logout(State(state): State<WebState>, headers: HeaderMap) -> Respon
     let mut response = Redirect::to("/login?signed_out=1").into_response();
     response
         .headers_mut()
-        .append(header::SET_COOKIE, cookie::clear(SESSION_COOKIE, https));
+        .append(header::SET_COOKIE, clear(SESSION_COOKIE, https));
     response
 }
 
@@ -503,6 +536,24 @@ mod tests {
     }
 
     #[test]
+    fn an_email_counts_as_verified_only_when_the_provider_says_so() {
+        assert!(email_is_verified(Some(true), false));
+        assert!(!email_is_verified(None, false));
+        assert!(!email_is_verified(Some(false), true));
+        assert!(email_is_verified(None, true));
+    }
+
+    #[test]
+    fn session_cookies_carry_the_host_prefix_over_https() {
+        assert_eq!(cookie_name(SESSION_COOKIE, true), "__Host-splat_session");
+        assert_eq!(cookie_name(SESSION_COOKIE, false), "splat_session");
+        let set = set(SESSION_COOKIE, "v", 60, true);
+        let set = set.to_str().unwrap();
+        assert!(set.starts_with("__Host-splat_session=v; Path=/;") && set.contains("; Secure"));
+        assert!(!set.contains("Domain"));
+    }
+
+    #[test]
     fn half_a_configuration_refuses_and_lambda_needs_a_secret() {
         let auth = Auth::from_config(
             &SignInConfig::Incomplete("OIDC_CLIENT_ID is not set".into()),
@@ -518,6 +569,7 @@ mod tests {
             allowed_users: vec![],
             allowed_domains: vec!["example.com".into()],
             session_secret: None,
+            allow_missing_email_verified: false,
         };
         let auth = Auth::from_config(&SignInConfig::Oidc(oidc), None);
         assert!(auth.is_refused());

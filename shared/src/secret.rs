@@ -1,0 +1,84 @@
+//! Keeping credentials out of logs: [`Secret`] for tokens and credential-bearing URLs held in memory, and
+//! [`redact_url`] for the places that must name a URL in a log line or an error.
+
+use std::fmt;
+
+/// A token, password or URL whose path or query is a credential (a Slack webhook, an ntfy topic). Its
+/// `Debug` and `Display` print `<redacted>`, so a derived `Debug` of whatever holds it stays safe to log;
+/// [`Secret::expose`] is the one way to the value, at the point of use.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Self(value.to_owned())
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// `scheme://host[:port]/…` of a URL: enough to tell which service failed, without the user info, path or
+/// query that carry its credentials (`https://hooks.slack.com/services/T0/B0/XXXX` → `https://hooks.slack.com/…`).
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    match scheme {
+        "" => format!("{host}/…"),
+        scheme => format!("{scheme}://{host}/…"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Secret::from("tk_live_123");
+        assert_eq!(format!("{s:?} {s}"), "<redacted> <redacted>");
+        assert_eq!(format!("{:?}", Some(s.clone())), "Some(<redacted>)");
+        assert_eq!(s.expose(), "tk_live_123");
+    }
+
+    #[test]
+    fn urls_lose_credentials_path_and_query() {
+        assert_eq!(
+            redact_url("https://hooks.slack.com/services/T0/B0/XXXX"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(
+            redact_url("https://user:pa55@ntfy.example:8443/topic?auth=tk"),
+            "https://ntfy.example:8443/…"
+        );
+        assert_eq!(redact_url("ntfy.sh/secret-topic"), "ntfy.sh/…");
+    }
+}
