@@ -89,7 +89,12 @@ def test_bucket_is_private_encrypted_and_expires_claim_checks(template):
     rules = {r["Id"]: r for r in props["LifecycleConfiguration"]["Rules"]}
     claim = rules["ExpireClaimChecks"]
     assert claim["Status"] == "Enabled" and claim["Prefix"] == "ingest/"
-    assert 1 <= param_default(template, claim["ExpirationInDays"]) <= 7
+    # A body must outlive every message that can still point at it: one in the dead-letter queue (which
+    # keeps its first enqueue time) redriven to the queue at the last moment.
+    res = template["Resources"]
+    lives = res["Queue"]["Properties"]["MessageRetentionPeriod"] + res["DeadLetterQueue"]["Properties"]["MessageRetentionPeriod"]
+    assert claim["ExpirationInDays"] * 86400 >= lives
+    assert claim["ExpirationInDays"] <= 30  # and leftovers still go
     # Data outlives the stack.
     assert bucket["DeletionPolicy"] == "Retain"
     assert template["Resources"]["FileSystem"]["DeletionPolicy"] == "Retain"
@@ -224,7 +229,8 @@ def test_emulator_init_script_agrees_with_the_template(template):
     assert init.QUEUE_RETENTION_SECONDS == queue["MessageRetentionPeriod"]
     assert init.DLQ_RETENTION_SECONDS == dlq["MessageRetentionPeriod"]
     assert init.MAX_RECEIVE_COUNT == params["MaxReceiveCount"]["Default"]
-    assert init.CLAIM_CHECK_EXPIRY_DAYS == params["ClaimCheckExpiryDays"]["Default"]
+    claim = {r["Id"]: r for r in template["Resources"]["Bucket"]["Properties"]["LifecycleConfiguration"]["Rules"]}["ExpireClaimChecks"]
+    assert init.CLAIM_CHECK_EXPIRY_DAYS == claim["ExpirationInDays"]
     assert init.PROCESSOR_TIMEOUT == proc["Timeout"]
     assert init.INGEST_TIMEOUT == ingest["Timeout"]
     assert init.PROCESSOR_BATCH_SIZE == params["ProcessorBatchSize"]["Default"]
@@ -265,7 +271,7 @@ def role_actions(template, role):
 def test_ui_function_behind_cloudfront(template):
     res = template["Resources"]
     ui = res["UiFunction"]
-    assert ui["Condition"] == "DeployUi" and template["Parameters"]["EnableUi"]["Default"] == "true"
+    assert ui["Condition"] == "DeployUi"
     assert ui["Metadata"]["BuildProperties"]["Binary"] == "splat-ui"
     env = ui["Properties"]["Environment"]["Variables"]
     # The DSNs the UI prints must name ingest's host, not CloudFront's.
@@ -302,6 +308,61 @@ def test_ui_function_behind_cloudfront(template):
     assert "request.headers['x-forwarded-host'] = { value: request.headers.host.value }" in fn["FunctionCode"]
     for source in ("csrf.rs", "mod.rs"):
         assert '"x-forwarded-host"' in (ROOT / "shared" / "src" / "web" / source).read_text(), source
+
+
+def test_the_ui_is_never_deployed_open(template):
+    """No UI without sign-in: off by default, and the rule refuses EnableUi=true without an OIDC issuer."""
+    assert template["Parameters"]["EnableUi"]["Default"] == "false"
+    assert template["Conditions"]["DeployUi"] == {"Fn::Equals": [{"Ref": "EnableUi"}, "true"]}
+    rule = template["Rules"]["UiNeedsSignIn"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "EnableUi"}, "true"]}
+    [assertion] = rule["Assertions"]
+    assert assertion["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "OidcDiscoveryUrl"}, ""]}]}
+    # And sign-in itself must be whole (the older rule).
+    assert "SignInComplete" in template["Rules"]
+
+
+def test_the_ui_answers_only_through_cloudfront(template):
+    """CloudFront adds the origin secret; the function gets the same value and refuses requests without it."""
+    res = template["Resources"]
+    [origin] = res["UiDistribution"]["Properties"]["DistributionConfig"]["Origins"]
+    headers = {h["HeaderName"]: h["HeaderValue"] for h in origin["OriginCustomHeaders"]}
+    secret = headers["x-splat-origin-secret"]
+    assert secret == {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
+    env = res["UiFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["SPLAT_ORIGIN_SECRET"] == secret
+    src = ROOT / "shared" / "src"
+    assert '"SPLAT_ORIGIN_SECRET"' in (src / "config.rs").read_text()
+    assert '"x-splat-origin-secret"' in (src / "web" / "front_door.rs").read_text()
+    assert "with_origin_secret(config.origin_secret" in (ROOT / "functions" / "ui" / "src" / "main.rs").read_text()
+
+
+def test_public_functions_have_a_concurrency_cap(template):
+    """A flood on a public URL is throttled at a cap, not scaled into a bill; 0 lifts the cap."""
+    res = template["Resources"]
+    params = template["Parameters"]
+    for function, cap, condition in [
+        ("IngestFunction", "IngestConcurrencyCap", "CapIngest"),
+        ("UiFunction", "UiConcurrencyCap", "CapUi"),
+        ("McpFunction", "McpConcurrencyCap", "CapMcp"),
+    ]:
+        props = res[function]["Properties"]
+        assert props["ReservedConcurrentExecutions"] == {"Fn::If": [condition, {"Ref": cap}, {"Ref": "AWS::NoValue"}]}, function
+        assert template["Conditions"][condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": cap}, 0]}]}
+        assert params[cap]["Default"] > 0 and params[cap]["MinValue"] == 0
+
+
+def test_a_dead_letter_raises_an_alarm(template):
+    res = template["Resources"]
+    alarms = resources_of_type(template, "AWS::CloudWatch::Alarm")
+    [alarm] = [a["Properties"] for a in alarms.values() if a["Properties"]["Namespace"] == "AWS/SQS"]
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}}]
+    assert alarm["Threshold"] == 1 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["AlarmActions"] == {"Fn::If": ["HasAlarmEmail", [{"Ref": "AlarmTopic"}], {"Ref": "AWS::NoValue"}]}
+    topic = res["AlarmTopic"]
+    assert topic["Condition"] == "HasAlarmEmail"
+    assert topic["Properties"]["Subscription"] == [{"Protocol": "email", "Endpoint": {"Ref": "AlarmEmail"}}]
 
 
 def test_mcp_function_and_its_front_doors(template):
