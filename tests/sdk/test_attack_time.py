@@ -18,14 +18,16 @@ LAKE_TABLES = ("transactions", "spans", "events")
 
 
 def envelope(items, sent_at=None):
-    """An envelope of (type, JSON body) items, with `sent_at` in its header when given."""
-    header = {"event_id": items[0][1]["event_id"]}
+    """An envelope of (type, JSON body[, extra item headers]) items, with `sent_at` in its header when
+    given."""
+    header = {"event_id": items[0][1].get("event_id", uuid.uuid4().hex)}
     if sent_at is not None:
         header["sent_at"] = sent_at
     lines = [json.dumps(header).encode()]
-    for item_type, body in items:
+    for item_type, body, *extra in items:
         data = json.dumps(body).encode()
-        lines += [json.dumps({"type": item_type, "length": len(data)}).encode(), data]
+        item_header = {"type": item_type, "length": len(data), **(extra[0] if extra else {})}
+        lines += [json.dumps(item_header).encode(), data]
     return b"\n".join(lines) + b"\n"
 
 
@@ -173,3 +175,32 @@ def test_an_sdk_clock_an_hour_behind_is_corrected(splat):
     post(splat, envelope([("event", old)], sent_at=iso(time.time())))
     rows = splat.wait_for("SELECT timestamp FROM events ORDER BY timestamp", count=2)
     assert abs(rows[0]["timestamp"] / 1e6 - skewed.timestamp()) < 1
+
+
+def test_streamed_spans_from_1970_and_9999_are_stored_now(splat):
+    """The span-v2 shape (the JavaScript SDK's streaming): a segment from 1970 and a child ending in 9999."""
+    trace, seg = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    attrs = {"sentry.op": {"type": "string", "value": "http.server"},
+             "sentry.segment.name": {"type": "string", "value": "GET /streamed-timeless"}}
+    items = [
+        {"trace_id": trace, "span_id": seg, "name": "GET /streamed-timeless", "is_segment": True, "status": "ok",
+         "start_timestamp": 0.0, "end_timestamp": 1.0, "attributes": attrs},
+        {"trace_id": trace, "span_id": "c" * 16, "parent_span_id": seg, "name": "SELECT 1", "status": "ok",
+         "start_timestamp": time.time() - 1, "end_timestamp": YEAR_9999,
+         "attributes": {"sentry.op": {"type": "string", "value": "db"},
+                        "sentry.segment.id": {"type": "string", "value": seg}}},
+    ]
+    before = time.time()
+    post(splat, envelope([("span", {"items": items},
+                           {"item_count": 2, "content_type": "application/vnd.sentry.items.span.v2+json"})]))
+    [row] = splat.wait_for("SELECT id, start_time, end_time FROM transactions")
+    spans = splat.wait_for("SELECT span_id, start_time, end_time FROM spans ORDER BY span_id", count=2)
+    after = time.time()
+    assert before - 5 <= row["start_time"] / 1e6 <= row["end_time"] / 1e6 <= after + 5, row
+    for span in spans:
+        assert before - 5 <= span["start_time"] / 1e6 <= span["end_time"] / 1e6 <= after + 5, span
+    assert lake_files(splat)["spans"] <= 2
+    status, html = page(splat, f"/projects/default/transactions/{row['id']}")
+    assert status == 200
+    assert "Processing notes" in html and "older than the retention horizon" in html
+    assert "1970-01-01 00:00:00 UTC" in html
