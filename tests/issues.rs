@@ -390,8 +390,10 @@ async fn out_of_order_events_never_move_last_seen_back() {
         e["timestamp"] = json!(ts);
         e
     };
-    send(&app, 1, &at(2_000.0)).await;
-    send(&app, 2, &at(1_000.0)).await;
+    // A day ago: the processor takes times older than the retention horizon for a wrong clock.
+    let t0 = chrono::Utc::now().timestamp() - 86_400;
+    send(&app, 1, &at((t0 + 2_000) as f64)).await;
+    send(&app, 2, &at((t0 + 1_000) as f64)).await;
     app.process().await;
     let (list, _) = app
         .store
@@ -406,7 +408,7 @@ async fn out_of_order_events_never_move_last_seen_back() {
         .unwrap();
     assert_eq!(
         (list[0].first_seen, list[0].last_seen),
-        (1_000_000_000, 2_000_000_000)
+        ((t0 + 1_000) * 1_000_000, (t0 + 2_000) * 1_000_000)
     );
     assert_eq!(list[0].last_event_id.as_deref(), Some(event_id(1).as_str()));
 }

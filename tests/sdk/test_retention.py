@@ -109,11 +109,15 @@ def test_retention_run_leaves_a_lake_stock_duckdb_reads(tmp_path):
 
 
 def test_serve_runs_retention_on_its_timer(tmp_path):
-    env = {**HORIZONS, "SPLAT_RETENTION_FIRST_RUN_SECS": "4"}
-    with start_splat(tmp_path, env) as splat:
+    # Sent while the horizon is the default 90 days, the 40-day-old event keeps its date (sent under a
+    # 30-day horizon, the processor would take its timestamp for a wrong clock and store it as received)...
+    with start_splat(tmp_path, {"SPLAT_RETENTION_FIRST_RUN_SECS": "3600"}) as splat:
         post(splat, "event", error_at(time.time() - 40 * DAY))
         post(splat, "event", error_at(time.time(), "ValueError"))
         splat.wait_for("SELECT 1 FROM events", count=2)
+    # ...then the operator lowers the horizons and restarts: the timer's first run removes it.
+    env = {**HORIZONS, "SPLAT_RETENTION_FIRST_RUN_SECS": "4"}
+    with start_splat(tmp_path, env, log_name="splat-restarted.log") as splat:
         [run] = splat.wait_for("SELECT report FROM retention_runs")
         assert json.loads(run["report"])["database"]["events_deleted"] == 1
         assert splat.scalar("SELECT count(*) FROM events") == 1

@@ -21,6 +21,19 @@ use splat::queue::{LocalQueue, Queue};
 use splat::store::{Project, Store};
 use tower::ServiceExt;
 
+/// The processor's horizons in these tests: the fixtures are SDK data dated 2023 to 2026, replayed as if
+/// it arrived then, so the processor must not take their timestamps as older than retention keeps (the
+/// default 90 days would move them all to the time of the test run). The rule itself is tested with the
+/// default horizons: `splat::process::time`'s unit tests and `tests/sdk/test_attack_time.py`.
+pub const FIXTURE_HORIZONS: splat::retention::Horizons = splat::retention::Horizons {
+    event_days: 3_650,
+    payload_days: 30,
+    transaction_days: 3_650,
+    lake_days: 90,
+    span_days: 30,
+    rollup_days: 540,
+};
+
 /// A whole local Splat: the ingest router, the local queue and the processor over a temp directory.
 pub struct TestApp {
     pub dir: tempfile::TempDir,
@@ -64,7 +77,8 @@ impl TestApp {
             .expect("queue"),
         );
         let blobs = Arc::new(LocalBlobStore::new(config.data_dir.clone()));
-        let processor = Processor::new(store.clone(), blobs.clone());
+        let processor =
+            Processor::new(store.clone(), blobs.clone()).with_horizons(FIXTURE_HORIZONS);
         let router = splat::ingest::router(splat::wiring::ingest_state(
             &config,
             reader,

@@ -78,7 +78,8 @@ async fn immediate(store: &Store) -> Result<libsql::Transaction> {
 }
 
 /// Ends every live file of `table` whose newest row is older than `cutoff_us`, in one new snapshot.
-/// Files hold one (project, day) each, so a table loses whole days.
+/// Files hold one (project, day) each (a batch's older days share one, which ends with its newest row), so
+/// a table loses whole days.
 pub async fn end_files_before(
     store: &Store,
     table: &TableDef,

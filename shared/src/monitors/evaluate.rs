@@ -222,7 +222,13 @@ fn add_incident(
         } },
     });
     let bytes = Bytes::from(payload.to_string());
-    if let Err(e) = crate::process::add_event(batch, m.project_id, &event_id, now, &bytes) {
+    if let Err(e) = crate::process::add_event(
+        batch,
+        m.project_id,
+        &event_id,
+        &crate::process::time::Clock::at(now),
+        &bytes,
+    ) {
         // Built here from known fields: a failure is a bug, not input.
         tracing::error!(error = %e, slug = %m.slug, "could not build a monitor incident event");
     }

@@ -19,11 +19,15 @@ use crate::monitors::CheckIn;
 use crate::perf::transaction::{self, SpanTree};
 use crate::protocol::{Envelope, EventId, ItemType, ProjectId};
 use crate::queue::{Delivery, EnvelopeRef, QueueMessage};
+use crate::retention::Horizons;
 use crate::store::{
     CheckInRow, EventRow, IssueChange, SpanRow, Store, StoreError, TransactionRow, WriteBatch,
 };
 
 pub mod runner;
+pub mod time;
+
+use self::time::Clock;
 
 /// The outcome of one batch, per message.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -54,6 +58,8 @@ pub struct Processor {
     store: Store,
     blobs: Arc<dyn BlobStore>,
     lake: LakeWriter,
+    /// How old an item's timestamps may be before they are taken as wrong ([`time`]).
+    horizons: Horizons,
 }
 
 /// Why one message was not processed.
@@ -69,7 +75,18 @@ impl Processor {
     /// Lake files go to the same blob store as claim-checked bodies, under `lake/`.
     pub fn new(store: Store, blobs: Arc<dyn BlobStore>) -> Self {
         let lake = LakeWriter::new(blobs.clone());
-        Self { store, blobs, lake }
+        Self {
+            store,
+            blobs,
+            lake,
+            horizons: Horizons::default(),
+        }
+    }
+
+    /// The retention horizons in force (`config.retention`): timestamps older than these are replaced.
+    pub fn with_horizons(mut self, horizons: Horizons) -> Self {
+        self.horizons = horizons;
+        self
     }
 
     pub fn store(&self) -> &Store {
@@ -206,7 +223,12 @@ impl Processor {
         };
         let envelope =
             Envelope::parse(bytes).map_err(|e| MessageFailure::Malformed(e.to_string()))?;
-        add_envelope(batch, &message, &envelope).map_err(MessageFailure::Malformed)?;
+        let clock = Clock::new(
+            message.received_at_us,
+            envelope.headers.sent_at.as_deref(),
+            &self.horizons,
+        );
+        add_envelope(batch, &message, &envelope, &clock).map_err(MessageFailure::Malformed)?;
         Ok(claim)
     }
 }
@@ -217,6 +239,7 @@ fn add_envelope(
     batch: &mut WriteBatch,
     message: &QueueMessage,
     envelope: &Envelope,
+    clock: &Clock,
 ) -> Result<(), String> {
     let project = message.project_id;
     let received = message.received_at_us;
@@ -228,11 +251,11 @@ fn add_envelope(
     for item in &envelope.items {
         let ty = item.ty();
         match ty {
-            ItemType::Event => add_event(batch, project, &event_id, received, &item.payload)?,
+            ItemType::Event => add_event(batch, project, &event_id, clock, &item.payload)?,
             ItemType::Transaction => {
-                add_transaction(batch, project, &event_id, received, &item.payload)?
+                add_transaction(batch, project, &event_id, clock, &item.payload)?
             }
-            ItemType::Span => add_spans(batch, project, received, &item.payload)?,
+            ItemType::Span => add_spans(batch, project, clock, &item.payload)?,
             ItemType::CheckIn => {
                 add_check_in(batch, project, received, &item.payload);
                 batch.count_item(project, ty.as_str(), received, 1);
@@ -278,11 +301,15 @@ pub(crate) fn add_event(
     batch: &mut WriteBatch,
     project: ProjectId,
     event_id: &str,
-    received: i64,
+    clock: &Clock,
     payload: &Bytes,
 ) -> Result<(), String> {
     let event = Event::from_payload(payload).map_err(|e| e.to_string())?;
-    let summary = EventSummary::from_event(&event);
+    let (timestamp_us, notes) = clock.event_timestamp(event.timestamp_us);
+    let summary = EventSummary {
+        timestamp_us: Some(timestamp_us),
+        ..EventSummary::from_event(&event)
+    };
     let grouping = grouping::group(&event);
     let mut tags = event.tags.clone();
     tags.extend(
@@ -296,14 +323,18 @@ pub(crate) fn add_event(
     batch.events.push(EventRow {
         project_id: project,
         event_id: event_id.to_owned(),
-        timestamp_us: summary.timestamp_us.unwrap_or(received),
-        received_at_us: received,
+        timestamp_us,
+        received_at_us: clock.received_us(),
         grouping,
         tags,
         user_key: event.user.as_ref().and_then(|u| u.key()),
         search_text: search_text(&event),
         summary,
-        payload: compress(payload),
+        payload: compress(
+            time::with_notes(payload, &notes)
+                .as_deref()
+                .unwrap_or(&payload[..]),
+        ),
     });
     Ok(())
 }
@@ -329,11 +360,13 @@ fn add_transaction(
     batch: &mut WriteBatch,
     project: ProjectId,
     event_id: &str,
-    received: i64,
+    clock: &Clock,
     payload: &Bytes,
 ) -> Result<(), String> {
-    let (record, spans) =
+    let (mut record, mut spans) =
         model::transaction_from_payload(payload, event_id).map_err(|e| e.to_string())?;
+    let notes = clock.transaction(&mut record.root, &mut spans);
+    let received = clock.received_us();
     let tree = SpanTree::new(&record.root, spans);
     let (perf, descriptions) = transaction::analyze(&record, &tree);
     // The root is a span too, as a streamed segment is: both shapes give the same span tree.
@@ -358,7 +391,11 @@ fn add_transaction(
         record,
         received_at_us: received,
         source: "transaction",
-        payload: Some(compress(payload)),
+        payload: Some(compress(
+            time::with_notes(payload, &notes)
+                .as_deref()
+                .unwrap_or(&payload[..]),
+        )),
         perf,
         spans: rows,
     });
@@ -391,11 +428,13 @@ fn span_row(project: ProjectId, span: SpanRecord) -> SpanRow {
 fn add_spans(
     batch: &mut WriteBatch,
     project: ProjectId,
-    received: i64,
+    clock: &Clock,
     payload: &Bytes,
 ) -> Result<(), String> {
-    let spans = model::spans_from_v2_payload(payload).map_err(|e| e.to_string())?;
-    for span in spans {
+    let mut spans = model::spans_from_v2_payload(payload).map_err(|e| e.to_string())?;
+    let notes = clock.streamed(&mut spans);
+    let received = clock.received_us();
+    for (span, notes) in spans.into_iter().zip(notes) {
         if span.is_segment {
             let record = model::transaction_from_segment(&span);
             batch.transactions.push(TransactionRow {
@@ -405,7 +444,8 @@ fn add_spans(
                 record,
                 received_at_us: received,
                 source: "span",
-                payload: None,
+                // A streamed transaction has no payload of its own: one is made for its notes.
+                payload: time::with_notes(b"{}", &notes).map(|p| compress(&p)),
                 perf: Default::default(),
                 spans: Vec::new(),
             });

@@ -192,7 +192,8 @@ pub struct TransactionDetail {
     pub spans_truncated: bool,
     /// `[{pattern, count, distinct_statements, total_ms, n_plus_one}]`, worst first.
     pub query_patterns: serde_json::Value,
-    /// The event as sent (classic transactions): contexts, tags, measurements, request.
+    /// The event as sent (classic transactions): contexts, tags, measurements, request; a streamed one
+    /// has only Splat's processing notes, when it has any (`splat.processing_notes`).
     pub payload: Option<serde_json::Value>,
 }
 
@@ -562,7 +563,8 @@ impl Store {
         }))
     }
 
-    /// The payloads (the event as sent) of transactions by row id; streamed segments have none.
+    /// The payloads (the event as sent) of transactions by row id; streamed segments have none (or only
+    /// Splat's processing notes).
     pub async fn transaction_payloads(
         &self,
         project: ProjectId,

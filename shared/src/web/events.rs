@@ -92,6 +92,8 @@ pub struct EventView {
     pub raw: String,
     /// Retention replaced the payload by its marker ([`crate::store::EXPIRED_PAYLOAD`]).
     pub expired: bool,
+    /// What processing corrected (timestamps), as sentences.
+    pub processing_notes: Vec<String>,
 }
 
 fn frame_view(f: &Frame) -> FrameView {
@@ -319,6 +321,7 @@ impl EventView {
             facts,
             raw: serde_json::to_string_pretty(payload).unwrap_or_default(),
             expired: payload["splat"]["payload_expired"] == Value::Bool(true),
+            processing_notes: super::format::processing_notes(Some(payload)),
         }
     }
 }

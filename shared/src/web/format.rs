@@ -38,6 +38,45 @@ impl Ts {
     }
 }
 
+/// The payload's processing notes (`splat.processing_notes`, written by [`crate::process::time`]) as
+/// sentences; a note of a kind this version does not know is left out.
+pub fn processing_notes(payload: Option<&serde_json::Value>) -> Vec<String> {
+    let notes = payload
+        .and_then(|p| p.get("splat")?.get("processing_notes")?.as_array())
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    notes.iter().filter_map(note_sentence).collect()
+}
+
+fn note_sentence(note: &serde_json::Value) -> Option<String> {
+    let text = |key: &str| note.get(key).and_then(serde_json::Value::as_str);
+    let time = |key: &str| {
+        let us = crate::protocol::lenient::parse_timestamp(text(key)?)?;
+        Some(Ts(us).utc())
+    };
+    let field = text("field").unwrap_or("timestamp");
+    let (sent, stored) = (time("sdk_time"), time("stored_time"));
+    let changed = |why: &str| {
+        Some(format!(
+            "{field} {why}: the SDK sent {}, stored as {}.",
+            sent.clone()?,
+            stored.clone()?
+        ))
+    };
+    match text("kind")? {
+        "future_timestamp" => changed("was more than 60 s in the future"),
+        "past_timestamp" => changed("was older than the retention horizon"),
+        "clock_drift" => {
+            changed("corrected for the SDK's clock (its sent_at against the time received)")
+        }
+        "spans_clamped" => Some(format!(
+            "{} spans lay outside their transaction's start and end and were moved into them.",
+            note.get("count")?.as_u64()?
+        )),
+        _ => None,
+    }
+}
+
 fn ago_at(then_us: i64, now_us: i64) -> String {
     let secs = (now_us - then_us) / 1_000_000;
     let (future, secs) = (secs < 0, secs.unsigned_abs());
@@ -124,5 +163,24 @@ mod tests {
         assert_eq!(Count(999).to_string(), "999");
         assert_eq!(Count(1_000).to_string(), "1,000");
         assert_eq!(Count(-1_234_567).to_string(), "-1,234,567");
+    }
+
+    #[test]
+    fn processing_notes_read_as_sentences() {
+        let payload = serde_json::json!({"splat": {"processing_notes": [
+            {"kind": "future_timestamp", "field": "timestamp", "sdk_time": "9999-12-31T23:59:59.000000Z",
+             "stored_time": "2026-12-05T18:00:00.000000Z"},
+            {"kind": "spans_clamped", "field": "spans", "count": 998},
+            {"kind": "from_a_later_version"},
+        ]}});
+        assert_eq!(
+            processing_notes(Some(&payload)),
+            [
+                "timestamp was more than 60 s in the future: the SDK sent 9999-12-31 23:59:59 UTC, stored as 2026-12-05 18:00:00 UTC.",
+                "998 spans lay outside their transaction's start and end and were moved into them.",
+            ]
+        );
+        assert!(processing_notes(None).is_empty());
+        assert!(processing_notes(Some(&serde_json::json!({"splat": 1}))).is_empty());
     }
 }

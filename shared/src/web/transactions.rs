@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::lake::SpanFact;
 use crate::store::{RecentEvent, TransactionDetail};
 
-use super::format::{json_text, Ts};
+use super::format::{json_text, processing_notes, Ts};
 use super::perf_chart::{duration_class, ms, opt_ms, status_class};
 use super::{project_or_404, render, Chrome, WebError, WebResult, WebState};
 
@@ -240,6 +240,8 @@ struct TransactionPage {
     spans_error: Option<String>,
     trace_events: Vec<TraceEventRow>,
     endpoint_url: String,
+    /// What processing corrected (timestamps), as sentences.
+    notes: Vec<String>,
 }
 
 /// What the URL asked for: the page, or an export.
@@ -372,6 +374,7 @@ pub async fn detail(
         context,
         tags: tags(payload),
         measurements: measurements(payload),
+        notes: processing_notes(payload),
         total_queries: s.query_count.unwrap_or(0),
         n_plus_one_patterns: patterns.iter().filter(|p| p.n_plus_one).count(),
         patterns,
