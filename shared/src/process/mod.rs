@@ -54,6 +54,8 @@ pub struct Processor {
     store: Store,
     blobs: Arc<dyn BlobStore>,
     lake: LakeWriter,
+    /// Monitors a project may have; check-ins for new slugs past it are dropped.
+    max_monitors: usize,
 }
 
 /// Why one message was not processed.
@@ -69,7 +71,18 @@ impl Processor {
     /// Lake files go to the same blob store as claim-checked bodies, under `lake/`.
     pub fn new(store: Store, blobs: Arc<dyn BlobStore>) -> Self {
         let lake = LakeWriter::new(blobs.clone());
-        Self { store, blobs, lake }
+        Self {
+            store,
+            blobs,
+            lake,
+            max_monitors: crate::monitors::DEFAULT_MAX_MONITORS_PER_PROJECT,
+        }
+    }
+
+    /// The same processor with another cap on monitors per project (`SPLAT_MAX_MONITORS_PER_PROJECT`).
+    pub fn with_max_monitors(mut self, cap: usize) -> Self {
+        self.max_monitors = cap;
+        self
     }
 
     pub fn store(&self) -> &Store {
@@ -108,6 +121,9 @@ impl Processor {
                 }
             }
         }
+        self.store
+            .drop_monitors_past_cap(&mut whole.check_ins, self.max_monitors)
+            .await?;
         let committed = match self.store.commit_with_lake(&whole, Some(&self.lake)).await {
             Ok(changes) => {
                 outcome.issue_changes = changes;
@@ -150,11 +166,7 @@ impl Processor {
         for message in accepted {
             let id = &message.delivery.message_id;
             let result = match self.message_rows(message.delivery, projects).await {
-                Ok((part, _)) => self
-                    .store
-                    .commit_with_lake(&part, Some(&self.lake))
-                    .await
-                    .map_err(|e| e.to_string()),
+                Ok((mut part, _)) => self.commit_part(&mut part).await.map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             };
             match result {
@@ -169,6 +181,14 @@ impl Processor {
             }
         }
         committed
+    }
+
+    /// Commits one message's rows, within the monitor cap.
+    async fn commit_part(&self, part: &mut WriteBatch) -> Result<Vec<IssueChange>, StoreError> {
+        self.store
+            .drop_monitors_past_cap(&mut part.check_ins, self.max_monitors)
+            .await?;
+        self.store.commit_with_lake(part, Some(&self.lake)).await
     }
 
     /// One message's rows (its id in the ledger included) and the claim-check key to delete once they
