@@ -4,6 +4,7 @@
 //! Path of a request: [`router`] → [`handle`] (a plain async function over [`IngestRequest`], so tests
 //! and benchmarks call it without HTTP) → [`Queue::send`]. Envelopes too large for a queue message go to the
 //! blob store first and the message carries the key (claim check). Every refusal is a [`BadStoreRequest`].
+//! Before queueing, the key's and project's quotas per data category drop what is over ([`rate_limit`]).
 
 use std::sync::Arc;
 
