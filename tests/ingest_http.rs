@@ -443,7 +443,12 @@ async fn legacy_store_endpoint_json_base64_zlib_and_envelope() {
 async fn project_quota_answers_429_with_both_headers() {
     let app = TestApp::new().await;
     app.store
-        .set_events_per_minute(app.project.id, Some(2))
+        .set_quota(
+            app.project.id,
+            None,
+            splat::protocol::DataCategory::Error,
+            Some(2),
+        )
         .await
         .unwrap();
     let mut statuses = Vec::new();
@@ -462,12 +467,12 @@ async fn project_quota_answers_429_with_both_headers() {
         assert!((1..=60).contains(&retry));
         assert_eq!(
             last.header("x-sentry-rate-limits").unwrap(),
-            format!("{retry}:default;error;transaction:project:project_quota")
+            format!("{retry}:error:project:project_quota")
         );
     } else {
         assert_eq!(statuses, [200, 200, 200]);
     }
-    // Envelopes without events are not counted against the quota.
+    // Other categories are not counted against the error quota.
     assert_eq!(
         app.post_envelope("{}\n{\"type\":\"session\"}\n{}", &[])
             .await

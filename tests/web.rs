@@ -559,6 +559,121 @@ async fn projects_are_created_renamed_and_deleted() {
 }
 
 #[tokio::test]
+async fn keys_are_added_disabled_after_confirmation_rotated_and_limited() {
+    let app = TestApp::new().await;
+    let web = app.web();
+    let token = get(&web, "/").await.csrf_cookie();
+    let post = |path: String, fields: Vec<(&'static str, String)>| {
+        let (web, token) = (web.clone(), token.clone());
+        async move {
+            let mut fields: Vec<(&str, &str)> =
+                fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            fields.push(("csrf", &token));
+            post_form(&web, &path, Some(&token), &fields, &[]).await
+        }
+    };
+    let added = post(
+        "/projects/default/keys".into(),
+        vec![("label", "ci".into())],
+    )
+    .await;
+    assert_eq!(added.status, 303);
+    let project = app.store.project(app.project.id).await.unwrap().unwrap();
+    let ci = project
+        .keys
+        .iter()
+        .find(|k| k.label == "ci")
+        .unwrap()
+        .public_key
+        .to_string();
+    assert!(added.header("location").ends_with(&format!("#key-{ci}")));
+
+    // Without `confirm=yes` disabling only asks; nothing changes until the confirmation's own post.
+    let asked = post(format!("/projects/default/keys/{ci}/disable"), vec![]).await;
+    assert_eq!(asked.status, 200);
+    asked.assert_has(&["Disable key", "name=\"confirm\" value=\"yes\"", &ci]);
+    let enabled = |k: &str| {
+        let (store, k): (_, splat::protocol::PublicKey) = (app.store.clone(), k.parse().unwrap());
+        async move { store.key(&k).await.unwrap().unwrap().1.enabled }
+    };
+    assert!(enabled(&ci).await);
+    let done = post(
+        format!("/projects/default/keys/{ci}/disable"),
+        vec![("confirm", "yes".into())],
+    )
+    .await;
+    assert_eq!(done.status, 303);
+    assert!(!enabled(&ci).await);
+    let reenabled = post(format!("/projects/default/keys/{ci}/enable"), vec![]).await;
+    assert_eq!(reenabled.status, 303, "enabling needs no confirmation");
+    assert!(enabled(&ci).await);
+
+    let rotated = post(
+        format!("/projects/default/keys/{ci}/rotate"),
+        vec![("confirm", "yes".into())],
+    )
+    .await;
+    assert_eq!(rotated.status, 303);
+    assert!(!enabled(&ci).await);
+    let project = app.store.project(app.project.id).await.unwrap().unwrap();
+    assert_eq!(
+        project
+            .keys
+            .iter()
+            .filter(|k| k.label == "ci" && k.enabled)
+            .count(),
+        1
+    );
+
+    let limited = post(
+        "/projects/default/limits".into(),
+        vec![("limit_error", "100".into()), ("limit_span", "".into())],
+    )
+    .await;
+    assert_eq!(limited.status, 303);
+    let bad = post(
+        "/projects/default/limits".into(),
+        vec![("limit_error", "-3".into())],
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+    let page = get(&web, "/projects/default/settings").await;
+    page.assert_has(&[
+        "name=\"limit_error\" value=\"100\"",
+        "disabled",
+        "Rotate",
+        "Add key",
+    ]);
+
+    // A key of another project is not this project's to change; an unknown action is a 404.
+    let other = app.store.create_project("other").await.unwrap();
+    let foreign = other.keys[0].public_key.to_string();
+    let refused = post(
+        format!("/projects/default/keys/{foreign}/disable"),
+        vec![("confirm", "yes".into())],
+    )
+    .await;
+    assert_eq!(refused.status, 404);
+    assert!(enabled(&foreign).await);
+    assert_eq!(
+        post(format!("/projects/default/keys/{ci}/delete"), vec![])
+            .await
+            .status,
+        404
+    );
+    // And without the CSRF token nothing happens.
+    let forged = post_form(
+        &web,
+        &format!("/projects/default/keys/{foreign}/disable"),
+        None,
+        &[("confirm", "yes")],
+        &[],
+    )
+    .await;
+    assert_eq!(forged.status, 403);
+}
+
+#[tokio::test]
 async fn the_theme_toggle_works_without_javascript() {
     let app = TestApp::new().await;
     let web = app.web();

@@ -64,6 +64,8 @@ pub struct Config {
     pub sign_in: SignInConfig,
     /// `SPLAT_MONITOR_EVALUATE_SECS`, default 60: how often `splat serve` evaluates cron monitors.
     pub monitor_evaluate_every: Duration,
+    /// `SPLAT_MAX_MONITORS_PER_PROJECT`, default 100: check-ins for a new monitor past it are dropped.
+    pub max_monitors_per_project: usize,
 }
 
 /// How the UI is guarded. Ingest, `/mcp` and `/_health` never are.
@@ -142,6 +144,9 @@ pub struct NotifyConfig {
     pub ntfy_priority: String,
     /// `SPLAT_BURST_THRESHOLD`, default 1000 (the seed's): events in one hour at which an issue is bursting.
     pub burst_threshold: u64,
+    /// `SPLAT_MAX_ALERTS_PER_PROJECT_HOUR`, default 20: alerts per project and clock hour; past it one
+    /// digest says how many more were held back.
+    pub max_alerts_per_project_hour: u64,
 }
 
 impl NotifyConfig {
@@ -281,6 +286,10 @@ impl Config {
             monitor_evaluate_every: Duration::from_secs(
                 parse("SPLAT_MONITOR_EVALUATE_SECS", 60)?.max(1),
             ),
+            max_monitors_per_project: parse(
+                "SPLAT_MAX_MONITORS_PER_PROJECT",
+                crate::monitors::DEFAULT_MAX_MONITORS_PER_PROJECT as u64,
+            )? as usize,
         })
     }
 
@@ -403,6 +412,7 @@ fn notify_config(
         ntfy_token: set("SPLAT_NTFY_TOKEN").map(Secret::from),
         ntfy_priority,
         burst_threshold: parse("SPLAT_BURST_THRESHOLD", 1000)?.max(1),
+        max_alerts_per_project_hour: parse("SPLAT_MAX_ALERTS_PER_PROJECT_HOUR", 20)?.max(1),
     })
 }
 

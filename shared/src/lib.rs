@@ -9,6 +9,7 @@
 //!    commits every row of the batch ([`store`]) plus the message ids in one libSQL transaction.
 //! 3. Failed messages stay on the queue and end in its dead-letter queue; they never block a batch.
 
+pub mod admin;
 pub mod blob;
 pub mod config;
 pub mod grouping;

@@ -88,7 +88,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // thread, it held up processing as long, and the soak's queue grew to 28,000).
     let (monitors_store, retention_store) =
         (open_store(&config).await?, open_store(&config).await?);
-    let processor = Processor::new(writer, blobs.clone()).with_horizons(config.retention);
+    let processor = Processor::new(writer, blobs.clone())
+        .with_horizons(config.retention)
+        .with_max_monitors(config.max_monitors_per_project);
     let options = RunnerOptions {
         batch_size: config.batch_size,
         // Well within the local queue's visibility timeout (see `RunnerOptions::window`).

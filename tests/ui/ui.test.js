@@ -6,7 +6,7 @@
 // Resolved tab, sends the same error again and sees the issue reopened as regressed, opens an event page, watches a new error arrive without a reload, and switches the theme;
 // then sends transactions, finds the slowest endpoint on the Performance page, opens it and one of its
 // requests, and checks the span waterfall and the N+1 worklist; finally checks in two cron jobs over HTTP and
-// finds them on the Monitors page.
+// finds them on the Monitors page; last, manages keys on the settings page (add, disable, rotate).
 // Screenshots of every page type, light and dark, go to tests/output/screenshots/.
 //
 // Run: SPLAT_BIN=<path to splat> node --test tests/ui/ui.test.js
@@ -455,6 +455,58 @@ test("a page on another name rebound to this machine gets the refusal page and d
     await rebound.close();
   }
   assert.equal((await fetch(`${base}/projects/default`)).status, 200, "the project is still there");
+});
+
+test("keys: a key is added, disabled after a confirmation step, and the default key rotated", async () => {
+  const url = new URL(dsn);
+  const project = url.pathname.replace(/\//g, "");
+  const send = (key) => fetch(`${base}/api/${project}/envelope/?sentry_key=${key}&sentry_version=7`, {
+    method: "POST", body: '{}\n{"type":"event"}\n{"message":"key check"}\n',
+  });
+  const keyBlock = (label) => page.locator(".key").filter({ has: page.locator("h3", { hasText: new RegExp(`^${label}\\b`) }) });
+
+  await page.goto(`${base}/projects/default/settings`);
+  assert.equal(await page.locator(".key").count(), 1);
+  await page.locator("#add-key input[name=label]").fill("ci");
+  await page.locator("#add-key button").click();
+  await page.waitForURL(/\/projects\/default\/settings#key-/);
+  const ci = keyBlock("ci");
+  assert.equal(await ci.locator(".badge").innerText(), "enabled");
+  const ciKey = await ci.getAttribute("data-key");
+
+  // Disabling asks first, on a page of its own (no JavaScript needed), and cancelling changes nothing.
+  await ci.locator("button[data-action=disable]").click();
+  assert.match(await page.locator("h1").innerText(), /Disable key .ci.\?/);
+  await shoot("key-disable-confirm");
+  await page.getByRole("link", { name: "Cancel" }).click();
+  assert.equal(await keyBlock("ci").locator(".badge").innerText(), "enabled");
+  await keyBlock("ci").locator("button[data-action=disable]").click();
+  await page.locator("button[data-confirm=disable]").click();
+  await page.waitForURL(/\/projects\/default\/settings#key-/);
+  assert.equal(await keyBlock("ci").locator(".badge").innerText(), "disabled");
+  assert.equal(await keyBlock("ci").getAttribute("data-enabled"), "false");
+  // Never used before, so not in ingest's key cache: refused at once.
+  assert.equal((await send(ciKey)).status, 403);
+
+  // Rotating the default key: a new enabled key with the same label; the old one is disabled.
+  await keyBlock("Default").locator("button[data-action=rotate]").click();
+  assert.match(await page.locator("h1").innerText(), /Rotate key .Default.\?/);
+  await page.locator("button[data-confirm=rotate]").click();
+  await page.waitForURL(/\/projects\/default\/settings#key-/);
+  const defaults = keyBlock("Default");
+  assert.equal(await defaults.count(), 2);
+  assert.deepEqual(await defaults.locator(".badge").allInnerTexts(), ["disabled", "enabled"]);
+  const newKey = await defaults.nth(1).getAttribute("data-key");
+  assert.notEqual(newKey, url.username);
+  assert.equal(await defaults.nth(1).locator(".dsn input").first().inputValue(), dsn.replace(url.username, newKey));
+  assert.equal((await send(newKey)).status, 200);
+
+  // A project quota is saved from the same page and shown again.
+  await page.locator("#limits input[name=limit_error]").fill("500");
+  await page.locator("#limits button").click();
+  await page.waitForURL(/#limits$/);
+  assert.equal(await page.locator("#limits input[name=limit_error]").inputValue(), "500");
+  await shoot("settings-keys");
 });
 
 test("no page logged a script error or a CSP violation", () => {

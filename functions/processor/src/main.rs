@@ -17,8 +17,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env()?;
     // The SQS trigger delivers the messages; only the blob store (claim checks) is needed here.
     let blobs = blob_store(&config).await?;
-    let processor =
-        Processor::new(open_store(&config).await?, blobs).with_horizons(config.retention);
+    let processor = Processor::new(open_store(&config).await?, blobs)
+        .with_horizons(config.retention)
+        .with_max_monitors(config.max_monitors_per_project);
     let processor = &processor;
     // Alerts go out after each batch's commit (see `splat::lambda::lambda_notifier`).
     let notifier = splat::lambda::lambda_notifier(&config).await?;

@@ -1,5 +1,6 @@
 //! `splat`: the local all-in-one binary. `splat serve` runs ingest and the processor in one process on
-//! the embedded default storage; `splat project …` manages projects and prints their DSNs.
+//! the embedded default storage; `splat project …` manages projects and prints their DSNs; `splat key …`
+//! manages DSN keys and quotas.
 
 // mimalloc: the processor and ingest allocate per event; measured faster than the system allocator.
 #[global_allocator]
@@ -8,6 +9,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use splat::admin;
 use splat::config::Config;
 use splat::wiring::{dsn_line, open_store};
 
@@ -38,6 +40,11 @@ enum Command {
         #[command(subcommand)]
         command: ProjectCommand,
     },
+    /// Manage DSN keys: list, add, disable, enable, rotate, and per-key quotas.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
     /// Keep the database and the lake within their horizons (`SPLAT_MAX_*_LIFE_DAYS`).
     Retention {
         #[command(subcommand)]
@@ -57,6 +64,42 @@ enum ProjectCommand {
     Create { name: String },
     /// List projects with their DSNs.
     List,
+    /// Set the project's quota (all its keys together) for categories, in items per minute, or `off`.
+    Limit {
+        /// Project slug or id.
+        project: String,
+        /// Comma-separated data categories: error, transaction, span, attachment, session, monitor, feedback, ...
+        categories: String,
+        /// Items per minute, or `off`.
+        per_minute: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// List keys with state, DSN and quotas (every project's unless one is named).
+    List { project: Option<String> },
+    /// Add a key to a project and print its DSN.
+    Add {
+        /// Project slug or id.
+        project: String,
+        #[arg(long, default_value = "Default")]
+        label: String,
+    },
+    /// Disable a key: ingest refuses it within SPLAT_KEY_CACHE_SECS.
+    Disable { key: String },
+    /// Enable a disabled key again.
+    Enable { key: String },
+    /// Replace a (leaked) key: a new key with the same label and quotas, the old one disabled at once.
+    Rotate { key: String },
+    /// Set a key's own quota for categories, in items per minute, or `off`.
+    Limit {
+        key: String,
+        /// Comma-separated data categories: error, transaction, span, attachment, session, monitor, feedback, ...
+        categories: String,
+        /// Items per minute, or `off`.
+        per_minute: String,
+    },
 }
 
 #[tokio::main]
@@ -84,12 +127,51 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
+        Command::Key { command } => {
+            let store = open_store(&config).await?;
+            let (scheme, host) = config.public_base(config.bind);
+            let base = (scheme.as_str(), host.as_str());
+            let lines = match command {
+                KeyCommand::List { project } => {
+                    admin::list_keys(&store, project.as_deref(), base).await?
+                }
+                KeyCommand::Add { project, label } => {
+                    admin::add_key(&store, &project, &label, base).await?
+                }
+                KeyCommand::Disable { key } => {
+                    admin::set_key_enabled(&store, &key, false, base).await?
+                }
+                KeyCommand::Enable { key } => {
+                    admin::set_key_enabled(&store, &key, true, base).await?
+                }
+                KeyCommand::Rotate { key } => admin::rotate_key(&store, &key, base).await?,
+                KeyCommand::Limit {
+                    key,
+                    categories,
+                    per_minute,
+                } => admin::limit_key(&store, &key, &categories, &per_minute, base).await?,
+            };
+            println!("{}", lines.join("\n"));
+            Ok(())
+        }
         Command::Project { command } => {
             let store = open_store(&config).await?;
             let (scheme, host) = config.public_base(config.bind);
             let projects = match command {
                 ProjectCommand::Create { name } => vec![store.create_project(&name).await?],
                 ProjectCommand::List => store.list_projects().await?,
+                ProjectCommand::Limit {
+                    project,
+                    categories,
+                    per_minute,
+                } => {
+                    let base = (scheme.as_str(), host.as_str());
+                    let lines =
+                        admin::limit_project(&store, &project, &categories, &per_minute, base)
+                            .await?;
+                    println!("{}", lines.join("\n"));
+                    return Ok(());
+                }
             };
             for project in projects {
                 println!("{} {} ({})", project.id, project.slug, project.name);

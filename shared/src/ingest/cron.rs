@@ -7,7 +7,8 @@
 //! The key in the path authenticates it as a DSN key would. A POST may send a JSON object with the same
 //! fields and a `monitor_config` (the query string wins where both name a field). The check-in is checked
 //! like an SDK's, wrapped in a `check_in` envelope item and queued; the answer is `202 {"id": check_in_id}`
-//! (the id generated when none was given, so a script can close the run it opened). Never rate limited.
+//! (the id generated when none was given, so a script can close the run it opened). It counts against the
+//! key's and project's `monitor` quota like an SDK's check-in.
 
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
@@ -20,7 +21,7 @@ use serde_json::{Map, Value};
 use super::{authorize, enqueue, read_body, BadStoreRequest, IngestState};
 use crate::monitors::CheckIn;
 use crate::protocol::auth::{AuthSource, Credentials};
-use crate::protocol::{decode_body, ProjectId, PublicKey};
+use crate::protocol::{decode_body, DataCategory, ProjectId, PublicKey};
 
 /// Query parameters that are check-in fields; others (`sentry_key`, cache busters) are ignored.
 const QUERY_FIELDS: [&str; 4] = ["status", "check_in_id", "environment", "duration"];
@@ -43,7 +44,7 @@ pub async fn handle(
         client: None,
         dsn_project: None,
     };
-    authorize(state, &creds, project).await?;
+    let info = authorize(state, &creds, project).await?;
     let mut fields = body_fields(state, content_encoding, body)?;
     for (name, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         if QUERY_FIELDS.contains(&name.as_ref()) {
@@ -71,6 +72,16 @@ pub async fn handle(
         "{{}}\n{{\"type\":\"check_in\",\"length\":{}}}\n{payload}\n",
         payload.len()
     );
+    let limits = state.rate_limiter.check(
+        &creds.public_key,
+        project,
+        &info.quotas,
+        &[(DataCategory::Monitor, 1)],
+        chrono::Utc::now().timestamp(),
+    );
+    if !limits.is_empty() {
+        return Err(BadStoreRequest::RateLimited(limits));
+    }
     enqueue(state, project, None, Bytes::from(envelope)).await?;
     Ok(check_in.check_in_id)
 }

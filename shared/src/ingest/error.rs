@@ -10,6 +10,8 @@ use crate::protocol::decode::DecodeError;
 use crate::protocol::store::StoreBodyError;
 use crate::protocol::EnvelopeError;
 
+use super::rate_limit::RateLimits;
+
 #[derive(Debug, thiserror::Error)]
 pub enum BadStoreRequest {
     #[error("invalid project id in the URL")]
@@ -40,8 +42,8 @@ pub enum BadStoreRequest {
     DuplicateItem(&'static str),
     #[error("invalid {item} item: {reason}")]
     InvalidItem { item: String, reason: String },
-    #[error("project quota of {limit} events per minute exceeded")]
-    RateLimited { limit: i64, retry_after_secs: u64 },
+    #[error("rate limit exceeded: {}", .0.header())]
+    RateLimited(RateLimits),
     #[error("the event could not be queued, try again")]
     QueueUnavailable(String),
     #[error("the queue is full, try again later")]
@@ -72,7 +74,7 @@ impl BadStoreRequest {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
             Self::Decode(DecodeError::Corrupt(..)) => StatusCode::BAD_REQUEST,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::QueueUnavailable(_) | Self::QueueFull(_) | Self::ConfigUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -115,15 +117,9 @@ impl IntoResponse for BadStoreRequest {
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert("x-sentry-error", header_safe(&detail));
-        if let Self::RateLimited {
-            retry_after_secs, ..
-        } = self
-        {
-            headers.insert("retry-after", HeaderValue::from(retry_after_secs));
-            // Format: retry_after:categories:scope:reason_code (Sentry's rate-limiting spec).
-            let limits =
-                format!("{retry_after_secs}:default;error;transaction:project:project_quota");
-            headers.insert("x-sentry-rate-limits", header_safe(&limits));
+        if let Self::RateLimited(limits) = &self {
+            headers.insert("retry-after", HeaderValue::from(limits.retry_after_secs()));
+            headers.insert("x-sentry-rate-limits", header_safe(&limits.header()));
         }
         response
     }
@@ -154,21 +150,32 @@ mod tests {
 
     #[test]
     fn rate_limit_response_carries_both_headers() {
-        let r = BadStoreRequest::RateLimited {
-            limit: 10,
-            retry_after_secs: 42,
-        }
+        use super::super::rate_limit::RateLimit;
+        use crate::protocol::DataCategory;
+        use crate::store::QuotaScope;
+        let r = BadStoreRequest::RateLimited(RateLimits(vec![
+            RateLimit {
+                categories: vec![DataCategory::Error, DataCategory::Transaction],
+                scope: QuotaScope::Key,
+                retry_after_secs: 42,
+            },
+            RateLimit {
+                categories: vec![DataCategory::Span],
+                scope: QuotaScope::Project,
+                retry_after_secs: 42,
+            },
+        ]))
         .into_response();
         assert_eq!(r.status(), 429);
         assert_eq!(r.headers()["retry-after"], "42");
         assert_eq!(
             r.headers()["x-sentry-rate-limits"],
-            "42:default;error;transaction:project:project_quota"
+            "42:error;transaction:key:key_quota, 42:span:project:project_quota"
         );
         assert!(r.headers()["x-sentry-error"]
             .to_str()
             .unwrap()
-            .contains("10 events per minute"));
+            .starts_with("rate limit exceeded"));
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Which project a public key belongs to, cached so that ingest does not ask the database per request.
-//! Entries live for a short TTL: a key disabled in the UI stops working within that time.
+//! Entries live for `SPLAT_KEY_CACHE_SECS` (default 30 s): a key disabled or rotated (`splat key`, the
+//! settings page) is refused within that time, and a changed quota applies within it. Lower it to cut a
+//! leaked key off faster, at the cost of one key lookup per key per TTL.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

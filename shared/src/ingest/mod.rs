@@ -4,6 +4,7 @@
 //! Path of a request: [`router`] → [`handle`] (a plain async function over [`IngestRequest`], so tests
 //! and benchmarks call it without HTTP) → [`Queue::send`]. Envelopes too large for a queue message go to the
 //! blob store first and the message carries the key (claim check). Every refusal is a [`BadStoreRequest`].
+//! Before queueing, the key's and project's quotas per data category drop what is over ([`rate_limit`]).
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ use crate::protocol::auth::{self, Credentials};
 use crate::protocol::store::envelope_from_store_body;
 use crate::protocol::{decode_body, Envelope, EventId, ItemType, Limits, ProjectId};
 use crate::queue::{EnvelopeRef, Queue, QueueError, QueueMessage};
+use crate::store::KeyInfo;
 
 pub mod cron;
 mod error;
@@ -30,7 +32,7 @@ mod rate_limit;
 
 pub use error::BadStoreRequest;
 pub use keys::{CachedKeys, KeyLookup};
-pub use rate_limit::RateLimiter;
+pub use rate_limit::{RateLimiter, RateLimits};
 
 /// Everything ingest needs, built once per process.
 #[derive(Clone)]
@@ -63,14 +65,23 @@ pub struct IngestRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
     pub event_id: Option<EventId>,
+    /// Categories dropped from the envelope by a quota (the rest was accepted): sent back in
+    /// `X-Sentry-Rate-Limits` so the SDK stops sending them.
+    pub rate_limits: RateLimits,
 }
 
 impl IntoResponse for Accepted {
     fn into_response(self) -> Response {
-        match self.event_id {
+        let mut response = match self.event_id {
             Some(id) => Json(serde_json::json!({ "id": id.to_string() })).into_response(),
             None => Json(serde_json::json!({})).into_response(),
+        };
+        if !self.rate_limits.is_empty() {
+            if let Ok(v) = HeaderValue::from_str(&self.rate_limits.header()) {
+                response.headers_mut().insert("x-sentry-rate-limits", v);
+            }
         }
+        response
     }
 }
 
@@ -93,29 +104,34 @@ pub async fn handle(state: &IngestState, req: IngestRequest) -> Result<Accepted,
         _ => Envelope::parse(body.clone())?,
     };
     let creds = auth::with_envelope_dsn(request_creds, envelope.headers.dsn.as_deref())?;
-    let events_per_minute = authorize(state, &creds, project).await?;
+    let key = authorize(state, &creds, project).await?;
     state
         .limits
         .check(&envelope)
         .map_err(BadStoreRequest::Overflow)?;
     let event_id = validate_items(&envelope)?;
-    if let (Some(limit), true) = (events_per_minute, event_id.is_some()) {
-        let now = chrono::Utc::now().timestamp();
-        state
-            .rate_limiter
-            .check(project, limit, now)
-            .map_err(|retry_after_secs| BadStoreRequest::RateLimited {
-                limit,
-                retry_after_secs,
-            })?;
-    }
-    // The store endpoint built its envelope in memory; the envelope endpoint forwards the bytes it received.
+    let mut envelope = envelope;
+    let rate_limits = rate_limit::enforce(
+        &state.rate_limiter,
+        &creds.public_key,
+        project,
+        &key.quotas,
+        &mut envelope,
+        chrono::Utc::now().timestamp(),
+    )?;
+    // An event dropped by a quota gets no id: nothing will be stored under it.
+    let event_id = event_id.filter(|_| envelope.event_item().is_some());
+    // The store endpoint built its envelope in memory, and a quota may have dropped items; otherwise the
+    // envelope endpoint forwards the bytes it received.
     let bytes = match req.endpoint {
-        Endpoint::Store => Bytes::from(envelope.to_bytes()),
-        Endpoint::Envelope => body,
+        Endpoint::Envelope if rate_limits.is_empty() => body,
+        _ => Bytes::from(envelope.to_bytes()),
     };
     enqueue(state, project, event_id, bytes).await?;
-    Ok(Accepted { event_id })
+    Ok(Accepted {
+        event_id,
+        rate_limits,
+    })
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -131,11 +147,12 @@ fn is_envelope_content_type(content_type: Option<&str>) -> bool {
 }
 
 /// The key must exist, be enabled and belong to the project in the path (and to the one its DSN names).
+/// Returns what is known about it, quotas included.
 pub(crate) async fn authorize(
     state: &IngestState,
     creds: &Credentials,
     project: ProjectId,
-) -> Result<Option<i64>, BadStoreRequest> {
+) -> Result<KeyInfo, BadStoreRequest> {
     if creds.dsn_project.is_some_and(|p| p != project) {
         return Err(BadStoreRequest::WrongProject(project.to_string()));
     }
@@ -151,7 +168,7 @@ pub(crate) async fn authorize(
     if !info.enabled {
         return Err(BadStoreRequest::DisabledKey);
     }
-    Ok(info.events_per_minute)
+    Ok(info)
 }
 
 /// Checks the items ingest is responsible for and picks the event id: the envelope header's, else the

@@ -29,6 +29,11 @@ pub const DEFAULT_MARGIN_MINUTES: i64 = 1;
 pub const DEFAULT_MAX_RUNTIME_MINUTES: i64 = 30;
 pub const DEFAULT_THRESHOLD: i64 = 1;
 
+/// Monitors a project may have unless `SPLAT_MAX_MONITORS_PER_PROJECT` says otherwise: any DSN can create
+/// monitors (each can open alerting issues), so a leaked one must not create them without end. Check-ins
+/// for a new slug past the cap are dropped by the processor (and logged); existing monitors keep working.
+pub const DEFAULT_MAX_MONITORS_PER_PROJECT: usize = 100;
+
 /// What became of one run, as stored: what the client said (`in_progress`, `ok`, `error`), or what the
 /// evaluation concluded (`missed`: a slot without a check-in; `timeout`: in progress past `max_runtime`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -97,7 +97,7 @@ pub async fn claim_bursting(
 /// busy database is retried after an async sleep. SQLite's own busy wait blocks the thread, and on a
 /// one-thread runtime that thread may be the one the processor needs to finish the transaction that
 /// holds the lock (a stall until the timeout).
-async fn execute_yielding(
+pub(super) async fn execute_yielding(
     conn: &libsql::Connection,
     sql: &str,
     params: Vec<libsql::Value>,

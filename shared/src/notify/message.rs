@@ -15,11 +15,20 @@ pub fn headline(kind: AlertKind) -> &'static str {
         AlertKind::Created => "New Issue",
         AlertKind::Regressed => "Issue Reopened",
         AlertKind::Burst { .. } => "Issue Burst",
+        AlertKind::Digest { .. } => "Alerts Suppressed",
     }
 }
 
-/// `[Splat] New Issue: ValueError: bad input`, on one line and of bounded length.
+/// `[Splat] New Issue: ValueError: bad input`, on one line and of bounded length; a digest names its
+/// count and project instead of an issue.
 pub fn subject(alert: &Alert) -> String {
+    if let AlertKind::Digest { suppressed, .. } = alert.kind {
+        return format!(
+            "[Splat] {}: {suppressed} more alerts suppressed this hour in {}",
+            headline(alert.kind),
+            one_line(&alert.project.name, MAX_TITLE_CHARS)
+        );
+    }
     format!(
         "[Splat] {}: {}",
         headline(alert.kind),
@@ -30,6 +39,22 @@ pub fn subject(alert: &Alert) -> String {
 /// The plain-text body of the email and of the ntfy message.
 pub fn text(alert: &Alert) -> String {
     let issue = &alert.issue;
+    if let AlertKind::Digest {
+        suppressed,
+        hour,
+        limit,
+    } = alert.kind
+    {
+        return format!(
+            "{suppressed} more alerts suppressed this hour for project {}: the limit is {limit} alerts per hour \
+             (SPLAT_MAX_ALERTS_PER_PROJECT_HOUR). Further alerts are held back until {}; the issue list has them all.\n\
+             Latest held back: {}\n\n{}\n",
+            alert.project.name,
+            time((hour + 3_600) * 1_000_000),
+            one_line(&issue.title, MAX_TITLE_CHARS),
+            alert.url
+        );
+    }
     let mut out = String::new();
     let mut line = |label: &str, value: &str| {
         out.push_str(label);
@@ -59,6 +84,8 @@ pub fn text(alert: &Alert) -> String {
                 time(hour * 1_000_000)
             ),
         ),
+        // Said above, in a text of its own.
+        AlertKind::Digest { .. } => {}
     }
     line("Last seen", &time(issue.last_seen));
     line("Events", &issue.times_seen.to_string());
@@ -95,8 +122,23 @@ pub fn webhook_json(alert: &Alert) -> Value {
         },
         "url": alert.url,
     });
-    if let AlertKind::Burst { events, hour } = alert.kind {
-        body["burst"] = json!({ "events": events, "hour_start": time(hour * 1_000_000) });
+    match alert.kind {
+        AlertKind::Burst { events, hour } => {
+            body["burst"] = json!({ "events": events, "hour_start": time(hour * 1_000_000) });
+        }
+        AlertKind::Digest {
+            suppressed,
+            hour,
+            limit,
+        } => {
+            body["digest"] = json!({
+                "suppressed": suppressed,
+                "limit_per_hour": limit,
+                "hour_start": time(hour * 1_000_000),
+                "text": format!("{suppressed} more alerts suppressed this hour"),
+            });
+        }
+        AlertKind::Created | AlertKind::Regressed => {}
     }
     body
 }
@@ -108,6 +150,7 @@ pub fn ntfy_headers(alert: &Alert) -> Vec<(&'static str, String)> {
         AlertKind::Created => "boom",
         AlertKind::Regressed => "recycle",
         AlertKind::Burst { .. } => "fire,warning",
+        AlertKind::Digest { .. } => "mute",
     };
     vec![
         ("Title", header_value(&subject(alert))),
@@ -183,11 +226,32 @@ pub(crate) mod tests {
                 id: ProjectId::new(1),
                 name: "Shop API".into(),
                 slug: "shop-api".into(),
-                events_per_minute: None,
                 keys: Vec::new(),
             },
             url: "https://splat.example.com/projects/shop-api/issues/42".into(),
         }
+    }
+
+    #[test]
+    fn a_digest_says_how_many_alerts_were_held_back() {
+        let digest = alert(
+            AlertKind::Digest {
+                suppressed: 7,
+                hour: 1_764_064_800,
+                limit: 20,
+            },
+            "ValueError: bad input",
+        );
+        assert_eq!(
+            subject(&digest),
+            "[Splat] Alerts Suppressed: 7 more alerts suppressed this hour in Shop API"
+        );
+        assert!(
+            text(&digest).starts_with("7 more alerts suppressed this hour for project Shop API")
+        );
+        let body = webhook_json(&digest);
+        assert_eq!(body["event"], "project.alerts_suppressed");
+        assert_eq!(body["digest"]["suppressed"], 7);
     }
 
     #[test]

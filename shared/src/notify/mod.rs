@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 use crate::config::NotifyConfig;
 use crate::store::{Issue, IssueChange, Project, Store};
 
+pub mod budget;
 pub mod bursts;
 pub mod channels;
 pub mod message;
@@ -37,6 +38,13 @@ pub enum AlertKind {
         events: i64,
         hour: i64,
     },
+    /// The project's alert budget ran out in the hour starting at `hour`: `suppressed` alerts were held
+    /// back (the issue is the latest of them). See [`budget`].
+    Digest {
+        suppressed: i64,
+        hour: i64,
+        limit: u64,
+    },
 }
 
 impl AlertKind {
@@ -46,6 +54,7 @@ impl AlertKind {
             Self::Created => "issue.created",
             Self::Regressed => "issue.regressed",
             Self::Burst { .. } => "issue.burst",
+            Self::Digest { .. } => "project.alerts_suppressed",
         }
     }
 }
@@ -73,6 +82,10 @@ struct Inner {
     ui_base: String,
     burst_threshold: u64,
     retry: RetryPolicy,
+    /// Alerts per project and clock hour (0: no cap); see [`budget`].
+    alert_cap: u64,
+    /// Set when an alert was held back since the digests were last sent.
+    suppressed: std::sync::atomic::AtomicBool,
 }
 
 /// How often a failed delivery is tried and how long to wait between tries (doubling).
@@ -98,6 +111,8 @@ impl Default for RetryPolicy {
 const CHANNEL_CAPACITY: usize = 1024;
 /// How often the background task looks for bursting issues.
 pub const BURST_CHECK_EVERY: Duration = Duration::from_secs(60);
+/// How long after the first alert held back the digest goes out: the rest of a flood is counted in it.
+pub const DIGEST_DELAY: Duration = Duration::from_secs(5);
 
 impl Notifier {
     /// A notifier for the channels `config` turns on, or `None` when none is. `store` must be a connection
@@ -112,13 +127,16 @@ impl Notifier {
             return Ok(None);
         }
         let channels = Channels::from_config(config)?;
-        Ok(Some(Self::new(
-            store,
-            channels,
-            ui_base,
-            config.burst_threshold,
-            RetryPolicy::default(),
-        )))
+        Ok(Some(
+            Self::new(
+                store,
+                channels,
+                ui_base,
+                config.burst_threshold,
+                RetryPolicy::default(),
+            )
+            .with_alert_cap(config.max_alerts_per_project_hour),
+        ))
     }
 
     pub fn new(
@@ -136,20 +154,36 @@ impl Notifier {
                 ui_base: ui_base.trim_end_matches('/').to_owned(),
                 burst_threshold: burst_threshold.max(1),
                 retry,
+                alert_cap: 0,
+                suppressed: Default::default(),
+            }),
+        }
+    }
+
+    /// A copy with `retry` and `alert_cap`.
+    fn rebuilt(&self, retry: RetryPolicy, alert_cap: u64) -> Self {
+        let inner = &self.inner;
+        Self {
+            inner: Arc::new(Inner {
+                store: inner.store.clone(),
+                channels: inner.channels.clone(),
+                ui_base: inner.ui_base.clone(),
+                burst_threshold: inner.burst_threshold,
+                retry,
+                alert_cap,
+                suppressed: Default::default(),
             }),
         }
     }
 
     /// The same notifier with other retries (the Lambda processor keeps them short).
     pub fn with_retry(self, retry: RetryPolicy) -> Self {
-        let inner = &self.inner;
-        Self::new(
-            inner.store.clone(),
-            inner.channels.clone(),
-            &inner.ui_base,
-            inner.burst_threshold,
-            retry,
-        )
+        self.rebuilt(retry, self.inner.alert_cap)
+    }
+
+    /// The same notifier sending at most `cap` alerts per project and hour (0: no cap).
+    pub fn with_alert_cap(self, cap: u64) -> Self {
+        self.rebuilt(self.inner.retry, cap)
     }
 
     /// The channels that are on (`email`, `webhook`, `ntfy`).
@@ -165,10 +199,16 @@ impl Notifier {
         let Some(project) = self.inner.store.project(issue.project_id).await? else {
             return Ok(None);
         };
-        let url = format!(
-            "{}/projects/{}/issues/{}",
-            self.inner.ui_base, project.slug, issue.id
-        );
+        let url = match kind {
+            // A digest is about the project's issues, not one of them.
+            AlertKind::Digest { .. } => {
+                format!("{}/projects/{}/issues", self.inner.ui_base, project.slug)
+            }
+            AlertKind::Created | AlertKind::Regressed | AlertKind::Burst { .. } => format!(
+                "{}/projects/{}/issues/{}",
+                self.inner.ui_base, project.slug, issue.id
+            ),
+        };
         Ok(Some(Alert {
             kind,
             issue,
@@ -177,11 +217,12 @@ impl Notifier {
         }))
     }
 
-    /// Looks the issue up and sends the alert to every channel, each retried on its own. Returns how many
-    /// channels took it; errors are logged.
+    /// Looks the issue up and sends the alert to every channel, each retried on its own, unless the
+    /// project's alert budget for the hour is spent. Returns how many channels took it; errors are logged.
     pub async fn notify(&self, kind: AlertKind, issue_id: i64) -> usize {
         match self.alert(kind, issue_id).await {
-            Ok(Some(alert)) => self.deliver(&alert).await,
+            Ok(Some(alert)) if self.within_budget(&alert).await => self.deliver(&alert).await,
+            Ok(Some(_)) => 0,
             Ok(None) => {
                 tracing::debug!(issue_id, "issue gone before its alert was sent");
                 0
@@ -191,6 +232,74 @@ impl Notifier {
                 0
             }
         }
+    }
+
+    /// Takes an alert from the project's hourly budget; `false` (and counted for the digest) when it is
+    /// spent. A budget that cannot be read lets the alert through: better one alert too many than none.
+    async fn within_budget(&self, alert: &Alert) -> bool {
+        let cap = self.inner.alert_cap;
+        if cap == 0 {
+            return true;
+        }
+        let now_us = chrono::Utc::now().timestamp_micros();
+        let project = alert.project.id.value();
+        match budget::claim(&self.inner.store, project, alert.issue.id, cap, now_us).await {
+            Ok(budget::Verdict::Send) => true,
+            Ok(budget::Verdict::Suppress) => {
+                tracing::info!(
+                    project,
+                    issue_id = alert.issue.id,
+                    "alert budget spent; alert held back for the digest"
+                );
+                self.inner
+                    .suppressed
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                false
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the alert budget; sending the alert");
+                true
+            }
+        }
+    }
+
+    /// Whether an alert was held back since the last call (the background task then sends the digests
+    /// after [`DIGEST_DELAY`]).
+    fn take_suppressed(&self) -> bool {
+        self.inner
+            .suppressed
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Sends one digest per project and hour whose budget ran out: "N more alerts suppressed this hour".
+    /// Returns how many went out.
+    pub async fn send_digests(&self) -> usize {
+        let now_us = chrono::Utc::now().timestamp_micros();
+        let due = match budget::claim_digests(&self.inner.store, now_us).await {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::error!(error = %e, "could not look for alert digests");
+                return 0;
+            }
+        };
+        let mut sent = 0;
+        for digest in due {
+            let kind = AlertKind::Digest {
+                suppressed: digest.suppressed,
+                hour: digest.hour,
+                limit: self.inner.alert_cap,
+            };
+            match self.alert(kind, digest.issue_id).await {
+                Ok(Some(alert)) => {
+                    if self.deliver(&alert).await > 0 {
+                        sent += 1;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "could not build an alert digest"),
+            }
+        }
+        sent
     }
 
     /// Sends one alert to every channel at once, each with its own retries.
@@ -207,6 +316,7 @@ impl Notifier {
                 self.notify(kind, issue_id).await;
             }
             self.check_bursts().await;
+            self.send_digests().await;
         };
         if tokio::time::timeout(deadline, work).await.is_err() {
             tracing::warn!(
@@ -286,7 +396,14 @@ pub fn spawn(
     let task = tokio::spawn(async move {
         let mut tick = tokio::time::interval(burst_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut digest_at: Option<tokio::time::Instant> = None;
         loop {
+            let digest_due = async move {
+                match digest_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending::<()>().await,
+                }
+            };
             tokio::select! {
                 change = rx.recv() => match change {
                     Some(change) => {
@@ -298,7 +415,14 @@ pub fn spawn(
                 _ = tick.tick() => {
                     notifier.check_bursts().await;
                 }
+                _ = digest_due => {
+                    digest_at = None;
+                    notifier.send_digests().await;
+                }
                 _ = shutdown.changed() => break,
+            }
+            if notifier.take_suppressed() && digest_at.is_none() {
+                digest_at = Some(tokio::time::Instant::now() + DIGEST_DELAY);
             }
         }
     });

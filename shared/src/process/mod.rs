@@ -60,6 +60,8 @@ pub struct Processor {
     lake: LakeWriter,
     /// How old an item's timestamps may be before they are taken as wrong ([`time`]).
     horizons: Horizons,
+    /// Monitors a project may have; check-ins for new slugs past it are dropped.
+    max_monitors: usize,
 }
 
 /// Why one message was not processed.
@@ -80,12 +82,19 @@ impl Processor {
             blobs,
             lake,
             horizons: Horizons::default(),
+            max_monitors: crate::monitors::DEFAULT_MAX_MONITORS_PER_PROJECT,
         }
     }
 
     /// The retention horizons in force (`config.retention`): timestamps older than these are replaced.
     pub fn with_horizons(mut self, horizons: Horizons) -> Self {
         self.horizons = horizons;
+        self
+    }
+
+    /// The same processor with another cap on monitors per project (`SPLAT_MAX_MONITORS_PER_PROJECT`).
+    pub fn with_max_monitors(mut self, cap: usize) -> Self {
+        self.max_monitors = cap;
         self
     }
 
@@ -125,6 +134,9 @@ impl Processor {
                 }
             }
         }
+        self.store
+            .drop_monitors_past_cap(&mut whole.check_ins, self.max_monitors)
+            .await?;
         let committed = match self.store.commit_with_lake(&whole, Some(&self.lake)).await {
             Ok(changes) => {
                 outcome.issue_changes = changes;
@@ -167,11 +179,7 @@ impl Processor {
         for message in accepted {
             let id = &message.delivery.message_id;
             let result = match self.message_rows(message.delivery, projects).await {
-                Ok((part, _)) => self
-                    .store
-                    .commit_with_lake(&part, Some(&self.lake))
-                    .await
-                    .map_err(|e| e.to_string()),
+                Ok((mut part, _)) => self.commit_part(&mut part).await.map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             };
             match result {
@@ -186,6 +194,14 @@ impl Processor {
             }
         }
         committed
+    }
+
+    /// Commits one message's rows, within the monitor cap.
+    async fn commit_part(&self, part: &mut WriteBatch) -> Result<Vec<IssueChange>, StoreError> {
+        self.store
+            .drop_monitors_past_cap(&mut part.check_ins, self.max_monitors)
+            .await?;
+        self.store.commit_with_lake(part, Some(&self.lake)).await
     }
 
     /// One message's rows (its id in the ledger included) and the claim-check key to delete once they

@@ -3,6 +3,7 @@
 //! transformation of request bytes, so hostile input is tested without a server.
 
 pub mod auth;
+pub mod category;
 pub mod decode;
 pub mod dsn;
 pub mod envelope;
@@ -12,6 +13,7 @@ pub mod limits;
 pub mod store;
 
 pub use auth::{AuthError, AuthSource, Credentials};
+pub use category::DataCategory;
 pub use decode::{decode_body, DecodeError};
 pub use dsn::Dsn;
 pub use envelope::{Envelope, EnvelopeError, EnvelopeHeaders, Item, ItemHeaders, ItemType};

@@ -11,6 +11,7 @@ mod batch;
 mod cached;
 mod issue_reads;
 mod issues;
+mod keys;
 mod monitors;
 mod perf_reads;
 mod project_reads;
@@ -28,13 +29,14 @@ pub use issue_reads::{
     MAX_COUNTED_ISSUES,
 };
 pub use issues::{IssueChange, Sighting};
+pub use keys::{KeyInfo, Quota, QuotaRow, QuotaScope};
 pub use monitors::{CheckInRow, Monitor, MonitorMark, Run};
 pub use perf_reads::{
     EndpointStats, HourStats, PerfOverview, PerfWindow, TransactionDetail, TransactionQuery,
     TransactionSort, TransactionSummary, DAILY_AFTER_US,
 };
 pub use project_reads::{ProjectSummary, RecentEvent};
-pub use projects::{KeyInfo, Project, ProjectKey};
+pub use projects::{Project, ProjectKey};
 pub use retention::{OltpReport, EXPIRED_PAYLOAD};
 pub use rollups::Rollup;
 pub use settings::StorageFigures;

@@ -5,6 +5,8 @@
 //! Every write is idempotent: a run is keyed by `(monitor, check_in_id)`, a missed slot by its time, and
 //! a closed run is never reopened, so a batch applied twice leaves the same rows.
 
+use std::collections::{HashMap, HashSet};
+
 use crate::monitors::{
     CheckIn, CheckInStatus, RunStatus, Schedule, DEFAULT_MARGIN_MINUTES,
     DEFAULT_MAX_RUNTIME_MINUTES, DEFAULT_THRESHOLD,
@@ -221,6 +223,54 @@ impl Store {
         }
         Ok(out)
     }
+
+    /// Drops the check-ins that would create a monitor past `cap` monitors in their project (in order:
+    /// the first new slugs fill what room is left); check-ins of existing monitors always pass. Returns
+    /// how many were dropped. The processor is the only writer that creates monitors, so counting before
+    /// its commit is exact.
+    pub async fn drop_monitors_past_cap(
+        &self,
+        check_ins: &mut Vec<CheckInRow>,
+        cap: usize,
+    ) -> Result<usize> {
+        let mut known: HashMap<ProjectId, HashSet<String>> = HashMap::new();
+        for row in check_ins.iter() {
+            if known.contains_key(&row.project_id) {
+                continue;
+            }
+            let mut rows = self
+                .conn()
+                .query(
+                    "SELECT slug FROM monitors WHERE project_id = ?1",
+                    [row.project_id.value()],
+                )
+                .await?;
+            let mut slugs = HashSet::new();
+            while let Some(r) = rows.next().await? {
+                slugs.insert(r.get::<String>(0)?);
+            }
+            known.insert(row.project_id, slugs);
+        }
+        let mut dropped: HashMap<ProjectId, usize> = HashMap::new();
+        check_ins.retain(|row| {
+            let slugs = known.entry(row.project_id).or_default();
+            let slug = &row.check_in.monitor_slug;
+            if slugs.contains(slug) {
+                return true;
+            }
+            if slugs.len() >= cap {
+                *dropped.entry(row.project_id).or_default() += 1;
+                return false;
+            }
+            slugs.insert(slug.clone());
+            true
+        });
+        // One line per project and batch, however many were dropped: the log is no flood target either.
+        for (project, n) in &dropped {
+            tracing::warn!(%project, dropped = n, cap, "monitor cap reached: check-ins for new monitors dropped");
+        }
+        Ok(dropped.values().sum())
+    }
 }
 
 /// Writes a batch's check-ins and marks (inside its transaction).
@@ -417,4 +467,53 @@ async fn apply_mark(tx: &mut Cached<'_>, mark: &MonitorMark) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::WriteBatch;
+
+    fn row(project: ProjectId, slug: &str) -> CheckInRow {
+        let payload = format!(r#"{{"monitor_slug":"{slug}","status":"ok"}}"#);
+        CheckInRow {
+            project_id: project,
+            check_in: CheckIn::from_payload(payload.as_bytes()).unwrap(),
+            received_at_us: 1_700_000_000_000_000,
+        }
+    }
+
+    #[tokio::test]
+    async fn new_monitors_past_the_cap_are_dropped_and_existing_ones_pass() {
+        let store = Store::open_in_memory().await.unwrap();
+        let p = store.create_project("p").await.unwrap().id;
+        let q = store.create_project("q").await.unwrap().id;
+        let mut batch = WriteBatch {
+            check_ins: vec![
+                row(p, "a"),
+                row(p, "b"),
+                row(p, "c"),
+                row(p, "a"),
+                row(q, "c"),
+            ],
+            ..WriteBatch::default()
+        };
+        assert_eq!(
+            store
+                .drop_monitors_past_cap(&mut batch.check_ins, 2)
+                .await
+                .unwrap(),
+            1,
+            "only p's third slug"
+        );
+        store.commit(&batch).await.unwrap();
+        assert_eq!(store.monitors(Some(p)).await.unwrap().len(), 2);
+        let mut next = vec![row(p, "b"), row(p, "d"), row(q, "d")];
+        assert_eq!(store.drop_monitors_past_cap(&mut next, 2).await.unwrap(), 1);
+        let kept: Vec<(ProjectId, &str)> = next
+            .iter()
+            .map(|r| (r.project_id, r.check_in.monitor_slug.as_str()))
+            .collect();
+        assert_eq!(kept, [(p, "b"), (q, "d")]);
+    }
 }

@@ -9,6 +9,8 @@ pub struct ProjectKey {
     pub public_key: PublicKey,
     pub label: String,
     pub enabled: bool,
+    /// Microseconds since the epoch.
+    pub created_at: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,7 +18,6 @@ pub struct Project {
     pub id: ProjectId,
     pub name: String,
     pub slug: String,
-    pub events_per_minute: Option<i64>,
     pub keys: Vec<ProjectKey>,
 }
 
@@ -26,14 +27,6 @@ impl Project {
         let key = self.keys.iter().find(|k| k.enabled)?;
         Some(Dsn::new(scheme, key.public_key.clone(), host, self.id))
     }
-}
-
-/// What ingest needs to know about a key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyInfo {
-    pub project_id: ProjectId,
-    pub enabled: bool,
-    pub events_per_minute: Option<i64>,
 }
 
 /// `My Shop API!` → `my-shop-api`.
@@ -128,17 +121,17 @@ impl Store {
         let mut rows = self
             .conn()
             .query(
-                "SELECT name, slug, events_per_minute FROM projects WHERE id = ?1",
+                "SELECT name, slug FROM projects WHERE id = ?1",
                 [id.value()],
             )
             .await?;
         let Some(row) = rows.next().await? else {
             return Ok(None);
         };
-        let (name, slug, events_per_minute) = (row.get(0)?, row.get(1)?, row.get(2)?);
+        let (name, slug) = (row.get(0)?, row.get(1)?);
         let mut rows = self
             .conn()
-            .query("SELECT public_key, label, enabled FROM project_keys WHERE project_id = ?1 ORDER BY created_at, public_key", [id.value()])
+            .query("SELECT public_key, label, enabled, created_at FROM project_keys WHERE project_id = ?1 ORDER BY created_at, public_key", [id.value()])
             .await?;
         let mut keys = Vec::new();
         while let Some(row) = rows.next().await? {
@@ -146,75 +139,14 @@ impl Store {
                 public_key: parse_key(&row.get::<String>(0)?)?,
                 label: row.get(1)?,
                 enabled: row.get::<i64>(2)? != 0,
+                created_at: row.get(3)?,
             });
         }
         Ok(Some(Project {
             id,
             name,
             slug,
-            events_per_minute,
             keys,
-        }))
-    }
-
-    /// Adds another key to a project (a project may have several, each disabled on its own).
-    pub async fn add_key(&self, project: ProjectId, label: &str) -> Result<ProjectKey> {
-        let key = PublicKey::generate();
-        self.conn()
-            .execute(
-                "INSERT INTO project_keys (public_key, project_id, label, created_at) VALUES (?1, ?2, ?3, ?4)",
-                (key.as_str(), project.value(), label, now_us()),
-            )
-            .await?;
-        Ok(ProjectKey {
-            public_key: key,
-            label: label.to_owned(),
-            enabled: true,
-        })
-    }
-
-    pub async fn set_key_enabled(&self, key: &PublicKey, enabled: bool) -> Result<bool> {
-        let n = self
-            .conn()
-            .execute(
-                "UPDATE project_keys SET enabled = ?1 WHERE public_key = ?2",
-                (enabled as i64, key.as_str()),
-            )
-            .await?;
-        Ok(n > 0)
-    }
-
-    /// Sets the per-project quota of accepted events per minute; `None` removes it.
-    pub async fn set_events_per_minute(
-        &self,
-        project: ProjectId,
-        limit: Option<i64>,
-    ) -> Result<bool> {
-        let n = self
-            .conn()
-            .execute(
-                "UPDATE projects SET events_per_minute = ?1 WHERE id = ?2",
-                (limit, project.value()),
-            )
-            .await?;
-        Ok(n > 0)
-    }
-
-    pub async fn key_info(&self, key: &PublicKey) -> Result<Option<KeyInfo>> {
-        let mut rows = self
-            .conn()
-            .query(
-                "SELECT k.project_id, k.enabled, p.events_per_minute FROM project_keys k JOIN projects p ON p.id = k.project_id WHERE k.public_key = ?1",
-                [key.as_str()],
-            )
-            .await?;
-        let Some(row) = rows.next().await? else {
-            return Ok(None);
-        };
-        Ok(Some(KeyInfo {
-            project_id: ProjectId::new(row.get(0)?),
-            enabled: row.get::<i64>(1)? != 0,
-            events_per_minute: row.get(2)?,
         }))
     }
 }

@@ -35,6 +35,7 @@ mod format;
 pub mod front_door;
 pub mod health;
 mod issues;
+mod keys;
 mod live;
 mod monitors;
 mod perf_chart;
@@ -155,6 +156,10 @@ pub fn router(state: WebState) -> Router {
         .route("/projects/{slug}/settings", get(projects::settings))
         .route("/projects/{slug}/rename", post(projects::rename))
         .route("/projects/{slug}/delete", post(projects::delete))
+        .route("/projects/{slug}/keys", post(keys::add))
+        .route("/projects/{slug}/keys/{key}/limits", post(keys::key_limits))
+        .route("/projects/{slug}/keys/{key}/{action}", post(keys::act))
+        .route("/projects/{slug}/limits", post(keys::project_limits))
         .route("/projects/{slug}/issues", get(issues::list))
         .route("/projects/{slug}/issues/{id}", get(issues::detail))
         .route(

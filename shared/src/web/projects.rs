@@ -1,5 +1,5 @@
-//! Projects: the list (open issues, last activity, DSN), create, the settings page (rename, every key's
-//! DSN, delete), and the dashboard: its errors half (open issues, events in 24 h, recent issues and events,
+//! Projects: the list (open issues, last activity, DSN), create, the settings page (rename, keys and
+//! quotas from [`super::keys`], delete), and the dashboard: its errors half (open issues, events in 24 h, recent issues and events,
 //! queue depth) and its performance half (`performance::dashboard_perf`).
 
 use askama::Template;
@@ -13,8 +13,9 @@ use crate::store::{IssueFilter, IssueSort, IssueStatus, Project, RecentEvent};
 use super::chart::Sparkline;
 use super::format::{Count, Ts};
 use super::issues::{deploys, issue_rows, IssueRow};
+use super::keys::{key_rows, limit_fields, KeyRow, LimitField};
 use super::performance::{dashboard_perf, DashboardPerf};
-use super::{key_dsn, project_or_404, render, Chrome, WebError, WebResult, WebState};
+use super::{project_or_404, render, Chrome, WebError, WebResult, WebState};
 
 /// A project card on the list.
 pub struct ProjectCard {
@@ -170,22 +171,17 @@ pub async fn dashboard(
     })
 }
 
-/// A key of the project with its DSNs.
-pub struct KeyRow {
-    pub label: String,
-    pub enabled: bool,
-    pub dsns: Vec<(&'static str, String)>,
-}
-
 #[derive(Template)]
 #[template(path = "projects/settings.html")]
 struct SettingsPage {
     chrome: Chrome,
     project: Project,
     keys: Vec<KeyRow>,
+    project_limits: Vec<LimitField>,
+    limits_url: String,
 }
 
-/// `GET /projects/{slug}/settings`: rename, keys and DSNs, delete.
+/// `GET /projects/{slug}/settings`: rename, keys with their DSNs and quotas, project quotas, delete.
 pub async fn settings(
     State(state): State<WebState>,
     chrome: Chrome,
@@ -200,28 +196,15 @@ pub async fn settings(
             format!("Settings · {}", project.name),
         )
         .await?;
-    let keys = project
-        .keys
-        .iter()
-        .map(|k| {
-            let mut dsns = vec![(
-                "External DSN",
-                key_dsn(&chrome.external_base, project.id, &k.public_key),
-            )];
-            if let Some(internal) = &chrome.internal_base {
-                dsns.push(("Internal DSN", key_dsn(internal, project.id, &k.public_key)));
-            }
-            KeyRow {
-                label: k.label.clone(),
-                enabled: k.enabled,
-                dsns,
-            }
-        })
-        .collect();
+    let quotas = state.store.quotas(project.id).await?;
+    let keys = key_rows(&chrome, &project, &quotas);
+    let project_limits = limit_fields(&quotas, None);
     render(&SettingsPage {
         chrome,
-        project,
         keys,
+        project_limits,
+        limits_url: format!("/projects/{}/limits", project.slug),
+        project,
     })
 }
 
