@@ -112,10 +112,15 @@ async fn any_instance_accepts_a_session_signed_with_the_shared_secret() {
 async fn cookies_are_secure_over_https() {
     let app = TestApp::new().await;
     let ui = ui(&app, &sign_in_config(&[("SPLAT_SESSION_SECRET", SECRET)]));
-    let stale = session_cookie(
-        "ada@example.com",
-        "another secret, also long enough..",
-        in_an_hour(),
+    // Over https the session cookie carries the __Host- prefix (the browser then takes it only from a
+    // secure page of this exact host).
+    let stale = format!(
+        "__Host-{}",
+        session_cookie(
+            "ada@example.com",
+            "another secret, also long enough..",
+            in_an_hour(),
+        )
     );
     let page = get(
         &ui,
@@ -127,7 +132,7 @@ async fn cookies_are_secure_over_https() {
     let cleared = page.header("set-cookie").unwrap();
     assert_eq!(
         cleared,
-        "splat_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax; Secure"
+        "__Host-splat_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax; Secure"
     );
     // Signing out deletes the cookie the same way (a CSRF-checked form post).
     let csrf = "t".repeat(43);
@@ -135,7 +140,7 @@ async fn cookies_are_secure_over_https() {
         .header(
             "cookie",
             format!(
-                "{}; splat_csrf={csrf}",
+                "__Host-{}; splat_csrf={csrf}",
                 session_cookie("ada@example.com", SECRET, in_an_hour())
             ),
         )
@@ -146,10 +151,13 @@ async fn cookies_are_secure_over_https() {
     let out = send(&ui, req).await;
     assert_eq!(out.status, 303);
     assert_eq!(out.header("location"), Some("/login?signed_out=1"));
-    assert!(out.headers.get_all("set-cookie").iter().any(|v| v
-        .to_str()
-        .unwrap()
-        .starts_with("splat_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax; Secure")));
+    assert!(out
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .any(|v| v.to_str().unwrap().starts_with(
+            "__Host-splat_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax; Secure"
+        )));
 }
 
 #[tokio::test]
