@@ -57,6 +57,9 @@ pub struct Config {
     pub sign_in: SignInConfig,
     /// `SPLAT_MONITOR_EVALUATE_SECS`, default 60: how often `splat serve` evaluates cron monitors.
     pub monitor_evaluate_every: Duration,
+    /// `SPLAT_TEST_PANIC_ON_MARKER`, for tests only: the processor panics on any envelope containing
+    /// this text (the tests prove a panic loses nothing). Never set it in production.
+    pub test_panic_marker: Option<String>,
 }
 
 /// How the UI is guarded. Ingest, `/mcp` and `/_health` never are.
@@ -254,6 +257,7 @@ impl Config {
             monitor_evaluate_every: Duration::from_secs(
                 parse("SPLAT_MONITOR_EVALUATE_SECS", 60)?.max(1),
             ),
+            test_panic_marker: get("SPLAT_TEST_PANIC_ON_MARKER").filter(|m| !m.is_empty()),
         })
     }
 
