@@ -1,14 +1,12 @@
 //! Drives a [`Processor`] from a queue by polling it, the way the Lambda SQS event source would: used by
 //! `splat serve` for the local queue and for SQS when it runs against AWS or an emulator.
 
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::FutureExt;
 use tokio::sync::watch;
 
-use super::supervisor::{panic_message, LoopState, ProcessorHealth};
+use super::supervisor::{catching, panic_message, LoopState, ProcessorHealth};
 use super::{BatchOutcome, Processor};
 use crate::notify::NotifyHandle;
 use crate::queue::{Delivery, Queue};
@@ -143,7 +141,7 @@ async fn step(
     for (i, group) in groups.iter().enumerate() {
         let processed = process(processor, queue, options, health, group);
         let result = if group[0].receive_count > 1 {
-            AssertUnwindSafe(processed).catch_unwind().await
+            catching(processed).await
         } else {
             // A panic here ends the loop, and `run` starts it again.
             Ok(processed.await)
@@ -162,8 +160,7 @@ async fn step(
                 }
                 return Err(e);
             }
-            Err(payload) => {
-                let panic = panic_message(&*payload);
+            Err(panic) => {
                 let suspect = &group[0];
                 tracing::error!(message_id = %suspect.message_id, receive_count = suspect.receive_count, panic = %panic,
                     "a redelivered message panicked the processor; it stays on the queue");

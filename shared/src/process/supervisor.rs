@@ -8,9 +8,12 @@
 //! in the dead letters after the queue's receive limit (`splat queue dead-letters list|redrive`).
 
 use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use serde::Serialize;
 
 /// The first restart waits this long; each panic in a row doubles it, up to [`MAX_BACKOFF`].
@@ -118,6 +121,16 @@ impl ProcessorHealth {
 fn backoff(in_a_row: u32) -> Duration {
     let doublings = in_a_row.saturating_sub(1).min(16);
     (FIRST_BACKOFF * 2u32.pow(doublings)).min(MAX_BACKOFF)
+}
+
+/// Runs `future`, a panic in it becoming `Err` with the panic's text. For a redelivered message processed
+/// alone: its panic fails only it, and the code around goes on (nothing it shares is left half-written:
+/// a transaction a panic abandons is rolled back when it is dropped).
+pub async fn catching<F: Future>(future: F) -> Result<F::Output, String> {
+    AssertUnwindSafe(future)
+        .catch_unwind()
+        .await
+        .map_err(|payload| panic_message(&*payload))
 }
 
 /// The text a panic was raised with (`panic!("…")` carries a `&str` or a `String`).
