@@ -177,11 +177,8 @@ pub async fn run(config: &crate::config::Config, command: Command) -> anyhow::Re
         }
         Command::Redrive(id) => {
             let moved = queue.redrive(id).await?;
-            if moved == 0 {
-                anyhow::bail!(
-                    "no dead letter {}",
-                    id.map_or("at all".into(), |i| i.to_string())
-                );
+            if let (0, Some(id)) = (moved, id) {
+                anyhow::bail!("no dead letter {id}");
             }
             format!("{moved} message(s) back on the queue\n")
         }
