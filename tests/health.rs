@@ -210,3 +210,102 @@ fn chrono_like(s: &str) -> bool {
         && s.as_bytes()[10] == b'T'
         && s[..4].parse::<u32>().is_ok_and(|y| y >= 2024)
 }
+
+/// Polls `done` every 20 ms for up to 20 s.
+async fn eventually(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !done().await {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_processor_is_restarted_reported_and_loses_nothing() {
+    use splat::process::runner::{self, RunnerOptions};
+    use splat::process::supervisor::ProcessorHealth;
+
+    let app = TestApp::with_config(|c| c.queue_max_receives = 2).await;
+    let poison = json!({"level": "error", "message": "POISON-MARKER in a message"});
+    assert_eq!(
+        app.post_envelope(event_envelope(&event_id(1), &poison), &[])
+            .await
+            .status,
+        200
+    );
+    send_error(&app, 2).await;
+
+    let health = ProcessorHealth::default();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let options = RunnerOptions {
+        batch_size: 10,
+        wait: std::time::Duration::from_millis(50),
+        ..RunnerOptions::default()
+    };
+    let processor = app
+        .processor
+        .clone()
+        .with_panic_marker(Some("POISON-MARKER"));
+    let task = tokio::spawn(runner::run(
+        processor,
+        app.queue.clone(),
+        options,
+        health.clone(),
+        stopped,
+    ));
+    let router = |health: &ProcessorHealth| {
+        health::router(
+            HealthState::new(app.store.clone(), app.queue.clone(), THRESHOLDS)
+                .with_processor(health.clone()),
+        )
+    };
+
+    // Both arrive in one batch, which panics: the loop stops, and health says so until it restarts.
+    eventually("a restart", async || health.report().restarts == 1).await;
+    let down = get_health(router(&health)).await;
+    assert_eq!(
+        (down.status, field(&down, "status")),
+        (503, &json!("degraded"))
+    );
+    assert_eq!(field(&down, "processor")["state"], json!("restarting"));
+
+    // Redelivered, each is processed alone: the good event is stored, the poison panics alone (caught)
+    // and, past the receive limit, ends in the dead letters with the reason.
+    eventually("the good event", async || app.count("events").await == 1).await;
+    eventually("the dead letter", async || {
+        app.queue.dead_letter_count().await.unwrap() == 1
+    })
+    .await;
+    let letters = app.queue.dead_letters().await.unwrap();
+    assert!(
+        letters[0]
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("panicked"),
+        "{letters:?}"
+    );
+    let up = get_health(router(&health)).await;
+    assert_eq!(up.status, 200, "{}", up.body);
+    let report = field(&up, "processor");
+    assert_eq!(report["state"], json!("running"));
+    assert_eq!(report["restarts"], json!(1));
+    assert!(report["panics"].as_u64().unwrap() >= 2, "{report}");
+    assert!(report["last_panic"]
+        .as_str()
+        .unwrap()
+        .contains("SPLAT_TEST_PANIC_ON_MARKER"));
+    assert!(report["last_batch_at"].is_string());
+    let _ = stop.send(true);
+    task.await.unwrap();
+    assert_eq!(
+        health.report().state,
+        splat::process::supervisor::LoopState::Stopped
+    );
+
+    // Redriven to a processor without the hook, the acknowledged envelope is stored after all.
+    assert_eq!(app.queue.redrive(None).await.unwrap(), 1);
+    app.process().await;
+    assert_eq!(app.count("events").await, 2);
+    assert_eq!(app.queue.dead_letter_count().await.unwrap(), 0);
+}

@@ -78,6 +78,49 @@ async fn sqs_event_with_a_poison_record_reports_only_that_record() {
     );
 }
 
+#[tokio::test]
+async fn a_redelivered_record_that_panics_fails_alone() {
+    let app = TestApp::new().await;
+    for (n, message) in [(3, "good"), (4, "POISON-MARKER")] {
+        app.post_envelope(
+            event_envelope(&event_id(n), &json!({ "message": message })),
+            &[],
+        )
+        .await;
+    }
+    let bodies = app
+        .queue
+        .receive(2, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    let mut event: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/aws/sqs-batch-with-poison.json")).unwrap();
+    for (record, delivery) in [0, 1].into_iter().zip(&bodies) {
+        event["Records"][record]["body"] =
+            json!(base64::engine::general_purpose::STANDARD.encode(&delivery.body));
+        // Both were in an invocation that panicked before.
+        event["Records"][record]["attributes"]["ApproximateReceiveCount"] = json!("2");
+    }
+    let event: SqsEvent = serde_json::from_value(event).unwrap();
+    let poison_id = event.records[1].message_id.clone().unwrap();
+    let processor = app
+        .processor
+        .clone()
+        .with_panic_marker(Some("POISON-MARKER"));
+
+    let response = splat::lambda::handle_sqs_event(&processor, None, event).await;
+    let failures: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(failures, vec![poison_id]);
+    assert_eq!(
+        app.query_strings("SELECT title FROM events").await,
+        vec![vec![Some("good".to_string())]]
+    );
+}
+
 /// The ingest URL the template gives the UI function as `SPLAT_PUBLIC_URL`, so its DSNs name ingest.
 const INGEST_URL: &str = "https://abc123.execute-api.eu-west-1.amazonaws.com";
 /// The viewer's host in the fixtures: CloudFront's, copied into `x-forwarded-host` by the stack's

@@ -66,6 +66,9 @@ pub struct Config {
     pub monitor_evaluate_every: Duration,
     /// `SPLAT_MAX_MONITORS_PER_PROJECT`, default 100: check-ins for a new monitor past it are dropped.
     pub max_monitors_per_project: usize,
+    /// `SPLAT_TEST_PANIC_ON_MARKER`, for tests only: the processor panics on any envelope containing
+    /// this text (the tests prove a panic loses nothing). Never set it in production.
+    pub test_panic_marker: Option<String>,
 }
 
 /// How the UI is guarded. Ingest, `/mcp` and `/_health` never are.
@@ -290,6 +293,7 @@ impl Config {
                 "SPLAT_MAX_MONITORS_PER_PROJECT",
                 crate::monitors::DEFAULT_MAX_MONITORS_PER_PROJECT as u64,
             )? as usize,
+            test_panic_marker: get("SPLAT_TEST_PANIC_ON_MARKER").filter(|m| !m.is_empty()),
         })
     }
 

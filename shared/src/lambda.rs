@@ -5,7 +5,8 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMe
 use base64::Engine;
 
 use crate::notify::Notifier;
-use crate::process::Processor;
+use crate::process::supervisor::catching;
+use crate::process::{BatchOutcome, ProcessError, Processor};
 use crate::queue::Delivery;
 
 /// The longest a batch's alerts may hold the processor function after its commit.
@@ -37,6 +38,11 @@ fn delivery(message: &SqsMessage) -> Option<Delivery> {
 /// `ReportBatchItemFailures`); SQS deletes the rest. If the batch cannot be committed at all, every message
 /// is reported so that none is lost.
 ///
+/// Records SQS delivered before (`ApproximateReceiveCount` above 1) were in an invocation that did not
+/// finish, a panic among the possible causes: each is processed alone first, its panic caught and only it
+/// reported, so a record that panics every time reaches the dead-letter queue alone instead of taking its
+/// batch-mates with it. (A panic among first deliveries fails the invocation; SQS redelivers them all.)
+///
 /// After the commit, alerts for the batch's new and regressed issues (and any burst) are sent right here,
 /// within [`NOTIFY_DEADLINE`]: nothing runs between invocations. Their failures are logged and never fail
 /// the batch.
@@ -45,23 +51,34 @@ pub async fn handle_sqs_event(
     notifier: Option<&Notifier>,
     event: SqsEvent,
 ) -> SqsBatchResponse {
-    let deliveries: Vec<Delivery> = event.records.iter().filter_map(delivery).collect();
-    let failed = match processor.process_batch(&deliveries).await {
-        Ok(outcome) => {
-            if let Some(notifier) = notifier {
-                notifier
-                    .deliver_changes(&outcome.issue_changes, NOTIFY_DEADLINE)
-                    .await;
+    let (redelivered, fresh): (Vec<Delivery>, Vec<Delivery>) = event
+        .records
+        .iter()
+        .filter_map(delivery)
+        .partition(|d| d.receive_count > 1);
+    let mut outcome = BatchOutcome::default();
+    for suspect in &redelivered {
+        let one = std::slice::from_ref(suspect);
+        match catching(processor.process_batch(one)).await {
+            Ok(result) => outcome.absorb(committed_or_all_failed(result, one)),
+            Err(panic) => {
+                tracing::error!(message_id = %suspect.message_id, panic = %panic, "a redelivered message panicked the processor");
+                outcome.failed.push(suspect.message_id.clone());
             }
-            outcome.failed
         }
-        Err(e) => {
-            tracing::error!(error = %e, "batch commit failed; returning every message to the queue");
-            deliveries.iter().map(|d| d.message_id.clone()).collect()
-        }
-    };
+    }
+    if !fresh.is_empty() {
+        let result = processor.process_batch(&fresh).await;
+        outcome.absorb(committed_or_all_failed(result, &fresh));
+    }
+    if let Some(notifier) = notifier {
+        notifier
+            .deliver_changes(&outcome.issue_changes, NOTIFY_DEADLINE)
+            .await;
+    }
     let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failed
+    response.batch_item_failures = outcome
+        .failed
         .into_iter()
         .map(|id| {
             let mut failure = BatchItemFailure::default();
@@ -70,6 +87,20 @@ pub async fn handle_sqs_event(
         })
         .collect();
     response
+}
+
+/// A batch's outcome; when nothing could be committed, every one of its messages failed.
+fn committed_or_all_failed(
+    result: Result<BatchOutcome, ProcessError>,
+    deliveries: &[Delivery],
+) -> BatchOutcome {
+    result.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "batch commit failed; returning every message to the queue");
+        BatchOutcome {
+            failed: deliveries.iter().map(|d| d.message_id.clone()).collect(),
+            ..BatchOutcome::default()
+        }
+    })
 }
 
 /// What a scheduled invocation asks for: the input's `job` (an EventBridge target's constant input), or

@@ -12,6 +12,7 @@ use crate::ingest;
 use crate::mcp::{self, McpState};
 use crate::notify::{self, Notifier};
 use crate::process::runner::{self, RunnerOptions};
+use crate::process::supervisor::ProcessorHealth;
 use crate::process::Processor;
 use crate::web::front_door::HostPolicy;
 use crate::web::health::{self, HealthState, QueueThresholds};
@@ -90,7 +91,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         (open_store(&config).await?, open_store(&config).await?);
     let processor = Processor::new(writer, blobs.clone())
         .with_horizons(config.retention)
-        .with_max_monitors(config.max_monitors_per_project);
+        .with_max_monitors(config.max_monitors_per_project)
+        .with_panic_marker(config.test_panic_marker.as_deref());
+    if config.test_panic_marker.is_some() {
+        eprintln!("WARNING: SPLAT_TEST_PANIC_ON_MARKER is set: the processor panics on purpose (tests only)");
+    }
     let options = RunnerOptions {
         batch_size: config.batch_size,
         // Well within the local queue's visibility timeout (see `RunnerOptions::window`).
@@ -119,7 +124,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         );
         (monitors, retention)
     };
-    let worker = processing.spawn(runner::run(processor, queue.clone(), options, stopped));
+    let processor_health = ProcessorHealth::default();
+    let worker = processing.spawn(runner::run(
+        processor,
+        queue.clone(),
+        options,
+        processor_health.clone(),
+        stopped,
+    ));
     let health = HealthState::new(
         open_reader(&config).await?,
         queue.clone(),
@@ -127,7 +139,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             warning: config.queue_warning_threshold,
             critical: config.queue_critical_threshold,
         },
-    );
+    )
+    .with_processor(processor_health);
     // The transaction page reads spans back from the lake files through the same blob store.
     let lake = crate::lake::LakeFiles::new(ui_store.clone(), blobs.clone());
     let ui = WebState::new(

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use splat::admin;
 use splat::config::Config;
+use splat::queue::dead_letters;
 use splat::wiring::{dsn_line, open_store};
 
 #[derive(Parser)]
@@ -49,6 +50,35 @@ enum Command {
     Retention {
         #[command(subcommand)]
         command: RetentionCommand,
+    },
+    /// The local queue (`<data-dir>/queue.db`).
+    Queue {
+        #[command(subcommand)]
+        command: QueueCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum QueueCommand {
+    /// Messages the processor failed `SPLAT_QUEUE_MAX_RECEIVES` times.
+    DeadLetters {
+        #[command(subcommand)]
+        command: DeadLetterCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeadLetterCommand {
+    /// Id, project, time received, receive count, size and reason of each.
+    List,
+    /// One dead letter: its envelope's header and item headers (never the payloads).
+    Show { id: i64 },
+    /// Move one dead letter (or all) back to the queue, its receive count reset.
+    Redrive {
+        #[arg(required_unless_present = "all")]
+        id: Option<i64>,
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
     },
 }
 
@@ -152,6 +182,17 @@ async fn main() -> anyhow::Result<()> {
                 } => admin::limit_key(&store, &key, &categories, &per_minute, base).await?,
             };
             println!("{}", lines.join("\n"));
+            Ok(())
+        }
+        Command::Queue {
+            command: QueueCommand::DeadLetters { command },
+        } => {
+            let command = match command {
+                DeadLetterCommand::List => dead_letters::Command::List,
+                DeadLetterCommand::Show { id } => dead_letters::Command::Show(id),
+                DeadLetterCommand::Redrive { id, .. } => dead_letters::Command::Redrive(id),
+            };
+            print!("{}", dead_letters::run(&config, command).await?);
             Ok(())
         }
         Command::Project { command } => {

@@ -8,10 +8,12 @@ use serde_json::Value;
 use crate::protocol::lenient;
 
 mod event;
+mod feedback;
 
 pub use event::{
     Breadcrumb, Event, Exception, Frame, Mechanism, Request, Stacktrace, Thread, User,
 };
+pub use feedback::Feedback;
 
 /// The columns promoted out of an error event.
 #[derive(Debug, Clone, PartialEq)]

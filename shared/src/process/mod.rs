@@ -14,17 +14,19 @@ use bytes::Bytes;
 use crate::blob::{BlobError, BlobStore};
 use crate::grouping;
 use crate::lake::LakeWriter;
-use crate::model::{self, Event, EventSummary, SpanRecord};
+use crate::model::{self, Event, EventSummary, Feedback, SpanRecord};
 use crate::monitors::CheckIn;
 use crate::perf::transaction::{self, SpanTree};
-use crate::protocol::{Envelope, EventId, ItemType, ProjectId};
+use crate::protocol::{Envelope, EventId, Item, ItemType, ProjectId};
 use crate::queue::{Delivery, EnvelopeRef, QueueMessage};
 use crate::retention::Horizons;
 use crate::store::{
-    CheckInRow, EventRow, IssueChange, SpanRow, Store, StoreError, TransactionRow, WriteBatch,
+    CheckInRow, EventRow, FeedbackKind, FeedbackRow, IssueChange, SpanRow, Store, StoreError,
+    TransactionRow, WriteBatch,
 };
 
 pub mod runner;
+pub mod supervisor;
 pub mod time;
 
 use self::time::Clock;
@@ -38,6 +40,23 @@ pub struct BatchOutcome {
     pub failed: Vec<String>,
     /// Issues created or regressed by this batch, for notifications.
     pub issue_changes: Vec<IssueChange>,
+    /// Why each failed message failed (message id, reason), for the dead letters.
+    pub reasons: Vec<(String, String)>,
+}
+
+impl BatchOutcome {
+    /// Adds another batch's outcome to this one.
+    pub fn absorb(&mut self, other: BatchOutcome) {
+        self.done.extend(other.done);
+        self.failed.extend(other.failed);
+        self.issue_changes.extend(other.issue_changes);
+        self.reasons.extend(other.reasons);
+    }
+
+    fn fail(&mut self, message_id: &str, reason: String) {
+        self.failed.push(message_id.to_owned());
+        self.reasons.push((message_id.to_owned(), reason));
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +81,8 @@ pub struct Processor {
     horizons: Horizons,
     /// Monitors a project may have; check-ins for new slugs past it are dropped.
     max_monitors: usize,
+    /// Test only: panic on an envelope containing this (see [`Processor::with_panic_marker`]).
+    panic_marker: Option<Arc<[u8]>>,
 }
 
 /// Why one message was not processed.
@@ -83,6 +104,7 @@ impl Processor {
             lake,
             horizons: Horizons::default(),
             max_monitors: crate::monitors::DEFAULT_MAX_MONITORS_PER_PROJECT,
+            panic_marker: None,
         }
     }
 
@@ -95,6 +117,15 @@ impl Processor {
     /// The same processor with another cap on monitors per project (`SPLAT_MAX_MONITORS_PER_PROJECT`).
     pub fn with_max_monitors(mut self, cap: usize) -> Self {
         self.max_monitors = cap;
+        self
+    }
+
+    /// For tests only (`SPLAT_TEST_PANIC_ON_MARKER`): the processor panics on any envelope whose bytes
+    /// contain `marker`, which is how the tests prove a panic loses nothing. Empty means off.
+    pub fn with_panic_marker(mut self, marker: Option<&str>) -> Self {
+        self.panic_marker = marker
+            .filter(|m| !m.is_empty())
+            .map(|m| Arc::from(m.as_bytes()));
         self
     }
 
@@ -130,7 +161,7 @@ impl Processor {
                 }
                 Err(e) => {
                     tracing::warn!(message_id = %id, receive_count = delivery.receive_count, error = %e, "message failed");
-                    outcome.failed.push(id.clone());
+                    outcome.fail(id, e.to_string());
                 }
             }
         }
@@ -189,7 +220,7 @@ impl Processor {
                 }
                 Err(e) => {
                     tracing::warn!(message_id = %id, error = %e, "message failed to commit");
-                    outcome.failed.push(id.clone());
+                    outcome.fail(id, e);
                 }
             }
         }
@@ -237,6 +268,11 @@ impl Processor {
             EnvelopeRef::Inline(bytes) => (bytes.clone(), None),
             EnvelopeRef::Blob(key) => (self.blobs.get(key).await?, Some(key.clone())),
         };
+        if let Some(marker) = &self.panic_marker {
+            if bytes.windows(marker.len()).any(|w| w == &marker[..]) {
+                panic!("test hook: the envelope contains SPLAT_TEST_PANIC_ON_MARKER");
+            }
+        }
         let envelope =
             Envelope::parse(bytes).map_err(|e| MessageFailure::Malformed(e.to_string()))?;
         let clock = Clock::new(
@@ -264,7 +300,7 @@ fn add_envelope(
         .or(envelope.headers.event_id)
         .unwrap_or_else(EventId::random)
         .to_string();
-    for item in &envelope.items {
+    for (index, item) in envelope.items.iter().enumerate() {
         let ty = item.ty();
         match ty {
             ItemType::Event => add_event(batch, project, &event_id, clock, &item.payload)?,
@@ -276,13 +312,18 @@ fn add_envelope(
                 add_check_in(batch, project, received, &item.payload);
                 batch.count_item(project, ty.as_str(), received, 1);
             }
+            ItemType::Feedback | ItemType::UserReport => {
+                // The n-th item of its message: what names a user report that names no event, the same
+                // way on every delivery.
+                let fallback_id = format!("{}-{index}", message.received_at_us);
+                add_feedback(batch, project, &event_id, &fallback_id, received, item)?;
+                batch.count_item(project, ty.as_str(), received, 1);
+            }
             ItemType::Attachment
             | ItemType::Session
             | ItemType::Sessions
             | ItemType::ClientReport
             | ItemType::Log
-            | ItemType::Feedback
-            | ItemType::UserReport
             | ItemType::Profile
             | ItemType::ProfileChunk
             | ItemType::ReplayEvent
@@ -414,6 +455,43 @@ fn add_transaction(
         )),
         perf,
         spans: rows,
+    });
+    Ok(())
+}
+
+/// User feedback: a `feedback` item is the envelope's event (its id is the one ingest answered with); a
+/// legacy `user_report` is known by the event it names.
+fn add_feedback(
+    batch: &mut WriteBatch,
+    project: ProjectId,
+    event_id: &str,
+    fallback_id: &str,
+    received: i64,
+    item: &Item,
+) -> Result<(), String> {
+    let (kind, feedback) = match item.ty() {
+        ItemType::UserReport => (
+            FeedbackKind::UserReport,
+            Feedback::from_user_report(&item.payload),
+        ),
+        _ => (
+            FeedbackKind::Feedback,
+            Feedback::from_feedback_payload(&item.payload),
+        ),
+    };
+    let feedback = feedback.map_err(|e| e.to_string())?;
+    let feedback_id = match kind {
+        FeedbackKind::Feedback => event_id.to_owned(),
+        FeedbackKind::UserReport => feedback
+            .associated_event_id
+            .map_or_else(|| fallback_id.to_owned(), |id| id.to_string()),
+    };
+    batch.feedback.push(FeedbackRow {
+        project_id: project,
+        kind,
+        feedback_id,
+        feedback,
+        received_at_us: received,
     });
     Ok(())
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::supervisor::{catching, panic_message, LoopState, ProcessorHealth};
 use super::{BatchOutcome, Processor};
 use crate::notify::NotifyHandle;
 use crate::queue::{Delivery, Queue};
@@ -36,16 +37,67 @@ impl Default for RunnerOptions {
     }
 }
 
-/// Polls until `shutdown` turns true. Errors are logged and retried after a pause; they never stop it.
+/// Polls until `shutdown` turns true, under supervision: errors are logged and retried after a pause; a
+/// panic stops the polling loop, which is started again after a backoff (see [`super::supervisor`]).
 pub async fn run(
     processor: Processor,
     queue: Arc<dyn Queue>,
     options: RunnerOptions,
+    health: ProcessorHealth,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    while !*shutdown.borrow() {
+        health.set_state(LoopState::Running);
+        // A task of its own, so that its panic ends only it (on the same runtime and thread).
+        let task = tokio::spawn(poll(
+            processor.clone(),
+            queue.clone(),
+            options.clone(),
+            health.clone(),
+            shutdown.clone(),
+        ));
+        let panic = match task.await {
+            Ok(()) => break,
+            Err(e) if e.is_panic() => panic_message(&*e.into_panic()),
+            Err(_) => break,
+        };
+        note_panic(&health, queue.as_ref(), &panic).await;
+        let backoff = health.restarting();
+        tracing::error!(panic = %panic, backoff_secs = backoff.as_secs_f64(), "the processor panicked; restarting it");
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    health.set_state(LoopState::Stopped);
+}
+
+/// Records a panic, and on each message that was in flight says why it will come back.
+async fn note_panic(health: &ProcessorHealth, queue: &dyn Queue, panic: &str) {
+    note_panicked(queue, &health.panicked(panic), panic).await;
+}
+
+/// Notes on each message why it will come back (a note is best effort: it only explains).
+async fn note_panicked(queue: &dyn Queue, receipts: &[String], panic: &str) {
+    let reason = format!("the processor panicked: {panic}");
+    for receipt in receipts {
+        if let Err(e) = queue.note_failure(receipt, &reason).await {
+            tracing::warn!(error = %e, "could not record why a message failed");
+        }
+    }
+}
+
+/// The polling loop itself; ends when `shutdown` turns true.
+async fn poll(
+    processor: Processor,
+    queue: Arc<dyn Queue>,
+    options: RunnerOptions,
+    health: ProcessorHealth,
     mut shutdown: watch::Receiver<bool>,
 ) {
     while !*shutdown.borrow() {
         let step = tokio::select! {
-            step = run_once(&processor, queue.as_ref(), &options) => step,
+            step = step(&processor, queue.as_ref(), &options, Some(&health)) => step,
             _ = shutdown.changed() => break,
         };
         if let Err(e) = step {
@@ -65,6 +117,69 @@ pub async fn run_once(
     queue: &dyn Queue,
     options: &RunnerOptions,
 ) -> anyhow::Result<BatchOutcome> {
+    step(processor, queue, options, None).await
+}
+
+/// [`run_once`], telling `health` what is in flight and when a batch is done.
+///
+/// A message delivered before (a receive count above 1) was in a batch that never finished: a panic, a
+/// crash, a storage failure, or a message that failed on its own. Such messages are processed one at a
+/// time, each with its panics caught, before the rest: one that panics every time fails alone, its
+/// batch-mates go through, and the queue moves it to the dead letters after its receive limit.
+async fn step(
+    processor: &Processor,
+    queue: &dyn Queue,
+    options: &RunnerOptions,
+    health: Option<&ProcessorHealth>,
+) -> anyhow::Result<BatchOutcome> {
+    let deliveries = receive_batch(queue, options).await?;
+    let (redelivered, fresh): (Vec<Delivery>, Vec<Delivery>) =
+        deliveries.into_iter().partition(|d| d.receive_count > 1);
+    let mut groups: Vec<Vec<Delivery>> = redelivered.into_iter().map(|d| vec![d]).collect();
+    groups.extend(Some(fresh).filter(|f| !f.is_empty()));
+    let mut total = BatchOutcome::default();
+    for (i, group) in groups.iter().enumerate() {
+        let processed = process(processor, queue, options, health, group);
+        let result = if group[0].receive_count > 1 {
+            catching(processed).await
+        } else {
+            // A panic here ends the loop, and `run` starts it again.
+            Ok(processed.await)
+        };
+        match result {
+            Ok(Ok(outcome)) => total.absorb(outcome),
+            Ok(Err(e)) => {
+                // The storage failed: what was not tried yet goes back uncounted too.
+                let rest: Vec<String> = groups[i + 1..]
+                    .iter()
+                    .flatten()
+                    .map(|d| d.receipt.clone())
+                    .collect();
+                if let Err(release) = queue.release(&rest).await {
+                    tracing::warn!(error = %release, "could not hand the batch back to the queue");
+                }
+                return Err(e);
+            }
+            Err(panic) => {
+                let suspect = &group[0];
+                tracing::error!(message_id = %suspect.message_id, receive_count = suspect.receive_count, panic = %panic,
+                    "a redelivered message panicked the processor; it stays on the queue");
+                if let Some(health) = health {
+                    health.panicked(&panic);
+                }
+                note_panicked(queue, std::slice::from_ref(&suspect.receipt), &panic).await;
+                total.failed.push(suspect.message_id.clone());
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// Up to `batch_size` deliveries, gathered for up to `window` after the first.
+async fn receive_batch(
+    queue: &dyn Queue,
+    options: &RunnerOptions,
+) -> anyhow::Result<Vec<Delivery>> {
     let mut deliveries: Vec<Delivery> = queue.receive(options.batch_size, options.wait).await?;
     let window_ends = tokio::time::Instant::now() + options.window;
     while !deliveries.is_empty() && deliveries.len() < options.batch_size {
@@ -80,10 +195,27 @@ pub async fn run_once(
         }
         deliveries.extend(more);
     }
-    if deliveries.is_empty() {
-        return Ok(BatchOutcome::default());
+    Ok(deliveries)
+}
+
+/// Processes one batch, deletes what is done, notes why the rest failed, and hands out notifications.
+async fn process(
+    processor: &Processor,
+    queue: &dyn Queue,
+    options: &RunnerOptions,
+    health: Option<&ProcessorHealth>,
+    deliveries: &[Delivery],
+) -> anyhow::Result<BatchOutcome> {
+    let receipt = |id: &String| {
+        deliveries
+            .iter()
+            .find(|d| &d.message_id == id)
+            .map(|d| d.receipt.clone())
+    };
+    if let Some(health) = health {
+        health.set_in_flight(deliveries.iter().map(|d| d.receipt.clone()).collect());
     }
-    let outcome = match processor.process_batch(&deliveries).await {
+    let outcome = match processor.process_batch(deliveries).await {
         Ok(outcome) => outcome,
         Err(e) => {
             // Nothing committed: the storage failed (a full disk, an unusable volume), not these messages.
@@ -99,12 +231,16 @@ pub async fn run_once(
             ));
         }
     };
-    let receipts: Vec<String> = deliveries
-        .iter()
-        .filter(|d| outcome.done.contains(&d.message_id))
-        .map(|d| d.receipt.clone())
-        .collect();
-    queue.delete(&receipts).await?;
+    let done: Vec<String> = outcome.done.iter().filter_map(receipt).collect();
+    queue.delete(&done).await?;
+    for (id, reason) in &outcome.reasons {
+        if let Some(receipt) = receipt(id) {
+            queue.note_failure(&receipt, reason).await?;
+        }
+    }
+    if let Some(health) = health {
+        health.batch_done();
+    }
     if let Some(notify) = &options.notify {
         notify.offer(&outcome.issue_changes);
     }
@@ -135,8 +271,6 @@ pub async fn drain(
         if outcome.done.is_empty() && outcome.failed.is_empty() {
             return Ok(total);
         }
-        total.done.extend(outcome.done);
-        total.failed.extend(outcome.failed);
-        total.issue_changes.extend(outcome.issue_changes);
+        total.absorb(outcome);
     }
 }

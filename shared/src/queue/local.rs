@@ -16,6 +16,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot, Notify};
 
+use super::dead_letters::{DeadLetter, HEAD_BYTES};
 use super::{Delivery, Queue, QueueError, EMPTY_POLL_BACKOFF};
 
 const SCHEMA: &str = "
@@ -38,6 +39,10 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     died_at       INTEGER NOT NULL
 );
 ";
+
+/// Columns added after the first release, for files created before them: why a message's last delivery
+/// failed (`messages.last_error`), kept as the dead letter's `reason`.
+const ADDED_COLUMNS: [(&str, &str); 2] = [("messages", "last_error"), ("dead_letters", "reason")];
 
 /// Sends waiting for the next group commit are capped so one commit never holds too much memory.
 const MAX_GROUP: usize = 512;
@@ -78,6 +83,7 @@ impl LocalQueue {
             .map_err(QueueError::new)?;
         let conn = open_conn(&db).await?;
         conn.execute_batch(SCHEMA).await.map_err(QueueError::new)?;
+        add_columns(&conn).await?;
         let writer = open_conn(&db).await?;
         if let Some(max_bytes) = max_bytes {
             // Only the sending connection is capped: the processor's side must always be able to move a
@@ -114,12 +120,92 @@ impl LocalQueue {
         count(&self.conn, "SELECT count(*) FROM dead_letters").await
     }
 
+    /// The dead letters, oldest death first, each with the head of its body (enough for its header).
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, QueueError> {
+        self.read_dead_letters(
+            "SELECT id, enqueued_at, died_at, receive_count, reason, length(body), substr(body, 1, ?1)
+             FROM dead_letters ORDER BY died_at, id",
+            [HEAD_BYTES],
+        )
+        .await
+    }
+
+    /// One dead letter with its whole body.
+    pub async fn dead_letter(&self, id: i64) -> Result<Option<DeadLetter>, QueueError> {
+        Ok(self
+            .read_dead_letters(
+                "SELECT id, enqueued_at, died_at, receive_count, reason, length(body), body
+                 FROM dead_letters WHERE id = ?1",
+                [id],
+            )
+            .await?
+            .pop())
+    }
+
+    async fn read_dead_letters(
+        &self,
+        sql: &str,
+        params: impl libsql::params::IntoParams,
+    ) -> Result<Vec<DeadLetter>, QueueError> {
+        let mut rows = self
+            .conn
+            .query(sql, params)
+            .await
+            .map_err(QueueError::new)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().await.map_err(QueueError::new)? {
+            let get = |i| row.get_value(i).map_err(QueueError::new);
+            let int = |i| match get(i)? {
+                libsql::Value::Integer(n) => Ok(n),
+                other => Err(QueueError::Failed(format!("unexpected {other:?}"))),
+            };
+            out.push(DeadLetter {
+                id: int(0)?,
+                enqueued_at_ms: int(1)?,
+                died_at_ms: int(2)?,
+                receive_count: int(3)? as u32,
+                reason: match get(4)? {
+                    libsql::Value::Text(t) => Some(t),
+                    _ => None,
+                },
+                size: int(5)? as u64,
+                body: match get(6)? {
+                    libsql::Value::Blob(b) => b,
+                    libsql::Value::Text(t) => t.into_bytes(),
+                    _ => Vec::new(),
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    /// Moves a dead letter (or, with `None`, every one) back to the queue, visible now, with its receive
+    /// count reset and its message id kept: the processor's ledger still recognises it, so a message
+    /// whose rows were committed after all is not stored twice. Returns how many moved.
+    pub async fn redrive(&self, id: Option<i64>) -> Result<u64, QueueError> {
+        let tx = self.conn.transaction().await.map_err(QueueError::new)?;
+        let moved = tx
+            .execute(
+                "INSERT INTO messages (id, body, enqueued_at, visible_at, receive_count)
+                 SELECT id, body, enqueued_at, ?2, 0 FROM dead_letters WHERE ?1 IS NULL OR id = ?1",
+                (id, now_ms()),
+            )
+            .await
+            .map_err(QueueError::new)?;
+        tx.execute("DELETE FROM dead_letters WHERE ?1 IS NULL OR id = ?1", [id])
+            .await
+            .map_err(QueueError::new)?;
+        tx.commit().await.map_err(QueueError::new)?;
+        self.arrived.notify_waiters();
+        Ok(moved)
+    }
+
     async fn receive_now(&self, max: usize) -> Result<Vec<Delivery>, QueueError> {
         let now = now_ms();
         let tx = self.conn.transaction().await.map_err(QueueError::new)?;
         tx.execute(
-            "INSERT INTO dead_letters (id, body, enqueued_at, receive_count, died_at)
-             SELECT id, body, enqueued_at, receive_count, ?1 FROM messages INDEXED BY messages_receives
+            "INSERT INTO dead_letters (id, body, enqueued_at, receive_count, died_at, reason)
+             SELECT id, body, enqueued_at, receive_count, ?1, last_error FROM messages INDEXED BY messages_receives
              WHERE visible_at <= ?1 AND receive_count >= ?2",
             (now, self.max_receives),
         )
@@ -226,6 +312,18 @@ impl Queue for LocalQueue {
         tx.commit().await.map_err(QueueError::new)
     }
 
+    async fn note_failure(&self, receipt: &str, reason: &str) -> Result<(), QueueError> {
+        let (id, count) = parse_receipt(receipt)?;
+        self.conn
+            .execute(
+                "UPDATE messages SET last_error = ?3 WHERE id = ?1 AND receive_count = ?2",
+                (id, count, crate::model::clip(reason, 2000)),
+            )
+            .await
+            .map_err(QueueError::new)?;
+        Ok(())
+    }
+
     async fn depth(&self) -> Result<u64, QueueError> {
         count(&self.conn, "SELECT count(*) FROM messages").await
     }
@@ -259,6 +357,23 @@ async fn open_conn(db: &libsql::Database) -> Result<libsql::Connection, QueueErr
         .await
         .map_err(QueueError::new)?;
     Ok(conn)
+}
+
+/// Adds the [`ADDED_COLUMNS`] a file made by an older Splat lacks.
+async fn add_columns(conn: &libsql::Connection) -> Result<(), QueueError> {
+    for (table, column) in ADDED_COLUMNS {
+        let present = count(
+            conn,
+            &format!("SELECT count(*) FROM pragma_table_info('{table}') WHERE name = '{column}'"),
+        )
+        .await?;
+        if present == 0 {
+            conn.execute(&format!("ALTER TABLE {table} ADD COLUMN {column} TEXT"), ())
+                .await
+                .map_err(QueueError::new)?;
+        }
+    }
+    Ok(())
 }
 
 async fn count(conn: &libsql::Connection, sql: &str) -> Result<u64, QueueError> {
@@ -472,5 +587,118 @@ mod tests {
             s.await.unwrap().unwrap();
         }
         assert_eq!(q.depth().await.unwrap(), 200);
+    }
+
+    /// A queue message as ingest writes it, around a small envelope.
+    fn message(project: i64, envelope: &str) -> Vec<u8> {
+        crate::queue::QueueMessage {
+            project_id: crate::protocol::ProjectId::new(project),
+            event_id: None,
+            received_at_us: 1_767_225_600_000_000, // 2026-01-01T00:00:00Z
+            envelope: crate::queue::EnvelopeRef::Inline(bytes::Bytes::from(envelope.to_owned())),
+        }
+        .encode()
+    }
+
+    /// Receives until every message has died (visibility 1 ms, two receives each).
+    async fn kill_all(q: &LocalQueue, reason: &str) {
+        for _ in 0..3 {
+            for d in q.receive(10, Duration::ZERO).await.unwrap() {
+                q.note_failure(&d.receipt, reason).await.unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(q.depth().await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn dead_letters_are_listed_shown_and_redriven() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = queue(&dir, 1, 2).await;
+        let big = "x".repeat(3_000_000);
+        q.send(message(7, &format!("{{\"event_id\":\"0123456789abcdef0123456789abcdef\"}}\n{{\"type\":\"event\",\"length\":{}}}\n{big}\n{{\"type\":\"attachment\"}}\nab\n", big.len())))
+            .await
+            .unwrap();
+        q.send(message(8, "{}\n")).await.unwrap();
+        q.send(b"not a queue message".to_vec()).await.unwrap();
+        kill_all(&q, "the processor panicked: boom").await;
+
+        let letters = q.dead_letters().await.unwrap();
+        assert_eq!(letters.len(), 3);
+        assert!(letters[0].size > 3_000_000 && letters[0].body.len() <= 4096);
+        assert_eq!(letters[0].receive_count, 2);
+        assert_eq!(
+            letters[0].reason.as_deref(),
+            Some("the processor panicked: boom")
+        );
+        let list = super::super::dead_letters::list_text(&letters);
+        let lines: Vec<&str> = list.lines().collect();
+        assert_eq!(lines.len(), 4, "{list}");
+        assert!(
+            lines[1].starts_with("1 ") && lines[1].contains(" 7 "),
+            "{list}"
+        );
+        assert!(
+            lines[1].contains("2026-01-01 00:00:00 UTC") && lines[1].contains("boom"),
+            "{list}"
+        );
+        assert!(
+            lines[3].contains(" ? "),
+            "an unreadable body still lists: {list}"
+        );
+
+        let blobs = crate::blob::LocalBlobStore::new(dir.path());
+        let one = q.dead_letter(1).await.unwrap().unwrap();
+        let shown = super::super::dead_letters::show_text(&one, &blobs).await;
+        assert!(
+            shown.contains("item 0: type=event bytes=3000000"),
+            "{shown}"
+        );
+        assert!(shown.contains("item 1: type=attachment bytes=2"), "{shown}");
+        assert!(
+            shown.contains("0123456789abcdef0123456789abcdef"),
+            "{shown}"
+        );
+        assert!(shown.len() < 4096, "no payload is printed");
+        assert!(q.dead_letter(99).await.unwrap().is_none());
+
+        // One, then the rest: back on the queue under the same id, visible now, counted from zero.
+        assert_eq!(q.redrive(Some(2)).await.unwrap(), 1);
+        assert_eq!(q.redrive(Some(2)).await.unwrap(), 0);
+        let back = q.receive(10, Duration::ZERO).await.unwrap();
+        assert_eq!(
+            back.iter()
+                .map(|d| (d.message_id.as_str(), d.receive_count))
+                .collect::<Vec<_>>(),
+            vec![("2", 1)]
+        );
+        assert_eq!(q.redrive(None).await.unwrap(), 2);
+        assert_eq!(q.dead_letter_count().await.unwrap(), 0);
+        assert_eq!(q.depth().await.unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_queue_file_from_before_the_reason_column_is_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.db");
+        let db = libsql::Builder::new_local(&path).build().await.unwrap();
+        let conn = db.connect().unwrap();
+        conn.execute_batch(&SCHEMA.replace("IF NOT EXISTS ", ""))
+            .await
+            .unwrap();
+        conn.execute(
+            "INSERT INTO dead_letters (id, body, enqueued_at, receive_count, died_at) VALUES (5, x'00', 0, 5, 0)",
+            (),
+        )
+        .await
+        .unwrap();
+        drop((conn, db));
+        let q = LocalQueue::open(&path, Duration::from_secs(60), 5)
+            .await
+            .unwrap();
+        assert_eq!(q.dead_letters().await.unwrap()[0].reason, None);
+        q.send(b"m".to_vec()).await.unwrap();
+        let d = q.receive(1, Duration::ZERO).await.unwrap();
+        q.note_failure(&d[0].receipt, "why").await.unwrap();
     }
 }

@@ -12,10 +12,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::protocol::{EventId, ProjectId};
 
+pub mod dead_letters;
 pub mod local;
 #[cfg(feature = "aws")]
 pub mod sqs;
 
+pub use dead_letters::DeadLetter;
 pub use local::LocalQueue;
 
 /// A message as the queue hands it out.
@@ -60,10 +62,58 @@ pub trait Queue: Send + Sync {
         let _ = receipts;
         Ok(())
     }
+    /// Records why a delivered message failed, shown with it if it ends in the dead letters. Best
+    /// effort, and nothing where the queue keeps no such note (SQS: the processor's log has it).
+    async fn note_failure(&self, receipt: &str, reason: &str) -> Result<(), QueueError> {
+        let _ = (receipt, reason);
+        Ok(())
+    }
     /// Messages waiting (visible or in flight), for health and the UI.
     async fn depth(&self) -> Result<u64, QueueError>;
     /// Largest encoded message the queue takes; bigger envelopes travel through the blob store.
     fn max_message_bytes(&self) -> usize;
+}
+
+/// How long the queue and its dead-letter queue keep a message by age; `None`: until it is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub messages: Option<Duration>,
+    pub dead_letters: Option<Duration>,
+}
+
+const DAY_SECS: u64 = 86_400;
+
+impl Retention {
+    /// The local queue deletes nothing by age, dead letters included.
+    pub const LOCAL: Self = Self {
+        messages: None,
+        dead_letters: None,
+    };
+    /// The SQS queues of `infra/template.yaml` (`MessageRetentionPeriod`): 4 days, and 14 (the most SQS
+    /// allows) for the dead-letter queue.
+    pub const SQS: Self = Self {
+        messages: Some(Duration::from_secs(4 * DAY_SECS)),
+        dead_letters: Some(Duration::from_secs(14 * DAY_SECS)),
+    };
+
+    /// The queue the configuration uses.
+    pub fn of(config: &crate::config::Config) -> Self {
+        if config.queue_url.is_some() {
+            Self::SQS
+        } else {
+            Self::LOCAL
+        }
+    }
+
+    /// The shortest life a claim-checked body (`ingest/<day>/<uuid>.envelope`) may be given: its message
+    /// can wait out the queue's retention, then the dead-letter queue's (SQS counts a dead letter's age
+    /// from its first enqueue, but a redrive enqueues it anew), so never less than both together.
+    /// `None`: the body must stay until the processor deletes it after its commit, which is the local
+    /// rule (nothing else removes local claim-checked bodies). On AWS the bucket's lifecycle rule
+    /// (`ClaimCheckExpiryDays` in `infra/template.yaml`) must be at least this.
+    pub fn claim_check_life(self) -> Option<Duration> {
+        Some(self.messages? + self.dead_letters?)
+    }
 }
 
 /// Where the envelope is: inline, or in the blob store when it is too large for a queue message.
@@ -162,6 +212,19 @@ impl QueueMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn claim_checks_outlive_the_queue_and_its_dead_letters() {
+        assert_eq!(Retention::LOCAL.claim_check_life(), None);
+        assert_eq!(
+            Retention::SQS.claim_check_life(),
+            Some(Duration::from_secs(18 * 86_400))
+        );
+        let mut config = crate::config::Config::from_lookup(|_| None).unwrap();
+        assert_eq!(Retention::of(&config), Retention::LOCAL);
+        config.queue_url = Some("https://sqs.example/q".into());
+        assert_eq!(Retention::of(&config), Retention::SQS);
+    }
 
     #[test]
     fn messages_round_trip_and_garbage_is_an_error() {

@@ -11,6 +11,7 @@ use crate::protocol::ProjectId;
 use crate::lake::{catalog, EventFact, LakeFacts, LakeWriter, SpanFact, TransactionFact};
 
 use super::cached::Cached;
+use super::feedback::{self, FeedbackRow};
 use super::issues::{IssueChange, IssueWriter, Sighting};
 use super::monitors::{self, CheckInRow, MonitorMark};
 use super::rollups::RollupWriter;
@@ -80,6 +81,8 @@ pub struct WriteBatch {
     /// Cron check-ins (from the processor) and the monitor evaluation's conclusions.
     pub check_ins: Vec<CheckInRow>,
     pub monitor_marks: Vec<MonitorMark>,
+    /// User feedback and user reports.
+    pub feedback: Vec<FeedbackRow>,
 }
 
 impl WriteBatch {
@@ -94,6 +97,7 @@ impl WriteBatch {
         self.message_ids.extend(other.message_ids);
         self.check_ins.extend(other.check_ins);
         self.monitor_marks.extend(other.monitor_marks);
+        self.feedback.extend(other.feedback);
     }
 
     pub fn count_item(&mut self, project_id: ProjectId, item_type: &str, at_us: i64, n: i64) {
@@ -283,6 +287,7 @@ impl Store {
         for id in &batch.message_ids {
             cached.execute("INSERT OR IGNORE INTO processed_messages (message_id, processed_at) VALUES (?1, ?2)", (id.as_str(), now)).await?;
         }
+        feedback::insert(&mut cached, &batch.feedback).await?;
         issues.flush().await?;
         rollups.flush(&mut cached).await?;
         // After the events: a monitor that recovers in this batch resolves the issues they opened.

@@ -9,6 +9,7 @@ use crate::protocol::{ProjectId, PublicKey};
 
 mod batch;
 mod cached;
+mod feedback;
 mod issue_reads;
 mod issues;
 mod keys;
@@ -24,6 +25,7 @@ mod settings;
 mod trace_reads;
 
 pub use batch::{EventRow, ItemCount, SpanRow, TransactionRow, WriteBatch};
+pub use feedback::{FeedbackKind, FeedbackRow, StoredFeedback, FEEDBACK_PAGE};
 pub use issue_reads::{
     EventListItem, Issue, IssueFilter, IssueSort, IssueStatus, Release, StoredEvent,
     MAX_COUNTED_ISSUES,

@@ -224,6 +224,13 @@ impl Store {
                 &[hour.into()],
             )
             .await?;
+        // User feedback (names, emails, what people wrote) goes with the events it is about.
+        total += self
+            .in_batches(
+                "DELETE FROM feedback WHERE id IN (SELECT id FROM feedback WHERE received_at < ?1 LIMIT 500)",
+                &[counters_cutoff_us.into()],
+            )
+            .await?;
         Ok(total)
     }
 

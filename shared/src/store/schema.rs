@@ -16,6 +16,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (DAILY_ROLLUPS_VERSION, V14_DAILY_ROLLUPS),
     (10, V10_MONITORS),
     (15, V15_QUOTAS_AND_ALERT_BUDGET),
+    (16, V16_FEEDBACK),
 ];
 
 /// What the processor derives from each transaction, for lists and the transaction page (the lake has the
@@ -421,4 +422,27 @@ CREATE TABLE alert_budget (
     digest_sent_at  INTEGER,
     PRIMARY KEY (project_id, hour)
 ) WITHOUT ROWID;
+";
+
+/// User feedback (`feedback` items and legacy `user_report`s), shown on the event it names and its issue.
+/// `event_id` is joined at read time: the feedback often arrives before its event is processed.
+/// `feedback_id` is the feedback event's own id, or for a user report the id of the event it names.
+const V16_FEEDBACK: &str = "
+CREATE TABLE feedback (
+    id          INTEGER PRIMARY KEY,
+    project_id  INTEGER NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+    -- 'feedback' | 'user_report'
+    kind        TEXT    NOT NULL,
+    feedback_id TEXT    NOT NULL,
+    event_id    TEXT,
+    name        TEXT,
+    email       TEXT,
+    message     TEXT    NOT NULL,
+    url         TEXT,
+    timestamp   INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    UNIQUE (project_id, kind, feedback_id)
+);
+CREATE INDEX feedback_event ON feedback (project_id, event_id);
+CREATE INDEX feedback_project_time ON feedback (project_id, timestamp);
 ";

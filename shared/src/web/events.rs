@@ -12,6 +12,7 @@ use crate::model::{Event, Exception, Frame, Stacktrace};
 use crate::protocol::EventId;
 use crate::store::{Issue, Project, StoredEvent};
 
+use super::feedback::FeedbackSection;
 use super::format::{json_block, json_text, Ts};
 use super::{project_or_404, render, Chrome, WebError, WebResult, WebState};
 
@@ -338,6 +339,7 @@ struct EventPage {
     received: Ts,
     older: Option<String>,
     newer: Option<String>,
+    feedback: FeedbackSection,
 }
 
 /// Event ids in URLs are 32 hex digits; a dashed UUID is accepted and normalised.
@@ -377,6 +379,7 @@ pub async fn detail(
         ),
         None => (None, (None, None)),
     };
+    let feedback = state.store.event_feedback(project.id, &event_id).await?;
     let chrome = chrome
         .for_project(
             &state,
@@ -386,6 +389,10 @@ pub async fn detail(
         )
         .await?;
     render(&EventPage {
+        feedback: {
+            let count = feedback.len() as i64;
+            FeedbackSection::new(&project.slug, feedback, count)
+        },
         chrome,
         slug: project.slug.clone(),
         view: EventView::from_payload(&event.payload),

@@ -6,6 +6,9 @@
 //! the queue cannot be read. Degraded answers 503, the others 200, so a monitor needs only the status
 //! code. The route has its own router, merged outside the UI's: no sign-in ever stands in front of it.
 //!
+//! Where the processor runs in the same process (`splat serve`), `processor` reports its loop (see
+//! [`crate::process::supervisor`]): `degraded` while a panic has it stopped, waiting to restart.
+//!
 //! Counts are cached for a few seconds, so a monitor polling often costs the database nothing.
 
 use std::sync::{Arc, Mutex};
@@ -18,6 +21,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 
+use crate::process::supervisor::{LoopState, ProcessorHealth, ProcessorReport};
 use crate::queue::Queue;
 use crate::store::{Store, StoreError};
 
@@ -34,6 +38,7 @@ pub struct HealthState {
     queue: Arc<dyn Queue>,
     thresholds: QueueThresholds,
     counts: Arc<Mutex<Option<(Instant, Counts)>>>,
+    processor: Option<ProcessorHealth>,
 }
 
 /// Queue depths at which the queue is `warning`, then `critical`.
@@ -96,6 +101,8 @@ pub struct Health {
     pub transactions_per_second: Option<f64>,
     /// Transactions that ended in the last hour, per minute.
     pub transactions_per_minute: Option<f64>,
+    /// The processor loop, where it runs in this process (`splat serve`); `null` elsewhere.
+    pub processor: Option<ProcessorReport>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -114,7 +121,14 @@ impl HealthState {
             queue,
             thresholds,
             counts: Arc::default(),
+            processor: None,
         }
+    }
+
+    /// Reports this processor loop too, and is degraded while it is down.
+    pub fn with_processor(mut self, processor: ProcessorHealth) -> Self {
+        self.processor = Some(processor);
+        self
     }
 
     /// Reads everything and decides the status.
@@ -134,7 +148,11 @@ impl HealthState {
                 None
             }
         };
-        let status = match (queue_status, counts.is_some()) {
+        let processor = self.processor.as_ref().map(ProcessorHealth::report);
+        let processor_up = processor
+            .as_ref()
+            .is_none_or(|p| p.state == LoopState::Running);
+        let status = match (queue_status, counts.is_some() && processor_up) {
             (_, false) | (QueueStatus::Critical | QueueStatus::Unavailable, _) => Status::Degraded,
             (QueueStatus::Warning, true) => Status::Warning,
             (QueueStatus::Healthy, true) => Status::Ok,
@@ -158,6 +176,7 @@ impl HealthState {
             transaction_count_window: "24h",
             transactions_per_second: counts.map(|c| rate(c.transactions_last_minute, 60.0)),
             transactions_per_minute: counts.map(|c| rate(c.transactions_last_hour, 60.0)),
+            processor,
         }
     }
 

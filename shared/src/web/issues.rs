@@ -14,6 +14,7 @@ use crate::store::{
 
 use super::chart::Sparkline;
 use super::events::EventView;
+use super::feedback::FeedbackSection;
 use super::format::{Count, Ts};
 use super::{project_or_404, redirect_local, render, Chrome, WebError, WebResult, WebState};
 
@@ -409,6 +410,7 @@ struct IssueDetailPage {
     events: Vec<EventRow>,
     prev_url: Option<String>,
     next_url: Option<String>,
+    feedback: FeedbackSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -493,11 +495,13 @@ pub async fn detail(
     let page_url = |p: u32| format!("{base}?page={p}#events");
     let offset = u64::from(page - 1) * u64::from(PER_PAGE);
     let more = offset + (events.len() as u64) < issue.times_seen as u64;
+    let (feedback, feedback_count) = state.store.issue_feedback(project.id, issue.id).await?;
     let title = format!("{} · {}", issue.title, project.name);
     let chrome = chrome
         .for_project(&state, &project, "issues", title)
         .await?;
     render(&IssueDetailPage {
+        feedback: FeedbackSection::new(&project.slug, feedback, feedback_count),
         chrome,
         slug: project.slug.clone(),
         status_label: status_label(issue.status),

@@ -31,6 +31,7 @@ mod chart;
 pub mod csrf;
 mod error;
 mod events;
+mod feedback;
 mod format;
 pub mod front_door;
 pub mod health;
@@ -172,6 +173,7 @@ pub fn router(state: WebState) -> Router {
             get(events::raw_json),
         )
         .route("/projects/{slug}/monitors", get(monitors::list))
+        .route("/projects/{slug}/feedback", get(feedback::list))
         .route("/projects/{slug}/performance", get(performance::index))
         .route(
             "/projects/{slug}/performance/endpoint",

@@ -1,5 +1,6 @@
 "use strict";
-// A real @sentry/node client: `node client.js DSN SCENARIO`, SCENARIO one of error, spans, large.
+// A real @sentry/node client: `node client.js DSN SCENARIO`, SCENARIO one of error, spans, large,
+// feedback.
 // Prints one JSON line: the ids the SDK reported and, for every HTTP request it made, the path, the
 // headers it set (Content-Encoding among them) and the status the server answered.
 const http = require("node:http");
@@ -39,6 +40,17 @@ const scenarios = {
   async large() {
     const rows = Array.from({ length: 500 }, (_, i) => `row ${i} `.padEnd(100, "x"));
     return { event_id: Sentry.captureException(new Error("node sdk large"), { extra: { rows } }) };
+  },
+  // An error, then the user's feedback about it (SCENARIO feedback; the message comes from argv[4]).
+  async feedback() {
+    const event_id = Sentry.captureException(new Error("node sdk feedback boom"));
+    const feedback_id = Sentry.captureFeedback({
+      message: process.argv[4] || "node feedback",
+      name: "Node User",
+      email: "node@example.com",
+      associatedEventId: event_id,
+    });
+    return { event_id, feedback_id };
   },
   // A root span and six identical db queries under it: the N+1 shape.
   async spans() {

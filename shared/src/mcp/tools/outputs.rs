@@ -303,6 +303,22 @@ pub fn schema(name: &str) -> Option<Arc<Map<String, Value>>> {
                         ("has_in_app_frames", ty("boolean")),
                     ])),
                 ),
+                (
+                    "feedback",
+                    object(&[
+                        ("count", ty("integer")),
+                        (
+                            "items",
+                            array(object(&[
+                                ("name", ty("string?")),
+                                ("email", ty("string?")),
+                                ("message", ty("string")),
+                                ("timestamp", ty("string")),
+                                ("event_id", ty("string?")),
+                            ])),
+                        ),
+                    ]),
+                ),
             ],
         ),
         "get_issue_events" => {
