@@ -22,10 +22,9 @@ use bytes::Bytes;
 
 use crate::blob::BlobStore;
 use crate::protocol::auth::{self, AuthError, Credentials};
-use crate::protocol::decode::is_compressed;
 use crate::protocol::store::envelope_from_store_body;
 use crate::protocol::{
-    Envelope, EnvelopeError, EnvelopeHeaders, EventId, ItemType, Limits, ProjectId,
+    DecodeError, Envelope, EnvelopeError, EnvelopeHeaders, EventId, ItemType, Limits, ProjectId,
 };
 use crate::queue::{EnvelopeRef, Queue, QueueError, QueueMessage};
 
@@ -35,6 +34,7 @@ pub mod cron;
 mod error;
 pub mod keys;
 mod rate_limit;
+mod unpacker;
 
 use body::{decode_within, refuse, BodyReader};
 pub use budget::{MemoryBudget, Reservation};
@@ -166,11 +166,11 @@ struct Unpacked {
     reservation: Reservation,
 }
 
-/// Raw bodies past which unpacking leaves the runtime's workers: a kilobyte of compressed input can inflate
-/// to a megabyte or more (milliseconds of work), and framing and checking take about a millisecond per
-/// quarter megabyte; meanwhile every connection on that worker would wait.
-const BLOCKING_COMPRESSED_BYTES: usize = 1 << 10;
-const BLOCKING_PLAIN_BYTES: usize = 256 << 10;
+/// Decoded bodies up to this size are unpacked on the runtime's worker (a quarter millisecond of inflating and
+/// checking at most: every SDK envelope but those with large attachments); larger ones on the unpacking
+/// thread, so that milliseconds of inflating never hold up the other connections on a worker. A compressed
+/// body is tried here first: one that inflates past it cost that much before it moves.
+const INLINE_BYTES: usize = 256 << 10;
 
 async fn unpack(
     state: &IngestState,
@@ -178,48 +178,34 @@ async fn unpack(
     store_json: bool,
     encoding: Option<&str>,
     raw: Bytes,
-    reservation: Reservation,
+    mut reservation: Reservation,
 ) -> Result<Unpacked, BadStoreRequest> {
-    let threshold = if is_compressed(encoding) {
-        BLOCKING_COMPRESSED_BYTES
-    } else {
-        BLOCKING_PLAIN_BYTES
-    };
-    if raw.len() <= threshold {
-        return unpack_now(
-            &state.limits,
-            endpoint,
-            store_json,
-            encoding,
-            raw,
-            reservation,
-        );
+    let limits = &state.limits;
+    if raw.len() <= INLINE_BYTES && INLINE_BYTES < limits.max_envelope_bytes {
+        match decode_within(encoding, raw.clone(), INLINE_BYTES, &mut reservation) {
+            Ok(body) => return frame_and_check(limits, endpoint, store_json, body, reservation),
+            Err(BadStoreRequest::Decode(DecodeError::TooLarge(_))) => {}
+            Err(e) => return Err(e),
+        }
     }
-    let (limits, encoding) = (state.limits.clone(), encoding.map(str::to_owned));
-    tokio::task::spawn_blocking(move || {
-        unpack_now(
-            &limits,
-            endpoint,
-            store_json,
-            encoding.as_deref(),
-            raw,
-            reservation,
-        )
+    let (limits, encoding) = (limits.clone(), encoding.map(str::to_owned));
+    unpacker::unpack(move || {
+        let limit = limits.max_envelope_bytes;
+        let body = decode_within(encoding.as_deref(), raw, limit, &mut reservation)?;
+        frame_and_check(&limits, endpoint, store_json, body, reservation)
     })
     .await
-    .map_err(|e| BadStoreRequest::QueueUnavailable(format!("unpacking failed: {e}")))?
+    .ok_or_else(|| BadStoreRequest::QueueUnavailable("the unpacking thread stopped".into()))?
 }
 
-/// Decodes (within the budget), frames and checks the body: every refusal that needs its content.
-fn unpack_now(
+/// Frames and checks the decoded body: every refusal that needs its content.
+fn frame_and_check(
     limits: &Limits,
     endpoint: Endpoint,
     store_json: bool,
-    encoding: Option<&str>,
-    raw: Bytes,
+    body: Bytes,
     mut reservation: Reservation,
 ) -> Result<Unpacked, BadStoreRequest> {
-    let body = decode_within(encoding, raw, limits.max_envelope_bytes, &mut reservation)?;
     let envelope = if store_json {
         // A legacy body holds one event; its base64 and zlib forms are copies of the body on the way.
         reservation.grow(2 * body.len() + limits.max_event_bytes)?;
