@@ -181,10 +181,16 @@ async fn unpack(
     mut reservation: Reservation,
 ) -> Result<Unpacked, BadStoreRequest> {
     let limits = &state.limits;
-    if raw.len() <= INLINE_BYTES && INLINE_BYTES < limits.max_envelope_bytes {
-        match decode_within(encoding, raw.clone(), INLINE_BYTES, &mut reservation) {
-            Ok(body) => return frame_and_check(limits, endpoint, store_json, body, reservation),
-            Err(BadStoreRequest::Decode(DecodeError::TooLarge(_))) => {}
+    if raw.len() <= INLINE_BYTES {
+        let limit = INLINE_BYTES.min(limits.max_envelope_bytes);
+        match decode_within(encoding, raw.clone(), limit, &mut reservation) {
+            Ok(body) => {
+                drop(raw);
+                return frame_and_check(limits, endpoint, store_json, body, reservation);
+            }
+            // Larger than a worker takes, not than the limit: on to the unpacking thread.
+            Err(BadStoreRequest::Decode(DecodeError::TooLarge(_)))
+                if limit < limits.max_envelope_bytes => {}
             Err(e) => return Err(e),
         }
     }
