@@ -137,6 +137,17 @@ def test_bombs_with_an_unknown_key_are_refused_before_inflating(tmp_path):
         assert server.scalar("SELECT count(*) FROM events") == 0
 
 
+def test_a_client_waiting_for_100_continue_is_refused_without_sending_its_body(tmp_path):
+    with start_splat(tmp_path, TIMEOUTS) as server:
+        s = connect(server.base_url)
+        path = envelope_path(server, UNKNOWN_KEY)
+        s.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                  f"Content-Encoding: gzip\r\nContent-Length: 10485760\r\n\r\n".encode())
+        answer = s.recv(4096)
+        s.close()
+        assert answer.startswith(b"HTTP/1.1 403"), answer
+
+
 def test_bombs_with_a_valid_key_stay_within_the_memory_budget(tmp_path):
     with start_splat(tmp_path, {"SPLAT_INGEST_MEMORY_BYTES": str(BUDGET)}) as server:
         path = envelope_path(server, server.key)

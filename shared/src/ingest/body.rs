@@ -125,17 +125,23 @@ impl<'a> BodyReader<'a> {
 /// resets it). Larger bodies are left unread and the connection closed.
 const DISCARD_BYTES: usize = 1 << 20;
 
-/// Answers a refusal after discarding what is left of a small body.
-pub(crate) async fn refuse(body: &mut Body, why: BadStoreRequest) -> axum::response::Response {
-    let mut left = DISCARD_BYTES;
-    while let Some(Ok(frame)) = body.frame().await {
-        let Ok(data) = frame.into_data() else {
-            continue;
+/// Answers a refusal after discarding what is left of a small body. A client that waits for `100 Continue`
+/// before sending its body is answered at once: reading would ask it for the body.
+pub(crate) async fn refuse(
+    headers: &HeaderMap,
+    body: &mut Body,
+    why: BadStoreRequest,
+) -> axum::response::Response {
+    let expects_continue = headers
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let mut left = if expects_continue { 0 } else { DISCARD_BYTES };
+    while left > 0 {
+        let Some(Ok(frame)) = body.frame().await else {
+            break;
         };
-        match left.checked_sub(data.len()) {
-            Some(rest) => left = rest,
-            None => break,
-        }
+        let read = frame.into_data().map_or(0, |data| data.len());
+        left = left.saturating_sub(read.max(1));
     }
     axum::response::IntoResponse::into_response(why)
 }

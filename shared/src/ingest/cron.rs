@@ -134,6 +134,6 @@ pub(super) async fn endpoint(
     let checked_in = checked_in.await;
     match checked_in {
         Ok(id) => (StatusCode::ACCEPTED, Json(serde_json::json!({ "id": id }))).into_response(),
-        Err(e) => refuse(&mut body, e).await,
+        Err(e) => refuse(&parts.headers, &mut body, e).await,
     }
 }

@@ -421,7 +421,7 @@ async fn endpoint(
     let received = receive(&state, endpoint, &project, headers, query, &mut body).await;
     match received {
         Ok(accepted) => accepted.into_response(),
-        Err(e) => refuse(&mut body, e).await,
+        Err(e) => refuse(headers, &mut body, e).await,
     }
 }
 
