@@ -204,4 +204,14 @@ mod tests {
         .into_response();
         assert_eq!(r.headers()["x-sentry-error"], "invalid event item: bad ???");
     }
+
+    #[test]
+    fn a_full_memory_budget_is_a_503_to_retry_and_a_request_over_all_of_it_a_413() {
+        let busy = BadStoreRequest::from(OverBudget::Busy).into_response();
+        assert_eq!(busy.status(), 503);
+        assert_eq!(busy.headers()["retry-after"], "2");
+        let whole = BadStoreRequest::from(OverBudget::TooLarge(1 << 20)).into_response();
+        assert_eq!(whole.status(), 413);
+        assert!(whole.headers().get("retry-after").is_none());
+    }
 }
