@@ -705,3 +705,157 @@ async fn rows_the_database_refuses_fail_only_their_own_message() {
         "the refused message waits for a retry, then the dead-letter table"
     );
 }
+
+/// A body that fails when read past `chunks`: a request answered without reading it shows it was not read.
+fn body_then_error(chunks: Vec<Vec<u8>>) -> Body {
+    use futures_util::{stream, StreamExt};
+    let chunks: Vec<Result<Bytes, std::io::Error>> =
+        chunks.into_iter().map(|c| Ok(Bytes::from(c))).collect();
+    Body::from_stream(stream::iter(chunks).chain(stream::once(async {
+        Err(std::io::Error::other("the body was read"))
+    })))
+}
+
+#[tokio::test]
+async fn keys_in_headers_or_the_query_are_checked_before_the_body_is_read() {
+    let app = TestApp::new().await;
+    let pid = app.project.id;
+    let other = app.store.create_project("other").await.unwrap();
+    let unknown = "0123456789abcdef0123456789abcdef";
+    let cases = [
+        (
+            format!("/api/{pid}/envelope/?sentry_key={unknown}"),
+            None,
+            "unknown public key",
+        ),
+        (
+            format!("/api/{pid}/envelope/"),
+            Some(format!("Sentry sentry_key={unknown}")),
+            "unknown public key",
+        ),
+        (
+            format!("/api/{pid}/store/?sentry_key={}", other.keys[0].public_key),
+            None,
+            "does not belong",
+        ),
+        (format!("/api/{pid}/store/"), None, "missing authorization"),
+    ];
+    for (uri, auth, reason) in cases {
+        let mut req = Request::post(uri).header("content-encoding", "gzip");
+        if let Some(auth) = auth {
+            req = req.header("x-sentry-auth", auth);
+        }
+        let reply = app.send(req.body(body_then_error(vec![])).unwrap()).await;
+        assert!(
+            matches!(reply.status, 401 | 403),
+            "{reason}: {}",
+            reply.status
+        );
+        assert!(reply.error().contains(reason), "{}", reply.error());
+    }
+    // The cron endpoint's key is in its path.
+    let reply = app
+        .send(
+            Request::post(format!("/api/{pid}/cron/nightly/{unknown}/?status=ok"))
+                .body(body_then_error(vec![]))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.error()),
+        (403, "unknown public key".into())
+    );
+    assert_eq!(app.queued().await, 0);
+}
+
+#[tokio::test]
+async fn a_key_only_in_the_envelope_dsn_is_checked_on_the_first_line() {
+    // Small enough that inflating a bomb would be refused for memory, not for the key.
+    let app = TestApp::with_config(|c| c.edge.ingest_memory_bytes = 1 << 20).await;
+    let pid = app.project.id;
+    let envelope = |key: &str| {
+        let mut body = format!("{{\"dsn\":\"http://{key}@h/{pid}\"}}\n").into_bytes();
+        body.extend(event_envelope(&event_id(1), &error_event("dsn only")).split_off(47));
+        body
+    };
+    let post = |body: Body, encoding: &str| {
+        Request::post(format!("/api/{pid}/envelope/"))
+            .header("content-encoding", encoding)
+            .body(body)
+            .unwrap()
+    };
+    let good = envelope(&app.key());
+    let reply = app.send(post(Body::from(gzip(&good)), "gzip")).await;
+    assert_eq!(reply.status, 200, "{}", reply.error());
+    // Unknown key: only the first line is read (the rest would fail) …
+    let unknown = "0123456789abcdef0123456789abcdef";
+    let mut first = format!("{{\"dsn\":\"http://{unknown}@h/{pid}\"}}\n").into_bytes();
+    first.extend_from_slice(b"{\"type\":");
+    let reply = app
+        .send(post(body_then_error(vec![first]), "identity"))
+        .await;
+    assert_eq!(
+        (reply.status, reply.error()),
+        (403, "unknown public key".into())
+    );
+    // … and only it is inflated: a 50 MiB bomb behind it is never reached.
+    let mut bomb = format!("{{\"dsn\":\"http://{unknown}@h/{pid}\"}}\n").into_bytes();
+    bomb.extend(vec![b' '; 50 << 20]);
+    let reply = app.send(post(Body::from(gzip(&bomb)), "gzip")).await;
+    assert_eq!(
+        (reply.status, reply.error()),
+        (403, "unknown public key".into())
+    );
+    // A header line that never ends is refused at the cap.
+    let endless = gzip(&vec![b'{'; 50 << 20]);
+    let reply = app.send(post(Body::from(endless), "gzip")).await;
+    assert_eq!(reply.status, 400);
+    assert!(
+        reply.error().contains("must end within"),
+        "{}",
+        reply.error()
+    );
+    app.process().await;
+    assert_eq!(app.count("events").await, 1);
+}
+
+#[tokio::test]
+async fn bodies_are_held_within_the_memory_budget() {
+    let app = TestApp::with_config(|c| c.edge.ingest_memory_bytes = 4 << 20).await;
+    // A bomb with a valid key inflates only as far as the budget: alone it could never fit.
+    let bomb = gzip(&vec![0u8; 50 << 20]);
+    let reply = app
+        .post_envelope(bomb, &[("content-encoding", "gzip")])
+        .await;
+    assert_eq!(reply.status, 413, "{}", reply.error());
+    assert!(reply.error().contains("memory budget"), "{}", reply.error());
+    // A request stalled after 3 MiB holds them; another that needs 1.5 MiB is told to come back.
+    let (read, stalled) = tokio::sync::oneshot::channel();
+    let held = Body::from_stream(futures_util::StreamExt::chain(
+        futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(vec![b' '; 3 << 20]))]),
+        futures_util::stream::once(async move {
+            let _ = read.send(());
+            std::future::pending::<Result<Bytes, std::io::Error>>().await
+        }),
+    ));
+    let slow = Request::post(app.envelope_url())
+        .header("content-length", (4 << 20) - 1)
+        .body(held)
+        .unwrap();
+    let router = app.router.clone();
+    let slow = tokio::spawn(async move { tower::ServiceExt::oneshot(router, slow).await });
+    stalled.await.unwrap();
+    let attachment = format!(
+        "{{}}\n{{\"type\":\"attachment\",\"length\":{}}}\n{}\n",
+        3 << 19,
+        "a".repeat(3 << 19)
+    );
+    let reply = app.post_envelope(attachment.clone(), &[]).await;
+    assert_eq!(reply.status, 503, "{}", reply.error());
+    assert_eq!(reply.header("retry-after"), Some("2"));
+    slow.abort();
+    let _ = slow.await;
+    let reply = app.post_envelope(attachment, &[]).await;
+    assert_eq!(reply.status, 200, "{}", reply.error());
+    assert_eq!(app.queued().await, 1);
+}

@@ -69,6 +69,27 @@ pub struct Config {
     /// `SPLAT_TEST_PANIC_ON_MARKER`, for tests only: the processor panics on any envelope containing
     /// this text (the tests prove a panic loses nothing). Never set it in production.
     pub test_panic_marker: Option<String>,
+    /// What the network edge may hold: ingest memory, connections and their timeouts.
+    pub edge: EdgeLimits,
+}
+
+/// Bounds on what clients can make the server hold (see [`crate::http_server`] and [`crate::ingest`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgeLimits {
+    /// `SPLAT_INGEST_MEMORY_BYTES`, default 128 MiB: request bodies, raw and decompressed, held by ingest at
+    /// once across all requests. Past it ingest answers 503 with `Retry-After`; a request that could never fit
+    /// gets 413. A small machine's worth: a hundred envelopes of 1 MiB at once, or one of 40 MiB (an envelope
+    /// holds two to three times its decompressed size while it is decoded and queued).
+    pub ingest_memory_bytes: usize,
+    /// `SPLAT_MAX_CONNECTIONS`, default 512 (`splat serve`): open connections; more wait in the listen backlog.
+    /// Under the common 1,024 open-files limit with room for the database and lake files.
+    pub max_connections: usize,
+    /// `SPLAT_HEADER_TIMEOUT_SECS`, default 30 (`splat serve`): to send a request's headers, counted from the
+    /// connection's start or the previous response, so it is also the keep-alive idle timeout.
+    pub header_timeout: Duration,
+    /// `SPLAT_REQUEST_TIMEOUT_SECS`, default 60 (`splat serve`): from a request's headers to its answer, body
+    /// included (a body trickled a byte a second is cut off with 408).
+    pub request_timeout: Duration,
 }
 
 /// How the UI is guarded. Ingest, `/mcp` and `/_health` never are.
@@ -294,6 +315,15 @@ impl Config {
                 crate::monitors::DEFAULT_MAX_MONITORS_PER_PROJECT as u64,
             )? as usize,
             test_panic_marker: get("SPLAT_TEST_PANIC_ON_MARKER").filter(|m| !m.is_empty()),
+            edge: EdgeLimits {
+                ingest_memory_bytes: parse("SPLAT_INGEST_MEMORY_BYTES", 128 << 20)?.max(1 << 20)
+                    as usize,
+                max_connections: parse("SPLAT_MAX_CONNECTIONS", 512)?.max(1) as usize,
+                header_timeout: Duration::from_secs(parse("SPLAT_HEADER_TIMEOUT_SECS", 30)?.max(1)),
+                request_timeout: Duration::from_secs(
+                    parse("SPLAT_REQUEST_TIMEOUT_SECS", 60)?.max(1),
+                ),
+            },
         })
     }
 

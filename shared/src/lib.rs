@@ -13,6 +13,7 @@ pub mod admin;
 pub mod blob;
 pub mod config;
 pub mod grouping;
+pub mod http_server;
 pub mod ingest;
 pub mod lake;
 pub mod mcp;

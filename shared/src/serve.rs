@@ -169,9 +169,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .merge(health::router(health))
         .merge(web::router(ui))
         .merge(mcp::router(mcp));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    crate::http_server::serve(listener, app, &config.edge, shutdown_signal()).await;
     let _ = stop.send(true);
     worker.await?;
     retention.await?;

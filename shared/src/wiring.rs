@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use crate::blob::{BlobStore, LocalBlobStore};
 use crate::config::Config;
-use crate::ingest::{CachedKeys, IngestState, RateLimiter};
+use crate::ingest::{CachedKeys, IngestState, MemoryBudget, RateLimiter};
 use crate::queue::{LocalQueue, Queue};
 use crate::store::{Project, Store};
 
@@ -106,6 +106,7 @@ pub fn ingest_state(
         blobs,
         limits: config.limits.clone(),
         rate_limiter: Arc::new(RateLimiter::default()),
+        budget: MemoryBudget::new(config.edge.ingest_memory_bytes),
     }
 }
 

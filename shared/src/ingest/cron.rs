@@ -18,24 +18,29 @@ use axum::Json;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use super::{authorize, enqueue, read_body, BadStoreRequest, IngestState};
+use super::body::{decode_within, refuse, BodyReader};
+use super::{authorize, enqueue, BadStoreRequest, IngestState, Reservation};
 use crate::monitors::CheckIn;
 use crate::protocol::auth::{AuthSource, Credentials};
-use crate::protocol::{decode_body, DataCategory, ProjectId, PublicKey};
+use crate::protocol::{DataCategory, ProjectId, PublicKey};
+use crate::store::KeyInfo;
 
 /// Query parameters that are check-in fields; others (`sentry_key`, cache busters) are ignored.
 const QUERY_FIELDS: [&str; 4] = ["status", "check_in_id", "environment", "duration"];
 
-/// Checks and queues one HTTP check-in; returns its `check_in_id`.
-pub async fn handle(
+/// A project opened by the key in the path: what the check-in's quota is counted against.
+struct PathKey {
+    project: ProjectId,
+    key: PublicKey,
+    info: KeyInfo,
+}
+
+/// The key in the path must open the project before anything else is done.
+async fn authorize_path(
     state: &IngestState,
     project: &str,
-    slug: &str,
     key: &str,
-    query: Option<&str>,
-    content_encoding: Option<&str>,
-    body: Bytes,
-) -> Result<String, BadStoreRequest> {
+) -> Result<PathKey, BadStoreRequest> {
     let project: ProjectId = project.parse().map_err(|_| BadStoreRequest::BadProjectId)?;
     let public_key: PublicKey = key.parse().map_err(|_| BadStoreRequest::UnknownKey)?;
     let creds = Credentials {
@@ -45,7 +50,23 @@ pub async fn handle(
         dsn_project: None,
     };
     let info = authorize(state, &creds, project).await?;
-    let mut fields = body_fields(state, content_encoding, body)?;
+    Ok(PathKey {
+        project,
+        key: creds.public_key,
+        info,
+    })
+}
+
+/// Checks and queues one HTTP check-in of an authorized project; returns its `check_in_id`.
+async fn check_in(
+    state: &IngestState,
+    path: &PathKey,
+    slug: &str,
+    query: Option<&str>,
+    content_encoding: Option<&str>,
+    (body, mut reservation): (Bytes, Reservation),
+) -> Result<String, BadStoreRequest> {
+    let mut fields = body_fields(state, content_encoding, body, &mut reservation)?;
     for (name, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         if QUERY_FIELDS.contains(&name.as_ref()) {
             fields.insert(name.into_owned(), Value::String(value.into_owned()));
@@ -73,16 +94,16 @@ pub async fn handle(
         payload.len()
     );
     let limits = state.rate_limiter.check(
-        &creds.public_key,
-        project,
-        &info.quotas,
+        &path.key,
+        path.project,
+        &path.info.quotas,
         &[(DataCategory::Monitor, 1)],
         chrono::Utc::now().timestamp(),
     );
     if !limits.is_empty() {
         return Err(BadStoreRequest::RateLimited(limits));
     }
-    enqueue(state, project, None, Bytes::from(envelope)).await?;
+    enqueue(state, path.project, None, Bytes::from(envelope)).await?;
     Ok(check_in.check_in_id)
 }
 
@@ -91,11 +112,13 @@ fn body_fields(
     state: &IngestState,
     content_encoding: Option<&str>,
     body: Bytes,
+    reservation: &mut Reservation,
 ) -> Result<Map<String, Value>, BadStoreRequest> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
-    let body = decode_body(content_encoding, body, state.limits.max_check_in_bytes)?;
+    let limit = state.limits.max_check_in_bytes;
+    let body = decode_within(content_encoding, body, limit, reservation)?;
     match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(fields)) => Ok(fields),
         Ok(_) => Err(bad_body("expected a JSON object".into())),
@@ -110,34 +133,30 @@ fn bad_body(reason: String) -> BadStoreRequest {
     }
 }
 
-/// The axum handler: reads the body (capped) and answers 202 with the check-in id.
+/// The axum handler: checks the key, reads the body (capped at a check-in's size) and answers 202 with the
+/// check-in id.
 pub(super) async fn endpoint(
     State(state): State<IngestState>,
     Path((project, slug, key)): Path<(String, String, String)>,
     RawQuery(query): RawQuery,
     req: Request<Body>,
 ) -> Response {
-    let (parts, body) = req.into_parts();
-    let body = match read_body(body, state.limits.max_body_bytes).await {
-        Ok(body) => body,
-        Err(e) => return e.into_response(),
-    };
+    let (parts, mut body) = req.into_parts();
     let encoding = parts
         .headers
         .get("content-encoding")
         .and_then(|v| v.to_str().ok());
-    match handle(
-        &state,
-        &project,
-        &slug,
-        &key,
-        query.as_deref(),
-        encoding,
-        body,
-    )
-    .await
-    {
+    let checked_in = async {
+        let path = authorize_path(&state, &project, &key).await?;
+        let limit = state.limits.max_check_in_bytes;
+        let body = BodyReader::new(&mut body, &parts.headers, limit, &state.budget)?
+            .finish()
+            .await?;
+        check_in(&state, &path, &slug, query.as_deref(), encoding, body).await
+    };
+    let checked_in = checked_in.await;
+    match checked_in {
         Ok(id) => (StatusCode::ACCEPTED, Json(serde_json::json!({ "id": id }))).into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => refuse(&parts.headers, &mut body, e).await,
     }
 }

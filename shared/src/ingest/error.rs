@@ -5,6 +5,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use super::budget::OverBudget;
 use crate::protocol::auth::AuthError;
 use crate::protocol::decode::DecodeError;
 use crate::protocol::store::StoreBodyError;
@@ -50,6 +51,22 @@ pub enum BadStoreRequest {
     QueueFull(String),
     #[error("project configuration is unavailable, try again")]
     ConfigUnavailable(String),
+    #[error("ingest is holding as many request bodies as its memory allows, try again shortly")]
+    Busy,
+    #[error("request needs more than the {0}-byte ingest memory budget")]
+    OverMemoryBudget(usize),
+}
+
+/// Seconds a client is asked to wait when ingest is at its memory budget: bodies in flight are gone by then.
+const BUSY_RETRY_AFTER_SECS: u32 = 2;
+
+impl From<OverBudget> for BadStoreRequest {
+    fn from(why: OverBudget) -> Self {
+        match why {
+            OverBudget::Busy => Self::Busy,
+            OverBudget::TooLarge(total) => Self::OverMemoryBudget(total),
+        }
+    }
 }
 
 impl BadStoreRequest {
@@ -70,14 +87,17 @@ impl BadStoreRequest {
             Self::Decode(DecodeError::Unsupported(_) | DecodeError::Stacked(_)) => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
-            Self::Decode(DecodeError::TooLarge(_)) | Self::BodyTooLarge(_) | Self::Overflow(_) => {
-                StatusCode::PAYLOAD_TOO_LARGE
-            }
+            Self::Decode(DecodeError::TooLarge(_))
+            | Self::BodyTooLarge(_)
+            | Self::Overflow(_)
+            | Self::OverMemoryBudget(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Decode(DecodeError::Corrupt(..)) => StatusCode::BAD_REQUEST,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::QueueUnavailable(_) | Self::QueueFull(_) | Self::ConfigUnavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::QueueUnavailable(_)
+            | Self::QueueFull(_)
+            | Self::ConfigUnavailable(_)
+            | Self::Busy
+            | Self::Decode(DecodeError::Refused) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -102,7 +122,8 @@ impl IntoResponse for BadStoreRequest {
     fn into_response(self) -> Response {
         let status = self.status();
         let detail = self.to_string();
-        if status.is_server_error() {
+        // Shedding load is expected under a flood; logging each refusal as an error would flood the log too.
+        if status.is_server_error() && !matches!(self, Self::Busy) {
             tracing::error!(error = ?self, "ingest failed");
         } else {
             tracing::debug!(%detail, status = status.as_u16(), "ingest rejected a request");
@@ -117,6 +138,9 @@ impl IntoResponse for BadStoreRequest {
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert("x-sentry-error", header_safe(&detail));
+        if matches!(self, Self::Busy | Self::Decode(DecodeError::Refused)) {
+            headers.insert("retry-after", HeaderValue::from(BUSY_RETRY_AFTER_SECS));
+        }
         if let Self::RateLimited(limits) = &self {
             headers.insert("retry-after", HeaderValue::from(limits.retry_after_secs()));
             headers.insert("x-sentry-rate-limits", header_safe(&limits.header()));
@@ -186,5 +210,15 @@ mod tests {
         }
         .into_response();
         assert_eq!(r.headers()["x-sentry-error"], "invalid event item: bad ???");
+    }
+
+    #[test]
+    fn a_full_memory_budget_is_a_503_to_retry_and_a_request_over_all_of_it_a_413() {
+        let busy = BadStoreRequest::from(OverBudget::Busy).into_response();
+        assert_eq!(busy.status(), 503);
+        assert_eq!(busy.headers()["retry-after"], "2");
+        let whole = BadStoreRequest::from(OverBudget::TooLarge(1 << 20)).into_response();
+        assert_eq!(whole.status(), 413);
+        assert!(whole.headers().get("retry-after").is_none());
     }
 }

@@ -1,9 +1,13 @@
 //! The ingest pipeline: authenticate, decode, frame-check and size-check an SDK request, then put the
 //! envelope on the durable queue and only then answer `200 {"id": …}`.
 //!
-//! Path of a request: [`router`] → [`handle`] (a plain async function over [`IngestRequest`], so tests
-//! and benchmarks call it without HTTP) → [`Queue::send`]. Envelopes too large for a queue message go to the
-//! blob store first and the message carries the key (claim check). Every refusal is a [`BadStoreRequest`].
+//! Path of a request: [`router`] → [`receive`] → [`Queue::send`] ([`handle`] runs the same path over an
+//! [`IngestRequest`], so tests and benchmarks call it without HTTP). Envelopes too large for a queue message go
+//! to the blob store first and the message carries the key (claim check). Every refusal is a [`BadStoreRequest`].
+//!
+//! Work is done in the order of its cost to us: the key is checked before the body is read (from the headers or
+//! query string, else from the envelope's first line alone), the body is read and decoded within the
+//! [`MemoryBudget`], and bodies large enough to take milliseconds are decoded and framed on the blocking pool.
 //! Before queueing, the key's and project's quotas per data category drop what is over ([`rate_limit`]).
 
 use std::sync::Arc;
@@ -16,20 +20,26 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
-use http_body_util::BodyExt;
 
 use crate::blob::BlobStore;
-use crate::protocol::auth::{self, Credentials};
+use crate::protocol::auth::{self, AuthError, Credentials};
 use crate::protocol::store::envelope_from_store_body;
-use crate::protocol::{decode_body, Envelope, EventId, ItemType, Limits, ProjectId};
+use crate::protocol::{
+    DecodeError, Envelope, EnvelopeError, EnvelopeHeaders, EventId, ItemType, Limits, ProjectId,
+};
 use crate::queue::{EnvelopeRef, Queue, QueueError, QueueMessage};
 use crate::store::KeyInfo;
 
+mod body;
+pub mod budget;
 pub mod cron;
 mod error;
 pub mod keys;
 mod rate_limit;
+mod unpacker;
 
+use body::{decode_within, refuse, BodyReader};
+pub use budget::{MemoryBudget, Reservation};
 pub use error::BadStoreRequest;
 pub use keys::{CachedKeys, KeyLookup};
 pub use rate_limit::{RateLimiter, RateLimits};
@@ -42,6 +52,8 @@ pub struct IngestState {
     pub blobs: Arc<dyn BlobStore>,
     pub limits: Limits,
     pub rate_limiter: Arc<RateLimiter>,
+    /// Bytes of request bodies held at once, across requests (`SPLAT_INGEST_MEMORY_BYTES`).
+    pub budget: MemoryBudget,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,30 +99,52 @@ impl IntoResponse for Accepted {
 
 /// Runs one request through the pipeline. Returns once the envelope is durably queued.
 pub async fn handle(state: &IngestState, req: IngestRequest) -> Result<Accepted, BadStoreRequest> {
-    let project: ProjectId = req
-        .project
-        .parse()
-        .map_err(|_| BadStoreRequest::BadProjectId)?;
-    let request_creds = auth::from_request(&req.headers, req.query.as_deref())?;
-    if req.body.is_empty() {
+    let mut headers = req.headers;
+    headers.insert(http::header::CONTENT_LENGTH, req.body.len().into());
+    let mut body = Body::from(req.body);
+    let (project, query) = (&req.project, req.query.as_deref());
+    receive(state, req.endpoint, project, &headers, query, &mut body).await
+}
+
+/// The pipeline over a body still to be read.
+async fn receive(
+    state: &IngestState,
+    endpoint: Endpoint,
+    project: &str,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: &mut Body,
+) -> Result<Accepted, BadStoreRequest> {
+    let project: ProjectId = project.parse().map_err(|_| BadStoreRequest::BadProjectId)?;
+    let encoding = header(headers, "content-encoding");
+    // A declared length over the cap is refused here, before anything else.
+    let mut reader = BodyReader::new(body, headers, state.limits.max_body_bytes, &state.budget)?;
+    // Who is asking is settled before the body is read: by the request line and headers when they say, else
+    // by the envelope's first line alone (the legacy store body carries no key).
+    let creds = match auth::from_request(headers, query)? {
+        Some(creds) => creds,
+        None if endpoint == Endpoint::Envelope
+            || is_envelope_content_type(header(headers, "content-type")) =>
+        {
+            dsn_credentials(&reader.first_line(encoding).await?)?
+        }
+        None => return Err(AuthError::Missing.into()),
+    };
+    let key = authorize(state, &creds, project).await?;
+    let (raw, reservation) = reader.finish().await?;
+    if raw.is_empty() {
         return Err(BadStoreRequest::EmptyBody);
     }
-    let encoding = header(&req.headers, "content-encoding");
-    let body = decode_body(encoding, req.body, state.limits.max_envelope_bytes)?;
-    let envelope = match req.endpoint {
-        Endpoint::Store if !is_envelope_content_type(header(&req.headers, "content-type")) => {
-            envelope_from_store_body(body.clone(), state.limits.max_envelope_bytes)?
-        }
-        _ => Envelope::parse(body.clone())?,
-    };
-    let creds = auth::with_envelope_dsn(request_creds, envelope.headers.dsn.as_deref())?;
-    let key = authorize(state, &creds, project).await?;
-    state
-        .limits
-        .check(&envelope)
-        .map_err(BadStoreRequest::Overflow)?;
-    let event_id = validate_items(&envelope)?;
-    let mut envelope = envelope;
+    let store_json =
+        endpoint == Endpoint::Store && !is_envelope_content_type(header(headers, "content-type"));
+    let Unpacked {
+        mut envelope,
+        bytes,
+        event_id,
+        mut reservation,
+    } = unpack(state, endpoint, store_json, encoding, raw, reservation).await?;
+    let creds = auth::with_envelope_dsn(Some(creds), envelope.headers.dsn.as_deref())?;
+    check_dsn_project(&creds, project)?;
     let rate_limits = rate_limit::enforce(
         &state.rate_limiter,
         &creds.public_key,
@@ -121,16 +155,106 @@ pub async fn handle(state: &IngestState, req: IngestRequest) -> Result<Accepted,
     )?;
     // An event dropped by a quota gets no id: nothing will be stored under it.
     let event_id = event_id.filter(|_| envelope.event_item().is_some());
-    // The store endpoint built its envelope in memory, and a quota may have dropped items; otherwise the
-    // envelope endpoint forwards the bytes it received.
-    let bytes = match req.endpoint {
-        Endpoint::Envelope if rate_limits.is_empty() => body,
-        _ => Bytes::from(envelope.to_bytes()),
+    // A quota that dropped items changed the envelope: it is framed again (a copy the budget holds too).
+    let bytes = if rate_limits.is_empty() {
+        bytes
+    } else {
+        reservation.grow(bytes.len())?;
+        Bytes::from(envelope.to_bytes())
     };
+    drop(envelope);
+    // The queue message is a copy of the envelope.
+    reservation.grow(bytes.len())?;
     enqueue(state, project, event_id, bytes).await?;
     Ok(Accepted {
         event_id,
         rate_limits,
+    })
+}
+
+/// The key and project an envelope's header line names in its `dsn`.
+fn dsn_credentials(header_line: &[u8]) -> Result<Credentials, BadStoreRequest> {
+    let headers: EnvelopeHeaders = serde_json::from_slice(header_line)
+        .map_err(|e| BadStoreRequest::Envelope(EnvelopeError::InvalidHeader(e.to_string())))?;
+    Ok(auth::with_envelope_dsn(None, headers.dsn.as_deref())?)
+}
+
+/// An envelope decoded, framed and checked, with the bytes to queue and the budget they hold.
+struct Unpacked {
+    envelope: Envelope,
+    bytes: Bytes,
+    event_id: Option<EventId>,
+    reservation: Reservation,
+}
+
+/// Decoded bodies up to this size are unpacked on the runtime's worker (a quarter millisecond of inflating and
+/// checking at most: every SDK envelope but those with large attachments); larger ones on the unpacking
+/// thread, so that milliseconds of inflating never hold up the other connections on a worker. A compressed
+/// body is tried here first: one that inflates past it cost that much before it moves.
+const INLINE_BYTES: usize = 256 << 10;
+
+async fn unpack(
+    state: &IngestState,
+    endpoint: Endpoint,
+    store_json: bool,
+    encoding: Option<&str>,
+    raw: Bytes,
+    mut reservation: Reservation,
+) -> Result<Unpacked, BadStoreRequest> {
+    let limits = &state.limits;
+    if raw.len() <= INLINE_BYTES {
+        let limit = INLINE_BYTES.min(limits.max_envelope_bytes);
+        match decode_within(encoding, raw.clone(), limit, &mut reservation) {
+            Ok(body) => {
+                drop(raw);
+                return frame_and_check(limits, endpoint, store_json, body, reservation);
+            }
+            // Larger than a worker takes, not than the limit: on to the unpacking thread.
+            Err(BadStoreRequest::Decode(DecodeError::TooLarge(_)))
+                if limit < limits.max_envelope_bytes => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let (limits, encoding) = (limits.clone(), encoding.map(str::to_owned));
+    unpacker::unpack(move || {
+        let limit = limits.max_envelope_bytes;
+        let body = decode_within(encoding.as_deref(), raw, limit, &mut reservation)?;
+        frame_and_check(&limits, endpoint, store_json, body, reservation)
+    })
+    .await
+    .ok_or_else(|| BadStoreRequest::QueueUnavailable("the unpacking thread stopped".into()))?
+}
+
+/// Frames and checks the decoded body: every refusal that needs its content.
+fn frame_and_check(
+    limits: &Limits,
+    endpoint: Endpoint,
+    store_json: bool,
+    body: Bytes,
+    mut reservation: Reservation,
+) -> Result<Unpacked, BadStoreRequest> {
+    let envelope = if store_json {
+        // A legacy body holds one event; its base64 and zlib forms are copies of the body on the way.
+        reservation.grow(2 * body.len() + limits.max_event_bytes)?;
+        envelope_from_store_body(body.clone(), limits.max_event_bytes)?
+    } else {
+        Envelope::parse(body.clone())?
+    };
+    limits.check(&envelope).map_err(BadStoreRequest::Overflow)?;
+    let event_id = validate_items(&envelope)?;
+    // The store endpoint built its envelope in memory; the envelope endpoint forwards the bytes it received.
+    let bytes = match endpoint {
+        Endpoint::Store => {
+            reservation.grow(body.len())?;
+            Bytes::from(envelope.to_bytes())
+        }
+        Endpoint::Envelope => body,
+    };
+    Ok(Unpacked {
+        envelope,
+        bytes,
+        event_id,
+        reservation,
     })
 }
 
@@ -153,9 +277,7 @@ pub(crate) async fn authorize(
     creds: &Credentials,
     project: ProjectId,
 ) -> Result<KeyInfo, BadStoreRequest> {
-    if creds.dsn_project.is_some_and(|p| p != project) {
-        return Err(BadStoreRequest::WrongProject(project.to_string()));
-    }
+    check_dsn_project(creds, project)?;
     let info = state
         .keys
         .lookup(&creds.public_key)
@@ -169,6 +291,14 @@ pub(crate) async fn authorize(
         return Err(BadStoreRequest::DisabledKey);
     }
     Ok(info)
+}
+
+/// An envelope's `dsn` must name the project in the path.
+fn check_dsn_project(creds: &Credentials, project: ProjectId) -> Result<(), BadStoreRequest> {
+    match creds.dsn_project {
+        Some(named) if named != project => Err(BadStoreRequest::WrongProject(project.to_string())),
+        _ => Ok(()),
+    }
 }
 
 /// Checks the items ingest is responsible for and picks the event id: the envelope header's, else the
@@ -308,32 +438,12 @@ async fn endpoint(
     RawQuery(query): RawQuery,
     req: Request<Body>,
 ) -> Response {
-    let (parts, body) = req.into_parts();
-    let body = match read_body(body, state.limits.max_body_bytes).await {
-        Ok(body) => body,
-        Err(e) => return e.into_response(),
-    };
-    let req = IngestRequest {
-        endpoint,
-        project,
-        headers: parts.headers,
-        query,
-        body,
-    };
-    match handle(&state, req).await {
+    let (parts, mut body) = req.into_parts();
+    let (headers, query) = (&parts.headers, query.as_deref());
+    let received = receive(&state, endpoint, &project, headers, query, &mut body).await;
+    match received {
         Ok(accepted) => accepted.into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-/// Reads the body (chunked or not) and stops at `limit` bytes without buffering more.
-pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, BadStoreRequest> {
-    match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(BadStoreRequest::BodyTooLarge(limit))
-        }
-        Err(e) => Err(BadStoreRequest::BodyRead(e.to_string())),
+        Err(e) => refuse(headers, &mut body, e).await,
     }
 }
 
