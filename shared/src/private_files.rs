@@ -25,13 +25,28 @@ pub fn create_file(path: &Path) -> io::Result<File> {
     options.open(path)
 }
 
-/// Creates the (empty) database file at `path` as this user's alone before SQLite opens it; an existing
-/// one is left as it is.
+/// Creates the (empty) database file at `path` as this user's alone before SQLite opens it. An existing
+/// file is never opened here: closing any descriptor of a file drops every POSIX lock this process holds
+/// on it, so opening and closing a database that a connection of this process already has open would
+/// silently release that connection's locks (another process could then checkpoint and delete the WAL
+/// under it, and its commits would be lost).
 pub fn create_database_file(path: &Path) -> io::Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         create_dir(dir)?;
     }
-    create_file(path).map(drop)
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        // Made by another process a moment ago: it is that process's to have made.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Takes group and other permissions away from an existing directory (a data directory made by an older

@@ -3,12 +3,13 @@ when the SQS trigger runs two at once: they take turns on the file's lock and lo
 
 import json
 import re
+import subprocess
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from harness import start_splat
+from harness import SPLAT_BIN, start_splat
 
 EVENTS = 300
 WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf"]
@@ -53,3 +54,18 @@ def test_two_processors_on_one_rollback_journal_file_lose_nothing(tmp_path):
     # Both took part, and between them each message was processed exactly once.
     assert min(done) > 0, done
     assert sum(done) == EVENTS, done
+
+
+def test_a_cli_command_beside_a_running_server_loses_nothing(tmp_path):
+    """`splat key …` or `splat project …` open the same database from another process while `splat serve`
+    runs. When the server's own process once reopened the database file (to create it with private
+    permissions) it dropped its SQLite locks, the CLI's exit then took the WAL away under it, and the
+    server's next commits vanished."""
+    with start_splat(tmp_path) as splat:
+        cli = [SPLAT_BIN, "--data-dir", str(splat.db_path.parent)]
+        for round_ in range(3):
+            subprocess.run([*cli, "project", "list"], check=True, capture_output=True, timeout=30)
+            ids = [send(splat, n) for n in range(round_ * 10, round_ * 10 + 10)]
+            splat.wait_for("SELECT 1 FROM events", count=10 * (round_ + 1))
+        assert splat.scalar("SELECT count(*) FROM events") == 30
+        assert ids[-1] in {r["event_id"].replace("-", "") for r in splat.query("SELECT event_id FROM events")}
