@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use bytes::Bytes;
 
-use super::{EnvelopeRef, QueueMessage};
+use super::{EnvelopeRef, MessageHead, QueueMessage};
 use crate::blob::BlobStore;
 use crate::protocol::Envelope;
 
@@ -46,9 +46,8 @@ pub struct DeadLetter {
 
 impl DeadLetter {
     /// The queue message's header fields; `None` for a body that is not a queue message at all.
-    pub fn message(&self) -> Option<QueueMessage> {
-        let header_end = self.body.iter().position(|b| *b == b'\n')?;
-        QueueMessage::decode(&self.body[..=header_end]).ok()
+    pub fn message(&self) -> Option<MessageHead> {
+        QueueMessage::decode_head(&self.body).ok()
     }
 }
 

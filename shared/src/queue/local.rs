@@ -615,7 +615,10 @@ mod tests {
     async fn dead_letters_are_listed_shown_and_redriven() {
         let dir = tempfile::tempdir().unwrap();
         let q = queue(&dir, 1, 2).await;
-        let big = "x".repeat(3_000_000);
+        // Random text: it does not compress, so the message stays larger than the part the list reads.
+        let big: String = (0..3_000_000)
+            .map(|_| char::from(b'a' + rand::random::<u8>() % 26))
+            .collect();
         q.send(message(7, &format!("{{\"event_id\":\"0123456789abcdef0123456789abcdef\"}}\n{{\"type\":\"event\",\"length\":{}}}\n{big}\n{{\"type\":\"attachment\"}}\nab\n", big.len())))
             .await
             .unwrap();
@@ -625,7 +628,7 @@ mod tests {
 
         let letters = q.dead_letters().await.unwrap();
         assert_eq!(letters.len(), 3);
-        assert!(letters[0].size > 3_000_000 && letters[0].body.len() <= 4096);
+        assert!(letters[0].size > 1_000_000 && letters[0].body.len() <= 4096);
         assert_eq!(letters[0].receive_count, 2);
         assert_eq!(
             letters[0].reason.as_deref(),
