@@ -360,13 +360,24 @@ pub(crate) async fn enqueue(
     envelope: Bytes,
 ) -> Result<(), BadStoreRequest> {
     let received_at_us = chrono::Utc::now().timestamp_micros();
+    let large = envelope.len() > INLINE_BYTES;
     let mut message = QueueMessage {
         project_id: project,
         event_id,
         received_at_us,
         envelope: EnvelopeRef::Inline(envelope),
     };
-    let mut body = message.encode();
+    // A large envelope is compressed for the queue (`QueueMessage::encode`): milliseconds, off the workers.
+    let mut body = if large {
+        let job = message.clone();
+        unpacker::unpack(move || job.encode())
+            .await
+            .ok_or_else(|| {
+                BadStoreRequest::QueueUnavailable("the unpacking thread stopped".into())
+            })?
+    } else {
+        message.encode()
+    };
     if body.len() > state.queue.max_message_bytes() {
         let EnvelopeRef::Inline(bytes) = message.envelope else {
             unreachable!("just built inline")
