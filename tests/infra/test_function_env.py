@@ -3,6 +3,7 @@ parameters, is accepted by the real configuration parser (shared/src/config.rs, 
 binary): a parameter default the code refuses, or a value the template misspells, fails here rather than
 at the first cold start in someone's account."""
 
+import json
 import re
 import subprocess
 
@@ -160,3 +161,21 @@ def test_a_value_the_code_refuses_fails(splat_bin, tmp_path, var, value):
     assert out.returncode != 0 and var in out.stderr, out.stderr
     patterns = {p.get("AllowedPattern") for p in template["Parameters"].values() if p.get("AllowedPattern")}
     assert not any(re.fullmatch(p, value) for p in patterns if "[1-9]" in p)  # the template refuses it too
+
+
+def test_logs_are_json_lines_cloudwatch_filters_by_level(splat_bin, tmp_path):
+    """Every function logs in Lambda's JSON format with the platform's START/END/REPORT lines cut (they are
+    a third of a quick invocation's log bytes); Lambda then sets AWS_LAMBDA_LOG_FORMAT=JSON and each line the
+    code writes must be one JSON object with the `level` CloudWatch filters by."""
+    template = load_cfn()
+    for name, fn in template["Resources"].items():
+        if fn["Type"] == "AWS::Serverless::Function":
+            logging = fn["Properties"]["LoggingConfig"]
+            assert (logging["LogFormat"], logging["ApplicationLogLevel"], logging["SystemLogLevel"]) == ("JSON", "INFO", "WARN"), name
+    env = Resolver(template, {}).environment("ProcessorFunction")
+    out = run_with(splat_bin, dict(env, AWS_LAMBDA_LOG_FORMAT="JSON"), tmp_path)
+    assert out.returncode == 0, out.stderr
+    records = [json.loads(line) for line in out.stderr.splitlines() if line.strip()]
+    assert records, "opening a new database logs its migrations"
+    assert {r["level"] for r in records} <= {"TRACE", "DEBUG", "INFO", "WARN", "ERROR"}
+    assert any(r["fields"]["message"] == "applied database migration" for r in records), records[:3]
