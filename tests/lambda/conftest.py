@@ -1,0 +1,152 @@
+"""The serverless stack on loopback for the end-to-end tests: the five real Lambda bootstraps (debug builds in
+$CARGO_TARGET_DIR/debug) each under its own Runtime API, with the environment infra/template.yaml gives them,
+S3 and SQS from moto (SPLAT_TEST_AWS_ENDPOINT, started by tests/run), the database as one file they share
+(EFS in the stack) with the rollback journal, a front for the public doors and the SQS trigger."""
+
+import contextlib
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "sdk"))
+sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
+from aws_lambda import REGION, Front, Function, SqsTrigger  # noqa: E402
+
+ENDPOINT = os.environ.get("SPLAT_TEST_AWS_ENDPOINT")
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR") or Path.home() / ".cache/splat-target") / "debug"
+AWS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_ENDPOINT_URL": ENDPOINT or ""}
+MCP_TOKEN = "mcp-lambda-token-5b1e"
+ORIGIN_SECRET = "origin-7c0ffee-not-for-viewers"
+# Short, so the poison test needs seconds: a failed message is back after this and in the DLQ after 2 receives.
+VISIBILITY_SECS, MAX_RECEIVES = 2, 2
+# The template's alerting variables, empty as a stack without alerts has them.
+NO_ALERTS = {"SPLAT_ADMIN_EMAILS": "", "SPLAT_EMAIL_FROM": "", "SMTP_ADDRESS": "", "SMTP_PORT": "587",
+             "SMTP_USER_NAME": "", "SMTP_PASSWORD": "", "SMTP_AUTHENTICATION": "plain", "SMTP_STARTTLS_AUTO": "always",
+             "SPLAT_WEBHOOK_URL": "", "SPLAT_NTFY_URL": "", "SPLAT_NTFY_TOKEN": ""}
+TIMEOUT = 30.0
+
+@dataclass
+class Stack:
+    db_path: Path
+    bucket: str
+    queue_url: str
+    dlq_url: str
+    s3: object
+    sqs: object
+    front: Front
+    trigger: SqsTrigger
+    functions: dict
+    dsn: str = ""
+    task_roots: dict = field(default_factory=dict)
+
+    def query(self, sql, *params):
+        with contextlib.closing(sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=5)) as db:
+            db.row_factory = sqlite3.Row
+            return [dict(row) for row in db.execute(sql, params)]
+
+    def scalar(self, sql, *params):
+        return next(iter(self.query(sql, *params)[0].values()))
+
+    def wait_for(self, sql, *params, count=1, timeout=TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = self.query(sql, *params)
+            if len(rows) >= count:
+                return rows
+            if time.monotonic() > deadline:
+                raise AssertionError(f"after {timeout:.0f} s, {len(rows)} of {count} rows for {sql} {params}\n"
+                                     f"trigger errors: {self.trigger.errors}\n{self.logs()}")
+            time.sleep(0.1)
+
+    def logs(self):
+        return "\n".join(f"--- {name} (tail) ---\n{f.log_tail(1500)}" for name, f in self.functions.items())
+
+
+def _binary(name):
+    path = TARGET / name
+    if not path.exists():
+        pytest.fail(f"{path} is missing: cargo build -p {name}")
+    return str(path)
+
+
+def _queues(sqs, name):
+    dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_url = sqs.create_queue(QueueName=name, Attributes={
+        "VisibilityTimeout": str(VISIBILITY_SECS),
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVES}),
+    })["QueueUrl"]
+    return queue_url, dlq_url
+
+
+def _create_project(env, front_url):
+    """The README's first step on EFS: `splat project create` with the rollback journal, before ingest starts
+    (ingest opens the database read-only)."""
+    done = subprocess.run([_binary("splat"), "project", "create", "lambda-e2e"], capture_output=True, text=True,
+                          env={**os.environ, **env, "SPLAT_PUBLIC_URL": front_url}, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return re.search(r"^DSN: (\S+)$", done.stdout, re.MULTILINE).group(1)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    if not ENDPOINT:
+        pytest.skip("needs SPLAT_TEST_AWS_ENDPOINT (tests/run starts moto)")
+    work = tmp_path_factory.mktemp("lambda")
+    name = f"splat-{uuid.uuid4().hex[:10]}"
+    clients = {svc: boto3.client(svc, endpoint_url=ENDPOINT, region_name=REGION, aws_access_key_id="test",
+                                 aws_secret_access_key="test") for svc in ("s3", "sqs")}
+    clients["s3"].create_bucket(Bucket=name)
+    queue_url, dlq_url = _queues(clients["sqs"], name)
+    efs = work / "efs"
+    efs.mkdir()
+    shared = {**AWS, "SPLAT_DATABASE_PATH": str(efs / "splat.db"), "SPLAT_SQLITE_JOURNAL": "delete",
+              "SPLAT_BUCKET": name, "SPLAT_S3_FORCE_PATH_STYLE": "true"}
+    started = []
+    front = None
+    trigger = None
+    try:
+        # The front's port names ingest in the DSNs the CLI and the UI print, so it starts first; it routes
+        # to functions that exist once they have started.
+        front = Front(ORIGIN_SECRET)
+        dsn = _create_project(shared, front.url)
+        envs = {
+            "splat-processor": {**shared, **NO_ALERTS, "SPLAT_PUBLIC_URL": front.url},
+            "splat-ingest": {**shared, "SPLAT_QUEUE_URL": queue_url},
+            "splat-ui": {**shared, "SPLAT_QUEUE_URL": queue_url, "SPLAT_PUBLIC_URL": front.url,
+                         "SPLAT_ORIGIN_SECRET": ORIGIN_SECRET},
+            "splat-mcp": {**shared, "SPLAT_QUEUE_URL": queue_url, "MCP_AUTH_TOKEN": MCP_TOKEN},
+            "splat-retention": {**shared, **NO_ALERTS, "SPLAT_PUBLIC_URL": front.url},
+        }
+        functions, roots = {}, {}
+        for binary, env in envs.items():
+            # The code's directory, as /var/task: read-only in Lambda, so nothing may be written there.
+            roots[binary] = work / f"task-{binary}"
+            roots[binary].mkdir()
+            functions[binary] = Function(binary, _binary(binary), env, work, cwd=roots[binary])
+            started.append(functions[binary])
+        for function in started:
+            function.wait_ready()
+        front.routes.update(ingest=functions["splat-ingest"], ui=functions["splat-ui"], mcp=functions["splat-mcp"])
+        trigger = SqsTrigger(clients["sqs"], queue_url, functions["splat-processor"])
+        yield Stack(efs / "splat.db", name, queue_url, dlq_url, clients["s3"], clients["sqs"], front, trigger,
+                    functions, dsn, roots)
+    finally:
+        if trigger:
+            trigger.stop()
+        if front:
+            front.stop()
+        for function in started:
+            function.stop()
+
