@@ -10,7 +10,9 @@ import queue
 import subprocess
 import threading
 import time
+import urllib.parse
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -164,9 +166,28 @@ _TEXT_TYPES = ("text/", "application/json", "application/x-www-form-urlencoded",
                "application/javascript")
 
 
-def http_event(method, target, headers, body, source_ip, domain):
-    """A payload format 2.0 event, as a function URL (or an HTTP API `$default` route) builds it: lower-case
-    headers with repeats comma-joined, cookies in their own array, a body in base64 unless it is text."""
+@dataclass(frozen=True)
+class Door:
+    """How requests reach a function, each way with payload format 2.0: its function URL, or a route of the
+    stack's HTTP API (`$default` stage)."""
+
+    domain: str
+    route_key: str = "$default"
+    account: str = "anonymous"
+
+
+def function_url(name):
+    return Door(f"{uuid.uuid5(uuid.NAMESPACE_DNS, name).hex}.lambda-url.{REGION}.on.aws")
+
+
+def http_api_route(route_key):
+    return Door(f"k3vq7hzc2x.execute-api.{REGION}.amazonaws.com", route_key, ACCOUNT)
+
+
+def http_event(method, target, headers, body, source_ip, door):
+    """A payload format 2.0 event as AWS builds it: lower-case headers with repeats comma-joined, cookies in
+    their own array, the x-forwarded-* of AWS's TLS front, a body in base64 unless it is text, and for an
+    HTTP API route its key and path parameters."""
     path, _, query = target.partition("?")
     joined, cookies = {}, []
     for name, value in headers:
@@ -175,33 +196,49 @@ def http_event(method, target, headers, body, source_ip, domain):
             cookies += [c.strip() for c in value.split(";") if c.strip()]
         elif name not in _HOP_BY_HOP:
             joined[name] = f"{joined[name]},{value}" if name in joined else value
+    forwarded_for = joined.get("x-forwarded-for")
+    joined.update({
+        "x-forwarded-for": f"{forwarded_for}, {source_ip}" if forwarded_for else source_ip,
+        "x-forwarded-proto": "https",
+        "x-forwarded-port": "443",
+        "x-amzn-trace-id": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}",
+    })
     if body:
         joined["content-length"] = str(len(body))
     content_type = joined.get("content-type", "")
-    text = (content_type.startswith(_TEXT_TYPES) and "content-encoding" not in joined
-            and _is_utf8(body))
+    text = content_type.startswith(_TEXT_TYPES) and "content-encoding" not in joined and _is_utf8(body)
     now = datetime.now(timezone.utc)
+    prefix = door.domain.split(".")[0]
     event = {
         "version": "2.0",
-        "routeKey": "$default",
+        "routeKey": door.route_key,
         "rawPath": path,
         "rawQueryString": query,
         "headers": joined,
         "requestContext": {
-            "accountId": "anonymous",
-            "apiId": domain.split(".")[0],
-            "domainName": domain,
-            "domainPrefix": domain.split(".")[0],
+            "accountId": door.account,
+            "apiId": prefix,
+            "domainName": door.domain,
+            "domainPrefix": prefix,
             "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": source_ip,
                      "userAgent": joined.get("user-agent", "")},
             "requestId": str(uuid.uuid4()),
-            "routeKey": "$default",
+            "routeKey": door.route_key,
             "stage": "$default",
             "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
             "timeEpoch": int(now.timestamp() * 1000),
         },
         "isBase64Encoded": not text and bool(body),
     }
+    route_path = door.route_key.partition(" ")[2]
+    if route_path.endswith("{proxy+}"):
+        event["pathParameters"] = {"proxy": path.removeprefix(route_path.removesuffix("{proxy+}"))}
+    if query:
+        # AWS's parsed copy; repeated keys comma-joined. The functions read rawQueryString.
+        params = {}
+        for key, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+            params[key] = f"{params[key]},{value}" if key in params else value
+        event["queryStringParameters"] = params
     if cookies:
         event["cookies"] = cookies
     if body:
@@ -242,6 +279,9 @@ class Front(ThreadingHTTPServer):
 
     def __init__(self, origin_secret):
         self.routes = {}  # "ingest", "ui", "mcp" -> Function, set once they have started
+        # The template's default shape: ingest and MCP on the HTTP API, the UI on its function URL.
+        self.doors = {"ingest": http_api_route("ANY /api/{proxy+}"), "mcp": http_api_route("ANY /mcp"),
+                      "ui": function_url("splat-ui")}
         self.origin_secret = origin_secret
         super().__init__(("127.0.0.1", 0), _FrontHandler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
@@ -262,10 +302,6 @@ class Front(ThreadingHTTPServer):
         self.server_close()
 
 
-def function_url_domain(name):
-    return f"{uuid.uuid5(uuid.NAMESPACE_DNS, name).hex}.lambda-url.{REGION}.on.aws"
-
-
 class _FrontHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -274,19 +310,19 @@ class _FrontHandler(BaseHTTPRequestHandler):
         name = self.server.route(self.path.partition("?")[0])
         function = self.server.routes[name]
         headers = list(self.headers.items())
-        domain = function_url_domain(function.name)
+        door = self.server.doors[name]
         if name == "ui":
             # CloudFront's viewer-request function copies the viewer's Host; the origin request carries the
             # function URL's Host and the secret only CloudFront knows.
             viewer = self.headers.get("Host", "")
             headers = [(k, v) for k, v in headers
                        if k.lower() not in ("host", "x-forwarded-host", "x-splat-origin-secret")]
-            headers += [("host", domain), ("x-forwarded-host", viewer), ("x-forwarded-proto", "https"),
+            headers += [("host", door.domain), ("x-forwarded-host", viewer),
                         ("via", "2.0 0123456789abcdef.cloudfront.net (CloudFront)"),
                         ("x-splat-origin-secret", self.server.origin_secret)]
         else:
-            headers = [(k, domain if k.lower() == "host" else v) for k, v in headers]
-        event = http_event(self.command, self.path, headers, body, self.client_address[0], domain)
+            headers = [(k, door.domain if k.lower() == "host" else v) for k, v in headers]
+        event = http_event(self.command, self.path, headers, body, self.client_address[0], door)
         try:
             status, out_headers, out_body = http_response(function.invoke(event))
         except InvokeError as e:

@@ -17,7 +17,7 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from aws_lambda import function_url_domain, http_event, http_response, scheduled
+from aws_lambda import function_url, http_event, http_response, scheduled
 from conftest import MAX_RECEIVES, MCP_TOKEN, VISIBILITY_SECS
 from harness import duckdb_with_ducklake, payload, run_client
 
@@ -53,6 +53,19 @@ def test_every_sdk_request_was_accepted_through_the_front(sent):
     assert {r["status"] for r in reports["python"]["requests"] + reports["large"]["requests"]} == {200}
     node = [r for key in ("node_error", "node_spans") for r in reports[key]["requests"]]
     assert node and {r["status"] for r in node} == {200}
+
+
+def test_ingest_through_its_function_url(stack, sent):
+    """The template's other ingest door (IngestEndpoint=FunctionUrl): `$default` route, no path parameters."""
+    doors = stack.front.doors
+    doors["ingest"], http_api = function_url("splat-ingest"), doors["ingest"]
+    try:
+        report = run_client("python", stack.dsn, "message")
+    finally:
+        doors["ingest"] = http_api
+    assert {r["status"] for r in report["requests"]} == {200}
+    [row] = stack.wait_for("SELECT title, level FROM events WHERE event_id = ?", report["ids"]["message"])
+    assert row == {"title": "splat sdk test message", "level": "warning"}
 
 
 def test_errors_and_transactions_reach_the_database_file(stack, sent):
@@ -142,9 +155,9 @@ def test_ui_pages_answer_through_the_front(stack, sent):
 
 def test_the_ui_function_url_itself_is_refused_without_the_origin_secret(stack):
     """A viewer who found the function URL reaches the UI function without CloudFront's header: 403."""
-    domain = function_url_domain("splat-ui")
-    event = http_event("GET", f"/projects/{SLUG}/issues", [("host", domain), ("user-agent", "curl/8")], b"",
-                       "198.51.100.9", domain)
+    door = function_url("splat-ui")
+    event = http_event("GET", f"/projects/{SLUG}/issues", [("host", door.domain), ("user-agent", "curl/8")], b"",
+                       "198.51.100.9", door)
     status, _, body = http_response(stack.functions["splat-ui"].invoke(event))
     assert status == 403
     assert b"ZeroDivisionError" not in body
