@@ -8,6 +8,7 @@ import asyncio
 import base64
 import http.client
 import json
+import re
 import time
 import urllib.parse
 import urllib.request
@@ -151,6 +152,11 @@ def test_ui_pages_answer_through_the_front(stack, sent):
     assert status == 200 and stack.front.url.split("//")[1] in settings
     status, _, health = _get(f"{stack.front.url}/_health")
     assert status == 200, health
+    status, _, raw = _get(f"{stack.front.url}/projects/{SLUG}/events/{sent[1]['error']}/json")
+    assert status == 200 and json.loads(raw)["exception"]["values"][0]["type"] == "ZeroDivisionError"
+    css = re.search(r'href="(/static/splat\.css\?v=[^"]+)"', home).group(1)
+    status, headers, sheet = _get(f"{stack.front.url}{css}")
+    assert status == 200 and headers["Content-Type"].startswith("text/css") and len(sheet) > 1000
 
 
 def test_the_ui_function_url_itself_is_refused_without_the_origin_secret(stack):
@@ -269,10 +275,17 @@ def test_a_redelivered_batch_writes_nothing_twice(stack, sent):
 
 
 def test_the_scheduler_runs_retention_and_the_monitor_tick(stack, sent):
+    # A cron job checks in over plain HTTP (a GET with a query string, no body) to the HTTP API's ingest route.
+    key, project = stack.dsn.split("//")[1].split("@")[0], stack.dsn.rsplit("/", 1)[1]
+    status, _, body = _get(f"{stack.front.url}/api/{project}/cron/nightly/{key}/?status=ok&environment=prod")
+    assert status == 202, body
+    [monitor] = stack.wait_for("SELECT slug, last_checkin_at FROM monitors WHERE slug = 'nightly'")
+    assert monitor["last_checkin_at"]
     retention = scheduled(stack.functions["splat-retention"], "retention")
     assert retention["job"] == "retention" and "report" in retention
     monitors = scheduled(stack.functions["splat-retention"], "monitors")
     assert monitors == {"job": "monitors", "missed": 0, "failed": 0, "overrun": 0, "recovered": 0}
+    assert stack.scalar("SELECT count(*) FROM retention_runs") >= 1
     # Within its horizons nothing of today's data goes.
     assert stack.scalar("SELECT count(*) FROM events WHERE event_id = ?", sent[1]["error"]) == 1
 
