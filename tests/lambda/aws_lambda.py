@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import queue
+import signal
 import subprocess
 import threading
 import time
@@ -30,7 +31,9 @@ class InvokeError(Exception):
 
 class RuntimeApi(ThreadingHTTPServer):
     """The Lambda Runtime API of one function instance: invocations wait in a queue until the bootstrap asks
-    for the next, so the instance handles one at a time, as a Lambda instance does."""
+    for the next, so the instance handles one at a time, as a Lambda instance does. Between invocations the
+    process is frozen (SIGSTOP) as Lambda freezes an idle instance: no timer fires, no background task runs,
+    and whatever it left open (connections, file locks) waits with it."""
 
     daemon_threads = True
 
@@ -40,6 +43,9 @@ class RuntimeApi(ThreadingHTTPServer):
         self.polled = threading.Event()  # the bootstrap's first `next`: its init is done
         self.init_error = None
         self.closing = False
+        self.pid = None  # the bootstrap's, once started
+        self.frozen = False
+        self.lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), _RuntimeHandler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
@@ -47,7 +53,9 @@ class RuntimeApi(ThreadingHTTPServer):
         request_id = str(uuid.uuid4())
         done = threading.Event()
         self.answers[request_id] = [done, None]
-        self.pending.put((request_id, json.dumps(event).encode(), time.time() + timeout))
+        with self.lock:
+            self.pending.put((request_id, json.dumps(event).encode(), time.time() + timeout))
+            self._thaw()
         if not done.wait(timeout):
             raise InvokeError(f"invocation {request_id} timed out after {timeout:.0f} s")
         ok, body = self.answers.pop(request_id)[1]
@@ -61,8 +69,22 @@ class RuntimeApi(ThreadingHTTPServer):
             slot[1] = (ok, body)
             slot[0].set()
 
+    def freeze_if_idle(self):
+        """The bootstrap asked for the next invocation and none is waiting: Lambda freezes it until one is."""
+        with self.lock:
+            if self.pid and self.pending.empty() and not self.frozen and not self.closing:
+                os.kill(self.pid, signal.SIGSTOP)
+                self.frozen = True
+
+    def _thaw(self):
+        if self.frozen:
+            os.kill(self.pid, signal.SIGCONT)
+            self.frozen = False
+
     def stop(self):
-        self.closing = True
+        with self.lock:
+            self.closing = True
+            self._thaw()
         self.shutdown()
         self.server_close()
 
@@ -74,6 +96,7 @@ class _RuntimeHandler(BaseHTTPRequestHandler):
         if self.path != f"{RUNTIME}/invocation/next":
             return self._reply(404)
         self.server.polled.set()
+        self.server.freeze_if_idle()
         while not self.server.closing:
             try:
                 request_id, event, deadline = self.server.pending.get(timeout=0.5)
@@ -135,6 +158,7 @@ class Function:
         }
         with open(self.log_path, "w") as log:
             self.proc = subprocess.Popen([binary], env=lambda_env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd)
+        self.api.pid = self.proc.pid
 
     def wait_ready(self, timeout=30.0):
         deadline = time.monotonic() + timeout
@@ -151,13 +175,13 @@ class Function:
         return self.log_path.read_text()[-chars:]
 
     def stop(self):
+        self.api.stop()  # thawed first: a stopped process would not act on SIGTERM
         self.proc.terminate()
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        self.api.stop()
 
 
 # Headers that frame one hop, which API Gateway and function URLs do not pass on.

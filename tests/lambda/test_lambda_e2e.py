@@ -12,6 +12,7 @@ import re
 import time
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
 from mcp import ClientSession
@@ -294,3 +295,14 @@ def test_no_function_writes_to_its_code_directory(stack, sent):
     """Lambda's /var/task is read-only: every file goes to the database's directory (EFS), S3 or /tmp."""
     assert {name: sorted(p.name for p in root.iterdir()) for name, root in stack.task_roots.items()} == {
         name: [] for name in stack.task_roots}
+
+
+def test_idle_functions_are_frozen(stack, sent):
+    """Between invocations each bootstrap is stopped, as Lambda freezes an idle instance; the tests above ran
+    against functions frozen and thawed around every invocation."""
+    for name, function in stack.functions.items():
+        deadline = time.monotonic() + 10
+        while not function.api.frozen and time.monotonic() < deadline:
+            time.sleep(0.05)
+        state = Path(f"/proc/{function.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        assert state == "T", (name, state)
