@@ -139,7 +139,8 @@ def stack(tmp_path_factory):
         for function in started:
             function.wait_ready()
         front.routes.update(ingest=functions["splat-ingest"], ui=functions["splat-ui"], mcp=functions["splat-mcp"])
-        trigger = SqsTrigger(clients["sqs"], queue_url, functions["splat-processor"])
+        # Batches past ReceiveMessage's 10, gathered over several receives as the trigger does for BatchSize > 10.
+        trigger = SqsTrigger(clients["sqs"], queue_url, functions["splat-processor"], batch_size=25, window=0.5)
         yield Stack(efs / "splat.db", name, queue_url, dlq_url, clients["s3"], clients["sqs"], front, trigger,
                     functions, dsn, roots)
     finally:

@@ -12,6 +12,7 @@ import re
 import time
 import urllib.parse
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -242,35 +243,68 @@ def test_a_ui_form_post_through_the_front(stack, sent):
     assert stack.scalar("SELECT status FROM issues WHERE id = ?", issue_id) == "resolved"
 
 
-def test_a_poison_message_ends_in_the_dead_letter_queue(stack):
-    """A message Splat cannot read is reported in batchItemFailures every time, comes back after the
-    visibility timeout and, after MaxReceiveCount receives, is moved to the dead-letter queue by SQS."""
-    sent = stack.sqs.send_message(QueueUrl=stack.queue_url, MessageBody="not a splat message {")["MessageId"]
+def _queue_body(stack, title):
+    """A queue message as ingest writes it (its header copied from one the processor got), holding a new
+    event: base64 of the header line and the envelope."""
+    record = next(r for e in stack.trigger.events for r in e["Records"] if not r["body"].startswith("not a"))
+    header = json.loads(base64.b64decode(record["body"]).partition(b"\n")[0])
+    event_id = uuid.uuid4().hex
+    header.update(event_id=event_id, received_at_us=int(time.time() * 1_000_000), blob=None)
+    envelope = b'{"event_id":"%s"}\n{"type":"event"}\n{"message":"%s"}\n' % (event_id.encode(), title.encode())
+    return event_id, base64.b64encode(json.dumps(header).encode() + b"\n" + envelope).decode()
+
+
+def test_a_poison_message_ends_in_the_dead_letter_queue(stack, sent):
+    """A message Splat cannot read, in one batch with a good one: the good one is stored and deleted, the
+    poison is reported in batchItemFailures every time, comes back after the visibility timeout and, after
+    MaxReceiveCount receives, is moved to the dead-letter queue by SQS (the queue's RedrivePolicy)."""
+    event_id, good = _queue_body(stack, "beside the poison")
+    entries = [{"Id": "poison", "MessageBody": "not a splat message {"}, {"Id": "good", "MessageBody": good}]
+    ids = {e["Id"]: e["MessageId"] for e in stack.sqs.send_message_batch(
+        QueueUrl=stack.queue_url, Entries=entries)["Successful"]}
     deadline = time.monotonic() + (MAX_RECEIVES + 2) * (VISIBILITY_SECS + 2) + 10
     moved = []
     while not moved and time.monotonic() < deadline:
         got = stack.sqs.receive_message(QueueUrl=stack.dlq_url, WaitTimeSeconds=1, AttributeNames=["All"])
-        moved = [m for m in got.get("Messages", []) if m["MessageId"] == sent]
+        moved = [m for m in got.get("Messages", []) if m["MessageId"] == ids["poison"]]
     assert moved, f"not in the dead-letter queue; trigger errors {stack.trigger.errors}\n{stack.logs()}"
     assert moved[0]["Body"] == "not a splat message {"
-    delivered = [r for e in stack.trigger.events for r in e["Records"] if r["messageId"] == sent]
-    assert len(delivered) == MAX_RECEIVES
-    assert [r["attributes"]["ApproximateReceiveCount"] for r in delivered] == [str(n + 1) for n in
-                                                                                range(MAX_RECEIVES)]
+
+    def deliveries(message_id):
+        return [(n, r) for n, e in enumerate(stack.trigger.events) for r in e["Records"]
+                if r["messageId"] == message_id]
+
+    poison, good = deliveries(ids["poison"]), deliveries(ids["good"])
+    assert [r["attributes"]["ApproximateReceiveCount"] for _, r in poison] == [
+        str(n + 1) for n in range(MAX_RECEIVES)]
+    assert len(good) == 1 and good[0][0] == poison[0][0], "one batch held both; the good one came once"
+    assert stack.scalar("SELECT count(*) FROM events WHERE event_id = ?", event_id) == 1
+
+
+def test_one_invocation_takes_a_batch_of_more_than_ten(stack, sent):
+    """With BatchSize above ReceiveMessage's 10, the trigger gathers several receives within its window into
+    one invocation; the processor commits all of them together."""
+    bodies = [_queue_body(stack, f"batched {n}") for n in range(15)]
+    for start in (0, 10):
+        stack.sqs.send_message_batch(QueueUrl=stack.queue_url, Entries=[
+            {"Id": str(n), "MessageBody": body} for n, (_, body) in enumerate(bodies[start:start + 10])])
+    ids = [event_id for event_id, _ in bodies]
+    stack.wait_for(f"SELECT 1 FROM events WHERE event_id IN ({','.join('?' * 15)})", *ids, count=15)
+    sizes = [len(e["Records"]) for e in stack.trigger.events]
+    assert max(sizes) > 10, sizes
 
 
 def test_a_redelivered_batch_writes_nothing_twice(stack, sent):
-    """SQS delivers at least once: the batches the processor already committed, delivered again with the same
-    message ids (a claim-checked one among them, whose body is gone from S3), change nothing."""
+    """SQS delivers at least once: every batch the processor was given, delivered again with the same message
+    ids (a claim-checked one among them, whose body is gone from S3), changes nothing; only the poison fails."""
     tables = ("events", "issues", "transactions", "spans", "processed_messages")
     before = {t: stack.scalar(f"SELECT count(*) FROM {t}") for t in tables}
     lake_before = stack.s3.list_objects_v2(Bucket=stack.bucket, Prefix="lake/").get("KeyCount", 0)
-    done = [e for e in list(stack.trigger.events) if not any(
-        r["body"].startswith("not a splat") for r in e["Records"])]
-    assert done
-    for event in done:
+    assert len(stack.trigger.events) >= 4
+    for event in list(stack.trigger.events):
         answer = stack.functions["splat-processor"].invoke(event)
-        assert answer.get("batchItemFailures") == [], answer
+        poison = [r["messageId"] for r in event["Records"] if r["body"].startswith("not a splat")]
+        assert [f["itemIdentifier"] for f in answer["batchItemFailures"]] == poison, answer
     assert {t: stack.scalar(f"SELECT count(*) FROM {t}") for t in tables} == before
     assert stack.s3.list_objects_v2(Bucket=stack.bucket, Prefix="lake/").get("KeyCount", 0) == lake_before
 
