@@ -3,14 +3,11 @@ $CARGO_TARGET_DIR/debug) each under its own Runtime API, with the environment in
 S3 and SQS from moto (SPLAT_TEST_AWS_ENDPOINT, started by tests/run), the database as one file they share
 (EFS in the stack) with the rollback journal, a front for the public doors and the SQS trigger."""
 
-import contextlib
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "sdk"))
 sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
 from aws_lambda import REGION, Front, Function, SqsTrigger  # noqa: E402
+from harness import Splat  # noqa: E402
 
 ENDPOINT = os.environ.get("SPLAT_TEST_AWS_ENDPOINT")
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR") or Path.home() / ".cache/splat-target") / "debug"
@@ -34,40 +32,22 @@ VISIBILITY_SECS, MAX_RECEIVES = 2, 2
 NO_ALERTS = {"SPLAT_ADMIN_EMAILS": "", "SPLAT_EMAIL_FROM": "", "SMTP_ADDRESS": "", "SMTP_PORT": "587",
              "SMTP_USER_NAME": "", "SMTP_PASSWORD": "", "SMTP_AUTHENTICATION": "plain", "SMTP_STARTTLS_AUTO": "always",
              "SPLAT_WEBHOOK_URL": "", "SPLAT_NTFY_URL": "", "SPLAT_NTFY_TOKEN": ""}
-TIMEOUT = 30.0
+
 
 @dataclass
-class Stack:
-    db_path: Path
-    bucket: str
-    queue_url: str
-    dlq_url: str
-    s3: object
-    sqs: object
-    front: Front
-    trigger: SqsTrigger
-    functions: dict
-    dsn: str = ""
+class Stack(Splat):
+    """The stack's parts; the database is read with `harness.Splat`'s helpers (its log is the processor's,
+    where the rows come from)."""
+
+    bucket: str = ""
+    queue_url: str = ""
+    dlq_url: str = ""
+    s3: object = None
+    sqs: object = None
+    front: Front = None
+    trigger: SqsTrigger = None
+    functions: dict = field(default_factory=dict)
     task_roots: dict = field(default_factory=dict)
-
-    def query(self, sql, *params):
-        with contextlib.closing(sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=5)) as db:
-            db.row_factory = sqlite3.Row
-            return [dict(row) for row in db.execute(sql, params)]
-
-    def scalar(self, sql, *params):
-        return next(iter(self.query(sql, *params)[0].values()))
-
-    def wait_for(self, sql, *params, count=1, timeout=TIMEOUT):
-        deadline = time.monotonic() + timeout
-        while True:
-            rows = self.query(sql, *params)
-            if len(rows) >= count:
-                return rows
-            if time.monotonic() > deadline:
-                raise AssertionError(f"after {timeout:.0f} s, {len(rows)} of {count} rows for {sql} {params}\n"
-                                     f"trigger errors: {self.trigger.errors}\n{self.logs()}")
-            time.sleep(0.1)
 
     def logs(self):
         return "\n".join(f"--- {name} (tail) ---\n{f.log_tail(1500)}" for name, f in self.functions.items())
@@ -141,8 +121,8 @@ def stack(tmp_path_factory):
         front.routes.update(ingest=functions["splat-ingest"], ui=functions["splat-ui"], mcp=functions["splat-mcp"])
         # Batches past ReceiveMessage's 10, gathered over several receives as the trigger does for BatchSize > 10.
         trigger = SqsTrigger(clients["sqs"], queue_url, functions["splat-processor"], batch_size=25, window=0.5)
-        yield Stack(efs / "splat.db", name, queue_url, dlq_url, clients["s3"], clients["sqs"], front, trigger,
-                    functions, dsn, roots)
+        yield Stack(dsn, efs / "splat.db", front.url, functions["splat-processor"].log_path, None, name, queue_url,
+                    dlq_url, clients["s3"], clients["sqs"], front, trigger, functions, roots)
     finally:
         if trigger:
             trigger.stop()

@@ -4,7 +4,6 @@ the trigger hands batches to the processor, the rows reach the shared database f
 files the bucket; the UI and MCP answer through the front; the scheduler runs retention and the monitor
 tick; a poison message ends in the dead-letter queue and a redelivered batch writes nothing twice."""
 
-import asyncio
 import base64
 import http.client
 import json
@@ -16,13 +15,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from mcp import ClientSession
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 
 from aws_lambda import function_url, http_event, http_response, scheduled
 from conftest import MAX_RECEIVES, MCP_TOKEN, VISIBILITY_SECS
 from harness import duckdb_with_ducklake, payload, run_client
+from test_mcp import session_run
 
 SLUG = "lambda-e2e"
 
@@ -120,7 +117,8 @@ def test_lake_files_reach_the_bucket_and_stock_duckdb_reads_them(stack, sent, tm
         stack.s3.download_file(stack.bucket, key, str(target))
     con = duckdb_with_ducklake()
     try:
-        con.execute(f"ATTACH 'ducklake:sqlite:{stack.db_path}' AS lake (READ_ONLY, DATA_PATH '{tmp_path}/lake/', OVERRIDE_DATA_PATH true)")
+        con.execute(f"ATTACH 'ducklake:sqlite:{stack.db_path}' AS lake "
+                    f"(READ_ONLY, DATA_PATH '{tmp_path}/lake/', OVERRIDE_DATA_PATH true)")
         events = con.execute("SELECT count(*) FROM lake.events WHERE event_id IN (?, ?, ?)",
                              [ids["error"], ids["large"], ids["node_error"]]).fetchone()[0]
         spans = con.execute("SELECT count(*) FROM lake.spans WHERE trace_id = ?", [ids["node_trace"]]).fetchone()[0]
@@ -171,17 +169,6 @@ def test_the_ui_function_url_itself_is_refused_without_the_origin_secret(stack):
     assert b"ZeroDivisionError" not in body
 
 
-def _mcp(stack, body, token=MCP_TOKEN):
-    async def go():
-        async with create_mcp_http_client(headers={"Authorization": f"Bearer {token}"}) as client:
-            async with streamable_http_client(f"{stack.front.url}/mcp", http_client=client) as (read, write):
-                async with ClientSession(read, write) as session:
-                    await session.initialize()
-                    return await body(session)
-
-    return asyncio.run(go())
-
-
 def test_the_official_mcp_client_calls_tools_through_the_front(stack, sent):
     _, ids = sent
 
@@ -195,7 +182,7 @@ def test_the_official_mcp_client_calls_tools_through_the_front(stack, sent):
         spans = await session.call_tool("get_transaction_spans", {"trace_id": ids["node_trace"]})
         return tools, recent, status, issue, spans
 
-    tools, recent, status, issue, spans = _mcp(stack, body)
+    _, (tools, recent, status, issue, spans) = session_run(stack, body, MCP_TOKEN)
     assert {"list_recent_issues", "get_issue", "get_transaction_spans"} <= {t.name for t in tools.tools}
     titles = {i["title"] for i in recent.structured_content["issues"]}
     assert {"ZeroDivisionError: division by zero", "Error: node sdk boom", "MemoryError: a large one"} <= titles
