@@ -5,9 +5,11 @@ files the bucket; the UI and MCP answer through the front; the scheduler runs re
 tick; a poison message ends in the dead-letter queue and a redelivered batch writes nothing twice."""
 
 import base64
+import contextlib
 import http.client
 import json
 import re
+import sqlite3
 import time
 import urllib.parse
 import urllib.request
@@ -327,3 +329,8 @@ def test_idle_functions_are_frozen(stack, sent):
             time.sleep(0.05)
         state = Path(f"/proc/{function.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         assert state == "T", (name, state)
+    # A frozen instance may hold its database connection but no lock: a lock it kept would stall the writer
+    # (and every reader, with the rollback journal) until that instance happens to be invoked again.
+    with contextlib.closing(sqlite3.connect(stack.db_path, timeout=0, isolation_level=None)) as db:
+        db.execute("BEGIN EXCLUSIVE")
+        db.execute("ROLLBACK")
