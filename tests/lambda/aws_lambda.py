@@ -37,7 +37,8 @@ class RuntimeApi(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self):
+    def __init__(self, arn):
+        self.arn = arn
         self.pending = queue.Queue()
         self.answers = {}  # request id -> [threading.Event, (ok, body)]
         self.polled = threading.Event()  # the bootstrap's first `next`: its init is done
@@ -139,8 +140,7 @@ class Function:
 
     def __init__(self, name, binary, env, log_dir, cwd=None):
         self.name = name
-        self.api = RuntimeApi()
-        self.api.arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+        self.api = RuntimeApi(f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")
         self.log_path = Path(log_dir) / f"{name}.log"
         lambda_env = {
             "PATH": os.environ["PATH"],
