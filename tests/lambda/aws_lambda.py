@@ -4,6 +4,7 @@ that turns HTTP requests into function URL / API Gateway v2 events (payload 2.0,
 UI), the SQS trigger (event source mapping) and EventBridge Scheduler. S3 and SQS are moto's."""
 
 import base64
+import contextlib
 import json
 import os
 import queue
@@ -138,10 +139,10 @@ class Function:
     """One function's bootstrap running as a process under its own Runtime API, with the environment Lambda
     gives it (and nothing of the test's own)."""
 
-    def __init__(self, name, binary, env, log_dir, cwd=None):
+    def __init__(self, name, binary, env, log_dir, cwd=None, log_name=None):
         self.name = name
         self.api = RuntimeApi(f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")
-        self.log_path = Path(log_dir) / f"{name}.log"
+        self.log_path = Path(log_dir) / (log_name or f"{name}.log")
         lambda_env = {
             "PATH": os.environ["PATH"],
             "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{self.api.server_address[1]}",
@@ -370,24 +371,48 @@ class SqsTrigger:
     """What the SQS event source mapping does for the processor: long-poll the queue, gather up to
     `batch_size` messages for at most `window` seconds, invoke the function with an SQS event, delete what it
     did not report in `batchItemFailures` (all of them stay when the invocation fails). The rest come back
-    after the visibility timeout; the queue's RedrivePolicy moves them to the dead-letter queue."""
+    after the visibility timeout; the queue's RedrivePolicy moves them to the dead-letter queue. One poller
+    per instance given: the mapping's MaximumConcurrency, each batch to an instance of its own."""
 
-    def __init__(self, sqs, queue_url, function, batch_size=10, window=0.5):
-        self.sqs, self.queue_url, self.function = sqs, queue_url, function
+    def __init__(self, sqs, queue_url, instances, batch_size=10, window=0.5):
+        self.sqs, self.queue_url = sqs, queue_url
         self.batch_size, self.window = batch_size, window
         self.arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"]
         self.events = []  # every SQS event the function was invoked with, for redelivery tests
         self.errors = []  # invocation errors (function errors), for the tests to show
         self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        self.active = len(instances)  # pollers at work: the first `active`
+        self.busy = [False] * len(instances)
+        self.threads = [threading.Thread(target=self._run, args=(n, f), daemon=True) for n, f in enumerate(instances)]
+        for thread in self.threads:
+            thread.start()
 
-    def _run(self):
+    def _run(self, n, function):
         while not self.stopped.is_set():
+            if n >= self.active:
+                time.sleep(0.05)
+                continue
+            self.busy[n] = True
             messages = self._gather()
             if messages:
-                self._deliver(messages)
+                self._deliver(function, messages)
+            self.busy[n] = False
+
+    @contextlib.contextmanager
+    def scaled_to(self, pollers):
+        """Fewer pollers for a while, as the mapping scales them with the backlog: with one, a burst is
+        gathered into one batch rather than shared out. Waits until the others are idle."""
+        before, self.active = self.active, pollers
+        deadline = time.monotonic() + INVOKE_TIMEOUT
+        while any(self.busy[pollers:]):
+            if time.monotonic() > deadline:
+                raise TimeoutError("a poller never came back from its batch")
+            time.sleep(0.05)
+        try:
+            yield
+        finally:
+            self.active = before
 
     def _gather(self):
         messages, deadline = [], None
@@ -402,7 +427,9 @@ class SqsTrigger:
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
             ).get("Messages", [])
-            if got and deadline is None:
+            if not got and deadline is None:
+                return []  # an empty long poll: back to the poller's loop, which may have been scaled down
+            if deadline is None:
                 deadline = time.monotonic() + self.window
             messages += got
             if not got and deadline is not None:
@@ -423,11 +450,11 @@ class SqsTrigger:
             "awsRegion": REGION,
         } for m in messages]}
 
-    def _deliver(self, messages):
+    def _deliver(self, function, messages):
         event = self.event(messages)
         self.events.append(event)
         try:
-            answer = self.function.invoke(event)
+            answer = function.invoke(event)
         except InvokeError as e:
             self.errors.append(str(e))
             return
@@ -439,7 +466,8 @@ class SqsTrigger:
 
     def stop(self):
         self.stopped.set()
-        self.thread.join(timeout=10)
+        for thread in self.threads:
+            thread.join(timeout=10)
 
 
 def scheduled(function, job):

@@ -109,18 +109,22 @@ def stack(tmp_path_factory):
             "splat-mcp": {**shared, "SPLAT_QUEUE_URL": queue_url, "MCP_AUTH_TOKEN": MCP_TOKEN},
             "splat-retention": {**shared, **NO_ALERTS, "SPLAT_PUBLIC_URL": front.url},
         }
+        # The trigger's MaximumConcurrency is 2 (infra/template.yaml): two processor instances, one file.
+        envs["splat-processor#2"] = envs["splat-processor"]
         functions, roots = {}, {}
-        for binary, env in envs.items():
+        for key, env in envs.items():
+            binary = key.partition("#")[0]
             # The code's directory, as /var/task: read-only in Lambda, so nothing may be written there.
-            roots[binary] = work / f"task-{binary}"
-            roots[binary].mkdir()
-            functions[binary] = Function(binary, _binary(binary), env, work, cwd=roots[binary])
-            started.append(functions[binary])
+            roots[key] = work / f"task-{key}"
+            roots[key].mkdir()
+            functions[key] = Function(binary, _binary(binary), env, work, cwd=roots[key], log_name=f"{key}.log")
+            started.append(functions[key])
         for function in started:
             function.wait_ready()
         front.routes.update(ingest=functions["splat-ingest"], ui=functions["splat-ui"], mcp=functions["splat-mcp"])
         # Batches past ReceiveMessage's 10, gathered over several receives as the trigger does for BatchSize > 10.
-        trigger = SqsTrigger(clients["sqs"], queue_url, functions["splat-processor"], batch_size=25, window=0.5)
+        processors = [functions["splat-processor"], functions["splat-processor#2"]]
+        trigger = SqsTrigger(clients["sqs"], queue_url, processors, batch_size=25, window=0.5)
         yield Stack(dsn, efs / "splat.db", front.url, functions["splat-processor"].log_path, None, name, queue_url,
                     dlq_url, clients["s3"], clients["sqs"], front, trigger, functions, roots)
     finally:

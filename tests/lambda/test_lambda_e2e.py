@@ -10,6 +10,7 @@ import http.client
 import json
 import re
 import sqlite3
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -274,13 +275,37 @@ def test_one_invocation_takes_a_batch_of_more_than_ten(stack, sent):
     """With BatchSize above ReceiveMessage's 10, the trigger gathers several receives within its window into
     one invocation; the processor commits all of them together."""
     bodies = [_queue_body(stack, f"batched {n}") for n in range(15)]
-    for start in (0, 10):
-        stack.sqs.send_message_batch(QueueUrl=stack.queue_url, Entries=[
-            {"Id": str(n), "MessageBody": body} for n, (_, body) in enumerate(bodies[start:start + 10])])
     ids = [event_id for event_id, _ in bodies]
-    stack.wait_for(f"SELECT 1 FROM events WHERE event_id IN ({','.join('?' * 15)})", *ids, count=15)
+    with stack.trigger.scaled_to(1):
+        for start in (0, 10):
+            stack.sqs.send_message_batch(QueueUrl=stack.queue_url, Entries=[
+                {"Id": str(n), "MessageBody": body} for n, (_, body) in enumerate(bodies[start:start + 10])])
+        stack.wait_for(f"SELECT 1 FROM events WHERE event_id IN ({','.join('?' * 15)})", *ids, count=15)
     sizes = [len(e["Records"]) for e in stack.trigger.events]
     assert max(sizes) > 10, sizes
+
+
+def test_two_processor_instances_at_once(stack, sent):
+    """The trigger's two concurrent batches, each to its own processor instance: both commit to the one
+    database file (they take turns on its lock, the rollback journal's as on EFS) and nothing is lost."""
+    batches = [[_queue_body(stack, f"instance {i} message {n}") for n in range(20)] for i in (1, 2)]
+    events = [stack.trigger.event([{"MessageId": str(uuid.uuid4()), "ReceiptHandle": uuid.uuid4().hex,
+                                    "Body": body, "MD5OfBody": "", "Attributes": {"ApproximateReceiveCount": "1"}}
+                                   for _, body in batch]) for batch in batches]
+    instances = [stack.functions["splat-processor"], stack.functions["splat-processor#2"]]
+    answers = [None, None]
+
+    def invoke(n):
+        answers[n] = instances[n].invoke(events[n])
+
+    threads = [threading.Thread(target=invoke, args=(n,)) for n in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert answers == [{"batchItemFailures": []}] * 2
+    ids = [event_id for batch in batches for event_id, _ in batch]
+    assert stack.scalar(f"SELECT count(*) FROM events WHERE event_id IN ({','.join('?' * 40)})", *ids) == 40
 
 
 def test_a_redelivered_batch_writes_nothing_twice(stack, sent):
