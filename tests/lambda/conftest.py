@@ -3,6 +3,7 @@ $CARGO_TARGET_DIR/debug) each under its own Runtime API, with the environment in
 S3 and SQS from moto (SPLAT_TEST_AWS_ENDPOINT, started by tests/run), the database as one file they share
 (EFS in the stack) with the rollback journal, a front for the public doors and the SQS trigger."""
 
+import importlib.util
 import json
 import os
 import re
@@ -28,10 +29,6 @@ MCP_TOKEN = "mcp-lambda-token-5b1e"
 ORIGIN_SECRET = "origin-7c0ffee-not-for-viewers"
 # Short, so the poison test needs seconds: a failed message is back after this and in the DLQ after 2 receives.
 VISIBILITY_SECS, MAX_RECEIVES = 2, 2
-# The template's alerting variables, empty as a stack without alerts has them.
-NO_ALERTS = {"SPLAT_ADMIN_EMAILS": "", "SPLAT_EMAIL_FROM": "", "SMTP_ADDRESS": "", "SMTP_PORT": "587",
-             "SMTP_USER_NAME": "", "SMTP_PASSWORD": "", "SMTP_AUTHENTICATION": "plain", "SMTP_STARTTLS_AUTO": "always",
-             "SPLAT_WEBHOOK_URL": "", "SPLAT_NTFY_URL": "", "SPLAT_NTFY_TOKEN": ""}
 
 
 @dataclass
@@ -79,6 +76,44 @@ def _create_project(env, front_url):
     return re.search(r"^DSN: (\S+)$", done.stdout, re.MULTILINE).group(1)
 
 
+FUNCTIONS = {"splat-ingest": "IngestFunction", "splat-processor": "ProcessorFunction", "splat-ui": "UiFunction",
+             "splat-mcp": "McpFunction", "splat-retention": "RetentionFunction"}
+# The template's parameters for this stack: the UI and MCP deployed, everything else at its default.
+PARAMETERS = {"EnableUi": "true", "McpTokenSecretId": "splat/mcp-token"}
+
+
+def _template_environments(deployed):
+    """Each function's environment as infra/template.yaml gives it (resolved by tests/infra's own resolver
+    with PARAMETERS), what is only known once deployed (resource ids, URLs, the EFS path) taken from
+    `deployed`: the functions run with the template's variables, not a copy of them."""
+    infra = ROOT / "tests" / "infra"
+    ours = sys.modules.get("conftest")
+    try:
+        # test_function_env imports its helpers from tests/infra's conftest, not from this one.
+        sys.modules["conftest"] = _load(infra / "conftest.py", "infra_conftest")
+        resolver_module = _load(infra / "test_function_env.py", "infra_function_env")
+        template = sys.modules["conftest"].load_cfn()
+    finally:
+        sys.modules["conftest"] = ours
+    resolver = resolver_module.Resolver(template, PARAMETERS, {"splat/mcp-token": MCP_TOKEN})
+    envs = {}
+    for binary, resource in FUNCTIONS.items():
+        env = resolver.environment(resource)
+        for variable, value in env.items():
+            if "resolved" in value or value.startswith("/mnt/"):
+                assert variable in deployed, f"{resource}: {variable}={value} needs a value for this stack"
+                env[variable] = deployed[variable]
+        envs[binary] = env
+    return envs
+
+
+def _load(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     if not ENDPOINT:
@@ -91,8 +126,9 @@ def stack(tmp_path_factory):
     queue_url, dlq_url = _queues(clients["sqs"], name)
     efs = work / "efs"
     efs.mkdir()
-    shared = {**AWS, "SPLAT_DATABASE_PATH": str(efs / "splat.db"), "SPLAT_SQLITE_JOURNAL": "delete",
-              "SPLAT_BUCKET": name, "SPLAT_S3_FORCE_PATH_STYLE": "true"}
+    # The CLI as the README runs it against EFS: the rollback journal, the stack's bucket for the lake.
+    cli = {**AWS, "SPLAT_DATABASE_PATH": str(efs / "splat.db"), "SPLAT_SQLITE_JOURNAL": "delete",
+           "SPLAT_BUCKET": name, "SPLAT_S3_FORCE_PATH_STYLE": "true"}
     started = []
     front = None
     trigger = None
@@ -100,15 +136,14 @@ def stack(tmp_path_factory):
         # The front's port names ingest in the DSNs the CLI and the UI print, so it starts first; it routes
         # to functions that exist once they have started.
         front = Front(ORIGIN_SECRET)
-        dsn = _create_project(shared, front.url)
-        envs = {
-            "splat-processor": {**shared, **NO_ALERTS, "SPLAT_PUBLIC_URL": front.url},
-            "splat-ingest": {**shared, "SPLAT_QUEUE_URL": queue_url},
-            "splat-ui": {**shared, "SPLAT_QUEUE_URL": queue_url, "SPLAT_PUBLIC_URL": front.url,
-                         "SPLAT_ORIGIN_SECRET": ORIGIN_SECRET},
-            "splat-mcp": {**shared, "SPLAT_QUEUE_URL": queue_url, "MCP_AUTH_TOKEN": MCP_TOKEN},
-            "splat-retention": {**shared, **NO_ALERTS, "SPLAT_PUBLIC_URL": front.url},
-        }
+        dsn = _create_project(cli, front.url)
+        envs = _template_environments({
+            "SPLAT_QUEUE_URL": queue_url, "SPLAT_BUCKET": name, "SPLAT_PUBLIC_URL": front.url,
+            "SPLAT_ORIGIN_SECRET": ORIGIN_SECRET, "SPLAT_DATABASE_PATH": cli["SPLAT_DATABASE_PATH"],
+        })
+        # What only the emulator needs.
+        emulator = {**AWS, "SPLAT_S3_FORCE_PATH_STYLE": "true"}
+        envs = {binary: {**env, **emulator} for binary, env in envs.items()}
         # The trigger's MaximumConcurrency is 2 (infra/template.yaml): two processor instances, one file.
         envs["splat-processor#2"] = envs["splat-processor"]
         functions, roots = {}, {}
