@@ -239,7 +239,9 @@ def _queue_body(stack, title):
     record = next(r for e in stack.trigger.events for r in e["Records"] if not r["body"].startswith("not a"))
     header = json.loads(base64.b64decode(record["body"]).partition(b"\n")[0])
     event_id = uuid.uuid4().hex
-    header.update(event_id=event_id, received_at_us=int(time.time() * 1_000_000), blob=None)
+    header.update(event_id=event_id, received_at_us=int(time.time() * 1_000_000))
+    for flag in ("blob", "zstd"):  # the envelope travels inline and as it is
+        header.pop(flag, None)
     envelope = b'{"event_id":"%s"}\n{"type":"event"}\n{"message":"%s"}\n' % (event_id.encode(), title.encode())
     return event_id, base64.b64encode(json.dumps(header).encode() + b"\n" + envelope).decode()
 
