@@ -2,14 +2,17 @@
 """A real sentry-sdk client: `python_client.py DSN SCENARIO... [--compression gzip|br]`.
 
 Scenarios: error, message, transaction (a tree with repeated db spans), web_transaction (a tagged POST
-answered 502 with an error captured inside it, so both share one trace). Prints one JSON line: the ids
-the SDK reported, and for every HTTP request it made, the Content-Encoding it set, whether the body
-really is in that encoding, and the status the server answered.
+answered 502 with an error captured inside it, so both share one trace), large (an error with a 600 KB
+attachment that does not compress: bigger than an SQS message, so ingest claim-checks it through S3).
+Prints one JSON line: the ids the SDK reported, and for every HTTP request it made, the Content-Encoding
+it set, whether the body really is in that encoding, and the status the server answered.
 """
 
 import argparse
+import base64
 import gzip
 import json
+import os
 import time
 
 import brotli
@@ -46,6 +49,15 @@ def send_error():
     try:
         1 / 0
     except ZeroDivisionError:
+        return sentry_sdk.capture_exception()
+
+
+def send_large():
+    attachment = base64.b64encode(os.urandom(450_000))
+    sentry_sdk.get_current_scope().add_attachment(bytes=attachment, filename="core.txt")
+    try:
+        raise MemoryError("a large one")
+    except MemoryError:
         return sentry_sdk.capture_exception()
 
 
@@ -86,7 +98,7 @@ def send_web_transaction():
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("dsn")
-    parser.add_argument("scenarios", nargs="+", choices=["error", "message", "transaction", "web_transaction"])
+    parser.add_argument("scenarios", nargs="+", choices=["error", "message", "transaction", "web_transaction", "large"])
     parser.add_argument("--compression", choices=["gzip", "br"], default="gzip")
     args = parser.parse_args()
 
@@ -104,7 +116,7 @@ def main():
         _experiments={"transport_compression_algo": args.compression},
     )
     senders = {"error": send_error, "message": send_message, "transaction": send_transaction,
-               "web_transaction": send_web_transaction}
+               "web_transaction": send_web_transaction, "large": send_large}
     ids = {name: senders[name]() for name in args.scenarios}
     sentry_sdk.flush(timeout=10)
     print(json.dumps({"ids": ids, "requests": requests}))
