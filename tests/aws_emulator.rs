@@ -189,9 +189,10 @@ async fn ingest_to_sqs_to_processor_with_an_s3_claim_check() {
         blobs.clone(),
     ));
 
-    // A small event travels inline; one with a 400 KB attachment is too big for an SQS message.
+    // A small event travels inline; one with a 400 KB attachment is too big for an SQS message, even
+    // compressed (the attachment is noise: a repeated letter would shrink into one message).
     let small = event_envelope(&event_id(1), &json!({"message": "small"}));
-    let attachment = "z".repeat(400_000);
+    let attachment = noise(400_000);
     let big = format!(
         "{{\"event_id\":\"{}\"}}\n{{\"type\":\"event\"}}\n{{\"message\":\"big\"}}\n{{\"type\":\"attachment\",\"length\":{},\"filename\":\"a.txt\"}}\n{attachment}\n",
         event_id(2),
@@ -307,4 +308,18 @@ async fn a_claim_check_whose_body_is_missing_fails_only_that_message() {
         1,
         "left on the queue to be retried"
     );
+}
+
+/// `len` letters and digits that do not compress (xorshift: no dependency for a test's noise).
+fn noise(len: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            char::from(ALPHABET[(state % ALPHABET.len() as u64) as usize])
+        })
+        .collect()
 }
