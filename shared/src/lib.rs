@@ -37,13 +37,14 @@ pub mod aws;
 #[cfg(feature = "aws")]
 pub mod lambda;
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`). In Lambda with the JSON log format
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`, with the MCP library's three lines per request
+/// only from `warn`). In Lambda with the JSON log format
 /// (`AWS_LAMBDA_LOG_FORMAT=JSON`, the template's setting), one JSON object per line with a `level` field:
 /// CloudWatch then filters application logs by level and the platform's own lines (START, END, REPORT:
 /// about 300 bytes per invocation, $0.15 per million at CloudWatch's ingestion price) by `SystemLogLevel`.
 pub fn init_tracing() {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,rmcp=warn".into());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
