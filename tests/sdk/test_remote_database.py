@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from harness import SPLAT_BIN, Recorder, item_types, replay, run_client, start_splat
+from harness import SPLAT_BIN, Recorder, item_types, lake_query, replay, run_client, start_splat
 from sqld import CountingProxy, KeyPair, start_sqld
 
 
@@ -138,3 +138,24 @@ def test_batch_commit_round_trips(remote):
     for b in batches:
         print(f"\nprocessor batch over Hrana: {b['marked']} messages, {b['requests']} requests "
               f"({b['lake_requests']} for the lake catalog, {b['describes']} describes, {b['cursors']} cursors), {b['seconds'] * 1000:.1f} ms BEGIN to COMMIT on loopback")
+
+
+def test_stock_duckdb_reads_the_lake_through_an_exported_catalog(remote, sent, tmp_path):
+    """No splat.db to attach: `splat lake export-catalog` copies the catalog from the server into a SQLite
+    file, and stock DuckDB reads the spans of the SDK's transaction with it."""
+    splat, sqld, _ = remote
+    tx = sent["transaction"]
+    splat.wait_for("SELECT 1 FROM transactions WHERE event_id = ?", tx["event_id"])
+    out = tmp_path / "catalog.sqlite"
+    run = subprocess.run(
+        [SPLAT_BIN, "lake", "export-catalog", str(out), "--data-dir", str(splat.db_path.parent)],
+        env={**os.environ, "SPLAT_DATABASE_URL": sqld.url, "SPLAT_DATABASE_TOKEN": sqld.token},
+        capture_output=True, text=True, timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    spans = lake_query(out, "SELECT span_id, sequence FROM lake.spans WHERE trace_id = ? ORDER BY sequence",
+                       tx["trace_id"])
+    assert [s["sequence"] for s in spans] == list(range(10))
+    assert spans[0]["span_id"] == tx["span_id"]
+    [count] = lake_query(out, "SELECT count(*) AS n FROM lake.events")
+    assert count["n"] == len(splat.query("SELECT 1 FROM events"))
