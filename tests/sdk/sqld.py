@@ -78,6 +78,41 @@ class KeyPair:
         return jwt.encode({"iat": int(time.time()), **claims}, self.private, algorithm="EdDSA")
 
 
+def tls_server(workdir):
+    """A certificate authority (its PEM file, for the client's SSL_CERT_FILE) and a server context whose
+    certificate it signed for localhost."""
+    import datetime
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def cert(subject, key, issuer, issuer_key, ca):
+        now = datetime.datetime.now(datetime.timezone.utc)
+        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if not ca:
+            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    name = lambda cn: x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])  # noqa: E731
+    ca_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = cert(name("splat test CA"), ca_key, name("splat test CA"), ca_key, True)
+    leaf = cert(name("localhost"), leaf_key, ca.subject, ca_key, False)
+    pem = serialization.Encoding.PEM
+    ca_file, leaf_file, key_file = workdir / "ca.pem", workdir / "leaf.pem", workdir / "leaf.key"
+    ca_file.write_bytes(ca.public_bytes(pem))
+    leaf_file.write_bytes(leaf.public_bytes(pem))
+    key_file.write_bytes(leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(leaf_file, key_file)
+    return ca_file, context
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -172,9 +207,10 @@ def start_sqld(workdir):
 
 
 class CountingProxy:
-    """Forwards HTTP requests to sqld and records each one: (start, end, path, the statements' SQL, baton)."""
+    """Forwards HTTP requests to sqld and records each one: (start, end, path, the statements' SQL, baton).
+    With an `ssl.SSLContext` it answers https (as a libSQL server behind TLS does) at https://localhost."""
 
-    def __init__(self, target):
+    def __init__(self, target, tls=None):
         self.records, lock = [], threading.Lock()
         host, port = target.removeprefix("http://").split(":")
 
@@ -210,6 +246,9 @@ class CountingProxy:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+            self.url = f"https://localhost:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @staticmethod
@@ -220,14 +259,17 @@ class CountingProxy:
             request = {}
         # A pipeline's requests, or a cursor's one batch (queries that return rows go to /v3/cursor).
         steps = request.get("requests") or ([{"type": "batch", "batch": request["batch"]}] if "batch" in request else [])
-        sqls = []
+        stmts = []
         for r in steps:
             if r.get("type") in ("execute", "describe"):
-                sqls.append((r.get("stmt") or r).get("sql") or "#")
+                stmts.append(r.get("stmt") or r)
             elif r.get("type") == "batch":
-                sqls.extend(s.get("stmt", {}).get("sql") or "#" for s in r["batch"]["steps"])
+                stmts.extend(s.get("stmt", {}) for s in r["batch"]["steps"])
+        sqls = [s.get("sql") or "#" for s in stmts]
+        # The first argument of each statement, for counting the message ids a ledger insert carries.
+        first_args = [(s.get("args") or [{}])[0].get("value") for s in stmts]
         records.append({"start": start, "end": time.monotonic(), "path": path, "sqls": sqls,
-                        "baton": request.get("baton"), "describe": any(r.get("type") == "describe" for r in steps)})
+                        "first_args": first_args, "baton": request.get("baton"), "describe": any(r.get("type") == "describe" for r in steps)})
 
     def stop(self):
         self.server.shutdown()
@@ -236,7 +278,8 @@ class CountingProxy:
     def transactions(self, marker):
         """The write transactions with a statement starting with `marker`: for each, its requests (BEGIN to
         COMMIT on one stream, told apart by the baton chain), how many of them touched the lake catalog, how
-        many statements began with `marker`, and the time from BEGIN's send to COMMIT's answer."""
+        many items the `marker` statements' first arguments (JSON arrays) held, and the time from BEGIN's
+        send to COMMIT's answer."""
         found, open_tx = [], None
         for r in self.records:
             first = r["sqls"][0] if r["sqls"] else ""
@@ -245,7 +288,8 @@ class CountingProxy:
             elif open_tx is not None and r["baton"] is not None:
                 open_tx.append(r)
                 if any(s.startswith("COMMIT") for s in r["sqls"]):
-                    marked = sum(s.startswith(marker) for q in open_tx for s in q["sqls"])
+                    marked = sum(len(json.loads(a)) for q in open_tx for s, a in zip(q["sqls"], q["first_args"])
+                                 if s.startswith(marker) and a)
                     if marked:
                         found.append({
                             "requests": len(open_tx), "marked": marked,

@@ -159,3 +159,31 @@ def test_stock_duckdb_reads_the_lake_through_an_exported_catalog(remote, sent, t
     assert spans[0]["span_id"] == tx["span_id"]
     [count] = lake_query(out, "SELECT count(*) AS n FROM lake.events")
     assert count["n"] == len(splat.query("SELECT 1 FROM events"))
+
+
+def test_https_to_the_server_checks_its_certificate(remote, tmp_path):
+    """The same server behind TLS: Splat connects over https with the system's roots (here a test CA given
+    through SSL_CERT_FILE, which the system-roots loader honours) and refuses it with the system's own roots,
+    which do not trust that CA."""
+    from sqld import tls_server
+
+    _, sqld, _ = remote
+    ca_file, context = tls_server(tmp_path)
+    proxy = CountingProxy(sqld.url, tls=context)
+    try:
+        env = {"SPLAT_DATABASE_URL": proxy.url, "SPLAT_DATABASE_TOKEN": sqld.token, "SSL_CERT_FILE": str(ca_file)}
+        (tmp_path / "trusted").mkdir()
+        with start_splat(tmp_path / "trusted", env) as splat:
+            with urllib.request.urlopen(splat.base_url + "/_health", timeout=10) as response:
+                assert json.loads(response.read())["database"] == "ok"
+        assert any(r["path"].endswith("/pipeline") for r in proxy.records), "the requests went over TLS"
+        untrusted = subprocess.run(
+            [SPLAT_BIN, "project", "list", "--data-dir", str(tmp_path / "untrusted")],
+            env={**{k: v for k, v in os.environ.items() if k != "SSL_CERT_FILE"},
+                 "SPLAT_DATABASE_URL": proxy.url, "SPLAT_DATABASE_TOKEN": sqld.token},
+            capture_output=True, text=True, timeout=30,
+        )
+        assert untrusted.returncode != 0, untrusted.stdout
+        assert "certificate" in untrusted.stderr.lower() or "invalid peer" in untrusted.stderr.lower(), untrusted.stderr
+    finally:
+        proxy.stop()

@@ -247,17 +247,20 @@ impl Store {
 
     /// Of `message_ids`, those whose rows are already committed.
     pub async fn processed(&self, message_ids: &[String]) -> Result<HashSet<String>> {
-        let mut done = HashSet::new();
-        let stmt = self
+        // One statement for the whole batch (the ids as a JSON array): on a libSQL server each statement
+        // is a network round trip.
+        let ids = serde_json::to_string(message_ids)
+            .map_err(|e| StoreError::Invalid(format!("message ids: {e}")))?;
+        let mut rows = self
             .conn()
-            .prepare("SELECT 1 FROM processed_messages WHERE message_id = ?1")
+            .query(
+                "SELECT message_id FROM processed_messages WHERE message_id IN (SELECT value FROM json_each(?1))",
+                [ids],
+            )
             .await?;
-        for id in message_ids {
-            let mut rows = stmt.query([id.as_str()]).await?;
-            if rows.next().await?.is_some() {
-                done.insert(id.clone());
-            }
-            stmt.reset();
+        let mut done = HashSet::new();
+        while let Some(row) = rows.next().await? {
+            done.insert(row.get::<String>(0)?);
         }
         Ok(done)
     }
