@@ -278,9 +278,7 @@ async fn update_issue(
     e: &EventRow,
     first_seen_in_batch: Option<i64>,
 ) -> Result<Option<IssueChange>> {
-    bump_issue(tx, id, e).await?;
-    let row = tx
-        .first_row("SELECT status, resolved_at FROM issues WHERE id = ?1", [id])
+    let row = bump_issue(tx, id, e)
         .await?
         .ok_or_else(|| super::StoreError::Invalid(format!("issue {id} vanished")))?;
     let status = match &row[0] {
@@ -328,19 +326,25 @@ async fn update_issue(
 }
 
 /// The counters every event moves. `last_seen` never goes backwards when events arrive out of order.
-async fn bump_issue(tx: &mut Cached<'_>, id: i64, e: &EventRow) -> Result<()> {
-    tx.execute(
+/// Counts the event on its issue; returns the issue's status and resolved_at (one statement with the
+/// update: against a libSQL server each statement is a round trip).
+async fn bump_issue(
+    tx: &mut Cached<'_>,
+    id: i64,
+    e: &EventRow,
+) -> Result<Option<Vec<libsql::Value>>> {
+    tx.first_row(
         "UPDATE issues SET times_seen = times_seen + 1,
             first_seen = min(first_seen, ?2),
             last_release = CASE WHEN ?2 >= last_seen THEN coalesce(?3, last_release) ELSE last_release END,
             first_release = coalesce(first_release, ?3),
             last_event_id = CASE WHEN ?2 >= last_seen THEN ?4 ELSE last_event_id END,
             last_seen = max(last_seen, ?2)
-         WHERE id = ?1",
+         WHERE id = ?1
+         RETURNING status, resolved_at",
         libsql::params![id, e.timestamp_us, e.summary.release.clone(), e.event_id.as_str()],
     )
-    .await?;
-    Ok(())
+    .await
 }
 
 async fn insert_event(tx: &mut Cached<'_>, e: &EventRow, issue_id: i64) -> Result<()> {
