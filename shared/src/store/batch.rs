@@ -138,6 +138,7 @@ impl Store {
             .await?;
         let mut cached = Cached::new(&tx);
         let mut issues = IssueWriter::new(&tx);
+        issues.load_stored(&batch.events).await?;
         let mut changes = Vec::new();
         let mut facts = LakeFacts::default();
         for event in &batch.events {

@@ -2,7 +2,7 @@
 //! facets that go with it, and the lifecycle rule that a resolved issue comes back when it happens again.
 //! Everything here runs inside the processor's batch transaction.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::batch::EventRow;
 use super::cached::Cached;
@@ -31,7 +31,10 @@ const MAX_TAGS_PER_EVENT: usize = 50;
 /// event new, which issue, its status); counts that only accumulate (tags, hours, releases, events per
 /// project) are summed in memory and written once per batch by [`IssueWriter::flush`].
 pub(super) struct IssueWriter<'c> {
+    conn: &'c libsql::Connection,
     tx: Cached<'c>,
+    /// (project, event id) of the events already stored, and of those stored by this batch so far.
+    stored_events: HashSet<(i64, String)>,
     tags: HashMap<(i64, String, String), Seen>,
     issue_hours: HashMap<(i64, i64), i64>,
     project_hours: HashMap<(i64, i64), i64>,
@@ -60,12 +63,40 @@ fn hour_of(us: i64) -> i64 {
 impl<'c> IssueWriter<'c> {
     pub fn new(tx: &'c libsql::Connection) -> Self {
         Self {
+            conn: tx,
             tx: Cached::new(tx),
+            stored_events: HashSet::new(),
             tags: HashMap::new(),
             issue_hours: HashMap::new(),
             project_hours: HashMap::new(),
             releases: HashMap::new(),
         }
+    }
+
+    /// Finds which of the batch's events are already stored, in one statement (the ids as a JSON array)
+    /// rather than one per event: against a libSQL server each statement is a round trip.
+    pub async fn load_stored(&mut self, events: &[EventRow]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<(i64, &str)> = events
+            .iter()
+            .map(|e| (e.project_id.value(), e.event_id.as_str()))
+            .collect();
+        let keys = serde_json::to_string(&keys)
+            .map_err(|e| super::StoreError::Invalid(format!("event ids: {e}")))?;
+        let mut rows = self
+            .conn
+            .query(
+                "SELECT e.project_id, e.event_id FROM json_each(?1) j JOIN events e
+                 ON e.project_id = json_extract(j.value, '$[0]') AND e.event_id = json_extract(j.value, '$[1]')",
+                [keys],
+            )
+            .await?;
+        while let Some(row) = rows.next().await? {
+            self.stored_events.insert((row.get(0)?, row.get(1)?));
+        }
+        Ok(())
     }
 
     /// Stores one event with its issue. A duplicate (same project and event id) changes nothing.
@@ -76,16 +107,11 @@ impl<'c> IssueWriter<'c> {
         e: &EventRow,
     ) -> Result<Option<(i64, Option<IssueChange>)>> {
         let project = e.project_id.value();
-        let tx = &mut self.tx;
-        let exists = tx
-            .first_i64(
-                "SELECT 1 FROM events WHERE project_id = ?1 AND event_id = ?2",
-                (project, e.event_id.as_str()),
-            )
-            .await?;
-        if exists.is_some() {
+        // Stored before (see `load_stored`, which the batch runs first) or earlier in this batch.
+        if !self.stored_events.insert((project, e.event_id.clone())) {
             return Ok(None);
         }
+        let tx = &mut self.tx;
         let (found, missing) = find_issue(tx, project, &e.grouping.hashes).await?;
         let (issue_id, change) = match found {
             Some(id) => {
