@@ -35,6 +35,8 @@ pub(super) struct IssueWriter<'c> {
     tx: Cached<'c>,
     /// (project, event id) of the events already stored, and of those stored by this batch so far.
     stored_events: HashSet<(i64, String)>,
+    /// (project, grouping hash) → issue, for the batch's hashes: stored before, or added by this batch.
+    issue_hashes: HashMap<(i64, String), i64>,
     tags: HashMap<(i64, String, String), Seen>,
     issue_hours: HashMap<(i64, i64), i64>,
     project_hours: HashMap<(i64, i64), i64>,
@@ -66,6 +68,7 @@ impl<'c> IssueWriter<'c> {
             conn: tx,
             tx: Cached::new(tx),
             stored_events: HashSet::new(),
+            issue_hashes: HashMap::new(),
             tags: HashMap::new(),
             issue_hours: HashMap::new(),
             project_hours: HashMap::new(),
@@ -73,12 +76,35 @@ impl<'c> IssueWriter<'c> {
         }
     }
 
-    /// Finds which of the batch's events are already stored, in one statement (the ids as a JSON array)
-    /// rather than one per event: against a libSQL server each statement is a round trip.
+    /// Finds which of the batch's events are already stored and which issues their grouping hashes
+    /// belong to, in one statement each (the keys as a JSON array) rather than one per event: against a
+    /// libSQL server each statement is a round trip.
     pub async fn load_stored(&mut self, events: &[EventRow]) -> Result<()> {
         if events.is_empty() {
             return Ok(());
         }
+        let hashes: Vec<(i64, &str)> = events
+            .iter()
+            .flat_map(|e| {
+                let project = e.project_id.value();
+                e.grouping.hashes.iter().map(move |h| (project, h.as_str()))
+            })
+            .collect();
+        let hashes = serde_json::to_string(&hashes)
+            .map_err(|e| super::StoreError::Invalid(format!("grouping hashes: {e}")))?;
+        let mut rows = self
+            .conn
+            .query(
+                "SELECT h.project_id, h.hash, h.issue_id FROM json_each(?1) j JOIN issue_hashes h
+                 ON h.project_id = json_extract(j.value, '$[0]') AND h.hash = json_extract(j.value, '$[1]')",
+                [hashes],
+            )
+            .await?;
+        while let Some(row) = rows.next().await? {
+            self.issue_hashes
+                .insert((row.get(0)?, row.get(1)?), row.get(2)?);
+        }
+        drop(rows);
         let keys: Vec<(i64, &str)> = events
             .iter()
             .map(|e| (e.project_id.value(), e.event_id.as_str()))
@@ -99,6 +125,20 @@ impl<'c> IssueWriter<'c> {
         Ok(())
     }
 
+    /// The issue the first known hash points to (the most specific hash wins: app before system), and the
+    /// hashes not yet recorded, which will point to it too (known: stored, see `load_stored`, or added by
+    /// this batch).
+    fn find_issue(&self, project: i64, hashes: &[String]) -> (Option<i64>, Vec<String>) {
+        let (mut found, mut missing) = (None, Vec::new());
+        for hash in hashes {
+            match self.issue_hashes.get(&(project, hash.clone())) {
+                Some(id) => found = found.or(Some(*id)),
+                None => missing.push(hash.clone()),
+            }
+        }
+        (found, missing)
+    }
+
     /// Stores one event with its issue. A duplicate (same project and event id) changes nothing.
     /// Files the event under its issue. `None` when the event is already stored; else its issue and
     /// whether that issue is new or came back.
@@ -111,8 +151,7 @@ impl<'c> IssueWriter<'c> {
         if !self.stored_events.insert((project, e.event_id.clone())) {
             return Ok(None);
         }
-        let tx = &mut self.tx;
-        let (found, missing) = find_issue(tx, project, &e.grouping.hashes).await?;
+        let (found, missing) = self.find_issue(project, &e.grouping.hashes);
         let (issue_id, change) = match found {
             Some(id) => {
                 let first_seen = e
@@ -137,6 +176,7 @@ impl<'c> IssueWriter<'c> {
         let tx = &mut self.tx;
         for hash in missing {
             tx.execute("INSERT OR IGNORE INTO issue_hashes (project_id, hash, issue_id) VALUES (?1, ?2, ?3)", (project, hash.as_str(), issue_id)).await?;
+            self.issue_hashes.insert((project, hash), issue_id);
         }
         insert_event(tx, e, issue_id).await?;
         if let Some(user) = &e.user_key {
@@ -240,29 +280,6 @@ impl<'c> IssueWriter<'c> {
         }
         Ok(())
     }
-}
-
-/// The issue the first known hash points to (the most specific hash wins: app before system), and the
-/// hashes not yet recorded, which will point to it too.
-async fn find_issue(
-    tx: &mut Cached<'_>,
-    project: i64,
-    hashes: &[String],
-) -> Result<(Option<i64>, Vec<String>)> {
-    let (mut found, mut missing) = (None, Vec::new());
-    for hash in hashes {
-        match tx
-            .first_i64(
-                "SELECT issue_id FROM issue_hashes WHERE project_id = ?1 AND hash = ?2",
-                (project, hash.as_str()),
-            )
-            .await?
-        {
-            Some(id) => found = found.or(Some(id)),
-            None => missing.push(hash.clone()),
-        }
-    }
-    Ok((found, missing))
 }
 
 async fn create_issue(tx: &mut Cached<'_>, e: &EventRow) -> Result<i64> {
