@@ -388,10 +388,10 @@ async fn widen_column_stats(
         bounds.insert(row.get::<i64>(0)?, bound);
     }
     drop(rows);
+    let mut widened = Vec::with_capacity(table.columns.len());
     for (i, column) in table.columns.iter().enumerate() {
         let column_id = TableDef::column_id(i);
         let current = bounds.remove(&column_id);
-        let exists = current.is_some();
         let (mut has_null, mut has_nan, mut min, mut max) =
             current.unwrap_or((false, None, None, None));
         for (_, file) in files {
@@ -407,26 +407,31 @@ async fn widen_column_stats(
                 compare_stat(column.ty, a, b).is_gt()
             });
         }
-        let sql = if exists {
-            "UPDATE ducklake_table_column_stats SET contains_null = ?3, contains_nan = ?4, min_value = ?5, max_value = ?6
-             WHERE table_id = ?1 AND column_id = ?2"
-        } else {
-            "INSERT INTO ducklake_table_column_stats (table_id, column_id, contains_null, contains_nan, min_value, max_value, extra_stats)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)"
-        };
-        tx.execute(
-            sql,
-            libsql::params![
-                table.id,
-                column_id,
-                i64::from(has_null),
-                has_nan.map(i64::from),
-                min,
-                max
-            ],
-        )
-        .await?;
+        widened.push((
+            column_id,
+            i64::from(has_null),
+            has_nan.map(i64::from),
+            min,
+            max,
+        ));
     }
+    // Every column's new bounds in two statements (a JSON array of rows) rather than one per column:
+    // against a libSQL server each statement is a round trip. Splat never sets extra_stats.
+    let widened = serde_json::to_string(&widened)
+        .map_err(|e| libsql::Error::Misuse(format!("column bounds: {e}")))?;
+    tx.execute(
+        "DELETE FROM ducklake_table_column_stats WHERE table_id = ?1",
+        [table.id],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO ducklake_table_column_stats (table_id, column_id, contains_null, contains_nan, min_value, max_value, extra_stats)
+         SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
+            json_extract(value, '$[3]'), json_extract(value, '$[4]'), NULL
+         FROM json_each(?2) ORDER BY key",
+        libsql::params![table.id, widened],
+    )
+    .await?;
     Ok(())
 }
 
