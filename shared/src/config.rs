@@ -20,6 +20,9 @@ pub struct Config {
     pub database_path: PathBuf,
     /// `SPLAT_SQLITE_JOURNAL`: `wal` (default) or `delete` (for a database on EFS or NFS).
     pub journal: Journal,
+    /// `SPLAT_DATABASE_URL` and `SPLAT_DATABASE_TOKEN`: the database on a libSQL server instead of
+    /// `database_path` (the local queue, when used, stays a file in the data directory).
+    pub remote_database: Option<crate::store::RemoteDatabase>,
     /// `SPLAT_PUBLIC_URL`: scheme and host SDKs reach us at, for printed DSNs (default from the bind address).
     pub public_url: Option<String>,
     /// `SPLAT_ALLOWED_HOSTS`: comma-separated host names the UI answers to besides `localhost`, loopback,
@@ -271,6 +274,7 @@ impl Config {
                     format!("SPLAT_SQLITE_JOURNAL must be wal or delete, got {v:?}")
                 })?,
             },
+            remote_database: crate::store::RemoteDatabase::from_lookup(&get)?,
             public_url: get("SPLAT_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned()),
             allowed_hosts: get("SPLAT_ALLOWED_HOSTS")
                 .map(|list| {
@@ -543,7 +547,7 @@ fn sign_in_config(get: &impl Fn(&str) -> Option<String>) -> SignInConfig {
 }
 
 /// Whether an `http://` URL names this machine (`localhost`, `127.0.0.0/8`, `[::1]`).
-fn is_loopback_url(url: &str) -> bool {
+pub(crate) fn is_loopback_url(url: &str) -> bool {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);

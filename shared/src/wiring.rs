@@ -9,6 +9,7 @@ use crate::blob::{BlobStore, LocalBlobStore};
 use crate::config::Config;
 use crate::ingest::{CachedKeys, IngestState, MemoryBudget, RateLimiter};
 use crate::queue::{LocalQueue, Queue};
+use crate::secret::redact_url;
 use crate::store::{Project, Store};
 
 /// The queue and blob store the config asks for.
@@ -58,9 +59,14 @@ pub async fn blob_store(config: &Config) -> anyhow::Result<Arc<dyn BlobStore>> {
 /// Opens the database as its writer, creating the directory, applying migrations, and pointing the lake
 /// catalog at where this configuration keeps lake files.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    let store = Store::open_writer(&config.database_path, config.journal)
-        .await
-        .with_context(|| format!("opening the database {}", config.database_path.display()))?;
+    let store = match &config.remote_database {
+        Some(remote) => Store::open_remote(remote, true)
+            .await
+            .with_context(|| format!("opening the database at {}", redact_url(&remote.url)))?,
+        None => Store::open_writer(&config.database_path, config.journal)
+            .await
+            .with_context(|| format!("opening the database {}", config.database_path.display()))?,
+    };
     store.set_lake_data_path(&lake_data_path(config)).await?;
     Ok(store)
 }
@@ -83,6 +89,12 @@ pub fn lake_data_path(config: &Config) -> String {
 
 /// Opens the database read-only, without migrating: what ingest needs to look up keys.
 pub async fn open_reader(config: &Config) -> anyhow::Result<Store> {
+    if let Some(remote) = &config.remote_database {
+        // The server enforces nothing read-only for us; ingest's code only reads keys.
+        return Store::open_remote(remote, false)
+            .await
+            .with_context(|| format!("opening the database at {}", redact_url(&remote.url)));
+    }
     Store::open_reader(&config.database_path)
         .await
         .with_context(|| {

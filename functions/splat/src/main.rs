@@ -51,6 +51,11 @@ enum Command {
         #[command(subcommand)]
         command: RetentionCommand,
     },
+    /// The lake (DuckLake tables of parquet files).
+    Lake {
+        #[command(subcommand)]
+        command: LakeCommand,
+    },
     /// The local queue (`<data-dir>/queue.db`).
     Queue {
         #[command(subcommand)]
@@ -79,6 +84,19 @@ enum DeadLetterCommand {
         id: Option<i64>,
         #[arg(long, conflicts_with = "id")]
         all: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum LakeCommand {
+    /// Copy the DuckLake catalog into a new SQLite file that stock DuckDB can attach
+    /// (`ATTACH 'ducklake:sqlite:OUT' AS lake (READ_ONLY)`): the way to the lake when the database is on a
+    /// libSQL server, and a snapshot that leaves the live database alone.
+    ExportCatalog {
+        out: PathBuf,
+        /// Where the copy says the parquet files are (default: where Splat writes them).
+        #[arg(long)]
+        data_path: Option<String>,
     },
 }
 
@@ -155,6 +173,20 @@ async fn main() -> anyhow::Result<()> {
             let report =
                 splat::retention::run_and_record(&store, &blobs, &config.retention).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        Command::Lake {
+            command: LakeCommand::ExportCatalog { out, data_path },
+        } => {
+            let store = open_store(&config).await?;
+            let exported =
+                splat::lake::export::export_catalog(&store, &out, data_path.as_deref()).await?;
+            println!(
+                "{}: {} catalog tables, {} rows",
+                out.display(),
+                exported.tables,
+                exported.rows
+            );
             Ok(())
         }
         Command::Key { command } => {

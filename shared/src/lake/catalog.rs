@@ -294,22 +294,33 @@ async fn register_table_files(
             libsql::params![*file_id, table.id, snapshot, file.path.as_str(), file.record_count, file.size_bytes, totals.next_row_id],
         )
         .await?;
-        for (i, s) in file.stats.iter().enumerate() {
-            tx.execute(
-                "INSERT INTO ducklake_file_column_stats VALUES (?1, ?2, ?3, NULL, ?4, ?5, ?6, ?7, ?8, NULL)",
-                libsql::params![
-                    *file_id,
-                    table.id,
+        // Every column's stats in one statement (a JSON array of rows): against a libSQL server each
+        // statement is a round trip.
+        let stats: Vec<_> = file
+            .stats
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                (
                     TableDef::column_id(i),
                     s.value_count,
                     s.null_count,
-                    s.min.clone(),
-                    s.max.clone(),
-                    s.contains_nan.map(i64::from)
-                ],
-            )
-            .await?;
-        }
+                    &s.min,
+                    &s.max,
+                    s.contains_nan.map(i64::from),
+                )
+            })
+            .collect();
+        let stats = serde_json::to_string(&stats)
+            .map_err(|e| libsql::Error::Misuse(format!("column stats: {e}")))?;
+        tx.execute(
+            "INSERT INTO ducklake_file_column_stats
+             SELECT ?1, ?2, json_extract(value, '$[0]'), NULL, json_extract(value, '$[1]'), json_extract(value, '$[2]'),
+                json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'), NULL
+             FROM json_each(?3) ORDER BY key",
+            libsql::params![*file_id, table.id, stats],
+        )
+        .await?;
         if new_rows == NewRows::Counted {
             totals.record_count += file.record_count;
         }
@@ -358,26 +369,29 @@ async fn widen_column_stats(
     table: &TableDef,
     files: &[(i64, &LakeFile)],
 ) -> libsql::Result<()> {
+    // The table's current bounds, every column at once (one round trip to a libSQL server).
+    let mut rows = tx
+        .query(
+            "SELECT column_id, contains_null, contains_nan, min_value, max_value FROM ducklake_table_column_stats
+             WHERE table_id = ?1",
+            [table.id],
+        )
+        .await?;
+    let mut bounds = BTreeMap::new();
+    while let Some(row) = rows.next().await? {
+        let bound = (
+            row.get::<Option<i64>>(1)?.unwrap_or(0) != 0,
+            row.get::<Option<i64>>(2)?.map(|n| n != 0),
+            row.get::<Option<String>>(3)?,
+            row.get::<Option<String>>(4)?,
+        );
+        bounds.insert(row.get::<i64>(0)?, bound);
+    }
+    drop(rows);
+    let mut widened = Vec::with_capacity(table.columns.len());
     for (i, column) in table.columns.iter().enumerate() {
         let column_id = TableDef::column_id(i);
-        let mut rows = tx
-            .query(
-                "SELECT contains_null, contains_nan, min_value, max_value FROM ducklake_table_column_stats
-                 WHERE table_id = ?1 AND column_id = ?2",
-                (table.id, column_id),
-            )
-            .await?;
-        let current = match rows.next().await? {
-            Some(row) => Some((
-                row.get::<Option<i64>>(0)?.unwrap_or(0) != 0,
-                row.get::<Option<i64>>(1)?.map(|n| n != 0),
-                row.get::<Option<String>>(2)?,
-                row.get::<Option<String>>(3)?,
-            )),
-            None => None,
-        };
-        drop(rows);
-        let exists = current.is_some();
+        let current = bounds.remove(&column_id);
         let (mut has_null, mut has_nan, mut min, mut max) =
             current.unwrap_or((false, None, None, None));
         for (_, file) in files {
@@ -393,26 +407,31 @@ async fn widen_column_stats(
                 compare_stat(column.ty, a, b).is_gt()
             });
         }
-        let sql = if exists {
-            "UPDATE ducklake_table_column_stats SET contains_null = ?3, contains_nan = ?4, min_value = ?5, max_value = ?6
-             WHERE table_id = ?1 AND column_id = ?2"
-        } else {
-            "INSERT INTO ducklake_table_column_stats (table_id, column_id, contains_null, contains_nan, min_value, max_value, extra_stats)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)"
-        };
-        tx.execute(
-            sql,
-            libsql::params![
-                table.id,
-                column_id,
-                i64::from(has_null),
-                has_nan.map(i64::from),
-                min,
-                max
-            ],
-        )
-        .await?;
+        widened.push((
+            column_id,
+            i64::from(has_null),
+            has_nan.map(i64::from),
+            min,
+            max,
+        ));
     }
+    // Every column's new bounds in two statements (a JSON array of rows) rather than one per column:
+    // against a libSQL server each statement is a round trip. Splat never sets extra_stats.
+    let widened = serde_json::to_string(&widened)
+        .map_err(|e| libsql::Error::Misuse(format!("column bounds: {e}")))?;
+    tx.execute(
+        "DELETE FROM ducklake_table_column_stats WHERE table_id = ?1",
+        [table.id],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO ducklake_table_column_stats (table_id, column_id, contains_null, contains_nan, min_value, max_value, extra_stats)
+         SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
+            json_extract(value, '$[3]'), json_extract(value, '$[4]'), NULL
+         FROM json_each(?2) ORDER BY key",
+        libsql::params![table.id, widened],
+    )
+    .await?;
     Ok(())
 }
 

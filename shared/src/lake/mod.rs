@@ -16,6 +16,7 @@ use crate::blob::{BlobError, BlobStore};
 
 pub mod catalog;
 pub mod columns;
+pub mod export;
 pub mod facts;
 pub mod maintenance;
 pub mod parquet;

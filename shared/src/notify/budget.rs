@@ -40,7 +40,7 @@ pub async fn claim(
     cap: u64,
     now_us: i64,
 ) -> Result<Verdict, StoreError> {
-    let conn = store.conn();
+    let conn = &store.conn();
     let hour = now_us.div_euclid(HOUR_US) * 3_600;
     let key = || vec![libsql::Value::from(project_id), libsql::Value::from(hour)];
     execute_yielding(
@@ -74,7 +74,7 @@ pub async fn claim(
 /// The digests due (suppressed alerts, no digest yet for that project and hour), each claimed so that
 /// it goes out once; forgets rows older than two days.
 pub async fn claim_digests(store: &Store, now_us: i64) -> Result<Vec<Digest>, StoreError> {
-    let conn = store.conn();
+    let conn = &store.conn();
     let mut rows = conn
         .query(
             "SELECT project_id, hour, suppressed, last_suppressed FROM alert_budget

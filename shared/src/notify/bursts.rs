@@ -33,7 +33,7 @@ pub async fn claim_bursting(
     threshold: u64,
     now_us: i64,
 ) -> Result<Vec<Burst>, StoreError> {
-    let conn = store.conn();
+    let conn = &store.conn();
     let hour = now_us.div_euclid(HOUR_US) * 3_600;
     // Per project through `issues (project_id, last_seen)`: only issues seen since the previous hour began,
     // then their hour rows by primary key. `last_seen` is in microseconds, `hour` in seconds.

@@ -138,6 +138,7 @@ impl Store {
             .await?;
         let mut cached = Cached::new(&tx);
         let mut issues = IssueWriter::new(&tx);
+        issues.load_stored(&batch.events).await?;
         let mut changes = Vec::new();
         let mut facts = LakeFacts::default();
         for event in &batch.events {
@@ -283,10 +284,10 @@ impl Store {
             )
             .await?;
         }
-        let now = now_us();
-        for id in &batch.message_ids {
-            cached.execute("INSERT OR IGNORE INTO processed_messages (message_id, processed_at) VALUES (?1, ?2)", (id.as_str(), now)).await?;
-        }
+        // The ledger in one statement (the ids as a JSON array): one round trip to a libSQL server.
+        let ids = serde_json::to_string(&batch.message_ids)
+            .map_err(|e| super::StoreError::Invalid(format!("message ids: {e}")))?;
+        cached.execute("INSERT OR IGNORE INTO processed_messages (message_id, processed_at) SELECT value, ?2 FROM json_each(?1)", (ids, now_us())).await?;
         feedback::insert(&mut cached, &batch.feedback).await?;
         issues.flush().await?;
         rollups.flush(&mut cached).await?;

@@ -2,7 +2,7 @@
 //! facets that go with it, and the lifecycle rule that a resolved issue comes back when it happens again.
 //! Everything here runs inside the processor's batch transaction.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::batch::EventRow;
 use super::cached::Cached;
@@ -31,7 +31,12 @@ const MAX_TAGS_PER_EVENT: usize = 50;
 /// event new, which issue, its status); counts that only accumulate (tags, hours, releases, events per
 /// project) are summed in memory and written once per batch by [`IssueWriter::flush`].
 pub(super) struct IssueWriter<'c> {
+    conn: &'c libsql::Connection,
     tx: Cached<'c>,
+    /// (project, event id) of the events already stored, and of those stored by this batch so far.
+    stored_events: HashSet<(i64, String)>,
+    /// (project, grouping hash) → issue, for the batch's hashes: stored before, or added by this batch.
+    issue_hashes: HashMap<(i64, String), i64>,
     tags: HashMap<(i64, String, String), Seen>,
     issue_hours: HashMap<(i64, i64), i64>,
     project_hours: HashMap<(i64, i64), i64>,
@@ -60,12 +65,78 @@ fn hour_of(us: i64) -> i64 {
 impl<'c> IssueWriter<'c> {
     pub fn new(tx: &'c libsql::Connection) -> Self {
         Self {
+            conn: tx,
             tx: Cached::new(tx),
+            stored_events: HashSet::new(),
+            issue_hashes: HashMap::new(),
             tags: HashMap::new(),
             issue_hours: HashMap::new(),
             project_hours: HashMap::new(),
             releases: HashMap::new(),
         }
+    }
+
+    /// Finds which of the batch's events are already stored and which issues their grouping hashes
+    /// belong to, in one statement each (the keys as a JSON array) rather than one per event: against a
+    /// libSQL server each statement is a round trip.
+    pub async fn load_stored(&mut self, events: &[EventRow]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let hashes: Vec<(i64, &str)> = events
+            .iter()
+            .flat_map(|e| {
+                let project = e.project_id.value();
+                e.grouping.hashes.iter().map(move |h| (project, h.as_str()))
+            })
+            .collect();
+        let hashes = serde_json::to_string(&hashes)
+            .map_err(|e| super::StoreError::Invalid(format!("grouping hashes: {e}")))?;
+        let mut rows = self
+            .conn
+            .query(
+                "SELECT h.project_id, h.hash, h.issue_id FROM json_each(?1) j JOIN issue_hashes h
+                 ON h.project_id = json_extract(j.value, '$[0]') AND h.hash = json_extract(j.value, '$[1]')",
+                [hashes],
+            )
+            .await?;
+        while let Some(row) = rows.next().await? {
+            self.issue_hashes
+                .insert((row.get(0)?, row.get(1)?), row.get(2)?);
+        }
+        drop(rows);
+        let keys: Vec<(i64, &str)> = events
+            .iter()
+            .map(|e| (e.project_id.value(), e.event_id.as_str()))
+            .collect();
+        let keys = serde_json::to_string(&keys)
+            .map_err(|e| super::StoreError::Invalid(format!("event ids: {e}")))?;
+        let mut rows = self
+            .conn
+            .query(
+                "SELECT e.project_id, e.event_id FROM json_each(?1) j JOIN events e
+                 ON e.project_id = json_extract(j.value, '$[0]') AND e.event_id = json_extract(j.value, '$[1]')",
+                [keys],
+            )
+            .await?;
+        while let Some(row) = rows.next().await? {
+            self.stored_events.insert((row.get(0)?, row.get(1)?));
+        }
+        Ok(())
+    }
+
+    /// The issue the first known hash points to (the most specific hash wins: app before system), and the
+    /// hashes not yet recorded, which will point to it too (known: stored, see `load_stored`, or added by
+    /// this batch).
+    fn find_issue(&self, project: i64, hashes: &[String]) -> (Option<i64>, Vec<String>) {
+        let (mut found, mut missing) = (None, Vec::new());
+        for hash in hashes {
+            match self.issue_hashes.get(&(project, hash.clone())) {
+                Some(id) => found = found.or(Some(*id)),
+                None => missing.push(hash.clone()),
+            }
+        }
+        (found, missing)
     }
 
     /// Stores one event with its issue. A duplicate (same project and event id) changes nothing.
@@ -76,17 +147,11 @@ impl<'c> IssueWriter<'c> {
         e: &EventRow,
     ) -> Result<Option<(i64, Option<IssueChange>)>> {
         let project = e.project_id.value();
-        let tx = &mut self.tx;
-        let exists = tx
-            .first_i64(
-                "SELECT 1 FROM events WHERE project_id = ?1 AND event_id = ?2",
-                (project, e.event_id.as_str()),
-            )
-            .await?;
-        if exists.is_some() {
+        // Stored before (see `load_stored`, which the batch runs first) or earlier in this batch.
+        if !self.stored_events.insert((project, e.event_id.clone())) {
             return Ok(None);
         }
-        let (found, missing) = find_issue(tx, project, &e.grouping.hashes).await?;
+        let (found, missing) = self.find_issue(project, &e.grouping.hashes);
         let (issue_id, change) = match found {
             Some(id) => {
                 let first_seen = e
@@ -111,6 +176,7 @@ impl<'c> IssueWriter<'c> {
         let tx = &mut self.tx;
         for hash in missing {
             tx.execute("INSERT OR IGNORE INTO issue_hashes (project_id, hash, issue_id) VALUES (?1, ?2, ?3)", (project, hash.as_str(), issue_id)).await?;
+            self.issue_hashes.insert((project, hash), issue_id);
         }
         insert_event(tx, e, issue_id).await?;
         if let Some(user) = &e.user_key {
@@ -216,29 +282,6 @@ impl<'c> IssueWriter<'c> {
     }
 }
 
-/// The issue the first known hash points to (the most specific hash wins: app before system), and the
-/// hashes not yet recorded, which will point to it too.
-async fn find_issue(
-    tx: &mut Cached<'_>,
-    project: i64,
-    hashes: &[String],
-) -> Result<(Option<i64>, Vec<String>)> {
-    let (mut found, mut missing) = (None, Vec::new());
-    for hash in hashes {
-        match tx
-            .first_i64(
-                "SELECT issue_id FROM issue_hashes WHERE project_id = ?1 AND hash = ?2",
-                (project, hash.as_str()),
-            )
-            .await?
-        {
-            Some(id) => found = found.or(Some(id)),
-            None => missing.push(hash.clone()),
-        }
-    }
-    Ok((found, missing))
-}
-
 async fn create_issue(tx: &mut Cached<'_>, e: &EventRow) -> Result<i64> {
     let s = &e.summary;
     tx.execute(
@@ -278,9 +321,7 @@ async fn update_issue(
     e: &EventRow,
     first_seen_in_batch: Option<i64>,
 ) -> Result<Option<IssueChange>> {
-    bump_issue(tx, id, e).await?;
-    let row = tx
-        .first_row("SELECT status, resolved_at FROM issues WHERE id = ?1", [id])
+    let row = bump_issue(tx, id, e)
         .await?
         .ok_or_else(|| super::StoreError::Invalid(format!("issue {id} vanished")))?;
     let status = match &row[0] {
@@ -328,19 +369,25 @@ async fn update_issue(
 }
 
 /// The counters every event moves. `last_seen` never goes backwards when events arrive out of order.
-async fn bump_issue(tx: &mut Cached<'_>, id: i64, e: &EventRow) -> Result<()> {
-    tx.execute(
+/// Counts the event on its issue; returns the issue's status and resolved_at (one statement with the
+/// update: against a libSQL server each statement is a round trip).
+async fn bump_issue(
+    tx: &mut Cached<'_>,
+    id: i64,
+    e: &EventRow,
+) -> Result<Option<Vec<libsql::Value>>> {
+    tx.first_row(
         "UPDATE issues SET times_seen = times_seen + 1,
             first_seen = min(first_seen, ?2),
             last_release = CASE WHEN ?2 >= last_seen THEN coalesce(?3, last_release) ELSE last_release END,
             first_release = coalesce(first_release, ?3),
             last_event_id = CASE WHEN ?2 >= last_seen THEN ?4 ELSE last_event_id END,
             last_seen = max(last_seen, ?2)
-         WHERE id = ?1",
+         WHERE id = ?1
+         RETURNING status, resolved_at",
         libsql::params![id, e.timestamp_us, e.summary.release.clone(), e.event_id.as_str()],
     )
-    .await?;
-    Ok(())
+    .await
 }
 
 async fn insert_event(tx: &mut Cached<'_>, e: &EventRow, issue_id: i64) -> Result<()> {

@@ -17,6 +17,7 @@ mod monitors;
 mod perf_reads;
 mod project_reads;
 mod projects;
+mod remote;
 mod retention;
 mod rollups;
 mod schema;
@@ -39,6 +40,7 @@ pub use perf_reads::{
 };
 pub use project_reads::{ProjectSummary, RecentEvent};
 pub use projects::{Project, ProjectKey};
+pub use remote::RemoteDatabase;
 pub use retention::{OltpReport, EXPIRED_PAYLOAD};
 pub use rollups::Rollup;
 pub use settings::StorageFigures;
@@ -61,6 +63,8 @@ pub struct Store {
     // Kept so the database outlives its connection.
     _db: std::sync::Arc<libsql::Database>,
     conn: libsql::Connection,
+    /// On a libSQL server ([`RemoteDatabase`]): the file, its journal and its pages are the server's.
+    remote: bool,
 }
 
 /// How the database file is journaled. WAL lets readers and the writer work at once, but needs shared
@@ -122,6 +126,30 @@ impl Store {
         Self::connect(db, None).await
     }
 
+    /// The database on a libSQL server. The writer (`migrate`) brings the schema up to date; ingest's reader
+    /// does not. Nothing is sent until the first statement, so a wrong token shows there.
+    pub async fn open_remote(remote: &RemoteDatabase, migrate: bool) -> Result<Self> {
+        let db = remote.database().await?;
+        let conn = db.connect()?;
+        let store = Self {
+            _db: std::sync::Arc::new(db),
+            conn,
+            remote: true,
+        };
+        // No PRAGMA here: each autocommit statement is its own Hrana stream (a server-side connection), so
+        // a connection setting would not outlive it. The journal, synchronous and auto-vacuum are the
+        // server's; foreign keys are on in sqld's connections by default (see the test in remote.rs).
+        if migrate {
+            store.migrate().await?;
+        }
+        Ok(store)
+    }
+
+    /// Whether the database is on a libSQL server rather than a local file.
+    pub fn is_remote(&self) -> bool {
+        self.remote
+    }
+
     /// A private in-memory database, for tests.
     pub async fn open_in_memory() -> Result<Self> {
         let store = Self::connect(
@@ -150,18 +178,19 @@ impl Store {
         Ok(Self {
             _db: std::sync::Arc::new(db),
             conn,
+            remote: false,
         })
     }
 
     async fn migrate(&self) -> Result<()> {
-        self.conn
+        self.conn()
             .execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)", ())
             .await?;
         // Every migration not yet applied, whatever its number: migrations written side by side may land
         // in any order, so a database at version 12 may still lack 10.
         let mut applied = HashSet::new();
         let mut rows = self
-            .conn
+            .conn()
             .query("SELECT version FROM schema_migrations", ())
             .await?;
         while let Some(row) = rows.next().await? {
@@ -173,7 +202,7 @@ impl Store {
             .filter(|(v, _)| !applied.contains(v))
         {
             let tx = self
-                .conn
+                .conn()
                 .transaction_with_behavior(libsql::TransactionBehavior::Immediate)
                 .await?;
             // Another process may have migrated while we waited for the lock.
@@ -204,7 +233,7 @@ impl Store {
 
     /// Tells the lake catalog where its files live (see [`crate::lake::catalog::set_data_path`]).
     pub async fn set_lake_data_path(&self, data_path: &str) -> Result<()> {
-        Ok(crate::lake::catalog::set_data_path(&self.conn, data_path).await?)
+        Ok(crate::lake::catalog::set_data_path(&self.conn(), data_path).await?)
     }
 
     /// The newest migration applied.
@@ -218,24 +247,27 @@ impl Store {
 
     /// Of `message_ids`, those whose rows are already committed.
     pub async fn processed(&self, message_ids: &[String]) -> Result<HashSet<String>> {
-        let mut done = HashSet::new();
-        let stmt = self
-            .conn
-            .prepare("SELECT 1 FROM processed_messages WHERE message_id = ?1")
+        // One statement for the whole batch (the ids as a JSON array): on a libSQL server each statement
+        // is a network round trip.
+        let ids = serde_json::to_string(message_ids)
+            .map_err(|e| StoreError::Invalid(format!("message ids: {e}")))?;
+        let mut rows = self
+            .conn()
+            .query(
+                "SELECT message_id FROM processed_messages WHERE message_id IN (SELECT value FROM json_each(?1))",
+                [ids],
+            )
             .await?;
-        for id in message_ids {
-            let mut rows = stmt.query([id.as_str()]).await?;
-            if rows.next().await?.is_some() {
-                done.insert(id.clone());
-            }
-            stmt.reset();
+        let mut done = HashSet::new();
+        while let Some(row) = rows.next().await? {
+            done.insert(row.get::<String>(0)?);
         }
         Ok(done)
     }
 
     /// The ids of every project, so the processor can drop messages for deleted ones.
     pub async fn project_ids(&self) -> Result<HashSet<i64>> {
-        let mut rows = self.conn.query("SELECT id FROM projects", ()).await?;
+        let mut rows = self.conn().query("SELECT id FROM projects", ()).await?;
         let mut ids = HashSet::new();
         while let Some(row) = rows.next().await? {
             ids.insert(row.get(0)?);
@@ -271,7 +303,7 @@ impl Store {
     }
 
     async fn scalar(&self, sql: &str, params: impl libsql::params::IntoParams) -> Result<i64> {
-        let mut rows = self.conn.query(sql, params).await?;
+        let mut rows = self.conn().query(sql, params).await?;
         let row = rows
             .next()
             .await?
@@ -279,8 +311,17 @@ impl Store {
         Ok(row.get::<i64>(0)?)
     }
 
-    pub(crate) fn conn(&self) -> &libsql::Connection {
-        &self.conn
+    /// The connection to run statements on. On a server, a new one per call: libsql keeps one Hrana stream
+    /// per connection, which concurrent callers (UI requests, health) would share, each advancing its
+    /// baton under the others, and which the server expires after a few idle seconds. Transactions open a
+    /// stream of their own either way; a new connection costs no request until it is used.
+    pub(crate) fn conn(&self) -> libsql::Connection {
+        if self.remote {
+            if let Ok(conn) = self._db.connect() {
+                return conn;
+            }
+        }
+        self.conn.clone()
     }
 }
 

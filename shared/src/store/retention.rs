@@ -237,6 +237,10 @@ impl Store {
     /// Gives freed pages back to the file system (databases created with incremental auto-vacuum; in
     /// older ones freed pages are reused by new rows instead) and trims the write-ahead log.
     pub async fn reclaim_space(&self) -> Result<()> {
+        if self.is_remote() {
+            // A libSQL server manages its own file and log (sqld refuses both PRAGMAs).
+            return Ok(());
+        }
         let mut rows = self.conn().query("PRAGMA incremental_vacuum", ()).await?;
         while rows.next().await?.is_some() {}
         drop(rows);

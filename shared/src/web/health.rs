@@ -200,7 +200,7 @@ fn rate(count: i64, per: f64) -> f64 {
 /// The counts, each through a per-project time index (`events (project_id, timestamp)`,
 /// `transactions (project_id, end_time)`), and open issues from the per-status counters.
 async fn read_counts(store: &Store, now_us: i64) -> Result<Counts, StoreError> {
-    let conn = store.conn();
+    let conn = &store.conn();
     const EVENTS: &str = "SELECT count(*) FROM projects p JOIN events e ON e.project_id = p.id AND e.timestamp >= ?1";
     const TRANSACTIONS: &str = "SELECT count(*) FROM projects p JOIN transactions t ON t.project_id = p.id AND t.end_time >= ?1";
     const OPEN: &str =
