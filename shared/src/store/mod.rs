@@ -18,6 +18,8 @@ mod perf_reads;
 mod project_reads;
 mod projects;
 mod remote;
+#[cfg(feature = "remote-db")]
+mod remote_connector;
 mod retention;
 mod rollups;
 mod schema;
