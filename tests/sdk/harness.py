@@ -120,12 +120,17 @@ def start_splat(workdir, env=None, log_name="splat.log"):
         _wait_for_http(proc, parts.hostname, parts.port, log_path)
         yield Splat(dsn, data_dir / "splat.db", f"{parts.scheme}://{parts.hostname}:{parts.port}", log_path, proc)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
+
+
+def stop(proc):
+    """SIGTERM, then SIGKILL if the process has not ended within 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _wait_for_dsn(proc, log_path):

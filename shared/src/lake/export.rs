@@ -85,6 +85,8 @@ async fn copy_rows(
 
 #[cfg(test)]
 mod tests {
+    use libsql::Value;
+
     use super::*;
 
     #[tokio::test]
@@ -99,36 +101,29 @@ mod tests {
         assert!(exported.tables >= 20, "{exported:?}");
         assert!(!out.with_extension("partial").exists());
         let copy = Store::open_reader(&out).await.unwrap();
-        let mut rows = copy
-            .conn()
-            .query(
-                "SELECT value FROM ducklake_metadata WHERE key = 'data_path'",
-                (),
-            )
-            .await
-            .unwrap();
-        let row = rows.next().await.unwrap().unwrap();
-        assert_eq!(row.get::<String>(0).unwrap(), "/srv/lake/");
-        let mut rows = copy
-            .conn()
-            .query(
-                "SELECT count(*) FROM sqlite_master WHERE name = 'events'",
-                (),
-            )
-            .await
-            .unwrap();
-        let row = rows.next().await.unwrap().unwrap();
-        assert_eq!(row.get::<i64>(0).unwrap(), 0, "only the catalog is copied");
+        let data_path = "SELECT value FROM ducklake_metadata WHERE key = 'data_path'";
+        assert_eq!(
+            first(&copy, data_path).await,
+            Value::Text("/srv/lake/".into())
+        );
+        let events = "SELECT count(*) FROM sqlite_master WHERE name = 'events'";
+        let only_the_catalog = first(&copy, events).await;
+        assert_eq!(
+            only_the_catalog,
+            Value::Integer(0),
+            "only the catalog is copied"
+        );
         // The source still has its own data path.
-        let mut rows = store
-            .conn()
-            .query(
-                "SELECT value FROM ducklake_metadata WHERE key = 'data_path'",
-                (),
-            )
-            .await
-            .unwrap();
+        assert_eq!(
+            first(&store, data_path).await,
+            Value::Text("data/lake/".into())
+        );
+    }
+
+    /// The first column of the first row `sql` returns.
+    async fn first(store: &Store, sql: &str) -> Value {
+        let mut rows = store.conn().query(sql, ()).await.unwrap();
         let row = rows.next().await.unwrap().unwrap();
-        assert_eq!(row.get::<String>(0).unwrap(), "data/lake/");
+        row.get_value(0).unwrap()
     }
 }
