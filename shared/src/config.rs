@@ -18,8 +18,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `SPLAT_DATABASE_PATH`, default `<data-dir>/splat.db`.
     pub database_path: PathBuf,
-    /// `SPLAT_SQLITE_JOURNAL`: `wal` (default) or `delete` (for a database on EFS or NFS).
-    pub journal: Journal,
+    /// `SPLAT_SQLITE_JOURNAL`: `wal` or `delete` (for a database on EFS or NFS). Unset: an existing file
+    /// keeps the journal it has ([`Journal::of_file`]), a new one gets WAL.
+    pub journal: Option<Journal>,
     /// `SPLAT_DATABASE_URL` and `SPLAT_DATABASE_TOKEN`: the database on a libSQL server instead of
     /// `database_path` (the local queue, when used, stays a file in the data directory).
     pub remote_database: Option<crate::store::RemoteDatabase>,
@@ -269,10 +270,10 @@ impl Config {
                 .unwrap_or_else(|| data_dir.join("splat.db")),
             data_dir,
             journal: match get("SPLAT_SQLITE_JOURNAL") {
-                None => Journal::default(),
-                Some(v) => Journal::parse(&v).with_context(|| {
+                None => None,
+                Some(v) => Some(Journal::parse(&v).with_context(|| {
                     format!("SPLAT_SQLITE_JOURNAL must be wal or delete, got {v:?}")
-                })?,
+                })?),
             },
             remote_database: crate::store::RemoteDatabase::from_lookup(&get)?,
             public_url: get("SPLAT_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned()),
@@ -605,7 +606,7 @@ mod tests {
             config(&[("SPLAT_SQLITE_JOURNAL", "delete")])
                 .unwrap()
                 .journal,
-            Journal::Delete
+            Some(Journal::Delete)
         );
         assert!(config(&[("SPLAT_SQLITE_JOURNAL", "off")]).is_err());
     }

@@ -1,5 +1,6 @@
-//! The Lambda side: the processor's SQS handler with partial batch responses. (The ingest function needs
-//! no glue: `lambda_http::run` serves the same axum router as `splat serve`.)
+//! The Lambda side: the processor's SQS handler with partial batch responses, its scheduled jobs, and the
+//! HTTP functions' wait for a database the processor has migrated. (The routers are the same axum routers
+//! as `splat serve`'s.)
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use base64::Engine;
@@ -89,6 +90,67 @@ pub async fn handle_sqs_event(
     response
 }
 
+/// Everything the processor function is invoked with: SQS batches from its trigger, and the scheduler's
+/// per-minute monitor tick. The tick belongs to the single writer (it turns missed check-ins into issues),
+/// and it starts the processor, which applies pending migrations at init, within a minute of a deploy
+/// even when no event arrives: the other functions wait for that ([`run_http_when_ready`]).
+pub async fn handle_processor_event(
+    processor: &Processor,
+    notifier: Option<&Notifier>,
+    scheduled: &ScheduledContext<'_>,
+    event: serde_json::Value,
+) -> Result<serde_json::Value, lambda_runtime::Error> {
+    if event.get("Records").is_none() {
+        return match ScheduledJob::of(&event)? {
+            ScheduledJob::Monitors => handle_scheduled_event(scheduled, &event).await,
+            ScheduledJob::Retention => {
+                Err("retention runs in the retention function, not the processor".into())
+            }
+        };
+    }
+    let batch: SqsEvent = serde_json::from_value(event)?;
+    Ok(serde_json::to_value(
+        handle_sqs_event(processor, notifier, batch).await,
+    )?)
+}
+
+/// Serves the router `build` makes, built at the first request that finds the database ready rather than
+/// at init. Only the processor migrates; a UI or MCP function that starts first (a fresh stack, or a
+/// deploy whose new code starts before the processor's) answers 503 with the reason and `Retry-After`
+/// instead of failing its init over and over, and serves once the processor has caught up.
+pub async fn run_http_when_ready<F, Fut>(build: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<axum::Router>> + Send,
+{
+    use tower::ServiceExt;
+    let ready = std::sync::Arc::new(tokio::sync::OnceCell::<axum::Router>::new());
+    let build = std::sync::Arc::new(build);
+    lambda_http::run(tower::service_fn(move |request: lambda_http::Request| {
+        let (ready, build) = (ready.clone(), build.clone());
+        async move {
+            match ready.get_or_try_init(|| build()).await {
+                Ok(router) => router.clone().oneshot(request).await,
+                Err(e) => Ok(not_ready(&e)),
+            }
+        }
+    }))
+    .await
+}
+
+/// The answer while the database is not ready. The reason goes to the log only: this answer is given
+/// before any origin-secret, sign-in or token check.
+fn not_ready(e: &anyhow::Error) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    tracing::warn!(error = %format!("{e:#}"), "not serving yet");
+    (
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        [(axum::http::header::RETRY_AFTER, "10")],
+        "Splat is starting: the database is not ready yet (the processor creates and migrates it)\n",
+    )
+        .into_response()
+}
+
 /// A batch's outcome; when nothing could be committed, every one of its messages failed.
 fn committed_or_all_failed(
     result: Result<BatchOutcome, ProcessError>,
@@ -170,9 +232,11 @@ pub async fn handle_scheduled_event(
 /// The notifier of a Lambda that alerts (the processor after each batch, the scheduled function after each
 /// monitor evaluation), or `None` when no channel is configured. Its retries are short: the invocation's
 /// time is the batch's or the tick's, and nothing runs between invocations.
-pub async fn lambda_notifier(config: &crate::config::Config) -> anyhow::Result<Option<Notifier>> {
+pub fn lambda_notifier(
+    config: &crate::config::Config,
+    store: crate::store::Store,
+) -> anyhow::Result<Option<Notifier>> {
     let ui_base = config.public_url.clone().unwrap_or_default();
-    let store = crate::wiring::open_store(config).await?;
     Ok(
         Notifier::from_config(&config.notify, store, &ui_base)?.map(|n| {
             n.with_retry(crate::notify::RetryPolicy {

@@ -64,7 +64,7 @@ def test_deploys_the_functions_with_their_triggers(init, aws_endpoint, monkeypat
     assert env["SPLAT_BUCKET"] == init.BUCKET and env["SPLAT_QUEUE_URL"].endswith("/" + init.QUEUE)
     assert env["SPLAT_S3_FORCE_PATH_STYLE"] == "true"
     assert lam.get_function_url_config(FunctionName="splat-ingest")["AuthType"] == "NONE"
-    assert lam.get_function_concurrency(FunctionName="splat-processor")["ReservedConcurrentExecutions"] == 1
+    assert lam.get_function_concurrency(FunctionName="splat-processor")["ReservedConcurrentExecutions"] == 3
     mappings = lam.list_event_source_mappings(FunctionName="splat-processor")["EventSourceMappings"]
     mine = [m for m in mappings if m["EventSourceArn"].endswith(":" + init.QUEUE)]
     assert len(mine) == 1
@@ -95,8 +95,9 @@ def test_ui_and_mcp_behind_function_urls(init, aws_endpoint, monkeypatch):
     assert chosen == "chosen-token"
 
 
-def test_retention_on_eventbridge_rules(init, aws_endpoint, monkeypatch):
-    """Retention runs one at a time, on two EventBridge rules whose constant inputs name the job."""
+def test_scheduled_jobs_on_eventbridge_rules(init, aws_endpoint, monkeypatch):
+    """Retention runs one at a time on its daily rule; the monitor tick runs in the processor every minute.
+    The rules' constant inputs name the job."""
     monkeypatch.setenv("DEPLOY_LAMBDAS", "1")
     init.main()
     init.main()  # rules, targets and permissions are not duplicated
@@ -105,16 +106,16 @@ def test_retention_on_eventbridge_rules(init, aws_endpoint, monkeypatch):
     assert function["Timeout"] == init.RETENTION_TIMEOUT
     assert lam.get_function_concurrency(FunctionName="splat-retention")["ReservedConcurrentExecutions"] == 1
     inputs = {}
-    for rule in ("splat-retention", "splat-monitors"):
+    for rule, target_function in (("splat-retention", "splat-retention"), ("splat-monitors", "splat-processor")):
         described = events.describe_rule(Name=rule)
-        assert described["State"] == init.RETENTION_RULES[rule][2]
+        assert described["State"] == init.SCHEDULED_RULES[rule][3]
         [target] = events.list_targets_by_rule(Rule=rule)["Targets"]
-        assert target["Arn"] == function["FunctionArn"]
+        assert target["Arn"] == lam.get_function(FunctionName=target_function)["Configuration"]["FunctionArn"]
         inputs[described["ScheduleExpression"]] = json.loads(target["Input"])
+        policy = json.loads(lam.get_policy(FunctionName=target_function)["Policy"])
+        grants = [s["Sid"] for s in policy["Statement"] if s["Principal"] == {"Service": "events.amazonaws.com"}]
+        assert grants == [f"{rule}-rule"], rule
     assert inputs == {init.RETENTION_SCHEDULE: {"job": "retention"}, init.MONITORS_SCHEDULE: {"job": "monitors"}}
-    policy = json.loads(lam.get_policy(FunctionName="splat-retention")["Policy"])
-    grants = [s for s in policy["Statement"] if s["Principal"] == {"Service": "events.amazonaws.com"}]
-    assert sorted(s["Sid"] for s in grants) == ["splat-monitors-rule", "splat-retention-rule"]
 
 
 def test_deploy_without_zips_says_how_to_build_them(init, monkeypatch, tmp_path):

@@ -62,9 +62,9 @@ def test_processor_is_a_single_writer_with_partial_batch_responses(template):
     assert 1 <= param_default(template, props["BatchSize"]) <= 10000
     assert "MaximumBatchingWindowInSeconds" in props
     # Reserved concurrency never below the trigger's maximum, or the trigger's invocations are throttled
-    # and come back with their receive counts raised.
+    # and come back with their receive counts raised: the maximum, plus one for the monitor tick.
     reserved = proc["ReservedConcurrentExecutions"]
-    assert reserved == {"Fn::If": ["ReserveConcurrency", props["ScalingConfig"]["MaximumConcurrency"], {"Ref": "AWS::NoValue"}]}
+    assert reserved == {"Fn::If": ["ReserveConcurrency", props["ScalingConfig"]["MaximumConcurrency"] + 1, {"Ref": "AWS::NoValue"}]}
     assert template["Parameters"]["ReserveProcessorConcurrency"]["Default"] == "true"
 
 
@@ -244,10 +244,11 @@ def test_emulator_init_script_agrees_with_the_template(template):
     retention = res["RetentionFunction"]["Properties"]
     assert init.RETENTION_TIMEOUT == retention["Timeout"]
     schedules = {
-        json.loads(e["Properties"]["Input"])["job"]: param_default(template, e["Properties"]["ScheduleExpression"])
-        for e in retention["Events"].values()
+        (fn["Metadata"]["BuildProperties"]["Binary"], json.loads(e["Properties"]["Input"])["job"]):
+            param_default(template, e["Properties"]["ScheduleExpression"])
+        for fn, e in schedule_events(template)
     }
-    assert schedules == {rule_input["job"]: expr for expr, rule_input, _ in init.RETENTION_RULES.values()}
+    assert schedules == {(function, rule_input["job"]): expr for function, expr, rule_input, _ in init.SCHEDULED_RULES.values()}
     # The same functions, by their cargo-lambda package names.
     assert set(init.FUNCTIONS) == {fn["Metadata"]["BuildProperties"]["Binary"] for fn in functions(template).values()}
 
@@ -475,29 +476,39 @@ def test_processor_timeout_leaves_room_for_alerts(template):
     assert timeout >= 3 * deadline, (timeout, deadline)
 
 
-def test_retention_runs_alone_on_two_schedules(template):
-    """One function, two EventBridge Scheduler schedules with constant inputs (daily retention, per-minute
-    monitors), one run at a time, async failures not retried (the next tick is the retry)."""
+def schedule_events(template):
+    """Every (function, ScheduleV2 event) of the template."""
+    return [(fn, e) for fn in functions(template).values()
+            for e in fn["Properties"].get("Events", {}).values() if e["Type"] == "ScheduleV2"]
+
+
+def test_scheduled_jobs(template):
+    """Two EventBridge Scheduler schedules with constant inputs: daily retention in its own function, one run
+    at a time; the per-minute monitor tick in the processor (the writer, and the one that migrates: the tick
+    starts new code within a minute of a deploy). Async failures are not retried (the next run is the retry)."""
     res = template["Resources"]
     fn = res["RetentionFunction"]
     props = fn["Properties"]
     assert fn["Metadata"]["BuildProperties"]["Binary"] == "splat-retention"
     # One run at a time (it has no queue trigger whose invocations a cap of 1 would throttle).
     assert props["ReservedConcurrentExecutions"] == {"Fn::If": ["ReserveConcurrency", 1, {"Ref": "AWS::NoValue"}]}
-    assert props["EventInvokeConfig"]["MaximumRetryAttempts"] == 0
-    events = props["Events"]
-    assert {e["Type"] for e in events.values()} == {"ScheduleV2"}
-    by_job = {json.loads(e["Properties"]["Input"])["job"]: e["Properties"] for e in events.values()}
+    by_job = {}
+    for function, event in schedule_events(template):
+        job = json.loads(event["Properties"]["Input"])["job"]
+        by_job[job] = (function, event["Properties"])
+        assert function["Properties"]["EventInvokeConfig"]["MaximumRetryAttempts"] == 0, job
     assert set(by_job) == {"retention", "monitors"}
-    assert by_job["monitors"]["ScheduleExpression"] == "rate(1 minute)"
-    assert param_default(template, by_job["retention"]["ScheduleExpression"]).startswith("cron(")
-    for job, schedule in by_job.items():
-        assert schedule["RoleArn"] == {"Fn::GetAtt": ["RetentionSchedulerRole", "Arn"]}, job
+    assert by_job["retention"][0] is fn and by_job["monitors"][0] is res["ProcessorFunction"]
+    assert by_job["monitors"][1]["ScheduleExpression"] == "rate(1 minute)"
+    assert param_default(template, by_job["retention"][1]["ScheduleExpression"]).startswith("cron(")
+    for job, (_, schedule) in by_job.items():
+        assert schedule["RoleArn"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}, job
         assert schedule["Name"] == {"Fn::Sub": "${AWS::StackName}-" + job}, job  # two stacks never clash
-    scheduler = res["RetentionSchedulerRole"]["Properties"]
+    scheduler = res["SchedulerRole"]["Properties"]
     assert scheduler["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "scheduler.amazonaws.com"}
     [invoke] = scheduler["Policies"][0]["PolicyDocument"]["Statement"]
-    assert invoke["Action"] == "lambda:InvokeFunction" and invoke["Resource"] == {"Fn::GetAtt": ["RetentionFunction", "Arn"]}
+    assert invoke["Action"] == "lambda:InvokeFunction"
+    assert invoke["Resource"] == [{"Fn::GetAtt": ["RetentionFunction", "Arn"]}, {"Fn::GetAtt": ["ProcessorFunction", "Arn"]}]
 
     # Least privilege: the lake (read, write, delete, list) and the database; no queue, no claim checks.
     statements, actions = role_actions(template, "RetentionRole")
@@ -507,7 +518,7 @@ def test_retention_runs_alone_on_two_schedules(template):
     assert by_sid["LakeReadWriteDelete"]["Resource"] == {"Fn::Sub": "${Bucket.Arn}/lake/*"}
     assert all(st["Resource"] != {"Fn::Sub": "${Bucket.Arn}/ingest/*"} for st in statements)
 
-    # Horizons: unset unless given, so the code's defaults apply; alerts as the processor's.
+    # Horizons: unset unless given, so the code's defaults apply.
     env = props["Environment"]["Variables"]
     horizons = {
         "SPLAT_MAX_EVENT_LIFE_DAYS": "MaxEventLifeDays",
@@ -525,7 +536,8 @@ def test_retention_runs_alone_on_two_schedules(template):
         assert value == {"Ref": param} and otherwise == {"Ref": "AWS::NoValue"}, var
         assert template["Conditions"][cond] == {"Fn::Not": [{"Fn::Equals": [{"Ref": param}, ""]}]}, var
         assert template["Parameters"][param]["Default"] == "" and template["Parameters"][param]["AllowedPattern"] == "^([1-9][0-9]*)?$"
-    assert {k: env[k] for k in ALERT_VARIABLES} == ALERT_VARIABLES
+    # Retention alerts nobody: no channel settings, no secrets.
+    assert not set(env) & set(ALERT_VARIABLES)
     assert "RetentionFunctionName" in template["Outputs"]
 
 
@@ -550,9 +562,9 @@ def test_every_enabled_schedule_names_a_job_the_function_knows(template):
     known = scheduled_jobs_the_code_knows()
     assert "retention" in known
     init = init_module()
-    for name, event in template["Resources"]["RetentionFunction"]["Properties"]["Events"].items():
+    for _, event in schedule_events(template):
         job = json.loads(event["Properties"]["Input"])["job"]
         state = event["Properties"].get("State", "ENABLED")
-        assert state == ("ENABLED" if job in known else "DISABLED"), (name, job, state)
-        rule_state = next(s for _, j, s in init.RETENTION_RULES.values() if j == {"job": job})
+        assert state == ("ENABLED" if job in known else "DISABLED"), (job, state)
+        rule_state = next(s for _, _, j, s in init.SCHEDULED_RULES.values() if j == {"job": job})
         assert rule_state == state, (job, rule_state, state)

@@ -141,6 +141,7 @@ class Function:
 
     def __init__(self, name, binary, env, log_dir, cwd=None, log_name=None):
         self.name = name
+        self.binary, self.env = binary, env
         self.api = RuntimeApi(f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")
         self.log_path = Path(log_dir) / (log_name or f"{name}.log")
         lambda_env = {

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from aws_lambda import function_url, http_event, http_response, scheduled
-from conftest import MAX_RECEIVES, MCP_TOKEN, VISIBILITY_SECS
+from aws_lambda import Function, InvokeError, function_url, http_event, http_response, scheduled
+from conftest import MAX_RECEIVES, MCP_TOKEN, ORIGIN_SECRET, VISIBILITY_SECS
 from harness import duckdb_with_ducklake, payload, run_client
 from test_mcp import session_run
 
@@ -334,11 +334,67 @@ def test_the_scheduler_runs_retention_and_the_monitor_tick(stack, sent):
     assert monitor["last_checkin_at"]
     retention = scheduled(stack.functions["splat-retention"], "retention")
     assert retention["job"] == "retention" and "report" in retention
-    monitors = scheduled(stack.functions["splat-retention"], "monitors")
+    # The monitor tick runs in the processor (the writer), as the template schedules it.
+    monitors = scheduled(stack.functions["splat-processor"], "monitors")
     assert monitors == {"job": "monitors", "missed": 0, "failed": 0, "overrun": 0, "recovered": 0}
+    # Each function refuses the other's job rather than running it with the wrong timeout or concurrency.
+    with pytest.raises(InvokeError, match="runs in the processor"):
+        scheduled(stack.functions["splat-retention"], "monitors")
+    with pytest.raises(InvokeError, match="runs in the retention function"):
+        scheduled(stack.functions["splat-processor"], "retention")
     assert stack.scalar("SELECT count(*) FROM retention_runs") >= 1
     # Within its horizons nothing of today's data goes.
     assert stack.scalar("SELECT count(*) FROM events WHERE event_id = ?", sent[1]["error"]) == 1
+
+
+def test_only_the_processor_migrates_and_the_others_wait_for_it(stack, tmp_path):
+    """On a fresh file system (or during a deploy whose new code starts before the processor's), the UI,
+    MCP and retention start without a database and wait: 503 with Retry-After, a skipped run, and no file
+    created. The processor creates and migrates it at init; then they serve."""
+    db = tmp_path / "efs" / "splat.db"
+    db.parent.mkdir()
+    started = {}
+
+    def start(name):
+        template = stack.functions[name]
+        function = Function(name, template.binary, {**template.env, "SPLAT_DATABASE_PATH": str(db)}, tmp_path,
+                            log_name=f"fresh-{name}.log")
+        started[name] = function
+        function.wait_ready()  # init does not need the database
+        return function
+
+    def ui_health():
+        door = function_url("splat-ui")
+        event = http_event("GET", "/_health", [("host", door.domain), ("x-splat-origin-secret", ORIGIN_SECRET)],
+                           b"", "198.51.100.9", door)
+        return http_response(started["splat-ui"].invoke(event))
+
+    def mcp_list():
+        door = function_url("splat-mcp")
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode()
+        headers = [("host", door.domain), ("authorization", f"Bearer {MCP_TOKEN}"),
+                   ("content-type", "application/json"), ("accept", "application/json, text/event-stream")]
+        return http_response(started["splat-mcp"].invoke(http_event("POST", "/mcp", headers, body, "198.51.100.9", door)))
+
+    try:
+        for name in ("splat-ui", "splat-mcp", "splat-retention"):
+            start(name)
+        for status, headers, body in (ui_health(), mcp_list()):
+            assert status == 503 and dict(headers)["retry-after"] == "10", (status, body)
+            assert b"not ready" in body and str(db).encode() not in body  # the reason is logged, not shown
+        assert "skipped" in scheduled(started["splat-retention"], "retention")
+        assert not db.exists(), "only the processor creates the database"
+
+        start("splat-processor")
+        assert db.exists()
+        status, _, body = ui_health()
+        assert status == 200, body
+        status, _, body = mcp_list()
+        assert status == 200 and b"search_issues" in body, body
+        assert scheduled(started["splat-retention"], "retention")["job"] == "retention"
+    finally:
+        for function in started.values():
+            function.stop()
 
 
 def test_no_function_writes_to_its_code_directory(stack, sent):

@@ -2,9 +2,12 @@
 //! streamable HTTP, JSON responses), reading libSQL and the depth of the queue ingest writes to.
 //! `MCP_AUTH_TOKEN` must be set, or every request is refused with 401.
 
+use std::sync::Arc;
+
 use splat::config::Config;
+use splat::lambda::run_http_when_ready;
 use splat::mcp::{router, McpState};
-use splat::wiring::{adapters, open_store};
+use splat::wiring::{adapters, open_migrated};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -15,11 +18,17 @@ async fn main() -> Result<(), lambda_http::Error> {
     if config.mcp_auth_token.is_none() {
         eprintln!("MCP_AUTH_TOKEN is not set: every /mcp request will be refused with 401");
     }
-    let store = open_store(&config).await?;
+    let config = Arc::new(config);
+    // The processor creates and migrates the database; until it has, every request gets 503.
+    run_http_when_ready(move || mcp(config.clone())).await
+}
+
+async fn mcp(config: Arc<Config>) -> anyhow::Result<axum::Router> {
+    let store = open_migrated(&config).await?;
     let (queue, blobs) = adapters(&config).await?;
     // get_transaction_spans reads span trees back from the lake files through the blob store.
     let lake = splat::lake::LakeFiles::new(store.clone(), blobs);
     let state = McpState::new(store, Some(queue), config.mcp_auth_token.clone())
-        .with_lake(std::sync::Arc::new(lake));
-    lambda_http::run(router(state)).await
+        .with_lake(Arc::new(lake));
+    Ok(router(state))
 }

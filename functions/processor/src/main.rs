@@ -1,13 +1,13 @@
-//! The processor Lambda: SQS batches → the shared processor (the single writer) → libSQL, reporting
-//! partial batch failures.
+//! The processor Lambda, the single writer: SQS batches → the shared processor → libSQL, reporting partial
+//! batch failures; and the scheduler's per-minute monitor tick. It alone migrates the database.
 
 // mimalloc: the processor and ingest allocate per event; measured faster than the system allocator.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
 use splat::config::Config;
+use splat::lambda::{handle_processor_event, lambda_notifier, ScheduledContext};
 use splat::process::Processor;
 use splat::wiring::{blob_store, open_store};
 
@@ -15,19 +15,26 @@ use splat::wiring::{blob_store, open_store};
 async fn main() -> Result<(), lambda_runtime::Error> {
     splat::init_tracing();
     let config = Config::from_env()?;
+    // The one place that migrates the database (at init): the other functions wait for it.
+    let store = open_store(&config).await?;
     // The SQS trigger delivers the messages; only the blob store (claim checks) is needed here.
     let blobs = blob_store(&config).await?;
-    let processor = Processor::new(open_store(&config).await?, blobs)
+    let processor = Processor::new(store.clone(), blobs.clone())
         .with_horizons(config.retention)
         .with_max_monitors(config.max_monitors_per_project);
-    let processor = &processor;
-    // Alerts go out after each batch's commit (see `splat::lambda::lambda_notifier`).
-    let notifier = splat::lambda::lambda_notifier(&config).await?;
-    let notifier = notifier.as_ref();
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, lambda_runtime::Error>(
-            splat::lambda::handle_sqs_event(processor, notifier, event.payload).await,
-        )
-    }))
+    // Alerts go out after each batch's commit and each monitor tick (see `splat::lambda::lambda_notifier`).
+    let notifier = lambda_notifier(&config, store.clone())?;
+    let scheduled = ScheduledContext {
+        store: &store,
+        blobs: &blobs,
+        horizons: &config.retention,
+        notifier: notifier.as_ref(),
+    };
+    let (processor, notifier, scheduled) = (&processor, notifier.as_ref(), &scheduled);
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            handle_processor_event(processor, notifier, scheduled, event.payload).await
+        },
+    ))
     .await
 }

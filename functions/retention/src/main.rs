@@ -1,31 +1,42 @@
-//! The scheduled Lambda (EventBridge): daily retention, which keeps the database and the lake within
-//! their horizons (see `splat::retention`), and the per-minute evaluation of cron monitors. Reserved
-//! concurrency 1 keeps two runs from overlapping; this function and the processor serialise on the
-//! database's write lock.
+//! The scheduled Lambda (EventBridge Scheduler): daily retention, which keeps the database and the lake
+//! within their horizons (see `splat::retention`). The per-minute monitor tick runs in the processor.
+//! Reserved concurrency 1 keeps two runs from overlapping; this function and the processor serialise on
+//! the database's write lock. It never migrates the database: the processor does.
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use splat::config::Config;
-use splat::lambda::{handle_scheduled_event, ScheduledContext};
-use splat::wiring::{blob_store, open_store};
+use splat::lambda::{handle_scheduled_event, ScheduledContext, ScheduledJob};
+use splat::wiring::{blob_store, open_migrated};
+use tokio::sync::OnceCell;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     splat::init_tracing();
     let config = Config::from_env()?;
-    let store = open_store(&config).await?;
     let blobs = blob_store(&config).await?;
-    // Monitor issues alert like any issue.
-    let notifier = splat::lambda::lambda_notifier(&config).await?;
-    let cx = ScheduledContext {
-        store: &store,
-        blobs: &blobs,
-        horizons: &config.retention,
-        notifier: notifier.as_ref(),
-    };
-    let cx = &cx;
+    let ready = OnceCell::new();
+    let (config, blobs, ready) = (&config, &blobs, &ready);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            handle_scheduled_event(cx, &event.payload).await
+            if ScheduledJob::of(&event.payload)? != ScheduledJob::Retention {
+                return Err("the monitor tick runs in the processor function".into());
+            }
+            // Only the processor migrates; until it has, a run is skipped (tomorrow's is the retry).
+            let store = match ready.get_or_try_init(|| open_migrated(config)).await {
+                Ok(store) => store,
+                Err(e) => {
+                    let reason = format!("{e:#}");
+                    tracing::warn!(%reason, "database not ready; skipping this run");
+                    return Ok(serde_json::json!({ "skipped": reason }));
+                }
+            };
+            let cx = ScheduledContext {
+                store,
+                blobs,
+                horizons: &config.retention,
+                notifier: None,
+            };
+            handle_scheduled_event(&cx, &event.payload).await
         },
     ))
     .await

@@ -1,18 +1,30 @@
 //! The UI Lambda: API Gateway (HTTP API v2), a function URL or CloudFront → the shared web router, which
 //! reads libSQL and shows the queue depth of the queue ingest writes to.
 
+use std::sync::Arc;
+
 use splat::config::Config;
+use splat::lambda::run_http_when_ready;
+use splat::web::auth::Auth;
 use splat::web::health::{self, HealthState, QueueThresholds};
 use splat::web::{router, WebState};
-use splat::wiring::{adapters, open_store};
+use splat::wiring::{adapters, open_migrated};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     splat::init_tracing();
     // Routes start at `/`; the API Gateway stage name must not prefix them.
     std::env::set_var("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true");
-    let config = Config::from_env()?;
-    let store = open_store(&config).await?;
+    let config = Arc::new(Config::from_env()?);
+    // Every instance must check the same cookies: the session secret comes from the environment only.
+    let auth = Auth::from_config(&config.sign_in, None);
+    auth.log();
+    // The processor creates and migrates the database; until it has, every request gets 503.
+    run_http_when_ready(move || ui(config.clone(), auth.clone())).await
+}
+
+async fn ui(config: Arc<Config>, auth: Auth) -> anyhow::Result<axum::Router> {
+    let store = open_migrated(&config).await?;
     let (queue, blobs) = adapters(&config).await?;
     // Span waterfalls are read from the lake files through the blob store.
     let lake = splat::lake::LakeFiles::new(store.clone(), blobs);
@@ -24,21 +36,18 @@ async fn main() -> Result<(), lambda_http::Error> {
             critical: config.queue_critical_threshold,
         },
     );
-    // Every instance must check the same cookies: the session secret comes from the environment only.
-    let auth = splat::web::auth::Auth::from_config(&config.sign_in, None);
-    auth.log();
     let state = WebState::new(
         store,
         queue,
         config.public_url.clone(),
         config.internal_url.clone(),
     )
-    .with_lake(std::sync::Arc::new(lake))
+    .with_lake(Arc::new(lake))
     .with_retention(config.retention)
     .with_auth(auth)
     // No Host allowlist here: AWS routes a function URL by its Host, and the origin secret is what keeps
     // requests to CloudFront's door.
     .with_origin_secret(config.origin_secret.clone());
     // `/_health` sits beside the UI's router, never behind anything the UI puts in front of its pages.
-    lambda_http::run(health::router(health).merge(router(state))).await
+    Ok(health::router(health).merge(router(state)))
 }

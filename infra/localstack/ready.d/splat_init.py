@@ -52,11 +52,11 @@ FUNCTIONS = {
     "splat-mcp": (MCP_TIMEOUT, 512),
     "splat-retention": (RETENTION_TIMEOUT, 1024),
 }
-# The constant input each EventBridge rule hands the retention function, and whether it is on: the same
-# as the template's schedules.
-RETENTION_RULES = {
-    "splat-retention": (RETENTION_SCHEDULE, {"job": "retention"}, "ENABLED"),
-    "splat-monitors": (MONITORS_SCHEDULE, {"job": "monitors"}, "ENABLED"),
+# Each EventBridge rule: the function it invokes, its schedule, the constant input naming the job, and
+# whether it is on: the same as the template's schedules (the monitor tick runs in the processor).
+SCHEDULED_RULES = {
+    "splat-retention": ("splat-retention", RETENTION_SCHEDULE, {"job": "retention"}, "ENABLED"),
+    "splat-monitors": ("splat-processor", MONITORS_SCHEDULE, {"job": "monitors"}, "ENABLED"),
 }
 
 # Lambda deployment (LocalStack only).
@@ -171,25 +171,26 @@ def mcp_token(lam):
     return token or secrets.token_hex(16)
 
 
-def schedule_retention(lam, function_arn):
-    """EventBridge rules with a schedule expression, each invoking retention with its job as the input."""
+def schedule_jobs(lam):
+    """EventBridge rules with a schedule expression, each invoking its function with its job as the input."""
     events = client("events")
-    try:
-        granted = {s["Sid"] for s in json.loads(lam.get_policy(FunctionName="splat-retention")["Policy"])["Statement"]}
-    except lam.exceptions.ResourceNotFoundException:
-        granted = set()  # no resource policy yet
-    for rule, (expression, job, state) in RETENTION_RULES.items():
+    for rule, (function, expression, job, state) in SCHEDULED_RULES.items():
+        function_arn = lam.get_function(FunctionName=function)["Configuration"]["FunctionArn"]
+        try:
+            granted = {s["Sid"] for s in json.loads(lam.get_policy(FunctionName=function)["Policy"])["Statement"]}
+        except lam.exceptions.ResourceNotFoundException:
+            granted = set()  # no resource policy yet
         rule_arn = events.put_rule(Name=rule, ScheduleExpression=expression, State=state)["RuleArn"]
-        events.put_targets(Rule=rule, Targets=[{"Id": "retention", "Arn": function_arn, "Input": json.dumps(job)}])
+        events.put_targets(Rule=rule, Targets=[{"Id": function, "Arn": function_arn, "Input": json.dumps(job)}])
         if f"{rule}-rule" not in granted:
             lam.add_permission(
-                FunctionName="splat-retention",
+                FunctionName=function,
                 StatementId=f"{rule}-rule",
                 Action="lambda:InvokeFunction",
                 Principal="events.amazonaws.com",
                 SourceArn=rule_arn,
             )
-        log(f"rule {rule} ({expression}, {state}) -> splat-retention {json.dumps(job)}")
+        log(f"rule {rule} ({expression}, {state}) -> {function} {json.dumps(job)}")
 
 
 def deploy_lambdas(queue_url, queue_arn):
@@ -231,9 +232,9 @@ def deploy_lambdas(queue_url, queue_arn):
         deploy_function(lam, role_arn, name, zips[name], timeout, memory, env)
         if name in ("splat-ingest", "splat-ui", "splat-mcp"):
             urls[name] = function_url(lam, name)
-    # One writer at a time, as reserved concurrency 1 does in the template.
-    for name in ("splat-processor", "splat-retention"):
-        lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
+    # As the template reserves: the trigger's maximum plus the monitor tick for the processor, one retention run.
+    lam.put_function_concurrency(FunctionName="splat-processor", ReservedConcurrentExecutions=PROCESSOR_MAX_CONCURRENCY + 1)
+    lam.put_function_concurrency(FunctionName="splat-retention", ReservedConcurrentExecutions=1)
 
     log(f"ingest function URL: {urls['splat-ingest']}  (DSN host: {urls['splat-ingest'].split('/')[2]})")
     log(f"UI: {urls['splat-ui']}")
@@ -249,7 +250,7 @@ def deploy_lambdas(queue_url, queue_arn):
             ScalingConfig={"MaximumConcurrency": PROCESSOR_MAX_CONCURRENCY},
         )
         log("created the SQS event source mapping for splat-processor")
-    schedule_retention(lam, lam.get_function(FunctionName="splat-retention")["Configuration"]["FunctionArn"])
+    schedule_jobs(lam)
     return urls
 
 

@@ -55,6 +55,10 @@ pub enum StoreError {
     Invalid(String),
     #[error("lake: {0}")]
     Lake(#[from] crate::lake::LakeError),
+    /// The database is missing or behind this code's schema, and this handle may not migrate it: a
+    /// passing state (the processor migrates), shown as 503.
+    #[error("database not ready: {0}")]
+    NotReady(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -84,6 +88,20 @@ impl Journal {
         match s.to_ascii_lowercase().as_str() {
             "wal" => Some(Self::Wal),
             "delete" => Some(Self::Delete),
+            _ => None,
+        }
+    }
+
+    /// The journal an existing database file was left in, from its header's write version (2 for WAL, 1 for
+    /// the rollback journal); `None` for a missing or empty file. A writer that is not told which journal to
+    /// use keeps this one, so a CLI run against the database on EFS never switches it to WAL.
+    pub fn of_file(path: &Path) -> Option<Self> {
+        use std::io::Read;
+        let mut header = [0u8; 20];
+        std::fs::File::open(path).ok()?.read_exact(&mut header).ok()?;
+        match header[18] {
+            1 => Some(Self::Delete),
+            2 => Some(Self::Wal),
             _ => None,
         }
     }
@@ -126,6 +144,19 @@ impl Store {
             .build()
             .await?;
         Self::connect(db, None).await
+    }
+
+    /// A read-write handle on a database that must already exist, which never creates, migrates or changes
+    /// its journal: for the Lambda functions other than the processor, which is the one that migrates.
+    /// Follow it with [`Store::ensure_migrated`].
+    pub async fn open_existing(path: &Path) -> Result<Self> {
+        if !path.exists() {
+            return Err(StoreError::NotReady(format!(
+                "{} does not exist yet: the processor creates it",
+                path.display()
+            )));
+        }
+        Self::connect(libsql::Builder::new_local(path).build().await?, None).await
     }
 
     /// The database on a libSQL server. The writer (`migrate`) brings the schema up to date; ingest's reader
@@ -184,12 +215,9 @@ impl Store {
         })
     }
 
-    async fn migrate(&self) -> Result<()> {
-        self.conn()
-            .execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)", ())
-            .await?;
-        // Every migration not yet applied, whatever its number: migrations written side by side may land
-        // in any order, so a database at version 12 may still lack 10.
+    /// Every migration this code knows that the database lacks, whatever its number: migrations written
+    /// side by side may land in any order, so a database at version 12 may still lack 10.
+    async fn missing_migrations(&self) -> Result<Vec<(i64, &'static str)>> {
         let mut applied = HashSet::new();
         let mut rows = self
             .conn()
@@ -198,11 +226,37 @@ impl Store {
         while let Some(row) = rows.next().await? {
             applied.insert(row.get::<i64>(0)?);
         }
-        drop(rows);
-        for (version, sql) in schema::MIGRATIONS
+        Ok(schema::MIGRATIONS
             .iter()
             .filter(|(v, _)| !applied.contains(v))
-        {
+            .copied()
+            .collect())
+    }
+
+    /// [`StoreError::NotReady`] unless every migration this code knows has been applied: what a handle that
+    /// may not migrate checks before serving (during a deploy, new code can start before the processor has
+    /// migrated).
+    pub async fn ensure_migrated(&self) -> Result<()> {
+        let missing = match self.missing_migrations().await {
+            Ok(missing) => missing,
+            // No schema_migrations table: a database nothing has migrated yet.
+            Err(StoreError::Db(_)) => schema::MIGRATIONS.to_vec(),
+            Err(e) => return Err(e),
+        };
+        match missing.first() {
+            None => Ok(()),
+            Some((first, _)) => Err(StoreError::NotReady(format!(
+                "{} migration(s) from version {first} not applied yet: the processor applies them when it starts",
+                missing.len()
+            ))),
+        }
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        self.conn()
+            .execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)", ())
+            .await?;
+        for (version, sql) in self.missing_migrations().await? {
             let tx = self
                 .conn()
                 .transaction_with_behavior(libsql::TransactionBehavior::Immediate)
@@ -211,7 +265,7 @@ impl Store {
             let mut rows = tx
                 .query(
                     "SELECT 1 FROM schema_migrations WHERE version = ?1",
-                    [*version],
+                    [version],
                 )
                 .await?;
             if rows.next().await?.is_some() {
@@ -219,12 +273,12 @@ impl Store {
             }
             drop(rows);
             tx.execute_batch(sql).await?;
-            if *version == schema::DAILY_ROLLUPS_VERSION {
+            if version == schema::DAILY_ROLLUPS_VERSION {
                 rollups::backfill_daily(&tx).await?;
             }
             tx.execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
-                (*version, now_us()),
+                (version, now_us()),
             )
             .await?;
             tx.commit().await?;
@@ -367,5 +421,45 @@ mod tests {
         assert!(reader.create_project("q").await.is_err(), "read-only");
         assert_eq!(Journal::parse("WAL"), Some(Journal::Wal));
         assert_eq!(Journal::parse("memory"), None);
+    }
+
+    /// A writer told nothing keeps the file's journal: `splat project create` run against the database on
+    /// EFS must not switch it to WAL, which cannot work there.
+    #[tokio::test]
+    async fn the_journal_a_file_has_is_read_from_its_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let (rollback, wal) = (dir.path().join("a.db"), dir.path().join("b.db"));
+        assert_eq!(Journal::of_file(&rollback), None, "missing");
+        drop(Store::open_writer(&rollback, Journal::Delete).await.unwrap());
+        drop(Store::open_writer(&wal, Journal::Wal).await.unwrap());
+        assert_eq!(Journal::of_file(&rollback), Some(Journal::Delete));
+        assert_eq!(Journal::of_file(&wal), Some(Journal::Wal));
+        std::fs::write(dir.path().join("empty.db"), b"").unwrap();
+        assert_eq!(Journal::of_file(&dir.path().join("empty.db")), None);
+    }
+
+    /// Only the processor migrates in Lambda; the other functions open what exists and wait until it is
+    /// migrated.
+    #[tokio::test]
+    async fn handles_that_may_not_migrate_wait_for_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("splat.db");
+        let missing = Store::open_existing(&path).await.err().unwrap();
+        assert!(matches!(missing, StoreError::NotReady(_)), "{missing}");
+        assert!(!path.exists(), "never created");
+        // A file nothing has migrated, then one a migration behind.
+        crate::private_files::create_database_file(&path).unwrap();
+        let early = Store::open_existing(&path).await.unwrap();
+        assert!(matches!(early.ensure_migrated().await, Err(StoreError::NotReady(_))));
+        let writer = Store::open_writer(&path, Journal::Delete).await.unwrap();
+        early.ensure_migrated().await.unwrap();
+        let (last, _) = schema::MIGRATIONS.last().unwrap();
+        writer
+            .conn()
+            .execute("DELETE FROM schema_migrations WHERE version = ?1", [*last])
+            .await
+            .unwrap();
+        let behind = early.ensure_migrated().await.unwrap_err().to_string();
+        assert!(behind.contains(&format!("from version {last}")), "{behind}");
     }
 }
