@@ -263,7 +263,7 @@ async fn ingest_to_sqs_to_processor_with_an_s3_claim_check() {
     let key = format!("lake/main/events/{}", row[0].as_deref().unwrap());
     assert_eq!(
         blobs.list("lake/main/events/").await.unwrap(),
-        [key.clone()]
+        std::slice::from_ref(&key)
     );
     let file = blobs.get(&key).await.unwrap();
     let rows: usize = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)

@@ -439,7 +439,14 @@ async fn tag_filters_are_right_whether_few_or_many_issues_carry_the_value() {
         (all.iter().take(25).copied().collect(), all.len())
     };
     let open = |i: i64| i % 7 != 0;
-    let cases: [(&str, Option<&str>, Option<&str>, &dyn Fn(i64) -> bool); 4] = [
+    // (what, environment, level, which of the rows match)
+    type Case<'a> = (
+        &'a str,
+        Option<&'a str>,
+        Option<&'a str>,
+        &'a dyn Fn(i64) -> bool,
+    );
+    let cases: [Case; 4] = [
         ("rare environment", Some("canary"), None, &|i| {
             open(i) && i % 1000 == 0
         }),

@@ -342,7 +342,7 @@ async fn endpoint_names_are_escaped_everywhere() {
             "/projects/default/performance/endpoint?name={}",
             form_urlencoded::byte_serialize(XSS.as_bytes()).collect::<String>()
         ),
-        format!("/projects/default/performance?name=%3Cscript%3E"),
+        "/projects/default/performance?name=%3Cscript%3E".to_owned(),
         format!("/projects/default/transactions/{id}"),
     ] {
         let page = get(&web, &path).await;

@@ -42,9 +42,9 @@ fn transaction(project: ProjectId, i: usize, n: usize, now_us: i64) -> Transacti
     r.http = HttpFacts {
         method: Some("GET".into()),
         url: Some(format!("https://shop.example/api/endpoint-{endpoint}")),
-        status: Some(if i % 97 == 0 { 500 } else { 200 }),
+        status: Some(if i.is_multiple_of(97) { 500 } else { 200 }),
     };
-    let n_plus_one = endpoint % 10 == 3 && i % 3 == 0;
+    let n_plus_one = endpoint % 10 == 3 && i.is_multiple_of(3);
     t.perf = TransactionPerf {
         db_time_ms: Some(duration_us as f64 / 3000.0),
         view_time_ms: Some(duration_us as f64 / 5000.0),

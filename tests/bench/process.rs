@@ -35,7 +35,7 @@ fn event(bug: usize, n: usize) -> serde_json::Value {
         .collect();
     json!({
         "event_id": EventId::random().to_string(), "timestamp": 1_764_000_000.0 + n as f64, "platform": "python", "level": "error",
-        "release": format!("shop@1.{}", n % 5), "environment": if n % 3 == 0 { "staging" } else { "production" }, "server_name": "web-1",
+        "release": format!("shop@1.{}", n % 5), "environment": if n.is_multiple_of(3) { "staging" } else { "production" }, "server_name": "web-1",
         "transaction": format!("/orders/{}", bug % 50),
         "exception": {"values": [{"type": format!("Error{}", bug % 17), "value": format!("order {n} failed for user {}", n % 1000),
                                    "mechanism": {"type": "generic", "handled": false}, "stacktrace": {"frames": frames}}]},

@@ -150,7 +150,7 @@ fn transaction(n: usize) -> Value {
         "release": format!("shop@1.{}", n / 5000), "server_name": "web-1",
         "request": {"method": "GET", "url": "https://shop.example/api/orders?page=2"},
         "contexts": {"trace": {"trace_id": trace, "span_id": root, "op": "http.server", "status": "ok"},
-                     "response": {"status_code": if r % 50 == 0 { 500 } else { 200 }}},
+                     "response": {"status_code": if r.is_multiple_of(50) { 500 } else { 200 }}},
         "sdk": {"name": "sentry.python", "version": "2.75.0"},
         "spans": spans,
     })
@@ -208,7 +208,7 @@ fn column_bytes(files: &[std::path::PathBuf]) -> (Vec<(String, u64)>, u64) {
         }
         footers += len - data;
     }
-    columns.sort_by(|a, b| b.1.cmp(&a.1));
+    columns.sort_by_key(|c| std::cmp::Reverse(c.1));
     (columns, footers)
 }
 

@@ -28,7 +28,7 @@ async fn mcp(config: Arc<Config>) -> anyhow::Result<axum::Router> {
     let (queue, blobs) = adapters(&config).await?;
     // get_transaction_spans reads span trees back from the lake files through the blob store.
     let lake = splat::lake::LakeFiles::new(store.clone(), blobs);
-    let state = McpState::new(store, Some(queue), config.mcp_auth_token.clone())
-        .with_lake(Arc::new(lake));
+    let state =
+        McpState::new(store, Some(queue), config.mcp_auth_token.clone()).with_lake(Arc::new(lake));
     Ok(router(state))
 }

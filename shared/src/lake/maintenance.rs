@@ -392,7 +392,7 @@ fn column_of<'a>(ty: ColumnType, arrays: &[&'a arrow_array::ArrayRef]) -> Option
         get: impl Fn(&'a A, usize) -> T,
     ) -> Option<Vec<Option<T>>> {
         let mut out = Vec::new();
-        for array in arrays.iter().copied() {
+        for &array in arrays {
             let typed = array.as_any().downcast_ref::<A>()?;
             out.extend((0..typed.len()).map(|i| typed.is_valid(i).then(|| get(typed, i))));
         }

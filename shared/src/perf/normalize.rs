@@ -1154,17 +1154,17 @@ fn lex_sql(sql: &str, mysql: bool) -> (String, Vec<String>) {
     let mut comments: Vec<String> = Vec::new();
     let mut rest = sql;
     while let Some(c) = rest.chars().next() {
-        let taken = if rest.starts_with("/*") {
+        let taken = if let Some(body) = rest.strip_prefix("/*") {
             // An unterminated one (cut off by truncation) is kept as it is.
-            let len = rest[2..].find("*/").map_or(rest.len(), |i| i + 4);
+            let len = body.find("*/").map_or(rest.len(), |i| i + 4);
             stash(&mut code, &mut comments, tidy_comment(&rest[..len]));
             len
         } else if rest.starts_with("--") || (mysql && c == '#') {
             // Up to the newline, which stays.
             rest.find('\n').unwrap_or(rest.len())
-        } else if rest.starts_with("$$") {
+        } else if let Some(body) = rest.strip_prefix("$$") {
             code.push_str(PLACEHOLDER);
-            rest[2..].find("$$").map_or(rest.len(), |i| i + 4)
+            body.find("$$").map_or(rest.len(), |i| i + 4)
         } else if c == '\'' || (mysql && c == '"') {
             drop_string_prefix(&mut code);
             code.push_str(PLACEHOLDER);

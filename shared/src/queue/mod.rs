@@ -280,6 +280,9 @@ fn inflate(compressed: &[u8], limit: u64) -> Result<Bytes, MessageError> {
     Ok(Bytes::from(out))
 }
 
+/// Waits helper shared by pollers: how long to sleep before asking an empty queue again.
+pub(crate) const EMPTY_POLL_BACKOFF: Duration = Duration::from_millis(50);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,6 +386,3 @@ mod tests {
         }
     }
 }
-
-/// Waits helper shared by pollers: how long to sleep before asking an empty queue again.
-pub(crate) const EMPTY_POLL_BACKOFF: Duration = Duration::from_millis(50);

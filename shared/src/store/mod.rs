@@ -98,7 +98,10 @@ impl Journal {
     pub fn of_file(path: &Path) -> Option<Self> {
         use std::io::Read;
         let mut header = [0u8; 20];
-        std::fs::File::open(path).ok()?.read_exact(&mut header).ok()?;
+        std::fs::File::open(path)
+            .ok()?
+            .read_exact(&mut header)
+            .ok()?;
         match header[18] {
             1 => Some(Self::Delete),
             2 => Some(Self::Wal),
@@ -430,7 +433,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (rollback, wal) = (dir.path().join("a.db"), dir.path().join("b.db"));
         assert_eq!(Journal::of_file(&rollback), None, "missing");
-        drop(Store::open_writer(&rollback, Journal::Delete).await.unwrap());
+        drop(
+            Store::open_writer(&rollback, Journal::Delete)
+                .await
+                .unwrap(),
+        );
         drop(Store::open_writer(&wal, Journal::Wal).await.unwrap());
         assert_eq!(Journal::of_file(&rollback), Some(Journal::Delete));
         assert_eq!(Journal::of_file(&wal), Some(Journal::Wal));
@@ -450,7 +457,10 @@ mod tests {
         // A file nothing has migrated, then one a migration behind.
         crate::private_files::create_database_file(&path).unwrap();
         let early = Store::open_existing(&path).await.unwrap();
-        assert!(matches!(early.ensure_migrated().await, Err(StoreError::NotReady(_))));
+        assert!(matches!(
+            early.ensure_migrated().await,
+            Err(StoreError::NotReady(_))
+        ));
         let writer = Store::open_writer(&path, Journal::Delete).await.unwrap();
         early.ensure_migrated().await.unwrap();
         let (last, _) = schema::MIGRATIONS.last().unwrap();
