@@ -168,11 +168,23 @@ pub async fn handle_scheduled_event(
 }
 
 /// The notifier of a Lambda that alerts (the processor after each batch, the scheduled function after each
-/// monitor evaluation), or `None` when no channel is configured. Its retries are short: the invocation's
-/// time is the batch's or the tick's, and nothing runs between invocations.
+/// monitor evaluation). With `SPLAT_ALERT_OUTBOX` (the template's way) it puts alerts in the bucket's
+/// outbox for the notify function; otherwise it delivers them itself when a channel is configured (which
+/// needs a way to the internet), with short retries: the invocation's time is the batch's or the tick's.
+/// `None` when neither.
 pub async fn lambda_notifier(config: &crate::config::Config) -> anyhow::Result<Option<Notifier>> {
     let ui_base = config.public_url.clone().unwrap_or_default();
     let store = crate::wiring::open_store(config).await?;
+    if config.notify.alert_outbox {
+        let outbox = crate::notify::outbox::Outbox::new(crate::wiring::blob_store(config).await?);
+        let sink = crate::notify::Sink::Outbox(outbox);
+        return Ok(Some(Notifier::with_sink(
+            &config.notify,
+            store,
+            sink,
+            &ui_base,
+        )));
+    }
     Ok(
         Notifier::from_config(&config.notify, store, &ui_base)?.map(|n| {
             n.with_retry(crate::notify::RetryPolicy {
@@ -182,4 +194,99 @@ pub async fn lambda_notifier(config: &crate::config::Config) -> anyhow::Result<O
             })
         }),
     )
+}
+
+/// The blob store of a bucket, by name.
+pub type BucketOpener =
+    Box<dyn Fn(&str) -> std::sync::Arc<dyn crate::blob::BlobStore> + Send + Sync>;
+
+/// What the notify function works with: the channels, and the bucket each event names. The function learns
+/// its bucket from S3's events rather than from its environment: naming the bucket there would close a
+/// circle in the template (bucket -> notification -> function -> bucket). Its role may read and delete
+/// under `alerts/` of the stack's bucket only, so an event about another bucket gets nothing.
+pub struct AlertSender {
+    pub open_bucket: BucketOpener,
+    pub channels: crate::notify::Channels,
+}
+
+impl AlertSender {
+    /// S3 buckets through the configured client, and the channels `config` turns on.
+    pub async fn from_config(config: &crate::config::Config) -> anyhow::Result<Self> {
+        let s3 = crate::aws::clients(config).await.s3;
+        Ok(Self {
+            open_bucket: Box::new(move |name| {
+                std::sync::Arc::new(crate::blob::s3::S3BlobStore::new(s3.clone(), name))
+            }),
+            channels: crate::notify::Channels::from_config(&config.notify)?,
+        })
+    }
+}
+
+/// The part of an S3 event notification the notify function reads (`Records[].s3.bucket.name`,
+/// `.object.key`, `.object.size`); anything else in it is ignored.
+#[derive(Debug, serde::Deserialize)]
+pub struct S3Event {
+    #[serde(rename = "Records", default)]
+    pub records: Vec<S3Record>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct S3Record {
+    pub s3: S3Entity,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct S3Entity {
+    pub bucket: S3Bucket,
+    pub object: S3Object,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct S3Bucket {
+    pub name: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct S3Object {
+    /// URL-encoded by S3; outbox keys have no character that encoding changes, so an encoded one is refused.
+    pub key: String,
+    #[serde(default)]
+    pub size: u64,
+}
+
+/// Handles the S3 events of new outbox objects: each alert delivered and its object deleted (see
+/// [`crate::notify::outbox`]). Fails when an alert could not be delivered, after trying every record, so
+/// that Lambda retries the event; the records already delivered are gone by then and are skipped.
+pub async fn handle_alert_objects(
+    cx: &AlertSender,
+    event: S3Event,
+) -> Result<serde_json::Value, lambda_runtime::Error> {
+    use crate::notify::outbox::{take, Taken};
+    let retry = crate::notify::RetryPolicy::default();
+    let (mut delivered, mut gone, mut refused, mut failed) = (0, 0, 0, Vec::new());
+    for record in &event.records {
+        let (bucket, key) = (&record.s3.bucket.name, &record.s3.object.key);
+        let blobs = (cx.open_bucket)(bucket);
+        match take(&*blobs, &cx.channels, retry, key, record.s3.object.size).await {
+            Ok(Taken::Delivered(_)) => delivered += 1,
+            Ok(Taken::Gone) => gone += 1,
+            Ok(Taken::Refused(why)) => {
+                tracing::error!(%key, %why, "outbox object refused; left for the lifecycle rule");
+                refused += 1;
+            }
+            Err(e) => {
+                tracing::error!(%key, error = format!("{e:#}"), "alert not delivered; the event will be retried");
+                failed.push(key.clone());
+            }
+        }
+    }
+    if !failed.is_empty() {
+        return Err(format!(
+            "{} alert(s) not delivered: {}",
+            failed.len(),
+            failed.join(", ")
+        )
+        .into());
+    }
+    Ok(serde_json::json!({ "delivered": delivered, "gone": gone, "refused": refused }))
 }
