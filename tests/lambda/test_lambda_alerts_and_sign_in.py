@@ -17,7 +17,7 @@ import uuid
 
 from aws_lambda import function_url, http_event, http_response
 from browser import Browser
-from conftest import USER
+from conftest import USER, Receiver
 from harness import run_client
 
 SLUG = "lambda-e2e"
@@ -68,7 +68,7 @@ def test_a_new_issue_reaches_the_webhook_through_the_outbox(stack):
     assert alert["url"] == f"{stack.front.url}/projects/{SLUG}/issues/{issue_id}"
     assert [p["path"] for p in stack.webhook_posts][-1] == "/alerts"
     # It went through an S3 event about an outbox object, which the notify function deleted.
-    keys = [urllib.parse.unquote_plus(e["Records"][0]["s3"]["object"]["key"]) for e in stack.notifications.events]
+    keys = [_key(e) for e in stack.notifications.events]
     assert keys and all(k.startswith("alerts/") and k.endswith(".json") for k in keys)
     _wait("empty outbox", lambda: not _outbox(stack), stack)
     assert any(answer.get("delivered") == 1 for _, answer in stack.notifications.answers)
@@ -94,22 +94,68 @@ def test_malformed_and_oversized_outbox_objects_are_refused_and_left(stack):
         stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=body)
 
     def answered():
-        done = [a for e, a in stack.notifications.answers
-                if urllib.parse.unquote_plus(e["Records"][0]["s3"]["object"]["key"]) in bad]
+        done = [a for e, a in stack.notifications.answers if _key(e) in bad]
         return done if len(done) == len(bad) else None
 
     answers = _wait("answers about the bad objects", answered, stack)
     assert all(a == {"delivered": 0, "gone": 0, "refused": 1} for a in answers), answers
     # Refused, not failed: no retry (it would not help), the function lives on, the objects wait for the
     # lifecycle rule (or a person).
-    assert not [e for e, _ in stack.notifications.errors
-                if urllib.parse.unquote_plus(e["Records"][0]["s3"]["object"]["key"]) in bad]
+    assert not [e for e, _ in stack.notifications.errors if _key(e) in bad]
     assert stack.functions["splat-notify"].proc.poll() is None
     assert set(bad) <= set(_outbox(stack))
     log = stack.functions["splat-notify"].log_tail(20000)
     assert "outbox object refused" in log and "panicked" not in log
     for key in bad:
         stack.s3.delete_object(Bucket=stack.bucket, Key=key)
+
+
+def _alert_object(title):
+    """An outbox object as the processor writes it (shared/src/notify/mod.rs, Alert as JSON)."""
+    now_us = int(time.time() * 1_000_000)
+    issue = {"id": 987654, "project_id": 1, "status": "open", "title": title, "culprit": None, "level": "error",
+             "platform": "python", "exception_type": "RuntimeError", "first_seen": now_us, "last_seen": now_us,
+             "times_seen": 1, "users_seen": 0, "first_release": None, "last_release": None,
+             "grouping_config": "newstyle:2023-01-11", "resolved_at": None, "regressed_at": None,
+             "last_event_id": None}
+    return json.dumps({"kind": {"type": "created"}, "issue": issue,
+                       "project": {"id": 1, "name": SLUG, "slug": SLUG},
+                       "url": f"https://splat.example.com/projects/{SLUG}/issues/987654"}).encode()
+
+
+def test_an_undeliverable_alert_is_retried_and_stays_in_the_outbox(stack, monkeypatch):
+    """The channel is down: each invocation fails after its own tries, Lambda retries the event twice, and
+    the object waits in the outbox (for the lifecycle rule, or to be sent again once the channel is back)."""
+    title = f"webhook down {uuid.uuid4().hex[:8]}"
+
+    def unavailable(handler):
+        handler.rfile.read(int(handler.headers.get("content-length", 0)))
+        handler.send_response(503)
+        handler.send_header("content-length", "0")
+        handler.end_headers()
+
+    key = f"alerts/{uuid.uuid4().hex}.json"
+    with monkeypatch.context() as down:
+        down.setattr(Receiver, "do_POST", unavailable)
+        stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=_alert_object(title))
+
+        def failed():
+            return [e for e, _ in stack.notifications.errors if _key(e) == key]
+
+        events = _wait("three failed invocations", lambda: len(failed()) == 3 and failed(), stack)
+    assert len({json.dumps(e) for e in events}) == 1  # the same event each time
+    assert key in _outbox(stack)
+    assert "alert not delivered; the event will be retried" in stack.functions["splat-notify"].log_tail(50000)
+    assert not [p for p in stack.webhook_posts if title in p["body"]]
+    # The channel is back: the same event again (an operator's resend) delivers it and empties the outbox.
+    assert stack.functions["splat-notify"].invoke(events[0]) == {"delivered": 1, "gone": 0, "refused": 0}
+    [post] = [json.loads(p["body"]) for p in stack.webhook_posts if title in p["body"]]
+    assert post["event"] == "issue.created" and post["issue"]["exception_type"] == "RuntimeError"
+    assert key not in _outbox(stack)
+
+
+def _key(event):
+    return urllib.parse.unquote_plus(event["Records"][0]["s3"]["object"]["key"])
 
 
 def _front_get(browser, stack, path):
