@@ -60,11 +60,11 @@ class Browser:
         self.following = urllib.request.build_opener(cookies)
         self.staying = urllib.request.build_opener(cookies, _NoRedirect)
 
-    def open(self, url, data=None, follow=True):
+    def open(self, url, data=None, follow=True, headers=None):
         """(status, headers, body, final URL)."""
         opener = self.following if follow else self.staying
         try:
-            with opener.open(urllib.request.Request(url, data=data), timeout=60) as response:
+            with opener.open(urllib.request.Request(url, data=data, headers=headers or {}), timeout=60) as response:
                 return response.status, response.headers, response.read().decode(), response.url
         except urllib.error.HTTPError as e:
             return e.code, e.headers, e.read().decode(), e.url

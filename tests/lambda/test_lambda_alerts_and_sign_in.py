@@ -10,9 +10,7 @@ the alert budget."""
 
 import json
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 
 from aws_lambda import function_url, http_event, http_response
@@ -158,23 +156,9 @@ def _key(event):
     return urllib.parse.unquote_plus(event["Records"][0]["s3"]["object"]["key"])
 
 
-def _front_get(browser, stack, path):
-    return browser.open(f"{stack.front.url}{path}", follow=False)
-
-
-def _raw_get(stack, path, headers):
-    """(status, headers) of one request to the front, redirects not followed."""
-    request = urllib.request.Request(f"{stack.front.url}{path}", headers=headers)
-    try:
-        with urllib.request.build_opener(_Stay).open(request, timeout=30) as response:
-            return response.status, response.headers
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers
-
-
-class _Stay(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
+def _front_get(browser, stack, path, headers=None):
+    """One request to the front, redirects not followed: (status, headers, body, URL)."""
+    return browser.open(f"{stack.front.url}{path}", follow=False, headers=headers)
 
 
 def test_sign_in_through_the_front_with_a_real_provider(stack):
@@ -204,11 +188,11 @@ def test_sign_in_through_the_front_with_a_real_provider(stack):
 
 
 def test_without_a_session_the_ui_sends_to_sign_in(stack):
-    status, headers = _raw_get(stack, "/", {})
+    status, headers, _, _ = _front_get(Browser(), stack, "/")
     assert status == 303 and headers["Location"] == "/login/start?next=%2F"
     # A session sealed with another secret is no session (and is dropped).
     forged = "eyJleHAiOjk5OTk5OTk5OTksInYiOnsiZW1haWwiOiJ4QGV4YW1wbGUuY29tIn19.AAAA"
-    status, headers = _raw_get(stack, "/", {"Cookie": f"__Host-splat_session={forged}"})
+    status, headers, _, _ = _front_get(Browser(), stack, "/", {"Cookie": f"__Host-splat_session={forged}"})
     assert status == 303 and headers["Location"] == "/login/start?next=%2F"
     assert "__Host-splat_session=;" in headers["Set-Cookie"]
 
