@@ -290,3 +290,75 @@ pub async fn handle_alert_objects(
     }
     Ok(serde_json::json!({ "delivered": delivered, "gone": gone, "refused": refused }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An S3 event notification as AWS documents it (notification format 2.1).
+    const PUT_EVENT: &str = r#"{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"us-east-1",
+        "eventTime":"2026-12-05T21:00:00.000Z","eventName":"ObjectCreated:Put",
+        "userIdentity":{"principalId":"AWS:AIDAJDPLRKLG7UEXAMPLE"},
+        "requestParameters":{"sourceIPAddress":"127.0.0.1"},
+        "responseElements":{"x-amz-request-id":"C3D13FE58DE4C810","x-amz-id-2":"FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD"},
+        "s3":{"s3SchemaVersion":"1.0","configurationId":"alerts","bucket":{"name":"stack-bucket",
+        "ownerIdentity":{"principalId":"A3NL1KOZZKExample"},"arn":"arn:aws:s3:::stack-bucket"},
+        "object":{"key":"KEY","size":SIZE,"eTag":"d41d8cd98f00b204e9800998ecf8427e","sequencer":"0055AED6DCD90281E5"}}}]}"#;
+
+    fn event(key: &str, size: u64) -> S3Event {
+        let json = PUT_EVENT
+            .replace("KEY", key)
+            .replace("SIZE", &size.to_string());
+        serde_json::from_str(&json).unwrap()
+    }
+
+    fn sender(dir: &std::path::Path) -> AlertSender {
+        let dir = dir.to_owned();
+        AlertSender {
+            open_bucket: Box::new(move |name| {
+                assert_eq!(name, "stack-bucket");
+                std::sync::Arc::new(crate::blob::LocalBlobStore::new(dir.clone()))
+            }),
+            channels: crate::notify::Channels::default(),
+        }
+    }
+
+    #[test]
+    fn s3_events_and_s3s_test_event_parse() {
+        let parsed = event("alerts/1-2-3.json", 812);
+        assert_eq!(parsed.records.len(), 1);
+        assert_eq!(parsed.records[0].s3.bucket.name, "stack-bucket");
+        assert_eq!(parsed.records[0].s3.object.key, "alerts/1-2-3.json");
+        assert_eq!(parsed.records[0].s3.object.size, 812);
+        // What S3 may send when a notification is set up: no records, nothing to do.
+        let test: S3Event = serde_json::from_str(
+            r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-12-05T21:00:00.000Z","Bucket":"stack-bucket"}"#,
+        )
+        .unwrap();
+        assert!(test.records.is_empty());
+    }
+
+    #[tokio::test]
+    async fn refused_and_gone_objects_answer_and_an_undeliverable_one_fails_the_invocation() {
+        let dir = tempfile::tempdir().unwrap();
+        let cx = sender(dir.path());
+        for (key, size) in [("ingest/x.envelope", 10), ("alerts/a%2Fb.json", 10)] {
+            let answer = handle_alert_objects(&cx, event(key, size)).await.unwrap();
+            assert_eq!(answer["refused"], 1, "{key}");
+        }
+        let answer = handle_alert_objects(&cx, event("alerts/gone.json", 10))
+            .await
+            .unwrap();
+        assert_eq!(answer["gone"], 1);
+        // A good alert with no channel to take it: the invocation fails, so that Lambda retries it.
+        let blobs: std::sync::Arc<dyn crate::blob::BlobStore> =
+            std::sync::Arc::new(crate::blob::LocalBlobStore::new(dir.path().to_owned()));
+        let alert = crate::notify::message::tests::alert(crate::notify::AlertKind::Created, "boom");
+        let key = crate::notify::outbox::Outbox::new(blobs)
+            .put(&alert)
+            .await
+            .unwrap();
+        let failed = handle_alert_objects(&cx, event(&key, 900)).await;
+        assert!(failed.unwrap_err().to_string().contains(&key));
+    }
+}
