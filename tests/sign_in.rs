@@ -194,3 +194,37 @@ async fn an_unreachable_provider_is_a_502_and_pages_stay_closed() {
     );
     assert_eq!(get(&ui, "/", &[]).await.status, 303);
 }
+
+/// The sign-in function's router (`splat-signin`, no database): only the two routes that talk to the
+/// provider, behind CloudFront's origin secret, with the UI's security headers; no page of the UI.
+#[tokio::test]
+async fn the_sign_in_router_serves_sign_in_alone_behind_the_origin_secret() {
+    use splat::web::auth::SignInState;
+    let door = "cloudfront-only";
+    let signin = splat::web::auth::router(SignInState {
+        auth: Auth::from_config(&sign_in_config(&[("SPLAT_SESSION_SECRET", SECRET)]), None),
+        public_url: None,
+        origin_secret: Some(door.into()),
+    });
+    let through_cloudfront = [("x-splat-origin-secret", door)];
+    assert_eq!(get(&signin, "/login/start?next=/", &[]).await.status, 403);
+    // It talks to the provider (nothing listens at 127.0.0.1:9 here: 502), which the UI's pages never do.
+    let start = get(&signin, "/login/start?next=/", &through_cloudfront).await;
+    assert_eq!(start.status, 502);
+    assert!(start.headers.contains_key("content-security-policy"));
+    // A callback without the flow's cookie is refused before any provider call.
+    let callback = get(
+        &signin,
+        "/auth/callback?code=x&state=y",
+        &through_cloudfront,
+    )
+    .await;
+    assert_eq!(callback.status, 400);
+    for page in ["/", "/projects/default", "/settings", "/logout"] {
+        assert_eq!(
+            get(&signin, page, &through_cloudfront).await.status,
+            404,
+            "{page}"
+        );
+    }
+}

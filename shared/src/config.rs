@@ -175,6 +175,9 @@ pub struct NotifyConfig {
     /// `SPLAT_MAX_ALERTS_PER_PROJECT_HOUR`, default 20: alerts per project and clock hour; past it one
     /// digest says how many more were held back.
     pub max_alerts_per_project_hour: u64,
+    /// `SPLAT_ALERT_OUTBOX=true`: the Lambda processor and monitor tick put each alert in the bucket's
+    /// `alerts/` outbox for the notify function instead of delivering it (see [`crate::notify::outbox`]).
+    pub alert_outbox: bool,
 }
 
 impl NotifyConfig {
@@ -452,6 +455,8 @@ fn notify_config(
         ntfy_priority,
         burst_threshold: parse("SPLAT_BURST_THRESHOLD", 1000)?.max(1),
         max_alerts_per_project_hour: parse("SPLAT_MAX_ALERTS_PER_PROJECT_HOUR", 20)?.max(1),
+        alert_outbox: set("SPLAT_ALERT_OUTBOX")
+            .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
     })
 }
 

@@ -229,14 +229,26 @@ pub async fn handle_scheduled_event(
     }
 }
 
-/// The notifier of a Lambda that alerts (the processor after each batch, the scheduled function after each
-/// monitor evaluation), or `None` when no channel is configured. Its retries are short: the invocation's
-/// time is the batch's or the tick's, and nothing runs between invocations.
-pub fn lambda_notifier(
-    config: &crate::config::Config,
-    store: crate::store::Store,
-) -> anyhow::Result<Option<Notifier>> {
+/// The notifier of the processor, which alerts after each batch and each monitor tick. With `SPLAT_ALERT_OUTBOX` (the template's way) it puts alerts in the bucket's
+/// outbox for the notify function; otherwise it delivers them itself when a channel is configured (which
+/// needs a way to the internet), with short retries: the invocation's time is the batch's or the tick's.
+/// `None` when neither.
+///
+/// It opens a connection of its own: the notifier never waits inside SQLite (see
+/// [`crate::notify::bursts::never_wait_in_sqlite`]), which must not change the processor's connection.
+pub async fn lambda_notifier(config: &crate::config::Config) -> anyhow::Result<Option<Notifier>> {
     let ui_base = config.public_url.clone().unwrap_or_default();
+    let store = crate::wiring::open_store(config).await?;
+    if config.notify.alert_outbox {
+        let outbox = crate::notify::outbox::Outbox::new(crate::wiring::blob_store(config).await?);
+        let sink = crate::notify::Sink::Outbox(outbox);
+        return Ok(Some(Notifier::with_sink(
+            &config.notify,
+            store,
+            sink,
+            &ui_base,
+        )));
+    }
     Ok(
         Notifier::from_config(&config.notify, store, &ui_base)?.map(|n| {
             n.with_retry(crate::notify::RetryPolicy {
@@ -246,4 +258,171 @@ pub fn lambda_notifier(
             })
         }),
     )
+}
+
+/// The blob store of a bucket, by name.
+pub type BucketOpener =
+    Box<dyn Fn(&str) -> std::sync::Arc<dyn crate::blob::BlobStore> + Send + Sync>;
+
+/// What the notify function works with: the channels, and the bucket each event names. The function learns
+/// its bucket from S3's events rather than from its environment: naming the bucket there would close a
+/// circle in the template (bucket -> notification -> function -> bucket). Its role may read and delete
+/// under `alerts/` of the stack's bucket only, so an event about another bucket gets nothing.
+pub struct AlertSender {
+    pub open_bucket: BucketOpener,
+    pub channels: crate::notify::Channels,
+}
+
+impl AlertSender {
+    /// S3 buckets through the configured client, and the channels `config` turns on.
+    pub async fn from_config(config: &crate::config::Config) -> anyhow::Result<Self> {
+        let s3 = crate::aws::clients(config).await.s3;
+        Ok(Self {
+            open_bucket: Box::new(move |name| {
+                std::sync::Arc::new(crate::blob::s3::S3BlobStore::new(s3.clone(), name))
+            }),
+            channels: crate::notify::Channels::from_config(&config.notify)?,
+        })
+    }
+}
+
+/// The part of an S3 event notification the notify function reads (`Records[].s3.bucket.name`,
+/// `.object.key`, `.object.size`); anything else in it is ignored.
+#[derive(Debug, serde::Deserialize)]
+pub struct S3Event {
+    #[serde(rename = "Records", default)]
+    pub records: Vec<S3Record>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct S3Record {
+    pub s3: S3Entity,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct S3Entity {
+    pub bucket: S3Bucket,
+    pub object: S3Object,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct S3Bucket {
+    pub name: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct S3Object {
+    /// URL-encoded by S3; outbox keys have no character that encoding changes, so an encoded one is refused.
+    pub key: String,
+    #[serde(default)]
+    pub size: u64,
+}
+
+/// Handles the S3 events of new outbox objects: each alert delivered and its object deleted (see
+/// [`crate::notify::outbox`]). Fails when an alert could not be delivered, after trying every record, so
+/// that Lambda retries the event; the records already delivered are gone by then and are skipped.
+pub async fn handle_alert_objects(
+    cx: &AlertSender,
+    event: S3Event,
+) -> Result<serde_json::Value, lambda_runtime::Error> {
+    use crate::notify::outbox::{take, Taken};
+    let retry = crate::notify::RetryPolicy::default();
+    let (mut delivered, mut gone, mut refused, mut failed) = (0, 0, 0, Vec::new());
+    for record in &event.records {
+        let (bucket, key) = (&record.s3.bucket.name, &record.s3.object.key);
+        let blobs = (cx.open_bucket)(bucket);
+        match take(&*blobs, &cx.channels, retry, key, record.s3.object.size).await {
+            Ok(Taken::Delivered(_)) => delivered += 1,
+            Ok(Taken::Gone) => gone += 1,
+            Ok(Taken::Refused(why)) => {
+                tracing::error!(%key, %why, "outbox object refused; left for the lifecycle rule");
+                refused += 1;
+            }
+            Err(e) => {
+                tracing::error!(%key, error = format!("{e:#}"), "alert not delivered; the event will be retried");
+                failed.push(key.clone());
+            }
+        }
+    }
+    if !failed.is_empty() {
+        return Err(format!(
+            "{} alert(s) not delivered: {}",
+            failed.len(),
+            failed.join(", ")
+        )
+        .into());
+    }
+    Ok(serde_json::json!({ "delivered": delivered, "gone": gone, "refused": refused }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An S3 event notification as AWS documents it (notification format 2.1).
+    const PUT_EVENT: &str = r#"{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"us-east-1",
+        "eventTime":"2026-12-05T21:00:00.000Z","eventName":"ObjectCreated:Put",
+        "userIdentity":{"principalId":"AWS:AIDAJDPLRKLG7UEXAMPLE"},
+        "requestParameters":{"sourceIPAddress":"127.0.0.1"},
+        "responseElements":{"x-amz-request-id":"C3D13FE58DE4C810","x-amz-id-2":"FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD"},
+        "s3":{"s3SchemaVersion":"1.0","configurationId":"alerts","bucket":{"name":"stack-bucket",
+        "ownerIdentity":{"principalId":"A3NL1KOZZKExample"},"arn":"arn:aws:s3:::stack-bucket"},
+        "object":{"key":"KEY","size":SIZE,"eTag":"d41d8cd98f00b204e9800998ecf8427e","sequencer":"0055AED6DCD90281E5"}}}]}"#;
+
+    fn event(key: &str, size: u64) -> S3Event {
+        let json = PUT_EVENT
+            .replace("KEY", key)
+            .replace("SIZE", &size.to_string());
+        serde_json::from_str(&json).unwrap()
+    }
+
+    fn sender(dir: &std::path::Path) -> AlertSender {
+        let dir = dir.to_owned();
+        AlertSender {
+            open_bucket: Box::new(move |name| {
+                assert_eq!(name, "stack-bucket");
+                std::sync::Arc::new(crate::blob::LocalBlobStore::new(dir.clone()))
+            }),
+            channels: crate::notify::Channels::default(),
+        }
+    }
+
+    #[test]
+    fn s3_events_and_s3s_test_event_parse() {
+        let parsed = event("alerts/1-2-3.json", 812);
+        assert_eq!(parsed.records.len(), 1);
+        assert_eq!(parsed.records[0].s3.bucket.name, "stack-bucket");
+        assert_eq!(parsed.records[0].s3.object.key, "alerts/1-2-3.json");
+        assert_eq!(parsed.records[0].s3.object.size, 812);
+        // What S3 may send when a notification is set up: no records, nothing to do.
+        let test: S3Event = serde_json::from_str(
+            r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-12-05T21:00:00.000Z","Bucket":"stack-bucket"}"#,
+        )
+        .unwrap();
+        assert!(test.records.is_empty());
+    }
+
+    #[tokio::test]
+    async fn refused_and_gone_objects_answer_and_an_undeliverable_one_fails_the_invocation() {
+        let dir = tempfile::tempdir().unwrap();
+        let cx = sender(dir.path());
+        for (key, size) in [("ingest/x.envelope", 10), ("alerts/a%2Fb.json", 10)] {
+            let answer = handle_alert_objects(&cx, event(key, size)).await.unwrap();
+            assert_eq!(answer["refused"], 1, "{key}");
+        }
+        let answer = handle_alert_objects(&cx, event("alerts/gone.json", 10))
+            .await
+            .unwrap();
+        assert_eq!(answer["gone"], 1);
+        // A good alert with no channel to take it: the invocation fails, so that Lambda retries it.
+        let blobs: std::sync::Arc<dyn crate::blob::BlobStore> =
+            std::sync::Arc::new(crate::blob::LocalBlobStore::new(dir.path().to_owned()));
+        let alert = crate::notify::message::tests::alert(crate::notify::AlertKind::Created, "boom");
+        let key = crate::notify::outbox::Outbox::new(blobs)
+            .put(&alert)
+            .await
+            .unwrap();
+        let failed = handle_alert_objects(&cx, event(&key, 900)).await;
+        assert!(failed.unwrap_err().to_string().contains(&key));
+    }
 }

@@ -146,10 +146,21 @@ def test_every_function_environment_parses(splat_bin, tmp_path, overrides):
         # Any OIDC variable turns sign-in on: without OidcDiscoveryUrl none may be set.
         assert not [v for v in ui if v.startswith("OIDC_") or v in ("SPLAT_ALLOWED_USERS", "SPLAT_SESSION_SECRET")]
     if overrides is ALERTS_ON:
-        env = resolver.environment("ProcessorFunction")
+        # The channels and their secrets reach the notify function (outside the VPC) only; the functions in
+        env = resolver.environment("NotifyFunction")
         assert [env["SMTP_PASSWORD"], env["SPLAT_WEBHOOK_URL"], env["SPLAT_NTFY_TOKEN"]] == [
             SECRETS[k] for k in ("splat/smtp-password", "splat/webhook-url", "splat/ntfy-token")
         ]
+        # the VPC (the processor, after each batch and each monitor tick) put alerts in the outbox.
+        env = resolver.environment("ProcessorFunction")
+        assert env["SPLAT_ALERT_OUTBOX"] == "true" and "SPLAT_WEBHOOK_URL" not in env
+        assert not {"SPLAT_ALERT_OUTBOX", "SPLAT_WEBHOOK_URL"} & set(resolver.environment("RetentionFunction"))
+    if overrides == {}:
+        assert resolver.environment("ProcessorFunction")["SPLAT_ALERT_OUTBOX"] == "false"
+    if overrides is SIGN_IN:
+        signin = resolver.environment("SignInFunction")
+        assert {k: v for k, v in signin.items() if k in ui} == {k: ui[k] for k in signin if k in ui}
+        assert signin["SPLAT_SESSION_SECRET"] == ui["SPLAT_SESSION_SECRET"] and "SPLAT_DATABASE_PATH" not in signin
 
 
 @pytest.mark.parametrize("var,value", [("SMTP_STARTTLS_AUTO", "sometimes"), ("SPLAT_MAX_SPAN_LIFE_DAYS", "0")])

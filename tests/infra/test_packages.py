@@ -3,6 +3,8 @@ see BENCHMARKS.md): the ingest function must link no DuckDB (the design's cold-s
 
 import subprocess
 
+import pytest
+
 from conftest import ROOT
 
 
@@ -16,6 +18,13 @@ def dependencies(package):
     )
     assert out.returncode == 0, out.stderr
     return {line.split()[0] for line in out.stdout.splitlines() if line.strip()}
+
+
+@pytest.mark.parametrize("package", ["splat-notify", "splat-signin"])
+def test_functions_outside_the_vpc_link_no_duckdb(package):
+    """The two functions outside the VPC (alerts, sign-in) stay small: no DuckDB, as ingest."""
+    deps = dependencies(package)
+    assert "splat-shared" in deps and not {d for d in deps if "duckdb" in d}, package
 
 
 def test_ingest_links_no_duckdb():

@@ -9,6 +9,11 @@ import tomllib
 
 from conftest import INIT_SCRIPT, ROOT, load_cfn
 
+# Functions that open no database and sit outside the VPC, so that nothing in it needs NAT: alert delivery
+# (notify) and OpenID sign-in.
+OUTSIDE_THE_VPC = {"NotifyFunction", "SignInFunction"}
+
+
 def resources_of_type(template, kind):
     return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
 
@@ -44,7 +49,8 @@ def test_runtime_architecture_and_build(template):
     assert "workspace" in workspace
     packages = {tomllib.loads(p.read_text())["package"]["name"] for p in ROOT.glob("functions/*/Cargo.toml")}
     fns = functions(template)
-    assert set(fns) == {"IngestFunction", "ProcessorFunction", "UiFunction", "McpFunction", "RetentionFunction"}
+    assert set(fns) == {"IngestFunction", "ProcessorFunction", "UiFunction", "McpFunction", "RetentionFunction",
+                        "NotifyFunction", "SignInFunction"}
     for name, fn in fns.items():
         assert fn["Metadata"]["BuildMethod"] == "rust-cargolambda", name
         assert fn["Metadata"]["BuildProperties"]["Binary"] in packages, name
@@ -107,6 +113,8 @@ def test_database_on_efs_through_an_access_point(template):
     assert res["FileSystem"]["Properties"]["Encrypted"] is True
     assert {res["MountTargetA"]["Type"], res["MountTargetB"]["Type"]} == {"AWS::EFS::MountTarget"}
     for name, fn in functions(template).items():
+        if name in OUTSIDE_THE_VPC:
+            continue
         props = fn["Properties"]
         assert props["FileSystemConfigs"] == [{"Arn": {"Fn::GetAtt": ["AccessPoint", "Arn"]}, "LocalMountPath": "/mnt/splat"}]
         assert props["Environment"]["Variables"]["SPLAT_DATABASE_PATH"].startswith("/mnt/splat/"), name
@@ -150,6 +158,7 @@ def test_least_privilege_roles(template):
                     assert st["Resource"] in (
                         {"Fn::Sub": "${Bucket.Arn}/ingest/*"},
                         {"Fn::Sub": "${Bucket.Arn}/lake/*"},
+                        {"Fn::Sub": "${Bucket.Arn}/alerts/*"},
                     ) or (
                         actions == ["s3:ListBucket"]
                         and st["Condition"] == {"StringLike": {"s3:prefix": ["lake/*"]}}
@@ -214,6 +223,8 @@ def test_environment_matches_what_the_code_reads(template):
         for var in env:
             if var.startswith(("SPLAT_", "SMTP_")):
                 assert var in known, f"{name} sets {var}, which the code never reads"
+        if name in OUTSIDE_THE_VPC:
+            continue
         assert {"SPLAT_BUCKET", "SPLAT_DATABASE_PATH"} <= set(env), name
         # The database is on EFS, where SQLite's WAL cannot work across hosts.
         assert env["SPLAT_SQLITE_JOURNAL"] == "delete", name
@@ -249,8 +260,10 @@ def test_emulator_init_script_agrees_with_the_template(template):
         for fn, e in schedule_events(template)
     }
     assert schedules == {(function, rule_input["job"]): expr for function, expr, rule_input, _ in init.SCHEDULED_RULES.values()}
-    # The same functions, by their cargo-lambda package names.
-    assert set(init.FUNCTIONS) == {fn["Metadata"]["BuildProperties"]["Binary"] for fn in functions(template).values()}
+    # The same functions, by their cargo-lambda package names, but for notify and sign-in: the compose path
+    # runs the UI open and without alert channels, so it has nothing for them to do (tests/lambda runs both).
+    outside = {functions(template)[name]["Metadata"]["BuildProperties"]["Binary"] for name in OUTSIDE_THE_VPC}
+    assert set(init.FUNCTIONS) == {fn["Metadata"]["BuildProperties"]["Binary"] for fn in functions(template).values()} - outside
 
 
 def test_the_loader_reads_every_intrinsic():
@@ -289,7 +302,7 @@ def test_ui_function_behind_cloudfront(template):
     assert {p["Action"] for p in perms} == {"lambda:InvokeFunctionUrl", "lambda:InvokeFunction"}
 
     dist = res["UiDistribution"]["Properties"]["DistributionConfig"]
-    [origin] = dist["Origins"]
+    [origin] = [o for o in dist["Origins"] if o["Id"] == "ui-function"]
     assert origin["DomainName"] == {"Fn::Select": [2, {"Fn::Split": ["/", {"Fn::GetAtt": ["UiFunctionUrl", "FunctionUrl"]}]}]}
     assert origin["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
     default = dist["DefaultCacheBehavior"]
@@ -298,7 +311,7 @@ def test_ui_function_behind_cloudfront(template):
     assert {"GET", "HEAD", "POST"} <= set(default["AllowedMethods"])
     assert default["CachePolicyId"] == MANAGED_CACHING_DISABLED  # pages are never cached
     assert default["OriginRequestPolicyId"] == MANAGED_ALL_VIEWER_EXCEPT_HOST  # cookies, Origin, Sec-Fetch-*
-    [static] = dist["CacheBehaviors"]
+    [static] = [b for b in dist["CacheBehaviors"] if b["TargetOriginId"] == origin["Id"]]
     assert static["PathPattern"] == "/static/*" and static["CachePolicyId"] == MANAGED_CACHING_OPTIMIZED
     assert static["AllowedMethods"] == ["GET", "HEAD"]
 
@@ -328,12 +341,13 @@ def test_the_ui_is_never_deployed_open(template):
 def test_the_ui_answers_only_through_cloudfront(template):
     """CloudFront adds the origin secret; the function gets the same value and refuses requests without it."""
     res = template["Resources"]
-    [origin] = res["UiDistribution"]["Properties"]["DistributionConfig"]["Origins"]
-    headers = {h["HeaderName"]: h["HeaderValue"] for h in origin["OriginCustomHeaders"]}
-    secret = headers["x-splat-origin-secret"]
-    assert secret == {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
-    env = res["UiFunction"]["Properties"]["Environment"]["Variables"]
-    assert env["SPLAT_ORIGIN_SECRET"] == secret
+    secret = {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
+    for origin in res["UiDistribution"]["Properties"]["DistributionConfig"]["Origins"]:
+        headers = {h["HeaderName"]: h["HeaderValue"] for h in origin["OriginCustomHeaders"]}
+        assert headers["x-splat-origin-secret"] == secret, origin["Id"]
+    for function in ("UiFunction", "SignInFunction"):
+        env = res[function]["Properties"]["Environment"]["Variables"]
+        assert env["SPLAT_ORIGIN_SECRET"] == secret, function
     src = ROOT / "shared" / "src"
     assert '"SPLAT_ORIGIN_SECRET"' in (src / "config.rs").read_text()
     assert '"x-splat-origin-secret"' in (src / "web" / "front_door.rs").read_text()
@@ -348,6 +362,7 @@ def test_public_functions_have_a_concurrency_cap(template):
         ("IngestFunction", "IngestConcurrencyCap", "CapIngest"),
         ("UiFunction", "UiConcurrencyCap", "CapUi"),
         ("McpFunction", "McpConcurrencyCap", "CapMcp"),
+        ("SignInFunction", "UiConcurrencyCap", "CapUi"),
     ]:
         props = res[function]["Properties"]
         assert props["ReservedConcurrentExecutions"] == {"Fn::If": [condition, {"Ref": cap}, {"Ref": "AWS::NoValue"}]}, function
@@ -444,10 +459,10 @@ ALERT_VARIABLES = {
 
 
 def test_alerts_are_parameters_with_their_secrets_in_secrets_manager(template):
-    """The processor sends alerts after each commit: every channel is a parameter, off by default; the SMTP
-    password, the webhook URL and the ntfy token come from Secrets Manager; and the combination that could
-    never deliver (a channel set, in the stack's own VPC without NAT) is refused at deploy time."""
-    env = template["Resources"]["ProcessorFunction"]["Properties"]["Environment"]["Variables"]
+    """The notify function delivers alerts: every channel is a parameter, off by default; the SMTP
+    password, the webhook URL and the ntfy token come from Secrets Manager, and only the notify function
+    gets them. The processor and the monitor tick put alerts in the outbox when any channel is on."""
+    env = template["Resources"]["NotifyFunction"]["Properties"]["Environment"]["Variables"]
     assert {k: env[k] for k in ALERT_VARIABLES} == ALERT_VARIABLES
     params = template["Parameters"]
     for var, value in ALERT_VARIABLES.items():
@@ -457,14 +472,92 @@ def test_alerts_are_parameters_with_their_secrets_in_secrets_manager(template):
             assert default == "" or var in ("SMTP_PORT", "SMTP_AUTHENTICATION", "SMTP_STARTTLS_AUTO"), var
     for cond, param in (("HasSmtpPassword", "SmtpPasswordSecretId"), ("HasWebhook", "WebhookUrlSecretId"), ("HasNtfyToken", "NtfyTokenSecretId")):
         assert template["Conditions"][cond] == {"Fn::Not": [{"Fn::Equals": [{"Ref": param}, ""]}]}
-    # No other function gets the secrets.
+    # No other function gets a channel setting.
     for name, fn in functions(template).items():
-        if name not in ("ProcessorFunction", "RetentionFunction"):
-            assert not {"SMTP_PASSWORD", "SPLAT_WEBHOOK_URL", "SPLAT_NTFY_TOKEN"} & set(fn["Properties"]["Environment"]["Variables"]), name
-    rule = template["Rules"]["AlertsNeedEgress"]
-    channels = {node["Fn::Not"][0]["Fn::Equals"][0]["Ref"] for node in rule["RuleCondition"]["Fn::Or"]}
+        if name != "NotifyFunction":
+            assert not set(ALERT_VARIABLES) & set(fn["Properties"]["Environment"]["Variables"]), name
+    channels = {node["Fn::Not"][0]["Fn::Equals"][0]["Ref"] for node in template["Conditions"]["HasAlerts"]["Fn::Or"]}
     assert channels == {"SmtpAddress", "WebhookUrlSecretId", "NtfyUrl"}
-    assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "VpcId"}, ""]}]}
+    # The processor decides alerts (after each batch and each monitor tick) and puts them in the outbox;
+    # retention alerts nobody.
+    env = template["Resources"]["ProcessorFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["SPLAT_ALERT_OUTBOX"] == {"Fn::If": ["HasAlerts", "true", "false"]}
+    statements, _ = role_actions(template, "ProcessorRole")
+    [outbox] = [st for st in statements if st["Sid"] == "AlertOutbox"]
+    assert (outbox["Action"], outbox["Resource"]) == ("s3:PutObject", {"Fn::Sub": "${Bucket.Arn}/alerts/*"})
+    assert "SPLAT_ALERT_OUTBOX" not in template["Resources"]["RetentionFunction"]["Properties"]["Environment"]["Variables"]
+    statements, _ = role_actions(template, "RetentionRole")
+    assert not [st for st in statements if "alerts/" in json.dumps(st["Resource"])]
+    # No rule asks for a VPC with NAT any more.
+    assert "AlertsNeedEgress" not in template["Rules"]
+    assert "VpcId" not in json.dumps(template["Rules"]["SignInComplete"])
+
+
+def test_functions_outside_the_vpc_reach_no_database(template):
+    """Notify and sign-in have no VpcConfig, no EFS and no database variable, so they run in either network
+    mode and reach the internet without NAT."""
+    for name in OUTSIDE_THE_VPC:
+        props = functions(template)[name]["Properties"]
+        assert not {"VpcConfig", "FileSystemConfigs"} & set(props), name
+        assert "DependsOn" not in functions(template)[name], name
+        env = props["Environment"]["Variables"]
+        assert not {"SPLAT_DATABASE_PATH", "SPLAT_QUEUE_URL", "SPLAT_BUCKET"} & set(env), name
+        _, actions = role_actions(template, props["Role"]["Fn::GetAtt"][0])
+        assert actions == {"logs:CreateLogStream", "logs:PutLogEvents"}, name
+
+
+def test_new_alert_objects_invoke_the_notify_function(template):
+    """S3 notifies the notify function of each object under alerts/ (the code's outbox prefix), which may
+    read and delete there only; undelivered objects expire; failures are retried by Lambda."""
+    res = template["Resources"]
+    outbox_rs = (ROOT / "shared" / "src" / "notify" / "outbox.rs").read_text()
+    prefix = re.search(r'pub const PREFIX: &str = "([^"]+)";', outbox_rs).group(1)
+    bucket = res["Bucket"]
+    [config] = bucket["Properties"]["NotificationConfiguration"]["LambdaConfigurations"]
+    assert config["Event"] == "s3:ObjectCreated:*"
+    assert config["Filter"] == {"S3Key": {"Rules": [{"Name": "prefix", "Value": prefix}]}}
+    assert config["Function"] == {"Fn::GetAtt": ["NotifyFunction", "Arn"]}
+    # S3 checks its permission when the notification is set.
+    assert bucket["DependsOn"] == "NotifyInvokePermission"
+    permission = res["NotifyInvokePermission"]["Properties"]
+    assert permission["Principal"] == "s3.amazonaws.com" and permission["FunctionName"] == {"Ref": "NotifyFunction"}
+    assert permission["SourceAccount"] == {"Ref": "AWS::AccountId"}
+    policy = res["NotifyOutboxAccess"]["Properties"]
+    assert policy["Roles"] == [{"Ref": "NotifyRole"}]
+    [access] = policy["PolicyDocument"]["Statement"]
+    assert set(access["Action"]) == {"s3:GetObject", "s3:DeleteObject"}
+    assert access["Resource"] == {"Fn::Sub": "${Bucket.Arn}/" + prefix + "*"}
+    rules = {r["Id"]: r for r in bucket["Properties"]["LifecycleConfiguration"]["Rules"]}
+    assert rules["ExpireAlerts"]["Prefix"] == prefix and rules["ExpireAlerts"]["ExpirationInDays"] <= 30
+    invoke = res["NotifyFunction"]["Properties"]["EventInvokeConfig"]
+    assert invoke["MaximumRetryAttempts"] == 2
+
+
+def test_sign_in_paths_go_to_the_sign_in_function(template):
+    """CloudFront sends /login/* and /auth/* (the routes that talk to the provider) to the sign-in function's
+    URL, uncached, with cookies and query strings and the viewer's host, like the UI's default behavior."""
+    res = template["Resources"]
+    dist = res["UiDistribution"]["Properties"]["DistributionConfig"]
+    [origin] = [o for o in dist["Origins"] if o["Id"] == "signin-function"]
+    assert origin["DomainName"] == {"Fn::Select": [2, {"Fn::Split": ["/", {"Fn::GetAtt": ["SignInFunctionUrl", "FunctionUrl"]}]}]}
+    behaviors = {b["PathPattern"]: b for b in dist["CacheBehaviors"] if b["TargetOriginId"] == "signin-function"}
+    assert set(behaviors) == {"/login/*", "/auth/*"}
+    default = dist["DefaultCacheBehavior"]
+    for behavior in behaviors.values():
+        for key in ("CachePolicyId", "OriginRequestPolicyId", "FunctionAssociations", "ViewerProtocolPolicy"):
+            assert behavior[key] == default[key], key
+    # The code serves exactly those routes there.
+    auth_rs = (ROOT / "shared" / "src" / "web" / "auth" / "mod.rs").read_text()
+    router = auth_rs[auth_rs.index("pub fn router"):auth_rs.index("async fn door")]
+    assert set(re.findall(r'\.route\("([^"]+)"', router)) == {"/login/start", "/auth/callback"}
+    url = res["SignInFunctionUrl"]["Properties"]
+    assert url["AuthType"] == "NONE" and url["TargetFunctionArn"] == {"Fn::GetAtt": ["SignInFunction", "Arn"]}
+    # The same sign-in settings and session secret as the UI: the cookie one issues, the other checks.
+    ui = res["UiFunction"]["Properties"]["Environment"]["Variables"]
+    signin = res["SignInFunction"]["Properties"]["Environment"]["Variables"]
+    for var in ui:
+        if var.startswith("OIDC_") or var in ("SPLAT_ALLOWED_USERS", "SPLAT_ALLOWED_DOMAINS", "SPLAT_SESSION_SECRET"):
+            assert signin[var] == ui[var], var
 
 
 def test_processor_timeout_leaves_room_for_alerts(template):

@@ -1,7 +1,8 @@
 """What AWS does around Splat's Lambda functions, on loopback and without Docker, so the real bootstraps run as
 they do in the stack: the Lambda Runtime API each function process polls (one instance per function), a front
 that turns HTTP requests into function URL / API Gateway v2 events (payload 2.0, CloudFront's shape for the
-UI), the SQS trigger (event source mapping) and EventBridge Scheduler. S3 and SQS are moto's."""
+UI and the sign-in function), the SQS trigger (event source mapping), the bucket's event notification for the
+alert outbox, and EventBridge Scheduler. S3 and SQS are moto's."""
 
 import base64
 import contextlib
@@ -141,7 +142,7 @@ class Function:
 
     def __init__(self, name, binary, env, log_dir, cwd=None, log_name=None):
         self.name = name
-        self.binary, self.env = binary, env
+        self.binary, self.env = binary, env  # what the template gave it
         self.api = RuntimeApi(f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")
         self.log_path = Path(log_dir) / (log_name or f"{name}.log")
         lambda_env = {
@@ -298,16 +299,20 @@ def http_response(answer):
 
 class Front(ThreadingHTTPServer):
     """The stack's public doors in one loopback server: `/api/*` goes to ingest (its HTTP API or function
-    URL), `/mcp` to the MCP function, everything else to the UI the way CloudFront forwards it (the function
-    URL's own Host, the viewer's host in x-forwarded-host, the origin secret header)."""
+    URL), `/mcp` to the MCP function, `/login/*` and `/auth/*` to the sign-in function and everything else
+    to the UI, those two the way CloudFront forwards to its origins (the function URL's own Host, the
+    viewer's host in x-forwarded-host, the origin secret header)."""
 
     daemon_threads = True
+    # The distribution's origins: its cache behaviors send these paths to the sign-in function.
+    CLOUDFRONT = ("ui", "signin")
 
     def __init__(self, origin_secret):
-        self.routes = {}  # "ingest", "ui", "mcp" -> Function, set once they have started
-        # The template's default shape: ingest and MCP on the HTTP API, the UI on its function URL.
+        self.routes = {}  # "ingest", "ui", "mcp", "signin" -> Function, set once they have started
+        # The template's default shape: ingest and MCP on the HTTP API, the UI and sign-in on function URLs.
         self.doors = {"ingest": http_api_route("ANY /api/{proxy+}"), "mcp": http_api_route("ANY /mcp"),
-                      "ui": function_url("splat-ui")}
+                      "ui": function_url("splat-ui"), "signin": function_url("splat-signin")}
+        self.served = []  # (path, route) of every request, in order
         self.origin_secret = origin_secret
         super().__init__(("127.0.0.1", 0), _FrontHandler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
@@ -321,6 +326,8 @@ class Front(ThreadingHTTPServer):
             return "ingest"
         if path == "/mcp" or path.startswith("/mcp/"):
             return "mcp"
+        if path.startswith(("/login/", "/auth/")):
+            return "signin"
         return "ui"
 
     def stop(self):
@@ -334,10 +341,11 @@ class _FrontHandler(BaseHTTPRequestHandler):
     def _handle(self):
         body = read_body(self)
         name = self.server.route(self.path.partition("?")[0])
+        self.server.served.append((self.path.partition("?")[0], name))
         function = self.server.routes[name]
         headers = list(self.headers.items())
         door = self.server.doors[name]
-        if name == "ui":
+        if name in Front.CLOUDFRONT:
             # CloudFront's viewer-request function copies the viewer's Host; the origin request carries the
             # function URL's Host and the secret only CloudFront knows.
             viewer = self.headers.get("Host", "")
@@ -475,3 +483,67 @@ def scheduled(function, job):
     """One EventBridge Scheduler run of a schedule whose target input is `{"job": JOB}` (the template's
     retention and monitor schedules): the function receives the input as it is."""
     return function.invoke({"job": job})
+
+
+class S3Notifications:
+    """What the bucket's event notification does for the alert outbox (infra/template.yaml, Bucket): each new
+    object under `prefix` becomes an S3 event (`ObjectCreated:Put`, key URL-encoded, with its size) and an
+    asynchronous invocation of `function`; a function error is retried twice, as Lambda's asynchronous
+    invocation does (here `retry_delays` apart rather than minutes). moto cannot invoke the harness's
+    functions, so new objects are found by listing the prefix every `every` seconds; an object written
+    again (a new ETag) is announced again, as a new ObjectCreated event would be."""
+
+    def __init__(self, s3, bucket, prefix, function, every=0.2, retry_delays=(1.0, 2.0)):
+        self.s3, self.bucket, self.prefix, self.function = s3, bucket, prefix, function
+        self.every, self.retry_delays = every, retry_delays
+        self.seen = set()  # (key, ETag) announced
+        self.events = []  # every event the function was invoked with
+        self.answers = []  # (event, answer) of the invocations that succeeded
+        self.errors = []  # (event, error) of those that failed
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stopped.wait(self.every):
+            pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix)
+            for obj in (o for page in pages for o in page.get("Contents", [])):
+                if (obj["Key"], obj["ETag"]) not in self.seen:
+                    self.seen.add((obj["Key"], obj["ETag"]))
+                    threading.Thread(target=self._deliver, args=(self.event(obj),), daemon=True).start()
+
+    def event(self, obj):
+        now = datetime.now(timezone.utc)
+        return {"Records": [{
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "awsRegion": REGION,
+            "eventTime": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
+            "eventName": "ObjectCreated:Put",
+            "userIdentity": {"principalId": "AWS:AROAEXAMPLE:splat-processor"},
+            "requestParameters": {"sourceIPAddress": "10.0.1.23"},
+            "responseElements": {"x-amz-request-id": uuid.uuid4().hex[:16].upper(), "x-amz-id-2": uuid.uuid4().hex},
+            "s3": {
+                "s3SchemaVersion": "1.0",
+                "configurationId": "alert-outbox",
+                "bucket": {"name": self.bucket, "ownerIdentity": {"principalId": "A3EXAMPLE"},
+                           "arn": f"arn:aws:s3:::{self.bucket}"},
+                "object": {"key": urllib.parse.quote_plus(obj["Key"], safe="/"), "size": obj["Size"],
+                           "eTag": obj["ETag"].strip('"'), "sequencer": f"{time.time_ns():X}"},
+            },
+        }]}
+
+    def _deliver(self, event):
+        self.events.append(event)
+        for delay in (0.0, *self.retry_delays):
+            if self.stopped.wait(delay):
+                return
+            try:
+                self.answers.append((event, self.function.invoke(event)))
+                return
+            except InvokeError as e:
+                self.errors.append((event, str(e)))
+
+    def stop(self):
+        self.stopped.set()
+        self.thread.join(timeout=10)

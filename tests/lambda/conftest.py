@@ -1,8 +1,10 @@
-"""The serverless stack on loopback for the end-to-end tests: the five real Lambda bootstraps (debug builds in
+"""The serverless stack on loopback for the end-to-end tests: the real Lambda bootstraps (debug builds in
 $CARGO_TARGET_DIR/debug) each under its own Runtime API, with the environment infra/template.yaml gives them,
 S3 and SQS from moto (SPLAT_TEST_AWS_ENDPOINT, started by tests/run), the database as one file they share
-(EFS in the stack) with the rollback journal, a front for the public doors and the SQS trigger."""
+(EFS in the stack) with the rollback journal, a front for the public doors, the SQS trigger, the bucket's
+notification of new alert objects, a webhook receiver for alerts and an OpenID provider for sign-in."""
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -19,14 +21,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "sdk"))
 sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
-from aws_lambda import REGION, Front, Function, SqsTrigger  # noqa: E402
+from aws_lambda import REGION, Front, Function, S3Notifications, SqsTrigger  # noqa: E402
+from browser import CLIENT_ID, CLIENT_SECRET, Browser, Provider  # noqa: E402
 from harness import Splat  # noqa: E402
+from test_notifications import Receiver, http_receiver  # noqa: E402
 
 ENDPOINT = os.environ.get("SPLAT_TEST_AWS_ENDPOINT")
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR") or Path.home() / ".cache/splat-target") / "debug"
 AWS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_ENDPOINT_URL": ENDPOINT or ""}
 MCP_TOKEN = "mcp-lambda-token-5b1e"
 ORIGIN_SECRET = "origin-7c0ffee-not-for-viewers"
+SESSION_SECRET = "session-secret-for-the-lambda-e2e-stack-0123"
+USER = "oncall@example.com"  # on the allowlist (AllowedDomains)
 # Short, so the poison test needs seconds: a failed message is back after this and in the DLQ after 2 receives.
 VISIBILITY_SECS, MAX_RECEIVES = 2, 2
 
@@ -45,6 +51,13 @@ class Stack(Splat):
     trigger: SqsTrigger = None
     functions: dict = field(default_factory=dict)
     task_roots: dict = field(default_factory=dict)
+    notifications: S3Notifications = None
+    provider: Provider = None
+
+    @property
+    def webhook_posts(self):
+        """What the alert webhook received, in order."""
+        return Receiver.posts
 
     def logs(self):
         return "\n".join(f"--- {name} (tail) ---\n{f.log_tail(1500)}" for name, f in self.functions.items())
@@ -77,12 +90,16 @@ def _create_project(env, front_url):
 
 
 FUNCTIONS = {"splat-ingest": "IngestFunction", "splat-processor": "ProcessorFunction", "splat-ui": "UiFunction",
-             "splat-mcp": "McpFunction", "splat-retention": "RetentionFunction"}
-# The template's parameters for this stack: the UI and MCP deployed, everything else at its default.
-PARAMETERS = {"EnableUi": "true", "McpTokenSecretId": "splat/mcp-token"}
+             "splat-mcp": "McpFunction", "splat-retention": "RetentionFunction", "splat-notify": "NotifyFunction",
+             "splat-signin": "SignInFunction"}
+# The template's parameters for this stack: the UI (behind sign-in, as rule UiNeedsSignIn wants), MCP, and
+# alerts to a webhook; everything else at its default. The provider's address comes once it has started.
+PARAMETERS = {"EnableUi": "true", "McpTokenSecretId": "splat/mcp-token", "WebhookUrlSecretId": "splat/webhook-url",
+              "OidcClientId": CLIENT_ID, "OidcClientSecretId": "splat/oidc-client-secret",
+              "AllowedDomains": "example.com", "SessionSecretId": "splat/session-secret"}
 
 
-def _template_environments(deployed):
+def _template_environments(deployed, parameters, secrets):
     """Each function's environment as infra/template.yaml gives it (resolved by tests/infra's own resolver
     with PARAMETERS), what is only known once deployed (resource ids, URLs, the EFS path) taken from
     `deployed`: the functions run with the template's variables, not a copy of them."""
@@ -95,7 +112,7 @@ def _template_environments(deployed):
         template = sys.modules["conftest"].load_cfn()
     finally:
         sys.modules["conftest"] = ours
-    resolver = resolver_module.Resolver(template, PARAMETERS, {"splat/mcp-token": MCP_TOKEN})
+    resolver = resolver_module.Resolver(template, parameters, secrets)
     envs = {}
     for binary, resource in FUNCTIONS.items():
         env = resolver.environment(resource)
@@ -132,15 +149,23 @@ def stack(tmp_path_factory):
     started = []
     front = None
     trigger = None
+    outside = contextlib.ExitStack()  # what the stack reaches on the internet, and the alert notifications
     try:
         # The front's port names ingest in the DSNs the CLI and the UI print, so it starts first; it routes
         # to functions that exist once they have started.
         front = Front(ORIGIN_SECRET)
         dsn = _create_project(cli, front.url)
+        # On the internet, reached from the notify and sign-in functions only.
+        webhook = outside.enter_context(http_receiver())
+        provider = Provider(f"{front.url}/auth/callback", work / "oidc-provider.log")
+        outside.callback(provider.stop)
+        parameters = {**PARAMETERS, "OidcDiscoveryUrl": provider.issuer, "OidcRedirectUri": f"{front.url}/auth/callback"}
+        secrets = {"splat/mcp-token": MCP_TOKEN, "splat/webhook-url": f"{webhook}/alerts",
+                   "splat/oidc-client-secret": CLIENT_SECRET, "splat/session-secret": SESSION_SECRET}
         envs = _template_environments({
             "SPLAT_QUEUE_URL": queue_url, "SPLAT_BUCKET": name, "SPLAT_PUBLIC_URL": front.url,
             "SPLAT_ORIGIN_SECRET": ORIGIN_SECRET, "SPLAT_DATABASE_PATH": cli["SPLAT_DATABASE_PATH"],
-        })
+        }, parameters, secrets)
         # What only the emulator needs.
         emulator = {**AWS, "SPLAT_S3_FORCE_PATH_STYLE": "true"}
         envs = {binary: {**env, **emulator} for binary, env in envs.items()}
@@ -156,17 +181,31 @@ def stack(tmp_path_factory):
             started.append(functions[key])
         for function in started:
             function.wait_ready()
-        front.routes.update(ingest=functions["splat-ingest"], ui=functions["splat-ui"], mcp=functions["splat-mcp"])
+        front.routes.update(ingest=functions["splat-ingest"], ui=functions["splat-ui"], mcp=functions["splat-mcp"],
+                            signin=functions["splat-signin"])
+        notifications = S3Notifications(clients["s3"], name, "alerts/", functions["splat-notify"])
+        outside.callback(notifications.stop)
         # Batches past ReceiveMessage's 10, gathered over several receives as the trigger does for BatchSize > 10.
         processors = [functions["splat-processor"], functions["splat-processor#2"]]
         trigger = SqsTrigger(clients["sqs"], queue_url, processors, batch_size=25, window=0.5)
         yield Stack(dsn, efs / "splat.db", front.url, functions["splat-processor"].log_path, None, name, queue_url,
-                    dlq_url, clients["s3"], clients["sqs"], front, trigger, functions, roots)
+                    dlq_url, clients["s3"], clients["sqs"], front, trigger, functions, roots, notifications, provider)
     finally:
+        outside.close()
         if trigger:
             trigger.stop()
         if front:
             front.stop()
         for function in started:
             function.stop()
+
+
+@pytest.fixture(scope="session")
+def ui_session(stack):
+    """The headers of a signed-in browser: the session cookie the sign-in function set, after the real
+    provider's login, for the UI function to check."""
+    browser = Browser()
+    status, _, page, _ = browser.sign_in(f"{stack.front.url}/", USER)
+    assert status == 200 and "lambda-e2e" in page, (status, page[:500], stack.logs())
+    return {"Cookie": f"__Host-splat_session={browser.cookie('__Host-splat_session')}"}
 

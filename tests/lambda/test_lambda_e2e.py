@@ -141,21 +141,21 @@ def _get(url, headers=None):
         return e.code, e.headers, e.read().decode()
 
 
-def test_ui_pages_answer_through_the_front(stack, sent):
-    status, _, home = _get(f"{stack.front.url}/")
+def test_ui_pages_answer_through_the_front(stack, sent, ui_session):
+    status, _, home = _get(f"{stack.front.url}/", ui_session)
     assert status == 200 and SLUG in home
-    status, _, issues = _get(f"{stack.front.url}/projects/{SLUG}/issues")
+    status, _, issues = _get(f"{stack.front.url}/projects/{SLUG}/issues", ui_session)
     assert status == 200
     assert "ZeroDivisionError" in issues and "node sdk boom" in issues
     issue_id = stack.scalar("SELECT issue_id FROM events WHERE event_id = ?", sent[1]["error"])
-    status, _, detail = _get(f"{stack.front.url}/projects/{SLUG}/issues/{issue_id}")
+    status, _, detail = _get(f"{stack.front.url}/projects/{SLUG}/issues/{issue_id}", ui_session)
     assert status == 200 and "division by zero" in detail
     # The DSN the UI shows names the public ingest address, not the UI function's.
-    status, _, settings = _get(f"{stack.front.url}/projects/{SLUG}/settings")
+    status, _, settings = _get(f"{stack.front.url}/projects/{SLUG}/settings", ui_session)
     assert status == 200 and stack.front.url.split("//")[1] in settings
     status, _, health = _get(f"{stack.front.url}/_health")
     assert status == 200, health
-    status, _, raw = _get(f"{stack.front.url}/projects/{SLUG}/events/{sent[1]['error']}/json")
+    status, _, raw = _get(f"{stack.front.url}/projects/{SLUG}/events/{sent[1]['error']}/json", ui_session)
     assert status == 200 and json.loads(raw)["exception"]["values"][0]["type"] == "ZeroDivisionError"
     css = re.search(r'href="(/static/splat\.css\?v=[^"]+)"', home).group(1)
     status, headers, sheet = _get(f"{stack.front.url}{css}")
@@ -205,12 +205,12 @@ def test_mcp_without_the_token_is_refused(stack):
         conn.close()
 
 
-def test_a_ui_form_post_through_the_front(stack, sent):
+def test_a_ui_form_post_through_the_front(stack, sent, ui_session):
     """A status change as the browser makes it: the CSRF cookie comes back from the function in the response's
     `cookies`, goes to it in the event's `cookies`, and the urlencoded form travels as a text body."""
     issue_id = stack.scalar("SELECT issue_id FROM events WHERE event_id = ?", sent[1]["node_error"])
     page = f"/projects/{SLUG}/issues/{issue_id}"
-    status, headers, html = _get(f"{stack.front.url}{page}")
+    status, headers, html = _get(f"{stack.front.url}{page}", ui_session)
     assert status == 200
     cookie = headers["Set-Cookie"].split(";")[0]
     assert cookie.startswith("splat_csrf=") and "Secure" in headers["Set-Cookie"]  # CloudFront's https
@@ -227,9 +227,11 @@ def test_a_ui_form_post_through_the_front(stack, sent):
         finally:
             conn.close()
 
-    assert post({}) == 403  # no cookie, no change
+    session = ui_session["Cookie"]
+    assert post({}) == 401  # not signed in
+    assert post({"Cookie": session}) == 403  # no CSRF cookie, no change
     assert stack.scalar("SELECT status FROM issues WHERE id = ?", issue_id) == "open"
-    assert post({"Cookie": f"theme=dark; {cookie}"}) == 303
+    assert post({"Cookie": f"theme=dark; {cookie}; {session}"}) == 303
     assert stack.scalar("SELECT status FROM issues WHERE id = ?", issue_id) == "resolved"
 
 

@@ -23,7 +23,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .with_horizons(config.retention)
         .with_max_monitors(config.max_monitors_per_project);
     // Alerts go out after each batch's commit and each monitor tick (see `splat::lambda::lambda_notifier`).
-    let notifier = lambda_notifier(&config, store.clone())?;
+    let notifier = lambda_notifier(&config).await?;
     let scheduled = ScheduledContext {
         store: &store,
         blobs: &blobs,

@@ -10,7 +10,10 @@
 //! ([`bursts`]) and records what it alerted in `notifications_sent`, so a restart does not alert twice.
 //!
 //! In Lambda nothing survives between invocations, so the processor function calls
-//! [`Notifier::deliver_changes`] right after the batch commit, under a short deadline, instead.
+//! [`Notifier::deliver_changes`] right after the batch commit, under a short deadline, instead. There the
+//! decisions (budget, bursts) are taken as everywhere, but the delivery is not: the processor's VPC has no
+//! way to the internet, so each alert goes whole into the bucket's outbox ([`outbox`]), and the notify
+//! function, outside the VPC, delivers it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,11 +28,13 @@ pub mod budget;
 pub mod bursts;
 pub mod channels;
 pub mod message;
+pub mod outbox;
 
 pub use channels::Channels;
 
 /// What happened to the issue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum AlertKind {
     Created,
     Regressed,
@@ -59,8 +64,8 @@ impl AlertKind {
     }
 }
 
-/// One alert, with everything a channel shows.
-#[derive(Debug, Clone)]
+/// One alert, with everything a channel shows (and, as JSON, what an outbox object holds).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Alert {
     pub kind: AlertKind,
     pub issue: Issue,
@@ -77,7 +82,7 @@ pub struct Notifier {
 
 struct Inner {
     store: Store,
-    channels: Channels,
+    sink: Sink,
     /// `scheme://host[:port]` of the UI, for links.
     ui_base: String,
     burst_threshold: u64,
@@ -86,6 +91,15 @@ struct Inner {
     alert_cap: u64,
     /// Set when an alert was held back since the digests were last sent.
     suppressed: std::sync::atomic::AtomicBool,
+}
+
+/// Where a notifier's alerts go.
+#[derive(Clone)]
+pub enum Sink {
+    /// Straight to the channels (`splat serve`, or a Lambda with a way to the internet).
+    Channels(Box<Channels>),
+    /// Into the bucket's outbox, for the notify function to deliver (the Lambda processor and monitor tick).
+    Outbox(outbox::Outbox),
 }
 
 /// How often a failed delivery is tried and how long to wait between tries (doubling).
@@ -127,21 +141,29 @@ impl Notifier {
             return Ok(None);
         }
         let channels = Channels::from_config(config)?;
-        Ok(Some(
-            Self::new(
-                store,
-                channels,
-                ui_base,
-                config.burst_threshold,
-                RetryPolicy::default(),
-            )
-            .with_alert_cap(config.max_alerts_per_project_hour),
-        ))
+        Ok(Some(Self::with_sink(
+            config,
+            store,
+            Sink::Channels(Box::new(channels)),
+            ui_base,
+        )))
+    }
+
+    /// A notifier deciding alerts as `config` says (burst threshold, alert budget) and handing them to `sink`.
+    pub fn with_sink(config: &NotifyConfig, store: Store, sink: Sink, ui_base: &str) -> Self {
+        Self::new(
+            store,
+            sink,
+            ui_base,
+            config.burst_threshold,
+            RetryPolicy::default(),
+        )
+        .with_alert_cap(config.max_alerts_per_project_hour)
     }
 
     pub fn new(
         store: Store,
-        channels: Channels,
+        sink: Sink,
         ui_base: &str,
         burst_threshold: u64,
         retry: RetryPolicy,
@@ -150,7 +172,7 @@ impl Notifier {
         Self {
             inner: Arc::new(Inner {
                 store,
-                channels,
+                sink,
                 ui_base: ui_base.trim_end_matches('/').to_owned(),
                 burst_threshold: burst_threshold.max(1),
                 retry,
@@ -166,7 +188,7 @@ impl Notifier {
         Self {
             inner: Arc::new(Inner {
                 store: inner.store.clone(),
-                channels: inner.channels.clone(),
+                sink: inner.sink.clone(),
                 ui_base: inner.ui_base.clone(),
                 burst_threshold: inner.burst_threshold,
                 retry,
@@ -186,9 +208,12 @@ impl Notifier {
         self.rebuilt(self.inner.retry, cap)
     }
 
-    /// The channels that are on (`email`, `webhook`, `ntfy`).
+    /// The channels that are on (`email`, `webhook`, `ntfy`), or `outbox`.
     pub fn channel_names(&self) -> Vec<&'static str> {
-        self.inner.channels.names()
+        match &self.inner.sink {
+            Sink::Channels(channels) => channels.names(),
+            Sink::Outbox(_) => vec!["outbox"],
+        }
     }
 
     /// Builds the alert for an issue (`None` when it is gone, or its project is).
@@ -302,9 +327,22 @@ impl Notifier {
         sent
     }
 
-    /// Sends one alert to every channel at once, each with its own retries.
+    /// Sends one alert to every channel at once, each with its own retries, or puts it in the outbox.
+    /// Returns how many channels took it (1 for the outbox once the object is written).
     pub async fn deliver(&self, alert: &Alert) -> usize {
-        self.inner.channels.deliver(alert, self.inner.retry).await
+        match &self.inner.sink {
+            Sink::Channels(channels) => channels.deliver(alert, self.inner.retry).await,
+            Sink::Outbox(outbox) => match outbox.put(alert).await {
+                Ok(key) => {
+                    tracing::info!(%key, issue = alert.issue.id, event = alert.kind.event_name(), "alert put in the outbox");
+                    1
+                }
+                Err(e) => {
+                    tracing::error!(issue = alert.issue.id, error = %e, "alert not put in the outbox; dropped");
+                    0
+                }
+            },
+        }
     }
 
     /// Alerts for a batch's changes, one after another: what the Lambda processor calls after a commit.

@@ -27,7 +27,10 @@ impl fmt::Display for EventId {
 }
 
 /// A project's numeric id, the last segment of a DSN. Relay routes require digits, and so do we.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct ProjectId(i64);
 
 impl ProjectId {

@@ -9,7 +9,8 @@ use crate::protocol::ProjectId;
 
 use super::{now_us, Result, Store, StoreError};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum IssueStatus {
     Open,
     Resolved,
@@ -100,7 +101,8 @@ pub struct IssueFilter {
     pub per_page: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serialized whole in an alert of the outbox ([`crate::notify::outbox`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Issue {
     pub id: i64,
     pub project_id: ProjectId,

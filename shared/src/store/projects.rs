@@ -13,11 +13,13 @@ pub struct ProjectKey {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serialized in an alert of the outbox ([`crate::notify::outbox`]) without its keys: no alert shows them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Project {
     pub id: ProjectId,
     pub name: String,
     pub slug: String,
+    #[serde(skip)]
     pub keys: Vec<ProjectKey>,
 }
 

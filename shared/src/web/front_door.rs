@@ -110,14 +110,8 @@ fn hostname(host: &str) -> Option<String> {
 /// The middleware in front of every UI route: the origin secret first (when set), then the Host
 /// allowlist for `Host` and, when a proxy sent one, `X-Forwarded-Host`.
 pub async fn guard(State(state): State<WebState>, req: Request<Body>, next: Next) -> Response {
-    if let Some(secret) = &state.origin_secret {
-        if !carries(req.headers(), secret) {
-            return refusal(
-                StatusCode::FORBIDDEN,
-                "This address is not the way in",
-                "Open Splat through its CloudFront address, not its function URL.".into(),
-            );
-        }
+    if let Some(refused) = without_origin_secret(state.origin_secret.as_ref(), req.headers()) {
+        return refused;
     }
     if let Some(policy) = &state.hosts {
         for name in ["host", "x-forwarded-host"] {
@@ -139,6 +133,22 @@ pub async fn guard(State(state): State<WebState>, req: Request<Body>, next: Next
         }
     }
     next.run(req).await
+}
+
+/// The 403 for a request that lacks the origin secret, when one is required (the UI's and the sign-in
+/// function's door).
+pub(crate) fn without_origin_secret(
+    secret: Option<&Secret>,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    let secret = secret?;
+    (!carries(headers, secret)).then(|| {
+        refusal(
+            StatusCode::FORBIDDEN,
+            "This address is not the way in",
+            "Open Splat through its CloudFront address, not its function URL.".into(),
+        )
+    })
 }
 
 fn carries(headers: &HeaderMap, secret: &Secret) -> bool {

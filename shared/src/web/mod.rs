@@ -222,7 +222,12 @@ async fn security_headers(
 ) -> Response {
     let https = csrf::is_https(req.headers(), state.public_url.as_deref());
     let mut response = next.run(req).await;
-    let headers = response.headers_mut();
+    add_security_headers(response.headers_mut(), https);
+    response
+}
+
+/// What [`security_headers`] adds to a response (also the sign-in function's, [`auth::router`]).
+pub(crate) fn add_security_headers(headers: &mut HeaderMap, https: bool) {
     if https {
         headers.insert(
             header::STRICT_TRANSPORT_SECURITY,
@@ -244,7 +249,6 @@ async fn security_headers(
     set(headers, "x-frame-options", "DENY");
     set(headers, "referrer-policy", "same-origin");
     set(headers, "cache-control", "no-store");
-    response
 }
 
 /// Renders a page as `text/html`.

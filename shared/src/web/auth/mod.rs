@@ -12,6 +12,12 @@
 //! Stateless on purpose: any instance (a Lambda, a restarted `splat serve`) checks both cookies with
 //! `SPLAT_SESSION_SECRET` alone, and there is no table to clean. The price: signing out deletes the
 //! cookie from the browser, but a copy taken before stays valid until it expires.
+//!
+//! So the routes that talk to the provider need no database: in AWS they are a function of their own
+//! ([`router`], `splat-signin`) outside the VPC, where the provider is reachable, and CloudFront sends
+//! `/login/*` and `/auth/*` there. The UI function, in the VPC with no way out, only checks cookies: the
+//! provider is contacted (discovery, keys, token exchange) by `/login/start` and `/auth/callback` alone,
+//! never when a guard is built or a page is checked.
 
 mod allowlist;
 mod cookie;
@@ -26,18 +32,21 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use askama::Template;
-use axum::extract::{Query, Request, State};
+use axum::extract::{FromRef, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
+use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 pub use allowlist::Allowlist;
 pub use cookie::Signer;
 
-use super::{assets, csrf, is_local_path, request_base, WebError, WebState};
+use super::{assets, csrf, front_door, is_local_path, request_base, WebError, WebState};
 use crate::config::{OidcConfig, SignInConfig};
+use crate::secret::Secret;
 
 /// The cookies' names, and the labels their signatures are bound to. Over https the browser gets them
 /// with the `__Host-` prefix ([`cookie_name`]).
@@ -64,6 +73,52 @@ struct SignIn {
     allowlist: Allowlist,
     redirect_uri: Option<String>,
     allow_missing_email_verified: bool,
+}
+
+/// What the sign-in routes need, and nothing of the database or the queue: the UI's state gives it
+/// ([`FromRef`]), and the sign-in function builds it from the configuration alone.
+#[derive(Clone)]
+pub struct SignInState {
+    pub auth: Auth,
+    /// `SPLAT_PUBLIC_URL`, for `https` and the default redirect URI.
+    pub public_url: Option<String>,
+    /// `SPLAT_ORIGIN_SECRET`: the header CloudFront adds (see [`front_door`]).
+    pub origin_secret: Option<Secret>,
+}
+
+impl FromRef<WebState> for SignInState {
+    fn from_ref(state: &WebState) -> Self {
+        Self {
+            auth: state.auth.clone(),
+            public_url: state.public_url.clone(),
+            origin_secret: state.origin_secret.clone(),
+        }
+    }
+}
+
+/// The routes that talk to the provider, served alone (the sign-in function): `/login/start` and
+/// `/auth/callback`, behind the origin secret and with the UI's security headers. The session cookie they
+/// set is the one the UI checks: same names, same secret.
+pub fn router(state: SignInState) -> Router {
+    Router::new()
+        .route("/login/start", get(start))
+        .route("/auth/callback", get(callback))
+        .fallback(|| async { WebError::NotFound("page") })
+        .layer(from_fn_with_state(state.clone(), door))
+        .with_state(state)
+}
+
+/// The sign-in function's door: CloudFront's origin secret, then the security headers on the answer.
+async fn door(State(state): State<SignInState>, req: Request, next: Next) -> Response {
+    if let Some(refused) =
+        front_door::without_origin_secret(state.origin_secret.as_ref(), req.headers())
+    {
+        return refused;
+    }
+    let https = csrf::is_https(req.headers(), state.public_url.as_deref());
+    let mut response = next.run(req).await;
+    super::add_security_headers(response.headers_mut(), https);
+    response
 }
 
 /// Who is signed in: a request extension on every page behind sign-in.
@@ -165,7 +220,7 @@ impl SignIn {
     }
 
     /// `OIDC_REDIRECT_URI`, or `/auth/callback` on the public URL or the host the browser used.
-    fn redirect_uri(&self, state: &WebState, headers: &HeaderMap) -> String {
+    fn redirect_uri(&self, state: &SignInState, headers: &HeaderMap) -> String {
         if let Some(uri) = &self.redirect_uri {
             return uri.clone();
         }
@@ -318,7 +373,7 @@ pub struct LoginQuery {
 
 /// `GET /login`: a page with a sign-in button (where signing out lands, so the provider's own session
 /// does not sign the person straight back in).
-pub async fn login(State(state): State<WebState>, Query(q): Query<LoginQuery>) -> Response {
+pub async fn login(State(state): State<SignInState>, Query(q): Query<LoginQuery>) -> Response {
     if !matches!(&*state.auth.0, Mode::Oidc(_)) {
         return Redirect::to("/").into_response();
     }
@@ -344,7 +399,7 @@ pub struct StartQuery {
 
 /// `GET /login/start`: to the provider, with the flow's secrets in a signed cookie.
 pub async fn start(
-    State(state): State<WebState>,
+    State(state): State<SignInState>,
     Query(q): Query<StartQuery>,
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
@@ -381,7 +436,7 @@ pub struct CallbackQuery {
 
 /// `GET /auth/callback`: the provider's answer. Checks it, and on success sets the session.
 pub async fn callback(
-    State(state): State<WebState>,
+    State(state): State<SignInState>,
     Query(q): Query<CallbackQuery>,
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
@@ -483,7 +538,7 @@ fn email_is_verified(claim: Option<bool>, allow_missing: bool) -> bool {
 }
 
 /// `POST /logout` (a CSRF-checked form): deletes the session cookie.
-pub async fn logout(State(state): State<WebState>, headers: HeaderMap) -> Response {
+pub async fn logout(State(state): State<SignInState>, headers: HeaderMap) -> Response {
     let https = csrf::is_https(&headers, state.public_url.as_deref());
     let mut response = Redirect::to("/login?signed_out=1").into_response();
     response
