@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import http.client
 import json
+import re
 import socket
 import struct
 import subprocess
@@ -152,6 +153,11 @@ class Sqld:
         return [dict(zip(names, (_value(v) for v in row))) for row in rows["rows"]]
 
 
+def _json_literal(sql):
+    match = re.search(r"json_each\s*\(\s*'((?:[^']|'')*)'", sql)
+    return match and match.group(1).replace("''", "'")
+
+
 def _arg(value):
     if value is None:
         return {"type": "null"}
@@ -263,8 +269,9 @@ class CountingProxy:
             elif r.get("type") == "batch":
                 stmts.extend(s.get("stmt", {}) for s in r["batch"]["steps"])
         sqls = [s.get("sql") or "#" for s in stmts]
-        # The first argument of each statement, for counting the message ids a ledger insert carries.
-        first_args = [(s.get("args") or [{}])[0].get("value") for s in stmts]
+        # The first argument of each statement, for counting the message ids a ledger insert carries: bound,
+        # or written into the SQL as a JSON array literal (the writes Splat batches).
+        first_args = [(s.get("args") or [{}])[0].get("value") or _json_literal(s.get("sql") or "") for s in stmts]
         records.append({"start": start, "end": time.monotonic(), "path": path, "sqls": sqls,
                         "first_args": first_args, "baton": request.get("baton"), "describe": any(r.get("type") == "describe" for r in steps)})
 

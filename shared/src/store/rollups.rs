@@ -200,7 +200,7 @@ impl RollupWriter {
             if let Some(row) = stored {
                 cell.merge(&from_values(&row));
             }
-            tx.execute(
+            tx.write(
                 grain.upsert_sql(),
                 libsql::params![
                     project,
