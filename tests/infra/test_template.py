@@ -102,7 +102,8 @@ def test_bucket_is_private_encrypted_and_expires_claim_checks(template):
     assert template["Resources"]["FileSystem"]["DeletionPolicy"] == "Retain"
 
 
-def test_database_on_efs_through_an_access_point(template):
+def test_database_on_efs_through_an_access_point(efs_template):
+    template = efs_template
     res = template["Resources"]
     assert res["FileSystem"]["Properties"]["Encrypted"] is True
     assert {res["MountTargetA"]["Type"], res["MountTargetB"]["Type"]} == {"AWS::EFS::MountTarget"}
@@ -110,8 +111,9 @@ def test_database_on_efs_through_an_access_point(template):
         props = fn["Properties"]
         assert props["FileSystemConfigs"] == [{"Arn": {"Fn::GetAtt": ["AccessPoint", "Arn"]}, "LocalMountPath": "/mnt/splat"}]
         assert props["Environment"]["Variables"]["SPLAT_DATABASE_PATH"].startswith("/mnt/splat/"), name
-        assert set(fn["DependsOn"]) == {"MountTargetA", "MountTargetB"}, name  # no function before its mount
+        assert "DependsOn" not in fn, name  # it waits for the access point (below), which waits for the mounts
         assert props["VpcConfig"]["SecurityGroupIds"] == [{"Ref": "FunctionSecurityGroup"}]
+    assert set(res["AccessPoint"]["DependsOn"]) == {"MountTargetA", "MountTargetB"}  # no function before its mount
 
 
 def test_ingest_front_doors(template):
@@ -131,7 +133,8 @@ def test_ingest_front_doors(template):
         assert "Fn::If" in template["Outputs"][name]["Value"], name
 
 
-def test_least_privilege_roles(template):
+def test_least_privilege_roles(efs_template):
+    template = efs_template
     roles = resources_of_type(template, "AWS::IAM::Role")
     for name, fn in functions(template).items():
         props = fn["Properties"]
@@ -392,12 +395,12 @@ def test_mcp_function_and_its_front_doors(template):
     assert conds["McpOnFunctionUrl"] == {"Fn::And": [{"Condition": "DeployMcp"}, {"Condition": "UseFunctionUrl"}]}
 
 
-def test_ui_and_mcp_write_nothing_but_the_database(template):
+def test_ui_and_mcp_write_nothing_but_the_database(efs_template):
     """The UI and MCP read the lake and the queue's depth; they never send, receive or delete messages and
     never write objects. They do write the database (project and issue-status changes, migrations at
     start), and only through the access point."""
     for role in ("UiRole", "McpRole"):
-        statements, actions = role_actions(template, role)
+        statements, actions = role_actions(efs_template, role)
         forbidden = {"s3:PutObject", "s3:DeleteObject", "sqs:SendMessage", "sqs:ReceiveMessage",
                      "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "elasticfilesystem:ClientRootAccess"}
         assert not actions & forbidden, (role, actions & forbidden)
@@ -475,7 +478,7 @@ def test_processor_timeout_leaves_room_for_alerts(template):
     assert timeout >= 3 * deadline, (timeout, deadline)
 
 
-def test_retention_runs_alone_on_two_schedules(template):
+def test_retention_runs_alone_on_two_schedules(template, efs_template):
     """One function, two EventBridge Scheduler schedules with constant inputs (daily retention, per-minute
     monitors), one run at a time, async failures not retried (the next tick is the retry)."""
     res = template["Resources"]
@@ -500,7 +503,7 @@ def test_retention_runs_alone_on_two_schedules(template):
     assert invoke["Action"] == "lambda:InvokeFunction" and invoke["Resource"] == {"Fn::GetAtt": ["RetentionFunction", "Arn"]}
 
     # Least privilege: the lake (read, write, delete, list) and the database; no queue, no claim checks.
-    statements, actions = role_actions(template, "RetentionRole")
+    statements, actions = role_actions(efs_template, "RetentionRole")
     assert not any(a.startswith("sqs:") for a in actions)
     by_sid = {st["Sid"]: st for st in statements}
     assert set(by_sid["LakeReadWriteDelete"]["Action"]) == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
