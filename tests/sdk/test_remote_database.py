@@ -191,3 +191,38 @@ def test_https_to_the_server_checks_its_certificate(remote, tmp_path):
         assert "certificate" in untrusted.stderr.lower() or "invalid peer" in untrusted.stderr.lower(), untrusted.stderr
     finally:
         proxy.stop()
+
+
+def test_a_large_event_is_stored_whole(remote):
+    """An event near the size limit whose payload hardly compresses: its row (the payload a blob literal in
+    the batched writes, twice its size in hex; the message text with a quote and a NUL) reaches the server
+    intact, with a small event of the same batch."""
+    import base64
+    import random
+    import zlib
+
+    splat, _, _ = remote
+    project, key = splat.dsn.rsplit("/", 1)[1], splat.key
+    noise = base64.b64encode(random.randbytes(600_000)).decode()
+    ids = []
+    for extra in ({"blob": noise}, {"small": "x"}):
+        event_id = uuid.uuid4().hex
+        # Quotes, a NUL and SQL punctuation in text columns (the message), next to the blob.
+        body = json.dumps({"message": "remote large event: it's \u0000 -- ;", "level": "error", "extra": extra}).encode()
+        envelope = b'{"event_id":"%s"}\n{"type":"event"}\n' % event_id.encode() + body
+        request = urllib.request.Request(f"{splat.base_url}/api/{project}/envelope/?sentry_key={key}",
+                                         data=zlib.compress(envelope), method="POST",
+                                         headers={"Content-Encoding": "deflate"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+        ids.append(event_id)
+    for event_id in ids:
+        splat.wait_for("SELECT 1 FROM events WHERE event_id = ?", event_id)
+    [row] = splat.query("SELECT length(payload) AS n FROM events WHERE event_id = ?", ids[0])
+    assert row["n"] > 400_000, row
+    slug = splat.query("SELECT slug FROM projects ORDER BY id")[0]["slug"]
+    with urllib.request.urlopen(f"{splat.base_url}/projects/{slug}/events/{ids[0]}/json", timeout=10) as response:
+        stored = json.loads(response.read())
+    [row] = splat.query("SELECT message FROM events WHERE event_id = ?", ids[0])
+    assert row["message"] == "remote large event: it's \u0000 -- ;", "the same text as a bound parameter gives"
+    assert stored["extra"]["blob"] == noise
