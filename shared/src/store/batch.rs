@@ -154,20 +154,7 @@ impl Store {
         // Streamed transactions first stored by this batch: their figures already count every child.
         let mut segments_stored = HashSet::new();
         // Which rows are new is known before writing them: the keys stored before, read at once.
-        let root_key = |t: &TransactionRow| {
-            let root = &t.record.root;
-            (
-                t.project_id.value(),
-                root.trace_id.clone(),
-                root.span_id.clone(),
-            )
-        };
-        let mut stored = stored_keys(
-            &mut cached,
-            STORED_TRANSACTIONS,
-            batch.transactions.iter().map(root_key),
-        )
-        .await?;
+        let (mut stored, mut stored_spans) = stored_keys(&mut cached, batch).await?;
         if !batch.transactions.is_empty() {
             let sql = "INSERT OR IGNORE INTO transactions (project_id, event_id, trace_id, span_id, parent_span_id, name, op, status,
                         start_time, end_time, duration_us, environment, release, platform, sdk_name, source, received_at, payload,
@@ -184,7 +171,7 @@ impl Store {
                     t
                 };
                 let (r, root) = (&t.record, &t.record.root);
-                let inserted = i32::from(stored.insert(root_key(t)));
+                let inserted = i32::from(stored.insert(transaction_key(t)));
                 cached
                     .write(
                         sql,
@@ -247,20 +234,10 @@ impl Store {
             }
         }
         let mut late_segments = std::collections::BTreeSet::new();
-        let span_key = |row: &SpanRow| {
-            let s = &row.span;
-            (
-                row.project_id.value(),
-                s.trace_id.clone(),
-                s.span_id.clone(),
-            )
-        };
-        let mut stored =
-            stored_keys(&mut cached, STORED_SPANS, batch.spans.iter().map(span_key)).await?;
         if !batch.spans.is_empty() {
             for row in &batch.spans {
                 let s = &row.span;
-                let inserted = i32::from(stored.insert(span_key(row)));
+                let inserted = i32::from(stored_spans.insert(span_key(row)));
                 cached.write(
                     "INSERT OR IGNORE INTO spans (project_id, trace_id, span_id, parent_span_id, segment_id, is_segment, name, op, status,
                         start_time, end_time, duration_us, data)
@@ -318,39 +295,71 @@ impl Store {
         rollups.flush(&mut cached).await?;
         // After the events: a monitor that recovers in this batch resolves the issues they opened.
         monitors::apply(&mut cached, &batch.check_ins, &batch.monitor_marks).await?;
-        cached.flush().await?;
-        drop(cached);
+        // On a server the writes so far are still waiting: a failure among them after the upload leaves
+        // unregistered files, as a failed commit could already (retention deletes orphans).
         if let Some(lake) = lake.filter(|_| !facts.is_empty()) {
             let files = lake.write(&facts).await?;
-            catalog::register(&tx, &files).await?;
+            catalog::register(&mut cached, &files).await?;
         }
+        // On a server the last writes go with COMMIT; `commit()` then has nothing left to send.
+        cached.send_with_commit().await?;
         tx.commit().await?;
         Ok(changes)
     }
 }
 
-/// The batch's keys (project, trace id, span id) already stored, in one statement (the keys as a JSON
-/// array): which rows the batch adds is then known without a read per row.
-async fn stored_keys(
-    cached: &mut Cached<'_>,
-    sql: &'static str,
-    keys: impl Iterator<Item = (i64, String, String)>,
-) -> Result<HashSet<(i64, String, String)>> {
-    let keys: Vec<_> = keys.collect();
-    if keys.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let keys = serde_json::to_string(&keys)
-        .map_err(|e| super::StoreError::Invalid(format!("row keys: {e}")))?;
-    let mut stored = HashSet::new();
-    for row in cached.rows(sql, [keys]).await? {
-        if let [libsql::Value::Integer(p), libsql::Value::Text(t), libsql::Value::Text(s)] =
-            &row[..]
-        {
-            stored.insert((*p, t.clone(), s.clone()));
+/// A transaction's key: project, trace id and its root span's id.
+fn transaction_key(t: &TransactionRow) -> (i64, String, String) {
+    let root = &t.record.root;
+    (
+        t.project_id.value(),
+        root.trace_id.clone(),
+        root.span_id.clone(),
+    )
+}
+
+fn span_key(row: &SpanRow) -> (i64, String, String) {
+    let s = &row.span;
+    (
+        row.project_id.value(),
+        s.trace_id.clone(),
+        s.span_id.clone(),
+    )
+}
+
+type Keys = HashSet<(i64, String, String)>;
+
+/// The keys of the batch's transactions and spans that are already stored, in one statement each (the
+/// keys as a JSON array), sent together: which rows the batch adds is then known without a read per row.
+async fn stored_keys(cached: &mut Cached<'_>, batch: &WriteBatch) -> Result<(Keys, Keys)> {
+    let transactions: Vec<_> = batch.transactions.iter().map(transaction_key).collect();
+    let spans: Vec<_> = batch.spans.iter().map(span_key).collect();
+    let mut queries = Vec::new();
+    for (sql, keys) in [(STORED_TRANSACTIONS, &transactions), (STORED_SPANS, &spans)] {
+        let json = serde_json::to_string(keys)
+            .map_err(|e| super::StoreError::Invalid(format!("row keys: {e}")))?;
+        if !keys.is_empty() {
+            queries.push((sql, vec![libsql::Value::Text(json)]));
         }
     }
-    Ok(stored)
+    let mut found = cached.reads(queries).await?.into_iter();
+    let mut stored = |keys: &[(i64, String, String)]| -> Keys {
+        let rows = if keys.is_empty() {
+            Vec::new()
+        } else {
+            found.next().unwrap_or_default()
+        };
+        rows.into_iter()
+            .filter_map(|row| match &row[..] {
+                [libsql::Value::Integer(p), libsql::Value::Text(t), libsql::Value::Text(s)] => {
+                    Some((*p, t.clone(), s.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let transactions = stored(&transactions);
+    Ok((transactions, stored(&spans)))
 }
 
 const STORED_TRANSACTIONS: &str = "SELECT t.project_id, t.trace_id, t.span_id FROM json_each(?1) j JOIN transactions t

@@ -5,8 +5,9 @@
 //! On a libSQL server every statement is a round trip (Hrana over HTTP), and libsql's client has no call
 //! that sends several statements with their parameters at once. There, writes whose result nobody reads
 //! ([`Cached::write`]) wait in a buffer with their values written into the SQL ([`literal`]), and leave
-//! with the next read or [`Cached::flush`] as one Hrana batch on the transaction's stream: in order, inside
-//! the same transaction, so the database ends the same as with one request per statement.
+//! with the next read ([`Cached::reads`] sends several) or [`Cached::flush`] as one Hrana batch on the
+//! transaction's stream: in order, inside the same transaction, so the database ends the same as with one
+//! request per statement. [`Cached::send_with_commit`] sends the last of them with COMMIT.
 
 use std::collections::HashMap;
 
@@ -14,7 +15,7 @@ use libsql::params::{IntoParams, Params};
 
 use super::{Result, StoreError};
 
-pub(super) struct Cached<'c> {
+pub(crate) struct Cached<'c> {
     conn: &'c libsql::Connection,
     statements: HashMap<&'static str, libsql::Statement>,
     /// On a server: the writes not sent yet, each a complete statement. `None` on a local file.
@@ -60,47 +61,81 @@ impl<'c> Cached<'c> {
         Ok(())
     }
 
-    /// Sends the waiting writes, if any (before the transaction commits, or before a statement that does
-    /// not go through this cache).
+    /// Sends the waiting writes, if any (before a statement that does not go through this cache).
     pub async fn flush(&mut self) -> Result<()> {
         if self.pending.as_ref().is_some_and(|p| !p.is_empty()) {
-            self.send(None).await?;
+            self.send(Vec::new()).await?;
         }
         Ok(())
     }
 
-    /// The waiting writes and `last`, in one request; the rows `last` returned.
-    async fn send(&mut self, last: Option<String>) -> Result<Vec<Vec<libsql::Value>>> {
+    /// On a server, sends the waiting writes and COMMIT in one request, closing the transaction's stream:
+    /// the transaction's own `commit()` then has nothing left to send. On a local file, nothing (the
+    /// caller commits).
+    pub async fn send_with_commit(mut self) -> Result<()> {
+        if let Some(pending) = &mut self.pending {
+            pending.push("COMMIT".into());
+            self.send(Vec::new()).await?;
+        }
+        Ok(())
+    }
+
+    /// The waiting writes, then `reads`, in one request; the rows of each of `reads`.
+    async fn send(&mut self, reads: Vec<String>) -> Result<Vec<Vec<Vec<libsql::Value>>>> {
         let mut statements = self
             .pending
             .as_mut()
             .map(std::mem::take)
             .unwrap_or_default();
-        let reads = last.is_some();
-        statements.extend(last);
-        let mut results = self.conn.execute_batch(&statements.join(";\n")).await?;
-        let mut rows = None;
-        while let Some(step) = results.next_stmt_row() {
-            rows = step;
+        let writes = statements.len();
+        statements.extend(reads);
+        // A newline before each `;`: a statement ending in a `--` comment would swallow it.
+        let mut results = self.conn.execute_batch(&statements.join("\n;\n")).await?;
+        let mut out = Vec::new();
+        let mut step = 0;
+        while let Some(rows) = results.next_stmt_row() {
+            if step >= writes {
+                out.push(match rows {
+                    Some(rows) => collect(rows).await?,
+                    None => Vec::new(),
+                });
+            }
+            step += 1;
         }
-        match rows {
-            Some(rows) if reads => collect(rows).await,
-            _ => Ok(Vec::new()),
-        }
+        Ok(out)
     }
 
     /// Runs a statement; returns the number of rows it changed.
     pub async fn execute(&mut self, sql: &'static str, params: impl IntoParams) -> Result<u64> {
-        if self.pending.is_some() {
-            let statement = with_values(sql, params)?;
-            self.pending.get_or_insert_default().push(statement);
-            let changed = self.send(Some("SELECT changes()".into())).await?;
-            return Ok(match changed.first().and_then(|row| row.first()) {
+        if let Some(pending) = &mut self.pending {
+            pending.push(with_values(sql, params)?);
+            let changed = self.send(vec!["SELECT changes()".into()]).await?;
+            let first = changed.first().and_then(|rows| rows.first());
+            return Ok(match first.and_then(|row| row.first()) {
                 Some(libsql::Value::Integer(n)) => *n as u64,
                 _ => 0,
             });
         }
         Ok(self.statement(sql).await?.execute(params).await? as u64)
+    }
+
+    /// Several reads at once (on a server, in one request with the waiting writes); each one's rows.
+    pub async fn reads(
+        &mut self,
+        queries: Vec<(&'static str, Vec<libsql::Value>)>,
+    ) -> Result<Vec<Vec<Vec<libsql::Value>>>> {
+        if self.pending.is_some() && !queries.is_empty() {
+            let statements = queries
+                .into_iter()
+                .map(|(sql, params)| with_values(sql, params))
+                .collect::<Result<Vec<_>>>()?;
+            return self.send(statements).await;
+        }
+        let mut all = Vec::with_capacity(queries.len());
+        for (sql, params) in queries {
+            all.push(self.rows(sql, params).await?);
+        }
+        Ok(all)
     }
 
     /// Every row a statement returns, as values (on a server, sent with the waiting writes).
@@ -111,7 +146,7 @@ impl<'c> Cached<'c> {
     ) -> Result<Vec<Vec<libsql::Value>>> {
         if self.pending.is_some() {
             let statement = with_values(sql, params)?;
-            return self.send(Some(statement)).await;
+            return Ok(self.send(vec![statement]).await?.pop().unwrap_or_default());
         }
         let statement = self.statement(sql).await?;
         let rows = collect(statement.query(params).await?).await;

@@ -40,8 +40,9 @@ pub(super) struct IssueWriter {
     issue_hashes: HashMap<(i64, String), i64>,
     /// Status and resolution time of those issues (`None`: the hash's issue is gone).
     statuses: HashMap<i64, Option<(String, Option<i64>)>>,
-    /// The id the next new issue gets (SQLite's own choice for a rowid: one above the largest).
-    next_issue_id: Option<i64>,
+    /// The id the next new issue gets (SQLite's own choice for a rowid: one above the largest), read by
+    /// `load_stored`.
+    next_issue_id: i64,
     tags: HashMap<(i64, String, String), Seen>,
     issue_hours: HashMap<(i64, i64), i64>,
     project_hours: HashMap<(i64, i64), i64>,
@@ -68,9 +69,9 @@ fn hour_of(us: i64) -> i64 {
 }
 
 impl IssueWriter {
-    /// Finds which of the batch's events are already stored and which issues (with their status) their
-    /// grouping hashes belong to, in one statement each (the keys as a JSON array) rather than one per
-    /// event: against a libSQL server each statement is a round trip. The batch's transaction holds the
+    /// Finds which of the batch's events are already stored, which issues (with their status) their
+    /// grouping hashes belong to, and the next issue id: one statement each (the keys as a JSON array)
+    /// rather than one per event, sent together (against a libSQL server, one round trip). The batch's transaction holds the
     /// write lock, so what is read here stays true until it commits, but for this writer's own changes.
     pub async fn load_stored(&mut self, tx: &mut Cached<'_>, events: &[EventRow]) -> Result<()> {
         if events.is_empty() {
@@ -83,18 +84,34 @@ impl IssueWriter {
                 e.grouping.hashes.iter().map(move |h| (project, h.as_str()))
             })
             .collect();
-        let hashes = serde_json::to_string(&hashes)
-            .map_err(|e| super::StoreError::Invalid(format!("grouping hashes: {e}")))?;
-        let rows = tx
-            .rows(
-                "SELECT h.project_id, h.hash, h.issue_id, i.status, i.resolved_at FROM json_each(?1) j JOIN issue_hashes h
-                 ON h.project_id = json_extract(j.value, '$[0]') AND h.hash = json_extract(j.value, '$[1]')
-                 LEFT JOIN issues i ON i.id = h.issue_id",
-                [hashes],
-            )
-            .await?;
-        for row in rows {
-            use libsql::Value::{Integer, Text};
+        let keys: Vec<(i64, &str)> = events
+            .iter()
+            .map(|e| (e.project_id.value(), e.event_id.as_str()))
+            .collect();
+        let json = |v: &[(i64, &str)]| {
+            serde_json::to_string(v)
+                .map(libsql::Value::Text)
+                .map_err(|e| super::StoreError::Invalid(format!("batch keys: {e}")))
+        };
+        let mut found = tx
+            .reads(vec![
+                (
+                    "SELECT h.project_id, h.hash, h.issue_id, i.status, i.resolved_at FROM json_each(?1) j JOIN issue_hashes h
+                     ON h.project_id = json_extract(j.value, '$[0]') AND h.hash = json_extract(j.value, '$[1]')
+                     LEFT JOIN issues i ON i.id = h.issue_id",
+                    vec![json(&hashes)?],
+                ),
+                (
+                    "SELECT e.project_id, e.event_id FROM json_each(?1) j JOIN events e
+                     ON e.project_id = json_extract(j.value, '$[0]') AND e.event_id = json_extract(j.value, '$[1]')",
+                    vec![json(&keys)?],
+                ),
+                ("SELECT coalesce(max(id), 0) + 1 FROM issues", Vec::new()),
+            ])
+            .await?
+            .into_iter();
+        use libsql::Value::{Integer, Text};
+        for row in found.next().unwrap_or_default() {
             let (Integer(project), Text(hash), Integer(issue)) = (&row[0], &row[1], &row[2]) else {
                 return Err(super::StoreError::Invalid("an issue hash row".into()));
             };
@@ -106,24 +123,16 @@ impl IssueWriter {
             };
             self.statuses.insert(*issue, status);
         }
-        let keys: Vec<(i64, &str)> = events
-            .iter()
-            .map(|e| (e.project_id.value(), e.event_id.as_str()))
-            .collect();
-        let keys = serde_json::to_string(&keys)
-            .map_err(|e| super::StoreError::Invalid(format!("event ids: {e}")))?;
-        let rows = tx
-            .rows(
-                "SELECT e.project_id, e.event_id FROM json_each(?1) j JOIN events e
-                 ON e.project_id = json_extract(j.value, '$[0]') AND e.event_id = json_extract(j.value, '$[1]')",
-                [keys],
-            )
-            .await?;
-        for row in rows {
-            if let [libsql::Value::Integer(project), libsql::Value::Text(id)] = &row[..] {
+        for row in found.next().unwrap_or_default() {
+            if let [Integer(project), Text(id)] = &row[..] {
                 self.stored_events.insert((*project, id.clone()));
             }
         }
+        let next = found.next().unwrap_or_default();
+        self.next_issue_id = match next.first().map(|row| &row[..]) {
+            Some([Integer(id)]) => *id,
+            _ => return Err(super::StoreError::Invalid("no next issue id".into())),
+        };
         Ok(())
     }
 
@@ -169,14 +178,8 @@ impl IssueWriter {
                 (id, update_issue(tx, id, e, first_seen, status).await?)
             }
             None => {
-                let id = match self.next_issue_id {
-                    Some(id) => id,
-                    None => tx
-                        .first_i64("SELECT coalesce(max(id), 0) + 1 FROM issues", ())
-                        .await?
-                        .unwrap_or(1),
-                };
-                self.next_issue_id = Some(id + 1);
+                let id = self.next_issue_id;
+                self.next_issue_id += 1;
                 create_issue(tx, e, id).await?;
                 self.statuses.insert(id, Some(("open".into(), None)));
                 (
