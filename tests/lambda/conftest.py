@@ -1,7 +1,9 @@
 """The serverless stack on loopback for the end-to-end tests: the five real Lambda bootstraps (debug builds in
 $CARGO_TARGET_DIR/debug) each under its own Runtime API, with the environment infra/template.yaml gives them,
 S3 and SQS from moto (SPLAT_TEST_AWS_ENDPOINT, started by tests/run), the database as one file they share
-(EFS in the stack) with the rollback journal, a front for the public doors and the SQS trigger."""
+(EFS in the stack) with the rollback journal, a front for the public doors and the SQS trigger.
+With SPLAT_TEST_DATABASE=sqld, the template's remote mode instead: the database on a libSQL server (sqld.py)
+reached over https (a test CA), its token from the "secret" the template names."""
 
 import importlib.util
 import json
@@ -12,6 +14,8 @@ import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import contextlib
 
 import boto3
 import pytest
@@ -80,9 +84,48 @@ FUNCTIONS = {"splat-ingest": "IngestFunction", "splat-processor": "ProcessorFunc
              "splat-mcp": "McpFunction", "splat-retention": "RetentionFunction"}
 # The template's parameters for this stack: the UI and MCP deployed, everything else at its default.
 PARAMETERS = {"EnableUi": "true", "McpTokenSecretId": "splat/mcp-token"}
+REMOTE = os.environ.get("SPLAT_TEST_DATABASE") == "sqld"
 
 
-def _template_environments(deployed):
+@dataclass
+class Database:
+    """Where the functions' database is, and what each side needs to reach it."""
+
+    cli: dict  # the CLI's variables (`splat project create`)
+    parameters: dict = field(default_factory=dict)  # the template's, for the remote mode
+    secrets: dict = field(default_factory=dict)  # Secrets Manager, as the template's dynamic references read it
+    deployed: dict = field(default_factory=dict)  # what the template leaves to the deployment (the EFS path)
+    trust: dict = field(default_factory=dict)  # the test CA of the server's certificate
+    sqld: object = None
+
+
+@contextlib.contextmanager
+def _database(work):
+    """A file as on EFS, or with SPLAT_TEST_DATABASE=sqld a libSQL server behind TLS as the template's remote
+    mode wants it (DatabaseUrl is https:// or libsql://), its token in a "secret"."""
+    efs = work / "efs"
+    efs.mkdir()
+    if not REMOTE:
+        path = str(efs / "splat.db")
+        yield Database(cli={"SPLAT_DATABASE_PATH": path, "SPLAT_SQLITE_JOURNAL": "delete"},
+                       deployed={"SPLAT_DATABASE_PATH": path})
+        return
+    from sqld import CountingProxy, start_sqld, tls_server
+
+    with start_sqld(work) as sqld:
+        ca_file, context = tls_server(work)
+        proxy = CountingProxy(sqld.url, tls=context)
+        try:
+            trust = {"SSL_CERT_FILE": str(ca_file)}
+            yield Database(
+                cli={"SPLAT_DATABASE_URL": proxy.url, "SPLAT_DATABASE_TOKEN": sqld.token, **trust},
+                parameters={"DatabaseUrl": proxy.url, "DatabaseTokenSecretId": "splat/database-token"},
+                secrets={"splat/database-token": sqld.token}, trust=trust, sqld=sqld)
+        finally:
+            proxy.stop()
+
+
+def _template_environments(deployed, parameters=None, secrets=None):
     """Each function's environment as infra/template.yaml gives it (resolved by tests/infra's own resolver
     with PARAMETERS), what is only known once deployed (resource ids, URLs, the EFS path) taken from
     `deployed`: the functions run with the template's variables, not a copy of them."""
@@ -95,7 +138,8 @@ def _template_environments(deployed):
         template = sys.modules["conftest"].load_cfn()
     finally:
         sys.modules["conftest"] = ours
-    resolver = resolver_module.Resolver(template, PARAMETERS, {"splat/mcp-token": MCP_TOKEN})
+    resolver = resolver_module.Resolver(template, {**PARAMETERS, **(parameters or {})},
+                                        {"splat/mcp-token": MCP_TOKEN, **(secrets or {})})
     envs = {}
     for binary, resource in FUNCTIONS.items():
         env = resolver.environment(resource)
@@ -124,11 +168,10 @@ def stack(tmp_path_factory):
                                  aws_secret_access_key="test") for svc in ("s3", "sqs")}
     clients["s3"].create_bucket(Bucket=name)
     queue_url, dlq_url = _queues(clients["sqs"], name)
-    efs = work / "efs"
-    efs.mkdir()
+    database = contextlib.ExitStack()
+    db = database.enter_context(_database(work))
     # The CLI as the README runs it against EFS: the rollback journal, the stack's bucket for the lake.
-    cli = {**AWS, "SPLAT_DATABASE_PATH": str(efs / "splat.db"), "SPLAT_SQLITE_JOURNAL": "delete",
-           "SPLAT_BUCKET": name, "SPLAT_S3_FORCE_PATH_STYLE": "true"}
+    cli = {**AWS, **db.cli, "SPLAT_BUCKET": name, "SPLAT_S3_FORCE_PATH_STYLE": "true"}
     started = []
     front = None
     trigger = None
@@ -139,10 +182,10 @@ def stack(tmp_path_factory):
         dsn = _create_project(cli, front.url)
         envs = _template_environments({
             "SPLAT_QUEUE_URL": queue_url, "SPLAT_BUCKET": name, "SPLAT_PUBLIC_URL": front.url,
-            "SPLAT_ORIGIN_SECRET": ORIGIN_SECRET, "SPLAT_DATABASE_PATH": cli["SPLAT_DATABASE_PATH"],
-        })
-        # What only the emulator needs.
-        emulator = {**AWS, "SPLAT_S3_FORCE_PATH_STYLE": "true"}
+            "SPLAT_ORIGIN_SECRET": ORIGIN_SECRET, **db.deployed,
+        }, db.parameters, db.secrets)
+        # What only the emulator needs (and the test CA of the database server's certificate).
+        emulator = {**AWS, "SPLAT_S3_FORCE_PATH_STYLE": "true", **db.trust}
         envs = {binary: {**env, **emulator} for binary, env in envs.items()}
         # The trigger's MaximumConcurrency is 2 (infra/template.yaml): two processor instances, one file.
         envs["splat-processor#2"] = envs["splat-processor"]
@@ -160,8 +203,10 @@ def stack(tmp_path_factory):
         # Batches past ReceiveMessage's 10, gathered over several receives as the trigger does for BatchSize > 10.
         processors = [functions["splat-processor"], functions["splat-processor#2"]]
         trigger = SqsTrigger(clients["sqs"], queue_url, processors, batch_size=25, window=0.5)
-        yield Stack(dsn, efs / "splat.db", front.url, functions["splat-processor"].log_path, None, name, queue_url,
-                    dlq_url, clients["s3"], clients["sqs"], front, trigger, functions, roots)
+        yield Stack(dsn, work / "efs" / "splat.db", front.url, functions["splat-processor"].log_path,
+                    remote=db.sqld, remote_env=db.cli if db.sqld else None, bucket=name, queue_url=queue_url,
+                    dlq_url=dlq_url, s3=clients["s3"], sqs=clients["sqs"], front=front, trigger=trigger,
+                    functions=functions, task_roots=roots)
     finally:
         if trigger:
             trigger.stop()
@@ -169,4 +214,5 @@ def stack(tmp_path_factory):
             front.stop()
         for function in started:
             function.stop()
+        database.close()
 
