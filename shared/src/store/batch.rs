@@ -164,6 +164,8 @@ impl Store {
                         ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)";
             for t in &batch.transactions {
                 let figured;
+                // (Its reads of stored spans need none of the writes still waiting: the batch's spans
+                // are written after its transactions.)
                 let t = if t.source == "span" {
                     figured = segments::with_figures(&tx, t, &streamed_children).await?;
                     &figured
@@ -332,34 +334,34 @@ type Keys = HashSet<(i64, String, String)>;
 /// The keys of the batch's transactions and spans that are already stored, in one statement each (the
 /// keys as a JSON array), sent together: which rows the batch adds is then known without a read per row.
 async fn stored_keys(cached: &mut Cached<'_>, batch: &WriteBatch) -> Result<(Keys, Keys)> {
-    let transactions: Vec<_> = batch.transactions.iter().map(transaction_key).collect();
-    let spans: Vec<_> = batch.spans.iter().map(span_key).collect();
+    let wanted: [(&'static str, Vec<_>); 2] = [
+        (
+            STORED_TRANSACTIONS,
+            batch.transactions.iter().map(transaction_key).collect(),
+        ),
+        (STORED_SPANS, batch.spans.iter().map(span_key).collect()),
+    ];
     let mut queries = Vec::new();
-    for (sql, keys) in [(STORED_TRANSACTIONS, &transactions), (STORED_SPANS, &spans)] {
+    for (sql, keys) in wanted.iter().filter(|(_, keys)| !keys.is_empty()) {
         let json = serde_json::to_string(keys)
             .map_err(|e| super::StoreError::Invalid(format!("row keys: {e}")))?;
-        if !keys.is_empty() {
-            queries.push((sql, vec![libsql::Value::Text(json)]));
-        }
+        queries.push((*sql, vec![libsql::Value::Text(json)]));
     }
     let mut found = cached.reads(queries).await?.into_iter();
-    let mut stored = |keys: &[(i64, String, String)]| -> Keys {
-        let rows = if keys.is_empty() {
-            Vec::new()
-        } else {
-            found.next().unwrap_or_default()
+    let [transactions, spans] = wanted.map(|(_, keys)| {
+        let rows = match keys.is_empty() {
+            true => Vec::new(),
+            false => found.next().unwrap_or_default(),
         };
-        rows.into_iter()
-            .filter_map(|row| match &row[..] {
-                [libsql::Value::Integer(p), libsql::Value::Text(t), libsql::Value::Text(s)] => {
-                    Some((*p, t.clone(), s.clone()))
-                }
-                _ => None,
-            })
-            .collect()
-    };
-    let transactions = stored(&transactions);
-    Ok((transactions, stored(&spans)))
+        let key = |row: Vec<libsql::Value>| match &row[..] {
+            [libsql::Value::Integer(p), libsql::Value::Text(t), libsql::Value::Text(s)] => {
+                Some((*p, t.clone(), s.clone()))
+            }
+            _ => None,
+        };
+        rows.into_iter().filter_map(key).collect()
+    });
+    Ok((transactions, spans))
 }
 
 const STORED_TRANSACTIONS: &str = "SELECT t.project_id, t.trace_id, t.span_id FROM json_each(?1) j JOIN transactions t
