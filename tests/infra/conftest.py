@@ -52,6 +52,22 @@ def template():
     return load_cfn()
 
 
+@pytest.fixture(scope="session")
+def efs_template(template):
+    """The template with the database mode's choices (`Fn::If` on RemoteDatabase) taken for the default, the
+    database on EFS; every other `Fn::If` left as it is."""
+    def walk(node):
+        if isinstance(node, dict):
+            if list(node) == ["Fn::If"] and node["Fn::If"][0] == "RemoteDatabase":
+                return walk(node["Fn::If"][2])
+            return {k: v for k, v in ((k, walk(v)) for k, v in node.items()) if v != {"Ref": "AWS::NoValue"}}
+        if isinstance(node, list):
+            return [v for v in map(walk, node) if v != {"Ref": "AWS::NoValue"}]
+        return node
+
+    return walk(template)
+
+
 def tool(name):
     """A command from the test venv (tests/setup installs it), else from PATH."""
     path = VENV_BIN / name

@@ -63,8 +63,9 @@ class Resolver:
         env = self.template["Resources"][function]["Properties"]["Environment"]["Variables"]
         out = {}
         for name, node in env.items():
-            if isinstance(node, dict) and node.get("Fn::If") and node["Fn::If"][2] == {"Ref": "AWS::NoValue"}:
-                if not self.condition(node["Fn::If"][0]):
+            if isinstance(node, dict) and node.get("Fn::If"):
+                condition, yes, no = node["Fn::If"]
+                if (yes if self.condition(condition) else no) == {"Ref": "AWS::NoValue"}:
                     continue  # AWS::NoValue: the variable is not set at all
             out[name] = self.value(node)
         return out

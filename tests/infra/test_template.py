@@ -108,7 +108,8 @@ def test_bucket_is_private_encrypted_and_expires_claim_checks(template):
     assert template["Resources"]["FileSystem"]["DeletionPolicy"] == "Retain"
 
 
-def test_database_on_efs_through_an_access_point(template):
+def test_database_on_efs_through_an_access_point(efs_template):
+    template = efs_template
     res = template["Resources"]
     assert res["FileSystem"]["Properties"]["Encrypted"] is True
     assert {res["MountTargetA"]["Type"], res["MountTargetB"]["Type"]} == {"AWS::EFS::MountTarget"}
@@ -118,8 +119,9 @@ def test_database_on_efs_through_an_access_point(template):
         props = fn["Properties"]
         assert props["FileSystemConfigs"] == [{"Arn": {"Fn::GetAtt": ["AccessPoint", "Arn"]}, "LocalMountPath": "/mnt/splat"}]
         assert props["Environment"]["Variables"]["SPLAT_DATABASE_PATH"].startswith("/mnt/splat/"), name
-        assert set(fn["DependsOn"]) == {"MountTargetA", "MountTargetB"}, name  # no function before its mount
+        assert "DependsOn" not in fn, name  # it waits for the access point (below), which waits for the mounts
         assert props["VpcConfig"]["SecurityGroupIds"] == [{"Ref": "FunctionSecurityGroup"}]
+    assert set(res["AccessPoint"]["DependsOn"]) == {"MountTargetA", "MountTargetB"}  # no function before its mount
 
 
 def test_ingest_front_doors(template):
@@ -139,7 +141,8 @@ def test_ingest_front_doors(template):
         assert "Fn::If" in template["Outputs"][name]["Value"], name
 
 
-def test_least_privilege_roles(template):
+def test_least_privilege_roles(efs_template):
+    template = efs_template
     roles = resources_of_type(template, "AWS::IAM::Role")
     for name, fn in functions(template).items():
         props = fn["Properties"]
@@ -408,12 +411,12 @@ def test_mcp_function_and_its_front_doors(template):
     assert conds["McpOnFunctionUrl"] == {"Fn::And": [{"Condition": "DeployMcp"}, {"Condition": "UseFunctionUrl"}]}
 
 
-def test_ui_and_mcp_write_nothing_but_the_database(template):
+def test_ui_and_mcp_write_nothing_but_the_database(efs_template):
     """The UI and MCP read the lake and the queue's depth; they never send, receive or delete messages and
     never write objects. They do write the database (project and issue-status changes, migrations at
     start), and only through the access point."""
     for role in ("UiRole", "McpRole"):
-        statements, actions = role_actions(template, role)
+        statements, actions = role_actions(efs_template, role)
         forbidden = {"s3:PutObject", "s3:DeleteObject", "sqs:SendMessage", "sqs:ReceiveMessage",
                      "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "elasticfilesystem:ClientRootAccess"}
         assert not actions & forbidden, (role, actions & forbidden)
@@ -458,7 +461,7 @@ ALERT_VARIABLES = {
 }
 
 
-def test_alerts_are_parameters_with_their_secrets_in_secrets_manager(template):
+def test_alerts_are_parameters_with_their_secrets_in_secrets_manager(template, efs_template):
     """The notify function delivers alerts: every channel is a parameter, off by default; the SMTP
     password, the webhook URL and the ntfy token come from Secrets Manager, and only the notify function
     gets them. The processor and the monitor tick put alerts in the outbox when any channel is on."""
@@ -482,11 +485,11 @@ def test_alerts_are_parameters_with_their_secrets_in_secrets_manager(template):
     # retention alerts nobody.
     env = template["Resources"]["ProcessorFunction"]["Properties"]["Environment"]["Variables"]
     assert env["SPLAT_ALERT_OUTBOX"] == {"Fn::If": ["HasAlerts", "true", "false"]}
-    statements, _ = role_actions(template, "ProcessorRole")
+    statements, _ = role_actions(efs_template, "ProcessorRole")
     [outbox] = [st for st in statements if st["Sid"] == "AlertOutbox"]
     assert (outbox["Action"], outbox["Resource"]) == ("s3:PutObject", {"Fn::Sub": "${Bucket.Arn}/alerts/*"})
     assert "SPLAT_ALERT_OUTBOX" not in template["Resources"]["RetentionFunction"]["Properties"]["Environment"]["Variables"]
-    statements, _ = role_actions(template, "RetentionRole")
+    statements, _ = role_actions(efs_template, "RetentionRole")
     assert not [st for st in statements if "alerts/" in json.dumps(st["Resource"])]
     # No rule asks for a VPC with NAT any more.
     assert "AlertsNeedEgress" not in template["Rules"]
@@ -575,7 +578,7 @@ def schedule_events(template):
             for e in fn["Properties"].get("Events", {}).values() if e["Type"] == "ScheduleV2"]
 
 
-def test_scheduled_jobs(template):
+def test_scheduled_jobs(template, efs_template):
     """Two EventBridge Scheduler schedules with constant inputs: daily retention in its own function, one run
     at a time; the per-minute monitor tick in the processor (the writer, and the one that migrates: the tick
     starts new code within a minute of a deploy). Async failures are not retried (the next run is the retry)."""
@@ -604,7 +607,7 @@ def test_scheduled_jobs(template):
     assert invoke["Resource"] == [{"Fn::GetAtt": ["RetentionFunction", "Arn"]}, {"Fn::GetAtt": ["ProcessorFunction", "Arn"]}]
 
     # Least privilege: the lake (read, write, delete, list) and the database; no queue, no claim checks.
-    statements, actions = role_actions(template, "RetentionRole")
+    statements, actions = role_actions(efs_template, "RetentionRole")
     assert not any(a.startswith("sqs:") for a in actions)
     by_sid = {st["Sid"]: st for st in statements}
     assert set(by_sid["LakeReadWriteDelete"]["Action"]) == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}

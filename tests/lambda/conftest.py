@@ -2,7 +2,9 @@
 $CARGO_TARGET_DIR/debug) each under its own Runtime API, with the environment infra/template.yaml gives them,
 S3 and SQS from moto (SPLAT_TEST_AWS_ENDPOINT, started by tests/run), the database as one file they share
 (EFS in the stack) with the rollback journal, a front for the public doors, the SQS trigger, the bucket's
-notification of new alert objects, a webhook receiver for alerts and an OpenID provider for sign-in."""
+notification of new alert objects, a webhook receiver for alerts and an OpenID provider for sign-in.
+With SPLAT_TEST_DATABASE=sqld, the template's remote mode instead: the database on a libSQL server (sqld.py)
+reached over https (a test CA), its token from the "secret" the template names."""
 
 import contextlib
 import importlib.util
@@ -97,6 +99,45 @@ FUNCTIONS = {"splat-ingest": "IngestFunction", "splat-processor": "ProcessorFunc
 PARAMETERS = {"EnableUi": "true", "McpTokenSecretId": "splat/mcp-token", "WebhookUrlSecretId": "splat/webhook-url",
               "OidcClientId": CLIENT_ID, "OidcClientSecretId": "splat/oidc-client-secret",
               "AllowedDomains": "example.com", "SessionSecretId": "splat/session-secret"}
+REMOTE = os.environ.get("SPLAT_TEST_DATABASE") == "sqld"
+
+
+@dataclass
+class Database:
+    """Where the functions' database is, and what each side needs to reach it."""
+
+    cli: dict  # the CLI's variables (`splat project create`)
+    parameters: dict = field(default_factory=dict)  # the template's, for the remote mode
+    secrets: dict = field(default_factory=dict)  # Secrets Manager, as the template's dynamic references read it
+    deployed: dict = field(default_factory=dict)  # what the template leaves to the deployment (the EFS path)
+    trust: dict = field(default_factory=dict)  # the test CA of the server's certificate
+    sqld: object = None
+
+
+@contextlib.contextmanager
+def _database(work):
+    """A file as on EFS, or with SPLAT_TEST_DATABASE=sqld a libSQL server behind TLS as the template's remote
+    mode wants it (DatabaseUrl is https:// or libsql://), its token in a "secret"."""
+    efs = work / "efs"
+    efs.mkdir()
+    if not REMOTE:
+        path = str(efs / "splat.db")
+        yield Database(cli={"SPLAT_DATABASE_PATH": path, "SPLAT_SQLITE_JOURNAL": "delete"},
+                       deployed={"SPLAT_DATABASE_PATH": path})
+        return
+    from sqld import CountingProxy, start_sqld, tls_server
+
+    with start_sqld(work) as sqld:
+        ca_file, context = tls_server(work)
+        proxy = CountingProxy(sqld.url, tls=context)
+        try:
+            trust = {"SSL_CERT_FILE": str(ca_file)}
+            yield Database(
+                cli={"SPLAT_DATABASE_URL": proxy.url, "SPLAT_DATABASE_TOKEN": sqld.token, **trust},
+                parameters={"DatabaseUrl": proxy.url, "DatabaseTokenSecretId": "splat/database-token"},
+                secrets={"splat/database-token": sqld.token}, trust=trust, sqld=sqld)
+        finally:
+            proxy.stop()
 
 
 def _template_environments(deployed, parameters, secrets):
@@ -141,11 +182,10 @@ def stack(tmp_path_factory):
                                  aws_secret_access_key="test") for svc in ("s3", "sqs")}
     clients["s3"].create_bucket(Bucket=name)
     queue_url, dlq_url = _queues(clients["sqs"], name)
-    efs = work / "efs"
-    efs.mkdir()
+    database = contextlib.ExitStack()
+    db = database.enter_context(_database(work))
     # The CLI as the README runs it against EFS: the rollback journal, the stack's bucket for the lake.
-    cli = {**AWS, "SPLAT_DATABASE_PATH": str(efs / "splat.db"), "SPLAT_SQLITE_JOURNAL": "delete",
-           "SPLAT_BUCKET": name, "SPLAT_S3_FORCE_PATH_STYLE": "true"}
+    cli = {**AWS, **db.cli, "SPLAT_BUCKET": name, "SPLAT_S3_FORCE_PATH_STYLE": "true"}
     started = []
     front = None
     trigger = None
@@ -164,10 +204,10 @@ def stack(tmp_path_factory):
                    "splat/oidc-client-secret": CLIENT_SECRET, "splat/session-secret": SESSION_SECRET}
         envs = _template_environments({
             "SPLAT_QUEUE_URL": queue_url, "SPLAT_BUCKET": name, "SPLAT_PUBLIC_URL": front.url,
-            "SPLAT_ORIGIN_SECRET": ORIGIN_SECRET, "SPLAT_DATABASE_PATH": cli["SPLAT_DATABASE_PATH"],
-        }, parameters, secrets)
-        # What only the emulator needs.
-        emulator = {**AWS, "SPLAT_S3_FORCE_PATH_STYLE": "true"}
+            "SPLAT_ORIGIN_SECRET": ORIGIN_SECRET, **db.deployed,
+        }, {**parameters, **db.parameters}, {**secrets, **db.secrets})
+        # What only the emulator needs (and the test CA of the database server's certificate).
+        emulator = {**AWS, "SPLAT_S3_FORCE_PATH_STYLE": "true", **db.trust}
         envs = {binary: {**env, **emulator} for binary, env in envs.items()}
         # The trigger's MaximumConcurrency is 2 (infra/template.yaml): two processor instances, one file.
         envs["splat-processor#2"] = envs["splat-processor"]
@@ -188,8 +228,10 @@ def stack(tmp_path_factory):
         # Batches past ReceiveMessage's 10, gathered over several receives as the trigger does for BatchSize > 10.
         processors = [functions["splat-processor"], functions["splat-processor#2"]]
         trigger = SqsTrigger(clients["sqs"], queue_url, processors, batch_size=25, window=0.5)
-        yield Stack(dsn, efs / "splat.db", front.url, functions["splat-processor"].log_path, None, name, queue_url,
-                    dlq_url, clients["s3"], clients["sqs"], front, trigger, functions, roots, notifications, provider)
+        yield Stack(dsn, work / "efs" / "splat.db", front.url, functions["splat-processor"].log_path,
+                    remote=db.sqld, remote_env=db.cli if db.sqld else None, bucket=name, queue_url=queue_url,
+                    dlq_url=dlq_url, s3=clients["s3"], sqs=clients["sqs"], front=front, trigger=trigger,
+                    functions=functions, task_roots=roots, notifications=notifications, provider=provider)
     finally:
         outside.close()
         if trigger:
@@ -198,6 +240,7 @@ def stack(tmp_path_factory):
             front.stop()
         for function in started:
             function.stop()
+        database.close()
 
 
 @pytest.fixture(scope="session")

@@ -32,6 +32,10 @@ class Splat:
     log_path: Path
     # The `splat serve` process, for tests that kill it.
     proc: subprocess.Popen = None
+    # With SPLAT_TEST_DATABASE=sqld: the libSQL server holding the database (sqld.Sqld), and the
+    # environment that points Splat at it.
+    remote: object = None
+    remote_env: dict = None
 
     @property
     def key(self):
@@ -39,6 +43,10 @@ class Splat:
 
     def query(self, sql, *params):
         """Rows as dicts, read over a fresh read-only connection so every call sees the latest commit."""
+        if self.remote:
+            # libsql's client re-renders the schema's statements with keywords upper-cased, so a column
+            # named by one (release, key) is declared RELEASE: the same column to SQLite, another dict key.
+            return [{k.lower(): v for k, v in row.items()} for row in self.remote.query(sql, *params)]
         with contextlib.closing(sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=5)) as db:
             db.row_factory = sqlite3.Row
             return [dict(row) for row in db.execute(sql, params)]
@@ -48,8 +56,16 @@ class Splat:
 
     def lake(self, sql, *params):
         """Rows as dicts from stock DuckDB with the ducklake extension, attached to Splat's database
-        read-only the way the README tells users to."""
-        return lake_query(self.db_path, sql, *params)
+        read-only the way the README tells users to (on a server: through `splat lake export-catalog`)."""
+        if not self.remote:
+            return lake_query(self.db_path, sql, *params)
+        catalog = self.db_path.parent / "exported-catalog.sqlite"
+        export = subprocess.run(
+            [SPLAT_BIN, "lake", "export-catalog", str(catalog), "--data-dir", str(self.db_path.parent)],
+            env={**os.environ, **self.remote_env}, capture_output=True, text=True, timeout=60,
+        )
+        assert export.returncode == 0, export.stderr
+        return lake_query(catalog, sql, *params)
 
     def wait_for(self, sql, *params, count=1):
         """Polls until `sql` returns at least `count` rows and returns them; the processor commits
@@ -105,7 +121,25 @@ def lake_query(db_path, sql, *params):
 @contextlib.contextmanager
 def start_splat(workdir, env=None, log_name="splat.log"):
     """Runs `splat serve` on a kernel-chosen port with the data dir `workdir/data` (fresh, unless a
-    previous run left one) and extra environment, if given; stops it on exit."""
+    previous run left one) and extra environment, if given; stops it on exit. With SPLAT_TEST_DATABASE=sqld
+    (tests/run's second pass), the database is on a fresh libSQL server of its own instead (sqld.py)."""
+    if os.environ.get("SPLAT_TEST_DATABASE") == "sqld" and "SPLAT_DATABASE_URL" not in (env or {}):
+        from sqld import start_sqld
+
+        server_dir = workdir / "sqld-server"
+        server_dir.mkdir(exist_ok=True)
+        with start_sqld(server_dir) as sqld:
+            remote_env = {"SPLAT_DATABASE_URL": sqld.url, "SPLAT_DATABASE_TOKEN": sqld.token}
+            with _serve(workdir, {**(env or {}), **remote_env}, log_name) as splat:
+                splat.remote, splat.remote_env = sqld, remote_env
+                yield splat
+        return
+    with _serve(workdir, env, log_name) as splat:
+        yield splat
+
+
+@contextlib.contextmanager
+def _serve(workdir, env, log_name):
     data_dir, log_path = workdir / "data", workdir / log_name
     with open(log_path, "w") as log:
         proc = subprocess.Popen(

@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import http.client
 import json
+import re
 import socket
 import struct
 import subprocess
@@ -152,6 +153,19 @@ class Sqld:
         return [dict(zip(names, (_value(v) for v in row))) for row in rows["rows"]]
 
 
+def _baton(answer):
+    """The baton a pipeline's answer (JSON) or a cursor's (JSON lines, the baton in the first) hands on."""
+    try:
+        return json.loads(answer.split(b"\n", 1)[0]).get("baton")
+    except (ValueError, AttributeError):
+        return None
+
+
+def _json_literal(sql):
+    match = re.search(r"json_each\s*\(\s*'((?:[^']|'')*)'", sql)
+    return match and match.group(1).replace("''", "'")
+
+
 def _arg(value):
     if value is None:
         return {"type": "null"}
@@ -204,7 +218,8 @@ def start_sqld(workdir):
 
 
 class CountingProxy:
-    """Forwards HTTP requests to sqld and records each one: (start, end, path, the statements' SQL, baton).
+    """Forwards HTTP requests to sqld and records each one: (start, end, path, the statements' SQL, the
+    request's baton and the one the answer hands on).
     With an `ssl.SSLContext` it answers https (as a libSQL server behind TLS does) at https://localhost."""
 
     def __init__(self, target, tls=None):
@@ -229,7 +244,7 @@ class CountingProxy:
                 finally:
                     upstream.close()
                 with lock:
-                    CountingProxy._record(self_proxy.records, start, self.path, body)
+                    CountingProxy._record(self_proxy.records, start, self.path, body, answer)
                 self.send_response(response.status)
                 self.send_header("Content-Type", response.getheader("Content-Type", "application/json"))
                 self.send_header("Content-Length", str(len(answer)))
@@ -249,7 +264,7 @@ class CountingProxy:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @staticmethod
-    def _record(records, start, path, body):
+    def _record(records, start, path, body, answer):
         try:
             request = json.loads(body)
         except ValueError:
@@ -263,10 +278,12 @@ class CountingProxy:
             elif r.get("type") == "batch":
                 stmts.extend(s.get("stmt", {}) for s in r["batch"]["steps"])
         sqls = [s.get("sql") or "#" for s in stmts]
-        # The first argument of each statement, for counting the message ids a ledger insert carries.
-        first_args = [(s.get("args") or [{}])[0].get("value") for s in stmts]
+        # The first argument of each statement, for counting the message ids a ledger insert carries: bound,
+        # or written into the SQL as a JSON array literal (the writes Splat batches).
+        first_args = [(s.get("args") or [{}])[0].get("value") or _json_literal(s.get("sql") or "") for s in stmts]
         records.append({"start": start, "end": time.monotonic(), "path": path, "sqls": sqls,
-                        "first_args": first_args, "baton": request.get("baton"), "describe": any(r.get("type") == "describe" for r in steps)})
+                        "first_args": first_args, "baton": request.get("baton"), "next_baton": _baton(answer),
+                        "describe": any(r.get("type") == "describe" for r in steps)})
 
     def stop(self):
         self.server.shutdown()
@@ -282,7 +299,7 @@ class CountingProxy:
             first = r["sqls"][0] if r["sqls"] else ""
             if first.startswith("BEGIN"):
                 open_tx = [r]
-            elif open_tx is not None and r["baton"] is not None:
+            elif open_tx is not None and r["baton"] is not None and r["baton"] == open_tx[-1]["next_baton"]:
                 open_tx.append(r)
                 if any(s.startswith("COMMIT") for s in r["sqls"]):
                     marked = sum(len(json.loads(a)) for q in open_tx for s, a in zip(q["sqls"], q["first_args"])

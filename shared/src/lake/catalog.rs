@@ -6,6 +6,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::store::cached::Cached;
+use crate::store::{Result, StoreError};
+
 use super::columns::compare_stat;
 use super::tables::{TableDef, ALL};
 use super::LakeFile;
@@ -139,13 +142,94 @@ struct TableTotals {
     exists: bool,
 }
 
+/// A column's bounds in the table stats: contains_null, contains_nan, min, max.
+type Bound = (bool, Option<bool>, Option<String>, Option<String>);
+
+/// What registering files reads first, in one round trip to a libSQL server: the newest snapshot, and
+/// every table's totals and column bounds (three tables, a few dozen rows).
+struct Stats {
+    last_snapshot: Vec<libsql::Value>,
+    totals: BTreeMap<i64, TableTotals>,
+    bounds: BTreeMap<i64, BTreeMap<i64, Bound>>,
+}
+
+const LAST_SNAPSHOT: &str =
+    "SELECT snapshot_id, schema_version, next_catalog_id, next_file_id FROM ducklake_snapshot
+    ORDER BY snapshot_id DESC LIMIT 1";
+
+impl Stats {
+    async fn read(tx: &mut Cached<'_>) -> Result<Self> {
+        let mut found = tx
+            .reads(vec![
+                (LAST_SNAPSHOT, Vec::new()),
+                (
+                    "SELECT table_id, record_count, next_row_id, file_size_bytes FROM ducklake_table_stats",
+                    Vec::new(),
+                ),
+                (
+                    "SELECT table_id, column_id, contains_null, contains_nan, min_value, max_value
+                     FROM ducklake_table_column_stats",
+                    Vec::new(),
+                ),
+            ])
+            .await?
+            .into_iter();
+        let mut next = || found.next().unwrap_or_default();
+        let last_snapshot = next().into_iter().next().unwrap_or_default();
+        let totals = next()
+            .iter()
+            .map(|row| {
+                let totals = TableTotals {
+                    record_count: int(row, 1).unwrap_or(0),
+                    next_row_id: int(row, 2).unwrap_or(0),
+                    file_size_bytes: int(row, 3).unwrap_or(0),
+                    exists: true,
+                };
+                (int(row, 0).unwrap_or(-1), totals)
+            })
+            .collect();
+        let mut bounds: BTreeMap<i64, BTreeMap<i64, Bound>> = BTreeMap::new();
+        for row in next() {
+            let bound = (
+                int(&row, 2).unwrap_or(0) != 0,
+                int(&row, 3).map(|n| n != 0),
+                text(&row, 4),
+                text(&row, 5),
+            );
+            let table = bounds.entry(int(&row, 0).unwrap_or(-1)).or_default();
+            table.insert(int(&row, 1).unwrap_or(-1), bound);
+        }
+        Ok(Self {
+            last_snapshot,
+            totals,
+            bounds,
+        })
+    }
+}
+
+fn int(row: &[libsql::Value], i: usize) -> Option<i64> {
+    match row.get(i) {
+        Some(libsql::Value::Integer(n)) => Some(*n),
+        _ => None,
+    }
+}
+
+fn text(row: &[libsql::Value], i: usize) -> Option<String> {
+    match row.get(i) {
+        Some(libsql::Value::Text(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
 /// Registers the files as one new snapshot inside the caller's transaction (the batch's single commit).
 /// Returns the snapshot id, or `None` when there is nothing to register.
-pub async fn register(tx: &libsql::Transaction, files: &[LakeFile]) -> libsql::Result<Option<i64>> {
+pub(crate) async fn register(tx: &mut Cached<'_>, files: &[LakeFile]) -> Result<Option<i64>> {
     if files.is_empty() {
         return Ok(None);
     }
-    let (snapshot, next_file_id) = new_snapshot(tx, files.len() as i64).await?;
+    let mut stats = Stats::read(tx).await?;
+    let (snapshot, next_file_id) =
+        insert_snapshot(tx, &stats.last_snapshot, files.len() as i64).await?;
     let mut by_table: BTreeMap<i64, Vec<(i64, &LakeFile)>> = BTreeMap::new();
     for (i, file) in files.iter().enumerate() {
         by_table
@@ -162,34 +246,35 @@ pub async fn register(tx: &libsql::Transaction, files: &[LakeFile]) -> libsql::R
         let table = ALL
             .iter()
             .find(|t| t.id == *table_id)
-            .ok_or_else(|| libsql::Error::Misuse(format!("unknown lake table {table_id}")))?;
-        register_table_files(tx, table, snapshot, files, NewRows::Counted).await?;
+            .ok_or_else(|| StoreError::Invalid(format!("unknown lake table {table_id}")))?;
+        let new = NewRows::Counted;
+        register_table_files(tx, table, snapshot, files, new, &mut stats).await?;
     }
     Ok(Some(snapshot))
 }
 
 /// Adds the next snapshot, handing out `file_ids` new file ids; returns it and the first of those ids.
 /// The schema version and catalog ids carry over: Splat never changes the tables' shape.
-pub(crate) async fn new_snapshot(
-    tx: &libsql::Transaction,
+pub(crate) async fn new_snapshot(tx: &mut Cached<'_>, file_ids: i64) -> Result<(i64, i64)> {
+    let last = tx.first_row(LAST_SNAPSHOT, ()).await?.unwrap_or_default();
+    insert_snapshot(tx, &last, file_ids).await
+}
+
+/// The snapshot after `last` (the newest one's row, see [`LAST_SNAPSHOT`]).
+async fn insert_snapshot(
+    tx: &mut Cached<'_>,
+    last: &[libsql::Value],
     file_ids: i64,
-) -> libsql::Result<(i64, i64)> {
-    let mut rows = tx
-        .query(
-            "SELECT snapshot_id, schema_version, next_catalog_id, next_file_id FROM ducklake_snapshot
-             ORDER BY snapshot_id DESC LIMIT 1",
-            (),
-        )
-        .await?;
-    let row = rows
-        .next()
-        .await?
-        .ok_or_else(|| libsql::Error::Misuse("the lake catalog has no snapshot".into()))?;
-    let (snapshot, schema_version, next_catalog_id, next_file_id): (i64, i64, i64, i64) =
-        (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
-    drop(rows);
+) -> Result<(i64, i64)> {
+    let [Some(snapshot), Some(schema_version), Some(next_catalog_id), Some(next_file_id)] =
+        [0, 1, 2, 3].map(|i| int(last, i))
+    else {
+        return Err(StoreError::Invalid(
+            "the lake catalog has no snapshot".into(),
+        ));
+    };
     let snapshot = snapshot + 1;
-    tx.execute(
+    tx.write(
         "INSERT INTO ducklake_snapshot VALUES (?1, strftime('%Y-%m-%d %H:%M:%f+00', 'now'), ?2, ?3, ?4)",
         (snapshot, schema_version, next_catalog_id, next_file_id + file_ids),
     )
@@ -199,17 +284,16 @@ pub(crate) async fn new_snapshot(
 
 /// What a snapshot did, in DuckDB's vocabulary (`inserted_into_table:1,deleted_from_table:2`).
 pub(crate) async fn record_changes(
-    tx: &libsql::Transaction,
+    tx: &mut Cached<'_>,
     snapshot: i64,
     changes: &str,
     message: &str,
-) -> libsql::Result<()> {
-    tx.execute(
+) -> Result<()> {
+    tx.write(
         "INSERT INTO ducklake_snapshot_changes VALUES (?1, ?2, 'splat', ?3, NULL)",
         (snapshot, changes, message),
     )
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Whether a registered file's rows are new to the table (a batch) or already counted (a compacted copy of
@@ -224,22 +308,23 @@ pub(crate) enum NewRows {
 /// the new file is registered, the old ones end. Returns false, changing nothing, when any old file is
 /// no longer live (another run got there first).
 pub(crate) async fn replace_files(
-    tx: &libsql::Transaction,
+    tx: &mut Cached<'_>,
     old_file_ids: &[i64],
     file: &LakeFile,
-) -> libsql::Result<bool> {
+) -> Result<bool> {
     for id in old_file_ids {
-        let mut rows = tx
-            .query(
+        let live = tx
+            .first_row(
                 "SELECT 1 FROM ducklake_data_file WHERE data_file_id = ?1 AND end_snapshot IS NULL",
                 [*id],
             )
             .await?;
-        if rows.next().await?.is_none() {
+        if live.is_none() {
             return Ok(false);
         }
     }
-    let (snapshot, file_id) = new_snapshot(tx, 1).await?;
+    let mut stats = Stats::read(tx).await?;
+    let (snapshot, file_id) = insert_snapshot(tx, &stats.last_snapshot, 1).await?;
     let table = file.table;
     record_changes(
         tx,
@@ -248,27 +333,17 @@ pub(crate) async fn replace_files(
         "compaction",
     )
     .await?;
-    register_table_files(
-        tx,
-        table,
-        snapshot,
-        &[(file_id, file)],
-        NewRows::AlreadyCounted,
-    )
-    .await?;
+    let new = NewRows::AlreadyCounted;
+    register_table_files(tx, table, snapshot, &[(file_id, file)], new, &mut stats).await?;
     end_files(tx, old_file_ids, snapshot).await?;
     Ok(true)
 }
 
 /// Ends files at `snapshot`: they drop out of the table from then on (time travel before it still
 /// sees them, until the snapshots before it expire). Table stats stay as they are, as DuckDB leaves them.
-pub(crate) async fn end_files(
-    tx: &libsql::Transaction,
-    file_ids: &[i64],
-    snapshot: i64,
-) -> libsql::Result<()> {
+pub(crate) async fn end_files(tx: &mut Cached<'_>, file_ids: &[i64], snapshot: i64) -> Result<()> {
     for id in file_ids {
-        tx.execute(
+        tx.write(
             "UPDATE ducklake_data_file SET end_snapshot = ?2 WHERE data_file_id = ?1 AND end_snapshot IS NULL",
             (*id, snapshot),
         )
@@ -278,15 +353,16 @@ pub(crate) async fn end_files(
 }
 
 async fn register_table_files(
-    tx: &libsql::Transaction,
+    tx: &mut Cached<'_>,
     table: &TableDef,
     snapshot: i64,
     files: &[(i64, &LakeFile)],
     new_rows: NewRows,
-) -> libsql::Result<()> {
-    let mut totals = table_totals(tx, table.id).await?;
+    stats: &mut Stats,
+) -> Result<()> {
+    let mut totals = stats.totals.remove(&table.id).unwrap_or_default();
     for (file_id, file) in files {
-        tx.execute(
+        tx.write(
             "INSERT INTO ducklake_data_file (data_file_id, table_id, begin_snapshot, end_snapshot, file_order, path,
                 path_is_relative, file_format, record_count, file_size_bytes, footer_size, row_id_start,
                 partition_id, encryption_key, mapping_id, partial_max)
@@ -312,8 +388,8 @@ async fn register_table_files(
             })
             .collect();
         let stats = serde_json::to_string(&stats)
-            .map_err(|e| libsql::Error::Misuse(format!("column stats: {e}")))?;
-        tx.execute(
+            .map_err(|e| StoreError::Invalid(format!("column stats: {e}")))?;
+        tx.write(
             "INSERT INTO ducklake_file_column_stats
              SELECT ?1, ?2, json_extract(value, '$[0]'), NULL, json_extract(value, '$[1]'), json_extract(value, '$[2]'),
                 json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'), NULL
@@ -332,7 +408,7 @@ async fn register_table_files(
     } else {
         "INSERT INTO ducklake_table_stats (table_id, record_count, next_row_id, file_size_bytes) VALUES (?1, ?2, ?3, ?4)"
     };
-    tx.execute(
+    tx.write(
         sql,
         (
             table.id,
@@ -342,52 +418,18 @@ async fn register_table_files(
         ),
     )
     .await?;
-    widen_column_stats(tx, table, files).await
+    let bounds = stats.bounds.remove(&table.id).unwrap_or_default();
+    widen_column_stats(tx, table, files, bounds).await
 }
 
-async fn table_totals(tx: &libsql::Transaction, table_id: i64) -> libsql::Result<TableTotals> {
-    let mut rows = tx
-        .query(
-            "SELECT record_count, next_row_id, file_size_bytes FROM ducklake_table_stats WHERE table_id = ?1",
-            [table_id],
-        )
-        .await?;
-    Ok(match rows.next().await? {
-        Some(row) => TableTotals {
-            record_count: row.get(0)?,
-            next_row_id: row.get(1)?,
-            file_size_bytes: row.get(2)?,
-            exists: true,
-        },
-        None => TableTotals::default(),
-    })
-}
-
-/// The table's bounds per column, widened by the new files; `contains_null`/`contains_nan` only ever turn on.
+/// The table's bounds per column (`bounds`, as stored), widened by the new files; `contains_null`/
+/// `contains_nan` only ever turn on.
 async fn widen_column_stats(
-    tx: &libsql::Transaction,
+    tx: &mut Cached<'_>,
     table: &TableDef,
     files: &[(i64, &LakeFile)],
-) -> libsql::Result<()> {
-    // The table's current bounds, every column at once (one round trip to a libSQL server).
-    let mut rows = tx
-        .query(
-            "SELECT column_id, contains_null, contains_nan, min_value, max_value FROM ducklake_table_column_stats
-             WHERE table_id = ?1",
-            [table.id],
-        )
-        .await?;
-    let mut bounds = BTreeMap::new();
-    while let Some(row) = rows.next().await? {
-        let bound = (
-            row.get::<Option<i64>>(1)?.unwrap_or(0) != 0,
-            row.get::<Option<i64>>(2)?.map(|n| n != 0),
-            row.get::<Option<String>>(3)?,
-            row.get::<Option<String>>(4)?,
-        );
-        bounds.insert(row.get::<i64>(0)?, bound);
-    }
-    drop(rows);
+    mut bounds: BTreeMap<i64, Bound>,
+) -> Result<()> {
     let mut widened = Vec::with_capacity(table.columns.len());
     for (i, column) in table.columns.iter().enumerate() {
         let column_id = TableDef::column_id(i);
@@ -418,13 +460,13 @@ async fn widen_column_stats(
     // Every column's new bounds in two statements (a JSON array of rows) rather than one per column:
     // against a libSQL server each statement is a round trip. Splat never sets extra_stats.
     let widened = serde_json::to_string(&widened)
-        .map_err(|e| libsql::Error::Misuse(format!("column bounds: {e}")))?;
-    tx.execute(
+        .map_err(|e| StoreError::Invalid(format!("column bounds: {e}")))?;
+    tx.write(
         "DELETE FROM ducklake_table_column_stats WHERE table_id = ?1",
         [table.id],
     )
     .await?;
-    tx.execute(
+    tx.write(
         "INSERT INTO ducklake_table_column_stats (table_id, column_id, contains_null, contains_nan, min_value, max_value, extra_stats)
          SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
             json_extract(value, '$[3]'), json_extract(value, '$[4]'), NULL

@@ -19,6 +19,7 @@ use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::blob::BlobStore;
+use crate::store::cached::Cached;
 use crate::store::{Store, StoreError};
 
 use super::catalog;
@@ -103,10 +104,12 @@ pub async fn end_files_before(
     if ids.is_empty() {
         return Ok((0, 0));
     }
-    let (snapshot, _) = catalog::new_snapshot(&tx, 0).await?;
+    let mut catalog_tx = Cached::new(&tx);
+    let (snapshot, _) = catalog::new_snapshot(&mut catalog_tx, 0).await?;
     let change = format!("deleted_from_table:{}", table.id);
-    catalog::record_changes(&tx, snapshot, &change, "retention").await?;
-    catalog::end_files(&tx, &ids, snapshot).await?;
+    catalog::record_changes(&mut catalog_tx, snapshot, &change, "retention").await?;
+    catalog::end_files(&mut catalog_tx, &ids, snapshot).await?;
+    drop(catalog_tx);
     tx.commit().await?;
     Ok((ids.len() as u64, ended_rows))
 }
@@ -345,7 +348,7 @@ async fn merge(
     blobs.put(&merged.key, Bytes::from(bytes)).await?;
     let tx = immediate(store).await?;
     let ids: Vec<i64> = files.iter().map(|f| f.id).collect();
-    if catalog::replace_files(&tx, &ids, &merged).await? {
+    if catalog::replace_files(&mut Cached::new(&tx), &ids, &merged).await? {
         tx.commit().await?;
         Ok(true)
     } else {

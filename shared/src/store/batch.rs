@@ -136,13 +136,14 @@ impl Store {
             .conn()
             .transaction_with_behavior(libsql::TransactionBehavior::Immediate)
             .await?;
-        let mut cached = Cached::new(&tx);
-        let mut issues = IssueWriter::new(&tx);
-        issues.load_stored(&batch.events).await?;
+        // On a libSQL server the writes wait and leave together with the next read (see `Cached`).
+        let mut cached = Cached::batching(&tx, self.remote);
+        let mut issues = IssueWriter::default();
+        issues.load_stored(&mut cached, &batch.events).await?;
         let mut changes = Vec::new();
         let mut facts = LakeFacts::default();
         for event in &batch.events {
-            if let Some((issue_id, change)) = issues.record_event(event).await? {
+            if let Some((issue_id, change)) = issues.record_event(&mut cached, event).await? {
                 changes.extend(change);
                 facts.events.push(event_fact(event, issue_id));
             }
@@ -152,19 +153,19 @@ impl Store {
         let streamed_children = segments::children_in_batch(&batch.spans);
         // Streamed transactions first stored by this batch: their figures already count every child.
         let mut segments_stored = HashSet::new();
+        // Which rows are new is known before writing them: the keys stored before, read at once.
+        let (mut stored, mut stored_spans) = stored_keys(&mut cached, batch).await?;
         if !batch.transactions.is_empty() {
-            let stmt = tx
-                .prepare(
-                    "INSERT OR IGNORE INTO transactions (project_id, event_id, trace_id, span_id, parent_span_id, name, op, status,
+            let sql = "INSERT OR IGNORE INTO transactions (project_id, event_id, trace_id, span_id, parent_span_id, name, op, status,
                         start_time, end_time, duration_us, environment, release, platform, sdk_name, source, received_at, payload,
                         server_name, http_method, http_url, http_status, db_time_ms, view_time_ms, query_count, has_n_plus_one,
                         n_plus_one_wasted_ms, span_count, spans_truncated, query_patterns)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-                        ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)",
-                )
-                .await?;
+                        ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)";
             for t in &batch.transactions {
                 let figured;
+                // (Its reads of stored spans need none of the writes still waiting: the batch's spans
+                // are written after its transactions.)
                 let t = if t.source == "span" {
                     figured = segments::with_figures(&tx, t, &streamed_children).await?;
                     &figured
@@ -172,41 +173,44 @@ impl Store {
                     t
                 };
                 let (r, root) = (&t.record, &t.record.root);
-                let inserted = stmt
-                    .execute(libsql::params![
-                        t.project_id.value(),
-                        t.event_id.clone(),
-                        root.trace_id.as_str(),
-                        root.span_id.as_str(),
-                        root.parent_span_id.clone(),
-                        r.name.as_str(),
-                        root.op.clone(),
-                        root.status.clone(),
-                        root.start_us,
-                        t.end_us,
-                        duration(root.start_us, root.end_us),
-                        r.environment.clone(),
-                        r.release.clone(),
-                        r.platform.clone(),
-                        r.sdk_name.clone(),
-                        t.source,
-                        t.received_at_us,
-                        t.payload.clone(),
-                        r.server_name.clone(),
-                        r.http.method.clone(),
-                        r.http.url.clone(),
-                        r.http.status,
-                        t.perf.db_time_ms,
-                        t.perf.view_time_ms,
-                        t.perf.query_count,
-                        t.perf.has_n_plus_one.map(i64::from),
-                        t.perf.n_plus_one_wasted_ms,
-                        t.perf.span_count,
-                        t.perf.spans_truncated.map(i64::from),
-                        t.perf.patterns_json(),
-                    ])
+                let inserted = i32::from(stored.insert(transaction_key(t)));
+                cached
+                    .write(
+                        sql,
+                        libsql::params![
+                            t.project_id.value(),
+                            t.event_id.clone(),
+                            root.trace_id.as_str(),
+                            root.span_id.as_str(),
+                            root.parent_span_id.clone(),
+                            r.name.as_str(),
+                            root.op.clone(),
+                            root.status.clone(),
+                            root.start_us,
+                            t.end_us,
+                            duration(root.start_us, root.end_us),
+                            r.environment.clone(),
+                            r.release.clone(),
+                            r.platform.clone(),
+                            r.sdk_name.clone(),
+                            t.source,
+                            t.received_at_us,
+                            t.payload.clone(),
+                            r.server_name.clone(),
+                            r.http.method.clone(),
+                            r.http.url.clone(),
+                            r.http.status,
+                            t.perf.db_time_ms,
+                            t.perf.view_time_ms,
+                            t.perf.query_count,
+                            t.perf.has_n_plus_one.map(i64::from),
+                            t.perf.n_plus_one_wasted_ms,
+                            t.perf.span_count,
+                            t.perf.spans_truncated.map(i64::from),
+                            t.perf.patterns_json(),
+                        ],
+                    )
                     .await?;
-                stmt.reset();
                 if inserted == 1 && t.source == "span" {
                     let key = (
                         t.project_id.value(),
@@ -233,17 +237,14 @@ impl Store {
         }
         let mut late_segments = std::collections::BTreeSet::new();
         if !batch.spans.is_empty() {
-            let stmt = tx
-                .prepare(
+            for row in &batch.spans {
+                let s = &row.span;
+                let inserted = i32::from(stored_spans.insert(span_key(row)));
+                cached.write(
                     "INSERT OR IGNORE INTO spans (project_id, trace_id, span_id, parent_span_id, segment_id, is_segment, name, op, status,
                         start_time, end_time, duration_us, data)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                )
-                .await?;
-            for row in &batch.spans {
-                let s = &row.span;
-                let inserted = stmt
-                    .execute(libsql::params![
+                    libsql::params![
                         row.project_id.value(),
                         s.trace_id.as_str(),
                         s.span_id.as_str(),
@@ -257,9 +258,8 @@ impl Store {
                         s.end_us,
                         duration(s.start_us, s.end_us),
                         s.data.clone(),
-                    ])
-                    .await?;
-                stmt.reset();
+                    ],
+                ).await?;
                 if inserted == 1 {
                     facts.spans.extend(span_fact(row));
                     if let (false, Some(segment)) = (s.is_segment, s.segment_id.as_deref()) {
@@ -275,9 +275,13 @@ impl Store {
                 }
             }
         }
-        segments::correct_late(&tx, late_segments, &mut rollups).await?;
+        if !late_segments.is_empty() {
+            // Their reads go straight to the transaction: the rows written so far first.
+            cached.flush().await?;
+            segments::correct_late(&tx, late_segments, &mut rollups).await?;
+        }
         for (key, n) in &batch.item_counts {
-            cached.execute(
+            cached.write(
                 "INSERT INTO item_counts (project_id, item_type, hour, count) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (project_id, item_type, hour) DO UPDATE SET count = count + excluded.count",
                 (key.project_id.value(), key.item_type.as_str(), key.hour, *n),
@@ -287,21 +291,83 @@ impl Store {
         // The ledger in one statement (the ids as a JSON array): one round trip to a libSQL server.
         let ids = serde_json::to_string(&batch.message_ids)
             .map_err(|e| super::StoreError::Invalid(format!("message ids: {e}")))?;
-        cached.execute("INSERT OR IGNORE INTO processed_messages (message_id, processed_at) SELECT value, ?2 FROM json_each(?1)", (ids, now_us())).await?;
+        cached.write("INSERT OR IGNORE INTO processed_messages (message_id, processed_at) SELECT value, ?2 FROM json_each(?1)", (ids, now_us())).await?;
         feedback::insert(&mut cached, &batch.feedback).await?;
-        issues.flush().await?;
+        issues.flush(&mut cached).await?;
         rollups.flush(&mut cached).await?;
         // After the events: a monitor that recovers in this batch resolves the issues they opened.
         monitors::apply(&mut cached, &batch.check_ins, &batch.monitor_marks).await?;
-        drop(cached);
+        // On a server the writes so far are still waiting: a failure among them after the upload leaves
+        // unregistered files, as a failed commit could already (retention deletes orphans).
         if let Some(lake) = lake.filter(|_| !facts.is_empty()) {
             let files = lake.write(&facts).await?;
-            catalog::register(&tx, &files).await?;
+            catalog::register(&mut cached, &files).await?;
         }
+        // On a server the last writes go with COMMIT; `commit()` then has nothing left to send.
+        cached.send_with_commit().await?;
         tx.commit().await?;
         Ok(changes)
     }
 }
+
+/// A transaction's key: project, trace id and its root span's id.
+fn transaction_key(t: &TransactionRow) -> (i64, String, String) {
+    let root = &t.record.root;
+    (
+        t.project_id.value(),
+        root.trace_id.clone(),
+        root.span_id.clone(),
+    )
+}
+
+fn span_key(row: &SpanRow) -> (i64, String, String) {
+    let s = &row.span;
+    (
+        row.project_id.value(),
+        s.trace_id.clone(),
+        s.span_id.clone(),
+    )
+}
+
+type Keys = HashSet<(i64, String, String)>;
+
+/// The keys of the batch's transactions and spans that are already stored, in one statement each (the
+/// keys as a JSON array), sent together: which rows the batch adds is then known without a read per row.
+async fn stored_keys(cached: &mut Cached<'_>, batch: &WriteBatch) -> Result<(Keys, Keys)> {
+    let wanted: [(&'static str, Vec<_>); 2] = [
+        (
+            STORED_TRANSACTIONS,
+            batch.transactions.iter().map(transaction_key).collect(),
+        ),
+        (STORED_SPANS, batch.spans.iter().map(span_key).collect()),
+    ];
+    let mut queries = Vec::new();
+    for (sql, keys) in wanted.iter().filter(|(_, keys)| !keys.is_empty()) {
+        let json = serde_json::to_string(keys)
+            .map_err(|e| super::StoreError::Invalid(format!("row keys: {e}")))?;
+        queries.push((*sql, vec![libsql::Value::Text(json)]));
+    }
+    let mut found = cached.reads(queries).await?.into_iter();
+    let [transactions, spans] = wanted.map(|(_, keys)| {
+        let rows = match keys.is_empty() {
+            true => Vec::new(),
+            false => found.next().unwrap_or_default(),
+        };
+        let key = |row: Vec<libsql::Value>| match &row[..] {
+            [libsql::Value::Integer(p), libsql::Value::Text(t), libsql::Value::Text(s)] => {
+                Some((*p, t.clone(), s.clone()))
+            }
+            _ => None,
+        };
+        rows.into_iter().filter_map(key).collect()
+    });
+    Ok((transactions, spans))
+}
+
+const STORED_TRANSACTIONS: &str = "SELECT t.project_id, t.trace_id, t.span_id FROM json_each(?1) j JOIN transactions t
+    ON t.project_id = json_extract(j.value, '$[0]') AND t.trace_id = json_extract(j.value, '$[1]') AND t.span_id = json_extract(j.value, '$[2]')";
+const STORED_SPANS: &str = "SELECT s.project_id, s.trace_id, s.span_id FROM json_each(?1) j JOIN spans s
+    ON s.project_id = json_extract(j.value, '$[0]') AND s.trace_id = json_extract(j.value, '$[1]') AND s.span_id = json_extract(j.value, '$[2]')";
 
 fn ms(us: i64) -> f64 {
     us as f64 / 1000.0

@@ -53,7 +53,7 @@ pub(super) async fn insert(cached: &mut Cached<'_>, rows: &[FeedbackRow]) -> Res
     for row in rows {
         let f = &row.feedback;
         cached
-            .execute(
+            .write(
                 "INSERT OR IGNORE INTO feedback (project_id, kind, feedback_id, event_id, name, email, message, url,
                     timestamp, received_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",

@@ -27,16 +27,22 @@ const MAX_TAG_KEY: usize = 64;
 const MAX_TAG_VALUE: usize = 200;
 const MAX_TAGS_PER_EVENT: usize = 50;
 
-/// Writes events into issues for one batch. Per event it runs only what must be read back at once (is the
-/// event new, which issue, its status); counts that only accumulate (tags, hours, releases, events per
-/// project) are summed in memory and written once per batch by [`IssueWriter::flush`].
-pub(super) struct IssueWriter<'c> {
-    conn: &'c libsql::Connection,
-    tx: Cached<'c>,
+/// Writes events into issues for one batch. What the writes depend on (is the event new, which issue, its
+/// status) is read once for the whole batch by [`IssueWriter::load_stored`] and kept up to date in memory,
+/// so that per event there are only writes ([`Cached::write`]: one request per batch on a libSQL
+/// server); counts that only accumulate (tags, hours, releases, events per project) are summed in memory
+/// and written once per batch by [`IssueWriter::flush`].
+#[derive(Default)]
+pub(super) struct IssueWriter {
     /// (project, event id) of the events already stored, and of those stored by this batch so far.
     stored_events: HashSet<(i64, String)>,
     /// (project, grouping hash) → issue, for the batch's hashes: stored before, or added by this batch.
     issue_hashes: HashMap<(i64, String), i64>,
+    /// Status and resolution time of those issues (`None`: the hash's issue is gone).
+    statuses: HashMap<i64, Option<(String, Option<i64>)>>,
+    /// The id the next new issue gets (SQLite's own choice for a rowid: one above the largest), read by
+    /// `load_stored`.
+    next_issue_id: i64,
     tags: HashMap<(i64, String, String), Seen>,
     issue_hours: HashMap<(i64, i64), i64>,
     project_hours: HashMap<(i64, i64), i64>,
@@ -62,24 +68,12 @@ fn hour_of(us: i64) -> i64 {
     us.div_euclid(3_600_000_000) * 3_600
 }
 
-impl<'c> IssueWriter<'c> {
-    pub fn new(tx: &'c libsql::Connection) -> Self {
-        Self {
-            conn: tx,
-            tx: Cached::new(tx),
-            stored_events: HashSet::new(),
-            issue_hashes: HashMap::new(),
-            tags: HashMap::new(),
-            issue_hours: HashMap::new(),
-            project_hours: HashMap::new(),
-            releases: HashMap::new(),
-        }
-    }
-
-    /// Finds which of the batch's events are already stored and which issues their grouping hashes
-    /// belong to, in one statement each (the keys as a JSON array) rather than one per event: against a
-    /// libSQL server each statement is a round trip.
-    pub async fn load_stored(&mut self, events: &[EventRow]) -> Result<()> {
+impl IssueWriter {
+    /// Finds which of the batch's events are already stored, which issues (with their status) their
+    /// grouping hashes belong to, and the next issue id: one statement each (the keys as a JSON array)
+    /// rather than one per event, sent together (against a libSQL server, one round trip). The batch's transaction holds the
+    /// write lock, so what is read here stays true until it commits, but for this writer's own changes.
+    pub async fn load_stored(&mut self, tx: &mut Cached<'_>, events: &[EventRow]) -> Result<()> {
         if events.is_empty() {
             return Ok(());
         }
@@ -90,38 +84,55 @@ impl<'c> IssueWriter<'c> {
                 e.grouping.hashes.iter().map(move |h| (project, h.as_str()))
             })
             .collect();
-        let hashes = serde_json::to_string(&hashes)
-            .map_err(|e| super::StoreError::Invalid(format!("grouping hashes: {e}")))?;
-        let mut rows = self
-            .conn
-            .query(
-                "SELECT h.project_id, h.hash, h.issue_id FROM json_each(?1) j JOIN issue_hashes h
-                 ON h.project_id = json_extract(j.value, '$[0]') AND h.hash = json_extract(j.value, '$[1]')",
-                [hashes],
-            )
-            .await?;
-        while let Some(row) = rows.next().await? {
-            self.issue_hashes
-                .insert((row.get(0)?, row.get(1)?), row.get(2)?);
-        }
-        drop(rows);
         let keys: Vec<(i64, &str)> = events
             .iter()
             .map(|e| (e.project_id.value(), e.event_id.as_str()))
             .collect();
-        let keys = serde_json::to_string(&keys)
-            .map_err(|e| super::StoreError::Invalid(format!("event ids: {e}")))?;
-        let mut rows = self
-            .conn
-            .query(
-                "SELECT e.project_id, e.event_id FROM json_each(?1) j JOIN events e
-                 ON e.project_id = json_extract(j.value, '$[0]') AND e.event_id = json_extract(j.value, '$[1]')",
-                [keys],
-            )
-            .await?;
-        while let Some(row) = rows.next().await? {
-            self.stored_events.insert((row.get(0)?, row.get(1)?));
+        let json = |v: &[(i64, &str)]| {
+            serde_json::to_string(v)
+                .map(libsql::Value::Text)
+                .map_err(|e| super::StoreError::Invalid(format!("batch keys: {e}")))
+        };
+        let mut found = tx
+            .reads(vec![
+                (
+                    "SELECT h.project_id, h.hash, h.issue_id, i.status, i.resolved_at FROM json_each(?1) j JOIN issue_hashes h
+                     ON h.project_id = json_extract(j.value, '$[0]') AND h.hash = json_extract(j.value, '$[1]')
+                     LEFT JOIN issues i ON i.id = h.issue_id",
+                    vec![json(&hashes)?],
+                ),
+                (
+                    "SELECT e.project_id, e.event_id FROM json_each(?1) j JOIN events e
+                     ON e.project_id = json_extract(j.value, '$[0]') AND e.event_id = json_extract(j.value, '$[1]')",
+                    vec![json(&keys)?],
+                ),
+                ("SELECT coalesce(max(id), 0) + 1 FROM issues", Vec::new()),
+            ])
+            .await?
+            .into_iter();
+        use libsql::Value::{Integer, Text};
+        for row in found.next().unwrap_or_default() {
+            let (Integer(project), Text(hash), Integer(issue)) = (&row[0], &row[1], &row[2]) else {
+                return Err(super::StoreError::Invalid("an issue hash row".into()));
+            };
+            self.issue_hashes.insert((*project, hash.clone()), *issue);
+            let status = match (&row[3], &row[4]) {
+                (Text(status), Integer(at)) => Some((status.clone(), Some(*at))),
+                (Text(status), _) => Some((status.clone(), None)),
+                _ => None,
+            };
+            self.statuses.insert(*issue, status);
         }
+        for row in found.next().unwrap_or_default() {
+            if let [Integer(project), Text(id)] = &row[..] {
+                self.stored_events.insert((*project, id.clone()));
+            }
+        }
+        let next = found.next().unwrap_or_default();
+        self.next_issue_id = match next.first().map(|row| &row[..]) {
+            Some([Integer(id)]) => *id,
+            _ => return Err(super::StoreError::Invalid("no next issue id".into())),
+        };
         Ok(())
     }
 
@@ -144,6 +155,7 @@ impl<'c> IssueWriter<'c> {
     /// whether that issue is new or came back.
     pub async fn record_event(
         &mut self,
+        tx: &mut Cached<'_>,
         e: &EventRow,
     ) -> Result<Option<(i64, Option<IssueChange>)>> {
         let project = e.project_id.value();
@@ -160,10 +172,16 @@ impl<'c> IssueWriter<'c> {
                     .as_deref()
                     .and_then(|r| self.releases.get(&(project, r.to_owned())))
                     .map(|r| r.first);
-                (id, update_issue(&mut self.tx, id, e, first_seen).await?)
+                let status = self.statuses.get_mut(&id).and_then(Option::as_mut);
+                let status = status
+                    .ok_or_else(|| super::StoreError::Invalid(format!("issue {id} vanished")))?;
+                (id, update_issue(tx, id, e, first_seen, status).await?)
             }
             None => {
-                let id = create_issue(&mut self.tx, e).await?;
+                let id = self.next_issue_id;
+                self.next_issue_id += 1;
+                create_issue(tx, e, id).await?;
+                self.statuses.insert(id, Some(("open".into(), None)));
                 (
                     id,
                     Some(IssueChange::Created {
@@ -173,26 +191,23 @@ impl<'c> IssueWriter<'c> {
                 )
             }
         };
-        let tx = &mut self.tx;
         for hash in missing {
-            tx.execute("INSERT OR IGNORE INTO issue_hashes (project_id, hash, issue_id) VALUES (?1, ?2, ?3)", (project, hash.as_str(), issue_id)).await?;
+            tx.write("INSERT OR IGNORE INTO issue_hashes (project_id, hash, issue_id) VALUES (?1, ?2, ?3)", (project, hash.as_str(), issue_id)).await?;
             self.issue_hashes.insert((project, hash), issue_id);
         }
         insert_event(tx, e, issue_id).await?;
         if let Some(user) = &e.user_key {
-            let added = tx
-                .execute(
-                    "INSERT OR IGNORE INTO issue_users (issue_id, user_key) VALUES (?1, ?2)",
-                    (issue_id, user.as_str()),
-                )
-                .await?;
-            if added == 1 {
-                tx.execute(
-                    "UPDATE issues SET users_seen = users_seen + 1 WHERE id = ?1",
-                    [issue_id],
-                )
-                .await?;
-            }
+            tx.write(
+                "INSERT OR IGNORE INTO issue_users (issue_id, user_key) VALUES (?1, ?2)",
+                (issue_id, user.as_str()),
+            )
+            .await?;
+            // changes(): the rows the insert just above added (one for a new user), without reading it back.
+            tx.write(
+                "UPDATE issues SET users_seen = users_seen + changes() WHERE id = ?1",
+                [issue_id],
+            )
+            .await?;
         }
         let ts = e.timestamp_us;
         let tags = e
@@ -241,10 +256,9 @@ impl<'c> IssueWriter<'c> {
     }
 
     /// Writes the counts gathered over the batch.
-    pub async fn flush(mut self) -> Result<()> {
-        let tx = &mut self.tx;
+    pub async fn flush(self, tx: &mut Cached<'_>) -> Result<()> {
         for ((issue, key, value), seen) in &self.tags {
-            tx.execute(
+            tx.write(
                 "INSERT INTO issue_tags (issue_id, key, value, count, first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (issue_id, key, value) DO UPDATE SET count = count + excluded.count,
                     first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen)",
@@ -253,7 +267,7 @@ impl<'c> IssueWriter<'c> {
             .await?;
         }
         for ((issue, hour), n) in &self.issue_hours {
-            tx.execute(
+            tx.write(
                 "INSERT INTO issue_hours (issue_id, hour, count) VALUES (?1, ?2, ?3)
                  ON CONFLICT (issue_id, hour) DO UPDATE SET count = count + excluded.count",
                 (*issue, *hour, *n),
@@ -261,7 +275,7 @@ impl<'c> IssueWriter<'c> {
             .await?;
         }
         for ((project, hour), n) in &self.project_hours {
-            tx.execute(
+            tx.write(
                 "INSERT INTO item_counts (project_id, item_type, hour, count) VALUES (?1, 'event', ?2, ?3)
                  ON CONFLICT (project_id, item_type, hour) DO UPDATE SET count = count + excluded.count",
                 (*project, *hour, *n),
@@ -269,7 +283,7 @@ impl<'c> IssueWriter<'c> {
             .await?;
         }
         for ((project, version), r) in &self.releases {
-            tx.execute(
+            tx.write(
                 "INSERT INTO releases (project_id, version, first_seen, last_seen, event_count, transaction_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (project_id, version) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen),
                     last_seen = max(last_seen, excluded.last_seen), event_count = event_count + excluded.event_count,
@@ -282,12 +296,13 @@ impl<'c> IssueWriter<'c> {
     }
 }
 
-async fn create_issue(tx: &mut Cached<'_>, e: &EventRow) -> Result<i64> {
+/// Creates the issue `id` for its first event.
+async fn create_issue(tx: &mut Cached<'_>, e: &EventRow, id: i64) -> Result<()> {
     let s = &e.summary;
-    tx.execute(
+    tx.write(
         "INSERT INTO issues (project_id, title, culprit, level, platform, exception_type, first_seen, last_seen, times_seen,
-            first_release, last_release, grouping_config, last_event_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 0, ?8, ?8, ?9, ?10)",
+            first_release, last_release, grouping_config, last_event_id, id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 0, ?8, ?8, ?9, ?10, ?11)",
         libsql::params![
             e.project_id.value(),
             s.title.as_str(),
@@ -299,40 +314,31 @@ async fn create_issue(tx: &mut Cached<'_>, e: &EventRow) -> Result<i64> {
             s.release.clone(),
             e.grouping.config,
             e.event_id.as_str(),
+            id,
         ],
     )
     .await?;
-    let id = tx.last_insert_rowid();
-    tx.execute(
+    tx.write(
         "INSERT INTO issues_fts (rowid, title, body) VALUES (?1, ?2, ?3)",
         (id, s.title.as_str(), e.search_text.as_str()),
     )
     .await?;
-    bump_issue(tx, id, e).await?;
-    Ok(id)
+    bump_issue(tx, id, e).await
 }
 
 /// Counts the event on an existing issue and applies the lifecycle: a resolved issue reopens (regressed);
 /// one resolved "in the next release" reopens only for a release first seen after it was resolved; an
-/// ignored issue stays ignored.
+/// ignored issue stays ignored. `status` is the issue's (status, resolved_at), kept up to date here.
 async fn update_issue(
     tx: &mut Cached<'_>,
     id: i64,
     e: &EventRow,
     first_seen_in_batch: Option<i64>,
+    status: &mut (String, Option<i64>),
 ) -> Result<Option<IssueChange>> {
-    let row = bump_issue(tx, id, e)
-        .await?
-        .ok_or_else(|| super::StoreError::Invalid(format!("issue {id} vanished")))?;
-    let status = match &row[0] {
-        libsql::Value::Text(s) => s.clone(),
-        _ => String::new(),
-    };
-    let resolved_at = match row[1] {
-        libsql::Value::Integer(t) => Some(t),
-        _ => None,
-    };
-    let regressed = match status.as_str() {
+    bump_issue(tx, id, e).await?;
+    let resolved_at = status.1;
+    let regressed = match status.0.as_str() {
         "resolved" => true,
         "resolved_next_release" => match (e.summary.release.as_deref(), resolved_at) {
             (Some(release), Some(resolved_at)) => {
@@ -357,11 +363,12 @@ async fn update_issue(
     if !regressed {
         return Ok(None);
     }
-    tx.execute(
+    tx.write(
         "UPDATE issues SET status = 'open', regressed_at = ?2, resolved_at = NULL WHERE id = ?1",
         (id, super::now_us()),
     )
     .await?;
+    *status = ("open".into(), None);
     Ok(Some(IssueChange::Regressed {
         issue_id: id,
         project_id: e.project_id.value(),
@@ -369,22 +376,15 @@ async fn update_issue(
 }
 
 /// The counters every event moves. `last_seen` never goes backwards when events arrive out of order.
-/// Counts the event on its issue; returns the issue's status and resolved_at (one statement with the
-/// update: against a libSQL server each statement is a round trip).
-async fn bump_issue(
-    tx: &mut Cached<'_>,
-    id: i64,
-    e: &EventRow,
-) -> Result<Option<Vec<libsql::Value>>> {
-    tx.first_row(
+async fn bump_issue(tx: &mut Cached<'_>, id: i64, e: &EventRow) -> Result<()> {
+    tx.write(
         "UPDATE issues SET times_seen = times_seen + 1,
             first_seen = min(first_seen, ?2),
             last_release = CASE WHEN ?2 >= last_seen THEN coalesce(?3, last_release) ELSE last_release END,
             first_release = coalesce(first_release, ?3),
             last_event_id = CASE WHEN ?2 >= last_seen THEN ?4 ELSE last_event_id END,
             last_seen = max(last_seen, ?2)
-         WHERE id = ?1
-         RETURNING status, resolved_at",
+         WHERE id = ?1",
         libsql::params![id, e.timestamp_us, e.summary.release.clone(), e.event_id.as_str()],
     )
     .await
@@ -392,7 +392,7 @@ async fn bump_issue(
 
 async fn insert_event(tx: &mut Cached<'_>, e: &EventRow, issue_id: i64) -> Result<()> {
     let s = &e.summary;
-    tx.execute(
+    tx.write(
         "INSERT INTO events (project_id, event_id, issue_id, timestamp, received_at, level, platform, release, environment,
             server_name, transaction_name, title, exception_type, exception_value, message, sdk_name, sdk_version, trace_id, payload)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",

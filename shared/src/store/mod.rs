@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::protocol::{ProjectId, PublicKey};
 
 mod batch;
-mod cached;
+pub(crate) mod cached;
 mod feedback;
 mod issue_reads;
 mod issues;

@@ -194,13 +194,28 @@ impl RollupWriter {
     }
 
     pub async fn flush(self, tx: &mut Cached<'_>) -> Result<()> {
-        for ((grain, (project, name, environment, start)), mut cell) in self.cells {
-            let key = (project, name.as_str(), environment.as_str(), start);
-            let stored = tx.first_row(grain.select_sql(), key).await?;
-            if let Some(row) = stored {
-                cell.merge(&from_values(&row));
+        // Every cell's stored figures first, read together (one round trip to a libSQL server).
+        let cells: Vec<_> = self.cells.into_iter().collect();
+        let reads = cells
+            .iter()
+            .map(|((grain, (project, name, environment, start)), _)| {
+                let key = vec![
+                    libsql::Value::Integer(*project),
+                    libsql::Value::Text(name.clone()),
+                    libsql::Value::Text(environment.clone()),
+                    libsql::Value::Integer(*start),
+                ];
+                (grain.select_sql(), key)
+            })
+            .collect();
+        let stored = tx.reads(reads).await?;
+        for (((grain, (project, name, environment, start)), mut cell), rows) in
+            cells.into_iter().zip(stored)
+        {
+            if let Some(row) = rows.first() {
+                cell.merge(&from_values(row));
             }
-            tx.execute(
+            tx.write(
                 grain.upsert_sql(),
                 libsql::params![
                     project,
