@@ -8,6 +8,7 @@ use crate::notify::Notifier;
 use crate::process::supervisor::catching;
 use crate::process::{BatchOutcome, ProcessError, Processor};
 use crate::queue::Delivery;
+use crate::store::QueueBatch;
 
 /// The longest a batch's alerts may hold the processor function after its commit.
 pub const NOTIFY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
@@ -51,6 +52,7 @@ pub async fn handle_sqs_event(
     notifier: Option<&Notifier>,
     event: SqsEvent,
 ) -> SqsBatchResponse {
+    let delivered = queue_batch(&event);
     let (redelivered, fresh): (Vec<Delivery>, Vec<Delivery>) = event
         .records
         .iter()
@@ -71,6 +73,11 @@ pub async fn handle_sqs_event(
         let result = processor.process_batch(&fresh).await;
         outcome.absorb(committed_or_all_failed(result, &fresh));
     }
+    if let Some(batch) = delivered {
+        if let Err(e) = processor.store().record_queue_batch(batch).await {
+            tracing::warn!(error = %e, "could not record the batch's queue lag");
+        }
+    }
     if let Some(notifier) = notifier {
         notifier
             .deliver_changes(&outcome.issue_changes, NOTIFY_DEADLINE)
@@ -87,6 +94,21 @@ pub async fn handle_sqs_event(
         })
         .collect();
     response
+}
+
+/// When a batch was delivered and how long its oldest message had waited, from SQS's `SentTimestamp`
+/// (milliseconds): what the UI and `/_health` show instead of asking SQS for the queue's depth.
+fn queue_batch(event: &SqsEvent) -> Option<QueueBatch> {
+    let now = chrono::Utc::now();
+    let oldest_sent_ms = event
+        .records
+        .iter()
+        .filter_map(|m| m.attributes.get("SentTimestamp")?.parse::<i64>().ok())
+        .min()?;
+    Some(QueueBatch {
+        at_us: now.timestamp_micros(),
+        lag_ms: (now.timestamp_millis() - oldest_sent_ms).max(0),
+    })
 }
 
 /// A batch's outcome; when nothing could be committed, every one of its messages failed.
@@ -109,7 +131,8 @@ fn committed_or_all_failed(
 pub enum ScheduledJob {
     /// Daily: the database and the lake back within their horizons.
     Retention,
-    /// Every minute: cron monitors whose check-in is missed, failed or overrunning become issues.
+    /// Every minute: cron monitors whose check-in is missed, failed or overrunning become issues, and a
+    /// stale key snapshot is published again ([`crate::ingest::snapshot::repair`]).
     Monitors,
 }
 
@@ -148,6 +171,13 @@ pub async fn handle_scheduled_event(
             Ok(serde_json::json!({ "job": "retention", "report": report }))
         }
         ScheduledJob::Monitors => {
+            // The tick is also the repair of a key snapshot whose publish failed after its commit.
+            let keys_republished = crate::ingest::snapshot::repair(cx.store, &**cx.blobs)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "could not check the key snapshot");
+                    false
+                });
             let lake = crate::lake::LakeWriter::new(cx.blobs.clone());
             let now = chrono::Utc::now().timestamp_micros();
             let outcome = crate::monitors::evaluate(cx.store, Some(&lake), now).await?;
@@ -162,6 +192,7 @@ pub async fn handle_scheduled_event(
                 "failed": outcome.failed,
                 "overrun": outcome.overrun,
                 "recovered": outcome.recovered,
+                "keys_republished": keys_republished,
             }))
         }
     }

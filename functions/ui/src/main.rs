@@ -15,7 +15,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let store = open_store(&config).await?;
     let (queue, blobs) = adapters(&config).await?;
     // Span waterfalls are read from the lake files through the blob store.
-    let lake = splat::lake::LakeFiles::new(store.clone(), blobs);
+    let lake = splat::lake::LakeFiles::new(store.clone(), blobs.clone());
     let health = HealthState::new(
         store.clone(),
         queue.clone(),
@@ -34,6 +34,8 @@ async fn main() -> Result<(), lambda_http::Error> {
         config.internal_url.clone(),
     )
     .with_lake(std::sync::Arc::new(lake))
+    // Ingest reads keys from the snapshot in the bucket: key changes made here publish it.
+    .with_key_snapshot(blobs)
     .with_retention(config.retention)
     .with_auth(auth)
     // No Host allowlist here: AWS routes a function URL by its Host, and the origin secret is what keeps

@@ -155,6 +155,10 @@ impl Queue for SqsQueue {
             + get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
     }
 
+    fn depth_is_free(&self) -> bool {
+        false
+    }
+
     fn max_message_bytes(&self) -> usize {
         SQS_MAX_MESSAGE_BYTES
     }
