@@ -102,16 +102,51 @@ def test_bucket_is_private_encrypted_and_expires_claim_checks(template):
     assert template["Resources"]["FileSystem"]["DeletionPolicy"] == "Retain"
 
 
+# Functions that never open the database: outside the VPC, with no mount.
+OUTSIDE_THE_VPC = {"IngestFunction"}
+
+
 def test_database_on_efs_through_an_access_point(template):
     res = template["Resources"]
     assert res["FileSystem"]["Properties"]["Encrypted"] is True
     assert {res["MountTargetA"]["Type"], res["MountTargetB"]["Type"]} == {"AWS::EFS::MountTarget"}
     for name, fn in functions(template).items():
+        if name in OUTSIDE_THE_VPC:
+            continue
         props = fn["Properties"]
         assert props["FileSystemConfigs"] == [{"Arn": {"Fn::GetAtt": ["AccessPoint", "Arn"]}, "LocalMountPath": "/mnt/splat"}]
         assert props["Environment"]["Variables"]["SPLAT_DATABASE_PATH"].startswith("/mnt/splat/"), name
         assert set(fn["DependsOn"]) == {"MountTargetA", "MountTargetB"}, name  # no function before its mount
         assert props["VpcConfig"]["SecurityGroupIds"] == [{"Ref": "FunctionSecurityGroup"}]
+
+
+def test_ingest_runs_outside_the_vpc_on_the_key_snapshot(template):
+    """Ingest opens no database: no VPC, no mount, no database path; it reads the key snapshot, writes claim
+    checks and sends to the queue, and may do nothing else."""
+    ingest = template["Resources"]["IngestFunction"]
+    props = ingest["Properties"]
+    assert not {"VpcConfig", "FileSystemConfigs"} & set(props)
+    assert "DependsOn" not in ingest
+    assert set(props["Environment"]["Variables"]) == {"SPLAT_QUEUE_URL", "SPLAT_BUCKET"}
+    statements, actions = role_actions(template, "IngestRole")
+    assert actions == {"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage", "s3:PutObject", "s3:GetObject"}
+    by_action = {a: st["Resource"] for st in statements for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])}
+    assert by_action["s3:GetObject"] == {"Fn::Sub": "${Bucket.Arn}/keys/snapshot.json"}
+    assert by_action["s3:PutObject"] == {"Fn::Sub": "${Bucket.Arn}/ingest/*"}
+    assert by_action["sqs:SendMessage"] == {"Fn::GetAtt": ["Queue", "Arn"]}
+
+
+def test_every_writer_of_keys_may_publish_the_snapshot_and_nothing_else_may(template):
+    """The UI's forms publish the key snapshot after a change; the monitor tick (the retention function)
+    repairs it. No other function writes it."""
+    snapshot = {"Fn::Sub": "${Bucket.Arn}/keys/snapshot.json"}
+    writers = set()
+    for name, role in resources_of_type(template, "AWS::IAM::Role").items():
+        for st in role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]:
+            actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+            if "s3:PutObject" in actions and st["Resource"] == snapshot:
+                writers.add(name)
+    assert writers == {"UiRole", "RetentionRole"}
 
 
 def test_ingest_front_doors(template):
@@ -150,6 +185,7 @@ def test_least_privilege_roles(template):
                     assert st["Resource"] in (
                         {"Fn::Sub": "${Bucket.Arn}/ingest/*"},
                         {"Fn::Sub": "${Bucket.Arn}/lake/*"},
+                        {"Fn::Sub": "${Bucket.Arn}/keys/snapshot.json"},
                     ) or (
                         actions == ["s3:ListBucket"]
                         and st["Condition"] == {"StringLike": {"s3:prefix": ["lake/*"]}}
@@ -214,7 +250,11 @@ def test_environment_matches_what_the_code_reads(template):
         for var in env:
             if var.startswith(("SPLAT_", "SMTP_")):
                 assert var in known, f"{name} sets {var}, which the code never reads"
-        assert {"SPLAT_BUCKET", "SPLAT_DATABASE_PATH"} <= set(env), name
+        assert "SPLAT_BUCKET" in env, name
+        if name in OUTSIDE_THE_VPC:
+            assert not {"SPLAT_DATABASE_PATH", "SPLAT_SQLITE_JOURNAL"} & set(env), name
+            continue
+        assert "SPLAT_DATABASE_PATH" in env, name
         # The database is on EFS, where SQLite's WAL cannot work across hosts.
         assert env["SPLAT_SQLITE_JOURNAL"] == "delete", name
     assert "SPLAT_QUEUE_URL" in functions(template)["IngestFunction"]["Properties"]["Environment"]["Variables"]
@@ -393,19 +433,20 @@ def test_mcp_function_and_its_front_doors(template):
 
 
 def test_ui_and_mcp_write_nothing_but_the_database(template):
-    """The UI and MCP read the lake and the queue's depth; they never send, receive or delete messages and
-    never write objects. They do write the database (project and issue-status changes, migrations at
-    start), and only through the access point."""
+    """The UI and MCP read the lake; they make no SQS call at all (the queue pill shows the processor's
+    recorded lag) and write no object but the UI's key snapshot. They do write the database (project and
+    issue-status changes, migrations at start), and only through the access point."""
     for role in ("UiRole", "McpRole"):
         statements, actions = role_actions(template, role)
-        forbidden = {"s3:PutObject", "s3:DeleteObject", "sqs:SendMessage", "sqs:ReceiveMessage",
-                     "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "elasticfilesystem:ClientRootAccess"}
+        forbidden = {"s3:DeleteObject", "elasticfilesystem:ClientRootAccess"}
         assert not actions & forbidden, (role, actions & forbidden)
-        assert {"sqs:GetQueueAttributes", "s3:GetObject", "elasticfilesystem:ClientMount"} <= actions, role
+        assert not any(a.startswith("sqs:") for a in actions), role
+        assert {"s3:GetObject", "elasticfilesystem:ClientMount"} <= actions, role
         assert not any(a.startswith(("secretsmanager:", "ssm:", "kms:")) for a in actions), role  # resolved at deploy
         by_sid = {st["Sid"]: st for st in statements}
         assert by_sid["LakeRead"]["Resource"] == {"Fn::Sub": "${Bucket.Arn}/lake/*"}, role
-        assert by_sid["QueueDepth"]["Resource"] == {"Fn::GetAtt": ["Queue", "Arn"]}, role
+        puts = [st["Resource"] for st in statements if "s3:PutObject" in st["Action"]]
+        assert puts == ([{"Fn::Sub": "${Bucket.Arn}/keys/snapshot.json"}] if role == "UiRole" else []), role
         db = by_sid["Database"]
         assert set(db["Action"]) == {"elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"}, role
         assert db["Condition"] == {"StringEquals": {"elasticfilesystem:AccessPointArn": {"Fn::GetAtt": ["AccessPoint", "Arn"]}}}

@@ -195,14 +195,22 @@ pub async fn publishing<T>(
 }
 
 /// Publishes the snapshot when the one in the blob store is missing, unreadable or of another version than
-/// the database's keys; `true` when it did. Nothing is written while no key exists at all.
+/// the database's keys; `true` when it did. Nothing is read or written while no key was ever made.
 pub async fn repair(store: &Store, blobs: &dyn BlobStore) -> anyhow::Result<bool> {
     let version = store.key_version().await?;
+    if version == 0 {
+        return Ok(false);
+    }
+    // Any failure to read counts as stale: S3 answers a missing object with 403, not 404, to a role that
+    // may not list the bucket, and a write that fails too says more than the read did.
     let published = match blobs.get_capped(KEY, MAX_BYTES).await {
         Ok(bytes) => Snapshot::parse(&bytes).ok().map(|s| s.version),
-        Err(BlobError::NotFound(_)) => Some(0),
-        Err(BlobError::TooLarge(..)) => None,
-        Err(e) => return Err(e.into()),
+        Err(e) => {
+            if !matches!(e, BlobError::NotFound(_)) {
+                tracing::warn!(error = %e, "could not read the key snapshot; publishing it again");
+            }
+            None
+        }
     };
     // Versions only grow, so a snapshot newer than the database means the database was restored.
     if published == Some(version) {
@@ -265,7 +273,10 @@ impl SnapshotKeys {
                 .map(Arc::new)
                 .map_err(LookupError::Unavailable),
             Err(BlobError::NotFound(_)) => Err(LookupError::NotPublished),
-            Err(e) => Err(LookupError::Unavailable(e.to_string())),
+            // On S3, without a list permission a missing snapshot is this too (403, not 404).
+            Err(e) => Err(LookupError::Unavailable(format!(
+                "could not read the key snapshot {KEY} (there is none before the first project): {e}"
+            ))),
         }
     }
 }
