@@ -29,6 +29,8 @@ MCP_TOKEN = "mcp-lambda-token-5b1e"
 ORIGIN_SECRET = "origin-7c0ffee-not-for-viewers"
 # Short, so the poison test needs seconds: a failed message is back after this and in the DLQ after 2 receives.
 VISIBILITY_SECS, MAX_RECEIVES = 2, 2
+# How long ingest trusts the key snapshot it read (SPLAT_KEY_CACHE_SECS).
+KEY_CACHE_SECS = 2
 
 
 @dataclass
@@ -45,6 +47,7 @@ class Stack(Splat):
     trigger: SqsTrigger = None
     functions: dict = field(default_factory=dict)
     task_roots: dict = field(default_factory=dict)
+    envs: dict = field(default_factory=dict)  # each function's environment, to start another instance
 
     def logs(self):
         return "\n".join(f"--- {name} (tail) ---\n{f.log_tail(1500)}" for name, f in self.functions.items())
@@ -68,8 +71,8 @@ def _queues(sqs, name):
 
 
 def _create_project(env, front_url):
-    """The README's first step on EFS: `splat project create` with the rollback journal, before ingest starts
-    (ingest opens the database read-only)."""
+    """The README's first step on EFS: `splat project create` with the rollback journal. It publishes the key
+    snapshot to the bucket, which is all ingest (outside the VPC, no database) knows of keys."""
     done = subprocess.run([_binary("splat"), "project", "create", "lambda-e2e"], capture_output=True, text=True,
                           env={**os.environ, **env, "SPLAT_PUBLIC_URL": front_url}, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -126,8 +129,9 @@ def stack(tmp_path_factory):
     queue_url, dlq_url = _queues(clients["sqs"], name)
     efs = work / "efs"
     efs.mkdir()
-    # The CLI as the README runs it against EFS: the rollback journal, the stack's bucket for the lake.
-    cli = {**AWS, "SPLAT_DATABASE_PATH": str(efs / "splat.db"), "SPLAT_SQLITE_JOURNAL": "delete",
+    # The CLI as the README runs it against EFS: the rollback journal, the stack's bucket for the lake and the
+    # key snapshot it publishes.
+    cli = {**AWS, "AWS_REGION": REGION, "SPLAT_DATABASE_PATH": str(efs / "splat.db"), "SPLAT_SQLITE_JOURNAL": "delete",
            "SPLAT_BUCKET": name, "SPLAT_S3_FORCE_PATH_STYLE": "true"}
     started = []
     front = None
@@ -144,6 +148,8 @@ def stack(tmp_path_factory):
         # What only the emulator needs.
         emulator = {**AWS, "SPLAT_S3_FORCE_PATH_STYLE": "true"}
         envs = {binary: {**env, **emulator} for binary, env in envs.items()}
+        # The template leaves the key cache at its 30 s default; the tests that wait it out wait 2 s.
+        envs["splat-ingest"]["SPLAT_KEY_CACHE_SECS"] = str(KEY_CACHE_SECS)
         # The trigger's MaximumConcurrency is 2 (infra/template.yaml): two processor instances, one file.
         envs["splat-processor#2"] = envs["splat-processor"]
         functions, roots = {}, {}
@@ -161,7 +167,7 @@ def stack(tmp_path_factory):
         processors = [functions["splat-processor"], functions["splat-processor#2"]]
         trigger = SqsTrigger(clients["sqs"], queue_url, processors, batch_size=25, window=0.5)
         yield Stack(dsn, efs / "splat.db", front.url, functions["splat-processor"].log_path, None, name, queue_url,
-                    dlq_url, clients["s3"], clients["sqs"], front, trigger, functions, roots)
+                    dlq_url, clients["s3"], clients["sqs"], front, trigger, functions, roots, envs)
     finally:
         if trigger:
             trigger.stop()

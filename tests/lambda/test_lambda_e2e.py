@@ -335,7 +335,8 @@ def test_the_scheduler_runs_retention_and_the_monitor_tick(stack, sent):
     retention = scheduled(stack.functions["splat-retention"], "retention")
     assert retention["job"] == "retention" and "report" in retention
     monitors = scheduled(stack.functions["splat-retention"], "monitors")
-    assert monitors == {"job": "monitors", "missed": 0, "failed": 0, "overrun": 0, "recovered": 0}
+    assert monitors == {"job": "monitors", "missed": 0, "failed": 0, "overrun": 0, "recovered": 0,
+                        "keys_republished": False}
     assert stack.scalar("SELECT count(*) FROM retention_runs") >= 1
     # Within its horizons nothing of today's data goes.
     assert stack.scalar("SELECT count(*) FROM events WHERE event_id = ?", sent[1]["error"]) == 1
