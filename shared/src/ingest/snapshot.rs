@@ -224,10 +224,13 @@ pub async fn repair(store: &Store, blobs: &dyn BlobStore) -> anyhow::Result<bool
 pub struct SnapshotKeys {
     blobs: Arc<dyn BlobStore>,
     ttl: Duration,
-    /// The last read and when it started. Behind an async lock: while one request reads the snapshot,
-    /// the others wait for it rather than read it too.
-    current: tokio::sync::Mutex<Option<(Instant, Result<Arc<Snapshot>, LookupError>)>>,
+    /// Behind an async lock: while one request reads the snapshot, the others wait for it rather than
+    /// read it too.
+    current: tokio::sync::Mutex<Option<LastRead>>,
 }
+
+/// When the last read started, and what it gave.
+type LastRead = (Instant, Result<Arc<Snapshot>, LookupError>);
 
 impl SnapshotKeys {
     pub fn new(blobs: Arc<dyn BlobStore>, ttl: Duration) -> Self {
