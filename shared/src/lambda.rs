@@ -8,7 +8,6 @@ use crate::notify::Notifier;
 use crate::process::supervisor::catching;
 use crate::process::{BatchOutcome, ProcessError, Processor};
 use crate::queue::Delivery;
-use crate::store::QueueBatch;
 
 /// The longest a batch's alerts may hold the processor function after its commit.
 pub const NOTIFY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
@@ -32,6 +31,10 @@ fn delivery(message: &SqsMessage) -> Option<Delivery> {
                     .unwrap_or_else(|_| b.as_bytes().to_vec())
             })
             .unwrap_or_default(),
+        sent_at_ms: message
+            .attributes
+            .get("SentTimestamp")
+            .and_then(|n| n.parse().ok()),
     })
 }
 
@@ -52,7 +55,6 @@ pub async fn handle_sqs_event(
     notifier: Option<&Notifier>,
     event: SqsEvent,
 ) -> SqsBatchResponse {
-    let delivered = queue_batch(&event);
     let (redelivered, fresh): (Vec<Delivery>, Vec<Delivery>) = event
         .records
         .iter()
@@ -73,11 +75,6 @@ pub async fn handle_sqs_event(
         let result = processor.process_batch(&fresh).await;
         outcome.absorb(committed_or_all_failed(result, &fresh));
     }
-    if let Some(batch) = delivered {
-        if let Err(e) = processor.store().record_queue_batch(batch).await {
-            tracing::warn!(error = %e, "could not record the batch's queue lag");
-        }
-    }
     if let Some(notifier) = notifier {
         notifier
             .deliver_changes(&outcome.issue_changes, NOTIFY_DEADLINE)
@@ -94,21 +91,6 @@ pub async fn handle_sqs_event(
         })
         .collect();
     response
-}
-
-/// When a batch was delivered and how long its oldest message had waited, from SQS's `SentTimestamp`
-/// (milliseconds): what the UI and `/_health` show instead of asking SQS for the queue's depth.
-fn queue_batch(event: &SqsEvent) -> Option<QueueBatch> {
-    let now = chrono::Utc::now();
-    let oldest_sent_ms = event
-        .records
-        .iter()
-        .filter_map(|m| m.attributes.get("SentTimestamp")?.parse::<i64>().ok())
-        .min()?;
-    Some(QueueBatch {
-        at_us: now.timestamp_micros(),
-        lag_ms: (now.timestamp_millis() - oldest_sent_ms).max(0),
-    })
 }
 
 /// A batch's outcome; when nothing could be committed, every one of its messages failed.

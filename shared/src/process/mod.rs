@@ -185,6 +185,12 @@ impl Processor {
                 committed
             }
         };
+        // On SQS, what the UI and /_health show in place of the queue's depth (see `queue::gauge`).
+        if let Some(batch) = crate::queue::gauge::batch_of(deliveries) {
+            if let Err(e) = self.store.record_queue_batch(batch).await {
+                tracing::warn!(error = %e, "could not record the batch's queue lag");
+            }
+        }
         for Accepted { delivery, claim } in committed {
             outcome.done.push(delivery.message_id.clone());
             // The rows are committed; a body left behind is expired by the bucket's lifecycle rule.

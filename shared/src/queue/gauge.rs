@@ -9,13 +9,24 @@
 
 use std::time::Duration;
 
-use super::Queue;
+use super::{Delivery, Queue};
 use crate::store::{QueueBatch, Store};
 
 /// A lag at which the queue is `warning` (a minute: past the trigger's longest batching window).
 pub const LAG_WARNING: Duration = Duration::from_secs(60);
 /// A lag at which it is `critical` (five minutes: batches are failing or far behind).
 pub const LAG_CRITICAL: Duration = Duration::from_secs(300);
+
+/// A batch as the processor records it: now, and how long its oldest message had waited (`None` when the
+/// queue says nothing of when it took them).
+pub fn batch_of(deliveries: &[Delivery]) -> Option<QueueBatch> {
+    let oldest_sent_ms = deliveries.iter().filter_map(|d| d.sent_at_ms).min()?;
+    let now = chrono::Utc::now();
+    Some(QueueBatch {
+        at_us: now.timestamp_micros(),
+        lag_ms: (now.timestamp_millis() - oldest_sent_ms).max(0),
+    })
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueueGauge {
@@ -106,6 +117,30 @@ impl QueueGauge {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_waited_as_long_as_its_oldest_message() {
+        let delivery = |sent_at_ms| Delivery {
+            message_id: "m".into(),
+            receipt: "r".into(),
+            receive_count: 1,
+            body: Vec::new(),
+            sent_at_ms,
+        };
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let batch = batch_of(&[
+            delivery(Some(now_ms - 1_000)),
+            delivery(None),
+            delivery(Some(now_ms - 90_000)),
+        ])
+        .unwrap();
+        assert!((90_000..95_000).contains(&batch.lag_ms), "{batch:?}");
+        assert!(batch.at_us / 1_000 >= now_ms);
+        // The local queue says nothing of when it took a message: nothing to record.
+        assert_eq!(batch_of(&[delivery(None)]), None);
+        // A clock ahead of ours is no lag, not a negative one.
+        assert_eq!(batch_of(&[delivery(Some(now_ms + 60_000))]).unwrap().lag_ms, 0);
+    }
 
     #[test]
     fn levels_by_depth_and_by_lag() {

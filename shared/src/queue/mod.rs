@@ -31,6 +31,9 @@ pub struct Delivery {
     pub receipt: String,
     pub receive_count: u32,
     pub body: Vec<u8>,
+    /// When the queue took the message, in milliseconds (SQS's `SentTimestamp`; the local queue keeps none,
+    /// its depth is free to count): the processor's queue lag (see [`gauge`]).
+    pub sent_at_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
