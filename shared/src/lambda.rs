@@ -75,6 +75,9 @@ pub async fn handle_sqs_event(
         let result = processor.process_batch(&fresh).await;
         outcome.absorb(committed_or_all_failed(result, &fresh));
     }
+    processor
+        .note_queue_lag(redelivered.iter().chain(&fresh))
+        .await;
     if let Some(notifier) = notifier {
         notifier
             .deliver_changes(&outcome.issue_changes, NOTIFY_DEADLINE)

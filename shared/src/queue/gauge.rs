@@ -19,8 +19,8 @@ pub const LAG_CRITICAL: Duration = Duration::from_secs(300);
 
 /// A batch as the processor records it: now, and how long its oldest message had waited (`None` when the
 /// queue says nothing of when it took them).
-pub fn batch_of(deliveries: &[Delivery]) -> Option<QueueBatch> {
-    let oldest_sent_ms = deliveries.iter().filter_map(|d| d.sent_at_ms).min()?;
+pub fn batch_of<'d>(deliveries: impl IntoIterator<Item = &'d Delivery>) -> Option<QueueBatch> {
+    let oldest_sent_ms = deliveries.into_iter().filter_map(|d| d.sent_at_ms).min()?;
     let now = chrono::Utc::now();
     Some(QueueBatch {
         at_us: now.timestamp_micros(),
@@ -139,7 +139,10 @@ mod tests {
         // The local queue says nothing of when it took a message: nothing to record.
         assert_eq!(batch_of(&[delivery(None)]), None);
         // A clock ahead of ours is no lag, not a negative one.
-        assert_eq!(batch_of(&[delivery(Some(now_ms + 60_000))]).unwrap().lag_ms, 0);
+        assert_eq!(
+            batch_of(&[delivery(Some(now_ms + 60_000))]).unwrap().lag_ms,
+            0
+        );
     }
 
     #[test]
