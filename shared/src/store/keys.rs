@@ -1,8 +1,10 @@
 //! DSN keys and quotas: adding, disabling and rotating a project's keys, and the per-minute quotas per data
 //! category that ingest enforces for a key or for its whole project.
 //!
-//! Ingest reads a key through [`Store::key_info`] (cached for `SPLAT_KEY_CACHE_SECS`), so a key disabled
-//! or a quota changed here takes effect within that time.
+//! Ingest reads a key through [`Store::key_info`] (`splat serve`) or from the key snapshot built by
+//! [`Store::all_key_infos`] (the ingest Lambda, see [`crate::ingest::snapshot`]), cached for
+//! `SPLAT_KEY_CACHE_SECS` either way, so a key disabled or a quota changed here takes effect within that
+//! time.
 
 use crate::protocol::{DataCategory, ProjectId, PublicKey};
 
