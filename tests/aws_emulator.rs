@@ -155,6 +155,24 @@ async fn s3_blob_store_round_trip() {
         .await
         .unwrap();
     assert_eq!(blobs.get("lake/main/a/one.bin").await.unwrap(), data);
+    // A capped read (the key snapshot ingest reads): whole at the cap, refused one byte under it.
+    assert_eq!(
+        blobs
+            .get_capped("lake/main/a/one.bin", data.len())
+            .await
+            .unwrap(),
+        data
+    );
+    assert!(matches!(
+        blobs
+            .get_capped("lake/main/a/one.bin", data.len() - 1)
+            .await,
+        Err(BlobError::TooLarge(_, _))
+    ));
+    assert!(matches!(
+        blobs.get_capped("keys/none.json", 10).await,
+        Err(BlobError::NotFound(_))
+    ));
     assert_eq!(
         blobs.list("lake/").await.unwrap(),
         vec!["lake/main/a/one.bin", "lake/main/b/two.bin"]

@@ -173,7 +173,7 @@ async fn every_page_renders_what_it_shows() {
     assert_eq!(dashboard.status, 200);
     dashboard.assert_has(&[
         "Events (24 h)",
-        "Queue depth",
+        "envelopes waiting",
         "Recent open issues",
         "CheckoutError: cart 7 has no price",
         // External from the request's host, internal from the configured URL.

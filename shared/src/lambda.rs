@@ -32,6 +32,10 @@ fn delivery(message: &SqsMessage) -> Option<Delivery> {
                     .unwrap_or_else(|_| b.as_bytes().to_vec())
             })
             .unwrap_or_default(),
+        sent_at_ms: message
+            .attributes
+            .get("SentTimestamp")
+            .and_then(|n| n.parse().ok()),
     })
 }
 
@@ -72,6 +76,9 @@ pub async fn handle_sqs_event(
         let result = processor.process_batch(&fresh).await;
         outcome.absorb(committed_or_all_failed(result, &fresh));
     }
+    processor
+        .note_queue_lag(redelivered.iter().chain(&fresh))
+        .await;
     if let Some(notifier) = notifier {
         notifier
             .deliver_changes(&outcome.issue_changes, NOTIFY_DEADLINE)
@@ -171,7 +178,8 @@ fn committed_or_all_failed(
 pub enum ScheduledJob {
     /// Daily: the database and the lake back within their horizons.
     Retention,
-    /// Every minute: cron monitors whose check-in is missed, failed or overrunning become issues.
+    /// Every minute: cron monitors whose check-in is missed, failed or overrunning become issues, and a
+    /// stale key snapshot is published again ([`crate::ingest::snapshot::repair`]).
     Monitors,
 }
 
@@ -210,6 +218,13 @@ pub async fn handle_scheduled_event(
             Ok(serde_json::json!({ "job": "retention", "report": report }))
         }
         ScheduledJob::Monitors => {
+            // The tick is also the repair of a key snapshot whose publish failed after its commit.
+            let keys_republished = crate::ingest::snapshot::repair(cx.store, &**cx.blobs)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "could not check the key snapshot");
+                    false
+                });
             let lake = crate::lake::LakeWriter::new(cx.blobs.clone());
             let now = chrono::Utc::now().timestamp_micros();
             let outcome = crate::monitors::evaluate(cx.store, Some(&lake), now).await?;
@@ -224,6 +239,7 @@ pub async fn handle_scheduled_event(
                 "failed": outcome.failed,
                 "overrun": outcome.overrun,
                 "recovered": outcome.recovered,
+                "keys_republished": keys_republished,
             }))
         }
     }

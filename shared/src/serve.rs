@@ -153,6 +153,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     .with_retention(config.retention)
     .with_auth(auth)
     .with_origin_secret(config.origin_secret.clone())
+    // Ingest here reads the database; the snapshot is kept for an ingest Lambda sharing the bucket.
+    .with_key_snapshot(blobs.clone())
     .with_hosts(HostPolicy::new(
         Some(bound.ip()),
         config.public_url.as_deref(),

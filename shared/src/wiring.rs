@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use crate::blob::{BlobStore, LocalBlobStore};
 use crate::config::Config;
-use crate::ingest::{CachedKeys, IngestState, MemoryBudget, RateLimiter};
+use crate::ingest::{CachedKeys, IngestState, KeyLookup, MemoryBudget, RateLimiter, SnapshotKeys};
 use crate::queue::{LocalQueue, Queue};
 use crate::secret::redact_url;
 use crate::store::{Journal, Project, Store};
@@ -107,7 +107,7 @@ pub fn lake_data_path(config: &Config) -> String {
     }
 }
 
-/// Opens the database read-only, without migrating: what ingest needs to look up keys.
+/// Opens the database read-only, without migrating: what `splat serve`'s ingest looks keys up in.
 pub async fn open_reader(config: &Config) -> anyhow::Result<Store> {
     if let Some(remote) = &config.remote_database {
         // The server enforces nothing read-only for us; ingest's code only reads keys.
@@ -132,8 +132,29 @@ pub fn ingest_state(
     queue: Arc<dyn Queue>,
     blobs: Arc<dyn BlobStore>,
 ) -> IngestState {
+    let keys = Arc::new(CachedKeys::new(keys, config.key_cache_ttl));
+    ingest_state_with(config, keys, queue, blobs)
+}
+
+/// Ingest state without a database: keys looked up in the key snapshot in the blob store, read at most
+/// once per `SPLAT_KEY_CACHE_SECS` (the ingest Lambda, outside the VPC).
+pub fn snapshot_ingest_state(
+    config: &Config,
+    queue: Arc<dyn Queue>,
+    blobs: Arc<dyn BlobStore>,
+) -> IngestState {
+    let keys = Arc::new(SnapshotKeys::new(blobs.clone(), config.key_cache_ttl));
+    ingest_state_with(config, keys, queue, blobs)
+}
+
+fn ingest_state_with(
+    config: &Config,
+    keys: Arc<dyn KeyLookup>,
+    queue: Arc<dyn Queue>,
+    blobs: Arc<dyn BlobStore>,
+) -> IngestState {
     IngestState {
-        keys: Arc::new(CachedKeys::new(keys, config.key_cache_ttl)),
+        keys,
         queue,
         blobs,
         limits: config.limits.clone(),

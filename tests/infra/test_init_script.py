@@ -63,6 +63,7 @@ def test_deploys_the_functions_with_their_triggers(init, aws_endpoint, monkeypat
     env = ingest["Environment"]["Variables"]
     assert env["SPLAT_BUCKET"] == init.BUCKET and env["SPLAT_QUEUE_URL"].endswith("/" + init.QUEUE)
     assert env["SPLAT_S3_FORCE_PATH_STYLE"] == "true"
+    assert "SPLAT_DATABASE_PATH" not in env  # keys from the snapshot in the bucket, as in the template
     assert lam.get_function_url_config(FunctionName="splat-ingest")["AuthType"] == "NONE"
     assert lam.get_function_concurrency(FunctionName="splat-processor")["ReservedConcurrentExecutions"] == 3
     mappings = lam.list_event_source_mappings(FunctionName="splat-processor")["EventSourceMappings"]

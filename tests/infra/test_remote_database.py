@@ -92,8 +92,8 @@ def functions_of(resources):
     return {n: r["Properties"] for n, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
 
 
-# Outside the VPC in either mode, and without a database: alerts (notify) and sign-in.
-WITHOUT_DATABASE = {"NotifyFunction", "SignInFunction"}
+# Outside the VPC in either mode, and without a database: ingest (the key snapshot), alerts (notify), sign-in.
+WITHOUT_DATABASE = {"IngestFunction", "NotifyFunction", "SignInFunction"}
 
 
 def test_remote_mode_has_no_vpc_and_no_efs():

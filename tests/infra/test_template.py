@@ -11,7 +11,10 @@ from conftest import INIT_SCRIPT, ROOT, load_cfn
 
 # Functions that open no database and sit outside the VPC, so that nothing in it needs NAT: alert delivery
 # (notify) and OpenID sign-in.
-OUTSIDE_THE_VPC = {"NotifyFunction", "SignInFunction"}
+# Functions that never open the database: outside the VPC in either mode, with no mount.
+OUTSIDE_THE_VPC = {"IngestFunction", "NotifyFunction", "SignInFunction"}
+# Of those, the two that reach neither the queue nor the database's data: alerts (notify) and sign-in.
+WITHOUT_STATE = {"NotifyFunction", "SignInFunction"}
 
 
 def resources_of_type(template, kind):
@@ -124,6 +127,35 @@ def test_database_on_efs_through_an_access_point(efs_template):
     assert set(res["AccessPoint"]["DependsOn"]) == {"MountTargetA", "MountTargetB"}  # no function before its mount
 
 
+def test_ingest_runs_outside_the_vpc_on_the_key_snapshot(template):
+    """Ingest opens no database: no VPC, no mount, no database path; it reads the key snapshot, writes claim
+    checks and sends to the queue, and may do nothing else."""
+    ingest = template["Resources"]["IngestFunction"]
+    props = ingest["Properties"]
+    assert not {"VpcConfig", "FileSystemConfigs"} & set(props)
+    assert "DependsOn" not in ingest
+    assert set(props["Environment"]["Variables"]) == {"SPLAT_QUEUE_URL", "SPLAT_BUCKET"}
+    statements, actions = role_actions(template, "IngestRole")
+    assert actions == {"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage", "s3:PutObject", "s3:GetObject"}
+    by_action = {a: st["Resource"] for st in statements for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])}
+    assert by_action["s3:GetObject"] == {"Fn::Sub": "${Bucket.Arn}/keys/snapshot.json"}
+    assert by_action["s3:PutObject"] == {"Fn::Sub": "${Bucket.Arn}/ingest/*"}
+    assert by_action["sqs:SendMessage"] == {"Fn::GetAtt": ["Queue", "Arn"]}
+
+
+def test_every_writer_of_keys_may_publish_the_snapshot_and_nothing_else_may(efs_template):
+    """The UI's forms publish the key snapshot after a change; the monitor tick (in the processor) repairs
+    it. No other function writes it."""
+    snapshot = {"Fn::Sub": "${Bucket.Arn}/keys/snapshot.json"}
+    writers = set()
+    for name, role in resources_of_type(efs_template, "AWS::IAM::Role").items():
+        for st in role["Properties"].get("Policies", [{}])[0].get("PolicyDocument", {}).get("Statement", []):
+            actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+            if "s3:PutObject" in actions and st["Resource"] == snapshot:
+                writers.add(name)
+    assert writers == {"UiRole", "ProcessorRole"}
+
+
 def test_ingest_front_doors(template):
     res = template["Resources"]
     assert template["Parameters"]["IngestEndpoint"]["AllowedValues"] == ["HttpApi", "FunctionUrl"]
@@ -162,6 +194,7 @@ def test_least_privilege_roles(efs_template):
                         {"Fn::Sub": "${Bucket.Arn}/ingest/*"},
                         {"Fn::Sub": "${Bucket.Arn}/lake/*"},
                         {"Fn::Sub": "${Bucket.Arn}/alerts/*"},
+                        {"Fn::Sub": "${Bucket.Arn}/keys/snapshot.json"},
                     ) or (
                         actions == ["s3:ListBucket"]
                         and st["Condition"] == {"StringLike": {"s3:prefix": ["lake/*"]}}
@@ -227,6 +260,7 @@ def test_environment_matches_what_the_code_reads(template):
             if var.startswith(("SPLAT_", "SMTP_")):
                 assert var in known, f"{name} sets {var}, which the code never reads"
         if name in OUTSIDE_THE_VPC:
+            assert not {"SPLAT_DATABASE_PATH", "SPLAT_SQLITE_JOURNAL"} & set(env), name
             continue
         assert {"SPLAT_BUCKET", "SPLAT_DATABASE_PATH"} <= set(env), name
         # The database is on EFS, where SQLite's WAL cannot work across hosts.
@@ -265,7 +299,7 @@ def test_emulator_init_script_agrees_with_the_template(template):
     assert schedules == {(function, rule_input["job"]): expr for function, expr, rule_input, _ in init.SCHEDULED_RULES.values()}
     # The same functions, by their cargo-lambda package names, but for notify and sign-in: the compose path
     # runs the UI open and without alert channels, so it has nothing for them to do (tests/lambda runs both).
-    outside = {functions(template)[name]["Metadata"]["BuildProperties"]["Binary"] for name in OUTSIDE_THE_VPC}
+    outside = {functions(template)[name]["Metadata"]["BuildProperties"]["Binary"] for name in WITHOUT_STATE}
     assert set(init.FUNCTIONS) == {fn["Metadata"]["BuildProperties"]["Binary"] for fn in functions(template).values()} - outside
 
 
@@ -412,19 +446,20 @@ def test_mcp_function_and_its_front_doors(template):
 
 
 def test_ui_and_mcp_write_nothing_but_the_database(efs_template):
-    """The UI and MCP read the lake and the queue's depth; they never send, receive or delete messages and
-    never write objects. They do write the database (project and issue-status changes, migrations at
-    start), and only through the access point."""
+    """The UI and MCP read the lake; they make no SQS call at all (the queue pill shows the processor's
+    recorded lag) and write no object but the UI's key snapshot. They do write the database (project and
+    issue-status changes; never migrations: the processor applies them), and only through the access point."""
     for role in ("UiRole", "McpRole"):
         statements, actions = role_actions(efs_template, role)
-        forbidden = {"s3:PutObject", "s3:DeleteObject", "sqs:SendMessage", "sqs:ReceiveMessage",
-                     "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "elasticfilesystem:ClientRootAccess"}
+        forbidden = {"s3:DeleteObject", "elasticfilesystem:ClientRootAccess"}
         assert not actions & forbidden, (role, actions & forbidden)
-        assert {"sqs:GetQueueAttributes", "s3:GetObject", "elasticfilesystem:ClientMount"} <= actions, role
+        assert not any(a.startswith("sqs:") for a in actions), role
+        assert {"s3:GetObject", "elasticfilesystem:ClientMount"} <= actions, role
         assert not any(a.startswith(("secretsmanager:", "ssm:", "kms:")) for a in actions), role  # resolved at deploy
         by_sid = {st["Sid"]: st for st in statements}
         assert by_sid["LakeRead"]["Resource"] == {"Fn::Sub": "${Bucket.Arn}/lake/*"}, role
-        assert by_sid["QueueDepth"]["Resource"] == {"Fn::GetAtt": ["Queue", "Arn"]}, role
+        puts = [st["Resource"] for st in statements if "s3:PutObject" in st["Action"]]
+        assert puts == ([{"Fn::Sub": "${Bucket.Arn}/keys/snapshot.json"}] if role == "UiRole" else []), role
         db = by_sid["Database"]
         assert set(db["Action"]) == {"elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"}, role
         assert db["Condition"] == {"StringEquals": {"elasticfilesystem:AccessPointArn": {"Fn::GetAtt": ["AccessPoint", "Arn"]}}}
@@ -498,8 +533,8 @@ def test_alerts_are_parameters_with_their_secrets_in_secrets_manager(template, e
 
 def test_functions_outside_the_vpc_reach_no_database(template):
     """Notify and sign-in have no VpcConfig, no EFS and no database variable, so they run in either network
-    mode and reach the internet without NAT."""
-    for name in OUTSIDE_THE_VPC:
+    mode and reach the internet without NAT. (Ingest, outside too, is checked on its own above.)"""
+    for name in WITHOUT_STATE:
         props = functions(template)[name]["Properties"]
         assert not {"VpcConfig", "FileSystemConfigs"} & set(props), name
         assert "DependsOn" not in functions(template)[name], name

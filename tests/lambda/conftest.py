@@ -37,6 +37,8 @@ SESSION_SECRET = "session-secret-for-the-lambda-e2e-stack-0123"
 USER = "oncall@example.com"  # on the allowlist (AllowedDomains)
 # Short, so the poison test needs seconds: a failed message is back after this and in the DLQ after 2 receives.
 VISIBILITY_SECS, MAX_RECEIVES = 2, 2
+# How long ingest trusts the key snapshot it read (SPLAT_KEY_CACHE_SECS).
+KEY_CACHE_SECS = 2
 
 
 @dataclass
@@ -53,6 +55,7 @@ class Stack(Splat):
     trigger: SqsTrigger = None
     functions: dict = field(default_factory=dict)
     task_roots: dict = field(default_factory=dict)
+    envs: dict = field(default_factory=dict)  # each function's environment, to start another instance
     notifications: S3Notifications = None
     provider: Provider = None
 
@@ -83,8 +86,8 @@ def _queues(sqs, name):
 
 
 def _create_project(env, front_url):
-    """The README's first step on EFS: `splat project create` with the rollback journal, before ingest starts
-    (ingest opens the database read-only)."""
+    """The README's first step on EFS: `splat project create` with the rollback journal. It publishes the key
+    snapshot to the bucket, which is all ingest (outside the VPC, no database) knows of keys."""
     done = subprocess.run([_binary("splat"), "project", "create", "lambda-e2e"], capture_output=True, text=True,
                           env={**os.environ, **env, "SPLAT_PUBLIC_URL": front_url}, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -184,8 +187,9 @@ def stack(tmp_path_factory):
     queue_url, dlq_url = _queues(clients["sqs"], name)
     database = contextlib.ExitStack()
     db = database.enter_context(_database(work))
-    # The CLI as the README runs it against EFS: the rollback journal, the stack's bucket for the lake.
-    cli = {**AWS, **db.cli, "SPLAT_BUCKET": name, "SPLAT_S3_FORCE_PATH_STYLE": "true"}
+    # The CLI as the README runs it against EFS: the rollback journal, the stack's bucket for the lake and the
+    # key snapshot it publishes.
+    cli = {**AWS, "AWS_REGION": REGION, **db.cli, "SPLAT_BUCKET": name, "SPLAT_S3_FORCE_PATH_STYLE": "true"}
     started = []
     front = None
     trigger = None
@@ -209,6 +213,8 @@ def stack(tmp_path_factory):
         # What only the emulator needs (and the test CA of the database server's certificate).
         emulator = {**AWS, "SPLAT_S3_FORCE_PATH_STYLE": "true", **db.trust}
         envs = {binary: {**env, **emulator} for binary, env in envs.items()}
+        # The template leaves the key cache at its 30 s default; the tests that wait it out wait 2 s.
+        envs["splat-ingest"]["SPLAT_KEY_CACHE_SECS"] = str(KEY_CACHE_SECS)
         # The trigger's MaximumConcurrency is 2 (infra/template.yaml): two processor instances, one file.
         envs["splat-processor#2"] = envs["splat-processor"]
         functions, roots = {}, {}
@@ -231,7 +237,7 @@ def stack(tmp_path_factory):
         yield Stack(dsn, work / "efs" / "splat.db", front.url, functions["splat-processor"].log_path,
                     remote=db.sqld, remote_env=db.cli if db.sqld else None, bucket=name, queue_url=queue_url,
                     dlq_url=dlq_url, s3=clients["s3"], sqs=clients["sqs"], front=front, trigger=trigger,
-                    functions=functions, task_roots=roots, notifications=notifications, provider=provider)
+                    functions=functions, task_roots=roots, notifications=notifications, provider=provider, envs=envs)
     finally:
         outside.close()
         if trigger:

@@ -338,7 +338,8 @@ def test_the_scheduler_runs_retention_and_the_monitor_tick(stack, sent):
     assert retention["job"] == "retention" and "report" in retention
     # The monitor tick runs in the processor (the writer), as the template schedules it.
     monitors = scheduled(stack.functions["splat-processor"], "monitors")
-    assert monitors == {"job": "monitors", "missed": 0, "failed": 0, "overrun": 0, "recovered": 0}
+    assert monitors == {"job": "monitors", "missed": 0, "failed": 0, "overrun": 0, "recovered": 0,
+                        "keys_republished": False}
     # Each function refuses the other's job rather than running it with the wrong timeout or concurrency.
     with pytest.raises(InvokeError, match="runs in the processor"):
         scheduled(stack.functions["splat-retention"], "monitors")

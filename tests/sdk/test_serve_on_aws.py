@@ -2,7 +2,9 @@
 a real SDK's event goes ingest → SQS → the polling processor → libSQL, and an envelope too large for an SQS
 message travels through S3 (claim check) and is deleted there once stored."""
 
+import json
 import os
+import time
 import urllib.request
 import uuid
 
@@ -38,6 +40,15 @@ def test_sdk_event_goes_through_sqs(aws_splat):
     assert not (splat.db_path.parent / "queue.db").exists()
     attrs = clients["sqs"].get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
     assert int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"]) == 0
+    # On SQS, /_health reports the processor's last batch (SentTimestamp of its oldest message), not a depth.
+    for _ in range(50):  # recorded just after the batch's commit
+        with urllib.request.urlopen(f"{splat.base_url}/_health", timeout=10) as response:
+            health = json.loads(response.read())
+        if health["queue_last_batch_at"]:
+            break
+        time.sleep(0.1)
+    assert health["queue_depth"] is None and health["queue_status"] == "healthy", health
+    assert 0 <= health["queue_lag_seconds"] < 60 and health["queue_last_batch_at"], health
 
 
 def test_large_envelope_is_claim_checked_through_s3(aws_splat):

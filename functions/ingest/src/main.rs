@@ -1,11 +1,14 @@
 //! The ingest Lambda: API Gateway (HTTP API v2) or a function URL → the shared ingest router → SQS.
+//! It runs outside the VPC with no database: keys come from the key snapshot in the bucket
+//! (`splat::ingest::snapshot`), so it starts before the database exists and answers 503 until the first
+//! project's keys are published.
 
 // mimalloc: the processor and ingest allocate per event; measured faster than the system allocator.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use splat::config::Config;
-use splat::wiring::{adapters, ingest_state, open_reader};
+use splat::wiring::{adapters, snapshot_ingest_state};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -13,11 +16,9 @@ async fn main() -> Result<(), lambda_http::Error> {
     // Routes are `/api/...`; the API Gateway stage name must not prefix them.
     std::env::set_var("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true");
     let config = Config::from_env()?;
-    // Read-only and never migrating: ingest only looks up keys, and must not wait on the writer's lock.
-    let store = open_reader(&config).await?;
     let (queue, blobs) = adapters(&config).await?;
-    lambda_http::run(splat::ingest::router(ingest_state(
-        &config, store, queue, blobs,
+    lambda_http::run(splat::ingest::router(snapshot_ingest_state(
+        &config, queue, blobs,
     )))
     .await
 }

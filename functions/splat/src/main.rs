@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use splat::admin;
 use splat::config::Config;
+use splat::ingest::snapshot::publishing;
 use splat::queue::dead_letters;
 use splat::wiring::{dsn_line, open_store};
 
@@ -191,28 +192,33 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Key { command } => {
             let store = open_store(&config).await?;
+            let blobs = splat::wiring::blob_store(&config).await?;
             let (scheme, host) = config.public_base(config.bind);
             let base = (scheme.as_str(), host.as_str());
-            let lines = match command {
-                KeyCommand::List { project } => {
-                    admin::list_keys(&store, project.as_deref(), base).await?
-                }
-                KeyCommand::Add { project, label } => {
-                    admin::add_key(&store, &project, &label, base).await?
-                }
-                KeyCommand::Disable { key } => {
-                    admin::set_key_enabled(&store, &key, false, base).await?
-                }
-                KeyCommand::Enable { key } => {
-                    admin::set_key_enabled(&store, &key, true, base).await?
-                }
-                KeyCommand::Rotate { key } => admin::rotate_key(&store, &key, base).await?,
-                KeyCommand::Limit {
-                    key,
-                    categories,
-                    per_minute,
-                } => admin::limit_key(&store, &key, &categories, &per_minute, base).await?,
-            };
+            // Ingest outside the VPC reads keys from the snapshot in the bucket: published after a change.
+            let lines = publishing(&store, &*blobs, async {
+                anyhow::Ok(match command {
+                    KeyCommand::List { project } => {
+                        admin::list_keys(&store, project.as_deref(), base).await?
+                    }
+                    KeyCommand::Add { project, label } => {
+                        admin::add_key(&store, &project, &label, base).await?
+                    }
+                    KeyCommand::Disable { key } => {
+                        admin::set_key_enabled(&store, &key, false, base).await?
+                    }
+                    KeyCommand::Enable { key } => {
+                        admin::set_key_enabled(&store, &key, true, base).await?
+                    }
+                    KeyCommand::Rotate { key } => admin::rotate_key(&store, &key, base).await?,
+                    KeyCommand::Limit {
+                        key,
+                        categories,
+                        per_minute,
+                    } => admin::limit_key(&store, &key, &categories, &per_minute, base).await?,
+                })
+            })
+            .await?;
             println!("{}", lines.join("\n"));
             Ok(())
         }
@@ -229,23 +235,27 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Project { command } => {
             let store = open_store(&config).await?;
+            let blobs = splat::wiring::blob_store(&config).await?;
             let (scheme, host) = config.public_base(config.bind);
-            let projects = match command {
-                ProjectCommand::Create { name } => vec![store.create_project(&name).await?],
-                ProjectCommand::List => store.list_projects().await?,
-                ProjectCommand::Limit {
-                    project,
-                    categories,
-                    per_minute,
-                } => {
-                    let base = (scheme.as_str(), host.as_str());
-                    let lines =
-                        admin::limit_project(&store, &project, &categories, &per_minute, base)
-                            .await?;
-                    println!("{}", lines.join("\n"));
-                    return Ok(());
-                }
-            };
+            let projects = publishing(&store, &*blobs, async {
+                anyhow::Ok(match command {
+                    ProjectCommand::Create { name } => vec![store.create_project(&name).await?],
+                    ProjectCommand::List => store.list_projects().await?,
+                    ProjectCommand::Limit {
+                        project,
+                        categories,
+                        per_minute,
+                    } => {
+                        let base = (scheme.as_str(), host.as_str());
+                        let lines =
+                            admin::limit_project(&store, &project, &categories, &per_minute, base)
+                                .await?;
+                        println!("{}", lines.join("\n"));
+                        Vec::new()
+                    }
+                })
+            })
+            .await?;
             for project in projects {
                 println!("{} {} ({})", project.id, project.slug, project.name);
                 println!("{}", dsn_line(&project, &scheme, &host));

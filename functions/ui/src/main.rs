@@ -27,7 +27,7 @@ async fn ui(config: Arc<Config>, auth: Auth) -> anyhow::Result<axum::Router> {
     let store = open_migrated(&config).await?;
     let (queue, blobs) = adapters(&config).await?;
     // Span waterfalls are read from the lake files through the blob store.
-    let lake = splat::lake::LakeFiles::new(store.clone(), blobs);
+    let lake = splat::lake::LakeFiles::new(store.clone(), blobs.clone());
     let health = HealthState::new(
         store.clone(),
         queue.clone(),
@@ -43,6 +43,8 @@ async fn ui(config: Arc<Config>, auth: Auth) -> anyhow::Result<axum::Router> {
         config.internal_url.clone(),
     )
     .with_lake(Arc::new(lake))
+    // Ingest reads keys from the snapshot in the bucket: key changes made here publish it.
+    .with_key_snapshot(blobs)
     .with_retention(config.retention)
     .with_auth(auth)
     // No Host allowlist here: AWS routes a function URL by its Host, and the origin secret is what keeps

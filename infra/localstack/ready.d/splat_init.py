@@ -224,6 +224,9 @@ def deploy_lambdas(queue_url, queue_arn):
     urls = {}
     for name, (timeout, memory) in FUNCTIONS.items():
         env = dict(common)
+        if name == "splat-ingest":
+            # As in the template: no database; keys come from the snapshot the UI publishes to the bucket.
+            del env["SPLAT_DATABASE_PATH"]
         if name == "splat-ui":
             # The DSNs the UI prints name ingest's URL (ingest is deployed first), as in the template.
             env["SPLAT_PUBLIC_URL"] = urls["splat-ingest"].rstrip("/")

@@ -59,6 +59,31 @@ impl BlobStore for LocalBlobStore {
         }
     }
 
+    async fn get_capped(&self, key: &str, max_bytes: usize) -> Result<Bytes, BlobError> {
+        use tokio::io::AsyncReadExt;
+        let not_found = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::NotFound => BlobError::NotFound(key.to_owned()),
+            _ => backend(e),
+        };
+        let file = tokio::fs::File::open(self.path(key)?)
+            .await
+            .map_err(not_found)?;
+        let stated = file.metadata().await.map_err(backend)?.len();
+        if stated > max_bytes as u64 {
+            return Err(BlobError::TooLarge(key.to_owned(), max_bytes));
+        }
+        // A file that grew since its size was read is cut off one byte past the cap and refused.
+        let mut data = Vec::with_capacity(stated as usize);
+        file.take(max_bytes as u64 + 1)
+            .read_to_end(&mut data)
+            .await
+            .map_err(backend)?;
+        if data.len() > max_bytes {
+            return Err(BlobError::TooLarge(key.to_owned(), max_bytes));
+        }
+        Ok(Bytes::from(data))
+    }
+
     async fn delete(&self, key: &str) -> Result<(), BlobError> {
         match tokio::fs::remove_file(self.path(key)?).await {
             Ok(()) => Ok(()),

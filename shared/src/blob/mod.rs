@@ -15,6 +15,8 @@ pub enum BlobError {
     NotFound(String),
     #[error("invalid blob key {0:?}")]
     InvalidKey(String),
+    #[error("blob {0:?} is larger than {1} bytes")]
+    TooLarge(String, usize),
     #[error("blob store: {0}")]
     Backend(String),
 }
@@ -24,6 +26,9 @@ pub trait BlobStore: Send + Sync {
     /// Stores `data` under `key`, replacing what was there; durable when it returns.
     async fn put(&self, key: &str, data: Bytes) -> Result<(), BlobError>;
     async fn get(&self, key: &str) -> Result<Bytes, BlobError>;
+    /// [`BlobStore::get`] of an object that must not exceed `max_bytes`: a larger one is refused
+    /// ([`BlobError::TooLarge`]) from its stated size, and reading stops past the cap, before it is held.
+    async fn get_capped(&self, key: &str, max_bytes: usize) -> Result<Bytes, BlobError>;
     /// Deleting a missing key is not an error: deletes are retried under at-least-once delivery.
     async fn delete(&self, key: &str) -> Result<(), BlobError>;
     /// Keys under `prefix`, sorted.

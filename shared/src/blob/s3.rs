@@ -21,6 +21,29 @@ impl S3BlobStore {
     }
 }
 
+impl S3BlobStore {
+    async fn get_object(
+        &self,
+        key: &str,
+    ) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, BlobError> {
+        check_key(key)?;
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
+                Err(BlobError::NotFound(key.to_owned()))
+            }
+            Err(e) => Err(backend(e)),
+        }
+    }
+}
+
 fn backend(e: impl std::fmt::Debug) -> BlobError {
     BlobError::Backend(format!("{e:?}"))
 }
@@ -41,22 +64,27 @@ impl BlobStore for S3BlobStore {
     }
 
     async fn get(&self, key: &str) -> Result<Bytes, BlobError> {
-        check_key(key)?;
-        let out = match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
-                return Err(BlobError::NotFound(key.to_owned()))
-            }
-            Err(e) => return Err(backend(e)),
-        };
+        let out = self.get_object(key).await?;
         Ok(out.body.collect().await.map_err(backend)?.into_bytes())
+    }
+
+    async fn get_capped(&self, key: &str, max_bytes: usize) -> Result<Bytes, BlobError> {
+        let too_large = || BlobError::TooLarge(key.to_owned(), max_bytes);
+        let mut out = self.get_object(key).await?;
+        let stated = out.content_length().unwrap_or(0);
+        if usize::try_from(stated).map_or(true, |n| n > max_bytes) {
+            return Err(too_large());
+        }
+        // The stated length is the server's word; the bytes are counted as they come all the same.
+        let mut data = bytes::BytesMut::with_capacity(stated as usize);
+        while let Some(chunk) = out.body.next().await {
+            let chunk = chunk.map_err(backend)?;
+            if data.len() + chunk.len() > max_bytes {
+                return Err(too_large());
+            }
+            data.extend_from_slice(&chunk);
+        }
+        Ok(data.freeze())
     }
 
     async fn delete(&self, key: &str) -> Result<(), BlobError> {

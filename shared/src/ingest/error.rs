@@ -51,6 +51,8 @@ pub enum BadStoreRequest {
     QueueFull(String),
     #[error("project configuration is unavailable, try again")]
     ConfigUnavailable(String),
+    #[error("{}", super::keys::LookupError::NotPublished)]
+    KeysNotPublished,
     #[error("ingest is holding as many request bodies as its memory allows, try again shortly")]
     Busy,
     #[error("request needs more than the {0}-byte ingest memory budget")]
@@ -59,6 +61,10 @@ pub enum BadStoreRequest {
 
 /// Seconds a client is asked to wait when ingest is at its memory budget: bodies in flight are gone by then.
 const BUSY_RETRY_AFTER_SECS: u32 = 2;
+/// Seconds to wait when the keys could not be read: a passing failure of the database or the bucket.
+const CONFIG_RETRY_AFTER_SECS: u32 = 5;
+/// Seconds to wait when no key is published yet: someone has to create a project first.
+const NOT_PUBLISHED_RETRY_AFTER_SECS: u32 = 60;
 
 impl From<OverBudget> for BadStoreRequest {
     fn from(why: OverBudget) -> Self {
@@ -96,6 +102,7 @@ impl BadStoreRequest {
             Self::QueueUnavailable(_)
             | Self::QueueFull(_)
             | Self::ConfigUnavailable(_)
+            | Self::KeysNotPublished
             | Self::Busy
             | Self::Decode(DecodeError::Refused) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -122,8 +129,9 @@ impl IntoResponse for BadStoreRequest {
     fn into_response(self) -> Response {
         let status = self.status();
         let detail = self.to_string();
-        // Shedding load is expected under a flood; logging each refusal as an error would flood the log too.
-        if status.is_server_error() && !matches!(self, Self::Busy) {
+        // Shedding load is expected under a flood, and a new stack is refused until its first project:
+        // logging each such refusal as an error would flood the log too.
+        if status.is_server_error() && !matches!(self, Self::Busy | Self::KeysNotPublished) {
             tracing::error!(error = ?self, "ingest failed");
         } else {
             tracing::debug!(%detail, status = status.as_u16(), "ingest rejected a request");
@@ -138,8 +146,14 @@ impl IntoResponse for BadStoreRequest {
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert("x-sentry-error", header_safe(&detail));
-        if matches!(self, Self::Busy | Self::Decode(DecodeError::Refused)) {
-            headers.insert("retry-after", HeaderValue::from(BUSY_RETRY_AFTER_SECS));
+        let retry_after = match self {
+            Self::Busy | Self::Decode(DecodeError::Refused) => Some(BUSY_RETRY_AFTER_SECS),
+            Self::ConfigUnavailable(_) => Some(CONFIG_RETRY_AFTER_SECS),
+            Self::KeysNotPublished => Some(NOT_PUBLISHED_RETRY_AFTER_SECS),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            headers.insert("retry-after", HeaderValue::from(secs));
         }
         if let Self::RateLimited(limits) = &self {
             headers.insert("retry-after", HeaderValue::from(limits.retry_after_secs()));
@@ -220,5 +234,19 @@ mod tests {
         let whole = BadStoreRequest::from(OverBudget::TooLarge(1 << 20)).into_response();
         assert_eq!(whole.status(), 413);
         assert!(whole.headers().get("retry-after").is_none());
+    }
+
+    #[test]
+    fn keys_not_yet_published_or_unreadable_are_503s_to_retry() {
+        let none = BadStoreRequest::KeysNotPublished.into_response();
+        assert_eq!(none.status(), 503);
+        assert_eq!(none.headers()["retry-after"], "60");
+        assert!(none.headers()["x-sentry-error"]
+            .to_str()
+            .unwrap()
+            .contains("splat project create"));
+        let down = BadStoreRequest::ConfigUnavailable("s3 timed out".into()).into_response();
+        assert_eq!(down.status(), 503);
+        assert_eq!(down.headers()["retry-after"], "5");
     }
 }

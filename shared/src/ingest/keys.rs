@@ -1,4 +1,5 @@
-//! Which project a public key belongs to, cached so that ingest does not ask the database per request.
+//! Which project a public key belongs to, cached so that ingest does not ask per request: the database
+//! (`splat serve`), or the key snapshot in the bucket (the ingest Lambda, see [`super::snapshot`]).
 //! Entries live for `SPLAT_KEY_CACHE_SECS` (default 30 s): a key disabled or rotated (`splat key`, the
 //! settings page) is refused within that time, and a changed quota applies within it. Lower it to cut a
 //! leaked key off faster, at the cost of one key lookup per key per TTL.
@@ -12,15 +13,28 @@ use async_trait::async_trait;
 use crate::protocol::PublicKey;
 use crate::store::{KeyInfo, Store};
 
+/// Why a key could not be looked up (as opposed to: it is unknown). Either way ingest answers 503.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LookupError {
+    /// No key has been published for ingest yet: a new stack before its first `splat project create`.
+    #[error("no project keys are published yet (the bucket has no key snapshot): create a project first (`splat project create`)")]
+    NotPublished,
+    /// The keys could not be read (the database or the bucket failed).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
 #[async_trait]
 pub trait KeyLookup: Send + Sync {
-    async fn lookup(&self, key: &PublicKey) -> Result<Option<KeyInfo>, String>;
+    async fn lookup(&self, key: &PublicKey) -> Result<Option<KeyInfo>, LookupError>;
 }
 
 #[async_trait]
 impl KeyLookup for Store {
-    async fn lookup(&self, key: &PublicKey) -> Result<Option<KeyInfo>, String> {
-        self.key_info(key).await.map_err(|e| e.to_string())
+    async fn lookup(&self, key: &PublicKey) -> Result<Option<KeyInfo>, LookupError> {
+        self.key_info(key)
+            .await
+            .map_err(|e| LookupError::Unavailable(e.to_string()))
     }
 }
 
@@ -47,7 +61,7 @@ impl<L: KeyLookup> CachedKeys<L> {
 
 #[async_trait]
 impl<L: KeyLookup> KeyLookup for CachedKeys<L> {
-    async fn lookup(&self, key: &PublicKey) -> Result<Option<KeyInfo>, String> {
+    async fn lookup(&self, key: &PublicKey) -> Result<Option<KeyInfo>, LookupError> {
         let now = Instant::now();
         if let Some((at, info)) = self.entries.lock().expect("poisoned").get(key) {
             if now.duration_since(*at) < self.ttl {

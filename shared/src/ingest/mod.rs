@@ -36,13 +36,15 @@ pub mod cron;
 mod error;
 pub mod keys;
 mod rate_limit;
+pub mod snapshot;
 mod unpacker;
 
 use body::{decode_within, refuse, BodyReader};
 pub use budget::{MemoryBudget, Reservation};
 pub use error::BadStoreRequest;
-pub use keys::{CachedKeys, KeyLookup};
+pub use keys::{CachedKeys, KeyLookup, LookupError};
 pub use rate_limit::{RateLimiter, RateLimits};
+pub use snapshot::SnapshotKeys;
 
 /// Everything ingest needs, built once per process.
 #[derive(Clone)]
@@ -282,7 +284,10 @@ pub(crate) async fn authorize(
         .keys
         .lookup(&creds.public_key)
         .await
-        .map_err(BadStoreRequest::ConfigUnavailable)?
+        .map_err(|e| match e {
+            LookupError::NotPublished => BadStoreRequest::KeysNotPublished,
+            LookupError::Unavailable(why) => BadStoreRequest::ConfigUnavailable(why),
+        })?
         .ok_or(BadStoreRequest::UnknownKey)?;
     if info.project_id != project {
         return Err(BadStoreRequest::WrongProject(project.to_string()));

@@ -83,7 +83,13 @@ pub struct Processor {
     max_monitors: usize,
     /// Test only: panic on an envelope containing this (see [`Processor::with_panic_marker`]).
     panic_marker: Option<Arc<[u8]>>,
+    /// When this processor last recorded the queue's lag (see [`Processor::note_queue_lag`]).
+    lag_noted: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
+
+/// The queue's lag is recorded at most this often per processor: each record is a write of its own (about
+/// 5 ms with the rollback journal on a local disk), and a second is finer than anyone reads it.
+const LAG_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Why one message was not processed.
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +111,7 @@ impl Processor {
             horizons: Horizons::default(),
             max_monitors: crate::monitors::DEFAULT_MAX_MONITORS_PER_PROJECT,
             panic_marker: None,
+            lag_noted: Arc::default(),
         }
     }
 
@@ -195,6 +202,26 @@ impl Processor {
             }
         }
         Ok(outcome)
+    }
+
+    /// Records when a batch ran and how long its oldest message had waited: on SQS, what the UI and
+    /// `/_health` show in place of the queue's depth (see [`crate::queue::gauge`]). Called once the batch
+    /// is done (committed and acknowledged), so that it never delays either; at most once per
+    /// [`LAG_EVERY`]; never fails.
+    pub async fn note_queue_lag<'d>(&self, deliveries: impl IntoIterator<Item = &'d Delivery>) {
+        let Some(batch) = crate::queue::gauge::batch_of(deliveries) else {
+            return;
+        };
+        {
+            let mut noted = self.lag_noted.lock().expect("not poisoned");
+            if noted.is_some_and(|at| at.elapsed() < LAG_EVERY) {
+                return;
+            }
+            *noted = Some(std::time::Instant::now());
+        }
+        if let Err(e) = self.store.record_queue_batch(batch).await {
+            tracing::warn!(error = %e, "could not record the batch's queue lag");
+        }
     }
 
     /// Commits each message's rows on its own (decoding it again: this path is rare, and keeping every
@@ -547,4 +574,42 @@ fn add_spans(
         batch.spans.push(span_row(project, span));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_queue_lag_is_recorded_at_most_once_a_second() {
+        let store = Store::open_in_memory().await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Arc::new(crate::blob::LocalBlobStore::new(dir.path()));
+        let processor = Processor::new(store.clone(), blobs);
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let delivery = |id: &str, sent_at_ms| Delivery {
+            message_id: id.into(),
+            receipt: id.into(),
+            receive_count: 1,
+            body: b"not a splat message".to_vec(),
+            sent_at_ms,
+        };
+        // The local queue says nothing of when it took a message: nothing is written.
+        processor.note_queue_lag(&[delivery("l", None)]).await;
+        assert_eq!(store.last_queue_batch().await.unwrap(), None);
+        // A failed message still waited in the queue: its lag counts.
+        processor
+            .note_queue_lag(&[delivery("a", Some(now_ms - 5_000))])
+            .await;
+        let first = store.last_queue_batch().await.unwrap().unwrap();
+        assert!(first.lag_ms >= 5_000, "{first:?}");
+        processor
+            .note_queue_lag(&[delivery("b", Some(now_ms - 60_000))])
+            .await;
+        assert_eq!(
+            store.last_queue_batch().await.unwrap(),
+            Some(first),
+            "within a second of the last record, no write"
+        );
+    }
 }

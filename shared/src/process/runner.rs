@@ -233,6 +233,7 @@ async fn process(
     };
     let done: Vec<String> = outcome.done.iter().filter_map(receipt).collect();
     queue.delete(&done).await?;
+    processor.note_queue_lag(deliveries).await;
     for (id, reason) in &outcome.reasons {
         if let Some(receipt) = receipt(id) {
             queue.note_failure(&receipt, reason).await?;

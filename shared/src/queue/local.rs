@@ -236,6 +236,7 @@ impl LocalQueue {
                 receipt: format!("{id}:{receive_count}"),
                 receive_count,
                 body,
+                sent_at_ms: None,
             });
         }
         drop(rows);

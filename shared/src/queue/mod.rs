@@ -13,11 +13,13 @@ use serde::{Deserialize, Serialize};
 use crate::protocol::{EventId, ProjectId};
 
 pub mod dead_letters;
+pub mod gauge;
 pub mod local;
 #[cfg(feature = "aws")]
 pub mod sqs;
 
 pub use dead_letters::DeadLetter;
+pub use gauge::QueueGauge;
 pub use local::LocalQueue;
 
 /// A message as the queue hands it out.
@@ -29,6 +31,9 @@ pub struct Delivery {
     pub receipt: String,
     pub receive_count: u32,
     pub body: Vec<u8>,
+    /// When the queue took the message, in milliseconds (SQS's `SentTimestamp`; the local queue keeps none,
+    /// its depth is free to count): the processor's queue lag (see [`gauge`]).
+    pub sent_at_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -70,6 +75,12 @@ pub trait Queue: Send + Sync {
     }
     /// Messages waiting (visible or in flight), for health and the UI.
     async fn depth(&self) -> Result<u64, QueueError>;
+    /// Whether [`Queue::depth`] costs nothing. SQS's is an API call, which from inside the VPC needs an
+    /// interface endpoint billed by the hour: the UI shows the processor's recorded lag instead
+    /// ([`gauge`]).
+    fn depth_is_free(&self) -> bool {
+        true
+    }
     /// Largest encoded message the queue takes; bigger envelopes travel through the blob store.
     fn max_message_bytes(&self) -> usize;
 }

@@ -75,6 +75,7 @@ impl Queue for SqsQueue {
             .max_number_of_messages(max.clamp(1, 10) as i32)
             .wait_time_seconds(wait.as_secs() as i32)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
             .customize()
             .config_override(aws_sdk_sqs::config::Builder::default().timeout_config(timeouts(wait)))
             .send()
@@ -98,6 +99,10 @@ impl Queue for SqsQueue {
                         .body()
                         .map(|b| b64().decode(b).unwrap_or_else(|_| b.as_bytes().to_vec()))
                         .unwrap_or_default(),
+                    sent_at_ms: m
+                        .attributes()
+                        .and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp))
+                        .and_then(|n| n.parse().ok()),
                 })
             })
             .collect())
@@ -153,6 +158,10 @@ impl Queue for SqsQueue {
         };
         Ok(get(QueueAttributeName::ApproximateNumberOfMessages)
             + get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+    }
+
+    fn depth_is_free(&self) -> bool {
+        false
     }
 
     fn max_message_bytes(&self) -> usize {

@@ -1,8 +1,10 @@
 //! DSN keys and quotas: adding, disabling and rotating a project's keys, and the per-minute quotas per data
 //! category that ingest enforces for a key or for its whole project.
 //!
-//! Ingest reads a key through [`Store::key_info`] (cached for `SPLAT_KEY_CACHE_SECS`), so a key disabled
-//! or a quota changed here takes effect within that time.
+//! Ingest reads a key through [`Store::key_info`] (`splat serve`) or from the key snapshot built by
+//! [`Store::all_key_infos`] (the ingest Lambda, see [`crate::ingest::snapshot`]), cached for
+//! `SPLAT_KEY_CACHE_SECS` either way, so a key disabled or a quota changed here takes effect within that
+//! time.
 
 use crate::protocol::{DataCategory, ProjectId, PublicKey};
 
@@ -219,43 +221,75 @@ impl Store {
 
     /// What ingest needs to know about a key, in one read: project, state and the quotas that apply.
     pub async fn key_info(&self, key: &PublicKey) -> Result<Option<KeyInfo>> {
-        let mut rows = self
+        let rows = self
             .conn()
             .query(
-                "SELECT k.project_id, k.enabled, q.public_key, q.category, q.per_minute
-                 FROM project_keys k LEFT JOIN quotas q ON q.project_id = k.project_id AND q.public_key IN ('', k.public_key)
-                 WHERE k.public_key = ?1",
+                &format!("{KEY_INFO_SELECT} WHERE k.public_key = ?1"),
                 [key.as_str()],
             )
             .await?;
-        let mut info: Option<KeyInfo> = None;
-        while let Some(row) = rows.next().await? {
-            let info = info.get_or_insert(KeyInfo {
-                project_id: ProjectId::new(row.get(0)?),
-                enabled: row.get::<i64>(1)? != 0,
-                quotas: Vec::new(),
-            });
-            let (Some(owner), Some(category), Some(per_minute)) = (
-                row.get::<Option<String>>(2)?,
-                row.get::<Option<String>>(3)?,
-                row.get::<Option<i64>>(4)?,
-            ) else {
-                continue;
-            };
-            if let Some(category) = DataCategory::from_name(&category) {
-                info.quotas.push(Quota {
-                    scope: if owner.is_empty() {
-                        QuotaScope::Project
-                    } else {
-                        QuotaScope::Key
-                    },
-                    category,
-                    per_minute: per_minute.max(0) as u64,
-                });
-            }
-        }
-        Ok(info)
+        Ok(key_infos(rows).await?.pop().map(|(_, info)| info))
     }
+
+    /// Every key, enabled or not, with what [`Store::key_info`] says of it, and the [`Store::key_version`]
+    /// read before them: the keys are at least that recent (what the key snapshot is built from).
+    pub async fn all_key_infos(&self) -> Result<(i64, Vec<(PublicKey, KeyInfo)>)> {
+        let version = self.key_version().await?;
+        let rows = self
+            .conn()
+            .query(&format!("{KEY_INFO_SELECT} ORDER BY k.public_key"), ())
+            .await?;
+        Ok((version, key_infos(rows).await?))
+    }
+
+    /// A number that grows with every change to keys, quotas or projects (triggers keep it: nothing that
+    /// writes them can forget), so that a copy of the keys knows whether it is stale.
+    pub async fn key_version(&self) -> Result<i64> {
+        self.scalar("SELECT coalesce(max(version), 0) FROM key_changes", ())
+            .await
+    }
+}
+
+/// A key with its project's quotas and its own, one row per quota (or one without any).
+const KEY_INFO_SELECT: &str = "SELECT k.public_key, k.project_id, k.enabled, q.public_key, q.category, q.per_minute
+     FROM project_keys k LEFT JOIN quotas q ON q.project_id = k.project_id AND q.public_key IN ('', k.public_key)";
+
+/// Folds [`KEY_INFO_SELECT`]'s rows, grouped by key, into one [`KeyInfo`] per key.
+async fn key_infos(mut rows: libsql::Rows) -> Result<Vec<(PublicKey, KeyInfo)>> {
+    let mut out: Vec<(PublicKey, KeyInfo)> = Vec::new();
+    while let Some(row) = rows.next().await? {
+        let key = parse_key(&row.get::<String>(0)?)?;
+        if out.last().is_none_or(|(last, _)| *last != key) {
+            let info = KeyInfo {
+                project_id: ProjectId::new(row.get(1)?),
+                enabled: row.get::<i64>(2)? != 0,
+                quotas: Vec::new(),
+            };
+            out.push((key, info));
+        }
+        let (Some(owner), Some(category), Some(per_minute)) = (
+            row.get::<Option<String>>(3)?,
+            row.get::<Option<String>>(4)?,
+            row.get::<Option<i64>>(5)?,
+        ) else {
+            continue;
+        };
+        // A category a newer version wrote and this one does not know counts for nothing here.
+        if let (Some(category), Some((_, info))) =
+            (DataCategory::from_name(&category), out.last_mut())
+        {
+            info.quotas.push(Quota {
+                scope: if owner.is_empty() {
+                    QuotaScope::Project
+                } else {
+                    QuotaScope::Key
+                },
+                category,
+                per_minute: per_minute.max(0) as u64,
+            });
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod monitors;
 mod perf_reads;
 mod project_reads;
 mod projects;
+mod queue_batches;
 mod remote;
 #[cfg(feature = "remote-db")]
 mod remote_connector;
@@ -42,6 +43,7 @@ pub use perf_reads::{
 };
 pub use project_reads::{ProjectSummary, RecentEvent};
 pub use projects::{Project, ProjectKey};
+pub use queue_batches::QueueBatch;
 pub use remote::RemoteDatabase;
 pub use retention::{OltpReport, EXPIRED_PAYLOAD};
 pub use rollups::Rollup;

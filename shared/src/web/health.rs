@@ -3,7 +3,9 @@
 //!
 //! `status` is `ok`; `warning` when the queue holds at least `QUEUE_WARNING_THRESHOLD` messages; and
 //! `degraded` (the seed's word) when it holds at least `QUEUE_CRITICAL_THRESHOLD`, or when the database or
-//! the queue cannot be read. Degraded answers 503, the others 200, so a monitor needs only the status
+//! the queue cannot be read. On SQS the depth is not asked for (see [`crate::queue::gauge`]): the
+//! processor's last batch is reported instead (`queue_lag_seconds`, `queue_last_batch_at`), `warning` from
+//! a minute's lag and `degraded` from five. Degraded answers 503, the others 200, so a monitor needs only the status
 //! code. The route has its own router, merged outside the UI's: no sign-in ever stands in front of it.
 //!
 //! Where the processor runs in the same process (`splat serve`), `processor` reports its loop (see
@@ -22,7 +24,8 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 use crate::process::supervisor::{LoopState, ProcessorHealth, ProcessorReport};
-use crate::queue::Queue;
+use crate::queue::gauge::Level;
+use crate::queue::{Queue, QueueGauge};
 use crate::store::{Store, StoreError};
 
 /// How long counts are reused before the database is asked again.
@@ -49,14 +52,14 @@ pub struct QueueThresholds {
 }
 
 impl QueueThresholds {
-    /// `healthy`, `warning` or `critical` for a depth (at or above a threshold counts).
-    pub fn status(self, depth: u64) -> QueueStatus {
-        if depth >= self.critical {
-            QueueStatus::Critical
-        } else if depth >= self.warning {
-            QueueStatus::Warning
-        } else {
-            QueueStatus::Healthy
+    /// `healthy`, `warning` or `critical` for a depth (at or above a threshold counts), or for a lag by
+    /// its own thresholds; `unavailable` when neither could be read.
+    pub fn status(self, gauge: QueueGauge) -> QueueStatus {
+        match gauge.level(self.warning, self.critical) {
+            Level::Calm => QueueStatus::Healthy,
+            Level::Busy => QueueStatus::Warning,
+            Level::Behind => QueueStatus::Critical,
+            Level::Unknown => QueueStatus::Unavailable,
         }
     }
 }
@@ -85,7 +88,11 @@ pub struct Health {
     pub status: Status,
     /// RFC 3339, UTC.
     pub timestamp: String,
+    /// Messages waiting (the local queue; `null` on SQS).
     pub queue_depth: Option<u64>,
+    /// On SQS: how long the oldest message of the processor's last batch had waited, and when that was.
+    pub queue_lag_seconds: Option<f64>,
+    pub queue_last_batch_at: Option<String>,
     pub queue_status: QueueStatus,
     pub queue_warning_threshold: u64,
     pub queue_critical_threshold: u64,
@@ -133,14 +140,8 @@ impl HealthState {
 
     /// Reads everything and decides the status.
     pub async fn check(&self) -> Health {
-        let depth = match self.queue.depth().await {
-            Ok(depth) => Some(depth),
-            Err(e) => {
-                tracing::warn!(error = %e, "health: queue depth unavailable");
-                None
-            }
-        };
-        let queue_status = depth.map_or(QueueStatus::Unavailable, |d| self.thresholds.status(d));
+        let gauge = QueueGauge::read(&*self.queue, &self.store).await;
+        let queue_status = self.thresholds.status(gauge);
         let counts = match self.counts().await {
             Ok(counts) => Some(counts),
             Err(e) => {
@@ -160,7 +161,9 @@ impl HealthState {
         Health {
             status,
             timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            queue_depth: depth,
+            queue_depth: gauge.depth(),
+            queue_lag_seconds: gauge.lag().map(|lag| lag.as_secs_f64()),
+            queue_last_batch_at: gauge.last_batch_at(),
             queue_status,
             queue_warning_threshold: self.thresholds.warning,
             queue_critical_threshold: self.thresholds.critical,
@@ -253,7 +256,7 @@ mod tests {
             critical: 100,
         };
         assert_eq!(
-            [0, 49, 50, 99, 100, 5000].map(|d| t.status(d)),
+            [0, 49, 50, 99, 100, 5000].map(|d| t.status(QueueGauge::Depth(d))),
             [
                 QueueStatus::Healthy,
                 QueueStatus::Healthy,

@@ -1,6 +1,7 @@
 //! `GET /live.json`: what live pages poll. The change stamp moves when an event is stored or an issue
 //! changes status; the page compares it with the stamp it was rendered at and, when it moved, fetches
-//! itself again and swaps its live regions. The queue depth feeds the header's pill.
+//! itself again and swaps its live regions. The queue depth (on SQS, the processor's last lag) feeds the
+//! header's pill.
 
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
@@ -23,10 +24,12 @@ pub async fn stamp(
         None => None,
     };
     let stamp = state.store.change_stamp(project).await?;
-    let pill = QueuePill::new(state.queue_depth().await);
+    let pill = QueuePill::new(state.queue_gauge().await);
     Ok(Json(serde_json::json!({
         "stamp": stamp,
         "queue_depth": pill.depth,
+        "queue_label": pill.label,
+        "queue_caption": pill.caption,
         "queue_class": pill.class,
     }))
     .into_response())

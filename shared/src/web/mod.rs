@@ -20,9 +20,10 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
+use crate::blob::BlobStore;
 use crate::lake::LakeReader;
 use crate::protocol::{Dsn, ProjectId};
-use crate::queue::Queue;
+use crate::queue::{Queue, QueueGauge};
 use crate::store::{Project, Store};
 
 mod assets;
@@ -68,14 +69,14 @@ pub struct WebState {
     pub hosts: Option<front_door::HostPolicy>,
     /// The secret CloudFront adds to each request (`None`: not required).
     pub origin_secret: Option<crate::secret::Secret>,
-    queue_depth: Arc<Mutex<Option<DepthReading>>>,
+    /// Where the key snapshot is published after a form changes keys, quotas or projects (`None`: never;
+    /// see [`crate::ingest::snapshot`]).
+    pub key_snapshot: Option<Arc<dyn BlobStore>>,
+    queue_gauge: Arc<Mutex<Option<(Instant, QueueGauge)>>>,
 }
 
-/// When the queue was last asked, and what it said (`None`: it could not say).
-type DepthReading = (Instant, Option<u64>);
-
-/// How long the header's queue depth is reused before asking the queue again.
-const QUEUE_DEPTH_TTL: Duration = Duration::from_secs(3);
+/// How long the header's queue reading is reused before reading it again.
+const QUEUE_GAUGE_TTL: Duration = Duration::from_secs(3);
 
 impl WebState {
     pub fn new(
@@ -95,8 +96,15 @@ impl WebState {
             auth: auth::Auth::default(),
             hosts: None,
             origin_secret: None,
-            queue_depth: Arc::default(),
+            key_snapshot: None,
+            queue_gauge: Arc::default(),
         }
+    }
+
+    /// The same state publishing the key snapshot to `blobs` after each change to keys.
+    pub fn with_key_snapshot(mut self, blobs: Arc<dyn BlobStore>) -> Self {
+        self.key_snapshot = Some(blobs);
+        self
     }
 
     /// The same state reading spans from `lake`.
@@ -129,22 +137,16 @@ impl WebState {
         self
     }
 
-    /// Messages waiting in the queue, cached for a few seconds; `None` when the queue cannot say.
-    pub async fn queue_depth(&self) -> Option<u64> {
-        if let Some((at, depth)) = *self.queue_depth.lock().expect("not poisoned") {
-            if at.elapsed() < QUEUE_DEPTH_TTL {
-                return depth;
+    /// The queue's depth, or on SQS the processor's last batch; cached for a few seconds.
+    pub async fn queue_gauge(&self) -> QueueGauge {
+        if let Some((at, gauge)) = *self.queue_gauge.lock().expect("not poisoned") {
+            if at.elapsed() < QUEUE_GAUGE_TTL {
+                return gauge;
             }
         }
-        let depth = match self.queue.depth().await {
-            Ok(depth) => Some(depth),
-            Err(e) => {
-                tracing::warn!(error = %e, "queue depth unavailable");
-                None
-            }
-        };
-        *self.queue_depth.lock().expect("not poisoned") = Some((Instant::now(), depth));
-        depth
+        let gauge = QueueGauge::read(&*self.queue, &self.store).await;
+        *self.queue_gauge.lock().expect("not poisoned") = Some((Instant::now(), gauge));
+        gauge
     }
 }
 
@@ -197,6 +199,7 @@ pub fn router(state: WebState) -> Router {
         .route("/auth/callback", get(auth::callback))
         .route("/logout", post(auth::logout))
         // Only matched routes pass the CSRF check: an SDK posting to an unknown ingest path gets a 404.
+        .route_layer(from_fn_with_state(state.clone(), publish_key_changes))
         .route_layer(from_fn_with_state(state.clone(), csrf::protect))
         .fallback(not_found)
         // Sign-in (when configured) wraps every UI route and the 404; never ingest, /mcp or /_health,
@@ -210,6 +213,21 @@ pub fn router(state: WebState) -> Router {
 
 async fn not_found() -> WebError {
     WebError::NotFound("page")
+}
+
+/// After a form that changed keys, quotas or projects, the key snapshot ingest reads is published again
+/// (reads are left alone: they change nothing).
+async fn publish_key_changes(
+    State(state): State<WebState>,
+    req: Request<axum::body::Body>,
+    next: Next,
+) -> Response {
+    match &state.key_snapshot {
+        Some(blobs) if !req.method().is_safe() => {
+            crate::ingest::snapshot::publishing(&state.store, &**blobs, next.run(req)).await
+        }
+        _ => next.run(req).await,
+    }
 }
 
 /// Scripts and styles only from this origin (so injected markup could not run even if it got through),
@@ -335,22 +353,45 @@ pub struct NavProject {
     pub slug: String,
 }
 
-/// Colour of the queue-depth pill: green when empty, yellow under 10, red otherwise (as the seed).
+/// The header's queue pill. For a depth: green when empty, yellow under 10, red otherwise (as the seed).
+/// On SQS, the processor's last lag: green under a minute, yellow under five, red past that.
 #[derive(Debug, Clone)]
 pub struct QueuePill {
     pub depth: Option<u64>,
+    /// What the pill shows: the depth, or the lag (`2 s`).
+    pub label: String,
+    /// What it means, for its tooltip and the dashboard.
+    pub caption: String,
     pub class: &'static str,
 }
 
 impl QueuePill {
-    fn new(depth: Option<u64>) -> Self {
-        let class = match depth {
-            Some(0) => "ok",
-            Some(1..=9) => "warn",
-            Some(_) => "bad",
-            None => "unknown",
+    fn new(gauge: QueueGauge) -> Self {
+        use crate::queue::gauge::Level;
+        let (label, caption) = match gauge {
+            QueueGauge::Depth(depth) => (depth.to_string(), "envelopes waiting".to_owned()),
+            QueueGauge::Lag(batch) => (
+                perf_chart::ms(batch.lag_ms as f64),
+                format!(
+                    "the oldest envelope's wait in the processor's last batch, {}",
+                    format::Ts(batch.at_us).ago()
+                ),
+            ),
+            QueueGauge::NoBatchYet => ("–".to_owned(), "no batch processed yet".to_owned()),
+            QueueGauge::Unavailable => ("?".to_owned(), "the queue could not be read".to_owned()),
         };
-        Self { depth, class }
+        let class = match gauge.level(1, 10) {
+            Level::Calm => "ok",
+            Level::Busy => "warn",
+            Level::Behind => "bad",
+            Level::Unknown => "unknown",
+        };
+        Self {
+            depth: gauge.depth(),
+            label,
+            caption,
+            class,
+        }
     }
 }
 
@@ -412,7 +453,7 @@ impl FromRequestParts<WebState> for Chrome {
             title: "Splat".into(),
             csrf,
             theme,
-            queue: QueuePill::new(state.queue_depth().await),
+            queue: QueuePill::new(state.queue_gauge().await),
             here,
             project: None,
             section: "projects",
@@ -529,10 +570,26 @@ mod tests {
 
     #[test]
     fn queue_pill_colours() {
-        let class = |d| QueuePill::new(d).class;
+        let class = |g| QueuePill::new(g).class;
+        let lag = |ms| {
+            QueueGauge::Lag(crate::store::QueueBatch {
+                at_us: chrono::Utc::now().timestamp_micros() - 120_000_000,
+                lag_ms: ms,
+            })
+        };
         assert_eq!(
-            [class(Some(0)), class(Some(9)), class(Some(10)), class(None)],
-            ["ok", "warn", "bad", "unknown"]
+            [0, 9, 10].map(|d| class(QueueGauge::Depth(d))),
+            ["ok", "warn", "bad"]
         );
+        assert_eq!(class(QueueGauge::Unavailable), "unknown");
+        // On SQS: the processor's last lag, by its own thresholds.
+        assert_eq!(
+            [1_500, 90_000, 600_000].map(|ms| class(lag(ms))),
+            ["ok", "warn", "bad"]
+        );
+        let pill = QueuePill::new(lag(1_500));
+        assert_eq!((pill.depth, pill.label.as_str()), (None, "1.50 s"));
+        assert!(pill.caption.contains("2 min ago"), "{}", pill.caption);
+        assert_eq!(QueuePill::new(QueueGauge::NoBatchYet).class, "ok");
     }
 }

@@ -89,7 +89,6 @@ struct DashboardPage {
     open_issues: Count,
     events_24h: Sparkline,
     events_total: Count,
-    queue_depth: Option<u64>,
     latest_release: Option<String>,
     releases: Count,
     recent_issues: Vec<IssueRow>,
@@ -154,13 +153,11 @@ pub async fn dashboard(
             format!("{} · Splat", project.name),
         )
         .await?;
-    let queue_depth = chrome.queue.depth;
     render(&DashboardPage {
         dsns: chrome.dsns(&project),
         open_issues: Count(counts.get(&IssueStatus::Open).copied().unwrap_or(0)),
         events_24h: Sparkline::hourly(&hours, &deploys, 24, now),
         events_total: Count(events_total),
-        queue_depth,
         latest_release: deploys.first().map(|(_, v)| v.clone()),
         releases: Count(deploys.len() as i64),
         recent_issues,

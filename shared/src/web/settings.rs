@@ -39,7 +39,6 @@ struct SettingsPage {
     horizons: Vec<HorizonRow>,
     runs: Vec<RunRow>,
     storage: StorageFigures,
-    queue_depth: Option<u64>,
 }
 
 impl SettingsPage {
@@ -93,7 +92,6 @@ pub async fn page(State(state): State<WebState>, chrome: Chrome) -> WebResult<Re
         horizons,
         runs,
         storage: state.store.storage_figures().await?,
-        queue_depth: state.queue_depth().await,
     })
 }
 

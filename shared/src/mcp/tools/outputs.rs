@@ -282,6 +282,8 @@ pub fn schema(name: &str) -> Option<Arc<Map<String, Value>>> {
             ("spans", ty("integer")),
             ("releases", ty("integer")),
             ("queue_depth", ty("integer?")),
+            ("queue_lag_seconds", ty("number?")),
+            ("queue_last_batch_at", ty("string?")),
         ]),
         "list_recent_issues" | "search_issues" => issue_list(),
         "get_issue" => extend(

@@ -64,10 +64,11 @@ pub async fn get_status(state: &McpState) -> ToolResult<ToolOutput> {
     let transactions = store.count("transactions").await?;
     let spans = store.count("spans").await?;
     let releases = store.count("releases").await?;
-    let depth = match &state.queue {
-        Some(q) => q.depth().await.ok(),
-        None => None,
+    let gauge = match &state.queue {
+        Some(q) => crate::queue::QueueGauge::read(&**q, store).await,
+        None => crate::queue::QueueGauge::Unavailable,
     };
+    let depth = gauge.depth();
     let mut md = String::from("## Splat status\n\n");
     md.push_str(&format!("- Version: {}\n", env!("CARGO_PKG_VERSION")));
     md.push_str(&format!("- Projects: {}\n", projects.len()));
@@ -78,9 +79,13 @@ pub async fn get_status(state: &McpState) -> ToolResult<ToolOutput> {
         .collect();
     md.push_str(&format!(" ({})\n", parts.join(", ")));
     md.push_str(&format!("- Events: {events}\n- Transactions: {transactions}\n- Spans: {spans}\n- Releases: {releases}\n"));
-    md.push_str(&match depth {
-        Some(d) => format!("- Queue depth: {d} message(s) waiting\n"),
-        None => "- Queue depth: not available\n".into(),
+    md.push_str(&match (depth, gauge.lag(), gauge.last_batch_at()) {
+        (Some(d), ..) => format!("- Queue depth: {d} message(s) waiting\n"),
+        (None, Some(lag), Some(at)) => format!(
+            "- Queue lag: {:.1} s (the oldest message of the processor's last batch, at {at})\n",
+            lag.as_secs_f64()
+        ),
+        _ => "- Queue depth: not available\n".into(),
     });
     Ok(ToolOutput {
         markdown: md,
@@ -94,6 +99,8 @@ pub async fn get_status(state: &McpState) -> ToolResult<ToolOutput> {
             "spans": spans,
             "releases": releases,
             "queue_depth": depth,
+            "queue_lag_seconds": gauge.lag().map(|lag| lag.as_secs_f64()),
+            "queue_last_batch_at": gauge.last_batch_at(),
         }),
     })
 }

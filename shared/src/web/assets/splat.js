@@ -82,7 +82,8 @@
     pill.classList.remove("ok", "warn", "bad", "unknown");
     pill.classList.add(data.queue_class || "unknown");
     const depth = pill.querySelector("[data-queue-depth]");
-    if (depth) depth.textContent = data.queue_depth === null ? "?" : String(data.queue_depth);
+    if (depth) depth.textContent = data.queue_label || "?";
+    if (data.queue_caption) pill.title = "Queue: " + data.queue_caption;
   }
 
   function busy(region) {
