@@ -19,7 +19,7 @@ pub struct Config {
     /// `SPLAT_DATABASE_PATH`, default `<data-dir>/splat.db`.
     pub database_path: PathBuf,
     /// `SPLAT_SQLITE_JOURNAL`: `wal` or `delete` (for a database on EFS or NFS). Unset: an existing file
-    /// keeps the journal it has ([`Journal::of_file`]), a new one gets WAL.
+    /// keeps the journal it has, a new one gets WAL ([`crate::store::Store::open_writer`]).
     pub journal: Option<Journal>,
     /// `SPLAT_DATABASE_URL` and `SPLAT_DATABASE_TOKEN`: the database on a libSQL server instead of
     /// `database_path` (the local queue, when used, stays a file in the data directory).

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::ingest::{CachedKeys, IngestState, KeyLookup, MemoryBudget, RateLimiter, SnapshotKeys};
 use crate::queue::{LocalQueue, Queue};
 use crate::secret::redact_url;
-use crate::store::{Journal, Project, Store};
+use crate::store::{Project, Store};
 
 /// The queue and blob store the config asks for.
 pub async fn adapters(config: &Config) -> anyhow::Result<(Arc<dyn Queue>, Arc<dyn BlobStore>)> {
@@ -63,20 +63,12 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         Some(remote) => Store::open_remote(remote, true)
             .await
             .with_context(|| format!("opening the database at {}", redact_url(&remote.url)))?,
-        None => Store::open_writer(&config.database_path, journal(config))
+        None => Store::open_writer(&config.database_path, config.journal)
             .await
             .with_context(|| format!("opening the database {}", config.database_path.display()))?,
     };
     store.set_lake_data_path(&lake_data_path(config)).await?;
     Ok(store)
-}
-
-/// The journal the writer sets: the configured one, else the one the file already has, else WAL.
-fn journal(config: &Config) -> Journal {
-    config
-        .journal
-        .or_else(|| Journal::of_file(&config.database_path))
-        .unwrap_or_default()
 }
 
 /// Opens the database for a Lambda function that must not migrate it (the UI, MCP, retention): the

@@ -94,21 +94,21 @@ impl Journal {
         }
     }
 
-    /// The journal an existing database file was left in, from its header's write version (2 for WAL, 1 for
-    /// the rollback journal); `None` for a missing or empty file. A writer that is not told which journal to
-    /// use keeps this one, so a CLI run against the database on EFS never switches it to WAL.
-    pub fn of_file(path: &Path) -> Option<Self> {
-        use std::io::Read;
-        let mut header = [0u8; 20];
-        std::fs::File::open(path)
-            .ok()?
-            .read_exact(&mut header)
-            .ok()?;
-        match header[18] {
-            1 => Some(Self::Delete),
-            2 => Some(Self::Wal),
-            _ => None,
+    /// The journal a database was left in; `None` for a new, empty one. Asked of SQLite over a connection
+    /// of its own, never by reading the file: closing any other descriptor of the file would drop every
+    /// POSIX lock this process holds on it (the other connections' locks), and another process could then
+    /// checkpoint and delete the WAL under them.
+    async fn of_database(db: &libsql::Database) -> Result<Option<Self>> {
+        let probe = db.connect()?;
+        if first_integer(&probe, "PRAGMA page_count").await? == Some(0) {
+            return Ok(None);
         }
+        let mut rows = probe.query("PRAGMA journal_mode", ()).await?;
+        let mode = match rows.next().await? {
+            Some(row) => row.get::<String>(0)?,
+            None => return Ok(None),
+        };
+        Ok(Self::parse(&mode))
     }
 
     fn pragma(self) -> &'static str {
@@ -122,14 +122,19 @@ impl Journal {
 impl Store {
     /// Opens (creating if needed) the database file and brings its schema up to date: the writer's handle.
     pub async fn open(path: &Path) -> Result<Self> {
-        Self::open_writer(path, Journal::Wal).await
+        Self::open_writer(path, Some(Journal::Wal)).await
     }
 
-    /// The writer's handle with the given journal mode.
-    pub async fn open_writer(path: &Path, journal: Journal) -> Result<Self> {
+    /// The writer's handle with the given journal mode. `None`: an existing database keeps the journal it
+    /// has, so a CLI run against the database on EFS never switches it to WAL; a new one gets WAL.
+    pub async fn open_writer(path: &Path, journal: Option<Journal>) -> Result<Self> {
         crate::private_files::create_database_file(path)
             .map_err(|e| StoreError::Invalid(format!("cannot create {}: {e}", path.display())))?;
         let db = libsql::Builder::new_local(path).build().await?;
+        let journal = match journal {
+            Some(journal) => journal,
+            None => Journal::of_database(&db).await?.unwrap_or_default(),
+        };
         let store = Self::connect(db, Some(journal)).await?;
         store.migrate().await?;
         Ok(store)
@@ -396,6 +401,14 @@ pub fn parse_key(s: &str) -> Result<PublicKey> {
         .map_err(|e: &str| StoreError::Invalid(e.to_owned()))
 }
 
+async fn first_integer(conn: &libsql::Connection, sql: &str) -> Result<Option<i64>> {
+    let mut rows = conn.query(sql, ()).await?;
+    Ok(match rows.next().await? {
+        Some(row) => Some(row.get::<i64>(0)?),
+        None => None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -408,7 +421,9 @@ mod tests {
             Store::open_reader(&path).await.is_err(),
             "a reader does not create the file"
         );
-        let writer = Store::open_writer(&path, Journal::Delete).await.unwrap();
+        let writer = Store::open_writer(&path, Some(Journal::Delete))
+            .await
+            .unwrap();
         let mut rows = writer.conn.query("PRAGMA journal_mode", ()).await.unwrap();
         assert_eq!(
             rows.next()
@@ -428,23 +443,65 @@ mod tests {
         assert_eq!(Journal::parse("memory"), None);
     }
 
-    /// A writer told nothing keeps the file's journal: `splat project create` run against the database on
-    /// EFS must not switch it to WAL, which cannot work there.
+    /// A writer told nothing keeps the database's journal: `splat project create` run against the database
+    /// on EFS must not switch it to WAL. And asking must not cost the process its locks: a second writer in
+    /// the same process (`splat serve` opens several) leaves the first one's WAL in place while another
+    /// process opens and closes the database (`splat key add` beside `splat serve`).
     #[tokio::test]
-    async fn the_journal_a_file_has_is_read_from_its_header() {
+    async fn a_writer_told_nothing_keeps_the_journal_the_database_has() {
         let dir = tempfile::tempdir().unwrap();
         let (rollback, wal) = (dir.path().join("a.db"), dir.path().join("b.db"));
-        assert_eq!(Journal::of_file(&rollback), None, "missing");
         drop(
-            Store::open_writer(&rollback, Journal::Delete)
+            Store::open_writer(&rollback, Some(Journal::Delete))
                 .await
                 .unwrap(),
         );
-        drop(Store::open_writer(&wal, Journal::Wal).await.unwrap());
-        assert_eq!(Journal::of_file(&rollback), Some(Journal::Delete));
-        assert_eq!(Journal::of_file(&wal), Some(Journal::Wal));
-        std::fs::write(dir.path().join("empty.db"), b"").unwrap();
-        assert_eq!(Journal::of_file(&dir.path().join("empty.db")), None);
+        let kept = Store::open_writer(&rollback, None).await.unwrap();
+        assert_eq!(journal_mode(&kept).await, "delete");
+        let first = Store::open_writer(&wal, None).await.unwrap();
+        assert_eq!(journal_mode(&first).await, "wal", "a new database gets WAL");
+        first.create_project("p").await.unwrap();
+        let second = Store::open_writer(&wal, None).await.unwrap();
+        assert_eq!(journal_mode(&second).await, "wal");
+        // Another process opens and closes the database; it must find this process's locks and leave the
+        // WAL alone.
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "store::tests::open_and_close_in_another_process",
+                "--ignored",
+            ])
+            .env("SPLAT_TEST_DATABASE_FILE", &wal)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert!(
+            dir.path().join("b.db-wal").exists(),
+            "this process's WAL stays"
+        );
+        first.create_project("q").await.unwrap();
+        assert_eq!(second.list_projects().await.unwrap().len(), 2);
+    }
+
+    /// The other process of the test above (run only by it).
+    #[tokio::test]
+    #[ignore = "run by a_writer_told_nothing_keeps_the_journal_the_database_has"]
+    async fn open_and_close_in_another_process() {
+        let Some(path) = std::env::var_os("SPLAT_TEST_DATABASE_FILE") else {
+            return;
+        };
+        let other = Store::open_writer(Path::new(&path), None).await.unwrap();
+        assert_eq!(other.list_projects().await.unwrap().len(), 1);
+    }
+
+    async fn journal_mode(store: &Store) -> String {
+        let mut rows = store.conn.query("PRAGMA journal_mode", ()).await.unwrap();
+        rows.next()
+            .await
+            .unwrap()
+            .unwrap()
+            .get::<String>(0)
+            .unwrap()
     }
 
     /// Only the processor migrates in Lambda; the other functions open what exists and wait until it is
@@ -463,7 +520,9 @@ mod tests {
             early.ensure_migrated().await,
             Err(StoreError::NotReady(_))
         ));
-        let writer = Store::open_writer(&path, Journal::Delete).await.unwrap();
+        let writer = Store::open_writer(&path, Some(Journal::Delete))
+            .await
+            .unwrap();
         early.ensure_migrated().await.unwrap();
         let (last, _) = schema::MIGRATIONS.last().unwrap();
         writer
