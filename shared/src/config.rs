@@ -324,8 +324,11 @@ impl Config {
             )? as usize,
             test_panic_marker: get("SPLAT_TEST_PANIC_ON_MARKER").filter(|m| !m.is_empty()),
             edge: EdgeLimits {
-                ingest_memory_bytes: parse("SPLAT_INGEST_MEMORY_BYTES", 128 << 20)?.max(1 << 20)
-                    as usize,
+                ingest_memory_bytes: parse(
+                    "SPLAT_INGEST_MEMORY_BYTES",
+                    default_ingest_memory(get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")),
+                )?
+                .max(1 << 20) as usize,
                 max_connections: parse("SPLAT_MAX_CONNECTIONS", 512)?.max(1) as usize,
                 header_timeout: Duration::from_secs(parse("SPLAT_HEADER_TIMEOUT_SECS", 30)?.max(1)),
                 request_timeout: Duration::from_secs(
@@ -570,6 +573,18 @@ pub(crate) fn is_loopback_url(url: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// The ingest memory budget when none is set: 128 MiB, or in Lambda half the function's memory
+/// (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, in MB) when that is less. The other half is the process itself:
+/// at 128 MB with a 64 MiB budget, ingest peaked at 105 MB on an envelope refused for the budget
+/// (BENCHMARKS.md, "Cost per million").
+fn default_ingest_memory(function_memory_mb: Option<String>) -> u64 {
+    let process = 128 << 20;
+    match function_memory_mb.and_then(|mb| mb.trim().parse::<u64>().ok()) {
+        Some(mb) => process.min((mb << 20) / 2),
+        None => process,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -614,6 +629,29 @@ mod tests {
             Some(Journal::Delete)
         );
         assert!(config(&[("SPLAT_SQLITE_JOURNAL", "off")]).is_err());
+    }
+
+    /// A Lambda function's budget for request bodies is half its memory (at most the default's 128 MiB),
+    /// so that a small ingest function refuses a body rather than run out of memory.
+    #[test]
+    fn the_ingest_memory_budget_follows_the_function_memory() {
+        let budget = |vars: &[(&str, &str)]| config(vars).unwrap().edge.ingest_memory_bytes;
+        assert_eq!(budget(&[]), 128 << 20);
+        assert_eq!(
+            budget(&[("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")]),
+            64 << 20
+        );
+        assert_eq!(
+            budget(&[("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")]),
+            128 << 20
+        );
+        assert_eq!(
+            budget(&[
+                ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+                ("SPLAT_INGEST_MEMORY_BYTES", "5000000")
+            ]),
+            5_000_000
+        );
     }
 
     #[test]

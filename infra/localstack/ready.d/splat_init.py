@@ -34,8 +34,8 @@ DLQ_RETENTION_SECONDS = 1209600  # 14 days
 MAX_RECEIVE_COUNT = 10
 CLAIM_CHECK_EXPIRY_DAYS = 18  # outlives the queue's 4 days plus the DLQ's 14
 PROCESSOR_TIMEOUT = 60
-PROCESSOR_BATCH_SIZE = 100
-PROCESSOR_BATCH_WINDOW = 5
+PROCESSOR_BATCH_SIZE = 1000
+PROCESSOR_BATCH_WINDOW = 20
 PROCESSOR_MAX_CONCURRENCY = 2
 INGEST_TIMEOUT = 15
 UI_TIMEOUT = 30
@@ -46,8 +46,8 @@ MONITORS_SCHEDULE = "rate(1 minute)"
 
 # What DEPLOY_LAMBDAS=1 deploys: cargo-lambda package name -> (timeout s, memory MB).
 FUNCTIONS = {
-    "splat-ingest": (INGEST_TIMEOUT, 512),
-    "splat-processor": (PROCESSOR_TIMEOUT, 1024),
+    "splat-ingest": (INGEST_TIMEOUT, 128),
+    "splat-processor": (PROCESSOR_TIMEOUT, 512),
     "splat-ui": (UI_TIMEOUT, 512),
     "splat-mcp": (MCP_TIMEOUT, 512),
     "splat-retention": (RETENTION_TIMEOUT, 1024),
