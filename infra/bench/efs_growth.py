@@ -1,12 +1,10 @@
 """EFS bytes written per event once the database has grown: one batch into a young database (the processor
-bootstrap under a local Runtime API, as lambda_cost.py runs it), then its random-key tables grown by GROW rows
-of random ids as weeks of traffic would (the message ledger, and for errors the events with their id index),
-then the next batch measured: bytes written per event and which tables' pages it changed.
+bootstrap under a local Runtime API, as lambda_cost.py runs it), then grown by GROW rows as weeks of traffic
+would grow it (the message ledger, in time order as its keys come; for errors, events with random ids), then
+the next batch measured: bytes written per event and which tables' pages it changed.
 
     python infra/bench/efs_growth.py --ingest BOOTSTRAP --processor BOOTSTRAP --splat SPLAT_BIN \\
-        --endpoint http://127.0.0.1:4599 [--kind error] [--batch 1000] [--grow 500000] [--keep-ledger-small]
-
---keep-ledger-small grows only the events: what a ledger whose keys arrive in time order would cost.
+        --endpoint http://127.0.0.1:4599 [--kind error] [--batch 1000] [--grow 500000]
 """
 
 import argparse
@@ -30,14 +28,14 @@ import lambda_init  # noqa: E402
 PAGE = 4096
 
 
-def grow(db, kind, rows, ledger):
-    """Adds `rows` random-id rows to the ledger (unless `ledger` is false) and, for errors, copies of an event
-    with random ids: the indexes then have as many leaf pages as weeks of traffic give them."""
+def grow(db, kind, rows):
+    """Adds `rows` entries to the ledger (earlier times, random ids, as SQS's messages come) and, for errors,
+    copies of an event with random ids: the indexes then have as many leaf pages as weeks of traffic give
+    them."""
     con = sqlite3.connect(db)
     series = f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows})"
-    if ledger:
-        con.execute(f"{series} INSERT INTO processed_messages (message_id, processed_at) "
-                    "SELECT lower(hex(randomblob(16))), 1 FROM n")
+    con.execute(f"{series} INSERT INTO processed_messages (sent_ms, message_id, processed_at) "
+                "SELECT i, lower(hex(randomblob(16))), 1 FROM n")
     if kind == "error":
         cols = [r[1] for r in con.execute("PRAGMA table_info(events)")]
         select = ", ".join("lower(hex(randomblob(16)))" if c == "event_id" else ("NULL" if c == "id" else c) for c in cols)
@@ -54,7 +52,6 @@ def main():
     parser.add_argument("--kind", choices=sorted(lambda_cost.FIXTURES), default="error")
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--grow", type=int, default=500_000)
-    parser.add_argument("--keep-ledger-small", action="store_true")
     args = parser.parse_args()
 
     suffix = uuid.uuid4().hex[:8]
@@ -87,7 +84,7 @@ def main():
     batch = lambda records: json.dumps({"Records": records}).encode()
     # A warm-up of one, then the first batch: a young database.
     lambda_init.warm(args.processor, [batch(records[:1]), batch(records[1:args.batch + 1])], env)
-    grow(db, args.kind, args.grow, ledger=not args.keep_ledger_small)
+    grow(db, args.kind, args.grow)
     shutil.copyfile(db, scratch / "before.db")
     run = lambda_init.run(args.processor, [batch(records[args.batch + 1:])], env)
 
@@ -97,7 +94,7 @@ def main():
     con = sqlite3.connect(db)
     tables = dict(con.execute("SELECT pageno, name FROM dbstat"))
     print(json.dumps({
-        "kind": args.kind, "batch": args.batch, "grown_rows": args.grow, "ledger_grown": not args.keep_ledger_small,
+        "kind": args.kind, "batch": args.batch, "grown_rows": args.grow,
         "database_mib": round(len(before) / 2**20),
         "written_bytes_per_event": round(run["invoke_written_bytes"] / args.batch),
         "pages_changed": len(changed),

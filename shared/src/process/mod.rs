@@ -21,8 +21,8 @@ use crate::protocol::{Envelope, EventId, Item, ItemType, ProjectId};
 use crate::queue::{Delivery, EnvelopeRef, QueueMessage};
 use crate::retention::Horizons;
 use crate::store::{
-    CheckInRow, EventRow, FeedbackKind, FeedbackRow, IssueChange, SpanRow, Store, StoreError,
-    TransactionRow, WriteBatch,
+    CheckInRow, EventRow, FeedbackKind, FeedbackRow, IssueChange, LedgerKey, SpanRow, Store,
+    StoreError, TransactionRow, WriteBatch,
 };
 
 pub mod runner;
@@ -147,8 +147,8 @@ impl Processor {
         &self,
         deliveries: &[Delivery],
     ) -> Result<BatchOutcome, ProcessError> {
-        let ids: Vec<String> = deliveries.iter().map(|d| d.message_id.clone()).collect();
-        let already = self.store.processed(&ids).await?;
+        let keys: Vec<LedgerKey> = deliveries.iter().map(ledger_key).collect();
+        let already = self.store.processed(&keys).await?;
         let projects = self.store.project_ids().await?;
         let mut outcome = BatchOutcome::default();
         // Each message's rows are moved into one batch as they are decoded: no copy of a whole batch of
@@ -270,7 +270,7 @@ impl Processor {
         projects: &HashSet<i64>,
     ) -> Result<(WriteBatch, Option<String>), MessageFailure> {
         let mut part = WriteBatch {
-            message_ids: vec![delivery.message_id.clone()],
+            message_ids: vec![ledger_key(delivery)],
             ..WriteBatch::default()
         };
         let claim = self.add_message(&mut part, delivery, projects).await?;
@@ -574,6 +574,15 @@ fn add_spans(
         batch.spans.push(span_row(project, span));
     }
     Ok(())
+}
+
+/// A delivery's key in the ledger of committed messages: the queue's time for it (SQS's `SentTimestamp`; the
+/// local queue keeps none, and its ids already grow) and its id.
+fn ledger_key(delivery: &Delivery) -> LedgerKey {
+    LedgerKey {
+        sent_ms: delivery.sent_at_ms.unwrap_or(0),
+        message_id: delivery.message_id.clone(),
+    }
 }
 
 #[cfg(test)]

@@ -77,7 +77,8 @@ pub struct WriteBatch {
     /// Streamed spans (span-v2): they wait in the database for the rest of their segment.
     pub spans: Vec<SpanRow>,
     pub item_counts: BTreeMap<ItemCount, i64>,
-    pub message_ids: Vec<String>,
+    /// The ledger's entries for the batch's messages.
+    pub message_ids: Vec<super::LedgerKey>,
     /// Cron check-ins (from the processor) and the monitor evaluation's conclusions.
     pub check_ins: Vec<CheckInRow>,
     pub monitor_marks: Vec<MonitorMark>,
@@ -288,10 +289,9 @@ impl Store {
             )
             .await?;
         }
-        // The ledger in one statement (the ids as a JSON array): one round trip to a libSQL server.
-        let ids = serde_json::to_string(&batch.message_ids)
-            .map_err(|e| super::StoreError::Invalid(format!("message ids: {e}")))?;
-        cached.write("INSERT OR IGNORE INTO processed_messages (message_id, processed_at) SELECT value, ?2 FROM json_each(?1)", (ids, now_us())).await?;
+        // The ledger in one statement (the keys as a JSON array): one round trip to a libSQL server.
+        let keys = super::LedgerKey::json(&batch.message_ids)?;
+        cached.write("INSERT OR IGNORE INTO processed_messages (sent_ms, message_id, processed_at) SELECT value ->> 0, value ->> 1, ?2 FROM json_each(?1)", (keys, now_us())).await?;
         feedback::insert(&mut cached, &batch.feedback).await?;
         issues.flush(&mut cached).await?;
         rollups.flush(&mut cached).await?;

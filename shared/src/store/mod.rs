@@ -65,6 +65,26 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// A message's entry in the ledger of committed messages: when the queue took it (milliseconds; 0 when the
+/// queue keeps no time) and its id, both the same on every redelivery. The time comes first so that entries
+/// are written in the order they arrive.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LedgerKey {
+    pub sent_ms: i64,
+    pub message_id: String,
+}
+
+impl LedgerKey {
+    /// `[[sent_ms, "id"], …]`, for the ledger's statements.
+    pub(crate) fn json(keys: &[LedgerKey]) -> Result<String> {
+        let pairs: Vec<(i64, &str)> = keys
+            .iter()
+            .map(|k| (k.sent_ms, k.message_id.as_str()))
+            .collect();
+        serde_json::to_string(&pairs).map_err(|e| StoreError::Invalid(format!("message ids: {e}")))
+    }
+}
+
 /// A handle on `splat.db`. Cheap to clone; every clone shares one connection.
 #[derive(Clone)]
 pub struct Store {
@@ -311,17 +331,18 @@ impl Store {
         .await
     }
 
-    /// Of `message_ids`, those whose rows are already committed.
-    pub async fn processed(&self, message_ids: &[String]) -> Result<HashSet<String>> {
-        // One statement for the whole batch (the ids as a JSON array): on a libSQL server each statement
-        // is a network round trip.
-        let ids = serde_json::to_string(message_ids)
-            .map_err(|e| StoreError::Invalid(format!("message ids: {e}")))?;
+    /// Of these messages, the ids of those whose rows are already committed.
+    pub async fn processed(&self, messages: &[LedgerKey]) -> Result<HashSet<String>> {
+        // One statement for the whole batch (the keys as a JSON array): on a libSQL server each statement
+        // is a network round trip. Entries from before the ledger had times are under 0.
+        let keys = LedgerKey::json(messages)?;
         let mut rows = self
             .conn()
             .query(
-                "SELECT message_id FROM processed_messages WHERE message_id IN (SELECT value FROM json_each(?1))",
-                [ids],
+                "SELECT message_id FROM processed_messages
+                 WHERE (sent_ms, message_id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?1))
+                    OR (sent_ms = 0 AND message_id IN (SELECT value ->> 1 FROM json_each(?1)))",
+                [keys],
             )
             .await?;
         let mut done = HashSet::new();
@@ -502,6 +523,42 @@ mod tests {
             .unwrap()
             .get::<String>(0)
             .unwrap()
+    }
+
+    /// The ledger finds a message by its time and id, and by its id alone among the entries from before it
+    /// had times (the migration put them under 0).
+    #[tokio::test]
+    async fn the_ledger_is_keyed_by_time_and_finds_older_entries_by_id() {
+        let store = Store::open_in_memory().await.unwrap();
+        let key = |sent_ms: i64, id: &str| LedgerKey {
+            sent_ms,
+            message_id: id.into(),
+        };
+        store
+            .conn()
+            .execute(
+                "INSERT INTO processed_messages (sent_ms, message_id, processed_at) VALUES (0, 'legacy', 1)",
+                (),
+            )
+            .await
+            .unwrap();
+        let committed: Vec<LedgerKey> = (0..20)
+            .map(|i| key(1_700_000_000_000 + i, &format!("message-{i}")))
+            .collect();
+        let batch = WriteBatch {
+            message_ids: committed.clone(),
+            ..WriteBatch::default()
+        };
+        store.commit_with_lake(&batch, None).await.unwrap();
+        let asked = [
+            committed[7].clone(),
+            key(1_800_000_000_000, "legacy"),
+            key(committed[9].sent_ms + 1, &committed[9].message_id),
+            key(1, "never"),
+        ];
+        let found = store.processed(&asked).await.unwrap();
+        let expected: HashSet<String> = [committed[7].message_id.clone(), "legacy".into()].into();
+        assert_eq!(found, expected);
     }
 
     /// Only the processor migrates in Lambda; the other functions open what exists and wait until it is

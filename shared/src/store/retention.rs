@@ -198,8 +198,8 @@ impl Store {
         let day_ago = now_us() - 86_400_000_000;
         let mut total = self
             .in_batches(
-                "DELETE FROM processed_messages WHERE message_id IN (
-                     SELECT message_id FROM processed_messages WHERE processed_at < ?1 LIMIT 500)",
+                "DELETE FROM processed_messages WHERE (sent_ms, message_id) IN (
+                     SELECT sent_ms, message_id FROM processed_messages WHERE processed_at < ?1 LIMIT 500)",
                 &[ledger_cutoff_us.into()],
             )
             .await?;

@@ -18,6 +18,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (15, V15_QUOTAS_AND_ALERT_BUDGET),
     (16, V16_FEEDBACK),
     (17, V17_KEY_CHANGES_AND_QUEUE_BATCHES),
+    (18, V18_LEDGER_IN_TIME_ORDER),
 ];
 
 /// What the processor derives from each transaction, for lists and the transaction page (the lake has the
@@ -488,4 +489,22 @@ CREATE TABLE queue_batches (
     batch_at INTEGER NOT NULL,
     lag_ms   INTEGER NOT NULL
 );
+";
+
+const V18_LEDGER_IN_TIME_ORDER: &str = "
+-- The message ledger keyed by when the queue took the message (SQS's SentTimestamp, the same on every
+-- redelivery) before its random id, so that a batch's entries land on the last page or two instead of one
+-- page each: on EFS every page a commit changes is written twice (journal and file). Rows from before have
+-- no time: 0, and the processor looks there too.
+CREATE TABLE processed_messages_by_time (
+    sent_ms      INTEGER NOT NULL,
+    message_id   TEXT    NOT NULL,
+    processed_at INTEGER NOT NULL,
+    PRIMARY KEY (sent_ms, message_id)
+) WITHOUT ROWID;
+INSERT INTO processed_messages_by_time (sent_ms, message_id, processed_at)
+    SELECT 0, message_id, processed_at FROM processed_messages;
+DROP TABLE processed_messages;
+ALTER TABLE processed_messages_by_time RENAME TO processed_messages;
+CREATE INDEX processed_messages_at ON processed_messages (processed_at);
 ";
