@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from capture import read_body
+from harness import stop
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 RUNTIME = "/2018-06-01/runtime"
@@ -179,12 +180,7 @@ class Function:
 
     def stop(self):
         self.api.stop()  # thawed first: a stopped process would not act on SIGTERM
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop(self.proc)
 
 
 # Headers that frame one hop, which API Gateway and function URLs do not pass on.

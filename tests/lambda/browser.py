@@ -13,6 +13,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from harness import stop
+
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_ID, CLIENT_SECRET = "splat", "splat-test-client-secret"  # oidc_provider.mjs's one client
 
@@ -36,12 +38,7 @@ class Provider:
         raise RuntimeError(f"the OpenID provider did not start (tests/setup installs it):\n{self.log_path.read_text()}")
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop(self.proc)
 
 
 class _FrontIsHttps(http.cookiejar.DefaultCookiePolicy):
