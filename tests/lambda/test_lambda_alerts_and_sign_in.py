@@ -16,7 +16,7 @@ import uuid
 from aws_lambda import function_url, http_event, http_response
 from browser import Browser
 from conftest import USER, Receiver
-from harness import run_client
+from harness import run_client, until
 
 SLUG = "lambda-e2e"
 CHANNEL_VARIABLES = {"SPLAT_ADMIN_EMAILS", "SPLAT_EMAIL_FROM", "SMTP_ADDRESS", "SMTP_PORT", "SMTP_USER_NAME",
@@ -25,13 +25,7 @@ CHANNEL_VARIABLES = {"SPLAT_ADMIN_EMAILS", "SPLAT_EMAIL_FROM", "SMTP_ADDRESS", "
 
 
 def _wait(what, check, stack, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"no {what} after {timeout:.0f} s; notify errors {stack.notifications.errors}\n{stack.logs()}")
+    return until(check, what, timeout, lambda: f"notify errors {stack.notifications.errors}\n{stack.logs()}")
 
 
 def _outbox(stack):

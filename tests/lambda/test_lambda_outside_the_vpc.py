@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aws_lambda import Function, http_api_route, http_event, http_response, scheduled
 from conftest import KEY_CACHE_SECS, _binary
+from harness import until
 from test_lambda_e2e import SLUG, _get
 
 SNAPSHOT = "keys/snapshot.json"
@@ -96,16 +97,6 @@ def _form(stack, session, page, action, fields):
         conn.close()
 
 
-def _until(check, seconds):
-    """Polls `check` until it is true or `seconds` pass; returns how long it took (None: never)."""
-    started = time.monotonic()
-    while time.monotonic() - started < seconds:
-        if check():
-            return time.monotonic() - started
-        time.sleep(0.2)
-    return None
-
-
 def test_a_key_disabled_in_the_ui_is_refused_by_ingest_within_the_cache_ttl(stack, ui_session):
     """A key added on the settings page reaches ingest through the snapshot the UI publishes; disabled there,
     ingest refuses it once its cached snapshot expires (SPLAT_KEY_CACHE_SECS)."""
@@ -116,12 +107,13 @@ def test_a_key_disabled_in_the_ui_is_refused_by_ingest_within_the_cache_ttl(stac
     [row] = stack.query("SELECT public_key FROM project_keys WHERE label = 'ci-outside'")
     key = row["public_key"]
     assert _snapshot(stack)["keys"][key]["enabled"] is True, "published by the UI with its commit"
-    assert _until(lambda: _envelope(ingest, key, project)[0] == 200, KEY_CACHE_SECS + 5) is not None
+    until(lambda: _envelope(ingest, key, project)[0] == 200, "the new key accepted", KEY_CACHE_SECS + 5,
+          ingest.log_tail)
 
     assert _form(stack, ui_session, settings, f"/projects/{SLUG}/keys/{key}/disable", {"confirm": "yes"}) == 303
     assert _snapshot(stack)["keys"][key]["enabled"] is False
-    took = _until(lambda: _envelope(ingest, key, project)[0] == 403, KEY_CACHE_SECS + 5)
-    assert took is not None, ingest.log_tail()
+    until(lambda: _envelope(ingest, key, project)[0] == 403, "the disabled key refused", KEY_CACHE_SECS + 5,
+          ingest.log_tail)
     status, headers, _ = _envelope(ingest, key, project)
     assert status == 403 and "disabled" in headers["x-sentry-error"]
 

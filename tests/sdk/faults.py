@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from harness import FIXTURE_KEY, ROOT, decode
+from harness import FIXTURE_KEY, ROOT, decode, until
 
 FIXTURES = ROOT / "tests" / "fixtures" / "sdk"
 # fixture -> what it stores: an error event, a classic transaction (root + 8 spans), or a streamed segment
@@ -165,12 +165,7 @@ def queue_rows(data_dir, sql):
 
 
 def wait_until(predicate, what, timeout=60.0, log=None):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            tail = log.read_text()[-3000:] if log else ""
-            raise AssertionError(f"after {timeout:.0f} s: {what}\n{tail}")
-        time.sleep(0.1)
+    until(predicate, what, timeout, lambda: log.read_text()[-3000:] if log else "")
 
 
 def check_stored_exactly_once(splat, ledger, lake=True):

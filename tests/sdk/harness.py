@@ -157,6 +157,19 @@ def _serve(workdir, env, log_name):
         stop(proc)
 
 
+def until(check, what, timeout=TIMEOUT, context=lambda: ""):
+    """Polls `check` until it returns something true and returns that; after `timeout` seconds fails, naming
+    `what` and adding `context()` (a log's tail, say) for whoever reads the failure."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {what} after {timeout:.0f} s\n{context()}")
+        time.sleep(0.05)
+
+
 def stop(proc):
     """SIGTERM, then SIGKILL if the process has not ended within 10 s."""
     proc.terminate()

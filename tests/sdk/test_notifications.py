@@ -18,10 +18,9 @@ from urllib.parse import urlencode
 import pytest
 from aiosmtpd.controller import Controller
 
-from harness import run_client, start_splat
+from harness import run_client, start_splat, until
 
 TITLE = "ZeroDivisionError: division by zero"
-TIMEOUT = 15.0
 
 
 class Mailbox:
@@ -80,13 +79,7 @@ def http_receiver():
 
 
 def wait_until(what, check, splat):
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"no {what} after {TIMEOUT:.0f} s\n--- splat log ---\n{splat.log_path.read_text()[-3000:]}")
+    return until(check, what, context=lambda: f"--- splat log ---\n{splat.log_path.read_text()[-3000:]}")
 
 
 def resolve(splat, slug, issue_id):
