@@ -297,14 +297,17 @@ def test_storage_outage_never_dead_letters_good_messages(tmp_path):
         corpus = Corpus(splat.key)
         assert not send(splat.base_url, corpus.take(8), ledger)
         wait_until(lambda: processed(splat) == 8 and depth(data_dir) == 0, "the first envelopes processed")
-        lake = data_dir / "lake"
-        lake.rename(data_dir / "lake-away")
-        lake.write_text("not a folder")
+        # The lake path becomes a link to a plain file, and comes back by replacing that link in one rename:
+        # deleting the file first would leave a moment in which the processor recreates an empty lake folder.
+        lake, away, broken = data_dir / "lake", data_dir / "lake-away", data_dir / "not-a-folder"
+        lake.rename(away)
+        broken.write_text("not a folder")
+        lake.symlink_to(broken)
         assert not send(splat.base_url, corpus.take(20), ledger)
         wait_until(lambda: "storage failed" in splat.log_path.read_text(), "the processor failing", log=splat.log_path)
         time.sleep(4)  # two visibility timeouts: the receive limit, had the attempts counted
-        lake.unlink()
-        (data_dir / "lake-away").rename(lake)
+        (data_dir / "lake-restored").symlink_to(away, target_is_directory=True)
+        os.replace(data_dir / "lake-restored", lake)
         wait_until(lambda: depth(data_dir) == 0, "the queue drained", log=splat.log_path)
         assert queue_rows(data_dir, "SELECT count(*) FROM dead_letters") == [(0,)]
         check_stored_exactly_once(splat, ledger)
