@@ -485,3 +485,48 @@ async fn tag_filters_are_right_whether_few_or_many_issues_carry_the_value() {
         }
     }
 }
+
+/// A `feedback` item naming an event, in the shape Sentry's SDKs send it.
+fn feedback_envelope(feedback_id: &str, about: &str, message: &str) -> Vec<u8> {
+    let payload = json!({
+        "event_id": feedback_id, "timestamp": 1_700_000_100.0,
+        "contexts": {"feedback": {"message": message, "associated_event_id": about}}
+    })
+    .to_string();
+    format!(
+        "{{\"event_id\":\"{feedback_id}\"}}\n{{\"type\":\"feedback\",\"length\":{}}}\n{payload}\n",
+        payload.len()
+    )
+    .into_bytes()
+}
+
+/// Feedback is listed on the issue of the event it names, whether the processor met the event first or
+/// the feedback (a user's report can reach the queue before the crash it describes is processed).
+#[tokio::test]
+async fn feedback_is_filed_under_its_events_issue_in_either_order() {
+    let app = TestApp::new().await;
+    let error = python_error("KeyError", "'sku'", "checkout", json!({}));
+    send(&app, 1, &error).await;
+    app.process().await;
+    let early = feedback_envelope(&event_id(100), &event_id(2), "before the event");
+    let later = feedback_envelope(&event_id(101), &event_id(1), "after the event");
+    for body in [early, later] {
+        assert_eq!(app.post_envelope(body, &[]).await.status, 200);
+    }
+    app.process().await;
+    send(&app, 2, &error).await;
+    app.process().await;
+
+    let issue = issues(&app, IssueFilter::default()).await;
+    assert_eq!(issue.len(), 1, "{issue:?}");
+    let id: i64 = app.query_strings("SELECT id FROM issues").await[0][0]
+        .as_deref()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (feedback, count) = app.store.issue_feedback(app.project.id, id).await.unwrap();
+    let mut messages: Vec<&str> = feedback.iter().map(|f| f.message.as_str()).collect();
+    messages.sort();
+    assert_eq!(messages, ["after the event", "before the event"]);
+    assert_eq!(count, 2);
+}

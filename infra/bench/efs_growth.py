@@ -1,6 +1,7 @@
 """EFS bytes written per event once the database has grown: one batch into a young database (the processor
 bootstrap under a local Runtime API, as lambda_cost.py runs it), then grown by GROW rows as weeks of traffic
-would grow it (the message ledger, in time order as its keys come; for errors, events with random ids), then
+would grow it (the message ledger, in time order as its keys come; for errors, events with random event and
+trace ids over the two weeks before), then
 the next batch measured: bytes written per event and which tables' pages it changed.
 
     python infra/bench/efs_growth.py --ingest BOOTSTRAP --processor BOOTSTRAP --splat SPLAT_BIN \\
@@ -38,7 +39,10 @@ def grow(db, kind, rows):
                 "SELECT i, lower(hex(randomblob(16))), 1 FROM n")
     if kind == "error":
         cols = [r[1] for r in con.execute("PRAGMA table_info(events)")]
-        select = ", ".join("lower(hex(randomblob(16)))" if c == "event_id" else ("NULL" if c == "id" else c) for c in cols)
+        made = {"id": "NULL", "event_id": "lower(hex(randomblob(16)))", "trace_id": "lower(hex(randomblob(16)))",
+                # two weeks of traffic before the event copied
+                "timestamp": "timestamp - abs(random()) % 1209600000000", "received_at": "received_at - i"}
+        select = ", ".join(made.get(c, c) for c in cols)
         con.execute(f"{series} INSERT INTO events ({', '.join(cols)}) SELECT {select} "
                     "FROM n, (SELECT * FROM events LIMIT 1)")
     con.commit()

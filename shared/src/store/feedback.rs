@@ -1,6 +1,6 @@
 //! User feedback: written by the processor with its batch, read by the event, issue and feedback pages.
-//! A feedback names its event by id only; the issue is found through the event when the pages read it,
-//! so feedback processed before its event still shows once the event is there.
+//! A feedback names its event by id; the issue is found through the event when the feedback is written, or
+//! when the event is, if it comes later, so feedback processed before its event still shows on its issue.
 
 use crate::model::Feedback;
 use crate::protocol::ProjectId;
@@ -54,9 +54,7 @@ pub(super) async fn insert(cached: &mut Cached<'_>, rows: &[FeedbackRow]) -> Res
         let f = &row.feedback;
         cached
             .write(
-                "INSERT OR IGNORE INTO feedback (project_id, kind, feedback_id, event_id, name, email, message, url,
-                    timestamp, received_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                super::event_keys::INSERT_FEEDBACK,
                 libsql::params![
                     row.project_id.value(),
                     row.kind.as_str(),
@@ -98,9 +96,8 @@ impl Store {
         project: ProjectId,
         issue_id: i64,
     ) -> Result<(Vec<StoredFeedback>, i64)> {
-        // Starts from the project's feedback (few rows) and looks each event up by its unique key.
-        const FROM: &str = "FROM feedback f JOIN events e ON e.project_id = f.project_id AND e.event_id = f.event_id
-             WHERE f.project_id = ?1 AND e.issue_id = ?2";
+        // The issue is recorded with the feedback, or by its event when that came later (`event_keys`).
+        const FROM: &str = "FROM feedback f WHERE f.project_id = ?1 AND f.issue_id = ?2";
         let rows = self
             .feedback_rows(
                 &format!("SELECT {COLUMNS} {FROM} ORDER BY f.timestamp DESC LIMIT ?3"),

@@ -413,10 +413,7 @@ impl Store {
     pub async fn event(&self, project: ProjectId, event_id: &str) -> Result<Option<StoredEvent>> {
         let mut rows = self
             .conn()
-            .query(
-                "SELECT issue_id, timestamp, received_at, title, level, payload FROM events WHERE project_id = ?1 AND event_id = ?2",
-                (project.value(), event_id),
-            )
+            .query(super::event_keys::EVENT_BY_ID, (project.value(), event_id))
             .await?;
         let Some(row) = rows.next().await? else {
             return Ok(None);

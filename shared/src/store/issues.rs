@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::batch::EventRow;
 use super::cached::Cached;
+use super::event_keys;
 use super::Result;
 
 /// What an event did to its issue, for notifications.
@@ -64,6 +65,13 @@ struct ReleaseSeen {
     transactions: i64,
 }
 
+/// Keys of a batch as one JSON array, for a statement that joins them with `json_each`.
+fn json_keys(keys: &impl serde::Serialize) -> Result<libsql::Value> {
+    serde_json::to_string(keys)
+        .map(libsql::Value::Text)
+        .map_err(|e| super::StoreError::Invalid(format!("batch keys: {e}")))
+}
+
 fn hour_of(us: i64) -> i64 {
     us.div_euclid(3_600_000_000) * 3_600
 }
@@ -84,28 +92,26 @@ impl IssueWriter {
                 e.grouping.hashes.iter().map(move |h| (project, h.as_str()))
             })
             .collect();
-        let keys: Vec<(i64, &str)> = events
+        let keys: Vec<(i64, i64, &str)> = events
             .iter()
-            .map(|e| (e.project_id.value(), e.event_id.as_str()))
+            .map(|e| {
+                (
+                    e.project_id.value(),
+                    event_keys::hour(e.timestamp_us),
+                    e.event_id.as_str(),
+                )
+            })
             .collect();
-        let json = |v: &[(i64, &str)]| {
-            serde_json::to_string(v)
-                .map(libsql::Value::Text)
-                .map_err(|e| super::StoreError::Invalid(format!("batch keys: {e}")))
-        };
+
         let mut found = tx
             .reads(vec![
                 (
                     "SELECT h.project_id, h.hash, h.issue_id, i.status, i.resolved_at FROM json_each(?1) j JOIN issue_hashes h
                      ON h.project_id = json_extract(j.value, '$[0]') AND h.hash = json_extract(j.value, '$[1]')
                      LEFT JOIN issues i ON i.id = h.issue_id",
-                    vec![json(&hashes)?],
+                    vec![json_keys(&hashes)?],
                 ),
-                (
-                    "SELECT e.project_id, e.event_id FROM json_each(?1) j JOIN events e
-                     ON e.project_id = json_extract(j.value, '$[0]') AND e.event_id = json_extract(j.value, '$[1]')",
-                    vec![json(&keys)?],
-                ),
+                (event_keys::STORED_EVENTS, vec![json_keys(&keys)?]),
                 ("SELECT coalesce(max(id), 0) + 1 FROM issues", Vec::new()),
             ])
             .await?
@@ -419,5 +425,10 @@ async fn insert_event(tx: &mut Cached<'_>, e: &EventRow, issue_id: i64) -> Resul
         ],
     )
     .await?;
-    Ok(())
+    // Feedback processed before its event waits for the event's issue.
+    tx.write(
+        event_keys::FEEDBACK_OF_EVENT,
+        libsql::params![e.project_id.value(), e.event_id.as_str(), issue_id],
+    )
+    .await
 }

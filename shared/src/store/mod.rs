@@ -9,6 +9,7 @@ use crate::protocol::{ProjectId, PublicKey};
 
 mod batch;
 pub(crate) mod cached;
+mod event_keys;
 mod feedback;
 mod issue_reads;
 mod issues;

@@ -17,8 +17,7 @@ impl Store {
         let mut rows = self
             .conn()
             .query(
-                "SELECT event_id, issue_id, timestamp, title, level, environment, release FROM events
-                 WHERE project_id = ?1 AND trace_id = ?2 ORDER BY timestamp DESC, id DESC LIMIT ?3",
+                super::event_keys::TRACE_EVENTS,
                 libsql::params![project.value(), trace_id, i64::from(limit.clamp(1, 100))],
             )
             .await?;
