@@ -291,3 +291,51 @@ pub fn event_json(event: &Event) -> Value {
         "sdk": { "name": event.sdk_name, "version": event.sdk_version },
     })
 }
+
+/// A number of milliseconds for people.
+pub fn ms(v: f64) -> String {
+    if v.abs() >= 10_000.0 {
+        format!("{:.2} s", v / 1000.0)
+    } else {
+        format!("{v:.1} ms")
+    }
+}
+
+pub fn opt_ms(v: Option<f64>) -> String {
+    v.map(ms).unwrap_or_else(|| "—".into())
+}
+
+pub fn pct(v: f64) -> String {
+    format!("{v:.1}%")
+}
+
+/// A table cell from SDK text.
+pub fn cell(s: &str, max: usize) -> String {
+    code(&line(s, max)).replace('|', "\\|")
+}
+
+/// The issue's facts as markdown lines.
+pub fn issue_facts(issue: &Issue, project: &Project) -> String {
+    let mut md = String::new();
+    if let Some(t) = &issue.exception_type {
+        md.push_str(&format!("- Type: {}\n", code(t)));
+    }
+    if let Some(c) = &issue.culprit {
+        md.push_str(&format!("- Culprit: {}\n", code(&line(c, 300))));
+    }
+    md.push_str(&format!(
+        "- Status: {}{}\n- Level: {}\n- Occurrences: {} · Users: {}\n- First seen: {}{}\n- Last seen: {}{}\n- Project: {} (id {})\n",
+        issue.status,
+        issue.regressed_at.map(|r| format!(" (regressed {})", iso(r))).unwrap_or_default(),
+        issue.level,
+        issue.times_seen,
+        issue.users_seen,
+        iso(issue.first_seen),
+        issue.first_release.as_deref().map(|r| format!(" in {}", code(r))).unwrap_or_default(),
+        iso(issue.last_seen),
+        issue.last_release.as_deref().map(|r| format!(" in {}", code(r))).unwrap_or_default(),
+        project.slug,
+        project.id.value(),
+    ));
+    md
+}

@@ -2,13 +2,13 @@
 
 use serde_json::{json, Value};
 
-use super::issues::{issue_arg, issue_facts, project_of};
-use super::perf::{ms, tx_id, tx_json};
+use super::lookup::{issue_arg, project_of};
+use super::views::{tx_id, tx_json};
 use super::ToolOutput;
 use crate::mcp::args::{self, Args, ToolError, ToolResult};
 use crate::mcp::format::{
-    breadcrumbs_markdown, code, event_json, fenced, has_in_app, iso, issue_json, line,
-    project_json, stack_markdown,
+    breadcrumbs_markdown, code, event_json, fenced, has_in_app, iso, issue_facts, issue_json, line,
+    ms, project_json, stack_markdown,
 };
 use crate::model::Event;
 use crate::store::{Project, Store, StoredEvent};

@@ -2,11 +2,12 @@
 
 use serde_json::{json, Value};
 
+use super::lookup::{issue_arg, project_of};
 use super::ToolOutput;
 use crate::mcp::args::{self, Args, ToolError, ToolResult, Window};
 use crate::mcp::format::{
-    code, event_item_json, fenced, has_in_app, iso, issue_item, issue_json, line, project_json,
-    stack_markdown,
+    code, event_item_json, fenced, has_in_app, iso, issue_facts, issue_item, issue_json, line,
+    project_json, stack_markdown,
 };
 use crate::model::Event;
 use crate::store::{
@@ -192,49 +193,6 @@ pub async fn search_issues(store: &Store, a: &Args) -> ToolResult<ToolOutput> {
         total,
         exact,
     ))
-}
-
-/// The issue `issue_id` names, or a tool error saying it does not exist.
-pub async fn issue_arg(store: &Store, a: &Args) -> ToolResult<Issue> {
-    let id = args::required_integer(a, "issue_id")?;
-    store.issue(id).await?.ok_or_else(|| {
-        ToolError(format!(
-            "no issue #{id}; list_recent_issues or search_issues show the existing ones"
-        ))
-    })
-}
-
-pub async fn project_of(store: &Store, issue: &Issue) -> ToolResult<Project> {
-    store
-        .project(issue.project_id)
-        .await?
-        .ok_or_else(|| ToolError(format!("issue #{} belongs to a deleted project", issue.id)))
-}
-
-/// The issue's facts as markdown lines.
-pub fn issue_facts(issue: &Issue, project: &Project) -> String {
-    let mut md = String::new();
-    if let Some(t) = &issue.exception_type {
-        md.push_str(&format!("- Type: {}\n", code(t)));
-    }
-    if let Some(c) = &issue.culprit {
-        md.push_str(&format!("- Culprit: {}\n", code(&line(c, 300))));
-    }
-    md.push_str(&format!(
-        "- Status: {}{}\n- Level: {}\n- Occurrences: {} · Users: {}\n- First seen: {}{}\n- Last seen: {}{}\n- Project: {} (id {})\n",
-        issue.status,
-        issue.regressed_at.map(|r| format!(" (regressed {})", iso(r))).unwrap_or_default(),
-        issue.level,
-        issue.times_seen,
-        issue.users_seen,
-        iso(issue.first_seen),
-        issue.first_release.as_deref().map(|r| format!(" in {}", code(r))).unwrap_or_default(),
-        iso(issue.last_seen),
-        issue.last_release.as_deref().map(|r| format!(" in {}", code(r))).unwrap_or_default(),
-        project.slug,
-        project.id.value(),
-    ));
-    md
 }
 
 pub async fn get_issue(store: &Store, a: &Args) -> ToolResult<ToolOutput> {

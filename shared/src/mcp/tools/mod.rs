@@ -4,6 +4,7 @@
 
 mod events;
 mod issues;
+mod lookup;
 mod monitors;
 mod outputs;
 mod perf;
@@ -11,6 +12,7 @@ mod projects;
 mod spans;
 mod traces;
 mod transaction;
+mod views;
 
 use std::sync::Arc;
 
@@ -70,13 +72,19 @@ pub async fn call(state: &McpState, name: &str, args: &Args) -> ToolResult<ToolO
         "reopen_issue" => issues::set_status(store, args, crate::store::IssueStatus::Open).await,
         "get_event" => events::get_event(store, args).await,
         "get_investigation_context" => events::get_investigation_context(store, args).await,
-        "get_transaction_stats" => perf::get_transaction_stats(store, args).await,
-        "get_endpoint_summary" => perf::get_endpoint_summary(store, args).await,
-        "get_endpoint_timeseries" => perf::get_endpoint_timeseries(store, args).await,
-        "find_n_plus_one_endpoints" => perf::find_n_plus_one_endpoints(store, args).await,
-        "search_slow_transactions" => perf::search_slow_transactions(store, args).await,
-        "get_transactions_by_endpoint" => perf::get_transactions_by_endpoint(store, args).await,
-        "compare_endpoint_performance" => perf::compare_endpoint_performance(store, args).await,
+        "get_transaction_stats" => perf::stats::get_transaction_stats(store, args).await,
+        "get_endpoint_summary" => perf::stats::get_endpoint_summary(store, args).await,
+        "get_endpoint_timeseries" => perf::timeseries::get_endpoint_timeseries(store, args).await,
+        "find_n_plus_one_endpoints" => {
+            perf::n_plus_one::find_n_plus_one_endpoints(store, args).await
+        }
+        "search_slow_transactions" => perf::lists::search_slow_transactions(store, args).await,
+        "get_transactions_by_endpoint" => {
+            perf::lists::get_transactions_by_endpoint(store, args).await
+        }
+        "compare_endpoint_performance" => {
+            perf::compare::compare_endpoint_performance(store, args).await
+        }
         "get_transaction" => transaction::get_transaction(store, args).await,
         "get_transaction_spans" => spans::get_transaction_spans(state, args).await,
         "get_trace" => traces::get_trace(store, args).await,

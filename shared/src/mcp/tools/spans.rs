@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::perf::{ms, tx_id, tx_json};
-use super::transaction::transaction_arg;
+use super::lookup::transaction_arg;
+use super::views::{tx_id, tx_json};
 use super::ToolOutput;
 use crate::lake::SpanFact;
 use crate::mcp::args::{self, Args, ToolError, ToolResult};
-use crate::mcp::format::{code, fenced, line, project_json};
+use crate::mcp::format::{code, fenced, line, ms, project_json};
 use crate::mcp::McpState;
 
 /// Span descriptions repeated more often than this are listed as potential N+1.

@@ -1,43 +1,17 @@
 //! `get_trace`: everything one trace id ties together, across projects (a browser and its backend are
 //! often two projects): its transactions in the order they started, and the error events it carried.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::perf::{ms, tx_id, tx_json};
-use super::transaction::{projects_to_search, trace_id_arg};
+use super::lookup::{projects_to_search, trace_id_arg};
+use super::views::{trace_event_json, trace_event_line, tx_id, tx_json};
 use super::ToolOutput;
 use crate::mcp::args::{self, Args, ToolError, ToolResult};
-use crate::mcp::format::{code, iso, line, project_json};
+use crate::mcp::format::{code, iso, line, ms, project_json};
 use crate::store::{RecentEvent, Store, TransactionSummary};
 
 /// At most this many error events per project are listed.
 const MAX_ERRORS: u32 = 100;
-
-/// An error event of a trace as a list line.
-pub(super) fn trace_event_line(e: &RecentEvent) -> String {
-    format!(
-        "{} · {} · {} — event `{}`{}",
-        iso(e.timestamp),
-        e.level,
-        code(&line(&e.title, 200)),
-        e.event_id,
-        e.issue_id
-            .map(|i| format!(" · issue #{i}"))
-            .unwrap_or_default()
-    )
-}
-
-pub(super) fn trace_event_json(e: &RecentEvent) -> Value {
-    json!({
-        "event_id": e.event_id,
-        "issue_id": e.issue_id,
-        "timestamp": iso(e.timestamp),
-        "title": e.title,
-        "level": e.level,
-        "environment": e.environment,
-        "release": e.release,
-    })
-}
 
 pub async fn get_trace(store: &Store, a: &Args) -> ToolResult<ToolOutput> {
     let trace = trace_id_arg(a)?.ok_or_else(|| ToolError::new("`trace_id` is required"))?;
