@@ -1,17 +1,20 @@
 //! `compare_endpoint_performance`: an endpoint's figures on two sides (two releases, or before and after
 //! a time) with the change and a verdict on p95.
 
-use serde_json::{json, Value};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::json;
 
 use super::{
-    all_rows, hour_of, perf_window, resolve_endpoint, round1, stats_json, tx_line, window_json,
+    all_rows, hour_of, perf_window, resolve_endpoint, round1, stats_view, tx_line,
     with_hours_alias, Scope, DEFAULT_HOURS, HOUR_US, MAX_ROWS, RELEASE_LOOKBACK_DAYS,
 };
 use crate::mcp::args::{self, Args, ToolError, ToolResult, Window};
-use crate::mcp::format::{code, iso, opt_ms, pct, project_json};
-use crate::mcp::tools::views::tx_json;
-use crate::mcp::tools::ToolOutput;
-use crate::store::{EndpointStats, Store, TransactionQuery, TransactionSort, TransactionSummary};
+use crate::mcp::format::{code, iso, opt_ms, pct};
+use crate::mcp::tools::views::{ProjectView, StatsView, TransactionView, WindowView};
+use crate::mcp::tools::Answer;
+use crate::mcp::McpState;
+use crate::store::{EndpointStats, TransactionQuery, TransactionSort, TransactionSummary};
 
 /// One side of a comparison.
 struct Side {
@@ -25,15 +28,56 @@ struct Side {
 }
 
 impl Side {
-    fn json(&self) -> Value {
-        json!({
-            "label": self.label,
-            "window": window_json(&self.window),
-            "release": self.release,
-            "stats": stats_json(&self.figures, self.capped),
-            "slowest": self.slowest.as_ref().map(tx_json),
-        })
+    fn view(&self) -> SideView {
+        SideView {
+            label: self.label.clone(),
+            window: WindowView::from(&self.window),
+            release: self.release.clone(),
+            stats: stats_view(&self.figures, self.capped),
+            slowest: self.slowest.as_ref().map(TransactionView::from),
+        }
     }
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct CompareAnswer {
+    project: ProjectView,
+    environment: Option<String>,
+    endpoint: String,
+    mode: Mode,
+    /// The before side (`release_a`, or the hours before the time).
+    a: SideView,
+    /// The after side.
+    b: SideView,
+    change_pct: ChangeView,
+    verdict: String,
+}
+
+/// What is compared: two releases, or the hours before and after a time.
+#[derive(Serialize, JsonSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Mode {
+    Releases,
+    Time,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct SideView {
+    label: String,
+    window: WindowView,
+    release: Option<String>,
+    stats: StatsView,
+    slowest: Option<TransactionView>,
+}
+
+/// The change from side a to side b, in percent (absent: nothing to compare).
+#[derive(Serialize, JsonSchema)]
+struct ChangeView {
+    count: Option<f64>,
+    avg: Option<f64>,
+    p50: Option<f64>,
+    p95: Option<f64>,
+    p99: Option<f64>,
 }
 
 /// An average of figures, absent when there were no transactions to average.
@@ -75,7 +119,11 @@ fn time_arg(a: &Args, names: &[&str]) -> ToolResult<Option<i64>> {
     Ok(None)
 }
 
-pub async fn compare_endpoint_performance(store: &Store, a: &Args) -> ToolResult<ToolOutput> {
+pub async fn compare_endpoint_performance(
+    state: &McpState,
+    a: &Args,
+) -> ToolResult<Answer<CompareAnswer>> {
+    let store = &state.store;
     let wanted = args::required_string(a, "endpoint")?;
     let release_a = alias(a, &["release_a", "before_release"])?;
     let release_b = alias(a, &["release_b", "after_release"])?;
@@ -98,7 +146,7 @@ pub async fn compare_endpoint_performance(store: &Store, a: &Args) -> ToolResult
                     end_us: now,
                 },
             };
-            ("releases", [w, w], [Some(ra.clone()), Some(rb.clone())], None)
+            (Mode::Releases, [w, w], [Some(ra.clone()), Some(rb.clone())], None)
         }
         (Some(_), None) | (None, Some(_)) => {
             return Err(ToolError::new(
@@ -142,7 +190,7 @@ pub async fn compare_endpoint_performance(store: &Store, a: &Args) -> ToolResult
                 start_us: after_start,
                 end_us: after_start + hours_after * HOUR_US - 1,
             };
-            ("time", [before, after], [None, None], note)
+            (Mode::Time, [before, after], [None, None], note)
         }
     };
 
@@ -303,7 +351,7 @@ pub async fn compare_endpoint_performance(store: &Store, a: &Args) -> ToolResult
         _ => "P95 cannot be compared.".into(),
     };
     md.push_str(&format!("\n**{verdict}**\n\n"));
-    md.push_str(if mode == "releases" {
+    md.push_str(if mode == Mode::Releases {
         "Percentiles computed exactly from each release's transaction rows.\n"
     } else {
         "Percentiles from hourly sketches (about ±1%).\n"
@@ -317,23 +365,23 @@ pub async fn compare_endpoint_performance(store: &Store, a: &Args) -> ToolResult
             ));
         }
     }
-    let structured = json!({
-        "project": project_json(&project),
-        "environment": environment,
-        "endpoint": endpoint,
-        "mode": mode,
-        "a": sa.json(),
-        "b": sb.json(),
-        "change_pct": {
-            "count": change_pct(Some(fa.count as f64), Some(fb.count as f64)),
-            "avg": change_pct(avg(fa, fa.avg_ms), avg(fb, fb.avg_ms)),
-            "p50": change_pct(fa.p50_ms, fb.p50_ms),
-            "p95": p95_change,
-            "p99": change_pct(fa.p99_ms, fb.p99_ms),
+    let structured = CompareAnswer {
+        project: ProjectView::from(&project),
+        environment,
+        mode,
+        a: sa.view(),
+        b: sb.view(),
+        change_pct: ChangeView {
+            count: change_pct(Some(fa.count as f64), Some(fb.count as f64)),
+            avg: change_pct(avg(fa, fa.avg_ms), avg(fb, fb.avg_ms)),
+            p50: change_pct(fa.p50_ms, fb.p50_ms),
+            p95: p95_change,
+            p99: change_pct(fa.p99_ms, fb.p99_ms),
         },
-        "verdict": verdict,
-    });
-    Ok(ToolOutput {
+        verdict,
+        endpoint,
+    };
+    Ok(Answer {
         markdown: md,
         structured,
     })

@@ -1,14 +1,18 @@
 //! Transaction lists: `search_slow_transactions` (slowest first, with filters) and
 //! `get_transactions_by_endpoint` (one endpoint's, newest first, paged).
 
-use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
-use super::{resolve_endpoint, scope, tx_line, MAX_TAG_SCAN};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::{resolve_endpoint, scope, tx_line, ScopeView, MAX_TAG_SCAN};
 use crate::mcp::args::{self, Args, ToolError, ToolResult};
 use crate::mcp::format::{code, ms};
 use crate::mcp::tools::lookup::tags_of;
-use crate::mcp::tools::views::tx_json;
-use crate::mcp::tools::ToolOutput;
+use crate::mcp::tools::views::{text_map, TransactionView};
+use crate::mcp::tools::Answer;
+use crate::mcp::McpState;
 use crate::store::{Project, Store, TransactionQuery, TransactionSort, TransactionSummary};
 
 /// The slowest transactions matching `q` whose tags include every one of `tags`, up to `limit`: pages
@@ -46,7 +50,27 @@ async fn slowest_with_tags(
     Ok((out, true))
 }
 
-pub async fn search_slow_transactions(store: &Store, a: &Args) -> ToolResult<ToolOutput> {
+#[derive(Serialize, JsonSchema)]
+pub struct SlowTransactionsAnswer {
+    #[serde(flatten)]
+    scope: ScopeView,
+    min_duration_ms: f64,
+    max_duration_ms: Option<f64>,
+    endpoint: Option<String>,
+    release: Option<String>,
+    http_status: Option<i64>,
+    http_method: Option<String>,
+    tags: BTreeMap<String, String>,
+    /// Tag filters stopped at the slowest candidates: there may be more matches beyond them.
+    tag_scan_capped: bool,
+    transactions: Vec<TransactionView>,
+}
+
+pub async fn search_slow_transactions(
+    state: &McpState,
+    a: &Args,
+) -> ToolResult<Answer<SlowTransactionsAnswer>> {
+    let store = &state.store;
     let s = scope(store, a).await?;
     let limit = args::limit(a, 20, 100)?;
     let min = args::number(a, "min_duration_ms")?
@@ -134,26 +158,41 @@ pub async fn search_slow_transactions(store: &Store, a: &Args) -> ToolResult<Too
             "\nTag filters looked at the slowest {MAX_TAG_SCAN} transactions only; narrow the window or add filters to see beyond them.\n"
         ));
     }
-    let mut structured = s.json();
-    structured["min_duration_ms"] = json!(min);
-    structured["max_duration_ms"] = json!(max);
-    structured["endpoint"] = json!(endpoint);
-    structured["release"] = json!(release);
-    structured["http_status"] = json!(http_status);
-    structured["http_method"] = json!(http_method);
-    structured["tags"] = json!(tags
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-        .collect::<serde_json::Map<_, _>>());
-    structured["tag_scan_capped"] = json!(scan_capped);
-    structured["transactions"] = json!(found.iter().map(tx_json).collect::<Vec<_>>());
-    Ok(ToolOutput {
+    let structured = SlowTransactionsAnswer {
+        scope: s.view(),
+        min_duration_ms: min,
+        max_duration_ms: max,
+        endpoint,
+        release,
+        http_status,
+        http_method,
+        tags: text_map(&tags),
+        tag_scan_capped: scan_capped,
+        transactions: found.iter().map(TransactionView::from).collect(),
+    };
+    Ok(Answer {
         markdown: md,
         structured,
     })
 }
 
-pub async fn get_transactions_by_endpoint(store: &Store, a: &Args) -> ToolResult<ToolOutput> {
+#[derive(Serialize, JsonSchema)]
+pub struct ByEndpointAnswer {
+    #[serde(flatten)]
+    scope: ScopeView,
+    endpoint: String,
+    release: Option<String>,
+    offset: u32,
+    /// The `offset` of the next page (absent: this is the last).
+    next_offset: Option<u32>,
+    transactions: Vec<TransactionView>,
+}
+
+pub async fn get_transactions_by_endpoint(
+    state: &McpState,
+    a: &Args,
+) -> ToolResult<Answer<ByEndpointAnswer>> {
+    let store = &state.store;
     let s = scope(store, a).await?;
     let wanted = args::required_string(a, "endpoint")?;
     let limit = args::limit(a, 20, 100)?;
@@ -197,13 +236,15 @@ pub async fn get_transactions_by_endpoint(store: &Store, a: &Args) -> ToolResult
             md.push_str(&format!("\nMore: call again with `offset: {n}`.\n"));
         }
     }
-    let mut structured = s.json();
-    structured["endpoint"] = json!(endpoint);
-    structured["release"] = json!(release);
-    structured["offset"] = json!(offset);
-    structured["next_offset"] = json!(next);
-    structured["transactions"] = json!(found.iter().map(tx_json).collect::<Vec<_>>());
-    Ok(ToolOutput {
+    let structured = ByEndpointAnswer {
+        scope: s.view(),
+        endpoint,
+        release,
+        offset,
+        next_offset: next,
+        transactions: found.iter().map(TransactionView::from).collect(),
+    };
+    Ok(Answer {
         markdown: md,
         structured,
     })

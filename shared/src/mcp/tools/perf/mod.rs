@@ -11,11 +11,12 @@ pub mod n_plus_one;
 pub mod stats;
 pub mod timeseries;
 
-use serde_json::{json, Value};
+use schemars::JsonSchema;
+use serde::Serialize;
 
-use super::views::tx_id;
+use super::views::{tx_id, ProjectView, StatsView, WindowView};
 use crate::mcp::args::{self, Args, ToolError, ToolResult, Window};
-use crate::mcp::format::{code, iso, line, ms, opt_ms, pct, project_json};
+use crate::mcp::format::{code, iso, line, ms, opt_ms, pct};
 use crate::store::{
     EndpointStats, PerfWindow, Project, Store, TransactionQuery, TransactionSort,
     TransactionSummary,
@@ -62,13 +63,21 @@ impl Scope {
         s
     }
 
-    pub(super) fn json(&self) -> Value {
-        json!({
-            "project": project_json(&self.project),
-            "window": window_json(&self.window),
-            "environment": self.environment,
-        })
+    pub(super) fn view(&self) -> ScopeView {
+        ScopeView {
+            project: ProjectView::from(&self.project),
+            window: WindowView::from(&self.window),
+            environment: self.environment.clone(),
+        }
     }
+}
+
+/// What every performance tool answers with first: the project, window and environment it read.
+#[derive(Serialize, JsonSchema)]
+pub struct ScopeView {
+    project: ProjectView,
+    window: WindowView,
+    environment: Option<String>,
 }
 
 pub(super) fn perf_window(
@@ -82,10 +91,6 @@ pub(super) fn perf_window(
         environment: environment.clone(),
         name,
     }
-}
-
-pub(super) fn window_json(w: &Window) -> Value {
-    json!({ "start": iso(w.start_us), "end": iso(w.end_us) })
 }
 
 /// `time_range_hours` (the seed's name) counts as `hours`.
@@ -114,18 +119,19 @@ pub(super) fn hour_of(us: i64) -> i64 {
     us.div_euclid(HOUR_US) * HOUR_US
 }
 
-/// Figures as JSON: the stats, their derived shares, and where the percentiles come from.
-pub(super) fn stats_json(s: &EndpointStats, capped: bool) -> Value {
-    let mut v = serde_json::to_value(s).unwrap_or_else(|_| json!({}));
-    v["n_plus_one_pct"] = json!(round1(s.n_plus_one_pct()));
-    v["error_rate_pct"] = json!(round1(s.error_rate_pct()));
-    v["percentiles"] = json!(if s.exact {
-        "exact"
-    } else {
-        "hourly sketches, about ±1%"
-    });
-    v["capped_at_rows"] = json!(capped.then_some(MAX_ROWS));
-    v
+/// Figures for the answer: the stats, their derived shares, and where the percentiles come from.
+pub(super) fn stats_view(s: &EndpointStats, capped: bool) -> StatsView {
+    StatsView {
+        stats: s.clone(),
+        n_plus_one_pct: round1(s.n_plus_one_pct()),
+        error_rate_pct: round1(s.error_rate_pct()),
+        percentiles: if s.exact {
+            "exact"
+        } else {
+            "hourly sketches, about ±1%"
+        },
+        capped_at_rows: capped.then_some(MAX_ROWS),
+    }
 }
 
 /// Figures as a markdown list.

@@ -1,14 +1,49 @@
 //! `find_n_plus_one_endpoints`: endpoints whose transactions repeat a query pattern, ranked by the time
 //! the repeats waste, each with an example transaction.
 
-use serde_json::{json, Value};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::Value;
 
-use super::{round1, scope, Scope};
+use super::{round1, scope, Scope, ScopeView};
 use crate::mcp::args::{self, Args, ToolResult};
 use crate::mcp::format::{cell, code, iso, line, ms, opt_ms, pct};
-use crate::mcp::tools::views::{tx_id, tx_json};
-use crate::mcp::tools::ToolOutput;
+use crate::mcp::tools::views::{tx_id, Object, TransactionView};
+use crate::mcp::tools::Answer;
+use crate::mcp::McpState;
 use crate::store::{EndpointStats, Store, TransactionQuery, TransactionSummary};
+
+#[derive(Serialize, JsonSchema)]
+pub struct NPlusOneAnswer {
+    #[serde(flatten)]
+    scope: ScopeView,
+    /// How many endpoints had N+1 transactions (`endpoints` lists the worst ones).
+    total: usize,
+    endpoints: Vec<NPlusOneEndpointView>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct NPlusOneEndpointView {
+    name: String,
+    count: i64,
+    n_plus_one_count: i64,
+    n_plus_one_pct: f64,
+    wasted_ms: f64,
+    wasted_per_affected_ms: f64,
+    avg_queries: f64,
+    max_queries: i64,
+    avg_ms: f64,
+    p95_ms: Option<f64>,
+    example: Option<ExampleView>,
+}
+
+/// A recent N+1 transaction of the endpoint, with its worst query pattern.
+#[derive(Serialize, JsonSchema)]
+struct ExampleView {
+    transaction: TransactionView,
+    /// `{pattern, count, distinct_statements, total_ms, n_plus_one}`.
+    pattern: Option<Object>,
+}
 
 /// A recent transaction of `endpoint` that tripped the N+1 detector, with its worst repeated pattern.
 async fn n_plus_one_example(
@@ -45,7 +80,11 @@ fn worst_pattern(patterns: &Value) -> Option<Value> {
         .cloned()
 }
 
-pub async fn find_n_plus_one_endpoints(store: &Store, a: &Args) -> ToolResult<ToolOutput> {
+pub async fn find_n_plus_one_endpoints(
+    state: &McpState,
+    a: &Args,
+) -> ToolResult<Answer<NPlusOneAnswer>> {
+    let store = &state.store;
     let s = scope(store, a).await?;
     let limit = args::limit(a, 20, 100)?;
     let mut endpoints: Vec<EndpointStats> = store
@@ -93,7 +132,7 @@ pub async fn find_n_plus_one_endpoints(store: &Store, a: &Args) -> ToolResult<To
             opt_ms(e.p95_ms),
         ));
         let example = n_plus_one_example(store, &s, &e.name).await?;
-        let mut example_json = Value::Null;
+        let mut example_view = None;
         if let Some((t, pattern)) = &example {
             examples.push_str(&format!(
                 "- {}: transaction `{}` ({}, {})",
@@ -112,32 +151,36 @@ pub async fn find_n_plus_one_endpoints(store: &Store, a: &Args) -> ToolResult<To
                 ));
             }
             examples.push('\n');
-            example_json = json!({ "transaction": tx_json(t), "pattern": pattern });
+            example_view = Some(ExampleView {
+                transaction: TransactionView::from(t),
+                pattern: pattern.as_ref().and_then(Value::as_object).cloned(),
+            });
         }
-        list.push(json!({
-            "name": e.name,
-            "count": e.count,
-            "n_plus_one_count": e.n_plus_one_count,
-            "n_plus_one_pct": round1(e.n_plus_one_pct()),
-            "wasted_ms": e.wasted_ms,
-            "wasted_per_affected_ms": per,
-            "avg_queries": e.avg_queries,
-            "max_queries": e.max_queries,
-            "avg_ms": e.avg_ms,
-            "p95_ms": e.p95_ms,
-            "example": example_json,
-        }));
+        list.push(NPlusOneEndpointView {
+            name: e.name.clone(),
+            count: e.count,
+            n_plus_one_count: e.n_plus_one_count,
+            n_plus_one_pct: round1(e.n_plus_one_pct()),
+            wasted_ms: e.wasted_ms,
+            wasted_per_affected_ms: per,
+            avg_queries: e.avg_queries,
+            max_queries: e.max_queries,
+            avg_ms: e.avg_ms,
+            p95_ms: e.p95_ms,
+            example: example_view,
+        });
     }
     if !examples.is_empty() {
         md.push_str(&format!(
             "\n### Example transactions\n\n{examples}\nNext: get_transaction or get_transaction_spans with an example id.\n"
         ));
     }
-    let mut structured = s.json();
-    structured["total"] = json!(total);
-    structured["endpoints"] = json!(list);
-    Ok(ToolOutput {
+    Ok(Answer {
         markdown: md,
-        structured,
+        structured: NPlusOneAnswer {
+            scope: s.view(),
+            total,
+            endpoints: list,
+        },
     })
 }

@@ -1,16 +1,33 @@
 //! `get_transaction_stats` (a project's figures and its top endpoints) and `get_endpoint_summary` (one
 //! endpoint's figures with its slowest and latest transactions).
 
-use serde_json::{json, Value};
+use schemars::JsonSchema;
+use serde::Serialize;
 
-use super::{all_rows, resolve_endpoint, scope, stats_json, stats_markdown, tx_line};
+use super::{all_rows, resolve_endpoint, scope, stats_markdown, stats_view, tx_line, ScopeView};
 use crate::mcp::args::{self, Args, ToolError, ToolResult};
 use crate::mcp::format::{cell, code, ms, opt_ms, pct};
-use crate::mcp::tools::views::tx_json;
-use crate::mcp::tools::ToolOutput;
-use crate::store::{EndpointStats, Store, TransactionQuery, TransactionSort};
+use crate::mcp::tools::views::{StatsView, TransactionView};
+use crate::mcp::tools::Answer;
+use crate::mcp::McpState;
+use crate::store::{EndpointStats, TransactionQuery, TransactionSort};
 
-pub async fn get_transaction_stats(store: &Store, a: &Args) -> ToolResult<ToolOutput> {
+#[derive(Serialize, JsonSchema)]
+pub struct TransactionStatsAnswer {
+    #[serde(flatten)]
+    scope: ScopeView,
+    endpoint: Option<String>,
+    totals: StatsView,
+    /// How many endpoints had transactions (`endpoints` lists the top ones).
+    endpoint_count: usize,
+    endpoints: Vec<StatsView>,
+}
+
+pub async fn get_transaction_stats(
+    state: &McpState,
+    a: &Args,
+) -> ToolResult<Answer<TransactionStatsAnswer>> {
+    let store = &state.store;
     let s = scope(store, a).await?;
     let limit = args::limit(a, 10, 50)?;
     let endpoints = store.endpoint_stats(s.project.id, &s.perf(None)).await?;
@@ -60,22 +77,39 @@ pub async fn get_transaction_stats(store: &Store, a: &Args) -> ToolResult<ToolOu
         }
         md.push_str("\nNext: get_endpoint_summary or get_endpoint_timeseries for one endpoint, find_n_plus_one_endpoints for query problems.\n");
     }
-    let mut structured = s.json();
-    structured["endpoint"] = json!(endpoint);
-    structured["totals"] = stats_json(&totals, false);
-    structured["endpoint_count"] = json!(endpoints.len());
-    structured["endpoints"] = json!(endpoints
-        .iter()
-        .take(limit as usize)
-        .map(|e| stats_json(e, false))
-        .collect::<Vec<_>>());
-    Ok(ToolOutput {
+    let structured = TransactionStatsAnswer {
+        scope: s.view(),
+        endpoint,
+        totals: stats_view(&totals, false),
+        endpoint_count: endpoints.len(),
+        endpoints: endpoints
+            .iter()
+            .take(limit as usize)
+            .map(|e| stats_view(e, false))
+            .collect(),
+    };
+    Ok(Answer {
         markdown: md,
         structured,
     })
 }
 
-pub async fn get_endpoint_summary(store: &Store, a: &Args) -> ToolResult<ToolOutput> {
+#[derive(Serialize, JsonSchema)]
+pub struct EndpointSummaryAnswer {
+    #[serde(flatten)]
+    scope: ScopeView,
+    endpoint: String,
+    release: Option<String>,
+    stats: StatsView,
+    slowest: Option<TransactionView>,
+    latest: Option<TransactionView>,
+}
+
+pub async fn get_endpoint_summary(
+    state: &McpState,
+    a: &Args,
+) -> ToolResult<Answer<EndpointSummaryAnswer>> {
+    let store = &state.store;
     let s = scope(store, a).await?;
     let wanted = args::required_string(a, "endpoint")?;
     let release = args::string(a, "release")?;
@@ -136,13 +170,15 @@ pub async fn get_endpoint_summary(store: &Store, a: &Args) -> ToolResult<ToolOut
         }
         md.push_str("\nNext: get_transaction or get_transaction_spans with an id above.\n");
     }
-    let mut structured = s.json();
-    structured["endpoint"] = json!(endpoint);
-    structured["release"] = json!(release);
-    structured["stats"] = stats_json(&figures, capped);
-    structured["slowest"] = slowest.as_ref().map(tx_json).unwrap_or(Value::Null);
-    structured["latest"] = latest.as_ref().map(tx_json).unwrap_or(Value::Null);
-    Ok(ToolOutput {
+    let structured = EndpointSummaryAnswer {
+        scope: s.view(),
+        endpoint,
+        release,
+        stats: stats_view(&figures, capped),
+        slowest: slowest.as_ref().map(TransactionView::from),
+        latest: latest.as_ref().map(TransactionView::from),
+    };
+    Ok(Answer {
         markdown: md,
         structured,
     })

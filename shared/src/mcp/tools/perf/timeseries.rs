@@ -2,15 +2,42 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::Serialize;
 
 use super::{
-    all_rows, hour_of, resolve_endpoint, scope, HOUR_US, MAX_BUCKETS, MAX_ROWS, MIN_BUCKETS_ARG,
+    all_rows, hour_of, resolve_endpoint, scope, ScopeView, HOUR_US, MAX_BUCKETS, MAX_ROWS,
+    MIN_BUCKETS_ARG,
 };
 use crate::mcp::args::{self, Args, ToolError, ToolResult};
 use crate::mcp::format::{code, iso, opt_ms};
-use crate::mcp::tools::ToolOutput;
-use crate::store::{EndpointStats, Store, TransactionQuery, TransactionSummary};
+use crate::mcp::tools::Answer;
+use crate::mcp::McpState;
+use crate::store::{EndpointStats, TransactionQuery, TransactionSummary};
+
+#[derive(Serialize, JsonSchema)]
+pub struct TimeseriesAnswer {
+    #[serde(flatten)]
+    scope: ScopeView,
+    endpoint: String,
+    release: Option<String>,
+    bucket_hours: i64,
+    total: i64,
+    /// Every bucket of the window in order, empty ones with a count of 0.
+    buckets: Vec<BucketView>,
+    /// The figures come from at most this many transaction rows, the newest (absent: from all of them).
+    capped_at_rows: Option<u32>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct BucketView {
+    start: String,
+    count: i64,
+    avg_ms: Option<f64>,
+    p50_ms: Option<f64>,
+    p95_ms: Option<f64>,
+    p99_ms: Option<f64>,
+}
 
 /// How many hours each timeseries bucket spans: one, or with `buckets` (4..168, as the seed clamps) the
 /// window split into that many buckets snapped to whole hours.
@@ -25,7 +52,11 @@ fn bucket_hours(a: &Args, window_hours: i64) -> ToolResult<i64> {
     .max(1))
 }
 
-pub async fn get_endpoint_timeseries(store: &Store, a: &Args) -> ToolResult<ToolOutput> {
+pub async fn get_endpoint_timeseries(
+    state: &McpState,
+    a: &Args,
+) -> ToolResult<Answer<TimeseriesAnswer>> {
+    let store = &state.store;
     let s = scope(store, a).await?;
     let wanted = args::required_string(a, "endpoint")?;
     let release = args::string(a, "release")?;
@@ -111,24 +142,26 @@ pub async fn get_endpoint_timeseries(store: &Store, a: &Args) -> ToolResult<Tool
             opt_ms(p(|f| f.p95_ms)),
             opt_ms(p(|f| f.p99_ms))
         ));
-        list.push(json!({
-            "start": iso(start),
-            "count": count,
-            "avg_ms": avg,
-            "p50_ms": p(|f| f.p50_ms),
-            "p95_ms": p(|f| f.p95_ms),
-            "p99_ms": p(|f| f.p99_ms),
-        }));
+        list.push(BucketView {
+            start: iso(start),
+            count,
+            avg_ms: avg,
+            p50_ms: p(|f| f.p50_ms),
+            p95_ms: p(|f| f.p95_ms),
+            p99_ms: p(|f| f.p99_ms),
+        });
     }
     md.push_str(&format!("\nTotal: {total} transactions.\n"));
-    let mut structured = s.json();
-    structured["endpoint"] = json!(endpoint);
-    structured["release"] = json!(release);
-    structured["bucket_hours"] = json!(width);
-    structured["total"] = json!(total);
-    structured["buckets"] = json!(list);
-    structured["capped_at_rows"] = json!(capped.then_some(MAX_ROWS));
-    Ok(ToolOutput {
+    let structured = TimeseriesAnswer {
+        scope: s.view(),
+        endpoint,
+        release,
+        bucket_hours: width,
+        total,
+        buckets: list,
+        capped_at_rows: capped.then_some(MAX_ROWS),
+    };
+    Ok(Answer {
         markdown: md,
         structured,
     })
