@@ -210,3 +210,49 @@ fn check_argument_names(name: &str, args: &Args) -> ToolResult<()> {
         }
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tool_declares_object_schemas_for_its_arguments_and_answer() {
+        let tools = definitions();
+        assert_eq!(tools.len(), NAMES.len());
+        for (tool, name) in tools.iter().zip(NAMES) {
+            assert_eq!(tool.name, *name);
+            let input = &tool.input_schema;
+            assert_eq!(input["type"], "object", "{name}");
+            assert!(input["properties"].is_object(), "{name}");
+            assert_eq!(input["additionalProperties"], false, "{name}");
+            let output = tool.output_schema.as_ref().expect(name);
+            assert_eq!(output["type"], "object", "{name}");
+            assert!(
+                output["properties"]
+                    .as_object()
+                    .is_some_and(|p| !p.is_empty()),
+                "{name}"
+            );
+        }
+    }
+
+    /// The figures' schema comes from `EndpointStats` as serialized: every field, an absent percentile
+    /// as null, so required.
+    #[test]
+    fn the_stats_schema_comes_from_endpoint_stats() {
+        let tools = definitions();
+        let stats = tools
+            .iter()
+            .find(|t| t.name == "get_transaction_stats")
+            .and_then(|t| t.output_schema.clone())
+            .expect("get_transaction_stats");
+        let view = &stats["$defs"]["StatsView"];
+        for field in ["count", "p95_ms", "wasted_ms", "exact", "n_plus_one_pct"] {
+            assert!(view["properties"][field].is_object(), "{field}: {view}");
+            assert!(
+                view["required"].as_array().unwrap().contains(&field.into()),
+                "{field}"
+            );
+        }
+    }
+}

@@ -297,6 +297,8 @@ pub async fn get_transaction(state: &McpState, a: &Args) -> ToolResult<Answer<Tr
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
