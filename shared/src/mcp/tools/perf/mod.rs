@@ -1,7 +1,7 @@
 //! Performance tools: project-wide and per-endpoint figures ([`stats`]), hourly series ([`timeseries`]),
 //! the N+1 worklist ([`n_plus_one`]), transaction lists ([`lists`]) and comparisons ([`compare`]); and
-//! what they share here: the scope (project, window, environment) they read, the endpoint a name means,
-//! figures as markdown and JSON. Figures over time windows come from the hourly rollups (percentiles from
+//! what they share here (private to them): the scope (project, window, environment) they read, the
+//! endpoint a name means, figures as markdown and as answers. Figures over time windows come from the hourly rollups (percentiles from
 //! their sketches, about ±1%); release-filtered figures are computed exactly from transaction rows, since
 //! rollups do not know releases.
 
@@ -23,34 +23,34 @@ use crate::store::{
 };
 
 /// The default window of the performance tools, in hours.
-pub(super) const DEFAULT_HOURS: i64 = 24;
+const DEFAULT_HOURS: i64 = 24;
 /// At most this many transaction rows feed a figure computed exactly from rows.
-pub(super) const MAX_ROWS: u32 = 10_000;
+const MAX_ROWS: u32 = 10_000;
 /// Rows per page of `Store::transactions` (its own cap).
-pub(super) const PAGE: u32 = 1_000;
+const PAGE: u32 = 1_000;
 /// Tag filters look through at most this many candidate transactions.
-pub(super) const MAX_TAG_SCAN: usize = 5_000;
+const MAX_TAG_SCAN: usize = 5_000;
 /// Most buckets a timeseries returns.
-pub(super) const MAX_BUCKETS: i64 = 744;
+const MAX_BUCKETS: i64 = 744;
 /// The fewest buckets `buckets` may ask for (the seed's clamp).
-pub(super) const MIN_BUCKETS_ARG: i64 = 4;
+const MIN_BUCKETS_ARG: i64 = 4;
 /// Release comparisons without a window look this far back (the transactions' retention).
-pub(super) const RELEASE_LOOKBACK_DAYS: i64 = 90;
-pub(super) const HOUR_US: i64 = 3_600_000_000;
+const RELEASE_LOOKBACK_DAYS: i64 = 90;
+const HOUR_US: i64 = 3_600_000_000;
 
 /// The project, time window and environment a performance tool reads.
-pub(super) struct Scope {
+struct Scope {
     pub project: Project,
     pub window: Window,
     pub environment: Option<String>,
 }
 
 impl Scope {
-    pub(super) fn perf(&self, name: Option<String>) -> PerfWindow {
+    fn perf(&self, name: Option<String>) -> PerfWindow {
         perf_window(&self.window, &self.environment, name)
     }
 
-    pub(super) fn describe(&self) -> String {
+    fn describe(&self) -> String {
         let mut s = format!(
             "Project {} · {} → {}",
             code(&self.project.slug),
@@ -63,7 +63,7 @@ impl Scope {
         s
     }
 
-    pub(super) fn view(&self) -> ScopeView {
+    fn view(&self) -> ScopeView {
         ScopeView {
             project: ProjectView::from(&self.project),
             window: WindowView::from(&self.window),
@@ -80,11 +80,7 @@ pub struct ScopeView {
     environment: Option<String>,
 }
 
-pub(super) fn perf_window(
-    w: &Window,
-    environment: &Option<String>,
-    name: Option<String>,
-) -> PerfWindow {
+fn perf_window(w: &Window, environment: &Option<String>, name: Option<String>) -> PerfWindow {
     PerfWindow {
         from_us: w.start_us,
         to_us: w.end_us,
@@ -94,7 +90,7 @@ pub(super) fn perf_window(
 }
 
 /// `time_range_hours` (the seed's name) counts as `hours`.
-pub(super) fn with_hours_alias(a: &Args) -> Args {
+fn with_hours_alias(a: &Args) -> Args {
     let mut a = a.clone();
     if !a.contains_key("hours") {
         if let Some(h) = a.get("time_range_hours").cloned() {
@@ -104,7 +100,7 @@ pub(super) fn with_hours_alias(a: &Args) -> Args {
     a
 }
 
-pub(super) async fn scope(store: &Store, a: &Args) -> ToolResult<Scope> {
+async fn scope(store: &Store, a: &Args) -> ToolResult<Scope> {
     let project = args::project(store, a).await?;
     let window = args::window(&with_hours_alias(a), Some(DEFAULT_HOURS))?
         .ok_or_else(|| ToolError::new("no time window"))?;
@@ -115,12 +111,12 @@ pub(super) async fn scope(store: &Store, a: &Args) -> ToolResult<Scope> {
     })
 }
 
-pub(super) fn hour_of(us: i64) -> i64 {
+fn hour_of(us: i64) -> i64 {
     us.div_euclid(HOUR_US) * HOUR_US
 }
 
 /// Figures for the answer: the stats, their derived shares, and where the percentiles come from.
-pub(super) fn stats_view(s: &EndpointStats, capped: bool) -> StatsView {
+fn stats_view(s: &EndpointStats, capped: bool) -> StatsView {
     StatsView {
         stats: s.clone(),
         n_plus_one_pct: round1(s.n_plus_one_pct()),
@@ -135,7 +131,7 @@ pub(super) fn stats_view(s: &EndpointStats, capped: bool) -> StatsView {
 }
 
 /// Figures as a markdown list.
-pub(super) fn stats_markdown(s: &EndpointStats, capped: bool) -> String {
+fn stats_markdown(s: &EndpointStats, capped: bool) -> String {
     let mut md = format!("- Transactions: {}\n", s.count);
     if s.count == 0 {
         return md;
@@ -188,12 +184,12 @@ pub(super) fn stats_markdown(s: &EndpointStats, capped: bool) -> String {
     md
 }
 
-pub(super) fn round1(v: f64) -> f64 {
+fn round1(v: f64) -> f64 {
     (v * 10.0).round() / 10.0
 }
 
 /// Transaction rows matching `q`, newest first, up to [`MAX_ROWS`]; and whether there were more.
-pub(super) async fn all_rows(
+async fn all_rows(
     store: &Store,
     project: &Project,
     mut q: TransactionQuery,
@@ -222,7 +218,7 @@ pub(super) async fn all_rows(
 
 /// The endpoint a tool names, checked against the window: exactly that name, or the one endpoint whose
 /// name contains it (case-insensitive). Unknown or ambiguous names are errors that list the candidates.
-pub(super) async fn resolve_endpoint(
+async fn resolve_endpoint(
     store: &Store,
     s: &Scope,
     wanted: &str,
@@ -280,7 +276,7 @@ pub(super) async fn resolve_endpoint(
 }
 
 /// One transaction as a list line.
-pub(super) fn tx_line(n: usize, t: &TransactionSummary, with_name: bool) -> String {
+fn tx_line(n: usize, t: &TransactionSummary, with_name: bool) -> String {
     let mut parts = vec![opt_ms(t.duration_ms), iso(t.end_us)];
     if t.http_method.is_some() || t.http_status.is_some() {
         parts.push(format!(
