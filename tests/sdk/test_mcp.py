@@ -192,6 +192,8 @@ def test_every_tool_answers_correctly(server):
     for name in ["unknown_issue", "unknown_event", "bad_status", "bad_project", "bad_time"]:
         assert out[name].is_error, name
         assert text(out[name]).startswith("Error: "), name
+        # The outputSchema describes answers: an error carries no structuredContent that would violate it.
+        assert out[name].structured_content is None, name
     assert "no issue #424242" in text(out["unknown_issue"])
     assert "no project \"nope\"" in text(out["bad_project"])
 

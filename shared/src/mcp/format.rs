@@ -1,10 +1,9 @@
-//! Markdown for the tools' `content` (what a person, or a model, reads) and the JSON shapes of their
-//! `structuredContent` (what a program reads), from store rows and the lenient event model.
-
-use serde_json::{json, Value};
+//! Markdown for the tools' `content` (what a person, or a model, reads), from store rows and the lenient
+//! event model; what a program reads, `structuredContent`, is the tools' answer types
+//! ([`super::tools`]).
 
 use crate::model::{Breadcrumb, Event, Frame, Stacktrace};
-use crate::store::{EventListItem, Issue, Project, Release};
+use crate::store::{Issue, Project};
 
 /// Microseconds since the epoch as ISO 8601 UTC, to the second.
 pub fn iso(us: i64) -> String {
@@ -49,31 +48,6 @@ pub fn fenced(body: &str) -> String {
     format!("{fence}\n{body}\n{fence}\n")
 }
 
-pub fn project_json(p: &Project) -> Value {
-    json!({ "id": p.id.value(), "slug": p.slug, "name": p.name })
-}
-
-pub fn issue_json(i: &Issue) -> Value {
-    json!({
-        "id": i.id,
-        "project_id": i.project_id.value(),
-        "title": i.title,
-        "culprit": i.culprit,
-        "status": i.status.as_str(),
-        "level": i.level,
-        "platform": i.platform,
-        "exception_type": i.exception_type,
-        "count": i.times_seen,
-        "users": i.users_seen,
-        "first_seen": iso(i.first_seen),
-        "last_seen": iso(i.last_seen),
-        "first_release": i.first_release,
-        "last_release": i.last_release,
-        "regressed": i.regressed_at.is_some(),
-        "last_event_id": i.last_event_id,
-    })
-}
-
 /// `**Issue #id** — title` and its facts, as the issue lists show each issue.
 pub fn issue_item(i: &Issue, project: &Project) -> String {
     let mut s = format!("- **Issue #{}** — {}\n", i.id, line(&i.title, 200));
@@ -101,27 +75,6 @@ pub fn issue_item(i: &Issue, project: &Project) -> String {
     s
 }
 
-pub fn event_item_json(e: &EventListItem) -> Value {
-    json!({
-        "event_id": e.event_id,
-        "timestamp": iso(e.timestamp),
-        "title": e.title,
-        "level": e.level,
-        "release": e.release,
-        "environment": e.environment,
-    })
-}
-
-pub fn release_json(r: &Release) -> Value {
-    json!({
-        "version": r.version,
-        "first_seen": iso(r.first_seen),
-        "last_seen": iso(r.last_seen),
-        "events": r.event_count,
-        "transactions": r.transaction_count,
-    })
-}
-
 fn frame_location(f: &Frame) -> String {
     let file = f
         .filename
@@ -141,21 +94,6 @@ fn frame_function(f: &Frame) -> &str {
         .as_deref()
         .or(f.raw_function.as_deref())
         .unwrap_or("?")
-}
-
-pub fn frame_json(f: &Frame) -> Value {
-    json!({
-        "function": f.function.as_deref().or(f.raw_function.as_deref()),
-        "module": f.module,
-        "filename": f.filename.as_deref().or(f.abs_path.as_deref()),
-        "lineno": f.lineno,
-        "colno": f.colno,
-        "in_app": f.in_app.unwrap_or(false),
-        "context_line": f.context_line,
-        "pre_context": f.pre_context,
-        "post_context": f.post_context,
-        "vars": f.vars,
-    })
 }
 
 /// Whether a stack trace has at least one in-app frame.
@@ -215,17 +153,6 @@ fn indent(s: &str, by: &str) -> String {
     s.lines().map(|l| format!("{by}{l}\n")).collect()
 }
 
-pub fn breadcrumb_json(b: &Breadcrumb) -> Value {
-    json!({
-        "timestamp": b.timestamp_us.map(iso),
-        "type": b.ty,
-        "category": b.category,
-        "level": b.level,
-        "message": b.message,
-        "data": b.data,
-    })
-}
-
 /// The last `max` breadcrumbs as `[HH:MM:SS] category: message`.
 pub fn breadcrumbs_markdown(crumbs: &[Breadcrumb], max: usize) -> String {
     let skip = crumbs.len().saturating_sub(max);
@@ -253,41 +180,50 @@ pub fn breadcrumbs_markdown(crumbs: &[Breadcrumb], max: usize) -> String {
     out
 }
 
-/// The whole event as JSON for `structuredContent`: the parts `get_event` shows.
-pub fn event_json(event: &Event) -> Value {
-    let exceptions: Vec<Value> = event
-        .exceptions
-        .iter()
-        .map(|e| {
-            json!({
-                "type": e.ty,
-                "value": e.value,
-                "module": e.module,
-                "handled": e.mechanism.as_ref().and_then(|m| m.handled),
-                "frames": e.stacktrace.as_ref().map(|s| s.frames.iter().map(frame_json).collect::<Vec<_>>()).unwrap_or_default(),
-            })
-        })
-        .collect();
-    json!({
-        "level": event.level,
-        "platform": event.platform,
-        "release": event.release,
-        "environment": event.environment,
-        "server_name": event.server_name,
-        "transaction": event.transaction,
-        "message": event.message,
-        "trace_id": event.trace_id,
-        "exceptions": exceptions,
-        "breadcrumbs": event.breadcrumbs.iter().map(breadcrumb_json).collect::<Vec<_>>(),
-        "request": event.request.as_ref().map(|r| json!({
-            "url": r.url, "method": r.method, "query_string": r.query_string,
-            "headers": r.headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
-        })),
-        "user": event.user.as_ref().map(|u| json!({
-            "id": u.id, "email": u.email, "username": u.username, "ip_address": u.ip_address,
-        })),
-        "tags": event.tags.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
-        "contexts": event.contexts,
-        "sdk": { "name": event.sdk_name, "version": event.sdk_version },
-    })
+/// A number of milliseconds for people.
+pub fn ms(v: f64) -> String {
+    if v.abs() >= 10_000.0 {
+        format!("{:.2} s", v / 1000.0)
+    } else {
+        format!("{v:.1} ms")
+    }
+}
+
+pub fn opt_ms(v: Option<f64>) -> String {
+    v.map(ms).unwrap_or_else(|| "—".into())
+}
+
+pub fn pct(v: f64) -> String {
+    format!("{v:.1}%")
+}
+
+/// A table cell from SDK text.
+pub fn cell(s: &str, max: usize) -> String {
+    code(&line(s, max)).replace('|', "\\|")
+}
+
+/// The issue's facts as markdown lines.
+pub fn issue_facts(issue: &Issue, project: &Project) -> String {
+    let mut md = String::new();
+    if let Some(t) = &issue.exception_type {
+        md.push_str(&format!("- Type: {}\n", code(t)));
+    }
+    if let Some(c) = &issue.culprit {
+        md.push_str(&format!("- Culprit: {}\n", code(&line(c, 300))));
+    }
+    md.push_str(&format!(
+        "- Status: {}{}\n- Level: {}\n- Occurrences: {} · Users: {}\n- First seen: {}{}\n- Last seen: {}{}\n- Project: {} (id {})\n",
+        issue.status,
+        issue.regressed_at.map(|r| format!(" (regressed {})", iso(r))).unwrap_or_default(),
+        issue.level,
+        issue.times_seen,
+        issue.users_seen,
+        iso(issue.first_seen),
+        issue.first_release.as_deref().map(|r| format!(" in {}", code(r))).unwrap_or_default(),
+        iso(issue.last_seen),
+        issue.last_release.as_deref().map(|r| format!(" in {}", code(r))).unwrap_or_default(),
+        project.slug,
+        project.id.value(),
+    ));
+    md
 }

@@ -111,12 +111,9 @@ impl ServerHandler for SplatMcp {
                 r.structured_content = Some(out.structured);
                 r
             }
-            Err(e) => {
-                let mut r =
-                    CallToolResult::error(vec![ContentBlock::text(format!("Error: {}", e.0))]);
-                r.structured_content = Some(serde_json::json!({ "error": e.0 }));
-                r
-            }
+            // The message alone: `structuredContent` must match the tool's `outputSchema`, which
+            // describes answers, so an error carries none (clients validate it even with `isError`).
+            Err(e) => CallToolResult::error(vec![ContentBlock::text(format!("Error: {}", e.0))]),
         };
         Ok(result.into())
     }

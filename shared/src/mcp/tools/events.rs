@@ -1,15 +1,17 @@
 //! Event tools: one event in full, and the investigation context of an issue.
 
-use serde_json::{json, Value};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::Value;
 
-use super::issues::{issue_arg, issue_facts, project_of};
-use super::perf::{ms, tx_id, tx_json};
-use super::ToolOutput;
+use super::lookup::{issue_arg, project_of};
+use super::views::{tx_id, EventView, FrameView, IssueView, ProjectView, TransactionView};
+use super::Answer;
 use crate::mcp::args::{self, Args, ToolError, ToolResult};
 use crate::mcp::format::{
-    breadcrumbs_markdown, code, event_json, fenced, has_in_app, iso, issue_json, line,
-    project_json, stack_markdown,
+    breadcrumbs_markdown, code, fenced, has_in_app, iso, issue_facts, line, ms, stack_markdown,
 };
+use crate::mcp::McpState;
 use crate::model::Event;
 use crate::store::{Project, Store, StoredEvent};
 
@@ -158,7 +160,28 @@ fn event_markdown(stored: &StoredEvent, event: &Event, project: &Project, contex
     md
 }
 
-pub async fn get_event(store: &Store, a: &Args) -> ToolResult<ToolOutput> {
+#[derive(Serialize, JsonSchema)]
+pub struct EventAnswer {
+    #[serde(flatten)]
+    event: EventView,
+    event_id: String,
+    timestamp: String,
+    title: String,
+    issue_id: Option<i64>,
+    project: ProjectView,
+    untrusted: bool,
+    /// The transactions of the event's trace (absent: the event names no trace).
+    trace: Option<EventTraceView>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct EventTraceView {
+    trace_id: String,
+    transactions: Vec<TransactionView>,
+}
+
+pub async fn get_event(state: &McpState, a: &Args) -> ToolResult<Answer<EventAnswer>> {
+    let store = &state.store;
     let event_id = normalize_event_id(&args::required_string(a, "event_id")?)?;
     let projects = match args::string(a, "project")? {
         Some(_) => vec![args::project(store, a).await?],
@@ -173,19 +196,20 @@ pub async fn get_event(store: &Store, a: &Args) -> ToolResult<ToolOutput> {
                 line(&stored.title, 300)
             );
             md.push_str(&event_markdown(&stored, &event, &project, true));
-            let (trace_md, trace_json) = trace_section(store, &project, &event).await?;
+            let (trace_md, trace) = trace_section(store, &project, &event).await?;
             md.push_str(&trace_md);
-            let mut structured = event_json(&event);
-            structured["trace"] = trace_json;
-            structured["event_id"] = json!(stored.event_id);
-            structured["timestamp"] = json!(iso(stored.timestamp));
-            structured["title"] = json!(stored.title);
-            structured["issue_id"] = json!(stored.issue_id);
-            structured["project"] = project_json(&project);
-            structured["untrusted"] = json!(true);
-            return Ok(ToolOutput {
+            return Ok(Answer {
                 markdown: md,
-                structured,
+                structured: EventAnswer {
+                    event: EventView::from(&event),
+                    event_id: stored.event_id,
+                    timestamp: iso(stored.timestamp),
+                    title: stored.title,
+                    issue_id: stored.issue_id,
+                    project: ProjectView::from(&project),
+                    untrusted: true,
+                    trace,
+                },
             });
         }
     }
@@ -199,9 +223,9 @@ async fn trace_section(
     store: &Store,
     project: &Project,
     event: &Event,
-) -> ToolResult<(String, Value)> {
+) -> ToolResult<(String, Option<EventTraceView>)> {
     let Some(trace) = event.trace_id.as_deref().filter(|t| !t.is_empty()) else {
-        return Ok((String::new(), Value::Null));
+        return Ok((String::new(), None));
     };
     let txs = store
         .trace_transactions(project.id, trace, TRACE_TRANSACTIONS)
@@ -225,11 +249,38 @@ async fn trace_section(
     );
     Ok((
         md,
-        json!({ "trace_id": trace, "transactions": txs.iter().map(tx_json).collect::<Vec<_>>() }),
+        Some(EventTraceView {
+            trace_id: trace.to_owned(),
+            transactions: txs.iter().map(TransactionView::from).collect(),
+        }),
     ))
 }
 
-pub async fn get_investigation_context(store: &Store, a: &Args) -> ToolResult<ToolOutput> {
+#[derive(Serialize, JsonSchema)]
+pub struct ContextAnswer {
+    issue: IssueView,
+    project: ProjectView,
+    untrusted_event_data: bool,
+    /// The chosen event (absent: the issue has no stored events).
+    event: Option<ContextEventView>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct ContextEventView {
+    #[serde(flatten)]
+    event: EventView,
+    event_id: String,
+    timestamp: String,
+    has_in_app_frames: bool,
+    /// The in-app frames of the main stack, innermost first.
+    in_app_frames: Vec<FrameView>,
+}
+
+pub async fn get_investigation_context(
+    state: &McpState,
+    a: &Args,
+) -> ToolResult<Answer<ContextAnswer>> {
+    let store = &state.store;
     let issue = issue_arg(store, a).await?;
     let project = project_of(store, &issue).await?;
     // Deterministic: the newest event (by timestamp, then arrival) with an in-app frame among the newest
@@ -255,12 +306,7 @@ pub async fn get_investigation_context(store: &Store, a: &Args) -> ToolResult<To
         line(&issue.title, 300)
     );
     md.push_str(&issue_facts(&issue, &project));
-    let mut structured = json!({
-        "issue": issue_json(&issue),
-        "project": project_json(&project),
-        "untrusted_event_data": true,
-        "event": Value::Null,
-    });
+    let mut chosen_view = None;
     match chosen {
         None => md.push_str("\nNo stored events for this issue (they may have aged out), so there is no stack to show.\n"),
         Some((stored, event, in_app)) => {
@@ -273,20 +319,33 @@ pub async fn get_investigation_context(store: &Store, a: &Args) -> ToolResult<To
                 }
             ));
             md.push_str(&event_markdown(&stored, &event, &project, true));
-            let mut e = event_json(&event);
-            e["event_id"] = json!(stored.event_id);
-            e["timestamp"] = json!(iso(stored.timestamp));
-            e["has_in_app_frames"] = json!(in_app);
-            e["in_app_frames"] = json!(event
-                .main_stacktrace()
-                .map(|s| s.frames.iter().rev().filter(|f| f.in_app == Some(true)).map(crate::mcp::format::frame_json).collect::<Vec<_>>())
-                .unwrap_or_default());
-            structured["event"] = e;
+            chosen_view = Some(ContextEventView {
+                event: EventView::from(&event),
+                event_id: stored.event_id,
+                timestamp: iso(stored.timestamp),
+                has_in_app_frames: in_app,
+                in_app_frames: event
+                    .main_stacktrace()
+                    .map(|s| {
+                        s.frames
+                            .iter()
+                            .rev()
+                            .filter(|f| f.in_app == Some(true))
+                            .map(FrameView::from)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            });
         }
     }
     md.push_str("\nNext: get_event for another event, get_issue_events for more, resolve_issue once fixed.\n");
-    Ok(ToolOutput {
+    Ok(Answer {
         markdown: md,
-        structured,
+        structured: ContextAnswer {
+            issue: IssueView::from(&issue),
+            project: ProjectView::from(&project),
+            untrusted_event_data: true,
+            event: chosen_view,
+        },
     })
 }

@@ -1,13 +1,18 @@
 //! Issue tools: lists, search, one issue, its events, and the three status changes.
 
-use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
-use super::ToolOutput;
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::lookup::{issue_arg, project_of};
+use super::views::{EventItemView, IssueView, ProjectView};
+use super::Answer;
 use crate::mcp::args::{self, Args, ToolError, ToolResult, Window};
 use crate::mcp::format::{
-    code, event_item_json, fenced, has_in_app, iso, issue_item, issue_json, line, project_json,
-    stack_markdown,
+    code, fenced, has_in_app, iso, issue_facts, issue_item, line, stack_markdown,
 };
+use crate::mcp::McpState;
 use crate::model::Event;
 use crate::store::{
     Issue, IssueFilter, IssueSort, IssueStatus, Project, Store, MAX_COUNTED_ISSUES,
@@ -90,6 +95,14 @@ fn filter_from(a: &Args, default_status: Option<IssueStatus>) -> ToolResult<Issu
     })
 }
 
+#[derive(Serialize, JsonSchema)]
+pub struct IssueListAnswer {
+    project: ProjectView,
+    total: i64,
+    total_is_exact: bool,
+    issues: Vec<IssueView>,
+}
+
 fn list_output(
     heading: &str,
     project: &Project,
@@ -97,7 +110,7 @@ fn list_output(
     issues: &[Issue],
     total: i64,
     exact: bool,
-) -> ToolOutput {
+) -> Answer<IssueListAnswer> {
     let mut md = format!("## {heading} — {}\n\n", project.slug);
     let mut narrowed = vec![format!(
         "status {}",
@@ -128,18 +141,19 @@ fn list_output(
     for i in issues {
         md.push_str(&issue_item(i, project));
     }
-    ToolOutput {
+    Answer {
         markdown: md,
-        structured: json!({
-            "project": project_json(project),
-            "total": total,
-            "total_is_exact": exact,
-            "issues": issues.iter().map(issue_json).collect::<Vec<_>>(),
-        }),
+        structured: IssueListAnswer {
+            project: ProjectView::from(project),
+            total,
+            total_is_exact: exact,
+            issues: issues.iter().map(IssueView::from).collect(),
+        },
     }
 }
 
-pub async fn list_recent_issues(store: &Store, a: &Args) -> ToolResult<ToolOutput> {
+pub async fn list_recent_issues(state: &McpState, a: &Args) -> ToolResult<Answer<IssueListAnswer>> {
+    let store = &state.store;
     let project = args::project(store, a).await?;
     let limit = args::limit(a, 20, 100)?;
     let mut filter = filter_from(a, Some(IssueStatus::Open))?;
@@ -158,7 +172,8 @@ pub async fn list_recent_issues(store: &Store, a: &Args) -> ToolResult<ToolOutpu
     ))
 }
 
-pub async fn search_issues(store: &Store, a: &Args) -> ToolResult<ToolOutput> {
+pub async fn search_issues(state: &McpState, a: &Args) -> ToolResult<Answer<IssueListAnswer>> {
+    let store = &state.store;
     let project = args::project(store, a).await?;
     let limit = args::limit(a, 20, 100)?;
     let filter = filter_from(a, None)?;
@@ -194,67 +209,62 @@ pub async fn search_issues(store: &Store, a: &Args) -> ToolResult<ToolOutput> {
     ))
 }
 
-/// The issue `issue_id` names, or a tool error saying it does not exist.
-pub async fn issue_arg(store: &Store, a: &Args) -> ToolResult<Issue> {
-    let id = args::required_integer(a, "issue_id")?;
-    store.issue(id).await?.ok_or_else(|| {
-        ToolError(format!(
-            "no issue #{id}; list_recent_issues or search_issues show the existing ones"
-        ))
-    })
+#[derive(Serialize, JsonSchema)]
+pub struct IssueAnswer {
+    #[serde(flatten)]
+    issue: IssueView,
+    project: ProjectView,
+    /// Tag key → its values with their counts.
+    tags: BTreeMap<String, Vec<TagValueView>>,
+    latest_event: Option<LatestEventView>,
+    feedback: FeedbackView,
 }
 
-pub async fn project_of(store: &Store, issue: &Issue) -> ToolResult<Project> {
-    store
-        .project(issue.project_id)
-        .await?
-        .ok_or_else(|| ToolError(format!("issue #{} belongs to a deleted project", issue.id)))
+#[derive(Serialize, JsonSchema)]
+struct TagValueView {
+    value: String,
+    count: i64,
 }
 
-/// The issue's facts as markdown lines.
-pub fn issue_facts(issue: &Issue, project: &Project) -> String {
-    let mut md = String::new();
-    if let Some(t) = &issue.exception_type {
-        md.push_str(&format!("- Type: {}\n", code(t)));
-    }
-    if let Some(c) = &issue.culprit {
-        md.push_str(&format!("- Culprit: {}\n", code(&line(c, 300))));
-    }
-    md.push_str(&format!(
-        "- Status: {}{}\n- Level: {}\n- Occurrences: {} · Users: {}\n- First seen: {}{}\n- Last seen: {}{}\n- Project: {} (id {})\n",
-        issue.status,
-        issue.regressed_at.map(|r| format!(" (regressed {})", iso(r))).unwrap_or_default(),
-        issue.level,
-        issue.times_seen,
-        issue.users_seen,
-        iso(issue.first_seen),
-        issue.first_release.as_deref().map(|r| format!(" in {}", code(r))).unwrap_or_default(),
-        iso(issue.last_seen),
-        issue.last_release.as_deref().map(|r| format!(" in {}", code(r))).unwrap_or_default(),
-        project.slug,
-        project.id.value(),
-    ));
-    md
+#[derive(Serialize, JsonSchema)]
+struct LatestEventView {
+    event_id: String,
+    timestamp: String,
+    has_in_app_frames: bool,
 }
 
-pub async fn get_issue(store: &Store, a: &Args) -> ToolResult<ToolOutput> {
+#[derive(Serialize, JsonSchema)]
+struct FeedbackView {
+    count: i64,
+    items: Vec<FeedbackItemView>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct FeedbackItemView {
+    name: Option<String>,
+    email: Option<String>,
+    message: String,
+    timestamp: String,
+    event_id: Option<String>,
+}
+
+pub async fn get_issue(state: &McpState, a: &Args) -> ToolResult<Answer<IssueAnswer>> {
+    let store = &state.store;
     let issue = issue_arg(store, a).await?;
     let project = project_of(store, &issue).await?;
     let mut md = format!("## Issue #{}: {}\n\n", issue.id, line(&issue.title, 300));
     md.push_str(&issue_facts(&issue, &project));
     let tags = store.issue_tags(issue.id).await?;
-    let mut tag_json = serde_json::Map::new();
+    let mut tag_values: BTreeMap<String, Vec<TagValueView>> = BTreeMap::new();
     if !tags.is_empty() {
         md.push_str("\n### Tags\n");
         let mut last_key = String::new();
         let mut shown = 0;
         for (k, v, n) in &tags {
-            let entry = tag_json
-                .entry(k.clone())
-                .or_insert_with(|| Value::Array(vec![]));
-            if let Value::Array(vs) = entry {
-                vs.push(json!({ "value": v, "count": n }));
-            }
+            tag_values.entry(k.clone()).or_default().push(TagValueView {
+                value: v.clone(),
+                count: *n,
+            });
             if *k != last_key {
                 md.push_str(&format!("\n- {}:", code(k)));
                 last_key = k.clone();
@@ -267,7 +277,7 @@ pub async fn get_issue(store: &Store, a: &Args) -> ToolResult<ToolOutput> {
         }
         md.push('\n');
     }
-    let mut latest = Value::Null;
+    let mut latest = None;
     if let Some(event_id) = &issue.last_event_id {
         if let Some(stored) = store.event(issue.project_id, event_id).await? {
             let event = Event::from_value(&stored.payload);
@@ -287,22 +297,23 @@ pub async fn get_issue(store: &Store, a: &Args) -> ToolResult<ToolOutput> {
                 md.push_str("\n### Most Recent Stack Trace (innermost first)\n\n");
                 md.push_str(&stack_markdown(stack, false, 40));
             }
-            latest = json!({
-                "event_id": stored.event_id,
-                "timestamp": iso(stored.timestamp),
-                "has_in_app_frames": has_in_app(&event),
+            latest = Some(LatestEventView {
+                event_id: stored.event_id.clone(),
+                timestamp: iso(stored.timestamp),
+                has_in_app_frames: has_in_app(&event),
             });
         }
     }
     let feedback = user_feedback(store, &issue, &mut md).await?;
-    let mut structured = issue_json(&issue);
-    structured["project"] = project_json(&project);
-    structured["tags"] = Value::Object(tag_json);
-    structured["latest_event"] = latest;
-    structured["feedback"] = feedback;
-    Ok(ToolOutput {
+    Ok(Answer {
         markdown: md,
-        structured,
+        structured: IssueAnswer {
+            issue: IssueView::from(&issue),
+            project: ProjectView::from(&project),
+            tags: tag_values,
+            latest_event: latest,
+            feedback,
+        },
     })
 }
 
@@ -311,7 +322,7 @@ const FEEDBACK_SHOWN: usize = 10;
 
 /// The issue's user feedback, newest first, as markdown (appended to `md`) and JSON. What users typed is
 /// untrusted: each message sits in a fence it cannot close.
-async fn user_feedback(store: &Store, issue: &Issue, md: &mut String) -> ToolResult<Value> {
+async fn user_feedback(store: &Store, issue: &Issue, md: &mut String) -> ToolResult<FeedbackView> {
     let (rows, count) = store.issue_feedback(issue.project_id, issue.id).await?;
     let rows = &rows[..rows.len().min(FEEDBACK_SHOWN)];
     if !rows.is_empty() {
@@ -335,17 +346,27 @@ async fn user_feedback(store: &Store, issue: &Issue, md: &mut String) -> ToolRes
         ));
         md.push_str(&fenced(&line(&f.message, 2000)));
     }
-    let items: Vec<Value> = rows
+    let items = rows
         .iter()
-        .map(|f| {
-            json!({ "name": f.name, "email": f.email, "message": f.message,
-                "timestamp": iso(f.timestamp), "event_id": f.event_id })
+        .map(|f| FeedbackItemView {
+            name: f.name.clone(),
+            email: f.email.clone(),
+            message: f.message.clone(),
+            timestamp: iso(f.timestamp),
+            event_id: f.event_id.clone(),
         })
         .collect();
-    Ok(json!({ "count": count, "items": items }))
+    Ok(FeedbackView { count, items })
 }
 
-pub async fn get_issue_events(store: &Store, a: &Args) -> ToolResult<ToolOutput> {
+#[derive(Serialize, JsonSchema)]
+pub struct IssueEventsAnswer {
+    issue_id: i64,
+    events: Vec<EventItemView>,
+}
+
+pub async fn get_issue_events(state: &McpState, a: &Args) -> ToolResult<Answer<IssueEventsAnswer>> {
+    let store = &state.store;
     let issue = issue_arg(store, a).await?;
     let limit = args::limit(a, 10, 50)?;
     let window = args::window(a, None)?;
@@ -393,16 +414,39 @@ pub async fn get_issue_events(store: &Store, a: &Args) -> ToolResult<ToolOutput>
             e.release.as_deref().map(code).unwrap_or_else(|| "—".into()),
         ));
     }
-    Ok(ToolOutput {
+    Ok(Answer {
         markdown: md,
-        structured: json!({
-            "issue_id": issue.id,
-            "events": events.iter().map(event_item_json).collect::<Vec<_>>(),
-        }),
+        structured: IssueEventsAnswer {
+            issue_id: issue.id,
+            events: events.iter().map(EventItemView::from).collect(),
+        },
     })
 }
 
-pub async fn set_status(store: &Store, a: &Args, status: IssueStatus) -> ToolResult<ToolOutput> {
+#[derive(Serialize, JsonSchema)]
+pub struct StatusChangeAnswer {
+    issue_id: i64,
+    previous_status: &'static str,
+    status: &'static str,
+}
+
+pub async fn resolve_issue(state: &McpState, a: &Args) -> ToolResult<Answer<StatusChangeAnswer>> {
+    set_status(&state.store, a, IssueStatus::Resolved).await
+}
+
+pub async fn ignore_issue(state: &McpState, a: &Args) -> ToolResult<Answer<StatusChangeAnswer>> {
+    set_status(&state.store, a, IssueStatus::Ignored).await
+}
+
+pub async fn reopen_issue(state: &McpState, a: &Args) -> ToolResult<Answer<StatusChangeAnswer>> {
+    set_status(&state.store, a, IssueStatus::Open).await
+}
+
+async fn set_status(
+    store: &Store,
+    a: &Args,
+    status: IssueStatus,
+) -> ToolResult<Answer<StatusChangeAnswer>> {
     let issue = issue_arg(store, a).await?;
     let before = issue.status;
     if !store.set_issue_status(issue.id, status).await? {
@@ -421,8 +465,12 @@ pub async fn set_status(store: &Store, a: &Args, status: IssueStatus) -> ToolRes
         issue.id,
         line(&issue.title, 200)
     );
-    Ok(ToolOutput {
+    Ok(Answer {
         markdown: md,
-        structured: json!({ "issue_id": issue.id, "previous_status": before.as_str(), "status": status.as_str() }),
+        structured: StatusChangeAnswer {
+            issue_id: issue.id,
+            previous_status: before.as_str(),
+            status: status.as_str(),
+        },
     })
 }

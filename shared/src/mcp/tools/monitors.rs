@@ -1,13 +1,49 @@
 //! `list_monitors`: a project's cron monitors with their schedule, state and last and next check-in.
 
-use serde_json::{json, Value};
+use schemars::JsonSchema;
+use serde::Serialize;
 
-use super::ToolOutput;
+use super::views::ProjectView;
+use super::Answer;
 use crate::mcp::args::{self, Args, ToolResult};
-use crate::mcp::format::{code, iso, project_json};
-use crate::store::{Monitor, Store};
+use crate::mcp::format::{code, iso};
+use crate::mcp::McpState;
+use crate::store::Monitor;
 
-pub async fn list_monitors(store: &Store, a: &Args) -> ToolResult<ToolOutput> {
+#[derive(Serialize, JsonSchema)]
+pub struct MonitorsAnswer {
+    project: ProjectView,
+    monitors: Vec<MonitorView>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct MonitorView {
+    slug: String,
+    state: &'static str,
+    schedule: Option<ScheduleView>,
+    checkin_margin_minutes: i64,
+    max_runtime_minutes: i64,
+    failure_issue_threshold: i64,
+    recovery_threshold: i64,
+    environment: Option<String>,
+    last_checkin_at: Option<String>,
+    last_status: Option<&'static str>,
+    last_duration_ms: Option<f64>,
+    next_expected_at: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct ScheduleView {
+    /// `crontab` or `interval`.
+    #[serde(rename = "type")]
+    ty: &'static str,
+    value: String,
+    unit: Option<&'static str>,
+    timezone: Option<String>,
+}
+
+pub async fn list_monitors(state: &McpState, a: &Args) -> ToolResult<Answer<MonitorsAnswer>> {
+    let store = &state.store;
     let project = args::project(store, a).await?;
     let monitors = store.monitors(Some(project.id)).await?;
     let mut md = format!(
@@ -34,12 +70,12 @@ pub async fn list_monitors(store: &Store, a: &Args) -> ToolResult<ToolOutput> {
         }
         md.push_str("\nA missed, failed or overrunning monitor has an open issue titled `Monitor `<slug>` …` (see `search_issues`).\n");
     }
-    Ok(ToolOutput {
+    Ok(Answer {
         markdown: md,
-        structured: json!({
-            "project": project_json(&project),
-            "monitors": monitors.iter().map(monitor_json).collect::<Vec<_>>(),
-        }),
+        structured: MonitorsAnswer {
+            project: ProjectView::from(&project),
+            monitors: monitors.iter().map(MonitorView::from).collect(),
+        },
     })
 }
 
@@ -49,23 +85,30 @@ fn schedule(m: &Monitor) -> String {
         .map_or_else(|| "none (never missed)".into(), |s| s.describe())
 }
 
-fn monitor_json(m: &Monitor) -> Value {
-    let schedule = m.schedule.as_ref().map(|s| {
-        let (ty, value, unit, timezone) = s.parts();
-        json!({ "type": ty, "value": value, "unit": unit, "timezone": timezone })
-    });
-    json!({
-        "slug": m.slug,
-        "state": m.state(),
-        "schedule": schedule,
-        "checkin_margin_minutes": m.checkin_margin,
-        "max_runtime_minutes": m.max_runtime,
-        "failure_issue_threshold": m.failure_issue_threshold,
-        "recovery_threshold": m.recovery_threshold,
-        "environment": m.environment,
-        "last_checkin_at": m.last_checkin_at.map(iso),
-        "last_status": m.last_status.map(|s| s.as_str()),
-        "last_duration_ms": m.last_duration_ms,
-        "next_expected_at": m.next_expected_at.map(iso),
-    })
+impl From<&Monitor> for MonitorView {
+    fn from(m: &Monitor) -> Self {
+        let schedule = m.schedule.as_ref().map(|s| {
+            let (ty, value, unit, timezone) = s.parts();
+            ScheduleView {
+                ty,
+                value,
+                unit,
+                timezone,
+            }
+        });
+        Self {
+            slug: m.slug.clone(),
+            state: m.state(),
+            schedule,
+            checkin_margin_minutes: m.checkin_margin,
+            max_runtime_minutes: m.max_runtime,
+            failure_issue_threshold: m.failure_issue_threshold,
+            recovery_threshold: m.recovery_threshold,
+            environment: m.environment.clone(),
+            last_checkin_at: m.last_checkin_at.map(iso),
+            last_status: m.last_status.map(|s| s.as_str()),
+            last_duration_ms: m.last_duration_ms,
+            next_expected_at: m.next_expected_at.map(iso),
+        }
+    }
 }

@@ -1,21 +1,40 @@
 //! Instance-level tools: projects, status counts, releases.
 
-use serde_json::json;
+use std::collections::BTreeMap;
 
-use super::ToolOutput;
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::views::ProjectView;
+use super::Answer;
 use crate::mcp::args::{self, Args, ToolResult};
-use crate::mcp::format::{code, iso, project_json, release_json};
+use crate::mcp::format::{code, iso};
 use crate::mcp::McpState;
-use crate::store::{IssueStatus, Store};
+use crate::store::{IssueStatus, Release};
 
-pub async fn list_projects(store: &Store) -> ToolResult<ToolOutput> {
+#[derive(Serialize, JsonSchema)]
+pub struct ProjectsAnswer {
+    projects: Vec<ProjectSummaryView>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct ProjectSummaryView {
+    #[serde(flatten)]
+    project: ProjectView,
+    open_issues: i64,
+    events: i64,
+    last_activity: Option<String>,
+}
+
+pub async fn list_projects(state: &McpState, _: &Args) -> ToolResult<Answer<ProjectsAnswer>> {
+    let store = &state.store;
     let summaries = store.project_summaries().await?;
     if summaries.is_empty() {
-        return Ok(ToolOutput {
+        return Ok(Answer {
             markdown:
                 "## Projects\n\nNo projects yet. Create one with `splat project create NAME`.\n"
                     .into(),
-            structured: json!({ "projects": [] }),
+            structured: ProjectsAnswer { projects: vec![] },
         });
     }
     let mut md = format!("## Projects ({})\n\n", summaries.len());
@@ -34,32 +53,45 @@ pub async fn list_projects(store: &Store) -> ToolResult<ToolOutput> {
             events,
             s.last_activity.map(iso).unwrap_or_else(|| "never".into())
         ));
-        let mut p = project_json(&s.project);
-        p["open_issues"] = json!(s.open_issues);
-        p["events"] = json!(events);
-        p["last_activity"] = json!(s.last_activity.map(iso));
-        list.push(p);
+        list.push(ProjectSummaryView {
+            project: ProjectView::from(&s.project),
+            open_issues: s.open_issues,
+            events,
+            last_activity: s.last_activity.map(iso),
+        });
     }
-    Ok(ToolOutput {
+    Ok(Answer {
         markdown: md,
-        structured: json!({ "projects": list }),
+        structured: ProjectsAnswer { projects: list },
     })
 }
 
-pub async fn get_status(state: &McpState) -> ToolResult<ToolOutput> {
+#[derive(Serialize, JsonSchema)]
+pub struct StatusAnswer {
+    version: &'static str,
+    projects: usize,
+    issues: i64,
+    issues_by_status: BTreeMap<&'static str, i64>,
+    events: i64,
+    transactions: i64,
+    spans: i64,
+    releases: i64,
+    queue_depth: Option<u64>,
+    queue_lag_seconds: Option<f64>,
+    queue_last_batch_at: Option<String>,
+}
+
+pub async fn get_status(state: &McpState, _: &Args) -> ToolResult<Answer<StatusAnswer>> {
     let store = &state.store;
     let projects = store.list_projects().await?;
-    let mut by_status = serde_json::Map::new();
-    for st in IssueStatus::ALL {
-        by_status.insert(st.as_str().into(), json!(0));
-    }
+    let mut by_status: BTreeMap<&'static str, i64> =
+        IssueStatus::ALL.iter().map(|s| (s.as_str(), 0)).collect();
     for p in &projects {
         for (st, n) in store.issue_status_counts(p.id).await? {
-            let e = by_status.entry(st.as_str()).or_insert(json!(0));
-            *e = json!(e.as_i64().unwrap_or(0) + n);
+            *by_status.entry(st.as_str()).or_insert(0) += n;
         }
     }
-    let issues: i64 = by_status.values().filter_map(|v| v.as_i64()).sum();
+    let issues: i64 = by_status.values().sum();
     let events = store.count("events").await?;
     let transactions = store.count("transactions").await?;
     let spans = store.count("spans").await?;
@@ -87,25 +119,54 @@ pub async fn get_status(state: &McpState) -> ToolResult<ToolOutput> {
         ),
         _ => "- Queue depth: not available\n".into(),
     });
-    Ok(ToolOutput {
+    Ok(Answer {
         markdown: md,
-        structured: json!({
-            "version": env!("CARGO_PKG_VERSION"),
-            "projects": projects.len(),
-            "issues": issues,
-            "issues_by_status": by_status,
-            "events": events,
-            "transactions": transactions,
-            "spans": spans,
-            "releases": releases,
-            "queue_depth": depth,
-            "queue_lag_seconds": gauge.lag().map(|lag| lag.as_secs_f64()),
-            "queue_last_batch_at": gauge.last_batch_at(),
-        }),
+        structured: StatusAnswer {
+            version: env!("CARGO_PKG_VERSION"),
+            projects: projects.len(),
+            issues,
+            issues_by_status: by_status,
+            events,
+            transactions,
+            spans,
+            releases,
+            queue_depth: depth,
+            queue_lag_seconds: gauge.lag().map(|lag| lag.as_secs_f64()),
+            queue_last_batch_at: gauge.last_batch_at(),
+        },
     })
 }
 
-pub async fn list_releases(store: &Store, a: &Args) -> ToolResult<ToolOutput> {
+#[derive(Serialize, JsonSchema)]
+pub struct ReleasesAnswer {
+    project: ProjectView,
+    total: usize,
+    releases: Vec<ReleaseView>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct ReleaseView {
+    version: String,
+    first_seen: String,
+    last_seen: String,
+    events: i64,
+    transactions: i64,
+}
+
+impl From<&Release> for ReleaseView {
+    fn from(r: &Release) -> Self {
+        Self {
+            version: r.version.clone(),
+            first_seen: iso(r.first_seen),
+            last_seen: iso(r.last_seen),
+            events: r.event_count,
+            transactions: r.transaction_count,
+        }
+    }
+}
+
+pub async fn list_releases(state: &McpState, a: &Args) -> ToolResult<Answer<ReleasesAnswer>> {
+    let store = &state.store;
     let project = args::project(store, a).await?;
     let limit = args::limit(a, 20, 100)? as usize;
     let releases = store.releases(project.id).await?;
@@ -137,12 +198,12 @@ pub async fn list_releases(store: &Store, a: &Args) -> ToolResult<ToolOutput> {
             ));
         }
     }
-    Ok(ToolOutput {
+    Ok(Answer {
         markdown: md,
-        structured: json!({
-            "project": project_json(&project),
-            "total": total,
-            "releases": shown.iter().map(release_json).collect::<Vec<_>>(),
-        }),
+        structured: ReleasesAnswer {
+            project: ProjectView::from(&project),
+            total,
+            releases: shown.iter().map(ReleaseView::from).collect(),
+        },
     })
 }

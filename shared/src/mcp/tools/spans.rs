@@ -3,20 +3,74 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{json, Value};
+use schemars::JsonSchema;
+use serde::Serialize;
 
-use super::perf::{ms, tx_id, tx_json};
-use super::transaction::transaction_arg;
-use super::ToolOutput;
+use super::lookup::transaction_arg;
+use super::views::{tx_id, ProjectView, TransactionView};
+use super::Answer;
 use crate::lake::SpanFact;
 use crate::mcp::args::{self, Args, ToolError, ToolResult};
-use crate::mcp::format::{code, fenced, line, project_json};
+use crate::mcp::format::{code, fenced, line, ms};
 use crate::mcp::McpState;
 
 /// Span descriptions repeated more often than this are listed as potential N+1.
 const REPEAT_THRESHOLD: usize = 3;
 
-pub async fn get_transaction_spans(state: &McpState, a: &Args) -> ToolResult<ToolOutput> {
+#[derive(Serialize, JsonSchema)]
+pub struct SpansAnswer {
+    project: ProjectView,
+    transaction: SpansTransactionView,
+    total_spans: usize,
+    matching: usize,
+    shown: usize,
+    output_truncated: bool,
+    op_filter: Option<String>,
+    ops: Vec<OpView>,
+    repeated: Vec<RepeatedView>,
+    spans: Vec<SpanView>,
+    untrusted: bool,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct SpansTransactionView {
+    #[serde(flatten)]
+    transaction: TransactionView,
+    span_count: Option<i64>,
+    spans_truncated: bool,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct OpView {
+    op: String,
+    count: usize,
+    total_ms: f64,
+    avg_ms: f64,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct RepeatedView {
+    op: String,
+    description: String,
+    count: usize,
+    total_ms: f64,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct SpanView {
+    span_id: String,
+    parent_span_id: Option<String>,
+    op: Option<String>,
+    description: Option<String>,
+    status: Option<String>,
+    duration_ms: Option<f64>,
+    offset_ms: f64,
+    depth: Option<i32>,
+    sequence: Option<i32>,
+    group_hash: Option<String>,
+}
+
+pub async fn get_transaction_spans(state: &McpState, a: &Args) -> ToolResult<Answer<SpansAnswer>> {
     let limit = args::limit(a, 200, 1000)? as usize;
     let op_filter = args::string(a, "op_filter")?.map(|o| o.to_ascii_lowercase());
     let (project, d) = transaction_arg(&state.store, a).await?;
@@ -158,39 +212,56 @@ pub async fn get_transaction_spans(state: &McpState, a: &Args) -> ToolResult<Too
         }
     }
 
-    let mut transaction = tx_json(t);
-    transaction["span_count"] = json!(d.span_count);
-    transaction["spans_truncated"] = json!(d.spans_truncated);
-    let structured = json!({
-        "project": project_json(&project),
-        "transaction": transaction,
-        "total_spans": spans.len(),
-        "matching": matching.len(),
-        "shown": shown.len(),
-        "output_truncated": matching.len() > shown.len(),
-        "op_filter": op_filter,
-        "ops": op_list.iter().map(|(op, n, total)| json!({ "op": op, "count": n, "total_ms": total, "avg_ms": total / *n as f64 })).collect::<Vec<_>>(),
-        "repeated": repeated.iter().map(|((op, desc), (n, total))| json!({ "op": op, "description": desc, "count": n, "total_ms": total })).collect::<Vec<_>>(),
-        "spans": shown.iter().map(|s| span_json(s, root_start)).collect::<Vec<_>>(),
-        "untrusted": true,
-    });
-    Ok(ToolOutput {
+    let structured = SpansAnswer {
+        project: ProjectView::from(&project),
+        transaction: SpansTransactionView {
+            transaction: TransactionView::from(t),
+            span_count: d.span_count,
+            spans_truncated: d.spans_truncated,
+        },
+        total_spans: spans.len(),
+        matching: matching.len(),
+        shown: shown.len(),
+        output_truncated: matching.len() > shown.len(),
+        op_filter,
+        ops: op_list
+            .iter()
+            .map(|(op, n, total)| OpView {
+                op: op.clone(),
+                count: *n,
+                total_ms: *total,
+                avg_ms: total / *n as f64,
+            })
+            .collect(),
+        repeated: repeated
+            .iter()
+            .map(|((op, desc), (n, total))| RepeatedView {
+                op: op.clone(),
+                description: desc.clone(),
+                count: *n,
+                total_ms: *total,
+            })
+            .collect(),
+        spans: shown.iter().map(|s| span_view(s, root_start)).collect(),
+        untrusted: true,
+    };
+    Ok(Answer {
         markdown: md,
         structured,
     })
 }
 
-fn span_json(s: &SpanFact, root_start: i64) -> Value {
-    json!({
-        "span_id": s.span_id,
-        "parent_span_id": s.parent_span_id,
-        "op": s.op,
-        "description": s.description,
-        "status": s.status,
-        "duration_ms": s.duration_ms,
-        "offset_ms": (s.start_us - root_start) as f64 / 1000.0,
-        "depth": s.depth,
-        "sequence": s.sequence,
-        "group_hash": s.group_hash,
-    })
+fn span_view(s: &SpanFact, root_start: i64) -> SpanView {
+    SpanView {
+        span_id: s.span_id.clone(),
+        parent_span_id: s.parent_span_id.clone(),
+        op: s.op.clone(),
+        description: s.description.clone(),
+        status: s.status.clone(),
+        duration_ms: s.duration_ms,
+        offset_ms: (s.start_us - root_start) as f64 / 1000.0,
+        depth: s.depth,
+        sequence: s.sequence,
+        group_hash: s.group_hash.clone(),
+    }
 }

@@ -1,45 +1,48 @@
 //! `get_trace`: everything one trace id ties together, across projects (a browser and its backend are
 //! often two projects): its transactions in the order they started, and the error events it carried.
 
-use serde_json::{json, Value};
+use schemars::JsonSchema;
+use serde::Serialize;
 
-use super::perf::{ms, tx_id, tx_json};
-use super::transaction::{projects_to_search, trace_id_arg};
-use super::ToolOutput;
+use super::lookup::{projects_to_search, trace_id_arg};
+use super::views::{trace_event_line, tx_id, ProjectView, TraceEventView, TransactionView};
+use super::Answer;
 use crate::mcp::args::{self, Args, ToolError, ToolResult};
-use crate::mcp::format::{code, iso, line, project_json};
-use crate::store::{RecentEvent, Store, TransactionSummary};
+use crate::mcp::format::{code, iso, line, ms};
+use crate::mcp::McpState;
+use crate::store::{RecentEvent, TransactionSummary};
 
 /// At most this many error events per project are listed.
 const MAX_ERRORS: u32 = 100;
 
-/// An error event of a trace as a list line.
-pub(super) fn trace_event_line(e: &RecentEvent) -> String {
-    format!(
-        "{} · {} · {} — event `{}`{}",
-        iso(e.timestamp),
-        e.level,
-        code(&line(&e.title, 200)),
-        e.event_id,
-        e.issue_id
-            .map(|i| format!(" · issue #{i}"))
-            .unwrap_or_default()
-    )
+#[derive(Serialize, JsonSchema)]
+pub struct TraceAnswer {
+    trace_id: String,
+    start: String,
+    projects: Vec<ProjectView>,
+    transactions: Vec<TraceTransactionView>,
+    errors: Vec<TraceErrorView>,
 }
 
-pub(super) fn trace_event_json(e: &RecentEvent) -> Value {
-    json!({
-        "event_id": e.event_id,
-        "issue_id": e.issue_id,
-        "timestamp": iso(e.timestamp),
-        "title": e.title,
-        "level": e.level,
-        "environment": e.environment,
-        "release": e.release,
-    })
+#[derive(Serialize, JsonSchema)]
+struct TraceTransactionView {
+    #[serde(flatten)]
+    transaction: TransactionView,
+    /// The project's slug.
+    project: String,
+    offset_ms: f64,
 }
 
-pub async fn get_trace(store: &Store, a: &Args) -> ToolResult<ToolOutput> {
+#[derive(Serialize, JsonSchema)]
+struct TraceErrorView {
+    #[serde(flatten)]
+    event: TraceEventView,
+    /// The project's slug.
+    project: String,
+}
+
+pub async fn get_trace(state: &McpState, a: &Args) -> ToolResult<Answer<TraceAnswer>> {
+    let store = &state.store;
     let trace = trace_id_arg(a)?.ok_or_else(|| ToolError::new("`trace_id` is required"))?;
     let limit = args::limit(a, 100, 1000)?;
     let mut transactions: Vec<(String, TransactionSummary)> = Vec::new();
@@ -51,7 +54,7 @@ pub async fn get_trace(store: &Store, a: &Args) -> ToolResult<ToolOutput> {
         if txs.is_empty() && evs.is_empty() {
             continue;
         }
-        projects.push(project_json(&p));
+        projects.push(ProjectView::from(&p));
         transactions.extend(txs.into_iter().map(|t| (p.slug.clone(), t)));
         errors.extend(evs.into_iter().map(|e| (p.slug.clone(), e)));
     }
@@ -101,23 +104,27 @@ pub async fn get_trace(store: &Store, a: &Args) -> ToolResult<ToolOutput> {
         }
     }
     md.push_str("\nNext: get_transaction or get_transaction_spans with a transaction id, get_event with an event id.\n");
-    let structured = json!({
-        "trace_id": trace,
-        "start": iso(origin),
-        "projects": projects,
-        "transactions": transactions.iter().map(|(slug, t)| {
-            let mut v = tx_json(t);
-            v["project"] = json!(slug);
-            v["offset_ms"] = json!((start_of(t) - origin) as f64 / 1000.0);
-            v
-        }).collect::<Vec<_>>(),
-        "errors": errors.iter().map(|(slug, e)| {
-            let mut v = trace_event_json(e);
-            v["project"] = json!(slug);
-            v
-        }).collect::<Vec<_>>(),
-    });
-    Ok(ToolOutput {
+    let structured = TraceAnswer {
+        start: iso(origin),
+        projects,
+        transactions: transactions
+            .iter()
+            .map(|(slug, t)| TraceTransactionView {
+                transaction: TransactionView::from(t),
+                project: slug.clone(),
+                offset_ms: (start_of(t) - origin) as f64 / 1000.0,
+            })
+            .collect(),
+        errors: errors
+            .iter()
+            .map(|(slug, e)| TraceErrorView {
+                event: TraceEventView::from(e),
+                project: slug.clone(),
+            })
+            .collect(),
+        trace_id: trace,
+    };
+    Ok(Answer {
         markdown: md,
         structured,
     })
