@@ -4,7 +4,8 @@
 //!
 //! One file per shape: [`payload`] reads the bytes (and repairs what ingest acknowledged but a full read
 //! refuses), [`event`] the error event, [`summary`] its promoted columns, [`transaction`] a classic
-//! transaction and its spans, [`span_v2`] streamed span-v2 items, [`feedback`] user feedback.
+//! transaction and its spans, [`span_v2`] streamed span-v2 items, [`feedback`] user feedback;
+//! [`tags`] reads tags in either of the shapes SDKs send them.
 
 use serde_json::Value;
 
@@ -13,6 +14,7 @@ mod feedback;
 mod payload;
 mod span_v2;
 mod summary;
+mod tags;
 mod transaction;
 
 pub use event::{
@@ -22,6 +24,7 @@ pub use feedback::Feedback;
 pub use payload::{payload_value, PayloadError};
 pub use span_v2::{attribute, spans_from_v2_payload, transaction_from_segment};
 pub use summary::EventSummary;
+pub use tags::{tag, tag_pairs};
 pub use transaction::{
     transaction_from_payload, url_without_query, HttpFacts, SpanRecord, TransactionRecord,
 };

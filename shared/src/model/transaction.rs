@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::payload::parse;
-use super::{clip, owned, str_at, PayloadError};
+use super::{clip, owned, str_at, tag, PayloadError};
 use crate::protocol::lenient;
 
 /// A span as both transaction shapes describe it.
@@ -112,18 +112,6 @@ pub(super) fn status_code(v: Option<&Value>) -> Option<i32> {
         .or_else(|| v.as_f64().map(|f| f as i64))
         .or_else(|| v.as_str()?.trim().parse().ok())?;
     (100..=999).contains(&n).then_some(n as i32)
-}
-
-/// Tags as a map or as `[key, value]` pairs.
-fn tag<'a>(tags: &'a Value, key: &str) -> Option<&'a Value> {
-    match tags {
-        Value::Object(map) => map.get(key),
-        Value::Array(pairs) => pairs.iter().find_map(|p| {
-            let pair = p.as_array()?;
-            (pair.first()?.as_str()? == key).then(|| pair.get(1))?
-        }),
-        _ => None,
-    }
 }
 
 fn measurement_ms(measurements: &Value, key: &str) -> Option<f64> {

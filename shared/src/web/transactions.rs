@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use crate::lake::SpanFact;
+use crate::model::tag_pairs;
 use crate::store::{RecentEvent, TransactionDetail};
 
 use super::format::{json_text, processing_notes, Ts};
@@ -129,17 +130,12 @@ fn pattern_rows(patterns: &Value) -> Vec<PatternRow> {
 
 /// `(key, value)` pairs of the payload's tags, whether an object or a list of pairs.
 fn tags(payload: Option<&Value>) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = match payload.and_then(|p| p.get("tags")) {
-        Some(Value::Object(map)) => map.iter().map(|(k, v)| (k.clone(), json_text(v))).collect(),
-        Some(Value::Array(list)) => list
-            .iter()
-            .filter_map(|pair| {
-                let pair = pair.as_array()?;
-                Some((json_text(pair.first()?), json_text(pair.get(1)?)))
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
+    let mut out: Vec<(String, String)> = payload
+        .and_then(|p| p.get("tags"))
+        .into_iter()
+        .flat_map(tag_pairs)
+        .map(|(k, v)| (k.to_owned(), json_text(v)))
+        .collect();
     out.sort();
     out
 }
