@@ -15,6 +15,7 @@ mod payload;
 mod span_v2;
 mod summary;
 mod tags;
+pub mod time;
 mod transaction;
 
 pub use event::{

@@ -8,6 +8,8 @@ use axum::response::Response;
 use axum::Form;
 use serde::Deserialize;
 
+use crate::format::Count;
+use crate::model::time::Ts;
 use crate::store::{
     EventListItem, Issue, IssueFilter, IssueSort, IssueStatus, StoredEvent, MAX_COUNTED_ISSUES,
 };
@@ -15,7 +17,6 @@ use crate::store::{
 use super::chart::Sparkline;
 use super::events::EventView;
 use super::feedback::FeedbackSection;
-use super::format::{Count, Ts};
 use super::{project_or_404, redirect_local, render, Chrome, WebError, WebResult, WebState};
 
 pub const PER_PAGE: u32 = 25;
@@ -92,7 +93,7 @@ pub async fn issue_rows(
     deploys: &[(i64, String)],
 ) -> WebResult<Vec<IssueRow>> {
     let now = Ts::now().0;
-    let since = now.div_euclid(3_600_000_000) * 3_600 - 23 * 3_600;
+    let since = Ts(now).hour_secs() - 23 * 3_600;
     let ids: Vec<i64> = issues.iter().map(|i| i.id).collect();
     let mut hours = state.store.issue_hours(&ids, since).await?;
     Ok(issues
@@ -444,7 +445,7 @@ pub async fn detail(
     let project = project_or_404(&state, &slug).await?;
     let issue = issue_of_project(&state, &project, &id).await?;
     let now = Ts::now().0;
-    let since = now.div_euclid(3_600_000_000) * 3_600 - 167 * 3_600;
+    let since = Ts(now).hour_secs() - 167 * 3_600;
     let hours = state
         .store
         .issue_hours(&[issue.id], since)

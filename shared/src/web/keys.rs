@@ -13,10 +13,10 @@ use axum::response::Response;
 use axum::Form;
 use serde::Deserialize;
 
+use crate::model::time::Ts;
 use crate::protocol::{DataCategory, PublicKey};
 use crate::store::{Project, ProjectKey, QuotaRow, StoreError};
 
-use super::format::Ts;
 use super::{
     key_dsn, project_or_404, redirect_local, render, Chrome, WebError, WebResult, WebState,
 };

@@ -6,10 +6,10 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::Response;
 
+use crate::model::time::Ts;
 use crate::monitors::RunStatus;
 use crate::store::{Monitor, Project, Run};
 
-use super::format::Ts;
 use super::{project_or_404, render, Chrome, WebResult, WebState};
 
 /// Runs shown per monitor.

@@ -8,17 +8,16 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 
+use crate::format::{ms, opt_ms, total_time, Count};
+use crate::model::time::{Ts, HOUR_US};
 use crate::store::{
     EndpointStats, PerfOverview, PerfWindow, Project, TransactionQuery, TransactionSort,
     TransactionSummary,
 };
 
 use super::chart::Sparkline;
-use super::format::{Count, Ts};
 use super::issues::deploys;
-use super::perf_chart::{
-    count_sparkline, duration_class, ms, opt_ms, p95_trend, status_class, total_time, SeriesChart,
-};
+use super::perf_chart::{count_sparkline, duration_class, p95_trend, status_class, SeriesChart};
 use super::{project_or_404, render, Chrome, WebResult, WebState};
 
 /// Transactions per page on every list.
@@ -672,7 +671,7 @@ pub async fn dashboard_perf(
     now: i64,
 ) -> WebResult<DashboardPerf> {
     let q = PerfQuery::default();
-    let since = now.div_euclid(3_600_000_000) * 3_600_000_000 - 23 * 3_600_000_000;
+    let since = Ts(now).hour_start().0 - 23 * HOUR_US;
     let window = PerfWindow {
         from_us: since,
         to_us: now,

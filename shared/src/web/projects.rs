@@ -8,10 +8,11 @@ use axum::response::{Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
 
+use crate::format::Count;
+use crate::model::time::Ts;
 use crate::store::{IssueFilter, IssueSort, IssueStatus, Project, RecentEvent};
 
 use super::chart::Sparkline;
-use super::format::{Count, Ts};
 use super::issues::{deploys, issue_rows, IssueRow};
 use super::keys::{key_rows, limit_fields, KeyRow, LimitField};
 use super::performance::{dashboard_perf, DashboardPerf};
@@ -111,7 +112,7 @@ pub async fn dashboard(
 ) -> WebResult<Response> {
     let project = project_or_404(&state, &slug).await?;
     let now = Ts::now().0;
-    let since = now.div_euclid(3_600_000_000) * 3_600 - 23 * 3_600;
+    let since = Ts(now).hour_secs() - 23 * 3_600;
     let hours = state.store.project_event_hours(project.id, since).await?;
     let deploys = deploys(&state, project.id).await?;
     let counts = state.store.issue_status_counts(project.id).await?;

@@ -9,10 +9,11 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::Form;
 
+use crate::format::Count;
+use crate::model::time::Ts;
 use crate::retention::{Horizons, SETTING_PREFIX};
 use crate::store::StorageFigures;
 
-use super::format::{Count, Ts};
 use super::{redirect_local, render, Chrome, WebError, WebResult, WebState};
 
 /// One horizon as the page shows it.

@@ -8,12 +8,13 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
+use crate::format::{json_text, ms, opt_ms, processing_notes};
 use crate::lake::SpanFact;
 use crate::model::tag_pairs;
+use crate::model::time::{us_to_ms, Ts};
 use crate::store::{RecentEvent, TransactionDetail};
 
-use super::format::{json_text, processing_notes, Ts};
-use super::perf_chart::{duration_class, ms, opt_ms, status_class};
+use super::perf_chart::{duration_class, status_class};
 use super::{project_or_404, render, Chrome, WebError, WebResult, WebState};
 
 /// How many errors of the trace the page lists.
@@ -65,7 +66,7 @@ pub fn waterfall(spans: &[SpanFact], root_start_us: i64, total_ms: f64) -> Vec<W
     spans
         .iter()
         .map(|s| {
-            let offset_ms = (s.start_us - root_start_us) as f64 / 1_000.0;
+            let offset_ms = us_to_ms(s.start_us - root_start_us);
             let left = (offset_ms / total * 100.0).clamp(0.0, 100.0);
             let dur = s.duration_ms.unwrap_or(0.0);
             let width = (dur / total * 100.0)
@@ -298,7 +299,7 @@ pub async fn detail(
         .unwrap_or(s.end_us);
     let total_ms = s
         .duration_ms
-        .unwrap_or_else(|| (s.end_us - root_start) as f64 / 1_000.0);
+        .unwrap_or_else(|| us_to_ms(s.end_us - root_start));
     match format {
         Format::Json => return Ok(json_export(&tx, spans.unwrap_or_default(), root_start)),
         Format::Csv => return Ok(csv_export(id, &spans.unwrap_or_default(), root_start)),
@@ -400,7 +401,7 @@ fn span_json(s: &SpanFact, root_start: i64) -> Value {
         "description": s.description,
         "status": s.status,
         "start_us": s.start_us,
-        "start_offset_ms": (s.start_us - root_start) as f64 / 1_000.0,
+        "start_offset_ms": us_to_ms(s.start_us - root_start),
         "duration_ms": s.duration_ms,
         "depth": s.depth,
         "sequence": s.sequence,
@@ -471,7 +472,7 @@ fn csv_export(id: i64, spans: &[SpanFact], root_start: i64) -> Response {
             s.op.clone().unwrap_or_default(),
             s.description.clone().unwrap_or_default(),
             s.status.clone().unwrap_or_default(),
-            format!("{:.3}", (s.start_us - root_start) as f64 / 1_000.0),
+            format!("{:.3}", us_to_ms(s.start_us - root_start)),
             s.duration_ms.map(|d| format!("{d:.3}")).unwrap_or_default(),
         ];
         let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
