@@ -383,7 +383,8 @@ pub struct ShownEvent {
     pub is_latest: bool,
 }
 
-pub struct EventRow {
+/// A line of the issue page's event list: an [`EventListItem`] as the page shows it.
+pub struct EventItemView {
     pub item: EventListItem,
     /// The first 8 hex digits, as Sentry shows event ids in lists.
     pub short: String,
@@ -408,7 +409,7 @@ struct IssueDetailPage {
     tags: Vec<TagGroup>,
     releases: Vec<String>,
     shown: Option<ShownEvent>,
-    events: Vec<EventRow>,
+    events: Vec<EventItemView>,
     prev_url: Option<String>,
     next_url: Option<String>,
     feedback: FeedbackSection,
@@ -518,7 +519,7 @@ pub async fn detail(
         shown,
         events: events
             .into_iter()
-            .map(|item| EventRow {
+            .map(|item| EventItemView {
                 short: item.event_id.chars().take(8).collect(),
                 timestamp: Ts(item.timestamp),
                 url: format!("/projects/{}/events/{}", project.slug, item.event_id),

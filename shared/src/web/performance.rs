@@ -221,7 +221,7 @@ fn endpoint_rows(
 }
 
 /// A row of a transaction list.
-pub struct TransactionRow {
+pub struct TransactionView {
     pub id: i64,
     pub url: String,
     pub name: String,
@@ -238,9 +238,9 @@ pub struct TransactionRow {
     pub when: Ts,
 }
 
-pub fn transaction_rows(slug: &str, list: Vec<TransactionSummary>) -> Vec<TransactionRow> {
+pub fn transaction_rows(slug: &str, list: Vec<TransactionSummary>) -> Vec<TransactionView> {
     list.into_iter()
-        .map(|t| TransactionRow {
+        .map(|t| TransactionView {
             id: t.id,
             url: format!("/projects/{slug}/transactions/{}", t.id),
             environment: t.environment,
@@ -341,7 +341,7 @@ struct PerformancePage {
     endpoints: Vec<EndpointRow>,
     endpoints_total: usize,
     n_plus_one_url: String,
-    transactions: Vec<TransactionRow>,
+    transactions: Vec<TransactionView>,
     first: u64,
     prev_url: Option<String>,
     next_url: Option<String>,
@@ -434,7 +434,7 @@ struct EndpointPage {
     n_plus_one: Option<NPlusOneBadge>,
     wasted: String,
     chart: SeriesChart,
-    transactions: Vec<TransactionRow>,
+    transactions: Vec<TransactionView>,
     prev_url: Option<String>,
     next_url: Option<String>,
 }
