@@ -72,7 +72,7 @@ pub fn status_label(status: IssueStatus) -> &'static str {
 
 /// An issue as a row of a list (the issues list, the dashboard's recent issues).
 #[derive(Debug, Clone)]
-pub struct IssueRow {
+pub struct IssueView {
     pub issue: Issue,
     pub url: String,
     pub status_label: &'static str,
@@ -91,14 +91,14 @@ pub async fn issue_rows(
     slug: &str,
     issues: Vec<Issue>,
     deploys: &[(i64, String)],
-) -> WebResult<Vec<IssueRow>> {
+) -> WebResult<Vec<IssueView>> {
     let now = Ts::now().0;
     let since = Ts(now).hour_secs() - 23 * 3_600;
     let ids: Vec<i64> = issues.iter().map(|i| i.id).collect();
     let mut hours = state.store.issue_hours(&ids, since).await?;
     Ok(issues
         .into_iter()
-        .map(|issue| IssueRow {
+        .map(|issue| IssueView {
             url: format!("/projects/{slug}/issues/{}", issue.id),
             status_label: status_label(issue.status),
             regressed: issue.regressed_at.is_some() && issue.status == IssueStatus::Open,
@@ -211,7 +211,7 @@ struct IssueListPage {
     releases: Vec<String>,
     levels: [&'static str; 5],
     sorts: [(&'static str, &'static str); 3],
-    rows: Vec<IssueRow>,
+    rows: Vec<IssueView>,
     /// "1,234", or "10,000+" past the counted limit.
     total: String,
     first: u64,

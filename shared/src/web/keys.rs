@@ -28,7 +28,7 @@ pub struct LimitField {
 }
 
 /// A key of the project with its DSNs and quotas.
-pub struct KeyRow {
+pub struct KeyView {
     pub public_key: String,
     pub label: String,
     pub enabled: bool,
@@ -66,7 +66,7 @@ fn summary(fields: &[LimitField]) -> String {
 }
 
 /// The settings page's key rows.
-pub fn key_rows(chrome: &Chrome, project: &Project, quotas: &[QuotaRow]) -> Vec<KeyRow> {
+pub fn key_rows(chrome: &Chrome, project: &Project, quotas: &[QuotaRow]) -> Vec<KeyView> {
     project
         .keys
         .iter()
@@ -79,7 +79,7 @@ pub fn key_rows(chrome: &Chrome, project: &Project, quotas: &[QuotaRow]) -> Vec<
                 dsns.push(("Internal DSN", key_dsn(internal, project.id, &k.public_key)));
             }
             let limits = limit_fields(quotas, Some(&k.public_key));
-            KeyRow {
+            KeyView {
                 public_key: k.public_key.to_string(),
                 label: k.label.clone(),
                 enabled: k.enabled,

@@ -165,7 +165,7 @@ fn pct_text(pct: f64) -> String {
 }
 
 /// A row of "Top endpoints by impact".
-pub struct EndpointRow {
+pub struct EndpointView {
     pub name: String,
     pub url: String,
     pub trend: Sparkline,
@@ -191,7 +191,7 @@ fn endpoint_rows(
     window: &PerfWindow,
     deploys: &[(i64, String)],
     q: &PerfQuery,
-) -> Vec<EndpointRow> {
+) -> Vec<EndpointView> {
     let mut rows = Vec::with_capacity(stats.len());
     for s in stats {
         let hours = overview
@@ -199,7 +199,7 @@ fn endpoint_rows(
             .get(&s.name)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        rows.push(EndpointRow {
+        rows.push(EndpointView {
             url: endpoint_url(slug, &s.name, q),
             trend: p95_trend(hours, deploys, window.from_us, window.to_us),
             time_spent: total_time(s.total_ms),
@@ -338,7 +338,7 @@ struct PerformancePage {
     name: String,
     filtered: bool,
     cards: PercentileCards,
-    endpoints: Vec<EndpointRow>,
+    endpoints: Vec<EndpointView>,
     endpoints_total: usize,
     n_plus_one_url: String,
     transactions: Vec<TransactionView>,
@@ -530,8 +530,8 @@ pub async fn endpoint(
 }
 
 /// A row of the N+1 worklist.
-pub struct NPlusOneRow {
-    pub row: EndpointRow,
+pub struct NPlusOneView {
+    pub row: EndpointView,
     pub n_plus_one_count: Count,
     pub avg_wasted: String,
     pub example_url: Option<String>,
@@ -544,7 +544,7 @@ struct NPlusOnePage {
     back_url: String,
     range_label: &'static str,
     tabs: Vec<RangeTab>,
-    rows: Vec<NPlusOneRow>,
+    rows: Vec<NPlusOneView>,
 }
 
 /// `GET /projects/{slug}/performance/n-plus-one`: endpoints whose transactions repeat queries, ranked by
@@ -592,7 +592,7 @@ pub async fn n_plus_one(
                 },
             )
             .await?;
-        rows.push(NPlusOneRow {
+        rows.push(NPlusOneView {
             n_plus_one_count: Count(n),
             avg_wasted: ms(wasted / n.max(1) as f64),
             example_url: example
@@ -628,7 +628,7 @@ pub struct DashboardPerf {
     pub transactions_24h: Sparkline,
     pub p50: String,
     pub p95: String,
-    pub top_endpoints: Vec<EndpointRow>,
+    pub top_endpoints: Vec<EndpointView>,
     pub error_rate: ErrorRate,
     pub performance_url: String,
 }

@@ -42,7 +42,7 @@ pub fn op_family(op: &str) -> &'static str {
 
 /// A row of the waterfall: the bar's place and width in percent of the transaction.
 #[derive(Debug, Clone, PartialEq)]
-pub struct WaterfallRow {
+pub struct WaterfallView {
     pub span_id: String,
     pub op: String,
     pub family: &'static str,
@@ -61,7 +61,7 @@ pub struct WaterfallRow {
 
 /// The waterfall's rows, in `sequence` order: `left = (start - root start) / total`, clamped to 0..100,
 /// and `width = duration / total`, clamped to 0.25..100 so even an instant span shows.
-pub fn waterfall(spans: &[SpanFact], root_start_us: i64, total_ms: f64) -> Vec<WaterfallRow> {
+pub fn waterfall(spans: &[SpanFact], root_start_us: i64, total_ms: f64) -> Vec<WaterfallView> {
     let total = total_ms.max(f64::MIN_POSITIVE);
     spans
         .iter()
@@ -75,7 +75,7 @@ pub fn waterfall(spans: &[SpanFact], root_start_us: i64, total_ms: f64) -> Vec<W
             let op = s.op.clone().unwrap_or_else(|| "default".into());
             let description = s.description.clone().unwrap_or_default();
             let depth = s.depth.unwrap_or(0).max(0);
-            WaterfallRow {
+            WaterfallView {
                 span_id: s.span_id.clone(),
                 family: op_family(&op),
                 tooltip: format!("{op} · {description} · {}", ms(dur)),
@@ -96,7 +96,7 @@ pub fn waterfall(spans: &[SpanFact], root_start_us: i64, total_ms: f64) -> Vec<W
 
 /// A pattern the query analysis found.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PatternRow {
+pub struct PatternView {
     pub pattern: String,
     pub count: i64,
     pub distinct: i64,
@@ -104,13 +104,13 @@ pub struct PatternRow {
     pub n_plus_one: bool,
 }
 
-fn pattern_rows(patterns: &Value) -> Vec<PatternRow> {
+fn pattern_rows(patterns: &Value) -> Vec<PatternView> {
     patterns
         .as_array()
         .map(|a| a.as_slice())
         .unwrap_or_default()
         .iter()
-        .map(|p| PatternRow {
+        .map(|p| PatternView {
             pattern: p.get("pattern").map(json_text).unwrap_or_default(),
             count: p.get("count").and_then(Value::as_i64).unwrap_or(0),
             distinct: p
@@ -205,7 +205,7 @@ impl Breakdown {
     }
 }
 
-pub struct TraceEventRow {
+pub struct TraceEventView {
     pub event: RecentEvent,
     pub url: String,
     pub when: Ts,
@@ -228,14 +228,14 @@ struct TransactionPage {
     context: Vec<(&'static str, String)>,
     tags: Vec<(String, String)>,
     measurements: Vec<(String, String)>,
-    patterns: Vec<PatternRow>,
+    patterns: Vec<PatternView>,
     total_queries: i64,
     n_plus_one_patterns: usize,
     wasted: Option<String>,
-    rows: Vec<WaterfallRow>,
+    rows: Vec<WaterfallView>,
     max_depth: i32,
     spans_error: Option<String>,
-    trace_events: Vec<TraceEventRow>,
+    trace_events: Vec<TraceEventView>,
     endpoint_url: String,
     /// What processing corrected (timestamps), as sentences.
     notes: Vec<String>,
@@ -316,7 +316,7 @@ pub async fn detail(
         .trace_events(project.id, &s.trace_id, TRACE_EVENTS)
         .await?
         .into_iter()
-        .map(|event| TraceEventRow {
+        .map(|event| TraceEventView {
             url: format!("/projects/{}/events/{}", project.slug, event.event_id),
             when: Ts(event.timestamp),
             event,
