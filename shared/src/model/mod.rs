@@ -2,10 +2,11 @@
 //! its spans, and streamed span-v2 items. A missing or oddly typed field never fails an item; only a payload
 //! that is not a JSON object does.
 //!
-//! One file per shape: [`payload`] reads the bytes (and repairs what ingest acknowledged but a full read
-//! refuses), [`event`] the error event, [`summary`] its promoted columns, [`transaction`] a classic
-//! transaction and its spans, [`span_v2`] streamed span-v2 items, [`feedback`] user feedback;
-//! [`tags`] reads tags in either of the shapes SDKs send them.
+//! One file per shape: `payload` reads the bytes (and repairs what ingest acknowledged but a full read
+//! refuses), `event` the error event, `summary` its promoted columns, `transaction` a classic
+//! transaction and its spans, `span_v2` streamed span-v2 items, `feedback` user feedback;
+//! `tags` reads tags in either of the shapes SDKs send them; [`time`] holds the units of microsecond
+//! timestamps, the hour a time falls in, and how a time is written.
 
 use serde_json::Value;
 

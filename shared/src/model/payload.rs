@@ -16,7 +16,7 @@ fn json_text(payload: &[u8]) -> std::borrow::Cow<'_, str> {
     String::from_utf8_lossy(payload)
 }
 
-/// The payload as one JSON value, read as leniently as the item readers read it: [`Event::from_payload`]
+/// The payload as one JSON value, read as leniently as the item readers read it: [`Event::from_payload`](super::Event::from_payload)
 /// reads this.
 pub fn payload_value(payload: &[u8]) -> Result<Value, PayloadError> {
     if !lenient::starts_as_object(payload) {

@@ -6,8 +6,8 @@
 //! 2. **Spans of the same query group together.** `IN (1, 2, 3)` and `IN (4, 5)` both become `IN (%s)`,
 //!    `"users"."id"` and `id` both become `id`, so the normalized text can be hashed into a group.
 //!
-//! One file per kind of description: [`sql`] (a statement, by the parser or the regex fallback),
-//! [`document`] (MongoDB), [`cache`] (Redis and cache commands), [`http`] (`METHOD url` and resource
+//! One file per kind of description: `sql` (a statement, by the parser or the regex fallback),
+//! `document` (MongoDB), `cache` (Redis and cache commands), `http` (`METHOD url` and resource
 //! URLs). This file picks one by the span's `op` and bounds what it returns.
 //!
 //! Everything here is pure and total: any input, however large or hostile, yields a bounded string and
