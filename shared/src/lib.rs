@@ -12,6 +12,7 @@
 pub mod admin;
 pub mod blob;
 pub mod config;
+pub mod format;
 pub mod grouping;
 pub mod http_server;
 pub mod ingest;

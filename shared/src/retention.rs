@@ -13,9 +13,8 @@ use std::sync::Arc;
 use crate::blob::BlobStore;
 use crate::lake::maintenance::{self, LakeReport};
 use crate::lake::tables;
+use crate::model::time::DAY_US;
 use crate::store::{OltpReport, Store};
-
-const DAY_US: i64 = 86_400_000_000;
 
 /// How long each kind of data is kept, in days (the seed's defaults; see `Horizons::from_lookup`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

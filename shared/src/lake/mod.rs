@@ -61,7 +61,7 @@ pub struct LakeWriter {
     blobs: Arc<dyn BlobStore>,
 }
 
-const DAY_US: i64 = 86_400_000_000;
+use crate::model::time::DAY_US;
 
 impl LakeWriter {
     pub fn new(blobs: Arc<dyn BlobStore>) -> Self {

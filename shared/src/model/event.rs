@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use super::PayloadError;
+use super::{tag_pairs, PayloadError};
 use crate::protocol::lenient;
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -173,27 +173,17 @@ fn strings(v: Option<&Value>) -> Vec<String> {
     })
 }
 
-/// Tags and headers come as a map or as `[key, value]` pairs.
+/// Tags and headers, as `(key, text)`; a key sent with `null` is left out.
 fn pairs(v: Option<&Value>) -> Vec<(String, String)> {
     let render = |v: &Value| match v {
         Value::String(s) => Some(s.clone()),
         Value::Null => None,
         other => Some(other.to_string()),
     };
-    match v {
-        Some(Value::Object(map)) => map
-            .iter()
-            .filter_map(|(k, v)| Some((k.clone(), render(v)?)))
-            .collect(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(|pair| {
-                let pair = pair.as_array()?;
-                Some((pair.first()?.as_str()?.to_owned(), render(pair.get(1)?)?))
-            })
-            .collect(),
-        _ => Vec::new(),
-    }
+    v.into_iter()
+        .flat_map(tag_pairs)
+        .filter_map(|(k, v)| Some((k.to_owned(), render(v)?)))
+        .collect()
 }
 
 fn stacktrace(v: Option<&Value>) -> Option<Stacktrace> {

@@ -6,11 +6,11 @@
 //! The counts live in `alert_budget`, claimed by single statements, so a restarted process or a second
 //! Lambda instance shares them.
 
+use crate::model::time::HOUR_US;
 use crate::store::{Store, StoreError};
 
 use super::bursts::execute_yielding;
 
-const HOUR_US: i64 = 3_600_000_000;
 /// Rows older than this are of no further use.
 const KEEP_US: i64 = 2 * 24 * HOUR_US;
 

@@ -11,7 +11,7 @@ use crate::store::{Store, StoreError};
 
 /// The `notifications_sent.kind` of burst alerts.
 pub const KIND: &str = "burst";
-const HOUR_US: i64 = 3_600_000_000;
+use crate::model::time::HOUR_US;
 /// Rows older than this are of no further use (the one-hour rule looks back one hour).
 const KEEP_US: i64 = 2 * 24 * HOUR_US;
 

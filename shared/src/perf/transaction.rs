@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use crate::model::time::us_to_ms;
 use crate::model::{SpanRecord, TransactionRecord};
 
 use super::n_plus_one::{self, QueryAnalysis, QueryCrumb, SpanView};
@@ -78,7 +79,7 @@ pub fn is_view(op: Option<&str>) -> bool {
 
 fn duration_ms(span: &SpanRecord) -> f64 {
     match (span.start_us, span.end_us) {
-        (Some(s), Some(e)) if e >= s => (e - s) as f64 / 1000.0,
+        (Some(s), Some(e)) if e >= s => us_to_ms(e - s),
         _ => 0.0,
     }
 }
@@ -139,7 +140,7 @@ impl TransactionPerf {
                     "pattern": p.pattern,
                     "count": p.count,
                     "distinct_statements": p.distinct_statements,
-                    "total_ms": p.total_us as f64 / 1000.0,
+                    "total_ms": us_to_ms(p.total_us),
                     "n_plus_one": p.is_n_plus_one,
                 })
             })
@@ -197,7 +198,7 @@ pub fn analyze(
         view_time_ms: view,
         query_count: Some(queries.query_count.min(i32::MAX as u32) as i32),
         has_n_plus_one: Some(queries.has_n_plus_one),
-        n_plus_one_wasted_ms: Some(queries.wasted_us as f64 / 1000.0),
+        n_plus_one_wasted_ms: Some(us_to_ms(queries.wasted_us)),
         span_count: Some((tree.sent + 1).min(i32::MAX as usize) as i32),
         spans_truncated: Some(tree.truncated),
         query_patterns: queries.patterns.into_iter().take(50).collect(),

@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, SecondsFormat};
 use serde::Serialize;
 
+use crate::model::time::DAY_US;
 use crate::model::SpanRecord;
 use crate::protocol::lenient;
 use crate::retention::Horizons;
@@ -34,8 +35,6 @@ pub const MIN_CLOCK_DRIFT_US: i64 = 55 * 60 * 1_000_000;
 
 /// A span moved into its transaction by less than this is rounding between clocks, not worth a note.
 const NOTABLE_MOVE_US: i64 = 1_000_000;
-
-const DAY_US: i64 = 86_400_000_000;
 
 /// Why a timestamp was changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

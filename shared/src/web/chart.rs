@@ -2,7 +2,8 @@
 //! Only geometry is computed here; `templates/macros.html` draws it, so labels go through the template's
 //! escaping like every other string.
 
-use super::format::{Count, Ts};
+use crate::format::Count;
+use crate::model::time::{Ts, HOUR_US};
 
 /// Height of the drawing in viewBox units; the width is one unit per bucket.
 const HEIGHT: f64 = 32.0;
@@ -49,7 +50,7 @@ impl Sparkline {
         now_us: i64,
     ) -> Self {
         let hours = hours.max(1);
-        let current = now_us.div_euclid(3_600_000_000) * 3_600;
+        let current = Ts(now_us).hour_secs();
         let start = current - (hours as i64 - 1) * 3_600;
         let mut values = vec![0i64; hours];
         for (hour, count) in counts {
@@ -92,7 +93,7 @@ impl Sparkline {
             .iter()
             .filter(|(at, _)| window.contains(at))
             .map(|(at, version)| Marker {
-                x: (*at - window.start) as f64 / 3_600_000_000.0,
+                x: (*at - window.start) as f64 / HOUR_US as f64,
                 label: format!("Release {version} first seen {}", Ts(*at).utc()),
             })
             .collect();
@@ -125,7 +126,7 @@ mod tests {
 
     #[test]
     fn buckets_fill_from_the_current_hour_back() {
-        let now = 100 * 3_600_000_000 + 1_234; // just after hour 100 started
+        let now = 100 * HOUR_US + 1_234; // just after hour 100 started
         let hour = |h: i64| h * 3_600;
         let s = Sparkline::hourly(
             &[(hour(100), 4), (hour(98), 2), (hour(50), 9)],

@@ -8,12 +8,13 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
+use crate::format::{json_block, json_text};
+use crate::model::time::Ts;
 use crate::model::{Event, Exception, Frame, Stacktrace};
 use crate::protocol::EventId;
 use crate::store::{Issue, Project, StoredEvent};
 
 use super::feedback::FeedbackSection;
-use super::format::{json_block, json_text, Ts};
 use super::{project_or_404, render, Chrome, WebError, WebResult, WebState};
 
 /// One line of source around a frame.
@@ -322,7 +323,7 @@ impl EventView {
             facts,
             raw: serde_json::to_string_pretty(payload).unwrap_or_default(),
             expired: payload["splat"]["payload_expired"] == Value::Bool(true),
-            processing_notes: super::format::processing_notes(Some(payload)),
+            processing_notes: crate::format::processing_notes(Some(payload)),
         }
     }
 }

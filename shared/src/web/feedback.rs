@@ -6,9 +6,10 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::Response;
 
+use crate::format::Count;
+use crate::model::time::Ts;
 use crate::store::StoredFeedback;
 
-use super::format::{Count, Ts};
 use super::{project_or_404, render, Chrome, WebResult, WebState};
 
 /// One feedback, ready to show.

@@ -30,9 +30,7 @@ use crate::store::{Store, StoreError};
 
 /// How long counts are reused before the database is asked again.
 const COUNTS_TTL: Duration = Duration::from_secs(10);
-const MINUTE_US: i64 = 60_000_000;
-const HOUR_US: i64 = 60 * MINUTE_US;
-const DAY_US: i64 = 24 * HOUR_US;
+use crate::model::time::{DAY_US, HOUR_US, MINUTE_US};
 
 /// What `/_health` reads, built once per process.
 #[derive(Clone)]

@@ -8,6 +8,8 @@ use axum::response::Response;
 use axum::Form;
 use serde::Deserialize;
 
+use crate::format::Count;
+use crate::model::time::Ts;
 use crate::store::{
     EventListItem, Issue, IssueFilter, IssueSort, IssueStatus, StoredEvent, MAX_COUNTED_ISSUES,
 };
@@ -15,7 +17,6 @@ use crate::store::{
 use super::chart::Sparkline;
 use super::events::EventView;
 use super::feedback::FeedbackSection;
-use super::format::{Count, Ts};
 use super::{project_or_404, redirect_local, render, Chrome, WebError, WebResult, WebState};
 
 pub const PER_PAGE: u32 = 25;
@@ -71,7 +72,7 @@ pub fn status_label(status: IssueStatus) -> &'static str {
 
 /// An issue as a row of a list (the issues list, the dashboard's recent issues).
 #[derive(Debug, Clone)]
-pub struct IssueRow {
+pub struct IssueView {
     pub issue: Issue,
     pub url: String,
     pub status_label: &'static str,
@@ -90,14 +91,14 @@ pub async fn issue_rows(
     slug: &str,
     issues: Vec<Issue>,
     deploys: &[(i64, String)],
-) -> WebResult<Vec<IssueRow>> {
+) -> WebResult<Vec<IssueView>> {
     let now = Ts::now().0;
-    let since = now.div_euclid(3_600_000_000) * 3_600 - 23 * 3_600;
+    let since = Ts(now).hour_secs() - 23 * 3_600;
     let ids: Vec<i64> = issues.iter().map(|i| i.id).collect();
     let mut hours = state.store.issue_hours(&ids, since).await?;
     Ok(issues
         .into_iter()
-        .map(|issue| IssueRow {
+        .map(|issue| IssueView {
             url: format!("/projects/{slug}/issues/{}", issue.id),
             status_label: status_label(issue.status),
             regressed: issue.regressed_at.is_some() && issue.status == IssueStatus::Open,
@@ -210,7 +211,7 @@ struct IssueListPage {
     releases: Vec<String>,
     levels: [&'static str; 5],
     sorts: [(&'static str, &'static str); 3],
-    rows: Vec<IssueRow>,
+    rows: Vec<IssueView>,
     /// "1,234", or "10,000+" past the counted limit.
     total: String,
     first: u64,
@@ -382,7 +383,8 @@ pub struct ShownEvent {
     pub is_latest: bool,
 }
 
-pub struct EventRow {
+/// A line of the issue page's event list: an [`EventListItem`] as the page shows it.
+pub struct EventItemView {
     pub item: EventListItem,
     /// The first 8 hex digits, as Sentry shows event ids in lists.
     pub short: String,
@@ -407,7 +409,7 @@ struct IssueDetailPage {
     tags: Vec<TagGroup>,
     releases: Vec<String>,
     shown: Option<ShownEvent>,
-    events: Vec<EventRow>,
+    events: Vec<EventItemView>,
     prev_url: Option<String>,
     next_url: Option<String>,
     feedback: FeedbackSection,
@@ -444,7 +446,7 @@ pub async fn detail(
     let project = project_or_404(&state, &slug).await?;
     let issue = issue_of_project(&state, &project, &id).await?;
     let now = Ts::now().0;
-    let since = now.div_euclid(3_600_000_000) * 3_600 - 167 * 3_600;
+    let since = Ts(now).hour_secs() - 167 * 3_600;
     let hours = state
         .store
         .issue_hours(&[issue.id], since)
@@ -517,7 +519,7 @@ pub async fn detail(
         shown,
         events: events
             .into_iter()
-            .map(|item| EventRow {
+            .map(|item| EventItemView {
                 short: item.event_id.chars().take(8).collect(),
                 timestamp: Ts(item.timestamp),
                 url: format!("/projects/{}/events/{}", project.slug, item.event_id),

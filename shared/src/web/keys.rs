@@ -13,10 +13,10 @@ use axum::response::Response;
 use axum::Form;
 use serde::Deserialize;
 
+use crate::model::time::Ts;
 use crate::protocol::{DataCategory, PublicKey};
 use crate::store::{Project, ProjectKey, QuotaRow, StoreError};
 
-use super::format::Ts;
 use super::{
     key_dsn, project_or_404, redirect_local, render, Chrome, WebError, WebResult, WebState,
 };
@@ -28,7 +28,7 @@ pub struct LimitField {
 }
 
 /// A key of the project with its DSNs and quotas.
-pub struct KeyRow {
+pub struct KeyView {
     pub public_key: String,
     pub label: String,
     pub enabled: bool,
@@ -66,7 +66,7 @@ fn summary(fields: &[LimitField]) -> String {
 }
 
 /// The settings page's key rows.
-pub fn key_rows(chrome: &Chrome, project: &Project, quotas: &[QuotaRow]) -> Vec<KeyRow> {
+pub fn key_rows(chrome: &Chrome, project: &Project, quotas: &[QuotaRow]) -> Vec<KeyView> {
     project
         .keys
         .iter()
@@ -79,7 +79,7 @@ pub fn key_rows(chrome: &Chrome, project: &Project, quotas: &[QuotaRow]) -> Vec<
                 dsns.push(("Internal DSN", key_dsn(internal, project.id, &k.public_key)));
             }
             let limits = limit_fields(quotas, Some(&k.public_key));
-            KeyRow {
+            KeyView {
                 public_key: k.public_key.to_string(),
                 label: k.label.clone(),
                 enabled: k.enabled,

@@ -33,7 +33,6 @@ pub mod csrf;
 mod error;
 mod events;
 mod feedback;
-mod format;
 pub mod front_door;
 pub mod health;
 mod issues;
@@ -371,10 +370,10 @@ impl QueuePill {
         let (label, caption) = match gauge {
             QueueGauge::Depth(depth) => (depth.to_string(), "envelopes waiting".to_owned()),
             QueueGauge::Lag(batch) => (
-                perf_chart::ms(batch.lag_ms as f64),
+                crate::format::ms(batch.lag_ms as f64),
                 format!(
                     "the oldest envelope's wait in the processor's last batch, {}",
-                    format::Ts(batch.at_us).ago()
+                    crate::model::time::Ts(batch.at_us).ago()
                 ),
             ),
             QueueGauge::NoBatchYet => ("–".to_owned(), "no batch processed yet".to_owned()),

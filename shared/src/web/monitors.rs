@@ -6,10 +6,10 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::Response;
 
+use crate::model::time::Ts;
 use crate::monitors::RunStatus;
 use crate::store::{Monitor, Project, Run};
 
-use super::format::Ts;
 use super::{project_or_404, render, Chrome, WebResult, WebState};
 
 /// Runs shown per monitor.
@@ -20,10 +20,10 @@ const RECENT_RUNS: u32 = 20;
 struct MonitorListPage {
     chrome: Chrome,
     project: Project,
-    rows: Vec<MonitorRow>,
+    rows: Vec<MonitorView>,
 }
 
-struct MonitorRow {
+struct MonitorView {
     slug: String,
     state: &'static str,
     /// Badge colour: `ok`, `warn`, `bad` or `muted-badge`.
@@ -67,7 +67,7 @@ pub async fn list(
     })
 }
 
-fn row(m: Monitor, runs: Vec<Run>) -> MonitorRow {
+fn row(m: Monitor, runs: Vec<Run>) -> MonitorView {
     let class = match m.last_status {
         Some(RunStatus::Ok) => "ok",
         Some(RunStatus::InProgress) => "warn",
@@ -81,7 +81,7 @@ fn row(m: Monitor, runs: Vec<Run>) -> MonitorRow {
             "No check-in has sent a monitor_config yet, so this monitor is never missed".to_owned(),
         ),
     };
-    MonitorRow {
+    MonitorView {
         state: m.state(),
         class,
         schedule,

@@ -1,46 +1,13 @@
 //! Performance charts as geometry for inline SVG: an endpoint's p95 trend (drawn by the sparkline macro),
-//! the endpoint page's latency-and-throughput chart, and the helpers that word milliseconds and colour
-//! durations and HTTP statuses. As in `chart`, only numbers are computed here; labels go through the
+//! the endpoint page's latency-and-throughput chart, and the helpers that colour durations and HTTP
+//! statuses. As in `chart`, only numbers are computed here; labels go through the
 //! templates' escaping.
 
+use crate::format::{ms, opt_ms, Count};
+use crate::model::time::{Ts, HOUR_US};
 use crate::store::{HourStats, DAILY_AFTER_US};
 
 use super::chart::{Bar, Marker, Sparkline};
-use super::format::{Count, Ts};
-
-const HOUR_US: i64 = 3_600_000_000;
-
-/// `0.42 ms`, `12.3 ms`, `184 ms`, `1.25 s`.
-pub fn ms(v: f64) -> String {
-    if !v.is_finite() {
-        return "–".into();
-    }
-    if v < 1.0 {
-        format!("{v:.2} ms")
-    } else if v < 100.0 {
-        format!("{v:.1} ms")
-    } else if v < 1_000.0 {
-        format!("{v:.0} ms")
-    } else if v < 60_000.0 {
-        format!("{:.2} s", v / 1_000.0)
-    } else {
-        format!("{:.1} min", v / 60_000.0)
-    }
-}
-
-/// An optional latency: `–` when there were no transactions.
-pub fn opt_ms(v: Option<f64>) -> String {
-    v.map_or_else(|| "–".into(), ms)
-}
-
-/// Time spent in total (impact): `3.2 s`, `4.5 min`, `2.1 h`.
-pub fn total_time(v: f64) -> String {
-    if v >= 3_600_000.0 {
-        format!("{:.1} h", v / 3_600_000.0)
-    } else {
-        ms(v)
-    }
-}
 
 /// The colour of a duration, as the seed's: ≥ 2 s red, ≥ 1 s orange, ≥ 500 ms yellow, else green.
 pub fn duration_class(v: Option<f64>) -> &'static str {
@@ -73,7 +40,7 @@ fn bucketing(from_us: i64, to_us: i64, max_buckets: usize) -> (i64, i64, usize) 
         1
     };
     let first = from_us.div_euclid(unit * HOUR_US) * unit * 3_600;
-    let last = to_us.div_euclid(HOUR_US) * 3_600;
+    let last = Ts(to_us).hour_secs();
     let hours = ((last - first) / 3_600 + 1).max(1);
     let units = (hours + unit - 1) / unit;
     let per = (units + max_buckets as i64 - 1) / max_buckets as i64 * unit;

@@ -8,17 +8,16 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 
+use crate::format::{ms, opt_ms, total_time, Count};
+use crate::model::time::{Ts, HOUR_US};
 use crate::store::{
     EndpointStats, PerfOverview, PerfWindow, Project, TransactionQuery, TransactionSort,
     TransactionSummary,
 };
 
 use super::chart::Sparkline;
-use super::format::{Count, Ts};
 use super::issues::deploys;
-use super::perf_chart::{
-    count_sparkline, duration_class, ms, opt_ms, p95_trend, status_class, total_time, SeriesChart,
-};
+use super::perf_chart::{count_sparkline, duration_class, p95_trend, status_class, SeriesChart};
 use super::{project_or_404, render, Chrome, WebResult, WebState};
 
 /// Transactions per page on every list.
@@ -166,7 +165,7 @@ fn pct_text(pct: f64) -> String {
 }
 
 /// A row of "Top endpoints by impact".
-pub struct EndpointRow {
+pub struct EndpointView {
     pub name: String,
     pub url: String,
     pub trend: Sparkline,
@@ -192,7 +191,7 @@ fn endpoint_rows(
     window: &PerfWindow,
     deploys: &[(i64, String)],
     q: &PerfQuery,
-) -> Vec<EndpointRow> {
+) -> Vec<EndpointView> {
     let mut rows = Vec::with_capacity(stats.len());
     for s in stats {
         let hours = overview
@@ -200,7 +199,7 @@ fn endpoint_rows(
             .get(&s.name)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        rows.push(EndpointRow {
+        rows.push(EndpointView {
             url: endpoint_url(slug, &s.name, q),
             trend: p95_trend(hours, deploys, window.from_us, window.to_us),
             time_spent: total_time(s.total_ms),
@@ -222,7 +221,7 @@ fn endpoint_rows(
 }
 
 /// A row of a transaction list.
-pub struct TransactionRow {
+pub struct TransactionView {
     pub id: i64,
     pub url: String,
     pub name: String,
@@ -239,9 +238,9 @@ pub struct TransactionRow {
     pub when: Ts,
 }
 
-pub fn transaction_rows(slug: &str, list: Vec<TransactionSummary>) -> Vec<TransactionRow> {
+pub fn transaction_rows(slug: &str, list: Vec<TransactionSummary>) -> Vec<TransactionView> {
     list.into_iter()
-        .map(|t| TransactionRow {
+        .map(|t| TransactionView {
             id: t.id,
             url: format!("/projects/{slug}/transactions/{}", t.id),
             environment: t.environment,
@@ -339,10 +338,10 @@ struct PerformancePage {
     name: String,
     filtered: bool,
     cards: PercentileCards,
-    endpoints: Vec<EndpointRow>,
+    endpoints: Vec<EndpointView>,
     endpoints_total: usize,
     n_plus_one_url: String,
-    transactions: Vec<TransactionRow>,
+    transactions: Vec<TransactionView>,
     first: u64,
     prev_url: Option<String>,
     next_url: Option<String>,
@@ -435,7 +434,7 @@ struct EndpointPage {
     n_plus_one: Option<NPlusOneBadge>,
     wasted: String,
     chart: SeriesChart,
-    transactions: Vec<TransactionRow>,
+    transactions: Vec<TransactionView>,
     prev_url: Option<String>,
     next_url: Option<String>,
 }
@@ -531,8 +530,8 @@ pub async fn endpoint(
 }
 
 /// A row of the N+1 worklist.
-pub struct NPlusOneRow {
-    pub row: EndpointRow,
+pub struct NPlusOneView {
+    pub row: EndpointView,
     pub n_plus_one_count: Count,
     pub avg_wasted: String,
     pub example_url: Option<String>,
@@ -545,7 +544,7 @@ struct NPlusOnePage {
     back_url: String,
     range_label: &'static str,
     tabs: Vec<RangeTab>,
-    rows: Vec<NPlusOneRow>,
+    rows: Vec<NPlusOneView>,
 }
 
 /// `GET /projects/{slug}/performance/n-plus-one`: endpoints whose transactions repeat queries, ranked by
@@ -593,7 +592,7 @@ pub async fn n_plus_one(
                 },
             )
             .await?;
-        rows.push(NPlusOneRow {
+        rows.push(NPlusOneView {
             n_plus_one_count: Count(n),
             avg_wasted: ms(wasted / n.max(1) as f64),
             example_url: example
@@ -629,7 +628,7 @@ pub struct DashboardPerf {
     pub transactions_24h: Sparkline,
     pub p50: String,
     pub p95: String,
-    pub top_endpoints: Vec<EndpointRow>,
+    pub top_endpoints: Vec<EndpointView>,
     pub error_rate: ErrorRate,
     pub performance_url: String,
 }
@@ -672,7 +671,7 @@ pub async fn dashboard_perf(
     now: i64,
 ) -> WebResult<DashboardPerf> {
     let q = PerfQuery::default();
-    let since = now.div_euclid(3_600_000_000) * 3_600_000_000 - 23 * 3_600_000_000;
+    let since = Ts(now).hour_start().0 - 23 * HOUR_US;
     let window = PerfWindow {
         from_us: since,
         to_us: now,

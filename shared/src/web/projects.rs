@@ -8,12 +8,13 @@ use axum::response::{Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
 
+use crate::format::Count;
+use crate::model::time::Ts;
 use crate::store::{IssueFilter, IssueSort, IssueStatus, Project, RecentEvent};
 
 use super::chart::Sparkline;
-use super::format::{Count, Ts};
-use super::issues::{deploys, issue_rows, IssueRow};
-use super::keys::{key_rows, limit_fields, KeyRow, LimitField};
+use super::issues::{deploys, issue_rows, IssueView};
+use super::keys::{key_rows, limit_fields, KeyView, LimitField};
 use super::performance::{dashboard_perf, DashboardPerf};
 use super::{project_or_404, render, Chrome, WebError, WebResult, WebState};
 
@@ -91,12 +92,12 @@ struct DashboardPage {
     events_total: Count,
     latest_release: Option<String>,
     releases: Count,
-    recent_issues: Vec<IssueRow>,
-    recent_events: Vec<RecentEventRow>,
+    recent_issues: Vec<IssueView>,
+    recent_events: Vec<RecentEventView>,
     perf: DashboardPerf,
 }
 
-pub struct RecentEventRow {
+pub struct RecentEventView {
     pub event: RecentEvent,
     pub timestamp: Ts,
     pub url: String,
@@ -111,7 +112,7 @@ pub async fn dashboard(
 ) -> WebResult<Response> {
     let project = project_or_404(&state, &slug).await?;
     let now = Ts::now().0;
-    let since = now.div_euclid(3_600_000_000) * 3_600 - 23 * 3_600;
+    let since = Ts(now).hour_secs() - 23 * 3_600;
     let hours = state.store.project_event_hours(project.id, since).await?;
     let deploys = deploys(&state, project.id).await?;
     let counts = state.store.issue_status_counts(project.id).await?;
@@ -133,7 +134,7 @@ pub async fn dashboard(
         .recent_events(project.id, 5)
         .await?
         .into_iter()
-        .map(|event| RecentEventRow {
+        .map(|event| RecentEventView {
             timestamp: Ts(event.timestamp),
             url: format!("/projects/{}/events/{}", project.slug, event.event_id),
             issue_url: event
@@ -173,7 +174,7 @@ pub async fn dashboard(
 struct SettingsPage {
     chrome: Chrome,
     project: Project,
-    keys: Vec<KeyRow>,
+    keys: Vec<KeyView>,
     project_limits: Vec<LimitField>,
     limits_url: String,
 }

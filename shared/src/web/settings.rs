@@ -9,14 +9,15 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::Form;
 
+use crate::format::Count;
+use crate::model::time::Ts;
 use crate::retention::{Horizons, SETTING_PREFIX};
 use crate::store::StorageFigures;
 
-use super::format::{Count, Ts};
 use super::{redirect_local, render, Chrome, WebError, WebResult, WebState};
 
 /// One horizon as the page shows it.
-struct HorizonRow {
+struct HorizonView {
     variable: &'static str,
     what: &'static str,
     days: u32,
@@ -26,7 +27,7 @@ struct HorizonRow {
 }
 
 /// One retention run: when, how long, and what it removed (named counts that were not zero).
-struct RunRow {
+struct RunView {
     started: Ts,
     seconds: String,
     removed: Vec<(String, u64)>,
@@ -36,8 +37,8 @@ struct RunRow {
 #[template(path = "settings.html")]
 struct SettingsPage {
     chrome: Chrome,
-    horizons: Vec<HorizonRow>,
-    runs: Vec<RunRow>,
+    horizons: Vec<HorizonView>,
+    runs: Vec<RunView>,
     storage: StorageFigures,
 }
 
@@ -63,7 +64,7 @@ pub async fn page(State(state): State<WebState>, chrome: Chrome) -> WebResult<Re
         .into_iter()
         .map(|(variable, what, days)| {
             let value = saved.get(&format!("{SETTING_PREFIX}{variable}")).cloned();
-            HorizonRow {
+            HorizonView {
                 variable,
                 what,
                 days,
@@ -81,7 +82,7 @@ pub async fn page(State(state): State<WebState>, chrome: Chrome) -> WebResult<Re
         .retention_runs(10)
         .await?
         .into_iter()
-        .map(|(started, finished, report)| RunRow {
+        .map(|(started, finished, report)| RunView {
             started: Ts(started),
             seconds: format!("{:.1}", (finished - started) as f64 / 1e6),
             removed: removed_counts(&report),

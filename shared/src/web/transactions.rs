@@ -8,11 +8,13 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
+use crate::format::{json_text, ms, opt_ms, processing_notes};
 use crate::lake::SpanFact;
+use crate::model::tag_pairs;
+use crate::model::time::{us_to_ms, Ts};
 use crate::store::{RecentEvent, TransactionDetail};
 
-use super::format::{json_text, processing_notes, Ts};
-use super::perf_chart::{duration_class, ms, opt_ms, status_class};
+use super::perf_chart::{duration_class, status_class};
 use super::{project_or_404, render, Chrome, WebError, WebResult, WebState};
 
 /// How many errors of the trace the page lists.
@@ -40,7 +42,7 @@ pub fn op_family(op: &str) -> &'static str {
 
 /// A row of the waterfall: the bar's place and width in percent of the transaction.
 #[derive(Debug, Clone, PartialEq)]
-pub struct WaterfallRow {
+pub struct WaterfallView {
     pub span_id: String,
     pub op: String,
     pub family: &'static str,
@@ -59,12 +61,12 @@ pub struct WaterfallRow {
 
 /// The waterfall's rows, in `sequence` order: `left = (start - root start) / total`, clamped to 0..100,
 /// and `width = duration / total`, clamped to 0.25..100 so even an instant span shows.
-pub fn waterfall(spans: &[SpanFact], root_start_us: i64, total_ms: f64) -> Vec<WaterfallRow> {
+pub fn waterfall(spans: &[SpanFact], root_start_us: i64, total_ms: f64) -> Vec<WaterfallView> {
     let total = total_ms.max(f64::MIN_POSITIVE);
     spans
         .iter()
         .map(|s| {
-            let offset_ms = (s.start_us - root_start_us) as f64 / 1_000.0;
+            let offset_ms = us_to_ms(s.start_us - root_start_us);
             let left = (offset_ms / total * 100.0).clamp(0.0, 100.0);
             let dur = s.duration_ms.unwrap_or(0.0);
             let width = (dur / total * 100.0)
@@ -73,7 +75,7 @@ pub fn waterfall(spans: &[SpanFact], root_start_us: i64, total_ms: f64) -> Vec<W
             let op = s.op.clone().unwrap_or_else(|| "default".into());
             let description = s.description.clone().unwrap_or_default();
             let depth = s.depth.unwrap_or(0).max(0);
-            WaterfallRow {
+            WaterfallView {
                 span_id: s.span_id.clone(),
                 family: op_family(&op),
                 tooltip: format!("{op} · {description} · {}", ms(dur)),
@@ -94,7 +96,7 @@ pub fn waterfall(spans: &[SpanFact], root_start_us: i64, total_ms: f64) -> Vec<W
 
 /// A pattern the query analysis found.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PatternRow {
+pub struct PatternView {
     pub pattern: String,
     pub count: i64,
     pub distinct: i64,
@@ -102,13 +104,13 @@ pub struct PatternRow {
     pub n_plus_one: bool,
 }
 
-fn pattern_rows(patterns: &Value) -> Vec<PatternRow> {
+fn pattern_rows(patterns: &Value) -> Vec<PatternView> {
     patterns
         .as_array()
         .map(|a| a.as_slice())
         .unwrap_or_default()
         .iter()
-        .map(|p| PatternRow {
+        .map(|p| PatternView {
             pattern: p.get("pattern").map(json_text).unwrap_or_default(),
             count: p.get("count").and_then(Value::as_i64).unwrap_or(0),
             distinct: p
@@ -129,17 +131,12 @@ fn pattern_rows(patterns: &Value) -> Vec<PatternRow> {
 
 /// `(key, value)` pairs of the payload's tags, whether an object or a list of pairs.
 fn tags(payload: Option<&Value>) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = match payload.and_then(|p| p.get("tags")) {
-        Some(Value::Object(map)) => map.iter().map(|(k, v)| (k.clone(), json_text(v))).collect(),
-        Some(Value::Array(list)) => list
-            .iter()
-            .filter_map(|pair| {
-                let pair = pair.as_array()?;
-                Some((json_text(pair.first()?), json_text(pair.get(1)?)))
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
+    let mut out: Vec<(String, String)> = payload
+        .and_then(|p| p.get("tags"))
+        .into_iter()
+        .flat_map(tag_pairs)
+        .map(|(k, v)| (k.to_owned(), json_text(v)))
+        .collect();
     out.sort();
     out
 }
@@ -208,7 +205,7 @@ impl Breakdown {
     }
 }
 
-pub struct TraceEventRow {
+pub struct TraceEventView {
     pub event: RecentEvent,
     pub url: String,
     pub when: Ts,
@@ -231,14 +228,14 @@ struct TransactionPage {
     context: Vec<(&'static str, String)>,
     tags: Vec<(String, String)>,
     measurements: Vec<(String, String)>,
-    patterns: Vec<PatternRow>,
+    patterns: Vec<PatternView>,
     total_queries: i64,
     n_plus_one_patterns: usize,
     wasted: Option<String>,
-    rows: Vec<WaterfallRow>,
+    rows: Vec<WaterfallView>,
     max_depth: i32,
     spans_error: Option<String>,
-    trace_events: Vec<TraceEventRow>,
+    trace_events: Vec<TraceEventView>,
     endpoint_url: String,
     /// What processing corrected (timestamps), as sentences.
     notes: Vec<String>,
@@ -302,7 +299,7 @@ pub async fn detail(
         .unwrap_or(s.end_us);
     let total_ms = s
         .duration_ms
-        .unwrap_or_else(|| (s.end_us - root_start) as f64 / 1_000.0);
+        .unwrap_or_else(|| us_to_ms(s.end_us - root_start));
     match format {
         Format::Json => return Ok(json_export(&tx, spans.unwrap_or_default(), root_start)),
         Format::Csv => return Ok(csv_export(id, &spans.unwrap_or_default(), root_start)),
@@ -319,7 +316,7 @@ pub async fn detail(
         .trace_events(project.id, &s.trace_id, TRACE_EVENTS)
         .await?
         .into_iter()
-        .map(|event| TraceEventRow {
+        .map(|event| TraceEventView {
             url: format!("/projects/{}/events/{}", project.slug, event.event_id),
             when: Ts(event.timestamp),
             event,
@@ -404,7 +401,7 @@ fn span_json(s: &SpanFact, root_start: i64) -> Value {
         "description": s.description,
         "status": s.status,
         "start_us": s.start_us,
-        "start_offset_ms": (s.start_us - root_start) as f64 / 1_000.0,
+        "start_offset_ms": us_to_ms(s.start_us - root_start),
         "duration_ms": s.duration_ms,
         "depth": s.depth,
         "sequence": s.sequence,
@@ -475,7 +472,7 @@ fn csv_export(id: i64, spans: &[SpanFact], root_start: i64) -> Response {
             s.op.clone().unwrap_or_default(),
             s.description.clone().unwrap_or_default(),
             s.status.clone().unwrap_or_default(),
-            format!("{:.3}", (s.start_us - root_start) as f64 / 1_000.0),
+            format!("{:.3}", us_to_ms(s.start_us - root_start)),
             s.duration_ms.map(|d| format!("{d:.3}")).unwrap_or_default(),
         ];
         let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();

@@ -1,42 +1,10 @@
-//! How the UI writes times and numbers. Templates call these as methods (`{{ issue.last_seen.ago() }}`),
-//! so every page words a time the same way.
+//! How Splat words numbers, durations and JSON for people: the UI's pages and the MCP tools' text use
+//! these, so both say a thing the same way. Times are written by [`Ts`] (in `model::time`), which
+//! templates call as methods (`{{ issue.last_seen.ago() }}`).
 
 use std::fmt;
 
-/// A time as the store keeps it: microseconds since the Unix epoch, UTC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Ts(pub i64);
-
-impl Ts {
-    pub fn now() -> Self {
-        Self(chrono::Utc::now().timestamp_micros())
-    }
-
-    fn datetime(self) -> chrono::DateTime<chrono::Utc> {
-        chrono::DateTime::from_timestamp_micros(self.0).unwrap_or_default()
-    }
-
-    /// `3 min ago`, `2 h ago`, `5 days ago`; `in 4 min` for clocks running ahead.
-    pub fn ago(&self) -> String {
-        ago_at(self.0, Self::now().0)
-    }
-
-    /// `2026-11-25 07:57:03 UTC`.
-    pub fn utc(&self) -> String {
-        self.datetime().format("%Y-%m-%d %H:%M:%S UTC").to_string()
-    }
-
-    /// `07:57:03.120`: breadcrumbs, where the date is the event's.
-    pub fn clock(&self) -> String {
-        self.datetime().format("%H:%M:%S%.3f").to_string()
-    }
-
-    /// RFC 3339, for `<time datetime>`.
-    pub fn iso(&self) -> String {
-        self.datetime()
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-    }
-}
+use crate::model::time::Ts;
 
 /// The payload's processing notes (`splat.processing_notes`, written by [`crate::process::time`]) as
 /// sentences; a note of a kind this version does not know is left out.
@@ -77,28 +45,35 @@ fn note_sentence(note: &serde_json::Value) -> Option<String> {
     }
 }
 
-fn ago_at(then_us: i64, now_us: i64) -> String {
-    let secs = (now_us - then_us) / 1_000_000;
-    let (future, secs) = (secs < 0, secs.unsigned_abs());
-    let text = match secs {
-        0..=59 => {
-            return if future {
-                "in a moment".into()
-            } else {
-                "just now".into()
-            }
-        }
-        60..=3_599 => format!("{} min", secs / 60),
-        3_600..=86_399 => format!("{} h", secs / 3_600),
-        86_400..=172_799 => "1 day".into(),
-        _ if secs < 60 * 86_400 => format!("{} days", secs / 86_400),
-        _ if secs < 730 * 86_400 => format!("{} months", secs / (30 * 86_400)),
-        _ => format!("{} years", secs / (365 * 86_400)),
-    };
-    if future {
-        format!("in {text}")
+/// `0.42 ms`, `12.3 ms`, `184 ms`, `1.25 s`.
+pub fn ms(v: f64) -> String {
+    if !v.is_finite() {
+        return "–".into();
+    }
+    if v < 1.0 {
+        format!("{v:.2} ms")
+    } else if v < 100.0 {
+        format!("{v:.1} ms")
+    } else if v < 1_000.0 {
+        format!("{v:.0} ms")
+    } else if v < 60_000.0 {
+        format!("{:.2} s", v / 1_000.0)
     } else {
-        format!("{text} ago")
+        format!("{:.1} min", v / 60_000.0)
+    }
+}
+
+/// An optional latency: `–` when there were no transactions.
+pub fn opt_ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "–".into(), ms)
+}
+
+/// Time spent in total (impact): `3.2 s`, `4.5 min`, `2.1 h`.
+pub fn total_time(v: f64) -> String {
+    if v >= 3_600_000.0 {
+        format!("{:.1} h", v / 3_600_000.0)
+    } else {
+        ms(v)
     }
 }
 
@@ -142,20 +117,6 @@ pub fn json_block(v: &serde_json::Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn relative_times() {
-        let now = 1_800_000_000_000_000;
-        let s = 1_000_000;
-        assert_eq!(ago_at(now - 5 * s, now), "just now");
-        assert_eq!(ago_at(now - 125 * s, now), "2 min ago");
-        assert_eq!(ago_at(now - 7_300 * s, now), "2 h ago");
-        assert_eq!(ago_at(now - 90_000 * s, now), "1 day ago");
-        assert_eq!(ago_at(now - 10 * 86_400 * s, now), "10 days ago");
-        assert_eq!(ago_at(now + 300 * s, now), "in 5 min");
-        assert_eq!(Ts(0).utc(), "1970-01-01 00:00:00 UTC");
-        assert_eq!(Ts(1_500_000).clock(), "00:00:01.500");
-    }
 
     #[test]
     fn counts_have_separators() {
