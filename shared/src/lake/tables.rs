@@ -1,8 +1,8 @@
 //! The lake's tables as DuckLake sees them. A column's DuckLake `column_id` is its position plus one, and
 //! is written as the parquet field id, so readers map columns by id, never by name or order.
 //!
-//! These definitions must match the catalog rows the migrations wrote (`store::schema`, version 5); a test
-//! reads the catalog back and compares. Adding a column means a new migration that adds its
+//! These definitions must match the catalog rows the migrations wrote (`store/migrations/0005_lake_catalog.sql`);
+//! a test reads the catalog back and compares. Adding a column means a new migration that adds its
 //! `ducklake_column` row in a new snapshot, never an edit here alone.
 
 /// The DuckLake column types Splat writes.

@@ -116,9 +116,9 @@ mod tests {
             .await
             .unwrap();
         let conn = db.connect().unwrap();
-        let schema = crate::store::schema::MIGRATIONS;
-        for (_, sql) in schema.iter().filter(|(v, _)| *v < 19) {
-            conn.execute_batch(sql).await.unwrap();
+        let schema = crate::store::migrations::MIGRATIONS;
+        for m in schema.iter().filter(|m| m.version < 19) {
+            conn.execute_batch(m.sql).await.unwrap();
         }
         conn.execute_batch(
             "INSERT INTO projects (id, name, slug, created_at) VALUES (1, 'p', 'p', 0);
@@ -132,8 +132,8 @@ mod tests {
         )
         .await
         .unwrap();
-        let (_, v19) = schema.iter().find(|(v, _)| *v == 19).unwrap();
-        conn.execute_batch(v19).await.unwrap();
+        let v19 = schema.iter().find(|m| m.version == 19).unwrap();
+        conn.execute_batch(v19.sql).await.unwrap();
 
         let rows = |sql: &'static str| {
             let conn = conn.clone();

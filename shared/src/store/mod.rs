@@ -14,6 +14,7 @@ mod feedback;
 mod issue_reads;
 mod issues;
 mod keys;
+mod migrations;
 mod monitors;
 mod perf_reads;
 mod project_reads;
@@ -24,7 +25,6 @@ mod remote;
 mod remote_connector;
 mod retention;
 mod rollups;
-mod schema;
 mod segments;
 mod settings;
 mod trace_reads;
@@ -248,7 +248,7 @@ impl Store {
 
     /// Every migration this code knows that the database lacks, whatever its number: migrations written
     /// side by side may land in any order, so a database at version 12 may still lack 10.
-    async fn missing_migrations(&self) -> Result<Vec<(i64, &'static str)>> {
+    async fn missing_migrations(&self) -> Result<Vec<&'static migrations::Migration>> {
         let mut applied = HashSet::new();
         let mut rows = self
             .conn()
@@ -257,10 +257,9 @@ impl Store {
         while let Some(row) = rows.next().await? {
             applied.insert(row.get::<i64>(0)?);
         }
-        Ok(schema::MIGRATIONS
+        Ok(migrations::MIGRATIONS
             .iter()
-            .filter(|(v, _)| !applied.contains(v))
-            .copied()
+            .filter(|m| !applied.contains(&m.version))
             .collect())
     }
 
@@ -271,12 +270,12 @@ impl Store {
         let missing = match self.missing_migrations().await {
             Ok(missing) => missing,
             // No schema_migrations table: a database nothing has migrated yet.
-            Err(StoreError::Db(_)) => schema::MIGRATIONS.to_vec(),
+            Err(StoreError::Db(_)) => migrations::MIGRATIONS.iter().collect(),
             Err(e) => return Err(e),
         };
         match missing.first() {
             None => Ok(()),
-            Some((first, _)) => Err(StoreError::NotReady(format!(
+            Some(migrations::Migration { version: first, .. }) => Err(StoreError::NotReady(format!(
                 "{} migration(s) from version {first} not applied yet: the processor applies them when it starts",
                 missing.len()
             ))),
@@ -284,10 +283,8 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<()> {
-        self.conn()
-            .execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)", ())
-            .await?;
-        for (version, sql) in self.missing_migrations().await? {
+        self.conn().execute(migrations::APPLIED_TABLE, ()).await?;
+        for migration in self.missing_migrations().await? {
             let tx = self
                 .conn()
                 .transaction_with_behavior(libsql::TransactionBehavior::Immediate)
@@ -296,24 +293,25 @@ impl Store {
             let mut rows = tx
                 .query(
                     "SELECT 1 FROM schema_migrations WHERE version = ?1",
-                    [version],
+                    [migration.version],
                 )
                 .await?;
             if rows.next().await?.is_some() {
                 continue;
             }
             drop(rows);
-            tx.execute_batch(sql).await?;
-            if version == schema::DAILY_ROLLUPS_VERSION {
-                rollups::backfill_daily(&tx).await?;
-            }
+            migration.apply(&tx).await?;
             tx.execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
-                (version, now_us()),
+                (migration.version, now_us()),
             )
             .await?;
             tx.commit().await?;
-            tracing::info!(version, "applied database migration");
+            tracing::info!(
+                version = migration.version,
+                name = migration.name,
+                "applied database migration"
+            );
         }
         Ok(())
     }
@@ -582,10 +580,10 @@ mod tests {
             .await
             .unwrap();
         early.ensure_migrated().await.unwrap();
-        let (last, _) = schema::MIGRATIONS.last().unwrap();
+        let last = migrations::MIGRATIONS.last().unwrap().version;
         writer
             .conn()
-            .execute("DELETE FROM schema_migrations WHERE version = ?1", [*last])
+            .execute("DELETE FROM schema_migrations WHERE version = ?1", [last])
             .await
             .unwrap();
         let behind = early.ensure_migrated().await.unwrap_err().to_string();
