@@ -183,6 +183,24 @@ impl<'c> Cached<'c> {
     }
 }
 
+/// The lake registers a batch's files in the batch's own transaction, its writes batched with the rest.
+impl crate::lake::CatalogTx for Cached<'_> {
+    async fn write(
+        &mut self,
+        sql: &'static str,
+        params: impl IntoParams + Send,
+    ) -> Result<(), crate::lake::LakeError> {
+        Ok(Cached::write(self, sql, params).await?)
+    }
+
+    async fn reads(
+        &mut self,
+        queries: Vec<(&'static str, Vec<libsql::Value>)>,
+    ) -> Result<Vec<Vec<Vec<libsql::Value>>>, crate::lake::LakeError> {
+        Ok(Cached::reads(self, queries).await?)
+    }
+}
+
 async fn collect(mut rows: libsql::Rows) -> Result<Vec<Vec<libsql::Value>>> {
     let mut all = Vec::new();
     while let Some(row) = rows.next().await? {

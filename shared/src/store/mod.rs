@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use crate::protocol::{ProjectId, PublicKey};
 
+mod alert_budget;
 mod batch;
+mod bursts;
 pub(crate) mod cached;
 mod feedback;
 mod issue_reads;
@@ -28,7 +30,9 @@ mod segments;
 mod settings;
 mod trace_reads;
 
+pub use alert_budget::{Digest, Verdict};
 pub use batch::{EventRow, ItemCount, SpanRow, TransactionRow, WriteBatch};
+pub use bursts::Burst;
 pub use feedback::{FeedbackKind, FeedbackRow, StoredFeedback, FEEDBACK_PAGE};
 pub use issue_reads::{
     EventListItem, Issue, IssueFilter, IssueSort, IssueStatus, Release, StoredEvent,
@@ -41,7 +45,7 @@ pub use perf_reads::{
     EndpointStats, HourStats, PerfOverview, PerfWindow, TransactionDetail, TransactionQuery,
     TransactionSort, TransactionSummary, DAILY_AFTER_US,
 };
-pub use project_reads::{ProjectSummary, RecentEvent};
+pub use project_reads::{HealthCounts, ProjectSummary, RecentEvent};
 pub use projects::{Project, ProjectKey};
 pub use queue_batches::QueueBatch;
 pub use remote::RemoteDatabase;
@@ -64,6 +68,18 @@ pub enum StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The catalog's statements run in the store's transactions (see [`cached`]): their errors are the
+/// store's own, and go back as what they were.
+impl From<StoreError> for crate::lake::LakeError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Db(e) => Self::Db(e),
+            StoreError::Lake(e) => e,
+            other => Self::Catalog(other.to_string()),
+        }
+    }
+}
 
 /// A message's entry in the ledger of committed messages: when the queue took it (milliseconds; 0 when the
 /// queue keeps no time) and its id, both the same on every redelivery. The time comes first so that entries
@@ -402,13 +418,20 @@ impl Store {
     /// per connection, which concurrent callers (UI requests, health) would share, each advancing its
     /// baton under the others, and which the server expires after a few idle seconds. Transactions open a
     /// stream of their own either way; a new connection costs no request until it is used.
-    pub(crate) fn conn(&self) -> libsql::Connection {
+    fn conn(&self) -> libsql::Connection {
         if self.remote {
             if let Ok(conn) = self._db.connect() {
                 return conn;
             }
         }
         self.conn.clone()
+    }
+}
+
+/// The lake's catalog tables live in this database; the lake runs its statements on them and no others.
+impl crate::lake::CatalogDb for Store {
+    fn catalog_connection(&self) -> libsql::Connection {
+        self.conn()
     }
 }
 
