@@ -6,7 +6,9 @@
 use axum::body::Body;
 use http::Request;
 use serde_json::{json, Value};
-use splat::monitors::{evaluate, CheckIn, Evaluation, RunStatus};
+use splat::model::check_in::{CheckIn, RunStatus};
+use splat::monitors::Evaluation;
+use splat::process::monitors::evaluate;
 use splat::store::{CheckInRow, IssueChange, Monitor, Run, WriteBatch};
 use splat_tests::*;
 use tower::ServiceExt;

@@ -227,7 +227,7 @@ pub async fn handle_scheduled_event(
                 });
             let lake = crate::lake::LakeWriter::new(cx.blobs.clone());
             let now = chrono::Utc::now().timestamp_micros();
-            let outcome = crate::monitors::evaluate(cx.store, Some(&lake), now).await?;
+            let outcome = crate::process::monitors::evaluate(cx.store, Some(&lake), now).await?;
             if let Some(notifier) = cx.notifier {
                 notifier
                     .deliver_changes(&outcome.issue_changes, NOTIFY_DEADLINE)

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::protocol::lenient;
 
+pub mod check_in;
 mod event;
 mod feedback;
 

@@ -14,8 +14,8 @@ use bytes::Bytes;
 use crate::blob::{BlobError, BlobStore};
 use crate::grouping;
 use crate::lake::LakeWriter;
+use crate::model::check_in::CheckIn;
 use crate::model::{self, Event, EventSummary, Feedback, SpanRecord};
-use crate::monitors::CheckIn;
 use crate::perf::transaction::{self, SpanTree};
 use crate::protocol::{Envelope, EventId, Item, ItemType, ProjectId};
 use crate::queue::{Delivery, EnvelopeRef, QueueMessage};
@@ -25,6 +25,7 @@ use crate::store::{
     StoreError, TransactionRow, WriteBatch,
 };
 
+pub mod monitors;
 pub mod runner;
 pub mod supervisor;
 pub mod time;

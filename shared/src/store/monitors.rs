@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::monitors::{
+use crate::model::check_in::{
     CheckIn, CheckInStatus, RunStatus, Schedule, DEFAULT_MARGIN_MINUTES,
     DEFAULT_MAX_RUNTIME_MINUTES, DEFAULT_THRESHOLD,
 };

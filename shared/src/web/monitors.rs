@@ -6,7 +6,7 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::Response;
 
-use crate::monitors::RunStatus;
+use crate::model::check_in::RunStatus;
 use crate::store::{Monitor, Project, Run};
 
 use super::format::Ts;
