@@ -37,7 +37,9 @@ async fn check_in(app: &TestApp, fields: Value, received_us: i64, times: usize) 
             }],
             ..WriteBatch::default()
         };
-        app.store.commit(&batch).await.unwrap();
+        splat::process::batch::commit(&app.store, &batch, None)
+            .await
+            .unwrap();
     }
 }
 

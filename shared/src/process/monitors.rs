@@ -36,7 +36,7 @@ pub async fn evaluate(
         }
     }
     if !batch.events.is_empty() || !batch.monitor_marks.is_empty() {
-        outcome.issue_changes = store.commit_with_lake(&batch, lake).await?;
+        outcome.issue_changes = super::batch::commit(store, &batch, lake).await?;
     }
     Ok(outcome)
 }

@@ -73,7 +73,7 @@ impl IssueWriter {
     /// grouping hashes belong to, and the next issue id: one statement each (the keys as a JSON array)
     /// rather than one per event, sent together (against a libSQL server, one round trip). The batch's transaction holds the
     /// write lock, so what is read here stays true until it commits, but for this writer's own changes.
-    pub async fn load_stored(&mut self, tx: &mut Cached<'_>, events: &[EventRow]) -> Result<()> {
+    pub async fn load_stored(&mut self, tx: &mut Cached, events: &[EventRow]) -> Result<()> {
         if events.is_empty() {
             return Ok(());
         }
@@ -155,7 +155,7 @@ impl IssueWriter {
     /// whether that issue is new or came back.
     pub async fn record_event(
         &mut self,
-        tx: &mut Cached<'_>,
+        tx: &mut Cached,
         e: &EventRow,
     ) -> Result<Option<(i64, Option<IssueChange>)>> {
         let project = e.project_id.value();
@@ -256,7 +256,7 @@ impl IssueWriter {
     }
 
     /// Writes the counts gathered over the batch.
-    pub async fn flush(self, tx: &mut Cached<'_>) -> Result<()> {
+    pub async fn flush(self, tx: &mut Cached) -> Result<()> {
         for ((issue, key, value), seen) in &self.tags {
             tx.write(
                 "INSERT INTO issue_tags (issue_id, key, value, count, first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -297,7 +297,7 @@ impl IssueWriter {
 }
 
 /// Creates the issue `id` for its first event.
-async fn create_issue(tx: &mut Cached<'_>, e: &EventRow, id: i64) -> Result<()> {
+async fn create_issue(tx: &mut Cached, e: &EventRow, id: i64) -> Result<()> {
     let s = &e.summary;
     tx.write(
         "INSERT INTO issues (project_id, title, culprit, level, platform, exception_type, first_seen, last_seen, times_seen,
@@ -330,7 +330,7 @@ async fn create_issue(tx: &mut Cached<'_>, e: &EventRow, id: i64) -> Result<()> 
 /// one resolved "in the next release" reopens only for a release first seen after it was resolved; an
 /// ignored issue stays ignored. `status` is the issue's (status, resolved_at), kept up to date here.
 async fn update_issue(
-    tx: &mut Cached<'_>,
+    tx: &mut Cached,
     id: i64,
     e: &EventRow,
     first_seen_in_batch: Option<i64>,
@@ -376,7 +376,7 @@ async fn update_issue(
 }
 
 /// The counters every event moves. `last_seen` never goes backwards when events arrive out of order.
-async fn bump_issue(tx: &mut Cached<'_>, id: i64, e: &EventRow) -> Result<()> {
+async fn bump_issue(tx: &mut Cached, id: i64, e: &EventRow) -> Result<()> {
     tx.write(
         "UPDATE issues SET times_seen = times_seen + 1,
             first_seen = min(first_seen, ?2),
@@ -390,7 +390,7 @@ async fn bump_issue(tx: &mut Cached<'_>, id: i64, e: &EventRow) -> Result<()> {
     .await
 }
 
-async fn insert_event(tx: &mut Cached<'_>, e: &EventRow, issue_id: i64) -> Result<()> {
+async fn insert_event(tx: &mut Cached, e: &EventRow, issue_id: i64) -> Result<()> {
     let s = &e.summary;
     tx.write(
         "INSERT INTO events (project_id, event_id, issue_id, timestamp, received_at, level, platform, release, environment,

@@ -31,7 +31,10 @@ mod settings;
 mod trace_reads;
 
 pub use alert_budget::{Digest, Verdict};
-pub use batch::{EventRow, ItemCount, SpanRow, TransactionRow, WriteBatch};
+pub use batch::{
+    duration, span_key, transaction_key, BatchTx, EventRow, ItemCount, RowKey, SpanRow,
+    TransactionRow, WriteBatch,
+};
 pub use bursts::Burst;
 pub use feedback::{FeedbackKind, FeedbackRow, StoredFeedback, FEEDBACK_PAGE};
 pub use issue_reads::{
@@ -51,6 +54,7 @@ pub use queue_batches::QueueBatch;
 pub use remote::RemoteDatabase;
 pub use retention::{OltpReport, EXPIRED_PAYLOAD};
 pub use rollups::Rollup;
+pub use segments::StoredSegment;
 pub use settings::StorageFigures;
 
 #[derive(Debug, thiserror::Error)]
@@ -572,7 +576,9 @@ mod tests {
             message_ids: committed.clone(),
             ..WriteBatch::default()
         };
-        store.commit_with_lake(&batch, None).await.unwrap();
+        crate::process::batch::commit(&store, &batch, None)
+            .await
+            .unwrap();
         let asked = [
             committed[7].clone(),
             key(1_800_000_000_000, "legacy"),

@@ -193,7 +193,7 @@ impl RollupWriter {
         }
     }
 
-    pub async fn flush(self, tx: &mut Cached<'_>) -> Result<()> {
+    pub async fn flush(self, tx: &mut Cached) -> Result<()> {
         // Every cell's stored figures first, read together (one round trip to a libSQL server).
         let cells: Vec<_> = self.cells.into_iter().collect();
         let reads = cells
