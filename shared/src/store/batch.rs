@@ -122,11 +122,12 @@ pub fn duration(start: Option<i64>, end: Option<i64>) -> Option<i64> {
 /// that already exist (same event id, same span) are kept as they were, so replaying a batch changes
 /// nothing. Issues and rollups are gathered per row and written by [`BatchTx::flush_issues_and_rollups`].
 pub struct BatchTx {
-    // Before `tx`: its prepared statements go before the transaction ends.
-    cached: Cached,
-    tx: libsql::Transaction,
+    // Before `tx`: its prepared statements go before the transaction ends. (The streamed transactions'
+    // reads and corrections, in `segments`, go straight to `tx`.)
+    pub(super) cached: Cached,
+    pub(super) tx: libsql::Transaction,
     issues: IssueWriter,
-    rollups: RollupWriter,
+    pub(super) rollups: RollupWriter,
 }
 
 impl Store {
@@ -306,27 +307,6 @@ impl BatchTx {
     pub async fn register_lake_files(&mut self, files: &[crate::lake::LakeFile]) -> Result<()> {
         crate::lake::catalog::register(&mut self.cached, files).await?;
         Ok(())
-    }
-
-    /// Sends the writes still waiting (before a statement that does not go through the cache).
-    pub(super) async fn flush(&mut self) -> Result<()> {
-        self.cached.flush().await
-    }
-
-    /// The transaction itself, for reads that go straight to it.
-    pub(super) fn tx(&self) -> &libsql::Transaction {
-        &self.tx
-    }
-
-    pub(super) fn correct_rollups(
-        &mut self,
-        project: i64,
-        record: &TransactionRecord,
-        end_us: i64,
-        old: &TransactionPerf,
-        new: &TransactionPerf,
-    ) {
-        self.rollups.correct(project, record, end_us, old, new);
     }
 
     /// Commits. On a server the last writes go with COMMIT; `commit()` then has nothing left to send.

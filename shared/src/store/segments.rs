@@ -47,7 +47,7 @@ impl BatchTx {
     /// (They need none of the writes still waiting: a batch's spans are written after its transactions.)
     pub async fn stored_children(&mut self, key: &RowKey) -> Result<Vec<SpanRecord>> {
         let mut rows = self
-            .tx()
+            .tx
             .query(
                 &format!(
                     "SELECT {SPAN_COLUMNS} FROM spans WHERE project_id = ?1 AND trace_id = ?2 AND segment_id = ?3 AND is_segment = 0"
@@ -67,9 +67,9 @@ impl BatchTx {
     /// does).
     pub async fn stored_segment(&mut self, key: &RowKey) -> Result<Option<StoredSegment>> {
         // The reads go straight to the transaction: the rows written so far first.
-        self.flush().await?;
+        self.cached.flush().await?;
         let mut rows = self
-            .tx()
+            .tx
             .query(
                 &format!("SELECT {SPAN_COLUMNS} FROM spans WHERE project_id = ?1 AND trace_id = ?2 AND span_id = ?3 AND is_segment = 1"),
                 (key.0, key.1.as_str(), key.2.as_str()),
@@ -80,7 +80,7 @@ impl BatchTx {
         };
         let span = stored_span(&row)?;
         drop(rows);
-        let Some((figures, end_us)) = stored_figures(self.tx(), key).await? else {
+        let Some((figures, end_us)) = stored_figures(&self.tx, key).await? else {
             return Ok(None);
         };
         let children = self.stored_children(key).await?;
@@ -101,7 +101,7 @@ impl BatchTx {
         old: &TransactionPerf,
         new: &TransactionPerf,
     ) -> Result<()> {
-        self.tx()
+        self.tx
             .execute(
                 "UPDATE transactions SET db_time_ms = ?4, view_time_ms = ?5, query_count = ?6, has_n_plus_one = ?7,
                 n_plus_one_wasted_ms = ?8, span_count = ?9, spans_truncated = ?10, query_patterns = ?11
@@ -121,7 +121,7 @@ impl BatchTx {
                 ],
             )
             .await?;
-        self.correct_rollups(key.0, record, end_us, old, new);
+        self.rollups.correct(key.0, record, end_us, old, new);
         Ok(())
     }
 }
