@@ -4,8 +4,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::batch::EventRow;
 use super::cached::Cached;
+use super::rows::EventRow;
 use super::Result;
 
 /// What an event did to its issue, for notifications.

@@ -25,16 +25,14 @@ mod remote;
 mod remote_connector;
 mod retention;
 mod rollups;
+mod rows;
 mod schema;
 mod segments;
 mod settings;
 mod trace_reads;
 
 pub use alert_budget::{Digest, Verdict};
-pub use batch::{
-    duration, span_key, transaction_key, BatchTx, EventRow, ItemCount, RowKey, SpanRow,
-    TransactionRow, WriteBatch,
-};
+pub use batch::BatchTx;
 pub use bursts::Burst;
 pub use feedback::{FeedbackKind, FeedbackRow, StoredFeedback, FEEDBACK_PAGE};
 pub use issue_reads::{
@@ -54,6 +52,10 @@ pub use queue_batches::QueueBatch;
 pub use remote::RemoteDatabase;
 pub use retention::{OltpReport, EXPIRED_PAYLOAD};
 pub use rollups::Rollup;
+pub use rows::{
+    duration, span_key, transaction_key, EventRow, ItemCount, RowKey, SpanRow, TransactionRow,
+    WriteBatch,
+};
 pub use segments::StoredSegment;
 pub use settings::StorageFigures;
 

@@ -7,8 +7,8 @@ use crate::model::TransactionRecord;
 use crate::perf::sketch::LatencySketch;
 use crate::perf::transaction::TransactionPerf;
 
-use super::batch::TransactionRow;
 use super::cached::Cached;
+use super::rows::TransactionRow;
 use super::Result;
 
 /// One (project, endpoint, environment, hour) cell.

@@ -7,7 +7,8 @@
 use crate::model::{SpanRecord, TransactionRecord};
 use crate::perf::transaction::TransactionPerf;
 
-use super::batch::{BatchTx, RowKey};
+use super::batch::BatchTx;
+use super::rows::RowKey;
 use super::Result;
 
 /// A span as the database keeps it: its description normalized (`name`), its data as JSON.
