@@ -7,7 +7,8 @@
 //! and logging when it is full). A background task ([`spawn`]) looks each issue up over its own database
 //! connection, formats the alert ([`message`]) and delivers it to every channel ([`channels`]) with
 //! retries; failures are logged, never raised. Every minute the same task looks for bursting issues
-//! ([`Store::claim_bursting`]) and records what it alerted in `notifications_sent`, so a restart does not alert twice.
+//! ([`Store::claim_bursting`], which records what it alerted in `notifications_sent`, so a restart does
+//! not alert twice).
 //!
 //! In Lambda nothing survives between invocations, so the processor function calls
 //! [`Notifier::deliver_changes`] right after the batch commit, under a short deadline, instead. There the

@@ -41,9 +41,9 @@ pub async fn evaluate(
     Ok(outcome)
 }
 
-/// Evaluates every `every` (normally [`crate::monitors::EVALUATE_EVERY`]) until `shutdown`, over its own writer connection (so it never waits
-/// inside the processor's transaction, and ingest never waits on it); new and regressed issues go to
-/// `notify`. Failures are logged and retried at the next tick.
+/// Evaluates every `every` (normally [`crate::monitors::EVALUATE_EVERY`]) until `shutdown`, over its own
+/// writer connection (so it never waits inside the processor's transaction, and ingest never waits on
+/// it); new and regressed issues go to `notify`. Failures are logged and retried at the next tick.
 pub fn spawn(
     store: Store,
     lake: Option<LakeWriter>,
