@@ -6,7 +6,9 @@
 use axum::body::Body;
 use http::Request;
 use serde_json::{json, Value};
-use splat::monitors::{evaluate, CheckIn, Evaluation, RunStatus};
+use splat::model::check_in::{CheckIn, RunStatus};
+use splat::monitors::Evaluation;
+use splat::process::monitors::evaluate;
 use splat::store::{CheckInRow, IssueChange, Monitor, Run, WriteBatch};
 use splat_tests::*;
 use tower::ServiceExt;
@@ -35,7 +37,9 @@ async fn check_in(app: &TestApp, fields: Value, received_us: i64, times: usize) 
             }],
             ..WriteBatch::default()
         };
-        app.store.commit(&batch).await.unwrap();
+        splat::process::batch::commit(&app.store, &batch, None)
+            .await
+            .unwrap();
     }
 }
 

@@ -79,11 +79,11 @@ async fn long_windows_from_daily_cells_agree_with_every_transaction() {
     let now = 1_767_225_600_000_000 + 14 * HOUR_US + 25 * 60_000_000;
     let rows = data(now, project);
     for chunk in rows.chunks(500) {
-        store
-            .commit(&WriteBatch {
-                transactions: chunk.to_vec(),
-                ..WriteBatch::default()
-            })
+        let batch = WriteBatch {
+            transactions: chunk.to_vec(),
+            ..WriteBatch::default()
+        };
+        splat::process::batch::commit(&store, &batch, None)
             .await
             .unwrap();
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::protocol::Limits;
-use crate::secret::Secret;
+use crate::secret::{is_loopback_url, Secret};
 use crate::store::Journal;
 
 #[derive(Debug, Clone)]
@@ -553,24 +553,6 @@ fn sign_in_config(get: &impl Fn(&str) -> Option<String>) -> SignInConfig {
         allow_missing_email_verified: get("OIDC_ALLOW_MISSING_EMAIL_VERIFIED")
             .is_some_and(|v| v.trim() == "1" || v.trim().eq_ignore_ascii_case("true")),
     })
-}
-
-/// Whether an `http://` URL names this machine (`localhost`, `127.0.0.0/8`, `[::1]`).
-pub(crate) fn is_loopback_url(url: &str) -> bool {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if host.starts_with('[') {
-        host.split_inclusive(']').next().unwrap_or_default()
-    } else {
-        host.rsplit_once(':').map_or(host, |(h, _port)| h)
-    };
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The ingest memory budget when none is set: 128 MiB, or in Lambda half the function's memory

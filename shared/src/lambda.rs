@@ -227,7 +227,7 @@ pub async fn handle_scheduled_event(
                 });
             let lake = crate::lake::LakeWriter::new(cx.blobs.clone());
             let now = chrono::Utc::now().timestamp_micros();
-            let outcome = crate::monitors::evaluate(cx.store, Some(&lake), now).await?;
+            let outcome = crate::process::monitors::evaluate(cx.store, Some(&lake), now).await?;
             if let Some(notifier) = cx.notifier {
                 notifier
                     .deliver_changes(&outcome.issue_changes, NOTIFY_DEADLINE)
@@ -251,7 +251,7 @@ pub async fn handle_scheduled_event(
 /// `None` when neither.
 ///
 /// It opens a connection of its own: the notifier never waits inside SQLite (see
-/// [`crate::notify::bursts::never_wait_in_sqlite`]), which must not change the processor's connection.
+/// [`crate::store::Store::never_wait_in_sqlite`]), which must not change the processor's connection.
 pub async fn lambda_notifier(config: &crate::config::Config) -> anyhow::Result<Option<Notifier>> {
     let ui_base = config.public_url.clone().unwrap_or_default();
     let store = crate::wiring::open_store(config).await?;

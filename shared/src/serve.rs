@@ -107,7 +107,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let (maintenance, stop_maintenance) = writer_thread("splat-maintenance")?;
     let (monitors, retention) = {
         let _on_maintenance = maintenance.enter();
-        let monitors = crate::monitors::spawn(
+        let monitors = crate::process::monitors::spawn(
             monitors_store,
             Some(crate::lake::LakeWriter::new(blobs.clone())),
             notify,

@@ -12,6 +12,24 @@ use crate::queue::{LocalQueue, Queue};
 use crate::secret::redact_url;
 use crate::store::{Project, Store};
 
+/// `splat queue dead-letters …` against the configured local queue (SQS has its own redrive); what to
+/// print.
+pub async fn dead_letters(
+    config: &Config,
+    command: crate::queue::dead_letters::Command,
+) -> anyhow::Result<String> {
+    if config.queue_url.is_some() {
+        anyhow::bail!("{}", crate::queue::dead_letters::SQS_REDRIVE);
+    }
+    let queue = LocalQueue::open(
+        &config.queue_path(),
+        config.queue_visibility,
+        config.queue_max_receives,
+    )
+    .await?;
+    crate::queue::dead_letters::run(&queue, command, blob_store(config)).await
+}
+
 /// The queue and blob store the config asks for.
 pub async fn adapters(config: &Config) -> anyhow::Result<(Arc<dyn Queue>, Arc<dyn BlobStore>)> {
     Ok((queue(config).await?, blob_store(config).await?))

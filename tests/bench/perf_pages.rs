@@ -79,7 +79,9 @@ fn main() {
                 transactions: chunk.iter().map(|&i| transaction(project.id, i, n, now_us)).collect(),
                 ..WriteBatch::default()
             };
-            store.commit(&batch).await.unwrap();
+            splat::process::batch::commit(&store, &batch, None)
+                .await
+                .unwrap();
         }
         println!(
             "data set: {} transactions, {} rollup cells in {:.0} s; database {:.0} MB",

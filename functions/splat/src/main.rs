@@ -230,7 +230,7 @@ async fn main() -> anyhow::Result<()> {
                 DeadLetterCommand::Show { id } => dead_letters::Command::Show(id),
                 DeadLetterCommand::Redrive { id, .. } => dead_letters::Command::Redrive(id),
             };
-            print!("{}", dead_letters::run(&config, command).await?);
+            print!("{}", splat::wiring::dead_letters(&config, command).await?);
             Ok(())
         }
         Command::Project { command } => {

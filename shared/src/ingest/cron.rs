@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 
 use super::body::{decode_within, refuse, BodyReader};
 use super::{authorize, enqueue, BadStoreRequest, IngestState, Reservation};
-use crate::monitors::CheckIn;
+use crate::model::check_in::CheckIn;
 use crate::protocol::auth::{AuthSource, Credentials};
 use crate::protocol::{DataCategory, ProjectId, PublicKey};
 use crate::store::KeyInfo;

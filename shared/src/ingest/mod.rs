@@ -348,7 +348,7 @@ fn validate_items(envelope: &Envelope) -> Result<Option<EventId>, BadStoreReques
             );
         }
         if *ty == ItemType::CheckIn {
-            crate::monitors::CheckIn::from_payload(&item.payload)
+            crate::model::check_in::CheckIn::from_payload(&item.payload)
                 .map_err(|e| invalid(e.to_string()))?;
         }
         if *ty == ItemType::Span && item.headers.item_count.is_some_and(|n| n > 1000) {

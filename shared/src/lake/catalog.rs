@@ -5,13 +5,84 @@
 //! `next_file_id` hands out file ids; `record_count` answers `count(*)` and is never lowered).
 
 use std::collections::BTreeMap;
+use std::future::Future;
 
-use crate::store::cached::Cached;
-use crate::store::{Result, StoreError};
+use libsql::params::IntoParams;
 
 use super::columns::compare_stat;
 use super::tables::{TableDef, ALL};
-use super::LakeFile;
+use super::{LakeError, LakeFile};
+
+type Result<T> = std::result::Result<T, LakeError>;
+
+/// Rows as values, as a read returns them.
+pub type Rows = Vec<Vec<libsql::Value>>;
+
+/// The database holding the catalog tables, as the lake sees it: somewhere to run catalog statements.
+/// [`crate::store::Store`] is one; the lake knows nothing else of the database.
+pub trait CatalogDb: Send + Sync {
+    /// A connection for the catalog's statements (on a libSQL server, one of its own per call).
+    fn catalog_connection(&self) -> libsql::Connection;
+}
+
+/// A write transaction its caller holds, in which files are registered, replaced or ended: the processor's
+/// batch (which on a libSQL server sends its writes in batches) or one that maintenance opens.
+pub trait CatalogTx: Send {
+    /// A write whose result is not read.
+    fn write(
+        &mut self,
+        sql: &'static str,
+        params: impl IntoParams + Send,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Several reads at once (on a server, one round trip); each one's rows.
+    fn reads(
+        &mut self,
+        queries: Vec<(&'static str, Vec<libsql::Value>)>,
+    ) -> impl Future<Output = Result<Vec<Rows>>> + Send;
+}
+
+/// A plain transaction, statement by statement (maintenance: a short transaction of its own).
+impl CatalogTx for libsql::Transaction {
+    async fn write(&mut self, sql: &'static str, params: impl IntoParams + Send) -> Result<()> {
+        self.execute(sql, params).await?;
+        Ok(())
+    }
+
+    async fn reads(
+        &mut self,
+        queries: Vec<(&'static str, Vec<libsql::Value>)>,
+    ) -> Result<Vec<Rows>> {
+        let mut all = Vec::with_capacity(queries.len());
+        for (sql, params) in queries {
+            let mut rows = self.query(sql, params).await?;
+            let mut found = Vec::new();
+            while let Some(row) = rows.next().await? {
+                found.push(
+                    (0..row.column_count())
+                        .map(|i| row.get_value(i))
+                        .collect::<libsql::Result<Vec<_>>>()?,
+                );
+            }
+            all.push(found);
+        }
+        Ok(all)
+    }
+}
+
+/// The first row of a read, if there is one.
+async fn first_row(
+    tx: &mut impl CatalogTx,
+    sql: &'static str,
+    params: Vec<libsql::Value>,
+) -> Result<Option<Vec<libsql::Value>>> {
+    let rows = tx
+        .reads(vec![(sql, params)])
+        .await?
+        .pop()
+        .unwrap_or_default();
+    Ok(rows.into_iter().next())
+}
 
 /// Points the catalog at where the files live: a folder (`data/lake/`) or `s3://bucket/lake/`. Stock DuckDB
 /// attaching the database finds the files there, and refuses a different `DATA_PATH` unless told to
@@ -58,7 +129,7 @@ const LAST_SNAPSHOT: &str =
     ORDER BY snapshot_id DESC LIMIT 1";
 
 impl Stats {
-    async fn read(tx: &mut Cached<'_>) -> Result<Self> {
+    async fn read(tx: &mut impl CatalogTx) -> Result<Self> {
         let mut found = tx
             .reads(vec![
                 (LAST_SNAPSHOT, Vec::new()),
@@ -123,7 +194,7 @@ fn text(row: &[libsql::Value], i: usize) -> Option<String> {
 
 /// Registers the files as one new snapshot inside the caller's transaction (the batch's single commit).
 /// Returns the snapshot id, or `None` when there is nothing to register.
-pub(crate) async fn register(tx: &mut Cached<'_>, files: &[LakeFile]) -> Result<Option<i64>> {
+pub(crate) async fn register(tx: &mut impl CatalogTx, files: &[LakeFile]) -> Result<Option<i64>> {
     if files.is_empty() {
         return Ok(None);
     }
@@ -146,7 +217,7 @@ pub(crate) async fn register(tx: &mut Cached<'_>, files: &[LakeFile]) -> Result<
         let table = ALL
             .iter()
             .find(|t| t.id == *table_id)
-            .ok_or_else(|| StoreError::Invalid(format!("unknown lake table {table_id}")))?;
+            .ok_or_else(|| LakeError::Catalog(format!("unknown lake table {table_id}")))?;
         let new = NewRows::Counted;
         register_table_files(tx, table, snapshot, files, new, &mut stats).await?;
     }
@@ -155,21 +226,23 @@ pub(crate) async fn register(tx: &mut Cached<'_>, files: &[LakeFile]) -> Result<
 
 /// Adds the next snapshot, handing out `file_ids` new file ids; returns it and the first of those ids.
 /// The schema version and catalog ids carry over: Splat never changes the tables' shape.
-pub(crate) async fn new_snapshot(tx: &mut Cached<'_>, file_ids: i64) -> Result<(i64, i64)> {
-    let last = tx.first_row(LAST_SNAPSHOT, ()).await?.unwrap_or_default();
+pub(crate) async fn new_snapshot(tx: &mut impl CatalogTx, file_ids: i64) -> Result<(i64, i64)> {
+    let last = first_row(tx, LAST_SNAPSHOT, Vec::new())
+        .await?
+        .unwrap_or_default();
     insert_snapshot(tx, &last, file_ids).await
 }
 
 /// The snapshot after `last` (the newest one's row, see [`LAST_SNAPSHOT`]).
 async fn insert_snapshot(
-    tx: &mut Cached<'_>,
+    tx: &mut impl CatalogTx,
     last: &[libsql::Value],
     file_ids: i64,
 ) -> Result<(i64, i64)> {
     let [Some(snapshot), Some(schema_version), Some(next_catalog_id), Some(next_file_id)] =
         [0, 1, 2, 3].map(|i| int(last, i))
     else {
-        return Err(StoreError::Invalid(
+        return Err(LakeError::Catalog(
             "the lake catalog has no snapshot".into(),
         ));
     };
@@ -184,7 +257,7 @@ async fn insert_snapshot(
 
 /// What a snapshot did, in DuckDB's vocabulary (`inserted_into_table:1,deleted_from_table:2`).
 pub(crate) async fn record_changes(
-    tx: &mut Cached<'_>,
+    tx: &mut impl CatalogTx,
     snapshot: i64,
     changes: &str,
     message: &str,
@@ -208,17 +281,17 @@ pub(crate) enum NewRows {
 /// the new file is registered, the old ones end. Returns false, changing nothing, when any old file is
 /// no longer live (another run got there first).
 pub(crate) async fn replace_files(
-    tx: &mut Cached<'_>,
+    tx: &mut impl CatalogTx,
     old_file_ids: &[i64],
     file: &LakeFile,
 ) -> Result<bool> {
     for id in old_file_ids {
-        let live = tx
-            .first_row(
-                "SELECT 1 FROM ducklake_data_file WHERE data_file_id = ?1 AND end_snapshot IS NULL",
-                [*id],
-            )
-            .await?;
+        let live = first_row(
+            tx,
+            "SELECT 1 FROM ducklake_data_file WHERE data_file_id = ?1 AND end_snapshot IS NULL",
+            vec![libsql::Value::Integer(*id)],
+        )
+        .await?;
         if live.is_none() {
             return Ok(false);
         }
@@ -241,7 +314,11 @@ pub(crate) async fn replace_files(
 
 /// Ends files at `snapshot`: they drop out of the table from then on (time travel before it still
 /// sees them, until the snapshots before it expire). Table stats stay as they are, as DuckDB leaves them.
-pub(crate) async fn end_files(tx: &mut Cached<'_>, file_ids: &[i64], snapshot: i64) -> Result<()> {
+pub(crate) async fn end_files(
+    tx: &mut impl CatalogTx,
+    file_ids: &[i64],
+    snapshot: i64,
+) -> Result<()> {
     for id in file_ids {
         tx.write(
             "UPDATE ducklake_data_file SET end_snapshot = ?2 WHERE data_file_id = ?1 AND end_snapshot IS NULL",
@@ -253,7 +330,7 @@ pub(crate) async fn end_files(tx: &mut Cached<'_>, file_ids: &[i64], snapshot: i
 }
 
 async fn register_table_files(
-    tx: &mut Cached<'_>,
+    tx: &mut impl CatalogTx,
     table: &TableDef,
     snapshot: i64,
     files: &[(i64, &LakeFile)],
@@ -288,7 +365,7 @@ async fn register_table_files(
             })
             .collect();
         let stats = serde_json::to_string(&stats)
-            .map_err(|e| StoreError::Invalid(format!("column stats: {e}")))?;
+            .map_err(|e| LakeError::Catalog(format!("column stats: {e}")))?;
         tx.write(
             "INSERT INTO ducklake_file_column_stats
              SELECT ?1, ?2, json_extract(value, '$[0]'), NULL, json_extract(value, '$[1]'), json_extract(value, '$[2]'),
@@ -325,7 +402,7 @@ async fn register_table_files(
 /// The table's bounds per column (`bounds`, as stored), widened by the new files; `contains_null`/
 /// `contains_nan` only ever turn on.
 async fn widen_column_stats(
-    tx: &mut Cached<'_>,
+    tx: &mut impl CatalogTx,
     table: &TableDef,
     files: &[(i64, &LakeFile)],
     mut bounds: BTreeMap<i64, Bound>,
@@ -360,7 +437,7 @@ async fn widen_column_stats(
     // Every column's new bounds in two statements (a JSON array of rows) rather than one per column:
     // against a libSQL server each statement is a round trip. Splat never sets extra_stats.
     let widened = serde_json::to_string(&widened)
-        .map_err(|e| StoreError::Invalid(format!("column bounds: {e}")))?;
+        .map_err(|e| LakeError::Catalog(format!("column bounds: {e}")))?;
     tx.write(
         "DELETE FROM ducklake_table_column_stats WHERE table_id = ?1",
         [table.id],

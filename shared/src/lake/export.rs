@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use crate::store::{Store, StoreError};
+use super::catalog::CatalogDb;
+use super::LakeError;
 
 /// The tables copied and their rows, for the command to print.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -17,16 +18,16 @@ pub struct Exported {
 /// beside it and renamed into place, so a reader never sees half a catalog). `data_path`, when given,
 /// replaces where the copy says the parquet files are (for example the folder they were copied to).
 pub async fn export_catalog(
-    store: &Store,
+    db: &dyn CatalogDb,
     out: &Path,
     data_path: Option<&str>,
-) -> Result<Exported, StoreError> {
+) -> Result<Exported, LakeError> {
     let partial = out.with_extension("partial");
     let _ = std::fs::remove_file(&partial);
     let target = libsql::Builder::new_local(&partial).build().await?;
     let copy = target.connect()?;
     // One read transaction: the tables agree with each other even while the processor commits.
-    let source = store.conn().transaction().await?;
+    let source = db.catalog_connection().transaction().await?;
     let mut tables = Vec::new();
     let mut rows = source
         .query(
@@ -53,7 +54,7 @@ pub async fn export_catalog(
     drop(copy);
     drop(target);
     std::fs::rename(&partial, out)
-        .map_err(|e| StoreError::Invalid(format!("cannot write {}: {e}", out.display())))?;
+        .map_err(|e| LakeError::Catalog(format!("cannot write {}: {e}", out.display())))?;
     Ok(exported)
 }
 
@@ -62,7 +63,7 @@ async fn copy_rows(
     source: &libsql::Connection,
     copy: &libsql::Connection,
     table: &str,
-) -> Result<u64, StoreError> {
+) -> Result<u64, LakeError> {
     // `table` comes from sqlite_master and matched `ducklake_%`; quoted all the same.
     let quoted = format!("\"{}\"", table.replace('"', "\"\""));
     let mut rows = source.query(&format!("SELECT * FROM {quoted}"), ()).await?;
@@ -88,6 +89,7 @@ mod tests {
     use libsql::Value;
 
     use super::*;
+    use crate::store::Store;
 
     #[tokio::test]
     async fn the_copy_holds_every_catalog_table_and_row() {
@@ -122,7 +124,7 @@ mod tests {
 
     /// The first column of the first row `sql` returns.
     async fn first(store: &Store, sql: &str) -> Value {
-        let mut rows = store.conn().query(sql, ()).await.unwrap();
+        let mut rows = store.catalog_connection().query(sql, ()).await.unwrap();
         let row = rows.next().await.unwrap().unwrap();
         row.get_value(0).unwrap()
     }

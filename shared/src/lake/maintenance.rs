@@ -18,14 +18,11 @@ use arrow_array::{
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::blob::BlobStore;
-use crate::store::cached::Cached;
-use crate::store::{Store, StoreError};
-
-use super::catalog;
+use super::catalog::{self, CatalogDb};
 use super::columns::{format_timestamp, Column};
 use super::tables::{ColumnType, TableDef};
 use super::{LakeFile, KEY_PREFIX};
+use crate::blob::BlobStore;
 
 /// At most this many rows go into one compacted file, so compaction's memory stays bounded.
 const MAX_COMPACTED_ROWS: i64 = 1_000_000;
@@ -53,8 +50,6 @@ pub struct LakeReport {
 #[derive(Debug, thiserror::Error)]
 pub enum MaintenanceError {
     #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
     Db(#[from] libsql::Error),
     #[error(transparent)]
     Lake(#[from] super::LakeError),
@@ -71,9 +66,9 @@ fn key_of(table: &TableDef, path: &str) -> String {
     format!("{KEY_PREFIX}main/{}/{path}", table.name)
 }
 
-async fn immediate(store: &Store) -> Result<libsql::Transaction> {
-    Ok(store
-        .conn()
+async fn immediate(db: &dyn CatalogDb) -> Result<libsql::Transaction> {
+    Ok(db
+        .catalog_connection()
         .transaction_with_behavior(libsql::TransactionBehavior::Immediate)
         .await?)
 }
@@ -82,11 +77,11 @@ async fn immediate(store: &Store) -> Result<libsql::Transaction> {
 /// Files hold one (project, day) each (a batch's older days share one, which ends with its newest row), so
 /// a table loses whole days.
 pub async fn end_files_before(
-    store: &Store,
+    db: &dyn CatalogDb,
     table: &TableDef,
     cutoff_us: i64,
 ) -> Result<(u64, u64)> {
-    let tx = immediate(store).await?;
+    let tx = immediate(db).await?;
     let mut rows = tx
         .query(
             "SELECT f.data_file_id, f.record_count FROM ducklake_data_file f
@@ -104,12 +99,11 @@ pub async fn end_files_before(
     if ids.is_empty() {
         return Ok((0, 0));
     }
-    let mut catalog_tx = Cached::new(&tx);
-    let (snapshot, _) = catalog::new_snapshot(&mut catalog_tx, 0).await?;
+    let mut tx = tx;
+    let (snapshot, _) = catalog::new_snapshot(&mut tx, 0).await?;
     let change = format!("deleted_from_table:{}", table.id);
-    catalog::record_changes(&mut catalog_tx, snapshot, &change, "retention").await?;
-    catalog::end_files(&mut catalog_tx, &ids, snapshot).await?;
-    drop(catalog_tx);
+    catalog::record_changes(&mut tx, snapshot, &change, "retention").await?;
+    catalog::end_files(&mut tx, &ids, snapshot).await?;
     tx.commit().await?;
     Ok((ids.len() as u64, ended_rows))
 }
@@ -117,8 +111,8 @@ pub async fn end_files_before(
 /// Deletes the snapshots taken before `cutoff` (a catalog time string, `YYYY-MM-DD HH:MM:SS`), always
 /// keeping the newest, and schedules for deletion the files no remaining snapshot can see. Returns how
 /// many snapshots went.
-pub async fn expire_snapshots(store: &Store, cutoff: &str) -> Result<u64> {
-    let tx = immediate(store).await?;
+pub async fn expire_snapshots(db: &dyn CatalogDb, cutoff: &str) -> Result<u64> {
+    let tx = immediate(db).await?;
     // The oldest snapshot kept: the first one taken at or after the cutoff, or else the newest.
     let mut rows = tx
         .query(
@@ -180,9 +174,9 @@ pub async fn expire_snapshots(store: &Store, cutoff: &str) -> Result<u64> {
 
 /// Deletes the files scheduled for deletion from storage, then their schedule rows. Safe to repeat: a
 /// missing object is not an error.
-pub async fn delete_scheduled(store: &Store, blobs: &dyn BlobStore) -> Result<u64> {
-    let mut rows = store
-        .conn()
+pub async fn delete_scheduled(db: &dyn CatalogDb, blobs: &dyn BlobStore) -> Result<u64> {
+    let mut rows = db
+        .catalog_connection()
         .query(
             "SELECT data_file_id, path FROM ducklake_files_scheduled_for_deletion WHERE path_is_relative = 1",
             (),
@@ -195,8 +189,7 @@ pub async fn delete_scheduled(store: &Store, blobs: &dyn BlobStore) -> Result<u6
     drop(rows);
     for (id, path) in &scheduled {
         blobs.delete(&format!("{KEY_PREFIX}{path}")).await?;
-        store
-            .conn()
+        db.catalog_connection()
             .execute(
                 "DELETE FROM ducklake_files_scheduled_for_deletion WHERE data_file_id = ?1",
                 [*id],
@@ -208,8 +201,8 @@ pub async fn delete_scheduled(store: &Store, blobs: &dyn BlobStore) -> Result<u6
 
 /// Deletes lake objects that no catalog row names. Runs holding the write lock: the processor uploads a
 /// batch's files only while it holds that lock, so no file seen here can be on its way to being registered.
-pub async fn delete_orphans(store: &Store, blobs: &dyn BlobStore) -> Result<u64> {
-    let tx = immediate(store).await?;
+pub async fn delete_orphans(db: &dyn CatalogDb, blobs: &dyn BlobStore) -> Result<u64> {
+    let tx = immediate(db).await?;
     let mut known = HashSet::new();
     for table in super::tables::ALL {
         let mut rows = tx
@@ -250,7 +243,7 @@ struct LiveFile {
 /// Merges, per (project, day) before `today_us`'s day, a table's live files into as few files as
 /// `MAX_COMPACTED_ROWS` allows. Returns (files merged, files written).
 pub async fn compact(
-    store: &Store,
+    db: &dyn CatalogDb,
     blobs: &Arc<dyn BlobStore>,
     table: &'static TableDef,
     today_us: i64,
@@ -259,8 +252,8 @@ pub async fn compact(
         .map(|t| t.format("%Y-%m-%d").to_string())
         .unwrap_or_default();
     let mut groups: BTreeMap<String, Vec<LiveFile>> = BTreeMap::new();
-    let mut rows = store
-        .conn()
+    let mut rows = db
+        .catalog_connection()
         .query(
             "SELECT data_file_id, path, record_count FROM ducklake_data_file
              WHERE table_id = ?1 AND end_snapshot IS NULL ORDER BY data_file_id",
@@ -291,7 +284,7 @@ pub async fn compact(
             if chunk.len() < 2 {
                 continue;
             }
-            if merge(store, blobs, table, &folder, &chunk).await? {
+            if merge(db, blobs, table, &folder, &chunk).await? {
                 merged += chunk.len() as u64;
                 written += 1;
             }
@@ -322,7 +315,7 @@ fn chunks(files: Vec<LiveFile>) -> Vec<Vec<LiveFile>> {
 /// Writes the files' rows as one file and swaps it in. Returns false (deleting the new object) when
 /// another run changed the files meanwhile.
 async fn merge(
-    store: &Store,
+    db: &dyn CatalogDb,
     blobs: &Arc<dyn BlobStore>,
     table: &'static TableDef,
     folder: &str,
@@ -346,9 +339,9 @@ async fn merge(
         stats: columns.iter().map(Column::stats).collect(),
     };
     blobs.put(&merged.key, Bytes::from(bytes)).await?;
-    let tx = immediate(store).await?;
+    let mut tx = immediate(db).await?;
     let ids: Vec<i64> = files.iter().map(|f| f.id).collect();
-    if catalog::replace_files(&mut Cached::new(&tx), &ids, &merged).await? {
+    if catalog::replace_files(&mut tx, &ids, &merged).await? {
         tx.commit().await?;
         Ok(true)
     } else {

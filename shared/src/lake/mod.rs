@@ -23,6 +23,7 @@ pub mod parquet;
 pub mod read;
 pub mod tables;
 
+pub use catalog::{CatalogDb, CatalogTx};
 pub use columns::{Cell, ColumnStats, LakeRow};
 pub use facts::{EventFact, LakeFacts, SpanFact, TransactionFact};
 pub use read::{LakeFiles, LakeReadError, LakeReader};
@@ -53,6 +54,10 @@ pub enum LakeError {
     Parquet(#[from] parquet::ParquetError),
     #[error("uploading a lake file: {0}")]
     Upload(#[from] BlobError),
+    #[error("lake catalog: {0}")]
+    Db(#[from] libsql::Error),
+    #[error("lake catalog: {0}")]
+    Catalog(String),
 }
 
 /// Writes lake files through a blob store.
@@ -151,7 +156,7 @@ mod tests {
     fn span(project: i64, day: i64) -> SpanFact {
         SpanFact {
             project_id: project,
-            start_us: day * DAY_US + 3_600_000_000,
+            start_us: day * DAY_US + crate::model::time::HOUR_US,
             span_id: format!("{project}-{day}"),
             ..SpanFact::default()
         }

@@ -10,16 +10,14 @@ use async_trait::async_trait;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::blob::{BlobError, BlobStore};
-use crate::store::{Store, StoreError};
 
+use super::catalog::CatalogDb;
 use super::columns::format_timestamp;
 use super::tables::{TableDef, SPANS};
 use super::{SpanFact, KEY_PREFIX};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LakeReadError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
     #[error(transparent)]
     Db(#[from] libsql::Error),
     #[error(transparent)]
@@ -43,9 +41,12 @@ pub trait LakeReader: Send + Sync {
 }
 
 /// The blob keys of every live file of a table.
-pub async fn live_files(store: &Store, table: &TableDef) -> Result<Vec<String>, LakeReadError> {
-    let mut rows = store
-        .conn()
+pub async fn live_files(
+    db: &dyn CatalogDb,
+    table: &TableDef,
+) -> Result<Vec<String>, LakeReadError> {
+    let mut rows = db
+        .catalog_connection()
         .query(
             "SELECT path FROM ducklake_data_file WHERE table_id = ?1 AND end_snapshot IS NULL ORDER BY data_file_id",
             [table.id],
@@ -61,14 +62,14 @@ pub async fn live_files(store: &Store, table: &TableDef) -> Result<Vec<String>, 
 
 /// The blob keys of a table's live files that may hold rows of `project_id` starting in `from_us..=to_us`.
 pub async fn files_for(
-    store: &Store,
+    db: &dyn CatalogDb,
     table: &TableDef,
     project_id: i64,
     from_us: i64,
     to_us: i64,
 ) -> Result<Vec<String>, LakeReadError> {
-    let mut rows = store
-        .conn()
+    let mut rows = db
+        .catalog_connection()
         .query(
             "SELECT f.path FROM ducklake_data_file f
              JOIN ducklake_file_column_stats p ON p.data_file_id = f.data_file_id AND p.column_id = 1
@@ -97,13 +98,16 @@ pub async fn files_for(
 /// transaction's spans, which need no query engine.
 #[derive(Clone)]
 pub struct LakeFiles {
-    store: Store,
+    db: Arc<dyn CatalogDb>,
     blobs: Arc<dyn BlobStore>,
 }
 
 impl LakeFiles {
-    pub fn new(store: Store, blobs: Arc<dyn BlobStore>) -> Self {
-        Self { store, blobs }
+    pub fn new(db: impl CatalogDb + 'static, blobs: Arc<dyn BlobStore>) -> Self {
+        Self {
+            db: Arc::new(db),
+            blobs,
+        }
     }
 
     async fn batches(&self, key: &str) -> Result<Vec<RecordBatch>, LakeReadError> {
@@ -127,9 +131,9 @@ impl LakeReader for LakeFiles {
         end_us: i64,
     ) -> Result<Vec<SpanFact>, LakeReadError> {
         // A child may start a moment before its root on another clock; a minute of slack costs nothing.
-        let slack = 60_000_000;
+        let slack = crate::model::time::MINUTE_US;
         let keys = files_for(
-            &self.store,
+            self.db.as_ref(),
             &SPANS,
             project_id,
             start_us - slack,

@@ -237,7 +237,7 @@ pub fn window(args: &Args, default_hours: Option<i64>) -> ToolResult<Option<Wind
     let end = string(args, "end_time")?
         .map(|s| parse_time(&s, "end_time"))
         .transpose()?;
-    let span = |h: i64| h * 3_600_000_000;
+    let span = |h: i64| h * crate::model::time::HOUR_US;
     let now = Utc::now().timestamp_micros();
     let w = match (start, end, hours.or(default_hours)) {
         (Some(s), Some(e), _) => Window {
@@ -336,14 +336,17 @@ mod tests {
         let w = window(&args(json!({"hours": 10_000})), None)
             .unwrap()
             .unwrap();
-        assert_eq!(w.end_us - w.start_us, MAX_HOURS * 3_600_000_000);
+        assert_eq!(
+            w.end_us - w.start_us,
+            MAX_HOURS * crate::model::time::HOUR_US
+        );
         let w = window(
             &args(json!({"start_time": "2026-11-01T00:00:00Z", "hours": 2})),
             None,
         )
         .unwrap()
         .unwrap();
-        assert_eq!(w.end_us - w.start_us, 2 * 3_600_000_000);
+        assert_eq!(w.end_us - w.start_us, 2 * crate::model::time::HOUR_US);
         assert!(window(&args(json!({})), None).unwrap().is_none());
         assert!(window(&args(json!({"start_time": "yesterday"})), None).is_err());
         assert!(window(

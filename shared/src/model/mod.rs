@@ -10,6 +10,7 @@
 
 use serde_json::Value;
 
+pub mod check_in;
 mod event;
 mod feedback;
 mod payload;

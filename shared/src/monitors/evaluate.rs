@@ -1,8 +1,9 @@
 //! The per-minute evaluation: every monitor's missed slots, failed and overrunning runs become incident
 //! events (and so issues), and a monitor whose latest runs are ok again gets its issues resolved.
 //!
-//! Everything it concludes is written as one [`WriteBatch`] through the processor's own commit, so the
-//! incident events get issues, tags, notifications and lake rows exactly as SDK events do. It is safe to
+//! Everything it concludes comes back as a [`Judgement`]: the marks as a [`WriteBatch`] and the incidents as
+//! event payloads, which the processor adds to that batch and commits ([`crate::process::monitors`]), so
+//! the incident events get issues, tags, notifications and lake rows exactly as SDK events do. It is safe to
 //! run at any time and more than once: each incident's event id is derived from the monitor, the kind and
 //! the run (or slot), so a second evaluation of the same incident finds the event stored and changes
 //! nothing, and the runs it judged are marked so they are not judged again.
@@ -12,18 +13,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use md5::Digest;
 use serde_json::json;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
-use super::{Incident, RunStatus};
-use crate::lake::LakeWriter;
-use crate::notify::NotifyHandle;
+use super::Incident;
+use crate::model::check_in::RunStatus;
+use crate::protocol::ProjectId;
 use crate::store::{IssueChange, Monitor, MonitorMark, Run, Store, StoreError, WriteBatch};
 
 /// How often `splat serve` evaluates (and how often the AWS schedule should).
 pub const EVALUATE_EVERY: Duration = Duration::from_secs(60);
 
-const MINUTE_US: i64 = 60_000_000;
+use crate::model::time::MINUTE_US;
 /// Runs are kept this long; the latest one always stays.
 const KEEP_RUNS_US: i64 = 30 * 24 * 60 * MINUTE_US;
 
@@ -40,32 +39,43 @@ pub struct Evaluation {
     pub issue_changes: Vec<IssueChange>,
 }
 
-/// Evaluates every monitor at `now_us` (µs since the epoch) and commits what it concluded. `store` must
-/// be a writer's connection; `lake`, when given, receives the incident events like any event. Call it
-/// about once a minute; the caller sends `issue_changes` to the notifier.
-pub async fn evaluate(
-    store: &Store,
-    lake: Option<&LakeWriter>,
-    now_us: i64,
-) -> Result<Evaluation, StoreError> {
-    let mut batch = WriteBatch::default();
-    let mut outcome = Evaluation::default();
-    for monitor in store.monitors(None).await? {
-        judge(store, &monitor, now_us, &mut batch, &mut outcome).await?;
-    }
-    if !batch.events.is_empty() || !batch.monitor_marks.is_empty() {
-        outcome.issue_changes = store.commit_with_lake(&batch, lake).await?;
-    }
-    Ok(outcome)
+/// One incident to file as an error event (see [`add_incident`]).
+#[derive(Debug, Clone)]
+pub struct IncidentEvent {
+    pub project_id: ProjectId,
+    pub event_id: String,
+    pub payload: Bytes,
 }
 
-async fn judge(
+/// What an evaluation concluded: the marks to write (in `batch`), the incident events to add to it, and
+/// the counts so far (`issue_changes` is filled once the batch is committed).
+#[derive(Debug, Default)]
+pub struct Judgement {
+    pub batch: WriteBatch,
+    pub incidents: Vec<IncidentEvent>,
+    pub outcome: Evaluation,
+}
+
+/// Judges every monitor at `now_us` (µs since the epoch); writes nothing.
+pub async fn judge(store: &Store, now_us: i64) -> Result<Judgement, StoreError> {
+    let mut judgement = Judgement::default();
+    for monitor in store.monitors(None).await? {
+        judge_monitor(store, &monitor, now_us, &mut judgement).await?;
+    }
+    Ok(judgement)
+}
+
+async fn judge_monitor(
     store: &Store,
     m: &Monitor,
     now: i64,
-    batch: &mut WriteBatch,
-    outcome: &mut Evaluation,
+    judgement: &mut Judgement,
 ) -> Result<(), StoreError> {
+    let Judgement {
+        batch,
+        incidents,
+        outcome,
+    } = judgement;
     for run in store.unjudged_runs(m.id).await? {
         let incident = match run.status {
             RunStatus::Error => Incident::Failed,
@@ -86,7 +96,7 @@ async fn judge(
         }
         if threshold_reached(store, m, run.started_at, true).await? {
             let detail = run_detail(m, incident, &run);
-            add_incident(batch, m, incident, &run.check_in_id, now, &detail);
+            incidents.push(incident_event(m, incident, &run.check_in_id, now, &detail));
         }
     }
     if let (Some(schedule), Some(due)) = (&m.schedule, m.next_expected_at) {
@@ -107,7 +117,13 @@ async fn judge(
                     schedule.describe(),
                     m.checkin_margin
                 );
-                add_incident(batch, m, Incident::Missed, &due.to_string(), now, &detail);
+                incidents.push(incident_event(
+                    m,
+                    Incident::Missed,
+                    &due.to_string(),
+                    now,
+                    &detail,
+                ));
             }
         }
     }
@@ -185,16 +201,15 @@ fn run_detail(m: &Monitor, incident: Incident, run: &Run) -> String {
     }
 }
 
-/// Files one incident as an error event: its fingerprint puts every incident of this kind and monitor in
-/// one issue; its id (from the monitor, kind and `key`) makes filing it again a no-op.
-fn add_incident(
-    batch: &mut WriteBatch,
+/// One incident as an error event: its fingerprint puts every incident of this kind and monitor in one
+/// issue; its id (from the monitor, kind and `key`) makes filing it again a no-op.
+fn incident_event(
     m: &Monitor,
     incident: Incident,
     key: &str,
     now: i64,
     detail: &str,
-) {
+) -> IncidentEvent {
     let seed = format!(
         "monitor|{}|{}|{}|{key}",
         m.project_id,
@@ -221,16 +236,10 @@ fn add_incident(
             "max_runtime": m.max_runtime,
         } },
     });
-    let bytes = Bytes::from(payload.to_string());
-    if let Err(e) = crate::process::add_event(
-        batch,
-        m.project_id,
-        &event_id,
-        &crate::process::time::Clock::at(now),
-        &bytes,
-    ) {
-        // Built here from known fields: a failure is a bug, not input.
-        tracing::error!(error = %e, slug = %m.slug, "could not build a monitor incident event");
+    IncidentEvent {
+        project_id: m.project_id,
+        event_id,
+        payload: Bytes::from(payload.to_string()),
     }
 }
 
@@ -255,44 +264,4 @@ fn iso(us: i64) -> String {
         .unwrap_or_default()
         .format("%Y-%m-%d %H:%M UTC")
         .to_string()
-}
-
-/// Evaluates every `every` (normally [`EVALUATE_EVERY`]) until `shutdown`, over its own writer connection (so it never waits
-/// inside the processor's transaction, and ingest never waits on it); new and regressed issues go to
-/// `notify`. Failures are logged and retried at the next tick.
-pub fn spawn(
-    store: Store,
-    lake: Option<LakeWriter>,
-    notify: Option<NotifyHandle>,
-    every: Duration,
-    mut shutdown: watch::Receiver<bool>,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = shutdown.changed() => break,
-            }
-            let now = chrono::Utc::now().timestamp_micros();
-            match evaluate(&store, lake.as_ref(), now).await {
-                Ok(e) => {
-                    if e.missed + e.failed + e.overrun + e.recovered > 0 {
-                        tracing::info!(
-                            missed = e.missed,
-                            failed = e.failed,
-                            overrun = e.overrun,
-                            recovered = e.recovered,
-                            "evaluated cron monitors"
-                        );
-                    }
-                    if let Some(notify) = &notify {
-                        notify.offer(&e.issue_changes);
-                    }
-                }
-                Err(e) => tracing::error!(error = %e, "cron monitor evaluation failed"),
-            }
-        }
-    })
 }

@@ -7,7 +7,8 @@
 //! and logging when it is full). A background task ([`spawn`]) looks each issue up over its own database
 //! connection, formats the alert ([`message`]) and delivers it to every channel ([`channels`]) with
 //! retries; failures are logged, never raised. Every minute the same task looks for bursting issues
-//! ([`bursts`]) and records what it alerted in `notifications_sent`, so a restart does not alert twice.
+//! ([`Store::claim_bursting`], which records what it alerted in `notifications_sent`, so a restart does
+//! not alert twice).
 //!
 //! In Lambda nothing survives between invocations, so the processor function calls
 //! [`Notifier::deliver_changes`] right after the batch commit, under a short deadline, instead. There the
@@ -22,10 +23,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::NotifyConfig;
-use crate::store::{Issue, IssueChange, Project, Store};
+use crate::store::{Issue, IssueChange, Project, Store, Verdict};
 
-pub mod budget;
-pub mod bursts;
 pub mod channels;
 pub mod message;
 pub mod outbox;
@@ -44,7 +43,7 @@ pub enum AlertKind {
         hour: i64,
     },
     /// The project's alert budget ran out in the hour starting at `hour`: `suppressed` alerts were held
-    /// back (the issue is the latest of them). See [`budget`].
+    /// back (the issue is the latest of them). See [`Store::claim_alert`].
     Digest {
         suppressed: i64,
         hour: i64,
@@ -87,7 +86,7 @@ struct Inner {
     ui_base: String,
     burst_threshold: u64,
     retry: RetryPolicy,
-    /// Alerts per project and clock hour (0: no cap); see [`budget`].
+    /// Alerts per project and clock hour (0: no cap); see [`Store::claim_alert`].
     alert_cap: u64,
     /// Set when an alert was held back since the digests were last sent.
     suppressed: std::sync::atomic::AtomicBool,
@@ -168,7 +167,7 @@ impl Notifier {
         burst_threshold: u64,
         retry: RetryPolicy,
     ) -> Self {
-        bursts::never_wait_in_sqlite(&store);
+        store.never_wait_in_sqlite();
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -268,9 +267,14 @@ impl Notifier {
         }
         let now_us = chrono::Utc::now().timestamp_micros();
         let project = alert.project.id.value();
-        match budget::claim(&self.inner.store, project, alert.issue.id, cap, now_us).await {
-            Ok(budget::Verdict::Send) => true,
-            Ok(budget::Verdict::Suppress) => {
+        match self
+            .inner
+            .store
+            .claim_alert(project, alert.issue.id, cap, now_us)
+            .await
+        {
+            Ok(Verdict::Send) => true,
+            Ok(Verdict::Suppress) => {
                 tracing::info!(
                     project,
                     issue_id = alert.issue.id,
@@ -300,7 +304,7 @@ impl Notifier {
     /// Returns how many went out.
     pub async fn send_digests(&self) -> usize {
         let now_us = chrono::Utc::now().timestamp_micros();
-        let due = match budget::claim_digests(&self.inner.store, now_us).await {
+        let due = match self.inner.store.claim_digests(now_us).await {
             Ok(due) => due,
             Err(e) => {
                 tracing::error!(error = %e, "could not look for alert digests");
@@ -368,16 +372,18 @@ impl Notifier {
     /// how many alerts were sent.
     pub async fn check_bursts(&self) -> usize {
         let now_us = chrono::Utc::now().timestamp_micros();
-        let due =
-            match bursts::claim_bursting(&self.inner.store, self.inner.burst_threshold, now_us)
-                .await
-            {
-                Ok(due) => due,
-                Err(e) => {
-                    tracing::error!(error = %e, "could not look for bursting issues");
-                    return 0;
-                }
-            };
+        let due = match self
+            .inner
+            .store
+            .claim_bursting(self.inner.burst_threshold, now_us)
+            .await
+        {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::error!(error = %e, "could not look for bursting issues");
+                return 0;
+            }
+        };
         let mut sent = 0;
         for burst in due {
             let kind = AlertKind::Burst {

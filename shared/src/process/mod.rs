@@ -14,8 +14,8 @@ use bytes::Bytes;
 use crate::blob::{BlobError, BlobStore};
 use crate::grouping;
 use crate::lake::LakeWriter;
+use crate::model::check_in::CheckIn;
 use crate::model::{self, Event, EventSummary, Feedback, SpanRecord};
-use crate::monitors::CheckIn;
 use crate::perf::transaction::{self, SpanTree};
 use crate::protocol::{Envelope, EventId, Item, ItemType, ProjectId};
 use crate::queue::{Delivery, EnvelopeRef, QueueMessage};
@@ -25,6 +25,8 @@ use crate::store::{
     StoreError, TransactionRow, WriteBatch,
 };
 
+pub mod batch;
+pub mod monitors;
 pub mod runner;
 pub mod supervisor;
 pub mod time;
@@ -175,7 +177,7 @@ impl Processor {
         self.store
             .drop_monitors_past_cap(&mut whole.check_ins, self.max_monitors)
             .await?;
-        let committed = match self.store.commit_with_lake(&whole, Some(&self.lake)).await {
+        let committed = match batch::commit(&self.store, &whole, Some(&self.lake)).await {
             Ok(changes) => {
                 outcome.issue_changes = changes;
                 accepted
@@ -259,7 +261,7 @@ impl Processor {
         self.store
             .drop_monitors_past_cap(&mut part.check_ins, self.max_monitors)
             .await?;
-        self.store.commit_with_lake(part, Some(&self.lake)).await
+        batch::commit(&self.store, part, Some(&self.lake)).await
     }
 
     /// One message's rows (its id in the ledger included) and the claim-check key to delete once they

@@ -154,17 +154,13 @@ pub enum Command {
     Redrive(Option<i64>),
 }
 
-/// Runs a dead-letter command against the configured local queue; returns what to print.
-pub async fn run(config: &crate::config::Config, command: Command) -> anyhow::Result<String> {
-    if config.queue_url.is_some() {
-        anyhow::bail!("{SQS_REDRIVE}");
-    }
-    let queue = super::LocalQueue::open(
-        &config.queue_path(),
-        config.queue_visibility,
-        config.queue_max_receives,
-    )
-    .await?;
+/// Runs a dead-letter command against a local queue; returns what to print. `blobs` (the store of
+/// claim-checked bodies) is awaited only to show one letter.
+pub async fn run(
+    queue: &super::LocalQueue,
+    command: Command,
+    blobs: impl std::future::Future<Output = anyhow::Result<std::sync::Arc<dyn BlobStore>>>,
+) -> anyhow::Result<String> {
     Ok(match command {
         Command::List => list_text(&queue.dead_letters().await?),
         Command::Show(id) => {
@@ -172,7 +168,7 @@ pub async fn run(config: &crate::config::Config, command: Command) -> anyhow::Re
                 .dead_letter(id)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no dead letter {id}"))?;
-            show_text(&letter, crate::wiring::blob_store(config).await?.as_ref()).await
+            show_text(&letter, blobs.await?.as_ref()).await
         }
         Command::Redrive(id) => {
             let moved = queue.redrive(id).await?;

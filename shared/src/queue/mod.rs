@@ -107,9 +107,9 @@ impl Retention {
         dead_letters: Some(Duration::from_secs(14 * DAY_SECS)),
     };
 
-    /// The queue the configuration uses.
-    pub fn of(config: &crate::config::Config) -> Self {
-        if config.queue_url.is_some() {
+    /// The queue a configuration uses: SQS when it names an SQS queue's URL.
+    pub fn of(sqs_queue_url: Option<&str>) -> Self {
+        if sqs_queue_url.is_some() {
             Self::SQS
         } else {
             Self::LOCAL
@@ -367,9 +367,9 @@ mod tests {
             Some(Duration::from_secs(18 * 86_400))
         );
         let mut config = crate::config::Config::from_lookup(|_| None).unwrap();
-        assert_eq!(Retention::of(&config), Retention::LOCAL);
+        assert_eq!(Retention::of(config.queue_url.as_deref()), Retention::LOCAL);
         config.queue_url = Some("https://sqs.example/q".into());
-        assert_eq!(Retention::of(&config), Retention::SQS);
+        assert_eq!(Retention::of(config.queue_url.as_deref()), Retention::SQS);
     }
 
     #[test]

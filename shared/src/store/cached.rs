@@ -15,25 +15,26 @@ use libsql::params::{IntoParams, Params};
 
 use super::{Result, StoreError};
 
-pub(crate) struct Cached<'c> {
-    conn: &'c libsql::Connection,
+pub(crate) struct Cached {
+    /// The transaction's connection (a clone shares it: statements run inside the transaction).
+    conn: libsql::Connection,
     statements: HashMap<&'static str, libsql::Statement>,
     /// On a server: the writes not sent yet, each a complete statement. `None` on a local file.
     pending: Option<Vec<String>>,
 }
 
-impl<'c> Cached<'c> {
+impl Cached {
     /// Every statement runs when it is called (a local file: a call costs no round trip).
-    pub fn new(conn: &'c libsql::Connection) -> Self {
+    pub fn new(conn: &libsql::Connection) -> Self {
         Self {
-            conn,
+            conn: conn.clone(),
             statements: HashMap::new(),
             pending: None,
         }
     }
 
     /// On a libSQL server (`remote`), writes wait for the next read or [`Cached::flush`].
-    pub fn batching(conn: &'c libsql::Connection, remote: bool) -> Self {
+    pub fn batching(conn: &libsql::Connection, remote: bool) -> Self {
         Self {
             pending: remote.then(Vec::new),
             ..Self::new(conn)
@@ -180,6 +181,24 @@ impl<'c> Cached<'c> {
                 _ => None,
             },
         )
+    }
+}
+
+/// The lake registers a batch's files in the batch's own transaction, its writes batched with the rest.
+impl crate::lake::CatalogTx for Cached {
+    async fn write(
+        &mut self,
+        sql: &'static str,
+        params: impl IntoParams + Send,
+    ) -> Result<(), crate::lake::LakeError> {
+        Ok(Cached::write(self, sql, params).await?)
+    }
+
+    async fn reads(
+        &mut self,
+        queries: Vec<(&'static str, Vec<libsql::Value>)>,
+    ) -> Result<Vec<Vec<Vec<libsql::Value>>>, crate::lake::LakeError> {
+        Ok(Cached::reads(self, queries).await?)
     }
 }
 

@@ -27,7 +27,7 @@ macro_rules! project_hours {
 
 /// The hour an event is filed under, in Rust: SQLite's integer division truncates as Rust's does.
 pub(super) fn hour(timestamp_us: i64) -> i64 {
-    timestamp_us / 3_600_000_000
+    timestamp_us / crate::model::time::HOUR_US
 }
 
 /// Which of a batch's events are stored: `?1` is a JSON array of `[project, hour, event id]`.

@@ -49,7 +49,7 @@ pub struct StoredFeedback {
 /// Most feedback rows a page lists.
 pub const FEEDBACK_PAGE: i64 = 100;
 
-pub(super) async fn insert(cached: &mut Cached<'_>, rows: &[FeedbackRow]) -> Result<()> {
+pub(super) async fn insert(cached: &mut Cached, rows: &[FeedbackRow]) -> Result<()> {
     for row in rows {
         let f = &row.feedback;
         cached
@@ -189,9 +189,13 @@ mod tests {
             ],
             ..WriteBatch::default()
         };
-        store.commit(&batch).await.unwrap();
+        crate::process::batch::commit(&store, &batch, None)
+            .await
+            .unwrap();
         // A redelivered batch changes nothing.
-        store.commit(&batch).await.unwrap();
+        crate::process::batch::commit(&store, &batch, None)
+            .await
+            .unwrap();
         let about = store.event_feedback(project, event).await.unwrap();
         assert_eq!(about.len(), 2);
         assert_eq!(about[0].timestamp, 1_000);

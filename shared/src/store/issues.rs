@@ -4,10 +4,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::batch::EventRow;
 use super::cached::Cached;
 use super::event_keys;
+use super::rows::EventRow;
 use super::Result;
+use crate::model::time::Ts;
 
 /// What an event did to its issue, for notifications.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,16 +73,12 @@ fn json_keys(keys: &impl serde::Serialize) -> Result<libsql::Value> {
         .map_err(|e| super::StoreError::Invalid(format!("batch keys: {e}")))
 }
 
-fn hour_of(us: i64) -> i64 {
-    us.div_euclid(3_600_000_000) * 3_600
-}
-
 impl IssueWriter {
     /// Finds which of the batch's events are already stored, which issues (with their status) their
     /// grouping hashes belong to, and the next issue id: one statement each (the keys as a JSON array)
     /// rather than one per event, sent together (against a libSQL server, one round trip). The batch's transaction holds the
     /// write lock, so what is read here stays true until it commits, but for this writer's own changes.
-    pub async fn load_stored(&mut self, tx: &mut Cached<'_>, events: &[EventRow]) -> Result<()> {
+    pub async fn load_stored(&mut self, tx: &mut Cached, events: &[EventRow]) -> Result<()> {
         if events.is_empty() {
             return Ok(());
         }
@@ -161,7 +158,7 @@ impl IssueWriter {
     /// whether that issue is new or came back.
     pub async fn record_event(
         &mut self,
-        tx: &mut Cached<'_>,
+        tx: &mut Cached,
         e: &EventRow,
     ) -> Result<Option<(i64, Option<IssueChange>)>> {
         let project = e.project_id.value();
@@ -233,10 +230,13 @@ impl IssueWriter {
             (seen.count, seen.first, seen.last) =
                 (seen.count + 1, seen.first.min(ts), seen.last.max(ts));
         }
-        *self.issue_hours.entry((issue_id, hour_of(ts))).or_default() += 1;
+        *self
+            .issue_hours
+            .entry((issue_id, Ts(ts).hour_secs()))
+            .or_default() += 1;
         *self
             .project_hours
-            .entry((project, hour_of(ts)))
+            .entry((project, Ts(ts).hour_secs()))
             .or_default() += 1;
         if let Some(release) = e.summary.release.as_deref() {
             self.sight_release(project, release, ts, Sighting::Event);
@@ -262,7 +262,7 @@ impl IssueWriter {
     }
 
     /// Writes the counts gathered over the batch.
-    pub async fn flush(self, tx: &mut Cached<'_>) -> Result<()> {
+    pub async fn flush(self, tx: &mut Cached) -> Result<()> {
         for ((issue, key, value), seen) in &self.tags {
             tx.write(
                 "INSERT INTO issue_tags (issue_id, key, value, count, first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -303,7 +303,7 @@ impl IssueWriter {
 }
 
 /// Creates the issue `id` for its first event.
-async fn create_issue(tx: &mut Cached<'_>, e: &EventRow, id: i64) -> Result<()> {
+async fn create_issue(tx: &mut Cached, e: &EventRow, id: i64) -> Result<()> {
     let s = &e.summary;
     tx.write(
         "INSERT INTO issues (project_id, title, culprit, level, platform, exception_type, first_seen, last_seen, times_seen,
@@ -336,7 +336,7 @@ async fn create_issue(tx: &mut Cached<'_>, e: &EventRow, id: i64) -> Result<()> 
 /// one resolved "in the next release" reopens only for a release first seen after it was resolved; an
 /// ignored issue stays ignored. `status` is the issue's (status, resolved_at), kept up to date here.
 async fn update_issue(
-    tx: &mut Cached<'_>,
+    tx: &mut Cached,
     id: i64,
     e: &EventRow,
     first_seen_in_batch: Option<i64>,
@@ -382,7 +382,7 @@ async fn update_issue(
 }
 
 /// The counters every event moves. `last_seen` never goes backwards when events arrive out of order.
-async fn bump_issue(tx: &mut Cached<'_>, id: i64, e: &EventRow) -> Result<()> {
+async fn bump_issue(tx: &mut Cached, id: i64, e: &EventRow) -> Result<()> {
     tx.write(
         "UPDATE issues SET times_seen = times_seen + 1,
             first_seen = min(first_seen, ?2),
@@ -396,7 +396,7 @@ async fn bump_issue(tx: &mut Cached<'_>, id: i64, e: &EventRow) -> Result<()> {
     .await
 }
 
-async fn insert_event(tx: &mut Cached<'_>, e: &EventRow, issue_id: i64) -> Result<()> {
+async fn insert_event(tx: &mut Cached, e: &EventRow, issue_id: i64) -> Result<()> {
     let s = &e.summary;
     tx.write(
         "INSERT INTO events (project_id, event_id, issue_id, timestamp, received_at, level, platform, release, environment,

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use crate::protocol::{ProjectId, PublicKey};
 
+mod alert_budget;
 mod batch;
+mod bursts;
 pub(crate) mod cached;
 mod event_keys;
 mod feedback;
@@ -25,11 +27,14 @@ mod remote;
 mod remote_connector;
 mod retention;
 mod rollups;
+mod rows;
 mod segments;
 mod settings;
 mod trace_reads;
 
-pub use batch::{EventRow, ItemCount, SpanRow, TransactionRow, WriteBatch};
+pub use alert_budget::{Digest, Verdict};
+pub use batch::BatchTx;
+pub use bursts::Burst;
 pub use feedback::{FeedbackKind, FeedbackRow, StoredFeedback, FEEDBACK_PAGE};
 pub use issue_reads::{
     EventListItem, Issue, IssueFilter, IssueSort, IssueStatus, Release, StoredEvent,
@@ -42,12 +47,17 @@ pub use perf_reads::{
     EndpointStats, HourStats, PerfOverview, PerfWindow, TransactionDetail, TransactionQuery,
     TransactionSort, TransactionSummary, DAILY_AFTER_US,
 };
-pub use project_reads::{ProjectSummary, RecentEvent};
+pub use project_reads::{HealthCounts, ProjectSummary, RecentEvent};
 pub use projects::{Project, ProjectKey};
 pub use queue_batches::QueueBatch;
 pub use remote::RemoteDatabase;
 pub use retention::{OltpReport, EXPIRED_PAYLOAD};
 pub use rollups::Rollup;
+pub use rows::{
+    duration, span_key, transaction_key, EventRow, ItemCount, RowKey, SpanRow, TransactionRow,
+    WriteBatch,
+};
+pub use segments::StoredSegment;
 pub use settings::StorageFigures;
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +75,18 @@ pub enum StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The catalog's statements run in the store's transactions (see [`cached`]): their errors are the
+/// store's own, and go back as what they were.
+impl From<StoreError> for crate::lake::LakeError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Db(e) => Self::Db(e),
+            StoreError::Lake(e) => e,
+            other => Self::Catalog(other.to_string()),
+        }
+    }
+}
 
 /// A message's entry in the ledger of committed messages: when the queue took it (milliseconds; 0 when the
 /// queue keeps no time) and its id, both the same on every redelivery. The time comes first so that entries
@@ -401,13 +423,20 @@ impl Store {
     /// per connection, which concurrent callers (UI requests, health) would share, each advancing its
     /// baton under the others, and which the server expires after a few idle seconds. Transactions open a
     /// stream of their own either way; a new connection costs no request until it is used.
-    pub(crate) fn conn(&self) -> libsql::Connection {
+    fn conn(&self) -> libsql::Connection {
         if self.remote {
             if let Ok(conn) = self._db.connect() {
                 return conn;
             }
         }
         self.conn.clone()
+    }
+}
+
+/// The lake's catalog tables live in this database; the lake runs its statements on them and no others.
+impl crate::lake::CatalogDb for Store {
+    fn catalog_connection(&self) -> libsql::Connection {
+        self.conn()
     }
 }
 
@@ -548,7 +577,9 @@ mod tests {
             message_ids: committed.clone(),
             ..WriteBatch::default()
         };
-        store.commit_with_lake(&batch, None).await.unwrap();
+        crate::process::batch::commit(&store, &batch, None)
+            .await
+            .unwrap();
         let asked = [
             committed[7].clone(),
             key(1_800_000_000_000, "legacy"),

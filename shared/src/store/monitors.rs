@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::monitors::{
+use crate::model::check_in::{
     CheckIn, CheckInStatus, RunStatus, Schedule, DEFAULT_MARGIN_MINUTES,
     DEFAULT_MAX_RUNTIME_MINUTES, DEFAULT_THRESHOLD,
 };
@@ -275,7 +275,7 @@ impl Store {
 
 /// Writes a batch's check-ins and marks (inside its transaction).
 pub(super) async fn apply(
-    tx: &mut Cached<'_>,
+    tx: &mut Cached,
     check_ins: &[CheckInRow],
     marks: &[MonitorMark],
 ) -> Result<()> {
@@ -290,7 +290,7 @@ pub(super) async fn apply(
 
 /// Upserts the monitor (and its config, unless a newer one is stored), then records the run: a new
 /// check-in id is a new run; an `ok` or `error` for an open run closes it; anything else is a repeat.
-async fn record_check_in(tx: &mut Cached<'_>, row: &CheckInRow) -> Result<()> {
+async fn record_check_in(tx: &mut Cached, row: &CheckInRow) -> Result<()> {
     let (c, at) = (&row.check_in, row.received_at_us);
     let project = row.project_id.value();
     tx.execute(
@@ -379,7 +379,7 @@ async fn record_check_in(tx: &mut Cached<'_>, row: &CheckInRow) -> Result<()> {
 
 /// The next slot: the first one due after the latest run (missed slots included, so that a monitor that
 /// stays silent is missed once per slot, not once per minute).
-async fn refresh_next_expected(tx: &mut Cached<'_>, id: i64) -> Result<()> {
+async fn refresh_next_expected(tx: &mut Cached, id: i64) -> Result<()> {
     let row = tx
         .first_row(
             "SELECT schedule_type, schedule_value, schedule_unit, timezone,
@@ -410,7 +410,7 @@ async fn refresh_next_expected(tx: &mut Cached<'_>, id: i64) -> Result<()> {
     Ok(())
 }
 
-async fn apply_mark(tx: &mut Cached<'_>, mark: &MonitorMark) -> Result<()> {
+async fn apply_mark(tx: &mut Cached, mark: &MonitorMark) -> Result<()> {
     match mark {
         MonitorMark::Judged {
             monitor_id,
@@ -506,7 +506,9 @@ mod tests {
             1,
             "only p's third slug"
         );
-        store.commit(&batch).await.unwrap();
+        crate::process::batch::commit(&store, &batch, None)
+            .await
+            .unwrap();
         assert_eq!(store.monitors(Some(p)).await.unwrap().len(), 2);
         let mut next = vec![row(p, "b"), row(p, "d"), row(q, "d")];
         assert_eq!(store.drop_monitors_past_cap(&mut next, 2).await.unwrap(), 1);

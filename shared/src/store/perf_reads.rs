@@ -229,7 +229,7 @@ pub(super) const SUMMARY_COLUMNS: &str = "id, event_id, trace_id, span_id, name,
     view_time_ms, n_plus_one_wasted_ms";
 
 /// Windows longer than this read whole days from the daily rollups.
-pub const DAILY_AFTER_US: i64 = 7 * 86_400_000_000;
+pub const DAILY_AFTER_US: i64 = 7 * crate::model::time::DAY_US;
 
 /// The cells that cover every hour a window touches, as `(grain, first start, last start)`: hourly for
 /// a short window; for a long one, its whole days daily and the hours before and after them hourly.

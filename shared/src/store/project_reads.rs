@@ -240,6 +240,36 @@ async fn first_i64(mut rows: libsql::Rows) -> Result<Option<i64>> {
     })
 }
 
+/// What `/_health` shows of the data: 24-hour event and transaction counts, open issues, and the
+/// transactions of the last minute and hour (for rates).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HealthCounts {
+    pub events_24h: i64,
+    pub open_issues: i64,
+    pub transactions_24h: i64,
+    pub transactions_last_minute: i64,
+    pub transactions_last_hour: i64,
+}
+
+impl Store {
+    /// The health counts, each through a per-project time index (`events (project_id, timestamp)`,
+    /// `transactions (project_id, end_time)`), and open issues from the per-status counters.
+    pub async fn health_counts(&self, now_us: i64) -> Result<HealthCounts> {
+        use crate::model::time::{DAY_US, HOUR_US, MINUTE_US};
+        const EVENTS: &str = "SELECT count(*) FROM projects p JOIN events e ON e.project_id = p.id AND e.timestamp >= ?1";
+        const TRANSACTIONS: &str = "SELECT count(*) FROM projects p JOIN transactions t ON t.project_id = p.id AND t.end_time >= ?1";
+        const OPEN: &str =
+            "SELECT coalesce(sum(count), 0) FROM issue_status_counts WHERE status = 'open'";
+        Ok(HealthCounts {
+            events_24h: self.scalar(EVENTS, [now_us - DAY_US]).await?,
+            open_issues: self.scalar(OPEN, ()).await?,
+            transactions_24h: self.scalar(TRANSACTIONS, [now_us - DAY_US]).await?,
+            transactions_last_minute: self.scalar(TRANSACTIONS, [now_us - MINUTE_US]).await?,
+            transactions_last_hour: self.scalar(TRANSACTIONS, [now_us - HOUR_US]).await?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

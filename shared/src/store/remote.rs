@@ -35,7 +35,7 @@ impl RemoteDatabase {
         match scheme.to_ascii_lowercase().as_str() {
             "libsql" | "https" => {}
             // Over plain http anyone on the path could read the token, and with it the database.
-            "http" if crate::config::is_loopback_url(&url) => {}
+            "http" if crate::secret::is_loopback_url(&url) => {}
             "http" => anyhow::bail!(
                 "SPLAT_DATABASE_URL must be https:// or libsql:// (http:// only for a server on this machine), got {shown}"
             ),

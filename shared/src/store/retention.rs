@@ -195,7 +195,7 @@ impl Store {
         counters_cutoff_us: i64,
     ) -> Result<u64> {
         let hour = counters_cutoff_us.div_euclid(1_000_000);
-        let day_ago = now_us() - 86_400_000_000;
+        let day_ago = now_us() - crate::model::time::DAY_US;
         let mut total = self
             .in_batches(
                 "DELETE FROM processed_messages WHERE (sent_ms, message_id) IN (

@@ -7,8 +7,8 @@ use crate::model::TransactionRecord;
 use crate::perf::sketch::LatencySketch;
 use crate::perf::transaction::TransactionPerf;
 
-use super::batch::TransactionRow;
 use super::cached::Cached;
+use super::rows::TransactionRow;
 use super::Result;
 
 /// One (project, endpoint, environment, hour) cell.
@@ -193,7 +193,7 @@ impl RollupWriter {
         }
     }
 
-    pub async fn flush(self, tx: &mut Cached<'_>) -> Result<()> {
+    pub async fn flush(self, tx: &mut Cached) -> Result<()> {
         // Every cell's stored figures first, read together (one round trip to a libSQL server).
         let cells: Vec<_> = self.cells.into_iter().collect();
         let reads = cells

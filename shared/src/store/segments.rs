@@ -1,39 +1,15 @@
-//! Streamed transactions (span-v2 segments). A segment's spans arrive in several envelopes and batches,
-//! before and after the segment span itself, so its figures (db and view time, queries, N+1, span count)
-//! are computed when the segment span arrives, from its children in the batch and those already waiting in
-//! the database, and computed again whenever more children arrive after it: the transaction row and its
-//! hourly rollup are corrected then. (Its lake row keeps the figures it had when first written: the lake
+//! Streamed transactions (span-v2 segments) in the database: a segment's spans arrive in several envelopes
+//! and batches, before and after the segment span itself, so the processor computes its figures from the
+//! children read here (`crate::process::batch`), and corrects a stored transaction row and its rollups
+//! when more children arrive after it. (Its lake row keeps the figures it had when first written: the lake
 //! is append-only.)
 
-use std::collections::HashMap;
+use crate::model::{SpanRecord, TransactionRecord};
+use crate::perf::transaction::TransactionPerf;
 
-use crate::model::{self, SpanRecord};
-use crate::perf::transaction::{self, SpanTree, TransactionPerf};
-
-use super::batch::{SpanRow, TransactionRow};
-use super::rollups::RollupWriter;
+use super::batch::BatchTx;
+use super::rows::RowKey;
 use super::Result;
-
-/// (project, trace id, segment span id).
-pub(super) type SegmentKey = (i64, String, String);
-
-fn key_of(project: i64, span: &SpanRecord, segment: &str) -> SegmentKey {
-    (project, span.trace_id.clone(), segment.to_owned())
-}
-
-/// The batch's streamed children (not segment spans themselves), by segment.
-pub(super) fn children_in_batch(spans: &[SpanRow]) -> HashMap<SegmentKey, Vec<&SpanRow>> {
-    let mut by_segment: HashMap<SegmentKey, Vec<&SpanRow>> = HashMap::new();
-    for row in spans.iter().filter(|r| !r.span.is_segment) {
-        if let Some(segment) = row.span.segment_id.as_deref() {
-            by_segment
-                .entry(key_of(row.project_id.value(), &row.span, segment))
-                .or_default()
-                .push(row);
-        }
-    }
-    by_segment
-}
 
 /// A span as the database keeps it: its description normalized (`name`), its data as JSON.
 fn stored_span(row: &libsql::Row) -> Result<SpanRecord> {
@@ -56,99 +32,105 @@ fn stored_span(row: &libsql::Row) -> Result<SpanRecord> {
 const SPAN_COLUMNS: &str =
     "trace_id, span_id, parent_span_id, segment_id, is_segment, name, op, status, start_time, end_time, data";
 
-/// The segment's children already in the database.
-async fn stored_children(tx: &libsql::Transaction, key: &SegmentKey) -> Result<Vec<SpanRecord>> {
-    let mut rows = tx
-        .query(
-            &format!(
-                "SELECT {SPAN_COLUMNS} FROM spans WHERE project_id = ?1 AND trace_id = ?2 AND segment_id = ?3 AND is_segment = 0"
-            ),
-            (key.0, key.1.as_str(), key.2.as_str()),
-        )
-        .await?;
-    let mut spans = Vec::new();
-    while let Some(row) = rows.next().await? {
-        spans.push(stored_span(&row)?);
-    }
-    Ok(spans)
+/// A streamed transaction stored earlier, as the processor needs it to correct its figures.
+pub struct StoredSegment {
+    /// Its segment span.
+    pub span: SpanRecord,
+    /// Its figures now, and when it ended.
+    pub figures: TransactionPerf,
+    pub end_us: i64,
+    /// Its children in the database.
+    pub children: Vec<SpanRecord>,
 }
 
-/// A streamed transaction of the batch with its figures computed from every child known so far: the
-/// batch's (as the SDK sent them) and the database's (for the ones that came earlier).
-pub(super) async fn with_figures(
-    tx: &libsql::Transaction,
-    t: &TransactionRow,
-    in_batch: &HashMap<SegmentKey, Vec<&SpanRow>>,
-) -> Result<TransactionRow> {
-    let root = &t.record.root;
-    let key = key_of(t.project_id.value(), root, &root.span_id);
-    let mut children: HashMap<String, SpanRecord> = stored_children(tx, &key)
-        .await?
-        .into_iter()
-        .map(|s| (s.span_id.clone(), s))
-        .collect();
-    for row in in_batch.get(&key).into_iter().flatten() {
-        children.insert(row.span.span_id.clone(), row.span.clone());
+impl BatchTx {
+    /// The children of the segment `key` (project, trace id, segment span id) already in the database.
+    /// (They need none of the writes still waiting: a batch's spans are written after its transactions.)
+    pub async fn stored_children(&mut self, key: &RowKey) -> Result<Vec<SpanRecord>> {
+        let mut rows = self
+            .tx
+            .query(
+                &format!(
+                    "SELECT {SPAN_COLUMNS} FROM spans WHERE project_id = ?1 AND trace_id = ?2 AND segment_id = ?3 AND is_segment = 0"
+                ),
+                (key.0, key.1.as_str(), key.2.as_str()),
+            )
+            .await?;
+        let mut spans = Vec::new();
+        while let Some(row) = rows.next().await? {
+            spans.push(stored_span(&row)?);
+        }
+        Ok(spans)
     }
-    let tree = SpanTree::new(root, children.into_values().collect());
-    let (perf, _) = transaction::analyze(&t.record, &tree);
-    Ok(TransactionRow { perf, ..t.clone() })
-}
 
-/// Recomputes the figures of segments stored earlier that received new children in this batch
-/// (`segments`), updating their transaction rows and correcting their rollups. Segments stored in this
-/// very batch are left alone: [`with_figures`] already saw all their children.
-pub(super) async fn correct_late(
-    tx: &libsql::Transaction,
-    segments: impl IntoIterator<Item = SegmentKey>,
-    rollups: &mut RollupWriter,
-) -> Result<()> {
-    for key in segments {
-        let mut rows = tx
+    /// A segment stored earlier with its transaction row and its children, the batch's rows included;
+    /// `None` while its segment span or transaction has not arrived (it will count every child when it
+    /// does).
+    pub async fn stored_segment(&mut self, key: &RowKey) -> Result<Option<StoredSegment>> {
+        // The reads go straight to the transaction: the rows written so far first.
+        self.cached.flush().await?;
+        let mut rows = self
+            .tx
             .query(
                 &format!("SELECT {SPAN_COLUMNS} FROM spans WHERE project_id = ?1 AND trace_id = ?2 AND span_id = ?3 AND is_segment = 1"),
                 (key.0, key.1.as_str(), key.2.as_str()),
             )
             .await?;
         let Some(row) = rows.next().await? else {
-            continue; // The segment span has not arrived yet: it will count every child when it does.
+            return Ok(None);
         };
-        let segment = stored_span(&row)?;
+        let span = stored_span(&row)?;
         drop(rows);
-        let Some((old, end_us)) = stored_figures(tx, &key).await? else {
-            continue;
+        let Some((figures, end_us)) = stored_figures(&self.tx, key).await? else {
+            return Ok(None);
         };
-        let record = model::transaction_from_segment(&segment);
-        let tree = SpanTree::new(&record.root, stored_children(tx, &key).await?);
-        let (new, _) = transaction::analyze(&record, &tree);
-        tx.execute(
-            "UPDATE transactions SET db_time_ms = ?4, view_time_ms = ?5, query_count = ?6, has_n_plus_one = ?7,
+        let children = self.stored_children(key).await?;
+        Ok(Some(StoredSegment {
+            span,
+            figures,
+            end_us,
+            children,
+        }))
+    }
+
+    /// Sets a stored streamed transaction's figures from `old` to `new`, correcting its rollups.
+    pub async fn correct_figures(
+        &mut self,
+        key: &RowKey,
+        record: &TransactionRecord,
+        end_us: i64,
+        old: &TransactionPerf,
+        new: &TransactionPerf,
+    ) -> Result<()> {
+        self.tx
+            .execute(
+                "UPDATE transactions SET db_time_ms = ?4, view_time_ms = ?5, query_count = ?6, has_n_plus_one = ?7,
                 n_plus_one_wasted_ms = ?8, span_count = ?9, spans_truncated = ?10, query_patterns = ?11
              WHERE project_id = ?1 AND trace_id = ?2 AND span_id = ?3",
-            libsql::params![
-                key.0,
-                key.1.as_str(),
-                key.2.as_str(),
-                new.db_time_ms,
-                new.view_time_ms,
-                new.query_count,
-                new.has_n_plus_one.map(i64::from),
-                new.n_plus_one_wasted_ms,
-                new.span_count,
-                new.spans_truncated.map(i64::from),
-                new.patterns_json(),
-            ],
-        )
-        .await?;
-        rollups.correct(key.0, &record, end_us, &old, &new);
+                libsql::params![
+                    key.0,
+                    key.1.as_str(),
+                    key.2.as_str(),
+                    new.db_time_ms,
+                    new.view_time_ms,
+                    new.query_count,
+                    new.has_n_plus_one.map(i64::from),
+                    new.n_plus_one_wasted_ms,
+                    new.span_count,
+                    new.spans_truncated.map(i64::from),
+                    new.patterns_json(),
+                ],
+            )
+            .await?;
+        self.rollups.correct(key.0, record, end_us, old, new);
+        Ok(())
     }
-    Ok(())
 }
 
 /// The figures a stored streamed transaction has now, and when it ended.
 async fn stored_figures(
     tx: &libsql::Transaction,
-    key: &SegmentKey,
+    key: &RowKey,
 ) -> Result<Option<(TransactionPerf, i64)>> {
     let mut rows = tx
         .query(

@@ -26,11 +26,10 @@ use serde::Serialize;
 use crate::process::supervisor::{LoopState, ProcessorHealth, ProcessorReport};
 use crate::queue::gauge::Level;
 use crate::queue::{Queue, QueueGauge};
-use crate::store::{Store, StoreError};
+use crate::store::{HealthCounts as Counts, Store, StoreError};
 
 /// How long counts are reused before the database is asked again.
 const COUNTS_TTL: Duration = Duration::from_secs(10);
-use crate::model::time::{DAY_US, HOUR_US, MINUTE_US};
 
 /// What `/_health` reads, built once per process.
 #[derive(Clone)]
@@ -110,15 +109,6 @@ pub struct Health {
     pub processor: Option<ProcessorReport>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Counts {
-    events_24h: i64,
-    open_issues: i64,
-    transactions_24h: i64,
-    transactions_last_minute: i64,
-    transactions_last_hour: i64,
-}
-
 impl HealthState {
     pub fn new(store: Store, queue: Arc<dyn Queue>, thresholds: QueueThresholds) -> Self {
         Self {
@@ -187,7 +177,10 @@ impl HealthState {
                 return Ok(counts);
             }
         }
-        let counts = read_counts(&self.store, chrono::Utc::now().timestamp_micros()).await?;
+        let counts = self
+            .store
+            .health_counts(chrono::Utc::now().timestamp_micros())
+            .await?;
         *self.counts.lock().expect("not poisoned") = Some((Instant::now(), counts));
         Ok(counts)
     }
@@ -196,35 +189,6 @@ impl HealthState {
 /// Per second or per minute, to two decimals.
 fn rate(count: i64, per: f64) -> f64 {
     (count as f64 / per * 100.0).round() / 100.0
-}
-
-/// The counts, each through a per-project time index (`events (project_id, timestamp)`,
-/// `transactions (project_id, end_time)`), and open issues from the per-status counters.
-async fn read_counts(store: &Store, now_us: i64) -> Result<Counts, StoreError> {
-    let conn = &store.conn();
-    const EVENTS: &str = "SELECT count(*) FROM projects p JOIN events e ON e.project_id = p.id AND e.timestamp >= ?1";
-    const TRANSACTIONS: &str = "SELECT count(*) FROM projects p JOIN transactions t ON t.project_id = p.id AND t.end_time >= ?1";
-    const OPEN: &str =
-        "SELECT coalesce(sum(count), 0) FROM issue_status_counts WHERE status = 'open'";
-    Ok(Counts {
-        events_24h: scalar(conn, EVENTS, [now_us - DAY_US]).await?,
-        open_issues: scalar(conn, OPEN, ()).await?,
-        transactions_24h: scalar(conn, TRANSACTIONS, [now_us - DAY_US]).await?,
-        transactions_last_minute: scalar(conn, TRANSACTIONS, [now_us - MINUTE_US]).await?,
-        transactions_last_hour: scalar(conn, TRANSACTIONS, [now_us - HOUR_US]).await?,
-    })
-}
-
-async fn scalar(
-    conn: &libsql::Connection,
-    sql: &str,
-    params: impl libsql::params::IntoParams,
-) -> Result<i64, StoreError> {
-    let mut rows = conn.query(sql, params).await?;
-    Ok(match rows.next().await? {
-        Some(row) => row.get::<i64>(0)?,
-        None => 0,
-    })
 }
 
 /// `GET /_health`. Merge it next to the UI; it needs no state from it.

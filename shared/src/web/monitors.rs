@@ -6,8 +6,8 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::Response;
 
+use crate::model::check_in::RunStatus;
 use crate::model::time::Ts;
-use crate::monitors::RunStatus;
 use crate::store::{Monitor, Project, Run};
 
 use super::{project_or_404, render, Chrome, WebResult, WebState};

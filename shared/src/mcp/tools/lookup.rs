@@ -104,20 +104,10 @@ pub async fn project_of(store: &Store, issue: &Issue) -> ToolResult<Project> {
 
 /// Tags as sent: an object, or a list of `[key, value]` pairs.
 pub fn tags_of(payload: &Value) -> Vec<(String, String)> {
-    let text = |v: &Value| match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+    let Some(tags) = payload.get("tags") else {
+        return Vec::new();
     };
-    match payload.get("tags") {
-        Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), text(v))).collect(),
-        Some(Value::Array(list)) => list
-            .iter()
-            .filter_map(|p| {
-                let p = p.as_array()?;
-                Some((text(p.first()?), text(p.get(1)?)))
-            })
-            .map(|(k, v)| (k.trim_matches('"').to_owned(), v))
-            .collect(),
-        _ => Vec::new(),
-    }
+    crate::model::tag_pairs(tags)
+        .map(|(k, v)| (k.to_owned(), crate::format::json_text(v)))
+        .collect()
 }

@@ -1,6 +1,7 @@
 //! `get_transaction_spans`: a transaction's span tree, read back from the lake (a classic transaction's
 //! spans are stored nowhere else), indented by depth with durations and offsets from its start.
 
+use crate::model::time::us_to_ms;
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
@@ -195,7 +196,7 @@ pub async fn get_transaction_spans(state: &McpState, a: &Args) -> ToolResult<Ans
                 "{}[{} · +{}] {}{}\n",
                 "  ".repeat(depth),
                 s.duration_ms.map(ms).unwrap_or_else(|| "?".into()),
-                ms((s.start_us - root_start) as f64 / 1000.0),
+                ms(us_to_ms(s.start_us - root_start)),
                 line(s.op.as_deref().unwrap_or("(no op)"), 60),
                 s.description
                     .as_deref()
@@ -259,7 +260,7 @@ fn span_view(s: &SpanFact, root_start: i64) -> SpanView {
         description: s.description.clone(),
         status: s.status.clone(),
         duration_ms: s.duration_ms,
-        offset_ms: (s.start_us - root_start) as f64 / 1000.0,
+        offset_ms: us_to_ms(s.start_us - root_start),
         depth: s.depth,
         sequence: s.sequence,
         group_hash: s.group_hash.clone(),

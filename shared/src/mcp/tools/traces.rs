@@ -1,6 +1,7 @@
 //! `get_trace`: everything one trace id ties together, across projects (a browser and its backend are
 //! often two projects): its transactions in the order they started, and the error events it carried.
 
+use crate::model::time::us_to_ms;
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -86,7 +87,7 @@ pub async fn get_trace(state: &McpState, a: &Args) -> ToolResult<Answer<TraceAns
             md.push_str(&format!(
                 "- [{} · +{}] {} · {}{}{} — project `{slug}` · id `{}`\n",
                 t.duration_ms.map(ms).unwrap_or_else(|| "?".into()),
-                ms((start_of(t) - origin) as f64 / 1000.0),
+                ms(us_to_ms(start_of(t) - origin)),
                 code(&line(&t.name, 200)),
                 line(t.op.as_deref().unwrap_or("(no op)"), 60),
                 t.http_status
@@ -112,7 +113,7 @@ pub async fn get_trace(state: &McpState, a: &Args) -> ToolResult<Answer<TraceAns
             .map(|(slug, t)| TraceTransactionView {
                 transaction: TransactionView::from(t),
                 project: slug.clone(),
-                offset_ms: (start_of(t) - origin) as f64 / 1000.0,
+                offset_ms: us_to_ms(start_of(t) - origin),
             })
             .collect(),
         errors: errors

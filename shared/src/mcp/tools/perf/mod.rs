@@ -36,7 +36,7 @@ const MAX_BUCKETS: i64 = 744;
 const MIN_BUCKETS_ARG: i64 = 4;
 /// Release comparisons without a window look this far back (the transactions' retention).
 const RELEASE_LOOKBACK_DAYS: i64 = 90;
-const HOUR_US: i64 = 3_600_000_000;
+use crate::model::time::HOUR_US;
 
 /// The project, time window and environment a performance tool reads.
 struct Scope {
@@ -112,7 +112,7 @@ async fn scope(store: &Store, a: &Args) -> ToolResult<Scope> {
 }
 
 fn hour_of(us: i64) -> i64 {
-    us.div_euclid(HOUR_US) * HOUR_US
+    crate::model::time::Ts(us).hour_start().0
 }
 
 /// Figures for the answer: the stats, their derived shares, and where the percentiles come from.

@@ -13,7 +13,9 @@
 
 use serde_json::{Map, Value};
 
-use super::schedule::{Schedule, ScheduleError};
+mod schedule;
+
+pub use schedule::{IntervalUnit, Schedule, ScheduleError};
 
 /// What a check-in says about its run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,6 +229,65 @@ pub fn slugify(raw: &str) -> Option<String> {
 
 fn clip(s: &str) -> String {
     s.chars().take(MAX_TEXT).collect()
+}
+
+/// Defaults of an unset `monitor_config` field, as Sentry's: minutes of margin and of runtime, and runs in a
+/// row that open and resolve an issue.
+pub const DEFAULT_MARGIN_MINUTES: i64 = 1;
+pub const DEFAULT_MAX_RUNTIME_MINUTES: i64 = 30;
+pub const DEFAULT_THRESHOLD: i64 = 1;
+
+/// What became of one run, as stored: what the client said (`in_progress`, `ok`, `error`), or what the
+/// evaluation concluded (`missed`: a slot without a check-in; `timeout`: in progress past `max_runtime`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    InProgress,
+    Ok,
+    Error,
+    Missed,
+    Timeout,
+}
+
+impl RunStatus {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "in_progress" => Some(Self::InProgress),
+            "ok" => Some(Self::Ok),
+            "error" => Some(Self::Error),
+            "missed" => Some(Self::Missed),
+            "timeout" => Some(Self::Timeout),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InProgress => "in_progress",
+            Self::Ok => "ok",
+            Self::Error => "error",
+            Self::Missed => "missed",
+            Self::Timeout => "timeout",
+        }
+    }
+
+    /// What the monitor is, when this is its latest run: the word the UI and MCP show.
+    pub fn monitor_state(self) -> &'static str {
+        match self {
+            Self::InProgress => "in progress",
+            Self::Ok => "ok",
+            Self::Error => "failed",
+            Self::Missed => "missed",
+            Self::Timeout => "overrun",
+        }
+    }
+
+    /// Counts toward `failure_issue_threshold`.
+    pub fn is_failure(self) -> bool {
+        match self {
+            Self::Error | Self::Missed | Self::Timeout => true,
+            Self::InProgress | Self::Ok => false,
+        }
+    }
 }
 
 #[cfg(test)]

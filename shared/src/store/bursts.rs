@@ -7,10 +7,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::store::{Store, StoreError};
+use super::{Store, StoreError};
 
 /// The `notifications_sent.kind` of burst alerts.
-pub const KIND: &str = "burst";
+const KIND: &str = "burst";
 use crate::model::time::HOUR_US;
 /// Rows older than this are of no further use (the one-hour rule looks back one hour).
 const KEEP_US: i64 = 2 * 24 * HOUR_US;
@@ -25,72 +25,82 @@ pub struct Burst {
     pub events: i64,
 }
 
-/// Finds bursting open issues and records an alert for each one that had none in the hour before
-/// `now_us`; returns those (the caller sends them). The previous hour is looked at too, so a burst at the
-/// end of an hour is not missed by a check that runs just after it.
-pub async fn claim_bursting(
-    store: &Store,
-    threshold: u64,
-    now_us: i64,
-) -> Result<Vec<Burst>, StoreError> {
-    let conn = &store.conn();
-    let hour = now_us.div_euclid(HOUR_US) * 3_600;
-    // Per project through `issues (project_id, last_seen)`: only issues seen since the previous hour began,
-    // then their hour rows by primary key. `last_seen` is in microseconds, `hour` in seconds.
-    let mut rows = conn
-        .query(
-            "SELECT h.issue_id, i.project_id, h.hour, h.count
+impl Store {
+    /// Finds bursting open issues and records an alert for each one that had none in the hour before
+    /// `now_us`; returns those (the caller sends them). The previous hour is looked at too, so a burst at the
+    /// end of an hour is not missed by a check that runs just after it.
+    pub async fn claim_bursting(
+        &self,
+        threshold: u64,
+        now_us: i64,
+    ) -> Result<Vec<Burst>, StoreError> {
+        let conn = &self.conn();
+        let hour = now_us.div_euclid(HOUR_US) * 3_600;
+        // Per project through `issues (project_id, last_seen)`: only issues seen since the previous hour began,
+        // then their hour rows by primary key. `last_seen` is in microseconds, `hour` in seconds.
+        let mut rows = conn
+            .query(
+                "SELECT h.issue_id, i.project_id, h.hour, h.count
              FROM projects p
              JOIN issues i ON i.project_id = p.id AND i.last_seen >= ?1 * 1000000
              JOIN issue_hours h ON h.issue_id = i.id AND h.hour IN (?1, ?2)
              WHERE i.status = 'open' AND h.count >= ?3
              ORDER BY h.hour DESC, h.count DESC",
-            (hour - 3_600, hour, threshold as i64),
-        )
-        .await?;
-    let mut candidates = Vec::new();
-    while let Some(row) = rows.next().await? {
-        candidates.push(Burst {
-            issue_id: row.get(0)?,
-            project_id: row.get(1)?,
-            hour: row.get(2)?,
-            events: row.get(3)?,
-        });
-    }
-    drop(rows);
-    let mut claimed = Vec::new();
-    for burst in candidates {
-        if claimed.iter().any(|b: &Burst| b.issue_id == burst.issue_id) {
-            continue;
+                (hour - 3_600, hour, threshold as i64),
+            )
+            .await?;
+        let mut candidates = Vec::new();
+        while let Some(row) = rows.next().await? {
+            candidates.push(Burst {
+                issue_id: row.get(0)?,
+                project_id: row.get(1)?,
+                hour: row.get(2)?,
+                events: row.get(3)?,
+            });
         }
-        let inserted = execute_yielding(
-            conn,
-            "INSERT INTO notifications_sent (issue_id, kind, hour, sent_at)
+        drop(rows);
+        let mut claimed = Vec::new();
+        for burst in candidates {
+            if claimed.iter().any(|b: &Burst| b.issue_id == burst.issue_id) {
+                continue;
+            }
+            let inserted = execute_yielding(
+                conn,
+                "INSERT INTO notifications_sent (issue_id, kind, hour, sent_at)
              SELECT ?1, ?2, ?3, ?4
              WHERE NOT EXISTS (
                  SELECT 1 FROM notifications_sent
                  WHERE issue_id = ?1 AND kind = ?2 AND (hour = ?3 OR sent_at > ?4 - ?5))
              ON CONFLICT DO NOTHING",
-            vec![
-                libsql::Value::from(burst.issue_id),
-                KIND.into(),
-                burst.hour.into(),
-                now_us.into(),
-                HOUR_US.into(),
-            ],
+                vec![
+                    libsql::Value::from(burst.issue_id),
+                    KIND.into(),
+                    burst.hour.into(),
+                    now_us.into(),
+                    HOUR_US.into(),
+                ],
+            )
+            .await?;
+            if inserted > 0 {
+                claimed.push(burst);
+            }
+        }
+        execute_yielding(
+            conn,
+            "DELETE FROM notifications_sent WHERE sent_at < ?1",
+            vec![libsql::Value::from(now_us - KEEP_US)],
         )
         .await?;
-        if inserted > 0 {
-            claimed.push(burst);
+        Ok(claimed)
+    }
+
+    /// Makes this handle's connection give up at once on a locked database (see [`execute_yielding`]); for
+    /// the notifier's own handle.
+    pub fn never_wait_in_sqlite(&self) {
+        if let Err(e) = self.conn().busy_timeout(Duration::ZERO) {
+            tracing::warn!(error = %e, "could not clear the notifier connection's busy timeout");
         }
     }
-    execute_yielding(
-        conn,
-        "DELETE FROM notifications_sent WHERE sent_at < ?1",
-        vec![libsql::Value::from(now_us - KEEP_US)],
-    )
-    .await?;
-    Ok(claimed)
 }
 
 /// Runs a write without waiting inside SQLite: the notifier's connection has no busy timeout, and a
@@ -116,14 +126,6 @@ pub(super) async fn execute_yielding(
 }
 
 const SQLITE_BUSY: i32 = 5;
-
-/// Makes `store`'s connection give up at once on a locked database (see [`execute_yielding`]); for a
-/// connection of the notifier's own.
-pub fn never_wait_in_sqlite(store: &Store) {
-    if let Err(e) = store.conn().busy_timeout(Duration::ZERO) {
-        tracing::warn!(error = %e, "could not clear the notifier connection's busy timeout");
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -169,7 +171,7 @@ mod tests {
         count(&store, 3, ten, 500).await;
         count(&store, 4, ten - 3 * 3_600, 500).await;
 
-        let first = claim_bursting(&store, 100, now).await.unwrap();
+        let first = store.claim_bursting(100, now).await.unwrap();
         assert_eq!(
             first,
             vec![Burst {
@@ -181,7 +183,8 @@ mod tests {
             "at the threshold, open, this hour: alerted; below it, ignored or long ago: not"
         );
         assert!(
-            claim_bursting(&store, 100, now + 60_000_000)
+            store
+                .claim_bursting(100, now + 60_000_000)
                 .await
                 .unwrap()
                 .is_empty(),
@@ -190,21 +193,16 @@ mod tests {
 
         // Issue 2 crosses the threshold later in the hour: its own first alert.
         count(&store, 2, ten, 150).await;
-        let later = claim_bursting(&store, 100, now + 120_000_000)
-            .await
-            .unwrap();
+        let later = store.claim_bursting(100, now + 120_000_000).await.unwrap();
         assert_eq!(later.iter().map(|b| b.issue_id).collect::<Vec<_>>(), [2]);
 
         // In the next hour issue 1 is still bursting: 40 minutes after its alert it waits...
         let eleven = ten + 3_600;
         count(&store, 1, eleven, 300).await;
         let at = |secs_after_eleven: i64| (eleven + secs_after_eleven) * 1_000_000;
-        assert!(claim_bursting(&store, 100, at(600))
-            .await
-            .unwrap()
-            .is_empty());
+        assert!(store.claim_bursting(100, at(600)).await.unwrap().is_empty());
         // ...and an hour after it, it is alerted again, about the new hour.
-        let again = claim_bursting(&store, 100, at(1_900)).await.unwrap();
+        let again = store.claim_bursting(100, at(1_900)).await.unwrap();
         assert_eq!(
             again
                 .iter()
@@ -222,7 +220,7 @@ mod tests {
         seed(&store, 1, project, (ten + 3_590) * 1_000_000, "open").await;
         count(&store, 1, ten, 120).await;
         let just_after = (ten + 3_600 + 20) * 1_000_000;
-        let due = claim_bursting(&store, 100, just_after).await.unwrap();
+        let due = store.claim_bursting(100, just_after).await.unwrap();
         assert_eq!(
             due.iter().map(|b| (b.issue_id, b.hour)).collect::<Vec<_>>(),
             [(1, ten)]
