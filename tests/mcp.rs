@@ -738,7 +738,7 @@ async fn performance_tools_answer_from_ingested_transactions() {
         "{md}"
     );
     assert!(
-        md.contains("[200.0 ms · +0.0 ms] http.server — GET /checkout"),
+        md.contains("[200 ms · +0.00 ms] http.server — GET /checkout"),
         "{md}"
     );
     assert!(md.contains("×6"), "{md}");

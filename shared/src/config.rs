@@ -10,6 +10,11 @@ use crate::protocol::Limits;
 use crate::secret::{is_loopback_url, Secret};
 use crate::store::Journal;
 
+// Settings types live with the modules that use them (config is the last layer); read here.
+pub use crate::http_server::EdgeLimits;
+pub use crate::notify::{NotifyConfig, SmtpAuth, SmtpConfig, SmtpTls};
+pub use crate::web::auth::{OidcConfig, SignInConfig};
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `SPLAT_BIND`, default `127.0.0.1:3030`.
@@ -75,165 +80,6 @@ pub struct Config {
     pub test_panic_marker: Option<String>,
     /// What the network edge may hold: ingest memory, connections and their timeouts.
     pub edge: EdgeLimits,
-}
-
-/// Bounds on what clients can make the server hold (see [`crate::http_server`] and [`crate::ingest`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EdgeLimits {
-    /// `SPLAT_INGEST_MEMORY_BYTES`, default 128 MiB: request bodies, raw and decompressed, held by ingest at
-    /// once across all requests. Past it ingest answers 503 with `Retry-After`; a request that could never fit
-    /// gets 413. A small machine's worth: a hundred envelopes of 1 MiB at once, or one of 40 MiB (an envelope
-    /// holds two to three times its decompressed size while it is decoded and queued).
-    pub ingest_memory_bytes: usize,
-    /// `SPLAT_MAX_CONNECTIONS`, default 512 (`splat serve`): open connections; more wait in the listen backlog.
-    /// Under the common 1,024 open-files limit with room for the database and lake files.
-    pub max_connections: usize,
-    /// `SPLAT_HEADER_TIMEOUT_SECS`, default 30 (`splat serve`): to send a request's headers, counted from the
-    /// connection's start or the previous response, so it is also the keep-alive idle timeout.
-    pub header_timeout: Duration,
-    /// `SPLAT_REQUEST_TIMEOUT_SECS`, default 60 (`splat serve`): from a request's headers to its answer, body
-    /// included (a body trickled a byte a second is cut off with 408).
-    pub request_timeout: Duration,
-}
-
-/// How the UI is guarded. Ingest, `/mcp` and `/_health` never are.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SignInConfig {
-    /// No sign-in variable is set: the UI is open to whoever reaches it (a VPN, a proxy in front).
-    Open,
-    /// Every variable is set: pages need an OpenID Connect sign-in by an allowed user.
-    Oidc(OidcConfig),
-    /// Some are set but not all: the UI refuses to serve (500 with this reason) rather than run open by
-    /// mistake. The reason names the missing variables, never a value.
-    Incomplete(String),
-}
-
-/// OpenID Connect sign-in (the seed's `OIDC_*` and `SPLAT_ALLOWED_*` variables).
-#[derive(Clone, PartialEq, Eq)]
-pub struct OidcConfig {
-    /// `OIDC_DISCOVERY_URL`: the issuer (its `/.well-known/openid-configuration` suffix is optional).
-    pub issuer: String,
-    /// `OIDC_CLIENT_ID` and `OIDC_CLIENT_SECRET`: this Splat as a client of the provider.
-    pub client_id: String,
-    pub client_secret: String,
-    /// `OIDC_REDIRECT_URI`: where the provider sends the browser back; default `<base>/auth/callback`,
-    /// with `SPLAT_PUBLIC_URL` or else the host the browser used as the base.
-    pub redirect_uri: Option<String>,
-    /// `SPLAT_ALLOWED_USERS`: comma-separated email addresses.
-    pub allowed_users: Vec<String>,
-    /// `SPLAT_ALLOWED_DOMAINS`: comma-separated domains; `example.com` also allows its subdomains,
-    /// `*.example.com` only its subdomains.
-    pub allowed_domains: Vec<String>,
-    /// `SPLAT_SESSION_SECRET` (32 characters or more): signs the session cookies. Required in Lambda,
-    /// where any instance answers any request; `splat serve` makes one in its data directory when unset.
-    pub session_secret: Option<String>,
-    /// `OIDC_ALLOW_MISSING_EMAIL_VERIFIED=true`: accept an ID token without an `email_verified` claim, for
-    /// providers that never send one (Entra ID). Off by default: the claim must be `true`.
-    pub allow_missing_email_verified: bool,
-}
-
-impl std::fmt::Debug for OidcConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OidcConfig")
-            .field("issuer", &self.issuer)
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"<redacted>")
-            .field("redirect_uri", &self.redirect_uri)
-            .field("allowed_users", &self.allowed_users)
-            .field("allowed_domains", &self.allowed_domains)
-            .field(
-                "session_secret",
-                &self.session_secret.as_ref().map(|_| "<redacted>"),
-            )
-            .field(
-                "allow_missing_email_verified",
-                &self.allow_missing_email_verified,
-            )
-            .finish()
-    }
-}
-
-/// Notification channels; each one is on when its variables are set.
-#[derive(Debug, Clone, Default)]
-pub struct NotifyConfig {
-    /// `SPLAT_ADMIN_EMAILS`: comma-separated recipients of email alerts.
-    pub admin_emails: Vec<String>,
-    /// `SPLAT_EMAIL_FROM`, default `splat@localhost`.
-    pub email_from: String,
-    /// `SMTP_ADDRESS` and the other `SMTP_*`: email is sent when this and `SPLAT_ADMIN_EMAILS` are set.
-    pub smtp: Option<SmtpConfig>,
-    /// `SPLAT_WEBHOOK_URL`: every alert is POSTed there as JSON.
-    pub webhook_url: Option<Secret>,
-    /// `SPLAT_NTFY_URL`: the full ntfy topic URL (`https://ntfy.sh/my-topic`).
-    pub ntfy_url: Option<Secret>,
-    /// `SPLAT_NTFY_TOKEN`: sent as `Authorization: Bearer` to ntfy.
-    pub ntfy_token: Option<Secret>,
-    /// `SPLAT_NTFY_PRIORITY`: min, low, default (default), high or max.
-    pub ntfy_priority: String,
-    /// `SPLAT_BURST_THRESHOLD`, default 1000 (the seed's): events in one hour at which an issue is bursting.
-    pub burst_threshold: u64,
-    /// `SPLAT_MAX_ALERTS_PER_PROJECT_HOUR`, default 20: alerts per project and clock hour; past it one
-    /// digest says how many more were held back.
-    pub max_alerts_per_project_hour: u64,
-    /// `SPLAT_ALERT_OUTBOX=true`: the Lambda processor and monitor tick put each alert in the bucket's
-    /// `alerts/` outbox for the notify function instead of delivering it (see [`crate::notify::outbox`]).
-    pub alert_outbox: bool,
-}
-
-impl NotifyConfig {
-    /// Whether any channel is configured.
-    pub fn any_channel(&self) -> bool {
-        (self.smtp.is_some() && !self.admin_emails.is_empty())
-            || self.webhook_url.is_some()
-            || self.ntfy_url.is_some()
-    }
-}
-
-/// How to reach the SMTP server (the seed's Rails `SMTP_*` variables).
-#[derive(Clone)]
-pub struct SmtpConfig {
-    /// `SMTP_ADDRESS`: host name.
-    pub host: String,
-    /// `SMTP_PORT`, default 25 (465 means TLS from the first byte).
-    pub port: u16,
-    /// `SMTP_DOMAIN`: the name this client gives in `EHLO`.
-    pub domain: Option<String>,
-    /// `SMTP_USER_NAME` (or `SMTP_USERNAME`) and `SMTP_PASSWORD`: log in when set.
-    pub username: Option<String>,
-    pub password: Option<String>,
-    /// `SMTP_AUTHENTICATION`: `plain` (default) or `login`.
-    pub authentication: SmtpAuth,
-    /// `SMTP_STARTTLS_AUTO`: `true` (default: STARTTLS when the server offers it), `false` (never), or
-    /// `always` (refuse a server without it). Port 465 always uses TLS from the start.
-    pub tls: SmtpTls,
-}
-
-impl std::fmt::Debug for SmtpConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SmtpConfig")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("domain", &self.domain)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .field("authentication", &self.authentication)
-            .field("tls", &self.tls)
-            .finish()
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SmtpAuth {
-    Plain,
-    Login,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SmtpTls {
-    None,
-    Opportunistic,
-    Required,
-    Wrapper,
 }
 
 impl Config {

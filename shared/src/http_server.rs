@@ -28,7 +28,24 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::config::EdgeLimits;
+/// Bounds on what clients can make the server hold (this module's server, and ingest's body budget).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgeLimits {
+    /// `SPLAT_INGEST_MEMORY_BYTES`, default 128 MiB: request bodies, raw and decompressed, held by ingest at
+    /// once across all requests. Past it ingest answers 503 with `Retry-After`; a request that could never fit
+    /// gets 413. A small machine's worth: a hundred envelopes of 1 MiB at once, or one of 40 MiB (an envelope
+    /// holds two to three times its decompressed size while it is decoded and queued).
+    pub ingest_memory_bytes: usize,
+    /// `SPLAT_MAX_CONNECTIONS`, default 512 (`splat serve`): open connections; more wait in the listen backlog.
+    /// Under the common 1,024 open-files limit with room for the database and lake files.
+    pub max_connections: usize,
+    /// `SPLAT_HEADER_TIMEOUT_SECS`, default 30 (`splat serve`): to send a request's headers, counted from the
+    /// connection's start or the previous response, so it is also the keep-alive idle timeout.
+    pub header_timeout: Duration,
+    /// `SPLAT_REQUEST_TIMEOUT_SECS`, default 60 (`splat serve`): from a request's headers to its answer, body
+    /// included (a body trickled a byte a second is cut off with 408).
+    pub request_timeout: Duration,
+}
 
 /// How long shutdown waits for requests in progress.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);

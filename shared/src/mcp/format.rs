@@ -5,11 +5,11 @@
 use crate::model::{Breadcrumb, Event, Frame, Stacktrace};
 use crate::store::{Issue, Project};
 
-/// Microseconds since the epoch as ISO 8601 UTC, to the second.
+pub use crate::format::{ms, opt_ms};
+
+/// Microseconds since the epoch as ISO 8601 UTC, to the second (as the UI writes it).
 pub fn iso(us: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(us)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_else(|| us.to_string())
+    crate::model::time::Ts(us).iso()
 }
 
 /// Text from an SDK inside inline code: backticks and newlines cannot break out of it.
@@ -178,19 +178,6 @@ pub fn breadcrumbs_markdown(crumbs: &[Breadcrumb], max: usize) -> String {
         ));
     }
     out
-}
-
-/// A number of milliseconds for people.
-pub fn ms(v: f64) -> String {
-    if v.abs() >= 10_000.0 {
-        format!("{:.2} s", v / 1000.0)
-    } else {
-        format!("{v:.1} ms")
-    }
-}
-
-pub fn opt_ms(v: Option<f64>) -> String {
-    v.map(ms).unwrap_or_else(|| "—".into())
 }
 
 pub fn pct(v: f64) -> String {

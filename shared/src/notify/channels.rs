@@ -18,7 +18,7 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::{message, Alert, RetryPolicy};
-use crate::config::{NotifyConfig, SmtpAuth, SmtpConfig, SmtpTls};
+use super::{NotifyConfig, SmtpAuth, SmtpConfig, SmtpTls};
 use crate::secret::{redact_url, Secret};
 
 /// hyper's client over rustls; also what UI sign-in talks to its OpenID provider with.

@@ -22,14 +22,15 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::config::NotifyConfig;
 use crate::store::{Issue, IssueChange, Project, Store, Verdict};
 
 pub mod channels;
 pub mod message;
 pub mod outbox;
+mod settings;
 
 pub use channels::Channels;
+pub use settings::{NotifyConfig, SmtpAuth, SmtpConfig, SmtpTls};
 
 /// What happened to the issue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -26,6 +26,7 @@ mod oidc;
 #[cfg(not(feature = "oidc"))]
 #[path = "no_oidc.rs"]
 mod oidc;
+mod settings;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -43,9 +44,9 @@ use subtle::ConstantTimeEq;
 
 pub use allowlist::Allowlist;
 pub use cookie::Signer;
+pub use settings::{OidcConfig, SignInConfig};
 
 use super::{assets, csrf, front_door, is_local_path, request_base, WebError, WebState};
-use crate::config::{OidcConfig, SignInConfig};
 use crate::secret::Secret;
 
 /// The cookies' names, and the labels their signatures are bound to. Over https the browser gets them

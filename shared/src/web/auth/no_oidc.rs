@@ -1,8 +1,8 @@
 //! Built without the `oidc` feature (the ingest, processor and MCP functions): sign-in cannot be
 //! offered, so a UI configured for it refuses to serve rather than run open. [`Provider`] has no values.
 
+use super::OidcConfig;
 use super::{Flow, Identity};
-use crate::config::OidcConfig;
 
 pub enum Provider {}
 

@@ -16,8 +16,8 @@ use openidconnect::{
 };
 use tokio::sync::RwLock;
 
+use super::OidcConfig;
 use super::{Flow, Identity};
-use crate::config::OidcConfig;
 use crate::notify::channels::{http_client, HttpClient};
 
 /// How long discovery (endpoints and signing keys) is trusted before it is fetched again.
