@@ -128,23 +128,26 @@ const LAST_SNAPSHOT: &str =
     "SELECT snapshot_id, schema_version, next_catalog_id, next_file_id FROM ducklake_snapshot
     ORDER BY snapshot_id DESC LIMIT 1";
 
+/// The reads registering files starts with (the newest snapshot, table totals, column bounds), for a
+/// caller that reads ahead: nothing but registering changes what they read.
+pub fn state_reads() -> Vec<(&'static str, Vec<libsql::Value>)> {
+    vec![
+        (LAST_SNAPSHOT, Vec::new()),
+        (
+            "SELECT table_id, record_count, next_row_id, file_size_bytes FROM ducklake_table_stats",
+            Vec::new(),
+        ),
+        (
+            "SELECT table_id, column_id, contains_null, contains_nan, min_value, max_value
+             FROM ducklake_table_column_stats",
+            Vec::new(),
+        ),
+    ]
+}
+
 impl Stats {
     async fn read(tx: &mut impl CatalogTx) -> Result<Self> {
-        let mut found = tx
-            .reads(vec![
-                (LAST_SNAPSHOT, Vec::new()),
-                (
-                    "SELECT table_id, record_count, next_row_id, file_size_bytes FROM ducklake_table_stats",
-                    Vec::new(),
-                ),
-                (
-                    "SELECT table_id, column_id, contains_null, contains_nan, min_value, max_value
-                     FROM ducklake_table_column_stats",
-                    Vec::new(),
-                ),
-            ])
-            .await?
-            .into_iter();
+        let mut found = tx.reads(state_reads()).await?.into_iter();
         let mut next = || found.next().unwrap_or_default();
         let last_snapshot = next().into_iter().next().unwrap_or_default();
         let totals = next()

@@ -24,6 +24,10 @@ pub async fn commit(
     lake: Option<&LakeWriter>,
 ) -> Result<Vec<IssueChange>, StoreError> {
     let mut tx = store.begin_batch().await?;
+    // What the batch reads before its writes, read at once: on a libSQL server this and BEGIN are its
+    // first request, and its writes with COMMIT the second (a third only for streamed segments that
+    // received children late: they are read back with this batch's spans).
+    tx.read_ahead(batch, lake.is_some()).await?;
     let mut facts = LakeFacts::default();
     let changes = write_events(&mut tx, &batch.events, &mut facts).await?;
     // Which rows are new is known before writing them: the keys stored before, read at once.
@@ -193,10 +197,7 @@ async fn correct_late_segments(
     tx: &mut BatchTx,
     segments: BTreeSet<RowKey>,
 ) -> Result<(), StoreError> {
-    for key in segments {
-        let Some(stored) = tx.stored_segment(&key).await? else {
-            continue;
-        };
+    for (key, stored) in tx.stored_segments(&segments).await? {
         let record = model::transaction_from_segment(&stored.span);
         let tree = SpanTree::new(&record.root, stored.children);
         let (new, _) = transaction::analyze(&record, &tree);

@@ -19,24 +19,30 @@ use super::{now_us, LedgerKey, Result, Store};
 /// that already exist (same event id, same span) are kept as they were, so replaying a batch changes
 /// nothing. Issues and rollups are gathered per row and written by [`BatchTx::flush_issues_and_rollups`].
 pub struct BatchTx {
-    // Before `tx`: its prepared statements go before the transaction ends. (The streamed transactions'
-    // reads and corrections, in `segments`, go straight to `tx`.)
+    // Before `tx`: its prepared statements go before the transaction ends.
     pub(super) cached: Cached,
-    pub(super) tx: libsql::Transaction,
+    /// On a local file; on a libSQL server `cached` holds the transaction on its connection's stream.
+    tx: Option<libsql::Transaction>,
     issues: IssueWriter,
     pub(super) rollups: RollupWriter,
 }
 
 impl Store {
-    /// Opens a batch's write transaction. On a libSQL server its writes wait and leave together with the
-    /// next read (see [`Cached`]).
+    /// Opens a batch's write transaction. On a libSQL server nothing is sent yet: BEGIN, then the writes,
+    /// wait and leave together with the next read (see [`Cached`]).
     pub async fn begin_batch(&self) -> Result<BatchTx> {
-        let tx = self
-            .conn()
-            .transaction_with_behavior(libsql::TransactionBehavior::Immediate)
-            .await?;
+        let (cached, tx) = if self.remote {
+            // A connection of its own (`conn` gives a new one on a server): its stream is the transaction's.
+            (Cached::begin_on_server(&self.conn()), None)
+        } else {
+            let tx = self
+                .conn()
+                .transaction_with_behavior(libsql::TransactionBehavior::Immediate)
+                .await?;
+            (Cached::new(&tx), Some(tx))
+        };
         Ok(BatchTx {
-            cached: Cached::batching(&tx, self.remote),
+            cached,
             tx,
             issues: IssueWriter::default(),
             rollups: RollupWriter::default(),
@@ -45,6 +51,29 @@ impl Store {
 }
 
 impl BatchTx {
+    /// Reads ahead everything `batch` will read before its first write (stored events, issues and the next
+    /// issue id, stored transaction and span keys, the children of its streamed transactions, its rollup
+    /// cells and, when it writes `lake` files, the catalog's state): on a libSQL server, one request with
+    /// BEGIN. The later reads are then answered without a request. Nothing on a local file.
+    pub async fn read_ahead(&mut self, batch: &super::WriteBatch, lake: bool) -> Result<()> {
+        let mut reads = IssueWriter::stored_reads(&batch.events)?;
+        reads.extend(stored_key_reads(&batch.transactions, &batch.spans)?);
+        let streamed = batch.transactions.iter().filter(|t| t.source == "span");
+        reads.extend(super::segments::children_reads(streamed.map(|t| {
+            let root = &t.record.root;
+            (
+                t.project_id.value(),
+                root.trace_id.clone(),
+                root.span_id.clone(),
+            )
+        })));
+        reads.extend(RollupWriter::cell_reads_of(&batch.transactions));
+        if lake {
+            reads.extend(crate::lake::catalog::state_reads());
+        }
+        self.cached.read_ahead(reads).await
+    }
+
     /// Reads which of `events` are stored and the issues their hashes belong to, before any is recorded.
     pub async fn load_issues(&mut self, events: &[EventRow]) -> Result<()> {
         self.issues.load_stored(&mut self.cached, events).await
@@ -206,7 +235,9 @@ impl BatchTx {
     /// Commits. On a server the last writes go with COMMIT; `commit()` then has nothing left to send.
     pub async fn commit(self) -> Result<()> {
         self.cached.send_with_commit().await?;
-        self.tx.commit().await?;
+        if let Some(tx) = self.tx {
+            tx.commit().await?;
+        }
         Ok(())
     }
 }
@@ -218,24 +249,15 @@ async fn stored_keys(
     transactions: &[TransactionRow],
     spans: &[SpanRow],
 ) -> Result<(HashSet<RowKey>, HashSet<RowKey>)> {
-    let wanted: [(&'static str, Vec<_>); 2] = [
-        (
-            STORED_TRANSACTIONS,
-            transactions.iter().map(transaction_key).collect(),
-        ),
-        (STORED_SPANS, spans.iter().map(span_key).collect()),
-    ];
-    let mut queries = Vec::new();
-    for (sql, keys) in wanted.iter().filter(|(_, keys)| !keys.is_empty()) {
-        let json = serde_json::to_string(keys)
-            .map_err(|e| super::StoreError::Invalid(format!("row keys: {e}")))?;
-        queries.push((*sql, vec![libsql::Value::Text(json)]));
-    }
-    let mut found = cached.reads(queries).await?.into_iter();
-    let [transactions, spans] = wanted.map(|(_, keys)| {
-        let rows = match keys.is_empty() {
-            true => Vec::new(),
-            false => found.next().unwrap_or_default(),
+    let mut found = cached
+        .reads(stored_key_reads(transactions, spans)?)
+        .await?
+        .into_iter();
+    let wanted = [!transactions.is_empty(), !spans.is_empty()];
+    let [transactions, spans] = wanted.map(|wanted| {
+        let rows = match wanted {
+            false => Vec::new(),
+            true => found.next().unwrap_or_default(),
         };
         let key = |row: Vec<libsql::Value>| match &row[..] {
             [libsql::Value::Integer(p), libsql::Value::Text(t), libsql::Value::Text(s)] => {
@@ -246,6 +268,27 @@ async fn stored_keys(
         rows.into_iter().filter_map(key).collect()
     });
     Ok((transactions, spans))
+}
+
+/// The reads of [`stored_keys`]: one for the transactions and one for the spans, each if there are any.
+fn stored_key_reads(
+    transactions: &[TransactionRow],
+    spans: &[SpanRow],
+) -> Result<Vec<(&'static str, Vec<libsql::Value>)>> {
+    let wanted: [(&'static str, Vec<_>); 2] = [
+        (
+            STORED_TRANSACTIONS,
+            transactions.iter().map(transaction_key).collect(),
+        ),
+        (STORED_SPANS, spans.iter().map(span_key).collect()),
+    ];
+    let mut reads = Vec::new();
+    for (sql, keys) in wanted.iter().filter(|(_, keys)| !keys.is_empty()) {
+        let json = serde_json::to_string(keys)
+            .map_err(|e| super::StoreError::Invalid(format!("row keys: {e}")))?;
+        reads.push((*sql, vec![libsql::Value::Text(json)]));
+    }
+    Ok(reads)
 }
 
 const STORED_TRANSACTIONS: &str = "SELECT t.project_id, t.trace_id, t.span_id FROM json_each(?1) j JOIN transactions t

@@ -5,9 +5,11 @@
 //! On a libSQL server every statement is a round trip (Hrana over HTTP), and libsql's client has no call
 //! that sends several statements with their parameters at once. There, writes whose result nobody reads
 //! ([`Cached::write`]) wait in a buffer with their values written into the SQL ([`literal`]), and leave
-//! with the next read ([`Cached::reads`] sends several) or [`Cached::flush`] as one Hrana batch on the
-//! transaction's stream: in order, inside the same transaction, so the database ends the same as with one
-//! request per statement. [`Cached::send_with_commit`] sends the last of them with COMMIT.
+//! with the next read ([`Cached::reads`] sends several) as one Hrana batch on the
+//! connection's stream: in order, inside the same transaction, so the database ends the same as with one
+//! request per statement. The transaction's BEGIN waits in that buffer too ([`Cached::begin_on_server`]),
+//! so it leaves with the first reads, and [`Cached::send_with_commit`] sends the last writes with COMMIT:
+//! a batch that reads everything it needs at once ([`Cached::read_ahead`]) takes two requests in all.
 
 use std::collections::HashMap;
 
@@ -21,7 +23,14 @@ pub(crate) struct Cached {
     statements: HashMap<&'static str, libsql::Statement>,
     /// On a server: the writes not sent yet, each a complete statement. `None` on a local file.
     pending: Option<Vec<String>>,
+    /// On a server: reads sent ahead, by their statement, each answered once from here.
+    ahead: HashMap<String, Rows>,
+    /// On a server: BEGIN has been sent and neither COMMIT nor ROLLBACK yet.
+    open: bool,
 }
+
+/// A read's rows, as values.
+pub(crate) type Rows = Vec<Vec<libsql::Value>>;
 
 impl Cached {
     /// Every statement runs when it is called (a local file: a call costs no round trip).
@@ -30,15 +39,19 @@ impl Cached {
             conn: conn.clone(),
             statements: HashMap::new(),
             pending: None,
+            ahead: HashMap::new(),
+            open: false,
         }
     }
 
-    /// On a libSQL server (`remote`), writes wait for the next read or [`Cached::flush`].
-    pub fn batching(conn: &libsql::Connection, remote: bool) -> Self {
-        Self {
-            pending: remote.then(Vec::new),
-            ..Self::new(conn)
-        }
+    /// A write transaction on a libSQL server, on `conn`'s own stream (a connection of its own: nothing
+    /// else may run on it meanwhile). BEGIN IMMEDIATE waits with the writes and leaves with the first
+    /// reads; writes wait for the next read or the commit. Dropped before
+    /// [`Cached::send_with_commit`], the transaction is rolled back.
+    pub fn begin_on_server(conn: &libsql::Connection) -> Self {
+        let mut cached = Self::new(conn);
+        cached.pending = Some(vec!["BEGIN IMMEDIATE".into()]);
+        cached
     }
 
     async fn statement(&mut self, sql: &'static str) -> Result<&libsql::Statement> {
@@ -51,21 +64,13 @@ impl Cached {
         Ok(statement)
     }
 
-    /// A write whose result is not needed: on a server it waits for the next read or `flush`.
+    /// A write whose result is not needed: on a server it waits for the next read or the commit.
     pub async fn write(&mut self, sql: &'static str, params: impl IntoParams) -> Result<()> {
         match &mut self.pending {
             Some(pending) => pending.push(with_values(sql, params)?),
             None => {
                 self.statement(sql).await?.execute(params).await?;
             }
-        }
-        Ok(())
-    }
-
-    /// Sends the waiting writes, if any (before a statement that does not go through this cache).
-    pub async fn flush(&mut self) -> Result<()> {
-        if self.pending.as_ref().is_some_and(|p| !p.is_empty()) {
-            self.send(Vec::new()).await?;
         }
         Ok(())
     }
@@ -77,17 +82,22 @@ impl Cached {
         if let Some(pending) = &mut self.pending {
             pending.push("COMMIT".into());
             self.send(Vec::new()).await?;
+            // Sent whole, the COMMIT ended the transaction; a failed step before it skips it, and closing
+            // the stream (libsql closes it with a COMMIT) rolls it back.
+            self.open = false;
         }
         Ok(())
     }
 
     /// The waiting writes, then `reads`, in one request; the rows of each of `reads`.
-    async fn send(&mut self, reads: Vec<String>) -> Result<Vec<Vec<Vec<libsql::Value>>>> {
+    async fn send(&mut self, reads: Vec<String>) -> Result<Vec<Rows>> {
         let mut statements = self
             .pending
             .as_mut()
             .map(std::mem::take)
             .unwrap_or_default();
+        // From here the server may hold the write lock until the transaction ends.
+        self.open |= statements.first().is_some_and(|s| s.starts_with("BEGIN"));
         let writes = statements.len();
         statements.extend(reads);
         // A newline before each `;`: a statement ending in a `--` comment would swallow it.
@@ -120,35 +130,67 @@ impl Cached {
         Ok(self.statement(sql).await?.execute(params).await? as u64)
     }
 
-    /// Several reads at once (on a server, in one request with the waiting writes); each one's rows.
+    /// Reads whose answers the transaction will ask for later, sent now (on a server, with the waiting
+    /// writes, in one request): a later identical read is answered from here, once, without a request. Only
+    /// for reads that nothing written in between changes. On a local file, nothing (a read costs no trip).
+    pub async fn read_ahead(
+        &mut self,
+        queries: Vec<(&'static str, Vec<libsql::Value>)>,
+    ) -> Result<()> {
+        if self.pending.is_none() || queries.is_empty() {
+            return Ok(());
+        }
+        let statements = statements(queries)?;
+        let rows = self.send(statements.clone()).await?;
+        self.ahead.extend(statements.into_iter().zip(rows));
+        Ok(())
+    }
+
+    /// Several reads at once (on a server, in one request with the waiting writes, less those read
+    /// ahead); each one's rows.
     pub async fn reads(
         &mut self,
         queries: Vec<(&'static str, Vec<libsql::Value>)>,
-    ) -> Result<Vec<Vec<Vec<libsql::Value>>>> {
+    ) -> Result<Vec<Rows>> {
         if self.pending.is_some() && !queries.is_empty() {
-            let statements = queries
-                .into_iter()
-                .map(|(sql, params)| with_values(sql, params))
-                .collect::<Result<Vec<_>>>()?;
-            return self.send(statements).await;
+            let statements = statements(queries)?;
+            let unanswered: Vec<String> = statements
+                .iter()
+                .filter(|s| !self.ahead.contains_key(*s))
+                .cloned()
+                .collect();
+            let mut sent = match unanswered.is_empty() {
+                // Every answer is here: the waiting writes keep waiting.
+                true => Vec::new(),
+                false => self.send(unanswered).await?,
+            }
+            .into_iter();
+            return Ok(statements
+                .iter()
+                .map(|s| match self.ahead.remove(s) {
+                    Some(rows) => rows,
+                    None => sent.next().unwrap_or_default(),
+                })
+                .collect());
         }
         let mut all = Vec::with_capacity(queries.len());
         for (sql, params) in queries {
-            all.push(self.rows(sql, params).await?);
+            all.push(self.local_rows(sql, params).await?);
         }
         Ok(all)
     }
 
     /// Every row a statement returns, as values (on a server, sent with the waiting writes).
-    pub async fn rows(
-        &mut self,
-        sql: &'static str,
-        params: impl IntoParams,
-    ) -> Result<Vec<Vec<libsql::Value>>> {
+    pub async fn rows(&mut self, sql: &'static str, params: impl IntoParams) -> Result<Rows> {
         if self.pending.is_some() {
-            let statement = with_values(sql, params)?;
-            return Ok(self.send(vec![statement]).await?.pop().unwrap_or_default());
+            let read = vec![(sql, positional(params)?)];
+            return Ok(self.reads(read).await?.pop().unwrap_or_default());
         }
+        self.local_rows(sql, params).await
+    }
+
+    /// Every row of a statement run now (a local file).
+    async fn local_rows(&mut self, sql: &'static str, params: impl IntoParams) -> Result<Rows> {
         let statement = self.statement(sql).await?;
         let rows = collect(statement.query(params).await?).await;
         // A statement left mid-result would keep the transaction from committing.
@@ -184,6 +226,31 @@ impl Cached {
     }
 }
 
+/// A transaction left open on the server (an error before its commit) is rolled back now rather than when
+/// the server expires its stream, which would hold the write lock until then. Best effort, as libsql's own
+/// transactions do it: the stream's expiry rolls it back anyway.
+impl Drop for Cached {
+    fn drop(&mut self) {
+        if !self.open {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let conn = self.conn.clone();
+            runtime.spawn(async move {
+                let _ = conn.execute("ROLLBACK", ()).await;
+            });
+        }
+    }
+}
+
+/// Statements with their values written in, as a server receives them.
+fn statements(queries: Vec<(&'static str, Vec<libsql::Value>)>) -> Result<Vec<String>> {
+    queries
+        .into_iter()
+        .map(|(sql, params)| with_values(sql, params))
+        .collect()
+}
+
 /// The lake registers a batch's files in the batch's own transaction, its writes batched with the rest.
 impl crate::lake::CatalogTx for Cached {
     async fn write(
@@ -197,12 +264,12 @@ impl crate::lake::CatalogTx for Cached {
     async fn reads(
         &mut self,
         queries: Vec<(&'static str, Vec<libsql::Value>)>,
-    ) -> Result<Vec<Vec<Vec<libsql::Value>>>, crate::lake::LakeError> {
+    ) -> Result<Vec<Rows>, crate::lake::LakeError> {
         Ok(Cached::reads(self, queries).await?)
     }
 }
 
-async fn collect(mut rows: libsql::Rows) -> Result<Vec<Vec<libsql::Value>>> {
+async fn collect(mut rows: libsql::Rows) -> Result<Rows> {
     let mut all = Vec::new();
     while let Some(row) = rows.next().await? {
         all.push(
@@ -214,18 +281,21 @@ async fn collect(mut rows: libsql::Rows) -> Result<Vec<Vec<libsql::Value>>> {
     Ok(all)
 }
 
+/// The values of positional parameters (the only kind a batched statement takes).
+fn positional(params: impl IntoParams) -> Result<Vec<libsql::Value>> {
+    match params.into_params()? {
+        Params::None => Ok(Vec::new()),
+        Params::Positional(values) => Ok(values),
+        Params::Named(_) => Err(StoreError::Invalid(
+            "named parameters in a batched statement".into(),
+        )),
+    }
+}
+
 /// `sql` with each `?N` (or bare `?`) replaced by its value as an SQL literal. Quoted text and comments in
 /// `sql` (always Splat's own constant text) are copied as they are.
 fn with_values(sql: &str, params: impl IntoParams) -> Result<String> {
-    let values = match params.into_params()? {
-        Params::None => Vec::new(),
-        Params::Positional(values) => values,
-        Params::Named(_) => {
-            return Err(StoreError::Invalid(
-                "named parameters in a batched write".into(),
-            ))
-        }
-    };
+    let values = positional(params)?;
     let mut out = String::with_capacity(sql.len() + 64);
     let (mut chars, mut previous) = (sql.chars().peekable(), 0usize);
     while let Some(c) = chars.next() {

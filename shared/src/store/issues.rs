@@ -76,43 +76,14 @@ fn json_keys(keys: &impl serde::Serialize) -> Result<libsql::Value> {
 impl IssueWriter {
     /// Finds which of the batch's events are already stored, which issues (with their status) their
     /// grouping hashes belong to, and the next issue id: one statement each (the keys as a JSON array)
-    /// rather than one per event, sent together (against a libSQL server, one round trip). The batch's transaction holds the
-    /// write lock, so what is read here stays true until it commits, but for this writer's own changes.
+    /// rather than one per event, sent together (against a libSQL server, one round trip, or none when
+    /// read ahead). The batch's transaction holds the write lock, so what is read here stays true until it
+    /// commits, but for this writer's own changes.
     pub async fn load_stored(&mut self, tx: &mut Cached, events: &[EventRow]) -> Result<()> {
         if events.is_empty() {
             return Ok(());
         }
-        let hashes: Vec<(i64, &str)> = events
-            .iter()
-            .flat_map(|e| {
-                let project = e.project_id.value();
-                e.grouping.hashes.iter().map(move |h| (project, h.as_str()))
-            })
-            .collect();
-        let keys: Vec<(i64, i64, &str)> = events
-            .iter()
-            .map(|e| {
-                (
-                    e.project_id.value(),
-                    event_keys::hour(e.timestamp_us),
-                    e.event_id.as_str(),
-                )
-            })
-            .collect();
-
-        let mut found = tx
-            .reads(vec![
-                (
-                    "SELECT h.project_id, h.hash, h.issue_id, i.status, i.resolved_at FROM json_each(?1) j JOIN issue_hashes h
-                     ON h.project_id = json_extract(j.value, '$[0]') AND h.hash = json_extract(j.value, '$[1]')
-                     LEFT JOIN issues i ON i.id = h.issue_id",
-                    vec![json_keys(&hashes)?],
-                ),
-                (event_keys::STORED_EVENTS, vec![json_keys(&keys)?]),
-                ("SELECT coalesce(max(id), 0) + 1 FROM issues", Vec::new()),
-            ])
-            .await?
-            .into_iter();
+        let mut found = tx.reads(Self::stored_reads(events)?).await?.into_iter();
         use libsql::Value::{Integer, Text};
         for row in found.next().unwrap_or_default() {
             let (Integer(project), Text(hash), Integer(issue)) = (&row[0], &row[1], &row[2]) else {
@@ -137,6 +108,40 @@ impl IssueWriter {
             _ => return Err(super::StoreError::Invalid("no next issue id".into())),
         };
         Ok(())
+    }
+
+    /// The reads of [`IssueWriter::load_stored`] (none without events).
+    pub fn stored_reads(events: &[EventRow]) -> Result<Vec<(&'static str, Vec<libsql::Value>)>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hashes: Vec<(i64, &str)> = events
+            .iter()
+            .flat_map(|e| {
+                let project = e.project_id.value();
+                e.grouping.hashes.iter().map(move |h| (project, h.as_str()))
+            })
+            .collect();
+        let keys: Vec<(i64, i64, &str)> = events
+            .iter()
+            .map(|e| {
+                (
+                    e.project_id.value(),
+                    event_keys::hour(e.timestamp_us),
+                    e.event_id.as_str(),
+                )
+            })
+            .collect();
+        Ok(vec![
+            (
+                "SELECT h.project_id, h.hash, h.issue_id, i.status, i.resolved_at FROM json_each(?1) j JOIN issue_hashes h
+                 ON h.project_id = json_extract(j.value, '$[0]') AND h.hash = json_extract(j.value, '$[1]')
+                 LEFT JOIN issues i ON i.id = h.issue_id",
+                vec![json_keys(&hashes)?],
+            ),
+            (event_keys::STORED_EVENTS, vec![json_keys(&keys)?]),
+            ("SELECT coalesce(max(id), 0) + 1 FROM issues", Vec::new()),
+        ])
     }
 
     /// The issue the first known hash points to (the most specific hash wins: app before system), and the

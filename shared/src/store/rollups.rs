@@ -1,7 +1,7 @@
 //! Transaction rollups, hourly and daily: written by the processor for each transaction stored for the
 //! first time, summed in memory per batch and merged into the stored cells once.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::model::TransactionRecord;
 use crate::perf::sketch::LatencySketch;
@@ -84,7 +84,7 @@ type Key = (i64, String, String, i64);
 /// The two granularities rollups are kept at: hourly cells for charts and short windows, and daily cells
 /// so that a long window reads 24 times fewer rows (a 30-day page over 50 endpoints: 4,500 instead of
 /// 108,000).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(super) enum Grain {
     Hour,
     Day,
@@ -193,20 +193,32 @@ impl RollupWriter {
         }
     }
 
+    /// The reads of the cells these transactions count in (to read ahead: a batch writes its cells last).
+    pub fn cell_reads_of(
+        transactions: &[TransactionRow],
+    ) -> Vec<(&'static str, Vec<libsql::Value>)> {
+        let mut cells = BTreeSet::new();
+        for t in transactions {
+            for grain in [Grain::Hour, Grain::Day] {
+                cells.insert((
+                    grain,
+                    cell_key(grain, t.project_id.value(), &t.record, t.end_us),
+                ));
+            }
+        }
+        cells
+            .iter()
+            .map(|(grain, key)| cell_read(*grain, key))
+            .collect()
+    }
+
     pub async fn flush(self, tx: &mut Cached) -> Result<()> {
-        // Every cell's stored figures first, read together (one round trip to a libSQL server).
+        // Every cell's stored figures first, read together (one round trip to a libSQL server, or none
+        // when read ahead).
         let cells: Vec<_> = self.cells.into_iter().collect();
         let reads = cells
             .iter()
-            .map(|((grain, (project, name, environment, start)), _)| {
-                let key = vec![
-                    libsql::Value::Integer(*project),
-                    libsql::Value::Text(name.clone()),
-                    libsql::Value::Text(environment.clone()),
-                    libsql::Value::Integer(*start),
-                ];
-                (grain.select_sql(), key)
-            })
+            .map(|((grain, key), _)| cell_read(*grain, key))
             .collect();
         let stored = tx.reads(reads).await?;
         for (((grain, (project, name, environment, start)), mut cell), rows) in
@@ -240,6 +252,20 @@ impl RollupWriter {
         }
         Ok(())
     }
+}
+
+/// The read of a cell's stored figures.
+fn cell_read(
+    grain: Grain,
+    (project, name, environment, start): &Key,
+) -> (&'static str, Vec<libsql::Value>) {
+    let key = vec![
+        libsql::Value::Integer(*project),
+        libsql::Value::Text(name.clone()),
+        libsql::Value::Text(environment.clone()),
+        libsql::Value::Integer(*start),
+    ];
+    (grain.select_sql(), key)
 }
 
 /// Fills the daily rollups from the hourly ones already stored (once, when the daily table is created).

@@ -7,30 +7,78 @@
 use crate::model::{SpanRecord, TransactionRecord};
 use crate::perf::transaction::TransactionPerf;
 
+use std::collections::BTreeSet;
+
 use super::batch::BatchTx;
 use super::rows::RowKey;
-use super::Result;
+use super::{Result, StoreError};
 
 /// A span as the database keeps it: its description normalized (`name`), its data as JSON.
-fn stored_span(row: &libsql::Row) -> Result<SpanRecord> {
+fn stored_span(row: &[libsql::Value]) -> Result<SpanRecord> {
+    let [trace_id, span_id, parent_span_id, segment_id, is_segment, name, op, status, start, end, data] =
+        row
+    else {
+        return Err(StoreError::Invalid("a stored span row".into()));
+    };
     Ok(SpanRecord {
-        trace_id: row.get(0)?,
-        span_id: row.get(1)?,
-        parent_span_id: row.get(2)?,
-        segment_id: row.get(3)?,
-        is_segment: row.get::<i64>(4)? != 0,
-        name: row.get(5)?,
-        op: row.get(6)?,
-        status: row.get(7)?,
-        start_us: row.get(8)?,
-        end_us: row.get(9)?,
-        data: row.get(10)?,
+        trace_id: text(trace_id).unwrap_or_default(),
+        span_id: text(span_id).unwrap_or_default(),
+        parent_span_id: text(parent_span_id),
+        segment_id: text(segment_id),
+        is_segment: int(is_segment).unwrap_or(0) != 0,
+        name: text(name),
+        op: text(op),
+        status: text(status),
+        start_us: int(start),
+        end_us: int(end),
+        data: text(data),
         db_system: None,
     })
 }
 
-const SPAN_COLUMNS: &str =
-    "trace_id, span_id, parent_span_id, segment_id, is_segment, name, op, status, start_time, end_time, data";
+fn text(value: &libsql::Value) -> Option<String> {
+    match value {
+        libsql::Value::Text(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn int(value: &libsql::Value) -> Option<i64> {
+    match value {
+        libsql::Value::Integer(n) => Some(*n),
+        _ => None,
+    }
+}
+
+/// The children of a segment (project, trace id, segment span id) in the database.
+const CHILDREN: &str = "SELECT trace_id, span_id, parent_span_id, segment_id, is_segment, name, op, status, start_time, end_time, data
+    FROM spans WHERE project_id = ?1 AND trace_id = ?2 AND segment_id = ?3 AND is_segment = 0";
+/// A segment's own span.
+const SEGMENT_SPAN: &str = "SELECT trace_id, span_id, parent_span_id, segment_id, is_segment, name, op, status, start_time, end_time, data
+    FROM spans WHERE project_id = ?1 AND trace_id = ?2 AND span_id = ?3 AND is_segment = 1";
+/// A streamed transaction's figures now, and when it ended.
+const FIGURES: &str =
+    "SELECT db_time_ms, view_time_ms, query_count, has_n_plus_one, n_plus_one_wasted_ms, end_time
+    FROM transactions WHERE project_id = ?1 AND trace_id = ?2 AND span_id = ?3 AND source = 'span'";
+
+/// A read of `sql` for one segment.
+fn read(sql: &'static str, key: &RowKey) -> (&'static str, Vec<libsql::Value>) {
+    let (project, trace, span) = key;
+    let values = vec![
+        (*project).into(),
+        trace.as_str().into(),
+        span.as_str().into(),
+    ];
+    (sql, values)
+}
+
+/// The reads of [`BatchTx::stored_children`] for the segments of these streamed transactions (to read
+/// ahead: the children a batch's transactions are figured from are written before it).
+pub(super) fn children_reads(
+    keys: impl Iterator<Item = RowKey>,
+) -> Vec<(&'static str, Vec<libsql::Value>)> {
+    keys.map(|key| read(CHILDREN, &key)).collect()
+}
 
 /// A streamed transaction stored earlier, as the processor needs it to correct its figures.
 pub struct StoredSegment {
@@ -47,50 +95,54 @@ impl BatchTx {
     /// The children of the segment `key` (project, trace id, segment span id) already in the database.
     /// (They need none of the writes still waiting: a batch's spans are written after its transactions.)
     pub async fn stored_children(&mut self, key: &RowKey) -> Result<Vec<SpanRecord>> {
-        let mut rows = self
-            .tx
-            .query(
-                &format!(
-                    "SELECT {SPAN_COLUMNS} FROM spans WHERE project_id = ?1 AND trace_id = ?2 AND segment_id = ?3 AND is_segment = 0"
-                ),
-                (key.0, key.1.as_str(), key.2.as_str()),
-            )
-            .await?;
-        let mut spans = Vec::new();
-        while let Some(row) = rows.next().await? {
-            spans.push(stored_span(&row)?);
-        }
-        Ok(spans)
+        let rows = self.cached.reads(vec![read(CHILDREN, key)]).await?;
+        rows.into_iter()
+            .flatten()
+            .map(|row| stored_span(&row))
+            .collect()
     }
 
-    /// A segment stored earlier with its transaction row and its children, the batch's rows included;
-    /// `None` while its segment span or transaction has not arrived (it will count every child when it
-    /// does).
-    pub async fn stored_segment(&mut self, key: &RowKey) -> Result<Option<StoredSegment>> {
-        // The reads go straight to the transaction: the rows written so far first.
-        self.cached.flush().await?;
-        let mut rows = self
-            .tx
-            .query(
-                &format!("SELECT {SPAN_COLUMNS} FROM spans WHERE project_id = ?1 AND trace_id = ?2 AND span_id = ?3 AND is_segment = 1"),
-                (key.0, key.1.as_str(), key.2.as_str()),
-            )
-            .await?;
-        let Some(row) = rows.next().await? else {
-            return Ok(None);
-        };
-        let span = stored_span(&row)?;
-        drop(rows);
-        let Some((figures, end_us)) = stored_figures(&self.tx, key).await? else {
-            return Ok(None);
-        };
-        let children = self.stored_children(key).await?;
-        Ok(Some(StoredSegment {
-            span,
-            figures,
-            end_us,
-            children,
-        }))
+    /// The segments stored earlier, each with its transaction row and its children (the batch's rows
+    /// included, since the waiting writes go first), read at once; a segment whose span or transaction
+    /// has not arrived is left out (it will count every child when it does).
+    pub async fn stored_segments(
+        &mut self,
+        keys: &BTreeSet<RowKey>,
+    ) -> Result<Vec<(RowKey, StoredSegment)>> {
+        let reads = keys
+            .iter()
+            .flat_map(|key| {
+                [
+                    read(SEGMENT_SPAN, key),
+                    read(FIGURES, key),
+                    read(CHILDREN, key),
+                ]
+            })
+            .collect();
+        let mut found = self.cached.reads(reads).await?.into_iter();
+        let mut segments = Vec::new();
+        for key in keys {
+            let (span, figures, children) = (
+                found.next().unwrap_or_default(),
+                found.next().unwrap_or_default(),
+                found.next().unwrap_or_default(),
+            );
+            let (Some(span), Some(figures)) = (span.first(), figures.first()) else {
+                continue;
+            };
+            let (figures, end_us) = stored_figures(figures)?;
+            let segment = StoredSegment {
+                span: stored_span(span)?,
+                figures,
+                end_us,
+                children: children
+                    .iter()
+                    .map(|row| stored_span(row))
+                    .collect::<Result<_>>()?,
+            };
+            segments.push((key.clone(), segment));
+        }
+        Ok(segments)
     }
 
     /// Sets a stored streamed transaction's figures from `old` to `new`, correcting its rollups.
@@ -102,8 +154,8 @@ impl BatchTx {
         old: &TransactionPerf,
         new: &TransactionPerf,
     ) -> Result<()> {
-        self.tx
-            .execute(
+        self.cached
+            .write(
                 "UPDATE transactions SET db_time_ms = ?4, view_time_ms = ?5, query_count = ?6, has_n_plus_one = ?7,
                 n_plus_one_wasted_ms = ?8, span_count = ?9, spans_truncated = ?10, query_patterns = ?11
              WHERE project_id = ?1 AND trace_id = ?2 AND span_id = ?3",
@@ -127,28 +179,23 @@ impl BatchTx {
     }
 }
 
-/// The figures a stored streamed transaction has now, and when it ended.
-async fn stored_figures(
-    tx: &libsql::Transaction,
-    key: &RowKey,
-) -> Result<Option<(TransactionPerf, i64)>> {
-    let mut rows = tx
-        .query(
-            "SELECT db_time_ms, view_time_ms, query_count, has_n_plus_one, n_plus_one_wasted_ms, end_time
-             FROM transactions WHERE project_id = ?1 AND trace_id = ?2 AND span_id = ?3 AND source = 'span'",
-            (key.0, key.1.as_str(), key.2.as_str()),
-        )
-        .await?;
-    let Some(row) = rows.next().await? else {
-        return Ok(None);
+/// The figures of a [`FIGURES`] row, and when the transaction ended.
+fn stored_figures(row: &[libsql::Value]) -> Result<(TransactionPerf, i64)> {
+    let [db, view, queries, n_plus_one, wasted, end] = row else {
+        return Err(StoreError::Invalid("a stored transaction's figures".into()));
+    };
+    let real = |v: &libsql::Value| match v {
+        libsql::Value::Real(f) => Some(*f),
+        libsql::Value::Integer(n) => Some(*n as f64),
+        _ => None,
     };
     let perf = TransactionPerf {
-        db_time_ms: row.get(0)?,
-        view_time_ms: row.get(1)?,
-        query_count: row.get::<Option<i64>>(2)?.map(|n| n as i32),
-        has_n_plus_one: row.get::<Option<i64>>(3)?.map(|n| n != 0),
-        n_plus_one_wasted_ms: row.get(4)?,
+        db_time_ms: real(db),
+        view_time_ms: real(view),
+        query_count: int(queries).map(|n| n as i32),
+        has_n_plus_one: int(n_plus_one).map(|n| n != 0),
+        n_plus_one_wasted_ms: real(wasted),
         ..TransactionPerf::default()
     };
-    Ok(Some((perf, row.get(5)?)))
+    Ok((perf, int(end).unwrap_or_default()))
 }
