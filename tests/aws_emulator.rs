@@ -305,7 +305,10 @@ async fn a_claim_check_whose_body_is_missing_fails_only_that_message() {
         project_id: local.project.id,
         event_id: None,
         received_at_us: 0,
-        envelope: EnvelopeRef::Blob("ingest/gone.envelope".into()),
+        envelope: EnvelopeRef::Blob {
+            key: "ingest/gone.envelope".into(),
+            bytes: 1_000,
+        },
     };
     queue.send(lost.encode()).await.unwrap();
     let processor = Processor::new(local.store.clone(), blobs);

@@ -430,3 +430,44 @@ async fn a_trickle_within_the_batch_window_is_one_batch_with_one_file_per_table(
     assert_eq!(lake_files(app, &SPANS).await, 3);
     assert_eq!(app.count("transactions").await, 6);
 }
+
+#[tokio::test]
+async fn a_receive_past_the_batch_byte_bound_commits_in_several_batches_each_message_once() {
+    use splat::process::runner::{run_once, RunnerOptions};
+    use std::time::Duration;
+    let app = TestApp::new().await;
+    let options = RunnerOptions {
+        batch_size: 10,
+        wait: Duration::ZERO,
+        window: Duration::ZERO,
+        notify: None,
+    };
+    let send = |from: u32| {
+        let app = &app;
+        async move {
+            for n in from..from + 3 {
+                assert_eq!(
+                    app.post_envelope(checkout_transaction(n), &[]).await.status,
+                    200
+                );
+            }
+        }
+    };
+    // Each envelope is more than the bound: three receives' worth of batches, one commit (and one lake
+    // file per table) each.
+    send(1).await;
+    let small = app.processor.clone().with_batch_bytes(100);
+    let outcome = run_once(&small, app.queue.as_ref(), &options)
+        .await
+        .unwrap();
+    assert_eq!(outcome.done.len(), 3);
+    assert_eq!(lake_files(&app, &TRANSACTIONS).await, 3);
+    // Within the default bound the same three are one batch.
+    send(11).await;
+    let outcome = run_once(&app.processor, app.queue.as_ref(), &options)
+        .await
+        .unwrap();
+    assert_eq!(outcome.done.len(), 3);
+    assert_eq!(lake_files(&app, &TRANSACTIONS).await, 4);
+    assert_eq!(app.count("transactions").await, 6);
+}

@@ -47,6 +47,7 @@ fn delivery(message: &SqsMessage) -> Option<Delivery> {
 /// finish, a panic among the possible causes: each is processed alone first, its panic caught and only it
 /// reported, so a record that panics every time reaches the dead-letter queue alone instead of taking its
 /// batch-mates with it. (A panic among first deliveries fails the invocation; SQS redelivers them all.)
+/// The others are committed in batches bounded by their envelopes' bytes ([`Processor::batches`]).
 ///
 /// After the commit, alerts for the batch's new and regressed issues (and any burst) are sent right here,
 /// within [`NOTIFY_DEADLINE`]: nothing runs between invocations. Their failures are logged and never fail
@@ -56,29 +57,25 @@ pub async fn handle_sqs_event(
     notifier: Option<&Notifier>,
     event: SqsEvent,
 ) -> SqsBatchResponse {
-    let (redelivered, fresh): (Vec<Delivery>, Vec<Delivery>) = event
-        .records
-        .iter()
-        .filter_map(delivery)
-        .partition(|d| d.receive_count > 1);
+    let deliveries: Vec<Delivery> = event.records.iter().filter_map(delivery).collect();
+    let batches = processor.batches(deliveries);
     let mut outcome = BatchOutcome::default();
-    for suspect in &redelivered {
-        let one = std::slice::from_ref(suspect);
-        match catching(processor.process_batch(one)).await {
-            Ok(result) => outcome.absorb(committed_or_all_failed(result, one)),
+    for batch in &batches {
+        let suspect = &batch[0];
+        if suspect.receive_count <= 1 {
+            let result = processor.process_batch(batch).await;
+            outcome.absorb(committed_or_all_failed(result, batch));
+            continue;
+        }
+        match catching(processor.process_batch(batch)).await {
+            Ok(result) => outcome.absorb(committed_or_all_failed(result, batch)),
             Err(panic) => {
                 tracing::error!(message_id = %suspect.message_id, panic = %panic, "a redelivered message panicked the processor");
                 outcome.failed.push(suspect.message_id.clone());
             }
         }
     }
-    if !fresh.is_empty() {
-        let result = processor.process_batch(&fresh).await;
-        outcome.absorb(committed_or_all_failed(result, &fresh));
-    }
-    processor
-        .note_queue_lag(redelivered.iter().chain(&fresh))
-        .await;
+    processor.note_queue_lag(batches.iter().flatten()).await;
     if let Some(notifier) = notifier {
         notifier
             .deliver_changes(&outcome.issue_changes, NOTIFY_DEADLINE)

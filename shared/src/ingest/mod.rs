@@ -388,12 +388,13 @@ pub(crate) async fn enqueue(
             unreachable!("just built inline")
         };
         let key = claim_check_key(received_at_us);
+        let length = bytes.len() as u64;
         state
             .blobs
             .put(&key, bytes)
             .await
             .map_err(|e| BadStoreRequest::QueueUnavailable(e.to_string()))?;
-        message.envelope = EnvelopeRef::Blob(key);
+        message.envelope = EnvelopeRef::Blob { key, bytes: length };
         body = message.encode();
     }
     state.queue.send(body).await.map_err(|e| match e {

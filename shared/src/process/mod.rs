@@ -28,6 +28,7 @@ use crate::store::{
 pub mod batch;
 pub mod monitors;
 pub mod runner;
+pub mod sizing;
 pub mod supervisor;
 pub mod time;
 
@@ -83,6 +84,8 @@ pub struct Processor {
     horizons: Horizons,
     /// Monitors a project may have; check-ins for new slugs past it are dropped.
     max_monitors: usize,
+    /// What one batch's envelopes may add up to ([`sizing`]).
+    batch_bytes: u64,
     /// Test only: panic on an envelope containing this (see [`Processor::with_panic_marker`]).
     panic_marker: Option<Arc<[u8]>>,
     /// When this processor last recorded the queue's lag (see [`Processor::note_queue_lag`]).
@@ -112,6 +115,7 @@ impl Processor {
             lake,
             horizons: Horizons::default(),
             max_monitors: crate::monitors::DEFAULT_MAX_MONITORS_PER_PROJECT,
+            batch_bytes: sizing::DEFAULT_BATCH_BYTES,
             panic_marker: None,
             lag_noted: Arc::default(),
         }
@@ -127,6 +131,22 @@ impl Processor {
     pub fn with_max_monitors(mut self, cap: usize) -> Self {
         self.max_monitors = cap;
         self
+    }
+
+    /// The same processor with another bound on the envelope bytes of one batch.
+    pub fn with_batch_bytes(mut self, bytes: u64) -> Self {
+        self.batch_bytes = bytes;
+        self
+    }
+
+    /// What one batch's envelopes may add up to.
+    pub fn batch_bytes(&self) -> u64 {
+        self.batch_bytes
+    }
+
+    /// A receive's deliveries as the batches to process one after another ([`sizing::batches`]).
+    pub fn batches(&self, deliveries: Vec<Delivery>) -> Vec<Vec<Delivery>> {
+        sizing::batches(deliveries, self.batch_bytes)
     }
 
     /// For tests only (`SPLAT_TEST_PANIC_ON_MARKER`): the processor panics on any envelope whose bytes
@@ -295,7 +315,7 @@ impl Processor {
         }
         let (bytes, claim) = match &message.envelope {
             EnvelopeRef::Inline(bytes) => (bytes.clone(), None),
-            EnvelopeRef::Blob(key) => (self.blobs.get(key).await?, Some(key.clone())),
+            EnvelopeRef::Blob { key, .. } => (self.blobs.get(key).await?, Some(key.clone())),
         };
         if let Some(marker) = &self.panic_marker {
             if bytes.windows(marker.len()).any(|w| w == &marker[..]) {

@@ -125,21 +125,20 @@ pub async fn run_once(
 /// A message delivered before (a receive count above 1) was in a batch that never finished: a panic, a
 /// crash, a storage failure, or a message that failed on its own. Such messages are processed one at a
 /// time, each with its panics caught, before the rest: one that panics every time fails alone, its
-/// batch-mates go through, and the queue moves it to the dead letters after its receive limit.
+/// batch-mates go through, and the queue moves it to the dead letters after its receive limit. The rest
+/// are committed in batches bounded by their envelopes' bytes ([`Processor::batches`]).
 async fn step(
     processor: &Processor,
     queue: &dyn Queue,
     options: &RunnerOptions,
     health: Option<&ProcessorHealth>,
 ) -> anyhow::Result<BatchOutcome> {
-    let deliveries = receive_batch(queue, options).await?;
-    let (redelivered, fresh): (Vec<Delivery>, Vec<Delivery>) =
-        deliveries.into_iter().partition(|d| d.receive_count > 1);
-    let mut groups: Vec<Vec<Delivery>> = redelivered.into_iter().map(|d| vec![d]).collect();
-    groups.extend(Some(fresh).filter(|f| !f.is_empty()));
+    // Each batch's deliveries (their bodies) are dropped once it is done.
+    let received = receive_batch(queue, options, processor.batch_bytes()).await?;
+    let mut groups = processor.batches(received).into_iter();
     let mut total = BatchOutcome::default();
-    for (i, group) in groups.iter().enumerate() {
-        let processed = process(processor, queue, options, health, group);
+    while let Some(group) = groups.next() {
+        let processed = process(processor, queue, options, health, &group);
         let result = if group[0].receive_count > 1 {
             catching(processed).await
         } else {
@@ -150,11 +149,7 @@ async fn step(
             Ok(Ok(outcome)) => total.absorb(outcome),
             Ok(Err(e)) => {
                 // The storage failed: what was not tried yet goes back uncounted too.
-                let rest: Vec<String> = groups[i + 1..]
-                    .iter()
-                    .flatten()
-                    .map(|d| d.receipt.clone())
-                    .collect();
+                let rest: Vec<String> = groups.flatten().map(|d| d.receipt).collect();
                 if let Err(release) = queue.release(&rest).await {
                     tracing::warn!(error = %release, "could not hand the batch back to the queue");
                 }
@@ -175,14 +170,19 @@ async fn step(
     Ok(total)
 }
 
-/// Up to `batch_size` deliveries, gathered for up to `window` after the first.
+/// Up to `batch_size` deliveries, gathered for up to `window` after the first, or until their envelopes
+/// fill a batch's `bytes` (the rest wait on the queue rather than in memory).
 async fn receive_batch(
     queue: &dyn Queue,
     options: &RunnerOptions,
+    bytes: u64,
 ) -> anyhow::Result<Vec<Delivery>> {
     let mut deliveries: Vec<Delivery> = queue.receive(options.batch_size, options.wait).await?;
     let window_ends = tokio::time::Instant::now() + options.window;
-    while !deliveries.is_empty() && deliveries.len() < options.batch_size {
+    while !deliveries.is_empty()
+        && deliveries.len() < options.batch_size
+        && super::sizing::envelope_bytes(&deliveries) < bytes
+    {
         let more = queue
             .receive(options.batch_size - deliveries.len(), Duration::ZERO)
             .await?;

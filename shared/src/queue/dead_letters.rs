@@ -101,7 +101,7 @@ pub async fn show_text(letter: &DeadLetter, blobs: &dyn BlobStore) -> String {
     }
     let bytes: Bytes = match &message.envelope {
         EnvelopeRef::Inline(bytes) => bytes.clone(),
-        EnvelopeRef::Blob(key) => {
+        EnvelopeRef::Blob { key, .. } => {
             let _ = writeln!(out, "claim-checked body: {key}");
             match blobs.get(key).await {
                 Ok(bytes) => bytes,

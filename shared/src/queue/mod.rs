@@ -131,7 +131,11 @@ impl Retention {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EnvelopeRef {
     Inline(Bytes),
-    Blob(String),
+    /// Claim-checked: the blob's key and the envelope's length.
+    Blob {
+        key: String,
+        bytes: u64,
+    },
 }
 
 /// What ingest hands the processor: one accepted envelope and what ingest learned about it.
@@ -157,6 +161,10 @@ struct Header {
     /// The inline envelope is zstd-compressed (wire version 3 only).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     zstd: bool,
+    /// The envelope's length when the body does not show it (compressed or claim-checked), so that the
+    /// processor can size its batches before reading them. Absent in messages of older builds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bytes: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -184,14 +192,18 @@ impl QueueMessage {
     /// One JSON header line, then the envelope as it is (nothing when it is claim-checked). Binary: a
     /// queue that carries only text (SQS) encodes it itself.
     pub fn encode(&self) -> Vec<u8> {
-        let (inline, blob) = match &self.envelope {
-            EnvelopeRef::Inline(bytes) => (&bytes[..], None),
-            EnvelopeRef::Blob(key) => (&[][..], Some(key.clone())),
+        let (inline, blob, claimed) = match &self.envelope {
+            EnvelopeRef::Inline(bytes) => (&bytes[..], None, None),
+            EnvelopeRef::Blob { key, bytes } => (&[][..], Some(key.clone()), Some(*bytes)),
         };
         let compressed = (inline.len() >= COMPRESS_FROM_BYTES)
             .then(|| zstd::bulk::compress(inline, COMPRESS_LEVEL).ok())
             .flatten()
             .filter(|c| c.len() < inline.len());
+        let bytes = match &compressed {
+            Some(_) => Some(inline.len() as u64),
+            None => claimed,
+        };
         let header = Header {
             v: if compressed.is_some() {
                 WIRE_VERSION_ZSTD
@@ -203,6 +215,7 @@ impl QueueMessage {
             received_at_us: self.received_at_us,
             blob,
             zstd: compressed.is_some(),
+            bytes,
         };
         let payload = compressed.as_deref().unwrap_or(inline);
         let mut out = serde_json::to_vec(&header).expect("plain struct serializes");
@@ -217,7 +230,10 @@ impl QueueMessage {
         let envelope = match header.blob {
             None if header.zstd => EnvelopeRef::Inline(inflate(rest, MAX_INFLATED_BYTES)?),
             None => EnvelopeRef::Inline(Bytes::copy_from_slice(rest)),
-            Some(key) if rest.is_empty() => EnvelopeRef::Blob(key),
+            Some(key) if rest.is_empty() => EnvelopeRef::Blob {
+                key,
+                bytes: header.bytes.unwrap_or(0),
+            },
             Some(_) => {
                 return Err(MessageError(
                     "a claim-checked message carries no envelope".into(),
@@ -235,6 +251,17 @@ impl QueueMessage {
     /// What the header line says, without reading (or inflating) the envelope: for listings.
     pub fn decode_head(body: &[u8]) -> Result<MessageHead, MessageError> {
         split(body).map(|(_, head, _)| head)
+    }
+
+    /// How long the envelope of a message body is once read, from its header line alone: `None` for a
+    /// claim-checked message of an older build, which did not say, or a body that is not a message.
+    pub fn envelope_bytes(body: &[u8]) -> Option<u64> {
+        let (header, _, rest) = split(body).ok()?;
+        match (header.bytes, &header.blob) {
+            (Some(bytes), _) => Some(bytes),
+            (None, Some(_)) => None,
+            (None, None) => Some(rest.len() as u64),
+        }
     }
 }
 
@@ -381,12 +408,28 @@ mod tests {
             envelope: EnvelopeRef::Inline(Bytes::from_static(b"{}\n\xff\x00binary")),
         };
         assert_eq!(QueueMessage::decode(&msg.encode()).unwrap(), msg);
+        assert_eq!(QueueMessage::envelope_bytes(&msg.encode()), Some(11));
         let blob = QueueMessage {
-            envelope: EnvelopeRef::Blob("ingest/x".into()),
+            envelope: EnvelopeRef::Blob {
+                key: "ingest/x".into(),
+                bytes: 700_000,
+            },
             event_id: None,
-            ..msg
+            ..msg.clone()
         };
         assert_eq!(QueueMessage::decode(&blob.encode()).unwrap(), blob);
+        assert_eq!(QueueMessage::envelope_bytes(&blob.encode()), Some(700_000));
+        // A large envelope is compressed; its header still says how long it is.
+        let large = QueueMessage {
+            envelope: EnvelopeRef::Inline(Bytes::from(vec![b'a'; 100_000])),
+            ..msg
+        };
+        assert!(large.encode().len() < 10_000);
+        assert_eq!(QueueMessage::envelope_bytes(&large.encode()), Some(100_000));
+        // An older build's claim-checked message does not say.
+        let older = b"{\"v\":2,\"project_id\":1,\"received_at_us\":0,\"blob\":\"k\"}\n";
+        assert_eq!(QueueMessage::envelope_bytes(older), None);
+        assert_eq!(QueueMessage::envelope_bytes(b"garbage"), None);
         for bad in [
             &b"not json"[..],
             b"{\"v\":2}",
