@@ -118,6 +118,13 @@ async fn a_segment_counts_children_from_before_and_after_it() {
     // The same late envelope again (an SDK retry): its span is already stored, so nothing changes.
     send(&app, &late).await;
     assert_eq!(figures(&app).await, (tx, rollup));
+
+    // The database keeps the segment's attributes (its transaction is made of them), not its children's,
+    // which nothing reads back: the figures above were computed without them.
+    let kept = app
+        .query_strings("SELECT DISTINCT is_segment, data IS NOT NULL FROM spans ORDER BY 1")
+        .await;
+    assert_eq!(kept, vec![strings(&["0", "0"]), strings(&["1", "1"])]);
 }
 
 #[tokio::test]
