@@ -172,46 +172,89 @@ const NEEDLES: [Needle; 19] = [
     marker("xsrf"),
 ];
 
+/// Per lower-case byte, the needles starting with it (bit `i` for `NEEDLES[i]`): keys are scanned once,
+/// comparing only the needles that may start at each position (most positions start none).
+const STARTS: [u32; 256] = {
+    let mut starts = [0; 256];
+    let mut i = 0;
+    while i < NEEDLES.len() {
+        starts[NEEDLES[i].text.as_bytes()[0] as usize] |= 1 << i;
+        i += 1;
+    }
+    starts
+};
+
+/// The default needle a key contains; one that scrubs numbers wins over one that does not.
+fn default_needle(key: &str) -> Option<&'static Needle> {
+    let b = key.as_bytes();
+    let mut found = None;
+    for i in 0..b.len() {
+        let mut candidates = STARTS[b[i].to_ascii_lowercase() as usize];
+        while candidates != 0 {
+            let needle = &NEEDLES[candidates.trailing_zeros() as usize];
+            candidates &= candidates - 1;
+            let n = needle.text.as_bytes();
+            if b.len() - i >= n.len() && b[i..i + n.len()].eq_ignore_ascii_case(n) {
+                if needle.numbers {
+                    return Some(needle);
+                }
+                found = found.or(Some(needle));
+            }
+        }
+    }
+    found
+}
+
 /// Keys that are sensitive only as a whole (Relay's `^otp$`, `^two[-_]factor$`).
 const EXACT: [&str; 3] = ["otp", "two_factor", "two-factor"];
 
 /// Sentry's structural fields: never scrubbed, at any depth (ids, times, names the product needs, the
 /// file names and functions of frames, the user agent; Relay's `DATASCRUBBER_IGNORE` and non-PII fields).
-const STRUCTURAL: [&str; 33] = [
-    "event_id",
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "segment_id",
-    "profile_id",
-    "replay_id",
-    "timestamp",
-    "start_timestamp",
-    "end_timestamp",
-    "received",
-    "level",
-    "platform",
-    "release",
-    "dist",
-    "environment",
-    "transaction",
-    "fingerprint",
-    "modules",
-    "debug_meta",
-    "filename",
-    "abs_path",
-    "function",
-    "raw_function",
-    "module",
-    "package",
-    "instruction_addr",
-    "op",
-    "status",
-    "exclusive_time",
-    "is_segment",
-    "user-agent",
-    "splat",
-];
+/// Every key is looked up here, so it is a `match` on the lower-cased key (no allocation).
+fn is_structural(key: &str) -> bool {
+    let mut lower = [0u8; 16];
+    let Some(lower) = lower.get_mut(..key.len()) else {
+        return false;
+    };
+    lower.copy_from_slice(key.as_bytes());
+    lower.make_ascii_lowercase();
+    matches!(
+        &*lower,
+        b"event_id"
+            | b"trace_id"
+            | b"span_id"
+            | b"parent_span_id"
+            | b"segment_id"
+            | b"profile_id"
+            | b"replay_id"
+            | b"timestamp"
+            | b"start_timestamp"
+            | b"end_timestamp"
+            | b"received"
+            | b"level"
+            | b"platform"
+            | b"release"
+            | b"dist"
+            | b"environment"
+            | b"transaction"
+            | b"fingerprint"
+            | b"modules"
+            | b"debug_meta"
+            | b"filename"
+            | b"abs_path"
+            | b"function"
+            | b"raw_function"
+            | b"module"
+            | b"package"
+            | b"instruction_addr"
+            | b"op"
+            | b"status"
+            | b"exclusive_time"
+            | b"is_segment"
+            | b"user-agent"
+            | b"splat"
+    )
+}
 
 /// Fields that hold the client's IP address (Relay's `KNOWN_IP_FIELDS`), removed when IPs are scrubbed.
 const IP_FIELDS: [&str; 5] = [
@@ -311,10 +354,7 @@ impl Scrubber {
         if EXACT.iter().any(|e| key.eq_ignore_ascii_case(e)) {
             return Some((Rule::Password, true));
         }
-        NEEDLES
-            .iter()
-            .find(|n| contains_ignore_case(key, n.text))
-            .map(|n| (Rule::Password, n.numbers))
+        default_needle(key).map(|n| (Rule::Password, n.numbers))
     }
 
     /// `key` (at `path`, which ends with it) is a safe field: by name, or by a dotted path ending there.
@@ -338,26 +378,28 @@ impl Scrubber {
             applied.push(Rule::SensitiveField);
             return Some(FILTERED.to_owned());
         }
+        // One look at the bytes says which rules can match at all: most strings skip every rule.
+        let shape = text::Shape::of(value);
         let mut text = Cow::Borrowed(value);
+        let mut run = |rule, with, may: bool, find: &dyn Fn(&str) -> Vec<(usize, usize)>| {
+            if may {
+                text::apply(&mut text, applied, rule, with, find);
+            }
+        };
         if self.defaults {
-            text::apply(&mut text, applied, Rule::PemKey, FILTERED, text::pem_keys);
-            text::apply(&mut text, applied, Rule::Bearer, FILTERED, text::bearer);
-            text::apply(&mut text, applied, Rule::Password, FILTERED, |s| {
+            run(Rule::PemKey, FILTERED, shape.dashes >= 10, &text::pem_keys);
+            run(Rule::Bearer, FILTERED, shape.bearer, &text::bearer);
+            run(Rule::Password, FILTERED, shape.separators, &|s| {
                 text::pairs(s, |k| self.sensitive_key(k).is_some())
             });
-            text::apply(
-                &mut text,
-                applied,
-                Rule::UrlAuth,
-                FILTERED,
-                text::url_passwords,
-            );
-            text::apply(&mut text, applied, Rule::Creditcard, FILTERED, text::cards);
-            text::apply(&mut text, applied, Rule::UsSsn, FILTERED, text::us_ssns);
+            let url = shape.at && shape.separators;
+            run(Rule::UrlAuth, FILTERED, url, &text::url_passwords);
+            run(Rule::Creditcard, FILTERED, shape.digits >= 13, &text::cards);
+            let ssn = shape.digits >= 9 && shape.dashes >= 2;
+            run(Rule::UsSsn, FILTERED, ssn, &text::us_ssns);
         }
-        if self.ip_addresses {
-            text::apply(&mut text, applied, Rule::Ip, IP_REPLACEMENT, text::ips);
-        }
+        let ip = self.ip_addresses && (shape.dots || shape.separators);
+        run(Rule::Ip, IP_REPLACEMENT, ip, &text::ips);
         match text {
             Cow::Owned(changed) => Some(changed),
             Cow::Borrowed(_) => None,
@@ -475,7 +517,7 @@ impl<'a> Walk<'a> {
     /// A value under `key` (the path already ends with it).
     fn field(&mut self, key: &str, value: &mut Value) {
         if matches!(value, Value::Null | Value::Bool(_))
-            || STRUCTURAL.iter().any(|s| key.eq_ignore_ascii_case(s))
+            || is_structural(key)
             || self.rules.is_safe(key, &self.path)
         {
             return;

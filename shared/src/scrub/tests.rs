@@ -302,3 +302,17 @@ fn field_lists_as_people_type_them() {
         "missing keys take the defaults"
     );
 }
+
+#[test]
+fn key_lookups_without_allocation_agree_with_the_lists() {
+    // Every needle is found wherever it sits, in any case; a needle that scrubs numbers wins.
+    for needle in &NEEDLES {
+        let key = format!("X_{}_y", needle.text.to_ascii_uppercase());
+        assert_eq!(default_needle(&key).map(|n| n.text), Some(needle.text));
+    }
+    assert!(default_needle("input_tokens_password").unwrap().numbers);
+    assert!(!default_needle("input_tokens").unwrap().numbers);
+    assert!(default_needle("order_id").is_none());
+    assert!(is_structural("Instruction_Addr") && is_structural("span_id"));
+    assert!(!is_structural("span_ids") && !is_structural(&"x".repeat(40)) && !is_structural(""));
+}

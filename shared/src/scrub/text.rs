@@ -2,8 +2,8 @@
 //! that a message stays readable: `key=value` pairs whose key is sensitive, `Bearer` tokens, card numbers
 //! (Luhn), US social security numbers, PEM key bodies, passwords in URLs, and (when asked) IP addresses.
 //!
-//! Every rule is one pass over the bytes with a cheap test first (a digit count, a byte search), so the
-//! common string, which holds none of these, costs a scan and no allocation.
+//! One pass over a string's bytes ([`Shape`]) tells which rules could match at all; each rule that could
+//! is one more pass. The common string, which holds none of these, costs that one scan and no allocation.
 
 use std::borrow::Cow;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -12,6 +12,39 @@ use super::{Rule, FILTERED};
 
 /// What the IP rule writes (Relay's `@ip:replace`).
 pub const IP_REPLACEMENT: &str = "[ip]";
+
+/// What one pass over a string's bytes tells about which rules could match it.
+#[derive(Debug, Default)]
+pub(super) struct Shape {
+    pub digits: usize,
+    pub dashes: usize,
+    /// `=` or `:`.
+    pub separators: bool,
+    pub at: bool,
+    pub dots: bool,
+    /// A `b` or `B` followed by `e`/`E` (how `bearer` starts).
+    pub bearer: bool,
+}
+
+impl Shape {
+    pub fn of(text: &str) -> Self {
+        let mut shape = Shape::default();
+        let mut after_b = false;
+        for &c in text.as_bytes() {
+            match c {
+                b'0'..=b'9' => shape.digits += 1,
+                b'-' => shape.dashes += 1,
+                b'=' | b':' => shape.separators = true,
+                b'@' => shape.at = true,
+                b'.' => shape.dots = true,
+                b'e' | b'E' if after_b => shape.bearer = true,
+                _ => {}
+            }
+            after_b = matches!(c, b'b' | b'B');
+        }
+        shape
+    }
+}
 
 /// Applies `rule` to `text` when `find` reports replacements: ranges of the text to replace with `with`.
 pub(super) fn apply(
@@ -210,10 +243,6 @@ fn digit_runs(b: &[u8]) -> impl Iterator<Item = DigitRun> + '_ {
     })
 }
 
-fn ascii_digits(text: &str) -> usize {
-    text.bytes().filter(u8::is_ascii_digit).count()
-}
-
 /// The Luhn checksum every card number carries: one mistyped digit fails it.
 fn luhn(digits: impl DoubleEndedIterator<Item = u8>) -> bool {
     let sum: u32 = digits
@@ -237,9 +266,6 @@ fn luhn(digits: impl DoubleEndedIterator<Item = u8>) -> bool {
 /// Relay matches the networks' prefixes and lengths by regular expression without a checksum; the checksum
 /// keeps order numbers and timestamps (which start with 1) out.
 pub(super) fn cards(text: &str) -> Vec<(usize, usize)> {
-    if ascii_digits(text) < 13 {
-        return Vec::new();
-    }
     let b = text.as_bytes();
     digit_runs(b)
         .filter(|r| (13..=19).contains(&r.digits) && (b'2'..=b'6').contains(&b[r.start]))
@@ -257,9 +283,6 @@ pub(super) fn cards(text: &str) -> Vec<(usize, usize)> {
 
 /// US social security numbers, `123-45-6789` (Relay's `@usssn`).
 pub(super) fn us_ssns(text: &str) -> Vec<(usize, usize)> {
-    if ascii_digits(text) < 9 || !text.contains('-') {
-        return Vec::new();
-    }
     let b = text.as_bytes();
     let shape = |r: &DigitRun| {
         let s = &b[r.start..r.end];
@@ -306,9 +329,6 @@ fn is_userinfo_byte(b: u8) -> bool {
 
 /// The password of `scheme://user:password@host` (Relay's `@urlauth:legacy`).
 pub(super) fn url_passwords(text: &str) -> Vec<(usize, usize)> {
-    if !text.contains('@') {
-        return Vec::new();
-    }
     let b = text.as_bytes();
     let mut found = Vec::new();
     let mut from = 0;
@@ -341,9 +361,6 @@ pub(super) fn url_passwords(text: &str) -> Vec<(usize, usize)> {
 /// made of, parsed by the standard library.
 pub(super) fn ips(text: &str) -> Vec<(usize, usize)> {
     let b = text.as_bytes();
-    if !b.iter().any(|&c| c == b'.' || c == b':') {
-        return Vec::new();
-    }
     let is_ip_byte = |c: u8| c.is_ascii_hexdigit() || c == b'.' || c == b':';
     let mut found = Vec::new();
     let mut i = 0;
