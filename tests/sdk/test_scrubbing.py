@@ -19,10 +19,10 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
 import zstandard
 
-from harness import SPLAT_BIN, start_splat, stop
+from harness import start_splat, stop
+from test_attack_keys import cli
 
 RUN = uuid.uuid4().hex[:10]
 # Each value is unique to this run, so finding it anywhere can only mean it was stored.
@@ -100,13 +100,6 @@ def send(dsn):
     done = subprocess.run([sys.executable, "-c", CLIENT, dsn], env={**os.environ, **env},
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-
-
-def cli(splat, *args):
-    done = subprocess.run([SPLAT_BIN, *args, "--data-dir", str(splat.db_path.parent)],
-                          capture_output=True, text=True, timeout=30)
-    assert done.returncode == 0, f"splat {' '.join(args)}: {done.stderr}"
-    return done.stdout
 
 
 def get(splat, path):
