@@ -390,7 +390,7 @@ impl Scrubber {
             run(Rule::PemKey, FILTERED, shape.dashes >= 10, &text::pem_keys);
             run(Rule::Bearer, FILTERED, shape.bearer, &text::bearer);
             run(Rule::Password, FILTERED, shape.separators, &|s| {
-                text::pairs(s, |k| self.sensitive_key(k).is_some())
+                text::pairs(s, |k| self.sensitive_key(k).map(|(_, numbers)| numbers))
             });
             let url = shape.at && shape.separators;
             run(Rule::UrlAuth, FILTERED, url, &text::url_passwords);

@@ -100,9 +100,22 @@ fn ends_value(b: u8) -> bool {
 /// Authorization schemes: the credential follows the scheme's name (`Basic dXNlcjpw`).
 const AUTH_SCHEMES: [&str; 5] = ["basic", "bearer", "digest", "token", "negotiate"];
 
+/// A query's placeholder (`?`, `%s`, `$1`, `:name`, `@p1`): no value, and the SQL normalization that
+/// groups spans needs it as it is (`WHERE session_id = ?`).
+fn is_placeholder(value: &[u8]) -> bool {
+    match value {
+        b"?" | b"%s" => true,
+        [b'$', rest @ ..] => !rest.is_empty() && rest.iter().all(u8::is_ascii_digit),
+        [b':' | b'@', rest @ ..] => !rest.is_empty() && rest.iter().all(|&c| is_word(c)),
+        _ => false,
+    }
+}
+
 /// The values of `key=value` and `key: value` pairs whose key is sensitive (query strings, form bodies,
 /// cookie strings, JSON or source code in a string, log lines); an authorization scheme's name is kept.
-pub(super) fn pairs(text: &str, sensitive: impl Fn(&str) -> bool) -> Vec<(usize, usize)> {
+/// `sensitive` says whether a key is, and whether a number under it is scrubbed too (as for fields: a
+/// count under `…_tokens` is kept).
+pub(super) fn pairs(text: &str, sensitive: impl Fn(&str) -> Option<bool>) -> Vec<(usize, usize)> {
     let b = text.as_bytes();
     let mut found = Vec::new();
     let mut i = 0;
@@ -124,15 +137,22 @@ pub(super) fn pairs(text: &str, sensitive: impl Fn(&str) -> bool) -> Vec<(usize,
         while start > 0 && is_key_byte(b[start - 1]) {
             start -= 1;
         }
-        if start == end || !sensitive(&text[start..end]) {
+        let Some(numbers) = (start < end)
+            .then(|| sensitive(&text[start..end]))
+            .flatten()
+        else {
             i += 1;
             continue;
-        }
+        };
         let Some((from, to)) = value_after(b, i + 1) else {
             i += 1;
             continue;
         };
-        found.push((from, to));
+        let value = &b[from..to];
+        let number = value.iter().all(|c| c.is_ascii_digit() || *c == b'.');
+        if !is_placeholder(value) && (numbers || !number) {
+            found.push((from, to));
+        }
         i = to.max(i + 1);
     }
     found
@@ -456,7 +476,8 @@ mod tests {
     fn pairs_with_sensitive_keys_lose_their_values_only() {
         let sensitive = |k: &str| {
             let k = k.to_ascii_lowercase();
-            k.contains("password") || k.contains("token") || k.contains("auth")
+            let secret = k.contains("password") || k.contains("auth");
+            (secret || k.contains("token")).then_some(secret)
         };
         let p = |t: &str| replaced(t, |s| pairs(s, sensitive));
         assert_eq!(p("a=1&password=hunter2&b=2"), "a=1&password=[Filtered]&b=2");
@@ -474,12 +495,18 @@ mod tests {
             p("login failed password=s3cret for bob"),
             "login failed password=[Filtered] for bob"
         );
+        assert_eq!(
+            p("pin: 1234, password=42"),
+            "pin: 1234, password=[Filtered]"
+        );
         for kept in [
             "https://auth.example.com/x",
             "user=bob&x=1",
             "password:",
             "at 12:30:00",
             "password=[Filtered]",
+            "SELECT * FROM s WHERE auth_token = ? AND password = $1 AND token = :tok OR auth = @p1",
+            "input_tokens=12",
         ] {
             assert_eq!(p(kept), kept);
         }
