@@ -69,6 +69,7 @@ fn scrubbed_sentence(note: &serde_json::Value) -> Option<String> {
         "@password:filter" => "a sensitive key or key=value pair",
         "@bearer:filter" => "a bearer token",
         "@creditcard:filter" => "a card number",
+        "@iban:filter" => "an IBAN",
         "@usssn:filter" => "a US social security number",
         "@pemkey:filter" => "a PEM key",
         "@urlauth:legacy" => "a password in a URL",

@@ -13,8 +13,8 @@
 //!   `session` and the like (`gen_ai.usage.input_tokens` is a count, not a secret).
 //! - **Inside strings** only what matches is replaced: the value of a `key=value` or `key: value` pair
 //!   with a sensitive key (`?access_token=…`, `password=…` in a log line), `Bearer` tokens, card numbers
-//!   (13 to 19 digits of a card network's range passing the Luhn check), US social security numbers, PEM
-//!   key bodies, passwords in URLs.
+//!   (13 to 19 digits of a card network's range passing the Luhn check), IBANs (passing their mod-97
+//!   check), US social security numbers, PEM key bodies, passwords in URLs.
 //! - **IP addresses**, when the project asks (Sentry's "Prevent storing of IP addresses", off by default
 //!   as in Sentry): `user.ip_address`, `request.env.REMOTE_ADDR`, `sdk.client_ip` and the `client.address`
 //!   attribute are removed, and addresses in any string become `[ip]`.
@@ -101,6 +101,7 @@ pub enum Rule {
     Password,
     Bearer,
     Creditcard,
+    Iban,
     UsSsn,
     PemKey,
     UrlAuth,
@@ -118,6 +119,7 @@ impl Rule {
             Rule::Password => "@password:filter",
             Rule::Bearer => "@bearer:filter",
             Rule::Creditcard => "@creditcard:filter",
+            Rule::Iban => "@iban:filter",
             Rule::UsSsn => "@usssn:filter",
             Rule::PemKey => "@pemkey:filter",
             Rule::UrlAuth => "@urlauth:legacy",
@@ -395,6 +397,8 @@ impl Scrubber {
             let url = shape.at && shape.separators;
             run(Rule::UrlAuth, FILTERED, url, &text::url_passwords);
             run(Rule::Creditcard, FILTERED, shape.digits >= 13, &text::cards);
+            let iban = shape.digits >= 2 && value.len() >= 15;
+            run(Rule::Iban, FILTERED, iban, &text::ibans);
             let ssn = shape.digits >= 9 && shape.dashes >= 2;
             run(Rule::UsSsn, FILTERED, ssn, &text::us_ssns);
         }

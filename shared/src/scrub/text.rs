@@ -1,6 +1,7 @@
 //! The rules that find secrets inside a string, each replacing only what it matches with `[Filtered]`, so
 //! that a message stays readable: `key=value` pairs whose key is sensitive, `Bearer` tokens, card numbers
-//! (Luhn), US social security numbers, PEM key bodies, passwords in URLs, and (when asked) IP addresses.
+//! (Luhn), IBANs (mod 97), US social security numbers, PEM key bodies, passwords in URLs, and (when
+//! asked) IP addresses.
 //!
 //! One pass over a string's bytes ([`Shape`]) tells which rules could match at all; each rule that could
 //! is one more pass. The common string, which holds none of these, costs that one scan and no allocation.
@@ -319,6 +320,43 @@ pub(super) fn us_ssns(text: &str) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// IBANs (Relay's `@iban`): two letters, two check digits and 11 to 30 letters or digits, standing on
+/// their own and passing the ISO 13616 check (mod 97), which keeps other upper-case ids out.
+pub(super) fn ibans(text: &str) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i + 15 <= b.len() {
+        let start = i;
+        let end = b[i..]
+            .iter()
+            .position(|c| !c.is_ascii_alphanumeric())
+            .map_or(b.len(), |n| i + n);
+        i = end + 1;
+        let token = &b[start..end];
+        let bounded = start == 0 || !is_word(b[start - 1]);
+        let shaped = (15..=34).contains(&token.len())
+            && token[..2].iter().all(u8::is_ascii_uppercase)
+            && token[2..4].iter().all(u8::is_ascii_digit);
+        if bounded && shaped && iban_checksum(token) == 1 {
+            found.push((start, end));
+        }
+    }
+    found
+}
+
+/// The IBAN's number mod 97, its first four characters moved to the end and letters counted from 10.
+fn iban_checksum(iban: &[u8]) -> u32 {
+    iban[4..].iter().chain(&iban[..4]).fold(0, |rest, &c| {
+        let c = c.to_ascii_uppercase();
+        if c.is_ascii_digit() {
+            (rest * 10 + u32::from(c - b'0')) % 97
+        } else {
+            (rest * 100 + u32::from(c - b'A') + 10) % 97
+        }
+    })
+}
+
 /// The body of a PEM key between its `-----BEGIN … KEY-----` and `-----END … KEY-----` lines.
 pub(super) fn pem_keys(text: &str) -> Vec<(usize, usize)> {
     let mut found = Vec::new();
@@ -509,6 +547,27 @@ mod tests {
             "input_tokens=12",
         ] {
             assert_eq!(p(kept), kept);
+        }
+    }
+
+    #[test]
+    fn ibans_pass_their_check() {
+        assert_eq!(
+            replaced("to DE89370400440532013000.", ibans),
+            "to [Filtered]."
+        );
+        assert_eq!(
+            replaced("GB82WEST12345698765432 ok", ibans),
+            "[Filtered] ok"
+        );
+        // One digit off, inside a word, lower case, too short.
+        for kept in [
+            "DE89370400440532013001",
+            "xDE89370400440532013000",
+            "de89370400440532013000",
+            "DE8937040044",
+        ] {
+            assert_eq!(replaced(kept, ibans), kept);
         }
     }
 
