@@ -478,7 +478,7 @@ fn add_transaction(
 ) -> Result<(), String> {
     let payload = Payload::read(payload, scrubber)?;
     let (mut record, mut spans) =
-        model::transaction_from_payload(&payload.bytes(), event_id).map_err(|e| e.to_string())?;
+        model::transaction_from_value(&payload.value, event_id).map_err(|e| e.to_string())?;
     let notes = clock.transaction(&mut record.root, &mut spans);
     let received = clock.received_us();
     let tree = SpanTree::new(&record.root, spans);
@@ -583,7 +583,7 @@ fn add_spans(
     scrubber: &Scrubber,
 ) -> Result<(), String> {
     let payload = Payload::read(payload, scrubber)?;
-    let mut spans = model::spans_from_v2_payload(&payload.bytes()).map_err(|e| e.to_string())?;
+    let mut spans = model::spans_from_v2_value(&payload.value);
     let notes = clock.streamed(&mut spans);
     let received = clock.received_us();
     for (span, notes) in spans.into_iter().zip(notes) {
