@@ -271,9 +271,15 @@ fn attributes_and_text_for_other_items() {
     let report = scrubber.attributes(attributes.as_object_mut().unwrap());
     assert_eq!(attributes["user.password"]["value"], FILTERED);
     assert_eq!(report.notes()[0].fields, ["user.password.value"]);
-    let mut body = "paid with 4111111111111111".to_owned();
-    assert!(!scrubber.text(&mut body).is_empty());
-    assert_eq!(body, "paid with [Filtered]");
+    let mut body = "paid with 4111111111111111, password=x".to_owned();
+    let mut both = scrubber.text(&mut body);
+    assert_eq!(body, "paid with [Filtered], password=[Filtered]");
+    // A log record's body and attributes make one report: one note per rule.
+    both.absorb(report);
+    let notes = both.notes();
+    assert_eq!(notes.len(), 2);
+    let password = notes.iter().find(|n| n.rule == "@password:filter").unwrap();
+    assert_eq!((password.count, password.fields.len()), (2, 2));
 }
 
 #[test]
