@@ -1,5 +1,6 @@
-//! What `splat key …` and `splat project limit …` do: manage a project's DSN keys (add, disable, enable,
-//! rotate) and its quotas. Each returns the lines to print, with DSNs for `scheme://host`.
+//! What `splat key …`, `splat project limit …` and `splat project scrub …` do: manage a project's DSN keys
+//! (add, disable, enable, rotate), its quotas and its data scrubbing. Each returns the lines to print, with
+//! DSNs for `scheme://host`.
 //!
 //! A running `splat serve` notices a change within `SPLAT_KEY_CACHE_SECS` (default 30 s): ingest caches
 //! what it knows about a key for that long.
@@ -7,6 +8,7 @@
 use anyhow::{bail, Context};
 
 use crate::protocol::{DataCategory, Dsn, PublicKey};
+use crate::scrub::ScrubSettings;
 use crate::store::{Project, ProjectKey, QuotaRow, Store};
 
 /// Where printed DSNs point: `(scheme, host)`.
@@ -177,6 +179,47 @@ pub async fn limit_project(
         store.set_quota(project.id, None, category, limit).await?;
     }
     list_keys(store, Some(&project.id.to_string()), base).await
+}
+
+/// What `splat project scrub` changes: each `None` stays as saved.
+#[derive(Debug, Default)]
+pub struct ScrubChange {
+    pub defaults: Option<bool>,
+    pub ip_addresses: Option<bool>,
+    /// Comma-separated; empty clears the list.
+    pub sensitive_fields: Option<String>,
+    pub safe_fields: Option<String>,
+}
+
+/// Changes a project's data-scrubbing settings and prints them as they now are.
+pub async fn scrub_project(
+    store: &Store,
+    project: &str,
+    change: ScrubChange,
+) -> anyhow::Result<Vec<String>> {
+    let project = find_project(store, project).await?;
+    let mut settings = store.scrub_settings(project.id).await?;
+    let fields = |text: &str| ScrubSettings::parse_fields(text).map_err(anyhow::Error::msg);
+    settings.defaults = change.defaults.unwrap_or(settings.defaults);
+    settings.ip_addresses = change.ip_addresses.unwrap_or(settings.ip_addresses);
+    if let Some(text) = change.sensitive_fields {
+        settings.sensitive_fields = fields(&text)?;
+    }
+    if let Some(text) = change.safe_fields {
+        settings.safe_fields = fields(&text)?;
+    }
+    store.set_scrub_settings(project.id, &settings).await?;
+    let on = |b: bool| if b { "on" } else { "off" };
+    Ok(vec![
+        format!("{} {} ({})", project.id, project.slug, project.name),
+        format!("  default rules: {}", on(settings.defaults)),
+        format!("  ip addresses: {}", on(settings.ip_addresses)),
+        format!(
+            "  sensitive fields: {}",
+            settings.sensitive_fields.join(",")
+        ),
+        format!("  safe fields: {}", settings.safe_fields.join(",")),
+    ])
 }
 
 async fn show_key(store: &Store, key: &PublicKey, base: Base<'_>) -> anyhow::Result<Vec<String>> {

@@ -41,8 +41,48 @@ fn note_sentence(note: &serde_json::Value) -> Option<String> {
             "{} spans lay outside their transaction's start and end and were moved into them.",
             note.get("count")?.as_u64()?
         )),
+        "scrubbed" => scrubbed_sentence(note),
         _ => None,
     }
+}
+
+/// A note of [`crate::scrub`]: the rule and the fields it scrubbed (never the values).
+fn scrubbed_sentence(note: &serde_json::Value) -> Option<String> {
+    let rule = note.get("rule")?.as_str()?;
+    let fields: Vec<&str> = note
+        .get("fields")?
+        .as_array()?
+        .iter()
+        .filter_map(serde_json::Value::as_str)
+        .collect();
+    let count = note
+        .get("count")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(fields.len() as u64);
+    let more = count.saturating_sub(fields.len() as u64);
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    let what = match rule {
+        "@password:filter" => "a sensitive key or key=value pair",
+        "@bearer:filter" => "a bearer token",
+        "@creditcard:filter" => "a card number",
+        "@iban:filter" => "an IBAN",
+        "@usssn:filter" => "a US social security number",
+        "@pemkey:filter" => "a PEM key",
+        "@urlauth:legacy" => "a password in a URL",
+        "@ip:replace" => "an IP address",
+        "@anything:remove" => "an IP address field",
+        "strip-fields" => "the project's sensitive fields",
+        _ => "a scrubbing rule",
+    };
+    Some(format!(
+        "Scrubbed {count} field{} ({what}, {rule}): {}{more}.",
+        if count == 1 { "" } else { "s" },
+        fields.join(", ")
+    ))
 }
 
 /// `0.42 ms`, `12.3 ms`, `184 ms`, `1.25 s`.
@@ -133,12 +173,14 @@ mod tests {
              "stored_time": "2026-12-05T18:00:00.000000Z"},
             {"kind": "spans_clamped", "field": "spans", "count": 998},
             {"kind": "from_a_later_version"},
+            {"kind": "scrubbed", "rule": "@password:filter", "fields": ["extra.password", "request.cookies"], "count": 3},
         ]}});
         assert_eq!(
             processing_notes(Some(&payload)),
             [
                 "timestamp was more than 60 s in the future: the SDK sent 9999-12-31 23:59:59 UTC, stored as 2026-12-05 18:00:00 UTC.",
                 "998 spans lay outside their transaction's start and end and were moved into them.",
+                "Scrubbed 3 fields (a sensitive key or key=value pair, @password:filter): extra.password, request.cookies and 1 more.",
             ]
         );
         assert!(processing_notes(None).is_empty());

@@ -18,8 +18,9 @@
 //!
 //! 1. `secret`, `private_files`, `protocol`, `model`: the wire format and what it means (events,
 //!    transactions, spans, check-ins and their schedules); no I/O.
-//! 2. `grouping`, `perf`, `format`: pure logic over the model (issue hashes, transaction figures,
-//!    normalization, and how numbers, durations and times are written for people, by the UI and MCP).
+//! 2. `grouping`, `perf`, `format`, `scrub`: pure logic over the model (issue hashes, transaction figures,
+//!    normalization, how numbers, durations and times are written for people, by the UI and MCP, and data
+//!    scrubbing).
 //! 3. `blob`, `lake`: objects, and the lake's parquet files with their DuckLake catalog statements, run
 //!    over a connection or transaction the caller hands in ([`lake::CatalogDb`], [`lake::CatalogTx`]).
 //! 4. `store`: the database; every SQL statement of the crate but the lake catalog's.
@@ -49,6 +50,7 @@ pub mod process;
 pub mod protocol;
 pub mod queue;
 pub mod retention;
+pub mod scrub;
 pub mod secret;
 pub mod serve;
 pub mod store;

@@ -1,6 +1,6 @@
 //! `splat`: the local all-in-one binary. `splat serve` runs ingest and the processor in one process on
-//! the embedded default storage; `splat project …` manages projects and prints their DSNs; `splat key …`
-//! manages DSN keys and quotas.
+//! the embedded default storage; `splat project …` manages projects (their DSNs, quotas and data
+//! scrubbing); `splat key …` manages DSN keys and quotas.
 
 // mimalloc: the processor and ingest allocate per event; measured faster than the system allocator.
 #[global_allocator]
@@ -122,6 +122,31 @@ enum ProjectCommand {
         /// Items per minute, or `off`.
         per_minute: String,
     },
+    /// Show or change the project's data scrubbing (on by default); prints the settings in force.
+    Scrub {
+        /// Project slug or id.
+        project: String,
+        /// The default rules (sensitive keys, cookies, card numbers, …): `on` or `off`.
+        #[arg(long, value_parser = on_off)]
+        defaults: Option<bool>,
+        /// Remove IP addresses (`user.ip_address`, …) and replace them in text: `on` or `off`.
+        #[arg(long, value_parser = on_off)]
+        ip_addresses: Option<bool>,
+        /// Comma-separated further keys to scrub (values containing them go too); empty clears.
+        #[arg(long)]
+        sensitive_fields: Option<String>,
+        /// Comma-separated keys or dotted paths never scrubbed; empty clears.
+        #[arg(long)]
+        safe_fields: Option<String>,
+    },
+}
+
+fn on_off(value: &str) -> Result<bool, String> {
+    match value {
+        "on" | "true" => Ok(true),
+        "off" | "false" => Ok(false),
+        _ => Err(format!("{value:?}: on or off")),
+    }
 }
 
 #[derive(Subcommand)]
@@ -250,6 +275,23 @@ async fn main() -> anyhow::Result<()> {
                         let lines =
                             admin::limit_project(&store, &project, &categories, &per_minute, base)
                                 .await?;
+                        println!("{}", lines.join("\n"));
+                        Vec::new()
+                    }
+                    ProjectCommand::Scrub {
+                        project,
+                        defaults,
+                        ip_addresses,
+                        sensitive_fields,
+                        safe_fields,
+                    } => {
+                        let change = admin::ScrubChange {
+                            defaults,
+                            ip_addresses,
+                            sensitive_fields,
+                            safe_fields,
+                        };
+                        let lines = admin::scrub_project(&store, &project, change).await?;
                         println!("{}", lines.join("\n"));
                         Vec::new()
                     }

@@ -25,11 +25,14 @@ pub use event::{
 };
 pub use feedback::Feedback;
 pub use payload::{payload_value, PayloadError};
-pub use span_v2::{attribute, spans_from_v2_payload, transaction_from_segment};
+pub use span_v2::{
+    attribute, spans_from_v2_payload, spans_from_v2_value, transaction_from_segment,
+};
 pub use summary::EventSummary;
 pub use tags::{tag, tag_pairs};
 pub use transaction::{
-    transaction_from_payload, url_without_query, HttpFacts, SpanRecord, TransactionRecord,
+    transaction_from_payload, transaction_from_value, url_without_query, HttpFacts, SpanRecord,
+    TransactionRecord,
 };
 
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {

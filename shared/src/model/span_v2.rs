@@ -15,12 +15,18 @@ pub fn spans_from_v2_payload(payload: &[u8]) -> Result<Vec<SpanRecord>, PayloadE
         items: Value,
     }
     let container: Container = parse(payload)?;
-    let items = container
-        .items
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    Ok(items.iter().filter_map(v2_span).collect())
+    Ok(spans_of(&container.items))
+}
+
+/// The same from a payload already read as a JSON value (the processor reads each payload once, to
+/// scrub it).
+pub fn spans_from_v2_value(value: &Value) -> Vec<SpanRecord> {
+    spans_of(value.get("items").unwrap_or(&Value::Null))
+}
+
+fn spans_of(items: &Value) -> Vec<SpanRecord> {
+    let items = items.as_array().map(Vec::as_slice).unwrap_or_default();
+    items.iter().filter_map(v2_span).collect()
 }
 
 /// The plain value of a typed attribute (`{"type": …, "value": v}`), or the attribute itself if untyped.
@@ -106,6 +112,8 @@ mod tests {
              "attributes":{"sentry.op":{"type":"string","value":"db"},"sentry.segment.id":{"type":"string","value":"s"}}},
             {"span_id":"missing trace id"}]}"#;
         let spans = spans_from_v2_payload(payload).unwrap();
+        let value = crate::model::payload_value(payload).unwrap();
+        assert_eq!(spans_from_v2_value(&value), spans);
         assert_eq!(spans.len(), 2);
         assert!(spans[0].is_segment);
         assert_eq!(

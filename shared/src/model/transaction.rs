@@ -155,7 +155,20 @@ pub fn transaction_from_payload(
     payload: &[u8],
     event_id: &str,
 ) -> Result<(TransactionRecord, Vec<SpanRecord>), PayloadError> {
-    let raw: RawEvent = parse(payload)?;
+    Ok(from_raw(parse(payload)?, event_id))
+}
+
+/// The same from a payload already read as a JSON value (the processor reads each payload once, to
+/// scrub it).
+pub fn transaction_from_value(
+    value: &Value,
+    event_id: &str,
+) -> Result<(TransactionRecord, Vec<SpanRecord>), PayloadError> {
+    let raw = RawEvent::deserialize(value).map_err(|e| PayloadError(e.to_string()))?;
+    Ok(from_raw(raw, event_id))
+}
+
+fn from_raw(raw: RawEvent, event_id: &str) -> (TransactionRecord, Vec<SpanRecord>) {
     let trace = raw.contexts.get("trace").cloned().unwrap_or(Value::Null);
     let trace_id = owned(str_at(&trace, &["trace_id"])).unwrap_or_default();
     // Without a trace context the event id still identifies the transaction uniquely.
@@ -205,7 +218,7 @@ pub fn transaction_from_payload(
         release: raw.release,
         platform: raw.platform,
     };
-    Ok((record, spans))
+    (record, spans)
 }
 
 /// A span as either shape sends it: an entry of a classic transaction's `spans`, or a span-v2 item.
@@ -268,6 +281,12 @@ mod tests {
             "spans":[{"span_id":"c1","parent_span_id":"root","op":"db","description":"SELECT 1","start_timestamp":1700000000.1,"timestamp":1700000000.2},
                      {"no_span_id":true}]}"#;
         let (tx, spans) = transaction_from_payload(payload, "e1").unwrap();
+        let value = crate::model::payload_value(payload).unwrap();
+        assert_eq!(
+            transaction_from_value(&value, "e1").unwrap(),
+            (tx.clone(), spans.clone()),
+            "read from bytes or from a value alike"
+        );
         assert_eq!(
             (
                 tx.name.as_str(),

@@ -29,10 +29,13 @@ pub mod batch;
 pub mod monitors;
 pub mod runner;
 pub mod sizing;
+mod stored;
 pub mod supervisor;
 pub mod time;
 
+use self::stored::{Payload, Scrubbers};
 use self::time::Clock;
+use crate::scrub::Scrubber;
 
 /// The outcome of one batch, per message.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -172,6 +175,7 @@ impl Processor {
         let keys: Vec<LedgerKey> = deliveries.iter().map(ledger_key).collect();
         let already = self.store.processed(&keys).await?;
         let projects = self.store.project_ids().await?;
+        let scrubbers = Scrubbers::load(&self.store).await?;
         let mut outcome = BatchOutcome::default();
         // Each message's rows are moved into one batch as they are decoded: no copy of a whole batch of
         // payloads and spans is ever made (it cost memory and time on every batch).
@@ -183,7 +187,7 @@ impl Processor {
                 outcome.done.push(id.clone());
                 continue;
             }
-            match self.message_rows(delivery, &projects).await {
+            match self.message_rows(delivery, &projects, &scrubbers).await {
                 Ok((part, claim)) => {
                     whole.absorb(part);
                     accepted.push(Accepted { delivery, claim });
@@ -206,7 +210,9 @@ impl Processor {
                 tracing::warn!(error = %e, messages = accepted.len(), "batch commit failed; committing message by message");
                 drop(whole);
                 let tried = accepted.len();
-                let committed = self.commit_each(accepted, &projects, &mut outcome).await;
+                let committed = self
+                    .commit_each(accepted, &projects, &scrubbers, &mut outcome)
+                    .await;
                 if committed.is_empty() && tried > 0 {
                     // Nothing commits at all: the database is the problem, not the messages.
                     return Err(e.into());
@@ -253,12 +259,16 @@ impl Processor {
         &self,
         accepted: Vec<Accepted<'d>>,
         projects: &HashSet<i64>,
+        scrubbers: &Scrubbers,
         outcome: &mut BatchOutcome,
     ) -> Vec<Accepted<'d>> {
         let mut committed = Vec::new();
         for message in accepted {
             let id = &message.delivery.message_id;
-            let result = match self.message_rows(message.delivery, projects).await {
+            let result = match self
+                .message_rows(message.delivery, projects, scrubbers)
+                .await
+            {
                 Ok((mut part, _)) => self.commit_part(&mut part).await.map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             };
@@ -290,12 +300,15 @@ impl Processor {
         &self,
         delivery: &Delivery,
         projects: &HashSet<i64>,
+        scrubbers: &Scrubbers,
     ) -> Result<(WriteBatch, Option<String>), MessageFailure> {
         let mut part = WriteBatch {
             message_ids: vec![ledger_key(delivery)],
             ..WriteBatch::default()
         };
-        let claim = self.add_message(&mut part, delivery, projects).await?;
+        let claim = self
+            .add_message(&mut part, delivery, projects, scrubbers)
+            .await?;
         Ok((part, claim))
     }
 
@@ -305,6 +318,7 @@ impl Processor {
         batch: &mut WriteBatch,
         delivery: &Delivery,
         projects: &HashSet<i64>,
+        scrubbers: &Scrubbers,
     ) -> Result<Option<String>, MessageFailure> {
         let message = QueueMessage::decode(&delivery.body)
             .map_err(|e| MessageFailure::Malformed(e.to_string()))?;
@@ -329,18 +343,22 @@ impl Processor {
             envelope.headers.sent_at.as_deref(),
             &self.horizons,
         );
-        add_envelope(batch, &message, &envelope, &clock).map_err(MessageFailure::Malformed)?;
+        let scrubber = scrubbers.of(message.project_id);
+        add_envelope(batch, &message, &envelope, &clock, scrubber)
+            .map_err(MessageFailure::Malformed)?;
         Ok(claim)
     }
 }
 
-/// Every item of one envelope into the batch. Items that fail are errors only when they are the ones ingest
-/// vouched for (events, transactions, spans); the rest are counted.
+/// Every item of one envelope into the batch, each scrubbed by the project's rules before anything is read
+/// from it. Items that fail are errors only when they are the ones ingest vouched for (events,
+/// transactions, spans); the rest are counted.
 fn add_envelope(
     batch: &mut WriteBatch,
     message: &QueueMessage,
     envelope: &Envelope,
     clock: &Clock,
+    scrubber: &Scrubber,
 ) -> Result<(), String> {
     let project = message.project_id;
     let received = message.received_at_us;
@@ -352,11 +370,13 @@ fn add_envelope(
     for (index, item) in envelope.items.iter().enumerate() {
         let ty = item.ty();
         match ty {
-            ItemType::Event => add_event(batch, project, &event_id, clock, &item.payload)?,
-            ItemType::Transaction => {
-                add_transaction(batch, project, &event_id, clock, &item.payload)?
+            ItemType::Event => {
+                add_event(batch, project, &event_id, clock, &item.payload, scrubber)?
             }
-            ItemType::Span => add_spans(batch, project, clock, &item.payload)?,
+            ItemType::Transaction => {
+                add_transaction(batch, project, &event_id, clock, &item.payload, scrubber)?
+            }
+            ItemType::Span => add_spans(batch, project, clock, &item.payload, scrubber)?,
             ItemType::CheckIn => {
                 add_check_in(batch, project, received, &item.payload);
                 batch.count_item(project, ty.as_str(), received, 1);
@@ -365,7 +385,15 @@ fn add_envelope(
                 // The n-th item of its message: what names a user report that names no event, the same
                 // way on every delivery.
                 let fallback_id = format!("{}-{index}", message.received_at_us);
-                add_feedback(batch, project, &event_id, &fallback_id, received, item)?;
+                add_feedback(
+                    batch,
+                    project,
+                    &event_id,
+                    &fallback_id,
+                    received,
+                    item,
+                    scrubber,
+                )?;
                 batch.count_item(project, ty.as_str(), received, 1);
             }
             ItemType::Attachment
@@ -409,8 +437,10 @@ pub(crate) fn add_event(
     event_id: &str,
     clock: &Clock,
     payload: &Bytes,
+    scrubber: &Scrubber,
 ) -> Result<(), String> {
-    let event = Event::from_payload(payload).map_err(|e| e.to_string())?;
+    let payload = Payload::read(payload, scrubber)?;
+    let event = Event::from_value(&payload.value);
     let (timestamp_us, notes) = clock.event_timestamp(event.timestamp_us);
     let summary = EventSummary {
         timestamp_us: Some(timestamp_us),
@@ -436,11 +466,7 @@ pub(crate) fn add_event(
         user_key: event.user.as_ref().and_then(|u| u.key()),
         search_text: search_text(&event),
         summary,
-        payload: compress(
-            time::with_notes(payload, &notes)
-                .as_deref()
-                .unwrap_or(&payload[..]),
-        ),
+        payload: compress(&payload.stored(&notes)),
     });
     Ok(())
 }
@@ -468,9 +494,11 @@ fn add_transaction(
     event_id: &str,
     clock: &Clock,
     payload: &Bytes,
+    scrubber: &Scrubber,
 ) -> Result<(), String> {
+    let payload = Payload::read(payload, scrubber)?;
     let (mut record, mut spans) =
-        model::transaction_from_payload(payload, event_id).map_err(|e| e.to_string())?;
+        model::transaction_from_value(&payload.value, event_id).map_err(|e| e.to_string())?;
     let notes = clock.transaction(&mut record.root, &mut spans);
     let received = clock.received_us();
     let tree = SpanTree::new(&record.root, spans);
@@ -497,11 +525,7 @@ fn add_transaction(
         record,
         received_at_us: received,
         source: "transaction",
-        payload: Some(compress(
-            time::with_notes(payload, &notes)
-                .as_deref()
-                .unwrap_or(&payload[..]),
-        )),
+        payload: Some(compress(&payload.stored(&notes))),
         perf,
         spans: rows,
     });
@@ -517,15 +541,18 @@ fn add_feedback(
     fallback_id: &str,
     received: i64,
     item: &Item,
+    scrubber: &Scrubber,
 ) -> Result<(), String> {
+    // Scrubbed as events are; a feedback row keeps no payload, so there is no note to keep either.
+    let payload = Payload::read(&item.payload, scrubber)?;
     let (kind, feedback) = match item.ty() {
         ItemType::UserReport => (
             FeedbackKind::UserReport,
-            Feedback::from_user_report(&item.payload),
+            Feedback::from_user_report(&payload.bytes()),
         ),
         _ => (
             FeedbackKind::Feedback,
-            Feedback::from_feedback_payload(&item.payload),
+            Feedback::from_feedback_payload(&payload.bytes()),
         ),
     };
     let feedback = feedback.map_err(|e| e.to_string())?;
@@ -573,8 +600,10 @@ fn add_spans(
     project: ProjectId,
     clock: &Clock,
     payload: &Bytes,
+    scrubber: &Scrubber,
 ) -> Result<(), String> {
-    let mut spans = model::spans_from_v2_payload(payload).map_err(|e| e.to_string())?;
+    let payload = Payload::read(payload, scrubber)?;
+    let mut spans = model::spans_from_v2_value(&payload.value);
     let notes = clock.streamed(&mut spans);
     let received = clock.received_us();
     for (span, notes) in spans.into_iter().zip(notes) {
@@ -587,8 +616,9 @@ fn add_spans(
                 record,
                 received_at_us: received,
                 source: "span",
-                // A streamed transaction has no payload of its own: one is made for its notes.
-                payload: time::with_notes(b"{}", &notes).map(|p| compress(&p)),
+                // A streamed transaction has no payload of its own: one is made for its notes, with what
+                // scrubbing did to the item it came in.
+                payload: stored::notes_payload(&notes, &payload.scrubbed).map(|p| compress(&p)),
                 perf: Default::default(),
                 spans: Vec::new(),
             });

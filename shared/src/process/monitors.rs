@@ -30,7 +30,14 @@ pub async fn evaluate(
     let clock = Clock::at(now_us);
     for incident in incidents {
         let (project, id) = (incident.project_id, &incident.event_id);
-        if let Err(e) = super::add_event(&mut batch, project, id, &clock, &incident.payload) {
+        if let Err(e) = super::add_event(
+            &mut batch,
+            project,
+            id,
+            &clock,
+            &incident.payload,
+            &crate::scrub::Scrubber::off(),
+        ) {
             // Built by the evaluation from known fields: a failure is a bug, not input.
             tracing::error!(error = %e, event_id = %id, "could not build a monitor incident event");
         }

@@ -13,8 +13,8 @@
 //!   after its end, and a transaction's spans are clamped into its start and end.
 //!
 //! What the SDK sent is kept: the payload is stored as sent, with a [`Note`] per correction under
-//! `splat.processing_notes` (Relay records the same in `_meta` errors), shown on the event and
-//! transaction pages.
+//! `splat.processing_notes` (Relay records the same in `_meta` errors; see [`super::stored`]), shown on
+//! the event and transaction pages.
 
 use std::collections::HashMap;
 
@@ -321,24 +321,6 @@ fn clamp_into(span: &mut SpanRecord, start: i64, end: i64) -> i64 {
     moved(old_start, span.start_us).max(moved(old_end, span.end_us))
 }
 
-/// The payload with the notes added under `splat.processing_notes`; the SDK's fields stay as sent.
-/// Re-serialized only when there are notes: the common case stores the bytes as they came.
-pub fn with_notes(payload: &[u8], notes: &[Note]) -> Option<Vec<u8>> {
-    if notes.is_empty() {
-        return None;
-    }
-    let mut value = crate::model::payload_value(payload).ok()?;
-    let object = value.as_object_mut()?;
-    let splat = object
-        .entry("splat")
-        .or_insert_with(|| serde_json::Value::Object(Default::default()));
-    if !splat.is_object() {
-        *splat = serde_json::Value::Object(Default::default());
-    }
-    splat["processing_notes"] = serde_json::to_value(notes).ok()?;
-    serde_json::to_vec(&value).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -546,22 +528,5 @@ mod tests {
             (NoteKind::FutureTimestamp, "end_timestamp")
         );
         assert!(notes[1].is_empty());
-    }
-
-    #[test]
-    fn notes_go_into_the_payload_and_the_sdk_fields_stay_as_sent() {
-        assert_eq!(with_notes(b"{\"timestamp\":1}", &[]), None);
-        let note = Note::changed(NoteKind::FutureTimestamp, "timestamp", NOW + HOUR, NOW);
-        let stored = with_notes(br#"{"timestamp":1,"splat":7}"#, &[note]).unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&stored).unwrap();
-        assert_eq!(v["timestamp"], 1);
-        assert_eq!(
-            v["splat"]["processing_notes"][0]["kind"],
-            "future_timestamp"
-        );
-        assert_eq!(
-            v["splat"]["processing_notes"][0]["sdk_time"],
-            rfc3339(NOW + HOUR)
-        );
     }
 }

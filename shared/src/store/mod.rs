@@ -28,6 +28,7 @@ mod remote_connector;
 mod retention;
 mod rollups;
 mod rows;
+mod scrubbing;
 mod segments;
 mod settings;
 mod trace_reads;

@@ -225,6 +225,9 @@ impl Store {
             .await?;
         tx.execute("DELETE FROM item_counts WHERE project_id = ?1", [id])
             .await?;
+        // Its scrubbing settings: a later project may get the same id.
+        tx.execute("DELETE FROM settings WHERE key = 'scrub.' || ?1", [id])
+            .await?;
         let n = tx
             .execute("DELETE FROM projects WHERE id = ?1", [id])
             .await?;

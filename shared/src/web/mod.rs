@@ -42,6 +42,7 @@ mod monitors;
 mod perf_chart;
 mod performance;
 mod projects;
+mod scrubbing;
 mod settings;
 mod transactions;
 
@@ -162,6 +163,7 @@ pub fn router(state: WebState) -> Router {
         .route("/projects/{slug}/keys/{key}/limits", post(keys::key_limits))
         .route("/projects/{slug}/keys/{key}/{action}", post(keys::act))
         .route("/projects/{slug}/limits", post(keys::project_limits))
+        .route("/projects/{slug}/scrubbing", post(scrubbing::save))
         .route("/projects/{slug}/issues", get(issues::list))
         .route("/projects/{slug}/issues/{id}", get(issues::detail))
         .route(

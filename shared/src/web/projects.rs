@@ -16,6 +16,7 @@ use super::chart::Sparkline;
 use super::issues::{deploys, issue_rows, IssueView};
 use super::keys::{key_rows, limit_fields, KeyView, LimitField};
 use super::performance::{dashboard_perf, DashboardPerf};
+use super::scrubbing::ScrubbingView;
 use super::{project_or_404, render, Chrome, WebError, WebResult, WebState};
 
 /// A project card on the list.
@@ -177,9 +178,11 @@ struct SettingsPage {
     keys: Vec<KeyView>,
     project_limits: Vec<LimitField>,
     limits_url: String,
+    scrubbing: ScrubbingView,
 }
 
-/// `GET /projects/{slug}/settings`: rename, keys with their DSNs and quotas, project quotas, delete.
+/// `GET /projects/{slug}/settings`: rename, keys with their DSNs and quotas, project quotas, data
+/// scrubbing, delete.
 pub async fn settings(
     State(state): State<WebState>,
     chrome: Chrome,
@@ -197,7 +200,9 @@ pub async fn settings(
     let quotas = state.store.quotas(project.id).await?;
     let keys = key_rows(&chrome, &project, &quotas);
     let project_limits = limit_fields(&quotas, None);
+    let scrubbing = ScrubbingView::of(&state, &project).await?;
     render(&SettingsPage {
+        scrubbing,
         chrome,
         keys,
         project_limits,
