@@ -15,6 +15,7 @@ mod notify;
 mod perf_windows;
 mod performance_web;
 mod retention;
+mod search;
 mod sign_in;
 mod streamed;
 mod web;

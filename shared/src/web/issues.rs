@@ -11,7 +11,8 @@ use serde::Deserialize;
 use crate::format::Count;
 use crate::model::time::Ts;
 use crate::store::{
-    EventListItem, Issue, IssueFilter, IssueSort, IssueStatus, StoredEvent, MAX_COUNTED_ISSUES,
+    EventListItem, Issue, IssueFilter, IssueQuery, IssueSort, IssueStatus, StoredEvent,
+    MAX_COUNTED_ISSUES,
 };
 
 use super::chart::Sparkline;
@@ -219,6 +220,8 @@ struct IssueListPage {
     prev_url: Option<String>,
     next_url: Option<String>,
     filtered: bool,
+    /// Why the search could not be read, shown above the (empty) list.
+    error: Option<String>,
 }
 
 /// `GET /projects/{slug}/issues`.
@@ -242,9 +245,15 @@ pub async fn list(
         IssueSort::Count => "count",
     };
     let non_empty = |s: &String| (!s.is_empty()).then(|| s.clone());
+    // A query that cannot be read lists nothing and says why, rather than listing what it did not ask for.
+    let (search, error) = match IssueQuery::parse(&q) {
+        Ok(search) => (search, None),
+        Err(e) => (IssueQuery::default(), Some(e.to_string())),
+    };
     let filter = IssueFilter {
-        status: status_key.parse().ok(),
-        query: non_empty(&q),
+        // An `is:` in the search picks the statuses itself; the tab does not narrow it further.
+        status: status_key.parse().ok().filter(|_| !search.has_status()),
+        query: search,
         environment: non_empty(&environment),
         release: non_empty(&release),
         level: non_empty(&level),
@@ -252,7 +261,10 @@ pub async fn list(
         page: page - 1,
         per_page: PER_PAGE,
     };
-    let (issues, total) = state.store.list_issues(project.id, &filter).await?;
+    let (issues, total) = match error {
+        None => state.store.list_issues(project.id, &filter).await?,
+        Some(_) => (Vec::new(), 0),
+    };
     let counts = state.store.issue_status_counts(project.id).await?;
     let count = |s: IssueStatus| counts.get(&s).copied().unwrap_or(0);
     let mut tabs = Vec::new();
@@ -320,6 +332,7 @@ pub async fn list(
         first: if shown == 0 { 0 } else { offset + 1 },
         last: offset + shown,
         filtered,
+        error,
     })
 }
 

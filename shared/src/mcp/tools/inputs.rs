@@ -92,7 +92,7 @@ pub struct RecentIssuesArgs {
 #[derive(JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct SearchIssuesArgs {
-    /// Words matched (as prefixes, all of them) against titles, messages, exception types and values, and frame functions and files
+    /// Sentry's search syntax: `is:unresolved|resolved|ignored|regressed`, `level:error`, `environment:production`, `release:1.4.2`, `user.email:x@y.z`, `user.id:42`, any tag as `key:value` (`browser:Firefox`, quoted when it has spaces, `key:[a,b]` for either), `firstSeen:-24h` / `lastSeen:+7d` (also `>24h`, `<7d`, `>2026-01-31`), `!` to negate a term; other words and "quoted phrases" are matched (as prefixes, all of them) against titles, messages, exception types and values, and frame functions and files
     query: Option<String>,
     /// Issue status (default all)
     #[schemars(extend("default" = "all"))]

@@ -15,7 +15,7 @@ use crate::mcp::format::{
 use crate::mcp::McpState;
 use crate::model::Event;
 use crate::store::{
-    Issue, IssueFilter, IssueSort, IssueStatus, Project, Store, MAX_COUNTED_ISSUES,
+    Issue, IssueFilter, IssueQuery, IssueSort, IssueStatus, Project, Store, MAX_COUNTED_ISSUES,
 };
 
 /// How many pages of 100 a windowed or exception-type-filtered list looks through at most.
@@ -83,9 +83,14 @@ fn filter_from(a: &Args, default_status: Option<IssueStatus>) -> ToolResult<Issu
             )))
         }
     };
+    let query = match args::string(a, "query")? {
+        Some(text) => IssueQuery::parse(&text)
+            .map_err(|e| ToolError(format!("`query` {text:?} cannot be read: {e}")))?,
+        None => IssueQuery::default(),
+    };
     Ok(IssueFilter {
         status: args::status(a, default_status)?,
-        query: args::string(a, "query")?,
+        query,
         environment: args::string(a, "environment")?,
         release: args::string(a, "release")?,
         level: args::string(a, "level")?.map(|l| l.to_ascii_lowercase()),
@@ -106,6 +111,7 @@ pub struct IssueListAnswer {
 fn list_output(
     heading: &str,
     project: &Project,
+    query: Option<&str>,
     filter: &IssueFilter,
     issues: &[Issue],
     total: i64,
@@ -116,8 +122,10 @@ fn list_output(
         "status {}",
         filter.status.map_or("all", |s| s.as_str())
     )];
+    if let Some(q) = query {
+        narrowed.push(format!("query {}", code(q)));
+    }
     for (name, v) in [
-        ("query", &filter.query),
         ("environment", &filter.environment),
         ("release", &filter.release),
         ("level", &filter.level),
@@ -157,7 +165,7 @@ pub async fn list_recent_issues(state: &McpState, a: &Args) -> ToolResult<Answer
     let project = args::project(store, a).await?;
     let limit = args::limit(a, 20, 100)?;
     let mut filter = filter_from(a, Some(IssueStatus::Open))?;
-    filter.query = None;
+    filter.query = IssueQuery::default();
     filter.sort = IssueSort::LastSeen;
     let window = args::window(a, None)?;
     let (issues, total, exact) =
@@ -165,6 +173,7 @@ pub async fn list_recent_issues(state: &McpState, a: &Args) -> ToolResult<Answer
     Ok(list_output(
         "Recent Issues",
         &project,
+        None,
         &filter,
         &issues,
         total,
@@ -177,8 +186,9 @@ pub async fn search_issues(state: &McpState, a: &Args) -> ToolResult<Answer<Issu
     let project = args::project(store, a).await?;
     let limit = args::limit(a, 20, 100)?;
     let filter = filter_from(a, None)?;
+    let query = args::string(a, "query")?;
     let exception_type = args::string(a, "exception_type")?;
-    if filter.query.is_none()
+    if filter.query.is_empty()
         && exception_type.is_none()
         && filter.environment.is_none()
         && filter.release.is_none()
@@ -202,6 +212,7 @@ pub async fn search_issues(state: &McpState, a: &Args) -> ToolResult<Answer<Issu
     Ok(list_output(
         "Search Results",
         &project,
+        query.as_deref(),
         &filter,
         &issues,
         total,
