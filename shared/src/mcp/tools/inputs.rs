@@ -70,7 +70,7 @@ pub struct IssueFilterArgs {
     release: Option<String>,
     /// Only issues of this level (error, warning, fatal, …)
     level: Option<String>,
-    /// Project slug, name or id (default: the first project)
+    /// Project slug, name or id (default: every project, each item naming its own)
     project: Option<ProjectRef>,
     #[schemars(flatten)]
     window: WindowArgs,
@@ -132,14 +132,14 @@ pub struct IssueEventsArgs {
 pub struct EventArgs {
     /// Sentry event id (32 hex digits, dashes allowed)
     event_id: String,
-    /// Project slug, name or id (default: the first project)
+    /// Project slug, name or id (default: every project)
     project: Option<ProjectRef>,
 }
 
 #[derive(JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct ReleasesArgs {
-    /// Project slug, name or id (default: the first project)
+    /// Project slug, name or id (default: every project, each item naming its own)
     project: Option<ProjectRef>,
     /// How many to return (default 20, at most 100; larger values are clamped)
     #[schemars(range(min = 1, max = 100), extend("default" = 20))]
@@ -149,7 +149,7 @@ pub struct ReleasesArgs {
 #[derive(JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct ProjectArgs {
-    /// Project slug, name or id (default: the first project)
+    /// Project slug, name or id (default: every project, each item naming its own)
     project: Option<ProjectRef>,
 }
 
@@ -157,7 +157,7 @@ pub struct ProjectArgs {
 /// `time_range_hours` its seed name).
 #[derive(JsonSchema)]
 pub struct PerfScopeArgs {
-    /// Project slug, name or id (default: the first project)
+    /// Project slug, name or id (default: the first project; the answer names the others)
     project: Option<ProjectRef>,
     /// Only transactions from this environment
     environment: Option<String>,
@@ -291,7 +291,7 @@ pub struct CompareArgs {
     hours_after: Option<Int>,
     /// Only transactions from this environment
     environment: Option<String>,
-    /// Project slug, name or id (default: the first project)
+    /// Project slug, name or id (default: the first project; the answer names the others)
     project: Option<ProjectRef>,
     /// Release comparisons only (default: the last 90 days): Only the last N hours (1..168, clamped); with start_time or end_time, the window's length
     #[schemars(range(min = 1, max = MAX_HOURS))]
@@ -309,7 +309,7 @@ pub struct TransactionRefArgs {
     transaction_id: Option<String>,
     /// Or a trace id (32 hex digits): the trace's first transaction, its root
     trace_id: Option<String>,
-    /// Project slug, name or id (default: the first project)
+    /// Project slug, name or id (default: every project)
     project: Option<ProjectRef>,
 }
 
