@@ -9,6 +9,7 @@ mod ingest_http;
 mod issues;
 mod lake;
 mod lambda_events;
+mod leftovers;
 mod mcp;
 mod monitors;
 mod notify;

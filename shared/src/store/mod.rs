@@ -11,6 +11,7 @@ mod alert_budget;
 mod batch;
 mod bursts;
 pub(crate) mod cached;
+mod deletes;
 mod event_keys;
 mod feedback;
 mod issue_reads;
