@@ -43,6 +43,13 @@ async fn number(app: &TestApp, sql: &str) -> i64 {
         .unwrap()
 }
 
+/// Events the project's hourly counts hold, and those of release `version`.
+async fn counted(app: &TestApp, version: &str) -> (i64, i64) {
+    let hours = "SELECT sum(count) FROM item_counts WHERE item_type = 'event'";
+    let release = format!("SELECT event_count FROM releases WHERE version = '{version}'");
+    (number(app, hours).await, number(app, &release).await)
+}
+
 async fn page(router: &Router, path: &str) -> (u16, String) {
     let response = router
         .clone()
@@ -86,22 +93,7 @@ async fn a_deleted_event_leaves_true_counts_and_never_comes_back() {
         "{tags:?}"
     );
     assert_eq!(number(&app, "SELECT sum(count) FROM issue_hours").await, 2);
-    assert_eq!(
-        number(
-            &app,
-            "SELECT sum(count) FROM item_counts WHERE item_type = 'event'"
-        )
-        .await,
-        2
-    );
-    assert_eq!(
-        number(
-            &app,
-            "SELECT event_count FROM releases WHERE version = '1.0'"
-        )
-        .await,
-        2
-    );
+    assert_eq!(counted(&app, "1.0").await, (2, 2));
     // The search for the deleted tag value finds nothing now.
     let browser = |b: &str| IssueFilter {
         query: splat::store::IssueQuery::parse(&format!("browser:{b}")).unwrap(),
@@ -176,22 +168,7 @@ async fn a_deleted_issue_takes_its_events_and_counts_and_its_id_is_not_reused() 
     assert_eq!(app.store.delete_issue(p, disk).await.unwrap(), Some(1));
     assert!(app.store.issue(disk).await.unwrap().is_none());
     assert!(app.store.event(p, &event_id(3)).await.unwrap().is_none());
-    assert_eq!(
-        number(
-            &app,
-            "SELECT sum(count) FROM item_counts WHERE item_type = 'event'"
-        )
-        .await,
-        2
-    );
-    assert_eq!(
-        number(
-            &app,
-            "SELECT event_count FROM releases WHERE version = '2.0'"
-        )
-        .await,
-        1
-    );
+    assert_eq!(counted(&app, "2.0").await, (2, 1));
     let counts = app.store.issue_status_counts(p).await.unwrap();
     assert_eq!(counts.values().sum::<i64>(), 1);
     // A redelivery of its event is a duplicate; a new event like it opens a new issue, under a new id.
