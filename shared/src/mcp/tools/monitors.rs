@@ -67,12 +67,11 @@ pub async fn list_monitors(state: &McpState, a: &Args) -> ToolResult<Answer<Moni
     if monitors.is_empty() {
         md.push_str("No monitors yet: they appear with their first check-in (`capture_checkin`, the `@monitor` decorator, or `/api/<project>/cron/<slug>/<key>/`).\n");
     } else {
-        md.push_str("| Monitor | Project | State | Schedule | Last check-in | Duration | Next expected |\n|---|---|---|---|---|---|---|\n");
+        md.push_str("| Monitor | State | Schedule | Last check-in | Duration | Next expected | Project |\n|---|---|---|---|---|---|---|\n");
         for (p, m) in &monitors {
             md.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} | {} |\n",
                 code(&m.slug),
-                code(&p.slug),
                 m.state(),
                 schedule(m).replace('|', "\\|"),
                 m.last_checkin_at.map(iso).unwrap_or_else(|| "never".into()),
@@ -80,6 +79,7 @@ pub async fn list_monitors(state: &McpState, a: &Args) -> ToolResult<Answer<Moni
                     .map(|ms| format!("{:.1} s", ms / 1000.0))
                     .unwrap_or_else(|| "–".into()),
                 m.next_expected_at.map(iso).unwrap_or_else(|| "–".into()),
+                code(&p.slug),
             ));
         }
         md.push_str("\nA missed, failed or overrunning monitor has an open issue titled `Monitor `<slug>` …` (see `search_issues`).\n");

@@ -198,17 +198,17 @@ pub async fn list_releases(state: &McpState, a: &Args) -> ToolResult<Answer<Rele
         );
     } else {
         md.push_str(
-            "| Release | Project | First seen | Last seen | Events | Transactions |\n|---|---|---|---|---|---|\n",
+            "| Release | First seen | Last seen | Events | Transactions | Project |\n|---|---|---|---|---|---|\n",
         );
         for (p, r) in &shown {
             md.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} |\n",
                 code(&r.version),
-                code(&p.slug),
                 iso(r.first_seen),
                 iso(r.last_seen),
                 r.event_count,
-                r.transaction_count
+                r.transaction_count,
+                code(&p.slug),
             ));
         }
         if total > shown.len() {
