@@ -142,11 +142,19 @@ async fn auth_refusals() {
             "does not belong",
         ),
         (
-            Request::post(format!("/api/abc/envelope/?sentry_key={key}"))
+            Request::post(format!("/api/a.b/envelope/?sentry_key={key}"))
                 .body(body())
                 .unwrap(),
             400,
-            "project id",
+            "project id or slug",
+        ),
+        (
+            // A slug, as the seed's DSNs named projects, but not this key's project.
+            Request::post(format!("/api/abc/envelope/?sentry_key={key}"))
+                .body(body())
+                .unwrap(),
+            403,
+            "does not belong to project abc",
         ),
         (
             Request::post(format!(

@@ -2,7 +2,7 @@
 //! facets, search and lifecycle are what the UI and MCP read.
 
 use serde_json::{json, Value};
-use splat::store::{IssueChange, IssueFilter, IssueSort, IssueStatus};
+use splat::store::{IssueChange, IssueFilter, IssueQuery, IssueSort, IssueStatus};
 use splat_tests::*;
 
 fn python_error(ty: &str, value: &str, function: &str, extra: Value) -> Value {
@@ -270,7 +270,7 @@ async fn search_filters_and_status_counts() {
     app.process().await;
     let titles = |v: Vec<(String, i64)>| v.into_iter().map(|(t, _)| t).collect::<Vec<_>>();
     let search = |q: &str| IssueFilter {
-        query: Some(q.into()),
+        query: IssueQuery::parse(q).unwrap(),
         ..Default::default()
     };
     // By frame function (prefix), exception value, message words, and type; every word must match.
@@ -297,7 +297,7 @@ async fn search_filters_and_status_counts() {
         vec!["ValueError: bad quantity"]
     );
     assert!(
-        issues(&app, search("\" OR * NEAR(")).await.is_empty(),
+        issues(&app, search("OR * NEAR(")).await.is_empty(),
         "FTS syntax in the input is only data"
     );
     let env = IssueFilter {

@@ -1050,6 +1050,11 @@ async fn every_tool_explains_what_is_wrong_as_a_tool_error() {
         ),
         ("search_issues", json!({}), "give at least one of `query`"),
         (
+            "search_issues",
+            json!({"query": "is:unresolved level:loud"}),
+            "`query` \"is:unresolved level:loud\" cannot be read: `level:loud` is not a level",
+        ),
+        (
             "get_issue",
             json!({"issue_id": "abc"}),
             "`issue_id` must be a whole number",

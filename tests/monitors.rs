@@ -442,15 +442,19 @@ async fn check_ins_through_ingest_the_http_endpoint_and_the_monitors_page() {
             "does not belong",
         ),
         (
-            format!("/api/nope/cron/x/{key}/?status=ok"),
+            format!("/api/no.pe/cron/x/{key}/?status=ok"),
             400,
-            "project id",
+            "project id or slug",
         ),
     ] {
         let reply = app.send(get(uri.clone())).await;
         assert_eq!(reply.status, status, "{uri}: {}", reply.error());
         assert!(reply.error().contains(reason), "{uri}: {}", reply.error());
     }
+    // The seed's DSNs named the project by its slug; a check-in URL may too.
+    let by_slug = format!("/api/{}/cron/slugged/{key}/?status=ok", app.project.slug);
+    let reply = app.send(get(by_slug)).await;
+    assert_eq!(reply.status, 202, "{}", reply.error());
     let bad_tz = app
         .send(
             Request::post(format!("/api/{project}/cron/x/{key}/?status=ok"))
@@ -483,7 +487,8 @@ async fn check_ins_through_ingest_the_http_endpoint_and_the_monitors_page() {
         ("every 2 hours".into(), 10)
     );
     assert_eq!(monitor(&app, "nightly-backup").await.state(), "in progress");
-    assert_eq!(app.store.item_count(project, "check_in").await.unwrap(), 4);
+    // Four check-ins above, and the one by slug.
+    assert_eq!(app.store.item_count(project, "check_in").await.unwrap(), 5);
 
     let page = app
         .web()

@@ -151,6 +151,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     )
     .with_lake(std::sync::Arc::new(lake))
     .with_retention(config.retention)
+    .with_burst_threshold(config.notify.burst_threshold)
     .with_auth(auth)
     .with_origin_secret(config.origin_secret.clone())
     // Ingest here reads the database; the snapshot is kept for an ingest Lambda sharing the bucket.

@@ -18,7 +18,7 @@ use splat::process::runner::drain;
 use splat::process::Processor;
 use splat::protocol::{EventId, ProjectId};
 use splat::queue::{EnvelopeRef, LocalQueue, Queue, QueueMessage};
-use splat::store::{IssueFilter, IssueSort, IssueStatus, Store};
+use splat::store::{IssueFilter, IssueQuery, IssueSort, IssueStatus, Store};
 use tower::ServiceExt;
 
 mod common;
@@ -121,7 +121,9 @@ fn main() {
         let filters = [
             ("open, last seen, page 1", IssueFilter { status: Some(IssueStatus::Open), ..Default::default() }),
             ("open, by count, page 40", IssueFilter { status: Some(IssueStatus::Open), sort: IssueSort::Count, page: 40, ..Default::default() }),
-            ("search 'handler_4242'", IssueFilter { query: Some("handler_4242".into()), ..Default::default() }),
+            ("search 'handler_4242'", IssueFilter { query: IssueQuery::parse("handler_4242").unwrap(), ..Default::default() }),
+            ("search syntax, common tag and level", IssueFilter { query: IssueQuery::parse("is:unresolved level:error environment:production !browser:Opera").unwrap(), ..Default::default() }),
+            ("search syntax, rare tag and time", IssueFilter { query: IssueQuery::parse("release:[nope,1.0] firstSeen:-7d handler").unwrap(), ..Default::default() }),
             ("environment staging", IssueFilter { environment: Some("staging".into()), ..Default::default() }),
         ];
         for (name, filter) in filters {
@@ -146,6 +148,7 @@ fn main() {
             ("issues list", format!("/projects/{slug}/issues")),
             ("issues list, by count, page 40", format!("/projects/{slug}/issues?sort=count&page=40")),
             ("issues list, search", format!("/projects/{slug}/issues?q=handler_4242")),
+            ("issues list, search syntax", format!("/projects/{slug}/issues?q=is%3Aunresolved+level%3Aerror+environment%3Aproduction+lastSeen%3A-24h")),
             ("issues list, environment staging", format!("/projects/{slug}/issues?environment=staging")),
             ("issue page", format!("/projects/{slug}/issues/{}", busiest[0].id)),
             ("project dashboard", format!("/projects/{slug}")),

@@ -46,6 +46,7 @@ async fn ui(config: Arc<Config>, auth: Auth) -> anyhow::Result<axum::Router> {
     // Ingest reads keys from the snapshot in the bucket: key changes made here publish it.
     .with_key_snapshot(blobs)
     .with_retention(config.retention)
+    .with_burst_threshold(config.notify.burst_threshold)
     .with_auth(auth)
     // No Host allowlist here: AWS routes a function URL by its Host, and the origin secret is what keeps
     // requests to CloudFront's door.

@@ -22,7 +22,7 @@ use super::body::{decode_within, refuse, BodyReader};
 use super::{authorize, enqueue, BadStoreRequest, IngestState, Reservation};
 use crate::model::check_in::CheckIn;
 use crate::protocol::auth::{AuthSource, Credentials};
-use crate::protocol::{DataCategory, ProjectId, PublicKey};
+use crate::protocol::{DataCategory, ProjectId, ProjectRef, PublicKey};
 use crate::store::KeyInfo;
 
 /// Query parameters that are check-in fields; others (`sentry_key`, cache busters) are ignored.
@@ -41,7 +41,7 @@ async fn authorize_path(
     project: &str,
     key: &str,
 ) -> Result<PathKey, BadStoreRequest> {
-    let project: ProjectId = project.parse().map_err(|_| BadStoreRequest::BadProjectId)?;
+    let named: ProjectRef = project.parse().map_err(|_| BadStoreRequest::BadProjectId)?;
     let public_key: PublicKey = key.parse().map_err(|_| BadStoreRequest::UnknownKey)?;
     let creds = Credentials {
         public_key,
@@ -49,9 +49,9 @@ async fn authorize_path(
         client: None,
         dsn_project: None,
     };
-    let info = authorize(state, &creds, project).await?;
+    let info = authorize(state, &creds, &named).await?;
     Ok(PathKey {
-        project,
+        project: info.project_id,
         key: creds.public_key,
         info,
     })

@@ -15,7 +15,7 @@ use super::rate_limit::RateLimits;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BadStoreRequest {
-    #[error("invalid project id in the URL")]
+    #[error("invalid project id or slug in the URL")]
     BadProjectId,
     #[error("empty request body")]
     EmptyBody,

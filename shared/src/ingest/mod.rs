@@ -26,6 +26,7 @@ use crate::protocol::auth::{self, AuthError, Credentials};
 use crate::protocol::store::envelope_from_store_body;
 use crate::protocol::{
     DecodeError, Envelope, EnvelopeError, EnvelopeHeaders, EventId, ItemType, Limits, ProjectId,
+    ProjectRef,
 };
 use crate::queue::{EnvelopeRef, Queue, QueueError, QueueMessage};
 use crate::store::KeyInfo;
@@ -117,7 +118,7 @@ async fn receive(
     query: Option<&str>,
     body: &mut Body,
 ) -> Result<Accepted, BadStoreRequest> {
-    let project: ProjectId = project.parse().map_err(|_| BadStoreRequest::BadProjectId)?;
+    let named: ProjectRef = project.parse().map_err(|_| BadStoreRequest::BadProjectId)?;
     let encoding = header(headers, "content-encoding");
     // A declared length over the cap is refused here, before anything else.
     let mut reader = BodyReader::new(body, headers, state.limits.max_body_bytes, &state.budget)?;
@@ -132,7 +133,8 @@ async fn receive(
         }
         None => return Err(AuthError::Missing.into()),
     };
-    let key = authorize(state, &creds, project).await?;
+    let key = authorize(state, &creds, &named).await?;
+    let project = key.project_id;
     let (raw, reservation) = reader.finish().await?;
     if raw.is_empty() {
         return Err(BadStoreRequest::EmptyBody);
@@ -146,7 +148,7 @@ async fn receive(
         mut reservation,
     } = unpack(state, endpoint, store_json, encoding, raw, reservation).await?;
     let creds = auth::with_envelope_dsn(Some(creds), envelope.headers.dsn.as_deref())?;
-    check_dsn_project(&creds, project)?;
+    check_dsn_project(&creds, &key)?;
     let rate_limits = rate_limit::enforce(
         &state.rate_limiter,
         &creds.public_key,
@@ -272,14 +274,13 @@ fn is_envelope_content_type(content_type: Option<&str>) -> bool {
     })
 }
 
-/// The key must exist, be enabled and belong to the project in the path (and to the one its DSN names).
-/// Returns what is known about it, quotas included.
+/// The key must exist, be enabled and belong to the project the path names (by id, or by slug as the
+/// seed's DSNs did) and to the one its DSN names. Returns what is known about it, quotas included.
 pub(crate) async fn authorize(
     state: &IngestState,
     creds: &Credentials,
-    project: ProjectId,
+    named: &ProjectRef,
 ) -> Result<KeyInfo, BadStoreRequest> {
-    check_dsn_project(creds, project)?;
     let info = state
         .keys
         .lookup(&creds.public_key)
@@ -289,19 +290,22 @@ pub(crate) async fn authorize(
             LookupError::Unavailable(why) => BadStoreRequest::ConfigUnavailable(why),
         })?
         .ok_or(BadStoreRequest::UnknownKey)?;
-    if info.project_id != project {
-        return Err(BadStoreRequest::WrongProject(project.to_string()));
+    if !named.names(info.project_id, &info.project_slug) {
+        return Err(BadStoreRequest::WrongProject(named.to_string()));
     }
+    check_dsn_project(creds, &info)?;
     if !info.enabled {
         return Err(BadStoreRequest::DisabledKey);
     }
     Ok(info)
 }
 
-/// An envelope's `dsn` must name the project in the path.
-fn check_dsn_project(creds: &Credentials, project: ProjectId) -> Result<(), BadStoreRequest> {
-    match creds.dsn_project {
-        Some(named) if named != project => Err(BadStoreRequest::WrongProject(project.to_string())),
+/// An envelope's `dsn` must name the key's project.
+fn check_dsn_project(creds: &Credentials, info: &KeyInfo) -> Result<(), BadStoreRequest> {
+    match &creds.dsn_project {
+        Some(named) if !named.names(info.project_id, &info.project_slug) => {
+            Err(BadStoreRequest::WrongProject(named.to_string()))
+        }
         _ => Ok(()),
     }
 }

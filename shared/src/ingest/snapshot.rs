@@ -53,6 +53,9 @@ struct Wire {
 #[derive(Serialize, Deserialize)]
 struct WireKey {
     project: i64,
+    /// Absent from snapshots published before slugs were: such a key then takes numeric DSNs only.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    slug: String,
     enabled: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     quotas: Vec<WireQuota>,
@@ -109,6 +112,7 @@ impl Snapshot {
                     .collect();
                 let wire = WireKey {
                     project: info.project_id.value(),
+                    slug: info.project_slug.clone(),
                     enabled: info.enabled,
                     quotas,
                 };
@@ -139,6 +143,7 @@ impl Snapshot {
             let quotas = wire.quotas.iter().filter_map(quota).collect();
             let info = KeyInfo {
                 project_id: ProjectId::new(wire.project),
+                project_slug: wire.slug,
                 enabled: wire.enabled,
                 quotas,
             };

@@ -29,6 +29,21 @@ fn first_line(s: &str) -> &str {
 }
 
 impl EventSummary {
+    /// The tags an event files under its issue, searchable as `key:value`: the SDK's, then environment,
+    /// release, level, `user.id` and `user.email` (as Sentry makes them searchable).
+    pub fn issue_tags(&self, e: &Event) -> Vec<(String, String)> {
+        let mut tags = e.tags.clone();
+        let named = |key: &str, v: &Option<String>| v.clone().map(|v| (key.to_owned(), v));
+        tags.extend(named("environment", &self.environment));
+        tags.extend(named("release", &self.release));
+        tags.push(("level".to_owned(), self.level.clone()));
+        if let Some(user) = &e.user {
+            tags.extend(named("user.id", &user.id));
+            tags.extend(named("user.email", &user.email));
+        }
+        tags
+    }
+
     pub fn from_payload(payload: &[u8]) -> Result<Self, PayloadError> {
         Ok(Self::from_event(&Event::from_payload(payload)?))
     }

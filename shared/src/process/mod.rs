@@ -447,15 +447,7 @@ pub(crate) fn add_event(
         ..EventSummary::from_event(&event)
     };
     let grouping = grouping::group(&event);
-    let mut tags = event.tags.clone();
-    tags.extend(
-        summary
-            .environment
-            .clone()
-            .map(|v| ("environment".to_owned(), v)),
-    );
-    tags.extend(summary.release.clone().map(|v| ("release".to_owned(), v)));
-    tags.push(("level".to_owned(), summary.level.clone()));
+    let tags = summary.issue_tags(&event);
     batch.events.push(EventRow {
         project_id: project,
         event_id: event_id.to_owned(),

@@ -8,7 +8,7 @@
 use base64::Engine;
 use http::HeaderMap;
 
-use super::{Dsn, ProjectId, PublicKey};
+use super::{Dsn, ProjectRef, PublicKey};
 
 /// Where the key came from; kept for error messages and tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,8 +29,8 @@ pub struct Credentials {
     pub source: AuthSource,
     /// `sentry_client`, falling back to the User-Agent.
     pub client: Option<String>,
-    /// The project id named by an envelope `dsn` header, checked against the path.
-    pub dsn_project: Option<ProjectId>,
+    /// The project named by an envelope `dsn` header (by id or slug), checked against the key's.
+    pub dsn_project: Option<ProjectRef>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -104,25 +104,25 @@ pub fn with_envelope_dsn(
 ) -> Result<Credentials, AuthError> {
     let dsn = match dsn {
         Some(raw) => Some(
-            raw.parse::<Dsn>()
+            Dsn::key_and_project(raw)
                 .map_err(|_| AuthError::Malformed("envelope dsn header is not a DSN"))?,
         ),
         None => None,
     };
     match (request, dsn) {
         (Some(creds), None) => Ok(creds),
-        (Some(mut creds), Some(dsn)) => {
-            if dsn.public_key != creds.public_key {
+        (Some(mut creds), Some((public_key, project))) => {
+            if public_key != creds.public_key {
                 return Err(AuthError::DsnMismatch);
             }
-            creds.dsn_project = Some(dsn.project_id);
+            creds.dsn_project = Some(project);
             Ok(creds)
         }
-        (None, Some(dsn)) => Ok(Credentials {
-            public_key: dsn.public_key,
+        (None, Some((public_key, project))) => Ok(Credentials {
+            public_key,
             source: AuthSource::EnvelopeDsn,
             client: None,
-            dsn_project: Some(dsn.project_id),
+            dsn_project: Some(project),
         }),
         (None, None) => Err(AuthError::Missing),
     }
@@ -326,7 +326,7 @@ mod tests {
         let c = with_envelope_dsn(None, dsn).unwrap();
         assert_eq!(
             (c.public_key.as_str(), c.source, c.dsn_project),
-            ("abc", AuthSource::EnvelopeDsn, Some(ProjectId::new(42)))
+            ("abc", AuthSource::EnvelopeDsn, Some("42".parse().unwrap()))
         );
         let req = from_request(&HeaderMap::new(), Some("sentry_key=abc")).unwrap();
         assert_eq!(

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::{ProjectId, PublicKey};
+use super::{ProjectId, ProjectRef, PublicKey};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dsn {
@@ -32,27 +32,41 @@ impl Dsn {
     }
 }
 
+/// A DSN's parts as written: scheme, key, host, path prefix, and the last path segment (the project).
+fn parts(s: &str) -> Result<(&str, PublicKey, &str, &str, &str), ParseDsnError> {
+    let (scheme, rest) = s.split_once("://").ok_or(ParseDsnError("missing scheme"))?;
+    if scheme != "http" && scheme != "https" {
+        return Err(ParseDsnError("scheme must be http or https"));
+    }
+    let (userinfo, rest) = rest
+        .split_once('@')
+        .ok_or(ParseDsnError("missing public key"))?;
+    // The secret is deprecated and ignored, but old DSNs still carry it (often empty: `key:@host`).
+    let key = userinfo.split(':').next().unwrap_or_default();
+    let public_key = key.parse().map_err(ParseDsnError)?;
+    let (host, path) = rest
+        .split_once('/')
+        .ok_or(ParseDsnError("missing project id"))?;
+    if host.is_empty() {
+        return Err(ParseDsnError("missing host"));
+    }
+    let path = path.trim_end_matches('/');
+    let (prefix, project) = path.rsplit_once('/').map_or(("", path), |(p, id)| (p, id));
+    Ok((scheme, public_key, host, prefix, project))
+}
+
+impl Dsn {
+    /// The key and the project a DSN names, by id or (as the seed's DSNs did) by slug.
+    pub fn key_and_project(s: &str) -> Result<(PublicKey, ProjectRef), ParseDsnError> {
+        let (_, key, _, _, project) = parts(s)?;
+        Ok((key, project.parse().map_err(ParseDsnError)?))
+    }
+}
+
 impl FromStr for Dsn {
     type Err = ParseDsnError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (scheme, rest) = s.split_once("://").ok_or(ParseDsnError("missing scheme"))?;
-        if scheme != "http" && scheme != "https" {
-            return Err(ParseDsnError("scheme must be http or https"));
-        }
-        let (userinfo, rest) = rest
-            .split_once('@')
-            .ok_or(ParseDsnError("missing public key"))?;
-        // The secret is deprecated and ignored, but old DSNs still carry it (often empty: `key:@host`).
-        let key = userinfo.split(':').next().unwrap_or_default();
-        let public_key = key.parse().map_err(ParseDsnError)?;
-        let (host, path) = rest
-            .split_once('/')
-            .ok_or(ParseDsnError("missing project id"))?;
-        if host.is_empty() {
-            return Err(ParseDsnError("missing host"));
-        }
-        let path = path.trim_end_matches('/');
-        let (prefix, project) = path.rsplit_once('/').map_or(("", path), |(p, id)| (p, id));
+        let (scheme, public_key, host, prefix, project) = parts(s)?;
         let project_id = project.parse().map_err(ParseDsnError)?;
         let path = if prefix.is_empty() {
             String::new()
@@ -82,6 +96,20 @@ impl fmt::Display for Dsn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dsn_names_its_project_by_id_or_slug() {
+        let (key, project) = Dsn::key_and_project("http://abc@h:3030/my-shop/").unwrap();
+        assert_eq!(key.as_str(), "abc");
+        assert!(project.names(ProjectId::new(3), "my-shop"));
+        assert!(!project.names(ProjectId::new(3), "other"));
+        let (_, project) = Dsn::key_and_project("http://abc@h/7").unwrap();
+        assert!(project.names(ProjectId::new(7), "shop"));
+        assert!(!project.names(ProjectId::new(8), "shop"));
+        assert!(Dsn::key_and_project("http://abc@h/a%20b").is_err());
+        // A Dsn proper, as Splat prints it, stays numeric.
+        assert!("http://abc@h/my-shop".parse::<Dsn>().is_err());
+    }
 
     #[test]
     fn parses_plain_secret_and_prefixed_dsns() {

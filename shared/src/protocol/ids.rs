@@ -58,6 +58,37 @@ impl fmt::Display for ProjectId {
     }
 }
 
+/// A project as a DSN's path (and the request path `/api/{project}/…`) names it: by its id, as Splat
+/// prints DSNs, or by its slug, as the seed printed them. Which project it is, only the key can say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectRef(String);
+
+impl ProjectRef {
+    /// Whether this names the project with this id and slug.
+    pub fn names(&self, id: ProjectId, slug: &str) -> bool {
+        self.0.parse::<ProjectId>().ok() == Some(id) || self.0 == slug
+    }
+}
+
+impl FromStr for ProjectRef {
+    type Err = &'static str;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let ok = (1..=100).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        match ok {
+            true => Ok(Self(s.to_owned())),
+            false => Err("project must be a project id or slug"),
+        }
+    }
+}
+
+impl fmt::Display for ProjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// The public half of a DSN: the only credential an SDK sends. Up to 64 visible ASCII characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PublicKey(String);

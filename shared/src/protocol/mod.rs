@@ -17,5 +17,5 @@ pub use category::DataCategory;
 pub use decode::{decode_body, DecodeError};
 pub use dsn::Dsn;
 pub use envelope::{Envelope, EnvelopeError, EnvelopeHeaders, Item, ItemHeaders, ItemType};
-pub use ids::{EventId, ProjectId, PublicKey};
+pub use ids::{EventId, ProjectId, ProjectRef, PublicKey};
 pub use limits::Limits;

@@ -30,10 +30,15 @@ pub(super) fn hour(timestamp_us: i64) -> i64 {
     timestamp_us / crate::model::time::HOUR_US
 }
 
-/// Which of a batch's events are stored: `?1` is a JSON array of `[project, hour, event id]`.
+/// Which of a batch's events are stored, or were and have been deleted (so that a redelivery or a retry of
+/// a deleted event does not bring it back): `?1` is a JSON array of `[project, hour, event id]`.
 pub(super) const STORED_EVENTS: &str = "SELECT e.project_id, e.event_id FROM json_each(?1) j JOIN events e
     ON e.project_id = json_extract(j.value, '$[0]') AND e.timestamp / 3600000000 = json_extract(j.value, '$[1]')
-    AND e.event_id = json_extract(j.value, '$[2]')";
+    AND e.event_id = json_extract(j.value, '$[2]')
+    UNION ALL
+    SELECT d.project_id, d.event_id FROM json_each(?1) j JOIN deleted_events d
+    ON d.project_id = json_extract(j.value, '$[0]') AND d.hour = json_extract(j.value, '$[1]')
+    AND d.event_id = json_extract(j.value, '$[2]')";
 
 /// Event `?2` of project `?1`, the newest if a retry with another timestamp stored it twice.
 pub(super) const EVENT_BY_ID: &str = concat!(

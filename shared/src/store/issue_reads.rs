@@ -7,6 +7,10 @@ use std::str::FromStr;
 
 use crate::protocol::ProjectId;
 
+use super::issue_search::{
+    fts_match, placeholders, statuses, Cmp, Conditions, Filter, IsState, IssueQuery, SeenField,
+    Term,
+};
 use super::{now_us, Result, Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -90,8 +94,8 @@ const RARE_TAG_ISSUES: i64 = 5_000;
 #[derive(Debug, Clone, Default)]
 pub struct IssueFilter {
     pub status: Option<IssueStatus>,
-    /// Words matched against titles, messages, exception types and values, and frame functions and files.
-    pub query: Option<String>,
+    /// What was typed in the search (see [`IssueQuery`]).
+    pub query: IssueQuery,
     pub environment: Option<String>,
     pub release: Option<String>,
     pub level: Option<String>,
@@ -99,6 +103,29 @@ pub struct IssueFilter {
     /// Zero-based.
     pub page: u32,
     pub per_page: u32,
+}
+
+impl IssueFilter {
+    /// The typed terms, then the dropdowns' choices as terms of their own.
+    fn terms(&self) -> Vec<Term> {
+        let mut query = self.query.clone();
+        let chosen = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+        for (key, value) in [
+            ("environment", &self.environment),
+            ("release", &self.release),
+        ] {
+            if let Some(value) = chosen(value) {
+                query.push_tag(key, &value);
+            }
+        }
+        if let Some(level) = chosen(&self.level) {
+            query.terms.push(Term {
+                negated: false,
+                filter: Filter::Level(vec![level]),
+            });
+        }
+        query.terms
+    }
 }
 
 /// Serialized whole in an alert of the outbox ([`crate::notify::outbox`]).
@@ -183,16 +210,96 @@ pub struct Release {
     pub transaction_count: i64,
 }
 
-/// Turns what a person typed into an FTS5 query: every word must match, as a prefix. Quoting each word
-/// means FTS5 syntax characters in the input are data, never operators.
-fn fts_query(input: &str) -> Option<String> {
-    let words: Vec<String> = input
-        .split(|c: char| !c.is_alphanumeric() && c != '_')
-        .filter(|w| !w.is_empty())
-        .take(16)
-        .map(|w| format!("\"{w}\"*"))
-        .collect();
-    (!words.is_empty()).then(|| words.join(" AND "))
+/// The `WHERE` of an issue list: the project, the status tab, then each term. `rare[i]` says the `i`th
+/// term is a tag few issues carry: those issues are read by id, and `+` keeps SQLite from walking the
+/// project's whole index instead. Any other term keeps the walk in page order on the list's indexes.
+fn list_conditions(
+    project: ProjectId,
+    status: Option<IssueStatus>,
+    sort: IssueSort,
+    terms: &[Term],
+    rare: &[bool],
+    now_us: i64,
+) -> Conditions {
+    let plus = if rare.iter().any(|r| *r) { "+" } else { "" };
+    let mut c = Conditions::default();
+    c.push(&format!("{plus}i.project_id = ?"), [project.value().into()]);
+    if let Some(status) = status {
+        c.push(&format!("{plus}i.status = ?"), [status.as_str().into()]);
+    }
+    let text = |v: &[String]| {
+        v.iter()
+            .map(|s| libsql::Value::from(s.clone()))
+            .collect::<Vec<_>>()
+    };
+    let mut matches = Vec::new();
+    for (term, rare) in terms
+        .iter()
+        .zip(rare.iter().chain(std::iter::repeat(&false)))
+    {
+        let not = if term.negated { "NOT " } else { "" };
+        match &term.filter {
+            Filter::Is(state) => {
+                let list = statuses(*state);
+                let regressed = match state {
+                    IsState::Regressed => " AND i.regressed_at IS NOT NULL",
+                    _ => "",
+                };
+                c.push(
+                    &format!(
+                        "{not}({plus}i.status IN ({}){regressed})",
+                        placeholders(list.len())
+                    ),
+                    list.iter().map(|s| libsql::Value::from(*s)),
+                );
+            }
+            Filter::Level(levels) => c.push(
+                &format!("i.level {not}IN ({})", placeholders(levels.len())),
+                text(levels),
+            ),
+            Filter::Tag { key, values } => {
+                let mut params = text(std::slice::from_ref(key));
+                params.extend(text(values));
+                let v = placeholders(values.len());
+                let sql = if *rare {
+                    // Few issues carry it: read those by id, then sort them.
+                    format!("i.id IN (SELECT t.issue_id FROM issue_tags t WHERE t.key = ? AND t.value IN ({v}))")
+                } else {
+                    // Many do, or it is negated: walk the issues in page order, checking each.
+                    format!("{not}EXISTS (SELECT 1 FROM issue_tags t WHERE t.issue_id = i.id AND t.key = ? AND t.value IN ({v}))")
+                };
+                c.push(&sql, params);
+            }
+            Filter::Seen { field, cmp, when } => {
+                // Only the sort's own column is sought by range; on another column, a range seek would
+                // trade the walk in page order for a sort of every match.
+                let column = match (field, sort) {
+                    (SeenField::First, IssueSort::FirstSeen) => "i.first_seen",
+                    (SeenField::First, _) => "+i.first_seen",
+                    (SeenField::Last, IssueSort::LastSeen) => "i.last_seen",
+                    (SeenField::Last, _) => "+i.last_seen",
+                };
+                let op = match (cmp, term.negated) {
+                    (Cmp::Since, false) | (Cmp::Before, true) => ">=",
+                    (Cmp::Before, false) | (Cmp::Since, true) => "<",
+                };
+                c.push(&format!("{column} {op} ?"), [when.micros(now_us).into()]);
+            }
+            Filter::Text { words, phrase } if term.negated => c.push(
+                "i.id NOT IN (SELECT rowid FROM issues_fts WHERE issues_fts MATCH ?)",
+                [fts_match(words, *phrase).into()],
+            ),
+            Filter::Text { words, phrase } => matches.push(fts_match(words, *phrase)),
+        }
+    }
+    // Every positive word and phrase in one full-text match.
+    if !matches.is_empty() {
+        c.push(
+            "i.id IN (SELECT rowid FROM issues_fts WHERE issues_fts MATCH ?)",
+            [matches.join(" AND ").into()],
+        );
+    }
+    c
 }
 
 impl Store {
@@ -205,57 +312,24 @@ impl Store {
         project: ProjectId,
         filter: &IssueFilter,
     ) -> Result<(Vec<Issue>, i64)> {
+        let terms = filter.terms();
         // A tag filter is fast one of two ways, depending on how many issues carry the value.
-        let mut tags = Vec::new();
-        for (key, value) in [
-            ("environment", &filter.environment),
-            ("release", &filter.release),
-        ] {
-            if let Some(value) = value.as_ref().filter(|v| !v.is_empty()) {
-                tags.push((key, value.clone(), self.is_rare_tag(key, value).await?));
-            }
+        let mut rare = Vec::with_capacity(terms.len());
+        for term in &terms {
+            rare.push(match term {
+                Term {
+                    negated: false,
+                    filter: Filter::Tag { key, values },
+                } => self.is_rare_tag(key, values).await?,
+                _ => false,
+            });
         }
-        // `+` keeps SQLite from walking the project's whole index when a rare tag gives the ids.
-        let plus = if tags.iter().any(|(.., rare)| *rare) {
-            "+"
-        } else {
-            ""
-        };
-        let mut conditions = vec![format!("{plus}i.project_id = ?1")];
-        let mut params: Vec<libsql::Value> = vec![project.value().into()];
-        let mut add = |sql: &str, value: String| {
-            params.push(value.into());
-            conditions.push(sql.replace('?', &format!("?{}", params.len())));
-        };
-        if let Some(status) = filter.status {
-            add(&format!("{plus}i.status = ?"), status.as_str().to_owned());
-        }
-        if let Some(level) = filter.level.as_ref().filter(|l| !l.is_empty()) {
-            add("i.level = ?", level.clone());
-        }
-        for (key, value, rare) in tags {
-            let sql = if rare {
-                // Few issues carry it: read those by id, then sort them.
-                format!("i.id IN (SELECT t.issue_id FROM issue_tags t WHERE t.key = '{key}' AND t.value = ?)")
-            } else {
-                // Many do: walk the issues in page order and keep those that carry it.
-                format!("EXISTS (SELECT 1 FROM issue_tags t WHERE t.issue_id = i.id AND t.key = '{key}' AND t.value = ?)")
-            };
-            add(&sql, value);
-        }
-        if let Some(q) = filter.query.as_deref().and_then(fts_query) {
-            add(
-                "i.id IN (SELECT rowid FROM issues_fts WHERE issues_fts MATCH ?)",
-                q,
-            );
-        }
-        let where_sql = conditions.join(" AND ");
+        let conditions =
+            list_conditions(project, filter.status, filter.sort, &terms, &rare, now_us());
+        let where_sql = conditions.joined();
+        let params = conditions.params;
         // Narrowed only by status (the tabs): the trigger-kept counters answer without a scan.
-        let only_status = filter.query.as_deref().and_then(fts_query).is_none()
-            && [&filter.environment, &filter.release, &filter.level]
-                .iter()
-                .all(|f| f.as_deref().unwrap_or_default().is_empty());
-        let total = if only_status {
+        let total = if terms.is_empty() {
             let counts = self.issue_status_counts(project).await?;
             match filter.status {
                 Some(status) => counts[&status],
@@ -285,16 +359,19 @@ impl Store {
         Ok((issues, total))
     }
 
-    /// Whether at most [`RARE_TAG_ISSUES`] issues (of any project) carry this tag value: a bounded read
-    /// of the tag index that tells which way a filter on it is fast.
-    async fn is_rare_tag(&self, key: &str, value: &str) -> Result<bool> {
-        let n = self
-            .scalar(
-                &format!("SELECT count(*) FROM (SELECT 1 FROM issue_tags WHERE key = ?1 AND value = ?2 LIMIT {})", RARE_TAG_ISSUES + 1),
-                (key, value),
-            )
-            .await?;
-        Ok(n <= RARE_TAG_ISSUES)
+    /// Whether at most [`RARE_TAG_ISSUES`] issues (of any project) carry one of these values of a tag: a
+    /// bounded read of the tag index that tells which way a filter on it is fast.
+    async fn is_rare_tag(&self, key: &str, values: &[String]) -> Result<bool> {
+        let sql = format!(
+            "SELECT count(*) FROM (SELECT 1 FROM issue_tags WHERE key = ? AND value IN ({}) LIMIT {})",
+            placeholders(values.len()),
+            RARE_TAG_ISSUES + 1
+        );
+        let params: Vec<libsql::Value> = std::iter::once(key)
+            .chain(values.iter().map(String::as_str))
+            .map(|v| v.to_owned().into())
+            .collect();
+        Ok(self.scalar(&sql, params).await? <= RARE_TAG_ISSUES)
     }
 
     /// Issues per status, for the tabs of the issue list (kept by triggers, so this is a point read).
@@ -490,16 +567,74 @@ impl Store {
 mod tests {
     use super::*;
 
-    #[test]
-    fn search_input_is_quoted_prefix_words() {
-        assert_eq!(
-            fts_query("KeyError user_id").unwrap(),
-            "\"KeyError\"* AND \"user_id\"*"
+    /// The plan of a list query: every table is reached through an index (a walk of an index in page
+    /// order, or a seek), never a scan of the table itself, whatever the terms.
+    async fn plan(
+        store: &Store,
+        query: &str,
+        status: Option<IssueStatus>,
+        rare: bool,
+    ) -> Vec<String> {
+        let query = IssueQuery::parse(query).unwrap();
+        let rare = vec![rare; query.terms.len()];
+        let c = list_conditions(
+            ProjectId::new(1),
+            status,
+            IssueSort::LastSeen,
+            &query.terms,
+            &rare,
+            0,
         );
-        assert_eq!(
-            fts_query("\" OR title:* NEAR(").unwrap(),
-            "\"OR\"* AND \"title\"* AND \"NEAR\"*"
+        let sql = format!(
+            "EXPLAIN QUERY PLAN SELECT {ISSUE_COLUMNS} FROM issues i WHERE {} ORDER BY {} LIMIT 25",
+            c.joined(),
+            IssueSort::LastSeen.order_by()
         );
-        assert_eq!(fts_query("  !!  "), None);
+        let mut rows = store.conn().query(&sql, c.params).await.unwrap();
+        let mut plan = Vec::new();
+        while let Some(row) = rows.next().await.unwrap() {
+            plan.push(row.get::<String>(3).unwrap());
+        }
+        plan
+    }
+
+    #[tokio::test]
+    async fn every_kind_of_term_keeps_to_the_indexes() {
+        let store = Store::open_in_memory().await.unwrap();
+        for (query, status) in [
+            ("level:error browser:Firefox", Some(IssueStatus::Open)),
+            ("!level:info !browser:Firefox", None),
+            ("is:unresolved lastSeen:-24h", None),
+            ("is:regressed firstSeen:+7d", Some(IssueStatus::Open)),
+            (
+                "user.email:a@b.c \"connection reset\" timeout !KeyError",
+                None,
+            ),
+            ("release:[1.0,2.0] environment:production", None),
+        ] {
+            let plan = plan(&store, query, status, false).await;
+            let full_scan = plan.iter().find(|line| {
+                line.starts_with("SCAN ")
+                    && !line.contains(" USING ")
+                    && !line.contains("VIRTUAL TABLE")
+            });
+            assert!(full_scan.is_none(), "{query}\n{plan:#?}");
+            // Walked in page order: no sort of every match.
+            let sorted = plan.iter().any(|l| l.contains("TEMP B-TREE FOR ORDER BY"));
+            let by_text = query.contains('"');
+            assert!(!sorted || by_text, "{query}\n{plan:#?}");
+        }
+        // A rare tag value: its issues are read through the tag index and by id.
+        let plan = plan(&store, "browser:Firefox", Some(IssueStatus::Open), true).await;
+        assert!(
+            plan.iter().any(|l| l
+                .starts_with("SEARCH t USING COVERING INDEX issue_tags_value (key=? AND value=?)")),
+            "{plan:#?}"
+        );
+        assert!(
+            plan.iter()
+                .any(|l| l.starts_with("SEARCH i USING INTEGER PRIMARY KEY")),
+            "{plan:#?}"
+        );
     }
 }

@@ -140,7 +140,11 @@ impl IssueWriter {
                 vec![json_keys(&hashes)?],
             ),
             (event_keys::STORED_EVENTS, vec![json_keys(&keys)?]),
-            ("SELECT coalesce(max(id), 0) + 1 FROM issues", Vec::new()),
+            // Past deleted issues too: an id, once shown, never names another issue.
+            (
+                "SELECT max((SELECT coalesce(max(id), 0) FROM issues), (SELECT coalesce(max(id), 0) FROM deleted_issues)) + 1",
+                Vec::new(),
+            ),
         ])
     }
 
@@ -218,12 +222,7 @@ impl IssueWriter {
             .await?;
         }
         let ts = e.timestamp_us;
-        let tags = e
-            .tags
-            .iter()
-            .filter(|(k, v)| !k.is_empty() && k.len() <= MAX_TAG_KEY && v.len() <= MAX_TAG_VALUE)
-            .take(MAX_TAGS_PER_EVENT);
-        for (key, value) in tags {
+        for (key, value) in recorded_tags(&e.tags) {
             let seen = self
                 .tags
                 .entry((issue_id, key.clone(), value.clone()))
@@ -305,6 +304,13 @@ impl IssueWriter {
         }
         Ok(())
     }
+}
+
+/// The tags of an event its issue counts: the empty, the overlong and those past the cap are not.
+pub(super) fn recorded_tags(tags: &[(String, String)]) -> impl Iterator<Item = &(String, String)> {
+    tags.iter()
+        .filter(|(k, v)| !k.is_empty() && k.len() <= MAX_TAG_KEY && v.len() <= MAX_TAG_VALUE)
+        .take(MAX_TAGS_PER_EVENT)
 }
 
 /// Creates the issue `id` for its first event.

@@ -39,6 +39,8 @@ pub struct Quota {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyInfo {
     pub project_id: ProjectId,
+    /// The project's slug: a DSN may name the project by it, as the seed's did.
+    pub project_slug: String,
     pub enabled: bool,
     pub quotas: Vec<Quota>,
 }
@@ -251,8 +253,10 @@ impl Store {
 }
 
 /// A key with its project's quotas and its own, one row per quota (or one without any).
-const KEY_INFO_SELECT: &str = "SELECT k.public_key, k.project_id, k.enabled, q.public_key, q.category, q.per_minute
-     FROM project_keys k LEFT JOIN quotas q ON q.project_id = k.project_id AND q.public_key IN ('', k.public_key)";
+const KEY_INFO_SELECT: &str =
+    "SELECT k.public_key, k.project_id, k.enabled, q.public_key, q.category, q.per_minute, p.slug
+     FROM project_keys k JOIN projects p ON p.id = k.project_id
+     LEFT JOIN quotas q ON q.project_id = k.project_id AND q.public_key IN ('', k.public_key)";
 
 /// Folds [`KEY_INFO_SELECT`]'s rows, grouped by key, into one [`KeyInfo`] per key.
 async fn key_infos(mut rows: libsql::Rows) -> Result<Vec<(PublicKey, KeyInfo)>> {
@@ -262,6 +266,7 @@ async fn key_infos(mut rows: libsql::Rows) -> Result<Vec<(PublicKey, KeyInfo)>> 
         if out.last().is_none_or(|(last, _)| *last != key) {
             let info = KeyInfo {
                 project_id: ProjectId::new(row.get(1)?),
+                project_slug: row.get(6)?,
                 enabled: row.get::<i64>(2)? != 0,
                 quotas: Vec::new(),
             };

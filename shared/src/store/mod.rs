@@ -11,9 +11,11 @@ mod alert_budget;
 mod batch;
 mod bursts;
 pub(crate) mod cached;
+mod deletes;
 mod event_keys;
 mod feedback;
 mod issue_reads;
+mod issue_search;
 mod issues;
 mod keys;
 mod migrations;
@@ -41,6 +43,7 @@ pub use issue_reads::{
     EventListItem, Issue, IssueFilter, IssueSort, IssueStatus, Release, StoredEvent,
     MAX_COUNTED_ISSUES,
 };
+pub use issue_search::{IssueQuery, ParseQueryError};
 pub use issues::{IssueChange, Sighting};
 pub use keys::{KeyInfo, Quota, QuotaRow, QuotaScope};
 pub use monitors::{CheckInRow, Monitor, MonitorMark, Run};

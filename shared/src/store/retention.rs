@@ -86,6 +86,13 @@ impl Store {
                 }
                 tokio::task::yield_now().await;
             }
+            // What was deleted by hand before the cutoff could not come back now: its id may go too.
+            self.conn()
+                .execute(
+                    "DELETE FROM deleted_events WHERE project_id = ?1 AND hour < ?2 / 3600000000",
+                    (project, cutoff_us),
+                )
+                .await?;
         }
         Ok((events, issues))
     }

@@ -341,6 +341,14 @@ struct EventPage {
     older: Option<String>,
     newer: Option<String>,
     feedback: FeedbackSection,
+    /// The transaction of the event's trace (its root, the earliest), when one is stored.
+    transaction: Option<TraceTransaction>,
+}
+
+/// Where an event's trace id leads.
+struct TraceTransaction {
+    url: String,
+    name: String,
 }
 
 /// Event ids in URLs are 32 hex digits; a dashed UUID is accepted and normalised.
@@ -351,7 +359,7 @@ fn parse_event_id(s: &str) -> WebResult<String> {
 }
 
 /// The project and one of its events, by the ids in the URL; 404 for either unknown.
-async fn event_or_404(
+pub(super) async fn event_or_404(
     state: &WebState,
     slug: &str,
     event_id: &str,
@@ -381,6 +389,25 @@ pub async fn detail(
         None => (None, (None, None)),
     };
     let feedback = state.store.event_feedback(project.id, &event_id).await?;
+    let view = EventView::from_payload(&event.payload);
+    let trace = view
+        .facts
+        .iter()
+        .find(|(k, _)| *k == "trace")
+        .map(|(_, v)| v.clone());
+    let transaction = match trace {
+        Some(trace) => state
+            .store
+            .trace_transactions(project.id, &trace, 1)
+            .await?
+            .into_iter()
+            .next()
+            .map(|t| TraceTransaction {
+                url: format!("/projects/{}/transactions/{}", project.slug, t.id),
+                name: t.name,
+            }),
+        None => None,
+    };
     let chrome = chrome
         .for_project(
             &state,
@@ -396,7 +423,8 @@ pub async fn detail(
         },
         chrome,
         slug: project.slug.clone(),
-        view: EventView::from_payload(&event.payload),
+        view,
+        transaction,
         timestamp: Ts(event.timestamp),
         received: Ts(event.received_at),
         event,

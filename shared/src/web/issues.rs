@@ -11,7 +11,8 @@ use serde::Deserialize;
 use crate::format::Count;
 use crate::model::time::Ts;
 use crate::store::{
-    EventListItem, Issue, IssueFilter, IssueSort, IssueStatus, StoredEvent, MAX_COUNTED_ISSUES,
+    EventListItem, Issue, IssueFilter, IssueQuery, IssueSort, IssueStatus, StoredEvent,
+    MAX_COUNTED_ISSUES,
 };
 
 use super::chart::Sparkline;
@@ -70,6 +71,31 @@ pub fn status_label(status: IssueStatus) -> &'static str {
     }
 }
 
+/// An open issue seen at least the burst threshold's events in the current or the previous clock hour,
+/// as burst alerts count them (`🚨` from twice the threshold, as the seed showed it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BurstBadge {
+    pub events: i64,
+    pub severe: bool,
+}
+
+impl BurstBadge {
+    /// From an issue's hourly counts (`(hour in Unix seconds, events)`).
+    pub fn of(issue: &Issue, hours: &[(i64, i64)], threshold: u64, now_us: i64) -> Option<Self> {
+        let hour = Ts(now_us).hour_secs();
+        let events = hours
+            .iter()
+            .filter(|(h, _)| *h == hour || *h == hour - 3_600)
+            .map(|(_, n)| *n)
+            .max()?;
+        let threshold = threshold as i64;
+        (issue.status == IssueStatus::Open && events >= threshold).then_some(Self {
+            events,
+            severe: events >= threshold.saturating_mul(2),
+        })
+    }
+}
+
 /// An issue as a row of a list (the issues list, the dashboard's recent issues).
 #[derive(Debug, Clone)]
 pub struct IssueView {
@@ -83,6 +109,7 @@ pub struct IssueView {
     pub last_seen: Ts,
     pub spark: Sparkline,
     pub actions: Vec<Action>,
+    pub burst: Option<BurstBadge>,
 }
 
 /// Rows for `issues`, each with its last-24-hours sparkline and the project's deploy markers.
@@ -98,22 +125,21 @@ pub async fn issue_rows(
     let mut hours = state.store.issue_hours(&ids, since).await?;
     Ok(issues
         .into_iter()
-        .map(|issue| IssueView {
-            url: format!("/projects/{slug}/issues/{}", issue.id),
-            status_label: status_label(issue.status),
-            regressed: issue.regressed_at.is_some() && issue.status == IssueStatus::Open,
-            count: Count(issue.times_seen),
-            users: Count(issue.users_seen),
-            first_seen: Ts(issue.first_seen),
-            last_seen: Ts(issue.last_seen),
-            spark: Sparkline::hourly(
-                &hours.remove(&issue.id).unwrap_or_default(),
-                deploys,
-                24,
-                now,
-            ),
-            actions: actions(issue.status, false),
-            issue,
+        .map(|issue| {
+            let hours = hours.remove(&issue.id).unwrap_or_default();
+            IssueView {
+                burst: BurstBadge::of(&issue, &hours, state.burst_threshold, now),
+                url: format!("/projects/{slug}/issues/{}", issue.id),
+                status_label: status_label(issue.status),
+                regressed: issue.regressed_at.is_some() && issue.status == IssueStatus::Open,
+                count: Count(issue.times_seen),
+                users: Count(issue.users_seen),
+                first_seen: Ts(issue.first_seen),
+                last_seen: Ts(issue.last_seen),
+                spark: Sparkline::hourly(&hours, deploys, 24, now),
+                actions: actions(issue.status, false),
+                issue,
+            }
         })
         .collect())
 }
@@ -219,6 +245,8 @@ struct IssueListPage {
     prev_url: Option<String>,
     next_url: Option<String>,
     filtered: bool,
+    /// Why the search could not be read, shown above the (empty) list.
+    error: Option<String>,
 }
 
 /// `GET /projects/{slug}/issues`.
@@ -242,9 +270,15 @@ pub async fn list(
         IssueSort::Count => "count",
     };
     let non_empty = |s: &String| (!s.is_empty()).then(|| s.clone());
+    // A query that cannot be read lists nothing and says why, rather than listing what it did not ask for.
+    let (search, error) = match IssueQuery::parse(&q) {
+        Ok(search) => (search, None),
+        Err(e) => (IssueQuery::default(), Some(e.to_string())),
+    };
     let filter = IssueFilter {
-        status: status_key.parse().ok(),
-        query: non_empty(&q),
+        // An `is:` in the search picks the statuses itself; the tab does not narrow it further.
+        status: status_key.parse().ok().filter(|_| !search.has_status()),
+        query: search,
         environment: non_empty(&environment),
         release: non_empty(&release),
         level: non_empty(&level),
@@ -252,7 +286,10 @@ pub async fn list(
         page: page - 1,
         per_page: PER_PAGE,
     };
-    let (issues, total) = state.store.list_issues(project.id, &filter).await?;
+    let (issues, total) = match error {
+        None => state.store.list_issues(project.id, &filter).await?,
+        Some(_) => (Vec::new(), 0),
+    };
     let counts = state.store.issue_status_counts(project.id).await?;
     let count = |s: IssueStatus| counts.get(&s).copied().unwrap_or(0);
     let mut tabs = Vec::new();
@@ -320,6 +357,7 @@ pub async fn list(
         first: if shown == 0 { 0 } else { offset + 1 },
         last: offset + shown,
         filtered,
+        error,
     })
 }
 
@@ -406,6 +444,7 @@ struct IssueDetailPage {
     last_seen: Ts,
     spark: Sparkline,
     actions: Vec<Action>,
+    burst: Option<BurstBadge>,
     tags: Vec<TagGroup>,
     releases: Vec<String>,
     shown: Option<ShownEvent>,
@@ -422,7 +461,7 @@ pub struct DetailQuery {
     page: Option<String>,
 }
 
-async fn issue_of_project(
+pub(super) async fn issue_of_project(
     state: &WebState,
     project: &crate::store::Project,
     id: &str,
@@ -513,6 +552,7 @@ pub async fn detail(
         first_seen: Ts(issue.first_seen),
         last_seen: Ts(issue.last_seen),
         spark: Sparkline::hourly(&hours, &deploys, 168, now),
+        burst: BurstBadge::of(&issue, &hours, state.burst_threshold, now),
         actions: actions(issue.status, true),
         tags: tag_groups(tags),
         releases,

@@ -30,6 +30,7 @@ mod assets;
 pub mod auth;
 mod chart;
 pub mod csrf;
+mod deletes;
 mod error;
 mod events;
 mod feedback;
@@ -72,6 +73,8 @@ pub struct WebState {
     /// Where the key snapshot is published after a form changes keys, quotas or projects (`None`: never;
     /// see [`crate::ingest::snapshot`]).
     pub key_snapshot: Option<Arc<dyn BlobStore>>,
+    /// Events in one hour at which an open issue is bursting (`SPLAT_BURST_THRESHOLD`): its badge.
+    pub burst_threshold: u64,
     queue_gauge: Arc<Mutex<Option<(Instant, QueueGauge)>>>,
 }
 
@@ -97,6 +100,7 @@ impl WebState {
             hosts: None,
             origin_secret: None,
             key_snapshot: None,
+            burst_threshold: 1000,
             queue_gauge: Arc::default(),
         }
     }
@@ -110,6 +114,12 @@ impl WebState {
     /// The same state reading spans from `lake`.
     pub fn with_lake(mut self, lake: Arc<dyn LakeReader>) -> Self {
         self.lake = Some(lake);
+        self
+    }
+
+    /// The same state with the burst alerts' threshold, for the issues' burst badges.
+    pub fn with_burst_threshold(mut self, threshold: u64) -> Self {
+        self.burst_threshold = threshold.max(1);
         self
     }
 
@@ -170,7 +180,12 @@ pub fn router(state: WebState) -> Router {
             "/projects/{slug}/issues/{id}/status",
             post(issues::set_status),
         )
+        .route("/projects/{slug}/issues/{id}/delete", post(deletes::issue))
         .route("/projects/{slug}/events/{event_id}", get(events::detail))
+        .route(
+            "/projects/{slug}/events/{event_id}/delete",
+            post(deletes::event),
+        )
         .route(
             "/projects/{slug}/events/{event_id}/json",
             get(events::raw_json),

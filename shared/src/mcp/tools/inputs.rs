@@ -70,7 +70,7 @@ pub struct IssueFilterArgs {
     release: Option<String>,
     /// Only issues of this level (error, warning, fatal, …)
     level: Option<String>,
-    /// Project slug, name or id (default: the first project)
+    /// Project slug, name or id (default: every project, each item naming its own)
     project: Option<ProjectRef>,
     #[schemars(flatten)]
     window: WindowArgs,
@@ -92,7 +92,7 @@ pub struct RecentIssuesArgs {
 #[derive(JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct SearchIssuesArgs {
-    /// Words matched (as prefixes, all of them) against titles, messages, exception types and values, and frame functions and files
+    /// Sentry's search syntax: `is:unresolved|resolved|ignored|regressed`, `level:error`, `environment:production`, `release:1.4.2`, `user.email:x@y.z`, `user.id:42`, any tag as `key:value` (`browser:Firefox`, quoted when it has spaces, `key:[a,b]` for either), `firstSeen:-24h` / `lastSeen:+7d` (also `>24h`, `<7d`, `>2026-01-31`), `!` to negate a term; other words and "quoted phrases" are matched (as prefixes, all of them) against titles, messages, exception types and values, and frame functions and files
     query: Option<String>,
     /// Issue status (default all)
     #[schemars(extend("default" = "all"))]
@@ -132,14 +132,14 @@ pub struct IssueEventsArgs {
 pub struct EventArgs {
     /// Sentry event id (32 hex digits, dashes allowed)
     event_id: String,
-    /// Project slug, name or id (default: the first project)
+    /// Project slug, name or id (default: every project)
     project: Option<ProjectRef>,
 }
 
 #[derive(JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct ReleasesArgs {
-    /// Project slug, name or id (default: the first project)
+    /// Project slug, name or id (default: every project, each item naming its own)
     project: Option<ProjectRef>,
     /// How many to return (default 20, at most 100; larger values are clamped)
     #[schemars(range(min = 1, max = 100), extend("default" = 20))]
@@ -149,7 +149,7 @@ pub struct ReleasesArgs {
 #[derive(JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct ProjectArgs {
-    /// Project slug, name or id (default: the first project)
+    /// Project slug, name or id (default: every project, each item naming its own)
     project: Option<ProjectRef>,
 }
 
@@ -157,7 +157,7 @@ pub struct ProjectArgs {
 /// `time_range_hours` its seed name).
 #[derive(JsonSchema)]
 pub struct PerfScopeArgs {
-    /// Project slug, name or id (default: the first project)
+    /// Project slug, name or id (default: the first project; the answer names the others)
     project: Option<ProjectRef>,
     /// Only transactions from this environment
     environment: Option<String>,
@@ -291,7 +291,7 @@ pub struct CompareArgs {
     hours_after: Option<Int>,
     /// Only transactions from this environment
     environment: Option<String>,
-    /// Project slug, name or id (default: the first project)
+    /// Project slug, name or id (default: the first project; the answer names the others)
     project: Option<ProjectRef>,
     /// Release comparisons only (default: the last 90 days): Only the last N hours (1..168, clamped); with start_time or end_time, the window's length
     #[schemars(range(min = 1, max = MAX_HOURS))]
@@ -309,7 +309,7 @@ pub struct TransactionRefArgs {
     transaction_id: Option<String>,
     /// Or a trace id (32 hex digits): the trace's first transaction, its root
     trace_id: Option<String>,
-    /// Project slug, name or id (default: the first project)
+    /// Project slug, name or id (default: every project)
     project: Option<ProjectRef>,
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::lookup::{issue_arg, project_of};
+use super::lookup::{issue_arg, project_of, projects_heading, projects_to_search, slug_of};
 use super::views::{EventItemView, IssueView, ProjectView};
 use super::Answer;
 use crate::mcp::args::{self, Args, ToolError, ToolResult, Window};
@@ -15,7 +15,7 @@ use crate::mcp::format::{
 use crate::mcp::McpState;
 use crate::model::Event;
 use crate::store::{
-    Issue, IssueFilter, IssueSort, IssueStatus, Project, Store, MAX_COUNTED_ISSUES,
+    Issue, IssueFilter, IssueQuery, IssueSort, IssueStatus, Project, Store, MAX_COUNTED_ISSUES,
 };
 
 /// How many pages of 100 a windowed or exception-type-filtered list looks through at most.
@@ -72,6 +72,41 @@ async fn collect(
     Ok((out, matched, exhausted))
 }
 
+/// [`collect`] over each of `projects`, merged in the filter's order and cut to `limit`; the total is
+/// the sum, exact only if each project's is.
+async fn collect_across(
+    store: &Store,
+    projects: &[Project],
+    filter: &IssueFilter,
+    window: Option<Window>,
+    exception_type: Option<&str>,
+    limit: u32,
+) -> ToolResult<(Vec<Issue>, i64, bool)> {
+    let (mut all, mut total, mut exact) = (Vec::new(), 0, true);
+    for project in projects {
+        let (issues, n, whole) = collect(
+            store,
+            project,
+            filter.clone(),
+            window,
+            exception_type,
+            limit,
+        )
+        .await?;
+        all.extend(issues);
+        total += n;
+        exact &= whole;
+    }
+    let key = |i: &Issue| match filter.sort {
+        IssueSort::LastSeen => (i.last_seen, i.id),
+        IssueSort::FirstSeen => (i.first_seen, i.id),
+        IssueSort::Count => (i.times_seen, i.id),
+    };
+    all.sort_by_key(|i| std::cmp::Reverse(key(i)));
+    all.truncate(limit as usize);
+    Ok((all, total, exact))
+}
+
 fn filter_from(a: &Args, default_status: Option<IssueStatus>) -> ToolResult<IssueFilter> {
     let sort = match args::string(a, "sort")?.as_deref() {
         None | Some("last_seen") => IssueSort::LastSeen,
@@ -83,9 +118,14 @@ fn filter_from(a: &Args, default_status: Option<IssueStatus>) -> ToolResult<Issu
             )))
         }
     };
+    let query = match args::string(a, "query")? {
+        Some(text) => IssueQuery::parse(&text)
+            .map_err(|e| ToolError(format!("`query` {text:?} cannot be read: {e}")))?,
+        None => IssueQuery::default(),
+    };
     Ok(IssueFilter {
         status: args::status(a, default_status)?,
-        query: args::string(a, "query")?,
+        query,
         environment: args::string(a, "environment")?,
         release: args::string(a, "release")?,
         level: args::string(a, "level")?.map(|l| l.to_ascii_lowercase()),
@@ -97,27 +137,39 @@ fn filter_from(a: &Args, default_status: Option<IssueStatus>) -> ToolResult<Issu
 
 #[derive(Serialize, JsonSchema)]
 pub struct IssueListAnswer {
-    project: ProjectView,
+    /// The projects searched: the one given as `project`, else every project.
+    projects: Vec<ProjectView>,
     total: i64,
     total_is_exact: bool,
-    issues: Vec<IssueView>,
+    issues: Vec<IssueListItem>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct IssueListItem {
+    #[serde(flatten)]
+    issue: IssueView,
+    /// The slug of the issue's project.
+    project: String,
 }
 
 fn list_output(
     heading: &str,
-    project: &Project,
+    projects: &[Project],
+    query: Option<&str>,
     filter: &IssueFilter,
     issues: &[Issue],
     total: i64,
     exact: bool,
 ) -> Answer<IssueListAnswer> {
-    let mut md = format!("## {heading} — {}\n\n", project.slug);
+    let mut md = format!("## {heading} — {}\n\n", projects_heading(projects));
     let mut narrowed = vec![format!(
         "status {}",
         filter.status.map_or("all", |s| s.as_str())
     )];
+    if let Some(q) = query {
+        narrowed.push(format!("query {}", code(q)));
+    }
     for (name, v) in [
-        ("query", &filter.query),
         ("environment", &filter.environment),
         ("release", &filter.release),
         ("level", &filter.level),
@@ -139,32 +191,41 @@ fn list_output(
         );
     }
     for i in issues {
-        md.push_str(&issue_item(i, project));
+        if let Some(project) = projects.iter().find(|p| p.id == i.project_id) {
+            md.push_str(&issue_item(i, project));
+        }
     }
     Answer {
         markdown: md,
         structured: IssueListAnswer {
-            project: ProjectView::from(project),
+            projects: projects.iter().map(ProjectView::from).collect(),
             total,
             total_is_exact: exact,
-            issues: issues.iter().map(IssueView::from).collect(),
+            issues: issues
+                .iter()
+                .map(|i| IssueListItem {
+                    issue: IssueView::from(i),
+                    project: slug_of(projects, i.project_id).to_owned(),
+                })
+                .collect(),
         },
     }
 }
 
 pub async fn list_recent_issues(state: &McpState, a: &Args) -> ToolResult<Answer<IssueListAnswer>> {
     let store = &state.store;
-    let project = args::project(store, a).await?;
+    let projects = projects_to_search(store, a).await?;
     let limit = args::limit(a, 20, 100)?;
     let mut filter = filter_from(a, Some(IssueStatus::Open))?;
-    filter.query = None;
+    filter.query = IssueQuery::default();
     filter.sort = IssueSort::LastSeen;
     let window = args::window(a, None)?;
     let (issues, total, exact) =
-        collect(store, &project, filter.clone(), window, None, limit).await?;
+        collect_across(store, &projects, &filter, window, None, limit).await?;
     Ok(list_output(
         "Recent Issues",
-        &project,
+        &projects,
+        None,
         &filter,
         &issues,
         total,
@@ -174,11 +235,12 @@ pub async fn list_recent_issues(state: &McpState, a: &Args) -> ToolResult<Answer
 
 pub async fn search_issues(state: &McpState, a: &Args) -> ToolResult<Answer<IssueListAnswer>> {
     let store = &state.store;
-    let project = args::project(store, a).await?;
+    let projects = projects_to_search(store, a).await?;
     let limit = args::limit(a, 20, 100)?;
     let filter = filter_from(a, None)?;
+    let query = args::string(a, "query")?;
     let exception_type = args::string(a, "exception_type")?;
-    if filter.query.is_none()
+    if filter.query.is_empty()
         && exception_type.is_none()
         && filter.environment.is_none()
         && filter.release.is_none()
@@ -190,10 +252,10 @@ pub async fn search_issues(state: &McpState, a: &Args) -> ToolResult<Answer<Issu
         ));
     }
     let window = args::window(a, None)?;
-    let (issues, total, exact) = collect(
+    let (issues, total, exact) = collect_across(
         store,
-        &project,
-        filter.clone(),
+        &projects,
+        &filter,
         window,
         exception_type.as_deref(),
         limit,
@@ -201,7 +263,8 @@ pub async fn search_issues(state: &McpState, a: &Args) -> ToolResult<Answer<Issu
     .await?;
     Ok(list_output(
         "Search Results",
-        &project,
+        &projects,
+        query.as_deref(),
         &filter,
         &issues,
         total,

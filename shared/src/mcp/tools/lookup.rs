@@ -6,12 +6,40 @@ use serde_json::Value;
 use crate::mcp::args::{self, Args, ToolError, ToolResult};
 use crate::store::{Issue, Project, Store, TransactionDetail};
 
-/// The projects a lookup by id searches: `project` if given, else all of them.
+/// The projects a lookup by id, a list or a search covers: `project` if given, else all of them.
 pub async fn projects_to_search(store: &Store, a: &Args) -> ToolResult<Vec<Project>> {
-    Ok(match args::string(a, "project")? {
+    let projects = match args::string(a, "project")? {
         Some(_) => vec![args::project(store, a).await?],
         None => store.list_projects().await?,
-    })
+    };
+    if projects.is_empty() {
+        return Err(ToolError::new(
+            "there are no projects yet; create one with `splat project create NAME`",
+        ));
+    }
+    Ok(projects)
+}
+
+/// How an answer names the projects it covers: the slug of one, or "all projects (a, b)".
+pub fn projects_heading(projects: &[Project]) -> String {
+    match projects {
+        [one] => one.slug.clone(),
+        many => format!(
+            "all projects ({})",
+            many.iter()
+                .map(|p| p.slug.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The slug of project `id` among `projects` (empty if it is not one of them).
+pub fn slug_of(projects: &[Project], id: crate::protocol::ProjectId) -> &str {
+    projects
+        .iter()
+        .find(|p| p.id == id)
+        .map_or("", |p| p.slug.as_str())
 }
 
 /// `trace_id` as stored: 32 lowercase hex digits (dashes and case forgiven).

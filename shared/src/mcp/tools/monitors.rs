@@ -3,21 +3,25 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::lookup::{projects_heading, projects_to_search};
 use super::views::ProjectView;
 use super::Answer;
-use crate::mcp::args::{self, Args, ToolResult};
+use crate::mcp::args::{Args, ToolResult};
 use crate::mcp::format::{code, iso};
 use crate::mcp::McpState;
-use crate::store::Monitor;
+use crate::store::{Monitor, Project};
 
 #[derive(Serialize, JsonSchema)]
 pub struct MonitorsAnswer {
-    project: ProjectView,
+    /// The projects listed: the one given as `project`, else every project.
+    projects: Vec<ProjectView>,
     monitors: Vec<MonitorView>,
 }
 
 #[derive(Serialize, JsonSchema)]
 struct MonitorView {
+    /// The slug of the monitor's project.
+    project: String,
     slug: String,
     state: &'static str,
     schedule: Option<ScheduleView>,
@@ -44,20 +48,29 @@ struct ScheduleView {
 
 pub async fn list_monitors(state: &McpState, a: &Args) -> ToolResult<Answer<MonitorsAnswer>> {
     let store = &state.store;
-    let project = args::project(store, a).await?;
-    let monitors = store.monitors(Some(project.id)).await?;
+    let projects = projects_to_search(store, a).await?;
+    let mut monitors = Vec::new();
+    for project in &projects {
+        monitors.extend(
+            store
+                .monitors(Some(project.id))
+                .await?
+                .into_iter()
+                .map(|m| (project, m)),
+        );
+    }
     let mut md = format!(
         "## Cron monitors of {} ({})\n\n",
-        project.slug,
+        projects_heading(&projects),
         monitors.len()
     );
     if monitors.is_empty() {
         md.push_str("No monitors yet: they appear with their first check-in (`capture_checkin`, the `@monitor` decorator, or `/api/<project>/cron/<slug>/<key>/`).\n");
     } else {
-        md.push_str("| Monitor | State | Schedule | Last check-in | Duration | Next expected |\n|---|---|---|---|---|---|\n");
-        for m in &monitors {
+        md.push_str("| Monitor | State | Schedule | Last check-in | Duration | Next expected | Project |\n|---|---|---|---|---|---|---|\n");
+        for (p, m) in &monitors {
             md.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {} | {} | {} |\n",
                 code(&m.slug),
                 m.state(),
                 schedule(m).replace('|', "\\|"),
@@ -66,6 +79,7 @@ pub async fn list_monitors(state: &McpState, a: &Args) -> ToolResult<Answer<Moni
                     .map(|ms| format!("{:.1} s", ms / 1000.0))
                     .unwrap_or_else(|| "–".into()),
                 m.next_expected_at.map(iso).unwrap_or_else(|| "–".into()),
+                code(&p.slug),
             ));
         }
         md.push_str("\nA missed, failed or overrunning monitor has an open issue titled `Monitor `<slug>` …` (see `search_issues`).\n");
@@ -73,8 +87,11 @@ pub async fn list_monitors(state: &McpState, a: &Args) -> ToolResult<Answer<Moni
     Ok(Answer {
         markdown: md,
         structured: MonitorsAnswer {
-            project: ProjectView::from(&project),
-            monitors: monitors.iter().map(MonitorView::from).collect(),
+            projects: projects.iter().map(ProjectView::from).collect(),
+            monitors: monitors
+                .iter()
+                .map(|(p, m)| MonitorView::new(p, m))
+                .collect(),
         },
     })
 }
@@ -85,8 +102,8 @@ fn schedule(m: &Monitor) -> String {
         .map_or_else(|| "none (never missed)".into(), |s| s.describe())
 }
 
-impl From<&Monitor> for MonitorView {
-    fn from(m: &Monitor) -> Self {
+impl MonitorView {
+    fn new(project: &Project, m: &Monitor) -> Self {
         let schedule = m.schedule.as_ref().map(|s| {
             let (ty, value, unit, timezone) = s.parts();
             ScheduleView {
@@ -97,6 +114,7 @@ impl From<&Monitor> for MonitorView {
             }
         });
         Self {
+            project: project.slug.clone(),
             slug: m.slug.clone(),
             state: m.state(),
             schedule,

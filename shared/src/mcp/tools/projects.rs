@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::lookup::{projects_heading, projects_to_search};
 use super::views::ProjectView;
 use super::Answer;
 use crate::mcp::args::{self, Args, ToolResult};
 use crate::mcp::format::{code, iso};
 use crate::mcp::McpState;
-use crate::store::{IssueStatus, Release};
+use crate::store::{IssueStatus, Project, Release};
 
 #[derive(Serialize, JsonSchema)]
 pub struct ProjectsAnswer {
@@ -139,13 +140,16 @@ pub async fn get_status(state: &McpState, _: &Args) -> ToolResult<Answer<StatusA
 
 #[derive(Serialize, JsonSchema)]
 pub struct ReleasesAnswer {
-    project: ProjectView,
+    /// The projects listed: the one given as `project`, else every project.
+    projects: Vec<ProjectView>,
     total: usize,
     releases: Vec<ReleaseView>,
 }
 
 #[derive(Serialize, JsonSchema)]
 struct ReleaseView {
+    /// The slug of the release's project.
+    project: String,
     version: String,
     first_seen: String,
     last_seen: String,
@@ -153,9 +157,10 @@ struct ReleaseView {
     transactions: i64,
 }
 
-impl From<&Release> for ReleaseView {
-    fn from(r: &Release) -> Self {
+impl ReleaseView {
+    fn new(project: &Project, r: &Release) -> Self {
         Self {
+            project: project.slug.clone(),
             version: r.version.clone(),
             first_seen: iso(r.first_seen),
             last_seen: iso(r.last_seen),
@@ -167,28 +172,43 @@ impl From<&Release> for ReleaseView {
 
 pub async fn list_releases(state: &McpState, a: &Args) -> ToolResult<Answer<ReleasesAnswer>> {
     let store = &state.store;
-    let project = args::project(store, a).await?;
+    let projects = projects_to_search(store, a).await?;
     let limit = args::limit(a, 20, 100)? as usize;
-    let releases = store.releases(project.id).await?;
+    let mut releases = Vec::new();
+    for project in &projects {
+        releases.extend(
+            store
+                .releases(project.id)
+                .await?
+                .into_iter()
+                .map(|r| (project, r)),
+        );
+    }
+    // Newest first across projects, as within one.
+    releases.sort_by_key(|(_, r)| std::cmp::Reverse(r.first_seen));
     let total = releases.len();
     let shown: Vec<_> = releases.into_iter().take(limit).collect();
-    let mut md = format!("## Releases of {} ({total})\n\n", project.slug);
+    let mut md = format!(
+        "## Releases of {} ({total})\n\n",
+        projects_heading(&projects)
+    );
     if shown.is_empty() {
         md.push_str(
             "No releases yet: events name their release with the SDK's `release` option.\n",
         );
     } else {
         md.push_str(
-            "| Release | First seen | Last seen | Events | Transactions |\n|---|---|---|---|---|\n",
+            "| Release | First seen | Last seen | Events | Transactions | Project |\n|---|---|---|---|---|---|\n",
         );
-        for r in &shown {
+        for (p, r) in &shown {
             md.push_str(&format!(
-                "| {} | {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {} | {} |\n",
                 code(&r.version),
                 iso(r.first_seen),
                 iso(r.last_seen),
                 r.event_count,
-                r.transaction_count
+                r.transaction_count,
+                code(&p.slug),
             ));
         }
         if total > shown.len() {
@@ -201,9 +221,9 @@ pub async fn list_releases(state: &McpState, a: &Args) -> ToolResult<Answer<Rele
     Ok(Answer {
         markdown: md,
         structured: ReleasesAnswer {
-            project: ProjectView::from(&project),
+            projects: projects.iter().map(ProjectView::from).collect(),
             total,
-            releases: shown.iter().map(ReleaseView::from).collect(),
+            releases: shown.iter().map(|(p, r)| ReleaseView::new(p, r)).collect(),
         },
     })
 }
