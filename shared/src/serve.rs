@@ -167,7 +167,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         config.mcp_auth_token.clone(),
     )
     .with_lake(std::sync::Arc::new(mcp_lake));
+    let api = web::api::ApiState {
+        store: open_store(&config).await?,
+        blobs: blobs.clone(),
+        limits: config.artifacts,
+        public_url: config.public_url.clone(),
+    };
     let app = ingest::router(ingest_state(&config, reader, queue, blobs))
+        .merge(web::api::router(api))
         .merge(health::router(health))
         .merge(web::router(ui))
         .merge(mcp::router(mcp));
