@@ -92,6 +92,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let processor = Processor::new(writer, blobs.clone())
         .with_horizons(config.retention)
         .with_max_monitors(config.max_monitors_per_project)
+        .with_artifact_limits(config.artifacts)
         .with_panic_marker(config.test_panic_marker.as_deref());
     if config.test_panic_marker.is_some() {
         eprintln!("WARNING: SPLAT_TEST_PANIC_ON_MARKER is set: the processor panics on purpose (tests only)");

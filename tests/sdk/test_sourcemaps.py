@@ -53,11 +53,16 @@ def sentry_cli(splat, token, *args, cwd=None, check=True):
     return done
 
 
-def build_app(out_dir, entry="app.js", release=None):
+def build_app(out_dir, entry="app.js"):
     """The test app bundled and minified by esbuild, with a source map (names and sources content)."""
+    # Built from a copy beside the output, so the map names the sources `../app/…` as a project's would.
+    import shutil
+
+    sources = out_dir.parent / "app"
+    shutil.copytree(APP, sources, dirs_exist_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [str(BIN / "esbuild"), str(APP / entry), "--bundle", "--minify", "--sourcemap", "--platform=node",
+        [str(BIN / "esbuild"), str(sources / entry), "--bundle", "--minify", "--sourcemap", "--platform=node",
          "--external:@sentry/node", f"--outfile={out_dir / 'app.js'}"],
         check=True, capture_output=True, timeout=60,
     )
@@ -206,3 +211,153 @@ def test_tokens_from_the_settings_page_are_shown_once_and_revoked_there(splat):
     status, _, _ = page(splat, "POST", f"/settings/tokens/{token_id}/revoke", form_headers, urlencode({"csrf": csrf}))
     assert status == 303
     assert sentry_cli(splat, token, "releases", "new", "5.0", check=False).returncode != 0
+
+
+NODE_MODULES = ROOT / "tests" / "sdk" / "node" / "node_modules"
+
+
+def run_app(splat, dist, release=None):
+    """The bundled app under the real @sentry/node (resolved from the Node SDK client's packages)."""
+    done = subprocess.run(
+        ["node", str(dist / "app.js"), splat.dsn, release or ""],
+        env={**os.environ, "NODE_PATH": str(NODE_MODULES)}, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])["event_id"]
+
+
+def stored_event(splat, event_id):
+    from harness import payload
+
+    [row] = splat.wait_for("SELECT * FROM events WHERE event_id = ?", event_id.replace("-", ""))
+    return row, payload(row)
+
+
+def frames_of(event, key="stacktrace"):
+    return event["exception"]["values"][0][key]["frames"]
+
+
+def test_node_errors_are_symbolicated_by_debug_id(splat, tmp_path):
+    token, _ = create_token(splat)
+    dist = build_app(tmp_path / "dist")
+    sentry_cli(splat, token, "sourcemaps", "inject", str(dist))
+    sentry_cli(splat, token, "sourcemaps", "upload", str(dist))
+    row, event = stored_event(splat, run_app(splat, dist))
+    frames = frames_of(event)
+    top = frames[-3:]
+    assert [f["function"] for f in top] == ["checkout", "applyQuantity", "priceOf"], top
+    assert [f["filename"] for f in top] == ["app/checkout.js", "app/checkout.js", "app/pricing.js"], top
+    assert top[-1]["lineno"] == 7 and top[-1]["context_line"].strip() == "throw new Error(`no price for ${sku}`);"
+    assert top[-1]["pre_context"][-1].strip() == "if (price === undefined) {"
+    assert all(f["in_app"] for f in top)
+    # The minified frames are kept beside them.
+    raw = frames_of(event, "raw_stacktrace")[-1]
+    assert raw["filename"].endswith("dist/app.js") and raw["function"] != "priceOf"
+    # Full-text search and grouping see the original names.
+    assert splat.scalar("SELECT count(*) FROM issues_fts WHERE issues_fts MATCH 'priceOf'") == 1
+    assert "splat" not in event or not event["splat"].get("processing_notes")
+
+
+def test_node_errors_are_symbolicated_by_release_without_debug_ids(splat, tmp_path):
+    token, _ = create_token(splat)
+    dist = build_app(tmp_path / "dist")
+    sentry_cli(splat, token, "releases", "new", "shop@2")
+    sentry_cli(splat, token, "sourcemaps", "upload", "--release", "shop@2", "--url-prefix", "~/dist", str(dist))
+    _, event = stored_event(splat, run_app(splat, dist, release="shop@2"))
+    top = frames_of(event)[-1]
+    assert (top["function"], top["filename"], top["lineno"]) == ("priceOf", "app/pricing.js", 7), top
+
+
+def test_a_missing_or_corrupt_map_leaves_the_frames_with_a_note(splat, tmp_path):
+    token, _ = create_token(splat)
+    dist = build_app(tmp_path / "dist")
+    sentry_cli(splat, token, "sourcemaps", "inject", str(dist))
+    # Missing: nothing uploaded.
+    _, event = stored_event(splat, run_app(splat, dist))
+    assert frames_of(event)[-1]["filename"].endswith("dist/app.js")
+    [note] = event["splat"]["processing_notes"]
+    assert note["kind"] == "source_map" and note["message"].startswith("source map not found for ")
+    # Corrupt: sentry-cli will not upload a map that is not JSON, so the bundle is sent as it would
+    # send one (chunk, then assemble), for the release the app reports, found by release and URL.
+    broken = build_app(tmp_path / "broken")
+    upload_bundle(splat, token, "shop@3", {
+        "~/broken/app.js": ("minified_source", (broken / "app.js").read_bytes(), {"sourcemap": "app.js.map"}),
+        "~/broken/app.js.map": ("source_map", b"{" + (broken / "app.js.map").read_bytes()[:100], {}),
+    })
+    _, event = stored_event(splat, run_app(splat, broken, release="shop@3"))
+    assert frames_of(event)[-1]["filename"].endswith("broken/app.js")
+    message = event["splat"]["processing_notes"][0]["message"]
+    assert "~/broken/app.js.map" in message and "could not be read" in message, message
+
+
+def upload_bundle(splat, token, release, files):
+    """A source bundle as sentry-cli builds one (SYSB header, zip, manifest), uploaded the way it does."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    manifest = {"files": {}, "attributes": {"release": release}}
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for i, (url, (kind, content, headers)) in enumerate(files.items()):
+            path = f"files/_/_/{i}"
+            archive.writestr(path, content)
+            manifest["files"][path] = {"type": kind, "url": url, "headers": headers}
+        archive.writestr("manifest.json", json.dumps(manifest))
+    data = b"SYSB\x02\x00\x00\x00" + buffer.getvalue()
+    checksum = hashlib.sha1(data).hexdigest()
+    status, _ = post_chunk(splat, token, checksum, gzip.compress(data))
+    assert status == 200
+    status, answer = request(
+        splat, "POST", "/api/0/organizations/splat/artifactbundle/assemble/",
+        body=json.dumps({"checksum": checksum, "chunks": [checksum], "projects": ["default"], "version": release}),
+        token=token, headers={"Content-Type": "application/json"},
+    )
+    assert (status, answer["state"]) == (200, "ok"), answer
+
+
+MCP_TOKEN = "maps-mcp-token-5d1e"
+
+
+def test_pages_and_mcp_show_the_resolved_stack_the_minified_one_and_deploys(tmp_path):
+    import asyncio
+
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    with start_splat(tmp_path, {"MCP_AUTH_TOKEN": MCP_TOKEN}) as splat:
+        token, _ = create_token(splat)
+        dist = build_app(tmp_path / "dist")
+        sentry_cli(splat, token, "sourcemaps", "inject", str(dist))
+        sentry_cli(splat, token, "sourcemaps", "upload", str(dist))
+        sentry_cli(splat, token, "releases", "new", "7.0")
+        sentry_cli(splat, token, "deploys", "new", "-r", "7.0", "-e", "production")
+        event_id = run_app(splat, dist).replace("-", "")
+        row, _ = stored_event(splat, event_id)
+
+        status, _, html = page(splat, "GET", f"/projects/default/events/{event_id}")
+        assert status == 200
+        assert "priceOf" in html and "app/pricing.js:7:" in html
+        assert "throw new Error(`no price for ${sku}`);" in html.replace("&#96;", "`").replace("&#x60;", "`")
+        toggle = html[html.index('class="raw-frames"'):]
+        assert "<details" in html[: html.index('class="raw-frames"') + 30] and "dist/app.js:" in toggle
+        status, _, issue_page = page(splat, "GET", f"/projects/default/issues/{row['issue_id']}")
+        assert status == 200 and "data-deploys" in issue_page
+        deploys = issue_page[issue_page.index("data-deploys"):]
+        assert "7.0" in deploys[:400] and "production" in deploys[:400]
+
+        async def go():
+            headers = {"Authorization": f"Bearer {MCP_TOKEN}"}
+            async with create_mcp_http_client(headers=headers) as http:
+                async with streamable_http_client(f"{splat.base_url}/mcp", http_client=http) as (read, write):
+                    async with ClientSession(read, write) as session:
+                        await session.initialize()
+                        event = await session.call_tool("get_event", {"event_id": event_id})
+                        context = await session.call_tool("get_investigation_context", {"issue_id": row["issue_id"]})
+                        return event.structured_content, context.structured_content
+
+        event, context = asyncio.run(go())
+        top = event["event"]["exceptions"][0]["frames"][-1] if "event" in event else event["exceptions"][0]["frames"][-1]
+        assert (top["function"], top["filename"], top["lineno"]) == ("priceOf", "app/pricing.js", 7), top
+        assert "no price for" in top["post_context"][0] or top["context_line"].strip().startswith("throw")
+        assert "priceOf" in json.dumps(context)

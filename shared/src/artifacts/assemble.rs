@@ -250,6 +250,26 @@ mod tests {
             bundle::read_file(&stored, &found.file.path, 10).unwrap(),
             b"{}"
         );
+        // Retention: nothing is older than an hour ago; everything is older than an hour from now.
+        let hour = 3_600_000_000;
+        let now = chrono::Utc::now().timestamp_micros();
+        assert_eq!(
+            super::super::expire_bundles(&store, &blobs, now - hour)
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            super::super::expire_bundles(&store, &blobs, now + hour)
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(blobs.get(&found.blob_key).await.is_err());
+        assert!(!store
+            .has_artifact_bundle(project, &request.checksum)
+            .await
+            .unwrap());
     }
 
     #[tokio::test]

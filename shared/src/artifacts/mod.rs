@@ -51,6 +51,27 @@ impl ArtifactError {
     }
 }
 
+/// Deletes the bundles uploaded before `before` (µs): each blob first, then its index, so a failure
+/// leaves nothing indexed that is gone. Returns how many went.
+pub async fn expire_bundles(
+    store: &crate::store::Store,
+    blobs: &dyn crate::blob::BlobStore,
+    before: i64,
+) -> Result<u64, ArtifactError> {
+    let mut deleted = 0;
+    loop {
+        let batch = store.artifact_bundles_before(before, 500).await?;
+        if batch.is_empty() {
+            return Ok(deleted);
+        }
+        for (id, key) in batch {
+            blobs.delete(&key).await?;
+            store.delete_artifact_bundle(id).await?;
+            deleted += 1;
+        }
+    }
+}
+
 /// SHA-1 of `data` in lowercase hex: how sentry-cli names chunks and bundles.
 pub fn sha1_hex(data: &[u8]) -> String {
     use sha1::Digest;

@@ -335,7 +335,13 @@ pub fn with_notes(payload: &[u8], notes: &[Note]) -> Option<Vec<u8>> {
     if !splat.is_object() {
         *splat = serde_json::Value::Object(Default::default());
     }
-    splat["processing_notes"] = serde_json::to_value(notes).ok()?;
+    // After any notes already there (symbolication's come first).
+    let mut all = match splat.get("processing_notes") {
+        Some(serde_json::Value::Array(earlier)) => earlier.clone(),
+        _ => Vec::new(),
+    };
+    all.extend(notes.iter().filter_map(|n| serde_json::to_value(n).ok()));
+    splat["processing_notes"] = serde_json::Value::Array(all);
     serde_json::to_vec(&value).ok()
 }
 

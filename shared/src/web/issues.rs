@@ -408,6 +408,8 @@ struct IssueDetailPage {
     actions: Vec<Action>,
     tags: Vec<TagGroup>,
     releases: Vec<String>,
+    /// Deploys CI recorded in the chart's week (`sentry-cli deploys new`): `(when, version, environment)`.
+    ci_deploys: Vec<(Ts, String, String)>,
     shown: Option<ShownEvent>,
     events: Vec<EventItemView>,
     prev_url: Option<String>,
@@ -513,6 +515,13 @@ pub async fn detail(
         first_seen: Ts(issue.first_seen),
         last_seen: Ts(issue.last_seen),
         spark: Sparkline::hourly(&hours, &deploys, 168, now),
+        ci_deploys: state
+            .store
+            .deploys_between(project.id, since * 1_000_000, now + 1)
+            .await?
+            .into_iter()
+            .map(|d| (Ts(d.finished_at), d.version, d.environment))
+            .collect(),
         actions: actions(issue.status, true),
         tags: tag_groups(tags),
         releases,
