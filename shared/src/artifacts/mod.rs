@@ -27,11 +27,12 @@ impl Default for ArtifactLimits {
     }
 }
 
-/// The chunk size sentry-cli is told to use (Sentry's own).
-pub const CHUNK_SIZE: usize = 8 << 20;
-/// Chunks per upload request, and the request's cap: a request holds at most four chunks' worth.
-pub const CHUNKS_PER_REQUEST: usize = 4;
-pub const MAX_REQUEST_BYTES: usize = CHUNKS_PER_REQUEST * CHUNK_SIZE + (1 << 20);
+/// The chunk size sentry-cli is told to use, and chunks per upload request: small enough that a request
+/// (base64'd into a Lambda event behind a function URL) stays under Lambda's 6 MB payload limit.
+pub const CHUNK_SIZE: usize = 1 << 20;
+pub const CHUNKS_PER_REQUEST: usize = 3;
+/// A chunk upload request's cap: its chunks, gzip's worst case and the multipart framing.
+pub const MAX_REQUEST_BYTES: usize = CHUNKS_PER_REQUEST * (CHUNK_SIZE + (64 << 10));
 
 /// Why an upload was refused; the text goes back to sentry-cli, which prints it.
 #[derive(Debug, thiserror::Error)]

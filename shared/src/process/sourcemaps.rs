@@ -60,7 +60,16 @@ pub struct SourceMaps {
     blobs: Arc<dyn BlobStore>,
     limits: ArtifactLimits,
     cache: Mutex<Cache>,
+    /// Where each file's map was found (by project and debug id, or release, dist and path): a burst
+    /// of one error asks the database once.
+    found: Mutex<HashMap<String, Found>>,
 }
+
+/// A map and its minified file, as looked up.
+type Found = (Option<FoundArtifact>, Option<FoundArtifact>);
+
+/// Lookups remembered at most; past it the memory starts again.
+const MAX_FOUND_ENTRIES: usize = 10_000;
 
 impl SourceMaps {
     pub fn new(store: Store, blobs: Arc<dyn BlobStore>, limits: ArtifactLimits) -> Self {
@@ -69,6 +78,7 @@ impl SourceMaps {
             blobs,
             limits,
             cache: Mutex::new(Cache::new(DEFAULT_CACHE_BYTES)),
+            found: Mutex::default(),
         }
     }
 
@@ -115,18 +125,11 @@ impl SourceMaps {
         path: &str,
         notes: &mut Vec<String>,
     ) -> Result<Option<Arc<Parsed>>, SymbolicationError> {
-        let (map, minified, how) = match lookup.debug_ids.get(path) {
-            Some(debug_id) => {
-                let map = self
-                    .store
-                    .artifact_by_debug_id(project, debug_id, ArtifactKind::SourceMap)
-                    .await?;
-                let minified = self
-                    .store
-                    .artifact_by_debug_id(project, debug_id, ArtifactKind::MinifiedSource)
-                    .await?;
-                (map, minified, format!("debug id {debug_id}"))
-            }
+        let (how, cache_key) = match lookup.debug_ids.get(path) {
+            Some(debug_id) => (
+                format!("debug id {debug_id}"),
+                format!("{project}/id/{debug_id}"),
+            ),
             None => {
                 let Some(release) = lookup.release.as_deref() else {
                     return Ok(None);
@@ -134,10 +137,43 @@ impl SourceMaps {
                 if path.starts_with("node:") || path.contains("/node_modules/") {
                     return Ok(None);
                 }
-                let (map, minified) = self
-                    .by_release(project, release, &lookup.dist, path)
-                    .await?;
-                (map, minified, format!("release {release}"))
+                let key = format!("{project}/release/{release}/{}/{path}", lookup.dist);
+                (format!("release {release}"), key)
+            }
+        };
+        let known = self
+            .found
+            .lock()
+            .expect("not poisoned")
+            .get(&cache_key)
+            .cloned();
+        let (map, minified) = match known {
+            Some(found) => found,
+            None => {
+                let found = match (lookup.debug_ids.get(path), lookup.release.as_deref()) {
+                    (Some(debug_id), _) => (
+                        self.store
+                            .artifact_by_debug_id(project, debug_id, ArtifactKind::SourceMap)
+                            .await?,
+                        self.store
+                            .artifact_by_debug_id(project, debug_id, ArtifactKind::MinifiedSource)
+                            .await?,
+                    ),
+                    (None, Some(release)) => {
+                        self.by_release(project, release, &lookup.dist, path)
+                            .await?
+                    }
+                    (None, None) => (None, None),
+                };
+                // Only what was found is remembered: a map uploaded after a miss is found next time.
+                if found.0.is_some() {
+                    let mut cache = self.found.lock().expect("not poisoned");
+                    if cache.len() >= MAX_FOUND_ENTRIES {
+                        cache.clear();
+                    }
+                    cache.insert(cache_key.clone(), found.clone());
+                }
+                found
             }
         };
         let Some(map) = map else {
@@ -148,6 +184,8 @@ impl SourceMaps {
             Ok(parsed) => Ok(Some(parsed)),
             Err(ParseFailure::Infrastructure(e)) => Err(e),
             Err(ParseFailure::Broken(why)) => {
+                // Looked up again next time (retention may have removed the bundle since).
+                self.found.lock().expect("not poisoned").remove(&cache_key);
                 notes.push(format!(
                     "source map {} for {path} could not be read: {why}",
                     map.file.url
@@ -165,7 +203,7 @@ impl SourceMaps {
         release: &str,
         dist: &str,
         path: &str,
-    ) -> Result<(Option<FoundArtifact>, Option<FoundArtifact>), SymbolicationError> {
+    ) -> Result<Found, SymbolicationError> {
         let urls = candidate_urls(path);
         let minified = self
             .store

@@ -69,6 +69,23 @@ fn deploy(row: &libsql::Row) -> Result<Deploy> {
     })
 }
 
+/// Every row, read by `read`.
+async fn all<T>(mut rows: libsql::Rows, read: fn(&libsql::Row) -> Result<T>) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().await? {
+        out.push(read(&row)?);
+    }
+    Ok(out)
+}
+
+/// The one row a `RETURNING` statement gives.
+async fn one<T>(rows: libsql::Rows, read: fn(&libsql::Row) -> Result<T>) -> Result<T> {
+    all(rows, read)
+        .await?
+        .pop()
+        .ok_or_else(|| super::StoreError::Invalid("no row returned".into()))
+}
+
 impl Store {
     /// Creates the release in the project, or updates it: a URL or finalization given replaces the one
     /// stored, one not given keeps it (creating twice is what CI retries do).
@@ -79,7 +96,7 @@ impl Store {
         url: Option<&str>,
         finalized_at: Option<i64>,
     ) -> Result<ReleaseMark> {
-        let mut rows = self
+        let rows = self
             .conn()
             .query(
                 &format!(
@@ -91,10 +108,7 @@ impl Store {
                 (project.value(), version, url, now_us(), finalized_at),
             )
             .await?;
-        match rows.next().await? {
-            Some(row) => release_mark(&row),
-            None => Err(super::StoreError::Invalid("no release returned".into())),
-        }
+        one(rows, release_mark).await
     }
 
     /// The project's releases CI created (every project's when `None`), newest first, at most `limit`.
@@ -104,7 +118,7 @@ impl Store {
         version: Option<&str>,
         limit: i64,
     ) -> Result<Vec<ReleaseMark>> {
-        let mut rows = self
+        let rows = self
             .conn()
             .query(
                 &format!(
@@ -115,15 +129,11 @@ impl Store {
                 (project.map(ProjectId::value), version, limit),
             )
             .await?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().await? {
-            out.push(release_mark(&row)?);
-        }
-        Ok(out)
+        all(rows, release_mark).await
     }
 
     pub async fn insert_deploy(&self, new: &NewDeploy<'_>) -> Result<Deploy> {
-        let mut rows = self
+        let rows = self
             .conn()
             .query(
                 &format!(
@@ -141,10 +151,7 @@ impl Store {
                 ),
             )
             .await?;
-        match rows.next().await? {
-            Some(row) => deploy(&row),
-            None => Err(super::StoreError::Invalid("no deploy returned".into())),
-        }
+        one(rows, deploy).await
     }
 
     /// Deploys of a project (of one release when given), newest first, at most `limit`.
@@ -154,7 +161,7 @@ impl Store {
         version: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Deploy>> {
-        let mut rows = self
+        let rows = self
             .conn()
             .query(
                 &format!(
@@ -165,11 +172,7 @@ impl Store {
                 (project.map(ProjectId::value), version, limit),
             )
             .await?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().await? {
-            out.push(deploy(&row)?);
-        }
-        Ok(out)
+        all(rows, deploy).await
     }
 
     /// A project's deploys finished within `[from, to)` (µs), oldest first: the issue page's markers.
@@ -179,7 +182,7 @@ impl Store {
         from: i64,
         to: i64,
     ) -> Result<Vec<Deploy>> {
-        let mut rows = self
+        let rows = self
             .conn()
             .query(
                 &format!(
@@ -190,11 +193,7 @@ impl Store {
                 (project.value(), from, to),
             )
             .await?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().await? {
-            out.push(deploy(&row)?);
-        }
-        Ok(out)
+        all(rows, deploy).await
     }
 }
 

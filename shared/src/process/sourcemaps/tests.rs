@@ -54,7 +54,7 @@ async fn with_bundle(map: &[u8]) -> (SourceMaps, ProjectId, tempfile::TempDir) {
             map,
         ),
     ]);
-    let files = index(&bytes, 1 << 20).unwrap().files;
+    let files = index(&bytes, 64 << 20).unwrap().files;
     let key = bundle_key(project, "abc");
     blobs.put(&key, bytes.into()).await.unwrap();
     store
@@ -248,4 +248,53 @@ fn the_cache_keeps_the_most_recently_used_within_its_budget() {
     );
     assert!(cache.get(&(1, "a".into())).is_some() && cache.get(&(3, "c".into())).is_some());
     assert_eq!(cache.bytes, 80);
+}
+
+/// Figures for BENCHMARKS.md, not a check: the cold cost of a ~5 MB map (read from its bundle and
+/// parsed) and symbolicated events per second with the map cached.
+/// `cargo test -p splat-shared --lib measure_symbolication -- --ignored --nocapture`
+#[tokio::test]
+#[ignore]
+async fn measure_symbolication() {
+    // One minified line with a token every 8 columns over 40,000 original lines of sources content.
+    let mut b = SourceMapBuilder::new(Some("app.js"));
+    let src = b.add_source("../src/big.js");
+    let original: String = (0..40_000)
+        .map(|i| format!("function f{i}(value) {{ return helper{i}(value) + {i}; }} // line {i}\n"))
+        .collect();
+    b.set_source_contents(src, Some(&original));
+    for i in 0..220_000u32 {
+        let name = format!("f{}", i % 40_000);
+        b.add(
+            0,
+            i * 8,
+            i / 5,
+            (i % 5) * 8,
+            Some("../src/big.js"),
+            Some(&name),
+            false,
+        );
+    }
+    let mut map = Vec::new();
+    b.into_sourcemap().to_writer(&mut map).unwrap();
+    let (maps, project, _dir) = with_bundle(&map).await;
+    let path = "/srv/app/dist/app.js";
+    let images = json!([{"type": "sourcemap", "code_file": path, "debug_id": "d1"}]);
+    let payload = event(path, images, None);
+    let started = std::time::Instant::now();
+    maps.symbolicate(project, &payload).await.unwrap().unwrap();
+    let cold = started.elapsed();
+    let n = 2_000;
+    let started = std::time::Instant::now();
+    for _ in 0..n {
+        maps.symbolicate(project, &payload).await.unwrap().unwrap();
+    }
+    let warm = started.elapsed();
+    println!(
+        "map {:.1} MB: cold {:.0} ms; warm {:.0} events/s ({:.0} µs each)",
+        map.len() as f64 / 1e6,
+        cold.as_secs_f64() * 1e3,
+        n as f64 / warm.as_secs_f64(),
+        warm.as_secs_f64() * 1e6 / n as f64
+    );
 }

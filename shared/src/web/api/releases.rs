@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{find_project, find_projects, iso, ApiError, ApiResult, ApiState};
+use crate::protocol::ProjectId;
 use crate::store::{Deploy, NewDeploy, Project, ReleaseMark};
 
 /// Versions and environments are names, not documents.
@@ -174,6 +175,26 @@ async fn marks_of(state: &ApiState, version: &str) -> ApiResult<Vec<ReleaseMark>
     Ok(marks)
 }
 
+/// The projects a change to `version` applies to: those named, else every project the release is in.
+async fn target_projects(
+    state: &ApiState,
+    named: Option<Vec<String>>,
+    version: &str,
+) -> ApiResult<Vec<ProjectId>> {
+    Ok(match named {
+        Some(names) => find_projects(&state.store, &names)
+            .await?
+            .into_iter()
+            .map(|p| p.id)
+            .collect(),
+        None => marks_of(state, version)
+            .await?
+            .into_iter()
+            .map(|m| m.project_id)
+            .collect(),
+    })
+}
+
 /// `GET /api/0/organizations/{org}/releases/{version}/`.
 pub async fn show(
     State(state): State<ApiState>,
@@ -195,18 +216,12 @@ pub async fn update(
             "Splat does not track commits: `set-commits` has nothing to set (releases, deploys and source maps work)",
         ));
     }
-    let mut targets: Vec<_> = match &body.projects {
-        Some(names) => find_projects(&state.store, &project_names(names))
-            .await?
-            .into_iter()
-            .map(|p| p.id)
-            .collect(),
-        None => marks_of(&state, &version)
-            .await?
-            .into_iter()
-            .map(|m| m.project_id)
-            .collect(),
-    };
+    let mut targets = target_projects(
+        &state,
+        body.projects.as_deref().map(project_names),
+        &version,
+    )
+    .await?;
     targets.dedup();
     let released = body.date_released.map(|d| d.timestamp_micros());
     for project in targets {
@@ -279,18 +294,7 @@ pub async fn create_deploy(
     Json(body): Json<DeployBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     check_name("environment", &body.environment)?;
-    let projects: Vec<_> = match &body.projects {
-        Some(names) => find_projects(&state.store, names)
-            .await?
-            .into_iter()
-            .map(|p| p.id)
-            .collect(),
-        None => marks_of(&state, &version)
-            .await?
-            .into_iter()
-            .map(|m| m.project_id)
-            .collect(),
-    };
+    let projects = target_projects(&state, body.projects.clone(), &version).await?;
     let mut created = None;
     for project in projects {
         created = Some(

@@ -47,7 +47,7 @@ pub async fn chunks(State(state): State<ApiState>, mut form: Multipart) -> ApiRe
         .map_err(|e| ApiError::bad_request(format!("multipart body: {e}")))?
     {
         count += 1;
-        if count > CHUNKS_PER_REQUEST * 4 {
+        if count > CHUNKS_PER_REQUEST {
             return Err(ApiError::bad_request(format!(
                 "at most {CHUNKS_PER_REQUEST} chunks per request"
             )));
