@@ -1,0 +1,10 @@
+// Pricing: where the error starts.
+const PRICES = { "splat-0": 10 };
+
+export function priceOf(sku) {
+  const price = PRICES[sku];
+  if (price === undefined) {
+    throw new Error(`no price for ${sku}`);
+  }
+  return price;
+}
