@@ -84,6 +84,8 @@ def test_releases_and_deploys_from_sentry_cli(splat):
     assert release["version"] == "1.0" and release["finalized_at"] is not None
     [deploy] = splat.query("SELECT * FROM deploys")
     assert (deploy["version"], deploy["environment"]) == ("1.0", "production")
+    assert "Archived release 1.0" in sentry_cli(splat, token, "releases", "archive", "1.0").stdout
+    assert "Method: Auth Token" in sentry_cli(splat, token, "info").stdout
     listed = sentry_cli(splat, token, "releases", "list").stdout
     assert "1.0" in listed
     assert "production" in sentry_cli(splat, token, "deploys", "list", "-r", "1.0").stdout

@@ -167,7 +167,8 @@ async fn whoami(axum::Extension(token): axum::Extension<ApiToken>) -> Json<serde
     Json(json!({
         "version": "0",
         "auth": { "scopes": [token.scope.name()] },
-        "user": { "id": token.id.to_string(), "name": token.label, "username": token.label },
+        // sentry-cli's `info` prints the email; a token has none, so its label stands in.
+        "user": { "id": token.id.to_string(), "email": token.label, "name": token.label, "username": token.label },
     }))
 }
 

@@ -149,7 +149,16 @@ pub async fn create(
     Path(_org): Path<String>,
     Json(body): Json<NewRelease>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let projects = find_projects(&state.store, &project_names(&body.projects)).await?;
+    // Without projects (`releases archive|restore` post the version again): the release's own.
+    let names = match project_names(&body.projects) {
+        names if names.is_empty() => target_projects(&state, None, &body.version)
+            .await?
+            .iter()
+            .map(|p| p.to_string())
+            .collect(),
+        names => names,
+    };
+    let projects = find_projects(&state.store, &names).await?;
     create_in(&state, body, projects).await
 }
 
