@@ -98,7 +98,7 @@ test("a minified browser error is shown with its original files, functions and c
   const frames = page.locator("ol.frames").first();
   const text = await frames.innerText();
   for (const name of ["priceOf", "applyQuantity", "checkout"]) assert.match(text, new RegExp(name));
-  assert.match(text, /browser\/pricing\.js:7:\d+/);
+  assert.match(text, /app\/pricing\.js:7:\d+/);
   assert.match(text, /throw new Error\(`no price for \$\{sku\}`\);/);
   // The minified stack is there, closed, and opens without JavaScript's help (a <details>).
   const raw = page.locator("details.raw-frames").first();

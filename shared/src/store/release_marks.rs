@@ -43,6 +43,8 @@ pub struct NewDeploy<'a> {
 }
 
 const RELEASE_COLUMNS: &str = "project_id, version, url, created_at, finalized_at";
+/// A project (any when `?1` is null) and a version (any when `?2` is null).
+const BY_VERSION: &str = "WHERE (?1 IS NULL OR project_id = ?1) AND (?2 IS NULL OR version = ?2)";
 const DEPLOY_COLUMNS: &str =
     "id, project_id, version, environment, name, url, started_at, finished_at";
 
@@ -118,18 +120,25 @@ impl Store {
         version: Option<&str>,
         limit: i64,
     ) -> Result<Vec<ReleaseMark>> {
+        let sql = format!("SELECT {RELEASE_COLUMNS} FROM release_marks {BY_VERSION} ORDER BY created_at DESC LIMIT ?3");
+        self.by_version(&sql, project, version, limit, release_mark)
+            .await
+    }
+
+    /// Rows of `sql` (filtered by [`BY_VERSION`]), read by `read`.
+    async fn by_version<T>(
+        &self,
+        sql: &str,
+        project: Option<ProjectId>,
+        version: Option<&str>,
+        limit: i64,
+        read: fn(&libsql::Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
         let rows = self
             .conn()
-            .query(
-                &format!(
-                    "SELECT {RELEASE_COLUMNS} FROM release_marks
-                     WHERE (?1 IS NULL OR project_id = ?1) AND (?2 IS NULL OR version = ?2)
-                     ORDER BY created_at DESC LIMIT ?3"
-                ),
-                (project.map(ProjectId::value), version, limit),
-            )
+            .query(sql, (project.map(ProjectId::value), version, limit))
             .await?;
-        all(rows, release_mark).await
+        all(rows, read).await
     }
 
     pub async fn insert_deploy(&self, new: &NewDeploy<'_>) -> Result<Deploy> {
@@ -161,18 +170,10 @@ impl Store {
         version: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Deploy>> {
-        let rows = self
-            .conn()
-            .query(
-                &format!(
-                    "SELECT {DEPLOY_COLUMNS} FROM deploys
-                     WHERE (?1 IS NULL OR project_id = ?1) AND (?2 IS NULL OR version = ?2)
-                     ORDER BY finished_at DESC LIMIT ?3"
-                ),
-                (project.map(ProjectId::value), version, limit),
-            )
-            .await?;
-        all(rows, deploy).await
+        let sql = format!(
+            "SELECT {DEPLOY_COLUMNS} FROM deploys {BY_VERSION} ORDER BY finished_at DESC LIMIT ?3"
+        );
+        self.by_version(&sql, project, version, limit, deploy).await
     }
 
     /// A project's deploys finished within `[from, to)` (µs), oldest first: the issue page's markers.

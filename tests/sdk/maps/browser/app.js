@@ -2,7 +2,8 @@
 // from the page's query string, throws through three functions in two files and reports the error with
 // @sentry/browser; `window.sentEventId` tells the test it was sent.
 import * as Sentry from "@sentry/browser";
-import { checkout } from "./checkout.js";
+// The same two files as the Node app (CommonJS; esbuild bundles them for the browser alike).
+import { checkout } from "../app/checkout.js";
 
 const dsn = new URLSearchParams(window.location.search).get("dsn");
 Sentry.init({ dsn, defaultIntegrations: false, sendClientReports: false });
