@@ -299,7 +299,7 @@ mod tests {
             "{err}"
         );
         let too_many = AssembleRequest {
-            chunks: vec![sha1_hex(chunk); 100],
+            chunks: vec![sha1_hex(chunk); limits.max_bundle_bytes / CHUNK_SIZE + 2],
             ..request
         };
         let err = assemble(&store, &blobs, &limits, &too_many)
