@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 
 use crate::protocol::{DataCategory, Dsn, PublicKey};
 use crate::scrub::ScrubSettings;
-use crate::store::{Project, ProjectKey, QuotaRow, Store};
+use crate::store::{ApiScope, ApiToken, Project, ProjectKey, QuotaRow, Store};
 
 /// Where printed DSNs point: `(scheme, host)`.
 pub type Base<'a> = (&'a str, &'a str);
@@ -239,6 +239,53 @@ fn parse_key(key: &str) -> anyhow::Result<PublicKey> {
     key.trim().parse().map_err(|e: &str| anyhow::anyhow!("{e}"))
 }
 
+/// `splat token create LABEL --scope S`: the new token's line, then its text (shown this once only).
+pub async fn create_token(store: &Store, label: &str, scope: &str) -> anyhow::Result<Vec<String>> {
+    let scope = ApiScope::from_name(scope).with_context(|| {
+        format!(
+            "unknown scope {scope:?}; one of: {}",
+            ApiScope::ALL.map(ApiScope::name).join(", ")
+        )
+    })?;
+    let (token, text) = store.create_api_token(label, scope).await?;
+    Ok(vec![
+        token_line(&token),
+        format!(
+            "Token (shown once; use it as SENTRY_AUTH_TOKEN): {}",
+            text.expose()
+        ),
+    ])
+}
+
+/// `splat token list`: every token, revoked ones marked.
+pub async fn list_tokens(store: &Store) -> anyhow::Result<Vec<String>> {
+    Ok(store.api_tokens().await?.iter().map(token_line).collect())
+}
+
+/// `splat token revoke ID`: refused from now on.
+pub async fn revoke_token(store: &Store, id: i64) -> anyhow::Result<Vec<String>> {
+    if !store.revoke_api_token(id).await? {
+        bail!("no live token {id}");
+    }
+    list_tokens(store).await
+}
+
+/// `3  sntryu_1a2b3c4d…  project:releases  live  CI`.
+fn token_line(token: &ApiToken) -> String {
+    let state = if token.revoked_at.is_some() {
+        "revoked"
+    } else {
+        "live"
+    };
+    format!(
+        "{}  {}…  {}  {state}  {}",
+        token.id,
+        token.prefix,
+        token.scope.name(),
+        token.label
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,5 +330,20 @@ mod tests {
                 .is_err()
         );
         assert!(find_project(&store, "nope").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn token_commands_show_the_text_once_and_revoke() {
+        let store = Store::open_in_memory().await.unwrap();
+        let created = create_token(&store, "CI", "project:releases")
+            .await
+            .unwrap();
+        assert!(created[1].contains("sntryu_"), "{created:?}");
+        assert!(create_token(&store, "x", "admin").await.is_err());
+        let listed = list_tokens(&store).await.unwrap();
+        assert!(listed[0].contains("live") && !listed[0].contains(&created[1][40..]));
+        let revoked = revoke_token(&store, 1).await.unwrap();
+        assert!(revoked[0].contains("revoked"));
+        assert!(revoke_token(&store, 1).await.is_err());
     }
 }

@@ -80,6 +80,8 @@ pub struct Config {
     pub test_panic_marker: Option<String>,
     /// What the network edge may hold: ingest memory, connections and their timeouts.
     pub edge: EdgeLimits,
+    /// `SPLAT_MAX_ARTIFACT_FILE_BYTES` and `SPLAT_MAX_BUNDLE_BYTES`: what a source map upload may hold.
+    pub artifacts: crate::artifacts::ArtifactLimits,
 }
 
 impl Config {
@@ -180,6 +182,21 @@ impl Config {
                 request_timeout: Duration::from_secs(
                     parse("SPLAT_REQUEST_TIMEOUT_SECS", 60)?.max(1),
                 ),
+            },
+            artifacts: {
+                let defaults = crate::artifacts::ArtifactLimits::default();
+                crate::artifacts::ArtifactLimits {
+                    max_file_bytes: parse(
+                        "SPLAT_MAX_ARTIFACT_FILE_BYTES",
+                        defaults.max_file_bytes as u64,
+                    )?
+                    .max(1) as usize,
+                    max_bundle_bytes: parse(
+                        "SPLAT_MAX_BUNDLE_BYTES",
+                        defaults.max_bundle_bytes as u64,
+                    )?
+                    .max(1) as usize,
+                }
             },
         })
     }

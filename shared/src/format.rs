@@ -37,6 +37,7 @@ fn note_sentence(note: &serde_json::Value) -> Option<String> {
         "clock_drift" => {
             changed("corrected for the SDK's clock (its sent_at against the time received)")
         }
+        "source_map" => text("message").map(str::to_owned),
         "spans_clamped" => Some(format!(
             "{} spans lay outside their transaction's start and end and were moved into them.",
             note.get("count")?.as_u64()?

@@ -24,7 +24,8 @@
 //! 3. `blob`, `lake`: objects, and the lake's parquet files with their DuckLake catalog statements, run
 //!    over a connection or transaction the caller hands in ([`lake::CatalogDb`], [`lake::CatalogTx`]).
 //! 4. `store`: the database; every SQL statement of the crate but the lake catalog's.
-//! 5. `queue`, `notify`, `monitors`: the queue, alert delivery, the cron monitors' evaluation.
+//! 5. `queue`, `notify`, `monitors`, `artifacts`: the queue, alert delivery, the cron monitors' evaluation,
+//!    the artifact bundles (source maps) sentry-cli uploads.
 //! 6. `ingest`, `process`, `retention`: the pipelines (the processor composes each batch).
 //! 7. `web`, `mcp`, `admin`, `http_server`: what people and agents use.
 //! 8. `config`, `aws`, `wiring`, `serve`, `lambda`: reading the environment and putting it all together.
@@ -33,6 +34,7 @@
 //! `web::auth::SignInConfig`); `config` reads them from the environment once and re-exports them.
 
 pub mod admin;
+pub mod artifacts;
 pub mod blob;
 pub mod config;
 pub mod format;

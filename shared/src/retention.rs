@@ -179,6 +179,9 @@ pub async fn run(
     db.rollups_deleted = store
         .delete_rollups_before(before(horizons.rollup_days))
         .await?;
+    db.artifact_bundles_deleted =
+        crate::artifacts::expire_bundles(store, blobs.as_ref(), before(horizons.event_days))
+            .await?;
     db.bookkeeping_deleted = store
         .delete_bookkeeping(now_us - LEDGER_LIFE_US, before(horizons.event_days))
         .await?;

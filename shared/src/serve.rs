@@ -92,6 +92,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let processor = Processor::new(writer, blobs.clone())
         .with_horizons(config.retention)
         .with_max_monitors(config.max_monitors_per_project)
+        .with_artifact_limits(config.artifacts)
         .with_panic_marker(config.test_panic_marker.as_deref());
     if config.test_panic_marker.is_some() {
         eprintln!("WARNING: SPLAT_TEST_PANIC_ON_MARKER is set: the processor panics on purpose (tests only)");
@@ -168,7 +169,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         config.mcp_auth_token.clone(),
     )
     .with_lake(std::sync::Arc::new(mcp_lake));
+    let api = web::api::ApiState {
+        store: open_store(&config).await?,
+        blobs: blobs.clone(),
+        limits: config.artifacts,
+        public_url: config.public_url.clone(),
+    };
     let app = ingest::router(ingest_state(&config, reader, queue, blobs))
+        .merge(web::api::router(api))
         .merge(health::router(health))
         .merge(web::router(ui))
         .merge(mcp::router(mcp));

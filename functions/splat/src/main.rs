@@ -1,6 +1,6 @@
 //! `splat`: the local all-in-one binary. `splat serve` runs ingest and the processor in one process on
 //! the embedded default storage; `splat project …` manages projects (their DSNs, quotas and data
-//! scrubbing); `splat key …` manages DSN keys and quotas.
+//! scrubbing); `splat key …` manages DSN keys and quotas; `splat token …` manages API tokens.
 
 // mimalloc: the processor and ingest allocate per event; measured faster than the system allocator.
 #[global_allocator]
@@ -46,6 +46,11 @@ enum Command {
     Key {
         #[command(subcommand)]
         command: KeyCommand,
+    },
+    /// Manage API tokens for `/api/0/` (sentry-cli's SENTRY_AUTH_TOKEN): create, list, revoke.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
     },
     /// Keep the database and the lake within their horizons (`SPLAT_MAX_*_LIFE_DAYS`).
     Retention {
@@ -176,6 +181,21 @@ enum KeyCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it (once: only its hash is kept).
+    Create {
+        label: String,
+        /// `project:releases` (CI: releases, deploys, uploads) or `read`.
+        #[arg(long, default_value = "project:releases")]
+        scope: String,
+    },
+    /// List tokens: id, first characters, scope, live or revoked, label.
+    List,
+    /// Revoke a token: refused from now on.
+    Revoke { id: i64 },
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     splat::init_tracing();
@@ -244,6 +264,18 @@ async fn main() -> anyhow::Result<()> {
                 })
             })
             .await?;
+            println!("{}", lines.join("\n"));
+            Ok(())
+        }
+        Command::Token { command } => {
+            let store = open_store(&config).await?;
+            let lines = match command {
+                TokenCommand::Create { label, scope } => {
+                    admin::create_token(&store, &label, &scope).await?
+                }
+                TokenCommand::List => admin::list_tokens(&store).await?,
+                TokenCommand::Revoke { id } => admin::revoke_token(&store, id).await?,
+            };
             println!("{}", lines.join("\n"));
             Ok(())
         }

@@ -36,6 +36,13 @@ async fn ui(config: Arc<Config>, auth: Auth) -> anyhow::Result<axum::Router> {
             critical: config.queue_critical_threshold,
         },
     );
+    // sentry-cli's API (`/api/0/…`): releases, deploys and source map uploads.
+    let api = splat::web::api::ApiState {
+        store: store.clone(),
+        blobs: blobs.clone(),
+        limits: config.artifacts,
+        public_url: config.public_url.clone(),
+    };
     let state = WebState::new(
         store,
         queue,
@@ -52,5 +59,7 @@ async fn ui(config: Arc<Config>, auth: Auth) -> anyhow::Result<axum::Router> {
     // requests to CloudFront's door.
     .with_origin_secret(config.origin_secret.clone());
     // `/_health` sits beside the UI's router, never behind anything the UI puts in front of its pages.
-    Ok(health::router(health).merge(router(state)))
+    Ok(health::router(health)
+        .merge(splat::web::api::router(api))
+        .merge(router(state)))
 }

@@ -43,6 +43,8 @@ pub struct Exception {
     pub module: Option<String>,
     pub mechanism: Option<Mechanism>,
     pub stacktrace: Option<Stacktrace>,
+    /// The stack trace as the SDK sent it, when source maps rewrote `stacktrace` (Sentry's name).
+    pub raw_stacktrace: Option<Stacktrace>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -231,6 +233,7 @@ fn exception(e: &Value) -> Exception {
         module: text(e, "module"),
         mechanism,
         stacktrace: stacktrace(e.get("stacktrace")),
+        raw_stacktrace: stacktrace(e.get("raw_stacktrace")),
     }
 }
 

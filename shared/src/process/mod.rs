@@ -29,6 +29,7 @@ pub mod batch;
 pub mod monitors;
 pub mod runner;
 pub mod sizing;
+pub mod sourcemaps;
 mod stored;
 pub mod supervisor;
 pub mod time;
@@ -93,6 +94,8 @@ pub struct Processor {
     panic_marker: Option<Arc<[u8]>>,
     /// When this processor last recorded the queue's lag (see [`Processor::note_queue_lag`]).
     lag_noted: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+    /// Symbolicates JavaScript stack traces with uploaded source maps, its parsed maps cached.
+    sourcemaps: Arc<sourcemaps::SourceMaps>,
 }
 
 /// The queue's lag is recorded at most this often per processor: each record is a write of its own (about
@@ -106,13 +109,21 @@ enum MessageFailure {
     Malformed(String),
     #[error("claim-checked body unavailable: {0}")]
     Blob(#[from] BlobError),
+    #[error("source maps unavailable: {0}")]
+    SourceMaps(#[from] sourcemaps::SymbolicationError),
 }
 
 impl Processor {
     /// Lake files go to the same blob store as claim-checked bodies, under `lake/`.
     pub fn new(store: Store, blobs: Arc<dyn BlobStore>) -> Self {
         let lake = LakeWriter::new(blobs.clone());
+        let sourcemaps = Arc::new(sourcemaps::SourceMaps::new(
+            store.clone(),
+            blobs.clone(),
+            crate::artifacts::ArtifactLimits::default(),
+        ));
         Self {
+            sourcemaps,
             store,
             blobs,
             lake,
@@ -127,6 +138,16 @@ impl Processor {
     /// The retention horizons in force (`config.retention`): timestamps older than these are replaced.
     pub fn with_horizons(mut self, horizons: Horizons) -> Self {
         self.horizons = horizons;
+        self
+    }
+
+    /// The same processor reading uploaded source maps within `limits` (`config.artifacts`).
+    pub fn with_artifact_limits(mut self, limits: crate::artifacts::ArtifactLimits) -> Self {
+        self.sourcemaps = Arc::new(sourcemaps::SourceMaps::new(
+            self.store.clone(),
+            self.blobs.clone(),
+            limits,
+        ));
         self
     }
 
@@ -336,8 +357,20 @@ impl Processor {
                 panic!("test hook: the envelope contains SPLAT_TEST_PANIC_ON_MARKER");
             }
         }
-        let envelope =
+        let mut envelope =
             Envelope::parse(bytes).map_err(|e| MessageFailure::Malformed(e.to_string()))?;
+        // JavaScript frames get their original files, lines and names before anything reads them.
+        for item in &mut envelope.items {
+            if *item.ty() == ItemType::Event {
+                if let Some(resolved) = self
+                    .sourcemaps
+                    .symbolicate(message.project_id, &item.payload)
+                    .await?
+                {
+                    item.payload = Bytes::from(resolved);
+                }
+            }
+        }
         let clock = Clock::new(
             message.received_at_us,
             envelope.headers.sent_at.as_deref(),

@@ -94,7 +94,8 @@ fn to_vec(value: &Value) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
 }
 
-/// The notes under `splat.processing_notes`, time corrections first; the SDK's fields stay as sent.
+/// The notes under `splat.processing_notes`, after those already there (symbolication's), then time
+/// corrections, then scrubbing; the SDK's fields stay as sent.
 fn add_notes(value: &mut Value, notes: &[Note], scrubbed: &Report) {
     let Some(object) = value.as_object_mut() else {
         return;
@@ -110,7 +111,11 @@ fn add_notes(value: &mut Value, notes: &[Note], scrubbed: &Report) {
         .notes()
         .into_iter()
         .filter_map(|n| serde_json::to_value(n).ok());
-    splat["processing_notes"] = Value::Array(time.chain(scrub).collect());
+    let earlier = match splat.get_mut("processing_notes").map(Value::take) {
+        Some(Value::Array(earlier)) => earlier,
+        _ => Vec::new(),
+    };
+    splat["processing_notes"] = Value::Array(earlier.into_iter().chain(time).chain(scrub).collect());
 }
 
 #[cfg(test)]

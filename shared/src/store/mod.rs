@@ -8,6 +8,8 @@ use std::time::Duration;
 use crate::protocol::{ProjectId, PublicKey};
 
 mod alert_budget;
+mod api_tokens;
+mod artifacts;
 mod batch;
 mod bursts;
 pub(crate) mod cached;
@@ -24,6 +26,7 @@ mod perf_reads;
 mod project_reads;
 mod projects;
 mod queue_batches;
+mod release_marks;
 mod remote;
 #[cfg(feature = "remote-db")]
 mod remote_connector;
@@ -36,6 +39,8 @@ mod settings;
 mod trace_reads;
 
 pub use alert_budget::{Digest, Verdict};
+pub use api_tokens::{ApiScope, ApiToken};
+pub use artifacts::{ArtifactFile, ArtifactKind, FoundArtifact, NewBundle};
 pub use batch::BatchTx;
 pub use bursts::Burst;
 pub use feedback::{FeedbackKind, FeedbackRow, StoredFeedback, FEEDBACK_PAGE};
@@ -54,6 +59,7 @@ pub use perf_reads::{
 pub use project_reads::{HealthCounts, ProjectSummary, RecentEvent};
 pub use projects::{Project, ProjectKey};
 pub use queue_batches::QueueBatch;
+pub use release_marks::{Deploy, NewDeploy, ReleaseMark};
 pub use remote::RemoteDatabase;
 pub use retention::{OltpReport, EXPIRED_PAYLOAD};
 pub use rollups::Rollup;

@@ -24,6 +24,8 @@ pub struct OltpReport {
     pub rollups_deleted: u64,
     /// Ledger entries, sent-alert records, hourly counters.
     pub bookkeeping_deleted: u64,
+    /// Source map bundles older than the events' horizon (their blobs with them).
+    pub artifact_bundles_deleted: u64,
 }
 
 impl Store {

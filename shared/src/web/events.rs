@@ -48,6 +48,8 @@ pub struct ExceptionView {
     pub unhandled: bool,
     /// Innermost (where it was raised) first.
     pub frames: Vec<FrameView>,
+    /// The minified frames source maps replaced (innermost first), shown on demand.
+    pub raw_frames: Vec<FrameView>,
     /// Not the exception that was raised but one of its causes.
     pub is_cause: bool,
 }
@@ -181,6 +183,11 @@ fn exception_view(e: &Exception, is_cause: bool) -> ExceptionView {
         mechanism,
         unhandled: e.mechanism.as_ref().and_then(|m| m.handled) == Some(false),
         frames: frames_innermost_first(e.stacktrace.as_ref()),
+        raw_frames: e
+            .raw_stacktrace
+            .iter()
+            .flat_map(|s| s.frames.iter().rev().map(frame_view))
+            .collect(),
         is_cause,
     }
 }
@@ -231,6 +238,7 @@ impl EventView {
                         mechanism: None,
                         unhandled: false,
                         frames,
+                        raw_frames: Vec::new(),
                         is_cause: false,
                     }),
                 }

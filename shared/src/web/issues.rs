@@ -447,6 +447,8 @@ struct IssueDetailPage {
     burst: Option<BurstBadge>,
     tags: Vec<TagGroup>,
     releases: Vec<String>,
+    /// Deploys CI recorded in the chart's week (`sentry-cli deploys new`): `(when, version, environment)`.
+    ci_deploys: Vec<(Ts, String, String)>,
     shown: Option<ShownEvent>,
     events: Vec<EventItemView>,
     prev_url: Option<String>,
@@ -553,6 +555,13 @@ pub async fn detail(
         last_seen: Ts(issue.last_seen),
         spark: Sparkline::hourly(&hours, &deploys, 168, now),
         burst: BurstBadge::of(&issue, &hours, state.burst_threshold, now),
+        ci_deploys: state
+            .store
+            .deploys_between(project.id, since * 1_000_000, now + 1)
+            .await?
+            .into_iter()
+            .map(|d| (Ts(d.finished_at), d.version, d.environment))
+            .collect(),
         actions: actions(issue.status, true),
         tags: tag_groups(tags),
         releases,

@@ -26,6 +26,7 @@ use crate::protocol::{Dsn, ProjectId};
 use crate::queue::{Queue, QueueGauge};
 use crate::store::{Project, Store};
 
+pub mod api;
 mod assets;
 pub mod auth;
 mod chart;
@@ -207,6 +208,8 @@ pub fn router(state: WebState) -> Router {
         )
         .route("/settings", get(settings::page))
         .route("/settings/retention", post(settings::save_retention))
+        .route("/settings/tokens", post(settings::create_token))
+        .route("/settings/tokens/{id}/revoke", post(settings::revoke_token))
         .route("/live.json", get(live::stamp))
         .route("/theme", post(set_theme))
         .route("/static/{name}", get(assets::serve))

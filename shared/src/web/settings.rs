@@ -12,7 +12,7 @@ use axum::Form;
 use crate::format::Count;
 use crate::model::time::Ts;
 use crate::retention::{Horizons, SETTING_PREFIX};
-use crate::store::StorageFigures;
+use crate::store::{ApiScope, StorageFigures};
 
 use super::{redirect_local, render, Chrome, WebError, WebResult, WebState};
 
@@ -40,6 +40,20 @@ struct SettingsPage {
     horizons: Vec<HorizonView>,
     runs: Vec<RunView>,
     storage: StorageFigures,
+    tokens: Vec<TokenView>,
+    /// A token just created: its text, shown on this one page and never again.
+    new_token: Option<String>,
+}
+
+/// An API token as the page lists it.
+struct TokenView {
+    id: i64,
+    label: String,
+    scope: &'static str,
+    prefix: String,
+    created: Ts,
+    last_used: Option<Ts>,
+    revoked: Option<Ts>,
 }
 
 impl SettingsPage {
@@ -54,7 +68,16 @@ impl SettingsPage {
 
 /// `GET /settings`.
 pub async fn page(State(state): State<WebState>, chrome: Chrome) -> WebResult<Response> {
-    let mut chrome = chrome.global(&state, "Settings").await?;
+    page_with(&state, chrome, None).await
+}
+
+/// The page, with a token just created shown once.
+async fn page_with(
+    state: &WebState,
+    chrome: Chrome,
+    new_token: Option<String>,
+) -> WebResult<Response> {
+    let mut chrome = chrome.global(state, "Settings").await?;
     chrome.section = "settings";
     let saved = state.store.settings_with_prefix(SETTING_PREFIX).await?;
     let in_force = state.retention.with_saved(&saved);
@@ -93,7 +116,58 @@ pub async fn page(State(state): State<WebState>, chrome: Chrome) -> WebResult<Re
         horizons,
         runs,
         storage: state.store.storage_figures().await?,
+        tokens: state
+            .store
+            .api_tokens()
+            .await?
+            .into_iter()
+            .map(|t| TokenView {
+                id: t.id,
+                label: t.label,
+                scope: t.scope.name(),
+                prefix: t.prefix,
+                created: Ts(t.created_at),
+                last_used: t.last_used_at.map(Ts),
+                revoked: t.revoked_at.map(Ts),
+            })
+            .collect(),
+        new_token,
     })
+}
+
+#[derive(serde::Deserialize)]
+pub struct NewTokenForm {
+    label: String,
+    scope: String,
+}
+
+/// `POST /settings/tokens`: creates an API token and shows its text on the page this once.
+pub async fn create_token(
+    State(state): State<WebState>,
+    chrome: Chrome,
+    Form(form): Form<NewTokenForm>,
+) -> WebResult<Response> {
+    let scope = ApiScope::from_name(&form.scope)
+        .ok_or_else(|| WebError::BadRequest(format!("unknown scope {:?}", form.scope)))?;
+    let (token, text) = state.store.create_api_token(&form.label, scope).await?;
+    tracing::info!(
+        token = token.id,
+        scope = scope.name(),
+        "API token created from the settings page"
+    );
+    page_with(&state, chrome, Some(text.expose().to_owned())).await
+}
+
+/// `POST /settings/tokens/{id}/revoke`.
+pub async fn revoke_token(
+    State(state): State<WebState>,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> WebResult<Response> {
+    if !state.store.revoke_api_token(id).await? {
+        return Err(WebError::NotFound("token"));
+    }
+    tracing::info!(token = id, "API token revoked from the settings page");
+    Ok(redirect_local(Some("/settings"), "/settings"))
 }
 
 /// The non-zero counts of a stored report (`{"database": {...}, "lake": {...}}`), labelled for people.
