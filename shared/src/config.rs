@@ -12,7 +12,7 @@ use crate::store::Journal;
 
 // Settings types live with the modules that use them (config is the last layer); read here.
 pub use crate::http_server::EdgeLimits;
-pub use crate::notify::{NotifyConfig, SmtpAuth, SmtpConfig, SmtpTls};
+pub use crate::notify::{NotifyConfig, SmtpAuth, SmtpConfig, SmtpTls, Webhook};
 pub use crate::web::auth::{OidcConfig, SignInConfig};
 
 #[derive(Debug, Clone)]
@@ -298,7 +298,7 @@ fn notify_config(
             .unwrap_or_default(),
         email_from: set("SPLAT_EMAIL_FROM").unwrap_or_else(|| "splat@localhost".into()),
         smtp,
-        webhook_url: url("SPLAT_WEBHOOK_URL")?.map(Secret::from),
+        webhooks: webhooks(&set)?,
         ntfy_url: url("SPLAT_NTFY_URL")?.map(Secret::from),
         ntfy_token: set("SPLAT_NTFY_TOKEN").map(Secret::from),
         ntfy_priority,
@@ -307,6 +307,25 @@ fn notify_config(
         alert_outbox: set("SPLAT_ALERT_OUTBOX")
             .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
     })
+}
+
+/// `SPLAT_WEBHOOK_URL` (with `SPLAT_WEBHOOK_FORMAT`), then the list in `SPLAT_WEBHOOK_URLS`.
+fn webhooks(set: &impl Fn(&str) -> Option<String>) -> anyhow::Result<Vec<Webhook>> {
+    let mut hooks = Vec::new();
+    if let Some(url) = set("SPLAT_WEBHOOK_URL") {
+        let format = match set("SPLAT_WEBHOOK_FORMAT") {
+            Some(f) => Some(crate::notify::Format::parse(&f).with_context(|| {
+                format!("SPLAT_WEBHOOK_FORMAT must be json, slack, discord, teams or google_chat, got {f:?}")
+            })?),
+            None => None,
+        };
+        hooks.push(Webhook::new("webhook", format, &url).context("SPLAT_WEBHOOK_URL")?);
+    }
+    if let Some(list) = set("SPLAT_WEBHOOK_URLS") {
+        let taken: Vec<String> = hooks.iter().map(|h| h.name.clone()).collect();
+        hooks.extend(Webhook::parse_list(&list, &taken).context("SPLAT_WEBHOOK_URLS")?);
+    }
+    Ok(hooks)
 }
 
 /// The sign-in mode. Any sign-in variable set turns it on, so a typo or a forgotten variable can never leave

@@ -25,12 +25,14 @@ use tokio::task::JoinHandle;
 use crate::store::{Issue, IssueChange, Project, Store, Verdict};
 
 pub mod channels;
+pub mod chat;
 pub mod message;
 pub mod outbox;
 mod settings;
 
 pub use channels::Channels;
-pub use settings::{NotifyConfig, SmtpAuth, SmtpConfig, SmtpTls};
+pub use chat::Format;
+pub use settings::{NotifyConfig, SmtpAuth, SmtpConfig, SmtpTls, Webhook};
 
 /// What happened to the issue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -50,6 +52,8 @@ pub enum AlertKind {
         hour: i64,
         limit: u64,
     },
+    /// Sent from the project settings page's "Send a test alert" button.
+    Test,
 }
 
 impl AlertKind {
@@ -60,6 +64,7 @@ impl AlertKind {
             Self::Regressed => "issue.regressed",
             Self::Burst { .. } => "issue.burst",
             Self::Digest { .. } => "project.alerts_suppressed",
+            Self::Test => "splat.test",
         }
     }
 }
@@ -72,6 +77,13 @@ pub struct Alert {
     pub project: Project,
     /// The issue's page in the UI.
     pub url: String,
+    /// The environment of the issue's latest event.
+    #[serde(default)]
+    pub environment: Option<String>,
+    /// The destinations (channel names: `email`, `ntfy`, a webhook's name) the project's alert rules
+    /// send this alert to; `None`: every one. Decided where the alert is, never by the sender.
+    #[serde(default)]
+    pub destinations: Option<Vec<String>>,
 }
 
 /// Looks issues up and delivers alerts about them. Cheap to clone.
@@ -208,11 +220,11 @@ impl Notifier {
         self.rebuilt(self.inner.retry, cap)
     }
 
-    /// The channels that are on (`email`, `webhook`, `ntfy`), or `outbox`.
-    pub fn channel_names(&self) -> Vec<&'static str> {
+    /// The channels that are on (`email`, each webhook's name, `ntfy`), or `outbox`.
+    pub fn channel_names(&self) -> Vec<String> {
         match &self.inner.sink {
             Sink::Channels(channels) => channels.names(),
-            Sink::Outbox(_) => vec!["outbox"],
+            Sink::Outbox(_) => vec!["outbox".to_owned()],
         }
     }
 
@@ -229,17 +241,35 @@ impl Notifier {
             AlertKind::Digest { .. } => {
                 format!("{}/projects/{}/issues", self.inner.ui_base, project.slug)
             }
+            AlertKind::Test => format!("{}/projects/{}/settings", self.inner.ui_base, project.slug),
             AlertKind::Created | AlertKind::Regressed | AlertKind::Burst { .. } => format!(
                 "{}/projects/{}/issues/{}",
                 self.inner.ui_base, project.slug, issue.id
             ),
         };
+        let environment = self.latest_environment(&issue).await;
         Ok(Some(Alert {
             kind,
             issue,
             project,
             url,
+            environment,
+            destinations: None,
         }))
+    }
+
+    /// The environment the issue's latest event names (`None` when it names none or is gone).
+    async fn latest_environment(&self, issue: &Issue) -> Option<String> {
+        let event_id = issue.last_event_id.as_deref()?;
+        match self.inner.store.event(issue.project_id, event_id).await {
+            Ok(event) => event?.payload["environment"]
+                .as_str()
+                .map(|e| e.chars().take(200).collect()),
+            Err(e) => {
+                tracing::warn!(issue = issue.id, error = %e, "could not read the issue's latest event");
+                None
+            }
+        }
     }
 
     /// Looks the issue up and sends the alert to every channel, each retried on its own, unless the

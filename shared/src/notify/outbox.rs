@@ -151,8 +151,11 @@ mod tests {
         assert_eq!(back.url, sent.url);
         // What every channel shows is the same on both sides.
         use crate::notify::message;
-        assert_eq!(message::webhook_json(&back), message::webhook_json(&sent));
         assert_eq!(message::text(&back), message::text(&sent));
+        for format in crate::notify::Format::ALL {
+            assert_eq!(format.body(&back), format.body(&sent));
+        }
+        assert_eq!(back.environment.as_deref(), Some("production"));
     }
 
     #[test]
