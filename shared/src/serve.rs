@@ -73,16 +73,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .public_url
         .clone()
         .unwrap_or_else(|| internal.clone());
-    let (notify, notifier_task) =
-        match Notifier::from_config(&config.notify, open_store(&config).await?, &ui_base)? {
-            Some(notifier) => {
-                println!("Notifications: {}", notifier.channel_names().join(", "));
-                let (handle, task) =
-                    notify::spawn(notifier, notify::BURST_CHECK_EVERY, stopped.clone());
-                (Some(handle), Some(task))
-            }
-            None => (None, None),
-        };
+    let notifier = Notifier::from_config(&config.notify, open_store(&config).await?, &ui_base)?;
+    let (notify, notifier_task) = match notifier.clone() {
+        Some(notifier) => {
+            println!("Notifications: {}", notifier.channel_names().join(", "));
+            let (handle, task) =
+                notify::spawn(notifier, notify::BURST_CHECK_EVERY, stopped.clone());
+            (Some(handle), Some(task))
+        }
+        None => (None, None),
+    };
     // The processor, retention and the cron monitors' evaluation (every minute) write the database, each
     // over a connection of its own, on threads of their own: the processor on one, the other two on another
     // (retention's first run after start merged a day of lake files for 30 s; sharing the processor's
@@ -151,6 +151,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     )
     .with_lake(std::sync::Arc::new(lake))
     .with_retention(config.retention)
+    .with_notifier(notifier)
     .with_auth(auth)
     .with_origin_secret(config.origin_secret.clone())
     // Ingest here reads the database; the snapshot is kept for an ingest Lambda sharing the bucket.

@@ -3,11 +3,15 @@ Google Chat and Splat's own JSON), each a local HTTP server that answers as its 
 body its documentation refuses. The real Python SDK sends the events."""
 
 import json
+import secrets
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlencode
 
 import pytest
 
@@ -192,3 +196,98 @@ def test_a_platform_refusing_the_alert_is_retried_and_logged_without_its_url(tmp
             assert len(Platforms.posts) == 3, "three tries"
     finally:
         del CHECKS[f"/json-broken/{secret}"]
+
+
+def post_form(splat, path, pairs):
+    """Posts a UI form as a browser does (double-submit CSRF token in cookie and field); returns the
+    redirect's Location."""
+    token = secrets.token_urlsafe(32)
+    request = urllib.request.Request(
+        f"{splat.base_url}{path}",
+        data=urlencode([("csrf", token), *pairs]).encode(),
+        headers={"Cookie": f"splat_csrf={token}", "Content-Type": "application/x-www-form-urlencoded"},
+        method="POST",
+    )
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    try:
+        urllib.request.build_opener(NoRedirect).open(request, timeout=10)
+    except urllib.error.HTTPError as e:
+        assert e.code == 303, (e.code, e.read())
+        return e.headers["Location"]
+    raise AssertionError("no redirect")
+
+
+def settle():
+    """Alerts go out one after another in the order of the changes: once a later one arrived, the
+    earlier ones were decided. A moment more catches anything sent twice."""
+    time.sleep(0.5)
+
+
+def test_rules_filter_by_kind_level_and_environment_and_pick_destinations(tmp_path, platforms):
+    env = {"SPLAT_WEBHOOK_URLS": f"slack:{platforms}/slack, {platforms}/json"}
+    with start_splat(tmp_path, env) as splat:
+        slug = splat.scalar("SELECT slug FROM projects")
+        location = post_form(splat, f"/projects/{slug}/alerts", [
+            ("kind_new", "on"), ("min_level", "error"), ("environments", "production"), ("destination", "slack"),
+        ])
+        assert location == f"/projects/{slug}/settings#alerts"
+        page = urllib.request.urlopen(f"{splat.base_url}/projects/{slug}/settings", timeout=10).read().decode()
+        assert 'value="production"' in page and '<option value="error" selected>' in page
+
+        send(splat, level="warning", title="a warning in production")
+        send(splat, level="error", env="staging", title="an error in staging")
+        splat.wait_for("SELECT id FROM issues", count=2)
+        send(splat)  # an exception (level error) in production
+        until(lambda: posts_to("/slack"), "the one alert the rule lets through", context=lambda: log_tail(splat))
+        settle()
+        assert [p["path"] for p in Platforms.posts] == ["/slack"], Platforms.posts
+        assert TITLE in Platforms.posts[0]["body"]["text"]
+        log = splat.log_path.read_text()
+        assert "below the project's minimum level" in log
+        assert "not in one of the project's alerting environments" in log
+
+
+def test_a_muted_issue_sends_nothing_until_unmuted(tmp_path, platforms):
+    with start_splat(tmp_path, {"SPLAT_WEBHOOK_URLS": f"{platforms}/json"}) as splat:
+        send(splat)
+        until(lambda: posts_to("/json"), "the first alert", context=lambda: log_tail(splat))
+        slug = splat.scalar("SELECT slug FROM projects")
+        issue_id = splat.scalar("SELECT id FROM issues")
+        issue = f"/projects/{slug}/issues/{issue_id}"
+        assert post_form(splat, f"{issue}/mute", [("action", "mute"), ("until", "")]) == issue
+        assert "alerts muted" in urllib.request.urlopen(f"{splat.base_url}{issue}", timeout=10).read().decode()
+
+        # Resolved, then seen again: a regression, muted.
+        post_form(splat, f"{issue}/status", [("status", "resolved")])
+        send(splat)
+        until(lambda: "the issue's alerts are muted" in splat.log_path.read_text(), "the muted regression",
+              context=lambda: log_tail(splat))
+        settle()
+        assert len(posts_to("/json")) == 1
+
+        # Unmuted, the next regression is alerted again.
+        post_form(splat, f"{issue}/mute", [("action", "unmute")])
+        post_form(splat, f"{issue}/status", [("status", "resolved")])
+        send(splat)
+        until(lambda: len(posts_to("/json")) == 2, "the regression after unmuting", context=lambda: log_tail(splat))
+        assert posts_to("/json")[1]["body"]["event"] == "issue.regressed"
+
+
+def test_the_test_button_reaches_the_rules_destinations(tmp_path, platforms):
+    env = {"SPLAT_WEBHOOK_URLS": f"discord:{platforms}/api/webhooks/1/discord, teams:{platforms}/teams"}
+    with start_splat(tmp_path, env) as splat:
+        slug = splat.scalar("SELECT slug FROM projects")
+        post_form(splat, f"/projects/{slug}/alerts", [
+            ("kind_new", "on"), ("min_level", "fatal"), ("destination", "teams"),
+        ])
+        location = post_form(splat, f"/projects/{slug}/alerts/test", [])
+        assert location == f"/projects/{slug}/settings?alert_test=1#alerts"
+        [post] = Platforms.posts
+        assert post["path"] == "/teams" and post["problem"] is None
+        assert "Test alert from Splat" in json.dumps(post["body"])
+        page = urllib.request.urlopen(f"{splat.base_url}{location}", timeout=10).read().decode()
+        assert "The test alert was taken by 1 destination." in page

@@ -46,6 +46,8 @@ async fn ui(config: Arc<Config>, auth: Auth) -> anyhow::Result<axum::Router> {
     // Ingest reads keys from the snapshot in the bucket: key changes made here publish it.
     .with_key_snapshot(blobs)
     .with_retention(config.retention)
+    // The settings page's test alert goes where the processor's alerts go (`None`: button disabled).
+    .with_notifier(splat::lambda::lambda_notifier(&config).await?)
     .with_auth(auth)
     // No Host allowlist here: AWS routes a function URL by its Host, and the origin secret is what keeps
     // requests to CloudFront's door.

@@ -22,17 +22,20 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::store::{Issue, IssueChange, Project, Store, Verdict};
+use crate::store::{Issue, IssueChange, IssueStatus, Project, Store, Verdict};
 
 pub mod channels;
 pub mod chat;
 pub mod message;
 pub mod outbox;
+pub mod rules;
 mod settings;
 
 pub use channels::Channels;
 pub use chat::Format;
-pub use settings::{NotifyConfig, SmtpAuth, SmtpConfig, SmtpTls, Webhook};
+pub use settings::{
+    is_name as is_destination_name, NotifyConfig, SmtpAuth, SmtpConfig, SmtpTls, Webhook,
+};
 
 /// What happened to the issue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -228,6 +231,15 @@ impl Notifier {
         }
     }
 
+    /// The destinations alert rules can pick: the channels' names. None is known when alerts go to the
+    /// outbox (the notify function holds the channels); rules then name them by hand.
+    pub fn destination_names(&self) -> Vec<String> {
+        match &self.inner.sink {
+            Sink::Channels(channels) => channels.names(),
+            Sink::Outbox(_) => Vec::new(),
+        }
+    }
+
     /// Builds the alert for an issue (`None` when it is gone, or its project is).
     pub async fn alert(&self, kind: AlertKind, issue_id: i64) -> anyhow::Result<Option<Alert>> {
         let Some(issue) = self.inner.store.issue(issue_id).await? else {
@@ -276,8 +288,13 @@ impl Notifier {
     /// project's alert budget for the hour is spent. Returns how many channels took it; errors are logged.
     pub async fn notify(&self, kind: AlertKind, issue_id: i64) -> usize {
         match self.alert(kind, issue_id).await {
-            Ok(Some(alert)) if self.within_budget(&alert).await => self.deliver(&alert).await,
-            Ok(Some(_)) => 0,
+            Ok(Some(mut alert)) => {
+                if self.apply_rules(&mut alert).await && self.within_budget(&alert).await {
+                    self.deliver(&alert).await
+                } else {
+                    0
+                }
+            }
             Ok(None) => {
                 tracing::debug!(issue_id, "issue gone before its alert was sent");
                 0
@@ -287,6 +304,82 @@ impl Notifier {
                 0
             }
         }
+    }
+
+    /// Applies the project's alert rule and the issue's mute ([`rules::decide`]): `false` when the alert is
+    /// held back; otherwise it names its destinations. Rules that cannot be read let the alert through to
+    /// every destination, as the budget does: better one alert too many than none.
+    async fn apply_rules(&self, alert: &mut Alert) -> bool {
+        let store = &self.inner.store;
+        let now_us = chrono::Utc::now().timestamp_micros();
+        let read = async {
+            let rule = store.alert_rule(alert.project.id.value()).await?;
+            let muted = match alert.kind {
+                AlertKind::Test => false,
+                _ => store.issue_mute(alert.issue.id, now_us).await?.is_some(),
+            };
+            Ok::<_, crate::store::StoreError>((rule, muted))
+        };
+        let (rule, muted) = match read.await {
+            Ok(read) => read,
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the alert rules; sending everywhere");
+                return true;
+            }
+        };
+        match rules::decide(&rule, muted, alert) {
+            rules::Decision::Send(destinations) => {
+                alert.destinations = destinations;
+                true
+            }
+            rules::Decision::Skip(why) => {
+                tracing::info!(
+                    issue = alert.issue.id,
+                    event = alert.kind.event_name(),
+                    why,
+                    "alert not sent"
+                );
+                false
+            }
+        }
+    }
+
+    /// Sends a test alert about `project` to the destinations its rule names, past every filter and the
+    /// budget: what the settings page's button does. Returns how many destinations took it.
+    pub async fn send_test(&self, project: &Project) -> usize {
+        let now = chrono::Utc::now().timestamp_micros();
+        let mut alert = Alert {
+            kind: AlertKind::Test,
+            issue: Issue {
+                id: 0,
+                project_id: project.id,
+                status: IssueStatus::Open,
+                title: format!("Alerts from {} reach this destination", project.name),
+                culprit: None,
+                level: "info".into(),
+                platform: None,
+                exception_type: None,
+                first_seen: now,
+                last_seen: now,
+                times_seen: 0,
+                users_seen: 0,
+                first_release: None,
+                last_release: None,
+                grouping_config: String::new(),
+                resolved_at: None,
+                regressed_at: None,
+                last_event_id: None,
+            },
+            project: project.clone(),
+            url: format!(
+                "{}/projects/{}/settings#alerts",
+                self.inner.ui_base, project.slug
+            ),
+            environment: None,
+            destinations: None,
+        };
+        self.apply_rules(&mut alert).await;
+        self.deliver(&alert).await
     }
 
     /// Takes an alert from the project's hourly budget; `false` (and counted for the digest) when it is
@@ -350,8 +443,8 @@ impl Notifier {
                 limit: self.inner.alert_cap,
             };
             match self.alert(kind, digest.issue_id).await {
-                Ok(Some(alert)) => {
-                    if self.deliver(&alert).await > 0 {
+                Ok(Some(mut alert)) => {
+                    if self.apply_rules(&mut alert).await && self.deliver(&alert).await > 0 {
                         sent += 1;
                     }
                 }

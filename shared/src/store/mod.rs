@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::protocol::{ProjectId, PublicKey};
 
 mod alert_budget;
+mod alert_rules;
 mod batch;
 mod bursts;
 pub(crate) mod cached;
@@ -33,6 +34,7 @@ mod settings;
 mod trace_reads;
 
 pub use alert_budget::{Digest, Verdict};
+pub use alert_rules::AlertRule;
 pub use batch::BatchTx;
 pub use bursts::Burst;
 pub use feedback::{FeedbackKind, FeedbackRow, StoredFeedback, FEEDBACK_PAGE};

@@ -26,6 +26,7 @@ use crate::protocol::{Dsn, ProjectId};
 use crate::queue::{Queue, QueueGauge};
 use crate::store::{Project, Store};
 
+mod alerts;
 mod assets;
 pub mod auth;
 mod chart;
@@ -71,6 +72,8 @@ pub struct WebState {
     /// Where the key snapshot is published after a form changes keys, quotas or projects (`None`: never;
     /// see [`crate::ingest::snapshot`]).
     pub key_snapshot: Option<Arc<dyn BlobStore>>,
+    /// What sends test alerts and names the destinations alert rules pick (`None`: no channel configured).
+    pub notifier: Option<crate::notify::Notifier>,
     queue_gauge: Arc<Mutex<Option<(Instant, QueueGauge)>>>,
 }
 
@@ -96,6 +99,7 @@ impl WebState {
             hosts: None,
             origin_secret: None,
             key_snapshot: None,
+            notifier: None,
             queue_gauge: Arc::default(),
         }
     }
@@ -103,6 +107,12 @@ impl WebState {
     /// The same state publishing the key snapshot to `blobs` after each change to keys.
     pub fn with_key_snapshot(mut self, blobs: Arc<dyn BlobStore>) -> Self {
         self.key_snapshot = Some(blobs);
+        self
+    }
+
+    /// The same state sending test alerts through `notifier`.
+    pub fn with_notifier(mut self, notifier: Option<crate::notify::Notifier>) -> Self {
+        self.notifier = notifier;
         self
     }
 
@@ -162,6 +172,9 @@ pub fn router(state: WebState) -> Router {
         .route("/projects/{slug}/keys/{key}/limits", post(keys::key_limits))
         .route("/projects/{slug}/keys/{key}/{action}", post(keys::act))
         .route("/projects/{slug}/limits", post(keys::project_limits))
+        .route("/projects/{slug}/alerts", post(alerts::save_rules))
+        .route("/projects/{slug}/alerts/test", post(alerts::send_test))
+        .route("/projects/{slug}/issues/{id}/mute", post(alerts::mute))
         .route("/projects/{slug}/issues", get(issues::list))
         .route("/projects/{slug}/issues/{id}", get(issues::detail))
         .route(

@@ -177,6 +177,7 @@ struct SettingsPage {
     keys: Vec<KeyView>,
     project_limits: Vec<LimitField>,
     limits_url: String,
+    alerts: super::alerts::AlertsSection,
 }
 
 /// `GET /projects/{slug}/settings`: rename, keys with their DSNs and quotas, project quotas, delete.
@@ -197,7 +198,9 @@ pub async fn settings(
     let quotas = state.store.quotas(project.id).await?;
     let keys = key_rows(&chrome, &project, &quotas);
     let project_limits = limit_fields(&quotas, None);
+    let alerts = super::alerts::AlertsSection::load(&state, &project, &chrome.here).await?;
     render(&SettingsPage {
+        alerts,
         chrome,
         keys,
         project_limits,
