@@ -125,7 +125,7 @@ impl Config {
                 })?),
             },
             remote_database: crate::store::RemoteDatabase::from_lookup(&get)?,
-            public_url: get("SPLAT_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned()),
+            public_url: public_url(&get),
             allowed_hosts: get("SPLAT_ALLOWED_HOSTS")
                 .map(|list| {
                     list.split(',')
@@ -137,9 +137,7 @@ impl Config {
             origin_secret: get("SPLAT_ORIGIN_SECRET")
                 .filter(|s| !s.trim().is_empty())
                 .map(Secret::from),
-            internal_url: get("SPLAT_INTERNAL_URL")
-                .filter(|u| !u.is_empty())
-                .map(|u| u.trim_end_matches('/').to_owned()),
+            internal_url: internal_url(&get),
             queue_url: get("SPLAT_QUEUE_URL").filter(|s| !s.is_empty()),
             bucket: get("SPLAT_BUCKET").filter(|s| !s.is_empty()),
             s3_force_path_style: get("SPLAT_S3_FORCE_PATH_STYLE")
@@ -236,7 +234,7 @@ fn notify_config(
     let smtp = match set("SMTP_ADDRESS") {
         None => None,
         Some(host) => {
-            let port = parse("SMTP_PORT", 25)?;
+            let port = parse("SMTP_PORT", 587)?;
             let port =
                 u16::try_from(port).with_context(|| format!("SMTP_PORT {port} is out of range"))?;
             let authentication = match set("SMTP_AUTHENTICATION")
@@ -272,6 +270,16 @@ fn notify_config(
                 password: get("SMTP_PASSWORD").filter(|p| !p.is_empty()),
                 authentication,
                 tls,
+                verify_certificate: match set("SMTP_OPENSSL_VERIFY_MODE")
+                    .map(|v| v.to_ascii_lowercase())
+                    .as_deref()
+                {
+                    None | Some("peer" | "client_once" | "fail_if_no_peer_cert") => true,
+                    Some("none") => false,
+                    Some(v) => {
+                        anyhow::bail!("SMTP_OPENSSL_VERIFY_MODE must be peer or none, got {v:?}")
+                    }
+                },
             })
         }
     };
@@ -307,6 +315,39 @@ fn notify_config(
         alert_outbox: set("SPLAT_ALERT_OUTBOX")
             .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
     })
+}
+
+/// `SPLAT_PUBLIC_URL`, or the seed's `SPLAT_HOST` (a host and maybe a port): https, or http when it names
+/// localhost, as the seed's DSNs were.
+fn public_url(get: &impl Fn(&str) -> Option<String>) -> Option<String> {
+    let url = get("SPLAT_PUBLIC_URL").filter(|u| !u.trim().is_empty());
+    let url = url.or_else(|| {
+        let host = get("SPLAT_HOST")
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())?;
+        Some(match host {
+            h if h.contains("://") => h,
+            h if h.contains("localhost") => format!("http://{h}"),
+            h => format!("https://{h}"),
+        })
+    })?;
+    Some(url.trim().trim_end_matches('/').to_owned())
+}
+
+/// `SPLAT_INTERNAL_URL`, or the seed's `SPLAT_INTERNAL_HOST` (a host and port, always over http there).
+fn internal_url(get: &impl Fn(&str) -> Option<String>) -> Option<String> {
+    let url = get("SPLAT_INTERNAL_URL").filter(|u| !u.trim().is_empty());
+    let url = url.or_else(|| {
+        let host = get("SPLAT_INTERNAL_HOST")
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())?;
+        Some(if host.contains("://") {
+            host
+        } else {
+            format!("http://{host}")
+        })
+    })?;
+    Some(url.trim().trim_end_matches('/').to_owned())
 }
 
 /// `SPLAT_WEBHOOK_URL` (with `SPLAT_WEBHOOK_FORMAT`), then the list in `SPLAT_WEBHOOK_URLS`.
@@ -551,6 +592,58 @@ mod tests {
             .unwrap()
             .notify
             .any_channel());
+    }
+
+    #[test]
+    fn smtp_defaults_to_587_with_starttls_and_a_verified_certificate() {
+        let smtp = |vars: &[(&str, &str)]| config(vars).unwrap().notify.smtp.unwrap();
+        let default = smtp(&[("SMTP_ADDRESS", "h")]);
+        assert_eq!(
+            (default.port, default.tls, default.verify_certificate),
+            (587, SmtpTls::Opportunistic, true)
+        );
+        let relay = smtp(&[("SMTP_ADDRESS", "h"), ("SMTP_OPENSSL_VERIFY_MODE", "none")]);
+        assert!(!relay.verify_certificate);
+        assert!(
+            smtp(&[("SMTP_ADDRESS", "h"), ("SMTP_OPENSSL_VERIFY_MODE", "PEER")]).verify_certificate
+        );
+        assert!(config(&[("SMTP_ADDRESS", "h"), ("SMTP_OPENSSL_VERIFY_MODE", "maybe")]).is_err());
+    }
+
+    #[test]
+    fn the_seeds_host_variables_are_aliases() {
+        let urls = |vars: &[(&str, &str)]| {
+            let c = config(vars).unwrap();
+            (c.public_url, c.internal_url)
+        };
+        assert_eq!(
+            urls(&[
+                ("SPLAT_HOST", "splat.example.com"),
+                ("SPLAT_INTERNAL_HOST", "100.64.0.7:3030")
+            ]),
+            (
+                Some("https://splat.example.com".into()),
+                Some("http://100.64.0.7:3030".into())
+            )
+        );
+        assert_eq!(
+            urls(&[("SPLAT_HOST", "localhost:3030")]).0.as_deref(),
+            Some("http://localhost:3030")
+        );
+        // The new names win.
+        assert_eq!(
+            urls(&[
+                ("SPLAT_HOST", "old.example.com"),
+                ("SPLAT_PUBLIC_URL", "https://new.example.com/"),
+                ("SPLAT_INTERNAL_HOST", "10.0.0.1:1"),
+                ("SPLAT_INTERNAL_URL", "http://127.0.0.1:3030"),
+            ]),
+            (
+                Some("https://new.example.com".into()),
+                Some("http://127.0.0.1:3030".into())
+            )
+        );
+        assert_eq!(urls(&[]), (None, None));
     }
 
     #[test]

@@ -188,7 +188,12 @@ where
 }
 
 fn smtp_transport(smtp: &SmtpConfig) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
-    let tls = |host: &str| TlsParameters::new(host.to_owned()).context("SMTP TLS setup");
+    let tls = |host: &str| {
+        TlsParameters::builder(host.to_owned())
+            .dangerous_accept_invalid_certs(!smtp.verify_certificate)
+            .build()
+            .context("SMTP TLS setup")
+    };
     let mut builder =
         AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host).port(smtp.port);
     builder = match smtp.tls {

@@ -145,7 +145,7 @@ pub fn is_name(name: &str) -> bool {
 pub struct SmtpConfig {
     /// `SMTP_ADDRESS`: host name.
     pub host: String,
-    /// `SMTP_PORT`, default 25 (465 means TLS from the first byte).
+    /// `SMTP_PORT`, default 587 (the seed's: submission with STARTTLS; 465 means TLS from the first byte).
     pub port: u16,
     /// `SMTP_DOMAIN`: the name this client gives in `EHLO`.
     pub domain: Option<String>,
@@ -157,6 +157,9 @@ pub struct SmtpConfig {
     /// `SMTP_STARTTLS_AUTO`: `true` (default: STARTTLS when the server offers it), `false` (never), or
     /// `always` (refuse a server without it). Port 465 always uses TLS from the start.
     pub tls: SmtpTls,
+    /// `SMTP_OPENSSL_VERIFY_MODE` (the seed's Rails name): `peer` (default) verifies the server's
+    /// certificate; `none` accepts any, a self-signed one included (a local relay; open to interception).
+    pub verify_certificate: bool,
 }
 
 impl std::fmt::Debug for SmtpConfig {
@@ -169,6 +172,7 @@ impl std::fmt::Debug for SmtpConfig {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("authentication", &self.authentication)
             .field("tls", &self.tls)
+            .field("verify_certificate", &self.verify_certificate)
             .finish()
     }
 }
