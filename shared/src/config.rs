@@ -320,34 +320,41 @@ fn notify_config(
 /// `SPLAT_PUBLIC_URL`, or the seed's `SPLAT_HOST` (a host and maybe a port): https, or http when it names
 /// localhost, as the seed's DSNs were.
 fn public_url(get: &impl Fn(&str) -> Option<String>) -> Option<String> {
-    let url = get("SPLAT_PUBLIC_URL").filter(|u| !u.trim().is_empty());
-    let url = url.or_else(|| {
-        let host = get("SPLAT_HOST")
-            .map(|h| h.trim().to_owned())
-            .filter(|h| !h.is_empty())?;
-        Some(match host {
-            h if h.contains("://") => h,
-            h if h.contains("localhost") => format!("http://{h}"),
-            h => format!("https://{h}"),
-        })
-    })?;
-    Some(url.trim().trim_end_matches('/').to_owned())
+    url_or_seed_host(get, "SPLAT_PUBLIC_URL", "SPLAT_HOST", |host| {
+        if host.contains("localhost") {
+            "http"
+        } else {
+            "https"
+        }
+    })
 }
 
 /// `SPLAT_INTERNAL_URL`, or the seed's `SPLAT_INTERNAL_HOST` (a host and port, always over http there).
 fn internal_url(get: &impl Fn(&str) -> Option<String>) -> Option<String> {
-    let url = get("SPLAT_INTERNAL_URL").filter(|u| !u.trim().is_empty());
-    let url = url.or_else(|| {
-        let host = get("SPLAT_INTERNAL_HOST")
-            .map(|h| h.trim().to_owned())
-            .filter(|h| !h.is_empty())?;
-        Some(if host.contains("://") {
-            host
-        } else {
-            format!("http://{host}")
+    url_or_seed_host(get, "SPLAT_INTERNAL_URL", "SPLAT_INTERNAL_HOST", |_| "http")
+}
+
+/// The URL in `url_var`, else the host in the seed's `host_var` with the scheme `scheme` picks for it;
+/// without a trailing slash.
+fn url_or_seed_host(
+    get: &impl Fn(&str) -> Option<String>,
+    url_var: &str,
+    host_var: &str,
+    scheme: impl Fn(&str) -> &'static str,
+) -> Option<String> {
+    let set = |name: &str| {
+        get(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let url = set(url_var).or_else(|| {
+        let host = set(host_var)?;
+        Some(match host.contains("://") {
+            true => host,
+            false => format!("{}://{host}", scheme(&host)),
         })
     })?;
-    Some(url.trim().trim_end_matches('/').to_owned())
+    Some(url.trim_end_matches('/').to_owned())
 }
 
 /// `SPLAT_WEBHOOK_URL` (with `SPLAT_WEBHOOK_FORMAT`), then the list in `SPLAT_WEBHOOK_URLS`.

@@ -106,11 +106,7 @@ impl Format {
 /// Slack: a header line linking to the issue, the facts as section fields, an "Open issue" button; `text`
 /// is the notification's plain fallback.
 fn slack(alert: &Alert) -> Value {
-    let esc = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-    };
+    let esc = escape_markup;
     let mut head = format!(
         "*{}* · <{}|{}>",
         esc(&message::what_happened(alert)),
@@ -201,11 +197,7 @@ fn teams(alert: &Alert) -> Value {
 /// a button to the issue.
 fn google_chat(alert: &Alert) -> Value {
     // Card texts are a small HTML subset: escaped. The plain text has no escape, so no angle brackets.
-    let html = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-    };
+    let html = escape_markup;
     let plain = |s: &str| s.replace('<', "‹").replace('>', "›");
     let mut widgets: Vec<Value> = vec![json!({"decoratedText": {
         "topLabel": "Issue", "text": html(&message::short_title(alert)), "wrapText": true,
@@ -232,6 +224,13 @@ fn google_chat(alert: &Alert) -> Value {
             },
         }],
     })
+}
+
+/// `&`, `<` and `>` as entities: what Slack's mrkdwn and Google Chat's card HTML both take literally.
+fn escape_markup(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Red for new, orange for regressed, purple for bursts, grey otherwise.
@@ -340,33 +339,13 @@ mod tests {
 
     #[test]
     fn long_texts_fit_the_platforms_limits() {
+        let chars = |v: &Value| v.as_str().unwrap().chars().count();
         let mut a = alert(AlertKind::Created, &"x".repeat(5000));
         a.issue.culprit = Some("y".repeat(9000));
         let discord = Format::Discord.body(&a);
-        assert!(
-            discord["embeds"][0]["title"]
-                .as_str()
-                .unwrap()
-                .chars()
-                .count()
-                <= 256
-        );
-        assert!(
-            discord["embeds"][0]["description"]
-                .as_str()
-                .unwrap()
-                .chars()
-                .count()
-                <= 4096
-        );
+        assert!(chars(&discord["embeds"][0]["title"]) <= 256);
+        assert!(chars(&discord["embeds"][0]["description"]) <= 4096);
         let slack = Format::Slack.body(&a);
-        assert!(
-            slack["blocks"][0]["text"]["text"]
-                .as_str()
-                .unwrap()
-                .chars()
-                .count()
-                <= 3000
-        );
+        assert!(chars(&slack["blocks"][0]["text"]["text"]) <= 3000);
     }
 }

@@ -219,13 +219,7 @@ pub async fn mute(
     Form(form): Form<MuteForm>,
 ) -> WebResult<Response> {
     let project = project_or_404(&state, &slug).await?;
-    let id: i64 = id.parse().map_err(|_| WebError::NotFound("issue"))?;
-    let issue = state
-        .store
-        .issue(id)
-        .await?
-        .filter(|i| i.project_id == project.id)
-        .ok_or(WebError::NotFound("issue"))?;
+    let issue = super::issues::issue_of_project(&state, &project, &id).await?;
     match form.action.as_str() {
         "unmute" => state.store.unmute_issue(issue.id).await?,
         "mute" => {

@@ -423,7 +423,7 @@ pub struct DetailQuery {
     page: Option<String>,
 }
 
-async fn issue_of_project(
+pub(super) async fn issue_of_project(
     state: &WebState,
     project: &crate::store::Project,
     id: &str,
