@@ -85,7 +85,7 @@ class Platforms(BaseHTTPRequestHandler):
         raw = self.rfile.read(int(self.headers.get("content-length", 0)))
         try:
             body = json.loads(raw)
-            problem = CHECKS[self.path](body)
+            problem = CHECKS[self.path.split("?")[0]](body)
         except (ValueError, KeyError) as e:
             body, problem = None, f"unreadable: {e!r}"
         Platforms.posts.append({"path": self.path, "body": body, "problem": problem})
@@ -291,3 +291,35 @@ def test_the_test_button_reaches_the_rules_destinations(tmp_path, platforms):
         assert "Test alert from Splat" in json.dumps(post["body"])
         page = urllib.request.urlopen(f"{splat.base_url}{location}", timeout=10).read().decode()
         assert "The test alert was taken by 1 destination." in page
+
+
+def test_a_destination_saved_on_the_settings_page_gets_alerts_without_its_url_shown(tmp_path, platforms):
+    secret = "AAAA/messages?key=k&token=sekrit-token"
+    with start_splat(tmp_path) as splat:
+        assert "Notifications: none set in the environment" in splat.log_path.read_text()
+        location = post_form(splat, "/settings/alert-destinations", [
+            ("action", "add"), ("format", "google_chat"), ("url", f"{platforms}/gchat?{secret}"), ("name", ""),
+        ])
+        assert location == "/settings#alert-destinations"
+        page = urllib.request.urlopen(f"{splat.base_url}/settings", timeout=10).read().decode()
+        assert 'data-destination="google_chat"' in page and "127.0.0.1" in page and "sekrit" not in page
+        # A name already in use is refused.
+        with pytest.raises(AssertionError, match="400"):
+            post_form(splat, "/settings/alert-destinations", [
+                ("action", "add"), ("url", f"{platforms}/json"), ("name", "google_chat"),
+            ])
+
+        send(splat)
+        [post] = until(lambda: Platforms.posts[:], "the alert", context=lambda: log_tail(splat))
+        assert post["path"].startswith("/gchat") and post["problem"] is None
+        assert post["body"]["text"].startswith("New issue in")
+        settings = urllib.request.urlopen(f"{splat.base_url}/projects/{splat.scalar('SELECT slug FROM projects')}/settings",
+                                          timeout=10).read().decode()
+        assert 'value="google_chat"' in settings, "the project's rule can pick it"
+
+        post_form(splat, "/settings/alert-destinations", [("action", "remove"), ("name", "google_chat")])
+        send(splat, level="error", title="a second issue")
+        until(lambda: splat.query("SELECT id FROM issues WHERE title = 'a second issue'"), "the second issue")
+        settle()
+        assert len(Platforms.posts) == 1, "a removed destination gets nothing"
+        assert "sekrit" not in splat.log_path.read_text()

@@ -84,11 +84,8 @@ impl Channels {
             priority: config.ntfy_priority.clone(),
         });
         let webhooks = config.webhooks.clone();
-        let http = if !webhooks.is_empty() || ntfy.is_some() {
-            Some(http_client()?)
-        } else {
-            None
-        };
+        // Always: webhooks saved on the settings page may come with any alert.
+        let http = Some(http_client()?);
         Ok(Self {
             email,
             webhooks,
@@ -130,6 +127,7 @@ impl Channels {
         let webhooks = futures_util::future::join_all(
             self.webhooks
                 .iter()
+                .chain(&alert.webhooks)
                 .filter(|hook| wanted(&hook.name))
                 .filter_map(|hook| Some((hook, self.http.as_ref()?)))
                 .map(|(hook, http)| {

@@ -323,6 +323,7 @@ pub(crate) mod tests {
             url: "https://splat.example.com/projects/shop-api/issues/42".into(),
             environment: Some("production".into()),
             destinations: None,
+            webhooks: Vec::new(),
         }
     }
 

@@ -34,6 +34,7 @@ mod settings;
 pub use channels::Channels;
 pub use chat::Format;
 pub use settings::{
+    default_name as default_destination_name, free_name as free_destination_name,
     is_name as is_destination_name, NotifyConfig, SmtpAuth, SmtpConfig, SmtpTls, Webhook,
 };
 
@@ -87,6 +88,10 @@ pub struct Alert {
     /// send this alert to; `None`: every one. Decided where the alert is, never by the sender.
     #[serde(default)]
     pub destinations: Option<Vec<String>>,
+    /// The webhooks saved on the settings page, read where the alert is decided: they travel with it,
+    /// since the notify function has no database.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<Webhook>,
 }
 
 /// Looks issues up and delivers alerts about them. Cheap to clone.
@@ -136,6 +141,12 @@ impl Default for RetryPolicy {
     }
 }
 
+/// The `settings` key of the webhooks saved on the settings page: a list as `SPLAT_WEBHOOK_URLS` takes
+/// (`name=format:url`, comma-separated).
+pub const SAVED_WEBHOOKS: &str = "alerts.webhooks";
+/// At most this many saved webhooks (each travels in every outbox alert, which is capped in size).
+pub const MAX_SAVED_WEBHOOKS: usize = 10;
+
 /// Alerts waiting for the background task; beyond this they are dropped (and logged).
 const CHANNEL_CAPACITY: usize = 1024;
 /// How often the background task looks for bursting issues.
@@ -155,13 +166,23 @@ impl Notifier {
         if !config.any_channel() {
             return Ok(None);
         }
+        Self::with_channels(config, store, ui_base).map(Some)
+    }
+
+    /// A notifier delivering to the channels `config` turns on, if any, and to the webhooks saved on the
+    /// settings page (`splat serve`'s: it has both).
+    pub fn with_channels(
+        config: &NotifyConfig,
+        store: Store,
+        ui_base: &str,
+    ) -> anyhow::Result<Self> {
         let channels = Channels::from_config(config)?;
-        Ok(Some(Self::with_sink(
+        Ok(Self::with_sink(
             config,
             store,
             Sink::Channels(Box::new(channels)),
             ui_base,
-        )))
+        ))
     }
 
     /// A notifier deciding alerts as `config` says (burst threshold, alert budget) and handing them to `sink`.
@@ -231,13 +252,15 @@ impl Notifier {
         }
     }
 
-    /// The destinations alert rules can pick: the channels' names. None is known when alerts go to the
-    /// outbox (the notify function holds the channels); rules then name them by hand.
-    pub fn destination_names(&self) -> Vec<String> {
-        match &self.inner.sink {
+    /// The destinations alert rules can pick: the channels' names, then the saved webhooks'. The
+    /// environment's channels are unknown when alerts go to the outbox (the notify function holds them).
+    pub async fn destination_names(&self) -> Vec<String> {
+        let mut names = match &self.inner.sink {
             Sink::Channels(channels) => channels.names(),
             Sink::Outbox(_) => Vec::new(),
-        }
+        };
+        names.extend(self.saved_webhooks().await.into_iter().map(|w| w.name));
+        names
     }
 
     /// Builds the alert for an issue (`None` when it is gone, or its project is).
@@ -267,7 +290,28 @@ impl Notifier {
             url,
             environment,
             destinations: None,
+            webhooks: self.saved_webhooks().await,
         }))
+    }
+
+    /// The webhooks saved on the settings page; none when they cannot be read (logged).
+    pub async fn saved_webhooks(&self) -> Vec<Webhook> {
+        match self.inner.store.settings_with_prefix(SAVED_WEBHOOKS).await {
+            Ok(saved) => saved
+                .into_iter()
+                .filter(|(key, _)| key == SAVED_WEBHOOKS)
+                .flat_map(|(_, list)| {
+                    Webhook::parse_list(&list, &[]).unwrap_or_else(|e| {
+                        tracing::error!(error = format!("{e:#}"), "saved webhooks unreadable");
+                        Vec::new()
+                    })
+                })
+                .collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the saved webhooks");
+                Vec::new()
+            }
+        }
     }
 
     /// The environment the issue's latest event names (`None` when it names none or is gone).
@@ -377,6 +421,7 @@ impl Notifier {
             ),
             environment: None,
             destinations: None,
+            webhooks: self.saved_webhooks().await,
         };
         self.apply_rules(&mut alert).await;
         self.deliver(&alert).await

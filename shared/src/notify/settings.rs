@@ -43,17 +43,20 @@ impl NotifyConfig {
 }
 
 /// One webhook destination: a chat's incoming webhook or any JSON receiver.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Webhook {
     /// What alert rules and logs call it (`slack`, `ops-discord`).
     pub name: String,
     pub format: Format,
     /// The URL is the credential (a Slack webhook's path, Google Chat's key and token): never logged.
+    #[serde(with = "crate::secret::exposed")]
     pub url: Secret,
 }
 
 /// Longest destination name.
 const MAX_NAME_CHARS: usize = 40;
+/// Longest webhook URL (Teams Workflows URLs, the longest, are about 300).
+const MAX_URL_BYTES: usize = 1000;
 
 impl Webhook {
     /// `url` under `name`, in `format` or the one its host calls for.
@@ -65,6 +68,11 @@ impl Webhook {
             crate::secret::redact_url(url)
         );
         anyhow::ensure!(
+            url.len() <= MAX_URL_BYTES && !url.contains(|c: char| c == ',' || c.is_whitespace()),
+            "a webhook URL has at most {MAX_URL_BYTES} bytes and no comma or space: {}",
+            crate::secret::redact_url(url)
+        );
+        anyhow::ensure!(
             is_name(name),
             "a destination's name is 1 to {MAX_NAME_CHARS} of a-z, 0-9, - and _, got {name:?}"
         );
@@ -73,6 +81,16 @@ impl Webhook {
             format: format.unwrap_or_else(|| Format::detect(url)),
             url: Secret::from(url),
         })
+    }
+
+    /// This webhook as an entry of a list [`Webhook::parse_list`] reads back.
+    pub fn to_entry(&self) -> String {
+        format!(
+            "{}={}:{}",
+            self.name,
+            self.format.as_str(),
+            self.url.expose()
+        )
     }
 
     /// A comma-separated list of `[name=][format:]url` (`ops=slack:https://…`, `https://discord.com/…`).
@@ -122,7 +140,7 @@ pub fn default_name(format: Format) -> &'static str {
 }
 
 /// `base`, or `base-2`, `base-3`, … when that is taken.
-fn free_name(base: &str, taken: &[String]) -> String {
+pub fn free_name(base: &str, taken: &[String]) -> String {
     (1..)
         .map(|i| match i {
             1 => base.to_owned(),
@@ -228,6 +246,16 @@ mod tests {
         ] {
             assert!(Webhook::parse_list(bad, &[]).is_err(), "{bad}");
         }
+        let back = Webhook::parse_list(
+            &hooks
+                .iter()
+                .map(Webhook::to_entry)
+                .collect::<Vec<_>>()
+                .join(","),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(back, hooks, "a saved list reads back the same");
         let error = Webhook::parse_list("ftp://h.example/secret-path", &[]).unwrap_err();
         assert!(!format!("{error:#}").contains("secret-path"));
     }

@@ -10,6 +10,10 @@ use serde::Deserialize;
 
 use crate::model::time::Ts;
 use crate::notify::rules::LEVELS;
+use crate::notify::{
+    free_destination_name as free_name, Format, Webhook, MAX_SAVED_WEBHOOKS, SAVED_WEBHOOKS,
+};
+use crate::secret::redact_url;
 use crate::store::{AlertRule, Project};
 
 use super::{project_or_404, WebError, WebResult, WebState};
@@ -37,11 +41,10 @@ impl AlertsSection {
     /// `?alert_test=N`).
     pub async fn load(state: &WebState, project: &Project, here: &str) -> WebResult<Self> {
         let rule = state.store.alert_rule(project.id.value()).await?;
-        let known: Vec<String> = state
-            .notifier
-            .as_ref()
-            .map(|n| n.destination_names())
-            .unwrap_or_default();
+        let known: Vec<String> = match &state.notifier {
+            Some(notifier) => notifier.destination_names().await,
+            None => Vec::new(),
+        };
         let chosen = rule.destinations.clone().unwrap_or_default();
         let mut destinations: Vec<(String, bool)> = known
             .iter()
@@ -254,6 +257,112 @@ fn day_start_us(date: &str) -> WebResult<i64> {
         ));
     }
     Ok(start)
+}
+
+/// The global settings page's alert destinations: the environment's channels (named only) and the
+/// webhooks saved here (name, format and host: the rest of the URL is the credential).
+pub struct DestinationsSection {
+    pub from_environment: Vec<String>,
+    /// (name, format, `scheme://host/…`).
+    pub saved: Vec<(String, &'static str, String)>,
+    pub formats: Vec<&'static str>,
+    pub full: bool,
+}
+
+impl DestinationsSection {
+    pub async fn load(state: &WebState) -> WebResult<Self> {
+        let saved = saved_webhooks(state).await;
+        Ok(Self {
+            from_environment: state
+                .notifier
+                .as_ref()
+                .map(|n| n.channel_names())
+                .unwrap_or_default(),
+            full: saved.len() >= MAX_SAVED_WEBHOOKS,
+            saved: saved
+                .into_iter()
+                .map(|w| (w.name, w.format.as_str(), redact_url(w.url.expose())))
+                .collect(),
+            formats: Format::ALL.iter().map(|f| f.as_str()).collect(),
+        })
+    }
+}
+
+async fn saved_webhooks(state: &WebState) -> Vec<Webhook> {
+    match &state.notifier {
+        Some(notifier) => notifier.saved_webhooks().await,
+        None => Vec::new(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DestinationForm {
+    /// `add` or `remove`.
+    action: String,
+    name: Option<String>,
+    /// A format's name, or `auto` (from the URL's host).
+    format: Option<String>,
+    url: Option<String>,
+}
+
+/// `POST /settings/alert-destinations`: adds a webhook (named, or after its format) or removes one.
+pub async fn save_destination(
+    State(state): State<WebState>,
+    Form(form): Form<DestinationForm>,
+) -> WebResult<Response> {
+    let Some(notifier) = &state.notifier else {
+        return Err(WebError::BadRequest(
+            "This process sends no alerts: destinations are saved where the processor runs.".into(),
+        ));
+    };
+    let mut saved = notifier.saved_webhooks().await;
+    let name = form.name.as_deref().map(str::trim).unwrap_or_default();
+    match form.action.as_str() {
+        "remove" => saved.retain(|w| w.name != name),
+        "add" => saved.push(new_webhook(&form, name, notifier, &saved)?),
+        other => return Err(WebError::BadRequest(format!("unknown action {other:?}"))),
+    }
+    let list: Vec<String> = saved.iter().map(Webhook::to_entry).collect();
+    let value = (!list.is_empty()).then(|| list.join(","));
+    state
+        .store
+        .set_setting(SAVED_WEBHOOKS, value.as_deref())
+        .await?;
+    tracing::info!(action = %form.action, name, "alert destination saved");
+    Ok(Redirect::to("/settings#alert-destinations").into_response())
+}
+
+/// The webhook the add form describes, checked against the names in use.
+fn new_webhook(
+    form: &DestinationForm,
+    name: &str,
+    notifier: &crate::notify::Notifier,
+    saved: &[Webhook],
+) -> WebResult<Webhook> {
+    if saved.len() >= MAX_SAVED_WEBHOOKS {
+        return Err(WebError::BadRequest(format!(
+            "at most {MAX_SAVED_WEBHOOKS} webhooks can be saved here"
+        )));
+    }
+    let url = form.url.as_deref().unwrap_or_default();
+    let format = match form.format.as_deref().unwrap_or("auto") {
+        "auto" => Format::detect(url),
+        f => {
+            Format::parse(f).ok_or_else(|| WebError::BadRequest(format!("unknown format {f:?}")))?
+        }
+    };
+    let mut taken = notifier.channel_names();
+    taken.extend(saved.iter().map(|w| w.name.clone()));
+    let name = match name {
+        "" => free_name(crate::notify::default_destination_name(format), &taken),
+        name if taken.iter().any(|t| t == name) => {
+            return Err(WebError::BadRequest(format!(
+                "a destination is already named {name:?}"
+            )))
+        }
+        name => name.to_owned(),
+    };
+    Webhook::new(&name, Some(format), url).map_err(|e| WebError::BadRequest(format!("{e:#}")))
 }
 
 #[cfg(test)]

@@ -203,6 +203,10 @@ pub fn router(state: WebState) -> Router {
         )
         .route("/settings", get(settings::page))
         .route("/settings/retention", post(settings::save_retention))
+        .route(
+            "/settings/alert-destinations",
+            post(alerts::save_destination),
+        )
         .route("/live.json", get(live::stamp))
         .route("/theme", post(set_theme))
         .route("/static/{name}", get(assets::serve))

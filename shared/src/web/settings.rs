@@ -40,6 +40,7 @@ struct SettingsPage {
     horizons: Vec<HorizonView>,
     runs: Vec<RunView>,
     storage: StorageFigures,
+    destinations: super::alerts::DestinationsSection,
 }
 
 impl SettingsPage {
@@ -89,6 +90,7 @@ pub async fn page(State(state): State<WebState>, chrome: Chrome) -> WebResult<Re
         })
         .collect();
     render(&SettingsPage {
+        destinations: super::alerts::DestinationsSection::load(&state).await?,
         chrome,
         horizons,
         runs,
