@@ -294,6 +294,17 @@ impl Notifier {
         }))
     }
 
+    /// Whether an alert could reach anything: a channel, a saved webhook, or the outbox. `splat serve`
+    /// always runs its notifier; with nowhere to send, it looks nothing up.
+    async fn has_destinations(&self) -> bool {
+        match &self.inner.sink {
+            Sink::Outbox(_) => true,
+            Sink::Channels(channels) => {
+                !channels.names().is_empty() || !self.saved_webhooks().await.is_empty()
+            }
+        }
+    }
+
     /// The webhooks saved on the settings page; none when they cannot be read (logged).
     pub async fn saved_webhooks(&self) -> Vec<Webhook> {
         match self.inner.store.settings_with_prefix(SAVED_WEBHOOKS).await {
@@ -331,6 +342,9 @@ impl Notifier {
     /// Looks the issue up and sends the alert to every channel, each retried on its own, unless the
     /// project's alert budget for the hour is spent. Returns how many channels took it; errors are logged.
     pub async fn notify(&self, kind: AlertKind, issue_id: i64) -> usize {
+        if !self.has_destinations().await {
+            return 0;
+        }
         match self.alert(kind, issue_id).await {
             Ok(Some(mut alert)) => {
                 if self.apply_rules(&mut alert).await && self.within_budget(&alert).await {
@@ -540,6 +554,10 @@ impl Notifier {
     /// Alerts about every issue bursting now that has not had a burst alert in the last hour. Returns
     /// how many alerts were sent.
     pub async fn check_bursts(&self) -> usize {
+        // Nothing is claimed while alerts could go nowhere, as when no notifier ran.
+        if !self.has_destinations().await {
+            return 0;
+        }
         let now_us = chrono::Utc::now().timestamp_micros();
         let due = match self
             .inner
