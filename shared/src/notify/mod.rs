@@ -276,7 +276,10 @@ impl Notifier {
             AlertKind::Digest { .. } => {
                 format!("{}/projects/{}/issues", self.inner.ui_base, project.slug)
             }
-            AlertKind::Test => format!("{}/projects/{}/settings", self.inner.ui_base, project.slug),
+            AlertKind::Test => format!(
+                "{}/projects/{}/settings#alerts",
+                self.inner.ui_base, project.slug
+            ),
             AlertKind::Created | AlertKind::Regressed | AlertKind::Burst { .. } => format!(
                 "{}/projects/{}/issues/{}",
                 self.inner.ui_base, project.slug, issue.id

@@ -145,7 +145,11 @@ fn rule_from_form(form: &[(String, String)]) -> WebResult<AlertRule> {
         .filter(|(k, _)| k == "destination")
         .map(|(_, v)| v.trim().to_owned())
         .collect();
-    if chosen.len() > MAX_ENVIRONMENTS || !chosen.iter().all(|d| d == "*" || is_destination(d)) {
+    if chosen.len() > MAX_ENVIRONMENTS
+        || !chosen
+            .iter()
+            .all(|d| d == "*" || crate::notify::is_destination_name(d))
+    {
         return Err(WebError::BadRequest("unknown destination name".into()));
     }
     let every = chosen.iter().any(|d| d == "*");
@@ -157,10 +161,6 @@ fn rule_from_form(form: &[(String, String)]) -> WebResult<AlertRule> {
         environments,
         destinations: (!every).then_some(chosen),
     })
-}
-
-fn is_destination(name: &str) -> bool {
-    crate::notify::is_destination_name(name)
 }
 
 /// `POST /projects/{slug}/alerts/test`: sends a test alert to the rule's destinations and comes back
