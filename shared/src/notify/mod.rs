@@ -147,6 +147,27 @@ pub const SAVED_WEBHOOKS: &str = "alerts.webhooks";
 /// At most this many saved webhooks (each travels in every outbox alert, which is capped in size).
 pub const MAX_SAVED_WEBHOOKS: usize = 10;
 
+/// The webhooks saved on the settings page (by any process with the database: the UI saves them, the
+/// processor's notifier reads them); none when they cannot be read (logged).
+pub async fn saved_webhooks(store: &Store) -> Vec<Webhook> {
+    match store.settings_with_prefix(SAVED_WEBHOOKS).await {
+        Ok(saved) => saved
+            .into_iter()
+            .filter(|(key, _)| key == SAVED_WEBHOOKS)
+            .flat_map(|(_, list)| {
+                Webhook::parse_list(&list, &[]).unwrap_or_else(|e| {
+                    tracing::error!(error = format!("{e:#}"), "saved webhooks unreadable");
+                    Vec::new()
+                })
+            })
+            .collect(),
+        Err(e) => {
+            tracing::error!(error = %e, "could not read the saved webhooks");
+            Vec::new()
+        }
+    }
+}
+
 /// Alerts waiting for the background task; beyond this they are dropped (and logged).
 const CHANNEL_CAPACITY: usize = 1024;
 /// How often the background task looks for bursting issues.
@@ -252,15 +273,13 @@ impl Notifier {
         }
     }
 
-    /// The destinations alert rules can pick: the channels' names, then the saved webhooks'. The
-    /// environment's channels are unknown when alerts go to the outbox (the notify function holds them).
-    pub async fn destination_names(&self) -> Vec<String> {
-        let mut names = match &self.inner.sink {
+    /// The environment's channels alert rules can pick (besides the saved webhooks): none known when
+    /// alerts go to the outbox (the notify function holds them).
+    pub fn environment_destinations(&self) -> Vec<String> {
+        match &self.inner.sink {
             Sink::Channels(channels) => channels.names(),
             Sink::Outbox(_) => Vec::new(),
-        };
-        names.extend(self.saved_webhooks().await.into_iter().map(|w| w.name));
-        names
+        }
     }
 
     /// Builds the alert for an issue (`None` when it is gone, or its project is).
@@ -308,24 +327,9 @@ impl Notifier {
         }
     }
 
-    /// The webhooks saved on the settings page; none when they cannot be read (logged).
+    /// The webhooks saved on the settings page.
     pub async fn saved_webhooks(&self) -> Vec<Webhook> {
-        match self.inner.store.settings_with_prefix(SAVED_WEBHOOKS).await {
-            Ok(saved) => saved
-                .into_iter()
-                .filter(|(key, _)| key == SAVED_WEBHOOKS)
-                .flat_map(|(_, list)| {
-                    Webhook::parse_list(&list, &[]).unwrap_or_else(|e| {
-                        tracing::error!(error = format!("{e:#}"), "saved webhooks unreadable");
-                        Vec::new()
-                    })
-                })
-                .collect(),
-            Err(e) => {
-                tracing::error!(error = %e, "could not read the saved webhooks");
-                Vec::new()
-            }
-        }
+        saved_webhooks(&self.inner.store).await
     }
 
     /// The environment the issue's latest event names (`None` when it names none or is gone).

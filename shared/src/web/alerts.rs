@@ -11,7 +11,8 @@ use serde::Deserialize;
 use crate::model::time::Ts;
 use crate::notify::rules::LEVELS;
 use crate::notify::{
-    free_destination_name as free_name, Format, Webhook, MAX_SAVED_WEBHOOKS, SAVED_WEBHOOKS,
+    free_destination_name as free_name, saved_webhooks, Format, Webhook, MAX_SAVED_WEBHOOKS,
+    SAVED_WEBHOOKS,
 };
 use crate::secret::redact_url;
 use crate::store::{AlertRule, Project};
@@ -41,10 +42,13 @@ impl AlertsSection {
     /// `?alert_test=N`).
     pub async fn load(state: &WebState, project: &Project, here: &str) -> WebResult<Self> {
         let rule = state.store.alert_rule(project.id.value()).await?;
-        let known: Vec<String> = match &state.notifier {
-            Some(notifier) => notifier.destination_names().await,
-            None => Vec::new(),
-        };
+        let mut known = environment_names(state);
+        known.extend(
+            saved_webhooks(&state.store)
+                .await
+                .into_iter()
+                .map(|w| w.name),
+        );
         let chosen = rule.destinations.clone().unwrap_or_default();
         let mut destinations: Vec<(String, bool)> = known
             .iter()
@@ -271,13 +275,9 @@ pub struct DestinationsSection {
 
 impl DestinationsSection {
     pub async fn load(state: &WebState) -> WebResult<Self> {
-        let saved = saved_webhooks(state).await;
+        let saved = saved_webhooks(&state.store).await;
         Ok(Self {
-            from_environment: state
-                .notifier
-                .as_ref()
-                .map(|n| n.channel_names())
-                .unwrap_or_default(),
+            from_environment: environment_names(state),
             full: saved.len() >= MAX_SAVED_WEBHOOKS,
             saved: saved
                 .into_iter()
@@ -288,11 +288,14 @@ impl DestinationsSection {
     }
 }
 
-async fn saved_webhooks(state: &WebState) -> Vec<Webhook> {
-    match &state.notifier {
-        Some(notifier) => notifier.saved_webhooks().await,
-        None => Vec::new(),
-    }
+/// The environment's channels as this process knows them (none without a notifier: in AWS the notify
+/// function holds them).
+fn environment_names(state: &WebState) -> Vec<String> {
+    state
+        .notifier
+        .as_ref()
+        .map(|n| n.environment_destinations())
+        .unwrap_or_default()
 }
 
 #[derive(Debug, Deserialize)]
@@ -310,16 +313,11 @@ pub async fn save_destination(
     State(state): State<WebState>,
     Form(form): Form<DestinationForm>,
 ) -> WebResult<Response> {
-    let Some(notifier) = &state.notifier else {
-        return Err(WebError::BadRequest(
-            "This process sends no alerts: destinations are saved where the processor runs.".into(),
-        ));
-    };
-    let mut saved = notifier.saved_webhooks().await;
+    let mut saved = saved_webhooks(&state.store).await;
     let name = form.name.as_deref().map(str::trim).unwrap_or_default();
     match form.action.as_str() {
         "remove" => saved.retain(|w| w.name != name),
-        "add" => saved.push(new_webhook(&form, name, notifier, &saved)?),
+        "add" => saved.push(new_webhook(&form, name, environment_names(&state), &saved)?),
         other => return Err(WebError::BadRequest(format!("unknown action {other:?}"))),
     }
     let list: Vec<String> = saved.iter().map(Webhook::to_entry).collect();
@@ -336,7 +334,7 @@ pub async fn save_destination(
 fn new_webhook(
     form: &DestinationForm,
     name: &str,
-    notifier: &crate::notify::Notifier,
+    mut taken: Vec<String>,
     saved: &[Webhook],
 ) -> WebResult<Webhook> {
     if saved.len() >= MAX_SAVED_WEBHOOKS {
@@ -351,7 +349,6 @@ fn new_webhook(
             Format::parse(f).ok_or_else(|| WebError::BadRequest(format!("unknown format {f:?}")))?
         }
     };
-    let mut taken = notifier.channel_names();
     taken.extend(saved.iter().map(|w| w.name.clone()));
     let name = match name {
         "" => free_name(crate::notify::default_destination_name(format), &taken),
