@@ -100,7 +100,9 @@ const FAST: RetryPolicy = RetryPolicy {
 
 async fn notifier(app: &TestApp, base: &str, burst_threshold: u64) -> Notifier {
     let config = NotifyConfig {
-        webhook_url: Some(format!("{base}/hook").into()),
+        webhooks: vec![
+            splat::notify::Webhook::new("webhook", None, &format!("{base}/hook")).unwrap(),
+        ],
         ntfy_url: Some(format!("{base}/topic").into()),
         ntfy_token: Some("tk_secret".into()),
         ntfy_priority: "high".into(),

@@ -12,7 +12,7 @@ use crate::store::Journal;
 
 // Settings types live with the modules that use them (config is the last layer); read here.
 pub use crate::http_server::EdgeLimits;
-pub use crate::notify::{NotifyConfig, SmtpAuth, SmtpConfig, SmtpTls};
+pub use crate::notify::{NotifyConfig, SmtpAuth, SmtpConfig, SmtpTls, Webhook};
 pub use crate::web::auth::{OidcConfig, SignInConfig};
 
 #[derive(Debug, Clone)]
@@ -127,7 +127,7 @@ impl Config {
                 })?),
             },
             remote_database: crate::store::RemoteDatabase::from_lookup(&get)?,
-            public_url: get("SPLAT_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned()),
+            public_url: public_url(&get),
             allowed_hosts: get("SPLAT_ALLOWED_HOSTS")
                 .map(|list| {
                     list.split(',')
@@ -139,9 +139,7 @@ impl Config {
             origin_secret: get("SPLAT_ORIGIN_SECRET")
                 .filter(|s| !s.trim().is_empty())
                 .map(Secret::from),
-            internal_url: get("SPLAT_INTERNAL_URL")
-                .filter(|u| !u.is_empty())
-                .map(|u| u.trim_end_matches('/').to_owned()),
+            internal_url: internal_url(&get),
             queue_url: get("SPLAT_QUEUE_URL").filter(|s| !s.is_empty()),
             bucket: get("SPLAT_BUCKET").filter(|s| !s.is_empty()),
             s3_force_path_style: get("SPLAT_S3_FORCE_PATH_STYLE")
@@ -253,7 +251,7 @@ fn notify_config(
     let smtp = match set("SMTP_ADDRESS") {
         None => None,
         Some(host) => {
-            let port = parse("SMTP_PORT", 25)?;
+            let port = parse("SMTP_PORT", 587)?;
             let port =
                 u16::try_from(port).with_context(|| format!("SMTP_PORT {port} is out of range"))?;
             let authentication = match set("SMTP_AUTHENTICATION")
@@ -289,6 +287,16 @@ fn notify_config(
                 password: get("SMTP_PASSWORD").filter(|p| !p.is_empty()),
                 authentication,
                 tls,
+                verify_certificate: match set("SMTP_OPENSSL_VERIFY_MODE")
+                    .map(|v| v.to_ascii_lowercase())
+                    .as_deref()
+                {
+                    None | Some("peer" | "client_once" | "fail_if_no_peer_cert") => true,
+                    Some("none") => false,
+                    Some(v) => {
+                        anyhow::bail!("SMTP_OPENSSL_VERIFY_MODE must be peer or none, got {v:?}")
+                    }
+                },
             })
         }
     };
@@ -315,7 +323,7 @@ fn notify_config(
             .unwrap_or_default(),
         email_from: set("SPLAT_EMAIL_FROM").unwrap_or_else(|| "splat@localhost".into()),
         smtp,
-        webhook_url: url("SPLAT_WEBHOOK_URL")?.map(Secret::from),
+        webhooks: webhooks(&set)?,
         ntfy_url: url("SPLAT_NTFY_URL")?.map(Secret::from),
         ntfy_token: set("SPLAT_NTFY_TOKEN").map(Secret::from),
         ntfy_priority,
@@ -324,6 +332,65 @@ fn notify_config(
         alert_outbox: set("SPLAT_ALERT_OUTBOX")
             .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
     })
+}
+
+/// `SPLAT_PUBLIC_URL`, or the seed's `SPLAT_HOST` (a host and maybe a port): https, or http when it names
+/// localhost, as the seed's DSNs were.
+fn public_url(get: &impl Fn(&str) -> Option<String>) -> Option<String> {
+    url_or_seed_host(get, "SPLAT_PUBLIC_URL", "SPLAT_HOST", |host| {
+        if host.contains("localhost") {
+            "http"
+        } else {
+            "https"
+        }
+    })
+}
+
+/// `SPLAT_INTERNAL_URL`, or the seed's `SPLAT_INTERNAL_HOST` (a host and port, always over http there).
+fn internal_url(get: &impl Fn(&str) -> Option<String>) -> Option<String> {
+    url_or_seed_host(get, "SPLAT_INTERNAL_URL", "SPLAT_INTERNAL_HOST", |_| "http")
+}
+
+/// The URL in `url_var`, else the host in the seed's `host_var` with the scheme `scheme` picks for it;
+/// without a trailing slash.
+fn url_or_seed_host(
+    get: &impl Fn(&str) -> Option<String>,
+    url_var: &str,
+    host_var: &str,
+    scheme: impl Fn(&str) -> &'static str,
+) -> Option<String> {
+    let set = |name: &str| {
+        get(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let url = set(url_var).or_else(|| {
+        let host = set(host_var)?;
+        Some(match host.contains("://") {
+            true => host,
+            false => format!("{}://{host}", scheme(&host)),
+        })
+    })?;
+    Some(url.trim_end_matches('/').to_owned())
+}
+
+/// `SPLAT_WEBHOOK_URL` (with `SPLAT_WEBHOOK_FORMAT`), then the list in `SPLAT_WEBHOOK_URLS`.
+fn webhooks(set: &impl Fn(&str) -> Option<String>) -> anyhow::Result<Vec<Webhook>> {
+    let mut hooks = Vec::new();
+    if let Some(url) = set("SPLAT_WEBHOOK_URL") {
+        let format = match set("SPLAT_WEBHOOK_FORMAT") {
+            Some(f) => Some(crate::notify::Format::parse(&f).with_context(|| {
+                format!("SPLAT_WEBHOOK_FORMAT must be json, slack, discord, teams or google_chat, got {f:?}")
+            })?),
+            None => None,
+        };
+        hooks.push(Webhook::new("webhook", format, &url).context("SPLAT_WEBHOOK_URL")?);
+    }
+    if let Some(list) = set("SPLAT_WEBHOOK_URLS") {
+        let taken: Vec<String> = hooks.iter().map(|h| h.name.clone()).collect();
+        hooks.extend(Webhook::parse_list(&list, &taken).context("SPLAT_WEBHOOK_URLS")?);
+    }
+    Ok(hooks)
 }
 
 /// The sign-in mode. Any sign-in variable set turns it on, so a typo or a forgotten variable can never leave
@@ -549,6 +616,58 @@ mod tests {
             .unwrap()
             .notify
             .any_channel());
+    }
+
+    #[test]
+    fn smtp_defaults_to_587_with_starttls_and_a_verified_certificate() {
+        let smtp = |vars: &[(&str, &str)]| config(vars).unwrap().notify.smtp.unwrap();
+        let default = smtp(&[("SMTP_ADDRESS", "h")]);
+        assert_eq!(
+            (default.port, default.tls, default.verify_certificate),
+            (587, SmtpTls::Opportunistic, true)
+        );
+        let relay = smtp(&[("SMTP_ADDRESS", "h"), ("SMTP_OPENSSL_VERIFY_MODE", "none")]);
+        assert!(!relay.verify_certificate);
+        assert!(
+            smtp(&[("SMTP_ADDRESS", "h"), ("SMTP_OPENSSL_VERIFY_MODE", "PEER")]).verify_certificate
+        );
+        assert!(config(&[("SMTP_ADDRESS", "h"), ("SMTP_OPENSSL_VERIFY_MODE", "maybe")]).is_err());
+    }
+
+    #[test]
+    fn the_seeds_host_variables_are_aliases() {
+        let urls = |vars: &[(&str, &str)]| {
+            let c = config(vars).unwrap();
+            (c.public_url, c.internal_url)
+        };
+        assert_eq!(
+            urls(&[
+                ("SPLAT_HOST", "splat.example.com"),
+                ("SPLAT_INTERNAL_HOST", "100.64.0.7:3030")
+            ]),
+            (
+                Some("https://splat.example.com".into()),
+                Some("http://100.64.0.7:3030".into())
+            )
+        );
+        assert_eq!(
+            urls(&[("SPLAT_HOST", "localhost:3030")]).0.as_deref(),
+            Some("http://localhost:3030")
+        );
+        // The new names win.
+        assert_eq!(
+            urls(&[
+                ("SPLAT_HOST", "old.example.com"),
+                ("SPLAT_PUBLIC_URL", "https://new.example.com/"),
+                ("SPLAT_INTERNAL_HOST", "10.0.0.1:1"),
+                ("SPLAT_INTERNAL_URL", "http://127.0.0.1:3030"),
+            ]),
+            (
+                Some("https://new.example.com".into()),
+                Some("http://127.0.0.1:3030".into())
+            )
+        );
+        assert_eq!(urls(&[]), (None, None));
     }
 
     #[test]

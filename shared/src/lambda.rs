@@ -250,6 +250,9 @@ pub async fn handle_scheduled_event(
 /// It opens a connection of its own: the notifier never waits inside SQLite (see
 /// [`crate::store::Store::never_wait_in_sqlite`]), which must not change the processor's connection.
 pub async fn lambda_notifier(config: &crate::config::Config) -> anyhow::Result<Option<Notifier>> {
+    if !config.notify.alert_outbox && !config.notify.any_channel() {
+        return Ok(None);
+    }
     let ui_base = config.public_url.clone().unwrap_or_default();
     let store = crate::wiring::open_store(config).await?;
     if config.notify.alert_outbox {

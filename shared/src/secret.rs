@@ -43,6 +43,21 @@ impl fmt::Display for Secret {
     }
 }
 
+/// `#[serde(with = "crate::secret::exposed")]`: writes and reads a [`Secret`]'s value, for the one place a
+/// credential must travel in a document (an alert in the outbox carries the webhooks saved on the settings
+/// page to the notify function, which has no database). Opt-in per field: `Secret` itself has no serde.
+pub mod exposed {
+    use super::Secret;
+
+    pub fn serialize<S: serde::Serializer>(secret: &Secret, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(secret.expose())
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
+        <String as serde::Deserialize>::deserialize(d).map(Secret::from)
+    }
+}
+
 /// `scheme://host[:port]/…` of a URL: enough to tell which service failed, without the user info, path or
 /// query that carry its credentials (`https://hooks.slack.com/services/T0/B0/XXXX` → `https://hooks.slack.com/…`).
 pub fn redact_url(url: &str) -> String {

@@ -73,16 +73,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .public_url
         .clone()
         .unwrap_or_else(|| internal.clone());
-    let (notify, notifier_task) =
-        match Notifier::from_config(&config.notify, open_store(&config).await?, &ui_base)? {
-            Some(notifier) => {
-                println!("Notifications: {}", notifier.channel_names().join(", "));
-                let (handle, task) =
-                    notify::spawn(notifier, notify::BURST_CHECK_EVERY, stopped.clone());
-                (Some(handle), Some(task))
-            }
-            None => (None, None),
-        };
+    // Always on: webhooks saved on the settings page need no variable.
+    let notifier = Notifier::with_channels(&config.notify, open_store(&config).await?, &ui_base)?;
+    match notifier.channel_names() {
+        names if names.is_empty() => println!("Notifications: none set in the environment"),
+        names => println!("Notifications: {}", names.join(", ")),
+    }
+    let (handle, notifier_task) =
+        notify::spawn(notifier.clone(), notify::BURST_CHECK_EVERY, stopped.clone());
+    let notify = Some(handle);
     // The processor, retention and the cron monitors' evaluation (every minute) write the database, each
     // over a connection of its own, on threads of their own: the processor on one, the other two on another
     // (retention's first run after start merged a day of lake files for 30 s; sharing the processor's
@@ -153,6 +152,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     .with_lake(std::sync::Arc::new(lake))
     .with_retention(config.retention)
     .with_burst_threshold(config.notify.burst_threshold)
+    .with_notifier(Some(notifier))
     .with_auth(auth)
     .with_origin_secret(config.origin_secret.clone())
     // Ingest here reads the database; the snapshot is kept for an ingest Lambda sharing the bucket.
@@ -186,9 +186,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     retention.await?;
     monitors.await?;
     let _ = (stop_processing.send(()), stop_maintenance.send(()));
-    if let Some(task) = notifier_task {
-        task.await?;
-    }
+    notifier_task.await?;
     Ok(())
 }
 

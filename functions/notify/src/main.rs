@@ -1,5 +1,5 @@
 //! The notify Lambda, outside the VPC: S3 announces each alert the processor or the monitor tick put in the
-//! bucket's `alerts/` outbox; this function delivers it by email, webhook and ntfy, and deletes it (see
+//! bucket's `alerts/` outbox; this function delivers it by email, webhooks (chats' formats included) and ntfy, and deletes it (see
 //! `splat::notify::outbox`). It holds the channels' settings and secrets; no function in the VPC does.
 
 use lambda_runtime::{service_fn, LambdaEvent};
@@ -14,7 +14,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     if cx.channels.names().is_empty() {
         // Alerts then stay in the outbox (each invocation fails) until a channel is configured.
         tracing::error!(
-            "no alert channel is configured (SMTP_*, SPLAT_WEBHOOK_URL, SPLAT_NTFY_URL)"
+            "no alert channel is configured (SMTP_*, SPLAT_WEBHOOK_URL(S), SPLAT_NTFY_URL)"
         );
     }
     let cx = &cx;

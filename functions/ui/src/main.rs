@@ -54,6 +54,8 @@ async fn ui(config: Arc<Config>, auth: Auth) -> anyhow::Result<axum::Router> {
     .with_key_snapshot(blobs)
     .with_retention(config.retention)
     .with_burst_threshold(config.notify.burst_threshold)
+    // The settings page's test alert goes where the processor's alerts go (`None`: button disabled).
+    .with_notifier(splat::lambda::lambda_notifier(&config).await?)
     .with_auth(auth)
     // No Host allowlist here: AWS routes a function URL by its Host, and the origin secret is what keeps
     // requests to CloudFront's door.

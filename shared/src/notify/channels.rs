@@ -1,5 +1,6 @@
-//! Delivery: email over SMTP (`lettre`), a JSON webhook and an ntfy topic (both over hyper's client with
-//! rustls). Each channel is tried on its own, with retries; one failing never keeps another from sending.
+//! Delivery: email over SMTP (`lettre`), webhooks (chats' or Splat's JSON, see [`super::chat`]) and an
+//! ntfy topic (both over hyper's client with rustls). Each channel is tried on its own, with retries; one
+//! failing never keeps another from sending. An alert naming its destinations goes to those only.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,7 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::{message, Alert, RetryPolicy};
-use super::{NotifyConfig, SmtpAuth, SmtpConfig, SmtpTls};
+use super::{NotifyConfig, SmtpAuth, SmtpConfig, SmtpTls, Webhook};
 use crate::secret::{redact_url, Secret};
 
 /// hyper's client over rustls; also what UI sign-in talks to its OpenID provider with.
@@ -28,7 +29,7 @@ pub(crate) type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>,
 #[derive(Clone, Default)]
 pub struct Channels {
     email: Option<Email>,
-    webhook: Option<Secret>,
+    webhooks: Vec<Webhook>,
     ntfy: Option<Ntfy>,
     http: Option<HttpClient>,
 }
@@ -82,66 +83,73 @@ impl Channels {
             token: config.ntfy_token.clone(),
             priority: config.ntfy_priority.clone(),
         });
-        let webhook = config.webhook_url.clone();
-        let http = if webhook.is_some() || ntfy.is_some() {
-            Some(http_client()?)
-        } else {
-            None
-        };
+        let webhooks = config.webhooks.clone();
+        // Always: webhooks saved on the settings page may come with any alert.
+        let http = Some(http_client()?);
         Ok(Self {
             email,
-            webhook,
+            webhooks,
             ntfy,
             http,
         })
     }
 
-    /// The names of the channels that are on, for the start-up log.
-    pub fn names(&self) -> Vec<&'static str> {
+    /// The names of the channels that are on (`email`, each webhook's, `ntfy`): what alert rules pick
+    /// destinations by, and the start-up log.
+    pub fn names(&self) -> Vec<String> {
         let mut names = Vec::new();
         if self.email.is_some() {
-            names.push("email");
+            names.push("email".to_owned());
         }
-        if self.webhook.is_some() {
-            names.push("webhook");
-        }
+        names.extend(self.webhooks.iter().map(|w| w.name.clone()));
         if self.ntfy.is_some() {
-            names.push("ntfy");
+            names.push("ntfy".to_owned());
         }
         names
     }
 
-    /// Sends to every channel concurrently; returns how many took the alert.
+    /// Sends to every channel the alert is for, concurrently; returns how many took it.
     pub async fn deliver(&self, alert: &Alert, retry: RetryPolicy) -> usize {
+        let wanted = |name: &str| {
+            alert
+                .destinations
+                .as_ref()
+                .is_none_or(|names| names.iter().any(|n| n == name))
+        };
         let email = async {
             match &self.email {
-                Some(email) => {
-                    Some(with_retries("email", alert, retry, || send_email(email, alert)).await)
+                Some(email) if wanted("email") => {
+                    with_retries("email", alert, retry, || send_email(email, alert)).await
                 }
-                None => None,
+                _ => false,
             }
         };
-        let webhook = async {
-            match (&self.webhook, &self.http) {
-                (Some(url), Some(http)) => Some(
-                    with_retries("webhook", alert, retry, || {
-                        send_webhook(http, url.expose(), alert)
+        let webhooks = futures_util::future::join_all(
+            self.webhooks
+                .iter()
+                .chain(&alert.webhooks)
+                .filter(|hook| wanted(&hook.name))
+                .filter_map(|hook| Some((hook, self.http.as_ref()?)))
+                .map(|(hook, http)| {
+                    with_retries(&hook.name, alert, retry, move || {
+                        send_webhook(http, hook, alert)
                     })
-                    .await,
-                ),
-                _ => None,
-            }
-        };
+                }),
+        );
         let ntfy = async {
             match (&self.ntfy, &self.http) {
-                (Some(ntfy), Some(http)) => {
-                    Some(with_retries("ntfy", alert, retry, || send_ntfy(http, ntfy, alert)).await)
+                (Some(ntfy), Some(http)) if wanted("ntfy") => {
+                    with_retries("ntfy", alert, retry, || send_ntfy(http, ntfy, alert)).await
                 }
-                _ => None,
+                _ => false,
             }
         };
-        let (a, b, c) = tokio::join!(email, webhook, ntfy);
-        [a, b, c].into_iter().filter(|ok| *ok == Some(true)).count()
+        let (email, webhooks, ntfy) = tokio::join!(email, webhooks, ntfy);
+        [email, ntfy]
+            .into_iter()
+            .chain(webhooks)
+            .filter(|ok| *ok)
+            .count()
     }
 }
 
@@ -178,7 +186,12 @@ where
 }
 
 fn smtp_transport(smtp: &SmtpConfig) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
-    let tls = |host: &str| TlsParameters::new(host.to_owned()).context("SMTP TLS setup");
+    let tls = |host: &str| {
+        TlsParameters::builder(host.to_owned())
+            .dangerous_accept_invalid_certs(!smtp.verify_certificate)
+            .build()
+            .context("SMTP TLS setup")
+    };
     let mut builder =
         AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host).port(smtp.port);
     builder = match smtp.tls {
@@ -272,11 +285,11 @@ async fn post(
     Ok(())
 }
 
-async fn send_webhook(http: &HttpClient, url: &str, alert: &Alert) -> anyhow::Result<()> {
-    let body = serde_json::to_vec(&message::webhook_json(alert))?;
+async fn send_webhook(http: &HttpClient, hook: &Webhook, alert: &Alert) -> anyhow::Result<()> {
+    let body = serde_json::to_vec(&hook.format.body(alert))?;
     post(
         http,
-        url,
+        hook.url.expose(),
         &[("content-type", "application/json".to_owned())],
         body,
     )

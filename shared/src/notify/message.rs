@@ -16,6 +16,90 @@ pub fn headline(kind: AlertKind) -> &'static str {
         AlertKind::Regressed => "Issue Reopened",
         AlertKind::Burst { .. } => "Issue Burst",
         AlertKind::Digest { .. } => "Alerts Suppressed",
+        AlertKind::Test => "Test Alert",
+    }
+}
+
+/// One labelled value a chat message shows (`Project: Shop API`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fact(pub &'static str, pub String);
+
+/// What every message says about the issue besides its title: project, level, environment, release and
+/// count, and the burst's or digest's figures.
+pub fn facts(alert: &Alert) -> Vec<Fact> {
+    let issue = &alert.issue;
+    let mut facts = vec![Fact(
+        "Project",
+        one_line(&alert.project.name, MAX_TITLE_CHARS),
+    )];
+    if let AlertKind::Digest { suppressed, .. } = alert.kind {
+        facts.push(Fact("Held back", suppressed.to_string()));
+        return facts;
+    }
+    if alert.kind == AlertKind::Test {
+        return facts;
+    }
+    facts.push(Fact("Level", one_line(&issue.level, 40)));
+    if let Some(env) = alert.environment.as_deref().filter(|e| !e.is_empty()) {
+        facts.push(Fact("Environment", one_line(env, MAX_TITLE_CHARS)));
+    }
+    if let Some(release) = issue.last_release.as_deref().filter(|r| !r.is_empty()) {
+        facts.push(Fact("Release", one_line(release, MAX_TITLE_CHARS)));
+    }
+    facts.push(Fact("Events", issue.times_seen.to_string()));
+    if let AlertKind::Burst { events, hour } = alert.kind {
+        facts.push(Fact(
+            "Burst",
+            format!(
+                "{events} events in the hour from {}",
+                time(hour * 1_000_000)
+            ),
+        ));
+    }
+    facts
+}
+
+/// `New issue in Shop API`, `Regressed issue in …`, `Issue burst in …: 1500 events in one hour`.
+pub fn what_happened(alert: &Alert) -> String {
+    let project = one_line(&alert.project.name, MAX_TITLE_CHARS);
+    match alert.kind {
+        AlertKind::Created => format!("New issue in {project}"),
+        AlertKind::Regressed => format!("Regressed issue in {project}"),
+        AlertKind::Burst { events, .. } => {
+            format!("Issue burst in {project}: {events} events in one hour")
+        }
+        AlertKind::Digest { suppressed, .. } => {
+            format!("{suppressed} more alerts suppressed this hour in {project}")
+        }
+        AlertKind::Test => format!("Test alert from Splat for {project}"),
+    }
+}
+
+/// The issue's title on one bounded line.
+pub fn short_title(alert: &Alert) -> String {
+    one_line(&alert.issue.title, MAX_TITLE_CHARS)
+}
+
+/// The issue's culprit on one bounded line, when it has one.
+pub fn culprit(alert: &Alert) -> Option<String> {
+    let culprit = alert.issue.culprit.as_deref().filter(|c| !c.is_empty())?;
+    Some(one_line(culprit, 300))
+}
+
+/// One line saying what happened to which issue: a chat's notification text.
+pub fn summary(alert: &Alert) -> String {
+    match alert.kind {
+        AlertKind::Digest { .. } => what_happened(alert),
+        _ => format!("{}: {}", what_happened(alert), short_title(alert)),
+    }
+}
+
+/// The words on the button to [`Alert::url`].
+pub fn link_label(alert: &Alert) -> &'static str {
+    match alert.kind {
+        AlertKind::Digest { .. } => "Open the issue list",
+        AlertKind::Test => "Open the alert settings",
+        _ => "Open issue",
     }
 }
 
@@ -71,6 +155,12 @@ pub fn text(alert: &Alert) -> String {
         line("Culprit", culprit);
     }
     line("Level", &issue.level);
+    if let Some(env) = alert.environment.as_deref().filter(|e| !e.is_empty()) {
+        line("Environment", env);
+    }
+    if let Some(release) = issue.last_release.as_deref().filter(|r| !r.is_empty()) {
+        line("Release", release);
+    }
     match alert.kind {
         AlertKind::Created => line("First seen", &time(issue.first_seen)),
         AlertKind::Regressed => line(
@@ -84,8 +174,8 @@ pub fn text(alert: &Alert) -> String {
                 time(hour * 1_000_000)
             ),
         ),
-        // Said above, in a text of its own.
-        AlertKind::Digest { .. } => {}
+        // Said above, in a text of its own; a test alert has nothing more to say.
+        AlertKind::Digest { .. } | AlertKind::Test => {}
     }
     line("Last seen", &time(issue.last_seen));
     line("Events", &issue.times_seen.to_string());
@@ -138,8 +228,9 @@ pub fn webhook_json(alert: &Alert) -> Value {
                 "text": format!("{suppressed} more alerts suppressed this hour"),
             });
         }
-        AlertKind::Created | AlertKind::Regressed => {}
+        AlertKind::Created | AlertKind::Regressed | AlertKind::Test => {}
     }
+    body["environment"] = json!(alert.environment);
     body
 }
 
@@ -151,6 +242,7 @@ pub fn ntfy_headers(alert: &Alert) -> Vec<(&'static str, String)> {
         AlertKind::Regressed => "recycle",
         AlertKind::Burst { .. } => "fire,warning",
         AlertKind::Digest { .. } => "mute",
+        AlertKind::Test => "test_tube",
     };
     vec![
         ("Title", header_value(&subject(alert))),
@@ -186,7 +278,7 @@ fn one_line(s: &str, max_chars: usize) -> String {
 }
 
 /// Microseconds since the epoch as RFC 3339 UTC (`2026-11-25T10:58:00Z`).
-fn time(us: i64) -> String {
+pub(super) fn time(us: i64) -> String {
     Utc.timestamp_micros(us)
         .single()
         .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
@@ -229,6 +321,9 @@ pub(crate) mod tests {
                 keys: Vec::new(),
             },
             url: "https://splat.example.com/projects/shop-api/issues/42".into(),
+            environment: Some("production".into()),
+            destinations: None,
+            webhooks: Vec::new(),
         }
     }
 

@@ -22,15 +22,21 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::store::{Issue, IssueChange, Project, Store, Verdict};
+use crate::store::{Issue, IssueChange, IssueStatus, Project, Store, Verdict};
 
 pub mod channels;
+pub mod chat;
 pub mod message;
 pub mod outbox;
+pub mod rules;
 mod settings;
 
 pub use channels::Channels;
-pub use settings::{NotifyConfig, SmtpAuth, SmtpConfig, SmtpTls};
+pub use chat::Format;
+pub use settings::{
+    default_name as default_destination_name, free_name as free_destination_name,
+    is_name as is_destination_name, NotifyConfig, SmtpAuth, SmtpConfig, SmtpTls, Webhook,
+};
 
 /// What happened to the issue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -50,6 +56,8 @@ pub enum AlertKind {
         hour: i64,
         limit: u64,
     },
+    /// Sent from the project settings page's "Send a test alert" button.
+    Test,
 }
 
 impl AlertKind {
@@ -60,6 +68,7 @@ impl AlertKind {
             Self::Regressed => "issue.regressed",
             Self::Burst { .. } => "issue.burst",
             Self::Digest { .. } => "project.alerts_suppressed",
+            Self::Test => "splat.test",
         }
     }
 }
@@ -72,6 +81,17 @@ pub struct Alert {
     pub project: Project,
     /// The issue's page in the UI.
     pub url: String,
+    /// The environment of the issue's latest event.
+    #[serde(default)]
+    pub environment: Option<String>,
+    /// The destinations (channel names: `email`, `ntfy`, a webhook's name) the project's alert rules
+    /// send this alert to; `None`: every one. Decided where the alert is, never by the sender.
+    #[serde(default)]
+    pub destinations: Option<Vec<String>>,
+    /// The webhooks saved on the settings page, read where the alert is decided: they travel with it,
+    /// since the notify function has no database.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<Webhook>,
 }
 
 /// Looks issues up and delivers alerts about them. Cheap to clone.
@@ -121,6 +141,33 @@ impl Default for RetryPolicy {
     }
 }
 
+/// The `settings` key of the webhooks saved on the settings page: a list as `SPLAT_WEBHOOK_URLS` takes
+/// (`name=format:url`, comma-separated).
+pub const SAVED_WEBHOOKS: &str = "alerts.webhooks";
+/// At most this many saved webhooks (each travels in every outbox alert, which is capped in size).
+pub const MAX_SAVED_WEBHOOKS: usize = 10;
+
+/// The webhooks saved on the settings page (by any process with the database: the UI saves them, the
+/// processor's notifier reads them); none when they cannot be read (logged).
+pub async fn saved_webhooks(store: &Store) -> Vec<Webhook> {
+    match store.settings_with_prefix(SAVED_WEBHOOKS).await {
+        Ok(saved) => saved
+            .into_iter()
+            .filter(|(key, _)| key == SAVED_WEBHOOKS)
+            .flat_map(|(_, list)| {
+                Webhook::parse_list(&list, &[]).unwrap_or_else(|e| {
+                    tracing::error!(error = format!("{e:#}"), "saved webhooks unreadable");
+                    Vec::new()
+                })
+            })
+            .collect(),
+        Err(e) => {
+            tracing::error!(error = %e, "could not read the saved webhooks");
+            Vec::new()
+        }
+    }
+}
+
 /// Alerts waiting for the background task; beyond this they are dropped (and logged).
 const CHANNEL_CAPACITY: usize = 1024;
 /// How often the background task looks for bursting issues.
@@ -140,13 +187,23 @@ impl Notifier {
         if !config.any_channel() {
             return Ok(None);
         }
+        Self::with_channels(config, store, ui_base).map(Some)
+    }
+
+    /// A notifier delivering to the channels `config` turns on, if any, and to the webhooks saved on the
+    /// settings page (`splat serve`'s: it has both).
+    pub fn with_channels(
+        config: &NotifyConfig,
+        store: Store,
+        ui_base: &str,
+    ) -> anyhow::Result<Self> {
         let channels = Channels::from_config(config)?;
-        Ok(Some(Self::with_sink(
+        Ok(Self::with_sink(
             config,
             store,
             Sink::Channels(Box::new(channels)),
             ui_base,
-        )))
+        ))
     }
 
     /// A notifier deciding alerts as `config` says (burst threshold, alert budget) and handing them to `sink`.
@@ -208,11 +265,20 @@ impl Notifier {
         self.rebuilt(self.inner.retry, cap)
     }
 
-    /// The channels that are on (`email`, `webhook`, `ntfy`), or `outbox`.
-    pub fn channel_names(&self) -> Vec<&'static str> {
+    /// The channels that are on (`email`, each webhook's name, `ntfy`), or `outbox`.
+    pub fn channel_names(&self) -> Vec<String> {
         match &self.inner.sink {
             Sink::Channels(channels) => channels.names(),
-            Sink::Outbox(_) => vec!["outbox"],
+            Sink::Outbox(_) => vec!["outbox".to_owned()],
+        }
+    }
+
+    /// The environment's channels alert rules can pick (besides the saved webhooks): none known when
+    /// alerts go to the outbox (the notify function holds them).
+    pub fn environment_destinations(&self) -> Vec<String> {
+        match &self.inner.sink {
+            Sink::Channels(channels) => channels.names(),
+            Sink::Outbox(_) => Vec::new(),
         }
     }
 
@@ -229,25 +295,71 @@ impl Notifier {
             AlertKind::Digest { .. } => {
                 format!("{}/projects/{}/issues", self.inner.ui_base, project.slug)
             }
+            AlertKind::Test => format!(
+                "{}/projects/{}/settings#alerts",
+                self.inner.ui_base, project.slug
+            ),
             AlertKind::Created | AlertKind::Regressed | AlertKind::Burst { .. } => format!(
                 "{}/projects/{}/issues/{}",
                 self.inner.ui_base, project.slug, issue.id
             ),
         };
+        let environment = self.latest_environment(&issue).await;
         Ok(Some(Alert {
             kind,
             issue,
             project,
             url,
+            environment,
+            destinations: None,
+            webhooks: self.saved_webhooks().await,
         }))
+    }
+
+    /// Whether an alert could reach anything: a channel, a saved webhook, or the outbox. `splat serve`
+    /// always runs its notifier; with nowhere to send, it looks nothing up.
+    async fn has_destinations(&self) -> bool {
+        match &self.inner.sink {
+            Sink::Outbox(_) => true,
+            Sink::Channels(channels) => {
+                !channels.names().is_empty() || !self.saved_webhooks().await.is_empty()
+            }
+        }
+    }
+
+    /// The webhooks saved on the settings page.
+    pub async fn saved_webhooks(&self) -> Vec<Webhook> {
+        saved_webhooks(&self.inner.store).await
+    }
+
+    /// The environment the issue's latest event names (`None` when it names none or is gone).
+    async fn latest_environment(&self, issue: &Issue) -> Option<String> {
+        let event_id = issue.last_event_id.as_deref()?;
+        match self.inner.store.event(issue.project_id, event_id).await {
+            Ok(event) => event?.payload["environment"]
+                .as_str()
+                .map(|e| e.chars().take(200).collect()),
+            Err(e) => {
+                tracing::warn!(issue = issue.id, error = %e, "could not read the issue's latest event");
+                None
+            }
+        }
     }
 
     /// Looks the issue up and sends the alert to every channel, each retried on its own, unless the
     /// project's alert budget for the hour is spent. Returns how many channels took it; errors are logged.
     pub async fn notify(&self, kind: AlertKind, issue_id: i64) -> usize {
+        if !self.has_destinations().await {
+            return 0;
+        }
         match self.alert(kind, issue_id).await {
-            Ok(Some(alert)) if self.within_budget(&alert).await => self.deliver(&alert).await,
-            Ok(Some(_)) => 0,
+            Ok(Some(mut alert)) => {
+                if self.apply_rules(&mut alert).await && self.within_budget(&alert).await {
+                    self.deliver(&alert).await
+                } else {
+                    0
+                }
+            }
             Ok(None) => {
                 tracing::debug!(issue_id, "issue gone before its alert was sent");
                 0
@@ -257,6 +369,83 @@ impl Notifier {
                 0
             }
         }
+    }
+
+    /// Applies the project's alert rule and the issue's mute ([`rules::decide`]): `false` when the alert is
+    /// held back; otherwise it names its destinations. Rules that cannot be read let the alert through to
+    /// every destination, as the budget does: better one alert too many than none.
+    async fn apply_rules(&self, alert: &mut Alert) -> bool {
+        let store = &self.inner.store;
+        let now_us = chrono::Utc::now().timestamp_micros();
+        let read = async {
+            let rule = store.alert_rule(alert.project.id.value()).await?;
+            let muted = match alert.kind {
+                AlertKind::Test => false,
+                _ => store.issue_mute(alert.issue.id, now_us).await?.is_some(),
+            };
+            Ok::<_, crate::store::StoreError>((rule, muted))
+        };
+        let (rule, muted) = match read.await {
+            Ok(read) => read,
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the alert rules; sending everywhere");
+                return true;
+            }
+        };
+        match rules::decide(&rule, muted, alert) {
+            rules::Decision::Send(destinations) => {
+                alert.destinations = destinations;
+                true
+            }
+            rules::Decision::Skip(why) => {
+                tracing::info!(
+                    issue = alert.issue.id,
+                    event = alert.kind.event_name(),
+                    why,
+                    "alert not sent"
+                );
+                false
+            }
+        }
+    }
+
+    /// Sends a test alert about `project` to the destinations its rule names, past every filter and the
+    /// budget: what the settings page's button does. Returns how many destinations took it.
+    pub async fn send_test(&self, project: &Project) -> usize {
+        let now = chrono::Utc::now().timestamp_micros();
+        let mut alert = Alert {
+            kind: AlertKind::Test,
+            issue: Issue {
+                id: 0,
+                project_id: project.id,
+                status: IssueStatus::Open,
+                title: format!("Alerts from {} reach this destination", project.name),
+                culprit: None,
+                level: "info".into(),
+                platform: None,
+                exception_type: None,
+                first_seen: now,
+                last_seen: now,
+                times_seen: 0,
+                users_seen: 0,
+                first_release: None,
+                last_release: None,
+                grouping_config: String::new(),
+                resolved_at: None,
+                regressed_at: None,
+                last_event_id: None,
+            },
+            project: project.clone(),
+            url: format!(
+                "{}/projects/{}/settings#alerts",
+                self.inner.ui_base, project.slug
+            ),
+            environment: None,
+            destinations: None,
+            webhooks: self.saved_webhooks().await,
+        };
+        self.apply_rules(&mut alert).await;
+        self.deliver(&alert).await
     }
 
     /// Takes an alert from the project's hourly budget; `false` (and counted for the digest) when it is
@@ -320,8 +509,8 @@ impl Notifier {
                 limit: self.inner.alert_cap,
             };
             match self.alert(kind, digest.issue_id).await {
-                Ok(Some(alert)) => {
-                    if self.deliver(&alert).await > 0 {
+                Ok(Some(mut alert)) => {
+                    if self.apply_rules(&mut alert).await && self.deliver(&alert).await > 0 {
                         sent += 1;
                     }
                 }
@@ -372,6 +561,10 @@ impl Notifier {
     /// Alerts about every issue bursting now that has not had a burst alert in the last hour. Returns
     /// how many alerts were sent.
     pub async fn check_bursts(&self) -> usize {
+        // Nothing is claimed while alerts could go nowhere, as when no notifier ran.
+        if !self.has_destinations().await {
+            return 0;
+        }
         let now_us = chrono::Utc::now().timestamp_micros();
         let due = match self
             .inner

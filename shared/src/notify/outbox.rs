@@ -134,13 +134,16 @@ mod tests {
     async fn an_alert_goes_in_whole_and_comes_out_the_same() {
         let dir = tempfile::tempdir().unwrap();
         let blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobStore::new(dir.path().to_owned()));
-        let sent = alert(
+        let mut sent = alert(
             AlertKind::Burst {
                 events: 1200,
                 hour: 1_764_000_000,
             },
             "ValueError: ünïcode \"quoted\"",
         );
+        // A webhook saved on the settings page travels with the alert, its URL whole.
+        let saved = "https://chat.googleapis.com/v1/spaces/A/messages?key=k&token=SEKRIT";
+        sent.webhooks = vec![crate::notify::Webhook::new("chat", None, saved).unwrap()];
         let key = Outbox::new(blobs.clone()).put(&sent).await.unwrap();
         assert!(key.starts_with(PREFIX) && key.ends_with(".json") && check_key(&key).is_ok());
         let body = blobs.get(&key).await.unwrap();
@@ -151,8 +154,14 @@ mod tests {
         assert_eq!(back.url, sent.url);
         // What every channel shows is the same on both sides.
         use crate::notify::message;
-        assert_eq!(message::webhook_json(&back), message::webhook_json(&sent));
         assert_eq!(message::text(&back), message::text(&sent));
+        for format in crate::notify::Format::ALL {
+            assert_eq!(format.body(&back), format.body(&sent));
+            assert!(!format.body(&back).to_string().contains("SEKRIT"));
+        }
+        assert_eq!(back.webhooks, sent.webhooks);
+        assert_eq!(back.webhooks[0].url.expose(), saved);
+        assert_eq!(back.environment.as_deref(), Some("production"));
     }
 
     #[test]

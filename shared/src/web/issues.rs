@@ -454,6 +454,7 @@ struct IssueDetailPage {
     prev_url: Option<String>,
     next_url: Option<String>,
     feedback: FeedbackSection,
+    mute: super::alerts::MuteView,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -543,7 +544,9 @@ pub async fn detail(
     let chrome = chrome
         .for_project(&state, &project, "issues", title)
         .await?;
+    let mute = super::alerts::MuteView::load(&state, &project.slug, issue.id).await?;
     render(&IssueDetailPage {
+        mute,
         feedback: FeedbackSection::new(&project.slug, feedback, feedback_count),
         chrome,
         slug: project.slug.clone(),

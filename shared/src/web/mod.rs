@@ -27,6 +27,7 @@ use crate::queue::{Queue, QueueGauge};
 use crate::store::{Project, Store};
 
 pub mod api;
+mod alerts;
 mod assets;
 pub mod auth;
 mod chart;
@@ -76,6 +77,8 @@ pub struct WebState {
     pub key_snapshot: Option<Arc<dyn BlobStore>>,
     /// Events in one hour at which an open issue is bursting (`SPLAT_BURST_THRESHOLD`): its badge.
     pub burst_threshold: u64,
+    /// What sends test alerts and names the destinations alert rules pick (`None`: no channel configured).
+    pub notifier: Option<crate::notify::Notifier>,
     queue_gauge: Arc<Mutex<Option<(Instant, QueueGauge)>>>,
 }
 
@@ -102,6 +105,7 @@ impl WebState {
             origin_secret: None,
             key_snapshot: None,
             burst_threshold: 1000,
+            notifier: None,
             queue_gauge: Arc::default(),
         }
     }
@@ -109,6 +113,12 @@ impl WebState {
     /// The same state publishing the key snapshot to `blobs` after each change to keys.
     pub fn with_key_snapshot(mut self, blobs: Arc<dyn BlobStore>) -> Self {
         self.key_snapshot = Some(blobs);
+        self
+    }
+
+    /// The same state sending test alerts through `notifier`.
+    pub fn with_notifier(mut self, notifier: Option<crate::notify::Notifier>) -> Self {
+        self.notifier = notifier;
         self
     }
 
@@ -175,6 +185,9 @@ pub fn router(state: WebState) -> Router {
         .route("/projects/{slug}/keys/{key}/{action}", post(keys::act))
         .route("/projects/{slug}/limits", post(keys::project_limits))
         .route("/projects/{slug}/scrubbing", post(scrubbing::save))
+        .route("/projects/{slug}/alerts", post(alerts::save_rules))
+        .route("/projects/{slug}/alerts/test", post(alerts::send_test))
+        .route("/projects/{slug}/issues/{id}/mute", post(alerts::mute))
         .route("/projects/{slug}/issues", get(issues::list))
         .route("/projects/{slug}/issues/{id}", get(issues::detail))
         .route(
@@ -210,6 +223,10 @@ pub fn router(state: WebState) -> Router {
         .route("/settings/retention", post(settings::save_retention))
         .route("/settings/tokens", post(settings::create_token))
         .route("/settings/tokens/{id}/revoke", post(settings::revoke_token))
+        .route(
+            "/settings/alert-destinations",
+            post(alerts::save_destination),
+        )
         .route("/live.json", get(live::stamp))
         .route("/theme", post(set_theme))
         .route("/static/{name}", get(assets::serve))

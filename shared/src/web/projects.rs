@@ -179,6 +179,7 @@ struct SettingsPage {
     project_limits: Vec<LimitField>,
     limits_url: String,
     scrubbing: ScrubbingView,
+    alerts: super::alerts::AlertsSection,
 }
 
 /// `GET /projects/{slug}/settings`: rename, keys with their DSNs and quotas, project quotas, data
@@ -201,8 +202,10 @@ pub async fn settings(
     let keys = key_rows(&chrome, &project, &quotas);
     let project_limits = limit_fields(&quotas, None);
     let scrubbing = ScrubbingView::of(&state, &project).await?;
+    let alerts = super::alerts::AlertsSection::load(&state, &project, &chrome.here).await?;
     render(&SettingsPage {
         scrubbing,
+        alerts,
         chrome,
         keys,
         project_limits,

@@ -43,6 +43,7 @@ struct SettingsPage {
     tokens: Vec<TokenView>,
     /// A token just created: its text, shown on this one page and never again.
     new_token: Option<String>,
+    destinations: super::alerts::DestinationsSection,
 }
 
 /// An API token as the page lists it.
@@ -112,6 +113,7 @@ async fn page_with(
         })
         .collect();
     render(&SettingsPage {
+        destinations: super::alerts::DestinationsSection::load(&state).await?,
         chrome,
         horizons,
         runs,
