@@ -115,7 +115,8 @@ fn add_notes(value: &mut Value, notes: &[Note], scrubbed: &Report) {
         Some(Value::Array(earlier)) => earlier,
         _ => Vec::new(),
     };
-    splat["processing_notes"] = Value::Array(earlier.into_iter().chain(time).chain(scrub).collect());
+    splat["processing_notes"] =
+        Value::Array(earlier.into_iter().chain(time).chain(scrub).collect());
 }
 
 #[cfg(test)]

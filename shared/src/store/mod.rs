@@ -8,9 +8,9 @@ use std::time::Duration;
 use crate::protocol::{ProjectId, PublicKey};
 
 mod alert_budget;
+mod alert_rules;
 mod api_tokens;
 mod artifacts;
-mod alert_rules;
 mod batch;
 mod bursts;
 pub(crate) mod cached;
@@ -40,9 +40,9 @@ mod settings;
 mod trace_reads;
 
 pub use alert_budget::{Digest, Verdict};
+pub use alert_rules::AlertRule;
 pub use api_tokens::{ApiScope, ApiToken};
 pub use artifacts::{ArtifactFile, ArtifactKind, FoundArtifact, NewBundle};
-pub use alert_rules::AlertRule;
 pub use batch::BatchTx;
 pub use bursts::Burst;
 pub use feedback::{FeedbackKind, FeedbackRow, StoredFeedback, FEEDBACK_PAGE};

@@ -26,8 +26,8 @@ use crate::protocol::{Dsn, ProjectId};
 use crate::queue::{Queue, QueueGauge};
 use crate::store::{Project, Store};
 
-pub mod api;
 mod alerts;
+pub mod api;
 mod assets;
 pub mod auth;
 mod chart;

@@ -113,7 +113,7 @@ async fn page_with(
         })
         .collect();
     render(&SettingsPage {
-        destinations: super::alerts::DestinationsSection::load(&state).await?,
+        destinations: super::alerts::DestinationsSection::load(state).await?,
         chrome,
         horizons,
         runs,
