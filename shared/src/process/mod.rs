@@ -26,6 +26,7 @@ use crate::store::{
 };
 
 pub mod batch;
+pub mod logs;
 pub mod monitors;
 pub mod runner;
 pub mod supervisor;
@@ -309,7 +310,8 @@ impl Processor {
             envelope.headers.sent_at.as_deref(),
             &self.horizons,
         );
-        add_envelope(batch, &message, &envelope, &clock).map_err(MessageFailure::Malformed)?;
+        add_envelope(batch, &message, &delivery.message_id, &envelope, &clock)
+            .map_err(MessageFailure::Malformed)?;
         Ok(claim)
     }
 }
@@ -319,6 +321,7 @@ impl Processor {
 fn add_envelope(
     batch: &mut WriteBatch,
     message: &QueueMessage,
+    message_id: &str,
     envelope: &Envelope,
     clock: &Clock,
 ) -> Result<(), String> {
@@ -348,18 +351,23 @@ fn add_envelope(
                 add_feedback(batch, project, &event_id, &fallback_id, received, item)?;
                 batch.count_item(project, ty.as_str(), received, 1);
             }
+            ItemType::Log => {
+                let origin = logs::Origin {
+                    message_id,
+                    item: index,
+                };
+                logs::add_log_item(batch, project, origin, clock, &item.payload);
+            }
             ItemType::Attachment
             | ItemType::Session
             | ItemType::Sessions
             | ItemType::ClientReport
-            | ItemType::Log
             | ItemType::Profile
             | ItemType::ProfileChunk
             | ItemType::ReplayEvent
             | ItemType::ReplayRecording
             | ItemType::Unknown(_) => {
-                // Counted now, stored by the features that use them later; the count is per item (span and
-                // log containers count their `item_count`).
+                // Counted now, stored by the features that use them later; the count is per item.
                 let n = item.headers.item_count.map_or(1, |n| n as i64);
                 batch.count_item(project, ty.as_str(), received, n);
             }

@@ -16,6 +16,7 @@ mod feedback;
 mod issue_reads;
 mod issues;
 mod keys;
+mod logs;
 mod migrations;
 mod monitors;
 mod perf_reads;
@@ -42,6 +43,7 @@ pub use issue_reads::{
 };
 pub use issues::{IssueChange, Sighting};
 pub use keys::{KeyInfo, Quota, QuotaRow, QuotaScope};
+pub use logs::{LogQuery, LogRow, StoredLog, MAX_LOGS_PER_READ};
 pub use monitors::{CheckInRow, Monitor, MonitorMark, Run};
 pub use perf_reads::{
     EndpointStats, HourStats, PerfOverview, PerfWindow, TransactionDetail, TransactionQuery,

@@ -22,6 +22,8 @@ pub struct OltpReport {
     pub transactions_deleted: u64,
     pub spans_deleted: u64,
     pub rollups_deleted: u64,
+    #[serde(default)]
+    pub logs_deleted: u64,
     /// Ledger entries, sent-alert records, hourly counters.
     pub bookkeeping_deleted: u64,
 }
@@ -148,6 +150,21 @@ impl Store {
                 .in_batches(
                     "DELETE FROM transactions WHERE id IN (
                          SELECT id FROM transactions WHERE project_id = ?1 AND end_time < ?2 LIMIT 500)",
+                    &[project.into(), cutoff_us.into()],
+                )
+                .await?;
+        }
+        Ok(total)
+    }
+
+    /// Deletes log records older than `cutoff_us`, project by project along `logs_project_time`.
+    pub async fn delete_logs_before(&self, cutoff_us: i64) -> Result<u64> {
+        let mut total = 0;
+        for project in self.project_id_list().await? {
+            total += self
+                .in_batches(
+                    "DELETE FROM logs WHERE id IN (
+                         SELECT id FROM logs WHERE project_id = ?1 AND timestamp < ?2 LIMIT 5000)",
                     &[project.into(), cutoff_us.into()],
                 )
                 .await?;

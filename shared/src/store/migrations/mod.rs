@@ -61,6 +61,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("0017_key_changes_and_queue_batches"),
     migration!("0018_ledger_in_time_order"),
     migration!("0019_event_keys_by_hour"),
+    migration!("0020_logs"),
 ];
 
 const _: () = assert!(
@@ -123,8 +124,8 @@ mod tests {
     use crate::store::{Journal, Store};
 
     /// The order the table had before it was numbered: 8 ran before 7, and 10 after 14.
-    const OLD_ORDER: [i64; 18] = [
-        1, 2, 3, 4, 5, 6, 8, 7, 9, 12, 13, 14, 10, 15, 16, 17, 18, 19,
+    const OLD_ORDER: [i64; 19] = [
+        1, 2, 3, 4, 5, 6, 8, 7, 9, 12, 13, 14, 10, 15, 16, 17, 18, 19, 20,
     ];
 
     #[test]

@@ -1,0 +1,137 @@
+"""Structured logs from the real SDKs (sentry-sdk with `enable_logs=True`, @sentry/node with `enableLogs`)
+stored by `splat serve`: typed attributes, trace links to the error and the transaction beside them, every
+record in the lake for stock DuckDB, and a malformed record refused alone."""
+
+import http.client
+import json
+import subprocess
+import sys
+import time
+from urllib.parse import urlsplit
+
+import pytest
+
+from harness import ROOT, start_splat
+
+SDK_DIR = ROOT / "tests" / "sdk"
+
+
+def run(cmd):
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, f"{cmd}\n{done.stdout}\n{done.stderr}"
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def sent(tmp_path_factory):
+    with start_splat(tmp_path_factory.mktemp("splat-logs")) as splat:
+        python = run([sys.executable, str(SDK_DIR / "python_logs_client.py"), splat.dsn])
+        node = run(["node", str(SDK_DIR / "node" / "logs_client.js"), splat.dsn])
+        splat.wait_for("SELECT 1 FROM logs", count=6)
+        splat.wait_for("SELECT 1 FROM events", count=2)
+        yield splat, python, node
+
+
+def attributes(row):
+    return json.loads(row["attributes"])
+
+
+def test_python_sdk_logs_keep_typed_attributes_and_their_trace(sent):
+    splat, python, _ = sent
+    rows = splat.query("SELECT * FROM logs WHERE trace_id = ? ORDER BY timestamp, id", python["trace_id"])
+    assert [r["level"] for r in rows] == ["info", "warn", "error"]
+    info = rows[0]
+    assert info["body"] == "User 42 checked out 3 items"
+    assert (info["environment"], info["release"]) == ("sdk-test", "splat-sdk-tests@1.0.0")
+    assert info["severity_number"] == 9
+    assert info["span_id"] is not None and len(info["span_id"]) == 16
+    attrs = attributes(info)
+    assert attrs["cart.total"] == {"type": "double", "value": 19.5}
+    assert attrs["cart.express"] == {"type": "boolean", "value": True}
+    assert attrs["shop"] == {"type": "string", "value": "north"}
+    assert attrs["sentry.message.parameter.user_id"] == {"type": "integer", "value": 42}
+    assert attrs["sentry.message.template"]["value"] == "User {user_id} checked out {items} items"
+    # The error and the transaction logged beside are in the same trace.
+    [error] = splat.query("SELECT trace_id FROM events WHERE event_id = ?", python["error"])
+    assert error["trace_id"] == python["trace_id"]
+    [tx] = splat.query("SELECT trace_id FROM transactions WHERE event_id = ?", python["transaction"])
+    assert tx["trace_id"] == python["trace_id"]
+    # The line after the transaction is stored too, at debug level.
+    assert splat.query("SELECT level FROM logs WHERE body = 'after the transaction'") == [{"level": "debug"}]
+
+
+def test_node_sdk_logs_link_to_the_error_of_their_trace(sent):
+    splat, _, node = sent
+    rows = splat.query("SELECT * FROM logs WHERE trace_id = ? ORDER BY timestamp, id", node["trace_id"])
+    assert [(r["level"], r["body"]) for r in rows] == [
+        ("warn", "Queue billing is slow"),
+        ("error", "node payment failed"),
+    ]
+    attrs = attributes(rows[0])
+    assert attrs["queue.depth"] == {"type": "integer", "value": 12}
+    assert attrs["retry"] == {"type": "boolean", "value": False}
+    assert attrs["sentry.sdk.name"]["value"] == "sentry.javascript.node"
+    assert attributes(rows[1])["payment.amount"] == {"type": "double", "value": 12.5}
+    [error] = splat.query("SELECT trace_id FROM events WHERE event_id = ?", node["error"].replace("-", ""))
+    assert error["trace_id"] == node["trace_id"]
+
+
+def test_stock_duckdb_reads_every_record_with_typed_attributes(sent):
+    splat, python, node = sent
+    [count] = splat.lake("SELECT count(*) AS n FROM lake.logs")
+    assert count["n"] == splat.scalar("SELECT count(*) FROM logs")
+    rows = splat.lake(
+        "SELECT level, body, sdk_name, attributes->'$.\"cart.total\"'->>'type' AS ty, "
+        "CAST(attributes->'$.\"cart.total\"'->'value' AS DOUBLE) AS total "
+        "FROM lake.logs WHERE trace_id = ? AND level = 'info'",
+        python["trace_id"],
+    )
+    assert rows == [{"level": "info", "body": "User 42 checked out 3 items", "sdk_name": "sentry.python",
+                     "ty": "double", "total": 19.5}]
+    ids = {r["log_id"] for r in splat.lake("SELECT log_id FROM lake.logs")}
+    assert ids == {r["log_id"] for r in splat.query("SELECT log_id FROM logs")}
+    [node_rows] = splat.lake("SELECT count(*) AS n FROM lake.logs WHERE trace_id = ?", node["trace_id"])
+    assert node_rows["n"] == 2
+
+
+def post_envelope(splat, body):
+    parts = urlsplit(splat.base_url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    project = urlsplit(splat.dsn).path.strip("/")
+    try:
+        conn.request("POST", f"/api/{project}/envelope/?sentry_key={splat.key}&sentry_version=7", body=body)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def test_a_malformed_record_is_refused_alone(splat):
+    now = time.time()
+    records = [
+        {"timestamp": now, "level": "info", "body": "kept one", "trace_id": "a" * 32},
+        {"level": "info", "body": "no timestamp"},
+        {"timestamp": now, "level": "info", "body": "bad trace", "trace_id": "xyz"},
+        "not an object",
+        {"timestamp": now + 1, "level": "fatal", "body": "kept two",
+         "attributes": {"n": {"type": "integer", "value": "7"}, "bad": {"type": "integer", "value": "x"}}},
+    ]
+    payload = json.dumps({"items": records})
+    item = json.dumps({"type": "log", "item_count": len(records), "length": len(payload.encode()),
+                       "content_type": "application/vnd.sentry.items.log+json"})
+    status, body = post_envelope(splat, f"{{}}\n{item}\n{payload}\n".encode())
+    assert status == 200, body
+    rows = splat.wait_for("SELECT body, attributes FROM logs ORDER BY timestamp", count=2)
+    assert [r["body"] for r in rows] == ["kept one", "kept two"]
+    assert attributes(rows[1]) == {"n": {"type": "integer", "value": 7}}
+    splat.wait_for("SELECT 1 FROM item_counts WHERE item_type = 'log_refused' AND count = 3")
+    # A record from long ago lands on the received time, the time it was sent kept beside.
+    old = json.dumps({"items": [{"timestamp": 1_000_000_000.0, "level": "info", "body": "from 2001"}]})
+    status, _ = post_envelope(splat, f'{{}}\n{{"type":"log","length":{len(old)}}}\n{old}\n'.encode())
+    assert status == 200
+    [row] = splat.wait_for("SELECT timestamp, attributes FROM logs WHERE body = 'from 2001'")
+    assert row["timestamp"] > (now - 60) * 1e6
+    assert attributes(row)["splat.sdk_timestamp"]["value"].startswith("2001-09-09T01:46:40")
+    # A log item that is not even an object is a 400 for its envelope, as for every JSON item.
+    status, _ = post_envelope(splat, b'{}\n{"type":"log","length":2}\n[]\n')
+    assert status == 400
