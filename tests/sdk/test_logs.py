@@ -14,6 +14,7 @@ import pytest
 from harness import ROOT, start_splat
 
 SDK_DIR = ROOT / "tests" / "sdk"
+MCP_TOKEN = "logs-test-token-5b1e"
 
 
 def run(cmd):
@@ -24,7 +25,7 @@ def run(cmd):
 
 @pytest.fixture(scope="module")
 def sent(tmp_path_factory):
-    with start_splat(tmp_path_factory.mktemp("splat-logs")) as splat:
+    with start_splat(tmp_path_factory.mktemp("splat-logs"), {"MCP_AUTH_TOKEN": MCP_TOKEN}) as splat:
         python = run([sys.executable, str(SDK_DIR / "python_logs_client.py"), splat.dsn])
         node = run(["node", str(SDK_DIR / "node" / "logs_client.js"), splat.dsn])
         splat.wait_for("SELECT 1 FROM logs", count=6)
@@ -135,3 +136,65 @@ def test_a_malformed_record_is_refused_alone(splat):
     # A log item that is not even an object is a 400 for its envelope, as for every JSON item.
     status, _ = post_envelope(splat, b'{}\n{"type":"log","length":2}\n[]\n')
     assert status == 400
+
+
+def mcp_session(splat, body):
+    """Runs `body(session)` in a session of the official MCP client; returns its tools and what body returns."""
+    import asyncio
+
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    async def go():
+        headers = {"Authorization": f"Bearer {MCP_TOKEN}"}
+        async with create_mcp_http_client(headers=headers) as http:
+            async with streamable_http_client(f"{splat.base_url}/mcp", http_client=http) as (read, write):
+                async with ClientSession(read, write) as session:
+                    await session.initialize()
+                    tools = {t.name: t for t in (await session.list_tools()).tools}
+                    return tools, await body(session)
+
+    return asyncio.run(go())
+
+
+def test_mcp_tools_find_logs_by_text_level_trace_and_id(sent):
+    import jsonschema
+
+    splat, python, node = sent
+
+    async def body(session):
+        call = session.call_tool
+        out = {
+            "search": await call("search_logs", {"query": "north", "level": "info"}),
+            "levels": await call("search_logs", {"level": "warn,error", "limit": 2}),
+            "trace": await call("get_trace_logs", {"trace_id": python["trace_id"]}),
+            "node_trace": await call("get_trace_logs", {"trace_id": node["trace_id"], "project": "default"}),
+        }
+        first = out["trace"].structured_content["logs"][0]["log_id"]
+        out["log"] = await call("get_log", {"log_id": first})
+        issues = (await call("list_recent_issues", {})).structured_content["issues"]
+        key_error = next(i for i in issues if i["exception_type"] == "KeyError")
+        out["context"] = await call("get_investigation_context", {"issue_id": key_error["id"]})
+        return out
+
+    tools, out = mcp_session(splat, body)
+    for name, result in out.items():
+        assert not result.is_error, (name, result.content)
+        tool = {"search": "search_logs", "levels": "search_logs", "trace": "get_trace_logs",
+                "node_trace": "get_trace_logs", "log": "get_log", "context": "get_investigation_context"}[name]
+        jsonschema.validate(result.structured_content, tools[tool].output_schema)
+        assert "untrusted" in result.content[0].text
+
+    [hit] = out["search"].structured_content["logs"]
+    assert hit["body"] == "User 42 checked out 3 items" and hit["attributes"]["shop"]["value"] == "north"
+    levels = out["levels"].structured_content
+    assert [l["level"] in ("warn", "error") for l in levels["logs"]] == [True, True] and levels["more"] is True
+    trace = out["trace"].structured_content
+    assert [l["level"] for l in trace["logs"]] == ["info", "warn", "error"]
+    assert [l["body"] for l in out["node_trace"].structured_content["logs"]] == ["Queue billing is slow", "node payment failed"]
+    log = out["log"].structured_content["log"]
+    assert log["attributes"]["cart.total"] == {"type": "double", "value": 19.5}
+    context = out["context"].structured_content
+    assert [l["body"] for l in context["trace_logs"]] == [l["body"] for l in trace["logs"]]
+    assert "Logs of the same trace" in out["context"].content[0].text
