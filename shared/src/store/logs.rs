@@ -248,6 +248,22 @@ impl Store {
         Ok(found.into_iter().next().map(|(log, _)| log))
     }
 
+    /// What the logs page's live updates compare: the project's records counted so far.
+    pub async fn logs_stamp(&self, project: i64) -> Result<String> {
+        let mut rows = self
+            .conn()
+            .query(
+                "SELECT total(count) FROM item_counts WHERE project_id = ?1 AND item_type = 'log'",
+                [project],
+            )
+            .await?;
+        let n: f64 = match rows.next().await? {
+            Some(row) => row.get(0)?,
+            None => 0.0,
+        };
+        Ok(format!("logs:{n}"))
+    }
+
     /// Records of the rows `sql` selects ([`COLUMNS`]), each with its row id.
     async fn logs_of(
         &self,

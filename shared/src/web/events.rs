@@ -341,6 +341,9 @@ struct EventPage {
     older: Option<String>,
     newer: Option<String>,
     feedback: FeedbackSection,
+    /// The log lines of the event's trace around it, and that trace id (empty when it has none).
+    trace_logs: Vec<super::logs::LogLine>,
+    trace_id: String,
 }
 
 /// Event ids in URLs are 32 hex digits; a dashed UUID is accepted and normalised.
@@ -381,6 +384,13 @@ pub async fn detail(
         None => (None, (None, None)),
     };
     let feedback = state.store.event_feedback(project.id, &event_id).await?;
+    let trace_id = event.payload["contexts"]["trace"]["trace_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let trace_logs =
+        super::logs::trace_lines(&state, project.id.value(), Some(&trace_id), event.timestamp)
+            .await?;
     let chrome = chrome
         .for_project(
             &state,
@@ -403,6 +413,8 @@ pub async fn detail(
         issue,
         older,
         newer,
+        trace_logs,
+        trace_id,
     })
 }
 
