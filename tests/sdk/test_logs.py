@@ -198,3 +198,78 @@ def test_mcp_tools_find_logs_by_text_level_trace_and_id(sent):
     context = out["context"].structured_content
     assert [l["body"] for l in context["trace_logs"]] == [l["body"] for l in trace["logs"]]
     assert "Logs of the same trace" in out["context"].content[0].text
+
+
+def post_otlp(splat, body, content_type, key=None):
+    parts = urlsplit(splat.base_url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    project = urlsplit(splat.dsn).path.strip("/")
+    headers = {"content-type": content_type}
+    if key is not False:
+        headers["x-sentry-auth"] = f"sentry sentry_key={key or splat.key}"
+    try:
+        conn.request("POST", f"/api/{project}/integration/otlp/v1/logs", body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def test_opentelemetry_sdk_logs_over_otlp_http_are_stored_with_their_trace(splat):
+    sent = run([sys.executable, str(SDK_DIR / "otel_logs_client.py"), splat.dsn])
+    assert sent["results"] == ["SUCCESS", "SUCCESS"]
+    rows = splat.wait_for("SELECT * FROM logs ORDER BY timestamp, id", count=2)
+    warn, info = rows
+    assert (warn["level"], warn["body"], warn["trace_id"]) == ("warn", "payment for order 17 declined", sent["trace_id"])
+    assert warn["severity_number"] == 13 and len(warn["span_id"]) == 16
+    assert (warn["environment"], warn["release"]) == ("otel-test", "3.2.1")
+    attrs = attributes(warn)
+    assert attrs["order.id"] == {"type": "integer", "value": 17}
+    assert attrs["card.expired"] == {"type": "boolean", "value": True}
+    assert attrs["service.name"] == {"type": "string", "value": "otel-shop"}
+    assert attrs["instrumentation.name"]["value"] == "otel.shop"
+    assert (info["level"], info["body"]) == ("info", "otel line outside any span")
+    [lake] = splat.lake("SELECT count(*) AS n FROM lake.logs WHERE trace_id = ?", sent["trace_id"])
+    assert lake["n"] == 1
+
+
+def test_otlp_json_bodies_map_to_the_same_records_and_bad_records_are_refused_alone(splat):
+    now_ns = str(int(time.time() * 1e9))
+    request = {"resourceLogs": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "j"}}]},
+                                 "scopeLogs": [{"logRecords": [
+        {"timeUnixNano": now_ns, "severityNumber": 17, "severityText": "ERROR", "body": {"stringValue": "json line"},
+         "traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": "b7ad6b7169203331",
+         "attributes": [{"key": "retries", "value": {"intValue": "2"}}]},
+        {"timeUnixNano": now_ns, "body": {"stringValue": "bad trace"}, "traceId": "0af7"},
+    ]}]}]}
+    status, body = post_otlp(splat, json.dumps(request).encode(), "application/json")
+    assert status == 200, body
+    answer = json.loads(body)
+    assert answer["partialSuccess"]["rejectedLogRecords"] == "1"
+    assert "record 1" in answer["partialSuccess"]["errorMessage"]
+    [row] = splat.wait_for("SELECT * FROM logs")
+    assert (row["level"], row["body"], row["trace_id"]) == ("error", "json line", "0af7651916cd43dd8448eb211c80319c")
+    assert attributes(row)["retries"] == {"type": "integer", "value": 2}
+
+
+def test_otlp_refuses_a_missing_or_wrong_key_before_reading_and_garbage_with_a_reason(splat):
+    assert post_otlp(splat, b"{}", "application/json", key=False)[0] == 401
+    assert post_otlp(splat, b"{}", "application/json", key="0" * 32)[0] == 403
+    # The key is refused before the body is read: a client waiting for `100 Continue` is answered at once,
+    # its announced body never sent.
+    parts = urlsplit(splat.base_url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
+    try:
+        conn.putrequest("POST", f"/api/{urlsplit(splat.dsn).path.strip('/')}/integration/otlp/v1/logs")
+        conn.putheader("content-type", "application/x-protobuf")
+        conn.putheader("content-length", str(10 << 20))
+        conn.putheader("x-sentry-auth", "sentry sentry_key=" + "0" * 32)
+        conn.putheader("expect", "100-continue")
+        conn.endheaders()
+        assert conn.getresponse().status == 403
+    finally:
+        conn.close()
+    status, body = post_otlp(splat, b"\xff\xff\xff\xff", "application/x-protobuf")
+    assert status == 400 and b"protobuf" in body.lower(), body
+    status, body = post_otlp(splat, b"[1,2]", "application/json")
+    assert status == 400, body

@@ -163,6 +163,27 @@ impl LogRecord {
         self.attributes.get(key)?.get("value")?.as_str()
     }
 
+    /// The record as a `log` item carries it (what OpenTelemetry logs are queued as).
+    pub fn to_value(&self) -> Value {
+        let mut v = Map::with_capacity(7);
+        v.insert(
+            "timestamp".into(),
+            Value::from(self.timestamp_us as f64 / 1e6),
+        );
+        v.insert("level".into(), Value::String(self.level.clone()));
+        v.insert("body".into(), Value::String(self.body.clone()));
+        for (key, id) in [("trace_id", &self.trace_id), ("span_id", &self.span_id)] {
+            if let Some(id) = id {
+                v.insert(key.into(), Value::String(id.clone()));
+            }
+        }
+        if let Some(n) = self.severity_number {
+            v.insert("severity_number".into(), Value::from(n));
+        }
+        v.insert("attributes".into(), Value::Object(self.attributes.clone()));
+        Value::Object(v)
+    }
+
     /// The attributes as stored: a JSON object of typed values.
     pub fn attributes_json(&self) -> String {
         // A map of JSON values always serializes.
