@@ -273,3 +273,52 @@ def test_otlp_refuses_a_missing_or_wrong_key_before_reading_and_garbage_with_a_r
     assert status == 400 and b"protobuf" in body.lower(), body
     status, body = post_otlp(splat, b"[1,2]", "application/json")
     assert status == 400, body
+
+
+def test_log_quotas_drop_log_items_and_say_so_in_x_sentry_rate_limits(tmp_path):
+    """`log_item` and `log_byte` quotas (`splat key limit`, `splat project limit`) drop log items at ingest and
+    name their category in X-Sentry-Rate-Limits, as Relay does, so SDKs stop sending logs for the minute."""
+    from harness import SPLAT_BIN
+
+    def cli(*args):
+        done = subprocess.run([SPLAT_BIN, *args, "--data-dir", str(splat.db_path.parent)],
+                              capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+
+    with start_splat(tmp_path, {"SPLAT_KEY_CACHE_SECS": "1"}) as splat:
+        cli("key", "limit", splat.key, "log_item", "2")
+        time.sleep(1.2)
+        records = [{"timestamp": time.time(), "level": "info", "body": f"line {i}"} for i in range(2)]
+        payload = json.dumps({"items": records})
+        item = json.dumps({"type": "log", "item_count": 2, "length": len(payload)})
+        envelope = f'{{}}\n{item}\n{payload}\n{{"type":"event"}}\n{{"message":"kept"}}\n'.encode()
+        parts = urlsplit(splat.base_url)
+        project = urlsplit(splat.dsn).path.strip("/")
+
+        def post():
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+            try:
+                conn.request("POST", f"/api/{project}/envelope/?sentry_key={splat.key}&sentry_version=7", body=envelope)
+                response = conn.getresponse()
+                response.read()
+                return response.status, response.getheader("x-sentry-rate-limits")
+            finally:
+                conn.close()
+
+        assert post() == (200, None), "the first two records of the minute are within the quota"
+        status, limits = post()
+        assert status == 200 and limits.split(":")[1:3] == ["log_item", "key"], limits
+        splat.wait_for("SELECT 1 FROM events", count=2)
+        assert splat.scalar("SELECT count(*) FROM logs") == 2, "the second item was dropped, its event kept"
+
+        cli("project", "limit", "default", "log_byte", "10")
+        time.sleep(1.2)
+        otlp = {"resourceLogs": [{"scopeLogs": [{"logRecords": [{"body": {"stringValue": "over"}}]}]}]}
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        conn.request("POST", f"/api/{project}/integration/otlp/v1/logs", body=json.dumps(otlp),
+                     headers={"content-type": "application/json", "x-sentry-auth": f"sentry sentry_key={splat.key}"})
+        response = conn.getresponse()
+        response.read()
+        conn.close()
+        assert response.status == 429
+        assert "log_byte:project" in response.getheader("x-sentry-rate-limits")

@@ -116,7 +116,10 @@ async fn receive(
         &creds.public_key,
         project,
         &key.quotas,
-        &[(DataCategory::LogItem, records.len() as u64)],
+        &[
+            (DataCategory::LogItem, records.len() as u64),
+            (DataCategory::LogByte, payload.len() as u64),
+        ],
         now.timestamp(),
     );
     if !limits.is_empty() {
