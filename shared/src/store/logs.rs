@@ -56,9 +56,51 @@ pub struct LogQuery {
 /// Most records one read returns.
 pub const MAX_LOGS_PER_READ: u32 = 1_000;
 
-const COLUMNS: &str =
-    "l.log_id, l.timestamp, l.level, l.severity_number, l.body, l.trace_id, l.span_id,
-    l.environment, l.release, l.attributes, l.id";
+/// The columns [`Store::logs_of`] reads, in its order.
+macro_rules! columns {
+    () => {
+        "SELECT l.log_id, l.timestamp, l.level, l.severity_number, l.body, l.trace_id, l.span_id,
+            l.environment, l.release, l.attributes, l.id "
+    };
+}
+
+/// The hours the logs of project `?1` span, newest first, as the table `hours(h)` (see
+/// `event_keys::project_hours`): joined on the hour, each is one seek of the hour indexes.
+macro_rules! log_hours {
+    () => {
+        "WITH RECURSIVE hours(h) AS (
+            SELECT (SELECT max(timestamp) FROM logs WHERE project_id = ?1) / 3600000000
+            UNION ALL
+            SELECT h - 1 FROM hours
+            WHERE h > (SELECT min(timestamp) FROM logs WHERE project_id = ?1) / 3600000000
+        ) "
+    };
+}
+
+/// Trace `?2`'s records in project `?1` between `?5` and `?6` (hours `?3` to `?4`), at most `?7`: one seek
+/// per hour (a range of hours would walk every record of those hours in the index).
+const TRACE_LOGS_WITHIN: &str = concat!(
+    "WITH RECURSIVE hours(h) AS (SELECT ?3 UNION ALL SELECT h + 1 FROM hours WHERE h < ?4) ",
+    columns!(),
+    "FROM hours CROSS JOIN logs l ON l.project_id = ?1 AND l.timestamp / 3600000000 = hours.h
+     AND l.trace_id = ?2 WHERE +l.timestamp BETWEEN ?5 AND ?6 ORDER BY l.timestamp, l.id LIMIT ?7"
+);
+
+/// Trace `?2`'s records in project `?1`, at most `?3`.
+const TRACE_LOGS: &str = concat!(
+    log_hours!(),
+    columns!(),
+    "FROM hours CROSS JOIN logs l ON l.project_id = ?1 AND l.timestamp / 3600000000 = hours.h
+     AND l.trace_id = ?2 ORDER BY l.timestamp, l.id LIMIT ?3"
+);
+
+/// Record `?2` of project `?1`.
+const LOG_BY_ID: &str = concat!(
+    log_hours!(),
+    columns!(),
+    "FROM hours CROSS JOIN logs l ON l.project_id = ?1 AND l.timestamp / 3600000000 = hours.h
+     AND l.log_id = ?2 LIMIT 1"
+);
 
 /// Which of a batch's records are stored: `?1` is a JSON array of `[project, hour, log id]`.
 const STORED_LOGS: &str = "SELECT l.log_id FROM json_each(?1) j JOIN logs l
@@ -129,14 +171,6 @@ pub(super) async fn insert(cached: &mut Cached, rows: &[LogRow]) -> Result<Vec<u
     Ok(written)
 }
 
-/// The hours the logs of project `?1` span, newest first (see `event_keys::project_hours`).
-const LOG_HOURS: &str = "WITH RECURSIVE hours(h) AS (
-        SELECT (SELECT max(timestamp) FROM logs WHERE project_id = ?1) / 3600000000
-        UNION ALL
-        SELECT h - 1 FROM hours
-        WHERE h > (SELECT min(timestamp) FROM logs WHERE project_id = ?1) / 3600000000
-    ) ";
-
 impl Store {
     /// Records of a project matching `query`, newest first.
     pub async fn search_logs(
@@ -144,7 +178,7 @@ impl Store {
         project: i64,
         query: &LogQuery,
     ) -> Result<Vec<(StoredLog, i64)>> {
-        let mut sql = format!("SELECT {COLUMNS} FROM logs l WHERE l.project_id = ?1");
+        let mut sql = concat!(columns!(), "FROM logs l WHERE l.project_id = ?1").to_owned();
         let mut params: Vec<libsql::Value> = vec![project.into()];
         let mut param = |sql: &mut String, clause: &str, value: libsql::Value| {
             params.push(value);
@@ -201,14 +235,9 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<StoredLog>> {
         let limit = i64::from(limit.clamp(1, MAX_LOGS_PER_READ));
-        let (sql, params): (String, Vec<libsql::Value>) = match around {
+        let (sql, params): (&str, Vec<libsql::Value>) = match around {
             Some((from, to)) => (
-                format!(
-                    "SELECT {COLUMNS} FROM logs l WHERE l.project_id = ?1
-                     AND l.timestamp / 3600000000 BETWEEN ?3 AND ?4 AND l.trace_id = ?2
-                     AND l.timestamp BETWEEN ?5 AND ?6
-                     ORDER BY l.timestamp, l.id LIMIT ?7"
-                ),
+                TRACE_LOGS_WITHIN,
                 vec![
                     project.into(),
                     trace_id.into(),
@@ -220,16 +249,12 @@ impl Store {
                 ],
             ),
             None => (
-                format!(
-                    "{LOG_HOURS} SELECT {COLUMNS} FROM hours CROSS JOIN logs l
-                     ON l.project_id = ?1 AND l.timestamp / 3600000000 = hours.h AND l.trace_id = ?2
-                     ORDER BY l.timestamp, l.id LIMIT ?3"
-                ),
+                TRACE_LOGS,
                 vec![project.into(), trace_id.into(), limit.into()],
             ),
         };
         Ok(self
-            .logs_of(&sql, params)
+            .logs_of(sql, params)
             .await?
             .into_iter()
             .map(|(log, _)| log)
@@ -238,12 +263,8 @@ impl Store {
 
     /// One record by its id.
     pub async fn log_by_id(&self, project: i64, log_id: &str) -> Result<Option<StoredLog>> {
-        let sql = format!(
-            "{LOG_HOURS} SELECT {COLUMNS} FROM hours CROSS JOIN logs l
-             ON l.project_id = ?1 AND l.timestamp / 3600000000 = hours.h AND l.log_id = ?2 LIMIT 1"
-        );
         let found = self
-            .logs_of(&sql, vec![project.into(), log_id.into()])
+            .logs_of(LOG_BY_ID, vec![project.into(), log_id.into()])
             .await?;
         Ok(found.into_iter().next().map(|(log, _)| log))
     }
@@ -264,7 +285,7 @@ impl Store {
         Ok(format!("logs:{n}"))
     }
 
-    /// Records of the rows `sql` selects ([`COLUMNS`]), each with its row id.
+    /// Records of the rows `sql` selects (`columns!`), each with its row id.
     async fn logs_of(
         &self,
         sql: &str,
@@ -303,4 +324,46 @@ fn like_escaped(text: &str) -> String {
         out.push(c);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every statement by id or trace seeks the hour indexes (a plan that lost them would still answer,
+    /// only by walking every record of the project).
+    #[tokio::test]
+    async fn lookups_by_id_and_trace_seek_the_hour_indexes() {
+        let store = Store::open_in_memory().await.unwrap();
+        for (sql, index) in [
+            (STORED_LOGS, "logs_id"),
+            (LOG_BY_ID, "logs_id"),
+            (TRACE_LOGS, "logs_trace"),
+            (TRACE_LOGS_WITHIN, "logs_trace"),
+        ] {
+            let mut rows = store
+                .conn()
+                .query(&format!("EXPLAIN QUERY PLAN {sql}"), ())
+                .await
+                .unwrap();
+            let mut plan = Vec::new();
+            while let Some(row) = rows.next().await.unwrap() {
+                plan.push(row.get::<String>(3).unwrap());
+            }
+            let seek = format!("SEARCH l USING INDEX {index} (project_id=? AND <expr>");
+            assert!(
+                plan.iter().any(|l| l.starts_with(&seek)),
+                "{sql}\n{plan:#?}"
+            );
+            assert!(
+                !plan.iter().any(|l| l.starts_with("SCAN l")),
+                "{sql}\n{plan:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn like_wildcards_are_searched_for_literally() {
+        assert_eq!(like_escaped("50%_off\\"), "50\\%\\_off\\\\");
+    }
 }
