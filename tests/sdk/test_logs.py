@@ -4,6 +4,7 @@ record in the lake for stock DuckDB, and a malformed record refused alone."""
 
 import http.client
 import json
+import os
 import subprocess
 import sys
 import time
@@ -281,8 +282,8 @@ def test_log_quotas_drop_log_items_and_say_so_in_x_sentry_rate_limits(tmp_path):
     from harness import SPLAT_BIN
 
     def cli(*args):
-        done = subprocess.run([SPLAT_BIN, *args, "--data-dir", str(splat.db_path.parent)],
-                              capture_output=True, text=True, timeout=30)
+        done = subprocess.run([SPLAT_BIN, *args, "--data-dir", str(splat.db_path.parent)], capture_output=True,
+                              text=True, timeout=30, env={**os.environ, **(splat.remote_env or {})})
         assert done.returncode == 0, done.stderr
 
     with start_splat(tmp_path, {"SPLAT_KEY_CACHE_SECS": "1"}) as splat:
