@@ -178,50 +178,7 @@ impl Store {
         project: i64,
         query: &LogQuery,
     ) -> Result<Vec<(StoredLog, i64)>> {
-        let mut sql = concat!(columns!(), "FROM logs l WHERE l.project_id = ?1").to_owned();
-        let mut params: Vec<libsql::Value> = vec![project.into()];
-        let mut param = |sql: &mut String, clause: &str, value: libsql::Value| {
-            params.push(value);
-            sql.push_str(&clause.replace('?', &format!("?{}", params.len())));
-        };
-        if let Some(since) = query.since_us {
-            param(&mut sql, " AND l.timestamp >= ?", since.into());
-        }
-        if let Some(until) = query.until_us {
-            param(&mut sql, " AND l.timestamp < ?", until.into());
-        }
-        if let Some((ts, id)) = query.before {
-            param(
-                &mut sql,
-                " AND (l.timestamp < ? OR (l.timestamp = ?",
-                ts.into(),
-            );
-            param(&mut sql, " AND l.id < ?))", id.into());
-        }
-        if let Some(trace) = &query.trace_id {
-            param(&mut sql, " AND l.trace_id = ?", trace.clone().into());
-        }
-        if !query.levels.is_empty() {
-            let levels = serde_json::to_string(&query.levels).unwrap_or_else(|_| "[]".into());
-            param(
-                &mut sql,
-                " AND l.level IN (SELECT value FROM json_each(?))",
-                levels.into(),
-            );
-        }
-        if let Some(text) = query.text.as_deref().filter(|t| !t.is_empty()) {
-            let pattern = format!("%{}%", like_escaped(text));
-            // Every `?` of a clause is its one parameter: both sides match the same pattern.
-            param(
-                &mut sql,
-                " AND (l.body LIKE ? ESCAPE '\\' OR l.attributes LIKE ? ESCAPE '\\')",
-                pattern.into(),
-            );
-        }
-        let limit = query.limit.clamp(1, MAX_LOGS_PER_READ);
-        sql.push_str(&format!(
-            " ORDER BY l.timestamp DESC, l.id DESC LIMIT {limit}"
-        ));
+        let (sql, params) = search_sql(project, query);
         self.logs_of(&sql, params).await
     }
 
@@ -314,6 +271,70 @@ impl Store {
     }
 }
 
+/// The statement of [`Store::search_logs`] and its parameters. With a trace, the records are found by one
+/// seek of `logs_trace` per hour the project's logs span (as [`TRACE_LOGS`]); else along
+/// `logs_project_time`, newest first.
+fn search_sql(project: i64, query: &LogQuery) -> (String, Vec<libsql::Value>) {
+    let (mut sql, mut params): (String, Vec<libsql::Value>) = match &query.trace_id {
+        Some(trace) => (
+            concat!(
+                log_hours!(),
+                columns!(),
+                "FROM hours CROSS JOIN logs l ON l.project_id = ?1 AND l.timestamp / 3600000000 = hours.h
+                 AND l.trace_id = ?2 WHERE 1"
+            )
+            .to_owned(),
+            vec![project.into(), trace.clone().into()],
+        ),
+        None => (
+            concat!(columns!(), "FROM logs l WHERE l.project_id = ?1").to_owned(),
+            vec![project.into()],
+        ),
+    };
+    let mut param = |sql: &mut String, clause: &str, value: libsql::Value| {
+        params.push(value);
+        sql.push_str(&clause.replace('?', &format!("?{}", params.len())));
+    };
+    // With a trace, `+` keeps SQLite from walking the time index instead of seeking the trace's.
+    let time = match query.trace_id {
+        Some(_) => "+l.timestamp",
+        None => "l.timestamp",
+    };
+    if let Some(since) = query.since_us {
+        param(&mut sql, &format!(" AND {time} >= ?"), since.into());
+    }
+    if let Some(until) = query.until_us {
+        param(&mut sql, &format!(" AND {time} < ?"), until.into());
+    }
+    if let Some((ts, id)) = query.before {
+        let clause = format!(" AND ({time} < ? OR ({time} = ?");
+        param(&mut sql, &clause, ts.into());
+        param(&mut sql, " AND l.id < ?))", id.into());
+    }
+    if !query.levels.is_empty() {
+        let levels = serde_json::to_string(&query.levels).unwrap_or_else(|_| "[]".into());
+        param(
+            &mut sql,
+            " AND l.level IN (SELECT value FROM json_each(?))",
+            levels.into(),
+        );
+    }
+    if let Some(text) = query.text.as_deref().filter(|t| !t.is_empty()) {
+        let pattern = format!("%{}%", like_escaped(text));
+        // Every `?` of a clause is its one parameter: both sides match the same pattern.
+        param(
+            &mut sql,
+            " AND (l.body LIKE ? ESCAPE '\\' OR l.attributes LIKE ? ESCAPE '\\')",
+            pattern.into(),
+        );
+    }
+    let limit = query.limit.clamp(1, MAX_LOGS_PER_READ);
+    sql.push_str(&format!(
+        " ORDER BY l.timestamp DESC, l.id DESC LIMIT {limit}"
+    ));
+    (sql, params)
+}
+
 /// `text` with LIKE's wildcards and the escape character escaped.
 fn like_escaped(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -335,7 +356,16 @@ mod tests {
     #[tokio::test]
     async fn lookups_by_id_and_trace_seek_the_hour_indexes() {
         let store = Store::open_in_memory().await.unwrap();
+        let trace = LogQuery {
+            trace_id: Some("ab".repeat(16)),
+            since_us: Some(0),
+            text: Some("x".into()),
+            levels: vec!["warn".into()],
+            ..LogQuery::default()
+        };
+        let (by_trace, _) = search_sql(1, &trace);
         for (sql, index) in [
+            (by_trace.as_str(), "logs_trace"),
             (STORED_LOGS, "logs_id"),
             (LOG_BY_ID, "logs_id"),
             (TRACE_LOGS, "logs_trace"),
