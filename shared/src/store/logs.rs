@@ -10,6 +10,7 @@ use std::collections::HashSet;
 use crate::lake::LogFact;
 
 use super::cached::Cached;
+use super::event_keys::project_hours;
 use super::{Result, Store, StoreError};
 
 /// One record to write: its lake row (every column the database keeps too) and when it was received.
@@ -64,19 +65,6 @@ macro_rules! columns {
     };
 }
 
-/// The hours the logs of project `?1` span, newest first, as the table `hours(h)` (see
-/// `event_keys::project_hours`): joined on the hour, each is one seek of the hour indexes.
-macro_rules! log_hours {
-    () => {
-        "WITH RECURSIVE hours(h) AS (
-            SELECT (SELECT max(timestamp) FROM logs WHERE project_id = ?1) / 3600000000
-            UNION ALL
-            SELECT h - 1 FROM hours
-            WHERE h > (SELECT min(timestamp) FROM logs WHERE project_id = ?1) / 3600000000
-        ) "
-    };
-}
-
 /// Trace `?2`'s records in project `?1` between `?5` and `?6` (hours `?3` to `?4`), at most `?7`: one seek
 /// per hour (a range of hours would walk every record of those hours in the index).
 const TRACE_LOGS_WITHIN: &str = concat!(
@@ -88,7 +76,7 @@ const TRACE_LOGS_WITHIN: &str = concat!(
 
 /// Trace `?2`'s records in project `?1`, at most `?3`.
 const TRACE_LOGS: &str = concat!(
-    log_hours!(),
+    project_hours!("logs"),
     columns!(),
     "FROM hours CROSS JOIN logs l ON l.project_id = ?1 AND l.timestamp / 3600000000 = hours.h
      AND l.trace_id = ?2 ORDER BY l.timestamp, l.id LIMIT ?3"
@@ -96,7 +84,7 @@ const TRACE_LOGS: &str = concat!(
 
 /// Record `?2` of project `?1`.
 const LOG_BY_ID: &str = concat!(
-    log_hours!(),
+    project_hours!("logs"),
     columns!(),
     "FROM hours CROSS JOIN logs l ON l.project_id = ?1 AND l.timestamp / 3600000000 = hours.h
      AND l.log_id = ?2 LIMIT 1"
@@ -278,7 +266,7 @@ fn search_sql(project: i64, query: &LogQuery) -> (String, Vec<libsql::Value>) {
     let (mut sql, mut params): (String, Vec<libsql::Value>) = match &query.trace_id {
         Some(trace) => (
             concat!(
-                log_hours!(),
+                project_hours!("logs"),
                 columns!(),
                 "FROM hours CROSS JOIN logs l ON l.project_id = ?1 AND l.timestamp / 3600000000 = hours.h
                  AND l.trace_id = ?2 WHERE 1"
