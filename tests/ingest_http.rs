@@ -337,7 +337,13 @@ async fn envelopes_without_an_event_answer_empty_and_items_are_counted() {
     assert_eq!((reply.status, reply.body), (200, json!({})));
     app.process().await;
     let pid = app.project.id;
-    for (ty, n) in [("session", 1), ("sessions", 1), ("check_in", 1), ("log", 3)] {
+    // The three log records are empty objects: refused (counted), the rest of the envelope kept.
+    for (ty, n) in [
+        ("session", 1),
+        ("sessions", 1),
+        ("check_in", 1),
+        ("log_refused", 3),
+    ] {
         assert_eq!(app.store.item_count(pid, ty).await.unwrap(), n, "{ty}");
     }
     assert_eq!(app.count("events").await, 0);

@@ -1142,6 +1142,9 @@ async fn every_tool_explains_what_is_wrong_as_a_tool_error() {
             json!({"project": "nope"}),
             "no project \"nope\"",
         ),
+        ("search_logs", json!({"trace_id": "nope"}), "32 hex digits"),
+        ("get_log", json!({"log_id": no_such}), "no log record"),
+        ("get_trace_logs", json!({"trace_id": "x"}), "32 hex digits"),
     ];
     let mut covered = std::collections::BTreeSet::new();
     for (id, (name, args, want)) in cases.into_iter().enumerate() {

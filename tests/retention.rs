@@ -28,6 +28,7 @@ fn horizons() -> Horizons {
         lake_days: 20,
         span_days: 7,
         rollup_days: 25,
+        log_days: 30,
     }
 }
 

@@ -32,6 +32,8 @@ pub struct Horizons {
     pub span_days: u32,
     /// `SPLAT_MAX_ROLLUP_LIFE_DAYS` (540): hourly performance rollups behind the charts and rankings.
     pub rollup_days: u32,
+    /// `SPLAT_MAX_LOG_LIFE_DAYS` (30): log records in the database (the lake's follow `lake_days`).
+    pub log_days: u32,
 }
 
 impl Default for Horizons {
@@ -43,6 +45,7 @@ impl Default for Horizons {
             lake_days: 90,
             span_days: 30,
             rollup_days: 540,
+            log_days: 30,
         }
     }
 }
@@ -72,6 +75,7 @@ impl Horizons {
             lake_days: days("SPLAT_MAX_FILE_LIFE_DAYS", d.lake_days)?,
             span_days: days("SPLAT_MAX_SPAN_LIFE_DAYS", d.span_days)?,
             rollup_days: days("SPLAT_MAX_ROLLUP_LIFE_DAYS", d.rollup_days)?,
+            log_days: days("SPLAT_MAX_LOG_LIFE_DAYS", d.log_days)?,
         })
     }
 }
@@ -81,7 +85,7 @@ pub const SETTING_PREFIX: &str = "retention.";
 
 impl Horizons {
     /// Each horizon with its variable and what it removes, in the order the settings page lists them.
-    pub fn fields(&self) -> [(&'static str, &'static str, u32); 6] {
+    pub fn fields(&self) -> [(&'static str, &'static str, u32); 7] {
         [
             (
                 "SPLAT_MAX_EVENT_LIFE_DAYS",
@@ -112,6 +116,11 @@ impl Horizons {
                 "SPLAT_MAX_ROLLUP_LIFE_DAYS",
                 "hourly performance rollups",
                 self.rollup_days,
+            ),
+            (
+                "SPLAT_MAX_LOG_LIFE_DAYS",
+                "log records in the database",
+                self.log_days,
             ),
         ]
     }
@@ -182,6 +191,7 @@ pub async fn run(
     db.artifact_bundles_deleted =
         crate::artifacts::expire_bundles(store, blobs.as_ref(), before(horizons.event_days))
             .await?;
+    db.logs_deleted = store.delete_logs_before(before(horizons.log_days)).await?;
     db.bookkeeping_deleted = store
         .delete_bookkeeping(now_us - LEDGER_LIFE_US, before(horizons.event_days))
         .await?;
@@ -191,6 +201,7 @@ pub async fn run(
         (&tables::EVENTS, horizons.lake_days),
         (&tables::TRANSACTIONS, horizons.lake_days),
         (&tables::SPANS, horizons.span_days),
+        (&tables::LOGS, horizons.lake_days),
     ] {
         let (files, rows) = maintenance::end_files_before(store, table, before(days)).await?;
         lake.files_ended += files;

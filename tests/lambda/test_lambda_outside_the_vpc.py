@@ -50,7 +50,8 @@ def test_ingest_runs_without_a_database(stack):
     assert _envelope(stack.functions["splat-ingest"], key, project)[0] == 200
     # The CLI's `project create` published what ingest read.
     snapshot = _snapshot(stack)
-    assert snapshot["keys"][key] == {"project": int(project), "enabled": True}
+    # (With the project's slug, for DSNs that name the project by it.)
+    assert snapshot["keys"][key] == {"project": int(project), "slug": "lambda-e2e", "enabled": True}
 
 
 def test_a_new_stack_answers_503_until_keys_are_published(stack, tmp_path):

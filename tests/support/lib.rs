@@ -32,6 +32,7 @@ pub const FIXTURE_HORIZONS: splat::retention::Horizons = splat::retention::Horiz
     lake_days: 90,
     span_days: 30,
     rollup_days: 540,
+    log_days: 3_650,
 };
 
 /// A whole local Splat: the ingest router, the local queue and the processor over a temp directory.

@@ -40,6 +40,8 @@ fn duckdb_type(ty: ColumnType) -> &'static str {
         ColumnType::Boolean => "BOOLEAN",
         ColumnType::Varchar => "VARCHAR",
         ColumnType::Timestamp => "TIMESTAMP",
+        // JSON text: the bundled DuckDB may lack the json extension; `attributes::JSON` where it has it.
+        ColumnType::Json => "VARCHAR",
     }
 }
 
@@ -62,7 +64,7 @@ impl LakeQuery {
         Ok(Self { conn })
     }
 
-    /// Runs one SQL statement over the views (`transactions`, `spans`, `events`).
+    /// Runs one SQL statement over the views (`transactions`, `spans`, `events`, `logs`).
     pub fn query(&self, sql: &str) -> anyhow::Result<Answer> {
         let sql = sql.trim().trim_end_matches(';');
         let mut stmt = self

@@ -36,6 +36,7 @@ pub mod budget;
 pub mod cron;
 mod error;
 pub mod keys;
+mod otlp;
 mod rate_limit;
 pub mod snapshot;
 mod unpacker;
@@ -422,6 +423,10 @@ pub fn router(state: IngestState) -> Router {
         .route("/api/{project}/envelope", post(envelope_endpoint))
         .route("/api/{project}/store/", post(store_endpoint))
         .route("/api/{project}/store", post(store_endpoint))
+        .route(
+            "/api/{project}/integration/otlp/v1/logs",
+            post(otlp::endpoint),
+        )
         .route(
             "/api/{project}/cron/{slug}/{key}/",
             get(cron::endpoint).post(cron::endpoint),

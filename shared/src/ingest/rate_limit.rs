@@ -179,11 +179,7 @@ pub fn enforce(
 /// Items per category in an envelope, in the order they first appear.
 pub fn quantities(envelope: &Envelope) -> Vec<(DataCategory, u64)> {
     let mut out: Vec<(DataCategory, u64)> = Vec::new();
-    for item in &envelope.items {
-        let Some(category) = DataCategory::of_item_type(item.ty()) else {
-            continue;
-        };
-        let n = DataCategory::quantity(item);
+    for (category, n) in envelope.items.iter().flat_map(DataCategory::counts) {
         match out.iter_mut().find(|(c, _)| *c == category) {
             Some((_, total)) => *total += n,
             None => out.push((category, n)),
@@ -201,7 +197,7 @@ pub fn drop_limited(envelope: &mut Envelope, limits: &RateLimits) -> usize {
     });
     let before = envelope.items.len();
     envelope.items.retain(|item| {
-        let limited = DataCategory::of_item_type(item.ty()).is_some_and(|c| limits.is_limited(c));
+        let limited = DataCategory::counts(item).any(|(c, _)| limits.is_limited(c));
         !(limited || (event_dropped && *item.ty() == ItemType::Attachment))
     });
     before - envelope.items.len()
@@ -323,5 +319,27 @@ mod tests {
         assert_eq!(drop_limited(&mut envelope, &limits), 2);
         let left: Vec<&str> = envelope.items.iter().map(|i| i.ty().as_str()).collect();
         assert_eq!(left, ["span", "client_report", "session"]);
+    }
+
+    #[test]
+    fn a_log_byte_quota_drops_log_items_by_their_size() {
+        let rl = RateLimiter::default();
+        let (k, p) = (PublicKey::generate(), ProjectId::new(1));
+        let quotas = [quota(QuotaScope::Project, DataCategory::LogByte, 100)];
+        let body = |size: usize| {
+            let payload = format!("{{\"items\":[{}]}}", " ".repeat(size - 12));
+            format!(
+                "{{}}\n{{\"type\":\"log\",\"item_count\":2,\"length\":{size}}}\n{payload}\n{{\"type\":\"event\"}}\n{{}}\n"
+            )
+        };
+        let mut small = Envelope::parse(Bytes::from(body(60))).unwrap();
+        assert!(enforce(&rl, &k, p, &quotas, &mut small, 0)
+            .unwrap()
+            .is_empty());
+        let mut over = Envelope::parse(Bytes::from(body(60))).unwrap();
+        let limits = enforce(&rl, &k, p, &quotas, &mut over, 1).unwrap();
+        assert_eq!(limits.header(), "59:log_byte:project:project_quota");
+        let left: Vec<&str> = over.items.iter().map(|i| i.ty().as_str()).collect();
+        assert_eq!(left, ["event"], "the log item is dropped, the event kept");
     }
 }

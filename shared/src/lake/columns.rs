@@ -51,7 +51,7 @@ impl<'a> Column<'a> {
             ColumnType::Int64 => Self::I64(Vec::with_capacity(capacity)),
             ColumnType::Float64 => Self::F64(Vec::with_capacity(capacity)),
             ColumnType::Boolean => Self::Bool(Vec::with_capacity(capacity)),
-            ColumnType::Varchar => Self::Str(Vec::with_capacity(capacity)),
+            ColumnType::Varchar | ColumnType::Json => Self::Str(Vec::with_capacity(capacity)),
             ColumnType::Timestamp => Self::Ts(Vec::with_capacity(capacity)),
         }
     }
@@ -126,6 +126,20 @@ impl Column<'_> {
     }
 }
 
+/// Each column's stats for a file of `table`: a JSON column's bounds are left out (they prune nothing and
+/// a document can be large; DuckDB then reads the column without them).
+pub fn file_stats(table: &TableDef, columns: &[Column]) -> Vec<ColumnStats> {
+    let kept = |(def, column): (&super::tables::ColumnDef, &Column)| match def.ty {
+        ColumnType::Json => ColumnStats {
+            min: None,
+            max: None,
+            ..column.stats()
+        },
+        _ => column.stats(),
+    };
+    table.columns.iter().zip(columns).map(kept).collect()
+}
+
 fn stats_of<T>(
     values: &[Option<T>],
     cmp: impl Fn(&T, &T) -> std::cmp::Ordering,
@@ -165,7 +179,7 @@ pub fn compare_stat(ty: ColumnType, a: &str, b: &str) -> std::cmp::Ordering {
         },
         // Fixed-width timestamps, booleans (`false` < `true`) and strings order as their bytes do; a
         // timestamp without a fraction sorts before the same second with one, as it should.
-        ColumnType::Boolean | ColumnType::Varchar | ColumnType::Timestamp => {
+        ColumnType::Boolean | ColumnType::Varchar | ColumnType::Timestamp | ColumnType::Json => {
             a.as_bytes().cmp(b.as_bytes())
         }
     }

@@ -2,7 +2,7 @@
 //! before this batch (a transaction or event sent twice lands once).
 
 use super::columns::{Cell, LakeRow};
-use super::tables::{TableDef, EVENTS, SPANS, TRANSACTIONS};
+use super::tables::{TableDef, EVENTS, LOGS, SPANS, TRANSACTIONS};
 
 /// One batch's new lake rows.
 #[derive(Debug, Default, Clone)]
@@ -10,11 +10,15 @@ pub struct LakeFacts {
     pub transactions: Vec<TransactionFact>,
     pub spans: Vec<SpanFact>,
     pub events: Vec<EventFact>,
+    pub logs: Vec<LogFact>,
 }
 
 impl LakeFacts {
     pub fn is_empty(&self) -> bool {
-        self.transactions.is_empty() && self.spans.is_empty() && self.events.is_empty()
+        self.transactions.is_empty()
+            && self.spans.is_empty()
+            && self.events.is_empty()
+            && self.logs.is_empty()
     }
 }
 
@@ -178,6 +182,51 @@ impl LakeRow for EventFact {
             Cell::Str(self.trace_id.as_deref()),
             Cell::Str(self.server_name.as_deref()),
             Cell::Str(self.sdk_name.as_deref()),
+        ]
+    }
+}
+
+/// A log record's lake row; `attributes` is the typed attributes' JSON text.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct LogFact {
+    pub project_id: i64,
+    pub timestamp_us: i64,
+    pub log_id: String,
+    pub trace_id: Option<String>,
+    pub span_id: Option<String>,
+    pub level: String,
+    pub severity_number: Option<i32>,
+    pub body: String,
+    pub environment: Option<String>,
+    pub release: Option<String>,
+    pub sdk_name: Option<String>,
+    pub attributes: String,
+}
+
+impl LakeRow for LogFact {
+    fn table() -> &'static TableDef {
+        &LOGS
+    }
+    fn project_id(&self) -> i64 {
+        self.project_id
+    }
+    fn timestamp_us(&self) -> i64 {
+        self.timestamp_us
+    }
+    fn cells(&self) -> Vec<Cell<'_>> {
+        vec![
+            Cell::I32(Some(self.project_id as i32)),
+            Cell::Ts(Some(self.timestamp_us)),
+            Cell::Str(Some(&self.log_id)),
+            Cell::Str(self.trace_id.as_deref()),
+            Cell::Str(self.span_id.as_deref()),
+            Cell::Str(Some(&self.level)),
+            Cell::I32(self.severity_number),
+            Cell::Str(Some(&self.body)),
+            Cell::Str(self.environment.as_deref()),
+            Cell::Str(self.release.as_deref()),
+            Cell::Str(self.sdk_name.as_deref()),
+            Cell::Str(Some(&self.attributes)),
         ]
     }
 }

@@ -336,7 +336,7 @@ async fn merge(
         path,
         record_count: files.iter().map(|f| f.record_count).sum(),
         size_bytes: bytes.len() as i64,
-        stats: columns.iter().map(Column::stats).collect(),
+        stats: super::columns::file_stats(table, &columns),
     };
     blobs.put(&merged.key, Bytes::from(bytes)).await?;
     let mut tx = immediate(db).await?;
@@ -399,7 +399,9 @@ fn column_of<'a>(ty: ColumnType, arrays: &[&'a arrow_array::ArrayRef]) -> Option
         ColumnType::Int64 => Column::I64(values::<Int64Array, _>(arrays, |a, i| a.value(i))?),
         ColumnType::Float64 => Column::F64(values::<Float64Array, _>(arrays, |a, i| a.value(i))?),
         ColumnType::Boolean => Column::Bool(values::<BooleanArray, _>(arrays, |a, i| a.value(i))?),
-        ColumnType::Varchar => Column::Str(values::<StringArray, _>(arrays, |a, i| a.value(i))?),
+        ColumnType::Varchar | ColumnType::Json => {
+            Column::Str(values::<StringArray, _>(arrays, |a, i| a.value(i))?)
+        }
         ColumnType::Timestamp => {
             Column::Ts(values::<TimestampMicrosecondArray, _>(arrays, |a, i| {
                 a.value(i)

@@ -1,4 +1,4 @@
-//! The lake: transactions, spans and error events as DuckLake (spec 1.0) tables, so that stock DuckDB can
+//! The lake: transactions, spans, error events and log records as DuckLake (spec 1.0) tables, so that stock DuckDB can
 //! `ATTACH 'ducklake:sqlite:data/splat.db'` and read every row Splat has.
 //!
 //! Per processor batch: the rows the database did not already have become parquet files, one per (table,
@@ -25,7 +25,7 @@ pub mod tables;
 
 pub use catalog::{CatalogDb, CatalogTx};
 pub use columns::{Cell, ColumnStats, LakeRow};
-pub use facts::{EventFact, LakeFacts, SpanFact, TransactionFact};
+pub use facts::{EventFact, LakeFacts, LogFact, SpanFact, TransactionFact};
 pub use read::{LakeFiles, LakeReadError, LakeReader};
 pub use tables::TableDef;
 
@@ -78,6 +78,7 @@ impl LakeWriter {
         let mut files = build(&facts.transactions)?;
         files.extend(build(&facts.spans)?);
         files.extend(build(&facts.events)?);
+        files.extend(build(&facts.logs)?);
         let uploads = files
             .iter()
             .map(|(file, bytes)| self.blobs.put(&file.key, bytes.clone()));
@@ -113,7 +114,7 @@ pub fn build<R: LakeRow>(rows: &[R]) -> Result<Vec<(LakeFile, Bytes)>, LakeError
                 path,
                 record_count: rows.len() as i64,
                 size_bytes: bytes.len() as i64,
-                stats: columns.iter().map(|c| c.stats()).collect(),
+                stats: columns::file_stats(table, &columns),
             },
             Bytes::from(bytes),
         ));

@@ -33,7 +33,7 @@ fn arrow_type(ty: ColumnType) -> DataType {
         ColumnType::Int64 => DataType::Int64,
         ColumnType::Float64 => DataType::Float64,
         ColumnType::Boolean => DataType::Boolean,
-        ColumnType::Varchar => DataType::Utf8,
+        ColumnType::Varchar | ColumnType::Json => DataType::Utf8,
         ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
     }
 }
@@ -77,7 +77,7 @@ fn column_layout(
 ) -> WriterPropertiesBuilder {
     let path = ColumnPath::from(name);
     let (dictionary, encoding) = match (column.random_id, column.ty) {
-        (true, _) => (false, Some(Encoding::DELTA_LENGTH_BYTE_ARRAY)),
+        (true, _) | (false, ColumnType::Json) => (false, Some(Encoding::DELTA_LENGTH_BYTE_ARRAY)),
         (false, ColumnType::Timestamp | ColumnType::Int64) => {
             (false, Some(Encoding::DELTA_BINARY_PACKED))
         }
@@ -87,7 +87,7 @@ fn column_layout(
     if let Some(encoding) = encoding {
         props = props.set_column_encoding(path.clone(), encoding);
     }
-    if column.random_id {
+    if column.random_id || column.ty == ColumnType::Json {
         props = props.set_column_statistics_enabled(path, EnabledStatistics::None);
     }
     props
@@ -144,7 +144,7 @@ mod tests {
                 (_, ColumnType::Float64) => Column::F64(vec![Some(1.5); rows]),
                 (_, ColumnType::Int64) => Column::I64(vec![Some(7); rows]),
                 (_, ColumnType::Boolean) => Column::Bool(vec![Some(true); rows]),
-                (_, ColumnType::Varchar) => Column::Str(vec![Some("db"); rows]),
+                (_, ColumnType::Varchar | ColumnType::Json) => Column::Str(vec![Some("db"); rows]),
             })
             .collect();
         write(&SPANS, &columns).unwrap()

@@ -16,6 +16,9 @@ pub enum ColumnType {
     /// Microseconds since the epoch, UTC, without a zone (`TIMESTAMP`: the bundled DuckDB has no ICU, so
     /// zone-aware types would limit what readers can do).
     Timestamp,
+    /// JSON text (DuckDB's `json`): written as a parquet string, read back as JSON; no bounds in the
+    /// catalog (a JSON document's min and max prune nothing and can be large).
+    Json,
 }
 
 impl ColumnType {
@@ -28,6 +31,7 @@ impl ColumnType {
             Self::Boolean => "boolean",
             Self::Varchar => "varchar",
             Self::Timestamp => "timestamp",
+            Self::Json => "json",
         }
     }
 }
@@ -159,4 +163,26 @@ pub static EVENTS: TableDef = TableDef {
     ],
 };
 
-pub static ALL: [&TableDef; 3] = [&TRANSACTIONS, &SPANS, &EVENTS];
+/// One row per log record (Sentry logs and OpenTelemetry logs).
+pub static LOGS: TableDef = TableDef {
+    id: 4,
+    name: "logs",
+    columns: &[
+        col("project_id", Int32),
+        col("timestamp", Timestamp),
+        id("log_id"),
+        id("trace_id"),
+        id("span_id"),
+        // trace, debug, info, warn, error or fatal.
+        col("level", Varchar),
+        col("severity_number", Int32),
+        col("body", Varchar),
+        col("environment", Varchar),
+        col("release", Varchar),
+        col("sdk_name", Varchar),
+        // Every attribute as sent, typed: `{"user.id": {"type": "integer", "value": 42}, …}`.
+        col("attributes", Json),
+    ],
+};
+
+pub static ALL: [&TableDef; 4] = [&TRANSACTIONS, &SPANS, &EVENTS, &LOGS];

@@ -4,7 +4,7 @@
 //!
 //! One file per shape: `payload` reads the bytes (and repairs what ingest acknowledged but a full read
 //! refuses), `event` the error event, `summary` its promoted columns, `transaction` a classic
-//! transaction and its spans, `span_v2` streamed span-v2 items, `feedback` user feedback;
+//! transaction and its spans, `span_v2` streamed span-v2 items, `feedback` user feedback, `log` log records and `otlp_logs` the OpenTelemetry logs that become them;
 //! `tags` reads tags in either of the shapes SDKs send them; [`time`] holds the units of microsecond
 //! timestamps, the hour a time falls in, and how a time is written.
 
@@ -13,6 +13,8 @@ use serde_json::Value;
 pub mod check_in;
 mod event;
 mod feedback;
+pub mod log;
+pub mod otlp_logs;
 mod payload;
 mod span_v2;
 mod summary;

@@ -45,6 +45,10 @@ pub async fn commit(
     tx.write_item_counts(&batch.item_counts).await?;
     tx.write_ledger(&batch.message_ids).await?;
     tx.write_feedback(&batch.feedback).await?;
+    let new_logs = tx.write_logs(&batch.logs).await?;
+    facts
+        .logs
+        .extend(new_logs.into_iter().map(|i| batch.logs[i].log.clone()));
     tx.flush_issues_and_rollups().await?;
     // After the events: a monitor that recovers in this batch resolves the issues they opened.
     tx.write_monitors(&batch.check_ins, &batch.monitor_marks)

@@ -26,6 +26,7 @@ use crate::store::{
 };
 
 pub mod batch;
+pub mod logs;
 pub mod monitors;
 pub mod runner;
 pub mod sizing;
@@ -377,8 +378,15 @@ impl Processor {
             &self.horizons,
         );
         let scrubber = scrubbers.of(message.project_id);
-        add_envelope(batch, &message, &envelope, &clock, scrubber)
-            .map_err(MessageFailure::Malformed)?;
+        add_envelope(
+            batch,
+            &message,
+            &delivery.message_id,
+            &envelope,
+            &clock,
+            scrubber,
+        )
+        .map_err(MessageFailure::Malformed)?;
         Ok(claim)
     }
 }
@@ -389,6 +397,7 @@ impl Processor {
 fn add_envelope(
     batch: &mut WriteBatch,
     message: &QueueMessage,
+    message_id: &str,
     envelope: &Envelope,
     clock: &Clock,
     scrubber: &Scrubber,
@@ -429,18 +438,23 @@ fn add_envelope(
                 )?;
                 batch.count_item(project, ty.as_str(), received, 1);
             }
+            ItemType::Log => {
+                let origin = logs::Origin {
+                    message_id,
+                    item: index,
+                };
+                logs::add_log_item(batch, project, origin, clock, scrubber, &item.payload);
+            }
             ItemType::Attachment
             | ItemType::Session
             | ItemType::Sessions
             | ItemType::ClientReport
-            | ItemType::Log
             | ItemType::Profile
             | ItemType::ProfileChunk
             | ItemType::ReplayEvent
             | ItemType::ReplayRecording
             | ItemType::Unknown(_) => {
-                // Counted now, stored by the features that use them later; the count is per item (span and
-                // log containers count their `item_count`).
+                // Counted now, stored by the features that use them later; the count is per item.
                 let n = item.headers.item_count.map_or(1, |n| n as i64);
                 batch.count_item(project, ty.as_str(), received, n);
             }

@@ -102,6 +102,8 @@ pub struct Clock {
     event_max_age_us: i64,
     /// How old a transaction or span may be: `SPLAT_MAX_TRANSACTION_EVENT_LIFE_DAYS`.
     transaction_max_age_us: i64,
+    /// How old a log record may be: `SPLAT_MAX_LOG_LIFE_DAYS`.
+    log_max_age_us: i64,
 }
 
 /// The kind of item a timestamp belongs to, for its horizon.
@@ -109,6 +111,7 @@ pub struct Clock {
 enum ItemKind {
     Event,
     Transaction,
+    Log,
 }
 
 impl Clock {
@@ -124,6 +127,7 @@ impl Clock {
             drift_us,
             event_max_age_us: i64::from(horizons.event_days).saturating_mul(DAY_US),
             transaction_max_age_us: i64::from(horizons.transaction_days).saturating_mul(DAY_US),
+            log_max_age_us: i64::from(horizons.log_days).saturating_mul(DAY_US),
         }
     }
 
@@ -140,6 +144,7 @@ impl Clock {
         match kind {
             ItemKind::Event => self.event_max_age_us,
             ItemKind::Transaction => self.transaction_max_age_us,
+            ItemKind::Log => self.log_max_age_us,
         }
     }
 
@@ -175,6 +180,14 @@ impl Clock {
                 (stored, vec![Note::changed(why, "timestamp", sent, stored)])
             }
             None => (sent, Vec::new()),
+        }
+    }
+
+    /// A log record's timestamp, by the event's rules with the logs' horizon, and why it moved if it did.
+    pub fn log_timestamp(&self, sent: i64) -> (i64, Option<NoteKind>) {
+        match self.shift(sent, ItemKind::Log) {
+            Some((by, why)) => (sent.saturating_add(by), Some(why)),
+            None => (sent, None),
         }
     }
 
@@ -424,6 +437,28 @@ mod tests {
         // A sent_at far in the future cannot make a future timestamp pass either.
         let c = clock(Some(&rfc3339(NOW + 400 * DAY_US)));
         assert_eq!(c.event_timestamp(Some(year_9999)).0, NOW);
+    }
+
+    #[test]
+    fn log_records_keep_to_the_logs_horizon() {
+        let c = clock(None);
+        assert_eq!(
+            c.log_timestamp(NOW - 29 * DAY_US),
+            (NOW - 29 * DAY_US, None)
+        );
+        assert_eq!(
+            c.log_timestamp(NOW - 31 * DAY_US),
+            (NOW, Some(NoteKind::PastTimestamp))
+        );
+        assert_eq!(
+            c.log_timestamp(NOW + 3_600_000_000),
+            (NOW, Some(NoteKind::FutureTimestamp))
+        );
+        let drifted = clock(Some(&rfc3339(NOW - 2 * 3_600_000_000)));
+        assert_eq!(
+            drifted.log_timestamp(NOW - 2 * 3_600_000_000),
+            (NOW, Some(NoteKind::ClockDrift))
+        );
     }
 
     #[test]

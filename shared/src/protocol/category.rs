@@ -27,11 +27,14 @@ pub enum DataCategory {
     Replay,
     /// Log entries (`log_item`).
     LogItem,
+    /// Bytes of log entries (`log_byte`): a log item counts its records as `log_item` and its payload's
+    /// size here, as Relay counts them.
+    LogByte,
 }
 
 impl DataCategory {
     /// Every category, in the order headers list them.
-    pub const ALL: [DataCategory; 12] = [
+    pub const ALL: [DataCategory; 13] = [
         Self::Default,
         Self::Error,
         Self::Transaction,
@@ -44,6 +47,7 @@ impl DataCategory {
         Self::ProfileChunk,
         Self::Replay,
         Self::LogItem,
+        Self::LogByte,
     ];
 
     pub fn name(self) -> &'static str {
@@ -60,6 +64,7 @@ impl DataCategory {
             Self::ProfileChunk => "profile_chunk",
             Self::Replay => "replay",
             Self::LogItem => "log_item",
+            Self::LogByte => "log_byte",
         }
     }
 
@@ -93,6 +98,15 @@ impl DataCategory {
             ItemType::ClientReport => return None,
             ItemType::Unknown(_) => Self::Default,
         })
+    }
+
+    /// Every category an item counts in, with how many: its own ([`Self::of_item_type`], [`Self::quantity`]),
+    /// and for a log item also its bytes.
+    pub fn counts(item: &Item) -> impl Iterator<Item = (Self, u64)> {
+        let own = Self::of_item_type(item.ty()).map(|c| (c, Self::quantity(item)));
+        let bytes =
+            (*item.ty() == ItemType::Log).then(|| (Self::LogByte, item.payload.len() as u64));
+        own.into_iter().chain(bytes)
     }
 
     /// How many of its category an item is: a span or log container says so in `item_count`.
@@ -130,5 +144,20 @@ mod tests {
         assert_eq!(of("feedback"), Some(DataCategory::Feedback));
         assert_eq!(of("client_report"), None);
         assert_eq!(of("something_new"), Some(DataCategory::Default));
+        assert_eq!(
+            DataCategory::from_name("log_byte"),
+            Some(DataCategory::LogByte)
+        );
+    }
+
+    #[test]
+    fn a_log_item_counts_its_records_and_its_bytes() {
+        let raw = b"{}\n{\"type\":\"log\",\"item_count\":3,\"length\":12}\n{\"items\":[]}\n";
+        let envelope = super::super::Envelope::parse(bytes::Bytes::from_static(raw)).unwrap();
+        let counts: Vec<_> = DataCategory::counts(&envelope.items[0]).collect();
+        assert_eq!(
+            counts,
+            [(DataCategory::LogItem, 3), (DataCategory::LogByte, 12)]
+        );
     }
 }

@@ -8,9 +8,12 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Largest envelope once decompressed, all items together.
     pub max_envelope_bytes: usize,
-    /// Event, transaction, feedback, span, log and other JSON items.
+    /// Event, transaction, feedback, span and other JSON items.
     pub max_event_bytes: usize,
     pub max_check_in_bytes: usize,
+    /// A `log` item: a container of records, each at most `model::log::MAX_RECORD_BYTES` (Relay's
+    /// `max_container_size`).
+    pub max_log_container_bytes: usize,
     pub max_attachments_bytes: usize,
     pub max_session_items: usize,
 }
@@ -22,6 +25,7 @@ impl Default for Limits {
             max_envelope_bytes: 100 << 20,
             max_event_bytes: 1 << 20,
             max_check_in_bytes: 100 << 10,
+            max_log_container_bytes: 12 << 20,
             max_attachments_bytes: 100 << 20,
             max_session_items: 100,
         }
@@ -40,8 +44,8 @@ impl Limits {
                 | ItemType::Feedback
                 | ItemType::UserReport
                 | ItemType::Span
-                | ItemType::Log
                 | ItemType::ClientReport => Some(self.max_event_bytes),
+                ItemType::Log => Some(self.max_log_container_bytes),
                 ItemType::CheckIn => Some(self.max_check_in_bytes),
                 ItemType::Attachment
                 | ItemType::Profile
@@ -113,6 +117,9 @@ mod tests {
         assert!(limits
             .check(&envelope("check_in", (100 << 10) + 1, 1))
             .is_err());
+        // A log container may hold many records: Relay's 12 MiB.
+        assert!(limits.check(&envelope("log", 2 << 20, 1)).is_ok());
+        assert!(limits.check(&envelope("log", (12 << 20) + 1, 1)).is_err());
         // Attachments may be large; unknown items are only bound by the envelope size.
         assert!(limits.check(&envelope("attachment", 2 << 20, 1)).is_ok());
         assert!(limits.check(&envelope("mystery", 2 << 20, 1)).is_ok());

@@ -204,6 +204,11 @@ impl BatchTx {
         self.cached.write("INSERT OR IGNORE INTO processed_messages (sent_ms, message_id, processed_at) SELECT value ->> 0, value ->> 1, ?2 FROM json_each(?1)", (keys, now_us())).await
     }
 
+    /// Writes the log records not stored yet; returns the indexes of those written now.
+    pub async fn write_logs(&mut self, rows: &[super::LogRow]) -> Result<Vec<usize>> {
+        super::logs::insert(&mut self.cached, rows).await
+    }
+
     pub async fn write_feedback(&mut self, rows: &[FeedbackRow]) -> Result<()> {
         feedback::insert(&mut self.cached, rows).await
     }

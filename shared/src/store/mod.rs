@@ -21,6 +21,7 @@ mod issue_reads;
 mod issue_search;
 mod issues;
 mod keys;
+mod logs;
 mod migrations;
 mod monitors;
 mod perf_reads;
@@ -53,6 +54,7 @@ pub use issue_reads::{
 pub use issue_search::{IssueQuery, ParseQueryError};
 pub use issues::{IssueChange, Sighting};
 pub use keys::{KeyInfo, Quota, QuotaRow, QuotaScope};
+pub use logs::{LogQuery, LogRow, StoredLog, MAX_LOGS_PER_READ};
 pub use monitors::{CheckInRow, Monitor, MonitorMark, Run};
 pub use perf_reads::{
     EndpointStats, HourStats, PerfOverview, PerfWindow, TransactionDetail, TransactionQuery,

@@ -22,6 +22,8 @@ pub struct OltpReport {
     pub transactions_deleted: u64,
     pub spans_deleted: u64,
     pub rollups_deleted: u64,
+    #[serde(default)]
+    pub logs_deleted: u64,
     /// Ledger entries, sent-alert records, hourly counters.
     pub bookkeeping_deleted: u64,
     /// Source map bundles older than the events' horizon (their blobs with them).
@@ -151,14 +153,31 @@ impl Store {
 
     /// Deletes transactions that ended before `cutoff_us`.
     pub async fn delete_transactions_before(&self, cutoff_us: i64) -> Result<u64> {
+        self.per_project_before(
+            "DELETE FROM transactions WHERE id IN (
+                 SELECT id FROM transactions WHERE project_id = ?1 AND end_time < ?2 LIMIT 500)",
+            cutoff_us,
+        )
+        .await
+    }
+
+    /// Deletes log records older than `cutoff_us`, along `logs_project_time`; more per transaction than
+    /// other rows, as there are many more of them and each is small.
+    pub async fn delete_logs_before(&self, cutoff_us: i64) -> Result<u64> {
+        self.per_project_before(
+            "DELETE FROM logs WHERE id IN (
+                 SELECT id FROM logs WHERE project_id = ?1 AND timestamp < ?2 LIMIT 5000)",
+            cutoff_us,
+        )
+        .await
+    }
+
+    /// Runs `sql` (`?1` a project, `?2` the cutoff) [`Store::in_batches`] for every project.
+    async fn per_project_before(&self, sql: &str, cutoff_us: i64) -> Result<u64> {
         let mut total = 0;
         for project in self.project_id_list().await? {
             total += self
-                .in_batches(
-                    "DELETE FROM transactions WHERE id IN (
-                         SELECT id FROM transactions WHERE project_id = ?1 AND end_time < ?2 LIMIT 500)",
-                    &[project.into(), cutoff_us.into()],
-                )
+                .in_batches(sql, &[project.into(), cutoff_us.into()])
                 .await?;
         }
         Ok(total)

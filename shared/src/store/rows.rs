@@ -77,6 +77,8 @@ pub struct WriteBatch {
     pub monitor_marks: Vec<MonitorMark>,
     /// User feedback and user reports.
     pub feedback: Vec<FeedbackRow>,
+    /// Log records.
+    pub logs: Vec<super::LogRow>,
 }
 
 impl WriteBatch {
@@ -92,6 +94,7 @@ impl WriteBatch {
         self.check_ins.extend(other.check_ins);
         self.monitor_marks.extend(other.monitor_marks);
         self.feedback.extend(other.feedback);
+        self.logs.extend(other.logs);
     }
 
     pub fn count_item(&mut self, project_id: ProjectId, item_type: &str, at_us: i64, n: i64) {

@@ -351,6 +351,9 @@ struct EventPage {
     feedback: FeedbackSection,
     /// The transaction of the event's trace (its root, the earliest), when one is stored.
     transaction: Option<TraceTransaction>,
+    /// The log lines of the event's trace around it, and that trace id (empty when it has none).
+    trace_logs: Vec<super::logs::LogLine>,
+    trace_id: String,
 }
 
 /// Where an event's trace id leads.
@@ -416,6 +419,13 @@ pub async fn detail(
             }),
         None => None,
     };
+    let trace_id = event.payload["contexts"]["trace"]["trace_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let trace_logs =
+        super::logs::trace_lines(&state, project.id.value(), Some(&trace_id), event.timestamp)
+            .await?;
     let chrome = chrome
         .for_project(
             &state,
@@ -439,6 +449,8 @@ pub async fn detail(
         issue,
         older,
         newer,
+        trace_logs,
+        trace_id,
     })
 }
 

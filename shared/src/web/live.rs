@@ -13,6 +13,8 @@ use super::{project_or_404, QueuePill, WebResult, WebState};
 #[derive(Debug, Deserialize)]
 pub struct LiveQuery {
     project: Option<String>,
+    /// Set by the logs page: the stamp moves when the project's log records do.
+    logs: Option<String>,
 }
 
 pub async fn stamp(
@@ -23,7 +25,10 @@ pub async fn stamp(
         Some(slug) => Some(project_or_404(&state, slug).await?.id),
         None => None,
     };
-    let stamp = state.store.change_stamp(project).await?;
+    let stamp = match (project, query.logs.is_some()) {
+        (Some(p), true) => state.store.logs_stamp(p.value()).await?,
+        _ => state.store.change_stamp(project).await?,
+    };
     let pill = QueuePill::new(state.queue_gauge().await);
     Ok(Json(serde_json::json!({
         "stamp": stamp,

@@ -41,6 +41,7 @@ pub mod health;
 mod issues;
 mod keys;
 mod live;
+mod logs;
 mod monitors;
 mod perf_chart;
 mod performance;
@@ -206,6 +207,8 @@ pub fn router(state: WebState) -> Router {
         )
         .route("/projects/{slug}/monitors", get(monitors::list))
         .route("/projects/{slug}/feedback", get(feedback::list))
+        .route("/projects/{slug}/logs", get(logs::list))
+        .route("/projects/{slug}/traces/{trace_id}", get(logs::trace))
         .route("/projects/{slug}/performance", get(performance::index))
         .route(
             "/projects/{slug}/performance/endpoint",

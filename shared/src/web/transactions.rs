@@ -236,6 +236,8 @@ struct TransactionPage {
     max_depth: i32,
     spans_error: Option<String>,
     trace_events: Vec<TraceEventView>,
+    /// The log lines of the transaction's trace.
+    trace_logs: Vec<super::logs::LogLine>,
     endpoint_url: String,
     /// What processing corrected (timestamps), as sentences.
     notes: Vec<String>,
@@ -322,6 +324,8 @@ pub async fn detail(
             event,
         })
         .collect();
+    let trace_logs =
+        super::logs::trace_lines(&state, project.id.value(), Some(&s.trace_id), s.end_us).await?;
     let pct = |v: Option<f64>| match (v, s.duration_ms) {
         (Some(v), Some(t)) if t > 0.0 => format!("{} ({:.0}%)", ms(v), v / t * 100.0),
         (Some(v), _) => ms(v),
@@ -380,6 +384,7 @@ pub async fn detail(
         rows,
         spans_error,
         trace_events,
+        trace_logs,
         endpoint_url: format!(
             "/projects/{}/performance/endpoint?{}",
             project.slug,

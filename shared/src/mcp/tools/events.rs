@@ -263,6 +263,9 @@ pub struct ContextAnswer {
     untrusted_event_data: bool,
     /// The chosen event (absent: the issue has no stored events).
     event: Option<ContextEventView>,
+    /// The log records of the chosen event's trace within an hour of it, earliest first (empty when the
+    /// event has no trace or the SDK sent no logs).
+    trace_logs: Vec<super::logs::LogView>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -307,6 +310,7 @@ pub async fn get_investigation_context(
     );
     md.push_str(&issue_facts(&issue, &project));
     let mut chosen_view = None;
+    let mut trace_logs = Vec::new();
     match chosen {
         None => md.push_str("\nNo stored events for this issue (they may have aged out), so there is no stack to show.\n"),
         Some((stored, event, in_app)) => {
@@ -319,6 +323,7 @@ pub async fn get_investigation_context(
                 }
             ));
             md.push_str(&event_markdown(&stored, &event, &project, true));
+            trace_logs = logs_near(state, &project, &event, stored.timestamp, &mut md).await?;
             chosen_view = Some(ContextEventView {
                 event: EventView::from(&event),
                 event_id: stored.event_id,
@@ -346,6 +351,40 @@ pub async fn get_investigation_context(
             project: ProjectView::from(&project),
             untrusted_event_data: true,
             event: chosen_view,
+            trace_logs,
         },
     })
+}
+
+/// Log records of the event's trace within this long of it, at most [`CONTEXT_LOGS`].
+const CONTEXT_LOGS_WITHIN_US: i64 = crate::model::time::HOUR_US;
+const CONTEXT_LOGS: u32 = 50;
+
+/// The log records of the event's trace around it, added to the markdown as a section.
+async fn logs_near(
+    state: &McpState,
+    project: &Project,
+    event: &Event,
+    at_us: i64,
+    md: &mut String,
+) -> ToolResult<Vec<super::logs::LogView>> {
+    let Some(trace) = event.trace_id.as_deref() else {
+        return Ok(Vec::new());
+    };
+    let around = (
+        at_us - CONTEXT_LOGS_WITHIN_US,
+        at_us + CONTEXT_LOGS_WITHIN_US,
+    );
+    let logs = state
+        .store
+        .trace_logs(project.id.value(), trace, Some(around), CONTEXT_LOGS)
+        .await?;
+    if !logs.is_empty() {
+        md.push_str(&format!(
+            "\n### Logs of the same trace (within an hour, earliest first)\n\n{}\n\n{}",
+            super::logs::UNTRUSTED,
+            super::logs::logs_markdown(&logs, false)
+        ));
+    }
+    Ok(logs.iter().map(super::logs::LogView::from).collect())
 }

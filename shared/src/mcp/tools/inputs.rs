@@ -343,3 +343,31 @@ pub struct TraceArgs {
     /// Only this project (slug, name or id; default: every project)
     project: Option<ProjectRef>,
 }
+
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct SearchLogsArgs {
+    /// Text the body or an attribute (name or value) contains, case-insensitive for ASCII
+    query: Option<String>,
+    /// Only these levels, comma-separated (trace, debug, info, warn, error, fatal)
+    level: Option<String>,
+    /// Only the records of this trace (32 hex digits)
+    trace_id: Option<String>,
+    /// How many to return (default 100, at most 1000; larger values are clamped)
+    #[schemars(range(min = 1, max = 1000), extend("default" = 100))]
+    limit: Option<Int>,
+    /// Project slug, name or id (default: the first project)
+    project: Option<ProjectRef>,
+    /// The window (default: the last 24 hours)
+    #[schemars(flatten)]
+    window: WindowArgs,
+}
+
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct LogArgs {
+    /// The record's id (32 hex digits), as search_logs and get_trace_logs list it
+    log_id: String,
+    /// Only this project (slug, name or id; default: every project)
+    project: Option<ProjectRef>,
+}

@@ -61,6 +61,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("0017_key_changes_and_queue_batches"),
     migration!("0018_ledger_in_time_order"),
     migration!("0019_event_keys_by_hour"),
+    migration!("0020_logs"),
     migration!("0021_api_tokens_and_artifacts"),
     migration!("0023_alert_rules"),
     migration!("0024_deletions"),
