@@ -294,23 +294,29 @@ class CountingProxy:
         COMMIT on one stream, told apart by the baton chain), how many of them touched the lake catalog, how
         many items the `marker` statements' first arguments (JSON arrays) held, and the time from BEGIN's
         send to COMMIT's answer."""
-        found, open_tx = [], None
+        # Several transactions may be open at once (a retention run beside a batch): each is followed by
+        # the baton its last request was answered with.
+        found, open_by_baton = [], {}
         for r in self.records:
             first = r["sqls"][0] if r["sqls"] else ""
             if first.startswith("BEGIN"):
-                open_tx = [r]
-            elif open_tx is not None and r["baton"] is not None and r["baton"] == open_tx[-1]["next_baton"]:
-                open_tx.append(r)
-                if any(s.startswith("COMMIT") for s in r["sqls"]):
-                    marked = sum(len(json.loads(a)) for q in open_tx for s, a in zip(q["sqls"], q["first_args"])
-                                 if s.startswith(marker) and a)
-                    if marked:
-                        found.append({
-                            "requests": len(open_tx), "marked": marked,
-                            "lake_requests": sum(any("ducklake" in s for s in q["sqls"]) for q in open_tx),
-                            "describes": sum(q["describe"] for q in open_tx),
-                            "cursors": sum(q["path"].endswith("/cursor") for q in open_tx),
-                            "seconds": open_tx[-1]["end"] - open_tx[0]["start"],
-                        })
-                    open_tx = None
+                tx = [r]
+            elif r["baton"] is not None and r["baton"] in open_by_baton:
+                tx = open_by_baton.pop(r["baton"]) + [r]
+            else:
+                continue
+            if not any(s.startswith("COMMIT") for s in r["sqls"]):
+                if r["next_baton"]:
+                    open_by_baton[r["next_baton"]] = tx
+                continue
+            marked = sum(len(json.loads(a)) for q in tx for s, a in zip(q["sqls"], q["first_args"])
+                         if s.startswith(marker) and a)
+            if marked:
+                found.append({
+                    "requests": len(tx), "marked": marked,
+                    "lake_requests": sum(any("ducklake" in s for s in q["sqls"]) for q in tx),
+                    "describes": sum(q["describe"] for q in tx),
+                    "cursors": sum(q["path"].endswith("/cursor") for q in tx),
+                    "seconds": tx[-1]["end"] - tx[0]["start"],
+                })
         return found

@@ -347,6 +347,8 @@ def test_pages_and_mcp_show_the_resolved_stack_the_minified_one_and_deploys(tmp_
         assert status == 200 and "data-deploys" in issue_page
         deploys = issue_page[issue_page.index("data-deploys"):]
         assert "7.0" in deploys[:400] and "production" in deploys[:400]
+        # and on the issue's sparkline, as a marker of its own.
+        assert '<title>Deploy 7.0 to production, ' in issue_page
 
         async def go():
             headers = {"Authorization": f"Bearer {MCP_TOKEN}"}

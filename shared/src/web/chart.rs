@@ -29,6 +29,9 @@ pub struct Marker {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sparkline {
     pub buckets: usize,
+    /// When the first bucket starts, and how long each is (microseconds): where a marker goes.
+    pub start_us: i64,
+    pub bucket_us: i64,
     pub height: f64,
     pub bars: Vec<Bar>,
     pub markers: Vec<Marker>,
@@ -104,6 +107,8 @@ impl Sparkline {
         };
         Self {
             buckets: hours,
+            start_us: window.start,
+            bucket_us: HOUR_US,
             height: HEIGHT,
             bars,
             markers,
@@ -116,6 +121,18 @@ impl Sparkline {
                 if total == 1 { "" } else { "s" },
                 Count(peak)
             ),
+        }
+    }
+}
+
+impl Sparkline {
+    /// Adds a marker with its own label at `at_us`, when that falls inside the chart (a deploy CI
+    /// recorded, beside the releases' first sightings).
+    pub fn mark(&mut self, at_us: i64, label: String) {
+        let end = self.start_us + self.buckets as i64 * self.bucket_us;
+        if (self.start_us..end).contains(&at_us) {
+            let x = (at_us - self.start_us) as f64 / self.bucket_us as f64;
+            self.markers.push(Marker { x, label });
         }
     }
 }
@@ -143,5 +160,16 @@ mod tests {
         assert!((s.markers[0].x - 1.5).abs() < 1e-9);
         assert!(s.markers[0].label.contains("1.0"));
         assert_eq!(s.bars[2].h, HEIGHT - 2.0);
+
+        // A deploy inside the window is marked with its own label; one before it is not.
+        let mut s = s;
+        s.mark(
+            hour(98) * 1_000_000 + 900_000_000,
+            "Deploy 1.1 to production".into(),
+        );
+        s.mark(hour(97) * 1_000_000, "Deploy 0.9".into());
+        assert_eq!(s.markers.len(), 2);
+        assert!((s.markers[1].x - 0.25).abs() < 1e-9);
+        assert_eq!(s.markers[1].label, "Deploy 1.1 to production");
     }
 }

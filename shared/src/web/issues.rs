@@ -545,6 +545,20 @@ pub async fn detail(
         .for_project(&state, &project, "issues", title)
         .await?;
     let mute = super::alerts::MuteView::load(&state, &project.slug, issue.id).await?;
+    let ci_deploys: Vec<(Ts, String, String)> = state
+        .store
+        .deploys_between(project.id, since * 1_000_000, now + 1)
+        .await?
+        .into_iter()
+        .map(|d| (Ts(d.finished_at), d.version, d.environment))
+        .collect();
+    let mut spark = Sparkline::hourly(&hours, &deploys, 168, now);
+    for (at, version, environment) in &ci_deploys {
+        spark.mark(
+            at.0,
+            format!("Deploy {version} to {environment}, {}", at.utc()),
+        );
+    }
     render(&IssueDetailPage {
         mute,
         feedback: FeedbackSection::new(&project.slug, feedback, feedback_count),
@@ -556,15 +570,9 @@ pub async fn detail(
         users: Count(issue.users_seen),
         first_seen: Ts(issue.first_seen),
         last_seen: Ts(issue.last_seen),
-        spark: Sparkline::hourly(&hours, &deploys, 168, now),
+        spark,
         burst: BurstBadge::of(&issue, &hours, state.burst_threshold, now),
-        ci_deploys: state
-            .store
-            .deploys_between(project.id, since * 1_000_000, now + 1)
-            .await?
-            .into_iter()
-            .map(|d| (Ts(d.finished_at), d.version, d.environment))
-            .collect(),
+        ci_deploys,
         actions: actions(issue.status, true),
         tags: tag_groups(tags),
         releases,

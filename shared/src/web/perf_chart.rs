@@ -165,6 +165,8 @@ pub fn p95_trend(
     };
     Sparkline {
         buckets,
+        start_us: first * 1_000_000,
+        bucket_us: per * HOUR_US,
         height: HEIGHT,
         bars,
         markers: markers(deploys, first, per, buckets, 1.0),
