@@ -221,7 +221,9 @@ def test_a_large_event_is_stored_whole(remote):
 
     splat, _, _ = remote
     project, key = splat.dsn.rsplit("/", 1)[1], splat.key
-    noise = base64.b64encode(random.randbytes(600_000)).decode()
+    # Without digits: data scrubbing (on by default) rightly filters what reads as a card number or an IBAN,
+    # and 800,000 random base64 characters now and then hold one that passes its checksum.
+    noise = base64.b64encode(random.randbytes(600_000)).decode().translate(str.maketrans("0123456789", "ghijklmnop"))
     ids = []
     for extra in ({"blob": noise}, {"small": "x"}):
         event_id = uuid.uuid4().hex
