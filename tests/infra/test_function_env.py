@@ -108,6 +108,7 @@ HORIZONS = {
     "MaxSpanLifeDays": "3",
     "MaxFileLifeDays": "365",
     "MaxRollupLifeDays": "400",
+    "MaxLogLifeDays": "10",
 }
 SIGN_IN = {
     "VpcId": "vpc-1",

@@ -106,6 +106,9 @@ def test_bucket_is_private_encrypted_and_expires_claim_checks(template):
     lives = res["Queue"]["Properties"]["MessageRetentionPeriod"] + res["DeadLetterQueue"]["Properties"]["MessageRetentionPeriod"]
     assert claim["ExpirationInDays"] * 86400 >= lives
     assert claim["ExpirationInDays"] <= 30  # and leftovers still go
+    # Source map chunks of an upload never assembled go within days; assembled bundles are retention's.
+    chunks = rules["ExpireUnassembledChunks"]
+    assert chunks["Status"] == "Enabled" and chunks["Prefix"] == "artifacts/chunks/" and chunks["ExpirationInDays"] <= 7
     # Data outlives the stack.
     assert bucket["DeletionPolicy"] == "Retain"
     assert template["Resources"]["FileSystem"]["DeletionPolicy"] == "Retain"
@@ -195,6 +198,8 @@ def test_least_privilege_roles(efs_template):
                         {"Fn::Sub": "${Bucket.Arn}/lake/*"},
                         {"Fn::Sub": "${Bucket.Arn}/alerts/*"},
                         {"Fn::Sub": "${Bucket.Arn}/keys/snapshot.json"},
+                        {"Fn::Sub": "${Bucket.Arn}/artifacts/*"},
+                        {"Fn::Sub": "${Bucket.Arn}/artifacts/bundles/*"},
                     ) or (
                         actions == ["s3:ListBucket"]
                         and st["Condition"] == {"StringLike": {"s3:prefix": ["lake/*"]}}
@@ -451,15 +456,24 @@ def test_ui_and_mcp_write_nothing_but_the_database(efs_template):
     issue-status changes; never migrations: the processor applies them), and only through the access point."""
     for role in ("UiRole", "McpRole"):
         statements, actions = role_actions(efs_template, role)
+        # The UI's one exception: sentry-cli's uploads under artifacts/ (chunks deleted once assembled).
+        artifacts = [st for st in statements if st["Sid"] == "Artifacts"]
+        if role == "UiRole":
+            assert [st["Resource"] for st in artifacts] == [{"Fn::Sub": "${Bucket.Arn}/artifacts/*"}]
+        else:
+            assert artifacts == []
+        others = {a for st in statements if st["Sid"] != "Artifacts"
+                  for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])}
         forbidden = {"s3:DeleteObject", "elasticfilesystem:ClientRootAccess"}
-        assert not actions & forbidden, (role, actions & forbidden)
+        assert not others & forbidden, (role, others & forbidden)
         assert not any(a.startswith("sqs:") for a in actions), role
         assert {"s3:GetObject", "elasticfilesystem:ClientMount"} <= actions, role
         assert not any(a.startswith(("secretsmanager:", "ssm:", "kms:")) for a in actions), role  # resolved at deploy
         by_sid = {st["Sid"]: st for st in statements}
         assert by_sid["LakeRead"]["Resource"] == {"Fn::Sub": "${Bucket.Arn}/lake/*"}, role
         puts = [st["Resource"] for st in statements if "s3:PutObject" in st["Action"]]
-        assert puts == ([{"Fn::Sub": "${Bucket.Arn}/keys/snapshot.json"}] if role == "UiRole" else []), role
+        ui_puts = [{"Fn::Sub": "${Bucket.Arn}/keys/snapshot.json"}, {"Fn::Sub": "${Bucket.Arn}/artifacts/*"}]
+        assert puts == (ui_puts if role == "UiRole" else []), role
         db = by_sid["Database"]
         assert set(db["Action"]) == {"elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"}, role
         assert db["Condition"] == {"StringEquals": {"elasticfilesystem:AccessPointArn": {"Fn::GetAtt": ["AccessPoint", "Arn"]}}}
@@ -658,6 +672,7 @@ def test_scheduled_jobs(template, efs_template):
         "SPLAT_MAX_SPAN_LIFE_DAYS": "MaxSpanLifeDays",
         "SPLAT_MAX_FILE_LIFE_DAYS": "MaxFileLifeDays",
         "SPLAT_MAX_ROLLUP_LIFE_DAYS": "MaxRollupLifeDays",
+        "SPLAT_MAX_LOG_LIFE_DAYS": "MaxLogLifeDays",
     }
     # Every horizon the code reads is a parameter.
     retention_rs = (ROOT / "shared" / "src" / "retention.rs").read_text()
