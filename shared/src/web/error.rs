@@ -44,6 +44,8 @@ struct ErrorPage {
     title: &'static str,
     message: String,
     css: &'static str,
+    /// As every page names it: without it a browser asks for `/favicon.ico`, a second 404.
+    favicon: &'static str,
 }
 
 impl WebError {
@@ -96,6 +98,7 @@ impl IntoResponse for WebError {
             title,
             message,
             css: assets::css_url(),
+            favicon: assets::favicon_url(),
         };
         let body = page
             .render()
