@@ -8,49 +8,17 @@
 
 const { test, before, after } = require("node:test");
 const assert = require("node:assert/strict");
-const { spawn, execFile } = require("node:child_process");
 const fs = require("node:fs");
 const http = require("node:http");
-const os = require("node:os");
 const path = require("node:path");
-const { chromium } = require("playwright-core");
+const { ROOT, SHOTS, PYTHON, startSplat, openBrowser, stop, eventually, run } = require("./harness");
 
-const ROOT = path.resolve(__dirname, "..", "..");
-const SPLAT_BIN = process.env.SPLAT_BIN || path.join(os.homedir(), ".cache/splat-target/debug/splat");
-const CACHE = process.env.SPLAT_CACHE_DIR || path.join(os.homedir(), ".cache/splat");
-const PYTHON = process.env.SPLAT_PYTHON || path.join(CACHE, "venv/bin/python");
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const SHOTS = path.join(ROOT, "tests/output/screenshots");
-
-let workdir;
-let server;
-let serverLog = "";
+let splat;
 let base;
 let dsn;
 let receiver;
-let context;
 let page;
 const posts = [];
-const browserErrors = [];
-
-function run(file, args) {
-  return new Promise((resolve, reject) => {
-    execFile(file, args, { timeout: 60_000 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${file} ${args.join(" ")} failed: ${error.message}\n${stderr}`));
-      else resolve(stdout);
-    });
-  });
-}
-
-async function eventually(what, check, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await check();
-    if (value) return value;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}\n--- splat log (tail) ---\n${serverLog.slice(-3000)}`);
-}
 
 /// Two destinations on one local server: a Slack-shaped one and Splat's JSON; each post is kept.
 function startReceiver() {
@@ -67,20 +35,6 @@ function startReceiver() {
   });
 }
 
-async function startSplat(hooks) {
-  workdir = fs.mkdtempSync(path.join(os.tmpdir(), "splat-ui-alerts-"));
-  server = spawn(SPLAT_BIN, ["serve", "--bind", "127.0.0.1:0", "--data-dir", path.join(workdir, "data")], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, SPLAT_WEBHOOK_URLS: `slack:${hooks}/slack, ${hooks}/json` },
-  });
-  server.stdout.on("data", (chunk) => { serverLog += chunk; });
-  server.stderr.on("data", (chunk) => { serverLog += chunk; });
-  const match = await eventually("the DSN line", () => /^DSN: (\S+)$/m.exec(serverLog));
-  dsn = match[1];
-  const url = new URL(dsn);
-  base = `${url.protocol}//${url.host}`;
-}
-
 /// One error from the real Python SDK (the suite's client script).
 async function sendError() {
   await run(PYTHON, [path.join(ROOT, "tests/sdk/python_client.py"), dsn, "error"]);
@@ -88,26 +42,15 @@ async function sendError() {
 
 before(async () => {
   fs.mkdirSync(SHOTS, { recursive: true });
-  await startSplat(await startReceiver());
-  context = await chromium.launchPersistentContext(path.join(workdir, "chromium-profile"), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
-    viewport: { width: 1280, height: 900 },
-  });
-  page = context.pages()[0] || (await context.newPage());
-  page.on("console", (msg) => { if (msg.type() === "error") browserErrors.push(msg.text()); });
-  page.on("pageerror", (err) => browserErrors.push(String(err)));
+  const hooks = await startReceiver();
+  splat = await startSplat({ env: { SPLAT_WEBHOOK_URLS: `slack:${hooks}/slack, ${hooks}/json` } });
+  ({ base, dsn } = splat);
+  page = await openBrowser(splat);
 });
 
 after(async () => {
-  if (context) await context.close();
-  if (server && server.exitCode === null) {
-    server.kill("SIGTERM");
-    await new Promise((r) => server.once("exit", r));
-  }
+  if (splat) await stop(splat);
   if (receiver) receiver.close();
-  if (workdir) fs.rmSync(workdir, { recursive: true, force: true });
 });
 
 test("the alert rule is edited and saved, and the test alert goes to the chosen destination", async () => {
@@ -156,7 +99,7 @@ test("an issue's alerts are muted from its page, and its regression sends nothin
 
   posts.length = 0;
   await sendError();
-  await eventually("the new issue's alert on both destinations", () => posts.length >= 2);
+  await eventually(splat, "the new issue's alert on both destinations", () => posts.length >= 2);
   await page.goto(`${base}/projects/default/issues`);
   await page.getByRole("link", { name: /ZeroDivisionError/ }).click();
   await page.waitForURL(/\/projects\/default\/issues\/\d+$/);
@@ -170,12 +113,12 @@ test("an issue's alerts are muted from its page, and its regression sends nothin
   await page.locator(".page-head .actions button", { hasText: /^Resolve$/ }).click();
   await page.waitForURL(issueUrl);
   await sendError();
-  await eventually("the muted regression", () => serverLog.includes("the issue's alerts are muted"));
+  await eventually(splat, "the muted regression", () => splat.log.includes("the issue's alerts are muted"));
   await new Promise((r) => setTimeout(r, 500));
   assert.equal(posts.length, 2, "nothing was sent about the muted issue");
 
   await page.getByRole("button", { name: "Unmute alerts" }).click();
   await page.waitForURL(issueUrl);
   assert.ok(await page.getByRole("button", { name: "Mute alerts" }).isVisible());
-  assert.deepEqual(browserErrors, []);
+  assert.deepEqual(splat.errors, []);
 });

@@ -3,22 +3,28 @@
 // SDK posts them, headless Chromium (Debian's, driven by playwright-core), and polling for the processor.
 
 const assert = require("node:assert/strict");
-const { spawn } = require("node:child_process");
+const { spawn, execFile } = require("node:child_process");
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
 const { chromium } = require("playwright-core");
 
+const ROOT = path.resolve(__dirname, "..", "..");
+const SHOTS = path.join(ROOT, "tests/output/screenshots");
 const SPLAT_BIN = process.env.SPLAT_BIN || path.join(os.homedir(), ".cache/splat-target/debug/splat");
+const CACHE = process.env.SPLAT_CACHE_DIR || path.join(os.homedir(), ".cache/splat");
+const PYTHON = process.env.SPLAT_PYTHON || path.join(CACHE, "venv/bin/python");
 const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
   "--disable-component-update", "--disable-sync", "--no-first-run"];
 
-/// Starts `splat serve` with a fresh data dir; resolves once it printed its DSN.
-async function startSplat() {
+/// Starts `splat serve` with a fresh data dir; resolves once it printed its DSN. `env` adds environment
+/// variables for the server (e.g. `SPLAT_WEBHOOK_URLS`) to this process's own.
+async function startSplat({ env } = {}) {
   const workdir = fs.mkdtempSync(path.join(os.tmpdir(), "splat-ui-"));
   const server = spawn(SPLAT_BIN, ["serve", "--bind", "127.0.0.1:0", "--data-dir", path.join(workdir, "data")], {
     stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...env },
   });
   const splat = { workdir, server, log: "", base: null, dsn: null, context: null, page: null, errors: [] };
   server.stdout.on("data", (chunk) => { splat.log += chunk; });
@@ -81,9 +87,19 @@ async function eventually(splat, what, check, timeoutMs = 20_000) {
   throw new Error(`timed out waiting for ${what}\n--- splat log (tail) ---\n${splat.log.slice(-3000)}`);
 }
 
+/// Runs an SDK client script (`file args…`, with execFile's `options`); resolves to its stdout.
+function run(file, args, options = {}) {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { timeout: 60_000, ...options }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`${file} ${args.join(" ")} failed: ${error.message}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
 /// A 32-hex event id from a small number.
 function eventId(n) {
   return n.toString(16).padStart(32, "0");
 }
 
-module.exports = { startSplat, openBrowser, stop, sendItem, eventually, eventId };
+module.exports = { ROOT, SHOTS, SPLAT_BIN, PYTHON, startSplat, openBrowser, stop, sendItem, eventually, eventId, run };

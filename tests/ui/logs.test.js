@@ -9,69 +9,19 @@
 
 const { test, before, after } = require("node:test");
 const assert = require("node:assert/strict");
-const { spawn, execFile } = require("node:child_process");
 const fs = require("node:fs");
-const os = require("node:os");
 const path = require("node:path");
-const { chromium } = require("playwright-core");
+const { ROOT, SHOTS, PYTHON, startSplat, openBrowser, stop, eventually, run: runScript } = require("./harness");
 
-const ROOT = path.resolve(__dirname, "..", "..");
-const SPLAT_BIN = process.env.SPLAT_BIN || path.join(os.homedir(), ".cache/splat-target/debug/splat");
-const CACHE = process.env.SPLAT_CACHE_DIR || path.join(os.homedir(), ".cache/splat");
-const PYTHON = process.env.SPLAT_PYTHON || path.join(CACHE, "venv/bin/python");
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const SHOTS = path.join(ROOT, "tests/output/screenshots");
-
-let workdir;
-let server;
-let serverLog = "";
+let splat;
 let base;
 let dsn;
-let browser;
 let page;
 let python;
-const browserErrors = [];
 
-function run(file, args, options = {}) {
-  return new Promise((resolve, reject) => {
-    execFile(file, args, { timeout: 60_000, ...options }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${file} ${args.join(" ")} failed: ${error.message}\n${stderr}`));
-      else resolve(JSON.parse(stdout.trim().split("\n").pop()));
-    });
-  });
-}
-
-async function startSplat() {
-  workdir = fs.mkdtempSync(path.join(os.tmpdir(), "splat-ui-logs-"));
-  server = spawn(SPLAT_BIN, ["serve", "--bind", "127.0.0.1:0", "--data-dir", path.join(workdir, "data")], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  server.stdout.on("data", (chunk) => { serverLog += chunk; });
-  server.stderr.on("data", (chunk) => { serverLog += chunk; });
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    const match = /^DSN: (\S+)$/m.exec(serverLog);
-    if (match) {
-      dsn = match[1];
-      const url = new URL(dsn);
-      base = `${url.protocol}//${url.host}`;
-      return;
-    }
-    if (server.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`splat serve printed no DSN line:\n${serverLog}`);
-}
-
-async function eventually(what, check, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < deadline) {
-    last = await check();
-    if (last) return last;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}\n--- splat log (tail) ---\n${serverLog.slice(-3000)}`);
+/// The client scripts print what they sent as JSON on their last line.
+async function run(file, args, options) {
+  return JSON.parse((await runScript(file, args, options)).trim().split("\n").pop());
 }
 
 async function bodies() {
@@ -80,30 +30,17 @@ async function bodies() {
 
 before(async () => {
   fs.mkdirSync(SHOTS, { recursive: true });
-  await startSplat();
+  splat = await startSplat();
+  ({ base, dsn } = splat);
   python = await run(PYTHON, [path.join(ROOT, "tests/sdk/python_logs_client.py"), dsn]);
-  await eventually("the Python SDK's log lines", async () => {
+  await eventually(splat, "the Python SDK's log lines", async () => {
     const html = await (await fetch(`${base}/projects/default/logs`)).text();
     return (html.match(/data-log-line/g) || []).length >= 4;
   });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
-  });
-  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  page.on("console", (msg) => { if (msg.type() === "error") browserErrors.push(msg.text()); });
-  page.on("pageerror", (err) => browserErrors.push(String(err)));
+  page = await openBrowser(splat);
 });
 
-after(async () => {
-  if (browser) await browser.close();
-  if (server && server.exitCode === null) {
-    server.kill("SIGTERM");
-    await new Promise((r) => server.once("exit", r));
-  }
-  if (workdir) fs.rmSync(workdir, { recursive: true, force: true });
-});
+after(async () => { if (splat) await stop(splat); });
 
 test("the logs page lists the lines newest first and filters by level, text and trace", async () => {
   await page.goto(`${base}/projects/default/logs`);
@@ -157,5 +94,5 @@ test("the event page shows the lines of its trace, and a line's trace link opens
   assert.match(await page.locator("h1").innerText(), /sdk-test\/logs/);
   const lines = page.locator("#trace-logs [data-log-body]");
   assert.equal(await lines.count(), 3);
-  assert.deepEqual(browserErrors, []);
+  assert.deepEqual(splat.errors, []);
 });

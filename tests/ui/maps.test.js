@@ -8,56 +8,28 @@
 
 const { test, before, after } = require("node:test");
 const assert = require("node:assert/strict");
-const { spawn, execFileSync } = require("node:child_process");
+const { execFileSync } = require("node:child_process");
 const fs = require("node:fs");
 const http = require("node:http");
-const os = require("node:os");
 const path = require("node:path");
-const { chromium } = require("playwright-core");
+const { ROOT, SHOTS, SPLAT_BIN, startSplat, openBrowser, stop, eventually } = require("./harness");
 
-const ROOT = path.resolve(__dirname, "..", "..");
 const MAPS = path.join(ROOT, "tests/sdk/maps");
 const BIN = path.join(MAPS, "node_modules/.bin");
-const SPLAT_BIN = process.env.SPLAT_BIN || path.join(os.homedir(), ".cache/splat-target/debug/splat");
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const SHOTS = path.join(ROOT, "tests/output/screenshots");
 
-let workdir;
-let server;
-let serverLog = "";
-let base;
-let dsn;
+let splat;
 let site;
-let browser;
-
-async function startSplat() {
-  server = spawn(SPLAT_BIN, ["serve", "--bind", "127.0.0.1:0", "--data-dir", path.join(workdir, "data")], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  server.stdout.on("data", (chunk) => { serverLog += chunk; });
-  server.stderr.on("data", (chunk) => { serverLog += chunk; });
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    const match = /^DSN: (\S+)$/m.exec(serverLog);
-    if (match) {
-      dsn = match[1];
-      base = new URL(dsn).origin;
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`splat serve printed no DSN line:\n${serverLog}`);
-}
+let page;
 
 /// The minified bundle, its map uploaded with debug ids, served with a page on a port of its own.
 async function buildAndUpload() {
-  const dist = path.join(workdir, "dist");
+  const dist = path.join(splat.workdir, "dist");
   execFileSync(path.join(BIN, "esbuild"), [path.join(MAPS, "browser/app.js"), "--bundle", "--minify",
     "--sourcemap", "--format=iife", `--outfile=${path.join(dist, "app.js")}`], { cwd: MAPS });
   fs.writeFileSync(path.join(dist, "index.html"), "<!doctype html><title>shop</title><script src=\"app.js\"></script>\n");
   const token = /sntryu_[0-9a-f]{64}/.exec(execFileSync(SPLAT_BIN,
-    ["--data-dir", path.join(workdir, "data"), "token", "create", "CI"]).toString())[0];
-  const env = { ...process.env, SENTRY_URL: base, SENTRY_AUTH_TOKEN: token, SENTRY_ORG: "splat", SENTRY_PROJECT: "default" };
+    ["--data-dir", path.join(splat.workdir, "data"), "token", "create", "CI"]).toString())[0];
+  const env = { ...process.env, SENTRY_URL: splat.base, SENTRY_AUTH_TOKEN: token, SENTRY_ORG: "splat", SENTRY_PROJECT: "default" };
   execFileSync(path.join(BIN, "sentry-cli"), ["sourcemaps", "inject", dist], { env });
   execFileSync(path.join(BIN, "sentry-cli"), ["sourcemaps", "upload", dist], { env });
   site = http.createServer((req, res) => {
@@ -70,31 +42,22 @@ async function buildAndUpload() {
 }
 
 before(async () => {
-  workdir = fs.mkdtempSync(path.join(os.tmpdir(), "splat-maps-"));
   fs.mkdirSync(SHOTS, { recursive: true });
-  await startSplat();
+  splat = await startSplat();
   await buildAndUpload();
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu"] });
+  page = await openBrowser(splat);
 });
 
 after(async () => {
-  if (browser) await browser.close();
   if (site) site.close();
-  if (server) server.kill("SIGTERM");
+  if (splat) await stop(splat);
 });
 
 test("a minified browser error is shown with its original files, functions and context", async () => {
-  const page = await browser.newPage();
-  await page.goto(`http://127.0.0.1:${site.address().port}/?dsn=${encodeURIComponent(dsn)}`);
+  await page.goto(`http://127.0.0.1:${site.address().port}/?dsn=${encodeURIComponent(splat.dsn)}`);
   const eventId = await page.waitForFunction(() => window.sentEventId, null, { timeout: 20_000 }).then((h) => h.jsonValue());
-  const url = `${base}/projects/default/events/${eventId}`;
-  const deadline = Date.now() + 20_000;
-  let status = 0;
-  while (Date.now() < deadline && status !== 200) {
-    status = (await page.goto(url)).status();
-    if (status !== 200) await new Promise((r) => setTimeout(r, 200));
-  }
-  assert.equal(status, 200, serverLog.slice(-3000));
+  const url = `${splat.base}/projects/default/events/${eventId}`;
+  await eventually(splat, `event ${eventId}'s page`, async () => (await page.goto(url)).status() === 200);
   const frames = page.locator("ol.frames").first();
   const text = await frames.innerText();
   for (const name of ["priceOf", "applyQuantity", "checkout"]) assert.match(text, new RegExp(name));

@@ -9,99 +9,40 @@
 
 const { test, before, after } = require("node:test");
 const assert = require("node:assert/strict");
-const { spawn } = require("node:child_process");
 const crypto = require("node:crypto");
 const fs = require("node:fs");
-const os = require("node:os");
 const path = require("node:path");
-const { chromium } = require("playwright-core");
+const { SHOTS, startSplat, openBrowser, stop, sendItem, eventually } = require("./harness");
 
-const ROOT = path.resolve(__dirname, "..", "..");
-const SPLAT_BIN = process.env.SPLAT_BIN || path.join(os.homedir(), ".cache/splat-target/debug/splat");
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const SHOTS = path.join(ROOT, "tests/output/screenshots");
-
-let workdir;
-let server;
-let serverLog = "";
+let splat;
 let base;
-let dsn;
-let context;
 let page;
-const browserErrors = [];
-
-async function startSplat() {
-  workdir = fs.mkdtempSync(path.join(os.tmpdir(), "splat-ui-scrub-"));
-  server = spawn(SPLAT_BIN, ["serve", "--bind", "127.0.0.1:0", "--data-dir", path.join(workdir, "data")], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  server.stdout.on("data", (chunk) => { serverLog += chunk; });
-  server.stderr.on("data", (chunk) => { serverLog += chunk; });
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    const match = /^DSN: (\S+)$/m.exec(serverLog);
-    if (match) {
-      dsn = match[1];
-      base = new URL(dsn).origin;
-      return;
-    }
-    if (server.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`splat serve printed no DSN line:\n${serverLog}`);
-}
 
 /// An error event with a password and a Cookie header (`secret`), a theme, an auth mode and the user's IP
 /// address, posted as an SDK would; returns its page's URL once it exists.
 async function sendEvent(secret, theme) {
-  const url = new URL(dsn);
   const eventId = crypto.randomUUID().replace(/-/g, "");
-  const event = {
-    event_id: eventId, platform: "python", level: "error", timestamp: Date.now() / 1000,
+  await sendItem(splat, eventId, {
+    platform: "python", level: "error", timestamp: Date.now() / 1000,
     exception: { values: [{ type: "LoginError", value: "login failed" }] },
     request: { url: "https://shop.example/login", method: "POST",
       headers: { Cookie: `sessionid=${secret}`, Accept: "text/html" } },
     extra: { password: secret, theme, auth_mode: "oauth-gold" },
     user: { id: "42", ip_address: "203.0.113.9" },
-  };
-  const payload = JSON.stringify(event);
-  const body = `{"event_id":"${eventId}"}\n{"type":"event","length":${Buffer.byteLength(payload)}}\n${payload}\n`;
-  const project = url.pathname.replace(/\//g, "");
-  const response = await fetch(`${base}/api/${project}/envelope/?sentry_key=${url.username}&sentry_version=7`, {
-    method: "POST", body,
   });
-  assert.equal(response.status, 200, await response.text());
   const eventUrl = `${base}/projects/default/events/${eventId}`;
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    if ((await fetch(eventUrl)).status === 200) return eventUrl;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`event ${eventId} never appeared\n${serverLog.slice(-3000)}`);
+  await eventually(splat, `event ${eventId}`, async () => (await fetch(eventUrl)).status === 200);
+  return eventUrl;
 }
 
 before(async () => {
   fs.mkdirSync(SHOTS, { recursive: true });
-  await startSplat();
-  context = await chromium.launchPersistentContext(path.join(workdir, "chromium-profile"), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-    viewport: { width: 1280, height: 900 },
-  });
-  page = context.pages()[0] || (await context.newPage());
-  page.on("console", (msg) => { if (msg.type() === "error") browserErrors.push(msg.text()); });
-  page.on("pageerror", (err) => browserErrors.push(String(err)));
+  splat = await startSplat();
+  base = splat.base;
+  page = await openBrowser(splat);
 });
 
-after(async () => {
-  if (context) await context.close();
-  if (server && server.exitCode === null) {
-    server.kill("SIGTERM");
-    await new Promise((r) => server.once("exit", r));
-  }
-  if (workdir) fs.rmSync(workdir, { recursive: true, force: true });
-});
+after(async () => { if (splat) await stop(splat); });
 
 test("scrubbing is on by default and its settings are saved from the project settings page", async () => {
   await page.goto(`${base}/projects/default/settings`);
@@ -139,7 +80,7 @@ test("scrubbing is on by default and its settings are saved from the project set
   const after = await page.locator("[data-processing-note]").allInnerTexts();
   assert.ok(after.some((n) => n.includes("the project's sensitive fields") && n.includes("extra.theme")), after.join("\n"));
   assert.ok(after.some((n) => n.includes("IP address field")), after.join("\n"));
-  assert.deepEqual(browserErrors, []);
+  assert.deepEqual(splat.errors, []);
 
   // A list longer than the limit is refused with a reason, and nothing is saved.
   await page.goto(`${base}/projects/default/settings`);
