@@ -97,7 +97,7 @@ mod tests {
             (TRACE_EVENTS, "events_trace"),
             (INSERT_FEEDBACK, "events_id"),
         ] {
-            let plan = query_plan(&store, sql).await;
+            let plan = store.query_plan(sql, ()).await;
             let seek = format!("SEARCH e USING INDEX {index} (project_id=? AND <expr>=? AND ");
             assert!(
                 plan.iter().any(|line| line.starts_with(&seek)),
@@ -108,19 +108,6 @@ mod tests {
                 "{sql}\n{plan:#?}"
             );
         }
-    }
-
-    async fn query_plan(store: &Store, sql: &str) -> Vec<String> {
-        let mut rows = store
-            .conn()
-            .query(&format!("EXPLAIN QUERY PLAN {sql}"), ())
-            .await
-            .unwrap();
-        let mut plan = Vec::new();
-        while let Some(row) = rows.next().await.unwrap() {
-            plan.push(row.get::<String>(3).unwrap());
-        }
-        plan
     }
 
     /// A database from before migration 19 keeps every event, still refuses a second copy of one, and its

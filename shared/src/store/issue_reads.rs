@@ -586,16 +586,11 @@ mod tests {
             0,
         );
         let sql = format!(
-            "EXPLAIN QUERY PLAN SELECT {ISSUE_COLUMNS} FROM issues i WHERE {} ORDER BY {} LIMIT 25",
+            "SELECT {ISSUE_COLUMNS} FROM issues i WHERE {} ORDER BY {} LIMIT 25",
             c.joined(),
             IssueSort::LastSeen.order_by()
         );
-        let mut rows = store.conn().query(&sql, c.params).await.unwrap();
-        let mut plan = Vec::new();
-        while let Some(row) = rows.next().await.unwrap() {
-            plan.push(row.get::<String>(3).unwrap());
-        }
-        plan
+        store.query_plan(&sql, c.params).await
     }
 
     #[tokio::test]

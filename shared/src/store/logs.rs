@@ -359,15 +359,7 @@ mod tests {
             (TRACE_LOGS, "logs_trace"),
             (TRACE_LOGS_WITHIN, "logs_trace"),
         ] {
-            let mut rows = store
-                .conn()
-                .query(&format!("EXPLAIN QUERY PLAN {sql}"), ())
-                .await
-                .unwrap();
-            let mut plan = Vec::new();
-            while let Some(row) = rows.next().await.unwrap() {
-                plan.push(row.get::<String>(3).unwrap());
-            }
+            let plan = store.query_plan(sql, ()).await;
             let seek = format!("SEARCH l USING INDEX {index} (project_id=? AND <expr>");
             assert!(
                 plan.iter().any(|l| l.starts_with(&seek)),

@@ -472,6 +472,24 @@ async fn first_integer(conn: &libsql::Connection, sql: &str) -> Result<Option<i6
     })
 }
 
+/// For the tests that check a statement keeps to its indexes: its plan, a line per step.
+#[cfg(test)]
+impl Store {
+    pub(crate) async fn query_plan(
+        &self,
+        sql: &str,
+        params: impl libsql::params::IntoParams,
+    ) -> Vec<String> {
+        let explain = format!("EXPLAIN QUERY PLAN {sql}");
+        let mut rows = self.conn().query(&explain, params).await.unwrap();
+        let mut plan = Vec::new();
+        while let Some(row) = rows.next().await.unwrap() {
+            plan.push(row.get::<String>(3).unwrap());
+        }
+        plan
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
