@@ -8,16 +8,7 @@ import json
 import os
 import time
 
-import pytest
-
-from harness import start_splat
-from test_sourcemaps import create_token, post_chunk, splat_cli
-
-
-@pytest.fixture
-def splat(tmp_path):
-    with start_splat(tmp_path) as server:
-        yield server
+from test_sourcemaps import create_token, post_chunk, splat, splat_cli  # noqa: F401 (splat: the fixture)
 
 
 def test_retention_deletes_chunks_never_assembled_after_a_day(splat):
