@@ -177,6 +177,20 @@ async fn s3_blob_store_round_trip() {
         blobs.list("lake/").await.unwrap(),
         vec!["lake/main/a/one.bin", "lake/main/b/two.bin"]
     );
+    // The sweep's listing by age (S3's LastModified): written before a minute from now, not an hour ago.
+    let now = chrono::Utc::now().timestamp_micros();
+    assert_eq!(
+        blobs
+            .list_written_before("lake/main/a/", now + 60_000_000)
+            .await
+            .unwrap(),
+        vec!["lake/main/a/one.bin"]
+    );
+    assert!(blobs
+        .list_written_before("lake/", now - 3_600_000_000)
+        .await
+        .unwrap()
+        .is_empty());
     blobs.delete("lake/main/a/one.bin").await.unwrap();
     blobs.delete("lake/main/a/one.bin").await.unwrap();
     assert!(matches!(

@@ -191,6 +191,11 @@ pub async fn run(
     db.artifact_bundles_deleted =
         crate::artifacts::expire_bundles(store, blobs.as_ref(), before(horizons.event_days))
             .await?;
+    db.artifact_chunks_deleted = crate::artifacts::assemble::sweep_chunks(
+        blobs.as_ref(),
+        now_us - crate::artifacts::assemble::CHUNK_LIFE_US,
+    )
+    .await?;
     db.logs_deleted = store.delete_logs_before(before(horizons.log_days)).await?;
     db.bookkeeping_deleted = store
         .delete_bookkeeping(now_us - LEDGER_LIFE_US, before(horizons.event_days))

@@ -173,7 +173,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         store: open_store(&config).await?,
         blobs: blobs.clone(),
         limits: config.artifacts,
-        public_url: config.public_url.clone(),
     };
     let app = ingest::router(ingest_state(&config, reader, queue, blobs))
         .merge(web::api::router(api))

@@ -1,9 +1,14 @@
 //! Processing throughput and issue-list latency. Run: `cargo bench -p splat-tests --bench process`
-//! (options: `--events N` for the throughput run, `--issues N --per-issue M` for the list-latency data set).
+//! (options: `--events N` for the throughput run, `--issues N --per-issue M` for the list-latency data set,
+//! `--sourcemaps` for Node errors symbolicated against an uploaded bundle instead of Python errors).
 //!
 //! 1. Error events processed per second on one core: envelopes in the Python SDK's shape (a stack of 12
 //!    frames with context, breadcrumbs, tags, user; about 4 KB) are queued, then the processor drains them
 //!    in batches of 500 (grouping, issue upsert, facets, FTS, compressed payloads, one transaction per batch).
+//!    With `--sourcemaps`, Node errors of 12 frames in one minified file instead, whose ~5 MB map is uploaded
+//!    first as sentry-cli's chunks: every frame is symbolicated (original file, line, function, context).
+//!    The map is parsed once before the clock starts; its cold cost is measured on its own, beside the warm
+//!    cost of symbolication alone.
 //! 2. Issue-list queries over a large project: p50/p95 of `list_issues` for the pages the UI serves.
 
 // The function binaries use mimalloc too; measure what they run.
@@ -22,6 +27,7 @@ use splat::store::{IssueFilter, IssueQuery, IssueSort, IssueStatus, Store};
 use tower::ServiceExt;
 
 mod common;
+mod sourcemaps;
 use common::{arg, cpu_seconds, data_dir, peak_rss_mb};
 
 fn event(bug: usize, n: usize) -> serde_json::Value {
@@ -61,10 +67,16 @@ fn message(project: ProjectId, e: &serde_json::Value) -> Vec<u8> {
     .encode()
 }
 
+/// Queues `events` errors over `issues` distinct stacks: Python ones, or with `--sourcemaps` Node ones.
 async fn fill(queue: &LocalQueue, project: ProjectId, events: usize, issues: usize, offset: usize) {
+    let make = if std::env::args().any(|a| a == "--sourcemaps") {
+        sourcemaps::event
+    } else {
+        event
+    };
     for n in 0..events {
         queue
-            .send(message(project, &event((n + offset) % issues, n + offset)))
+            .send(message(project, &make((n + offset) % issues, n + offset)))
             .await
             .unwrap();
     }
@@ -84,8 +96,17 @@ fn main() {
         let store = Store::open(&dir.join("splat.db")).await.unwrap();
         let project = store.ensure_default_project().await.unwrap().id;
         let queue = LocalQueue::open(&dir.join("queue.db"), Duration::from_secs(600), 5).await.unwrap();
-        let processor = Processor::new(store.clone(), Arc::new(splat::blob::LocalBlobStore::new(&dir)));
+        let blobs: Arc<dyn splat::blob::BlobStore> = Arc::new(splat::blob::LocalBlobStore::new(&dir));
+        let processor = Processor::new(store.clone(), blobs.clone());
 
+        let symbolicated = std::env::args().any(|a| a == "--sourcemaps");
+        if symbolicated {
+            let map_bytes = sourcemaps::upload(&store, blobs.as_ref(), project).await;
+            sourcemaps::measure_alone(&store, blobs.clone(), project, map_bytes).await;
+            // The processor's own cache warmed by one event, so the run below times warm symbolication.
+            fill(&queue, project, 1, 1, 0).await;
+            drain(&processor, &queue, 500).await.unwrap();
+        }
         let events = arg("--events", 20_000);
         fill(&queue, project, events, 200, 0).await;
         let (start, cpu) = (Instant::now(), cpu_seconds());
@@ -93,7 +114,8 @@ fn main() {
         let (elapsed, cpu) = (start.elapsed(), cpu_seconds() - cpu);
         assert_eq!(outcome.done.len(), events);
         println!(
-            "processing: {events} error events into {} issues in {:.2} s wall, {cpu:.2} s CPU = {:.0} events/s wall, {:.0} events per CPU-second",
+            "processing: {events} {} error events into {} issues in {:.2} s wall, {cpu:.2} s CPU = {:.0} events/s wall, {:.0} events per CPU-second",
+            if symbolicated { "symbolicated Node" } else { "Python" },
             store.count("issues").await.unwrap(),
             elapsed.as_secs_f64(),
             events as f64 / elapsed.as_secs_f64(),

@@ -200,9 +200,14 @@ def test_least_privilege_roles(efs_template):
                         {"Fn::Sub": "${Bucket.Arn}/keys/snapshot.json"},
                         {"Fn::Sub": "${Bucket.Arn}/artifacts/*"},
                         {"Fn::Sub": "${Bucket.Arn}/artifacts/bundles/*"},
+                        {"Fn::Sub": "${Bucket.Arn}/artifacts/chunks/*"},
                     ) or (
                         actions == ["s3:ListBucket"]
-                        and st["Condition"] == {"StringLike": {"s3:prefix": ["lake/*"]}}
+                        and st["Condition"] in (
+                            {"StringLike": {"s3:prefix": ["lake/*"]}},
+                            # Retention's sweep of chunks never assembled.
+                            {"StringLike": {"s3:prefix": ["artifacts/chunks/*"]}},
+                        )
                     ), (name, st)
     ingest = roles["IngestRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     processor = roles["ProcessorRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]

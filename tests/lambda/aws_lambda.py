@@ -331,6 +331,15 @@ class Front(ThreadingHTTPServer):
         self.server_close()
 
 
+class UiDistribution(Front):
+    """The UI's CloudFront distribution on a host of its own, as a deployed stack has it (the address people
+    and sentry-cli's SENTRY_URL use): every path goes to the UI function, `/api/0/` included, but sign-in's.
+    On the ingest host ([`Front`]'s `/api/*`, the HTTP API) those paths reach ingest instead."""
+
+    def route(self, path):
+        return "signin" if path.startswith(("/login/", "/auth/")) else "ui"
+
+
 class _FrontHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 

@@ -142,7 +142,7 @@ def test_a_chunk_whose_sha1_is_not_its_name_is_refused(splat):
     # The options sentry-cli reads first.
     status, options = request(splat, "GET", "/api/0/organizations/splat/chunk-upload/", token=token)
     assert status == 200 and options["hashAlgorithm"] == "sha1" and options["compression"] == ["gzip"]
-    assert "artifact_bundles" in options["accept"] and options["url"].startswith(splat.base_url)
+    assert "artifact_bundles" in options["accept"] and options["url"] == "/api/0/organizations/splat/chunk-upload/"
 
 
 def test_a_50_mb_map_is_refused_at_upload_with_its_reason(splat, tmp_path):

@@ -41,7 +41,6 @@ async fn ui(config: Arc<Config>, auth: Auth) -> anyhow::Result<axum::Router> {
         store: store.clone(),
         blobs: blobs.clone(),
         limits: config.artifacts,
-        public_url: config.public_url.clone(),
     };
     let state = WebState::new(
         store,

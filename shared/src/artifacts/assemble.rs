@@ -10,8 +10,25 @@ use crate::blob::{BlobError, BlobStore};
 use crate::protocol::ProjectId;
 use crate::store::{NewBundle, Store};
 
+/// Where chunks wait for their bundle's assembly.
+const CHUNKS: &str = "artifacts/chunks/";
+
+/// How long a chunk waits for its assembly: longer than any upload takes. (In AWS a lifecycle rule on
+/// the bucket expires them after the same day; see infra/template.yaml.)
+pub const CHUNK_LIFE_US: i64 = crate::model::time::DAY_US;
+
 fn chunk_key(sha1: &str) -> String {
-    format!("artifacts/chunks/{}", sha1.to_ascii_lowercase())
+    format!("{CHUNKS}{}", sha1.to_ascii_lowercase())
+}
+
+/// Deletes the chunks written before `before_us` (µs): those of an upload that failed halfway and was
+/// never assembled (assembly deletes its chunks). Returns how many went.
+pub async fn sweep_chunks(blobs: &dyn BlobStore, before_us: i64) -> Result<u64, ArtifactError> {
+    let stale = blobs.list_written_before(CHUNKS, before_us).await?;
+    for key in &stale {
+        blobs.delete(key).await?;
+    }
+    Ok(stale.len() as u64)
 }
 
 /// Where a project's bundle is kept.

@@ -93,12 +93,47 @@ impl BlobStore for LocalBlobStore {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, BlobError> {
+        self.list_where(prefix, |_| true).await
+    }
+
+    async fn list_written_before(
+        &self,
+        prefix: &str,
+        before_us: i64,
+    ) -> Result<Vec<String>, BlobError> {
+        let before = std::time::UNIX_EPOCH
+            + std::time::Duration::from_micros(u64::try_from(before_us).unwrap_or(0));
+        // A file whose time cannot be read is kept: a sweep never deletes what it cannot date.
+        self.list_where(prefix, move |file| {
+            file.metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t < before)
+        })
+        .await
+    }
+}
+
+impl LocalBlobStore {
+    /// The keys under `prefix` of the files `keep` accepts, sorted.
+    async fn list_where(
+        &self,
+        prefix: &str,
+        keep: impl Fn(&std::fs::DirEntry) -> bool + Send + 'static,
+    ) -> Result<Vec<String>, BlobError> {
         let root = self.root.clone();
+        // Only the prefix's own folder is walked, not the whole data folder.
+        let start = match prefix.rsplit_once('/') {
+            Some((dir, _)) if check_key(dir).is_ok() => root.join(dir),
+            _ => root.clone(),
+        };
         let prefix = prefix.to_owned();
         tokio::task::spawn_blocking(move || {
             let mut keys = Vec::new();
-            walk(&root, &root, &mut keys)?;
-            keys.retain(|k| k.starts_with(&prefix));
+            walk(&root, &start, &mut |key, file| {
+                if key.starts_with(&prefix) && keep(file) {
+                    keys.push(key);
+                }
+            })?;
             keys.sort();
             Ok(keys)
         })
@@ -107,7 +142,12 @@ impl BlobStore for LocalBlobStore {
     }
 }
 
-fn walk(root: &Path, dir: &Path, keys: &mut Vec<String>) -> Result<(), BlobError> {
+/// Calls `visit` with the key of each file under `dir` (temporary files of writes under way left out).
+fn walk(
+    root: &Path,
+    dir: &Path,
+    visit: &mut dyn FnMut(String, &std::fs::DirEntry),
+) -> Result<(), BlobError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -121,9 +161,9 @@ fn walk(root: &Path, dir: &Path, keys: &mut Vec<String>) -> Result<(), BlobError
             continue;
         }
         if entry.file_type().map_err(backend)?.is_dir() {
-            walk(root, &path, keys)?;
+            walk(root, &path, visit)?;
         } else if let Ok(rel) = path.strip_prefix(root) {
-            keys.push(rel.to_string_lossy().replace('\\', "/"));
+            visit(rel.to_string_lossy().replace('\\', "/"), &entry);
         }
     }
     Ok(())
@@ -158,5 +198,33 @@ mod tests {
             store.get("../etc/passwd").await,
             Err(BlobError::InvalidKey(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn lists_what_was_written_before_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::new(dir.path());
+        for key in ["c/old", "c/new", "d/old"] {
+            store.put(key, Bytes::from_static(b"x")).await.unwrap();
+        }
+        let two_days_ago =
+            std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400);
+        for key in ["c/old", "d/old"] {
+            let file = std::fs::File::options()
+                .write(true)
+                .open(dir.path().join(key))
+                .unwrap();
+            file.set_modified(two_days_ago).unwrap();
+        }
+        let a_day_ago = chrono::Utc::now().timestamp_micros() - 86_400_000_000;
+        assert_eq!(
+            store.list_written_before("c/", a_day_ago).await.unwrap(),
+            vec!["c/old"]
+        );
+        assert!(store
+            .list_written_before("e/", a_day_ago)
+            .await
+            .unwrap()
+            .is_empty());
     }
 }

@@ -33,6 +33,13 @@ pub trait BlobStore: Send + Sync {
     async fn delete(&self, key: &str) -> Result<(), BlobError>;
     /// Keys under `prefix`, sorted.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, BlobError>;
+    /// Keys under `prefix` last written before `before_us` (µs since the Unix epoch), sorted: what a sweep
+    /// of objects left behind (chunks of an upload never assembled) may delete.
+    async fn list_written_before(
+        &self,
+        prefix: &str,
+        before_us: i64,
+    ) -> Result<Vec<String>, BlobError>;
 }
 
 /// Keys are relative paths of plain segments: never absolute, never `..`, never empty segments.

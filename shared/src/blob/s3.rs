@@ -100,6 +100,33 @@ impl BlobStore for S3BlobStore {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, BlobError> {
+        self.list_where(prefix, |_| true).await
+    }
+
+    async fn list_written_before(
+        &self,
+        prefix: &str,
+        before_us: i64,
+    ) -> Result<Vec<String>, BlobError> {
+        self.list_where(prefix, |object| {
+            object.last_modified().is_some_and(|t| {
+                t.secs()
+                    .saturating_mul(1_000_000)
+                    .saturating_add(i64::from(t.subsec_nanos() / 1_000))
+                    < before_us
+            })
+        })
+        .await
+    }
+}
+
+impl S3BlobStore {
+    /// The keys under `prefix` of the objects `keep` accepts, sorted.
+    async fn list_where(
+        &self,
+        prefix: &str,
+        keep: impl Fn(&aws_sdk_s3::types::Object) -> bool,
+    ) -> Result<Vec<String>, BlobError> {
         let mut keys = Vec::new();
         let mut pages = self
             .client
@@ -113,6 +140,7 @@ impl BlobStore for S3BlobStore {
             keys.extend(
                 page.contents()
                     .iter()
+                    .filter(|o| keep(o))
                     .filter_map(|o| o.key().map(str::to_owned)),
             );
         }

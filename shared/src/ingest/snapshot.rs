@@ -339,6 +339,13 @@ mod tests {
         async fn list(&self, prefix: &str) -> Result<Vec<String>, BlobError> {
             self.inner.list(prefix).await
         }
+        async fn list_written_before(
+            &self,
+            prefix: &str,
+            before_us: i64,
+        ) -> Result<Vec<String>, BlobError> {
+            self.inner.list_written_before(prefix, before_us).await
+        }
     }
 
     fn sorted(mut info: KeyInfo) -> KeyInfo {

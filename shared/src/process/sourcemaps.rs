@@ -19,12 +19,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Map, Value};
-use sourcemap::{DecodedMap, SourceMap, SourceView};
+use sourcemap::{DecodedMap, SourceMap};
 
 use crate::artifacts::{bundle, ArtifactLimits};
 use crate::blob::{BlobError, BlobStore};
 use crate::protocol::ProjectId;
 use crate::store::{ArtifactKind, FoundArtifact, Store, StoreError};
+use minified::Minified;
+
+mod minified;
 
 /// Lines of context on each side of the frame's line (Sentry's five).
 const CONTEXT_LINES: u32 = 5;
@@ -48,7 +51,7 @@ pub enum SymbolicationError {
 /// A map ready for lookups, with the minified file when the bundle has it (for function names).
 struct Parsed {
     map: SourceMap,
-    minified: Option<SourceView>,
+    minified: Option<Minified>,
     /// Where the map is, for the frame's `data.sourcemap`.
     url: String,
     bytes: usize,
@@ -267,8 +270,8 @@ impl SourceMaps {
             .filter(|m| m.bundle_id == map.bundle_id)
             .and_then(|m| bundle::read_file(&bundle, &m.file.path, cap).ok())
             .and_then(|b| String::from_utf8(b).ok())
-            .map(SourceView::from_string);
-        let size = bytes.len() + minified.as_ref().map_or(0, |m| m.source().len());
+            .and_then(Minified::new);
+        let size = bytes.len() + minified.as_ref().map_or(0, Minified::bytes);
         let parsed = Arc::new(Parsed {
             map: map_parsed,
             minified,
@@ -449,7 +452,9 @@ fn resolve_frame(frame: &mut Value, parsed: &Parsed) -> bool {
         .and_then(Value::as_str)
         .map(|f| f.rsplit('.').next().unwrap_or(f).to_owned());
     let function = match (&parsed.minified, &minified_name) {
-        (Some(view), Some(name)) => parsed.map.get_original_function_name(line, col, name, view),
+        (Some(minified), Some(name)) => {
+            minified.original_function_name(&parsed.map, line, col, name)
+        }
         _ => None,
     };
     let (src_line, src_col) = (token.get_src_line(), token.get_src_col());

@@ -28,6 +28,9 @@ pub struct OltpReport {
     pub bookkeeping_deleted: u64,
     /// Source map bundles older than the events' horizon (their blobs with them).
     pub artifact_bundles_deleted: u64,
+    /// Chunks of source map uploads never assembled, a day after they came.
+    #[serde(default)]
+    pub artifact_chunks_deleted: u64,
 }
 
 impl Store {

@@ -30,8 +30,6 @@ pub struct ApiState {
     pub store: Store,
     pub blobs: Arc<dyn BlobStore>,
     pub limits: ArtifactLimits,
-    /// `SPLAT_PUBLIC_URL`: the base of the chunk upload URL sentry-cli is told (else this request's host).
-    pub public_url: Option<String>,
 }
 
 /// The API's routes; merged beside the UI's (never behind its sign-in or CSRF checks: tokens are the

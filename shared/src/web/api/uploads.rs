@@ -3,7 +3,6 @@
 //! SHA-1), and asks to assemble again until the state is `ok` or `error`.
 
 use axum::extract::{Multipart, Path, State};
-use axum::http::HeaderMap;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -12,19 +11,13 @@ use super::{find_projects, ApiError, ApiResult, ApiState};
 use crate::artifacts::assemble::{self, AssembleRequest, Assembled};
 use crate::artifacts::{CHUNKS_PER_REQUEST, CHUNK_SIZE, MAX_REQUEST_BYTES};
 
-/// `GET /api/0/organizations/{org}/chunk-upload/`: where and how to send chunks.
-pub async fn options(
-    State(state): State<ApiState>,
-    Path(org): Path<String>,
-    headers: HeaderMap,
-) -> Json<Value> {
-    let base = state.public_url.clone().unwrap_or_else(|| {
-        let (scheme, host) = crate::web::request_base(&headers);
-        format!("{scheme}://{host}")
-    });
+/// `GET /api/0/organizations/{org}/chunk-upload/`: where and how to send chunks. The URL is a path:
+/// sentry-cli joins it to its own SENTRY_URL (the address that reached us), where an absolute one built
+/// from `SPLAT_PUBLIC_URL` would name the ingest host in AWS, whose `/api/*` is not the UI function's.
+pub async fn options(State(state): State<ApiState>, Path(org): Path<String>) -> Json<Value> {
     let org: String = form_urlencoded::byte_serialize(org.as_bytes()).collect();
     Json(json!({
-        "url": format!("{base}/api/0/organizations/{org}/chunk-upload/"),
+        "url": format!("/api/0/organizations/{org}/chunk-upload/"),
         "chunkSize": CHUNK_SIZE,
         "chunksPerRequest": CHUNKS_PER_REQUEST,
         "maxFileSize": state.limits.max_bundle_bytes,
