@@ -351,6 +351,25 @@ fn text_match(terms: &[Term]) -> Option<String> {
     (!matches.is_empty()).then(|| matches.join(" AND "))
 }
 
+/// The statuses a list is narrowed to, when nothing else narrows it: a status tab, or one `is:` term
+/// (not `is:regressed`, which the counters do not know).
+fn only_statuses(status: Option<IssueStatus>, terms: &[Term]) -> Option<Vec<IssueStatus>> {
+    match (status, terms) {
+        (Some(status), []) => Some(vec![status]),
+        (None, []) => Some(IssueStatus::ALL.to_vec()),
+        (
+            None,
+            [Term {
+                negated: false,
+                filter: Filter::Is(state),
+            }],
+        ) if *state != IsState::Regressed => {
+            statuses(*state).iter().map(|s| s.parse().ok()).collect()
+        }
+        _ => None,
+    }
+}
+
 /// One page of the issues that meet `c`, in the sort's order.
 fn page_sql(c: &Conditions, sort: IssueSort, per_page: i64, offset: i64) -> String {
     format!(
@@ -420,18 +439,16 @@ impl Store {
             issues.push(issue_from_row(&row)?);
         }
         drop(rows);
-        let total = if terms.is_empty() {
-            // Narrowed only by status (the tabs): the trigger-kept counters answer without a scan.
-            let counts = self.issue_status_counts(project).await?;
-            IssueTotal::Exact(match filter.status {
-                Some(status) => counts[&status],
-                None => counts.values().sum(),
-            })
-        } else {
-            match self.bounded_count(conditions).await? {
+        let total = match only_statuses(filter.status, &terms) {
+            // Narrowed only by status (a tab, or `is:`): the trigger-kept counters answer without a scan.
+            Some(statuses) => {
+                let counts = self.issue_status_counts(project).await?;
+                IssueTotal::Exact(statuses.iter().map(|s| counts[s]).sum())
+            }
+            None => match self.bounded_count(conditions).await? {
                 IssueTotal::AtLeast(n) => IssueTotal::AtLeast(n.max(offset + issues.len() as i64)),
                 exact => exact,
-            }
+            },
         };
         Ok((issues, total))
     }
@@ -848,6 +865,9 @@ mod tests {
             ("is:regressed level:error", 80),
             ("environment:canary level:error", 16),
             ("!is:regressed environment:canary", 0),
+            // Or by the status counters.
+            ("is:unresolved", 8000),
+            ("is:resolved", 0),
         ] {
             let (_, total) = search(&store, query, 0).await;
             assert_eq!(total, IssueTotal::Exact(n), "{query}");
