@@ -8,7 +8,7 @@ use axum::body::Body;
 use http::Request;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use splat::store::{IssueFilter, IssueQuery, IssueStatus};
+use splat::store::{IssueFilter, IssueQuery, IssueStatus, IssueTotal};
 use splat_tests::*;
 use tower::ServiceExt;
 
@@ -82,7 +82,7 @@ impl Corpus {
             .list_issues(self.app.project.id, &filter)
             .await
             .unwrap();
-        assert_eq!(total, list.len() as i64, "{query}");
+        assert_eq!(total, IssueTotal::Exact(list.len() as i64), "{query}");
         list.into_iter()
             .map(|i| i.title.split(':').next().unwrap().to_owned())
             .collect()
@@ -222,8 +222,12 @@ async fn each_query_lists_exactly_its_issues() {
 }
 
 async fn page(app: &TestApp, q: &str) -> String {
+    page_n(app, q, 1).await
+}
+
+async fn page_n(app: &TestApp, q: &str, n: u32) -> String {
     let url = format!(
-        "/projects/{}/issues?status=open&q={}",
+        "/projects/{}/issues?status=open&page={n}&q={}",
         app.project.slug,
         form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
     );
@@ -259,6 +263,46 @@ async fn the_issue_list_searches_and_shows_what_it_cannot_read() {
         assert!(body.contains(&shown), "{q}: {shown} in {body}");
         assert!(!body.contains("KeyError: checkout timeout"), "{q}");
     }
+}
+
+/// At more issues than a count reads, a broad search's total is a floor ("2,987+") with pages after
+/// it, each exact; a narrow one, read through its own index, is counted exactly.
+#[tokio::test]
+async fn a_broad_search_shows_a_floor_and_a_narrow_one_its_exact_count() {
+    let app = TestApp::new().await;
+    // 8,000 open issues, every other an error, every 100th regressed, all in production.
+    app.execute_sql(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 8000)
+         INSERT INTO issues (project_id, title, level, first_seen, last_seen, grouping_config, regressed_at)
+           SELECT {p}, 'issue ' || i, CASE i % 2 WHEN 0 THEN 'error' ELSE 'warning' END, i, i, 't',
+                  CASE WHEN i % 100 = 0 THEN i END FROM n;
+         INSERT INTO issue_tags (issue_id, key, value, count, first_seen, last_seen)
+           SELECT id, 'environment', 'production', 1, 0, 0 FROM issues WHERE project_id = {p};",
+        p = app.project.id.value()
+    ))
+    .await;
+    let broad = "level:error environment:production";
+    let first = page_n(&app, broad, 1).await;
+    let total = first
+        .split("1–25 of ")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(total.ends_with('+'), "a floor: {total}");
+    let floor: i64 = total
+        .trim_end_matches('+')
+        .replace(',', "")
+        .parse()
+        .unwrap();
+    assert!((25..4_000).contains(&floor), "{total}");
+    assert!(first.contains("rel=\"next\""));
+    assert!(first.contains("issue 8000<") && !first.contains("issue 7999<"));
+    let second = page_n(&app, broad, 2).await;
+    assert!(second.contains("26–50 of ") && second.contains("rel=\"next\""));
+    assert!(second.contains("issue 7950<") && !second.contains("issue 8000<"));
+    let regressed = page(&app, "is:regressed").await;
+    assert!(regressed.contains("1–25 of 80<"), "{regressed}");
 }
 
 /// The text as askama escapes it into a page.

@@ -156,6 +156,8 @@ def test_every_function_environment_parses(splat_bin, tmp_path, overrides):
         # the VPC (the processor, after each batch and each monitor tick) put alerts in the outbox.
         env = resolver.environment("ProcessorFunction")
         assert env["SPLAT_ALERT_OUTBOX"] == "true" and "SPLAT_WEBHOOK_URL" not in env
+        # So does the UI's test-alert button.
+        assert ui["SPLAT_ALERT_OUTBOX"] == "true" and "SPLAT_WEBHOOK_URL" not in ui
         assert not {"SPLAT_ALERT_OUTBOX", "SPLAT_WEBHOOK_URL"} & set(resolver.environment("RetentionFunction"))
     if overrides == {}:
         assert resolver.environment("ProcessorFunction")["SPLAT_ALERT_OUTBOX"] == "false"

@@ -457,7 +457,7 @@ def test_mcp_function_and_its_front_doors(template):
 
 def test_ui_and_mcp_write_nothing_but_the_database(efs_template):
     """The UI and MCP read the lake; they make no SQS call at all (the queue pill shows the processor's
-    recorded lag) and write no object but the UI's key snapshot. They do write the database (project and
+    recorded lag) and write no object but the UI's key snapshot, sentry-cli's uploads and test alerts. They do write the database (project and
     issue-status changes; never migrations: the processor applies them), and only through the access point."""
     for role in ("UiRole", "McpRole"):
         statements, actions = role_actions(efs_template, role)
@@ -477,7 +477,9 @@ def test_ui_and_mcp_write_nothing_but_the_database(efs_template):
         by_sid = {st["Sid"]: st for st in statements}
         assert by_sid["LakeRead"]["Resource"] == {"Fn::Sub": "${Bucket.Arn}/lake/*"}, role
         puts = [st["Resource"] for st in statements if "s3:PutObject" in st["Action"]]
-        ui_puts = [{"Fn::Sub": "${Bucket.Arn}/keys/snapshot.json"}, {"Fn::Sub": "${Bucket.Arn}/artifacts/*"}]
+        # And the UI's test alert, put in the outbox for the notify function.
+        ui_puts = [{"Fn::Sub": "${Bucket.Arn}/keys/snapshot.json"}, {"Fn::Sub": "${Bucket.Arn}/artifacts/*"},
+                   {"Fn::Sub": "${Bucket.Arn}/alerts/*"}]
         assert puts == (ui_puts if role == "UiRole" else []), role
         db = by_sid["Database"]
         assert set(db["Action"]) == {"elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"}, role
@@ -536,12 +538,13 @@ def test_alerts_are_parameters_with_their_secrets_in_secrets_manager(template, e
     channels = {node["Fn::Not"][0]["Fn::Equals"][0]["Ref"] for node in template["Conditions"]["HasAlerts"]["Fn::Or"]}
     assert channels == {"SmtpAddress", "WebhookUrlSecretId", "NtfyUrl"}
     # The processor decides alerts (after each batch and each monitor tick) and puts them in the outbox;
-    # retention alerts nobody.
-    env = template["Resources"]["ProcessorFunction"]["Properties"]["Environment"]["Variables"]
-    assert env["SPLAT_ALERT_OUTBOX"] == {"Fn::If": ["HasAlerts", "true", "false"]}
-    statements, _ = role_actions(efs_template, "ProcessorRole")
-    [outbox] = [st for st in statements if st["Sid"] == "AlertOutbox"]
-    assert (outbox["Action"], outbox["Resource"]) == ("s3:PutObject", {"Fn::Sub": "${Bucket.Arn}/alerts/*"})
+    # the UI's test-alert button puts its alert in the same outbox; retention alerts nobody.
+    for function, role in (("ProcessorFunction", "ProcessorRole"), ("UiFunction", "UiRole")):
+        env = template["Resources"][function]["Properties"]["Environment"]["Variables"]
+        assert env["SPLAT_ALERT_OUTBOX"] == {"Fn::If": ["HasAlerts", "true", "false"]}, function
+        statements, _ = role_actions(efs_template, role)
+        [outbox] = [st for st in statements if st["Sid"] == "AlertOutbox"]
+        assert (outbox["Action"], outbox["Resource"]) == ("s3:PutObject", {"Fn::Sub": "${Bucket.Arn}/alerts/*"})
     assert "SPLAT_ALERT_OUTBOX" not in template["Resources"]["RetentionFunction"]["Properties"]["Environment"]["Variables"]
     statements, _ = role_actions(efs_template, "RetentionRole")
     assert not [st for st in statements if "alerts/" in json.dumps(st["Resource"])]

@@ -1,13 +1,15 @@
 """Alerts and sign-in with no function in the VPC reaching the internet (see conftest.py and aws_lambda.py).
 
 Alerts: the processor, with no channel in its environment, puts each alert in the bucket's alerts/ outbox;
-the bucket's notification invokes the notify function, which delivers it to the webhook and deletes it.
+the bucket's notification invokes the notify function, which delivers it to the webhook and deletes it. The
+UI function puts the settings page's test alert in the same outbox.
 Sign-in: the front sends /login/* and /auth/* to the sign-in function (CloudFront's cache behaviors), which
 talks to a real OpenID provider and sets the session cookie; the UI function accepts it.
 
 Runs before test_lambda_e2e.py (file order), so its alert is among the project's first of the hour, within
 the alert budget."""
 
+import http.client
 import json
 import time
 import urllib.parse
@@ -34,10 +36,12 @@ def _outbox(stack):
 
 def test_the_functions_in_the_vpc_hold_no_channel_and_the_notify_function_does(stack):
     """The template's environments: channels and their secrets only where the internet is reachable."""
-    for name in ("splat-processor", "splat-retention"):
+    for name in ("splat-processor", "splat-retention", "splat-ui"):
         assert not CHANNEL_VARIABLES & set(stack.functions[name].env), name
-    # The processor decides alerts, after each batch and each monitor tick; retention alerts nobody.
-    assert stack.functions["splat-processor"].env["SPLAT_ALERT_OUTBOX"] == "true"
+    # The processor decides alerts, after each batch and each monitor tick, and the UI sends test alerts;
+    # retention alerts nobody.
+    for name in ("splat-processor", "splat-ui"):
+        assert stack.functions[name].env["SPLAT_ALERT_OUTBOX"] == "true", name
     notify = stack.functions["splat-notify"].env
     assert notify["SPLAT_WEBHOOK_URL"].endswith("/alerts")
     assert "SPLAT_DATABASE_PATH" not in notify and "SPLAT_BUCKET" not in notify
@@ -144,6 +148,48 @@ def test_an_undeliverable_alert_is_retried_and_stays_in_the_outbox(stack, monkey
     [post] = [json.loads(p["body"]) for p in stack.webhook_posts if title in p["body"]]
     assert post["event"] == "issue.created" and post["issue"]["exception_type"] == "RuntimeError"
     assert key not in _outbox(stack)
+
+
+def _front(stack, method, path, headers, body=None):
+    """One request to the front, redirects not followed: (status, headers, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", stack.front.server_address[1], timeout=60)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.headers, response.read().decode()
+    finally:
+        conn.close()
+
+
+def test_the_settings_page_test_alert_reaches_the_webhook_through_the_outbox(stack, ui_session):
+    """The button as a browser presses it: the settings page (the button enabled), its form posted with the
+    CSRF token; the UI function, with no channel and no way to the internet, puts the test alert in the
+    outbox and the notify function delivers it."""
+    settings = f"/projects/{SLUG}/settings"
+    status, headers, page = _front(stack, "GET", settings, ui_session)
+    assert status == 200, page[:500]
+    button = page.split('id="alert-test"', 1)[1].split("</form>", 1)[0]
+    assert "Send a test alert" in button and "disabled" not in button
+    cookie = headers["Set-Cookie"].split(";")[0]
+    form = urllib.parse.urlencode({"csrf": cookie.split("=", 1)[1]}).encode()
+    status, headers, _ = _front(stack, "POST", f"/projects/{SLUG}/alerts/test", {
+        "Content-Type": "application/x-www-form-urlencoded", "Origin": stack.front.url,
+        "Cookie": f"{cookie}; {ui_session['Cookie']}"}, form)
+    assert status == 303 and headers["Location"] == f"{settings}?alert_test=1#alerts", (status, stack.logs())
+
+    def posted():
+        return [b for b in (json.loads(p["body"]) for p in stack.webhook_posts) if b["event"] == "splat.test"]
+
+    [alert] = _wait("test alert at the webhook", posted, stack)
+    # Its link is the page the button was pressed on: the viewer's host (CloudFront's function copies it to
+    # x-forwarded-host) over https (what the function URL says; this loopback front is plain http), not the
+    # UI function's SPLAT_PUBLIC_URL, which is ingest's, for the DSNs it prints.
+    viewer = urllib.parse.urlsplit(stack.front.url).netloc
+    assert alert["project"]["slug"] == SLUG and alert["url"] == f"https://{viewer}{settings}#alerts"
+    assert "alert put in the outbox" in stack.functions["splat-ui"].log_tail(50000)
+    _wait("empty outbox", lambda: not _outbox(stack), stack)
+    status, _, page = _front(stack, "GET", f"{settings}?alert_test=1", ui_session)
+    assert "The test alert was taken by 1 destination." in page
 
 
 def _key(event):

@@ -410,8 +410,10 @@ impl Notifier {
     }
 
     /// Sends a test alert about `project` to the destinations its rule names, past every filter and the
-    /// budget: what the settings page's button does. Returns how many destinations took it.
-    pub async fn send_test(&self, project: &Project) -> usize {
+    /// budget: what the settings page's button does. It links to the settings page at `ui_base`, where
+    /// the button was pressed (the UI function's own public URL is ingest's, for the DSNs it prints).
+    /// Returns how many destinations took it.
+    pub async fn send_test(&self, project: &Project, ui_base: &str) -> usize {
         let now = chrono::Utc::now().timestamp_micros();
         let mut alert = Alert {
             kind: AlertKind::Test,
@@ -438,7 +440,8 @@ impl Notifier {
             project: project.clone(),
             url: format!(
                 "{}/projects/{}/settings#alerts",
-                self.inner.ui_base, project.slug
+                ui_base.trim_end_matches('/'),
+                project.slug
             ),
             environment: None,
             destinations: None,

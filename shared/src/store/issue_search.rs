@@ -418,15 +418,42 @@ impl fmt::Display for IsState {
 
 /// The conditions of an issue list's `WHERE`, joined with `AND`, and their parameters in order.
 /// Every value a person typed is a parameter; the SQL text holds only this module's own fragments.
+///
+/// Each condition is either sought (an index reads only the rows that meet it: the project, a status, a
+/// rare tag, full text, a time range on the sort's own column) or checked (tested on each row the sought
+/// ones yield). A bounded count reads a budget of sought rows and checks each of them.
 #[derive(Debug, Default)]
 pub(super) struct Conditions {
     pub sql: Vec<String>,
     pub params: Vec<libsql::Value>,
+    /// For each of `sql`, whether it is checked row by row rather than sought.
+    checked: Vec<bool>,
+    /// How many checked conditions read another index for each row (a tag, full text).
+    lookups: usize,
 }
 
 impl Conditions {
-    /// Adds `sql`, each `?` in it numbered in turn for the next of `values`.
+    /// Adds a condition an index seeks, each `?` in it numbered in turn for the next of `values`.
     pub fn push(&mut self, sql: &str, values: impl IntoIterator<Item = libsql::Value>) {
+        self.add(sql, values, false);
+    }
+
+    /// Adds a condition tested on each row the sought ones yield, from the row's own columns.
+    pub fn push_checked(&mut self, sql: &str, values: impl IntoIterator<Item = libsql::Value>) {
+        self.add(sql, values, true);
+    }
+
+    /// Adds a condition tested on each row the sought ones yield by a read of another index.
+    pub fn push_lookup(&mut self, sql: &str, values: impl IntoIterator<Item = libsql::Value>) {
+        self.lookups += 1;
+        self.add(sql, values, true);
+    }
+
+    pub fn lookups(&self) -> usize {
+        self.lookups
+    }
+
+    fn add(&mut self, sql: &str, values: impl IntoIterator<Item = libsql::Value>, checked: bool) {
         let mut numbered = String::with_capacity(sql.len() + 8);
         let mut values = values.into_iter();
         for c in sql.chars() {
@@ -440,10 +467,35 @@ impl Conditions {
             }
         }
         self.sql.push(numbered);
+        self.checked.push(checked);
     }
 
     pub fn joined(&self) -> String {
         self.sql.join(" AND ")
+    }
+
+    /// The sought conditions joined, or `1` if there are none.
+    pub fn sought(&self) -> String {
+        self.joined_where(false)
+    }
+
+    /// The checked conditions joined, or `1` if there are none.
+    pub fn checked(&self) -> String {
+        self.joined_where(true)
+    }
+
+    fn joined_where(&self, checked: bool) -> String {
+        let parts: Vec<&str> = self
+            .sql
+            .iter()
+            .zip(&self.checked)
+            .filter(|(_, c)| **c == checked)
+            .map(|(sql, _)| sql.as_str())
+            .collect();
+        match parts.is_empty() {
+            true => "1".to_owned(),
+            false => parts.join(" AND "),
+        }
     }
 }
 
@@ -646,9 +698,14 @@ mod tests {
     fn conditions_number_their_parameters() {
         let mut c = Conditions::default();
         c.push("a = ?", ["x".into()]);
-        c.push("b IN (?, ?)", ["y".into(), "z".into()]);
-        assert_eq!(c.joined(), "a = ?1 AND b IN (?2, ?3)");
-        assert_eq!(c.params.len(), 3);
+        c.push_lookup("b IN (?, ?)", ["y".into(), "z".into()]);
+        c.push("c = ?", ["w".into()]);
+        assert_eq!(c.joined(), "a = ?1 AND b IN (?2, ?3) AND c = ?4");
+        assert_eq!(c.params.len(), 4);
+        assert_eq!(c.sought(), "a = ?1 AND c = ?4");
+        assert_eq!(c.checked(), "b IN (?2, ?3)");
+        assert_eq!(c.lookups(), 1);
+        assert_eq!(Conditions::default().checked(), "1");
         assert_eq!(placeholders(3), "?, ?, ?");
     }
 }

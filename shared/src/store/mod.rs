@@ -48,8 +48,7 @@ pub use batch::BatchTx;
 pub use bursts::Burst;
 pub use feedback::{FeedbackKind, FeedbackRow, StoredFeedback, FEEDBACK_PAGE};
 pub use issue_reads::{
-    EventListItem, Issue, IssueFilter, IssueSort, IssueStatus, Release, StoredEvent,
-    MAX_COUNTED_ISSUES,
+    EventListItem, Issue, IssueFilter, IssueSort, IssueStatus, IssueTotal, Release, StoredEvent,
 };
 pub use issue_search::{IssueQuery, ParseQueryError};
 pub use issues::{IssueChange, Sighting};

@@ -172,6 +172,7 @@ fn rule_from_form(form: &[(String, String)]) -> WebResult<AlertRule> {
 pub async fn send_test(
     State(state): State<WebState>,
     Path(slug): Path<String>,
+    headers: axum::http::HeaderMap,
 ) -> WebResult<Response> {
     let project = project_or_404(&state, &slug).await?;
     let Some(notifier) = &state.notifier else {
@@ -179,7 +180,11 @@ pub async fn send_test(
             "No alert channel is configured (SMTP_*, SPLAT_WEBHOOK_URL(S), SPLAT_NTFY_URL).".into(),
         ));
     };
-    let took = notifier.send_test(&project).await;
+    // Its link goes back to where the button was pressed (a same-origin form post: CSRF checked it).
+    let (scheme, host) = super::request_base(&headers);
+    let took = notifier
+        .send_test(&project, &format!("{scheme}://{host}"))
+        .await;
     tracing::info!(project = %project.id, took, "test alert sent");
     Ok(Redirect::to(&format!(
         "/projects/{}/settings?alert_test={took}#alerts",

@@ -11,8 +11,7 @@ use serde::Deserialize;
 use crate::format::Count;
 use crate::model::time::Ts;
 use crate::store::{
-    EventListItem, Issue, IssueFilter, IssueQuery, IssueSort, IssueStatus, StoredEvent,
-    MAX_COUNTED_ISSUES,
+    EventListItem, Issue, IssueFilter, IssueQuery, IssueSort, IssueStatus, IssueTotal, StoredEvent,
 };
 
 use super::chart::Sparkline;
@@ -238,7 +237,7 @@ struct IssueListPage {
     levels: [&'static str; 5],
     sorts: [(&'static str, &'static str); 3],
     rows: Vec<IssueView>,
-    /// "1,234", or "10,000+" past the counted limit.
+    /// "1,234", or "1,234+" when the count stopped at its budget.
     total: String,
     first: u64,
     last: u64,
@@ -288,7 +287,7 @@ pub async fn list(
     };
     let (issues, total) = match error {
         None => state.store.list_issues(project.id, &filter).await?,
-        Some(_) => (Vec::new(), 0),
+        Some(_) => (Vec::new(), IssueTotal::Exact(0)),
     };
     let counts = state.store.issue_status_counts(project.id).await?;
     let count = |s: IssueStatus| counts.get(&s).copied().unwrap_or(0);
@@ -319,9 +318,9 @@ pub async fn list(
     let rows = issue_rows(&state, &project.slug, issues, &deploys).await?;
     let offset = u64::from(page - 1) * u64::from(PER_PAGE);
     let shown = rows.len() as u64;
-    // Past the counted limit the total is a floor: a full page means there may be another.
-    let capped = total > MAX_COUNTED_ISSUES;
-    let more = offset + shown < total as u64 || (capped && shown == u64::from(PER_PAGE));
+    // A floor of a total: a full page means there may be another.
+    let more = offset + shown < total.count() as u64
+        || (!total.is_exact() && shown == u64::from(PER_PAGE));
     let filtered = [&q, &environment, &release, &level]
         .iter()
         .any(|s| !s.is_empty());
@@ -349,10 +348,9 @@ pub async fn list(
         levels: LEVELS,
         sorts: SORTS,
         rows,
-        total: if capped {
-            format!("{}+", Count(MAX_COUNTED_ISSUES))
-        } else {
-            Count(total).to_string()
+        total: match total {
+            IssueTotal::Exact(n) => Count(n).to_string(),
+            IssueTotal::AtLeast(n) => format!("{}+", Count(n)),
         },
         first: if shown == 0 { 0 } else { offset + 1 },
         last: offset + shown,

@@ -157,7 +157,7 @@ pub struct ProjectArgs {
 /// `time_range_hours` its seed name).
 #[derive(JsonSchema)]
 pub struct PerfScopeArgs {
-    /// Project slug, name or id (default: the first project; the answer names the others)
+    /// Project slug, name or id (default: every project, at most 20, each answered in turn)
     project: Option<ProjectRef>,
     /// Only transactions from this environment
     environment: Option<String>,
@@ -291,7 +291,7 @@ pub struct CompareArgs {
     hours_after: Option<Int>,
     /// Only transactions from this environment
     environment: Option<String>,
-    /// Project slug, name or id (default: the first project; the answer names the others)
+    /// Project slug, name or id (default: every project, at most 20, each answered in turn)
     project: Option<ProjectRef>,
     /// Release comparisons only (default: the last 90 days): Only the last N hours (1..168, clamped); with start_time or end_time, the window's length
     #[schemars(range(min = 1, max = MAX_HOURS))]
@@ -356,7 +356,7 @@ pub struct SearchLogsArgs {
     /// How many to return (default 100, at most 1000; larger values are clamped)
     #[schemars(range(min = 1, max = 1000), extend("default" = 100))]
     limit: Option<Int>,
-    /// Project slug, name or id (default: the first project)
+    /// Project slug, name or id (default: every project, at most 20, each answered in turn)
     project: Option<ProjectRef>,
     /// The window (default: the last 24 hours)
     #[schemars(flatten)]

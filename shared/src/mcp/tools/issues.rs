@@ -14,9 +14,7 @@ use crate::mcp::format::{
 };
 use crate::mcp::McpState;
 use crate::model::Event;
-use crate::store::{
-    Issue, IssueFilter, IssueQuery, IssueSort, IssueStatus, Project, Store, MAX_COUNTED_ISSUES,
-};
+use crate::store::{Issue, IssueFilter, IssueQuery, IssueSort, IssueStatus, Project, Store};
 
 /// How many pages of 100 a windowed or exception-type-filtered list looks through at most.
 const MAX_SCAN_PAGES: u32 = 20;
@@ -34,8 +32,7 @@ async fn collect(
     if window.is_none() && exception_type.is_none() {
         filter.per_page = limit;
         let (issues, total) = store.list_issues(project.id, &filter).await?;
-        let exact = total <= MAX_COUNTED_ISSUES;
-        return Ok((issues, total.min(MAX_COUNTED_ISSUES), exact));
+        return Ok((issues, total.count(), total.is_exact()));
     }
     filter.per_page = 100;
     let mut out = Vec::new();
@@ -139,6 +136,8 @@ fn filter_from(a: &Args, default_status: Option<IssueStatus>) -> ToolResult<Issu
 pub struct IssueListAnswer {
     /// The projects searched: the one given as `project`, else every project.
     projects: Vec<ProjectView>,
+    /// Issues matching, or a floor of them when `total_is_exact` is false (a count stops at a budget of
+    /// rows read, as Sentry's shows "100+").
     total: i64,
     total_is_exact: bool,
     issues: Vec<IssueListItem>,

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{
-    all_rows, hour_of, perf_window, resolve_endpoint, round1, stats_view, tx_line, unnamed_others,
+    all_rows, hour_of, perf_window, resolve_endpoint, round1, stats_view, tx_line,
     with_hours_alias, Scope, DEFAULT_HOURS, HOUR_US, MAX_ROWS, RELEASE_LOOKBACK_DAYS,
 };
 use crate::mcp::args::{self, Args, ToolError, ToolResult, Window};
@@ -201,7 +201,6 @@ pub async fn compare_endpoint_performance(
             end_us: windows[0].end_us.max(windows[1].end_us),
         },
         environment: environment.clone(),
-        others: unnamed_others(store, a, &project).await?,
     };
     let (endpoint, note) = resolve_endpoint(store, &union, &wanted).await?;
 

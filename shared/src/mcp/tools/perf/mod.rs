@@ -43,8 +43,6 @@ struct Scope {
     pub project: Project,
     pub window: Window,
     pub environment: Option<String>,
-    /// The other projects, when `project` was not given: the figures are the first project's alone.
-    pub others: Vec<String>,
 }
 
 impl Scope {
@@ -61,16 +59,6 @@ impl Scope {
         );
         if let Some(e) = &self.environment {
             s.push_str(&format!(" · environment {}", code(e)));
-        }
-        if !self.others.is_empty() {
-            s.push_str(&format!(
-                " (the first project; pass `project` for {})",
-                self.others
-                    .iter()
-                    .map(|o| code(o))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
         }
         s
     }
@@ -112,30 +100,14 @@ fn with_hours_alias(a: &Args) -> Args {
     a
 }
 
-/// The projects other than `project` when none was named (see [`Scope::others`]).
-async fn unnamed_others(store: &Store, a: &Args, project: &Project) -> ToolResult<Vec<String>> {
-    if args::string(a, "project")?.is_some() {
-        return Ok(Vec::new());
-    }
-    Ok(store
-        .list_projects()
-        .await?
-        .into_iter()
-        .filter(|p| p.id != project.id)
-        .map(|p| p.slug)
-        .collect())
-}
-
 async fn scope(store: &Store, a: &Args) -> ToolResult<Scope> {
     let project = args::project(store, a).await?;
-    let others = unnamed_others(store, a, &project).await?;
     let window = args::window(&with_hours_alias(a), Some(DEFAULT_HOURS))?
         .ok_or_else(|| ToolError::new("no time window"))?;
     Ok(Scope {
         project,
         window,
         environment: args::string(a, "environment")?,
-        others,
     })
 }
 
