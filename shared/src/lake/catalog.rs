@@ -197,7 +197,7 @@ fn text(row: &[libsql::Value], i: usize) -> Option<String> {
 
 /// Registers the files as one new snapshot inside the caller's transaction (the batch's single commit).
 /// Returns the snapshot id, or `None` when there is nothing to register.
-pub(crate) async fn register(tx: &mut impl CatalogTx, files: &[LakeFile]) -> Result<Option<i64>> {
+pub async fn register(tx: &mut impl CatalogTx, files: &[LakeFile]) -> Result<Option<i64>> {
     if files.is_empty() {
         return Ok(None);
     }
