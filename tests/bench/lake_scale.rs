@@ -88,7 +88,13 @@ fn transaction(
     let shapes = &shapes[endpoint];
     // A skewed latency: most requests 20–200 ms, a tail to seconds.
     let r = mix(n << 8 | 200);
-    let total_ms = 20.0 + (r % 180) as f64 + if r % 50 == 0 { (r % 3000) as f64 } else { 0.0 };
+    let total_ms = 20.0
+        + (r % 180) as f64
+        + if r.is_multiple_of(50) {
+            (r % 3000) as f64
+        } else {
+            0.0
+        };
     let mut spans = Vec::with_capacity(shapes.len());
     let mut t = start_us;
     for (i, (op, description)) in shapes.iter().enumerate() {
@@ -149,7 +155,7 @@ fn transaction(
                 .unwrap_or("/")
                 .to_owned(),
         ),
-        http_status: Some(if r % 100 == 0 { 500 } else { 200 }),
+        http_status: Some(if r.is_multiple_of(100) { 500 } else { 200 }),
         db_time_ms: Some(total_ms * 0.6),
         view_time_ms: Some(total_ms * 0.3),
         query_count: Some(20),
