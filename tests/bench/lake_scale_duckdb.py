@@ -39,7 +39,7 @@ def main():
     con.execute(f"ATTACH 'ducklake:sqlite:{data / 'splat.db'}' AS lake (READ_ONLY)")
     print(f"duckdb {con.execute('SELECT version()').fetchone()[0]}, threads {con.execute('SELECT current_setting(?)', ['threads']).fetchone()[0]}")
     for table in ("transactions", "spans"):
-        files = con.execute(f"SELECT count(*), sum(file_size_bytes) FROM ducklake_list_files('lake', '{table}')").fetchone()
+        files = con.execute(f"SELECT count(*), sum(data_file_size_bytes) FROM ducklake_list_files('lake', '{table}')").fetchone()
         print(f"{table}: {files[0]} files, {files[1] / 1e6:.0f} MB")
     for name, sql in RECIPES.items():
         rows = con.execute(sql).fetchall()
