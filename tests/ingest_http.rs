@@ -518,11 +518,15 @@ async fn cors_preflight_and_headers() {
 
 #[tokio::test]
 async fn classic_transactions_and_streamed_spans_become_the_same_rows() {
+    // Span ids as SDKs make them (16 hex digits): the lake keeps them as 8-byte integers.
+    const ROOT: &str = "dddddddddddddddd";
+    const CHILD: &str = "c100000000000001";
+    const SEGMENT: &str = "5e90000000000000";
     let app = TestApp::new().await;
     let tx = json!({"type": "transaction", "transaction": "GET /users", "start_timestamp": 1_700_000_000.0, "timestamp": 1_700_000_000.25,
         "environment": "prod", "release": "1.0",
-        "contexts": {"trace": {"trace_id": "a".repeat(32), "span_id": "r".repeat(16), "op": "http.server", "status": "ok"}},
-        "spans": [{"span_id": "c1", "parent_span_id": "r".repeat(16), "op": "db", "description": "SELECT 1", "start_timestamp": 1_700_000_000.1, "timestamp": 1_700_000_000.2}]});
+        "contexts": {"trace": {"trace_id": "a".repeat(32), "span_id": ROOT, "op": "http.server", "status": "ok"}},
+        "spans": [{"span_id": CHILD, "parent_span_id": ROOT, "op": "db", "description": "SELECT 1", "start_timestamp": 1_700_000_000.1, "timestamp": 1_700_000_000.2}]});
     let payload = tx.to_string();
     let body = format!(
         "{{\"event_id\":\"{}\"}}\n{{\"type\":\"transaction\",\"length\":{}}}\n{payload}\n",
@@ -536,9 +540,9 @@ async fn classic_transactions_and_streamed_spans_become_the_same_rows() {
 
     // Streamed spans: the children arrive in one envelope, the segment root in a later one.
     let trace = "b".repeat(32);
-    let child = json!({"items": [{"trace_id": trace, "span_id": "s1", "parent_span_id": "seg", "name": "SELECT 2", "start_timestamp": 1_700_000_001.1, "end_timestamp": 1_700_000_001.2,
-        "attributes": {"sentry.op": {"type": "string", "value": "db"}, "sentry.segment.id": {"type": "string", "value": "seg"}}}]});
-    let root = json!({"items": [{"trace_id": trace, "span_id": "seg", "name": "GET /orders", "is_segment": true, "status": "ok", "start_timestamp": 1_700_000_001.0, "end_timestamp": 1_700_000_001.5,
+    let child = json!({"items": [{"trace_id": trace, "span_id": "5100000000000001", "parent_span_id": SEGMENT, "name": "SELECT 2", "start_timestamp": 1_700_000_001.1, "end_timestamp": 1_700_000_001.2,
+        "attributes": {"sentry.op": {"type": "string", "value": "db"}, "sentry.segment.id": {"type": "string", "value": SEGMENT}}}]});
+    let root = json!({"items": [{"trace_id": trace, "span_id": SEGMENT, "name": "GET /orders", "is_segment": true, "status": "ok", "start_timestamp": 1_700_000_001.0, "end_timestamp": 1_700_000_001.5,
         "attributes": {"sentry.op": {"type": "string", "value": "http.server"}, "sentry.environment": {"type": "string", "value": "prod"}}}]});
     for items in [child, root] {
         let body = format!("{{}}\n{{\"type\":\"span\",\"item_count\":1,\"content_type\":\"application/vnd.sentry.items.span.v2+json\"}}\n{items}");
@@ -572,8 +576,8 @@ async fn classic_transactions_and_streamed_spans_become_the_same_rows() {
     let mut spans = Vec::new();
     for batch in app.lake_batches(&splat::lake::tables::SPANS).await {
         let (ids, segments, ops) = (
-            lake_strings(&batch, "span_id"),
-            lake_strings(&batch, "transaction_id"),
+            lake_ids(&batch, "span_id"),
+            lake_ids(&batch, "transaction_id"),
             lake_strings(&batch, "op"),
         );
         spans.extend((0..ids.len()).map(|i| (ids[i].clone(), segments[i].clone(), ops[i].clone())));
@@ -583,10 +587,10 @@ async fn classic_transactions_and_streamed_spans_become_the_same_rows() {
     assert_eq!(
         spans,
         [
-            (s("c1"), s(&"r".repeat(16)), s("db")),
-            (s(&"r".repeat(16)), s(&"r".repeat(16)), s("http.server")),
-            (s("s1"), s("seg"), s("db")),
-            (s("seg"), s("seg"), s("http.server")),
+            (s("5100000000000001"), s(SEGMENT), s("db")),
+            (s(SEGMENT), s(SEGMENT), s("http.server")),
+            (s(CHILD), s(ROOT), s("db")),
+            (s(ROOT), s(ROOT), s("http.server")),
         ]
     );
 }

@@ -83,8 +83,8 @@ async fn transactions_spans_and_events_land_in_the_lake_once() {
         stats, counts,
         "one transaction, its root and 7 child spans, one event"
     );
-    // One snapshot per batch that wrote rows, after the three the migrations made (0 and 1 by migration
-    // 5, 2 by migration 20's logs table).
+    // One snapshot per batch that wrote rows, after the four the migrations made (0 and 1 by migration
+    // 5, 2 by migration 20's logs table, 3 by migration 28's binary ids).
     let snapshots = app
         .query_strings(
             "SELECT snapshot_id, next_file_id FROM ducklake_snapshot ORDER BY snapshot_id",
@@ -92,7 +92,7 @@ async fn transactions_spans_and_events_land_in_the_lake_once() {
         .await;
     assert_eq!(
         snapshots.last().unwrap(),
-        &vec![Some("3".into()), Some("3".into())]
+        &vec![Some("4".into()), Some("3".into())]
     );
 
     let tx = &app.lake_batches(&TRANSACTIONS).await[0];

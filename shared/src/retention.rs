@@ -214,6 +214,7 @@ pub async fn run(
         let (merged, written) = maintenance::compact(store, blobs, table, now_us).await?;
         lake.files_compacted += merged;
         lake.files_compacted_into += written;
+        lake.columns_retired += maintenance::retire_columns(store, table).await?;
     }
     let snapshot_cutoff = crate::lake::columns::format_timestamp(now_us - SNAPSHOT_LIFE_US);
     lake.snapshots_expired = maintenance::expire_snapshots(store, &snapshot_cutoff).await?;

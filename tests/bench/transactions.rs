@@ -42,13 +42,20 @@ fn mix(n: usize) -> u64 {
     x ^ (x >> 31)
 }
 
+/// A uuid4 as an SDK sends it (32 hex digits, 122 random bits): ids of real entropy, since the lake's bytes
+/// per row are mostly ids and a counter would compress better than real ids do.
+fn uuid4(n: usize) -> String {
+    let random = (u128::from(mix(n)) << 64) | u128::from(mix(n + (1 << 40)));
+    let version_and_variant = (0x4 << 76) | (0x8 << 60);
+    let masked = random & !((0xf << 76) | (0xc << 60));
+    format!("{:032x}", masked | version_and_variant)
+}
+
 fn transaction(n: usize) -> Value {
     let r = mix(n);
     let start = 1_764_000_000.0 + n as f64 * 0.01;
-    let (trace, root) = (
-        format!("{:032x}", mix(n + 1) as u128 * 7 + n as u128),
-        format!("{:016x}", mix(n + 2)),
-    );
+    // Span ids are 64 random bits, as SDKs make them.
+    let (trace, root) = (uuid4(n * 64 + 1), format!("{:016x}", mix(n * 64 + 2)));
     let total = 0.02 + (r % 400) as f64 / 1000.0;
     let mut spans = Vec::with_capacity(30);
     let mut t = start + 0.001;
@@ -144,7 +151,7 @@ fn transaction(n: usize) -> Value {
         );
     }
     json!({
-        "type": "transaction", "event_id": format!("{:032x}", mix(n + 9) as u128 + n as u128),
+        "type": "transaction", "event_id": uuid4(n * 64 + 63),
         "transaction": ENDPOINTS[n % ENDPOINTS.len()], "platform": "python",
         "start_timestamp": start, "timestamp": start + total, "environment": "production",
         "release": format!("shop@1.{}", n / 5000), "server_name": "web-1",

@@ -184,7 +184,7 @@ def check_stored_exactly_once(splat, ledger, lake=True):
     assert errors <= stored, f"{len(errors - stored)} acknowledged events lost"
     assert stored <= sent_errors, "events stored that were never sent"
     if lake:
-        in_lake = Counter(r["event_id"] for r in splat.lake("SELECT event_id FROM lake.events"))
+        in_lake = Counter(r["event_id"].hex for r in splat.lake("SELECT event_id FROM lake.events"))
         assert set(in_lake) == stored and max(in_lake.values()) == 1, \
             f"lake events: {sum(in_lake.values())} rows for {len(stored)} events"
 
@@ -196,9 +196,9 @@ def check_stored_exactly_once(splat, ledger, lake=True):
     assert set(stored_traces) <= set(sent_traces), "transactions stored that were never sent"
     assert max(stored_traces.values()) == 1
     if lake:
-        lake_tx = Counter(r["trace_id"] for r in splat.lake("SELECT trace_id FROM lake.transactions"))
+        lake_tx = Counter(r["trace_id"].hex for r in splat.lake("SELECT trace_id FROM lake.transactions"))
         assert lake_tx == Counter(set(stored_traces)), "each stored transaction is in the lake exactly once"
-        lake_spans = {r["trace_id"]: r["n"] for r in splat.lake("SELECT trace_id, count(*) AS n FROM lake.spans GROUP BY 1")}
+        lake_spans = {r["trace_id"].hex: r["n"] for r in splat.lake("SELECT trace_id, count(*) AS n FROM lake.spans GROUP BY 1")}
         assert lake_spans == {t: sent_traces[t].spans for t in stored_traces}, "every span in the lake exactly once"
 
     # Counters are updated in the same transaction as the rows: after a crash they still agree.

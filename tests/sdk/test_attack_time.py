@@ -167,7 +167,7 @@ def test_an_sdk_clock_an_hour_behind_is_corrected(splat):
     assert row["duration_us"] == 500_000, "the whole moves: durations stay"
     note = payload(stored)["splat"]["processing_notes"][0]
     assert note["kind"] == "clock_drift" and note["field"] == "timestamp"
-    [span] = splat.lake("SELECT timestamp FROM lake.spans WHERE span_id = 'aaaaaaaaaaaaaaaa'")
+    [span] = splat.lake("SELECT timestamp FROM lake.spans WHERE span_id = '0xaaaaaaaaaaaaaaaa'::UBIGINT")
     assert abs(span["timestamp"].replace(tzinfo=timezone.utc).timestamp() - now.timestamp()) < 30
 
     # Without the skewed sent_at, an hour-old event is just an hour old.

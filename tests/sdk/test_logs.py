@@ -90,7 +90,7 @@ def test_stock_duckdb_reads_every_record_with_typed_attributes(sent):
     )
     assert rows == [{"level": "info", "body": "User 42 checked out 3 items", "sdk_name": "sentry.python",
                      "ty": "double", "total": 19.5}]
-    ids = {r["log_id"] for r in splat.lake("SELECT log_id FROM lake.logs")}
+    ids = {r["log_id"].hex for r in splat.lake("SELECT log_id FROM lake.logs")}
     assert ids == {r["log_id"] for r in splat.query("SELECT log_id FROM logs")}
     [node_rows] = splat.lake("SELECT count(*) AS n FROM lake.logs WHERE trace_id = ?", node["trace_id"])
     assert node_rows["n"] == 2

@@ -59,7 +59,12 @@ def test_span_tree(sent):
     splat, report, _ = sent
     tx = report["ids"]["transaction"]
     splat.wait_for("SELECT 1 FROM transactions WHERE event_id = ?", tx["event_id"])
-    spans = splat.lake("SELECT * FROM lake.spans WHERE trace_id = ? ORDER BY sequence", tx["trace_id"])
+    # Span ids are UBIGINTs: shown as Sentry shows them, 16 hex digits.
+    spans = splat.lake(
+        "SELECT * REPLACE (printf('%016x', span_id) AS span_id, printf('%016x', transaction_id) AS transaction_id, "
+        "printf('%016x', parent_span_id) AS parent_span_id) FROM lake.spans WHERE trace_id = ? ORDER BY sequence",
+        tx["trace_id"],
+    )
     assert len(spans) == 10  # the root, the users query, load_orders, the orders query, 6 items queries
     root, children = spans[0], spans[1:]
     assert (root["span_id"], root["op"], root["depth"], root["sequence"]) == (tx["span_id"], "task", 0, 0)
@@ -91,7 +96,7 @@ def test_transaction_figures(sent):
     splat, report, _ = sent
     tx = report["ids"]["transaction"]
     splat.wait_for("SELECT 1 FROM transactions WHERE event_id = ?", tx["event_id"])
-    [row] = splat.lake("SELECT * FROM lake.transactions WHERE event_id = ?", tx["event_id"])
+    [row] = splat.lake("SELECT * FROM lake.transactions WHERE trace_id = ?", tx["trace_id"])
     assert (row["name"], row["source"], row["span_count"], row["spans_truncated"]) == ("sdk-test/checkout", "transaction", 10, False)
     assert (row["query_count"], row["has_n_plus_one"]) == (8, True)
     # Six 10 ms repeats: batching would save the five after the first.

@@ -52,7 +52,7 @@ def test_each_envelope_delivered_twice_is_stored_once(splat):
     spans = splat.query("SELECT trace_id, count(*) AS n FROM spans GROUP BY trace_id")
     assert [(r["trace_id"], r["n"]) for r in spans] == [(node_spans["trace_id"], 8)]
     lake = splat.lake("SELECT trace_id, count(*) AS n FROM lake.spans GROUP BY trace_id")
-    assert sorted((r["trace_id"], r["n"]) for r in lake) == sorted([(py_tx["trace_id"], 10), (node_spans["trace_id"], 8)])
+    assert sorted((r["trace_id"].hex, r["n"]) for r in lake) == sorted([(py_tx["trace_id"], 10), (node_spans["trace_id"], 8)])
 
 
 def test_node_wire_format_is_what_ingest_must_accept(splat):

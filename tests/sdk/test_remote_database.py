@@ -178,7 +178,7 @@ def test_stock_duckdb_reads_the_lake_through_an_exported_catalog(remote, sent, t
     spans = lake_query(out, "SELECT span_id, sequence FROM lake.spans WHERE trace_id = ? ORDER BY sequence",
                        tx["trace_id"])
     assert [s["sequence"] for s in spans] == list(range(10))
-    assert spans[0]["span_id"] == tx["span_id"]
+    assert spans[0]["span_id"] == int(tx["span_id"], 16)
     [count] = lake_query(out, "SELECT count(*) AS n FROM lake.events")
     assert count["n"] == len(splat.query("SELECT 1 FROM events"))
 

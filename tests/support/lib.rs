@@ -176,8 +176,8 @@ impl TestApp {
             let fields = builder.parquet_schema().root_schema().get_fields().to_vec();
             for (i, field) in fields.iter().enumerate() {
                 assert_eq!(
-                    field.get_basic_info().id(),
-                    i as i32 + 1,
+                    i64::from(field.get_basic_info().id()),
+                    table.columns[i].id,
                     "field id of {}",
                     field.name()
                 );
@@ -240,6 +240,30 @@ pub fn lake_strings(batch: &RecordBatch, column: &str) -> Vec<Option<String>> {
         .expect("a string column");
     (0..a.len())
         .map(|i| a.is_valid(i).then(|| a.value(i).to_owned()))
+        .collect()
+}
+
+/// An id column of a lake batch as hex text, as SDKs send ids (NULL → None): span ids are stored as
+/// unsigned 64-bit integers, trace and event ids as 16-byte UUIDs.
+pub fn lake_ids(batch: &RecordBatch, column: &str) -> Vec<Option<String>> {
+    let a = batch.column_by_name(column).expect("column");
+    if let Some(a) = a.as_any().downcast_ref::<arrow_array::UInt64Array>() {
+        return (0..a.len())
+            .map(|i| {
+                a.is_valid(i)
+                    .then(|| splat::lake::ids::span_hex(a.value(i)))
+            })
+            .collect();
+    }
+    let a = a
+        .as_any()
+        .downcast_ref::<arrow_array::FixedSizeBinaryArray>()
+        .expect("an id column");
+    (0..a.len())
+        .map(|i| {
+            a.is_valid(i)
+                .then(|| splat::lake::ids::uuid_hex(a.value(i)))
+        })
         .collect()
 }
 

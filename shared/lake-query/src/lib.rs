@@ -42,6 +42,8 @@ fn duckdb_type(ty: ColumnType) -> &'static str {
         ColumnType::Timestamp => "TIMESTAMP",
         // JSON text: the bundled DuckDB may lack the json extension; `attributes::JSON` where it has it.
         ColumnType::Json => "VARCHAR",
+        ColumnType::Uuid => "UUID",
+        ColumnType::SpanId => "UBIGINT",
     }
 }
 
@@ -54,12 +56,12 @@ impl LakeQuery {
     pub async fn open(store: &Store, source: &LakeSource) -> anyhow::Result<Self> {
         let conn = duckdb::Connection::open_in_memory()?;
         for table in ALL {
-            let keys = splat::lake::read::live_files(store, table).await?;
-            let mut paths = Vec::with_capacity(keys.len());
-            for key in keys {
-                paths.push(local_path(source, &key).await?);
+            let (mut current, mut old) = (Vec::new(), Vec::new());
+            for (key, is_old) in splat::lake::read::live_files_by_age(store, table).await? {
+                let path = local_path(source, &key).await?;
+                if is_old { &mut old } else { &mut current }.push(path);
             }
-            conn.execute_batch(&view_sql(table, &paths))?;
+            conn.execute_batch(&view_sql(table, &current, &old))?;
         }
         Ok(Self { conn })
     }
@@ -93,9 +95,10 @@ impl LakeQuery {
     }
 }
 
-/// `CREATE VIEW` over the files, or an empty table of the right shape when there are none yet.
-fn view_sql(table: &TableDef, paths: &[PathBuf]) -> String {
-    if paths.is_empty() {
+/// `CREATE VIEW` over the files, or an empty table of the right shape when there are none yet. Files from
+/// before migration 28 (`old`) hold ids as hex text: read as the current types.
+fn view_sql(table: &TableDef, current: &[PathBuf], old: &[PathBuf]) -> String {
+    if current.is_empty() && old.is_empty() {
         let columns: Vec<String> = table
             .columns
             .iter()
@@ -103,14 +106,38 @@ fn view_sql(table: &TableDef, paths: &[PathBuf]) -> String {
             .collect();
         return format!("CREATE TABLE \"{}\" ({});", table.name, columns.join(", "));
     }
-    let files: Vec<String> = paths
+    let read = |paths: &[PathBuf]| {
+        let files: Vec<String> = paths
+            .iter()
+            .map(|p| quote(&p.display().to_string()))
+            .collect();
+        format!(
+            "read_parquet([{}], hive_partitioning = false)",
+            files.join(", ")
+        )
+    };
+    let old_columns: Vec<String> = table
+        .columns
         .iter()
-        .map(|p| quote(&p.display().to_string()))
+        .map(|c| match c.ty {
+            ColumnType::Uuid => format!("TRY_CAST(\"{0}\" AS UUID) AS \"{0}\"", c.name),
+            ColumnType::SpanId => {
+                format!("TRY_CAST('0x' || \"{0}\" AS UBIGINT) AS \"{0}\"", c.name)
+            }
+            _ => format!("\"{}\"", c.name),
+        })
         .collect();
+    let parts: Vec<String> = [
+        (!current.is_empty()).then(|| format!("SELECT * FROM {}", read(current))),
+        (!old.is_empty()).then(|| format!("SELECT {} FROM {}", old_columns.join(", "), read(old))),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     format!(
-        "CREATE VIEW \"{}\" AS SELECT * FROM read_parquet([{}], hive_partitioning = false);",
+        "CREATE VIEW \"{}\" AS {};",
         table.name,
-        files.join(", ")
+        parts.join(" UNION ALL BY NAME ")
     )
 }
 
@@ -142,7 +169,7 @@ mod tests {
     fn empty_tables_have_the_lake_shape() {
         let conn = duckdb::Connection::open_in_memory().unwrap();
         for table in ALL {
-            conn.execute_batch(&view_sql(table, &[])).unwrap();
+            conn.execute_batch(&view_sql(table, &[], &[])).unwrap();
         }
         let q = LakeQuery { conn };
         let answer = q.query("SELECT count(*) AS n FROM spans").unwrap();
@@ -152,6 +179,47 @@ mod tests {
         assert_eq!(
             described.rows.len(),
             splat::lake::tables::TRANSACTIONS.columns.len()
+        );
+    }
+
+    #[test]
+    fn files_with_hex_ids_read_as_binary_ids_beside_new_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let (old, new) = (
+            dir.path().join("old.parquet"),
+            dir.path().join("new.parquet"),
+        );
+        let conn = duckdb::Connection::open_in_memory().unwrap();
+        // A spans file as written before migration 28 (ids as hex text), and one as written now.
+        let row = |trace: &str, span: &str, to: &PathBuf| {
+            format!(
+                "COPY (SELECT 1::INTEGER AS project_id, TIMESTAMP '2026-01-01' AS timestamp, {trace} AS trace_id,
+                    {span} AS transaction_id, {span} AS span_id, NULL AS parent_span_id, 'db' AS op,
+                    'SELECT 1' AS description, 'h' AS group_hash, 'ok' AS status, 1.5 AS duration_ms,
+                    0 AS depth, 0 AS sequence) TO '{}' (FORMAT parquet)",
+                to.display()
+            )
+        };
+        let hex_trace = "'0123456789abcdef0123456789abcdef'";
+        conn.execute_batch(&row(hex_trace, "'a1b2c3d4e5f60718'", &old))
+            .unwrap();
+        let uuid = format!("{hex_trace}::UUID");
+        conn.execute_batch(&row(&uuid, "'0xa1b2c3d4e5f60719'::UBIGINT", &new))
+            .unwrap();
+        let q = LakeQuery { conn };
+        q.conn
+            .execute_batch(&view_sql(&splat::lake::tables::SPANS, &[new], &[old]))
+            .unwrap();
+        let answer = q
+            .query("SELECT printf('%016x', span_id) AS span, trace_id FROM spans ORDER BY span")
+            .unwrap();
+        let trace = Some("01234567-89ab-cdef-0123-456789abcdef".to_owned());
+        assert_eq!(
+            answer.rows,
+            [
+                [Some("a1b2c3d4e5f60718".to_owned()), trace.clone()],
+                [Some("a1b2c3d4e5f60719".to_owned()), trace]
+            ]
         );
     }
 }

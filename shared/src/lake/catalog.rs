@@ -9,7 +9,7 @@ use std::future::Future;
 
 use libsql::params::IntoParams;
 
-use super::columns::compare_stat;
+use super::columns::{compare_stat, has_bounds};
 use super::tables::{TableDef, ALL};
 use super::{LakeError, LakeFile};
 
@@ -197,7 +197,7 @@ fn text(row: &[libsql::Value], i: usize) -> Option<String> {
 
 /// Registers the files as one new snapshot inside the caller's transaction (the batch's single commit).
 /// Returns the snapshot id, or `None` when there is nothing to register.
-pub(crate) async fn register(tx: &mut impl CatalogTx, files: &[LakeFile]) -> Result<Option<i64>> {
+pub async fn register(tx: &mut impl CatalogTx, files: &[LakeFile]) -> Result<Option<i64>> {
     if files.is_empty() {
         return Ok(None);
     }
@@ -228,7 +228,7 @@ pub(crate) async fn register(tx: &mut impl CatalogTx, files: &[LakeFile]) -> Res
 }
 
 /// Adds the next snapshot, handing out `file_ids` new file ids; returns it and the first of those ids.
-/// The schema version and catalog ids carry over: Splat never changes the tables' shape.
+/// The schema version and catalog ids carry over: the tables keep their shape.
 pub(crate) async fn new_snapshot(tx: &mut impl CatalogTx, file_ids: i64) -> Result<(i64, i64)> {
     let last = first_row(tx, LAST_SNAPSHOT, Vec::new())
         .await?
@@ -256,6 +256,44 @@ async fn insert_snapshot(
     )
     .await?;
     Ok((snapshot, next_file_id))
+}
+
+/// Ends columns of a table in a snapshot with the next schema version (DuckDB's `DROP COLUMN`: readers
+/// reload the table's shape), for a table's old columns once no live file holds them.
+pub(crate) async fn end_columns(
+    tx: &mut impl CatalogTx,
+    table: &TableDef,
+    column_ids: &[i64],
+) -> Result<()> {
+    tx.write(
+        "INSERT INTO ducklake_snapshot
+         SELECT snapshot_id + 1, strftime('%Y-%m-%d %H:%M:%f+00', 'now'), schema_version + 1, next_catalog_id, next_file_id
+         FROM ducklake_snapshot ORDER BY snapshot_id DESC LIMIT 1",
+        (),
+    )
+    .await?;
+    let last = first_row(tx, LAST_SNAPSHOT, Vec::new()).await?;
+    let [Some(snapshot), Some(schema_version)] =
+        [0, 1].map(|i| int(last.as_deref().unwrap_or_default(), i))
+    else {
+        return Err(LakeError::Catalog(
+            "the lake catalog has no snapshot".into(),
+        ));
+    };
+    let change = format!("altered_table:{}", table.id);
+    record_changes(tx, snapshot, &change, "drop the old text id columns").await?;
+    tx.write(
+        "INSERT INTO ducklake_schema_versions VALUES (?1, ?2, ?3)",
+        (snapshot, schema_version, table.id),
+    )
+    .await?;
+    let ids = serde_json::Value::from(column_ids.to_vec()).to_string();
+    tx.write(
+        "UPDATE ducklake_column SET end_snapshot = ?1
+         WHERE table_id = ?2 AND end_snapshot IS NULL AND column_id IN (SELECT value FROM json_each(?3))",
+        libsql::params![snapshot, table.id, ids],
+    )
+    .await
 }
 
 /// What a snapshot did, in DuckDB's vocabulary (`inserted_into_table:1,deleted_from_table:2`).
@@ -355,10 +393,10 @@ async fn register_table_files(
         let stats: Vec<_> = file
             .stats
             .iter()
-            .enumerate()
-            .map(|(i, s)| {
+            .zip(table.columns)
+            .map(|(s, column)| {
                 (
-                    TableDef::column_id(i),
+                    column.id,
                     s.value_count,
                     s.null_count,
                     &s.min,
@@ -412,7 +450,7 @@ async fn widen_column_stats(
 ) -> Result<()> {
     let mut widened = Vec::with_capacity(table.columns.len());
     for (i, column) in table.columns.iter().enumerate() {
-        let column_id = TableDef::column_id(i);
+        let column_id = column.id;
         let current = bounds.remove(&column_id);
         let (mut has_null, mut has_nan, mut min, mut max) =
             current.unwrap_or((false, None, None, None));
@@ -429,6 +467,11 @@ async fn widen_column_stats(
                 compare_stat(column.ty, a, b).is_gt()
             });
         }
+        // A column without bounds in its files has none for the table (bounds from before would not
+        // cover the new rows: DuckDB would fold `max()` or skip the table with them).
+        if !has_bounds(column.ty) {
+            (min, max) = (None, None);
+        }
         widened.push((
             column_id,
             i64::from(has_null),
@@ -438,12 +481,14 @@ async fn widen_column_stats(
         ));
     }
     // Every column's new bounds in two statements (a JSON array of rows) rather than one per column:
-    // against a libSQL server each statement is a round trip. Splat never sets extra_stats.
+    // against a libSQL server each statement is a round trip. Splat never sets extra_stats. Columns
+    // the table no longer writes (an old text id, until retired) keep theirs.
     let widened = serde_json::to_string(&widened)
         .map_err(|e| LakeError::Catalog(format!("column bounds: {e}")))?;
     tx.write(
-        "DELETE FROM ducklake_table_column_stats WHERE table_id = ?1",
-        [table.id],
+        "DELETE FROM ducklake_table_column_stats WHERE table_id = ?1
+         AND column_id IN (SELECT json_extract(value, '$[0]') FROM json_each(?2))",
+        libsql::params![table.id, widened.clone()],
     )
     .await?;
     tx.write(

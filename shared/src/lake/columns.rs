@@ -14,6 +14,20 @@ pub enum Cell<'a> {
     Str(Option<&'a str>),
     /// Microseconds since the epoch, UTC.
     Ts(Option<i64>),
+    Uuid(Option<[u8; 16]>),
+    SpanId(Option<u64>),
+}
+
+impl Cell<'_> {
+    /// A 16-byte id from its hex text (NULL when it is not one).
+    pub fn uuid(hex: Option<&str>) -> Self {
+        Self::Uuid(hex.and_then(super::ids::uuid))
+    }
+
+    /// A span id from its hex text (NULL when it is not one).
+    pub fn span_id(hex: Option<&str>) -> Self {
+        Self::SpanId(hex.and_then(super::ids::span_id))
+    }
 }
 
 /// A row of a lake table.
@@ -34,6 +48,8 @@ pub enum Column<'a> {
     Bool(Vec<Option<bool>>),
     Str(Vec<Option<&'a str>>),
     Ts(Vec<Option<i64>>),
+    Uuid(Vec<Option<[u8; 16]>>),
+    U64(Vec<Option<u64>>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +69,8 @@ impl<'a> Column<'a> {
             ColumnType::Boolean => Self::Bool(Vec::with_capacity(capacity)),
             ColumnType::Varchar | ColumnType::Json => Self::Str(Vec::with_capacity(capacity)),
             ColumnType::Timestamp => Self::Ts(Vec::with_capacity(capacity)),
+            ColumnType::Uuid => Self::Uuid(Vec::with_capacity(capacity)),
+            ColumnType::SpanId => Self::U64(Vec::with_capacity(capacity)),
         }
     }
 
@@ -65,6 +83,8 @@ impl<'a> Column<'a> {
             (Self::Bool(v), Cell::Bool(x)) => v.push(x),
             (Self::Str(v), Cell::Str(x)) => v.push(x),
             (Self::Ts(v), Cell::Ts(x)) => v.push(x),
+            (Self::Uuid(v), Cell::Uuid(x)) => v.push(x),
+            (Self::U64(v), Cell::SpanId(x)) => v.push(x),
             _ => return false,
         }
         true
@@ -122,20 +142,28 @@ impl Column<'_> {
             Self::Bool(v) => stats_of(v, |a, b| a.cmp(b), |x| x.to_string(), None),
             Self::Str(v) => stats_of(v, |a, b| a.cmp(b), |x| x.to_string(), None),
             Self::Ts(v) => stats_of(v, |a, b| a.cmp(b), |x| format_timestamp(*x), None),
+            // Ids keep no bounds (see `has_bounds`): only their counts.
+            Self::Uuid(v) => counts(v),
+            Self::U64(v) => counts(v),
         }
     }
 }
 
-/// Each column's stats for a file of `table`: a JSON column's bounds are left out (they prune nothing and
-/// a document can be large; DuckDB then reads the column without them).
+/// Whether the catalog keeps a column's min and max: not for JSON (a document's bounds prune nothing and
+/// can be large) nor ids (random bits); DuckDB then reads such a column without bounds.
+pub fn has_bounds(ty: ColumnType) -> bool {
+    !(ty == ColumnType::Json || ty.is_id())
+}
+
+/// Each column's stats for a file of `table`, bounds only where [`has_bounds`].
 pub fn file_stats(table: &TableDef, columns: &[Column]) -> Vec<ColumnStats> {
-    let kept = |(def, column): (&super::tables::ColumnDef, &Column)| match def.ty {
-        ColumnType::Json => ColumnStats {
+    let kept = |(def, column): (&super::tables::ColumnDef, &Column)| match has_bounds(def.ty) {
+        true => column.stats(),
+        false => ColumnStats {
             min: None,
             max: None,
             ..column.stats()
         },
-        _ => column.stats(),
     };
     table.columns.iter().zip(columns).map(kept).collect()
 }
@@ -147,15 +175,23 @@ fn stats_of<T>(
     contains_nan: Option<bool>,
 ) -> ColumnStats {
     let present = values.iter().flatten();
-    let min = present.clone().min_by(|a, b| cmp(a, b)).map(&show);
-    let max = present.clone().max_by(|a, b| cmp(a, b)).map(&show);
-    let value_count = present.count() as i64;
+    ColumnStats {
+        min: present.clone().min_by(|a, b| cmp(a, b)).map(&show),
+        max: present.max_by(|a, b| cmp(a, b)).map(&show),
+        contains_nan,
+        ..counts(values)
+    }
+}
+
+/// Values and NULLs, without bounds.
+fn counts<T>(values: &[Option<T>]) -> ColumnStats {
+    let value_count = values.iter().flatten().count() as i64;
     ColumnStats {
         value_count,
         null_count: values.len() as i64 - value_count,
-        min,
-        max,
-        contains_nan,
+        min: None,
+        max: None,
+        contains_nan: None,
     }
 }
 
@@ -169,19 +205,23 @@ pub fn format_timestamp(us: i64) -> String {
 /// Compares two catalog min/max strings of a column type by value (so `"9" < "10"` for integers).
 pub fn compare_stat(ty: ColumnType, a: &str, b: &str) -> std::cmp::Ordering {
     match ty {
-        ColumnType::Int32 | ColumnType::Int64 => match (a.parse::<i64>(), b.parse::<i64>()) {
-            (Ok(a), Ok(b)) => a.cmp(&b),
-            _ => a.cmp(b),
-        },
+        ColumnType::Int32 | ColumnType::Int64 | ColumnType::SpanId => {
+            match (a.parse::<i128>(), b.parse::<i128>()) {
+                (Ok(a), Ok(b)) => a.cmp(&b),
+                _ => a.cmp(b),
+            }
+        }
         ColumnType::Float64 => match (a.parse::<f64>(), b.parse::<f64>()) {
             (Ok(a), Ok(b)) => a.total_cmp(&b),
             _ => a.cmp(b),
         },
         // Fixed-width timestamps, booleans (`false` < `true`) and strings order as their bytes do; a
         // timestamp without a fraction sorts before the same second with one, as it should.
-        ColumnType::Boolean | ColumnType::Varchar | ColumnType::Timestamp | ColumnType::Json => {
-            a.as_bytes().cmp(b.as_bytes())
-        }
+        ColumnType::Boolean
+        | ColumnType::Varchar
+        | ColumnType::Timestamp
+        | ColumnType::Json
+        | ColumnType::Uuid => a.as_bytes().cmp(b.as_bytes()),
     }
 }
 

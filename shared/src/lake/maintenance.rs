@@ -3,7 +3,9 @@
 //! stats untouched, `record_count` never lowered); snapshots older than the time-travel window expire; files
 //! no snapshot can see any more are scheduled for deletion, deleted, and unscheduled; files no catalog row
 //! knows (left by a batch that crashed between upload and commit) are deleted; and each past day's small
-//! files are compacted into one file per (table, project, day).
+//! files are compacted into one file per (table, project, day). Files from before migration 28 (ids as hex
+//! text) are rewritten with binary ids whatever their day, and the old text columns retired once no live
+//! file holds them.
 //!
 //! Every step is a short write transaction of its own, so it serialises with the processor through
 //! SQLite's write lock and can be interrupted and rerun at any point.
@@ -12,14 +14,15 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use arrow_array::{
-    Array, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
-    TimestampMicrosecondArray,
+    Array, BooleanArray, FixedSizeBinaryArray, Float64Array, Int32Array, Int64Array, RecordBatch,
+    StringArray, TimestampMicrosecondArray, UInt64Array,
 };
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::catalog::{self, CatalogDb};
 use super::columns::{format_timestamp, Column};
+use super::ids;
 use super::tables::{ColumnType, TableDef};
 use super::{LakeFile, KEY_PREFIX};
 use crate::blob::BlobStore;
@@ -45,6 +48,8 @@ pub struct LakeReport {
     /// Files merged into `files_compacted_into` files.
     pub files_compacted: u64,
     pub files_compacted_into: u64,
+    /// Old text id columns dropped once every file holding them was rewritten.
+    pub columns_retired: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -233,15 +238,47 @@ pub async fn delete_orphans(db: &dyn CatalogDb, blobs: &dyn BlobStore) -> Result
     Ok(deleted)
 }
 
+/// Drops the columns of `table` that it no longer writes (ids as hex text, from before migration 28) once
+/// no live file holds them, as DuckDB's `DROP COLUMN` would: time travel to before still sees them.
+/// Returns how many went.
+pub async fn retire_columns(db: &dyn CatalogDb, table: &TableDef) -> Result<u64> {
+    let mut tx = immediate(db).await?;
+    let mut rows = tx
+        .query(
+            "SELECT column_id FROM ducklake_column c
+             WHERE table_id = ?1 AND end_snapshot IS NULL AND parent_column IS NULL
+               AND column_id NOT IN (SELECT value FROM json_each(?2))
+               AND NOT EXISTS (SELECT 1 FROM ducklake_file_column_stats s
+                   JOIN ducklake_data_file f ON f.data_file_id = s.data_file_id AND f.end_snapshot IS NULL
+                   WHERE s.table_id = c.table_id AND s.column_id = c.column_id)",
+            libsql::params![table.id, super::read::column_ids(table)],
+        )
+        .await?;
+    let mut retired = Vec::new();
+    while let Some(row) = rows.next().await? {
+        retired.push(row.get::<i64>(0)?);
+    }
+    drop(rows);
+    if retired.is_empty() {
+        return Ok(0);
+    }
+    catalog::end_columns(&mut tx, table, &retired).await?;
+    tx.commit().await?;
+    Ok(retired.len() as u64)
+}
+
 /// A live file as the catalog lists it.
 struct LiveFile {
     id: i64,
     path: String,
     record_count: i64,
+    /// It holds columns the table no longer writes (ids as hex text, from before migration 28).
+    old_columns: bool,
 }
 
 /// Merges, per (project, day) before `today_us`'s day, a table's live files into as few files as
-/// `MAX_COMPACTED_ROWS` allows. Returns (files merged, files written).
+/// `MAX_COMPACTED_ROWS` allows, and rewrites files with old columns of any day (alone if need be).
+/// Returns (files merged, files written).
 pub async fn compact(
     db: &dyn CatalogDb,
     blobs: &Arc<dyn BlobStore>,
@@ -251,6 +288,7 @@ pub async fn compact(
     let today = chrono::DateTime::from_timestamp_micros(today_us)
         .map(|t| t.format("%Y-%m-%d").to_string())
         .unwrap_or_default();
+    let old = super::read::files_with_old_columns(db, table).await?;
     let mut groups: BTreeMap<String, Vec<LiveFile>> = BTreeMap::new();
     let mut rows = db
         .catalog_connection()
@@ -269,11 +307,14 @@ pub async fn compact(
         let is_past_day = folder
             .split_once('/')
             .is_some_and(|(_, day)| day < today.as_str());
-        if is_past_day {
+        let id = row.get(0)?;
+        let old_columns = old.contains(&id);
+        if is_past_day || old_columns {
             groups.entry(folder.to_owned()).or_default().push(LiveFile {
-                id: row.get(0)?,
+                id,
                 record_count: row.get(2)?,
                 path,
+                old_columns,
             });
         }
     }
@@ -281,7 +322,7 @@ pub async fn compact(
     let (mut merged, mut written) = (0, 0);
     for (folder, files) in groups {
         for chunk in chunks(files) {
-            if chunk.len() < 2 {
+            if chunk.len() < 2 && !chunk.iter().any(|f| f.old_columns) {
                 continue;
             }
             if merge(db, blobs, table, &folder, &chunk).await? {
@@ -407,7 +448,37 @@ fn column_of<'a>(ty: ColumnType, arrays: &[&'a arrow_array::ArrayRef]) -> Option
                 a.value(i)
             })?)
         }
+        // Ids as written since migration 28, or as hex text before it (rewritten here).
+        ColumnType::Uuid => Column::Uuid(ids(
+            arrays,
+            |a: &FixedSizeBinaryArray, i| a.value(i).try_into().ok(),
+            ids::uuid,
+        )?),
+        ColumnType::SpanId => Column::U64(ids(
+            arrays,
+            |a: &UInt64Array, i| Some(a.value(i)),
+            ids::span_id,
+        )?),
     })
+}
+
+/// An id column's values from arrays of its binary type `A` or of hex text, array by array.
+fn ids<A: Array + 'static, T>(
+    arrays: &[&arrow_array::ArrayRef],
+    binary: impl Fn(&A, usize) -> Option<T>,
+    text: impl Fn(&str) -> Option<T>,
+) -> Option<Vec<Option<T>>> {
+    let mut out = Vec::new();
+    for array in arrays {
+        let valid = |i| array.is_valid(i);
+        if let Some(a) = array.as_any().downcast_ref::<A>() {
+            out.extend((0..a.len()).map(|i| valid(i).then(|| binary(a, i)).flatten()));
+        } else {
+            let a = array.as_any().downcast_ref::<StringArray>()?;
+            out.extend((0..a.len()).map(|i| valid(i).then(|| text(a.value(i))).flatten()));
+        }
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -419,6 +490,7 @@ mod tests {
             id: id as i64,
             path: format!("1/2026-01-01/{id}.parquet"),
             record_count,
+            old_columns: false,
         };
         counts.iter().enumerate().map(file).collect()
     }

@@ -18,6 +18,7 @@ pub mod catalog;
 pub mod columns;
 pub mod export;
 pub mod facts;
+pub mod ids;
 pub mod maintenance;
 pub mod parquet;
 pub mod read;

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::{
-    ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
-    TimestampMicrosecondArray,
+    ArrayRef, BooleanArray, FixedSizeBinaryArray, Float64Array, Int32Array, Int64Array,
+    RecordBatch, StringArray, TimestampMicrosecondArray, UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
@@ -35,22 +35,28 @@ fn arrow_type(ty: ColumnType) -> DataType {
         ColumnType::Boolean => DataType::Boolean,
         ColumnType::Varchar | ColumnType::Json => DataType::Utf8,
         ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
+        ColumnType::Uuid => DataType::FixedSizeBinary(16),
+        ColumnType::SpanId => DataType::UInt64,
     }
 }
 
 /// The arrow schema of a table, with field ids.
 pub fn schema(table: &TableDef) -> Schema {
-    let fields: Vec<Field> = table
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            Field::new(c.name, arrow_type(c.ty), true).with_metadata(HashMap::from([(
-                PARQUET_FIELD_ID_META_KEY.to_owned(),
-                TableDef::column_id(i).to_string(),
-            )]))
-        })
-        .collect();
+    let fields: Vec<Field> =
+        table
+            .columns
+            .iter()
+            .map(|c| {
+                let field = Field::new(c.name, arrow_type(c.ty), true).with_metadata(
+                    HashMap::from([(PARQUET_FIELD_ID_META_KEY.to_owned(), c.id.to_string())]),
+                );
+                // The UUID logical type, which DuckDB reads as `UUID`.
+                match c.ty {
+                    ColumnType::Uuid => field.with_extension_type(arrow_schema::extension::Uuid),
+                    _ => field,
+                }
+            })
+            .collect();
     Schema::new(fields)
 }
 
@@ -62,12 +68,18 @@ fn array(column: &Column) -> ArrayRef {
         Column::Bool(v) => Arc::new(BooleanArray::from(v.clone())),
         Column::Str(v) => Arc::new(StringArray::from(v.clone())),
         Column::Ts(v) => Arc::new(TimestampMicrosecondArray::from(v.clone())),
+        Column::Uuid(v) => Arc::new(
+            FixedSizeBinaryArray::try_from_sparse_iter_with_size(v.iter().copied(), 16)
+                .expect("16-byte values"),
+        ),
+        Column::U64(v) => Arc::new(UInt64Array::from(v.clone())),
     }
 }
 
 /// How each column is laid out, chosen for size (lake bytes are what users pay for, per row, forever):
-/// - random ids: plain, with their lengths delta-encoded (all equal, so they cost nothing), no dictionary
-///   (every value is new: a dictionary only adds an index) and no min/max (they never prune);
+/// - random ids: plain (binary ids have a fixed width; text ones get their lengths delta-encoded), no
+///   dictionary (every value is new: a dictionary only adds an index);
+/// - no min/max for ids, random or repeated (trace ids on spans), nor JSON: they never prune;
 /// - timestamps and 64-bit integers: deltas between neighbouring rows, small when rows are in time order;
 /// - everything else: a dictionary, which repeated names, ops and statuses compress to a few bits.
 fn column_layout(
@@ -77,6 +89,7 @@ fn column_layout(
 ) -> WriterPropertiesBuilder {
     let path = ColumnPath::from(name);
     let (dictionary, encoding) = match (column.random_id, column.ty) {
+        (true, ColumnType::Uuid | ColumnType::SpanId) => (false, None),
         (true, _) | (false, ColumnType::Json) => (false, Some(Encoding::DELTA_LENGTH_BYTE_ARRAY)),
         (false, ColumnType::Timestamp | ColumnType::Int64) => {
             (false, Some(Encoding::DELTA_BINARY_PACKED))
@@ -87,7 +100,7 @@ fn column_layout(
     if let Some(encoding) = encoding {
         props = props.set_column_encoding(path.clone(), encoding);
     }
-    if column.random_id || column.ty == ColumnType::Json {
+    if column.random_id || !super::columns::has_bounds(column.ty) {
         props = props.set_column_statistics_enabled(path, EnabledStatistics::None);
     }
     props
@@ -127,14 +140,15 @@ mod tests {
     use crate::lake::tables::SPANS;
 
     fn spans_file(rows: usize) -> Vec<u8> {
-        let ids: Vec<String> = (0..rows)
-            .map(|i| format!("{:016x}", i * 7919 + 13))
-            .collect();
         let columns: Vec<Column> = SPANS
             .columns
             .iter()
             .map(|c| match (c.name, c.ty) {
-                ("span_id", _) => Column::Str(ids.iter().map(|s| Some(s.as_str())).collect()),
+                ("span_id", _) => {
+                    Column::U64((0..rows as u64).map(|i| Some(i * 7919 + 13)).collect())
+                }
+                (_, ColumnType::Uuid) => Column::Uuid(vec![Some([7; 16]); rows]),
+                (_, ColumnType::SpanId) => Column::U64(vec![Some(42); rows]),
                 (_, ColumnType::Int32) => Column::I32(vec![Some(1); rows]),
                 (_, ColumnType::Timestamp) => Column::Ts(
                     (0..rows as i64)
@@ -170,15 +184,22 @@ mod tests {
         };
         let span_id = chunk("span_id");
         let encodings: Vec<Encoding> = span_id.encodings().collect();
-        assert!(
-            encodings.contains(&Encoding::DELTA_LENGTH_BYTE_ARRAY),
-            "{encodings:?}"
-        );
+        assert!(encodings.contains(&Encoding::PLAIN), "{encodings:?}");
         assert!(
             !encodings.contains(&Encoding::RLE_DICTIONARY),
             "random ids get no dictionary"
         );
         assert!(span_id.statistics().is_none(), "nor a min/max");
+        let trace_id = chunk("trace_id");
+        assert_eq!(
+            trace_id.column_descr().logical_type_ref(),
+            Some(&parquet::basic::LogicalType::Uuid),
+            "16-byte ids are UUIDs to DuckDB"
+        );
+        assert!(
+            trace_id.statistics().is_none(),
+            "a repeated id has no min/max either"
+        );
         let timestamp: Vec<Encoding> = chunk("timestamp").encodings().collect();
         assert!(
             timestamp.contains(&Encoding::DELTA_BINARY_PACKED),

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use arrow_array::{
-    Array, Float64Array, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    Array, FixedSizeBinaryArray, Float64Array, Int32Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray, UInt64Array,
 };
 use async_trait::async_trait;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -13,6 +14,7 @@ use crate::blob::{BlobError, BlobStore};
 
 use super::catalog::CatalogDb;
 use super::columns::format_timestamp;
+use super::ids;
 use super::tables::{TableDef, SPANS};
 use super::{SpanFact, KEY_PREFIX};
 
@@ -45,19 +47,61 @@ pub async fn live_files(
     db: &dyn CatalogDb,
     table: &TableDef,
 ) -> Result<Vec<String>, LakeReadError> {
+    Ok(live_files_by_age(db, table)
+        .await?
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect())
+}
+
+/// The blob keys of every live file of a table, each with whether it is from before migration 28 (ids as
+/// hex text, until compaction rewrites it).
+pub async fn live_files_by_age(
+    db: &dyn CatalogDb,
+    table: &TableDef,
+) -> Result<Vec<(String, bool)>, LakeReadError> {
+    let old = files_with_old_columns(db, table).await?;
     let mut rows = db
         .catalog_connection()
         .query(
-            "SELECT path FROM ducklake_data_file WHERE table_id = ?1 AND end_snapshot IS NULL ORDER BY data_file_id",
+            "SELECT data_file_id, path FROM ducklake_data_file WHERE table_id = ?1 AND end_snapshot IS NULL ORDER BY data_file_id",
             [table.id],
         )
         .await?;
     let mut keys = Vec::new();
     while let Some(row) = rows.next().await? {
-        let path: String = row.get(0)?;
-        keys.push(format!("{KEY_PREFIX}main/{}/{path}", table.name));
+        let path: String = row.get(1)?;
+        let key = format!("{KEY_PREFIX}main/{}/{path}", table.name);
+        keys.push((key, old.contains(&row.get::<i64>(0)?)));
     }
     Ok(keys)
+}
+
+/// The ids of `table`'s columns, as JSON for a statement.
+pub(crate) fn column_ids(table: &TableDef) -> String {
+    let ids: Vec<i64> = table.columns.iter().map(|c| c.id).collect();
+    serde_json::Value::from(ids).to_string()
+}
+
+/// The ids of `table`'s files (live or not) whose catalog stats name a column it no longer writes: files
+/// from before migration 28, with ids as hex text. One scan of the stats.
+pub async fn files_with_old_columns(
+    db: &dyn CatalogDb,
+    table: &TableDef,
+) -> Result<std::collections::HashSet<i64>, libsql::Error> {
+    let mut rows = db
+        .catalog_connection()
+        .query(
+            "SELECT DISTINCT data_file_id FROM ducklake_file_column_stats
+             WHERE table_id = ?1 AND column_id NOT IN (SELECT value FROM json_each(?2))",
+            libsql::params![table.id, column_ids(table)],
+        )
+        .await?;
+    let mut ids = std::collections::HashSet::new();
+    while let Some(row) = rows.next().await? {
+        ids.insert(row.get::<i64>(0)?);
+    }
+    Ok(ids)
 }
 
 /// The blob keys of a table's live files that may hold rows of `project_id` starting in `from_us..=to_us`.
@@ -143,10 +187,7 @@ impl LakeReader for LakeFiles {
         let mut spans = Vec::new();
         for key in keys {
             for batch in self.batches(&key).await? {
-                spans.extend(span_facts(&batch).into_iter().filter(|s| {
-                    s.project_id == project_id
-                        && s.transaction_id.as_deref() == Some(transaction_id)
-                }));
+                spans.extend(span_facts(&batch, project_id, transaction_id));
             }
         }
         spans.sort_by_key(|s| (s.sequence.unwrap_or(i32::MAX), s.start_us));
@@ -158,8 +199,43 @@ fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Option<&'a T> {
     batch.column_by_name(name)?.as_any().downcast_ref::<T>()
 }
 
-/// The rows of a spans file; a file whose columns are not the spans table's yields nothing.
-fn span_facts(batch: &RecordBatch) -> Vec<SpanFact> {
+/// An id column as its file has it: binary since migration 28, hex text before.
+enum Ids<'a> {
+    Text(&'a StringArray),
+    Uuid(&'a FixedSizeBinaryArray),
+    Span(&'a UInt64Array),
+}
+
+impl<'a> Ids<'a> {
+    fn of(batch: &'a RecordBatch, name: &str) -> Option<Self> {
+        let array = batch.column_by_name(name)?.as_any();
+        (array.downcast_ref().map(Self::Text))
+            .or_else(|| array.downcast_ref().map(Self::Uuid))
+            .or_else(|| array.downcast_ref().map(Self::Span))
+    }
+
+    /// Row `i`'s id as lowercase hex text (text from before migration 28 as it was written).
+    fn hex(&self, i: usize) -> Option<String> {
+        match self {
+            Self::Text(a) => a.is_valid(i).then(|| a.value(i).to_owned()),
+            Self::Uuid(a) => a.is_valid(i).then(|| ids::uuid_hex(a.value(i))),
+            Self::Span(a) => a.is_valid(i).then(|| ids::span_hex(a.value(i))),
+        }
+    }
+
+    /// Whether row `i` holds the span id `hex`.
+    fn is_span(&self, i: usize, hex: &str) -> bool {
+        match self {
+            Self::Text(a) => a.is_valid(i) && a.value(i) == hex,
+            Self::Span(a) => a.is_valid(i) && ids::span_id(hex) == Some(a.value(i)),
+            Self::Uuid(_) => false,
+        }
+    }
+}
+
+/// The rows of a spans file that belong to one transaction; a file whose columns are not the spans
+/// table's yields nothing.
+fn span_facts(batch: &RecordBatch, project_id: i64, transaction_id: &str) -> Vec<SpanFact> {
     let text = |name: &str| column::<StringArray>(batch, name);
     let (Some(project), Some(start), Some(duration), Some(depth), Some(sequence)) = (
         column::<Int32Array>(batch, "project_id"),
@@ -170,37 +246,32 @@ fn span_facts(batch: &RecordBatch) -> Vec<SpanFact> {
     ) else {
         return Vec::new();
     };
-    let (
-        Some(trace),
-        Some(tx),
-        Some(id),
-        Some(parent),
-        Some(op),
-        Some(description),
-        Some(group),
-        Some(status),
-    ) = (
-        text("trace_id"),
-        text("transaction_id"),
-        text("span_id"),
-        text("parent_span_id"),
+    let (Some(trace), Some(tx), Some(id), Some(parent)) = (
+        Ids::of(batch, "trace_id"),
+        Ids::of(batch, "transaction_id"),
+        Ids::of(batch, "span_id"),
+        Ids::of(batch, "parent_span_id"),
+    ) else {
+        return Vec::new();
+    };
+    let (Some(op), Some(description), Some(group), Some(status)) = (
         text("op"),
         text("description"),
         text("group_hash"),
         text("status"),
-    )
-    else {
+    ) else {
         return Vec::new();
     };
     let s = |a: &StringArray, i: usize| a.is_valid(i).then(|| a.value(i).to_owned());
     (0..batch.num_rows())
+        .filter(|&i| i64::from(project.value(i)) == project_id && tx.is_span(i, transaction_id))
         .map(|i| SpanFact {
-            project_id: i64::from(project.value(i)),
+            project_id,
             start_us: start.value(i),
-            trace_id: s(trace, i).unwrap_or_default(),
-            transaction_id: s(tx, i),
-            span_id: s(id, i).unwrap_or_default(),
-            parent_span_id: s(parent, i),
+            trace_id: trace.hex(i).unwrap_or_default(),
+            transaction_id: tx.hex(i),
+            span_id: id.hex(i).unwrap_or_default(),
+            parent_span_id: parent.hex(i),
             op: s(op, i),
             description: s(description, i),
             group_hash: s(group, i),

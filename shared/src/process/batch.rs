@@ -236,7 +236,6 @@ fn transaction_fact(t: &TransactionRow) -> TransactionFact {
         project_id: t.project_id.value(),
         timestamp_us: t.end_us,
         start_us: root.start_us,
-        event_id: t.event_id.clone(),
         trace_id: root.trace_id.clone(),
         span_id: root.span_id.clone(),
         name: r.name.clone(),

@@ -66,6 +66,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("0023_alert_rules"),
     migration!("0024_deletions"),
     migration!("0026_regressed_issues"),
+    migration!("0028_lake_binary_ids"),
 ];
 
 const _: () = assert!(
