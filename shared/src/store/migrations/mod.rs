@@ -65,6 +65,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("0021_api_tokens_and_artifacts"),
     migration!("0023_alert_rules"),
     migration!("0024_deletions"),
+    migration!("0029_transactions_endpoint_duration"),
 ];
 
 const _: () = assert!(
