@@ -1,6 +1,10 @@
 //! Performance pages over a large project. Run: `cargo bench -p splat-tests --bench perf_pages`
 //! (option `--transactions N`, default 1,000,000).
 //!
+//! For the curves over data sizes: `--data DIR` keeps the data set in DIR and reuses it when it already
+//! holds N transactions (building 10 M takes a while; the timing can then run alone on a quiet machine),
+//! and `--build-only` stops after building it.
+//!
 //! Stores N transactions spread over the last 30 days (50 endpoints, 3 environments, figures that vary,
 //! an N+1 on some endpoints) through the processor's own commit path, which also fills the hourly rollups,
 //! then requests each performance page through the web router, warm, and prints p50/p95 per page and
@@ -30,7 +34,8 @@ fn transaction(project: ProjectId, i: usize, n: usize, now_us: i64) -> Transacti
     let endpoint = i % 50;
     // Deterministic spread: a skewed duration per endpoint and request, times over 30 days.
     let duration_us = 5_000 + ((i * 7_919) % 200_000) as i64 * (1 + endpoint as i64 % 4);
-    let end_us = now_us - (i as i64 * 30 * DAY_US) / n as i64;
+    // In i128: i × 30 days in µs passes i64 at 3.5 M transactions.
+    let end_us = now_us - (i as i128 * 30 * DAY_US as i128 / n as i128) as i64;
     let name = format!("GET /api/endpoint-{endpoint}");
     let environment = ["production", "staging", "dev"][i % 3];
     let mut t = stored_transaction(project, i as u64, &name, environment, end_us, duration_us);
@@ -58,6 +63,25 @@ fn transaction(project: ProjectId, i: usize, n: usize, now_us: i64) -> Transacti
     t
 }
 
+/// `--data DIR` (kept, reused), or a temporary directory removed at the end.
+fn data_set_dir() -> (std::path::PathBuf, Option<tempfile::TempDir>) {
+    let args: Vec<String> = std::env::args().collect();
+    match args
+        .iter()
+        .position(|a| a == "--data")
+        .and_then(|i| args.get(i + 1))
+    {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).unwrap();
+            (dir.into(), None)
+        }
+        None => {
+            let temp = tempfile::tempdir().unwrap();
+            (temp.path().to_owned(), Some(temp))
+        }
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -68,13 +92,15 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("splat.db")).await.unwrap();
+        let (dir, _guard) = data_set_dir();
+        let store = Store::open(&dir.join("splat.db")).await.unwrap();
         let project = store.ensure_default_project().await.unwrap();
         let n = arg("--transactions", 1_000_000);
         let now_us = chrono::Utc::now().timestamp_micros();
         let start = Instant::now();
-        for chunk in (0..n).collect::<Vec<_>>().chunks(10_000) {
+        let stored = store.count("transactions").await.unwrap() as usize;
+        let to_build = if stored >= n { 0 } else { n };
+        for chunk in (0..to_build).collect::<Vec<_>>().chunks(10_000) {
             let batch = WriteBatch {
                 transactions: chunk.iter().map(|&i| transaction(project.id, i, n, now_us)).collect(),
                 ..WriteBatch::default()
@@ -88,10 +114,13 @@ fn main() {
             store.count("transactions").await.unwrap(),
             store.count("transaction_rollups").await.unwrap(),
             start.elapsed().as_secs_f64(),
-            std::fs::metadata(dir.path().join("splat.db")).unwrap().len() as f64 / 1e6
+            std::fs::metadata(dir.join("splat.db")).unwrap().len() as f64 / 1e6
         );
+        if std::env::args().any(|a| a == "--build-only") {
+            return;
+        }
 
-        let queue = LocalQueue::open(&dir.path().join("queue.db"), Duration::from_secs(60), 5)
+        let queue = LocalQueue::open(&dir.join("queue.db"), Duration::from_secs(60), 5)
             .await
             .unwrap();
         let web = splat::web::router(splat::web::WebState::new(store.clone(), Arc::new(queue), None, None));
@@ -101,6 +130,8 @@ fn main() {
             ("performance, 30 d", format!("/projects/{slug}/performance?range=30d")),
             ("performance, 7 d, production", format!("/projects/{slug}/performance?range=7d&environment=production")),
             ("endpoint, 30 d", format!("/projects/{slug}/performance/endpoint?name=GET%20%2Fapi%2Fendpoint-3&range=30d")),
+            ("endpoint, 30 d, slowest", format!("/projects/{slug}/performance/endpoint?name=GET%20%2Fapi%2Fendpoint-3&range=30d&sort=slowest")),
+            ("endpoint, 24 h, slowest", format!("/projects/{slug}/performance/endpoint?name=GET%20%2Fapi%2Fendpoint-3&range=24h&sort=slowest")),
             ("N+1 worklist, 30 d", format!("/projects/{slug}/performance/n-plus-one?range=30d")),
             ("project dashboard", format!("/projects/{slug}")),
         ];

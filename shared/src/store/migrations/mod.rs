@@ -67,6 +67,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("0024_deletions"),
     migration!("0026_regressed_issues"),
     migration!("0028_lake_binary_ids"),
+    migration!("0029_transactions_endpoint_duration"),
 ];
 
 const _: () = assert!(
