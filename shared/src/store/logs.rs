@@ -15,7 +15,6 @@ use std::collections::HashSet;
 use crate::lake::LogFact;
 
 use super::cached::Cached;
-use super::event_keys::project_hours;
 use super::{Result, Store, StoreError};
 
 /// One record to write: its lake row (every column the database keeps too) and when it was received.
@@ -91,6 +90,19 @@ const TEXT_LIKE: &str = " AND (l.body LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FRO
     WHERE a.key NOT LIKE 'sentry.%' AND a.type = 'object' AND iif(json_type(a.value, '$.value') = 'text',
     a.value ->> '$.value', a.value -> '$.value') LIKE ? ESCAPE '\\'))";
 
+/// Every hour of project `?1`'s records, newest first, found from its first and last row ids (one seek
+/// each of `logs_project`: the row id holds the millisecond).
+macro_rules! log_hours {
+    () => {
+        "WITH RECURSIVE hours(h) AS (
+            SELECT (SELECT max(id) FROM logs WHERE project_id = ?1) / 1048576 / 3600000
+            UNION ALL
+            SELECT h - 1 FROM hours
+            WHERE h > (SELECT min(id) FROM logs WHERE project_id = ?1) / 1048576 / 3600000
+        ) "
+    };
+}
+
 /// The columns [`Store::logs_of`] reads, in its order.
 macro_rules! columns {
     () => {
@@ -110,7 +122,7 @@ const TRACE_LOGS_WITHIN: &str = concat!(
 
 /// Trace `?2`'s records in project `?1`, at most `?3`.
 const TRACE_LOGS: &str = concat!(
-    project_hours!("logs"),
+    log_hours!(),
     columns!(),
     "FROM hours CROSS JOIN logs l ON l.project_id = ?1 AND l.timestamp / 3600000000 = hours.h
      AND l.trace_id = ?2 ORDER BY l.timestamp, l.id LIMIT ?3"
@@ -118,7 +130,7 @@ const TRACE_LOGS: &str = concat!(
 
 /// Record `?2` of project `?1`.
 const LOG_BY_ID: &str = concat!(
-    project_hours!("logs"),
+    log_hours!(),
     columns!(),
     "FROM hours CROSS JOIN logs l ON l.project_id = ?1 AND l.timestamp / 3600000000 = hours.h
      AND l.log_id = ?2 LIMIT 1"
@@ -303,91 +315,98 @@ impl Store {
 }
 
 /// The statement of [`Store::search_logs`] and its parameters, newest first by row id. With a trace, the
-/// records are found by one seek of `logs_trace` per hour the project's logs span (as [`TRACE_LOGS`]);
+/// records are found by one seek of `logs_trace` per hour of the project's records (as [`TRACE_LOGS`]);
 /// with text of three characters or more, by walking `logs_text`'s matches down from the window's end,
-/// each checked against its record; else along `logs_project`.
+/// each checked against its record; with levels, along `logs_level`, one walk per level, merged; else
+/// along `logs_project`.
 fn search_sql(project: i64, query: &LogQuery) -> (String, Vec<libsql::Value>) {
     let text = query.text.as_deref().filter(|t| !t.is_empty());
     let trigrams = text.and_then(trigram_query);
-    // The row id each path walks: `+` keeps SQLite seeking the trace's index rather than a range of ids.
-    let (mut sql, mut params, mut key): (String, Vec<libsql::Value>, &str) =
-        match (&query.trace_id, &trigrams) {
-            (Some(trace), _) => (
-                concat!(
-                    project_hours!("logs"),
-                    columns!(),
-                    "FROM hours CROSS JOIN logs l ON l.project_id = ?1 AND l.timestamp / 3600000000 = hours.h
-                     AND l.trace_id = ?2 WHERE 1"
-                )
-                .to_owned(),
-                vec![project.into(), trace.clone().into()],
-                "+l.id",
-            ),
-            (None, Some(matching)) => (
-                concat!(
-                    columns!(),
-                    "FROM logs_text t CROSS JOIN logs l ON l.id = t.rowid
-                     WHERE logs_text MATCH ?2 AND l.project_id = ?1"
-                )
-                .to_owned(),
-                vec![project.into(), matching.clone().into()],
-                "t.rowid",
-            ),
-            (None, None) => (
-                concat!(columns!(), "FROM logs l WHERE l.project_id = ?1").to_owned(),
-                vec![project.into()],
-                "l.id",
-            ),
-        };
-    let mut param = |sql: &mut String, clause: &str, value: libsql::Value| {
+    let mut params: Vec<libsql::Value> = vec![project.into()];
+    let mut bind = |value: libsql::Value| {
         params.push(value);
-        sql.push_str(&clause.replace('?', &format!("?{}", params.len())));
+        format!("?{}", params.len())
+    };
+    // Where the records come from, and the row id that walk follows (`+` keeps SQLite seeking the
+    // trace's index rather than a range of row ids).
+    let (from, key) = match (&query.trace_id, &trigrams) {
+        (Some(trace), _) => (
+            format!(
+                "FROM hours CROSS JOIN logs l ON l.project_id = ?1 AND l.timestamp / 3600000000 = hours.h
+                 AND l.trace_id = {} WHERE 1",
+                bind(trace.clone().into())
+            ),
+            "+l.id",
+        ),
+        (None, Some(matching)) => (
+            format!(
+                "FROM logs_text t CROSS JOIN logs l ON l.id = t.rowid
+                 WHERE logs_text MATCH {} AND l.project_id = ?1",
+                bind(matching.clone().into())
+            ),
+            "t.rowid",
+        ),
+        (None, None) => ("FROM logs l WHERE l.project_id = ?1".to_owned(), "l.id"),
     };
     // The window in row ids (whole milliseconds, for the walk), then exactly.
+    let mut filters = String::new();
     if let Some(since) = query.since_us {
-        param(
-            &mut sql,
-            &format!(" AND {key} >= ?"),
-            keys_since(since).into(),
-        );
-        param(&mut sql, " AND l.timestamp >= ?", since.into());
+        let (key_since, since) = (bind(keys_since(since).into()), bind(since.into()));
+        filters += &format!(" AND {key} >= {key_since} AND l.timestamp >= {since}");
     }
     if let Some(until) = query.until_us {
-        param(
-            &mut sql,
-            &format!(" AND {key} < ?"),
-            keys_until(until).into(),
-        );
-        param(&mut sql, " AND l.timestamp < ?", until.into());
+        let (key_until, until) = (bind(keys_until(until).into()), bind(until.into()));
+        filters += &format!(" AND {key} < {key_until} AND l.timestamp < {until}");
     }
     if let Some(id) = query.before {
-        param(&mut sql, &format!(" AND {key} < ?"), id.into());
-    }
-    if !query.levels.is_empty() {
-        let levels = serde_json::to_string(&query.levels).unwrap_or_else(|_| "[]".into());
-        param(
-            &mut sql,
-            " AND l.level IN (SELECT value FROM json_each(?))",
-            levels.into(),
-        );
+        filters += &format!(" AND {key} < {}", bind(id.into()));
     }
     let limit = query.limit.clamp(1, MAX_LOGS_PER_READ);
-    let Some(text) = text else {
-        sql.push_str(&format!(" ORDER BY {key} DESC LIMIT {limit}"));
-        return (sql, params);
+    // A text too short for the index is looked for among a bounded number of the newest records.
+    let short_text = text.is_some() && trigrams.is_none() && query.trace_id.is_none();
+    let walk = if short_text { SHORT_TEXT_SCAN } else { limit };
+    let (mut sql, key) = if key == "l.id" && !query.levels.is_empty() {
+        // One walk down `logs_level` per level, merged: a level rare in the window costs no walk of
+        // the others' records.
+        let arms: Vec<String> = query
+            .levels
+            .iter()
+            .map(|level| {
+                let level = bind(level.clone().into());
+                format!(
+                    "SELECT * FROM ({} {from} AND l.level = {level}{filters} ORDER BY l.id DESC LIMIT {walk})",
+                    columns!()
+                )
+            })
+            .collect();
+        let union = format!("SELECT * FROM ({}) l WHERE 1", arms.join(" UNION ALL "));
+        (union, "l.id")
+    } else {
+        if !query.levels.is_empty() {
+            let levels = serde_json::to_string(&query.levels).unwrap_or_else(|_| "[]".into());
+            let levels = bind(levels.into());
+            filters += &format!(" AND l.level IN (SELECT value FROM json_each({levels}))");
+        }
+        let hours = if query.trace_id.is_some() {
+            log_hours!()
+        } else {
+            ""
+        };
+        let found = format!("{hours}{} {from}{filters}", columns!());
+        if short_text {
+            let newest =
+                format!("SELECT * FROM ({found} ORDER BY l.id DESC LIMIT {walk}) l WHERE 1");
+            (newest, "l.id")
+        } else {
+            (found, key)
+        }
     };
-    if trigrams.is_none() && query.trace_id.is_none() {
-        // Too short for the index: the newest records of the window, a bounded number, are looked through.
-        sql = format!("SELECT * FROM ({sql} ORDER BY l.id DESC LIMIT {SHORT_TEXT_SCAN}) l WHERE 1");
-        key = "l.id";
+    if let Some(text) = text {
+        // Every `?` of the clause is its one parameter: both sides match the same pattern.
+        let pattern = bind(format!("%{}%", like_escaped(text)).into());
+        sql += &TEXT_LIKE.replace('?', &pattern);
     }
-    // Every `?` of the clause is its one parameter: both sides match the same pattern.
-    param(
-        &mut sql,
-        TEXT_LIKE,
-        format!("%{}%", like_escaped(text)).into(),
-    );
-    sql.push_str(&format!(" ORDER BY {key} DESC LIMIT {limit}"));
+    sql += &format!(" ORDER BY {key} DESC LIMIT {limit}");
     (sql, params)
 }
 
@@ -467,14 +486,14 @@ mod tests {
     #[tokio::test]
     async fn text_search_walks_the_trigram_index_and_lists_walk_the_project() {
         let store = Store::open_in_memory().await.unwrap();
-        let query = |text: Option<&str>| LogQuery {
+        let query = |text: Option<&str>, levels: &[&str]| LogQuery {
             text: text.map(str::to_owned),
             since_us: Some(NOW - HOUR),
-            levels: vec!["warn".into()],
+            levels: levels.iter().map(|l| l.to_string()).collect(),
             before: Some(time_key(NOW)),
             ..LogQuery::default()
         };
-        let (by_text, _) = search_sql(1, &query(Some("checked out")));
+        let (by_text, _) = search_sql(1, &query(Some("checked out"), &["warn"]));
         let plan = store.query_plan(&by_text, ()).await;
         assert!(
             plan.iter()
@@ -487,18 +506,23 @@ mod tests {
             "{plan:#?}"
         );
         assert!(!plan.iter().any(|l| l.contains("TEMP B-TREE")), "{plan:#?}");
-        for list in [query(None), query(Some("ch"))] {
+        let project = "SEARCH l USING INDEX logs_project (project_id=? AND rowid>? AND rowid<?)";
+        let level =
+            "SEARCH l USING INDEX logs_level (project_id=? AND level=? AND rowid>? AND rowid<?)";
+        for (list, seek, seeks) in [
+            (query(None, &[]), project, 1),
+            (query(Some("ch"), &[]), project, 1),
+            (query(None, &["warn", "error", "fatal"]), level, 3),
+            (query(Some("ch"), &["error"]), level, 1),
+        ] {
             let (sql, _) = search_sql(1, &list);
             let plan = store.query_plan(&sql, ()).await;
-            assert!(
-                plan.iter().any(|l| l.starts_with(
-                    "SEARCH l USING INDEX logs_project (project_id=? AND rowid>? AND rowid<?)"
-                )),
-                "{sql}\n{plan:#?}"
-            );
-            // The short search's one scan is of the newest records the seek found, not of the table.
-            let scans = plan.iter().filter(|l| l.starts_with("SCAN l")).count();
-            assert_eq!(scans, list.text.is_some() as usize, "{plan:#?}");
+            let found = plan.iter().filter(|l| l.starts_with(seek)).count();
+            assert_eq!(found, seeks, "{sql}\n{plan:#?}");
+            // A scan of `l` is only of the newest records a seek found (the wrapping query's).
+            let wrapped = plan.iter().any(|l| l == "CO-ROUTINE l");
+            let scanned = plan.iter().any(|l| l == "SCAN l");
+            assert!(!scanned || wrapped, "{sql}\n{plan:#?}");
         }
     }
 
@@ -617,6 +641,7 @@ mod tests {
         let rows = corpus();
         let store = stored(&rows).await;
         let terms = [
+            "",
             "ch",
             "x",
             "%",

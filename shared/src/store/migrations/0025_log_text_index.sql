@@ -37,6 +37,9 @@ CREATE UNIQUE INDEX logs_id ON logs (project_id, timestamp / 3600000000, log_id)
 CREATE INDEX logs_trace ON logs (project_id, timestamp / 3600000000, trace_id);
 -- The row id follows every index entry: ranges and order by it need no second copy (10 bytes a record).
 CREATE INDEX logs_project ON logs (project_id);
+-- A level filter walks each level's records newest first: a level rare in the window (errors, usually)
+-- is found without walking every other record of it.
+CREATE INDEX logs_level ON logs (project_id, level);
 
 CREATE VIRTUAL TABLE logs_text USING fts5 (
     body, attributes, tokenize = 'trigram', content = '', detail = none, columnsize = 0
