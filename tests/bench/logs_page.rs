@@ -17,10 +17,9 @@ use std::time::{Duration, Instant};
 use splat::lake::LogFact;
 use splat::queue::LocalQueue;
 use splat::store::{LogRow, Store, WriteBatch};
-use tower::ServiceExt;
 
 mod common;
-use common::{arg, cpu_seconds, data_dir, peak_rss_mb};
+use common::{arg, cpu_seconds, data_dir, peak_rss_mb, percentile, time_page};
 
 const WEEK_US: i64 = 7 * 86_400_000_000;
 const LEVELS: [&str; 7] = ["trace", "debug", "info", "info", "info", "warn", "error"];
@@ -72,10 +71,6 @@ fn record(project: i64, i: u64, n: u64, now_us: i64) -> LogRow {
         },
         received_at_us: now_us,
     }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 fn main() {
@@ -143,22 +138,8 @@ fn main() {
         }
         println!("| page | p50 | p95 | CPU per request |\n|---|---:|---:|---:|");
         for (name, path) in pages {
-            let mut times = Vec::new();
-            let mut cpu = 0.0;
-            for i in 0..23 {
-                let cpu_before = cpu_seconds();
-                let request = http::Request::get(&path).body(axum::body::Body::empty()).unwrap();
-                let t = Instant::now();
-                let response = web.clone().oneshot(request).await.unwrap();
-                assert_eq!(response.status(), 200, "{path}");
-                let _ = http_body_util::BodyExt::collect(response.into_body()).await.unwrap();
-                // The first three warm the caches; the budget is for warm requests.
-                if i >= 3 {
-                    times.push(t.elapsed());
-                    cpu += cpu_seconds() - cpu_before;
-                }
-            }
-            times.sort();
+            // The first three warm the caches; the budget is for warm requests.
+            let (times, cpu) = time_page(&web, &path, 3, 20).await;
             println!(
                 "| {name} | {:.1} ms | {:.1} ms | {:.1} ms |",
                 percentile(&times, 0.5).as_secs_f64() * 1e3,
