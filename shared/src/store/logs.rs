@@ -5,8 +5,8 @@
 //! batch inserts nothing twice; ids and trace ids are indexed after the hour of the record, as events' are
 //! (see [`super::event_keys`]): a batch's index entries land together.
 //!
-//! A record's row id is its place in time ([`time_key`]): every list walks row ids down, newest first,
-//! and stops at its last line. Text is found through `logs_text` (migration 25), a trigram index of the
+//! A record's time key is its place in time ([`time_key`]): every list walks keys down, newest first, and
+//! stops at its last line. Text is found through `logs_text` (migration 25), a trigram index of the
 //! body and the attribute values the pages show; what it finds is checked against the record, so a search
 //! answers exactly what a scan of the window would.
 
@@ -53,7 +53,7 @@ pub struct LogQuery {
     pub since_us: Option<i64>,
     /// Records before this time.
     pub until_us: Option<i64>,
-    /// Records older than this one (its row id), for the next page; the row id is the page's own cursor,
+    /// Records older than this one (its time key), for the next page; the key is the page's own cursor,
     /// never shown.
     pub before: Option<i64>,
     pub limit: u32,
@@ -65,21 +65,21 @@ pub const MAX_LOGS_PER_READ: u32 = 1_000;
 /// Most records a search for one or two characters (too short for a trigram) looks through.
 pub const SHORT_TEXT_SCAN: u32 = 100_000;
 
-/// Row ids per millisecond: a record's row id is its timestamp's millisecond times this, plus its arrival
+/// Time keys per millisecond: a record's key is its timestamp's millisecond times this, plus its arrival
 /// within that millisecond.
 const KEYS_PER_MS: i64 = 1 << 20;
 
-/// The first row id of `timestamp_us`'s millisecond: records before it have smaller ones.
+/// The first time key of `timestamp_us`'s millisecond: records before it have smaller ones.
 fn time_key(timestamp_us: i64) -> i64 {
     timestamp_us.div_euclid(1_000).saturating_mul(KEYS_PER_MS)
 }
 
-/// Row ids at or above which every record is at or after `since_us`'s millisecond.
+/// Time keys at or above which every record is at or after `since_us`'s millisecond.
 fn keys_since(since_us: i64) -> i64 {
     time_key(since_us)
 }
 
-/// Row ids below which every record before `until_us` lies (the end of the millisecond before it).
+/// Time keys below which every record before `until_us` lies (the end of the millisecond before it).
 pub(super) fn keys_until(until_us: i64) -> i64 {
     time_key(until_us.saturating_sub(1)).saturating_add(KEYS_PER_MS)
 }
@@ -90,15 +90,15 @@ const TEXT_LIKE: &str = " AND (l.body LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FRO
     WHERE a.key NOT LIKE 'sentry.%' AND a.type = 'object' AND iif(json_type(a.value, '$.value') = 'text',
     a.value ->> '$.value', a.value -> '$.value') LIKE ? ESCAPE '\\'))";
 
-/// Every hour of project `?1`'s records, newest first, found from its first and last row ids (one seek
-/// each of `logs_project`: the row id holds the millisecond).
+/// Every hour of project `?1`'s records, newest first, found from its first and last time keys (one seek
+/// each of `logs_project`: the key holds the millisecond).
 macro_rules! log_hours {
     () => {
         "WITH RECURSIVE hours(h) AS (
-            SELECT (SELECT max(id) FROM logs WHERE project_id = ?1) / 1048576 / 3600000
+            SELECT (SELECT max(time_key) FROM logs WHERE project_id = ?1) / 1048576 / 3600000
             UNION ALL
             SELECT h - 1 FROM hours
-            WHERE h > (SELECT min(id) FROM logs WHERE project_id = ?1) / 1048576 / 3600000
+            WHERE h > (SELECT min(time_key) FROM logs WHERE project_id = ?1) / 1048576 / 3600000
         ) "
     };
 }
@@ -107,7 +107,7 @@ macro_rules! log_hours {
 macro_rules! columns {
     () => {
         "SELECT l.log_id, l.timestamp, l.level, l.severity_number, l.body, l.trace_id, l.span_id,
-            l.environment, l.release, l.attributes, l.id "
+            l.environment, l.release, l.attributes, l.time_key "
     };
 }
 
@@ -141,16 +141,17 @@ const STORED_LOGS: &str = "SELECT l.log_id FROM json_each(?1) j JOIN logs l
     ON l.project_id = json_extract(j.value, '$[0]') AND l.timestamp / 3600000000 = json_extract(j.value, '$[1]')
     AND l.log_id = json_extract(j.value, '$[2]')";
 
-/// A record, its row id the next free one of its millisecond `?13` (one seek down from the next
-/// millisecond). Not `OR IGNORE`: a record already stored is left out before, and a full millisecond must
+/// A record, its time key the next free one of its millisecond `?13` (one seek of `logs_time` down from
+/// the next millisecond). Not `OR IGNORE`: a record already stored is left out before, and a full millisecond must
 /// fail the batch, never drop a record.
-const INSERT_LOG: &str = "INSERT INTO logs (id, project_id, log_id, timestamp, received_at, level,
+const INSERT_LOG: &str = "INSERT INTO logs (time_key, project_id, log_id, timestamp, received_at, level,
         severity_number, body, trace_id, span_id, environment, release, attributes)
-     VALUES (coalesce((SELECT id + 1 FROM logs WHERE id >= ?13 AND id < ?13 + 1048576 ORDER BY id DESC LIMIT 1), ?13),
+     VALUES (coalesce((SELECT time_key + 1 FROM logs WHERE time_key >= ?13 AND time_key < ?13 + 1048576
+            ORDER BY time_key DESC LIMIT 1), ?13),
         ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 
 /// Writes the records not stored yet (one read for all of them, then one prepared insert each, in time
-/// order: the text index then appends, where a row id below the last one would make it write out what
+/// order: the text index then appends, where a key below the last one would make it write out what
 /// it holds); returns the indexes of the ones written now, which alone go to the lake.
 pub(super) async fn insert(cached: &mut Cached, rows: &[LogRow]) -> Result<Vec<usize>> {
     if rows.is_empty() {
@@ -285,7 +286,7 @@ impl Store {
         Ok(format!("logs:{n}"))
     }
 
-    /// Records of the rows `sql` selects (`columns!`), each with its row id.
+    /// Records of the rows `sql` selects (`columns!`), each with its time key.
     async fn logs_of(
         &self,
         sql: &str,
@@ -314,7 +315,7 @@ impl Store {
     }
 }
 
-/// The statement of [`Store::search_logs`] and its parameters, newest first by row id. With a trace, the
+/// The statement of [`Store::search_logs`] and its parameters, newest first by time key. With a trace, the
 /// records are found by one seek of `logs_trace` per hour of the project's records (as [`TRACE_LOGS`]);
 /// with text of three characters or more, by walking `logs_text`'s matches down from the window's end,
 /// each checked against its record; with levels, along `logs_level`, one walk per level, merged; else
@@ -327,8 +328,8 @@ fn search_sql(project: i64, query: &LogQuery) -> (String, Vec<libsql::Value>) {
         params.push(value);
         format!("?{}", params.len())
     };
-    // Where the records come from, and the row id that walk follows (`+` keeps SQLite seeking the
-    // trace's index rather than a range of row ids).
+    // Where the records come from, and the time key that walk follows (`+` keeps SQLite seeking the
+    // trace's index rather than a range of keys).
     let (from, key) = match (&query.trace_id, &trigrams) {
         (Some(trace), _) => (
             format!(
@@ -336,19 +337,19 @@ fn search_sql(project: i64, query: &LogQuery) -> (String, Vec<libsql::Value>) {
                  AND l.trace_id = {} WHERE 1",
                 bind(trace.clone().into())
             ),
-            "+l.id",
+            "+l.time_key",
         ),
         (None, Some(matching)) => (
             format!(
-                "FROM logs_text t CROSS JOIN logs l ON l.id = t.rowid
+                "FROM logs_text t CROSS JOIN logs l ON l.time_key = t.rowid
                  WHERE logs_text MATCH {} AND l.project_id = ?1",
                 bind(matching.clone().into())
             ),
             "t.rowid",
         ),
-        (None, None) => ("FROM logs l WHERE l.project_id = ?1".to_owned(), "l.id"),
+        (None, None) => ("FROM logs l WHERE l.project_id = ?1".to_owned(), "l.time_key"),
     };
-    // The window in row ids (whole milliseconds, for the walk), then exactly.
+    // The window in time keys (whole milliseconds, for the walk), then exactly.
     let mut filters = String::new();
     if let Some(since) = query.since_us {
         let (key_since, since) = (bind(keys_since(since).into()), bind(since.into()));
@@ -365,7 +366,7 @@ fn search_sql(project: i64, query: &LogQuery) -> (String, Vec<libsql::Value>) {
     // A text too short for the index is looked for among a bounded number of the newest records.
     let short_text = text.is_some() && trigrams.is_none() && query.trace_id.is_none();
     let walk = if short_text { SHORT_TEXT_SCAN } else { limit };
-    let (mut sql, key) = if key == "l.id" && !query.levels.is_empty() {
+    let (mut sql, key) = if key == "l.time_key" && !query.levels.is_empty() {
         // One walk down `logs_level` per level, merged: a level rare in the window costs no walk of
         // the others' records.
         let arms: Vec<String> = query
@@ -374,13 +375,13 @@ fn search_sql(project: i64, query: &LogQuery) -> (String, Vec<libsql::Value>) {
             .map(|level| {
                 let level = bind(level.clone().into());
                 format!(
-                    "SELECT * FROM ({} {from} AND l.level = {level}{filters} ORDER BY l.id DESC LIMIT {walk})",
+                    "SELECT * FROM ({} {from} AND l.level = {level}{filters} ORDER BY l.time_key DESC LIMIT {walk})",
                     columns!()
                 )
             })
             .collect();
         let union = format!("SELECT * FROM ({}) l WHERE 1", arms.join(" UNION ALL "));
-        (union, "l.id")
+        (union, "l.time_key")
     } else {
         if !query.levels.is_empty() {
             let levels = serde_json::to_string(&query.levels).unwrap_or_else(|_| "[]".into());
@@ -395,8 +396,8 @@ fn search_sql(project: i64, query: &LogQuery) -> (String, Vec<libsql::Value>) {
         let found = format!("{hours}{} {from}{filters}", columns!());
         if short_text {
             let newest =
-                format!("SELECT * FROM ({found} ORDER BY l.id DESC LIMIT {walk}) l WHERE 1");
-            (newest, "l.id")
+                format!("SELECT * FROM ({found} ORDER BY l.time_key DESC LIMIT {walk}) l WHERE 1");
+            (newest, "l.time_key")
         } else {
             (found, key)
         }
@@ -482,7 +483,7 @@ mod tests {
     }
 
     /// A text search of three characters or more walks the trigram index down from the window's end;
-    /// without text, the project's records in row id order; never the whole table.
+    /// without text, the project's or a level's records in time key order; never the whole table.
     #[tokio::test]
     async fn text_search_walks_the_trigram_index_and_lists_walk_the_project() {
         let store = Store::open_in_memory().await.unwrap();
@@ -502,13 +503,14 @@ mod tests {
         );
         assert!(
             plan.iter()
-                .any(|l| l.starts_with("SEARCH l USING INTEGER PRIMARY KEY")),
+                .any(|l| l.starts_with("SEARCH l USING INDEX logs_time (time_key=?)")),
             "{plan:#?}"
         );
         assert!(!plan.iter().any(|l| l.contains("TEMP B-TREE")), "{plan:#?}");
-        let project = "SEARCH l USING INDEX logs_project (project_id=? AND rowid>? AND rowid<?)";
+        let project =
+            "SEARCH l USING INDEX logs_project (project_id=? AND time_key>? AND time_key<?)";
         let level =
-            "SEARCH l USING INDEX logs_level (project_id=? AND level=? AND rowid>? AND rowid<?)";
+            "SEARCH l USING INDEX logs_level (project_id=? AND level=? AND time_key>? AND time_key<?)";
         for (list, seek, seeks) in [
             (query(None, &[]), project, 1),
             (query(Some("ch"), &[]), project, 1),

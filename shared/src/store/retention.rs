@@ -161,7 +161,7 @@ impl Store {
         .await
     }
 
-    /// Deletes log records older than `cutoff_us`, along `logs_project` (row ids are in time order); more
+    /// Deletes log records older than `cutoff_us`, along `logs_project` (by time key); more
     /// per transaction than other rows, as there are many more of them and each is small. Their text
     /// leaves `logs_text` with them (its delete trigger).
     pub async fn delete_logs_before(&self, cutoff_us: i64) -> Result<u64> {
@@ -170,7 +170,7 @@ impl Store {
             total += self
                 .in_batches(
                     "DELETE FROM logs WHERE id IN (SELECT id FROM logs
-                         WHERE project_id = ?1 AND id < ?2 AND timestamp < ?3 LIMIT 5000)",
+                         WHERE project_id = ?1 AND time_key < ?2 AND timestamp < ?3 LIMIT 5000)",
                     &[
                         project.into(),
                         super::logs::keys_until(cutoff_us).into(),

@@ -1,10 +1,12 @@
 -- Log records in time order, and a trigram index of their text (see `store::logs`).
 --
--- A record's row id is now its place in time: the millisecond of its timestamp times 2^20, plus its
--- arrival within that millisecond. The table itself, `logs_project` and the text index then all list
--- records newest first by walking row ids down, so a text search stops at the page's last line instead of
--- collecting every match of the window to sort them. (A millisecond holds 2^20 records, beyond any batch;
--- the ids stay below 2^63 until the year 2248.)
+-- A record gets a time key, its place in time: the millisecond of its timestamp times 2^20, plus its
+-- arrival within that millisecond. `logs_project`, `logs_level` and the text index (whose row ids are the
+-- time keys) then all list records newest first by walking keys down, so a text search stops at the page's
+-- last line instead of collecting every match of the window to sort them. The row id stays in arrival
+-- order: the table appends (as the row id, the key made each batch's rows land among the last second's,
+-- a page dirtied per record). (A millisecond holds 2^20 records, beyond any batch; the keys stay below
+-- 2^63 until the year 2248.)
 --
 -- `logs_text` indexes the body and the values of the attributes the pages show (`sentry.*` left out: they
 -- repeat the SDK's facts, and the same few values in every record would only grow the index), by trigrams,
@@ -31,22 +33,23 @@ CREATE TABLE logs (
     span_id         TEXT,
     environment     TEXT,
     release         TEXT,
-    attributes      TEXT    NOT NULL
+    attributes      TEXT    NOT NULL,
+    time_key        INTEGER NOT NULL
 );
+CREATE UNIQUE INDEX logs_time ON logs (time_key);
 CREATE UNIQUE INDEX logs_id ON logs (project_id, timestamp / 3600000000, log_id);
 CREATE INDEX logs_trace ON logs (project_id, timestamp / 3600000000, trace_id);
--- The row id follows every index entry: ranges and order by it need no second copy (10 bytes a record).
-CREATE INDEX logs_project ON logs (project_id);
+CREATE INDEX logs_project ON logs (project_id, time_key);
 -- A level filter walks each level's records newest first: a level rare in the window (errors, usually)
 -- is found without walking every other record of it.
-CREATE INDEX logs_level ON logs (project_id, level);
+CREATE INDEX logs_level ON logs (project_id, level, time_key);
 
 CREATE VIRTUAL TABLE logs_text USING fts5 (
     body, attributes, tokenize = 'trigram', content = '', detail = none, columnsize = 0
 );
 
 CREATE TRIGGER logs_text_insert AFTER INSERT ON logs BEGIN
-    INSERT INTO logs_text (rowid, body, attributes) VALUES (new.id, new.body,
+    INSERT INTO logs_text (rowid, body, attributes) VALUES (new.time_key, new.body,
         (SELECT group_concat(iif(json_type(a.value, '$.value') = 'text', a.value ->> '$.value',
                 a.value -> '$.value'), char(10))
             FROM json_each(new.attributes) a WHERE a.key NOT LIKE 'sentry.%' AND a.type = 'object'));
@@ -55,16 +58,17 @@ END;
 -- A contentless table forgets a row by being told the text it indexed (`contentless_delete`, which needs
 -- no text, came in SQLite 3.43: DuckDB's SQLite, 3.38, could then not open this database to read the lake).
 CREATE TRIGGER logs_text_delete AFTER DELETE ON logs BEGIN
-    INSERT INTO logs_text (logs_text, rowid, body, attributes) VALUES ('delete', old.id, old.body,
+    INSERT INTO logs_text (logs_text, rowid, body, attributes) VALUES ('delete', old.time_key, old.body,
         (SELECT group_concat(iif(json_type(a.value, '$.value') = 'text', a.value ->> '$.value',
                 a.value -> '$.value'), char(10))
             FROM json_each(old.attributes) a WHERE a.key NOT LIKE 'sentry.%' AND a.type = 'object'));
 END;
 
--- The records stored so far, in time order (the insert trigger indexes them).
-INSERT INTO logs
-    SELECT (timestamp / 1000) * 1048576 + row_number() OVER (PARTITION BY timestamp / 1000 ORDER BY id) - 1,
-        project_id, log_id, timestamp, received_at, level, severity_number, body, trace_id, span_id,
-        environment, release, attributes
-    FROM logs_before_25 ORDER BY 1;
+-- The records stored so far, in their order (the insert trigger indexes them).
+INSERT INTO logs (project_id, log_id, timestamp, received_at, level, severity_number, body, trace_id, span_id,
+        environment, release, attributes, time_key)
+    SELECT project_id, log_id, timestamp, received_at, level, severity_number, body, trace_id, span_id,
+        environment, release, attributes,
+        (timestamp / 1000) * 1048576 + row_number() OVER (PARTITION BY timestamp / 1000 ORDER BY id) - 1
+    FROM logs_before_25 ORDER BY id;
 DROP TABLE logs_before_25;

@@ -202,8 +202,8 @@ mod tests {
         store
     }
 
-    /// 25 gives the records stored before it row ids in time order (arrival order within a millisecond)
-    /// and indexes their text.
+    /// 25 gives the records stored before it time keys (arrival order within a millisecond) and indexes
+    /// their text.
     #[tokio::test]
     async fn log_records_stored_before_25_are_put_in_time_order_and_indexed() {
         let before: Vec<i64> = MIGRATIONS
@@ -233,7 +233,7 @@ mod tests {
         tx.commit().await.unwrap();
         let mut rows = conn
             .query(
-                "SELECT log_id, id - (timestamp / 1000) * 1048576 FROM logs ORDER BY id",
+                "SELECT log_id, time_key - (timestamp / 1000) * 1048576 FROM logs ORDER BY time_key",
                 (),
             )
             .await
@@ -246,7 +246,7 @@ mod tests {
         assert_eq!(order, expected);
         let mut found = conn
             .query(
-                "SELECT l.log_id FROM logs_text('\"iwi\"') t JOIN logs l ON l.id = t.rowid",
+                "SELECT l.log_id FROM logs_text('\"iwi\"') t JOIN logs l ON l.time_key = t.rowid",
                 (),
             )
             .await
