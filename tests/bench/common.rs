@@ -54,3 +54,41 @@ pub fn data_dir() -> (std::path::PathBuf, Option<tempfile::TempDir>) {
     }
     (path, Some(temp))
 }
+
+/// The value at `p` (0 to 1) of times sorted ascending.
+#[allow(dead_code)] // not every bench times requests
+pub fn percentile(sorted: &[std::time::Duration], p: f64) -> std::time::Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// A page's warm times through the web router: `path` requested `warm + timed` times, the first `warm`
+/// left out; returns the sorted wall times and the CPU seconds of the timed ones.
+#[allow(dead_code)] // not every bench requests pages
+pub async fn time_page(
+    web: &axum::Router,
+    path: &str,
+    warm: usize,
+    timed: usize,
+) -> (Vec<std::time::Duration>, f64) {
+    use tower::ServiceExt;
+    let mut times = Vec::new();
+    let mut cpu = 0.0;
+    for i in 0..warm + timed {
+        let cpu_before = cpu_seconds();
+        let request = http::Request::get(path)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let t = std::time::Instant::now();
+        let response = web.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let _ = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap();
+        if i >= warm {
+            times.push(t.elapsed());
+            cpu += cpu_seconds() - cpu_before;
+        }
+    }
+    times.sort();
+    (times, cpu)
+}

@@ -34,7 +34,6 @@ macro_rules! project_hours {
         )
     };
 }
-pub(super) use project_hours;
 
 /// The hour an event is filed under, in Rust: SQLite's integer division truncates as Rust's does.
 pub(super) fn hour(timestamp_us: i64) -> i64 {

@@ -164,15 +164,25 @@ impl Store {
         .await
     }
 
-    /// Deletes log records older than `cutoff_us`, along `logs_project_time`; more per transaction than
-    /// other rows, as there are many more of them and each is small.
+    /// Deletes log records older than `cutoff_us`, along `logs_project` (by time key); more
+    /// per transaction than other rows, as there are many more of them and each is small. Their text
+    /// leaves `logs_text` with them (its delete trigger).
     pub async fn delete_logs_before(&self, cutoff_us: i64) -> Result<u64> {
-        self.per_project_before(
-            "DELETE FROM logs WHERE id IN (
-                 SELECT id FROM logs WHERE project_id = ?1 AND timestamp < ?2 LIMIT 5000)",
-            cutoff_us,
-        )
-        .await
+        let mut total = 0;
+        for project in self.project_id_list().await? {
+            total += self
+                .in_batches(
+                    "DELETE FROM logs WHERE id IN (SELECT id FROM logs
+                         WHERE project_id = ?1 AND time_key < ?2 AND timestamp < ?3 LIMIT 5000)",
+                    &[
+                        project.into(),
+                        super::logs::keys_until(cutoff_us).into(),
+                        cutoff_us.into(),
+                    ],
+                )
+                .await?;
+        }
+        Ok(total)
     }
 
     /// Runs `sql` (`?1` a project, `?2` the cutoff) [`Store::in_batches`] for every project.

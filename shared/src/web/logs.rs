@@ -1,4 +1,4 @@
-//! Logs: the project's logs page (level, text in the body or attributes, trace and time window; live while
+//! Logs: the project's logs page (level, text in the body or attribute values, trace and time window; live while
 //! it shows the newest records), the log lines of a trace on the event and transaction pages, and
 //! `/projects/{slug}/traces/{trace_id}`, where a log line's trace leads: the trace's first transaction, or
 //! its logs when no transaction of it is stored. Bodies and attributes were sent by an application: the
@@ -146,10 +146,7 @@ pub async fn list(
         .and_then(|h| h.parse().ok())
         .filter(|h| WINDOWS.iter().any(|(w, _)| w == h))
         .unwrap_or(24);
-    let before = query.before.as_deref().and_then(|b| {
-        let (ts, id) = b.split_once('-')?;
-        Some((ts.parse().ok()?, id.parse().ok()?))
-    });
+    let before = query.before.as_deref().and_then(|b| b.parse().ok());
     let now = chrono::Utc::now().timestamp_micros();
     let found = state
         .store
@@ -169,13 +166,13 @@ pub async fn list(
     let older = (found.len() > PAGE as usize)
         .then(|| found.get(PAGE as usize - 1))
         .flatten()
-        .map(|(log, id)| {
+        .map(|(_, id)| {
             let params = [
                 ("level", level.as_str()),
                 ("q", q.as_str()),
                 ("trace", trace.as_str()),
                 ("hours", &hours.to_string()),
-                ("before", &format!("{}-{id}", log.timestamp)),
+                ("before", &id.to_string()),
             ];
             let query: String = form_urlencoded::Serializer::new(String::new())
                 .extend_pairs(params.iter().filter(|(_, v)| !v.is_empty()))

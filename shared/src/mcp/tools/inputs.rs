@@ -347,7 +347,7 @@ pub struct TraceArgs {
 #[derive(JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct SearchLogsArgs {
-    /// Text the body or an attribute (name or value) contains, case-insensitive for ASCII
+    /// Text the body or an attribute value (sentry.* left out) contains, case-insensitive for ASCII; under 3 characters, only the newest 100,000 records are looked through
     query: Option<String>,
     /// Only these levels, comma-separated (trace, debug, info, warn, error, fatal)
     level: Option<String>,

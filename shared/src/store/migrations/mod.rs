@@ -65,6 +65,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("0021_api_tokens_and_artifacts"),
     migration!("0023_alert_rules"),
     migration!("0024_deletions"),
+    migration!("0025_log_text_index"),
     migration!("0026_regressed_issues"),
     migration!("0028_lake_binary_ids"),
     migration!("0029_transactions_endpoint_duration"),
@@ -202,6 +203,59 @@ mod tests {
             tx.commit().await.unwrap();
         }
         store
+    }
+
+    /// 25 gives the records stored before it time keys (arrival order within a millisecond) and indexes
+    /// their text.
+    #[tokio::test]
+    async fn log_records_stored_before_25_are_put_in_time_order_and_indexed() {
+        let before: Vec<i64> = MIGRATIONS
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| *v < 25)
+            .collect();
+        let store = database_migrated_in(&before).await;
+        let conn = store.conn();
+        conn.execute_batch(
+            "INSERT INTO projects (id, name, slug, created_at) VALUES (1, 'p', 'p', 0);
+             INSERT INTO logs (id, project_id, log_id, timestamp, received_at, level, body, attributes) VALUES
+                 (1, 1, 'a', 5000999, 0, 'info', 'later', '{\"k\": {\"type\": \"string\", \"value\": \"kiwi\"}}'),
+                 (2, 1, 'b', 5000001, 0, 'info', 'same millisecond, after', '{}'),
+                 (3, 1, 'c', 4000000, 0, 'info', 'earliest', '{}');",
+        )
+        .await
+        .unwrap();
+        let tx = conn.transaction().await.unwrap();
+        MIGRATIONS
+            .iter()
+            .find(|m| m.version == 25)
+            .unwrap()
+            .apply(&tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let mut rows = conn
+            .query(
+                "SELECT log_id, time_key - (timestamp / 1000) * 1048576 FROM logs ORDER BY time_key",
+                (),
+            )
+            .await
+            .unwrap();
+        let mut order = Vec::new();
+        while let Some(row) = rows.next().await.unwrap() {
+            order.push((row.get::<String>(0).unwrap(), row.get::<i64>(1).unwrap()));
+        }
+        let expected = [("c", 0), ("a", 0), ("b", 1)].map(|(id, n)| (id.to_owned(), n));
+        assert_eq!(order, expected);
+        let mut found = conn
+            .query(
+                "SELECT l.log_id FROM logs_text('\"iwi\"') t JOIN logs l ON l.time_key = t.rowid",
+                (),
+            )
+            .await
+            .unwrap();
+        let row = found.next().await.unwrap().unwrap();
+        assert_eq!(row.get::<String>(0).unwrap(), "a");
     }
 
     async fn schema(store: &Store) -> Vec<[Option<String>; 4]> {
