@@ -23,10 +23,9 @@ use splat::protocol::ProjectId;
 use splat::queue::LocalQueue;
 use splat::store::{Store, TransactionRow, WriteBatch};
 use splat_tests::stored::stored_transaction;
-use tower::ServiceExt;
 
 mod common;
-use common::{arg, cpu_seconds, peak_rss_mb};
+use common::{arg, peak_rss_mb, percentile, time_page};
 
 const DAY_US: i64 = 86_400_000_000;
 
@@ -82,10 +81,6 @@ fn data_set_dir() -> (std::path::PathBuf, Option<tempfile::TempDir>) {
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -136,22 +131,8 @@ fn main() {
             ("project dashboard", format!("/projects/{slug}")),
         ];
         for (name, path) in pages {
-            let mut times = Vec::new();
-            let mut cpu = 0.0;
-            for i in 0..33 {
-                let cpu_before = cpu_seconds();
-                let request = http::Request::get(&path).body(axum::body::Body::empty()).unwrap();
-                let t = Instant::now();
-                let response = web.clone().oneshot(request).await.unwrap();
-                assert_eq!(response.status(), 200, "{path}");
-                let _ = http_body_util::BodyExt::collect(response.into_body()).await.unwrap();
-                // The first three warm the caches; the page budget is for warm requests.
-                if i >= 3 {
-                    times.push(t.elapsed());
-                    cpu += cpu_seconds() - cpu_before;
-                }
-            }
-            times.sort();
+            // The first three warm the caches; the page budget is for warm requests.
+            let (times, cpu) = time_page(&web, &path, 3, 30).await;
             // Wall time waits for the CPU when the machine is busy; CPU time per request does not.
             println!(
                 "{name}: p50 {:.1} ms, p95 {:.1} ms wall; {:.1} ms CPU per request",
