@@ -53,24 +53,23 @@ fn record(project: i64, i: u64, n: u64, now_us: i64) -> LogRow {
         "cart.express": {"type": "boolean", "value": r.is_multiple_of(2)},
         "http.route": {"type": "string", "value": format!("/checkout/{}", r % 20)},
     });
-    LogRow {
-        log: LogFact {
-            project_id: project,
-            // Oldest first, as they arrive; the newest a second ago.
-            timestamp_us: now_us - 1_000_000 - ((n - 1 - i) as i64 * WEEK_US) / n as i64,
-            log_id: format!("{:016x}{:016x}", mix(i), i),
-            trace_id: Some(trace_of(i)),
-            span_id: None,
-            level: LEVELS[(r % 7) as usize].into(),
-            severity_number: None,
-            body,
-            environment: Some("production".into()),
-            release: Some("shop@2.4.1".into()),
-            sdk_name: Some("sentry.python".into()),
-            attributes: attributes.to_string(),
-        },
-        received_at_us: now_us,
-    }
+    let log = LogFact {
+        project_id: project,
+        // Oldest first, as they arrive; the newest a second ago.
+        timestamp_us: now_us - 1_000_000 - ((n - 1 - i) as i64 * WEEK_US) / n as i64,
+        log_id: String::new(),
+        trace_id: Some(trace_of(i)),
+        span_id: None,
+        level: LEVELS[(r % 7) as usize].into(),
+        severity_number: None,
+        body,
+        environment: Some("production".into()),
+        release: Some("shop@2.4.1".into()),
+        sdk_name: Some("sentry.python".into()),
+        attributes: attributes.to_string(),
+    };
+    // Items of 100 records, as the SDKs send them.
+    LogRow::new(log, now_us, i / 100)
 }
 
 fn main() {

@@ -40,7 +40,7 @@ def attributes(row):
 
 def test_python_sdk_logs_keep_typed_attributes_and_their_trace(sent):
     splat, python, _ = sent
-    rows = splat.query("SELECT * FROM logs WHERE trace_id = ? ORDER BY timestamp, id", python["trace_id"])
+    rows = splat.query("SELECT * FROM logs WHERE trace_id = ? ORDER BY timestamp, block_id, position", python["trace_id"])
     assert [r["level"] for r in rows] == ["info", "warn", "error"]
     info = rows[0]
     assert info["body"] == "User 42 checked out 3 items"
@@ -64,7 +64,7 @@ def test_python_sdk_logs_keep_typed_attributes_and_their_trace(sent):
 
 def test_node_sdk_logs_link_to_the_error_of_their_trace(sent):
     splat, _, node = sent
-    rows = splat.query("SELECT * FROM logs WHERE trace_id = ? ORDER BY timestamp, id", node["trace_id"])
+    rows = splat.query("SELECT * FROM logs WHERE trace_id = ? ORDER BY timestamp, block_id, position", node["trace_id"])
     assert [(r["level"], r["body"]) for r in rows] == [
         ("warn", "Queue billing is slow"),
         ("error", "node payment failed"),
@@ -219,7 +219,7 @@ def post_otlp(splat, body, content_type, key=None):
 def test_opentelemetry_sdk_logs_over_otlp_http_are_stored_with_their_trace(splat):
     sent = run([sys.executable, str(SDK_DIR / "otel_logs_client.py"), splat.dsn])
     assert sent["results"] == ["SUCCESS", "SUCCESS"]
-    rows = splat.wait_for("SELECT * FROM logs ORDER BY timestamp, id", count=2)
+    rows = splat.wait_for("SELECT * FROM logs ORDER BY timestamp, block_id, position", count=2)
     warn, info = rows
     assert (warn["level"], warn["body"], warn["trace_id"]) == ("warn", "payment for order 17 declined", sent["trace_id"])
     assert warn["severity_number"] == 13 and len(warn["span_id"]) == 16

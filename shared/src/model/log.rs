@@ -191,6 +191,24 @@ impl LogRecord {
     }
 }
 
+/// What a logs search looks in: the body, then the value of each attribute but `sentry.*`'s (they repeat
+/// the SDK's facts: the same few values in every record), a string as itself and any other value as its
+/// JSON. The database indexes this text and checks what its index finds against it, so both agree.
+pub fn searchable_text<'a>(
+    body: &'a str,
+    attributes: &'a Map<String, Value>,
+) -> impl Iterator<Item = std::borrow::Cow<'a, str>> {
+    let values = attributes
+        .iter()
+        .filter(|(key, _)| !key.starts_with("sentry."))
+        .filter_map(|(_, attribute)| attribute.get("value"))
+        .map(|value| match value {
+            Value::String(s) => std::borrow::Cow::Borrowed(s.as_str()),
+            other => std::borrow::Cow::Owned(other.to_string()),
+        });
+    std::iter::once(std::borrow::Cow::Borrowed(body)).chain(values)
+}
+
 /// A level as Sentry names it: OpenTelemetry's and loggers' spellings mapped onto [`LEVELS`].
 pub fn normal_level(level: &str) -> String {
     let lower = level.trim().to_ascii_lowercase();

@@ -8,7 +8,7 @@
 use crate::model::time::us_to_ms;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use crate::lake::{EventFact, LakeFacts, LakeWriter, SpanFact, TransactionFact};
+use crate::lake::{EventFact, LakeFacts, LakeWriter, LogFact, SpanFact, TransactionFact};
 use crate::model::{self, SpanRecord};
 use crate::perf::transaction::{self, SpanTree};
 use crate::store::{
@@ -48,7 +48,10 @@ pub async fn commit(
     let new_logs = tx.write_logs(&batch.logs).await?;
     facts
         .logs
-        .extend(new_logs.into_iter().map(|i| batch.logs[i].log.clone()));
+        .extend(new_logs.into_iter().map(|(i, log_id)| LogFact {
+            log_id,
+            ..batch.logs[i].log.clone()
+        }));
     tx.flush_issues_and_rollups().await?;
     // After the events: a monitor that recovers in this batch resolves the issues they opened.
     tx.write_monitors(&batch.check_ins, &batch.monitor_marks)

@@ -59,20 +59,21 @@ pub(crate) fn add_records(
     }
     batch.count_item(project, "log", received, item.records.len() as i64);
     batch.logs.reserve(item.records.len());
-    for (index, record) in item.records.into_iter().enumerate() {
+    let item_key = item_key(origin);
+    for record in item.records {
         batch
             .logs
-            .push(prepare(project, origin, index, clock, scrubber, record));
+            .push(prepare(project, item_key, clock, scrubber, record));
     }
 }
 
 /// The one place a record becomes a row: scrubbed first (its body and attributes, as an event's payload,
 /// with the fields scrubbed named in a `splat.processing_notes` attribute, never their values), then its
-/// id, its timestamp clamped, its promoted attributes.
+/// its timestamp clamped, its promoted attributes, the text a search looks in. (The store gives it its id,
+/// from its item's key and its place among the item's records.)
 fn prepare(
     project: ProjectId,
-    origin: Origin<'_>,
-    index: usize,
+    item_key: u64,
     clock: &Clock,
     scrubber: &Scrubber,
     mut record: LogRecord,
@@ -102,11 +103,14 @@ fn prepare(
         promoted("sentry.sdk.name"),
     );
     let attributes = record.attributes_json();
+    let text = log::searchable_text(&record.body, &record.attributes)
+        .map(|t| t.into_owned())
+        .collect();
     LogRow {
         log: LogFact {
             project_id: project.value(),
             timestamp_us,
-            log_id: log_id(origin, index),
+            log_id: String::new(),
             trace_id: record.trace_id,
             span_id: record.span_id,
             level: record.level,
@@ -118,17 +122,19 @@ fn prepare(
             attributes,
         },
         received_at_us: clock.received_us(),
+        origin: item_key,
+        text,
     }
 }
 
-/// 32 hex digits, the same for the same record of the same message on every delivery.
-fn log_id(origin: Origin<'_>, index: usize) -> String {
+/// An item's key, the same for the same item of the same message on every delivery.
+fn item_key(origin: Origin<'_>) -> u64 {
     let mut hash = Md5::new();
     hash.update(origin.message_id.as_bytes());
     hash.update([0]);
     hash.update((origin.item as u64).to_le_bytes());
-    hash.update((index as u64).to_le_bytes());
-    hex::encode(hash.finalize())
+    let digest = hash.finalize();
+    u64::from_le_bytes(digest[..8].try_into().unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -204,14 +210,13 @@ mod tests {
             "a record past the horizon lands on the received time"
         );
         assert!(b.attributes.contains("splat.sdk_timestamp"));
-        assert_eq!(a.log_id.len(), 32);
-        assert_ne!(a.log_id, b.log_id);
+        assert_eq!(batch.logs[0].origin, batch.logs[1].origin, "one item");
         let again = rows(payload.clone(), "m1");
         assert_eq!(
-            again.logs[0].log.log_id, a.log_id,
-            "a redelivery has the same ids"
+            again.logs[0].origin, batch.logs[0].origin,
+            "a redelivery has the same key"
         );
-        assert_ne!(rows(payload, "m2").logs[0].log.log_id, a.log_id);
+        assert_ne!(rows(payload, "m2").logs[0].origin, batch.logs[0].origin);
         let counts: Vec<(String, i64)> = batch
             .item_counts
             .iter()
@@ -285,9 +290,9 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(found.as_ref().map(|l| l.body.as_str()), Some("one"));
-        // Retention deletes what is past the horizon, and only that.
+        // Retention deletes what is past the horizon, and only that (to the millisecond).
         assert_eq!(store.delete_logs_before(now).await.unwrap(), 0);
-        assert_eq!(store.delete_logs_before(now + 1).await.unwrap(), 2);
+        assert_eq!(store.delete_logs_before(now + 1_000).await.unwrap(), 2);
     }
 
     #[test]

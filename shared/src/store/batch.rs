@@ -204,8 +204,8 @@ impl BatchTx {
         self.cached.write("INSERT OR IGNORE INTO processed_messages (sent_ms, message_id, processed_at) SELECT value ->> 0, value ->> 1, ?2 FROM json_each(?1)", (keys, now_us())).await
     }
 
-    /// Writes the log records not stored yet; returns the indexes of those written now.
-    pub async fn write_logs(&mut self, rows: &[super::LogRow]) -> Result<Vec<usize>> {
+    /// Writes the log records not stored yet; returns the indexes and ids of those written now.
+    pub async fn write_logs(&mut self, rows: &[super::LogRow]) -> Result<Vec<(usize, String)>> {
         super::logs::insert(&mut self.cached, rows).await
     }
 

@@ -1,27 +1,49 @@
 //! Log records: written by the processor with its batch, read by the logs page, the event and transaction
 //! pages (the lines of their trace) and MCP.
 //!
-//! A record's id is derived from the queue message that carried it (see `process::logs`), so a redelivered
-//! batch inserts nothing twice; ids and trace ids are indexed after the hour of the record, as events' are
-//! (see [`super::event_keys`]): a batch's index entries land together.
-//!
-//! A record's time key is its place in time ([`time_key`]): every list walks keys down, newest first, and
-//! stops at its last line. Text is found through `logs_text` (migration 25), a trigram index of the
-//! body and the attribute values the pages show; what it finds is checked against the record, so a search
-//! answers exactly what a scan of the window would.
+//! The database holds them in blocks ([`super::log_blocks`]): a read walks the project's blocks newest
+//! first (along their ids, the time of their newest record), through the text index, a level's or a
+//! trace's entries when the query names one, opens each block that may hold what it wants and checks its
+//! records; it stops once no block left can hold a record newer than its page's last. A search so answers
+//! exactly what a scan of the window would.
 
+use std::cmp::Reverse;
 use std::collections::HashSet;
 
 use crate::lake::LogFact;
 
 use super::cached::Cached;
+use super::log_blocks::{self, BlockRecord, SPAN_US};
 use super::{Result, Store, StoreError};
 
-/// One record to write: its lake row (every column the database keeps too) and when it was received.
+/// One record to write: its lake row (every column the database keeps too), when it was received, the
+/// item it came in and the text a search looks in.
 #[derive(Debug, Clone)]
 pub struct LogRow {
     pub log: LogFact,
     pub received_at_us: i64,
+    /// The item that carried it (from its queue message: the same again on a redelivery); an item's rows
+    /// are consecutive in a batch.
+    pub origin: u64,
+    /// [`crate::model::log::searchable_text`] of the record.
+    pub text: Vec<String>,
+}
+
+impl LogRow {
+    /// A row whose searchable text is read from its attributes' JSON (the processor has them parsed
+    /// and fills [`LogRow::text`] itself).
+    pub fn new(log: LogFact, received_at_us: i64, origin: u64) -> Self {
+        let attributes = serde_json::from_str(&log.attributes).unwrap_or_default();
+        let text = crate::model::log::searchable_text(&log.body, &attributes)
+            .map(|t| t.into_owned())
+            .collect();
+        Self {
+            log,
+            received_at_us,
+            origin,
+            text,
+        }
+    }
 }
 
 /// One stored record, as the pages and tools show it.
@@ -40,6 +62,34 @@ pub struct StoredLog {
     pub attributes: String,
 }
 
+/// A record's place in the newest-first order of every list: its time, then its block and its place in
+/// it. Shown as `time.block.position`, the page's cursor for the next page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LogCursor {
+    timestamp_us: i64,
+    block: i64,
+    position: i64,
+}
+
+impl std::fmt::Display for LogCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.timestamp_us, self.block, self.position)
+    }
+}
+
+impl std::str::FromStr for LogCursor {
+    type Err = ();
+    fn from_str(s: &str) -> std::result::Result<Self, ()> {
+        let mut parts = s.splitn(3, '.').map(|p| p.parse::<i64>().map_err(|_| ()));
+        let mut next = || parts.next().unwrap_or(Err(()));
+        Ok(Self {
+            timestamp_us: next()?,
+            block: next()?,
+            position: next()?,
+        })
+    }
+}
+
 /// What a logs query asks for; every part is optional but the project.
 #[derive(Debug, Clone, Default)]
 pub struct LogQuery {
@@ -53,181 +103,286 @@ pub struct LogQuery {
     pub since_us: Option<i64>,
     /// Records before this time.
     pub until_us: Option<i64>,
-    /// Records older than this one (its time key), for the next page; the key is the page's own cursor,
-    /// never shown.
-    pub before: Option<i64>,
+    /// Records after this one in the list (the page's last), for the next page.
+    pub before: Option<LogCursor>,
     pub limit: u32,
 }
 
 /// Most records one read returns.
 pub const MAX_LOGS_PER_READ: u32 = 1_000;
 
-/// Most records a search for one or two characters (too short for a trigram) looks through.
+/// About the most records a search for one or two characters (too short for a trigram) looks through.
 pub const SHORT_TEXT_SCAN: u32 = 100_000;
 
-/// Time keys per millisecond: a record's key is its timestamp's millisecond times this, plus its arrival
+/// Time keys per millisecond: a block's id is its newest record's millisecond times this, plus its arrival
 /// within that millisecond.
 const KEYS_PER_MS: i64 = 1 << 20;
 
-/// The first time key of `timestamp_us`'s millisecond: records before it have smaller ones.
+/// Blocks a walk lists at a time.
+const WALK_STEP: i64 = 64;
+
+/// The first time key of `timestamp_us`'s millisecond: blocks before it have smaller ids.
 fn time_key(timestamp_us: i64) -> i64 {
     timestamp_us.div_euclid(1_000).saturating_mul(KEYS_PER_MS)
 }
 
-/// Time keys at or above which every record is at or after `since_us`'s millisecond.
-fn keys_since(since_us: i64) -> i64 {
-    time_key(since_us)
+/// Block ids below which every block's newest record is before `cutoff_us`, in whole milliseconds (a
+/// block whose newest record is in the cutoff's millisecond is not below it).
+pub(super) fn blocks_before(cutoff_us: i64) -> i64 {
+    time_key(cutoff_us)
 }
 
-/// Time keys below which every record before `until_us` lies (the end of the millisecond before it).
-pub(super) fn keys_until(until_us: i64) -> i64 {
+/// Block ids below which every block's newest record is before `until_us`.
+fn keys_until(until_us: i64) -> i64 {
     time_key(until_us.saturating_sub(1)).saturating_add(KEYS_PER_MS)
 }
 
-/// Whether the body or an attribute value the pages show (`sentry.*` left out; a string as itself, any
-/// other value as its JSON) is LIKE `?`: the text `logs_text` indexes, as its insert trigger reads it.
-const TEXT_LIKE: &str = " AND (l.body LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM json_each(l.attributes) a
-    WHERE a.key NOT LIKE 'sentry.%' AND a.type = 'object' AND iif(json_type(a.value, '$.value') = 'text',
-    a.value ->> '$.value', a.value -> '$.value') LIKE ? ESCAPE '\\'))";
-
-/// Every hour of project `?1`'s records, newest first, found from its first and last time keys (one seek
-/// each of `logs_project`: the key holds the millisecond).
-macro_rules! log_hours {
-    () => {
-        "WITH RECURSIVE hours(h) AS (
-            SELECT (SELECT max(time_key) FROM logs WHERE project_id = ?1) / 1048576 / 3600000
-            UNION ALL
-            SELECT h - 1 FROM hours
-            WHERE h > (SELECT min(time_key) FROM logs WHERE project_id = ?1) / 1048576 / 3600000
-        ) "
-    };
+/// The latest time a record of block `id` can have (the end of its id's millisecond).
+fn newest_possible(id: i64) -> i64 {
+    id.div_euclid(KEYS_PER_MS)
+        .saturating_mul(1_000)
+        .saturating_add(999)
 }
 
-/// The columns [`Store::logs_of`] reads, in its order.
-macro_rules! columns {
-    () => {
-        "SELECT l.log_id, l.timestamp, l.level, l.severity_number, l.body, l.trace_id, l.span_id,
-            l.environment, l.release, l.attributes, l.time_key "
-    };
-}
+/// Which of a batch's blocks are stored: `?1` is a JSON array of `[project, origin]`.
+const STORED_BLOCKS: &str = "SELECT b.project_id, b.origin FROM json_each(?1) j JOIN log_blocks b
+    ON b.project_id = j.value ->> 0 AND b.origin = j.value ->> 1";
 
-/// Trace `?2`'s records in project `?1` between `?5` and `?6` (hours `?3` to `?4`), at most `?7`: one seek
-/// per hour (a range of hours would walk every record of those hours in the index).
-const TRACE_LOGS_WITHIN: &str = concat!(
-    "WITH RECURSIVE hours(h) AS (SELECT ?3 UNION ALL SELECT h + 1 FROM hours WHERE h < ?4) ",
-    columns!(),
-    "FROM hours CROSS JOIN logs l ON l.project_id = ?1 AND l.timestamp / 3600000000 = hours.h
-     AND l.trace_id = ?2 WHERE +l.timestamp BETWEEN ?5 AND ?6 ORDER BY l.timestamp, l.id LIMIT ?7"
-);
+/// A block, its id the next free one of its newest record's millisecond `?1` (one seek down from the
+/// next millisecond). Not `OR IGNORE`: a block already stored is left out before, and a full millisecond
+/// must fail the batch, never drop a record. Its trigger indexes its text.
+const INSERT_BLOCK: &str =
+    "INSERT INTO log_blocks (id, project_id, origin, oldest, count, text, records)
+     VALUES (coalesce((SELECT id + 1 FROM log_blocks WHERE id >= ?1 AND id < ?1 + 1048576
+            ORDER BY id DESC LIMIT 1), ?1), ?2, ?3, ?4, ?5, ?6, ?7)";
 
-/// Trace `?2`'s records in project `?1`, at most `?3`.
-const TRACE_LOGS: &str = concat!(
-    log_hours!(),
-    columns!(),
-    "FROM hours CROSS JOIN logs l ON l.project_id = ?1 AND l.timestamp / 3600000000 = hours.h
-     AND l.trace_id = ?2 ORDER BY l.timestamp, l.id LIMIT ?3"
-);
+/// Block `(?1, ?2)`'s levels, `?3` a JSON array.
+const INSERT_LEVELS: &str = "INSERT INTO log_levels (project_id, level, block_id)
+    SELECT ?1, j.value, b.id FROM log_blocks b, json_each(?3) j WHERE b.project_id = ?1 AND b.origin = ?2";
 
-/// Record `?2` of project `?1`.
-const LOG_BY_ID: &str = concat!(
-    log_hours!(),
-    columns!(),
-    "FROM hours CROSS JOIN logs l ON l.project_id = ?1 AND l.timestamp / 3600000000 = hours.h
-     AND l.log_id = ?2 LIMIT 1"
-);
+/// Block `(?1, ?2)`'s traces, `?3` a JSON array of `[hour, trace id]`.
+const INSERT_TRACES: &str = "INSERT INTO log_traces (project_id, hour, trace_id, block_id)
+    SELECT ?1, j.value ->> 0, j.value ->> 1, b.id FROM log_blocks b, json_each(?3) j
+    WHERE b.project_id = ?1 AND b.origin = ?2";
 
-/// Which of a batch's records are stored: `?1` is a JSON array of `[project, hour, log id]`.
-const STORED_LOGS: &str = "SELECT l.log_id FROM json_each(?1) j JOIN logs l
-    ON l.project_id = json_extract(j.value, '$[0]') AND l.timestamp / 3600000000 = json_extract(j.value, '$[1]')
-    AND l.log_id = json_extract(j.value, '$[2]')";
-
-/// A record, its time key the next free one of its millisecond `?13` (one seek of `logs_time` down from
-/// the next millisecond). Not `OR IGNORE`: a record already stored is left out before, and a full millisecond must
-/// fail the batch, never drop a record.
-const INSERT_LOG: &str = "INSERT INTO logs (time_key, project_id, log_id, timestamp, received_at, level,
-        severity_number, body, trace_id, span_id, environment, release, attributes)
-     VALUES (coalesce((SELECT time_key + 1 FROM logs WHERE time_key >= ?13 AND time_key < ?13 + 1048576
-            ORDER BY time_key DESC LIMIT 1), ?13),
-        ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
-
-/// Writes the records not stored yet (one read for all of them, then one prepared insert each, in time
-/// order: the text index then appends, where a key below the last one would make it write out what
-/// it holds); returns the indexes of the ones written now, which alone go to the lake.
-pub(super) async fn insert(cached: &mut Cached, rows: &[LogRow]) -> Result<Vec<usize>> {
+/// Writes the records of the blocks not stored yet (one read for all of them, then a few statements per
+/// block); returns the indexes and ids of the records written, which alone go to the lake.
+pub(super) async fn insert(cached: &mut Cached, rows: &[LogRow]) -> Result<Vec<(usize, String)>> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let keys: Vec<(i64, i64, &str)> = rows
-        .iter()
-        .map(|r| {
-            let l = &r.log;
-            (
-                l.project_id,
-                super::event_keys::hour(l.timestamp_us),
-                l.log_id.as_str(),
-            )
-        })
-        .collect();
+    let blocks = log_blocks::blocks_of(rows);
+    let keys: Vec<(i64, i64)> = blocks.iter().map(|b| (b.project_id, b.origin)).collect();
     let json =
         serde_json::to_string(&keys).map_err(|e| StoreError::Invalid(format!("log keys: {e}")))?;
-    let stored: HashSet<String> = cached
-        .rows(STORED_LOGS, [json])
+    let mut stored: HashSet<(i64, i64)> = cached
+        .rows(STORED_BLOCKS, [json])
         .await?
         .into_iter()
-        .filter_map(|row| match row.into_iter().next() {
-            Some(libsql::Value::Text(id)) => Some(id),
+        .filter_map(|row| match row[..] {
+            [libsql::Value::Integer(project), libsql::Value::Integer(origin)] => {
+                Some((project, origin))
+            }
             _ => None,
         })
         .collect();
-    let mut in_time_order: Vec<usize> = (0..rows.len()).collect();
-    in_time_order.sort_by_key(|&i| rows[i].log.timestamp_us);
     let mut written = Vec::with_capacity(rows.len());
-    let mut seen = HashSet::with_capacity(rows.len());
-    for i in in_time_order {
-        let row = &rows[i];
-        let l = &row.log;
-        if stored.contains(&l.log_id) || !seen.insert(l.log_id.as_str()) {
+    for block in &blocks {
+        // Stored before, or the same item twice in this batch.
+        if !stored.insert((block.project_id, block.origin)) {
             continue;
         }
-        cached
-            .write(
-                INSERT_LOG,
-                libsql::params![
-                    l.project_id,
-                    l.log_id.as_str(),
-                    l.timestamp_us,
-                    row.received_at_us,
-                    l.level.as_str(),
-                    l.severity_number,
-                    l.body.as_str(),
-                    l.trace_id.as_deref(),
-                    l.span_id.as_deref(),
-                    l.environment.as_deref(),
-                    l.release.as_deref(),
-                    l.attributes.as_str(),
-                    time_key(l.timestamp_us),
-                ],
-            )
-            .await?;
-        written.push(i);
+        write_block(cached, rows, block).await?;
+        let ids = (0..).map(|position| log_blocks::log_id(block.origin, position));
+        written.extend(block.rows.iter().copied().zip(ids));
     }
     written.sort_unstable();
     Ok(written)
 }
 
+async fn write_block(
+    cached: &mut Cached,
+    rows: &[LogRow],
+    block: &log_blocks::Block,
+) -> Result<()> {
+    let at = |n: usize| rows[block.rows[n]].log.timestamp_us;
+    let (oldest, newest) = (at(0), at(block.rows.len() - 1));
+    let (project, origin) = (block.project_id, block.origin);
+    cached
+        .write(
+            INSERT_BLOCK,
+            libsql::params![
+                time_key(newest),
+                project,
+                origin,
+                oldest,
+                block.rows.len() as i64,
+                log_blocks::text(rows, block),
+                log_blocks::records_json(rows, block),
+            ],
+        )
+        .await?;
+    let levels = log_blocks::levels_json(rows, block);
+    cached
+        .write(INSERT_LEVELS, libsql::params![project, origin, levels])
+        .await?;
+    let traces = log_blocks::traces_json(rows, block);
+    if traces != "[]" {
+        cached
+            .write(INSERT_TRACES, libsql::params![project, origin, traces])
+            .await?;
+    }
+    Ok(())
+}
+
+/// The record a search checks against, prepared once: what it asks of each record.
+struct Wanted<'q> {
+    query: &'q LogQuery,
+    /// The text, lowercased for ASCII (as LIKE compares).
+    text: Option<String>,
+}
+
+impl Wanted<'_> {
+    fn holds(&self, record: &BlockRecord, cursor: &LogCursor) -> bool {
+        let (q, log) = (self.query, &record.log);
+        q.before.is_none_or(|b| *cursor < b)
+            && q.since_us.is_none_or(|s| log.timestamp >= s)
+            && q.until_us.is_none_or(|u| log.timestamp < u)
+            && (q.levels.is_empty() || q.levels.contains(&log.level))
+            && q.trace_id
+                .as_ref()
+                .is_none_or(|t| log.trace_id.as_ref() == Some(t))
+            && self.text.as_deref().is_none_or(|text| {
+                crate::model::log::searchable_text(&log.body, &record.attributes)
+                    .any(|value| value.to_ascii_lowercase().contains(text))
+            })
+    }
+
+    /// Whether a block may hold a record the query wants, from its oldest record's time.
+    fn may_hold(&self, oldest: i64) -> bool {
+        let q = self.query;
+        q.until_us.is_none_or(|u| oldest < u) && q.before.is_none_or(|b| oldest <= b.timestamp_us)
+    }
+}
+
+/// Where a walk finds its blocks: a statement listing `(id, oldest)` of project `?1`'s blocks newest first,
+/// ids below `?2` and at or above `?3`, at most `?4`; its own parameters follow.
+struct Source {
+    sql: String,
+    params: Vec<libsql::Value>,
+}
+
+/// Block `?1`'s origin and records.
+const BLOCK_BY_ID: &str = "SELECT origin, records FROM log_blocks WHERE id = ?1";
+
 impl Store {
-    /// Records of a project matching `query`, newest first.
+    /// Records of a project matching `query`, newest first, each with its cursor.
     pub async fn search_logs(
         &self,
         project: i64,
         query: &LogQuery,
-    ) -> Result<Vec<(StoredLog, i64)>> {
-        let (sql, params) = search_sql(project, query);
-        self.logs_of(&sql, params).await
+    ) -> Result<Vec<(StoredLog, LogCursor)>> {
+        let text = query.text.as_deref().filter(|t| !t.is_empty());
+        let source = source(query, text);
+        let short_text = text.is_some() && trigram_query(text.unwrap_or("")).is_none();
+        let wanted = Wanted {
+            query,
+            text: text.map(str::to_ascii_lowercase),
+        };
+        let limit = query.limit.clamp(1, MAX_LOGS_PER_READ) as usize;
+        let scan = short_text.then_some(SHORT_TEXT_SCAN as usize);
+        self.walk(project, &source, &wanted, limit, scan).await
     }
 
-    /// The records of trace `trace_id`, earliest first (at most `limit`): within `around` (a time window)
-    /// when the caller knows when the trace happened, else over every hour the project's logs span.
+    /// Walks `source`'s blocks newest first and keeps the newest `limit` records `wanted` holds; stops
+    /// once no block left can hold a newer one (or, with `scan`, after about that many records).
+    async fn walk(
+        &self,
+        project: i64,
+        source: &Source,
+        wanted: &Wanted<'_>,
+        limit: usize,
+        scan: Option<usize>,
+    ) -> Result<Vec<(StoredLog, LogCursor)>> {
+        let q = wanted.query;
+        // Blocks whose newest record is at most a block's span after the latest record wanted.
+        let latest = [q.until_us.map(|u| u - 1), q.before.map(|b| b.timestamp_us)]
+            .into_iter()
+            .flatten()
+            .min();
+        let mut below = latest.map_or(i64::MAX, |t| keys_until(t.saturating_add(SPAN_US + 1)));
+        let lowest = q.since_us.map_or(i64::MIN, time_key);
+        let mut found: Vec<(LogCursor, StoredLog)> = Vec::new();
+        let mut examined = 0;
+        loop {
+            let mut params = vec![
+                project.into(),
+                below.into(),
+                lowest.into(),
+                WALK_STEP.into(),
+            ];
+            params.extend(source.params.iter().cloned());
+            let heads: Vec<(i64, i64)> = self.id_pairs(&source.sql, params).await?;
+            let Some(&(last, _)) = heads.last() else {
+                break;
+            };
+            below = last;
+            let mut done = false;
+            for &(id, oldest) in &heads {
+                let full =
+                    found.len() >= limit && found[limit - 1].0.timestamp_us > newest_possible(id);
+                if full || scan.is_some_and(|s| examined >= s) {
+                    done = true;
+                    break;
+                }
+                if !wanted.may_hold(oldest) {
+                    continue;
+                }
+                let records = self.block(id).await?;
+                examined += records.len();
+                for (position, record) in records.into_iter().enumerate() {
+                    let cursor = LogCursor {
+                        timestamp_us: record.log.timestamp,
+                        block: id,
+                        position: position as i64,
+                    };
+                    if wanted.holds(&record, &cursor) {
+                        found.push((cursor, record.log));
+                    }
+                }
+                found.sort_unstable_by_key(|(cursor, _)| Reverse(*cursor));
+                found.truncate(limit);
+            }
+            if done || heads.len() < WALK_STEP as usize {
+                break;
+            }
+        }
+        Ok(found.into_iter().map(|(c, log)| (log, c)).collect())
+    }
+
+    /// `(id, oldest)` pairs `sql` lists.
+    async fn id_pairs(&self, sql: &str, params: Vec<libsql::Value>) -> Result<Vec<(i64, i64)>> {
+        let mut rows = self.conn().query(sql, params).await?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().await? {
+            out.push((row.get(0)?, row.get(1)?));
+        }
+        Ok(out)
+    }
+
+    /// Block `id`'s records (none if it is gone since it was listed).
+    async fn block(&self, id: i64) -> Result<Vec<BlockRecord>> {
+        let mut rows = self.conn().query(BLOCK_BY_ID, [id]).await?;
+        let Some(row) = rows.next().await? else {
+            return Ok(Vec::new());
+        };
+        let (origin, records): (i64, String) = (row.get(0)?, row.get(1)?);
+        log_blocks::decode(origin, &records)
+    }
+
+    /// The records of trace `trace_id`, earliest first (at most `limit`, the earliest of its newest
+    /// [`MAX_LOGS_PER_READ`]): within `around` (a time window) when the caller knows when the trace
+    /// happened, else over every hour the project's logs span.
     pub async fn trace_logs(
         &self,
         project: i64,
@@ -235,39 +390,42 @@ impl Store {
         around: Option<(i64, i64)>,
         limit: u32,
     ) -> Result<Vec<StoredLog>> {
-        let limit = i64::from(limit.clamp(1, MAX_LOGS_PER_READ));
-        let (sql, params): (&str, Vec<libsql::Value>) = match around {
-            Some((from, to)) => (
-                TRACE_LOGS_WITHIN,
-                vec![
-                    project.into(),
-                    trace_id.into(),
-                    super::event_keys::hour(from).into(),
-                    super::event_keys::hour(to).into(),
-                    from.into(),
-                    to.into(),
-                    limit.into(),
-                ],
-            ),
-            None => (
-                TRACE_LOGS,
-                vec![project.into(), trace_id.into(), limit.into()],
-            ),
+        let query = LogQuery {
+            trace_id: Some(trace_id.to_owned()),
+            since_us: around.map(|(from, _)| from),
+            until_us: around.map(|(_, to)| to.saturating_add(1)),
+            ..LogQuery::default()
         };
-        Ok(self
-            .logs_of(sql, params)
-            .await?
-            .into_iter()
-            .map(|(log, _)| log)
-            .collect())
+        let wanted = Wanted {
+            query: &query,
+            text: None,
+        };
+        let source = trace_source(trace_id, around);
+        let most = MAX_LOGS_PER_READ as usize;
+        let mut found = self.walk(project, &source, &wanted, most, None).await?;
+        found.reverse();
+        found.truncate(limit.clamp(1, MAX_LOGS_PER_READ) as usize);
+        Ok(found.into_iter().map(|(log, _)| log).collect())
     }
 
     /// One record by its id.
     pub async fn log_by_id(&self, project: i64, log_id: &str) -> Result<Option<StoredLog>> {
-        let found = self
-            .logs_of(LOG_BY_ID, vec![project.into(), log_id.into()])
+        let Some((origin, position)) = log_blocks::parse_log_id(log_id) else {
+            return Ok(None);
+        };
+        let mut rows = self
+            .conn()
+            .query(
+                "SELECT records FROM log_blocks WHERE project_id = ?1 AND origin = ?2",
+                libsql::params![project, origin],
+            )
             .await?;
-        Ok(found.into_iter().next().map(|(log, _)| log))
+        let Some(row) = rows.next().await? else {
+            return Ok(None);
+        };
+        let records: String = row.get(0)?;
+        let mut records = log_blocks::decode(origin, &records)?;
+        Ok((position < records.len()).then(|| records.swap_remove(position).log))
     }
 
     /// What the logs page's live updates compare: the project's records counted so far.
@@ -285,136 +443,106 @@ impl Store {
         };
         Ok(format!("logs:{n}"))
     }
+}
 
-    /// Records of the rows `sql` selects (`columns!`), each with its time key.
-    async fn logs_of(
-        &self,
-        sql: &str,
-        params: Vec<libsql::Value>,
-    ) -> Result<Vec<(StoredLog, i64)>> {
-        let mut rows = self.conn().query(sql, params).await?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().await? {
-            out.push((
-                StoredLog {
-                    log_id: row.get(0)?,
-                    timestamp: row.get(1)?,
-                    level: row.get(2)?,
-                    severity_number: row.get(3)?,
-                    body: row.get(4)?,
-                    trace_id: row.get(5)?,
-                    span_id: row.get(6)?,
-                    environment: row.get(7)?,
-                    release: row.get(8)?,
-                    attributes: row.get(9)?,
-                },
-                row.get(10)?,
-            ));
+/// The project's blocks, newest first.
+const ALL_BLOCKS: &str = "SELECT id, oldest FROM log_blocks
+    WHERE project_id = ?1 AND id < ?2 AND id >= ?3 ORDER BY id DESC LIMIT ?4";
+
+/// Blocks whose text holds every trigram `?5` asks for.
+const TEXT_BLOCKS: &str =
+    "SELECT b.id, b.oldest FROM logs_text t CROSS JOIN log_blocks b ON b.id = t.rowid
+    WHERE logs_text MATCH ?5 AND t.rowid < ?2 AND t.rowid >= ?3 AND b.project_id = ?1
+    ORDER BY t.rowid DESC LIMIT ?4";
+
+/// Every hour of project `?1`'s blocks, newest first, from its first and last ids (one seek each of
+/// `log_blocks_project`), and the hour before the first (a block's records may start in it).
+macro_rules! block_hours {
+    () => {
+        "WITH RECURSIVE hours(h) AS (
+            SELECT (SELECT max(id) FROM log_blocks WHERE project_id = ?1) / 1048576 / 3600000
+            UNION ALL
+            SELECT h - 1 FROM hours
+            WHERE h >= (SELECT min(id) FROM log_blocks WHERE project_id = ?1) / 1048576 / 3600000
+        ) "
+    };
+}
+
+/// Blocks holding trace `?5`'s records: one seek of `log_traces` per hour.
+const TRACE_BLOCKS: &str = concat!(
+    block_hours!(),
+    "SELECT DISTINCT t.block_id, b.oldest FROM hours CROSS JOIN log_traces t
+        ON t.project_id = ?1 AND t.hour = hours.h AND t.trace_id = ?5
+     CROSS JOIN log_blocks b ON b.id = t.block_id
+     WHERE t.block_id < ?2 AND t.block_id >= ?3 ORDER BY t.block_id DESC LIMIT ?4"
+);
+
+/// The same within hours `?6` to `?7`.
+const TRACE_BLOCKS_WITHIN: &str =
+    "WITH RECURSIVE hours(h) AS (SELECT ?6 UNION ALL SELECT h + 1 FROM hours WHERE h < ?7)
+     SELECT DISTINCT t.block_id, b.oldest FROM hours CROSS JOIN log_traces t
+        ON t.project_id = ?1 AND t.hour = hours.h AND t.trace_id = ?5
+     CROSS JOIN log_blocks b ON b.id = t.block_id
+     WHERE t.block_id < ?2 AND t.block_id >= ?3 ORDER BY t.block_id DESC LIMIT ?4";
+
+fn trace_source(trace_id: &str, around: Option<(i64, i64)>) -> Source {
+    let mut params = vec![trace_id.into()];
+    let sql = match around {
+        Some((from, to)) => {
+            params.push(super::event_keys::hour(from).into());
+            params.push(super::event_keys::hour(to).into());
+            TRACE_BLOCKS_WITHIN
         }
-        Ok(out)
+        None => TRACE_BLOCKS,
+    };
+    Source {
+        sql: sql.to_owned(),
+        params,
     }
 }
 
-/// The statement of [`Store::search_logs`] and its parameters, newest first by time key. With a trace, the
-/// records are found by one seek of `logs_trace` per hour of the project's records (as [`TRACE_LOGS`]);
-/// with text of three characters or more, by walking `logs_text`'s matches down from the window's end,
-/// each checked against its record; with levels, along `logs_level`, one walk per level, merged; else
-/// along `logs_project`.
-fn search_sql(project: i64, query: &LogQuery) -> (String, Vec<libsql::Value>) {
-    let text = query.text.as_deref().filter(|t| !t.is_empty());
-    let trigrams = text.and_then(trigram_query);
-    let mut params: Vec<libsql::Value> = vec![project.into()];
-    let mut bind = |value: libsql::Value| {
-        params.push(value);
-        format!("?{}", params.len())
-    };
-    // Where the records come from, and the time key that walk follows (`+` keeps SQLite seeking the
-    // trace's index rather than a range of keys).
-    let (from, key) = match (&query.trace_id, &trigrams) {
-        (Some(trace), _) => (
-            format!(
-                "FROM hours CROSS JOIN logs l ON l.project_id = ?1 AND l.timestamp / 3600000000 = hours.h
-                 AND l.trace_id = {} WHERE 1",
-                bind(trace.clone().into())
-            ),
-            "+l.time_key",
-        ),
-        (None, Some(matching)) => (
-            format!(
-                "FROM logs_text t CROSS JOIN logs l ON l.time_key = t.rowid
-                 WHERE logs_text MATCH {} AND l.project_id = ?1",
-                bind(matching.clone().into())
-            ),
-            "t.rowid",
-        ),
-        (None, None) => ("FROM logs l WHERE l.project_id = ?1".to_owned(), "l.time_key"),
-    };
-    // The window in time keys (whole milliseconds, for the walk), then exactly.
-    let mut filters = String::new();
-    if let Some(since) = query.since_us {
-        let (key_since, since) = (bind(keys_since(since).into()), bind(since.into()));
-        filters += &format!(" AND {key} >= {key_since} AND l.timestamp >= {since}");
+/// Where [`Store::search_logs`] finds its blocks: a trace's entries, the text index's matches (three
+/// characters or more), the levels' entries (one walk per level, merged: a level rare in the window costs
+/// no walk of the others'), or every block of the project.
+fn source(query: &LogQuery, text: Option<&str>) -> Source {
+    if let Some(trace) = &query.trace_id {
+        return trace_source(trace, None);
     }
-    if let Some(until) = query.until_us {
-        let (key_until, until) = (bind(keys_until(until).into()), bind(until.into()));
-        filters += &format!(" AND {key} < {key_until} AND l.timestamp < {until}");
-    }
-    if let Some(id) = query.before {
-        filters += &format!(" AND {key} < {}", bind(id.into()));
-    }
-    let limit = query.limit.clamp(1, MAX_LOGS_PER_READ);
-    // A text too short for the index is looked for among a bounded number of the newest records.
-    let short_text = text.is_some() && trigrams.is_none() && query.trace_id.is_none();
-    let walk = if short_text { SHORT_TEXT_SCAN } else { limit };
-    let (mut sql, key) = if key == "l.time_key" && !query.levels.is_empty() {
-        // One walk down `logs_level` per level, merged: a level rare in the window costs no walk of
-        // the others' records.
-        let arms: Vec<String> = query
-            .levels
-            .iter()
-            .map(|level| {
-                let level = bind(level.clone().into());
-                format!(
-                    "SELECT * FROM ({} {from} AND l.level = {level}{filters} ORDER BY l.time_key DESC LIMIT {walk})",
-                    columns!()
-                )
-            })
-            .collect();
-        let union = format!("SELECT * FROM ({}) l WHERE 1", arms.join(" UNION ALL "));
-        (union, "l.time_key")
-    } else {
-        if !query.levels.is_empty() {
-            let levels = serde_json::to_string(&query.levels).unwrap_or_else(|_| "[]".into());
-            let levels = bind(levels.into());
-            filters += &format!(" AND l.level IN (SELECT value FROM json_each({levels}))");
-        }
-        let hours = if query.trace_id.is_some() {
-            log_hours!()
-        } else {
-            ""
+    if let Some(matching) = text.and_then(trigram_query) {
+        return Source {
+            sql: TEXT_BLOCKS.to_owned(),
+            params: vec![matching.into()],
         };
-        let found = format!("{hours}{} {from}{filters}", columns!());
-        if short_text {
-            let newest =
-                format!("SELECT * FROM ({found} ORDER BY l.time_key DESC LIMIT {walk}) l WHERE 1");
-            (newest, "l.time_key")
-        } else {
-            (found, key)
-        }
-    };
-    if let Some(text) = text {
-        // Every `?` of the clause is its one parameter: both sides match the same pattern.
-        let pattern = bind(format!("%{}%", like_escaped(text)).into());
-        sql += &TEXT_LIKE.replace('?', &pattern);
     }
-    sql += &format!(" ORDER BY {key} DESC LIMIT {limit}");
-    (sql, params)
+    if query.levels.is_empty() || text.is_some() {
+        return Source {
+            sql: ALL_BLOCKS.to_owned(),
+            params: Vec::new(),
+        };
+    }
+    let arms: Vec<String> = (0..query.levels.len())
+        .map(|n| {
+            format!(
+                "SELECT * FROM (SELECT block_id FROM log_levels WHERE project_id = ?1 AND level = ?{}
+                 AND block_id < ?2 AND block_id >= ?3 ORDER BY block_id DESC LIMIT ?4)",
+                n + 5
+            )
+        })
+        .collect();
+    Source {
+        sql: format!(
+            "SELECT b.id, b.oldest FROM ({}) v CROSS JOIN log_blocks b ON b.id = v.block_id
+             ORDER BY b.id DESC LIMIT ?4",
+            arms.join(" UNION ")
+        ),
+        params: query.levels.iter().map(|l| l.clone().into()).collect(),
+    }
 }
 
 /// Most trigrams of a search term the index is asked for: more only narrow candidates a check rules out.
 const MAX_TRIGRAMS: usize = 8;
 
-/// The `logs_text` query for records holding every trigram of `text` (at most [`MAX_TRIGRAMS`], spread
+/// The `logs_text` query for blocks holding every trigram of `text` (at most [`MAX_TRIGRAMS`], spread
 /// over it), each a quoted string; none under three characters.
 fn trigram_query(text: &str) -> Option<String> {
     let chars: Vec<char> = text.chars().collect();
@@ -433,107 +561,106 @@ fn trigram_query(text: &str) -> Option<String> {
     Some(quoted.join(" AND "))
 }
 
-/// `text` with LIKE's wildcards and the escape character escaped.
-fn like_escaped(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
+/// Records migration 32 moves into blocks per read.
+const MOVED_PER_READ: i64 = 5_000;
+
+/// Migration 32's step: the records stored so far move into blocks (each project's in time order, up to
+/// [`MOVED_PER_READ`] read at a time, a block's origin from its first record's old id), then their old
+/// table goes. Their ids change with them: the lake keeps the old ones.
+pub(super) fn move_records_into_blocks(
+    conn: &libsql::Connection,
+) -> futures_util::future::BoxFuture<'_, Result<()>> {
+    Box::pin(async move {
+        let mut cached = Cached::new(conn);
+        let mut after = (i64::MIN, i64::MIN);
+        loop {
+            let mut rows = conn
+                .query(
+                    "SELECT project_id, log_id, timestamp, received_at, level, severity_number, body,
+                        trace_id, span_id, environment, release, attributes, time_key
+                     FROM logs_before_32 WHERE (project_id, time_key) > (?1, ?2)
+                     ORDER BY project_id, time_key LIMIT ?3",
+                    libsql::params![after.0, after.1, MOVED_PER_READ],
+                )
+                .await?;
+            let mut moved: Vec<LogRow> = Vec::new();
+            let mut origin = 0;
+            while let Some(row) = rows.next().await? {
+                let log = LogFact {
+                    project_id: row.get(0)?,
+                    log_id: row.get(1)?,
+                    timestamp_us: row.get(2)?,
+                    level: row.get(4)?,
+                    severity_number: row.get::<Option<i64>>(5)?.map(|n| n as i32),
+                    body: row.get(6)?,
+                    trace_id: row.get(7)?,
+                    span_id: row.get(8)?,
+                    environment: row.get(9)?,
+                    release: row.get(10)?,
+                    sdk_name: None,
+                    attributes: row.get(11)?,
+                };
+                let first_of_block = moved.last().is_none_or(|last| {
+                    last.log.project_id != log.project_id || moved.len() % 500 == 0
+                });
+                if first_of_block {
+                    let hex = log.log_id.get(..16).unwrap_or("0");
+                    origin = u64::from_str_radix(hex, 16).unwrap_or(moved.len() as u64);
+                }
+                after = (log.project_id, row.get(12)?);
+                moved.push(LogRow::new(log, row.get(3)?, origin));
+            }
+            if moved.is_empty() {
+                break;
+            }
+            insert(&mut cached, &moved).await?;
         }
-        out.push(c);
-    }
-    out
+        conn.execute("DROP TABLE logs_before_32", ()).await?;
+        Ok(())
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Every statement by id or trace seeks the hour indexes (a plan that lost them would still answer,
-    /// only by walking every record of the project).
-    #[tokio::test]
-    async fn lookups_by_id_and_trace_seek_the_hour_indexes() {
-        let store = Store::open_in_memory().await.unwrap();
-        let trace = LogQuery {
-            trace_id: Some("ab".repeat(16)),
-            since_us: Some(0),
-            text: Some("x".into()),
-            levels: vec!["warn".into()],
-            ..LogQuery::default()
-        };
-        let (by_trace, _) = search_sql(1, &trace);
-        for (sql, index) in [
-            (by_trace.as_str(), "logs_trace"),
-            (STORED_LOGS, "logs_id"),
-            (LOG_BY_ID, "logs_id"),
-            (TRACE_LOGS, "logs_trace"),
-            (TRACE_LOGS_WITHIN, "logs_trace"),
-        ] {
-            let plan = store.query_plan(sql, ()).await;
-            let seek = format!("SEARCH l USING INDEX {index} (project_id=? AND <expr>");
-            assert!(
-                plan.iter().any(|l| l.starts_with(&seek)),
-                "{sql}\n{plan:#?}"
-            );
-            assert!(
-                !plan.iter().any(|l| l.starts_with("SCAN l")),
-                "{sql}\n{plan:#?}"
-            );
-        }
-    }
-
-    /// A text search of three characters or more walks the trigram index down from the window's end;
-    /// without text, the project's or a level's records in time key order; never the whole table.
-    #[tokio::test]
-    async fn text_search_walks_the_trigram_index_and_lists_walk_the_project() {
-        let store = Store::open_in_memory().await.unwrap();
-        let query = |text: Option<&str>, levels: &[&str]| LogQuery {
-            text: text.map(str::to_owned),
-            since_us: Some(NOW - HOUR),
-            levels: levels.iter().map(|l| l.to_string()).collect(),
-            before: Some(time_key(NOW)),
-            ..LogQuery::default()
-        };
-        let (by_text, _) = search_sql(1, &query(Some("checked out"), &["warn"]));
-        let plan = store.query_plan(&by_text, ()).await;
-        assert!(
-            plan.iter()
-                .any(|l| l.starts_with("SCAN t VIRTUAL TABLE INDEX")),
-            "{plan:#?}"
-        );
-        assert!(
-            plan.iter()
-                .any(|l| l.starts_with("SEARCH l USING INDEX logs_time (time_key=?)")),
-            "{plan:#?}"
-        );
-        assert!(!plan.iter().any(|l| l.contains("TEMP B-TREE")), "{plan:#?}");
-        let project =
-            "SEARCH l USING INDEX logs_project (project_id=? AND time_key>? AND time_key<?)";
-        let level =
-            "SEARCH l USING INDEX logs_level (project_id=? AND level=? AND time_key>? AND time_key<?)";
-        for (list, seek, seeks) in [
-            (query(None, &[]), project, 1),
-            (query(Some("ch"), &[]), project, 1),
-            (query(None, &["warn", "error", "fatal"]), level, 3),
-            (query(Some("ch"), &["error"]), level, 1),
-        ] {
-            let (sql, _) = search_sql(1, &list);
-            let plan = store.query_plan(&sql, ()).await;
-            let found = plan.iter().filter(|l| l.starts_with(seek)).count();
-            assert_eq!(found, seeks, "{sql}\n{plan:#?}");
-            // A scan of `l` is only of the newest records a seek found (the wrapping query's).
-            let wrapped = plan.iter().any(|l| l == "CO-ROUTINE l");
-            let scanned = plan.iter().any(|l| l == "SCAN l");
-            assert!(!scanned || wrapped, "{sql}\n{plan:#?}");
-        }
-    }
-
     const NOW: i64 = 1_780_000_000_000_000;
     const HOUR: i64 = 3_600_000_000;
 
-    /// A deterministic corpus: two projects, three hours, many records in the same millisecond, bodies
-    /// and typed attribute values with mixed case, LIKE's wildcards and quotes, and a `sentry.*` value
-    /// no search may find.
+    /// The statements that find blocks seek their indexes (a plan that lost them would still answer,
+    /// only by walking every block).
+    #[tokio::test]
+    async fn every_walk_seeks_the_index_that_serves_it() {
+        let store = Store::open_in_memory().await.unwrap();
+        let levels = LogQuery {
+            levels: vec!["warn".into(), "error".into()],
+            ..LogQuery::default()
+        };
+        let text = LogQuery {
+            text: Some("checked".into()),
+            ..LogQuery::default()
+        };
+        for (sql, seek) in [
+            (ALL_BLOCKS.to_owned(), "SEARCH log_blocks USING COVERING INDEX log_blocks_project (project_id=? AND id>? AND id<?)"),
+            (source(&levels, None).sql, "SEARCH log_levels USING PRIMARY KEY (project_id=? AND level=? AND block_id>? AND block_id<?)"),
+            (source(&text, Some("checked")).sql, "SCAN t VIRTUAL TABLE INDEX"),
+            (TRACE_BLOCKS.to_owned(), "SEARCH t USING PRIMARY KEY (project_id=? AND hour=? AND trace_id=? AND block_id>? AND block_id<?)"),
+            (TRACE_BLOCKS_WITHIN.to_owned(), "SEARCH t USING PRIMARY KEY (project_id=? AND hour=? AND trace_id=? AND block_id>? AND block_id<?)"),
+            (STORED_BLOCKS.to_owned(), "SEARCH b USING COVERING INDEX log_blocks_origin (project_id=? AND origin=?)"),
+        ] {
+            let plan = store.query_plan(&sql, ()).await;
+            assert!(plan.iter().any(|l| l.starts_with(seek)), "{sql}\n{plan:#?}");
+            assert!(
+                !plan.iter().any(|l| l.starts_with("SCAN b") || l.starts_with("SCAN log_blocks")),
+                "{sql}\n{plan:#?}"
+            );
+        }
+    }
+
+    /// A deterministic corpus: two projects, items of 25 records a few minutes wide (so that some are cut
+    /// into several blocks), many records in the same millisecond, bodies and typed attribute values with
+    /// mixed case, LIKE's wildcards and quotes, a trace per few records, and a `sentry.*` value no search
+    /// may find.
     fn corpus() -> Vec<LogRow> {
         let words = [
             "checked",
@@ -554,8 +681,14 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             (seed >> 33) % n
         };
-        (0..3_000)
+        let mut item_time = NOW;
+        let mut project = 1;
+        (0..3_000u64)
             .map(|i| {
+                if i % 25 == 0 {
+                    item_time = NOW - next(3 * 3_600) as i64 * 1_000_000;
+                    project = 1 + (next(5) == 0) as i64;
+                }
                 let mut pick = || words[next(words.len() as u64) as usize];
                 let body = format!("evt {} {} {}", pick(), pick(), pick());
                 let route = format!("/{}/{}", pick(), pick());
@@ -566,26 +699,22 @@ mod tests {
                     "cart.express": {"type": "boolean", "value": next(2) == 1},
                     "sentry.release": {"type": "string", "value": "shop@2.4.1 zzsecret"},
                 });
-                LogRow {
-                    log: LogFact {
-                        project_id: 1 + (next(5) == 0) as i64,
-                        // Whole milliseconds, few of them: records share them.
-                        timestamp_us: NOW
-                            - (next(3 * 3_600) as i64 * 1_000_000)
-                            - next(3) as i64 * 1_000,
-                        log_id: format!("{i:032x}"),
-                        trace_id: None,
-                        span_id: None,
-                        level: ["info", "warn", "error"][next(3) as usize].into(),
-                        severity_number: None,
-                        body,
-                        environment: None,
-                        release: None,
-                        sdk_name: None,
-                        attributes: attributes.to_string(),
-                    },
-                    received_at_us: NOW,
-                }
+                let log = LogFact {
+                    project_id: project,
+                    // Whole milliseconds, few of them: records share them.
+                    timestamp_us: item_time - next(100) as i64 * 1_000_000 - next(3) as i64 * 1_000,
+                    log_id: String::new(),
+                    trace_id: Some(format!("{:032x}", i / 7)),
+                    span_id: None,
+                    level: ["info", "warn", "error"][next(3) as usize].into(),
+                    severity_number: None,
+                    body,
+                    environment: None,
+                    release: None,
+                    sdk_name: None,
+                    attributes: attributes.to_string(),
+                };
+                LogRow::new(log, NOW, i / 25)
             })
             .collect()
     }
@@ -609,17 +738,21 @@ mod tests {
             .any(|t| t.to_ascii_lowercase().contains(&text))
     }
 
-    async fn stored(rows: &[LogRow]) -> Store {
+    /// The corpus stored in two batches, the second partly redelivering the first: nothing is written
+    /// twice, and the rows get their ids.
+    async fn stored(rows: &mut [LogRow]) -> Store {
         let store = Store::open_in_memory().await.unwrap();
         store.create_project("one").await.unwrap();
         store.create_project("two").await.unwrap();
-        let mut tx = store.begin_batch().await.unwrap();
-        // Two batches, the second partly redelivering the first: nothing is written twice.
-        assert_eq!(tx.write_logs(&rows[..2_000]).await.unwrap().len(), 2_000);
-        tx.commit().await.unwrap();
-        let mut tx = store.begin_batch().await.unwrap();
-        assert_eq!(tx.write_logs(&rows[1_000..]).await.unwrap().len(), 1_000);
-        tx.commit().await.unwrap();
+        for (from, to, new) in [(0, 2_000, 2_000), (1_000, 3_000, 1_000)] {
+            let mut tx = store.begin_batch().await.unwrap();
+            let written = tx.write_logs(&rows[from..to]).await.unwrap();
+            tx.commit().await.unwrap();
+            assert_eq!(written.len(), new);
+            for (i, id) in written {
+                rows[from + i].log.log_id = id;
+            }
+        }
         store
     }
 
@@ -636,12 +769,12 @@ mod tests {
         }
     }
 
-    /// Through the index or the short scan, a search answers what checking every record would, newest
-    /// first, page after page.
+    /// Through the index, a level's or a trace's entries, or the short scan, a search answers what
+    /// checking every record would, newest first, page after page.
     #[tokio::test]
     async fn searches_answer_what_a_scan_of_every_record_would() {
-        let rows = corpus();
-        let store = stored(&rows).await;
+        let mut rows = corpus();
+        let store = stored(&mut rows).await;
         let terms = [
             "",
             "ch",
@@ -665,19 +798,23 @@ mod tests {
             "retry payment",
             "nothing like this",
         ];
+        let trace = Some(format!("{:032x}", 2_100 / 7));
         for text in terms {
-            for (project, levels, since) in [
-                (1, vec![], None),
+            for (project, levels, since, trace) in [
+                (1, vec![], None, None),
                 (
                     2,
                     vec!["warn".to_owned(), "error".to_owned()],
                     Some(NOW - HOUR),
+                    None,
                 ),
+                (1, vec![], Some(NOW - 2 * HOUR), trace.clone()),
             ] {
                 let query = LogQuery {
                     text: Some(text.into()),
                     levels: levels.clone(),
                     since_us: since,
+                    trace_id: trace.clone(),
                     limit: 37,
                     ..LogQuery::default()
                 };
@@ -687,6 +824,7 @@ mod tests {
                     .filter(|r| r.log.project_id == project && holds(r, text))
                     .filter(|r| levels.is_empty() || levels.contains(&r.log.level))
                     .filter(|r| since.is_none_or(|s| r.log.timestamp_us >= s))
+                    .filter(|r| trace.is_none() || r.log.trace_id == trace)
                     .map(|r| r.log.log_id.as_str())
                     .collect();
                 expected.sort_unstable();
@@ -704,11 +842,89 @@ mod tests {
         assert_eq!(none, [false, false], "sentry.* values are not searched");
     }
 
-    /// Retention's deletes and a project's deletion take the records' text out of the index with them.
+    /// A record is found by its id, its trace's lines by the trace, and SQL reads the same records with
+    /// the same ids through the `logs` view.
     #[tokio::test]
-    async fn deleted_records_leave_nothing_in_the_text_index() {
-        let rows = corpus();
-        let store = stored(&rows).await;
+    async fn records_are_found_by_id_and_trace_and_read_by_sql_alike() {
+        let mut rows = corpus();
+        let store = stored(&mut rows).await;
+        for row in rows.iter().step_by(97) {
+            let found = store
+                .log_by_id(row.log.project_id, &row.log.log_id)
+                .await
+                .unwrap();
+            let found = found.expect("stored");
+            assert_eq!(
+                (found.timestamp, &found.body),
+                (row.log.timestamp_us, &row.log.body)
+            );
+            let other = 3 - row.log.project_id;
+            assert_eq!(store.log_by_id(other, &row.log.log_id).await.unwrap(), None);
+        }
+        let trace = format!("{:032x}", 700 / 7);
+        let mut expected: Vec<(i64, &str)> = rows
+            .iter()
+            .filter(|r| r.log.trace_id.as_deref() == Some(&*trace))
+            .map(|r| (r.log.timestamp_us, r.log.log_id.as_str()))
+            .collect();
+        expected.sort_unstable();
+        let project = rows[700].log.project_id;
+        let lines = store.trace_logs(project, &trace, None, 100).await.unwrap();
+        let got: Vec<(i64, &str)> = lines
+            .iter()
+            .map(|l| (l.timestamp, l.log_id.as_str()))
+            .collect();
+        let times: Vec<i64> = got.iter().map(|g| g.0).collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "earliest first");
+        let mut sorted = got.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, expected);
+        let (from, to) = (expected[0].0, expected[expected.len() - 1].0);
+        let within = store
+            .trace_logs(project, &trace, Some((from, to)), 100)
+            .await
+            .unwrap();
+        assert_eq!(within.len(), expected.len());
+        let mut r = store
+            .conn()
+            .query(
+                "SELECT log_id, body, timestamp, attributes ->> '$.\"user.id\".value' FROM logs",
+                (),
+            )
+            .await
+            .unwrap();
+        let mut by_sql = Vec::new();
+        while let Some(row) = r.next().await.unwrap() {
+            by_sql.push((
+                row.get::<String>(0).unwrap(),
+                row.get::<String>(1).unwrap(),
+                row.get::<i64>(2).unwrap(),
+                row.get::<i64>(3).unwrap(),
+            ));
+        }
+        by_sql.sort_unstable();
+        let mut written: Vec<(String, String, i64, i64)> = rows
+            .iter()
+            .map(|r| {
+                let a: serde_json::Value = serde_json::from_str(&r.log.attributes).unwrap();
+                let user = a["user.id"]["value"].as_i64().unwrap();
+                (
+                    r.log.log_id.clone(),
+                    r.log.body.clone(),
+                    r.log.timestamp_us,
+                    user,
+                )
+            })
+            .collect();
+        written.sort_unstable();
+        assert_eq!(by_sql, written);
+    }
+
+    /// Retention's deletes and a project's deletion take the blocks' text, levels and traces with them.
+    #[tokio::test]
+    async fn deleted_records_leave_nothing_behind() {
+        let mut rows = corpus();
+        let store = stored(&mut rows).await;
         let count = |sql: &'static str| {
             let store = &store;
             async move {
@@ -724,23 +940,41 @@ mod tests {
             )
             .await
             .unwrap();
-        let (records, indexed) = (
-            "SELECT count(*) FROM logs",
-            "SELECT coalesce(max(doc), 0) FROM temp.terms",
-        );
+        let blocks = "SELECT count(*) FROM log_blocks";
+        let indexed = "SELECT coalesce(max(doc), 0) FROM temp.terms";
+        let orphans = "SELECT (SELECT count(*) FROM log_levels WHERE block_id NOT IN (SELECT id FROM log_blocks))
+            + (SELECT count(*) FROM log_traces WHERE block_id NOT IN (SELECT id FROM log_blocks))";
         let payment = "SELECT count(*) FROM logs_text('\"pay\" AND \"ent\"')";
-        assert_eq!(count(indexed).await, 3_000, "every body holds \"evt\"");
+        assert_eq!(
+            count(indexed).await,
+            count(blocks).await,
+            "every block holds \"evt\""
+        );
         assert!(count(payment).await > 0);
+        assert_eq!(count("SELECT count(*) FROM logs").await, 3_000);
         let deleted = store.delete_logs_before(NOW - HOUR).await.unwrap();
         assert!(deleted > 1_000, "{deleted}");
-        assert_eq!(count(indexed).await, count(records).await);
+        assert_eq!(
+            count("SELECT count(*) FROM logs").await,
+            3_000 - deleted as i64
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM logs WHERE timestamp < 1779996340000000").await,
+            0,
+            "every record a block's span before the cutoff went"
+        );
+        assert_eq!(count(indexed).await, count(blocks).await);
+        assert_eq!(count(orphans).await, 0);
+        assert!(count("SELECT count(*) FROM log_traces").await > 0);
         for project in [2, 1] {
             let project = crate::protocol::ProjectId::new(project);
             store.delete_project(project).await.unwrap();
         }
-        assert_eq!(count(records).await, 0);
+        assert_eq!(count(blocks).await, 0);
         assert_eq!(count("SELECT count(*) FROM temp.terms").await, 0);
         assert_eq!(count(payment).await, 0);
+        assert_eq!(count("SELECT count(*) FROM log_levels").await, 0);
+        assert_eq!(count("SELECT count(*) FROM log_traces").await, 0);
     }
 
     #[test]
@@ -755,16 +989,18 @@ mod tests {
     }
 
     #[test]
-    fn row_ids_keep_time_order_by_millisecond() {
+    fn block_ids_keep_time_order_by_millisecond() {
         assert_eq!(time_key(1_999), KEYS_PER_MS);
-        assert_eq!(keys_since(1_000), KEYS_PER_MS);
         assert_eq!(keys_until(2_000), 2 * KEYS_PER_MS);
         assert_eq!(keys_until(2_001), 3 * KEYS_PER_MS);
+        assert_eq!(newest_possible(KEYS_PER_MS + 5), 1_999);
         assert!(time_key(-1) < 0);
-    }
-
-    #[test]
-    fn like_wildcards_are_searched_for_literally() {
-        assert_eq!(like_escaped("50%_off\\"), "50\\%\\_off\\\\");
+        let cursor = LogCursor {
+            timestamp_us: 5,
+            block: -3,
+            position: 2,
+        };
+        assert_eq!(cursor.to_string().parse(), Ok(cursor));
+        assert_eq!("1.2".parse::<LogCursor>(), Err(()));
     }
 }

@@ -21,6 +21,7 @@ mod issue_reads;
 mod issue_search;
 mod issues;
 mod keys;
+mod log_blocks;
 mod logs;
 mod migrations;
 mod monitors;
@@ -53,7 +54,7 @@ pub use issue_reads::{
 pub use issue_search::{IssueQuery, ParseQueryError};
 pub use issues::{IssueChange, Sighting};
 pub use keys::{KeyInfo, Quota, QuotaRow, QuotaScope};
-pub use logs::{LogQuery, LogRow, StoredLog, MAX_LOGS_PER_READ};
+pub use logs::{LogCursor, LogQuery, LogRow, StoredLog, MAX_LOGS_PER_READ};
 pub use monitors::{CheckInRow, Monitor, MonitorMark, Run};
 pub use perf_reads::{
     EndpointStats, HourStats, PerfOverview, PerfWindow, TransactionDetail, TransactionQuery,

@@ -164,23 +164,33 @@ impl Store {
         .await
     }
 
-    /// Deletes log records older than `cutoff_us`, along `logs_project` (by time key); more
-    /// per transaction than other rows, as there are many more of them and each is small. Their text
-    /// leaves `logs_text` with them (its delete trigger).
+    /// Deletes the blocks of log records whose newest record is older than `cutoff_us`'s millisecond (a
+    /// block's older records may outlive the cutoff by its span, a minute), along `log_blocks_project`, fifty blocks a
+    /// transaction; returns the records deleted. Their text, levels and traces go with them (the blocks'
+    /// delete trigger).
     pub async fn delete_logs_before(&self, cutoff_us: i64) -> Result<u64> {
         let mut total = 0;
+        let below = super::logs::blocks_before(cutoff_us);
         for project in self.project_id_list().await? {
-            total += self
-                .in_batches(
-                    "DELETE FROM logs WHERE id IN (SELECT id FROM logs
-                         WHERE project_id = ?1 AND time_key < ?2 AND timestamp < ?3 LIMIT 5000)",
-                    &[
-                        project.into(),
-                        super::logs::keys_until(cutoff_us).into(),
-                        cutoff_us.into(),
-                    ],
+            let params = [project.into(), below.into()];
+            let mut rows = self
+                .conn()
+                .query(
+                    "SELECT total(count) FROM log_blocks WHERE project_id = ?1 AND id < ?2",
+                    params.to_vec(),
                 )
                 .await?;
+            let records: f64 = match rows.next().await? {
+                Some(row) => row.get(0)?,
+                None => 0.0,
+            };
+            self.in_batches(
+                "DELETE FROM log_blocks WHERE id IN (SELECT id FROM log_blocks
+                     WHERE project_id = ?1 AND id < ?2 LIMIT 50)",
+                &params,
+            )
+            .await?;
+            total += records as u64;
         }
         Ok(total)
     }
