@@ -76,13 +76,13 @@ def main():
         for body in bodies:
             with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST"), timeout=30) as r:
                 assert r.status == 200
-        while splat.query("SELECT count(*) AS n FROM logs")[0]["n"] < total:
+        while splat.query("SELECT total(count) AS n FROM log_blocks")[0]["n"] < total:
             assert time.monotonic() - started < 600, "the records were not stored"
             time.sleep(0.2)
         cpu, wall = cpu_seconds(stat) - before, time.monotonic() - started
         stored = processor_cpu_seconds(splat.proc.pid) - processor_before
         db = sqlite3.connect(splat.db_path)
-        pages = dict(db.execute("SELECT name, sum(pgsize) FROM dbstat WHERE name LIKE 'logs%' GROUP BY name"))
+        pages = dict(db.execute("SELECT name, sum(pgsize) FROM dbstat WHERE name LIKE 'log%' GROUP BY name"))
         lake = sum(f.stat().st_size for f in (Path(tmp) / "data" / "lake").rglob("*.parquet") if "/logs/" in str(f))
         page_ms = []
         for _ in range(20):

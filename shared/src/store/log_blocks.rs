@@ -13,8 +13,10 @@
 //! that carried it, so a redelivered item finds its block) and its place in the block: the id finds the
 //! record without an index of its own.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::logs::{LogRow, StoredLog};
@@ -38,23 +40,17 @@ pub(super) struct Block {
     pub rows: Vec<usize>,
 }
 
-/// The batch's rows in blocks: each item's records (rows of one origin and project, consecutive) in time
-/// order, cut where the next would spread the block over more than [`SPAN_US`] or pass a size limit.
+/// The batch's rows in blocks: each item's records (the rows of one project and origin) in time order, cut
+/// where the next would spread the block over more than [`SPAN_US`] or pass a size limit.
 pub(super) fn blocks_of(rows: &[LogRow]) -> Vec<Block> {
+    let item = |i: usize| (rows[i].log.project_id, rows[i].origin);
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by_key(|&i| (item(i), rows[i].log.timestamp_us));
     let mut blocks = Vec::new();
-    let mut start = 0;
-    while start < rows.len() {
-        let item = (rows[start].log.project_id, rows[start].origin);
-        let end = start
-            + rows[start..]
-                .iter()
-                .take_while(|r| (r.log.project_id, r.origin) == item)
-                .count();
-        let mut in_time_order: Vec<usize> = (start..end).collect();
-        in_time_order.sort_by_key(|&i| rows[i].log.timestamp_us);
+    for items in order.chunk_by(|&a, &b| item(a) == item(b)) {
         let mut current: Vec<usize> = Vec::new();
         let (mut bytes, mut n) = (0, 0);
-        for i in in_time_order {
+        for &i in items {
             let log = &rows[i].log;
             let size = log.body.len() + log.attributes.len();
             let full = current.first().is_some_and(|&first| {
@@ -63,14 +59,13 @@ pub(super) fn blocks_of(rows: &[LogRow]) -> Vec<Block> {
                     || bytes + size > MAX_BYTES
             });
             if full {
-                blocks.push(block(item, n, std::mem::take(&mut current)));
+                blocks.push(block(item(i), n, std::mem::take(&mut current)));
                 (bytes, n) = (0, n + 1);
             }
             current.push(i);
             bytes += size;
         }
-        blocks.push(block(item, n, current));
-        start = end;
+        blocks.push(block(item(items[0]), n, current));
     }
     blocks
 }
@@ -189,48 +184,62 @@ pub(super) fn traces_json(rows: &[LogRow], block: &Block) -> String {
     serde_json::to_string(&traces).unwrap_or_else(|_| "[]".into())
 }
 
-/// One record read back from a block: what the pages show, and its attributes to search.
-pub(super) struct BlockRecord {
-    pub log: StoredLog,
-    pub attributes: Map<String, Value>,
+/// One record as its block holds it, its text borrowed from the block's where it can be: a read checks
+/// many records and keeps few, so it makes a [`StoredLog`] only of those it keeps.
+#[derive(serde::Deserialize)]
+pub(super) struct RawRecord<'a> {
+    pub timestamp: i64,
+    _received_at: i64,
+    #[serde(borrow)]
+    pub level: Cow<'a, str>,
+    severity_number: Option<i64>,
+    #[serde(borrow)]
+    pub body: Cow<'a, str>,
+    #[serde(borrow)]
+    pub trace_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    span_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    environment: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    release: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    attributes: &'a RawValue,
 }
 
-type Fields = (
-    i64,
-    i64,
-    String,
-    Option<i64>,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Map<String, Value>,
-);
+impl RawRecord<'_> {
+    /// Whether its searchable text ([`crate::model::log::searchable_text`]) holds `lowercase` (ASCII
+    /// letters compared without case, as LIKE compares them).
+    pub fn holds_text(&self, lowercase: &str) -> bool {
+        let attributes: Map<String, Value> =
+            serde_json::from_str(self.attributes.get()).unwrap_or_default();
+        let held = crate::model::log::searchable_text(&self.body, &attributes)
+            .any(|value| value.to_ascii_lowercase().contains(lowercase));
+        held
+    }
 
-/// A block's records, in its order, each with its id.
-pub(super) fn decode(origin: i64, records: &str) -> Result<Vec<BlockRecord>> {
-    let fields: Vec<Fields> = serde_json::from_str(records)
-        .map_err(|e| StoreError::Invalid(format!("log block {origin:016x}: {e}")))?;
-    Ok(fields
-        .into_iter()
-        .enumerate()
-        .map(|(position, f)| BlockRecord {
-            log: StoredLog {
-                log_id: log_id(origin, position),
-                timestamp: f.0,
-                level: f.2,
-                severity_number: f.3,
-                body: f.4,
-                trace_id: f.5,
-                span_id: f.6,
-                environment: f.7,
-                release: f.8,
-                attributes: serde_json::to_string(&f.9).unwrap_or_else(|_| "{}".into()),
-            },
-            attributes: f.9,
-        })
-        .collect())
+    /// The record as the pages show it, with its id.
+    pub fn to_stored(&self, origin: i64, position: usize) -> StoredLog {
+        let owned = |s: &Option<Cow<'_, str>>| s.as_deref().map(str::to_owned);
+        StoredLog {
+            log_id: log_id(origin, position),
+            timestamp: self.timestamp,
+            level: self.level.clone().into_owned(),
+            severity_number: self.severity_number,
+            body: self.body.clone().into_owned(),
+            trace_id: owned(&self.trace_id),
+            span_id: owned(&self.span_id),
+            environment: owned(&self.environment),
+            release: owned(&self.release),
+            attributes: self.attributes.get().to_owned(),
+        }
+    }
+}
+
+/// A block's records, in its order.
+pub(super) fn decode(origin: i64, records: &str) -> Result<Vec<RawRecord<'_>>> {
+    serde_json::from_str(records)
+        .map_err(|e| StoreError::Invalid(format!("log block {origin:016x}: {e}")))
 }
 
 #[cfg(test)]
@@ -267,10 +276,11 @@ mod tests {
             row(1, 1, 1_000_000 + SPAN_US + 1, "late"),
             row(1, 1, 2_000_000, "b"),
             row(2, 1, 1_000_000, "other item"),
+            row(1, 1, 2_500_000, "the same item again"),
         ];
         let blocks = blocks_of(&rows);
         let kept: Vec<Vec<usize>> = blocks.iter().map(|b| b.rows.clone()).collect();
-        assert_eq!(kept, [vec![1, 3, 0], vec![2], vec![4]]);
+        assert_eq!(kept, [vec![1, 3, 5, 0], vec![2], vec![4]]);
         let origins: HashSet<i64> = blocks.iter().map(|b| b.origin).collect();
         assert_eq!(origins.len(), 3);
         assert_eq!(blocks_of(&rows), blocks, "a redelivery is cut the same way");
@@ -280,17 +290,23 @@ mod tests {
     fn records_read_back_as_written_with_ids_that_name_their_place() {
         let rows = vec![row(9, 1, 2_000, "two"), row(9, 1, 1_000, "one \"quoted\"")];
         let [block] = <[Block; 1]>::try_from(blocks_of(&rows)).unwrap();
-        let read = decode(block.origin, &records_json(&rows, &block)).unwrap();
-        let bodies: Vec<&str> = read.iter().map(|r| r.log.body.as_str()).collect();
+        let json = records_json(&rows, &block);
+        let read: Vec<StoredLog> = decode(block.origin, &json)
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(n, r)| r.to_stored(block.origin, n))
+            .collect();
+        let bodies: Vec<&str> = read.iter().map(|r| r.body.as_str()).collect();
         assert_eq!(bodies, ["one \"quoted\"", "two"]);
-        assert_eq!(read[0].log.timestamp, 1_000);
-        assert_eq!(read[0].log.trace_id.as_deref(), Some(&*"ab".repeat(16)));
-        assert_eq!(read[1].attributes["n"]["value"], 3);
+        assert_eq!(read[0].timestamp, 1_000);
+        assert_eq!(read[0].trace_id.as_deref(), Some(&*"ab".repeat(16)));
+        assert_eq!(read[1].attributes, r#"{"n":{"type":"integer","value":3}}"#);
         assert_eq!(
-            parse_log_id(&read[1].log.log_id),
+            parse_log_id(&read[1].log_id),
             Some((block.origin, 1)),
             "{}",
-            read[1].log.log_id
+            read[1].log_id
         );
         assert_eq!(parse_log_id("not an id"), None);
         assert_eq!(parse_log_id(&"é".repeat(16)), None);

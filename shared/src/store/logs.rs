@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use crate::lake::LogFact;
 
 use super::cached::Cached;
-use super::log_blocks::{self, BlockRecord, SPAN_US};
+use super::log_blocks::{self, RawRecord, SPAN_US};
 use super::{Result, Store, StoreError};
 
 /// One record to write: its lake row (every column the database keeps too), when it was received, the
@@ -243,19 +243,20 @@ struct Wanted<'q> {
 }
 
 impl Wanted<'_> {
-    fn holds(&self, record: &BlockRecord, cursor: &LogCursor) -> bool {
-        let (q, log) = (self.query, &record.log);
+    /// Whether the record is one the query wants (the text, the costliest check, last).
+    fn holds(&self, record: &RawRecord<'_>, cursor: &LogCursor) -> bool {
+        let q = self.query;
         q.before.is_none_or(|b| *cursor < b)
-            && q.since_us.is_none_or(|s| log.timestamp >= s)
-            && q.until_us.is_none_or(|u| log.timestamp < u)
-            && (q.levels.is_empty() || q.levels.contains(&log.level))
+            && q.since_us.is_none_or(|s| record.timestamp >= s)
+            && q.until_us.is_none_or(|u| record.timestamp < u)
+            && (q.levels.is_empty() || q.levels.iter().any(|l| *l == record.level))
             && q.trace_id
-                .as_ref()
-                .is_none_or(|t| log.trace_id.as_ref() == Some(t))
-            && self.text.as_deref().is_none_or(|text| {
-                crate::model::log::searchable_text(&log.body, &record.attributes)
-                    .any(|value| value.to_ascii_lowercase().contains(text))
-            })
+                .as_deref()
+                .is_none_or(|t| record.trace_id.as_deref() == Some(t))
+            && self
+                .text
+                .as_deref()
+                .is_none_or(|text| record.holds_text(text))
     }
 
     /// Whether a block may hold a record the query wants, from its oldest record's time.
@@ -338,16 +339,21 @@ impl Store {
                 if !wanted.may_hold(oldest) {
                     continue;
                 }
-                let records = self.block(id).await?;
+                let Some((origin, json)) = self.block(id).await? else {
+                    continue;
+                };
+                let records = log_blocks::decode(origin, &json)?;
                 examined += records.len();
-                for (position, record) in records.into_iter().enumerate() {
+                for (position, record) in records.iter().enumerate() {
                     let cursor = LogCursor {
-                        timestamp_us: record.log.timestamp,
+                        timestamp_us: record.timestamp,
                         block: id,
                         position: position as i64,
                     };
-                    if wanted.holds(&record, &cursor) {
-                        found.push((cursor, record.log));
+                    // A record the page has no room for is not even checked.
+                    let room = found.len() < limit || cursor > found[limit - 1].0;
+                    if room && wanted.holds(record, &cursor) {
+                        found.push((cursor, record.to_stored(origin, position)));
                     }
                 }
                 found.sort_unstable_by_key(|(cursor, _)| Reverse(*cursor));
@@ -370,14 +376,13 @@ impl Store {
         Ok(out)
     }
 
-    /// Block `id`'s records (none if it is gone since it was listed).
-    async fn block(&self, id: i64) -> Result<Vec<BlockRecord>> {
+    /// Block `id`'s origin and records' JSON (none if it is gone since it was listed).
+    async fn block(&self, id: i64) -> Result<Option<(i64, String)>> {
         let mut rows = self.conn().query(BLOCK_BY_ID, [id]).await?;
         let Some(row) = rows.next().await? else {
-            return Ok(Vec::new());
+            return Ok(None);
         };
-        let (origin, records): (i64, String) = (row.get(0)?, row.get(1)?);
-        log_blocks::decode(origin, &records)
+        Ok(Some((row.get(0)?, row.get(1)?)))
     }
 
     /// The records of trace `trace_id`, earliest first (at most `limit`, the earliest of its newest
@@ -424,8 +429,8 @@ impl Store {
             return Ok(None);
         };
         let records: String = row.get(0)?;
-        let mut records = log_blocks::decode(origin, &records)?;
-        Ok((position < records.len()).then(|| records.swap_remove(position).log))
+        let records = log_blocks::decode(origin, &records)?;
+        Ok(records.get(position).map(|r| r.to_stored(origin, position)))
     }
 
     /// What the logs page's live updates compare: the project's records counted so far.
