@@ -8,7 +8,7 @@ sent in batches of exactly --batch envelopes (the processor's window is long, so
 warm-up of each kind; the journal is `delete` by default, as on EFS.
 
     SPLAT_BIN=$CARGO_TARGET_DIR/debug/splat ~/.cache/splat/venv/bin/python infra/bench/db_bytes.py \\
-        [--count 1000] [--batch 100] [--journal delete|wal] [--kinds error,transaction,streamed]
+        [--count 1000] [--batch 100] [--journal delete|wal] [--kinds error,transaction,streamed] [--env NAME=VALUE]
 """
 
 import argparse
@@ -132,10 +132,12 @@ def main():
     parser.add_argument("--batch", type=int, default=100, help="messages per processor batch")
     parser.add_argument("--journal", choices=("delete", "wal"), default="delete")
     parser.add_argument("--kinds", default=",".join(KINDS))
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="more settings for splat serve (SPLAT_SPAN_SETTLE_SECS=0, say)")
     args = parser.parse_args()
     kinds = args.kinds.split(",")
     env = {"SPLAT_SQLITE_JOURNAL": args.journal, "SPLAT_BATCH_SIZE": str(args.batch),
-           "SPLAT_BATCH_WINDOW_MS": "60000", "RUST_LOG": "warn"}
+           "SPLAT_BATCH_WINDOW_MS": "60000", "RUST_LOG": "warn", **dict(e.split("=", 1) for e in args.env)}
     templates = {kind: fixture_envelope(KINDS[kind][0]) for kind in kinds}
     with tempfile.TemporaryDirectory() as tmp, start_splat(Path(tmp), env=env) as splat:
         project = splat.dsn.rsplit("/", 1)[1]

@@ -97,7 +97,14 @@ pub struct Processor {
     lag_noted: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
     /// Symbolicates JavaScript stack traces with uploaded source maps, its parsed maps cached.
     sourcemaps: Arc<sourcemaps::SourceMaps>,
+    /// How long a streamed segment's spans wait in the database after its last arrival (`span_settle`).
+    span_settle: std::time::Duration,
 }
+
+/// How long a streamed segment's spans wait in the database after its last arrival, by default: SDKs send a
+/// segment's spans within seconds of each other (the Node SDK flushes every 5 s and at the segment's end),
+/// so an hour leaves room for retries and queue backlogs.
+pub const DEFAULT_SPAN_SETTLE_SECS: u64 = 3600;
 
 /// The queue's lag is recorded at most this often per processor: each record is a write of its own (about
 /// 5 ms with the rollback journal on a local disk), and a second is finer than anyone reads it.
@@ -133,6 +140,7 @@ impl Processor {
             batch_bytes: sizing::DEFAULT_BATCH_BYTES,
             panic_marker: None,
             lag_noted: Arc::default(),
+            span_settle: std::time::Duration::from_secs(DEFAULT_SPAN_SETTLE_SECS),
         }
     }
 
@@ -140,6 +148,19 @@ impl Processor {
     pub fn with_horizons(mut self, horizons: Horizons) -> Self {
         self.horizons = horizons;
         self
+    }
+
+    /// The same processor keeping streamed spans in the database for `settle` after their segment's last
+    /// arrival (`config.span_settle`; an hour by default), the lake alone after.
+    pub fn with_span_settle(mut self, settle: std::time::Duration) -> Self {
+        self.span_settle = settle;
+        self
+    }
+
+    /// Segments whose spans all arrived before this time are settled.
+    fn spans_settled_before(&self) -> i64 {
+        let settle = i64::try_from(self.span_settle.as_micros()).unwrap_or(i64::MAX);
+        chrono::Utc::now().timestamp_micros().saturating_sub(settle)
     }
 
     /// The same processor reading uploaded source maps within `limits` (`config.artifacts`).
@@ -223,6 +244,7 @@ impl Processor {
         self.store
             .drop_monitors_past_cap(&mut whole.check_ins, self.max_monitors)
             .await?;
+        whole.spans_settled_before = Some(self.spans_settled_before());
         let committed = match batch::commit(&self.store, &whole, Some(&self.lake)).await {
             Ok(changes) => {
                 outcome.issue_changes = changes;

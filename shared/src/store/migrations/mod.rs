@@ -69,6 +69,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("0026_regressed_issues"),
     migration!("0028_lake_binary_ids"),
     migration!("0029_transactions_endpoint_duration"),
+    migration!("0030_spans_until_settled"),
 ];
 
 const _: () = assert!(
