@@ -103,27 +103,42 @@ def changed_pages(before, after):
     return changed, size
 
 
+CALL = re.compile(r"^(\d+)\s+([\d.]+)\s+(?:(\w+)\((\d+)<([^>]*)>(.*?)|<\.\.\. (\w+) resumed>.*?)"
+                  r"(?: <unfinished \.\.\.>|\)\s+=\s+(-?\d+))")
+
+
 def strace_writes(log, start, end):
-    """Bytes written between the times `start` and `end` to each database file, from strace's log."""
-    call = re.compile(r"^(\d+)\s+([\d.]+)\s+(?:(\w+)\((\d+)<([^>]*)>.*?|<\.\.\. (\w+) resumed>.*?)"
-                      r"(?:<unfinished \.\.\.>|\)\s+=\s+(-?\d+))")
-    pending, written = {}, Counter()
+    """Writes between the times `start` and `end` to each database file, from strace's log: bytes by file,
+    and the offsets written in the database file itself (pwrite64's last argument) with their sizes."""
+    pending, written, offsets = {}, Counter(), []
     for line in log.read_text(errors="replace").splitlines():
-        m = call.match(line)
+        m = CALL.match(line)
         if not m:
             continue
-        pid, at, path, result = m[1], float(m[2]), m[5], m[7]
+        pid, at, path, args, result = m[1], float(m[2]), m[5], m[6], m[8]
         if path is not None and result is None:
-            pending[pid] = path
+            pending[pid] = (path, args)
             continue
         if path is None:
-            path = pending.pop(pid, None)
-        if path is None or result is None or not (start <= at < end):
+            path, args = pending.pop(pid, (None, None))
+        if path is None or result is None or not (start <= at < end) or int(result) <= 0:
             continue
         name = Path(path).name
-        if name in DB_FILES and int(result) > 0:
+        if name in DB_FILES:
             written[name] += int(result)
-    return written
+            offset = re.search(r"(\d+)\s*$", args or "")
+            if name == "splat.db" and offset:
+                offsets.append((int(offset[1]), int(result)))
+    return written, offsets
+
+
+def written_by_table(offsets, snapshot):
+    """Bytes written to the database file by the table or index that holds each page (in `snapshot`)."""
+    names, size = pages(snapshot)
+    by_table = Counter()
+    for offset, n in offsets:
+        by_table[names.get(offset // size + 1, "(free list)")] += n
+    return by_table
 
 
 def main():
@@ -176,8 +191,11 @@ def main():
         tracer.send_signal(signal.SIGINT)
         tracer.wait(timeout=30)
         for result, (kind, start, end) in zip(results, marks):
-            written = strace_writes(log, start, end)
+            written, offsets = strace_writes(log, start, end)
             result["written_bytes_by_file"] = dict(written)
+            by_table = written_by_table(offsets, Path(tmp) / f"{kind}.db")
+            result["db_file_bytes_per_item_by_table"] = {
+                name: round(n / args.count) for name, n in by_table.most_common(10)}
             result["written_bytes_per_item"] = round(sum(written.values()) / args.count)
             spans = lake_spans(kind, templates[kind])
             if spans:
