@@ -149,6 +149,7 @@ def main():
     parser.add_argument("--kinds", default=",".join(KINDS))
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="more settings for splat serve (SPLAT_SPAN_SETTLE_SECS=0, say)")
+    parser.add_argument("--keep", metavar="PATH", help="keep a copy of the database there (for payload_dict.py)")
     args = parser.parse_args()
     kinds = args.kinds.split(",")
     env = {"SPLAT_SQLITE_JOURNAL": args.journal, "SPLAT_BATCH_SIZE": str(args.batch),
@@ -188,6 +189,8 @@ def main():
                 "page_size": page_size,
             })
             before = after
+        if args.keep:
+            snapshot(splat.db_path, Path(args.keep))
         tracer.send_signal(signal.SIGINT)
         tracer.wait(timeout=30)
         for result, (kind, start, end) in zip(results, marks):
