@@ -5,7 +5,7 @@ file's growth, and which tables and indexes the changed pages belong to (SQLite'
 Shapes (real SDK captures from tests/fixtures/sdk, with fresh ids in every copy): the Python SDK's gzip error
 and its transaction with spans, and @sentry/node's span-v2 envelope (a segment and its children). Each kind is
 sent in batches of exactly --batch envelopes (the processor's window is long, so every batch fills), after a
-warm-up of each kind; the journal is `delete` by default, as on EFS.
+warm-up of each kind (300 envelopes); the journal is `delete` by default, as on EFS.
 
     SPLAT_BIN=$CARGO_TARGET_DIR/debug/splat ~/.cache/splat/venv/bin/python infra/bench/db_bytes.py \\
         [--count 1000] [--batch 100] [--journal delete|wal] [--kinds error,transaction,streamed] [--env NAME=VALUE]
@@ -158,11 +158,13 @@ def main():
     with tempfile.TemporaryDirectory() as tmp, start_splat(Path(tmp), env=env) as splat:
         project = splat.dsn.rsplit("/", 1)[1]
         url = f"{splat.base_url}/api/{project}/envelope/?sentry_key={splat.key}"
-        # Warm-up: one batch of each kind, so the measured ones find the project, issue and pages made.
+        # Warm-up: whole batches of each kind, at least 300 envelopes (past the 200 payloads a project's
+        # dictionary is trained from), so the measured ones find the project, issue, dictionary and pages made.
+        warmup = -(-300 // args.batch) * args.batch
         for kind in kinds:
-            for _ in range(args.batch):
+            for _ in range(warmup):
                 send(url, fresh_ids(templates[kind]))
-            wait_count(splat, KINDS[kind][1], args.batch)
+            wait_count(splat, KINDS[kind][1], warmup)
         log = Path(tmp) / "strace.log"
         tracer = subprocess.Popen(["strace", "-f", "-qq", "-ttt", "-y", "-s", "0", "-o", str(log),
                                    "-e", "trace=write,pwrite64,writev,pwritev,pwritev2", "-p", str(splat.proc.pid)])

@@ -70,6 +70,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("0028_lake_binary_ids"),
     migration!("0029_transactions_endpoint_duration"),
     migration!("0030_spans_until_settled"),
+    migration!("0031_payload_dictionaries"),
 ];
 
 const _: () = assert!(
