@@ -53,8 +53,9 @@ impl Store {
 impl BatchTx {
     /// Reads ahead everything `batch` will read before its first write (stored events, issues and the next
     /// issue id, stored transaction and span keys, the children of its streamed transactions, its rollup
-    /// cells, the streamed segments settled and, when it writes `lake` files, the catalog's state): on a libSQL server, one request with
-    /// BEGIN. The later reads are then answered without a request. Nothing on a local file.
+    /// cells, the streamed segments settled and, when it writes `lake` files, the catalog's state): on a
+    /// libSQL server, one request with BEGIN. The later reads are then answered without a request. Nothing
+    /// on a local file.
     pub async fn read_ahead(&mut self, batch: &super::WriteBatch, lake: bool) -> Result<()> {
         let mut reads = IssueWriter::stored_reads(&batch.events)?;
         reads.extend(stored_key_reads(&batch.transactions, &batch.spans)?);
