@@ -4,6 +4,7 @@
 //! in step, however often a batch is delivered.
 
 use serde_json::{json, Value};
+use splat::queue::Queue;
 use splat_tests::*;
 
 const T: f64 = 1_767_225_600.0; // 2026-01-01T00:00:00Z
@@ -119,12 +120,12 @@ async fn a_segment_counts_children_from_before_and_after_it() {
     send(&app, &late).await;
     assert_eq!(figures(&app).await, (tx, rollup));
 
-    // The database keeps the segment's attributes (its transaction is made of them), not its children's,
-    // which nothing reads back: the figures above were computed without them.
-    let kept = app
-        .query_strings("SELECT DISTINCT is_segment, data IS NOT NULL FROM spans ORDER BY 1")
+    // The database keeps no span's attributes: the late child's correction above found its rollup cell
+    // (one cell, with the segment's name and environment) from the transaction row.
+    let columns = app
+        .query_strings("SELECT count(*) FROM pragma_table_info('spans') WHERE name = 'data'")
         .await;
-    assert_eq!(kept, vec![strings(&["0", "0"]), strings(&["1", "1"])]);
+    assert_eq!(columns, vec![strings(&["0"])]);
 }
 
 #[tokio::test]
@@ -148,4 +149,99 @@ async fn late_children_can_turn_a_segment_into_an_n_plus_one() {
     let (tx, rollup) = figures(&app).await;
     assert_eq!(tx, strings(&["7", "1", "8", "77"]));
     assert_eq!(rollup, strings(&["1", "7", "1", "77"]));
+}
+
+/// The spans of the lake by trace id: (trace id, span id) pairs, sorted.
+async fn lake_spans(app: &TestApp) -> Vec<(String, String)> {
+    let mut spans = Vec::new();
+    for batch in app.lake_batches(&splat::lake::tables::SPANS).await {
+        let traces = lake_ids(&batch, "trace_id");
+        let ids = lake_ids(&batch, "span_id");
+        spans.extend(
+            traces
+                .into_iter()
+                .zip(ids)
+                .map(|(t, s)| (t.unwrap(), s.unwrap())),
+        );
+    }
+    spans.sort();
+    spans
+}
+
+/// Rows of `spans` of a trace.
+async fn waiting(app: &TestApp, trace: &str) -> i64 {
+    let n = app
+        .query_strings(&format!(
+            "SELECT count(*) FROM spans WHERE trace_id = '{trace}'"
+        ))
+        .await;
+    n[0][0].as_deref().unwrap().parse().unwrap()
+}
+
+/// A segment of another trace, whose batch sweeps what has settled before it.
+fn other_segment(trace: char) -> Vec<u8> {
+    let mut segment = segment();
+    segment["trace_id"] = json!(trace.to_string().repeat(32));
+    envelope(vec![segment])
+}
+
+#[tokio::test]
+async fn settled_segments_leave_the_database_and_the_lake_keeps_their_spans() {
+    // No settle time: a segment settles as soon as a batch comes after its last span.
+    let app = TestApp::with_config(|c| c.span_settle = std::time::Duration::ZERO).await;
+    send(
+        &app,
+        &envelope(vec![item_query(0), item_query(1), segment()]),
+    )
+    .await;
+    assert_eq!(waiting(&app, &trace()).await, 3);
+    // A child arriving in the next batch is within the window (measured from the segment's last arrival):
+    // it is figured with its siblings, then all of them wait again.
+    send(&app, &envelope(vec![item_query(2)])).await;
+    assert_eq!(figures(&app).await.0[0].as_deref(), Some("3"));
+    assert_eq!(waiting(&app, &trace()).await, 4);
+
+    // The next batch sweeps the whole settled segment; its transaction, figures and lake spans stay.
+    send(&app, &other_segment('d')).await;
+    assert_eq!(waiting(&app, &trace()).await, 0);
+    assert_eq!(waiting(&app, &"d".repeat(32)).await, 1);
+    let kept = app
+        .query_strings("SELECT query_count, span_count FROM transactions WHERE trace_id = 'cccccccccccccccccccccccccccccccc'")
+        .await;
+    assert_eq!(kept, vec![strings(&["3", "4"])]);
+    let in_lake = |spans: &[(String, String)]| spans.iter().filter(|(t, _)| *t == trace()).count();
+    assert_eq!(in_lake(&lake_spans(&app).await), 4);
+
+    // A child after the segment settled still reaches the lake; its transaction keeps its figures (no
+    // sibling is left to figure them from), and the child's own row goes with the next sweep.
+    send(&app, &envelope(vec![item_query(3)])).await;
+    assert_eq!(in_lake(&lake_spans(&app).await), 5);
+    assert_eq!(app.query_strings("SELECT query_count FROM transactions WHERE trace_id = 'cccccccccccccccccccccccccccccccc'").await, vec![strings(&["3"])]);
+    send(&app, &other_segment('e')).await;
+    assert_eq!(waiting(&app, &trace()).await, 0);
+
+    // A batch delivered again after its segment settled writes nothing twice: the ledger knows it.
+    app.post_envelope(envelope(vec![item_query(4)]), &[]).await;
+    let batch = app
+        .queue
+        .receive(10, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    app.processor.process_batch(&batch).await.unwrap();
+    send(&app, &other_segment('f')).await;
+    let before = lake_spans(&app).await;
+    app.processor.process_batch(&batch).await.unwrap();
+    assert_eq!(lake_spans(&app).await, before);
+    assert_eq!(in_lake(&before), 6);
+    assert_eq!(waiting(&app, &trace()).await, 0);
+}
+
+#[tokio::test]
+async fn spans_wait_for_the_settle_window_by_default() {
+    let app = TestApp::new().await;
+    assert_eq!(app.config.span_settle, std::time::Duration::from_secs(3600));
+    send(&app, &envelope(vec![item_query(0), segment()])).await;
+    send(&app, &other_segment('d')).await;
+    send(&app, &other_segment('e')).await;
+    assert_eq!(waiting(&app, &trace()).await, 2);
 }

@@ -65,7 +65,7 @@ def main():
         time.sleep(1)
         db = sqlite3.connect(splat.db_path)
         pages = dict(db.execute(
-            "SELECT name, sum(pgsize) FROM dbstat WHERE name IN ('spans', 'spans_segment') GROUP BY name").fetchall())
+            "SELECT name, sum(pgsize) FROM dbstat WHERE name IN ('spans', 'spans_segment', 'spans_received') GROUP BY name").fetchall())
         print(f"{args.transactions} transactions of {args.children + 1} streamed spans: "
               + ", ".join(f"{name} {size / total:.0f} B" for name, size in sorted(pages.items()))
               + f" per span ({sum(pages.values()) / total:.0f} B in all)")

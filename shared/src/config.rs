@@ -73,6 +73,9 @@ pub struct Config {
     pub sign_in: SignInConfig,
     /// `SPLAT_MONITOR_EVALUATE_SECS`, default 60: how often `splat serve` evaluates cron monitors.
     pub monitor_evaluate_every: Duration,
+    /// `SPLAT_SPAN_SETTLE_SECS`, default 3600: how long a streamed segment's spans stay in the database
+    /// after its last span arrived (a late child still corrects its figures); the lake alone holds them after.
+    pub span_settle: Duration,
     /// `SPLAT_MAX_MONITORS_PER_PROJECT`, default 100: check-ins for a new monitor past it are dropped.
     pub max_monitors_per_project: usize,
     /// `SPLAT_TEST_PANIC_ON_MARKER`, for tests only: the processor panics on any envelope containing
@@ -148,6 +151,10 @@ impl Config {
             batch_size: parse("SPLAT_BATCH_SIZE", 100)?.clamp(1, 10_000) as usize,
             batch_window: Duration::from_millis(parse("SPLAT_BATCH_WINDOW_MS", 200)?.min(60_000)),
             key_cache_ttl: Duration::from_secs(parse("SPLAT_KEY_CACHE_SECS", 30)?),
+            span_settle: Duration::from_secs(parse(
+                "SPLAT_SPAN_SETTLE_SECS",
+                crate::process::DEFAULT_SPAN_SETTLE_SECS,
+            )?),
             queue_visibility: Duration::from_secs(parse("SPLAT_QUEUE_VISIBILITY_SECS", 60)?),
             queue_max_receives: parse("SPLAT_QUEUE_MAX_RECEIVES", 5)?.max(1) as u32,
             queue_max_bytes: get("SPLAT_QUEUE_MAX_BYTES")
@@ -534,6 +541,9 @@ mod tests {
             .to_string()
             .contains("SPLAT_BIND"));
         assert!(config(&[("SPLAT_BATCH_SIZE", "x")]).is_err());
+        assert_eq!(c.span_settle, Duration::from_secs(3600));
+        let settle = config(&[("SPLAT_SPAN_SETTLE_SECS", "60")]).unwrap();
+        assert_eq!(settle.span_settle, Duration::from_secs(60));
         assert_eq!(
             config(&[("SPLAT_SQLITE_JOURNAL", "delete")])
                 .unwrap()

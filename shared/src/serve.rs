@@ -91,6 +91,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let processor = Processor::new(writer, blobs.clone())
         .with_horizons(config.retention)
         .with_max_monitors(config.max_monitors_per_project)
+        .with_span_settle(config.span_settle)
         .with_artifact_limits(config.artifacts)
         .with_panic_marker(config.test_panic_marker.as_deref());
     if config.test_panic_marker.is_some() {

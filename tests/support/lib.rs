@@ -78,8 +78,9 @@ impl TestApp {
             .expect("queue"),
         );
         let blobs = Arc::new(LocalBlobStore::new(config.data_dir.clone()));
-        let processor =
-            Processor::new(store.clone(), blobs.clone()).with_horizons(FIXTURE_HORIZONS);
+        let processor = Processor::new(store.clone(), blobs.clone())
+            .with_horizons(FIXTURE_HORIZONS)
+            .with_span_settle(config.span_settle);
         let router = splat::ingest::router(splat::wiring::ingest_state(
             &config,
             reader,

@@ -22,6 +22,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let processor = Processor::new(store.clone(), blobs.clone())
         .with_horizons(config.retention)
         .with_max_monitors(config.max_monitors_per_project)
+        .with_span_settle(config.span_settle)
         .with_artifact_limits(config.artifacts);
     // Alerts go out after each batch's commit and each monitor tick (see `splat::lambda::lambda_notifier`).
     let notifier = lambda_notifier(&config).await?;

@@ -8,8 +8,13 @@
 use crate::model::time::us_to_ms;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+<<<<<<< HEAD
 use crate::lake::{EventFact, LakeFacts, LakeWriter, LogFact, SpanFact, TransactionFact};
 use crate::model::{self, SpanRecord};
+=======
+use crate::lake::{EventFact, LakeFacts, LakeWriter, SpanFact, TransactionFact};
+use crate::model::SpanRecord;
+>>>>>>> dbbytes
 use crate::perf::transaction::{self, SpanTree};
 use crate::store::{
     duration, span_key, transaction_key, BatchTx, EventRow, IssueChange, RowKey, Sighting, SpanRow,
@@ -42,6 +47,10 @@ pub async fn commit(
     )
     .await?;
     correct_late_segments(&mut tx, late).await?;
+    // After the batch's spans: a segment that just received one is not settled.
+    if let Some(cutoff) = batch.spans_settled_before {
+        tx.sweep_settled_spans(cutoff, &batch.spans).await?;
+    }
     tx.write_item_counts(&batch.item_counts).await?;
     tx.write_ledger(&batch.message_ids).await?;
     tx.write_feedback(&batch.feedback).await?;
@@ -205,10 +214,9 @@ async fn correct_late_segments(
     segments: BTreeSet<RowKey>,
 ) -> Result<(), StoreError> {
     for (key, stored) in tx.stored_segments(&segments).await? {
-        let record = model::transaction_from_segment(&stored.span);
-        let tree = SpanTree::new(&record.root, stored.children);
-        let (new, _) = transaction::analyze(&record, &tree);
-        tx.correct_figures(&key, &record, stored.end_us, &stored.figures, &new)
+        let tree = SpanTree::new(&stored.record.root, stored.children);
+        let (new, _) = transaction::analyze(&stored.record, &tree);
+        tx.correct_figures(&key, &stored.record, stored.end_us, &stored.figures, &new)
             .await?;
     }
     Ok(())

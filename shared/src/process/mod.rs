@@ -21,8 +21,8 @@ use crate::protocol::{Envelope, EventId, Item, ItemType, ProjectId};
 use crate::queue::{Delivery, EnvelopeRef, QueueMessage};
 use crate::retention::Horizons;
 use crate::store::{
-    CheckInRow, EventRow, FeedbackKind, FeedbackRow, IssueChange, LedgerKey, SpanRow, Store,
-    StoreError, TransactionRow, WriteBatch,
+    CheckInRow, EventRow, FeedbackKind, FeedbackRow, IssueChange, LedgerKey, Packer, PayloadTable,
+    SpanRow, Store, StoreError, TransactionRow, WriteBatch,
 };
 
 pub mod batch;
@@ -97,7 +97,16 @@ pub struct Processor {
     lag_noted: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
     /// Symbolicates JavaScript stack traces with uploaded source maps, its parsed maps cached.
     sourcemaps: Arc<sourcemaps::SourceMaps>,
+    /// How long a streamed segment's spans wait in the database after its last arrival (`span_settle`).
+    span_settle: std::time::Duration,
+    /// Compresses payloads with each project's trained dictionary; loaded with the first batch.
+    packer: Arc<std::sync::Mutex<Option<Packer>>>,
 }
+
+/// How long a streamed segment's spans wait in the database after its last arrival, by default: SDKs send a
+/// segment's spans within seconds of each other (the Node SDK flushes every 5 s and at the segment's end),
+/// so an hour leaves room for retries and queue backlogs.
+pub const DEFAULT_SPAN_SETTLE_SECS: u64 = 3600;
 
 /// The queue's lag is recorded at most this often per processor: each record is a write of its own (about
 /// 5 ms with the rollback journal on a local disk), and a second is finer than anyone reads it.
@@ -133,6 +142,8 @@ impl Processor {
             batch_bytes: sizing::DEFAULT_BATCH_BYTES,
             panic_marker: None,
             lag_noted: Arc::default(),
+            span_settle: std::time::Duration::from_secs(DEFAULT_SPAN_SETTLE_SECS),
+            packer: Arc::default(),
         }
     }
 
@@ -140,6 +151,19 @@ impl Processor {
     pub fn with_horizons(mut self, horizons: Horizons) -> Self {
         self.horizons = horizons;
         self
+    }
+
+    /// The same processor keeping streamed spans in the database for `settle` after their segment's last
+    /// arrival (`config.span_settle`; an hour by default), the lake alone after.
+    pub fn with_span_settle(mut self, settle: std::time::Duration) -> Self {
+        self.span_settle = settle;
+        self
+    }
+
+    /// Segments whose spans all arrived before this time are settled.
+    fn spans_settled_before(&self) -> i64 {
+        let settle = i64::try_from(self.span_settle.as_micros()).unwrap_or(i64::MAX);
+        chrono::Utc::now().timestamp_micros().saturating_sub(settle)
     }
 
     /// The same processor reading uploaded source maps within `limits` (`config.artifacts`).
@@ -198,6 +222,7 @@ impl Processor {
         let already = self.store.processed(&keys).await?;
         let projects = self.store.project_ids().await?;
         let scrubbers = Scrubbers::load(&self.store).await?;
+        self.load_packer().await?;
         let mut outcome = BatchOutcome::default();
         // Each message's rows are moved into one batch as they are decoded: no copy of a whole batch of
         // payloads and spans is ever made (it cost memory and time on every batch).
@@ -223,6 +248,7 @@ impl Processor {
         self.store
             .drop_monitors_past_cap(&mut whole.check_ins, self.max_monitors)
             .await?;
+        whole.spans_settled_before = Some(self.spans_settled_before());
         let committed = match batch::commit(&self.store, &whole, Some(&self.lake)).await {
             Ok(changes) => {
                 outcome.issue_changes = changes;
@@ -251,7 +277,42 @@ impl Processor {
                 }
             }
         }
+        self.train_dictionaries().await;
         Ok(outcome)
+    }
+
+    /// Loads the stored payload dictionaries before the first batch.
+    async fn load_packer(&self) -> Result<(), StoreError> {
+        if self.packer.lock().expect("not poisoned").is_some() {
+            return Ok(());
+        }
+        let mut packer = Packer::default();
+        for (project, table, dictionary) in self.store.payload_dictionaries().await? {
+            packer.add(project, table, &dictionary);
+        }
+        *self.packer.lock().expect("not poisoned") = Some(packer);
+        Ok(())
+    }
+
+    /// Trains the payload dictionaries that are due, from the payloads committed; one that fails to
+    /// train for a database error is due again after the next batch.
+    async fn train_dictionaries(&self) {
+        let due = match &*self.packer.lock().expect("not poisoned") {
+            Some(packer) => packer.due(),
+            None => return,
+        };
+        for (project, table) in due {
+            let trained = self.store.train_payload_dictionary(project, table).await;
+            let mut packer = self.packer.lock().expect("not poisoned");
+            let packer = packer.get_or_insert_with(Packer::default);
+            match trained {
+                Ok(Some(dictionary)) => packer.add(project, table, &dictionary),
+                Ok(None) => packer.give_up(project, table),
+                Err(e) => {
+                    tracing::warn!(project, ?table, error = %e, "could not train a payload dictionary")
+                }
+            }
+        }
     }
 
     /// Records when a batch ran and how long its oldest message had waited: on SQS, what the UI and
@@ -378,6 +439,7 @@ impl Processor {
             &self.horizons,
         );
         let scrubber = scrubbers.of(message.project_id);
+        let mut packer = self.packer.lock().expect("not poisoned");
         add_envelope(
             batch,
             &message,
@@ -385,6 +447,7 @@ impl Processor {
             &envelope,
             &clock,
             scrubber,
+            packer.get_or_insert_with(Packer::default),
         )
         .map_err(MessageFailure::Malformed)?;
         Ok(claim)
@@ -401,6 +464,7 @@ fn add_envelope(
     envelope: &Envelope,
     clock: &Clock,
     scrubber: &Scrubber,
+    packer: &mut Packer,
 ) -> Result<(), String> {
     let project = message.project_id;
     let received = message.received_at_us;
@@ -413,12 +477,14 @@ fn add_envelope(
         let ty = item.ty();
         match ty {
             ItemType::Event => {
-                add_event(batch, project, &event_id, clock, &item.payload, scrubber)?
+                let payload = &item.payload;
+                add_event(batch, project, &event_id, clock, payload, scrubber, packer)?
             }
             ItemType::Transaction => {
-                add_transaction(batch, project, &event_id, clock, &item.payload, scrubber)?
+                let payload = &item.payload;
+                add_transaction(batch, project, &event_id, clock, payload, scrubber, packer)?
             }
-            ItemType::Span => add_spans(batch, project, clock, &item.payload, scrubber)?,
+            ItemType::Span => add_spans(batch, project, clock, &item.payload, scrubber, packer)?,
             ItemType::CheckIn => {
                 add_check_in(batch, project, received, &item.payload);
                 batch.count_item(project, ty.as_str(), received, 1);
@@ -463,20 +529,6 @@ fn add_envelope(
     Ok(())
 }
 
-thread_local! {
-    /// One compression context per thread, reused: creating a zstd context per payload showed in profiles.
-    static COMPRESSOR: std::cell::RefCell<zstd::bulk::Compressor<'static>> =
-        std::cell::RefCell::new(zstd::bulk::Compressor::new(3).expect("zstd level 3 is valid"));
-}
-
-fn compress(payload: &[u8]) -> Vec<u8> {
-    COMPRESSOR.with(|c| {
-        c.borrow_mut()
-            .compress(payload)
-            .expect("in-memory zstd cannot fail")
-    })
-}
-
 /// Also how the monitor evaluation files its incidents: as events.
 pub(crate) fn add_event(
     batch: &mut WriteBatch,
@@ -485,6 +537,7 @@ pub(crate) fn add_event(
     clock: &Clock,
     payload: &Bytes,
     scrubber: &Scrubber,
+    packer: &mut Packer,
 ) -> Result<(), String> {
     let payload = Payload::read(payload, scrubber)?;
     let event = Event::from_value(&payload.value);
@@ -505,7 +558,11 @@ pub(crate) fn add_event(
         user_key: event.user.as_ref().and_then(|u| u.key()),
         search_text: search_text(&event),
         summary,
-        payload: compress(&payload.stored(&notes)),
+        payload: packer.pack(
+            project.value(),
+            PayloadTable::Events,
+            &payload.stored(&notes),
+        ),
     });
     Ok(())
 }
@@ -534,6 +591,7 @@ fn add_transaction(
     clock: &Clock,
     payload: &Bytes,
     scrubber: &Scrubber,
+    packer: &mut Packer,
 ) -> Result<(), String> {
     let payload = Payload::read(payload, scrubber)?;
     let (mut record, mut spans) =
@@ -564,7 +622,11 @@ fn add_transaction(
         record,
         received_at_us: received,
         source: "transaction",
-        payload: Some(compress(&payload.stored(&notes))),
+        payload: Some(packer.pack(
+            project.value(),
+            PayloadTable::Transactions,
+            &payload.stored(&notes),
+        )),
         perf,
         spans: rows,
     });
@@ -640,6 +702,7 @@ fn add_spans(
     clock: &Clock,
     payload: &Bytes,
     scrubber: &Scrubber,
+    packer: &mut Packer,
 ) -> Result<(), String> {
     let payload = Payload::read(payload, scrubber)?;
     let mut spans = model::spans_from_v2_value(&payload.value);
@@ -657,7 +720,8 @@ fn add_spans(
                 source: "span",
                 // A streamed transaction has no payload of its own: one is made for its notes, with what
                 // scrubbing did to the item it came in.
-                payload: stored::notes_payload(&notes, &payload.scrubbed).map(|p| compress(&p)),
+                payload: stored::notes_payload(&notes, &payload.scrubbed)
+                    .map(|p| packer.pack(project.value(), PayloadTable::Transactions, &p)),
                 perf: Default::default(),
                 spans: Vec::new(),
             });

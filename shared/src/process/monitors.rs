@@ -37,6 +37,7 @@ pub async fn evaluate(
             &clock,
             &incident.payload,
             &crate::scrub::Scrubber::off(),
+            &mut crate::store::Packer::default(),
         ) {
             // Built by the evaluation from known fields: a failure is a bug, not input.
             tracing::error!(error = %e, event_id = %id, "could not build a monitor incident event");

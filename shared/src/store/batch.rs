@@ -11,7 +11,7 @@ use super::issues::{IssueChange, IssueWriter, Sighting};
 use super::monitors::{self, CheckInRow, MonitorMark};
 use super::rollups::RollupWriter;
 use super::rows::{
-    duration, span_key, transaction_key, EventRow, ItemCount, RowKey, SpanRow, TransactionRow,
+    duration, transaction_key, EventRow, ItemCount, RowKey, SpanRow, TransactionRow,
 };
 use super::{now_us, LedgerKey, Result, Store};
 
@@ -53,8 +53,9 @@ impl Store {
 impl BatchTx {
     /// Reads ahead everything `batch` will read before its first write (stored events, issues and the next
     /// issue id, stored transaction and span keys, the children of its streamed transactions, its rollup
-    /// cells and, when it writes `lake` files, the catalog's state): on a libSQL server, one request with
-    /// BEGIN. The later reads are then answered without a request. Nothing on a local file.
+    /// cells, the streamed segments settled and, when it writes `lake` files, the catalog's state): on a
+    /// libSQL server, one request with BEGIN. The later reads are then answered without a request. Nothing
+    /// on a local file.
     pub async fn read_ahead(&mut self, batch: &super::WriteBatch, lake: bool) -> Result<()> {
         let mut reads = IssueWriter::stored_reads(&batch.events)?;
         reads.extend(stored_key_reads(&batch.transactions, &batch.spans)?);
@@ -68,6 +69,11 @@ impl BatchTx {
             )
         })));
         reads.extend(RollupWriter::cell_reads_of(&batch.transactions));
+        reads.extend(
+            batch
+                .spans_settled_before
+                .map(super::segments::settled_read),
+        );
         if lake {
             reads.extend(crate::lake::catalog::state_reads());
         }
@@ -155,30 +161,29 @@ impl BatchTx {
         self.issues.sight_release(project, release, at_us, what);
     }
 
-    /// Writes a streamed span (unless one with its key is stored). A child's attributes are left out: only
-    /// its segment's are read back (a streamed transaction's name, release, environment and HTTP facts
-    /// come from them), and pages read spans from the lake; they were two thirds of each child's bytes.
+    /// Writes a streamed span (unless one with its key is stored), to wait for the rest of its segment
+    /// ([`super::segments`]). Its attributes are left out: a late child's correction needs only its
+    /// transaction's name and environment, which the transaction row has, and pages read spans from the
+    /// lake (a child's attributes were two thirds of its bytes, a segment's most of its row).
     pub async fn insert_span(&mut self, row: &SpanRow) -> Result<()> {
         let s = &row.span;
-        let data = s.is_segment.then(|| s.data.clone()).flatten();
         self.cached.write(
-            "INSERT OR IGNORE INTO spans (project_id, trace_id, span_id, parent_span_id, segment_id, is_segment, name, op, status,
-                start_time, end_time, duration_us, data)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            "INSERT OR IGNORE INTO spans (project_id, trace_id, segment_id, span_id, parent_span_id, is_segment, name, op,
+                status, start_time, end_time, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             libsql::params![
                 row.project_id.value(),
                 s.trace_id.as_str(),
+                super::segments::segment_of(s),
                 s.span_id.as_str(),
                 s.parent_span_id.clone(),
-                s.segment_id.clone(),
                 s.is_segment as i64,
                 row.description.clone(),
                 s.op.clone(),
                 s.status.clone(),
                 s.start_us,
                 s.end_us,
-                duration(s.start_us, s.end_us),
-                data,
+                super::now_us(),
             ],
         )
         .await
@@ -283,18 +288,29 @@ fn stored_key_reads(
     transactions: &[TransactionRow],
     spans: &[SpanRow],
 ) -> Result<Vec<(&'static str, Vec<libsql::Value>)>> {
-    let wanted: [(&'static str, Vec<_>); 2] = [
-        (
-            STORED_TRANSACTIONS,
-            transactions.iter().map(transaction_key).collect(),
-        ),
-        (STORED_SPANS, spans.iter().map(span_key).collect()),
-    ];
+    let transactions: Vec<RowKey> = transactions.iter().map(transaction_key).collect();
+    // A span is looked up along the table's key, its segment included.
+    let spans: Vec<_> = spans
+        .iter()
+        .map(|r| {
+            let s = &r.span;
+            let segment = super::segments::segment_of(s);
+            (r.project_id.value(), &s.trace_id, segment, &s.span_id)
+        })
+        .collect();
+    let json = |keys: serde_json::Result<String>| {
+        keys.map(|json| vec![libsql::Value::Text(json)])
+            .map_err(|e| super::StoreError::Invalid(format!("row keys: {e}")))
+    };
     let mut reads = Vec::new();
-    for (sql, keys) in wanted.iter().filter(|(_, keys)| !keys.is_empty()) {
-        let json = serde_json::to_string(keys)
-            .map_err(|e| super::StoreError::Invalid(format!("row keys: {e}")))?;
-        reads.push((*sql, vec![libsql::Value::Text(json)]));
+    if !transactions.is_empty() {
+        reads.push((
+            STORED_TRANSACTIONS,
+            json(serde_json::to_string(&transactions))?,
+        ));
+    }
+    if !spans.is_empty() {
+        reads.push((STORED_SPANS, json(serde_json::to_string(&spans))?));
     }
     Ok(reads)
 }
@@ -302,4 +318,5 @@ fn stored_key_reads(
 const STORED_TRANSACTIONS: &str = "SELECT t.project_id, t.trace_id, t.span_id FROM json_each(?1) j JOIN transactions t
     ON t.project_id = json_extract(j.value, '$[0]') AND t.trace_id = json_extract(j.value, '$[1]') AND t.span_id = json_extract(j.value, '$[2]')";
 const STORED_SPANS: &str = "SELECT s.project_id, s.trace_id, s.span_id FROM json_each(?1) j JOIN spans s
-    ON s.project_id = json_extract(j.value, '$[0]') AND s.trace_id = json_extract(j.value, '$[1]') AND s.span_id = json_extract(j.value, '$[2]')";
+    ON s.project_id = json_extract(j.value, '$[0]') AND s.trace_id = json_extract(j.value, '$[1]')
+        AND s.segment_id = json_extract(j.value, '$[2]') AND s.span_id = json_extract(j.value, '$[3]')";

@@ -617,8 +617,9 @@ impl Store {
             return Ok(None);
         };
         let compressed: Vec<u8> = row.get(5)?;
-        let json = zstd::bulk::decompress(&compressed, 64 << 20)
-            .map_err(|e| StoreError::Invalid(format!("corrupt payload: {e}")))?;
+        let json = self
+            .payload_bytes(&compressed, super::MAX_PAYLOAD_BYTES)
+            .await?;
         Ok(Some(StoredEvent {
             project_id: project,
             event_id: event_id.to_owned(),

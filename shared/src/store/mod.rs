@@ -15,6 +15,7 @@ mod batch;
 mod bursts;
 pub(crate) mod cached;
 mod deletes;
+mod dictionaries;
 mod event_keys;
 mod feedback;
 mod issue_reads;
@@ -47,6 +48,7 @@ pub use api_tokens::{ApiScope, ApiToken};
 pub use artifacts::{ArtifactFile, ArtifactKind, FoundArtifact, NewBundle};
 pub use batch::BatchTx;
 pub use bursts::Burst;
+pub use dictionaries::{Packer, PayloadTable, MAX_PAYLOAD_BYTES};
 pub use feedback::{FeedbackKind, FeedbackRow, StoredFeedback, FEEDBACK_PAGE};
 pub use issue_reads::{
     EventListItem, Issue, IssueFilter, IssueSort, IssueStatus, IssueTotal, Release, StoredEvent,

@@ -558,6 +558,13 @@ impl Store {
             return Ok(None);
         };
         let payload: Option<Vec<u8>> = row.get(28)?;
+        let payload = match payload {
+            Some(frame) => self
+                .payload_bytes(&frame, super::MAX_PAYLOAD_BYTES)
+                .await
+                .ok(),
+            None => None,
+        };
         let patterns: Option<String> = row.get(27)?;
         let summary = summary(&row)?;
         Ok(Some(TransactionDetail {
@@ -574,9 +581,7 @@ impl Store {
             query_patterns: patterns
                 .and_then(|p| serde_json::from_str(&p).ok())
                 .unwrap_or(serde_json::Value::Array(Vec::new())),
-            payload: payload
-                .and_then(|p| zstd::stream::decode_all(p.as_slice()).ok())
-                .and_then(|p| serde_json::from_slice(&p).ok()),
+            payload: payload.and_then(|p| serde_json::from_slice(&p).ok()),
         }))
     }
 
@@ -598,7 +603,9 @@ impl Store {
         let mut out = BTreeMap::new();
         while let Some(row) = rows.next().await? {
             let payload: Vec<u8> = row.get(1)?;
-            if let Some(v) = zstd::stream::decode_all(payload.as_slice())
+            if let Some(v) = self
+                .payload_bytes(&payload, super::MAX_PAYLOAD_BYTES)
+                .await
                 .ok()
                 .and_then(|p| serde_json::from_slice(&p).ok())
             {

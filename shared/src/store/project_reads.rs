@@ -229,6 +229,11 @@ impl Store {
         .await?;
         tx.execute("DELETE FROM spans WHERE project_id = ?1", [id])
             .await?;
+        tx.execute(
+            "DELETE FROM payload_dictionaries WHERE project_id = ?1",
+            [id],
+        )
+        .await?;
         tx.execute("DELETE FROM item_counts WHERE project_id = ?1", [id])
             .await?;
         // Its scrubbing settings: a later project may get the same id.

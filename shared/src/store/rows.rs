@@ -79,6 +79,9 @@ pub struct WriteBatch {
     pub feedback: Vec<FeedbackRow>,
     /// Log records.
     pub logs: Vec<super::LogRow>,
+    /// Streamed segments whose spans all arrived before this time are swept from the database with the
+    /// batch (`BatchTx::sweep_settled_spans`); `None` sweeps nothing.
+    pub spans_settled_before: Option<i64>,
 }
 
 impl WriteBatch {
@@ -95,6 +98,7 @@ impl WriteBatch {
         self.monitor_marks.extend(other.monitor_marks);
         self.feedback.extend(other.feedback);
         self.logs.extend(other.logs);
+        self.spans_settled_before = self.spans_settled_before.max(other.spans_settled_before);
     }
 
     pub fn count_item(&mut self, project_id: ProjectId, item_type: &str, at_us: i64, n: i64) {

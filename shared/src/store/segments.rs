@@ -3,19 +3,25 @@
 //! children read here (`crate::process::batch`), and corrects a stored transaction row and its rollups
 //! when more children arrive after it. (Its lake row keeps the figures it had when first written: the lake
 //! is append-only.)
+//!
+//! The rows wait only until their segment settles: once none of a segment's rows arrived within the settle
+//! window (`SPLAT_SPAN_SETTLE_SECS`, an hour by default), each batch sweeps a bounded number of settled
+//! segments ([`BatchTx::sweep_settled_spans`]) and the lake alone holds their spans. A child arriving after
+//! that still goes to the lake, but finds no segment to correct: its transaction keeps the figures it has.
+//! A segment is swept whole, never child by child, so that a late child is figured with all its siblings.
 
 use crate::model::{SpanRecord, TransactionRecord};
 use crate::perf::transaction::TransactionPerf;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use super::batch::BatchTx;
 use super::rows::RowKey;
 use super::{Result, StoreError};
 
-/// A span as the database keeps it: its description normalized (`name`), its data as JSON.
+/// A span as the database keeps it: its description normalized (`name`), without its attributes.
 fn stored_span(row: &[libsql::Value]) -> Result<SpanRecord> {
-    let [trace_id, span_id, parent_span_id, segment_id, is_segment, name, op, status, start, end, data] =
+    let [trace_id, span_id, parent_span_id, segment_id, is_segment, name, op, status, start, end] =
         row
     else {
         return Err(StoreError::Invalid("a stored span row".into()));
@@ -24,14 +30,15 @@ fn stored_span(row: &[libsql::Value]) -> Result<SpanRecord> {
         trace_id: text(trace_id).unwrap_or_default(),
         span_id: text(span_id).unwrap_or_default(),
         parent_span_id: text(parent_span_id),
-        segment_id: text(segment_id),
+        // '' stands for no segment in the table's key.
+        segment_id: text(segment_id).filter(|s| !s.is_empty()),
         is_segment: int(is_segment).unwrap_or(0) != 0,
         name: text(name),
         op: text(op),
         status: text(status),
         start_us: int(start),
         end_us: int(end),
-        data: text(data),
+        data: None,
         db_system: None,
     })
 }
@@ -50,15 +57,38 @@ fn int(value: &libsql::Value) -> Option<i64> {
     }
 }
 
+/// A span's segment as the table files it: '' for none (a key column is never NULL).
+pub(super) fn segment_of(span: &SpanRecord) -> &str {
+    span.segment_id.as_deref().unwrap_or_default()
+}
+
+/// Rows of settled segments read per batch, at most (every row of a segment listed goes): a batch rarely
+/// carries more, so the table keeps up with the traffic, and a backlog (after an outage) drains over a few
+/// batches.
+const SWEEP_ROWS: i64 = 5000;
+
+/// The segments of rows none of whose segment's rows arrived at or after `?1`, oldest first along
+/// `spans_received` (a segment with a recent arrival is passed over, whatever the age of its other rows);
+/// one row per span, at most `?2`.
+const SETTLED: &str = "SELECT project_id, trace_id, segment_id FROM spans s WHERE received_at < ?1
+    AND NOT EXISTS (SELECT 1 FROM spans n WHERE n.project_id = s.project_id AND n.trace_id = s.trace_id
+        AND n.segment_id = s.segment_id AND n.received_at >= ?1)
+    ORDER BY received_at LIMIT ?2";
+
+/// The read of the segments settled before `cutoff_us` (read ahead with the batch's other reads).
+pub(super) fn settled_read(cutoff_us: i64) -> (&'static str, Vec<libsql::Value>) {
+    (SETTLED, vec![cutoff_us.into(), SWEEP_ROWS.into()])
+}
+
 /// The children of a segment (project, trace id, segment span id) in the database.
-const CHILDREN: &str = "SELECT trace_id, span_id, parent_span_id, segment_id, is_segment, name, op, status, start_time, end_time, data
+const CHILDREN: &str = "SELECT trace_id, span_id, parent_span_id, segment_id, is_segment, name, op, status, start_time, end_time
     FROM spans WHERE project_id = ?1 AND trace_id = ?2 AND segment_id = ?3 AND is_segment = 0";
 /// A segment's own span.
-const SEGMENT_SPAN: &str = "SELECT trace_id, span_id, parent_span_id, segment_id, is_segment, name, op, status, start_time, end_time, data
+const SEGMENT_SPAN: &str = "SELECT trace_id, span_id, parent_span_id, segment_id, is_segment, name, op, status, start_time, end_time
     FROM spans WHERE project_id = ?1 AND trace_id = ?2 AND span_id = ?3 AND is_segment = 1";
-/// A streamed transaction's figures now, and when it ended.
+/// A streamed transaction's figures now, when it ended, and its name and environment (its rollup cells).
 const FIGURES: &str =
-    "SELECT db_time_ms, view_time_ms, query_count, has_n_plus_one, n_plus_one_wasted_ms, end_time
+    "SELECT db_time_ms, view_time_ms, query_count, has_n_plus_one, n_plus_one_wasted_ms, end_time, name, environment
     FROM transactions WHERE project_id = ?1 AND trace_id = ?2 AND span_id = ?3 AND source = 'span'";
 
 /// A read of `sql` for one segment.
@@ -82,8 +112,9 @@ pub(super) fn children_reads(
 
 /// A streamed transaction stored earlier, as the processor needs it to correct its figures.
 pub struct StoredSegment {
-    /// Its segment span.
-    pub span: SpanRecord,
+    /// The transaction as the processor figures it: its segment span, with the name and environment its
+    /// row has (its rollup cells; the segment's other attributes are not kept, and not needed here).
+    pub record: TransactionRecord,
     /// Its figures now, and when it ended.
     pub figures: TransactionPerf,
     pub end_us: i64,
@@ -130,9 +161,14 @@ impl BatchTx {
             let (Some(span), Some(figures)) = (span.first(), figures.first()) else {
                 continue;
             };
-            let (figures, end_us) = stored_figures(figures)?;
+            let (figures, end_us, name, environment) = stored_figures(figures)?;
+            let record = TransactionRecord {
+                name,
+                environment,
+                ..crate::model::transaction_from_segment(&stored_span(span)?)
+            };
             let segment = StoredSegment {
-                span: stored_span(span)?,
+                record,
                 figures,
                 end_us,
                 children: children
@@ -143,6 +179,47 @@ impl BatchTx {
             segments.push((key.clone(), segment));
         }
         Ok(segments)
+    }
+
+    /// Deletes the rows of settled segments: those whose last row arrived before `cutoff_us` (the segments
+    /// of at most [`SWEEP_ROWS`] rows), less the segments of `batch_spans`, which just received a span (on
+    /// a server the read was answered ahead of the batch's writes). Their spans are in the lake since they
+    /// arrived. One delete per segment, along the table's key.
+    pub async fn sweep_settled_spans(
+        &mut self,
+        cutoff_us: i64,
+        batch_spans: &[super::SpanRow],
+    ) -> Result<()> {
+        let fresh: HashSet<(i64, &str, &str)> = batch_spans
+            .iter()
+            .map(|r| {
+                (
+                    r.project_id.value(),
+                    r.span.trace_id.as_str(),
+                    segment_of(&r.span),
+                )
+            })
+            .collect();
+        let rows = self.cached.reads(vec![settled_read(cutoff_us)]).await?;
+        let mut settled = BTreeSet::new();
+        for row in rows.into_iter().flatten() {
+            if let [libsql::Value::Integer(p), libsql::Value::Text(t), libsql::Value::Text(s)] =
+                &row[..]
+            {
+                if !fresh.contains(&(*p, t.as_str(), s.as_str())) {
+                    settled.insert((*p, t.clone(), s.clone()));
+                }
+            }
+        }
+        for (project, trace, segment) in settled {
+            self.cached
+                .write(
+                    "DELETE FROM spans WHERE project_id = ?1 AND trace_id = ?2 AND segment_id = ?3",
+                    libsql::params![project, trace, segment],
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     /// Sets a stored streamed transaction's figures from `old` to `new`, correcting its rollups.
@@ -179,9 +256,9 @@ impl BatchTx {
     }
 }
 
-/// The figures of a [`FIGURES`] row, and when the transaction ended.
-fn stored_figures(row: &[libsql::Value]) -> Result<(TransactionPerf, i64)> {
-    let [db, view, queries, n_plus_one, wasted, end] = row else {
+/// The figures of a [`FIGURES`] row, when the transaction ended, its name and its environment.
+fn stored_figures(row: &[libsql::Value]) -> Result<(TransactionPerf, i64, String, Option<String>)> {
+    let [db, view, queries, n_plus_one, wasted, end, name, environment] = row else {
         return Err(StoreError::Invalid("a stored transaction's figures".into()));
     };
     let real = |v: &libsql::Value| match v {
@@ -197,5 +274,6 @@ fn stored_figures(row: &[libsql::Value]) -> Result<(TransactionPerf, i64)> {
         n_plus_one_wasted_ms: real(wasted),
         ..TransactionPerf::default()
     };
-    Ok((perf, int(end).unwrap_or_default()))
+    let name = text(name).unwrap_or_default();
+    Ok((perf, int(end).unwrap_or_default(), name, text(environment)))
 }

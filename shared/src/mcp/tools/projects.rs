@@ -75,6 +75,7 @@ pub struct StatusAnswer {
     issues_by_status: BTreeMap<&'static str, i64>,
     events: i64,
     transactions: i64,
+    /// Streamed spans waiting in the database for their segment to settle (the lake holds every span).
     spans: i64,
     releases: i64,
     queue_depth: Option<u64>,
@@ -111,7 +112,7 @@ pub async fn get_status(state: &McpState, _: &Args) -> ToolResult<Answer<StatusA
         .map(|s| format!("{} {}", by_status[s.as_str()], s.as_str()))
         .collect();
     md.push_str(&format!(" ({})\n", parts.join(", ")));
-    md.push_str(&format!("- Events: {events}\n- Transactions: {transactions}\n- Spans: {spans}\n- Releases: {releases}\n"));
+    md.push_str(&format!("- Events: {events}\n- Transactions: {transactions}\n- Streamed spans waiting for their segment to settle: {spans}\n- Releases: {releases}\n"));
     md.push_str(&match (depth, gauge.lag(), gauge.last_batch_at()) {
         (Some(d), ..) => format!("- Queue depth: {d} message(s) waiting\n"),
         (None, Some(lag), Some(at)) => format!(

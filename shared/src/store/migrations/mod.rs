@@ -69,6 +69,8 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("0026_regressed_issues"),
     migration!("0028_lake_binary_ids"),
     migration!("0029_transactions_endpoint_duration"),
+    migration!("0030_spans_until_settled"),
+    migration!("0031_payload_dictionaries"),
     migration!(
         "0032_log_blocks",
         Some(super::logs::move_records_into_blocks)
