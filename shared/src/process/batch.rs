@@ -8,13 +8,8 @@
 use crate::model::time::us_to_ms;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-<<<<<<< HEAD
 use crate::lake::{EventFact, LakeFacts, LakeWriter, LogFact, SpanFact, TransactionFact};
-use crate::model::{self, SpanRecord};
-=======
-use crate::lake::{EventFact, LakeFacts, LakeWriter, SpanFact, TransactionFact};
 use crate::model::SpanRecord;
->>>>>>> dbbytes
 use crate::perf::transaction::{self, SpanTree};
 use crate::store::{
     duration, span_key, transaction_key, BatchTx, EventRow, IssueChange, RowKey, Sighting, SpanRow,

@@ -606,7 +606,7 @@ pub(super) fn move_records_into_blocks(
                     attributes: row.get(11)?,
                 };
                 let first_of_block = moved.last().is_none_or(|last| {
-                    last.log.project_id != log.project_id || moved.len() % 500 == 0
+                    last.log.project_id != log.project_id || moved.len().is_multiple_of(500)
                 });
                 if first_of_block {
                     let hex = log.log_id.get(..16).unwrap_or("0");
