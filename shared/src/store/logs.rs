@@ -235,7 +235,7 @@ async fn write_block(
     Ok(())
 }
 
-/// The record a search checks against, prepared once: what it asks of each record.
+/// What a search asks of each record, prepared once.
 struct Wanted<'q> {
     query: &'q LogQuery,
     /// The text, lowercased for ASCII (as LIKE compares).
@@ -285,7 +285,9 @@ impl Store {
     ) -> Result<Vec<(StoredLog, LogCursor)>> {
         let text = query.text.as_deref().filter(|t| !t.is_empty());
         let source = source(query, text);
-        let short_text = text.is_some() && trigram_query(text.unwrap_or("")).is_none();
+        // Text too short for the index is looked for among a bounded number of the newest records.
+        let short_text =
+            query.trace_id.is_none() && text.is_some_and(|t| trigram_query(t).is_none());
         let wanted = Wanted {
             query,
             text: text.map(str::to_ascii_lowercase),
