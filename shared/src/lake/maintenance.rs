@@ -21,7 +21,7 @@ use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::catalog::{self, CatalogDb};
-use super::columns::{format_timestamp, Column};
+use super::columns::{format_timestamp, Column, ColumnStats};
 use super::ids;
 use super::tables::{ColumnType, TableDef};
 use super::{LakeFile, KEY_PREFIX};
@@ -398,12 +398,17 @@ fn chunks(files: Vec<LiveFile>) -> Vec<Vec<LiveFile>> {
     out
 }
 
-/// How many files a deletion round deletes at once: object storage answers each request in tens of
-/// milliseconds.
+/// How many files a merge fetches (and a deletion round deletes) at once: object storage answers each
+/// request in tens of milliseconds, and a merge's files hold at most `MAX_COMPACTED_ROWS` rows together.
 const FILES_AHEAD: usize = 8;
 
-/// Writes the files' rows as one file and swaps it in. Returns false (deleting the new object) when
-/// another run changed the files meanwhile.
+/// Rows per batch read from an input file: the merge holds one batch's values at a time.
+const MERGE_BATCH_ROWS: usize = 8_192;
+
+/// Writes the files' rows as one file and swaps it in. Rows stream through a batch at a time, so memory
+/// holds the output file being encoded (at most `MAX_COMPACTED_ROWS` rows, compressed), `FILES_AHEAD`
+/// fetched files and one batch, whatever the day's size. Returns false (deleting the new object) when another
+/// run changed the files meanwhile.
 async fn merge(
     db: &dyn CatalogDb,
     blobs: &Arc<dyn BlobStore>,
@@ -411,14 +416,32 @@ async fn merge(
     folder: &str,
     files: &[LiveFile],
 ) -> Result<bool> {
-    let mut batches = Vec::new();
-    for file in files {
-        let key = key_of(table, &file.path);
-        batches.extend(read_batches(&key, blobs.get(&key).await?)?);
+    let fail = |e: &dyn std::fmt::Display| MaintenanceError::File(folder.to_owned(), e.to_string());
+    let mut out = super::parquet::FileWriter::new(table).map_err(super::LakeError::from)?;
+    let mut stats: Option<Vec<ColumnStats>> = None;
+    let keys: Vec<String> = files.iter().map(|f| key_of(table, &f.path)).collect();
+    for keys in keys.chunks(FILES_AHEAD) {
+        let fetched = futures_util::future::try_join_all(keys.iter().map(|k| blobs.get(k))).await?;
+        for (key, bytes) in keys.iter().zip(fetched) {
+            for batch in read_batches(key, bytes)? {
+                let batch = [batch?];
+                let columns = columns_of(table, &batch).map_err(|e| fail(&e))?;
+                out.write(&columns).map_err(super::LakeError::from)?;
+                let batch_stats = super::columns::file_stats(table, &columns);
+                match &mut stats {
+                    None => stats = Some(batch_stats),
+                    Some(all) => {
+                        for ((all, batch), def) in
+                            all.iter_mut().zip(batch_stats).zip(table.columns)
+                        {
+                            all.widen(batch, def.ty);
+                        }
+                    }
+                }
+            }
+        }
     }
-    let columns =
-        columns_of(table, &batches).map_err(|e| MaintenanceError::File(folder.to_owned(), e))?;
-    let bytes = super::parquet::write(table, &columns).map_err(super::LakeError::from)?;
+    let bytes = out.finish().map_err(super::LakeError::from)?;
     let path = format!("{folder}/{}.parquet", uuid::Uuid::new_v4().simple());
     let merged = LakeFile {
         table,
@@ -426,7 +449,7 @@ async fn merge(
         path,
         record_count: files.iter().map(|f| f.record_count).sum(),
         size_bytes: bytes.len() as i64,
-        stats: super::columns::file_stats(table, &columns),
+        stats: stats.unwrap_or_else(|| super::columns::file_stats(table, &[])),
     };
     blobs.put(&merged.key, Bytes::from(bytes)).await?;
     let mut tx = immediate(db).await?;
@@ -441,13 +464,20 @@ async fn merge(
     }
 }
 
-fn read_batches(key: &str, bytes: Bytes) -> Result<Vec<RecordBatch>> {
-    let fail = |e: &dyn std::fmt::Display| MaintenanceError::File(key.to_owned(), e.to_string());
+/// A file's rows, a batch at a time.
+fn read_batches(
+    key: &str,
+    bytes: Bytes,
+) -> Result<impl Iterator<Item = Result<RecordBatch>> + use<>> {
+    let owned = key.to_owned();
+    let fail =
+        move |e: &dyn std::fmt::Display| MaintenanceError::File(owned.clone(), e.to_string());
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
         .map_err(|e| fail(&e))?
+        .with_batch_size(MERGE_BATCH_ROWS)
         .build()
         .map_err(|e| fail(&e))?;
-    reader.map(|batch| batch.map_err(|e| fail(&e))).collect()
+    Ok(reader.map(move |batch| batch.map_err(|e| fail(&e))))
 }
 
 /// The batches' values as the table's typed columns, matched by column name and checked by type.
