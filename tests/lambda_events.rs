@@ -266,6 +266,7 @@ async fn eventbridge_scheduled_event_runs_retention() {
         blobs: &blobs,
         horizons: &app.config.retention,
         notifier: None,
+        deadline: splat::retention::Deadline::NONE,
     };
     let answer = splat::lambda::handle_scheduled_event(&cx, &scheduled)
         .await
@@ -308,6 +309,7 @@ async fn the_per_minute_monitors_job_turns_a_failed_check_in_into_an_issue() {
         blobs: &blobs,
         horizons: &app.config.retention,
         notifier: None,
+        deadline: splat::retention::Deadline::NONE,
     };
     let answer = splat::lambda::handle_scheduled_event(&cx, &json!({"job": "monitors"}))
         .await

@@ -327,9 +327,10 @@ async fn expired_snapshots_take_their_ended_files_and_orphans_go() {
         1,
         "only the newest stays"
     );
-    let deleted = maintenance::delete_scheduled(&app.store, blobs.as_ref())
-        .await
-        .unwrap();
+    let deleted =
+        maintenance::delete_scheduled(&app.store, blobs.as_ref(), maintenance::Deadline::NONE)
+            .await
+            .unwrap();
     assert_eq!(deleted, 4);
     assert_eq!(
         one(
@@ -540,4 +541,107 @@ async fn the_settings_page_shows_and_overrides_the_horizons_and_what_runs_remove
     .await;
     let in_force = app.config.retention.in_force(&app.store).await.unwrap();
     assert_eq!(in_force.event_days, 90);
+}
+
+/// The span ids of the live lake files, sorted: every row written must be there exactly once.
+async fn live_span_ids(app: &TestApp) -> Vec<u64> {
+    let mut ids: Vec<u64> = Vec::new();
+    for batch in app.lake_batches(&SPANS).await {
+        let column = batch.column_by_name("span_id").expect("span_id");
+        let column = column
+            .as_any()
+            .downcast_ref::<arrow_array::UInt64Array>()
+            .expect("binary span ids");
+        ids.extend(column.iter().flatten());
+    }
+    ids.sort_unstable();
+    ids
+}
+
+/// Writes `files` lake files of spans for day 0, two rows each, as the processor's small batches would.
+async fn small_span_files(app: &TestApp, files: u64) -> Vec<u64> {
+    use splat::lake::catalog::CatalogDb;
+    let writer =
+        splat::lake::LakeWriter::new(Arc::new(LocalBlobStore::new(app.config.data_dir.clone())));
+    let mut ids = Vec::new();
+    for f in 0..files {
+        let mut facts = splat::lake::LakeFacts::default();
+        for i in 0..2 {
+            let n = f * 2 + i + 1;
+            ids.push(n);
+            facts.spans.push(splat::lake::SpanFact {
+                project_id: app.project.id.value(),
+                start_us: us(BASE + 3_600) + n as i64,
+                trace_id: format!("{:032x}", f + 1),
+                span_id: format!("{n:016x}"),
+                op: Some("db".into()),
+                description: Some(format!("SELECT {}", n % 7)),
+                duration_ms: Some(n as f64 / 10.0),
+                ..Default::default()
+            });
+        }
+        let written = writer.write(&facts).await.unwrap();
+        let conn = app.store.catalog_connection();
+        let mut tx = conn
+            .transaction_with_behavior(libsql::TransactionBehavior::Immediate)
+            .await
+            .unwrap();
+        splat::lake::catalog::register(&mut tx, &written)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    ids
+}
+
+#[tokio::test]
+async fn a_run_stops_at_its_deadline_or_when_killed_and_the_next_run_goes_on_losing_and_doubling_nothing(
+) {
+    let app = TestApp::new().await;
+    let blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobStore::new(app.config.data_dir.clone()));
+    // More small files than one merge takes (1,000), so a day needs several merges.
+    let written = small_span_files(&app, 1_050).await;
+    assert_eq!(live_span_ids(&app).await, written);
+    let (h, now) = (horizons(), us(BASE + 2 * DAY));
+
+    // A run whose deadline has passed starts no merge and says it left work.
+    let past = retention::Deadline::at(std::time::Instant::now());
+    let report = retention::run_until(&app.store, &blobs, &h, now, past)
+        .await
+        .unwrap();
+    assert!(report.stopped_at_deadline);
+    assert_eq!(report.lake.files_compacted, 0);
+    assert_eq!(live_span_ids(&app).await, written);
+
+    // Runs killed midway (the future dropped at whatever await it had reached: a file half fetched, a
+    // merged file uploaded but not yet swapped in, a deletion round) leave every row exactly once.
+    let mut killed = 0;
+    for ms in [2, 10, 40, 150, 500, 2_000] {
+        let run = retention::run(&app.store, &blobs, &h, now);
+        match tokio::time::timeout(std::time::Duration::from_millis(ms), run).await {
+            Err(_) => killed += 1,
+            Ok(report) => {
+                report.unwrap();
+            }
+        }
+        assert_eq!(live_span_ids(&app).await, written, "after a run of {ms} ms");
+    }
+    assert!(killed > 0, "at least one run was cut short");
+
+    // Runs without a deadline finish the job: the day's 1,050 files are merged (1,000 at a time, then
+    // what one run left as two files, by the next), and no file is left that the catalog does not list.
+    let report = retention::run(&app.store, &blobs, &h, now).await.unwrap();
+    assert!(!report.stopped_at_deadline);
+    retention::run(&app.store, &blobs, &h, now).await.unwrap();
+    assert_eq!(live_span_ids(&app).await, written);
+    let live = one(
+        &app,
+        &format!(
+            "SELECT count(*) FROM ducklake_data_file WHERE table_id = {} AND end_snapshot IS NULL",
+            SPANS.id
+        ),
+    )
+    .await;
+    assert_eq!(live, 1, "one file for the day");
+    assert_eq!(files_on_disk(&app), files_in_catalog(&app).await);
 }

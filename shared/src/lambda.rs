@@ -201,6 +201,21 @@ pub struct ScheduledContext<'a> {
     pub horizons: &'a crate::retention::Horizons,
     /// Where alerts about monitor issues go, when any channel is configured.
     pub notifier: Option<&'a Notifier>,
+    /// When a retention run stops starting new work ([`retention_deadline`] of the invocation).
+    pub deadline: crate::retention::Deadline,
+}
+
+/// What a retention run keeps of the invocation's time for the merge in hand when the deadline passes
+/// (at most `MAX_COMPACTED_ROWS` rows, fetched and written) and for recording its report.
+pub const RETENTION_MARGIN: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// The deadline of a retention run in an invocation that must end by `end`: [`RETENTION_MARGIN`] before.
+pub fn retention_deadline(end: std::time::SystemTime) -> crate::retention::Deadline {
+    let left = end
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default()
+        .saturating_sub(RETENTION_MARGIN);
+    crate::retention::Deadline::at(std::time::Instant::now() + left)
 }
 
 /// Handles one scheduled invocation; the answer (what the run did) lands in the function's log and in
@@ -211,7 +226,9 @@ pub async fn handle_scheduled_event(
 ) -> Result<serde_json::Value, lambda_runtime::Error> {
     match ScheduledJob::of(event)? {
         ScheduledJob::Retention => {
-            let report = crate::retention::run_and_record(cx.store, cx.blobs, cx.horizons).await?;
+            let report =
+                crate::retention::run_and_record(cx.store, cx.blobs, cx.horizons, cx.deadline)
+                    .await?;
             Ok(serde_json::json!({ "job": "retention", "report": report }))
         }
         ScheduledJob::Monitors => {

@@ -5,12 +5,15 @@
 //!
 //! It is idempotent and safe at any time: every step is its own short transaction, serialised with the
 //! processor by SQLite's write lock, and a step interrupted halfway is simply done again by the next run.
+//! A run given a [`Deadline`] (the retention Lambda's remaining time, `splat retention run --budget`)
+//! starts no merge or deletion round after it and says so in its report; the next run goes on from there.
 //! It runs daily from the retention Lambda (EventBridge), on a timer inside `splat serve`, and on demand
 //! with `splat retention run`.
 
 use std::sync::Arc;
 
 use crate::blob::BlobStore;
+pub use crate::lake::maintenance::Deadline;
 use crate::lake::maintenance::{self, LakeReport};
 use crate::lake::tables;
 use crate::model::time::DAY_US;
@@ -160,6 +163,8 @@ const LEDGER_LIFE_US: i64 = 14 * DAY_US;
 pub struct RetentionReport {
     pub database: OltpReport,
     pub lake: LakeReport,
+    /// The run stopped at its deadline with work left (merges, deletions); the next run does it.
+    pub stopped_at_deadline: bool,
 }
 
 /// One full retention pass as of `now_us`.
@@ -168,6 +173,18 @@ pub async fn run(
     blobs: &Arc<dyn BlobStore>,
     horizons: &Horizons,
     now_us: i64,
+) -> anyhow::Result<RetentionReport> {
+    run_until(store, blobs, horizons, now_us, Deadline::NONE).await
+}
+
+/// [`run`], starting no lake merge or deletion round once `deadline` has passed. The database's
+/// deletions (short transactions, cheap) and snapshot expiry always run.
+pub async fn run_until(
+    store: &Store,
+    blobs: &Arc<dyn BlobStore>,
+    horizons: &Horizons,
+    now_us: i64,
+    deadline: Deadline,
 ) -> anyhow::Result<RetentionReport> {
     let before = |days: u32| now_us - i64::from(days) * DAY_US;
     let mut report = RetentionReport::default();
@@ -211,30 +228,44 @@ pub async fn run(
         let (files, rows) = maintenance::end_files_before(store, table, before(days)).await?;
         lake.files_ended += files;
         lake.rows_ended += rows;
-        let (merged, written) = maintenance::compact(store, blobs, table, now_us).await?;
-        lake.files_compacted += merged;
-        lake.files_compacted_into += written;
+        // Pass after pass until nothing merges: a day of many small files leaves, after one pass, a
+        // file per thousand of them, which the next pass merges further.
+        loop {
+            let (merged, written) =
+                maintenance::compact(store, blobs, table, now_us, deadline).await?;
+            lake.files_compacted += merged;
+            lake.files_compacted_into += written;
+            if merged == 0 {
+                break;
+            }
+        }
         lake.columns_retired += maintenance::retire_columns(store, table).await?;
     }
     let snapshot_cutoff = crate::lake::columns::format_timestamp(now_us - SNAPSHOT_LIFE_US);
     lake.snapshots_expired = maintenance::expire_snapshots(store, &snapshot_cutoff).await?;
-    lake.files_deleted = maintenance::delete_scheduled(store, blobs.as_ref()).await?;
+    lake.files_deleted = maintenance::delete_scheduled(store, blobs.as_ref(), deadline).await?;
+    if deadline.passed() {
+        // Orphans and reclaiming space wait for a run with time left: they list or rewrite a lot.
+        report.stopped_at_deadline = true;
+        return Ok(report);
+    }
     lake.orphans_deleted = maintenance::delete_orphans(store, blobs.as_ref()).await?;
 
     store.reclaim_space().await?;
     Ok(report)
 }
 
-/// [`run`] with the horizons in force (the settings page's over `horizons`), then logs the report and
-/// records it for the settings page.
+/// [`run_until`] with the horizons in force (the settings page's over `horizons`), then logs the report
+/// and records it for the settings page.
 pub async fn run_and_record(
     store: &Store,
     blobs: &Arc<dyn BlobStore>,
     horizons: &Horizons,
+    deadline: Deadline,
 ) -> anyhow::Result<RetentionReport> {
     let started = chrono::Utc::now().timestamp_micros();
     let horizons = horizons.in_force(store).await?;
-    let report = run(store, blobs, &horizons, started).await?;
+    let report = run_until(store, blobs, &horizons, started, deadline).await?;
     let json = serde_json::to_string(&report)?;
     tracing::info!(report = %json, "retention run finished");
     store.record_retention_run(started, &json).await?;
@@ -262,7 +293,7 @@ pub fn spawn_timer(
         loop {
             tokio::select! {
                 _ = ticks.tick() => {
-                    if let Err(e) = run_and_record(&store, &blobs, &horizons).await {
+                    if let Err(e) = run_and_record(&store, &blobs, &horizons, Deadline::NONE).await {
                         tracing::error!(error = %e, "retention run failed; trying again at the next tick");
                     }
                 }

@@ -5,6 +5,11 @@
 //! compaction, snapshot expiry and deletion, as `splat retention run` does them. Prints files and bytes per
 //! table and day; `--keep` leaves the data folder for DuckDB (`tests/bench/lake_scale_duckdb.py`). Run:
 //! `cargo bench -p splat-tests --bench lake_scale -- --transactions 3300000 --keep`
+//!
+//! Retention at scale (issue 21, item 5): `--days 1 --spans 10` puts the transactions in yesterday with 10
+//! spans each (the root, its middleware, view and template, six queries), `--per-file` sets how small the
+//! written files are (2: the soak's hundreds of thousands of tiny files), and `--no-compact --keep` leaves
+//! the lake uncompacted for `splat retention run --data-dir <the kept folder>` to compact and expire.
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -13,6 +18,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use splat::blob::{BlobStore, LocalBlobStore};
+use splat::lake::maintenance::Deadline;
 use splat::lake::{catalog::CatalogDb, LakeFacts, LakeWriter, SpanFact, TransactionFact};
 use splat::model::time::DAY_US;
 use splat::store::Store;
@@ -76,7 +82,7 @@ fn mix(n: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// Transaction `n` of the run and its 30 spans, at `start_us`; ids of real entropy (uuid4, 64-bit span ids).
+/// Transaction `n` of the run and its spans (one per shape), at `start_us`; ids of real entropy (uuid4, 64-bit span ids).
 fn transaction(
     n: u64,
     start_us: i64,
@@ -161,7 +167,7 @@ fn transaction(
         query_count: Some(20),
         has_n_plus_one: Some(true),
         n_plus_one_wasted_ms: Some(total_ms * 0.2),
-        span_count: Some(30),
+        span_count: Some(shapes.len() as i32),
         spans_truncated: Some(false),
         source: "transaction",
     };
@@ -207,10 +213,13 @@ fn main() {
         let writer = LakeWriter::new(blobs.clone());
         let n = arg("--transactions", 3_300_000) as u64;
         let per_file = arg("--per-file", 5_000) as u64;
-        let days = 30;
+        let days = arg("--days", 30) as i64;
+        let per_transaction = arg("--spans", 30);
         let today = chrono::Utc::now().timestamp_micros().div_euclid(DAY_US) * DAY_US;
         let first_day = today - days * DAY_US;
-        let shapes: Vec<_> = (0..ENDPOINTS.len()).map(span_shapes).collect();
+        let shapes: Vec<_> = (0..ENDPOINTS.len())
+            .map(|e| span_shapes(e).into_iter().take(per_transaction).collect::<Vec<_>>())
+            .collect();
         let (start, cpu) = (Instant::now(), cpu_seconds());
         let mut done = 0;
         while done < n {
@@ -233,21 +242,24 @@ fn main() {
             tx.commit().await.unwrap();
             done += count;
         }
-        let spans = n * 30;
+        let spans: u64 = (0..n).map(|k| shapes[(mix(k) % ENDPOINTS.len() as u64) as usize].len() as u64).sum();
         println!(
             "written: {n} transactions, {spans} spans in {:.0} s wall, {:.0} s CPU; peak RSS {:.0} MB",
             start.elapsed().as_secs_f64(),
             cpu_seconds() - cpu,
             peak_rss_mb()
         );
+        if std::env::args().any(|a| a == "--no-compact") {
+            return;
+        }
         let (start, cpu) = (Instant::now(), cpu_seconds());
         for table in [&splat::lake::tables::TRANSACTIONS, &splat::lake::tables::SPANS] {
             // Compaction runs until nothing is left to merge, as daily runs would.
-            while splat::lake::maintenance::compact(&store, &blobs, table, today).await.unwrap().0 > 0 {}
+            while splat::lake::maintenance::compact(&store, &blobs, table, today, Deadline::NONE).await.unwrap().0 > 0 {}
         }
         let cutoff = splat::lake::columns::format_timestamp(chrono::Utc::now().timestamp_micros() + 1_000_000);
         splat::lake::maintenance::expire_snapshots(&store, &cutoff).await.unwrap();
-        let deleted = splat::lake::maintenance::delete_scheduled(&store, blobs.as_ref()).await.unwrap();
+        let deleted = splat::lake::maintenance::delete_scheduled(&store, blobs.as_ref(), Deadline::NONE).await.unwrap();
         println!(
             "compacted in {:.0} s wall, {:.0} s CPU ({deleted} files deleted); peak RSS {:.0} MB",
             start.elapsed().as_secs_f64(),

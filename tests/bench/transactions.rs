@@ -278,7 +278,7 @@ fn main() {
         let blobs: Arc<dyn splat::blob::BlobStore> = Arc::new(splat::blob::LocalBlobStore::new(&dir));
         let cpu = cpu_seconds();
         for table in [&splat::lake::tables::TRANSACTIONS, &splat::lake::tables::SPANS] {
-            splat::lake::maintenance::compact(&store, &blobs, table, chrono::Utc::now().timestamp_micros()).await.unwrap();
+            splat::lake::maintenance::compact(&store, &blobs, table, chrono::Utc::now().timestamp_micros(), splat::lake::maintenance::Deadline::NONE).await.unwrap();
         }
         println!("lake after the daily compaction ({:.2} s CPU):", cpu_seconds() - cpu);
         for (table, rows) in [(&splat::lake::tables::TRANSACTIONS, n), (&splat::lake::tables::SPANS, spans)] {

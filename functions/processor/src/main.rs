@@ -31,6 +31,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         blobs: &blobs,
         horizons: &config.retention,
         notifier: notifier.as_ref(),
+        // Only the monitor tick runs here; it has no deadline of its own.
+        deadline: splat::retention::Deadline::NONE,
     };
     let (processor, notifier, scheduled) = (&processor, notifier.as_ref(), &scheduled);
     lambda_runtime::run(service_fn(

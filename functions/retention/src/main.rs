@@ -5,7 +5,7 @@
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use splat::config::Config;
-use splat::lambda::{handle_scheduled_event, ScheduledContext, ScheduledJob};
+use splat::lambda::{handle_scheduled_event, retention_deadline, ScheduledContext, ScheduledJob};
 use splat::wiring::{blob_store, open_migrated};
 use tokio::sync::OnceCell;
 
@@ -35,6 +35,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 blobs,
                 horizons: &config.retention,
                 notifier: None,
+                // A run that cannot finish in this invocation stops in time; tomorrow's goes on.
+                deadline: retention_deadline(event.context.deadline()),
             };
             handle_scheduled_event(&cx, &event.payload).await
         },

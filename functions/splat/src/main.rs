@@ -109,7 +109,12 @@ enum LakeCommand {
 #[derive(Subcommand)]
 enum RetentionCommand {
     /// Run retention once now and print what it removed (JSON).
-    Run,
+    Run {
+        /// Start no lake merge or deletion round after this many seconds (as a Lambda's 15 minutes
+        /// would); the report says whether work was left, and the next run goes on with it.
+        #[arg(long)]
+        budget_secs: Option<u64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -212,12 +217,19 @@ async fn main() -> anyhow::Result<()> {
             splat::serve::serve(config).await
         }
         Command::Retention {
-            command: RetentionCommand::Run,
+            command: RetentionCommand::Run { budget_secs },
         } => {
+            let deadline = match budget_secs {
+                Some(secs) => splat::retention::Deadline::at(
+                    std::time::Instant::now() + std::time::Duration::from_secs(secs),
+                ),
+                None => splat::retention::Deadline::NONE,
+            };
             let store = open_store(&config).await?;
             let blobs = splat::wiring::blob_store(&config).await?;
             let report =
-                splat::retention::run_and_record(&store, &blobs, &config.retention).await?;
+                splat::retention::run_and_record(&store, &blobs, &config.retention, deadline)
+                    .await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }

@@ -149,6 +149,30 @@ impl Column<'_> {
     }
 }
 
+impl ColumnStats {
+    /// These stats widened by another batch's of the same column (of type `ty`): counts add up, bounds
+    /// widen, `contains_nan` turns on if either has it. A file written batch by batch gets the stats its
+    /// rows would have had all at once.
+    pub fn widen(&mut self, other: ColumnStats, ty: ColumnType) {
+        let pick = |a: Option<String>, b: Option<String>, keep_b: std::cmp::Ordering| match (a, b) {
+            (Some(a), Some(b)) => Some(if compare_stat(ty, &b, &a) == keep_b {
+                b
+            } else {
+                a
+            }),
+            (a, b) => a.or(b),
+        };
+        self.value_count += other.value_count;
+        self.null_count += other.null_count;
+        self.min = pick(self.min.take(), other.min, std::cmp::Ordering::Less);
+        self.max = pick(self.max.take(), other.max, std::cmp::Ordering::Greater);
+        self.contains_nan = match (self.contains_nan, other.contains_nan) {
+            (Some(a), Some(b)) => Some(a | b),
+            (a, b) => a.or(b),
+        };
+    }
+}
+
 /// Whether the catalog keeps a column's min and max: not for JSON (a document's bounds prune nothing and
 /// can be large) nor ids (random bits); DuckDB then reads such a column without bounds.
 pub fn has_bounds(ty: ColumnType) -> bool {
@@ -262,6 +286,21 @@ mod tests {
                 "2026-01-02 03:04:05.000001"
             ),
             Less
+        );
+    }
+
+    #[test]
+    fn stats_widened_batch_by_batch_equal_the_whole_columns() {
+        let (a, b) = (vec![Some(9), None], vec![Some(10), Some(-3), None]);
+        let mut widened = Column::I64(a.clone()).stats();
+        widened.widen(Column::I64(b.clone()).stats(), ColumnType::Int64);
+        let whole: Vec<_> = a.into_iter().chain(b).collect();
+        assert_eq!(widened, Column::I64(whole).stats());
+        let mut f = Column::F64(vec![None]).stats();
+        f.widen(Column::F64(vec![Some(2.5)]).stats(), ColumnType::Float64);
+        assert_eq!(
+            (f.min.as_deref(), f.contains_nan),
+            (Some("2.5"), Some(false))
         );
     }
 

@@ -21,7 +21,7 @@ use bytes::Bytes;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::catalog::{self, CatalogDb};
-use super::columns::{format_timestamp, Column};
+use super::columns::{format_timestamp, Column, ColumnStats};
 use super::ids;
 use super::tables::{ColumnType, TableDef};
 use super::{LakeFile, KEY_PREFIX};
@@ -35,6 +35,25 @@ const MAX_COMPACTED_ROWS: i64 = 1_000_000;
 /// rows (a 10-minute soak at 1,000 events/s: 253,000 files, merged at once in 2 GB).
 const MAX_COMPACTED_FILES: usize = 1_000;
 
+/// When a run stops starting new work: a Lambda's remaining time less a margin, or a configured budget.
+/// Every step commits on its own, so a run that stops (or is killed) leaves nothing half-done that the
+/// next run does not finish.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Deadline(Option<std::time::Instant>);
+
+impl Deadline {
+    /// No deadline: the run goes on until everything is done.
+    pub const NONE: Self = Self(None);
+
+    pub fn at(when: std::time::Instant) -> Self {
+        Self(Some(when))
+    }
+
+    pub fn passed(&self) -> bool {
+        self.0.is_some_and(|d| std::time::Instant::now() >= d)
+    }
+}
+
 /// What one maintenance pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LakeReport {
@@ -45,7 +64,7 @@ pub struct LakeReport {
     /// Files deleted from storage: no longer visible to any snapshot, or never registered.
     pub files_deleted: u64,
     pub orphans_deleted: u64,
-    /// Files merged into `files_compacted_into` files.
+    /// Files merged into `files_compacted_into` files (over all passes: a merged file may merge again).
     pub files_compacted: u64,
     pub files_compacted_into: u64,
     /// Old text id columns dropped once every file holding them was rewritten.
@@ -177,31 +196,53 @@ pub async fn expire_snapshots(db: &dyn CatalogDb, cutoff: &str) -> Result<u64> {
     Ok(expired)
 }
 
-/// Deletes the files scheduled for deletion from storage, then their schedule rows. Safe to repeat: a
-/// missing object is not an error.
-pub async fn delete_scheduled(db: &dyn CatalogDb, blobs: &dyn BlobStore) -> Result<u64> {
-    let mut rows = db
-        .catalog_connection()
-        .query(
-            "SELECT data_file_id, path FROM ducklake_files_scheduled_for_deletion WHERE path_is_relative = 1",
-            (),
-        )
-        .await?;
-    let mut scheduled = Vec::new();
-    while let Some(row) = rows.next().await? {
-        scheduled.push((row.get::<i64>(0)?, row.get::<String>(1)?));
-    }
-    drop(rows);
-    for (id, path) in &scheduled {
-        blobs.delete(&format!("{KEY_PREFIX}{path}")).await?;
-        db.catalog_connection()
-            .execute(
-                "DELETE FROM ducklake_files_scheduled_for_deletion WHERE data_file_id = ?1",
-                [*id],
+/// Scheduled files deleted per round: a round reads this many schedule rows, deletes their objects and
+/// then the rows in one statement, so memory and the number of commits stay small at any backlog.
+const DELETE_ROUND: i64 = 1_000;
+
+/// Deletes the files scheduled for deletion from storage, then their schedule rows, a round at a time
+/// until none are left or `deadline` passes. Safe to repeat: a missing object is not an error.
+pub async fn delete_scheduled(
+    db: &dyn CatalogDb,
+    blobs: &dyn BlobStore,
+    deadline: Deadline,
+) -> Result<u64> {
+    let mut deleted = 0;
+    while !deadline.passed() {
+        let mut rows = db
+            .catalog_connection()
+            .query(
+                "SELECT data_file_id, path FROM ducklake_files_scheduled_for_deletion
+                 WHERE path_is_relative = 1 LIMIT ?1",
+                [DELETE_ROUND],
             )
             .await?;
+        let mut round = Vec::new();
+        while let Some(row) = rows.next().await? {
+            round.push((row.get::<i64>(0)?, row.get::<String>(1)?));
+        }
+        drop(rows);
+        if round.is_empty() {
+            break;
+        }
+        let keys: Vec<String> = round
+            .iter()
+            .map(|(_, p)| format!("{KEY_PREFIX}{p}"))
+            .collect();
+        for keys in keys.chunks(FILES_AHEAD) {
+            futures_util::future::try_join_all(keys.iter().map(|k| blobs.delete(k))).await?;
+        }
+        let ids: Vec<i64> = round.iter().map(|(id, _)| *id).collect();
+        db.catalog_connection()
+            .execute(
+                "DELETE FROM ducklake_files_scheduled_for_deletion
+                 WHERE data_file_id IN (SELECT value FROM json_each(?1))",
+                [serde_json::Value::from(ids).to_string()],
+            )
+            .await?;
+        deleted += round.len() as u64;
     }
-    Ok(scheduled.len() as u64)
+    Ok(deleted)
 }
 
 /// Deletes lake objects that no catalog row names. Runs holding the write lock: the processor uploads a
@@ -278,12 +319,13 @@ struct LiveFile {
 
 /// Merges, per (project, day) before `today_us`'s day, a table's live files into as few files as
 /// `MAX_COMPACTED_ROWS` allows, and rewrites files with old columns of any day (alone if need be).
-/// Returns (files merged, files written).
+/// Starts no merge once `deadline` has passed. Returns (files merged, files written).
 pub async fn compact(
     db: &dyn CatalogDb,
     blobs: &Arc<dyn BlobStore>,
     table: &'static TableDef,
     today_us: i64,
+    deadline: Deadline,
 ) -> Result<(u64, u64)> {
     let today = chrono::DateTime::from_timestamp_micros(today_us)
         .map(|t| t.format("%Y-%m-%d").to_string())
@@ -325,6 +367,9 @@ pub async fn compact(
             if chunk.len() < 2 && !chunk.iter().any(|f| f.old_columns) {
                 continue;
             }
+            if deadline.passed() {
+                return Ok((merged, written));
+            }
             if merge(db, blobs, table, &folder, &chunk).await? {
                 merged += chunk.len() as u64;
                 written += 1;
@@ -353,8 +398,17 @@ fn chunks(files: Vec<LiveFile>) -> Vec<Vec<LiveFile>> {
     out
 }
 
-/// Writes the files' rows as one file and swaps it in. Returns false (deleting the new object) when
-/// another run changed the files meanwhile.
+/// How many files a merge fetches (and a deletion round deletes) at once: object storage answers each
+/// request in tens of milliseconds, and a merge's files hold at most `MAX_COMPACTED_ROWS` rows together.
+const FILES_AHEAD: usize = 8;
+
+/// Rows per batch read from an input file: the merge holds one batch's values at a time.
+const MERGE_BATCH_ROWS: usize = 8_192;
+
+/// Writes the files' rows as one file and swaps it in. Rows stream through a batch at a time, so memory
+/// holds the output file being encoded (at most `MAX_COMPACTED_ROWS` rows, compressed), `FILES_AHEAD`
+/// fetched files and one batch, whatever the day's size. Returns false (deleting the new object) when another
+/// run changed the files meanwhile.
 async fn merge(
     db: &dyn CatalogDb,
     blobs: &Arc<dyn BlobStore>,
@@ -362,14 +416,32 @@ async fn merge(
     folder: &str,
     files: &[LiveFile],
 ) -> Result<bool> {
-    let mut batches = Vec::new();
-    for file in files {
-        let key = key_of(table, &file.path);
-        batches.extend(read_batches(&key, blobs.get(&key).await?)?);
+    let fail = |e: &dyn std::fmt::Display| MaintenanceError::File(folder.to_owned(), e.to_string());
+    let mut out = super::parquet::FileWriter::new(table).map_err(super::LakeError::from)?;
+    let mut stats: Option<Vec<ColumnStats>> = None;
+    let keys: Vec<String> = files.iter().map(|f| key_of(table, &f.path)).collect();
+    for keys in keys.chunks(FILES_AHEAD) {
+        let fetched = futures_util::future::try_join_all(keys.iter().map(|k| blobs.get(k))).await?;
+        for (key, bytes) in keys.iter().zip(fetched) {
+            for batch in read_batches(key, bytes)? {
+                let batch = [batch?];
+                let columns = columns_of(table, &batch).map_err(|e| fail(&e))?;
+                out.write(&columns).map_err(super::LakeError::from)?;
+                let batch_stats = super::columns::file_stats(table, &columns);
+                match &mut stats {
+                    None => stats = Some(batch_stats),
+                    Some(all) => {
+                        for ((all, batch), def) in
+                            all.iter_mut().zip(batch_stats).zip(table.columns)
+                        {
+                            all.widen(batch, def.ty);
+                        }
+                    }
+                }
+            }
+        }
     }
-    let columns =
-        columns_of(table, &batches).map_err(|e| MaintenanceError::File(folder.to_owned(), e))?;
-    let bytes = super::parquet::write(table, &columns).map_err(super::LakeError::from)?;
+    let bytes = out.finish().map_err(super::LakeError::from)?;
     let path = format!("{folder}/{}.parquet", uuid::Uuid::new_v4().simple());
     let merged = LakeFile {
         table,
@@ -377,7 +449,7 @@ async fn merge(
         path,
         record_count: files.iter().map(|f| f.record_count).sum(),
         size_bytes: bytes.len() as i64,
-        stats: super::columns::file_stats(table, &columns),
+        stats: stats.unwrap_or_else(|| super::columns::file_stats(table, &[])),
     };
     blobs.put(&merged.key, Bytes::from(bytes)).await?;
     let mut tx = immediate(db).await?;
@@ -392,13 +464,20 @@ async fn merge(
     }
 }
 
-fn read_batches(key: &str, bytes: Bytes) -> Result<Vec<RecordBatch>> {
-    let fail = |e: &dyn std::fmt::Display| MaintenanceError::File(key.to_owned(), e.to_string());
+/// A file's rows, a batch at a time.
+fn read_batches(
+    key: &str,
+    bytes: Bytes,
+) -> Result<impl Iterator<Item = Result<RecordBatch>> + use<>> {
+    let owned = key.to_owned();
+    let fail =
+        move |e: &dyn std::fmt::Display| MaintenanceError::File(owned.clone(), e.to_string());
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
         .map_err(|e| fail(&e))?
+        .with_batch_size(MERGE_BATCH_ROWS)
         .build()
         .map_err(|e| fail(&e))?;
-    reader.map(|batch| batch.map_err(|e| fail(&e))).collect()
+    Ok(reader.map(move |batch| batch.map_err(|e| fail(&e))))
 }
 
 /// The batches' values as the table's typed columns, matched by column name and checked by type.

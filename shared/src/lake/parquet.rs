@@ -108,27 +108,49 @@ fn column_layout(
 
 /// The parquet bytes of one file.
 pub fn write(table: &TableDef, columns: &[Column]) -> Result<Vec<u8>, ParquetError> {
-    let schema = Arc::new(schema(table));
-    let arrays: Vec<ArrayRef> = columns.iter().map(array).collect();
-    let batch = RecordBatch::try_new(schema.clone(), arrays)?;
-    let props = table.columns.iter().fold(
-        WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
-            .set_statistics_enabled(EnabledStatistics::Chunk)
-            // One page per column chunk: an index of page locations would locate that one page.
-            .set_offset_index_disabled(true),
-        |props, column| column_layout(props, column.name, column),
-    );
-    // Readers map columns by field id (DuckLake) or name; the embedded arrow schema would only repeat
-    // the parquet schema in every file's footer (about 3 KB).
-    let options = ArrowWriterOptions::new()
-        .with_properties(props.build())
-        .with_skip_arrow_metadata(true);
-    let mut out = Vec::new();
-    let mut writer = ArrowWriter::try_new_with_options(&mut out, schema, options)?;
-    writer.write(&batch)?;
-    writer.close()?;
-    Ok(out)
+    let mut file = FileWriter::new(table)?;
+    file.write(columns)?;
+    file.finish()
+}
+
+/// A file written a batch of rows at a time (compaction streams rows from many files into one): memory
+/// holds the file encoded so far and the batch, not every row's values.
+pub struct FileWriter {
+    writer: ArrowWriter<Vec<u8>>,
+    schema: Arc<Schema>,
+}
+
+impl FileWriter {
+    pub fn new(table: &TableDef) -> Result<Self, ParquetError> {
+        let schema = Arc::new(schema(table));
+        let props = table.columns.iter().fold(
+            WriterProperties::builder()
+                .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+                .set_statistics_enabled(EnabledStatistics::Chunk)
+                // One page per column chunk: an index of page locations would locate that one page.
+                .set_offset_index_disabled(true),
+            |props, column| column_layout(props, column.name, column),
+        );
+        // Readers map columns by field id (DuckLake) or name; the embedded arrow schema would only repeat
+        // the parquet schema in every file's footer (about 3 KB).
+        let options = ArrowWriterOptions::new()
+            .with_properties(props.build())
+            .with_skip_arrow_metadata(true);
+        let writer = ArrowWriter::try_new_with_options(Vec::new(), schema.clone(), options)?;
+        Ok(Self { writer, schema })
+    }
+
+    /// Appends rows: one typed column per table column, in table order.
+    pub fn write(&mut self, columns: &[Column]) -> Result<(), ParquetError> {
+        let arrays: Vec<ArrayRef> = columns.iter().map(array).collect();
+        let batch = RecordBatch::try_new(self.schema.clone(), arrays)?;
+        Ok(self.writer.write(&batch)?)
+    }
+
+    /// The whole file's bytes.
+    pub fn finish(self) -> Result<Vec<u8>, ParquetError> {
+        Ok(self.writer.into_inner()?)
+    }
 }
 
 #[cfg(test)]
