@@ -10,7 +10,8 @@
 //! With two or more CPUs the threads are pinned (`taskset`; `--no-pin` leaves them to the scheduler): the
 //! server's runtime (this thread) alone on CPU 0, the queue writer and the load generator on CPU 1, so that nothing of ours takes the server's core. Each HTTP run ends with the CPU each thread
 //! spent (from /proc): a server thread under 100% of a core means the server was not what bounded the figure.
-//! `--http-only` skips the in-process figures (for profiling the HTTP case alone).
+//! `--http-only` skips the in-process figures (for profiling the HTTP case alone; `perf_split.py` beside this
+//! file splits a `perf` recording of it by thread and by part of ingest).
 
 // The function binaries use mimalloc too; measure what they run.
 #[global_allocator]
