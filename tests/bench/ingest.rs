@@ -5,12 +5,19 @@
 //! 1. the handler in process with a queue that only counts: the protocol work alone (auth, key lookup,
 //!    decompression, framing, JSON checks, message encoding);
 //! 2. the handler in process with the durable local queue (group commit, fsync);
-//! 3. over HTTP on loopback: the server on one core, a keep-alive load generator on the other.
+//! 3. over HTTP on loopback: `splat serve`'s HTTP server on one core, a keep-alive load generator on the other.
+//!
+//! With two or more CPUs the threads are pinned (`taskset`; `--no-pin` leaves them to the scheduler): the
+//! server's runtime (this thread) alone on CPU 0, the queue writer and the load generator on CPU 1, so that nothing of ours takes the server's core. Each HTTP run ends with the CPU each thread
+//! spent (from /proc): a server thread under 100% of a core means the server was not what bounded the figure.
+//! `--http-only` skips the in-process figures (for profiling the HTTP case alone; `perf_split.py` beside this
+//! file splits a `perf` recording of it by thread and by part of ingest).
 
 // The function binaries use mimalloc too; measure what they run.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -266,6 +273,9 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|s| s.parse().ok())
         .unwrap_or(3.0);
+    let http_only = args.iter().any(|a| a == "--http-only");
+    let pin = !args.iter().any(|a| a == "--no-pin")
+        && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     let one_core = || {
@@ -289,6 +299,10 @@ fn main() {
         .unwrap();
         (store, queue)
     });
+    if pin {
+        // The queue writer's thread exists now.
+        pin_threads();
+    }
     let project = rt.block_on(store.ensure_default_project()).unwrap();
     let key = project.keys[0].public_key.to_string();
     let fixtures: Vec<Fixture> = load_fixtures(&root.join("fixtures/sdk"))
@@ -306,27 +320,29 @@ fn main() {
             .join(", ")
     );
 
-    let counting = splat::wiring::ingest_state(
-        &config,
-        store.clone(),
-        Arc::new(CountingQueue::default()),
-        blobs.clone(),
-    );
-    let rate = rt.block_on(in_process(&counting, &fixtures, &pid, seconds, 1));
-    println!(
-        "in-process handler, counting queue, 1 core: {rate:>9.0} envelopes/s ({:.1} µs each)",
-        1e6 / rate
-    );
     let durable = splat::wiring::ingest_state(
         &config,
         store.clone(),
         Arc::new(queue.clone()),
         blobs.clone(),
     );
-    let rate = rt.block_on(in_process(&durable, &fixtures, &pid, seconds, 64));
-    println!(
-        "in-process handler, durable local queue, 1 core, 64 concurrent: {rate:>9.0} envelopes/s"
-    );
+    if !http_only {
+        let counting = splat::wiring::ingest_state(
+            &config,
+            store.clone(),
+            Arc::new(CountingQueue::default()),
+            blobs.clone(),
+        );
+        let rate = rt.block_on(in_process(&counting, &fixtures, &pid, seconds, 1));
+        println!(
+            "in-process handler, counting queue, 1 core: {rate:>9.0} envelopes/s ({:.1} µs each)",
+            1e6 / rate
+        );
+        let rate = rt.block_on(in_process(&durable, &fixtures, &pid, seconds, 64));
+        println!(
+            "in-process handler, durable local queue, 1 core, 64 concurrent: {rate:>9.0} envelopes/s"
+        );
+    }
 
     // HTTP: the server on this thread's runtime, the load generator on another OS thread.
     let listener = rt
@@ -334,17 +350,25 @@ fn main() {
         .unwrap();
     let addr = listener.local_addr().unwrap();
     let app = splat::ingest::router(durable);
-    rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let edge = config.edge.clone();
+    rt.spawn(async move {
+        splat::http_server::serve(listener, app, &edge, std::future::pending()).await
+    });
     let raw: Arc<Vec<Vec<u8>>> = Arc::new(fixtures.iter().map(|f| raw_http(f, &pid)).collect());
     let connections = 64;
     let client = std::thread::Builder::new()
         .name("loadgen".into())
         .spawn(move || {
+            if pin {
+                let me = std::fs::read_link("/proc/thread-self").unwrap();
+                taskset(&me.file_name().unwrap().to_string_lossy(), 1);
+            }
+            let before = thread_cpu();
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .unwrap();
-            rt.block_on(async move {
+            let (ok, failed, elapsed) = rt.block_on(async move {
                 let deadline = Instant::now() + Duration::from_secs_f64(seconds);
                 let start = Instant::now();
                 let tasks: Vec<_> = (0..connections)
@@ -357,19 +381,110 @@ fn main() {
                     failed += f;
                 }
                 (ok, failed, start.elapsed())
-            })
+            });
+            // Taken here, while every thread (this one too) still lives.
+            let after = thread_cpu();
+            (ok, failed, elapsed, before, after)
         })
         .unwrap();
     // Keep the server's runtime turning while the client runs.
-    let (ok, failed, elapsed) = rt.block_on(async {
+    let (ok, failed, elapsed, before, after) = rt.block_on(async {
         tokio::task::spawn_blocking(move || client.join().unwrap())
             .await
             .unwrap()
     });
+    let rate = ok as f64 / elapsed.as_secs_f64();
     println!(
-        "HTTP loopback, server on 1 core, {connections} keep-alive connections: {:>9.0} envelopes/s ({failed} non-200)",
-        ok as f64 / elapsed.as_secs_f64()
+        "HTTP loopback, server on 1 core, {connections} keep-alive connections: {rate:>9.0} envelopes/s ({failed} non-200)"
+    );
+    let placement = if pin {
+        "server alone on CPU 0; queue writer and load generator on CPU 1"
+    } else {
+        "threads not pinned"
+    };
+    println!("  CPU per thread during the run ({placement}):");
+    for (name, spent) in &after {
+        let busy = spent.saturating_sub(before.get(name).copied().unwrap_or_default());
+        let share = busy.as_secs_f64() / elapsed.as_secs_f64();
+        if share >= 0.005 {
+            println!("    {name:<20} {:>5.1}% of a core", share * 100.0);
+        }
+    }
+    // What the budget asks of the server's core, whatever else held the figure above back (fsync, the load
+    // generator, other processes): its CPU per envelope, and so what it would take with nothing else waiting.
+    let server = after.get("server").copied().unwrap_or_default()
+        - before.get("server").copied().unwrap_or_default();
+    let per_envelope = server.as_secs_f64() / (ok.max(1) as f64);
+    println!(
+        "  server thread: {:.1} µs of CPU per envelope, {:>9.0} envelopes/s on a whole core",
+        per_envelope * 1e6,
+        1.0 / per_envelope
     );
     let depth = rt.block_on(queue.depth()).unwrap();
     println!("queued durably: {depth}");
+}
+
+/// This process's threads: (thread id, name), the main thread named "server" (it runs the server's runtime).
+fn threads() -> Vec<(String, String)> {
+    let pid = std::process::id().to_string();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(|t| {
+            let t = t.ok()?;
+            let tid = t.file_name().to_string_lossy().into_owned();
+            let name = if tid == pid {
+                "server".to_owned()
+            } else {
+                std::fs::read_to_string(t.path().join("comm"))
+                    .ok()?
+                    .trim()
+                    .to_owned()
+            };
+            Some((tid, name))
+        })
+        .collect()
+}
+
+/// CPU time (user + system) spent so far by each thread, summed by name.
+fn thread_cpu() -> BTreeMap<String, Duration> {
+    let mut out = BTreeMap::new();
+    for (tid, name) in threads() {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")) else {
+            continue;
+        };
+        // Fields after the parenthesised name: utime and stime are the 12th and 13th (clock ticks, 100/s).
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = [11, 12]
+            .iter()
+            .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+            .sum();
+        *out.entry(name).or_default() += Duration::from_millis(ticks * 10);
+    }
+    out
+}
+
+/// The server's thread to CPU 0, every other thread of the process to CPU 1. Threads started later inherit
+/// their creator's CPUs: the load generator pins itself.
+fn pin_threads() {
+    let pid = std::process::id().to_string();
+    for (tid, _) in threads() {
+        taskset(&tid, if tid == pid { 0 } else { 1 });
+    }
+}
+
+fn taskset(tid: &str, cpu: usize) {
+    let ok = std::process::Command::new("taskset")
+        .args(["-p", "-c", &cpu.to_string(), tid])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("taskset failed for thread {tid}: run with --no-pin");
+        std::process::exit(1);
+    }
 }

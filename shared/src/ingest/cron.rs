@@ -136,7 +136,7 @@ fn bad_body(reason: String) -> BadStoreRequest {
 /// The axum handler: checks the key, reads the body (capped at a check-in's size) and answers 202 with the
 /// check-in id.
 pub(super) async fn endpoint(
-    State(state): State<IngestState>,
+    State(state): State<std::sync::Arc<IngestState>>,
     Path((project, slug, key)): Path<(String, String, String)>,
     RawQuery(query): RawQuery,
     req: Request<Body>,

@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use bytes::Bytes;
 
 use crate::blob::BlobStore;
@@ -88,10 +88,13 @@ pub struct Accepted {
 
 impl IntoResponse for Accepted {
     fn into_response(self) -> Response {
-        let mut response = match self.event_id {
-            Some(id) => Json(serde_json::json!({ "id": id.to_string() })).into_response(),
-            None => Json(serde_json::json!({})).into_response(),
+        // Written out, not built as a JSON value: it is the answer to every envelope.
+        let body = match self.event_id {
+            Some(id) => format!(r#"{{"id":"{id}"}}"#),
+            None => "{}".to_owned(),
         };
+        let json = HeaderValue::from_static("application/json");
+        let mut response = ([(http::header::CONTENT_TYPE, json)], body).into_response();
         if !self.rate_limits.is_empty() {
             if let Ok(v) = HeaderValue::from_str(&self.rate_limits.header()) {
                 response.headers_mut().insert("x-sentry-rate-limits", v);
@@ -436,11 +439,12 @@ pub fn router(state: IngestState) -> Router {
             get(cron::endpoint).post(cron::endpoint),
         )
         .layer(axum::middleware::from_fn(cors))
-        .with_state(state)
+        // One reference count per request instead of one per field.
+        .with_state(Arc::new(state))
 }
 
 async fn envelope_endpoint(
-    state: State<IngestState>,
+    state: State<Arc<IngestState>>,
     project: Path<String>,
     query: RawQuery,
     req: Request<Body>,
@@ -449,7 +453,7 @@ async fn envelope_endpoint(
 }
 
 async fn store_endpoint(
-    state: State<IngestState>,
+    state: State<Arc<IngestState>>,
     project: Path<String>,
     query: RawQuery,
     req: Request<Body>,
@@ -459,7 +463,7 @@ async fn store_endpoint(
 
 async fn endpoint(
     endpoint: Endpoint,
-    State(state): State<IngestState>,
+    State(state): State<Arc<IngestState>>,
     Path(project): Path<String>,
     RawQuery(query): RawQuery,
     req: Request<Body>,
@@ -498,4 +502,46 @@ async fn cors(req: Request<Body>, next: Next) -> Response {
     );
     headers.insert("access-control-max-age", HeaderValue::from_static("3600"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    async fn answer(accepted: Accepted) -> (String, serde_json::Value) {
+        let response = accepted.into_response();
+        assert_eq!(response.status(), StatusCode::OK);
+        let content_type = header(response.headers(), "content-type").map(str::to_owned);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            content_type.unwrap_or_default(),
+            serde_json::from_slice(&body).unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_answer_is_the_json_sdks_read() {
+        let id = EventId::random();
+        let accepted = Accepted {
+            event_id: Some(id),
+            rate_limits: RateLimits::default(),
+        };
+        assert_eq!(
+            answer(accepted).await,
+            (
+                "application/json".into(),
+                serde_json::json!({ "id": id.to_string() })
+            )
+        );
+        let accepted = Accepted {
+            event_id: None,
+            rate_limits: RateLimits::default(),
+        };
+        assert_eq!(
+            answer(accepted).await,
+            ("application/json".into(), serde_json::json!({}))
+        );
+    }
 }

@@ -42,7 +42,7 @@ struct ExportLogsServiceResponse {
 
 /// The axum handler.
 pub(super) async fn endpoint(
-    State(state): State<IngestState>,
+    State(state): State<std::sync::Arc<IngestState>>,
     Path(project): Path<String>,
     RawQuery(query): RawQuery,
     req: Request<Body>,

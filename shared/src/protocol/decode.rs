@@ -91,6 +91,8 @@ pub fn decode_body_within(
     limit: usize,
     budget: &mut dyn OutputBudget,
 ) -> Result<Bytes, DecodeError> {
+    // The `bufread` decoders read the body in place: the `read` ones copy it through a 32 KiB buffer they
+    // allocate and zero for every request.
     let out = match parse_encoding(content_encoding)? {
         Encoding::Identity => {
             if body.len() > limit {
@@ -99,14 +101,14 @@ pub fn decode_body_within(
             return Ok(body);
         }
         Encoding::Gzip => read_capped(
-            flate2::read::MultiGzDecoder::new(&body[..]),
+            flate2::bufread::MultiGzDecoder::new(&body[..]),
             limit,
             "gzip",
             body.len(),
             budget,
         )?,
         Encoding::Deflate => match read_capped(
-            flate2::read::ZlibDecoder::new(&body[..]),
+            flate2::bufread::ZlibDecoder::new(&body[..]),
             limit,
             "deflate",
             body.len(),
@@ -114,7 +116,7 @@ pub fn decode_body_within(
         ) {
             // Some clients send raw deflate under this name; accept it as browsers do.
             Err(DecodeError::Corrupt(..)) => read_capped(
-                flate2::read::DeflateDecoder::new(&body[..]),
+                flate2::bufread::DeflateDecoder::new(&body[..]),
                 limit,
                 "deflate",
                 body.len(),
@@ -141,7 +143,7 @@ pub fn decode_body_within(
 /// Inflates zlib data (the legacy store endpoint's base64+zlib bodies) with the same cap.
 pub fn inflate_zlib(data: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
     read_capped(
-        flate2::read::ZlibDecoder::new(data),
+        flate2::bufread::ZlibDecoder::new(data),
         limit,
         "zlib",
         data.len(),
@@ -387,6 +389,13 @@ mod tests {
             );
         }
         assert_eq!(&decode(None, TEXT.to_vec(), 1 << 20).unwrap()[..], TEXT);
+    }
+
+    #[test]
+    fn a_gzip_body_of_several_members_is_read_whole() {
+        let (head, tail) = TEXT.split_at(20);
+        let body = [gzip(head), gzip(tail)].concat();
+        assert_eq!(&decode(Some("gzip"), body, 1 << 20).unwrap()[..], TEXT);
     }
 
     #[test]

@@ -284,7 +284,7 @@ impl Envelope {
 /// The line starting at `pos` (without its `\n`) and the position after the newline.
 fn next_line(body: &[u8], pos: usize) -> (&[u8], usize) {
     let rest = body.get(pos..).unwrap_or_default();
-    match rest.iter().position(|b| *b == b'\n') {
+    match memchr::memchr(b'\n', rest) {
         Some(n) => (&rest[..n], pos + n + 1),
         None => (rest, body.len()),
     }

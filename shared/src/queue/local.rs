@@ -47,6 +47,10 @@ const ADDED_COLUMNS: [(&str, &str); 2] = [("messages", "last_error"), ("dead_let
 /// Sends waiting for the next group commit are capped so one commit never holds too much memory.
 const MAX_GROUP: usize = 512;
 
+/// Message bytes the writer commits before it asks the checkpointer to copy the log into the file: about
+/// SQLite's own automatic checkpoint (1,000 pages of 4 KiB), which ran inside the commit that crossed it.
+const CHECKPOINT_EVERY_BYTES: usize = 4 << 20;
+
 type Pending = (Vec<u8>, oneshot::Sender<Result<(), QueueError>>);
 
 #[derive(Clone)]
@@ -92,20 +96,18 @@ impl LocalQueue {
             let pages = (max_bytes / page_size).max(2);
             count(&writer, &format!("PRAGMA max_page_count = {pages}")).await?;
         }
+        // Checkpoints (copying the log into the file, with its own fsync) run on a thread of their own: inside
+        // a commit they held up every send waiting for the next one (a quarter of the writer's time at 20,000
+        // envelopes/s). A passive checkpoint lets the writer go on committing while it copies.
+        count(&writer, "PRAGMA wal_autocheckpoint = 0").await?;
+        let checkpointer = Checkpointer::start(open_conn(&db).await?)?;
         let arrived = Arc::new(Notify::new());
         let (sender, receiver) = mpsc::channel(MAX_GROUP * 4);
         // The writer gets a thread of its own: SQLite's commit and fsync block, and must not stall the
         // runtime that serves HTTP while the disk works.
         let notify = arrived.clone();
-        std::thread::Builder::new()
-            .name("splat-queue-writer".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .build()
-                    .expect("a current-thread runtime");
-                rt.block_on(group_commit(db, writer, receiver, notify));
-            })
-            .map_err(QueueError::new)?;
+        let commits = group_commit(db, writer, receiver, notify, checkpointer);
+        spawn_thread("splat-queue-writer", commits)?;
         Ok(Self {
             conn,
             sender,
@@ -387,12 +389,88 @@ async fn count(conn: &libsql::Connection, sql: &str) -> Result<u64, QueueError> 
     row.get::<i64>(0).map(|n| n as u64).map_err(QueueError::new)
 }
 
+/// Runs `task` to its end on a thread of its own, with a runtime of its own.
+fn spawn_thread(
+    name: &str,
+    task: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), QueueError> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("a current-thread runtime");
+            rt.block_on(task);
+        })
+        .map(drop)
+        .map_err(QueueError::new)
+}
+
+/// The writer's side of the checkpointing thread.
+///
+/// The log can only start over from its beginning when a transaction starts with every frame in it copied, which
+/// a checkpoint running beside a busy writer never sees: the writer appended more meanwhile. So once the thread
+/// has copied the bulk, the writer copies the little it appended since, between two commits, and the log
+/// starts over.
+struct Checkpointer {
+    due: mpsc::Sender<()>,
+    caught_up: Arc<std::sync::atomic::AtomicBool>,
+    since: usize,
+}
+
+impl Checkpointer {
+    fn start(conn: libsql::Connection) -> Result<Self, QueueError> {
+        let (due, mut requests) = mpsc::channel::<()>(1);
+        let caught_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let done = caught_up.clone();
+        // Ends with the writer, which holds the sender.
+        spawn_thread("splat-queue-checkpoint", async move {
+            while requests.recv().await.is_some() {
+                if checkpoint(&conn).await {
+                    done.store(true, std::sync::atomic::Ordering::Release);
+                }
+            }
+        })?;
+        Ok(Self {
+            due,
+            caught_up,
+            since: 0,
+        })
+    }
+
+    /// After each commit of `bytes`: finishes a checkpoint the thread made, or asks for one when the log grew.
+    async fn committed(&mut self, conn: &libsql::Connection, bytes: usize) {
+        if self
+            .caught_up
+            .swap(false, std::sync::atomic::Ordering::Acquire)
+        {
+            checkpoint(conn).await;
+        }
+        self.since += bytes;
+        if self.since >= CHECKPOINT_EVERY_BYTES {
+            // Full means one is already due: it will copy these too.
+            let _ = self.due.try_send(());
+            self.since = 0;
+        }
+    }
+}
+
+/// A passive checkpoint: copies what no reader still needs and waits for no lock. `false` if it failed.
+async fn checkpoint(conn: &libsql::Connection) -> bool {
+    let result = count(conn, "PRAGMA wal_checkpoint(PASSIVE)").await;
+    if let Err(e) = &result {
+        tracing::warn!(error = %e, "checkpointing the queue's log failed");
+    }
+    result.is_ok()
+}
+
 /// Drains whatever sends are waiting, writes them in one transaction, then answers each.
 async fn group_commit(
     _db: libsql::Database,
     conn: libsql::Connection,
     mut receiver: mpsc::Receiver<Pending>,
     arrived: Arc<Notify>,
+    mut checkpointer: Checkpointer,
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while receiver.recv_many(&mut group, MAX_GROUP).await > 0 {
@@ -403,10 +481,13 @@ async fn group_commit(
                 QueueError::new(e)
             }
         });
+        let bytes = group.iter().map(|(body, _)| body.len()).sum();
         for (_, done) in group.drain(..) {
             let _ = done.send(result.clone());
         }
         arrived.notify_waiters();
+        // After the answers: a checkpoint delays the next group, never this one.
+        checkpointer.committed(&conn, bytes).await;
     }
 }
 
@@ -574,6 +655,37 @@ mod tests {
         q.delete(&receipts).await.unwrap();
         q.send(vec![7; 4000]).await.unwrap();
         assert_eq!(q.depth().await.unwrap(), 1);
+    }
+
+    /// The writer never checkpoints inside a commit; the checkpointer copies the log into the file, so the
+    /// file holds the messages and the log does not grow without end.
+    #[tokio::test]
+    async fn the_log_is_checkpointed_off_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.db");
+        let q = LocalQueue::open(&path, Duration::from_secs(60), 5)
+            .await
+            .unwrap();
+        let file_bytes = || std::fs::metadata(&path).unwrap().len();
+        let before = file_bytes();
+        let body = vec![7u8; 64 << 10];
+        for _ in 0..(3 * CHECKPOINT_EVERY_BYTES / body.len()) {
+            q.send(body.clone()).await.unwrap();
+        }
+        // The checkpoint runs after the commit that asked for it: wait for it, boundedly.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while file_bytes() < before + CHECKPOINT_EVERY_BYTES as u64 {
+            assert!(std::time::Instant::now() < deadline, "no checkpoint");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let wal = std::fs::metadata(dir.path().join("q.db-wal"))
+            .unwrap()
+            .len();
+        assert!(
+            wal < 3 * CHECKPOINT_EVERY_BYTES as u64,
+            "log of {wal} bytes"
+        );
+        assert_eq!(q.depth().await.unwrap(), 192);
     }
 
     #[tokio::test]
