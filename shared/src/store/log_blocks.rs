@@ -313,6 +313,24 @@ mod tests {
     }
 
     #[test]
+    fn attributes_that_are_not_json_cannot_spoil_their_block() {
+        let mut bad = row(9, 1, 1_000, "bad");
+        bad.log.attributes = "{not json".into();
+        let bad = LogRow::new(bad.log, 0, 9);
+        let rows = vec![bad, row(9, 1, 2_000, "good")];
+        let [block] = <[Block; 1]>::try_from(blocks_of(&rows)).unwrap();
+        let json = records_json(&rows, &block);
+        let read = decode(block.origin, &json).unwrap();
+        let stored: Vec<StoredLog> = read
+            .iter()
+            .enumerate()
+            .map(|(n, r)| r.to_stored(block.origin, n))
+            .collect();
+        assert_eq!(stored[0].attributes, "{}");
+        assert_eq!(stored[1].body, "good");
+    }
+
+    #[test]
     fn the_text_holds_each_value_once() {
         let rows = vec![row(9, 1, 2_000, "same"), row(9, 1, 1_000, "same")];
         let [block] = <[Block; 1]>::try_from(blocks_of(&rows)).unwrap();

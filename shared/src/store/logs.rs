@@ -32,8 +32,13 @@ pub struct LogRow {
 impl LogRow {
     /// A row whose searchable text is read from its attributes' JSON (the processor has them parsed
     /// and fills [`LogRow::text`] itself).
-    pub fn new(log: LogFact, received_at_us: i64, origin: u64) -> Self {
-        let attributes = serde_json::from_str(&log.attributes).unwrap_or_default();
+    pub fn new(mut log: LogFact, received_at_us: i64, origin: u64) -> Self {
+        // A block embeds its records' attributes as they are: text that is not a JSON object would spoil
+        // the whole block, so it becomes an empty object.
+        let attributes = serde_json::from_str(&log.attributes).unwrap_or_else(|_| {
+            log.attributes = "{}".into();
+            serde_json::Map::new()
+        });
         let text = crate::model::log::searchable_text(&log.body, &attributes)
             .map(|t| t.into_owned())
             .collect();
@@ -309,10 +314,13 @@ impl Store {
     ) -> Result<Vec<(StoredLog, LogCursor)>> {
         let q = wanted.query;
         // Blocks whose newest record is at most a block's span after the latest record wanted.
-        let latest = [q.until_us.map(|u| u - 1), q.before.map(|b| b.timestamp_us)]
-            .into_iter()
-            .flatten()
-            .min();
+        let latest = [
+            q.until_us.map(|u| u.saturating_sub(1)),
+            q.before.map(|b| b.timestamp_us),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let mut below = latest.map_or(i64::MAX, |t| keys_until(t.saturating_add(SPAN_US + 1)));
         let lowest = q.since_us.map_or(i64::MIN, time_key);
         let mut found: Vec<(LogCursor, StoredLog)> = Vec::new();
