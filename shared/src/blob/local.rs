@@ -49,6 +49,24 @@ impl BlobStore for LocalBlobStore {
         .map_err(backend)
     }
 
+    /// The root itself, so that storing a scratch file is a rename on the same file system; its `.tmp-`
+    /// name keeps it out of listings.
+    fn scratch_dir(&self) -> PathBuf {
+        self.root.clone()
+    }
+
+    async fn put_file(&self, key: &str, path: &Path) -> Result<(), BlobError> {
+        let (from, to) = (path.to_owned(), self.path(key)?);
+        tokio::task::spawn_blocking(move || {
+            crate::private_files::create_dir(to.parent().expect("keys have a parent: the root"))?;
+            std::fs::File::open(&from)?.sync_all()?;
+            std::fs::rename(&from, &to)
+        })
+        .await
+        .map_err(|e| BlobError::Backend(e.to_string()))?
+        .map_err(backend)
+    }
+
     async fn get(&self, key: &str) -> Result<Bytes, BlobError> {
         match tokio::fs::read(self.path(key)?).await {
             Ok(data) => Ok(Bytes::from(data)),
@@ -198,6 +216,28 @@ mod tests {
             store.get("../etc/passwd").await,
             Err(BlobError::InvalidKey(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_scratch_file_is_moved_into_place_unlisted_until_then() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::new(dir.path());
+        let scratch = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempfile_in(store.scratch_dir())
+            .unwrap();
+        std::fs::write(scratch.path(), b"parquet").unwrap();
+        assert!(store.list("").await.unwrap().is_empty());
+        store
+            .put_file("lake/x/y.parquet", scratch.path())
+            .await
+            .unwrap();
+        assert_eq!(
+            &store.get("lake/x/y.parquet").await.unwrap()[..],
+            b"parquet"
+        );
+        assert!(!scratch.path().exists(), "moved, not copied");
+        assert_eq!(store.list("").await.unwrap(), vec!["lake/x/y.parquet"]);
     }
 
     #[tokio::test]

@@ -1,5 +1,7 @@
 //! Object storage: S3 in AWS, a directory locally. Holds claim-checked envelopes now and lake files later.
 
+use std::path::{Path, PathBuf};
+
 use async_trait::async_trait;
 use bytes::Bytes;
 
@@ -25,6 +27,19 @@ pub enum BlobError {
 pub trait BlobStore: Send + Sync {
     /// Stores `data` under `key`, replacing what was there; durable when it returns.
     async fn put(&self, key: &str, data: Bytes) -> Result<(), BlobError>;
+    /// Where an object too large to hold in memory is written, piece by piece, before
+    /// [`BlobStore::put_file`] stores it (a compacted lake file): by default the system's temporary folder.
+    fn scratch_dir(&self) -> PathBuf {
+        std::env::temp_dir()
+    }
+    /// Stores the complete file at `path` (made in [`BlobStore::scratch_dir`]) under `key`, without holding
+    /// it in memory where the store can (a local store moves it, S3 streams it); the file may be gone after.
+    async fn put_file(&self, key: &str, path: &Path) -> Result<(), BlobError> {
+        let data = tokio::fs::read(path)
+            .await
+            .map_err(|e| BlobError::Backend(e.to_string()))?;
+        self.put(key, Bytes::from(data)).await
+    }
     async fn get(&self, key: &str) -> Result<Bytes, BlobError>;
     /// [`BlobStore::get`] of an object that must not exceed `max_bytes`: a larger one is refused
     /// ([`BlobError::TooLarge`]) from its stated size, and reading stops past the cap, before it is held.

@@ -63,6 +63,21 @@ impl BlobStore for S3BlobStore {
         Ok(())
     }
 
+    /// Streamed from disk in one `PutObject` (up to 5 GB; compacted lake files are tens of MB).
+    async fn put_file(&self, key: &str, path: &std::path::Path) -> Result<(), BlobError> {
+        check_key(key)?;
+        let body = ByteStream::from_path(path).await.map_err(backend)?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(body)
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
     async fn get(&self, key: &str) -> Result<Bytes, BlobError> {
         let out = self.get_object(key).await?;
         Ok(out.body.collect().await.map_err(backend)?.into_bytes())

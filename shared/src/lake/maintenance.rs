@@ -405,9 +405,9 @@ const FILES_AHEAD: usize = 8;
 /// Rows per batch read from an input file: the merge holds one batch's values at a time.
 const MERGE_BATCH_ROWS: usize = 8_192;
 
-/// Writes the files' rows as one file and swaps it in. Rows stream through a batch at a time, so memory
-/// holds the output file being encoded (at most `MAX_COMPACTED_ROWS` rows, compressed), `FILES_AHEAD`
-/// fetched files and one batch, whatever the day's size. Returns false (deleting the new object) when another
+/// Writes the files' rows as one file and swaps it in. Rows stream through a batch at a time and the output
+/// to disk a row group at a time, so memory holds one row group being encoded, `FILES_AHEAD` fetched files
+/// and one batch, whatever the day's size. Returns false (deleting the new object) when another
 /// run changed the files meanwhile.
 async fn merge(
     db: &dyn CatalogDb,
@@ -417,7 +417,14 @@ async fn merge(
     files: &[LiveFile],
 ) -> Result<bool> {
     let fail = |e: &dyn std::fmt::Display| MaintenanceError::File(folder.to_owned(), e.to_string());
-    let mut out = super::parquet::FileWriter::new(table).map_err(super::LakeError::from)?;
+    // The output goes to a scratch file, a row group at a time, and is stored from there: held in memory
+    // whole it cost as much again as it weighs, twice over while its buffer grew by doubling.
+    let scratch = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(blobs.scratch_dir())
+        .map_err(|e| fail(&e))?;
+    let sink = std::io::BufWriter::new(scratch.as_file());
+    let mut out = super::parquet::FileWriter::new(table, sink).map_err(super::LakeError::from)?;
     let mut stats: Option<Vec<ColumnStats>> = None;
     let keys: Vec<String> = files.iter().map(|f| key_of(table, &f.path)).collect();
     for keys in keys.chunks(FILES_AHEAD) {
@@ -441,17 +448,20 @@ async fn merge(
             }
         }
     }
-    let bytes = out.finish().map_err(super::LakeError::from)?;
+    let sink = out.finish().map_err(super::LakeError::from)?;
+    sink.into_inner().map_err(|e| fail(&e.into_error()))?;
+    let size_bytes = scratch.as_file().metadata().map_err(|e| fail(&e))?.len();
     let path = format!("{folder}/{}.parquet", uuid::Uuid::new_v4().simple());
     let merged = LakeFile {
         table,
         key: key_of(table, &path),
         path,
         record_count: files.iter().map(|f| f.record_count).sum(),
-        size_bytes: bytes.len() as i64,
+        size_bytes: size_bytes as i64,
         stats: stats.unwrap_or_else(|| super::columns::file_stats(table, &[])),
     };
-    blobs.put(&merged.key, Bytes::from(bytes)).await?;
+    // Dropping `scratch` afterwards deletes the file if the store copied rather than moved it.
+    blobs.put_file(&merged.key, scratch.path()).await?;
     let mut tx = immediate(db).await?;
     let ids: Vec<i64> = files.iter().map(|f| f.id).collect();
     if catalog::replace_files(&mut tx, &ids, &merged).await? {

@@ -1,4 +1,4 @@
-//! Typed columns to a parquet file in memory: zstd, one row group, each column's DuckLake column id as its
+//! Typed columns to a parquet file, in memory or on disk: zstd, row groups of `ROW_GROUP_ROWS`, each column's DuckLake column id as its
 //! parquet field id (without field ids DuckLake maps columns by position, which silently mixes up columns
 //! of the same type if the order ever differs).
 
@@ -106,27 +106,35 @@ fn column_layout(
     props
 }
 
+/// Rows per row group, and encoded bytes: the writer holds a row group's encoded pages in memory until the
+/// group is complete, so these bound the memory of writing a compacted file (up to a million rows) to a
+/// group's instead of the whole file's, whatever a row's width; a processor's batch stays one group.
+const ROW_GROUP_ROWS: usize = 128 * 1024;
+const ROW_GROUP_BYTES: usize = 16 << 20;
+
 /// The parquet bytes of one file.
 pub fn write(table: &TableDef, columns: &[Column]) -> Result<Vec<u8>, ParquetError> {
-    let mut file = FileWriter::new(table)?;
+    let mut file = FileWriter::new(table, Vec::new())?;
     file.write(columns)?;
     file.finish()
 }
 
-/// A file written a batch of rows at a time (compaction streams rows from many files into one): memory
-/// holds the file encoded so far and the batch, not every row's values.
-pub struct FileWriter {
-    writer: ArrowWriter<Vec<u8>>,
+/// A file written a batch of rows at a time into `W` (compaction streams rows from many files into a file
+/// on disk): memory holds the row group being encoded and the batch, not every row's values.
+pub struct FileWriter<W: std::io::Write + Send> {
+    writer: ArrowWriter<W>,
     schema: Arc<Schema>,
 }
 
-impl FileWriter {
-    pub fn new(table: &TableDef) -> Result<Self, ParquetError> {
+impl<W: std::io::Write + Send> FileWriter<W> {
+    pub fn new(table: &TableDef, sink: W) -> Result<Self, ParquetError> {
         let schema = Arc::new(schema(table));
         let props = table.columns.iter().fold(
             WriterProperties::builder()
                 .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
                 .set_statistics_enabled(EnabledStatistics::Chunk)
+                .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+                .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
                 // One page per column chunk: an index of page locations would locate that one page.
                 .set_offset_index_disabled(true),
             |props, column| column_layout(props, column.name, column),
@@ -136,7 +144,7 @@ impl FileWriter {
         let options = ArrowWriterOptions::new()
             .with_properties(props.build())
             .with_skip_arrow_metadata(true);
-        let writer = ArrowWriter::try_new_with_options(Vec::new(), schema.clone(), options)?;
+        let writer = ArrowWriter::try_new_with_options(sink, schema.clone(), options)?;
         Ok(Self { writer, schema })
     }
 
@@ -147,8 +155,8 @@ impl FileWriter {
         Ok(self.writer.write(&batch)?)
     }
 
-    /// The whole file's bytes.
-    pub fn finish(self) -> Result<Vec<u8>, ParquetError> {
+    /// Writes the last row group and the footer; returns the sink.
+    pub fn finish(self) -> Result<W, ParquetError> {
         Ok(self.writer.into_inner()?)
     }
 }
@@ -162,7 +170,11 @@ mod tests {
     use crate::lake::tables::SPANS;
 
     fn spans_file(rows: usize) -> Vec<u8> {
-        let columns: Vec<Column> = SPANS
+        write(&SPANS, &spans_columns(rows)).unwrap()
+    }
+
+    fn spans_columns(rows: usize) -> Vec<Column<'static>> {
+        SPANS
             .columns
             .iter()
             .map(|c| match (c.name, c.ty) {
@@ -182,8 +194,7 @@ mod tests {
                 (_, ColumnType::Boolean) => Column::Bool(vec![Some(true); rows]),
                 (_, ColumnType::Varchar | ColumnType::Json) => Column::Str(vec![Some("db"); rows]),
             })
-            .collect();
-        write(&SPANS, &columns).unwrap()
+            .collect()
     }
 
     #[test]
@@ -230,5 +241,26 @@ mod tests {
         let op: Vec<Encoding> = chunk("op").encodings().collect();
         assert!(op.contains(&Encoding::RLE_DICTIONARY), "{op:?}");
         assert!(chunk("op").statistics().is_some());
+    }
+
+    #[test]
+    fn a_large_file_is_written_a_row_group_at_a_time_onto_its_sink() {
+        let mut file = tempfile::tempfile().unwrap();
+        let mut writer = FileWriter::new(&SPANS, &file).unwrap();
+        let columns = spans_columns(ROW_GROUP_ROWS / 2 + 1);
+        for _ in 0..3 {
+            writer.write(&columns).unwrap();
+        }
+        writer.finish().unwrap();
+        std::io::Seek::rewind(&mut file).unwrap();
+        let reader = SerializedFileReader::new(file).unwrap();
+        let groups: Vec<i64> = (reader.metadata().row_groups().iter())
+            .map(|g| g.num_rows())
+            .collect();
+        let rows = 3 * (ROW_GROUP_ROWS / 2 + 1) as i64;
+        assert_eq!(
+            groups,
+            [ROW_GROUP_ROWS as i64, rows - ROW_GROUP_ROWS as i64]
+        );
     }
 }
