@@ -486,6 +486,79 @@ async fn tag_filters_are_right_whether_few_or_many_issues_carry_the_value() {
     }
 }
 
+/// Full text few issues match and full text many match take different paths (their issues read by id,
+/// a list of the matches, or each issue checked against the index as the list is walked in page order);
+/// all must give the issues a plain reading of the words gives, and a search matching more than its
+/// count reads says its total is a floor.
+#[tokio::test]
+async fn full_text_is_right_whether_few_or_many_issues_match() {
+    let app = TestApp::new().await;
+    // 12,000 issues titled `issue N`, every 7th resolved; in their text `timeout` on every other,
+    // `TimeoutError` on every third, `canary` on every 1,000th and `café` on every 5th.
+    app.execute_sql(&format!(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 11999)
+             INSERT INTO issues (project_id, status, title, level, first_seen, last_seen, times_seen, grouping_config)
+               SELECT {project}, CASE WHEN i % 7 = 0 THEN 'resolved' ELSE 'open' END, 'issue ' || i, 'error', i, i, 1, 'test' FROM n;
+             INSERT INTO issues_fts (rowid, title, body)
+               SELECT id, title, CASE WHEN last_seen % 2 = 0 THEN 'timeout ' ELSE '' END
+                 || CASE WHEN last_seen % 3 = 0 THEN 'TimeoutError ' ELSE '' END
+                 || CASE WHEN last_seen % 1000 = 0 THEN 'canary ' ELSE '' END
+                 || CASE WHEN last_seen % 5 = 0 THEN 'café' ELSE '' END
+               FROM issues WHERE project_id = {project};",
+            project = app.project.id.value()
+        ))
+        .await;
+    let open = |i: i64| i % 7 != 0;
+    let timeout = |i: i64| i % 2 == 0 || i % 3 == 0;
+    // (search, page, which of the rows match, whether few enough match to count them all)
+    type Case<'a> = (&'a str, u32, &'a dyn Fn(i64) -> bool, bool);
+    let cases: [Case; 9] = [
+        ("canary", 0, &|i| i % 1000 == 0, true),
+        // A word is a prefix: `timeout` is also `TimeoutError`. Many match: the walk checks each.
+        ("timeout", 0, &timeout, false),
+        // A deep page of them reads a list of the matches instead.
+        ("timeout", 30, &timeout, false),
+        ("timeouterror", 0, &|i| i % 3 == 0, true),
+        ("timeout canary", 0, &|i| i % 1000 == 0, true),
+        ("issue", 0, &|_| true, false),
+        ("issue !timeout", 2, &|i| !timeout(i), false),
+        // The index folds accents either way.
+        ("cafe", 0, &|i| i % 5 == 0, true),
+        ("Café issue", 1, &|i| i % 5 == 0, true),
+    ];
+    for (query, page, keep, few) in cases {
+        let filter = IssueFilter {
+            status: Some(IssueStatus::Open),
+            query: IssueQuery::parse(query).unwrap(),
+            page,
+            per_page: 25,
+            ..Default::default()
+        };
+        let (list, total) = app
+            .store
+            .list_issues(app.project.id, &filter)
+            .await
+            .unwrap();
+        let matching: Vec<i64> = (0..12_000).rev().filter(|i| open(*i) && keep(*i)).collect();
+        let start = page as usize * 25;
+        let expected: Vec<i64> = matching.iter().skip(start).take(25).copied().collect();
+        let seen: Vec<i64> = list.iter().map(|i| i.last_seen).collect();
+        assert_eq!(
+            seen, expected,
+            "{query} page {page}: the newest matching issues"
+        );
+        match total {
+            IssueTotal::Exact(n) => assert_eq!(n, matching.len() as i64, "{query}: exact total"),
+            IssueTotal::AtLeast(n) => assert!(
+                ((start + 25) as i64..=matching.len() as i64).contains(&n),
+                "{query}: a floor of {n} for {}",
+                matching.len()
+            ),
+        }
+        assert_eq!(total.is_exact(), few, "{query}: {total:?}");
+    }
+}
+
 /// A `feedback` item naming an event, in the shape Sentry's SDKs send it.
 fn feedback_envelope(feedback_id: &str, about: &str, message: &str) -> Vec<u8> {
     let payload = json!({
