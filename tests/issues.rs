@@ -413,33 +413,76 @@ async fn out_of_order_events_never_move_last_seen_back() {
     assert_eq!(list[0].last_event_id.as_deref(), Some(event_id(1).as_str()));
 }
 
+/// 12,000 issues in the test's project titled `issue N` and last seen at N, every 7th resolved; then
+/// `then`, SQL over them (the project's only issues).
+async fn twelve_thousand_issues(app: &TestApp, then: &str) {
+    app.execute_sql(&format!(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 11999)
+             INSERT INTO issues (project_id, status, title, level, first_seen, last_seen, times_seen, grouping_config)
+               SELECT {project}, CASE WHEN i % 7 = 0 THEN 'resolved' ELSE 'open' END, 'issue ' || i, 'error', i, i, 1, 'test' FROM n;
+             {then}",
+            project = app.project.id.value()
+        ))
+        .await;
+}
+
+/// Lists the open ones of [`twelve_thousand_issues`] through `filter` and checks its page against those
+/// `keep` picks, newest first; its total is exact if `few` match, else a floor of at least the issues
+/// up to this page's last.
+async fn assert_open_list(
+    app: &TestApp,
+    name: &str,
+    filter: IssueFilter,
+    keep: &dyn Fn(i64) -> bool,
+    few: bool,
+) {
+    let filter = IssueFilter {
+        status: Some(IssueStatus::Open),
+        per_page: 25,
+        ..filter
+    };
+    let (list, total) = app
+        .store
+        .list_issues(app.project.id, &filter)
+        .await
+        .unwrap();
+    let matching: Vec<i64> = (0..12_000)
+        .rev()
+        .filter(|i| i % 7 != 0 && keep(*i))
+        .collect();
+    let start = filter.page as usize * 25;
+    let expected: Vec<i64> = matching.iter().skip(start).take(25).copied().collect();
+    let seen: Vec<i64> = list.iter().map(|i| i.last_seen).collect();
+    assert_eq!(seen, expected, "{name}: the newest matching issues");
+    match total {
+        IssueTotal::Exact(n) => assert_eq!(n, matching.len() as i64, "{name}: exact total"),
+        IssueTotal::AtLeast(n) => assert!(
+            ((start + 25) as i64..=matching.len() as i64).contains(&n),
+            "{name}: a floor of {n} for {}",
+            matching.len()
+        ),
+    }
+    assert_eq!(total.is_exact(), few, "{name}: {total:?}");
+}
+
 /// A tag value few issues carry and one most carry take different query paths (ids first, or the list
 /// walked in page order); both must give the same issues a plain reading of the tags gives, and a filter
 /// matching more than its count reads says its total is a floor.
 #[tokio::test]
 async fn tag_filters_are_right_whether_few_or_many_issues_carry_the_value() {
     let app = TestApp::new().await;
-    // 12,000 issues; `production` on all, `canary` on every 1,000th, release `2.0` on every other,
-    // every 7th resolved.
-    app.execute_sql(&format!(
-            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 11999)
-             INSERT INTO issues (project_id, status, title, level, first_seen, last_seen, times_seen, grouping_config)
-               SELECT {project}, CASE WHEN i % 7 = 0 THEN 'resolved' ELSE 'open' END, 'issue ' || i, 'error', i, i, 1, 'test' FROM n;
-             INSERT INTO issue_tags (issue_id, key, value, count, first_seen, last_seen)
-               SELECT id, 'environment', 'production', 1, 0, 0 FROM issues WHERE project_id = {project};
-             INSERT INTO issue_tags (issue_id, key, value, count, first_seen, last_seen)
-               SELECT id, 'environment', 'canary', 1, 0, 0 FROM issues WHERE project_id = {project} AND last_seen % 1000 = 0;
-             INSERT INTO issue_tags (issue_id, key, value, count, first_seen, last_seen)
-               SELECT id, 'release', '2.0', 1, 0, 0 FROM issues WHERE project_id = {project} AND last_seen % 2 = 0;",
-            project = app.project.id.value()
-        ))
-        .await;
-    let expected = |keep: &dyn Fn(i64) -> bool| -> (Vec<i64>, usize) {
-        let all: Vec<i64> = (0..12_000).rev().filter(|i| keep(*i)).collect();
-        (all.iter().take(25).copied().collect(), all.len())
-    };
-    let open = |i: i64| i % 7 != 0;
-    // (what, environment, level, which of the rows match)
+    // `production` on all, `canary` on every 1,000th, release `2.0` on every other.
+    twelve_thousand_issues(
+        &app,
+        "INSERT INTO issue_tags (issue_id, key, value, count, first_seen, last_seen)
+           SELECT id, 'environment', 'production', 1, 0, 0 FROM issues;
+         INSERT INTO issue_tags (issue_id, key, value, count, first_seen, last_seen)
+           SELECT id, 'environment', 'canary', 1, 0, 0 FROM issues WHERE last_seen % 1000 = 0;
+         INSERT INTO issue_tags (issue_id, key, value, count, first_seen, last_seen)
+           SELECT id, 'release', '2.0', 1, 0, 0 FROM issues WHERE last_seen % 2 = 0;",
+    )
+    .await;
+    // (what, environment, release, which of the rows match)
     type Case<'a> = (
         &'a str,
         Option<&'a str>,
@@ -447,42 +490,68 @@ async fn tag_filters_are_right_whether_few_or_many_issues_carry_the_value() {
         &'a dyn Fn(i64) -> bool,
     );
     let cases: [Case; 4] = [
-        ("rare environment", Some("canary"), None, &|i| {
-            open(i) && i % 1000 == 0
-        }),
-        ("common environment", Some("production"), None, &open),
-        ("common release", None, Some("2.0"), &|i| {
-            open(i) && i % 2 == 0
-        }),
+        ("rare environment", Some("canary"), None, &|i| i % 1000 == 0),
+        ("common environment", Some("production"), None, &|_| true),
+        ("common release", None, Some("2.0"), &|i| i % 2 == 0),
         ("rare and common", Some("canary"), Some("2.0"), &|i| {
-            open(i) && i % 1000 == 0
+            i % 1000 == 0
         }),
     ];
     for (name, environment, release, keep) in cases {
         let filter = IssueFilter {
-            status: Some(IssueStatus::Open),
             environment: environment.map(str::to_owned),
             release: release.map(str::to_owned),
-            per_page: 25,
             ..Default::default()
         };
-        let (page, total) = app
-            .store
-            .list_issues(app.project.id, &filter)
-            .await
-            .unwrap();
-        let (first_page, matching) = expected(keep);
-        let seen: Vec<i64> = page.iter().map(|i| i.last_seen).collect();
-        assert_eq!(seen, first_page, "{name}: the newest matching issues first");
         // A rare value's issues are few enough to count them all; a common one's count is a floor.
-        match total {
-            IssueTotal::Exact(n) => assert_eq!(n, matching as i64, "{name}: exact total"),
-            IssueTotal::AtLeast(n) => assert!(
-                (25..=matching as i64).contains(&n) && matching > 5_000,
-                "{name}: a floor of {n} for {matching}"
-            ),
-        }
-        assert_eq!(total.is_exact(), name.starts_with("rare"), "{name}");
+        assert_open_list(&app, name, filter, keep, name.starts_with("rare")).await;
+    }
+}
+
+/// Full text few issues match and full text many match take different paths (their issues read by id,
+/// a list of the matches, or each issue checked against the index as the list is walked in page order);
+/// all must give the issues a plain reading of the words gives, and a search matching more than its
+/// count reads says its total is a floor.
+#[tokio::test]
+async fn full_text_is_right_whether_few_or_many_issues_match() {
+    let app = TestApp::new().await;
+    // In their text `timeout` on every other, `TimeoutError` on every third, `canary` on every 1,000th
+    // and `café` on every 5th.
+    twelve_thousand_issues(
+        &app,
+        "INSERT INTO issues_fts (rowid, title, body)
+           SELECT id, title, CASE WHEN last_seen % 2 = 0 THEN 'timeout ' ELSE '' END
+             || CASE WHEN last_seen % 3 = 0 THEN 'TimeoutError ' ELSE '' END
+             || CASE WHEN last_seen % 1000 = 0 THEN 'canary ' ELSE '' END
+             || CASE WHEN last_seen % 5 = 0 THEN 'café' ELSE '' END
+           FROM issues;",
+    )
+    .await;
+    let timeout = |i: i64| i % 2 == 0 || i % 3 == 0;
+    // (search, page, which of the rows match, whether few enough match to count them all)
+    type Case<'a> = (&'a str, u32, &'a dyn Fn(i64) -> bool, bool);
+    let cases: [Case; 9] = [
+        ("canary", 0, &|i| i % 1000 == 0, true),
+        // A word is a prefix: `timeout` is also `TimeoutError`. Many match: the walk checks each.
+        ("timeout", 0, &timeout, false),
+        // A deep page of them reads a list of the matches instead.
+        ("timeout", 30, &timeout, false),
+        ("timeouterror", 0, &|i| i % 3 == 0, true),
+        ("timeout canary", 0, &|i| i % 1000 == 0, true),
+        ("issue", 0, &|_| true, false),
+        ("issue !timeout", 2, &|i| !timeout(i), false),
+        // The index folds accents either way.
+        ("cafe", 0, &|i| i % 5 == 0, true),
+        ("Café issue", 1, &|i| i % 5 == 0, true),
+    ];
+    for (query, page, keep, few) in cases {
+        let filter = IssueFilter {
+            query: IssueQuery::parse(query).unwrap(),
+            page,
+            ..Default::default()
+        };
+        let name = format!("{query} page {page}");
+        assert_open_list(&app, &name, filter, keep, few).await;
     }
 }
 

@@ -11,6 +11,7 @@ use super::issue_search::{
     fts_match, placeholders, statuses, Cmp, Conditions, Filter, IsState, IssueQuery, SeenField,
     Term,
 };
+use super::issue_text::{TextMatch, TextPath, CHECK_COST_IN_READS};
 use super::{now_us, Result, Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -84,7 +85,8 @@ impl IssueSort {
 }
 
 /// A filtered issue list's count makes at most this many index reads (a few milliseconds): each row
-/// its indexes seek is one, and each check of a row against another index (a tag, full text) one more.
+/// its indexes seek is one, and each check of a row against another index (a tag, a list of full-text
+/// matches) one more; a check of full text by rowid costs [`CHECK_COST_IN_READS`] per term.
 /// Past it, the count is a floor. See [`Store::list_issues`].
 const COUNT_BUDGET_READS: i64 = 6_000;
 
@@ -234,16 +236,17 @@ pub struct Release {
 }
 
 /// The `WHERE` of an issue list: the project, the status tab, then each term. `rare[i]` says the `i`th
-/// term is a tag or full text few issues match: those issues are read by id (for a tag, `+` keeps
-/// SQLite from walking the project's whole index instead). Any other term keeps the walk in page order
-/// on the list's indexes. What an index seeks is pushed as sought, the rest as checked (see
-/// [`Conditions`]).
+/// term is a tag few issues carry: those issues are read by id (`+` keeps SQLite from walking the
+/// project's whole index instead). `full_text` is the positive words' and phrases' one match and its path
+/// (see [`TextPath`]). Any other term keeps the walk in page order on the list's indexes. What an
+/// index seeks is pushed as sought, the rest as checked (see [`Conditions`]).
 fn list_conditions(
     project: ProjectId,
     status: Option<IssueStatus>,
     sort: IssueSort,
     terms: &[Term],
     rare: &[bool],
+    full_text: Option<&TextMatch>,
     now_us: i64,
 ) -> Conditions {
     let rare_of = |i: usize| rare.get(i).copied().unwrap_or(false);
@@ -326,29 +329,22 @@ fn list_conditions(
     }
     // Every positive word and phrase in one full-text match. Few matches are read by id and sorted;
     // many are a list built once that the walk in page order looks each issue up in (`+` keeps SQLite
-    // from reading every match by id and sorting them all).
-    if let Some(text) = text_match(terms) {
-        let rare =
-            (0..terms.len()).any(|i| rare_of(i) && matches!(terms[i].filter, Filter::Text { .. }));
+    // from reading every match by id and sorting them all), or, when the page reads few issues, each
+    // issue the walk reads is checked against the full-text index by its rowid.
+    if let Some(text) = full_text {
         let sql = "i.id IN (SELECT rowid FROM issues_fts WHERE issues_fts MATCH ?)";
-        match rare {
-            true => c.push(sql, [text.into()]),
-            false => c.push_lookup(&format!("+{sql}"), [text.into()]),
+        let fts = [text.fts.clone().into()];
+        match text.path {
+            TextPath::Rare => c.push(sql, fts),
+            TextPath::Listed => c.push_lookup(&format!("+{sql}"), fts),
+            TextPath::Walked { terms } => c.push_lookups(
+                "EXISTS (SELECT 1 FROM issues_fts f WHERE f.issues_fts MATCH ? AND f.rowid = i.id)",
+                fts,
+                terms * CHECK_COST_IN_READS,
+            ),
         }
     }
     c
-}
-
-/// The one full-text match of a list's positive words and phrases, if it has any.
-fn text_match(terms: &[Term]) -> Option<String> {
-    let matches: Vec<String> = terms
-        .iter()
-        .filter_map(|t| match &t.filter {
-            Filter::Text { words, phrase } if !t.negated => Some(fts_match(words, *phrase)),
-            _ => None,
-        })
-        .collect();
-    (!matches.is_empty()).then(|| matches.join(" AND "))
 }
 
 /// The statuses a list is narrowed to, when nothing else narrows it: a status tab, or one `is:` term
@@ -409,11 +405,10 @@ impl Store {
         filter: &IssueFilter,
     ) -> Result<(Vec<Issue>, IssueTotal)> {
         let terms = filter.terms();
-        // A tag or text filter is fast one of two ways, depending on how many issues match it.
-        let rare_text = match text_match(&terms) {
-            Some(text) => self.is_rare_text(&text).await?,
-            None => false,
-        };
+        let per_page = filter.per_page.clamp(1, 100) as i64;
+        let offset = filter.page as i64 * per_page;
+        // A tag or text filter is fast one of two (text: three) ways, depending on how many issues match.
+        let text = self.text_match(&terms, offset + per_page).await?;
         let mut rare = Vec::with_capacity(terms.len());
         for term in &terms {
             rare.push(match term {
@@ -421,17 +416,18 @@ impl Store {
                     negated: false,
                     filter: Filter::Tag { key, values },
                 } => self.is_rare_tag(key, values).await?,
-                Term {
-                    negated: false,
-                    filter: Filter::Text { .. },
-                } => rare_text,
                 _ => false,
             });
         }
-        let conditions =
-            list_conditions(project, filter.status, filter.sort, &terms, &rare, now_us());
-        let per_page = filter.per_page.clamp(1, 100) as i64;
-        let offset = filter.page as i64 * per_page;
+        let conditions = list_conditions(
+            project,
+            filter.status,
+            filter.sort,
+            &terms,
+            &rare,
+            text.as_ref(),
+            now_us(),
+        );
         let sql = page_sql(&conditions, filter.sort, per_page, offset);
         let mut rows = self.conn().query(&sql, conditions.params.clone()).await?;
         let mut issues = Vec::new();
@@ -468,16 +464,6 @@ impl Store {
             true => IssueTotal::Exact(matched),
             false => IssueTotal::AtLeast(matched),
         })
-    }
-
-    /// Whether at most [`RARE_TAG_ISSUES`] issues (of any project) match a full-text query: a bounded
-    /// read of the full-text index.
-    async fn is_rare_text(&self, text: &str) -> Result<bool> {
-        let sql = format!(
-            "SELECT count(*) FROM (SELECT 1 FROM issues_fts WHERE issues_fts MATCH ?1 LIMIT {})",
-            RARE_TAG_ISSUES + 1
-        );
-        Ok(self.scalar(&sql, [text]).await? <= RARE_TAG_ISSUES)
     }
 
     /// Whether at most [`RARE_TAG_ISSUES`] issues (of any project) carry one of these values of a tag: a
@@ -687,10 +673,18 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use super::super::issue_text::prefix_match;
     use super::*;
 
-    fn conditions(query: &str, status: Option<IssueStatus>, rare: bool) -> Conditions {
+    /// A list's conditions with every tag rare or none, and its full text read by `path`.
+    fn conditions_on(
+        query: &str,
+        status: Option<IssueStatus>,
+        rare: bool,
+        path: TextPath,
+    ) -> Conditions {
         let query = IssueQuery::parse(query).unwrap();
+        let text = prefix_match(&query.terms).map(|fts| TextMatch { fts, path });
         let rare = vec![rare; query.terms.len()];
         list_conditions(
             ProjectId::new(1),
@@ -698,8 +692,17 @@ mod tests {
             IssueSort::LastSeen,
             &query.terms,
             &rare,
+            text.as_ref(),
             0,
         )
+    }
+
+    fn conditions(query: &str, status: Option<IssueStatus>, rare: bool) -> Conditions {
+        let path = match rare {
+            true => TextPath::Rare,
+            false => TextPath::Listed,
+        };
+        conditions_on(query, status, rare, path)
     }
 
     /// The plans of a list's page and count: every table is reached through an index (a walk of an index
@@ -710,7 +713,10 @@ mod tests {
         status: Option<IssueStatus>,
         rare: bool,
     ) -> (Vec<String>, Vec<String>) {
-        let c = conditions(query, status, rare);
+        plans_of(store, conditions(query, status, rare)).await
+    }
+
+    async fn plans_of(store: &Store, c: Conditions) -> (Vec<String>, Vec<String>) {
         let page = page_sql(&c, IssueSort::LastSeen, 25, 0);
         let page = store.query_plan(&page, c.params.clone()).await;
         let count = store.query_plan(&count_sql(&c), c.params).await;
@@ -873,5 +879,158 @@ mod tests {
             let (_, total) = search(&store, query, 0).await;
             assert_eq!(total, IssueTotal::Exact(n), "{query}");
         }
+    }
+
+    /// A common full-text match checked issue by issue: the walk in page order asks the index about each
+    /// issue's rowid (a correlated subquery), for the page and its count; no list of matches is built.
+    #[tokio::test]
+    async fn a_walked_text_match_is_checked_by_rowid_on_the_walk() {
+        let store = Store::open_in_memory().await.unwrap();
+        let walked = TextPath::Walked { terms: 1 };
+        for query in ["timeout", "timeout level:error browser:Firefox"] {
+            let c = conditions_on(query, Some(IssueStatus::Open), false, walked);
+            let (page, count) = plans_of(&store, c).await;
+            for plan in [&page, &count] {
+                assert!(full_scan(plan).is_none(), "{query}\n{plan:#?}");
+                // FTS5's plan: `=` a rowid, `M` a match.
+                assert!(
+                    plan.iter()
+                        .any(|l| l.starts_with("SCAN f VIRTUAL TABLE INDEX 0:=M")),
+                    "{query}\n{plan:#?}"
+                );
+                assert!(
+                    !plan.iter().any(|l| l.contains("LIST SUBQUERY")),
+                    "{query}\n{plan:#?}"
+                );
+            }
+            let sorted = page.iter().any(|l| l.contains("TEMP B-TREE FOR ORDER BY"));
+            assert!(!sorted, "{query}\n{page:#?}");
+        }
+        // A listed one is built once as a list the walk looks issues up in.
+        let (page, _) = plans(&store, "timeout", Some(IssueStatus::Open), false).await;
+        assert!(
+            page.iter().any(|l| l.contains("LIST SUBQUERY")),
+            "{page:#?}"
+        );
+    }
+
+    /// [`many_issues`] with full text: `timeout` in every other issue, `TimeoutError` in every third,
+    /// `rare` in every 1,000th, and every title `issue N`.
+    async fn issues_with_text() -> Store {
+        let store = many_issues().await;
+        store
+            .conn()
+            .execute_batch(
+                "INSERT INTO issues_fts (rowid, title, body)
+                   SELECT id, title, CASE WHEN id % 2 = 0 THEN 'timeout ' ELSE '' END
+                     || CASE WHEN id % 3 = 0 THEN 'TimeoutError ' ELSE '' END
+                     || CASE WHEN id % 1000 = 0 THEN 'rare' ELSE '' END FROM issues;",
+            )
+            .await
+            .unwrap();
+        store
+    }
+
+    /// A page of `c` and its bounded count, as [`Store::list_issues`] reads them, and the exact count.
+    async fn read(store: &Store, c: Conditions, page: i64) -> (Vec<i64>, IssueTotal, i64) {
+        let mut rows = store
+            .conn()
+            .query(
+                &page_sql(&c, IssueSort::LastSeen, 25, page * 25),
+                c.params.clone(),
+            )
+            .await
+            .unwrap();
+        let mut ids = Vec::new();
+        while let Some(row) = rows.next().await.unwrap() {
+            ids.push(row.get::<i64>(0).unwrap());
+        }
+        drop(rows);
+        let all = format!("SELECT count(*) FROM issues i WHERE {}", c.joined());
+        let exact = store.scalar(&all, c.params.clone()).await.unwrap();
+        let total = store.bounded_count(c).await.unwrap();
+        (ids, total, exact)
+    }
+
+    /// A full-text match read by id, listed, or checked issue by issue: the same pages, and counts
+    /// that are the exact total or a floor under it (exact whenever the count reads every sought row).
+    #[tokio::test]
+    async fn every_text_path_gives_the_same_issues_and_totals() {
+        let store = issues_with_text().await;
+        let walked = TextPath::Walked { terms: 2 };
+        for query in [
+            "timeout",
+            "timeouterror",
+            "rare",
+            "timeout rare",
+            "\"issue 42\"",
+            "timeout !rare level:error",
+            "timeout environment:canary",
+            "is:regressed timeout",
+            "is:regressed timeouterror level:error",
+        ] {
+            let terms = IssueQuery::parse(query).unwrap().terms;
+            let fts = store.exact_match(&terms).await.unwrap().unwrap().0;
+            for page in [0, 3] {
+                let mut answers = Vec::new();
+                for path in [TextPath::Rare, TextPath::Listed, walked] {
+                    let text = TextMatch {
+                        fts: fts.clone(),
+                        path,
+                    };
+                    let c = list_conditions(
+                        ProjectId::new(1),
+                        None,
+                        IssueSort::LastSeen,
+                        &terms,
+                        &[],
+                        Some(&text),
+                        0,
+                    );
+                    let (ids, total, exact) = read(&store, c, page).await;
+                    match total {
+                        IssueTotal::Exact(n) => assert_eq!(n, exact, "{query} {path:?}"),
+                        IssueTotal::AtLeast(n) => assert!(n <= exact, "{query} {path:?}"),
+                    }
+                    if query.starts_with("is:regressed") {
+                        assert!(total.is_exact(), "{query} {path:?}: {total:?}");
+                    }
+                    answers.push(ids);
+                }
+                assert!(!answers[0].is_empty() || page > 0, "{query}");
+                assert!(
+                    answers.iter().all(|a| a == &answers[0]),
+                    "{query}: {answers:?}"
+                );
+            }
+        }
+    }
+
+    /// The path follows the matches: few are read by id; many that fill a page within a few dozen
+    /// checks are walked; a deep page of them, or words FTS5 folds its own way, are listed.
+    #[tokio::test]
+    async fn the_text_path_follows_how_many_issues_match() {
+        let store = issues_with_text().await;
+        let path = |query: &'static str, rows: i64| {
+            let store = &store;
+            async move {
+                let terms = IssueQuery::parse(query).unwrap().terms;
+                store.text_match(&terms, rows).await.unwrap().unwrap()
+            }
+        };
+        // A word is a prefix: `timeout` checks both terms that begin with it.
+        let timeout = path("timeout", 25).await;
+        assert_eq!(timeout.fts, "(\"timeout\" OR \"timeouterror\")");
+        assert_eq!(timeout.path, TextPath::Walked { terms: 2 });
+        assert_eq!(path("timeout", 25 * 21).await.path, TextPath::Listed);
+        assert_eq!(path("rare", 25).await.path, TextPath::Rare);
+        assert_eq!(path("timeout rare", 25).await.path, TextPath::Rare);
+        assert_eq!(path("issue", 25).await.path, TextPath::Walked { terms: 1 });
+        let phrase = path("\"Issue 42\" timeouterror", 25).await;
+        assert_eq!(phrase.fts, "\"issue 42\" AND (\"timeouterror\")");
+        // Not plain ASCII: FTS5 folds it (to `issue`, in every issue) and reads the prefix itself.
+        let folded = path("Issué", 25).await;
+        assert_eq!(folded.fts, "\"Issué\"*");
+        assert_eq!(folded.path, TextPath::Listed);
     }
 }

@@ -428,7 +428,7 @@ pub(super) struct Conditions {
     pub params: Vec<libsql::Value>,
     /// For each of `sql`, whether it is checked row by row rather than sought.
     checked: Vec<bool>,
-    /// How many checked conditions read another index for each row (a tag, full text).
+    /// How many reads of other indexes the checked conditions make for each row (a tag, full text).
     lookups: usize,
 }
 
@@ -445,7 +445,18 @@ impl Conditions {
 
     /// Adds a condition tested on each row the sought ones yield by a read of another index.
     pub fn push_lookup(&mut self, sql: &str, values: impl IntoIterator<Item = libsql::Value>) {
-        self.lookups += 1;
+        self.push_lookups(sql, values, 1);
+    }
+
+    /// Adds a condition tested on each row the sought ones yield that costs as much as `reads` reads
+    /// of an index.
+    pub fn push_lookups(
+        &mut self,
+        sql: &str,
+        values: impl IntoIterator<Item = libsql::Value>,
+        reads: usize,
+    ) {
+        self.lookups += reads;
         self.add(sql, values, true);
     }
 

@@ -20,6 +20,7 @@ mod event_keys;
 mod feedback;
 mod issue_reads;
 mod issue_search;
+mod issue_text;
 mod issues;
 mod keys;
 mod log_blocks;
