@@ -140,6 +140,16 @@ impl Store {
         Ok(())
     }
 
+    /// The id of the project's newest bundle, 0 when it has none: it changes whenever a bundle is
+    /// uploaded, or the newest deleted, so a symbolicator can remember its lookups until then.
+    pub async fn newest_artifact_bundle(&self, project: ProjectId) -> Result<i64> {
+        self.scalar(
+            "SELECT coalesce(max(id), 0) FROM artifact_bundles WHERE project_id = ?1",
+            [project.value()],
+        )
+        .await
+    }
+
     /// The newest file of `kind` with this debug id among the project's bundles.
     pub async fn artifact_by_debug_id(
         &self,

@@ -491,6 +491,11 @@ impl Store {
         }
         plan
     }
+
+    /// A statement run as it is, for a test to change what the store holds behind its API's back.
+    pub(crate) async fn execute_raw(&self, sql: &str) {
+        self.conn().execute(sql, ()).await.unwrap();
+    }
 }
 
 #[cfg(test)]

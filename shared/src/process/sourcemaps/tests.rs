@@ -196,6 +196,55 @@ async fn a_missing_or_broken_map_leaves_the_frame_with_a_note() {
     assert!(maps.symbolicate(project, python).await.unwrap().is_none());
 }
 
+#[tokio::test]
+async fn lookups_found_or_not_are_remembered_until_the_bundles_change() {
+    let (maps, project, _dir) = with_bundle(&map_bytes()).await;
+    let path = "/srv/app/dist/app.js";
+    let images = json!([{"type": "sourcemap", "code_file": path, "debug_id": "d2"}]);
+    let notes_of = |out: Vec<u8>| {
+        crate::format::processing_notes(Some(&serde_json::from_slice(&out).unwrap()))
+    };
+    let missed = [format!("source map not found for {path} (debug id d2)")];
+    let out = maps
+        .symbolicate(project, &event(path, images.clone(), None))
+        .await;
+    assert_eq!(notes_of(out.unwrap().unwrap()), missed);
+    // The map gains the debug id behind the lookups' back: the miss stands, not asked again...
+    maps.store
+        .execute_raw("UPDATE artifact_files SET debug_id = 'd2' WHERE debug_id = 'd1'")
+        .await;
+    let out = maps
+        .symbolicate(project, &event(path, images.clone(), None))
+        .await;
+    assert_eq!(notes_of(out.unwrap().unwrap()), missed);
+    // ...until a bundle is uploaded: then the lookup runs again and finds it.
+    let blobs: Arc<dyn BlobStore> = maps.blobs.clone();
+    let key = bundle_key(project, "def");
+    blobs
+        .put(&key, bytes::Bytes::from_static(b""))
+        .await
+        .unwrap();
+    maps.store
+        .insert_artifact_bundle(&NewBundle {
+            project,
+            checksum: "def",
+            release: "9.9",
+            dist: "",
+            blob_key: &key,
+            bytes: 1,
+            files: &[],
+        })
+        .await
+        .unwrap();
+    let out = maps.symbolicate(project, &event(path, images, None)).await;
+    assert_eq!(top_frame(&out.unwrap().unwrap())["function"], "priceOf");
+    // A project without bundles finds nothing, with the same note, without asking per file.
+    let other = maps.store.create_project("other").await.unwrap().id;
+    let images = json!([{"type": "sourcemap", "code_file": path, "debug_id": "d2"}]);
+    let out = maps.symbolicate(other, &event(path, images, None)).await;
+    assert_eq!(notes_of(out.unwrap().unwrap()), missed);
+}
+
 #[test]
 fn urls_and_sources_as_sentry_matches_them() {
     assert_eq!(
