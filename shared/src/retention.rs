@@ -255,7 +255,10 @@ pub async fn run_until(
         return Ok(report);
     }
     tracing::debug!("retention: deleting orphans");
-    lake.orphans_deleted = maintenance::delete_orphans(store, blobs.as_ref()).await?;
+    // Objects are dated by the clock, whatever day `now_us` stands for.
+    let orphans_before = chrono::Utc::now().timestamp_micros() - maintenance::ORPHAN_MIN_AGE_US;
+    lake.orphans_deleted =
+        maintenance::delete_orphans(store, blobs.as_ref(), orphans_before, deadline).await?;
     tracing::debug!("retention: reclaiming space");
 
     store.reclaim_space().await?;

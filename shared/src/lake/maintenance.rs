@@ -2,8 +2,8 @@
 //! DuckDB's own maintenance calls would: whole files past a table's horizon end in a new snapshot (table
 //! stats untouched, `record_count` never lowered); snapshots older than the time-travel window expire; files
 //! no snapshot can see any more are scheduled for deletion, deleted, and unscheduled; files no catalog row
-//! knows (left by a batch that crashed between upload and commit) are deleted; and each past day's small
-//! files are compacted into one file per (table, project, day). Files from before migration 28 (ids as hex
+//! knows (left by a batch that crashed between upload and commit) are deleted once an hour old; and each
+//! past day's small files are compacted into one file per (table, project, day). Files from before migration 28 (ids as hex
 //! text) are rewritten with binary ids whatever their day, and the old text columns retired once no live
 //! file holds them.
 //!
@@ -245,38 +245,111 @@ pub async fn delete_scheduled(
     Ok(deleted)
 }
 
-/// Deletes lake objects that no catalog row names. Runs holding the write lock: the processor uploads a
-/// batch's files only while it holds that lock, so no file seen here can be on its way to being registered.
-pub async fn delete_orphans(db: &dyn CatalogDb, blobs: &dyn BlobStore) -> Result<u64> {
-    let tx = immediate(db).await?;
-    let mut known = HashSet::new();
-    for table in super::tables::ALL {
-        let mut rows = tx
-            .query(
-                "SELECT path FROM ducklake_data_file WHERE table_id = ?1",
-                [table.id],
+/// How old an object the catalog does not name must be before it is deleted as an orphan: a processor
+/// batch or a merge uploads its file before the commit that registers it (on a libSQL server without
+/// holding the write lock meanwhile), and neither takes anywhere near this long, even in a Lambda.
+pub const ORPHAN_MIN_AGE_US: i64 = 3_600 * 1_000_000;
+
+/// Deletes lake objects that no catalog row names and that were written before `written_before_us`
+/// (now less [`ORPHAN_MIN_AGE_US`]: a file on its way to being registered is younger), a folder at a
+/// time: the listing comes a page at a time in key order, and each folder's keys are checked against that
+/// folder's catalog paths alone, so memory holds one page and one folder's paths, whatever the lake's
+/// size. Starts no page once `deadline` has passed.
+pub async fn delete_orphans(
+    db: &dyn CatalogDb,
+    blobs: &dyn BlobStore,
+    written_before_us: i64,
+    deadline: Deadline,
+) -> Result<u64> {
+    let (mut deleted, mut after) = (0, None);
+    let mut folder = KnownFolder::default();
+    while !deadline.passed() {
+        let page = blobs
+            .list_page(
+                &format!("{KEY_PREFIX}main/"),
+                after.as_deref(),
+                written_before_us,
             )
             .await?;
-        while let Some(row) = rows.next().await? {
-            known.insert(key_of(table, &row.get::<String>(0)?));
+        for key in page.keys.iter().filter(|k| k.ends_with(".parquet")) {
+            let dir = key.rsplit_once('/').map_or("", |(dir, _)| dir);
+            if folder.dir != dir {
+                folder = KnownFolder::load(db, dir).await?;
+            }
+            if !folder.keys.contains(key) {
+                blobs.delete(key).await?;
+                deleted += 1;
+            }
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
         }
     }
-    let mut rows = tx
-        .query("SELECT path FROM ducklake_files_scheduled_for_deletion", ())
-        .await?;
-    while let Some(row) = rows.next().await? {
-        known.insert(format!("{KEY_PREFIX}{}", row.get::<String>(0)?));
-    }
-    drop(rows);
-    let mut deleted = 0;
-    for key in blobs.list(&format!("{KEY_PREFIX}main/")).await? {
-        if key.ends_with(".parquet") && !known.contains(&key) {
-            blobs.delete(&key).await?;
-            deleted += 1;
-        }
-    }
-    tx.commit().await?;
     Ok(deleted)
+}
+
+/// The keys the catalog names in one folder of the lake (`lake/main/<table>/<project>/<day>`): its
+/// table's data files there, live or ended, and the files scheduled for deletion there.
+#[derive(Default)]
+struct KnownFolder {
+    dir: String,
+    keys: HashSet<String>,
+}
+
+impl KnownFolder {
+    async fn load(db: &dyn CatalogDb, dir: &str) -> Result<Self> {
+        // `dir` less `lake/` is the folder as the deletion schedule writes it, `main/<table>/<folder>`.
+        let scheduled = dir.strip_prefix(KEY_PREFIX).unwrap_or(dir);
+        let (table, folder) = scheduled
+            .strip_prefix("main/")
+            .map(|rest| rest.split_once('/').unwrap_or((rest, "")))
+            .unwrap_or_default();
+        // A table Splat does not write has no data files: only the schedule can name its objects.
+        let table = super::tables::ALL.iter().find(|t| t.name == table);
+        let (files_from, files_to) = path_range(folder);
+        let (scheduled_from, scheduled_to) = path_range(scheduled);
+        // One statement, so a file that expiry moves from one table to the other is seen in either.
+        let mut rows = db
+            .catalog_connection()
+            .query(
+                "SELECT 0, path FROM ducklake_data_file
+                 WHERE table_id = ?1 AND path >= ?2 AND (?3 IS NULL OR path < ?3)
+                 UNION ALL
+                 SELECT 1, path FROM ducklake_files_scheduled_for_deletion
+                 WHERE path_is_relative = 1 AND path >= ?4 AND (?5 IS NULL OR path < ?5)",
+                libsql::params![
+                    table.map(|t| t.id),
+                    files_from,
+                    files_to,
+                    scheduled_from,
+                    scheduled_to
+                ],
+            )
+            .await?;
+        let mut keys = HashSet::new();
+        while let Some(row) = rows.next().await? {
+            let path: String = row.get(1)?;
+            keys.insert(match (row.get::<i64>(0)?, table) {
+                (0, Some(table)) => key_of(table, &path),
+                _ => format!("{KEY_PREFIX}{path}"),
+            });
+        }
+        Ok(Self {
+            dir: dir.to_owned(),
+            keys,
+        })
+    }
+}
+
+/// The range of catalog paths under `folder` (`a/b` → `a/b/` up to `a/b0`, `/` being one before `0`);
+/// the root folder's is unbounded.
+fn path_range(folder: &str) -> (String, Option<String>) {
+    if folder.is_empty() {
+        (String::new(), None)
+    } else {
+        (format!("{folder}/"), Some(format!("{folder}0")))
+    }
 }
 
 /// Drops the columns of `table` that it no longer writes (ids as hex text, from before migration 28) once
