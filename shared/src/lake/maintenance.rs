@@ -10,7 +10,7 @@
 //! Every step is a short write transaction of its own, so it serialises with the processor through
 //! SQLite's write lock and can be interrupted and rerun at any point.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow_array::{
@@ -392,6 +392,8 @@ struct LiveFile {
 
 /// Merges, per (project, day) before `today_us`'s day, a table's live files into as few files as
 /// `MAX_COMPACTED_ROWS` allows, and rewrites files with old columns of any day (alone if need be).
+/// Plans a merge at a time: a folder's files come from the catalog one merge's worth at a time, so memory
+/// holds one merge's list, not the table's (a day of tiny batches: hundreds of thousands of files).
 /// Starts no merge once `deadline` has passed. Returns (files merged, files written).
 pub async fn compact(
     db: &dyn CatalogDb,
@@ -404,39 +406,30 @@ pub async fn compact(
         .map(|t| t.format("%Y-%m-%d").to_string())
         .unwrap_or_default();
     let old = super::read::files_with_old_columns(db, table).await?;
-    let mut groups: BTreeMap<String, Vec<LiveFile>> = BTreeMap::new();
-    let mut rows = db
-        .catalog_connection()
-        .query(
-            "SELECT data_file_id, path, record_count FROM ducklake_data_file
-             WHERE table_id = ?1 AND end_snapshot IS NULL ORDER BY data_file_id",
-            [table.id],
-        )
-        .await?;
-    while let Some(row) = rows.next().await? {
-        let path: String = row.get(1)?;
-        // `<project>/<yyyy-mm-dd>/<uuid>.parquet`: the folder is the group.
-        let Some((folder, _)) = path.rsplit_once('/') else {
-            continue;
-        };
+    // Files this pass writes come after it: the next pass merges them further.
+    let newest = newest_file_id(db).await?;
+    let (mut merged, mut written) = (0, 0);
+    for folder in live_folders(db, table).await? {
+        // `<project>/<yyyy-mm-dd>`: a past day's files all merge; today's only to shed old columns.
         let is_past_day = folder
             .split_once('/')
             .is_some_and(|(_, day)| day < today.as_str());
-        let id = row.get(0)?;
-        let old_columns = old.contains(&id);
-        if is_past_day || old_columns {
-            groups.entry(folder.to_owned()).or_default().push(LiveFile {
-                id,
-                record_count: row.get(2)?,
-                path,
-                old_columns,
-            });
+        if !is_past_day && old.is_empty() {
+            continue;
         }
-    }
-    drop(rows);
-    let (mut merged, mut written) = (0, 0);
-    for (folder, files) in groups {
-        for chunk in chunks(files) {
+        let mut after = i64::MIN;
+        loop {
+            let mut files = live_files_after(db, table, &folder, after, newest).await?;
+            let Some(last_read) = files.last().map(|f| f.id) else {
+                break;
+            };
+            files.retain_mut(|f| {
+                f.old_columns = old.contains(&f.id);
+                is_past_day || f.old_columns
+            });
+            // The first merge's worth; what follows it is read again by the next query.
+            let chunk = chunks(files).swap_remove(0);
+            after = chunk.last().map_or(last_read, |f| f.id);
             if chunk.len() < 2 && !chunk.iter().any(|f| f.old_columns) {
                 continue;
             }
@@ -450,6 +443,69 @@ pub async fn compact(
         }
     }
     Ok((merged, written))
+}
+
+async fn newest_file_id(db: &dyn CatalogDb) -> Result<i64> {
+    let mut rows = db
+        .catalog_connection()
+        .query("SELECT max(data_file_id) FROM ducklake_data_file", ())
+        .await?;
+    Ok(match rows.next().await? {
+        Some(row) => row.get::<Option<i64>>(0)?.unwrap_or(0),
+        None => 0,
+    })
+}
+
+/// The folders (`<project>/<yyyy-mm-dd>`) holding live files of `table`, sorted.
+async fn live_folders(db: &dyn CatalogDb, table: &TableDef) -> Result<Vec<String>> {
+    // A path less its last segment: rtrim strips the trailing characters that are not '/'.
+    let mut rows = db
+        .catalog_connection()
+        .query(
+            "SELECT DISTINCT rtrim(path, replace(path, '/', '')) AS folder FROM ducklake_data_file
+             WHERE table_id = ?1 AND end_snapshot IS NULL ORDER BY folder",
+            [table.id],
+        )
+        .await?;
+    let mut folders = Vec::new();
+    while let Some(row) = rows.next().await? {
+        if let Some(folder) = row.get::<String>(0)?.strip_suffix('/') {
+            folders.push(folder.to_owned());
+        }
+    }
+    Ok(folders)
+}
+
+/// Up to a merge's worth (`MAX_COMPACTED_FILES`) of the live files directly in `folder`, in the order
+/// they were written, after file `after` and up to file `newest`.
+async fn live_files_after(
+    db: &dyn CatalogDb,
+    table: &TableDef,
+    folder: &str,
+    after: i64,
+    newest: i64,
+) -> Result<Vec<LiveFile>> {
+    let (from, to) = path_range(folder);
+    let mut rows = db
+        .catalog_connection()
+        .query(
+            "SELECT data_file_id, path, record_count FROM ducklake_data_file
+             WHERE data_file_id > ?1 AND data_file_id <= ?2 AND table_id = ?3 AND end_snapshot IS NULL
+               AND path >= ?4 AND path < ?5 AND instr(substr(path, length(?4) + 1), '/') = 0
+             ORDER BY data_file_id LIMIT ?6",
+            libsql::params![after, newest, table.id, from, to, MAX_COMPACTED_FILES as i64],
+        )
+        .await?;
+    let mut files = Vec::new();
+    while let Some(row) = rows.next().await? {
+        files.push(LiveFile {
+            id: row.get(0)?,
+            path: row.get(1)?,
+            record_count: row.get(2)?,
+            old_columns: false,
+        });
+    }
+    Ok(files)
 }
 
 /// Consecutive runs of at most `MAX_COMPACTED_FILES` files and `MAX_COMPACTED_ROWS` rows together (a
