@@ -276,7 +276,7 @@ pub async fn delete_orphans(
             if folder.dir != dir {
                 folder = KnownFolder::load(db, dir).await?;
             }
-            if !folder.keys.contains(key) {
+            if !folder.keys.contains(&hash(key)) {
                 blobs.delete(key).await?;
                 deleted += 1;
             }
@@ -290,11 +290,13 @@ pub async fn delete_orphans(
 }
 
 /// The keys the catalog names in one folder of the lake (`lake/main/<table>/<project>/<day>`): its
-/// table's data files there, live or ended, and the files scheduled for deletion there.
+/// table's data files there, live or ended, and the files scheduled for deletion there. Held as 64-bit
+/// hashes (a day of tiny batches names 125,000 files in one folder): a collision could only make an
+/// orphan look named and spare it, never delete a file the catalog names.
 #[derive(Default)]
 struct KnownFolder {
     dir: String,
-    keys: HashSet<String>,
+    keys: HashSet<u64>,
 }
 
 impl KnownFolder {
@@ -330,16 +332,23 @@ impl KnownFolder {
         let mut keys = HashSet::new();
         while let Some(row) = rows.next().await? {
             let path: String = row.get(1)?;
-            keys.insert(match (row.get::<i64>(0)?, table) {
+            keys.insert(hash(&match (row.get::<i64>(0)?, table) {
                 (0, Some(table)) => key_of(table, &path),
                 _ => format!("{KEY_PREFIX}{path}"),
-            });
+            }));
         }
         Ok(Self {
             dir: dir.to_owned(),
             keys,
         })
     }
+}
+
+fn hash(key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    key.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// The range of catalog paths under `folder` (`a/b` → `a/b/` up to `a/b0`, `/` being one before `0`);
