@@ -123,7 +123,8 @@ impl BlobStore for LocalBlobStore {
     }
 
     /// A page is what follows `after` in the first folder (in key order) that holds any of it, up to the
-    /// folder's first subfolder: one folder's names are held and sorted at a time, never the whole tree's.
+    /// folder's first subfolder and at most `LOCAL_PAGE` keys: never the whole tree's names, nor a large
+    /// folder's.
     async fn list_page(
         &self,
         prefix: &str,

@@ -57,7 +57,7 @@ pub trait BlobStore: Send + Sync {
     ) -> Result<Vec<String>, BlobError>;
     /// [`BlobStore::list_written_before`] a page at a time, for listings too large to hold: the keys after
     /// `after` (from the first when `None`), sorted, at most a page (S3: one request's 1,000 keys; a local
-    /// store: the rest of one folder). Continue after [`ListPage::next`] until it is `None`.
+    /// store: up to 10,000 keys of one folder). Continue after [`ListPage::next`] until it is `None`.
     async fn list_page(
         &self,
         prefix: &str,
