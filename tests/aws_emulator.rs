@@ -358,3 +358,13 @@ fn noise(len: usize) -> String {
         })
         .collect()
 }
+
+#[tokio::test]
+#[ignore = "needs an AWS emulator: tests/run starts moto and sets SPLAT_TEST_AWS_ENDPOINT"]
+async fn s3_orphans_go_folder_by_folder_over_paged_listings() {
+    let aws = clients().await;
+    let (bucket, _, _) = resources(&aws, "orphans", 5).await;
+    let local = TestApp::new().await;
+    let blobs = S3BlobStore::new(aws.s3.clone(), &bucket);
+    crate::retention::orphans_go_folder_by_folder(&local, &blobs).await;
+}

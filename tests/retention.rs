@@ -100,8 +100,8 @@ async fn one(app: &TestApp, sql: &str) -> i64 {
         .unwrap()
 }
 
-/// Every `.parquet` file under the lake folder, as table-relative catalog paths per table name.
-fn files_on_disk(app: &TestApp) -> BTreeSet<String> {
+/// Every `.parquet` file under the lake's `main` folder.
+fn parquet_files(app: &TestApp) -> Vec<std::path::PathBuf> {
     fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
         for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             let path = entry.path();
@@ -112,13 +112,27 @@ fn files_on_disk(app: &TestApp) -> BTreeSet<String> {
             }
         }
     }
-    let root = app.config.lake_dir().join("main");
     let mut paths = Vec::new();
-    walk(&root, &mut paths);
+    walk(&app.config.lake_dir().join("main"), &mut paths);
     paths
+}
+
+/// Every `.parquet` file under the lake folder, as table-relative catalog paths per table name.
+fn files_on_disk(app: &TestApp) -> BTreeSet<String> {
+    let root = app.config.lake_dir().join("main");
+    parquet_files(app)
         .iter()
         .map(|p| p.strip_prefix(&root).unwrap().display().to_string())
         .collect()
+}
+
+/// Dates every lake file two hours back, past the orphan sweep's minimum age.
+fn age_lake_files(app: &TestApp) {
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7_200);
+    for path in parquet_files(app) {
+        let file = std::fs::File::options().write(true).open(path).unwrap();
+        file.set_modified(two_hours_ago).unwrap();
+    }
 }
 
 async fn files_in_catalog(app: &TestApp) -> BTreeSet<String> {
@@ -297,6 +311,13 @@ async fn expired_snapshots_take_their_ended_files_and_orphans_go() {
         .lake_dir()
         .join("main/events/1/2026-01-02/deadbeef.parquet");
     std::fs::write(&orphan, b"not registered").unwrap();
+    age_lake_files(&app);
+    // This one may be a batch's upload on its way to its commit: too young to be an orphan.
+    let young = app
+        .config
+        .lake_dir()
+        .join("main/events/1/2026-01-02/cafe.parquet");
+    std::fs::write(&young, b"not registered yet").unwrap();
 
     // Retention as of day 2 compacts days 0 and 1 (their old files end) but keeps all within horizons.
     let h = horizons();
@@ -305,6 +326,8 @@ async fn expired_snapshots_take_their_ended_files_and_orphans_go() {
         .unwrap();
     assert_eq!(report.lake.orphans_deleted, 1);
     assert!(!orphan.exists());
+    assert!(young.exists());
+    std::fs::remove_file(&young).unwrap();
     assert_eq!(
         report.lake.files_compacted, 4,
         "two events files for each past day"
@@ -632,6 +655,8 @@ async fn a_run_stops_at_its_deadline_or_when_killed_and_the_next_run_goes_on_los
     // what one run left as two files, by the next), and no file is left that the catalog does not list.
     let report = retention::run(&app.store, &blobs, &h, now).await.unwrap();
     assert!(!report.stopped_at_deadline);
+    // A killed run's upload is an orphan once it is old enough not to be on its way to a commit.
+    age_lake_files(&app);
     retention::run(&app.store, &blobs, &h, now).await.unwrap();
     assert_eq!(live_span_ids(&app).await, written);
     let live = one(
@@ -644,4 +669,93 @@ async fn a_run_stops_at_its_deadline_or_when_killed_and_the_next_run_goes_on_los
     .await;
     assert_eq!(live, 1, "one file for the day");
     assert_eq!(files_on_disk(&app), files_in_catalog(&app).await);
+}
+
+/// The orphan sweep goes a folder at a time over any blob store (S3 in `aws_emulator`): a folder of more
+/// keys than one S3 page (1,000) with orphans before and after its live files, a folder with an ended file
+/// and one scheduled for deletion, folders and a table the catalog does not know, and objects younger
+/// than the cutoff (a batch's upload on its way to its commit), which stay.
+pub(crate) async fn orphans_go_folder_by_folder(app: &TestApp, blobs: &dyn BlobStore) {
+    const LIVE: usize = 1_050;
+    app.execute_sql(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {last})
+         INSERT INTO ducklake_data_file
+             (data_file_id, table_id, begin_snapshot, path, path_is_relative, file_format, record_count)
+         SELECT 900000 + i, {spans}, 0, printf('1/2026-01-01/live-%04d.parquet', i), 1, 'parquet', 1 FROM n;
+         INSERT INTO ducklake_data_file
+             (data_file_id, table_id, begin_snapshot, end_snapshot, path, path_is_relative, file_format, record_count)
+         VALUES (899999, {events}, 0, 1, '1/2026-01-02/ended.parquet', 1, 'parquet', 1);
+         INSERT INTO ducklake_files_scheduled_for_deletion (data_file_id, path, path_is_relative, schedule_start)
+         VALUES (899998, 'main/events/1/2026-01-02/scheduled.parquet', 1, '2026-01-02 00:00:00');",
+        last = LIVE - 1,
+        spans = SPANS.id,
+        events = EVENTS.id,
+    ))
+    .await;
+    let live = (0..LIVE).map(|i| format!("lake/main/spans/1/2026-01-01/live-{i:04}.parquet"));
+    let kept_old = live.chain(
+        [
+            "lake/main/events/1/2026-01-02/ended.parquet",
+            "lake/main/events/1/2026-01-02/scheduled.parquet",
+            "lake/main/spans/1/2026-01-01/notes.txt",
+            "ingest/elsewhere.parquet",
+        ]
+        .map(String::from),
+    );
+    let orphans = [
+        "lake/main/spans/1/2026-01-01/a-orphan.parquet",
+        "lake/main/spans/1/2026-01-01/z-orphan.parquet",
+        "lake/main/events/1/2026-01-02/orphan.parquet",
+        "lake/main/spans/99/2026-01-01/unknown-project.parquet",
+        "lake/main/nope/1/2026-01-01/unknown-table.parquet",
+    ]
+    .map(String::from);
+    let young = [
+        "lake/main/spans/1/2026-01-01/young.parquet",
+        "lake/main/events/7/2026-01-03/young.parquet",
+    ]
+    .map(String::from);
+    let put_all = |keys: Vec<String>| async move {
+        for keys in keys.chunks(32) {
+            let puts = keys
+                .iter()
+                .map(|k| blobs.put(k, bytes::Bytes::from_static(b"x")));
+            futures_util::future::try_join_all(puts).await.unwrap();
+        }
+    };
+    let old: Vec<String> = kept_old.chain(orphans.clone()).collect();
+    put_all(old.clone()).await;
+    // S3 dates objects to the second: the cutoff falls a second clear of either side.
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let cutoff = chrono::Utc::now().timestamp_micros();
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    put_all(young.to_vec()).await;
+
+    let past = maintenance::Deadline::at(std::time::Instant::now());
+    let none = maintenance::delete_orphans(&app.store, blobs, cutoff, past).await;
+    assert_eq!(none.unwrap(), 0, "no time left: nothing listed");
+
+    let deleted =
+        maintenance::delete_orphans(&app.store, blobs, cutoff, maintenance::Deadline::NONE)
+            .await
+            .unwrap();
+    assert_eq!(deleted, orphans.len() as u64);
+    let mut expected: Vec<String> = old
+        .into_iter()
+        .filter(|k| k.starts_with("lake/") && !orphans.contains(k))
+        .chain(young)
+        .collect();
+    expected.sort();
+    assert_eq!(blobs.list("lake/").await.unwrap(), expected);
+    assert_eq!(
+        blobs.list("ingest/").await.unwrap(),
+        ["ingest/elsewhere.parquet"]
+    );
+}
+
+#[tokio::test]
+async fn orphans_go_folder_by_folder_and_young_files_stay() {
+    let app = TestApp::new().await;
+    let blobs = LocalBlobStore::new(app.config.data_dir.clone());
+    orphans_go_folder_by_folder(&app, &blobs).await;
 }

@@ -225,6 +225,10 @@ pub async fn run_until(
         (&tables::SPANS, horizons.span_days),
         (&tables::LOGS, horizons.lake_days),
     ] {
+        tracing::debug!(
+            table = table.name,
+            "retention: ending and compacting lake files"
+        );
         let (files, rows) = maintenance::end_files_before(store, table, before(days)).await?;
         lake.files_ended += files;
         lake.rows_ended += rows;
@@ -241,6 +245,7 @@ pub async fn run_until(
         }
         lake.columns_retired += maintenance::retire_columns(store, table).await?;
     }
+    tracing::debug!("retention: expiring snapshots, deleting scheduled files");
     let snapshot_cutoff = crate::lake::columns::format_timestamp(now_us - SNAPSHOT_LIFE_US);
     lake.snapshots_expired = maintenance::expire_snapshots(store, &snapshot_cutoff).await?;
     lake.files_deleted = maintenance::delete_scheduled(store, blobs.as_ref(), deadline).await?;
@@ -249,7 +254,12 @@ pub async fn run_until(
         report.stopped_at_deadline = true;
         return Ok(report);
     }
-    lake.orphans_deleted = maintenance::delete_orphans(store, blobs.as_ref()).await?;
+    tracing::debug!("retention: deleting orphans");
+    // Objects are dated by the clock, whatever day `now_us` stands for.
+    let orphans_before = chrono::Utc::now().timestamp_micros() - maintenance::ORPHAN_MIN_AGE_US;
+    lake.orphans_deleted =
+        maintenance::delete_orphans(store, blobs.as_ref(), orphans_before, deadline).await?;
+    tracing::debug!("retention: reclaiming space");
 
     store.reclaim_space().await?;
     Ok(report)

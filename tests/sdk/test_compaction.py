@@ -65,8 +65,15 @@ def test_merged_files_hold_the_same_rows_and_a_stopped_or_killed_run_loses_nothi
         assert json.loads(run.stdout)["stopped_at_deadline"] is False
         assert {t: rows(splat, t) for t in before} == before
         assert live_files(splat, "spans") == 1 and live_files(splat, "transactions") == 1
-        # No object is left that the catalog does not list (a killed run's upload is an orphan, deleted).
-        on_disk = {p.relative_to(tmp_path / "data" / "lake") for p in (tmp_path / "data" / "lake").rglob("*.parquet")}
+        # No object is left that the catalog does not list: a killed run's upload is an orphan, deleted by
+        # a run once it is an hour old (younger, it could be a batch's upload on its way to its commit).
+        lake = tmp_path / "data" / "lake"
+        two_hours_ago = time.time() - 7200
+        for p in lake.rglob("*.parquet"):
+            os.utime(p, (two_hours_ago, two_hours_ago))
+        subprocess.run(retention(tmp_path), env=env, capture_output=True, text=True, timeout=120, check=True)
+        assert {t: rows(splat, t) for t in before} == before
+        on_disk = {p.relative_to(lake) for p in lake.rglob("*.parquet")}
         listed = {p["path"] for p in splat.query(
             "SELECT 'main/' || t.table_name || '/' || f.path AS path FROM ducklake_data_file f JOIN ducklake_table t USING (table_id)"
         )}

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{check_key, BlobError, BlobStore};
+use super::{check_key, BlobError, BlobStore, ListPage};
 
 #[derive(Debug, Clone)]
 pub struct LocalBlobStore {
@@ -119,31 +119,158 @@ impl BlobStore for LocalBlobStore {
         prefix: &str,
         before_us: i64,
     ) -> Result<Vec<String>, BlobError> {
-        let before = std::time::UNIX_EPOCH
-            + std::time::Duration::from_micros(u64::try_from(before_us).unwrap_or(0));
-        // A file whose time cannot be read is kept: a sweep never deletes what it cannot date.
-        self.list_where(prefix, move |file| {
-            file.metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t < before)
+        self.list_where(prefix, written_before(before_us)).await
+    }
+
+    /// A page is what follows `after` in the first folder (in key order) that holds any of it, up to the
+    /// folder's first subfolder and at most `LOCAL_PAGE` keys: never the whole tree's names, nor a large
+    /// folder's.
+    async fn list_page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        before_us: i64,
+    ) -> Result<ListPage, BlobError> {
+        let (root, start) = (self.root.clone(), self.start_of(prefix));
+        let (prefix, after) = (prefix.to_owned(), after.map(str::to_owned));
+        let keep = written_before(before_us);
+        tokio::task::spawn_blocking(move || {
+            let within = Within {
+                root: &root,
+                prefix: &prefix,
+                after: after.as_deref(),
+                keep: &keep,
+            };
+            Ok(match within.page(&start)? {
+                Some((keys, last)) => ListPage {
+                    keys,
+                    next: Some(last),
+                },
+                None => ListPage::default(),
+            })
         })
         .await
+        .map_err(|e| BlobError::Backend(e.to_string()))?
+    }
+}
+
+/// Whether a file was last written before `before_us`. A file whose time cannot be read is left out: a
+/// sweep never deletes what it cannot date.
+fn written_before(before_us: i64) -> impl Fn(&Path) -> bool + Send + 'static {
+    let before = std::time::UNIX_EPOCH
+        + std::time::Duration::from_micros(u64::try_from(before_us).unwrap_or(0));
+    move |file| {
+        std::fs::metadata(file)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t < before)
+    }
+}
+
+/// Files a local page holds at most. Each page reads its folder's names again (a day of the soak's tiny
+/// files, 125,000 in one folder, takes 13 reads) and keeps the first this many after where it starts, so a
+/// page's keys stay about a megabyte, whatever the folder.
+const LOCAL_PAGE: usize = 10_000;
+
+/// One page's search: keys under `prefix` after `after` that `keep` accepts.
+struct Within<'a> {
+    root: &'a Path,
+    prefix: &'a str,
+    after: Option<&'a str>,
+    keep: &'a dyn Fn(&Path) -> bool,
+}
+
+impl Within<'_> {
+    /// The first page under `dir`, in key order: the kept keys and the last key looked at, or `None` when
+    /// nothing under `dir` follows `after`. A folder's key ends with `/`, so it sorts among the files as
+    /// the keys inside it do; a page ends before a subfolder.
+    fn page(&self, dir: &Path) -> Result<Option<(Vec<String>, String)>, BlobError> {
+        let (mut dirs, mut files) = (Vec::new(), std::collections::BinaryHeap::new());
+        for entry in read_dir(dir)? {
+            let entry = entry.map_err(backend)?;
+            if entry.file_name().to_string_lossy().starts_with(".tmp-") {
+                continue;
+            }
+            let Some(mut key) = self.key_of(&entry.path()) else {
+                continue;
+            };
+            if entry.file_type().map_err(backend)?.is_dir() {
+                key.push('/');
+                // A folder before `after` may still hold keys after it: those that start with its key.
+                let follows = self
+                    .after
+                    .is_none_or(|a| key.as_str() > a || a.starts_with(&key));
+                let may_match = key.starts_with(self.prefix) || self.prefix.starts_with(&key);
+                if follows && may_match {
+                    dirs.push(key);
+                }
+            } else if key.starts_with(self.prefix) && self.after.is_none_or(|a| key.as_str() > a) {
+                // The page's first files: the greatest leaves the heap once it holds more.
+                files.push(key);
+                if files.len() > LOCAL_PAGE {
+                    files.pop();
+                }
+            }
+        }
+        dirs.sort_unstable();
+        let mut dirs = dirs.into_iter().peekable();
+        let (mut keys, mut last) = (Vec::new(), None);
+        for file in files.into_sorted_vec() {
+            while let Some(sub) = dirs.next_if(|d| *d < file) {
+                if last.is_some() {
+                    return Ok(last.map(|last| (keys, last)));
+                }
+                if let Some(page) = self.page(&self.root.join(sub))? {
+                    return Ok(Some(page));
+                }
+            }
+            if (self.keep)(&self.root.join(&file)) {
+                keys.push(file.clone());
+            }
+            last = Some(file);
+        }
+        if last.is_none() {
+            for sub in dirs {
+                if let Some(page) = self.page(&self.root.join(sub))? {
+                    return Ok(Some(page));
+                }
+            }
+        }
+        Ok(last.map(|last| (keys, last)))
+    }
+
+    fn key_of(&self, path: &Path) -> Option<String> {
+        let rel = path.strip_prefix(self.root).ok()?;
+        Some(rel.to_string_lossy().replace('\\', "/"))
+    }
+}
+
+/// A folder's entries, read as they come; a missing folder has none.
+fn read_dir(
+    dir: &Path,
+) -> Result<impl Iterator<Item = std::io::Result<std::fs::DirEntry>>, BlobError> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => Ok(Some(entries).into_iter().flatten()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None.into_iter().flatten()),
+        Err(e) => Err(backend(e)),
     }
 }
 
 impl LocalBlobStore {
+    /// Where a listing of `prefix` starts: the prefix's own folder, not the whole data folder.
+    fn start_of(&self, prefix: &str) -> PathBuf {
+        match prefix.rsplit_once('/') {
+            Some((dir, _)) if check_key(dir).is_ok() => self.root.join(dir),
+            _ => self.root.clone(),
+        }
+    }
+
     /// The keys under `prefix` of the files `keep` accepts, sorted.
     async fn list_where(
         &self,
         prefix: &str,
-        keep: impl Fn(&std::fs::DirEntry) -> bool + Send + 'static,
+        keep: impl Fn(&Path) -> bool + Send + 'static,
     ) -> Result<Vec<String>, BlobError> {
-        let root = self.root.clone();
-        // Only the prefix's own folder is walked, not the whole data folder.
-        let start = match prefix.rsplit_once('/') {
-            Some((dir, _)) if check_key(dir).is_ok() => root.join(dir),
-            _ => root.clone(),
-        };
+        let (root, start) = (self.root.clone(), self.start_of(prefix));
         let prefix = prefix.to_owned();
         tokio::task::spawn_blocking(move || {
             let mut keys = Vec::new();
@@ -161,17 +288,8 @@ impl LocalBlobStore {
 }
 
 /// Calls `visit` with the key of each file under `dir` (temporary files of writes under way left out).
-fn walk(
-    root: &Path,
-    dir: &Path,
-    visit: &mut dyn FnMut(String, &std::fs::DirEntry),
-) -> Result<(), BlobError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(backend(e)),
-    };
-    for entry in entries {
+fn walk(root: &Path, dir: &Path, visit: &mut dyn FnMut(String, &Path)) -> Result<(), BlobError> {
+    for entry in read_dir(dir)? {
         let entry = entry.map_err(backend)?;
         let path = entry.path();
         let name = entry.file_name();
@@ -181,7 +299,7 @@ fn walk(
         if entry.file_type().map_err(backend)?.is_dir() {
             walk(root, &path, visit)?;
         } else if let Ok(rel) = path.strip_prefix(root) {
-            visit(rel.to_string_lossy().replace('\\', "/"), &entry);
+            visit(rel.to_string_lossy().replace('\\', "/"), &path);
         }
     }
     Ok(())
@@ -266,5 +384,71 @@ mod tests {
             .await
             .unwrap()
             .is_empty());
+    }
+
+    #[tokio::test]
+    async fn lists_a_folder_at_a_time_in_key_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::new(dir.path());
+        // `a/b.x` sorts before `a/b/` ('.' < '/'), and `a/b/` before `a/c`.
+        for key in ["a/c", "a/b/2", "a/b/1", "a/b.x", "a/d/e/3", "z/9"] {
+            store.put(key, Bytes::from_static(b"x")).await.unwrap();
+        }
+        std::fs::write(dir.path().join("a/b/.tmp-upload"), b"half").unwrap();
+        let later = chrono::Utc::now().timestamp_micros() + 60_000_000;
+        let mut pages = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = store
+                .list_page("a/", after.as_deref(), later)
+                .await
+                .unwrap();
+            pages.push(page.keys);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let expected: [&[&str]; 5] = [&["a/b.x"], &["a/b/1", "a/b/2"], &["a/c"], &["a/d/e/3"], &[]];
+        assert_eq!(pages, expected);
+        // Files written after the cutoff are looked at but not kept: the page says where to go on.
+        let page = store.list_page("a/", Some("a/b.x"), 0).await.unwrap();
+        assert!(page.keys.is_empty());
+        assert_eq!(page.next.as_deref(), Some("a/b/2"));
+    }
+
+    #[tokio::test]
+    async fn a_folder_larger_than_a_page_is_listed_a_page_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::new(dir.path());
+        let folder = dir.path().join("lake/day");
+        std::fs::create_dir_all(&folder).unwrap();
+        // Written in no particular order, as a folder's names come back.
+        let count = LOCAL_PAGE + 50;
+        for i in (0..count).rev() {
+            std::fs::write(
+                folder.join(format!("{:05}.parquet", (i * 7_919) % count)),
+                b"",
+            )
+            .unwrap();
+        }
+        std::fs::create_dir(folder.join("sub")).unwrap();
+        std::fs::write(folder.join("sub/last.parquet"), b"").unwrap();
+        let later = chrono::Utc::now().timestamp_micros() + 60_000_000;
+        let (mut seen, mut sizes, mut after) = (Vec::new(), Vec::new(), None::<String>);
+        loop {
+            let page = store
+                .list_page("lake/", after.as_deref(), later)
+                .await
+                .unwrap();
+            sizes.push(page.keys.len());
+            seen.extend(page.keys);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(sizes, [LOCAL_PAGE, 50, 1, 0]);
+        assert_eq!(seen, store.list("lake/").await.unwrap());
     }
 }

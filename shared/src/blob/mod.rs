@@ -55,6 +55,23 @@ pub trait BlobStore: Send + Sync {
         prefix: &str,
         before_us: i64,
     ) -> Result<Vec<String>, BlobError>;
+    /// [`BlobStore::list_written_before`] a page at a time, for listings too large to hold: the keys after
+    /// `after` (from the first when `None`), sorted, at most a page (S3: one request's 1,000 keys; a local
+    /// store: up to 10,000 keys of one folder). Continue after [`ListPage::next`] until it is `None`.
+    async fn list_page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        before_us: i64,
+    ) -> Result<ListPage, BlobError>;
+}
+
+/// One page of a listing: the keys it kept, and the last key it looked at (kept or not: a page may keep
+/// none of its keys) when more may follow.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ListPage {
+    pub keys: Vec<String>,
+    pub next: Option<String>,
 }
 
 /// Keys are relative paths of plain segments: never absolute, never `..`, never empty segments.

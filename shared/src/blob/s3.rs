@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
-use super::{check_key, BlobError, BlobStore};
+use super::{check_key, BlobError, BlobStore, ListPage};
 
 #[derive(Clone)]
 pub struct S3BlobStore {
@@ -123,16 +123,48 @@ impl BlobStore for S3BlobStore {
         prefix: &str,
         before_us: i64,
     ) -> Result<Vec<String>, BlobError> {
-        self.list_where(prefix, |object| {
-            object.last_modified().is_some_and(|t| {
-                t.secs()
-                    .saturating_mul(1_000_000)
-                    .saturating_add(i64::from(t.subsec_nanos() / 1_000))
-                    < before_us
-            })
-        })
-        .await
+        self.list_where(prefix, |object| written_before(object, before_us))
+            .await
     }
+
+    /// One `ListObjectsV2` request from `StartAfter`: S3 lists keys in UTF-8 binary order, 1,000 at most.
+    async fn list_page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        before_us: i64,
+    ) -> Result<ListPage, BlobError> {
+        let page = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .set_start_after(after.map(str::to_owned))
+            .send()
+            .await
+            .map_err(backend)?;
+        let objects = page.contents();
+        let keys = objects
+            .iter()
+            .filter(|o| written_before(o, before_us))
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect();
+        let next = match page.is_truncated() {
+            Some(true) => objects.last().and_then(|o| o.key()).map(str::to_owned),
+            _ => None,
+        };
+        Ok(ListPage { keys, next })
+    }
+}
+
+/// Whether the object's `LastModified` is before `before_us` (µs since the Unix epoch); undated: no.
+fn written_before(object: &aws_sdk_s3::types::Object, before_us: i64) -> bool {
+    object.last_modified().is_some_and(|t| {
+        t.secs()
+            .saturating_mul(1_000_000)
+            .saturating_add(i64::from(t.subsec_nanos() / 1_000))
+            < before_us
+    })
 }
 
 impl S3BlobStore {

@@ -346,6 +346,14 @@ mod tests {
         ) -> Result<Vec<String>, BlobError> {
             self.inner.list_written_before(prefix, before_us).await
         }
+        async fn list_page(
+            &self,
+            prefix: &str,
+            after: Option<&str>,
+            before_us: i64,
+        ) -> Result<crate::blob::ListPage, BlobError> {
+            self.inner.list_page(prefix, after, before_us).await
+        }
     }
 
     fn sorted(mut info: KeyInfo) -> KeyInfo {

@@ -2,15 +2,15 @@
 //! DuckDB's own maintenance calls would: whole files past a table's horizon end in a new snapshot (table
 //! stats untouched, `record_count` never lowered); snapshots older than the time-travel window expire; files
 //! no snapshot can see any more are scheduled for deletion, deleted, and unscheduled; files no catalog row
-//! knows (left by a batch that crashed between upload and commit) are deleted; and each past day's small
-//! files are compacted into one file per (table, project, day). Files from before migration 28 (ids as hex
+//! knows (left by a batch that crashed between upload and commit) are deleted once an hour old; and each
+//! past day's small files are compacted into one file per (table, project, day). Files from before migration 28 (ids as hex
 //! text) are rewritten with binary ids whatever their day, and the old text columns retired once no live
 //! file holds them.
 //!
 //! Every step is a short write transaction of its own, so it serialises with the processor through
 //! SQLite's write lock and can be interrupted and rerun at any point.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow_array::{
@@ -245,38 +245,120 @@ pub async fn delete_scheduled(
     Ok(deleted)
 }
 
-/// Deletes lake objects that no catalog row names. Runs holding the write lock: the processor uploads a
-/// batch's files only while it holds that lock, so no file seen here can be on its way to being registered.
-pub async fn delete_orphans(db: &dyn CatalogDb, blobs: &dyn BlobStore) -> Result<u64> {
-    let tx = immediate(db).await?;
-    let mut known = HashSet::new();
-    for table in super::tables::ALL {
-        let mut rows = tx
-            .query(
-                "SELECT path FROM ducklake_data_file WHERE table_id = ?1",
-                [table.id],
+/// How old an object the catalog does not name must be before it is deleted as an orphan: a processor
+/// batch or a merge uploads its file before the commit that registers it (on a libSQL server without
+/// holding the write lock meanwhile), and neither takes anywhere near this long, even in a Lambda.
+pub const ORPHAN_MIN_AGE_US: i64 = 3_600 * 1_000_000;
+
+/// Deletes lake objects that no catalog row names and that were written before `written_before_us`
+/// (now less [`ORPHAN_MIN_AGE_US`]: a file on its way to being registered is younger), a folder at a
+/// time: the listing comes a page at a time in key order, and each folder's keys are checked against that
+/// folder's catalog paths alone, so memory holds one page and one folder's paths, whatever the lake's
+/// size. Starts no page once `deadline` has passed.
+pub async fn delete_orphans(
+    db: &dyn CatalogDb,
+    blobs: &dyn BlobStore,
+    written_before_us: i64,
+    deadline: Deadline,
+) -> Result<u64> {
+    let (mut deleted, mut after) = (0, None);
+    let mut folder = KnownFolder::default();
+    while !deadline.passed() {
+        let page = blobs
+            .list_page(
+                &format!("{KEY_PREFIX}main/"),
+                after.as_deref(),
+                written_before_us,
             )
             .await?;
-        while let Some(row) = rows.next().await? {
-            known.insert(key_of(table, &row.get::<String>(0)?));
+        for key in page.keys.iter().filter(|k| k.ends_with(".parquet")) {
+            let dir = key.rsplit_once('/').map_or("", |(dir, _)| dir);
+            if folder.dir != dir {
+                folder = KnownFolder::load(db, dir).await?;
+            }
+            if !folder.keys.contains(&hash(key)) {
+                blobs.delete(key).await?;
+                deleted += 1;
+            }
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
         }
     }
-    let mut rows = tx
-        .query("SELECT path FROM ducklake_files_scheduled_for_deletion", ())
-        .await?;
-    while let Some(row) = rows.next().await? {
-        known.insert(format!("{KEY_PREFIX}{}", row.get::<String>(0)?));
-    }
-    drop(rows);
-    let mut deleted = 0;
-    for key in blobs.list(&format!("{KEY_PREFIX}main/")).await? {
-        if key.ends_with(".parquet") && !known.contains(&key) {
-            blobs.delete(&key).await?;
-            deleted += 1;
-        }
-    }
-    tx.commit().await?;
     Ok(deleted)
+}
+
+/// The keys the catalog names in one folder of the lake (`lake/main/<table>/<project>/<day>`): its
+/// table's data files there, live or ended, and the files scheduled for deletion there. Held as 64-bit
+/// hashes (a day of tiny batches names 125,000 files in one folder): a collision could only make an
+/// orphan look named and spare it, never delete a file the catalog names.
+#[derive(Default)]
+struct KnownFolder {
+    dir: String,
+    keys: HashSet<u64>,
+}
+
+impl KnownFolder {
+    async fn load(db: &dyn CatalogDb, dir: &str) -> Result<Self> {
+        // `dir` less `lake/` is the folder as the deletion schedule writes it, `main/<table>/<folder>`.
+        let scheduled = dir.strip_prefix(KEY_PREFIX).unwrap_or(dir);
+        let (table, folder) = scheduled
+            .strip_prefix("main/")
+            .map(|rest| rest.split_once('/').unwrap_or((rest, "")))
+            .unwrap_or_default();
+        // A table Splat does not write has no data files: only the schedule can name its objects.
+        let table = super::tables::ALL.iter().find(|t| t.name == table);
+        let (files_from, files_to) = path_range(folder);
+        let (scheduled_from, scheduled_to) = path_range(scheduled);
+        // One statement, so a file that expiry moves from one table to the other is seen in either.
+        let mut rows = db
+            .catalog_connection()
+            .query(
+                "SELECT 0, path FROM ducklake_data_file
+                 WHERE table_id = ?1 AND path >= ?2 AND (?3 IS NULL OR path < ?3)
+                 UNION ALL
+                 SELECT 1, path FROM ducklake_files_scheduled_for_deletion
+                 WHERE path_is_relative = 1 AND path >= ?4 AND (?5 IS NULL OR path < ?5)",
+                libsql::params![
+                    table.map(|t| t.id),
+                    files_from,
+                    files_to,
+                    scheduled_from,
+                    scheduled_to
+                ],
+            )
+            .await?;
+        let mut keys = HashSet::new();
+        while let Some(row) = rows.next().await? {
+            let path: String = row.get(1)?;
+            keys.insert(hash(&match (row.get::<i64>(0)?, table) {
+                (0, Some(table)) => key_of(table, &path),
+                _ => format!("{KEY_PREFIX}{path}"),
+            }));
+        }
+        Ok(Self {
+            dir: dir.to_owned(),
+            keys,
+        })
+    }
+}
+
+fn hash(key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    key.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// The range of catalog paths under `folder` (`a/b` → `a/b/` up to `a/b0`, `/` being one before `0`);
+/// the root folder's is unbounded.
+fn path_range(folder: &str) -> (String, Option<String>) {
+    if folder.is_empty() {
+        (String::new(), None)
+    } else {
+        (format!("{folder}/"), Some(format!("{folder}0")))
+    }
 }
 
 /// Drops the columns of `table` that it no longer writes (ids as hex text, from before migration 28) once
@@ -319,6 +401,8 @@ struct LiveFile {
 
 /// Merges, per (project, day) before `today_us`'s day, a table's live files into as few files as
 /// `MAX_COMPACTED_ROWS` allows, and rewrites files with old columns of any day (alone if need be).
+/// Plans a merge at a time: a folder's files come from the catalog one merge's worth at a time, so memory
+/// holds one merge's list, not the table's (a day of tiny batches: hundreds of thousands of files).
 /// Starts no merge once `deadline` has passed. Returns (files merged, files written).
 pub async fn compact(
     db: &dyn CatalogDb,
@@ -331,39 +415,30 @@ pub async fn compact(
         .map(|t| t.format("%Y-%m-%d").to_string())
         .unwrap_or_default();
     let old = super::read::files_with_old_columns(db, table).await?;
-    let mut groups: BTreeMap<String, Vec<LiveFile>> = BTreeMap::new();
-    let mut rows = db
-        .catalog_connection()
-        .query(
-            "SELECT data_file_id, path, record_count FROM ducklake_data_file
-             WHERE table_id = ?1 AND end_snapshot IS NULL ORDER BY data_file_id",
-            [table.id],
-        )
-        .await?;
-    while let Some(row) = rows.next().await? {
-        let path: String = row.get(1)?;
-        // `<project>/<yyyy-mm-dd>/<uuid>.parquet`: the folder is the group.
-        let Some((folder, _)) = path.rsplit_once('/') else {
-            continue;
-        };
+    // Files this pass writes come after it: the next pass merges them further.
+    let newest = newest_file_id(db).await?;
+    let (mut merged, mut written) = (0, 0);
+    for folder in live_folders(db, table).await? {
+        // `<project>/<yyyy-mm-dd>`: a past day's files all merge; today's only to shed old columns.
         let is_past_day = folder
             .split_once('/')
             .is_some_and(|(_, day)| day < today.as_str());
-        let id = row.get(0)?;
-        let old_columns = old.contains(&id);
-        if is_past_day || old_columns {
-            groups.entry(folder.to_owned()).or_default().push(LiveFile {
-                id,
-                record_count: row.get(2)?,
-                path,
-                old_columns,
-            });
+        if !is_past_day && old.is_empty() {
+            continue;
         }
-    }
-    drop(rows);
-    let (mut merged, mut written) = (0, 0);
-    for (folder, files) in groups {
-        for chunk in chunks(files) {
+        let mut after = i64::MIN;
+        loop {
+            let mut files = live_files_after(db, table, &folder, after, newest).await?;
+            let Some(last_read) = files.last().map(|f| f.id) else {
+                break;
+            };
+            files.retain_mut(|f| {
+                f.old_columns = old.contains(&f.id);
+                is_past_day || f.old_columns
+            });
+            // The first merge's worth; what follows it is read again by the next query.
+            let chunk = chunks(files).swap_remove(0);
+            after = chunk.last().map_or(last_read, |f| f.id);
             if chunk.len() < 2 && !chunk.iter().any(|f| f.old_columns) {
                 continue;
             }
@@ -377,6 +452,69 @@ pub async fn compact(
         }
     }
     Ok((merged, written))
+}
+
+async fn newest_file_id(db: &dyn CatalogDb) -> Result<i64> {
+    let mut rows = db
+        .catalog_connection()
+        .query("SELECT max(data_file_id) FROM ducklake_data_file", ())
+        .await?;
+    Ok(match rows.next().await? {
+        Some(row) => row.get::<Option<i64>>(0)?.unwrap_or(0),
+        None => 0,
+    })
+}
+
+/// The folders (`<project>/<yyyy-mm-dd>`) holding live files of `table`, sorted.
+async fn live_folders(db: &dyn CatalogDb, table: &TableDef) -> Result<Vec<String>> {
+    // A path less its last segment: rtrim strips the trailing characters that are not '/'.
+    let mut rows = db
+        .catalog_connection()
+        .query(
+            "SELECT DISTINCT rtrim(path, replace(path, '/', '')) AS folder FROM ducklake_data_file
+             WHERE table_id = ?1 AND end_snapshot IS NULL ORDER BY folder",
+            [table.id],
+        )
+        .await?;
+    let mut folders = Vec::new();
+    while let Some(row) = rows.next().await? {
+        if let Some(folder) = row.get::<String>(0)?.strip_suffix('/') {
+            folders.push(folder.to_owned());
+        }
+    }
+    Ok(folders)
+}
+
+/// Up to a merge's worth (`MAX_COMPACTED_FILES`) of the live files directly in `folder`, in the order
+/// they were written, after file `after` and up to file `newest`.
+async fn live_files_after(
+    db: &dyn CatalogDb,
+    table: &TableDef,
+    folder: &str,
+    after: i64,
+    newest: i64,
+) -> Result<Vec<LiveFile>> {
+    let (from, to) = path_range(folder);
+    let mut rows = db
+        .catalog_connection()
+        .query(
+            "SELECT data_file_id, path, record_count FROM ducklake_data_file
+             WHERE data_file_id > ?1 AND data_file_id <= ?2 AND table_id = ?3 AND end_snapshot IS NULL
+               AND path >= ?4 AND path < ?5 AND instr(substr(path, length(?4) + 1), '/') = 0
+             ORDER BY data_file_id LIMIT ?6",
+            libsql::params![after, newest, table.id, from, to, MAX_COMPACTED_FILES as i64],
+        )
+        .await?;
+    let mut files = Vec::new();
+    while let Some(row) = rows.next().await? {
+        files.push(LiveFile {
+            id: row.get(0)?,
+            path: row.get(1)?,
+            record_count: row.get(2)?,
+            old_columns: false,
+        });
+    }
+    Ok(files)
 }
 
 /// Consecutive runs of at most `MAX_COMPACTED_FILES` files and `MAX_COMPACTED_ROWS` rows together (a
