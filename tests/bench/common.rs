@@ -55,6 +55,27 @@ pub fn data_dir() -> (std::path::PathBuf, Option<tempfile::TempDir>) {
     (path, Some(temp))
 }
 
+/// `--data DIR` (kept, and reused by a bench that finds its data set there), or a temporary directory
+/// removed at the end.
+#[allow(dead_code)] // not every bench keeps a data set
+pub fn data_set_dir() -> (std::path::PathBuf, Option<tempfile::TempDir>) {
+    let args: Vec<String> = std::env::args().collect();
+    match args
+        .iter()
+        .position(|a| a == "--data")
+        .and_then(|i| args.get(i + 1))
+    {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).unwrap();
+            (dir.into(), None)
+        }
+        None => {
+            let temp = tempfile::tempdir().unwrap();
+            (temp.path().to_owned(), Some(temp))
+        }
+    }
+}
+
 /// The value at `p` (0 to 1) of times sorted ascending.
 #[allow(dead_code)] // not every bench times requests
 pub fn percentile(sorted: &[std::time::Duration], p: f64) -> std::time::Duration {

@@ -25,7 +25,7 @@ use splat::store::{Store, TransactionRow, WriteBatch};
 use splat_tests::stored::stored_transaction;
 
 mod common;
-use common::{arg, peak_rss_mb, percentile, time_page};
+use common::{arg, data_set_dir, peak_rss_mb, percentile, time_page};
 
 const DAY_US: i64 = 86_400_000_000;
 
@@ -60,25 +60,6 @@ fn transaction(project: ProjectId, i: usize, n: usize, now_us: i64) -> Transacti
         query_patterns: Vec::new(),
     };
     t
-}
-
-/// `--data DIR` (kept, reused), or a temporary directory removed at the end.
-fn data_set_dir() -> (std::path::PathBuf, Option<tempfile::TempDir>) {
-    let args: Vec<String> = std::env::args().collect();
-    match args
-        .iter()
-        .position(|a| a == "--data")
-        .and_then(|i| args.get(i + 1))
-    {
-        Some(dir) => {
-            std::fs::create_dir_all(dir).unwrap();
-            (dir.into(), None)
-        }
-        None => {
-            let temp = tempfile::tempdir().unwrap();
-            (temp.path().to_owned(), Some(temp))
-        }
-    }
 }
 
 fn main() {
