@@ -283,7 +283,7 @@ fn main() {
             let mut times = Vec::new();
             for i in 0..33 {
                 let t = Instant::now();
-                store.issue_tags(id).await.unwrap();
+                store.issue_tag_breakdown(id, 20).await.unwrap();
                 store.issue_hours(&[id], 0).await.unwrap();
                 if i >= 3 {
                     times.push(t.elapsed());
