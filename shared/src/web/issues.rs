@@ -529,7 +529,7 @@ pub async fn detail(
         .clamp(1, 100_000);
     let events = state
         .store
-        .issue_events(issue.id, page - 1, PER_PAGE)
+        .issue_events_page(issue.id, page - 1, PER_PAGE)
         .await?;
     let base = format!("/projects/{}/issues/{}", project.slug, issue.id);
     let page_url = |p: u32| format!("{base}?page={p}#events");
