@@ -113,3 +113,34 @@ pub async fn time_page(
     times.sort();
     (times, cpu)
 }
+
+/// The web router over `store`, its queue a file in `dir`: the pages as `splat serve` serves them.
+#[allow(dead_code)] // not every bench requests pages
+pub async fn web_router(store: &splat::store::Store, dir: &std::path::Path) -> axum::Router {
+    let queue = splat::queue::LocalQueue::open(
+        &dir.join("queue.db"),
+        std::time::Duration::from_secs(60),
+        5,
+    )
+    .await
+    .unwrap();
+    splat::web::router(splat::web::WebState::new(
+        store.clone(),
+        std::sync::Arc::new(queue),
+        None,
+        None,
+    ))
+}
+
+/// Times a page warm (3 requests left out, 30 timed) and prints its p50 and p95 wall times and the CPU
+/// time per request: wall time waits for the CPU when the machine is busy; CPU time does not.
+#[allow(dead_code)] // not every bench requests pages
+pub async fn print_page_times(web: &axum::Router, name: &str, path: &str) {
+    let (times, cpu) = time_page(web, path, 3, 30).await;
+    println!(
+        "{name}: p50 {:.1} ms, p95 {:.1} ms wall; {:.1} ms CPU per request",
+        percentile(&times, 0.5).as_secs_f64() * 1e3,
+        percentile(&times, 0.95).as_secs_f64() * 1e3,
+        cpu * 1e3 / times.len() as f64
+    );
+}

@@ -21,17 +21,17 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use splat::grouping::Grouping;
 use splat::model::EventSummary;
 use splat::protocol::ProjectId;
-use splat::queue::LocalQueue;
 use splat::store::{EventRow, IssueFilter, IssueSort, Store, WriteBatch};
 
 mod common;
-use common::{arg, cpu_seconds, data_set_dir, peak_rss_mb, percentile, time_page};
+use common::{
+    arg, cpu_seconds, data_set_dir, peak_rss_mb, percentile, print_page_times, web_router,
+};
 
 const DAY_US: i64 = 86_400_000_000;
 const USERS: usize = 100_000;
@@ -165,7 +165,10 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         let (dir, _guard) = data_set_dir();
+        // On a data set built by an older binary, opening runs the newer migrations: timed.
+        let opening = Instant::now();
         let store = Store::open(&dir.join("splat.db")).await.unwrap();
+        println!("opened in {:.1} s", opening.elapsed().as_secs_f64());
         let project = store.ensure_default_project().await.unwrap();
         let n = arg("--events", 1_000_000);
         let issues = arg("--issues", (n / 10).min(1_000_000)).max(12);
@@ -184,15 +187,7 @@ fn main() {
             return;
         }
 
-        let queue = LocalQueue::open(&dir.join("queue.db"), Duration::from_secs(60), 5)
-            .await
-            .unwrap();
-        let web = splat::web::router(splat::web::WebState::new(
-            store.clone(),
-            Arc::new(queue),
-            None,
-            None,
-        ));
+        let web = web_router(&store, &dir).await;
         let slug = &project.slug;
         let by_count = IssueFilter {
             per_page: 25,
@@ -270,13 +265,7 @@ fn main() {
             ),
         ];
         for (name, path) in pages {
-            let (times, cpu) = time_page(&web, &path, 3, 30).await;
-            println!(
-                "{name}: p50 {:.1} ms, p95 {:.1} ms wall; {:.1} ms CPU per request",
-                percentile(&times, 0.5).as_secs_f64() * 1e3,
-                percentile(&times, 0.95).as_secs_f64() * 1e3,
-                cpu * 1e3 / times.len() as f64
-            );
+            print_page_times(&web, name, &path).await;
         }
         // What MCP's get_issue reads beside the issue row: its tag breakdown and hourly counts.
         for (name, id) in [("hottest", hottest.id), ("typical", typical.id)] {

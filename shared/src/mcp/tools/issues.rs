@@ -436,7 +436,7 @@ pub async fn get_issue_events(state: &McpState, a: &Args) -> ToolResult<Answer<I
     let mut events = Vec::new();
     // Newest first: page until `limit` events inside the window, or past its start.
     'pages: for page in 0..MAX_SCAN_PAGES {
-        let batch = store.issue_events(issue.id, page, 100).await?;
+        let batch = store.issue_events_page(issue.id, page, 100).await?;
         let n = batch.len();
         for e in batch {
             if let Some(w) = window {
