@@ -176,11 +176,9 @@ fn main() {
             build(&store, project.id, n, issues).await;
         }
         println!(
-            "data set: {} events, {} issues, {} tag rows, {} issue hours; database {:.0} MB",
+            "data set: {} events, {} issues; database {:.0} MB",
             store.count("events").await.unwrap(),
             store.count("issues").await.unwrap(),
-            store.count("issue_tags").await.unwrap(),
-            store.count("issue_hours").await.unwrap(),
             std::fs::metadata(dir.join("splat.db")).unwrap().len() as f64 / 1e6
         );
         if std::env::args().any(|a| a == "--build-only") {
