@@ -63,7 +63,7 @@ impl Store {
     /// The events just older and just newer than `event` within its issue, for previous/next links.
     /// The event is found again by its issue and timestamp (a seek, then the few events of that same
     /// microsecond) rather than by its id among all of the issue's events, which read every one of them:
-    /// 1.5 s for an issue of 2 M events.
+    /// the event page took 66 ms for an issue of 200,000 events (0.5 ms now).
     pub async fn event_neighbours_of(
         &self,
         event: &StoredEvent,

@@ -1,8 +1,8 @@
 //! An issue's tag breakdown: per key, its most frequent values, how many values it has and in how many
 //! events. Read in a few rows per key whatever the issue's size (migration 33): the values of a key along
 //! the `issue_tags_top` index, most frequent first; the key's totals from `issue_tag_keys`, kept by
-//! triggers on `issue_tags`. Reading every value and sorting them took 200 ms for an issue seen by
-//! 100,000 users.
+//! triggers on `issue_tags`. Reading every value and sorting them took 110 ms for an issue of 200,000
+//! events seen by 100,000 users (0.2 ms now).
 
 use super::{Result, Store};
 
