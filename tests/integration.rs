@@ -6,6 +6,7 @@ mod aws_emulator;
 mod grouping;
 mod health;
 mod ingest_http;
+mod issue_pages;
 mod issues;
 mod lake;
 mod lambda_events;

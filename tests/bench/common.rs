@@ -55,6 +55,27 @@ pub fn data_dir() -> (std::path::PathBuf, Option<tempfile::TempDir>) {
     (path, Some(temp))
 }
 
+/// `--data DIR` (kept, and reused by a bench that finds its data set there), or a temporary directory
+/// removed at the end.
+#[allow(dead_code)] // not every bench keeps a data set
+pub fn data_set_dir() -> (std::path::PathBuf, Option<tempfile::TempDir>) {
+    let args: Vec<String> = std::env::args().collect();
+    match args
+        .iter()
+        .position(|a| a == "--data")
+        .and_then(|i| args.get(i + 1))
+    {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).unwrap();
+            (dir.into(), None)
+        }
+        None => {
+            let temp = tempfile::tempdir().unwrap();
+            (temp.path().to_owned(), Some(temp))
+        }
+    }
+}
+
 /// The value at `p` (0 to 1) of times sorted ascending.
 #[allow(dead_code)] // not every bench times requests
 pub fn percentile(sorted: &[std::time::Duration], p: f64) -> std::time::Duration {
@@ -91,4 +112,35 @@ pub async fn time_page(
     }
     times.sort();
     (times, cpu)
+}
+
+/// The web router over `store`, its queue a file in `dir`: the pages as `splat serve` serves them.
+#[allow(dead_code)] // not every bench requests pages
+pub async fn web_router(store: &splat::store::Store, dir: &std::path::Path) -> axum::Router {
+    let queue = splat::queue::LocalQueue::open(
+        &dir.join("queue.db"),
+        std::time::Duration::from_secs(60),
+        5,
+    )
+    .await
+    .unwrap();
+    splat::web::router(splat::web::WebState::new(
+        store.clone(),
+        std::sync::Arc::new(queue),
+        None,
+        None,
+    ))
+}
+
+/// Times a page warm (3 requests left out, 30 timed) and prints its p50 and p95 wall times and the CPU
+/// time per request: wall time waits for the CPU when the machine is busy; CPU time does not.
+#[allow(dead_code)] // not every bench requests pages
+pub async fn print_page_times(web: &axum::Router, name: &str, path: &str) {
+    let (times, cpu) = time_page(web, path, 3, 30).await;
+    println!(
+        "{name}: p50 {:.1} ms, p95 {:.1} ms wall; {:.1} ms CPU per request",
+        percentile(&times, 0.5).as_secs_f64() * 1e3,
+        percentile(&times, 0.95).as_secs_f64() * 1e3,
+        cpu * 1e3 / times.len() as f64
+    );
 }

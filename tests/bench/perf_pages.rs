@@ -14,18 +14,16 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use splat::model::HttpFacts;
 use splat::perf::transaction::TransactionPerf;
 use splat::protocol::ProjectId;
-use splat::queue::LocalQueue;
 use splat::store::{Store, TransactionRow, WriteBatch};
 use splat_tests::stored::stored_transaction;
 
 mod common;
-use common::{arg, peak_rss_mb, percentile, time_page};
+use common::{arg, data_set_dir, peak_rss_mb, print_page_times, web_router};
 
 const DAY_US: i64 = 86_400_000_000;
 
@@ -62,25 +60,6 @@ fn transaction(project: ProjectId, i: usize, n: usize, now_us: i64) -> Transacti
     t
 }
 
-/// `--data DIR` (kept, reused), or a temporary directory removed at the end.
-fn data_set_dir() -> (std::path::PathBuf, Option<tempfile::TempDir>) {
-    let args: Vec<String> = std::env::args().collect();
-    match args
-        .iter()
-        .position(|a| a == "--data")
-        .and_then(|i| args.get(i + 1))
-    {
-        Some(dir) => {
-            std::fs::create_dir_all(dir).unwrap();
-            (dir.into(), None)
-        }
-        None => {
-            let temp = tempfile::tempdir().unwrap();
-            (temp.path().to_owned(), Some(temp))
-        }
-    }
-}
-
 fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -115,10 +94,7 @@ fn main() {
             return;
         }
 
-        let queue = LocalQueue::open(&dir.join("queue.db"), Duration::from_secs(60), 5)
-            .await
-            .unwrap();
-        let web = splat::web::router(splat::web::WebState::new(store.clone(), Arc::new(queue), None, None));
+        let web = web_router(&store, &dir).await;
         let slug = &project.slug;
         let pages = [
             ("performance, 24 h", format!("/projects/{slug}/performance?range=24h")),
@@ -131,15 +107,7 @@ fn main() {
             ("project dashboard", format!("/projects/{slug}")),
         ];
         for (name, path) in pages {
-            // The first three warm the caches; the page budget is for warm requests.
-            let (times, cpu) = time_page(&web, &path, 3, 30).await;
-            // Wall time waits for the CPU when the machine is busy; CPU time per request does not.
-            println!(
-                "{name}: p50 {:.1} ms, p95 {:.1} ms wall; {:.1} ms CPU per request",
-                percentile(&times, 0.5).as_secs_f64() * 1e3,
-                percentile(&times, 0.95).as_secs_f64() * 1e3,
-                cpu * 1e3 / times.len() as f64
-            );
+            print_page_times(&web, name, &path).await;
         }
         println!("peak RSS of the bench process: {:.0} MB", peak_rss_mb());
     });

@@ -18,6 +18,7 @@ mod deletes;
 mod dictionaries;
 mod event_keys;
 mod feedback;
+mod issue_events;
 mod issue_reads;
 mod issue_search;
 mod issue_text;
@@ -41,6 +42,7 @@ mod rows;
 mod scrubbing;
 mod segments;
 mod settings;
+mod tag_breakdown;
 mod trace_reads;
 
 pub use alert_budget::{Digest, Verdict};
@@ -76,6 +78,7 @@ pub use rows::{
 };
 pub use segments::StoredSegment;
 pub use settings::StorageFigures;
+pub use tag_breakdown::{TagBreakdown, MAX_TAG_KEYS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -395,7 +395,7 @@ pub async fn detail(
     let (issue, (older, newer)) = match event.issue_id {
         Some(id) => (
             state.store.issue(id).await?,
-            state.store.event_neighbours(id, &event_id).await?,
+            state.store.event_neighbours_of(&event).await?,
         ),
         None => (None, (None, None)),
     };

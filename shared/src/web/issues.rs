@@ -12,6 +12,7 @@ use crate::format::Count;
 use crate::model::time::Ts;
 use crate::store::{
     EventListItem, Issue, IssueFilter, IssueQuery, IssueSort, IssueStatus, IssueTotal, StoredEvent,
+    TagBreakdown,
 };
 
 use super::chart::Sparkline;
@@ -377,26 +378,20 @@ pub struct TagValue {
     pub width: f64,
 }
 
-const TAG_VALUES_SHOWN: usize = 5;
+const TAG_VALUES_SHOWN: u32 = 5;
 
-fn tag_groups(tags: Vec<(String, String, i64)>) -> Vec<TagGroup> {
-    let mut groups: Vec<(String, Vec<(String, i64)>)> = Vec::new();
-    for (key, value, count) in tags {
-        match groups.last_mut() {
-            Some((k, values)) if *k == key => values.push((value, count)),
-            _ => groups.push((key, vec![(value, count)])),
-        }
-    }
-    groups
-        .into_iter()
-        .map(|(key, values)| {
-            let total: i64 = values.iter().map(|(_, n)| n).sum::<i64>().max(1);
+fn tag_groups(keys: Vec<TagBreakdown>) -> Vec<TagGroup> {
+    keys.into_iter()
+        .map(|key| {
+            let total = key.events.max(1);
             TagGroup {
-                key,
-                more: values.len().saturating_sub(TAG_VALUES_SHOWN),
-                values: values
+                more: usize::try_from(key.values)
+                    .unwrap_or(0)
+                    .saturating_sub(key.top.len()),
+                key: key.key,
+                values: key
+                    .top
                     .into_iter()
-                    .take(TAG_VALUES_SHOWN)
                     .map(|(value, count)| TagValue {
                         value,
                         count: Count(count),
@@ -444,7 +439,8 @@ struct IssueDetailPage {
     actions: Vec<Action>,
     burst: Option<BurstBadge>,
     tags: Vec<TagGroup>,
-    releases: Vec<String>,
+    /// How many releases the issue was seen in.
+    releases: i64,
     /// Deploys CI recorded in the chart's week (`sentry-cli deploys new`): `(when, version, environment)`.
     ci_deploys: Vec<(Ts, String, String)>,
     shown: Option<ShownEvent>,
@@ -494,12 +490,14 @@ pub async fn detail(
         .remove(&issue.id)
         .unwrap_or_default();
     let deploys = deploys(&state, project.id).await?;
-    let tags = state.store.issue_tags(issue.id).await?;
+    let tags = state
+        .store
+        .issue_tag_breakdown(issue.id, TAG_VALUES_SHOWN)
+        .await?;
     let releases = tags
         .iter()
-        .filter(|(k, _, _)| k == "release")
-        .map(|(_, v, _)| v.clone())
-        .collect();
+        .find(|t| t.key == "release")
+        .map_or(0, |t| t.values);
     let wanted = query
         .event
         .as_deref()
@@ -509,7 +507,7 @@ pub async fn detail(
     let shown = match wanted {
         Some(event_id) => match state.store.event(project.id, &event_id).await? {
             Some(event) if event.issue_id == Some(issue.id) => {
-                let (older, newer) = state.store.event_neighbours(issue.id, &event_id).await?;
+                let (older, newer) = state.store.event_neighbours_of(&event).await?;
                 Some(ShownEvent {
                     is_latest: issue.last_event_id.as_deref() == Some(event_id.as_str()),
                     view: EventView::from_payload(&event.payload),
@@ -531,7 +529,7 @@ pub async fn detail(
         .clamp(1, 100_000);
     let events = state
         .store
-        .issue_events(issue.id, page - 1, PER_PAGE)
+        .issue_events_page(issue.id, page - 1, PER_PAGE)
         .await?;
     let base = format!("/projects/{}/issues/{}", project.slug, issue.id);
     let page_url = |p: u32| format!("{base}?page={p}#events");
@@ -620,15 +618,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tags_group_by_key_with_shares() {
+    fn tags_show_shares_of_the_key_and_how_many_more() {
+        let key = |key: &str, top: &[(&str, i64)], values, events| TagBreakdown {
+            key: key.into(),
+            top: top.iter().map(|(v, n)| (v.to_string(), *n)).collect(),
+            values,
+            events,
+        };
         let groups = tag_groups(vec![
-            ("browser".into(), "Firefox".into(), 3),
-            ("browser".into(), "Chrome".into(), 1),
-            ("env".into(), "prod".into(), 2),
+            key("browser", &[("Firefox", 3), ("Chrome", 1)], 2, 4),
+            key("user.id", &[("1", 2)], 1_000, 1_002),
         ]);
         assert_eq!(groups.len(), 2);
-        assert_eq!(groups[0].values[0].percent, 75);
-        assert_eq!(groups[1].values[0].percent, 100);
+        assert_eq!(
+            (
+                groups[0].values[0].percent,
+                groups[0].values[1].percent,
+                groups[0].more
+            ),
+            (75, 25, 0)
+        );
+        assert_eq!((groups[1].values[0].percent, groups[1].more), (0, 999));
     }
 
     #[test]

@@ -288,7 +288,7 @@ pub async fn get_investigation_context(
     let project = project_of(store, &issue).await?;
     // Deterministic: the newest event (by timestamp, then arrival) with an in-app frame among the newest
     // CANDIDATES; if none has one, the newest event.
-    let candidates = store.issue_events(issue.id, 0, CANDIDATES).await?;
+    let candidates = store.issue_events_page(issue.id, 0, CANDIDATES).await?;
     let mut chosen: Option<(StoredEvent, Event, bool)> = None;
     for item in &candidates {
         let Some(stored) = store.event(project.id, &item.event_id).await? else {

@@ -276,7 +276,7 @@ pub struct IssueAnswer {
     #[serde(flatten)]
     issue: IssueView,
     project: ProjectView,
-    /// Tag key → its values with their counts.
+    /// Tag key → its most frequent values (at most 20) with their counts.
     tags: BTreeMap<String, Vec<TagValueView>>,
     latest_event: Option<LatestEventView>,
     feedback: FeedbackView,
@@ -310,32 +310,33 @@ struct FeedbackItemView {
     event_id: Option<String>,
 }
 
+/// The values of each tag key `get_issue` lists in its answer, and of those the ones its text shows: a
+/// hot issue's `user.id` has as many values as users.
+const TAG_VALUES_LISTED: u32 = 20;
+const TAG_VALUES_WRITTEN: usize = 5;
+
 pub async fn get_issue(state: &McpState, a: &Args) -> ToolResult<Answer<IssueAnswer>> {
     let store = &state.store;
     let issue = issue_arg(store, a).await?;
     let project = project_of(store, &issue).await?;
     let mut md = format!("## Issue #{}: {}\n\n", issue.id, line(&issue.title, 300));
     md.push_str(&issue_facts(&issue, &project));
-    let tags = store.issue_tags(issue.id).await?;
+    let tags = store
+        .issue_tag_breakdown(issue.id, TAG_VALUES_LISTED)
+        .await?;
     let mut tag_values: BTreeMap<String, Vec<TagValueView>> = BTreeMap::new();
     if !tags.is_empty() {
         md.push_str("\n### Tags\n");
-        let mut last_key = String::new();
-        let mut shown = 0;
-        for (k, v, n) in &tags {
-            tag_values.entry(k.clone()).or_default().push(TagValueView {
-                value: v.clone(),
-                count: *n,
-            });
-            if *k != last_key {
-                md.push_str(&format!("\n- {}:", code(k)));
-                last_key = k.clone();
-                shown = 0;
-            }
-            if shown < 5 {
+        for key in tags {
+            md.push_str(&format!("\n- {}:", code(&key.key)));
+            for (v, n) in key.top.iter().take(TAG_VALUES_WRITTEN) {
                 md.push_str(&format!(" {} ×{n}", code(&line(v, 80))));
             }
-            shown += 1;
+            let values = key
+                .top
+                .into_iter()
+                .map(|(value, count)| TagValueView { value, count });
+            tag_values.insert(key.key, values.collect());
         }
         md.push('\n');
     }
@@ -435,7 +436,7 @@ pub async fn get_issue_events(state: &McpState, a: &Args) -> ToolResult<Answer<I
     let mut events = Vec::new();
     // Newest first: page until `limit` events inside the window, or past its start.
     'pages: for page in 0..MAX_SCAN_PAGES {
-        let batch = store.issue_events(issue.id, page, 100).await?;
+        let batch = store.issue_events_page(issue.id, page, 100).await?;
         let n = batch.len();
         for e in batch {
             if let Some(w) = window {

@@ -75,6 +75,7 @@ pub const MIGRATIONS: &[Migration] = &[
         "0032_log_blocks",
         Some(super::logs::move_records_into_blocks)
     ),
+    migration!("0033_issue_tag_breakdown"),
     migration!("0034_issue_terms"),
 ];
 
