@@ -26,22 +26,11 @@ impl Store {
             true => (i64::MAX, offset),
             false => self.hour_of_offset(issue_id, offset).await?,
         };
-        let mut rows = self
+        let rows = self
             .conn()
             .query(PAGE, (issue_id, before_us, per_page, offset))
             .await?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().await? {
-            out.push(EventListItem {
-                event_id: row.get(0)?,
-                timestamp: row.get(1)?,
-                title: row.get(2)?,
-                level: row.get(3)?,
-                release: row.get(4)?,
-                environment: row.get(5)?,
-            });
-        }
-        Ok(out)
+        EventListItem::read_all(rows).await
     }
 
     /// Where the `offset`-th newest event of an issue is: the end of its hour (µs) and its offset among

@@ -213,6 +213,24 @@ pub struct EventListItem {
     pub environment: Option<String>,
 }
 
+impl EventListItem {
+    /// Rows of `event_id, timestamp, title, level, release, environment`, in their order.
+    pub(super) async fn read_all(mut rows: libsql::Rows) -> Result<Vec<Self>> {
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().await? {
+            out.push(Self {
+                event_id: row.get(0)?,
+                timestamp: row.get(1)?,
+                title: row.get(2)?,
+                level: row.get(3)?,
+                release: row.get(4)?,
+                environment: row.get(5)?,
+            });
+        }
+        Ok(out)
+    }
+}
+
 /// One stored event: its promoted columns and the full payload as the SDK sent it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
@@ -571,7 +589,7 @@ impl Store {
         per_page: u32,
     ) -> Result<Vec<EventListItem>> {
         let per_page = per_page.clamp(1, 100) as i64;
-        let mut rows = self
+        let rows = self
             .conn()
             .query(
                 "SELECT event_id, timestamp, title, level, release, environment FROM events WHERE issue_id = ?1
@@ -579,18 +597,7 @@ impl Store {
                 (id, per_page, page as i64 * per_page),
             )
             .await?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().await? {
-            out.push(EventListItem {
-                event_id: row.get(0)?,
-                timestamp: row.get(1)?,
-                title: row.get(2)?,
-                level: row.get(3)?,
-                release: row.get(4)?,
-                environment: row.get(5)?,
-            });
-        }
-        Ok(out)
+        EventListItem::read_all(rows).await
     }
 
     /// One event with its payload decompressed.
