@@ -245,6 +245,29 @@ async fn lookups_found_or_not_are_remembered_until_the_bundles_change() {
     assert_eq!(notes_of(out.unwrap().unwrap()), missed);
 }
 
+#[tokio::test]
+async fn a_miss_at_a_path_over_the_key_limit_is_not_remembered() {
+    let (maps, project, _dir) = with_bundle(&map_bytes()).await;
+    // Anyone with the DSN can send frames at long made-up paths: their misses take no memory.
+    let path = format!(
+        "https://shop.example/{}/static/app.js",
+        "a".repeat(MAX_FOUND_KEY_BYTES)
+    );
+    let out = maps
+        .symbolicate(project, &event(&path, json!([]), Some("2.0")))
+        .await;
+    assert_eq!(top_frame(&out.unwrap().unwrap())["colno"], 15);
+    assert!(maps.found.lock().unwrap().is_empty());
+    // So the next event asks again, and finds what has changed since.
+    maps.store
+        .execute_raw("UPDATE artifact_bundles SET release = '2.0'")
+        .await;
+    let out = maps
+        .symbolicate(project, &event(&path, json!([]), Some("2.0")))
+        .await;
+    assert_eq!(top_frame(&out.unwrap().unwrap())["function"], "priceOf");
+}
+
 #[test]
 fn urls_and_sources_as_sentry_matches_them() {
     assert_eq!(
