@@ -28,14 +28,12 @@
 //!    the artifact bundles (source maps) sentry-cli uploads.
 //! 6. `ingest`, `process`, `retention`: the pipelines (the processor composes each batch).
 //! 7. `web`, `mcp`, `admin`, `http_server`: what people and agents use.
-//! 8. `config`, `aws`, `wiring`, `serve`, `lambda`, `allocator`: reading the environment and putting it all
-//!    together.
+//! 8. `config`, `aws`, `wiring`, `serve`, `lambda`: reading the environment and putting it all together.
 //!
 //! Settings types live with the module they configure (`notify::NotifyConfig`, `http_server::EdgeLimits`,
 //! `web::auth::SignInConfig`); `config` reads them from the environment once and re-exports them.
 
 pub mod admin;
-pub mod allocator;
 pub mod artifacts;
 pub mod blob;
 pub mod config;

@@ -211,7 +211,6 @@ async fn main() -> anyhow::Result<()> {
     }
     match cli.command {
         Command::Serve { bind } => {
-            splat::allocator::purge_freed_memory_promptly();
             if let Some(bind) = bind {
                 config.bind = bind;
             }
