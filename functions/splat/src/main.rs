@@ -2,9 +2,11 @@
 //! the embedded default storage; `splat project …` manages projects (their DSNs, quotas and data
 //! scrubbing); `splat key …` manages DSN keys and quotas; `splat token …` manages API tokens.
 
-// mimalloc: the processor and ingest allocate per event; measured faster than the system allocator.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// The system allocator, unlike the Lambda functions' mimalloc: `splat serve` runs for months beside its daily
+// compaction, and mimalloc held on to what compaction freed (a peak of 238 MB, 170 MB with its purge delay at
+// 0, against 107 MB here, in one run each under 1,000 envelopes/s), for about 15% less CPU per envelope
+// (BENCHMARKS.md, "The allocator of `splat serve`"). A Lambda function lives minutes and is billed by the millisecond: the trade goes the
+// other way there.
 
 use std::path::PathBuf;
 
