@@ -203,7 +203,7 @@ fn web(app: &TestApp) -> Router {
 
 async fn transaction_row_id(app: &TestApp, n: u32) -> i64 {
     app.store
-        .transaction_id(app.project.id, &event_id(n))
+        .transaction_id(app.project.id, &event_id(n), None, u32::MAX)
         .await
         .unwrap()
         .expect("transaction stored")

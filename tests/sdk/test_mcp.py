@@ -220,6 +220,8 @@ def test_performance_tools_on_a_python_sdk_transaction(server):
             "compare": await call("compare_endpoint_performance", {"endpoint": endpoint, "release_a": RELEASE, "release_b": RELEASE}),
             "unknown": await call("get_endpoint_summary", {"endpoint": "no/such/endpoint"}),
             "unknown_tx": await call("get_transaction_spans", {"transaction_id": "f" * 32}),
+            "in_trace": await call("get_transaction", {"transaction_id": sent["span_id"], "trace_id": sent["trace_id"]}),
+            "unknown_in_trace": await call("get_transaction", {"transaction_id": sent["event_id"], "trace_id": "0" * 32}),
         }
 
     _, out = session_run(splat, body)
@@ -276,7 +278,12 @@ def test_performance_tools_on_a_python_sdk_transaction(server):
     compare = out["compare"].structured_content
     assert compare["a"]["stats"]["count"] == compare["b"]["stats"]["count"] == 1
     assert "no transactions for endpoint" in text(out["unknown"]) and endpoint in text(out["unknown"])
-    assert "no transaction" in text(out["unknown_tx"])
+    assert "no transaction" in text(out["unknown_tx"]) and "newest 50000" in text(out["unknown_tx"])
+    # With its trace, found through the unique key whatever its age; in another trace, not at all.
+    assert out["in_trace"].structured_content["event_id"] == sent["event_id"]
+    assert f"in trace {'0' * 32}" in text(out["unknown_in_trace"])
+    # Lists give the trace beside each id, for exactly that lookup.
+    assert f"trace `{sent['trace_id']}`" in text(out["slow"])
 
 
 def test_requests_without_the_token_are_refused(server):

@@ -615,25 +615,46 @@ impl Store {
         Ok(out)
     }
 
-    /// A transaction's row id from its event id or its (trace id, span id).
+    /// A transaction's row id from its event id or root span id: within `trace_id` when given (the unique
+    /// key's index holds a trace's few rows), otherwise among the project's `newest` transactions only.
+    /// Neither id has an index of its own (a random id would scatter every insert over the file), so a
+    /// lookup by either alone is bounded: unbounded, an unknown id walked every row of the project
+    /// (minutes at 100 M, for any id anyone types).
     pub async fn transaction_id(
         &self,
         project: ProjectId,
         event_or_span_id: &str,
+        trace_id: Option<&str>,
+        newest: u32,
     ) -> Result<Option<i64>> {
-        let mut rows = self
-            .conn()
-            .query(
-                "SELECT id FROM transactions WHERE project_id = ?1 AND (event_id = ?2 OR span_id = ?2) LIMIT 1",
-                (project.value(), event_or_span_id),
-            )
-            .await?;
+        let id = event_or_span_id;
+        let mut rows = match trace_id {
+            Some(trace) => {
+                self.conn()
+                    .query(BY_ID_IN_TRACE, (project.value(), trace, id))
+                    .await?
+            }
+            None => {
+                self.conn()
+                    .query(BY_ID_AMONG_NEWEST, (project.value(), id, i64::from(newest)))
+                    .await?
+            }
+        };
         Ok(match rows.next().await? {
             Some(row) => Some(row.get(0)?),
             None => None,
         })
     }
 }
+
+/// [`Store::transaction_id`] within a trace: the unique key's index, `(project_id, trace_id, span_id)`.
+const BY_ID_IN_TRACE: &str = "SELECT id FROM transactions WHERE project_id = ?1 AND trace_id = ?2
+    AND (event_id = ?3 OR span_id = ?3) LIMIT 1";
+
+/// [`Store::transaction_id`] without a trace: the project's newest `?3` rows, newest first along
+/// `transactions_project_time`.
+const BY_ID_AMONG_NEWEST: &str = "SELECT id FROM (SELECT id, event_id, span_id FROM transactions
+    WHERE project_id = ?1 ORDER BY end_time DESC LIMIT ?3) WHERE event_id = ?2 OR span_id = ?2 LIMIT 1";
 
 pub(super) fn summary(row: &libsql::Row) -> Result<TransactionSummary> {
     Ok(TransactionSummary {
@@ -703,6 +724,69 @@ mod tests {
                 "{sort:?} {by_endpoint}\n{plan:#?}"
             );
         }
+    }
+
+    /// A lookup by id alone reads the newest rows only, so an unknown id costs a bounded read; with its
+    /// trace, a transaction of any age is found through the unique key.
+    #[tokio::test]
+    async fn a_lookup_by_id_is_bounded_unless_its_trace_is_given() {
+        let store = Store::open_in_memory().await.unwrap();
+        let project = store.ensure_default_project().await.unwrap();
+        for n in 0..5 {
+            store
+                .conn()
+                .execute(
+                    "INSERT INTO transactions (project_id, event_id, trace_id, span_id, name, end_time, source, received_at)
+                     VALUES (?1, ?2, ?3, ?4, 'GET /', ?5, 'transaction', 0)",
+                    libsql::params![project.id.value(), format!("{n:032x}"), format!("{:032x}", 100 + n), format!("{:016x}", 200 + n), 1_000 * n],
+                )
+                .await
+                .unwrap();
+        }
+        let find = |id: String, trace: Option<String>| {
+            let store = &store;
+            async move {
+                store
+                    .transaction_id(project.id, &id, trace.as_deref(), 3)
+                    .await
+                    .unwrap()
+            }
+        };
+        // The three newest (end times 2,000 to 4,000) by event id or span id; the two oldest not.
+        assert!(find(format!("{:032x}", 4), None).await.is_some());
+        assert!(find(format!("{:016x}", 202), None).await.is_some());
+        assert_eq!(find(format!("{:032x}", 1), None).await, None);
+        // With its trace, the oldest too; with another trace, nothing.
+        assert!(find(format!("{:032x}", 0), Some(format!("{:032x}", 100)))
+            .await
+            .is_some());
+        assert!(find(format!("{:016x}", 200), Some(format!("{:032x}", 100)))
+            .await
+            .is_some());
+        assert_eq!(
+            find(format!("{:032x}", 0), Some(format!("{:032x}", 101))).await,
+            None
+        );
+
+        let plan = store
+            .query_plan(BY_ID_AMONG_NEWEST, libsql::params![1, "x", 3])
+            .await;
+        assert!(
+            plan.iter()
+                .any(|l| l
+                    == "SEARCH transactions USING INDEX transactions_project_time (project_id=?)")
+                && !plan.iter().any(|l| l.contains("TEMP B-TREE")),
+            "{plan:#?}"
+        );
+        let plan = store
+            .query_plan(BY_ID_IN_TRACE, libsql::params![1, "t", "x"])
+            .await;
+        assert!(
+            plan.iter()
+                .any(|l| l
+                    .starts_with("SEARCH transactions USING INDEX sqlite_autoindex_transactions")),
+            "{plan:#?}"
+        );
     }
 
     #[test]

@@ -305,9 +305,9 @@ pub struct CompareArgs {
 /// A transaction named by id, or a trace's root.
 #[derive(JsonSchema)]
 pub struct TransactionRefArgs {
-    /// The transaction's event id (32 hex digits, dashes allowed) or its root span id (16 hex digits), as the transaction lists show it
+    /// The transaction's event id (32 hex digits, dashes allowed) or its root span id (16 hex digits), as the transaction lists show it (alone it is looked for among each project's newest 50,000 transactions)
     transaction_id: Option<String>,
-    /// Or a trace id (32 hex digits): the trace's first transaction, its root
+    /// Or a trace id (32 hex digits): the trace's first transaction, its root; with transaction_id, where to find that one (any age)
     trace_id: Option<String>,
     /// Project slug, name or id (default: every project)
     project: Option<ProjectRef>,

@@ -61,8 +61,14 @@ pub fn trace_id_arg(a: &Args) -> ToolResult<Option<String>> {
     }
 }
 
-/// The transaction a tool names: `transaction_id` (its event id, root span id or row id), or `trace_id`
-/// (the trace's first transaction, its root), in `project` or any project.
+/// How many of a project's newest transactions a lookup by event or span id without its trace looks
+/// through (see [`Store::transaction_id`]): an agent can be handed any id, and reading a few tens of MB
+/// is the most a wrong one may cost.
+const SEARCHED_BY_ID_ALONE: u32 = 50_000;
+
+/// The transaction a tool names: `transaction_id` (its event id, root span id or row id; within
+/// `trace_id` when both are given), or `trace_id` alone (the trace's first transaction, its root), in
+/// `project` or any project.
 pub async fn transaction_arg(store: &Store, a: &Args) -> ToolResult<(Project, TransactionDetail)> {
     let trace = trace_id_arg(a)?;
     let raw = match (args::string(a, "transaction_id")?, &trace) {
@@ -83,7 +89,11 @@ pub async fn transaction_arg(store: &Store, a: &Args) -> ToolResult<(Project, Tr
     for p in projects_to_search(store, a).await? {
         let found = match row_id {
             Some(n) => Some(n),
-            None => store.transaction_id(p.id, &id).await?,
+            None => {
+                store
+                    .transaction_id(p.id, &id, trace.as_deref(), SEARCHED_BY_ID_ALONE)
+                    .await?
+            }
         };
         if let Some(n) = found {
             if let Some(d) = store.transaction_detail(p.id, n).await? {
@@ -91,8 +101,12 @@ pub async fn transaction_arg(store: &Store, a: &Args) -> ToolResult<(Project, Tr
             }
         }
     }
+    let searched = match trace {
+        Some(trace) => format!("in trace {trace}"),
+        None => format!("among each project's newest {SEARCHED_BY_ID_ALONE} transactions (pass its `trace_id` too to find an older one)"),
+    };
     Err(ToolError(format!(
-        "no transaction {raw:?}: pass the event id (32 hex digits) or root span id (16 hex digits) that search_slow_transactions, get_transactions_by_endpoint or find_n_plus_one_endpoints list (transactions older than the retention period are gone)"
+        "no transaction {raw:?} {searched}: pass the event id (32 hex digits) or root span id (16 hex digits) that search_slow_transactions, get_transactions_by_endpoint or find_n_plus_one_endpoints list (transactions older than the retention period are gone)"
     )))
 }
 

@@ -300,14 +300,16 @@ fn tx_line(n: usize, t: &TransactionSummary, with_name: bool) -> String {
     if let Some(r) = &t.release {
         parts.push(format!("release {}", code(&line(r, 80))));
     }
+    // The trace goes with the id: get_transaction finds a transaction of any age by both at once.
     format!(
-        "{n}. {}{} — id `{}`\n",
+        "{n}. {}{} — id {} · trace {}\n",
         if with_name {
             format!("{} · ", code(&line(&t.name, 200)))
         } else {
             String::new()
         },
         parts.join(" · "),
-        tx_id(t)
+        code(&line(tx_id(t), 64)),
+        code(&line(&t.trace_id, 64))
     )
 }
