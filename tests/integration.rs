@@ -17,6 +17,7 @@ mod notify;
 mod perf_windows;
 mod performance_web;
 mod retention;
+mod runner;
 mod search;
 mod sign_in;
 mod streamed;

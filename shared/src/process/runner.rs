@@ -183,9 +183,18 @@ async fn receive_batch(
         && deliveries.len() < options.batch_size
         && super::sizing::envelope_bytes(&deliveries) < bytes
     {
-        let more = queue
+        let more = match queue
             .receive(options.batch_size - deliveries.len(), Duration::ZERO)
-            .await?;
+            .await
+        {
+            Ok(more) => more,
+            // Those received already are in flight: processed now, not left to wait out their visibility
+            // timeout with a receive spent. The next batch asks the queue again.
+            Err(e) => {
+                tracing::warn!(error = %e, received = deliveries.len(), "receiving more for a batch failed; processing what it has");
+                break;
+            }
+        };
         if more.is_empty() {
             let now = tokio::time::Instant::now();
             if now >= window_ends {
