@@ -5,8 +5,8 @@
 // The system allocator, unlike the Lambda functions' mimalloc: `splat serve` runs for months beside its daily
 // compaction, and mimalloc held on to what compaction freed (a peak of 238 MB, 170 MB with its purge delay at
 // 0, against 107 MB here, in one run each under 1,000 envelopes/s), for about 15% less CPU per envelope
-// (BENCHMARKS.md, "The allocator of `splat serve`"). A Lambda function lives minutes and is billed by the millisecond: the trade goes the
-// other way there.
+// (BENCHMARKS.md, "The allocator of `splat serve`"). A Lambda function lives minutes and is billed by the
+// millisecond: the trade goes the other way there.
 
 use std::path::PathBuf;
 
