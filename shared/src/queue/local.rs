@@ -55,7 +55,13 @@ type Pending = (Vec<u8>, oneshot::Sender<Result<(), QueueError>>);
 
 #[derive(Clone)]
 pub struct LocalQueue {
+    /// The processor's side: receives, deletes, releases and redrives, one at a time (the runner's loop).
     conn: libsql::Connection,
+    /// Counts and listings, on a connection of their own. A read still open on the processor's connection
+    /// pins an old snapshot, and the processor's next write there, once ingest has committed since, fails
+    /// at once with `database is locked` (SQLITE_BUSY_SNAPSHOT, which no busy timeout waits out): the
+    /// health check reads the depth every second.
+    reader: libsql::Connection,
     sender: mpsc::Sender<Pending>,
     arrived: Arc<Notify>,
     visibility: Duration,
@@ -88,6 +94,7 @@ impl LocalQueue {
         let conn = open_conn(&db).await?;
         conn.execute_batch(SCHEMA).await.map_err(QueueError::new)?;
         add_columns(&conn).await?;
+        let reader = open_conn(&db).await?;
         let writer = open_conn(&db).await?;
         if let Some(max_bytes) = max_bytes {
             // Only the sending connection is capped: the processor's side must always be able to move a
@@ -110,6 +117,7 @@ impl LocalQueue {
         spawn_thread("splat-queue-writer", commits)?;
         Ok(Self {
             conn,
+            reader,
             sender,
             arrived,
             visibility,
@@ -119,7 +127,7 @@ impl LocalQueue {
 
     /// Messages moved to the dead-letter table.
     pub async fn dead_letter_count(&self) -> Result<u64, QueueError> {
-        count(&self.conn, "SELECT count(*) FROM dead_letters").await
+        count(&self.reader, "SELECT count(*) FROM dead_letters").await
     }
 
     /// The dead letters, oldest death first, each with the head of its body (enough for its header).
@@ -150,7 +158,7 @@ impl LocalQueue {
         params: impl libsql::params::IntoParams,
     ) -> Result<Vec<DeadLetter>, QueueError> {
         let mut rows = self
-            .conn
+            .reader
             .query(sql, params)
             .await
             .map_err(QueueError::new)?;
@@ -328,7 +336,7 @@ impl Queue for LocalQueue {
     }
 
     async fn depth(&self) -> Result<u64, QueueError> {
-        count(&self.conn, "SELECT count(*) FROM messages").await
+        count(&self.reader, "SELECT count(*) FROM messages").await
     }
 
     fn max_message_bytes(&self) -> usize {
@@ -700,6 +708,46 @@ mod tests {
             s.await.unwrap().unwrap();
         }
         assert_eq!(q.depth().await.unwrap(), 200);
+    }
+
+    /// What `splat serve` does at once: ingest sends, the processor receives and deletes, and the health
+    /// check counts the queue. Counting on the processor's connection failed its receives now and then
+    /// with `database is locked`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn counting_the_queue_never_fails_the_processor() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = queue(&dir, 60_000, 5).await;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let counter = {
+            let (q, stop) = (q.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut counts = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    q.depth().await.unwrap();
+                    q.dead_letter_count().await.unwrap();
+                    counts += 1;
+                    tokio::task::yield_now().await;
+                }
+                counts
+            })
+        };
+        for round in 0..300u32 {
+            for i in 0..4u32 {
+                q.send((round * 4 + i).to_le_bytes().to_vec())
+                    .await
+                    .unwrap();
+            }
+            let got = q.receive(4, Duration::ZERO).await.unwrap_or_else(|e| {
+                panic!("receive {round} failed: {e}");
+            });
+            let receipts: Vec<String> = got.iter().map(|d| d.receipt.clone()).collect();
+            q.delete(&receipts).await.unwrap_or_else(|e| {
+                panic!("delete {round} failed: {e}");
+            });
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(counter.await.unwrap() > 0);
+        assert_eq!(q.depth().await.unwrap(), 0);
     }
 
     /// A queue message as ingest writes it, around a small envelope.
