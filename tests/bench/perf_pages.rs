@@ -3,7 +3,8 @@
 //!
 //! For the curves over data sizes: `--data DIR` keeps the data set in DIR and reuses it when it already
 //! holds N transactions (building 10 M takes a while; the timing can then run alone on a quiet machine),
-//! and `--build-only` stops after building it.
+//! and `--build-only` stops after building it. `--defer-indexes` drops the [`DEFERRED`] indexes while the
+//! rows are written and builds them once at the end (how the 100 M set was made; see there why).
 //!
 //! Stores N transactions spread over the last 30 days (50 endpoints, 3 environments, figures that vary,
 //! an N+1 on some endpoints) through the processor's own commit path, which also fills the hourly rollups,
@@ -26,6 +27,16 @@ mod common;
 use common::{arg, data_set_dir, peak_rss_mb, print_page_times, web_router};
 
 const DAY_US: i64 = 86_400_000_000;
+
+/// The indexes whose keys (durations) arrive in no order: each commit of 10,000 rows dirtied a page of
+/// each per row, and the log and its checkpoints rewrote them all. Measured at 8 M rows: 20 KB written per
+/// transaction, 13,000 transactions/s, falling, so 100 M would take hours. Built at the end they are
+/// written once, sorted, and their pages packed (an index filled in random order keeps its pages about
+/// two-thirds full).
+const DEFERRED: [&str; 2] = [
+    "transactions_project_duration",
+    "transactions_endpoint_duration",
+];
 
 fn transaction(project: ProjectId, i: usize, n: usize, now_us: i64) -> TransactionRow {
     let endpoint = i % 50;
@@ -60,6 +71,52 @@ fn transaction(project: ProjectId, i: usize, n: usize, now_us: i64) -> Transacti
     t
 }
 
+/// Drops the [`DEFERRED`] indexes and returns the statements that make them again.
+async fn drop_indexes(db: &std::path::Path) -> Vec<String> {
+    let conn = libsql::Builder::new_local(db)
+        .build()
+        .await
+        .unwrap()
+        .connect()
+        .unwrap();
+    let mut statements = Vec::new();
+    // Read to the end before dropping: a statement still open on the connection would lock the schema.
+    let mut rows = conn
+        .query(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND name IN (?1, ?2)",
+            DEFERRED,
+        )
+        .await
+        .unwrap();
+    while let Some(row) = rows.next().await.unwrap() {
+        statements.push(row.get::<String>(0).unwrap());
+    }
+    drop(rows);
+    assert_eq!(
+        statements.len(),
+        DEFERRED.len(),
+        "a deferred index is missing: a deferred build was cut short; remove the data set and build again"
+    );
+    for name in DEFERRED {
+        conn.execute(&format!("DROP INDEX {name}"), ())
+            .await
+            .unwrap();
+    }
+    statements
+}
+
+async fn create_indexes(db: &std::path::Path, statements: &[String]) {
+    let conn = libsql::Builder::new_local(db)
+        .build()
+        .await
+        .unwrap()
+        .connect()
+        .unwrap();
+    for sql in statements {
+        conn.execute(sql, ()).await.unwrap();
+    }
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -74,6 +131,12 @@ fn main() {
         let start = Instant::now();
         let stored = store.count("transactions").await.unwrap() as usize;
         let to_build = if stored >= n { 0 } else { n };
+        let defer = to_build > 0 && std::env::args().any(|a| a == "--defer-indexes");
+        let deferred = if defer {
+            drop_indexes(&dir.join("splat.db")).await
+        } else {
+            Vec::new()
+        };
         for chunk in (0..to_build).collect::<Vec<_>>().chunks(10_000) {
             let batch = WriteBatch {
                 transactions: chunk.iter().map(|&i| transaction(project.id, i, n, now_us)).collect(),
@@ -82,6 +145,14 @@ fn main() {
             splat::process::batch::commit(&store, &batch, None)
                 .await
                 .unwrap();
+        }
+        if defer {
+            let index_start = Instant::now();
+            create_indexes(&dir.join("splat.db"), &deferred).await;
+            println!(
+                "deferred indexes built in {:.0} s",
+                index_start.elapsed().as_secs_f64()
+            );
         }
         println!(
             "data set: {} transactions, {} rollup cells in {:.0} s; database {:.0} MB",
