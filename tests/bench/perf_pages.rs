@@ -150,14 +150,19 @@ fn written_bytes() -> u64 {
         .unwrap_or(0)
 }
 
-/// Drops the [`DEFERRED`] indexes and returns the statements that make them again.
-async fn drop_indexes(db: &std::path::Path) -> Vec<String> {
-    let conn = libsql::Builder::new_local(db)
+/// A plain connection beside the store's, for the schema changes the store has no call for.
+async fn connect(db: &std::path::Path) -> libsql::Connection {
+    libsql::Builder::new_local(db)
         .build()
         .await
         .unwrap()
         .connect()
-        .unwrap();
+        .unwrap()
+}
+
+/// Drops the [`DEFERRED`] indexes and returns the statements that make them again.
+async fn drop_indexes(db: &std::path::Path) -> Vec<String> {
+    let conn = connect(db).await;
     let mut statements = Vec::new();
     // Read to the end before dropping: a statement still open on the connection would lock the schema.
     let mut rows = conn
@@ -185,12 +190,7 @@ async fn drop_indexes(db: &std::path::Path) -> Vec<String> {
 }
 
 async fn create_indexes(db: &std::path::Path, statements: &[String]) {
-    let conn = libsql::Builder::new_local(db)
-        .build()
-        .await
-        .unwrap()
-        .connect()
-        .unwrap();
+    let conn = connect(db).await;
     for sql in statements {
         conn.execute(sql, ()).await.unwrap();
     }
