@@ -259,6 +259,7 @@ fn main() {
         let pages = [
             ("performance, 24 h", format!("/projects/{slug}/performance?range=24h")),
             ("performance, 30 d", format!("/projects/{slug}/performance?range=30d")),
+            ("performance, 7 d", format!("/projects/{slug}/performance?range=7d")),
             ("performance, 7 d, production", format!("/projects/{slug}/performance?range=7d&environment=production")),
             ("endpoint, 30 d", format!("/projects/{slug}/performance/endpoint?name=GET%20%2Fapi%2Fendpoint-3&range=30d")),
             ("endpoint, 30 d, slowest", format!("/projects/{slug}/performance/endpoint?name=GET%20%2Fapi%2Fendpoint-3&range=30d&sort=slowest")),
