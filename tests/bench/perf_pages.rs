@@ -267,8 +267,13 @@ fn main() {
             ("N+1 worklist, 30 d", format!("/projects/{slug}/performance/n-plus-one?range=30d")),
             ("project dashboard", format!("/projects/{slug}")),
         ];
+        // `--only TEXT`: just the pages whose name contains it (to profile one).
+        let args: Vec<String> = std::env::args().collect();
+        let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1));
         for (name, path) in pages {
-            print_page_times(&web, name, &path).await;
+            if only.is_none_or(|o| name.contains(o.as_str())) {
+                print_page_times(&web, name, &path).await;
+            }
         }
         println!("peak RSS of the bench process: {:.0} MB", peak_rss_mb());
     });

@@ -262,6 +262,21 @@ pub(super) const SUMMARY_COLUMNS: &str = "id, event_id, trace_id, span_id, name,
     duration_us, start_time, end_time, environment, release, db_time_ms, query_count, has_n_plus_one, source,
     view_time_ms, n_plus_one_wasted_ms";
 
+/// The most environments the performance page's filter lists.
+pub const MAX_ENVIRONMENTS: i64 = 200;
+
+/// Each environment found from the one before it up the index, so the cost is per environment and not
+/// per rollup cell (a DISTINCT over the cells read 54 ms at 100 M transactions and grew with the 540 days
+/// rollups are kept); the limit bounds a project whose SDKs send a new one every time.
+const ENVIRONMENTS_SQL: &str = "WITH RECURSIVE next (environment) AS (
+        SELECT min(environment) FROM transaction_rollups_daily WHERE project_id = ?1 AND environment > ''
+        UNION ALL
+        SELECT (SELECT min(environment) FROM transaction_rollups_daily
+                WHERE project_id = ?1 AND environment > next.environment)
+        FROM next WHERE next.environment IS NOT NULL
+    )
+    SELECT environment FROM next WHERE environment IS NOT NULL LIMIT ?2";
+
 /// Windows longer than this read whole days from the daily rollups.
 pub const DAILY_AFTER_US: i64 = 7 * crate::model::time::DAY_US;
 
@@ -489,13 +504,14 @@ impl Store {
             .collect())
     }
 
-    /// The environments transactions were sent from, for the filter.
+    /// The environments transactions were sent from, for the filter (the first [`MAX_ENVIRONMENTS`]
+    /// by name).
     pub async fn perf_environments(&self, project: ProjectId) -> Result<Vec<String>> {
         let mut rows = self
             .conn()
             .query(
-                "SELECT DISTINCT environment FROM transaction_rollups WHERE project_id = ?1 AND environment != '' ORDER BY 1",
-                [project.value()],
+                ENVIRONMENTS_SQL,
+                libsql::params![project.value(), MAX_ENVIRONMENTS],
             )
             .await?;
         let mut out = Vec::new();
@@ -724,6 +740,49 @@ mod tests {
                 "{sort:?} {by_endpoint}\n{plan:#?}"
             );
         }
+    }
+
+    /// The environment filter lists each environment once, by name, without the empty one, and finds them
+    /// through the index: a plan that scans reads every rollup cell the project has.
+    #[tokio::test]
+    async fn environments_are_listed_by_skipping_through_the_index() {
+        let store = Store::open_in_memory().await.unwrap();
+        let project = store.ensure_default_project().await.unwrap();
+        let other = store.create_project("Other").await.unwrap();
+        let cells = [
+            (project.id, "staging", 0),
+            (project.id, "", 0),
+            (project.id, "production", 0),
+            (project.id, "production", 86_400),
+            (project.id, "staging", 86_400),
+            (other.id, "dev", 0),
+        ];
+        for (n, (project_id, environment, day)) in cells.into_iter().enumerate() {
+            store
+                .conn()
+                .execute(
+                    "INSERT INTO transaction_rollups_daily (project_id, name, environment, day, count, duration_sum,
+                         db_sum, view_sum, query_sum, query_max, n_plus_one_count, wasted_sum, errors_5xx, sketch)
+                     VALUES (?1, ?2, ?3, ?4, 1, 1, 0, 0, 0, 0, 0, 0, 0, x'')",
+                    libsql::params![project_id.value(), format!("GET /{n}"), environment, day],
+                )
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            store.perf_environments(project.id).await.unwrap(),
+            ["production", "staging"]
+        );
+        assert_eq!(store.perf_environments(other.id).await.unwrap(), ["dev"]);
+        let plan = store
+            .query_plan(ENVIRONMENTS_SQL, libsql::params![1, MAX_ENVIRONMENTS])
+            .await;
+        let seek = "SEARCH transaction_rollups_daily USING COVERING INDEX transaction_rollups_daily_environment (project_id=? AND environment>?)";
+        assert!(plan.iter().any(|l| l.ends_with(seek)), "{plan:#?}");
+        assert!(
+            !plan.iter().any(|l| l.contains("SCAN transaction_rollups")),
+            "{plan:#?}"
+        );
     }
 
     /// A lookup by id alone reads the newest rows only, so an unknown id costs a bounded read; with its

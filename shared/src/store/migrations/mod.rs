@@ -77,6 +77,7 @@ pub const MIGRATIONS: &[Migration] = &[
     ),
     migration!("0033_issue_tag_breakdown"),
     migration!("0034_issue_terms"),
+    migration!("0035_rollup_environments"),
 ];
 
 const _: () = assert!(
