@@ -194,14 +194,10 @@ fn endpoint_rows(
 ) -> Vec<EndpointView> {
     let mut rows = Vec::with_capacity(stats.len());
     for s in stats {
-        let hours = overview
-            .endpoint_hours
-            .get(&s.name)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+        let hours = overview.endpoint_hours(&s.name);
         rows.push(EndpointView {
             url: endpoint_url(slug, &s.name, q),
-            trend: p95_trend(hours, deploys, window.from_us, window.to_us),
+            trend: p95_trend(&hours, deploys, window.from_us, window.to_us),
             time_spent: total_time(s.total_ms),
             avg: ms(s.avg_ms),
             p50: opt_ms(s.p50_ms),
@@ -678,7 +674,7 @@ pub async fn dashboard_perf(
         ..PerfWindow::default()
     };
     let overview = state.store.perf_overview(project.id, &window).await?;
-    let (hours, totals) = (&overview.hours, &overview.totals);
+    let (hours, totals) = (&overview.hours(), &overview.totals);
     let stats = overview.endpoints.iter().take(5).cloned().collect();
     let top_endpoints = endpoint_rows(&project.slug, stats, &overview, &window, deploys, &q);
     Ok(DashboardPerf {
