@@ -325,3 +325,68 @@ async fn the_per_minute_monitors_job_turns_a_failed_check_in_into_an_issue() {
         .unwrap();
     assert_eq!(again["failed"], 0);
 }
+
+/// A processor whose database lacks a migration (here 35, undone as a database of the release before it
+/// would be) processes nothing: each message comes back to the queue and the monitor tick is skipped. Once
+/// the migrate job (the retention function's) has applied it, the same batch is stored.
+#[tokio::test]
+async fn a_processor_behind_its_schema_holds_batches_until_the_migrate_job_has_run() {
+    let app = TestApp::new().await;
+    app.post_envelope(
+        event_envelope(&event_id(4), &json!({"message": "held, then stored"})),
+        &[],
+    )
+    .await;
+    let message = app
+        .queue
+        .receive(1, std::time::Duration::ZERO)
+        .await
+        .unwrap()
+        .remove(0);
+    let mut event: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/aws/sqs-batch-with-poison.json")).unwrap();
+    event["Records"] = json!([event["Records"][0].clone()]);
+    event["Records"][0]["body"] =
+        json!(base64::engine::general_purpose::STANDARD.encode(&message.body));
+    let message_id = event["Records"][0]["messageId"].clone();
+    app.execute_sql("DELETE FROM schema_migrations WHERE version = 35")
+        .await;
+    app.execute_sql("DROP INDEX transaction_rollups_daily_environment")
+        .await;
+    let blobs: std::sync::Arc<dyn splat::blob::BlobStore> = std::sync::Arc::new(
+        splat::blob::LocalBlobStore::new(app.config.data_dir.clone()),
+    );
+    let cx = splat::lambda::ScheduledContext {
+        store: &app.store,
+        blobs: &blobs,
+        horizons: &app.config.retention,
+        notifier: None,
+        deadline: splat::retention::Deadline::NONE,
+    };
+    let gate = splat::lambda::MigrationGate::default();
+    let invoke = |event: serde_json::Value| {
+        splat::lambda::handle_processor_event(&app.processor, None, &cx, &gate, event)
+    };
+
+    let held = invoke(event.clone()).await.unwrap();
+    assert_eq!(
+        held,
+        json!({"batchItemFailures": [{"itemIdentifier": message_id}]})
+    );
+    let tick = invoke(json!({"job": "monitors"})).await.unwrap();
+    assert_eq!(tick, json!({"job": "monitors", "held": 1}));
+    assert_eq!(app.count("events").await, 0);
+
+    let migrated = splat::lambda::migrate_job(&app.config).await.unwrap();
+    assert_eq!(
+        migrated["schema_version"],
+        app.store.schema_version().await.unwrap()
+    );
+    let stored = invoke(event).await.unwrap();
+    assert_eq!(stored, json!({"batchItemFailures": []}));
+    assert_eq!(app.count("events").await, 1);
+    assert_eq!(
+        invoke(json!({"job": "monitors"})).await.unwrap()["job"],
+        "monitors"
+    );
+}

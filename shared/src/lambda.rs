@@ -1,5 +1,5 @@
-//! The Lambda side: the processor's SQS handler with partial batch responses, its scheduled jobs, and the
-//! HTTP functions' wait for a database the processor has migrated. (The routers are the same axum routers
+//! The Lambda side: the processor's SQS handler with partial batch responses, the scheduled jobs, and the
+//! HTTP functions' wait for a migrated database. (The routers are the same axum routers
 //! as `splat serve`'s.)
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
@@ -82,35 +82,45 @@ pub async fn handle_sqs_event(
             .await;
     }
     let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = outcome
-        .failed
-        .into_iter()
-        .map(|id| {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            failure
-        })
-        .collect();
+    response.batch_item_failures = outcome.failed.into_iter().map(failure).collect();
     response
 }
 
 /// Everything the processor function is invoked with: SQS batches from its trigger, and the scheduler's
 /// per-minute monitor tick. The tick belongs to the single writer (it turns missed check-ins into issues),
 /// and it starts the processor, which applies pending migrations at init, within a minute of a deploy
-/// even when no event arrives: the other functions wait for that ([`run_http_when_ready`]).
+/// even when no event arrives: the other functions wait for that ([`run_http_when_ready`]). A long
+/// migration it leaves to the migrate job, and holds everything until that has run ([`MigrationGate`]).
 pub async fn handle_processor_event(
     processor: &Processor,
     notifier: Option<&Notifier>,
     scheduled: &ScheduledContext<'_>,
+    gate: &MigrationGate,
     event: serde_json::Value,
 ) -> Result<serde_json::Value, lambda_runtime::Error> {
-    if event.get("Records").is_none() {
-        return match ScheduledJob::of(&event)? {
-            ScheduledJob::Monitors => handle_scheduled_event(scheduled, &event).await,
-            ScheduledJob::Retention => {
-                Err("retention runs in the retention function, not the processor".into())
+    let tick = event.get("Records").is_none();
+    if tick {
+        match ScheduledJob::of(&event)? {
+            ScheduledJob::Monitors => {}
+            ScheduledJob::Retention | ScheduledJob::Migrate => {
+                return Err("this job runs in the retention function, not the processor".into())
             }
-        };
+        }
+    }
+    let pending = gate.pending(scheduled.store).await;
+    if pending > 0 {
+        tracing::warn!(
+            pending,
+            "migrations are pending for the migrate job: holding this invocation's work"
+        );
+        if tick {
+            return Ok(serde_json::json!({ "job": "monitors", "held": pending }));
+        }
+        let batch: SqsEvent = serde_json::from_value(event)?;
+        return Ok(serde_json::to_value(all_failed(&batch))?);
+    }
+    if tick {
+        return handle_scheduled_event(scheduled, &event).await;
     }
     let batch: SqsEvent = serde_json::from_value(event)?;
     Ok(serde_json::to_value(
@@ -118,10 +128,77 @@ pub async fn handle_processor_event(
     )?)
 }
 
+/// Whether the processor's schema is complete. A processor that opened the database with
+/// [`Migrate::UntilLong`](crate::store::Migrate) may have left migrations to the migrate job (the
+/// retention function, every few minutes, with 15 minutes to run them). Until they are applied it
+/// processes nothing: every message of a batch is reported failed and comes back after the queue's
+/// visibility timeout, and the monitor tick is skipped. That holds messages for `MaxReceiveCount`
+/// visibility timeouts (70 minutes with the template's defaults) before the dead-letter queue, well past
+/// the job's schedule plus its run. The processor cannot do more from inside its VPC: pausing its
+/// trigger would need the Lambda API, which is not reachable there without an endpoint billed by the hour.
+#[derive(Debug, Default)]
+pub struct MigrationGate {
+    complete: std::sync::atomic::AtomicBool,
+}
+
+impl MigrationGate {
+    /// The migrations still pending, checked until once there are none. A check that fails (the migrate
+    /// job holds the database's lock) counts as pending.
+    pub async fn pending(&self, store: &crate::store::Store) -> usize {
+        use std::sync::atomic::Ordering;
+        if self.complete.load(Ordering::Relaxed) {
+            return 0;
+        }
+        match store.pending_migrations().await {
+            Ok(0) => {
+                self.complete.store(true, Ordering::Relaxed);
+                0
+            }
+            Ok(pending) => pending,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not check the pending migrations");
+                1
+            }
+        }
+    }
+}
+
+/// The migrate job: every pending migration, long ones included, then the schema version reached.
+/// With nothing pending it is a read of the applied versions; with no database file yet, nothing (the
+/// processor creates it).
+pub async fn migrate_job(
+    config: &crate::config::Config,
+) -> Result<serde_json::Value, lambda_runtime::Error> {
+    if config.remote_database.is_none() && !config.database_path.exists() {
+        let skipped = "no database yet: the processor creates it";
+        return Ok(serde_json::json!({ "job": "migrate", "skipped": skipped }));
+    }
+    let store = crate::wiring::open_store(config).await?;
+    Ok(serde_json::json!({ "job": "migrate", "schema_version": store.schema_version().await? }))
+}
+
+/// Every message of the batch back to the queue.
+fn all_failed(batch: &SqsEvent) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = batch
+        .records
+        .iter()
+        .filter_map(|m| m.message_id.clone())
+        .map(failure)
+        .collect();
+    response
+}
+
+fn failure(id: String) -> BatchItemFailure {
+    let mut failure = BatchItemFailure::default();
+    failure.item_identifier = id;
+    failure
+}
+
 /// Serves the router `build` makes, built at the first request that finds the database ready rather than
-/// at init. Only the processor migrates; a UI or MCP function that starts first (a fresh stack, or a
-/// deploy whose new code starts before the processor's) answers 503 with the reason and `Retry-After`
-/// instead of failing its init over and over, and serves once the processor has caught up.
+/// at init. Only the processor and the migrate job migrate; a UI or MCP function that starts first (a
+/// fresh stack, or a deploy whose new code starts before the processor's) answers 503 with the reason and
+/// `Retry-After` instead of failing its init over and over, and serves once the schema has caught up.
 pub async fn run_http_when_ready<F, Fut>(build: F) -> Result<(), lambda_http::Error>
 where
     F: Fn() -> Fut + Send + Sync + 'static,
@@ -150,7 +227,7 @@ fn not_ready(e: &anyhow::Error) -> axum::response::Response {
     (
         axum::http::StatusCode::SERVICE_UNAVAILABLE,
         [(axum::http::header::RETRY_AFTER, "10")],
-        "Splat is starting: the database is not ready yet (the processor creates and migrates it)\n",
+        "Splat is starting: the database is not ready yet (it is being created or migrated)\n",
     )
         .into_response()
 }
@@ -178,6 +255,9 @@ pub enum ScheduledJob {
     /// Every minute: cron monitors whose check-in is missed, failed or overrunning become issues, and a
     /// stale key snapshot is published again ([`crate::ingest::snapshot::repair`]).
     Monitors,
+    /// Every few minutes, in the retention function: the pending migrations the processor left to it
+    /// ([`migrate_job`]).
+    Migrate,
 }
 
 impl ScheduledJob {
@@ -188,6 +268,7 @@ impl ScheduledJob {
         match job.map(|j| j.as_str()) {
             None | Some(Some("retention")) => Ok(Self::Retention),
             Some(Some("monitors")) => Ok(Self::Monitors),
+            Some(Some("migrate")) => Ok(Self::Migrate),
             Some(Some(other)) => Err(format!("unknown scheduled job {other:?}")),
             Some(None) => Err("the scheduled job must be a string".into()),
         }
@@ -230,6 +311,9 @@ pub async fn handle_scheduled_event(
                 crate::retention::run_and_record(cx.store, cx.blobs, cx.horizons, cx.deadline)
                     .await?;
             Ok(serde_json::json!({ "job": "retention", "report": report }))
+        }
+        ScheduledJob::Migrate => {
+            Err("the migrate job opens its own writer: see `migrate_job`".into())
         }
         ScheduledJob::Monitors => {
             // The tick is also the repair of a key snapshot whose publish failed after its commit.

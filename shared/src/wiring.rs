@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::ingest::{CachedKeys, IngestState, KeyLookup, MemoryBudget, RateLimiter, SnapshotKeys};
 use crate::queue::{LocalQueue, Queue};
 use crate::secret::redact_url;
-use crate::store::{Project, Store};
+use crate::store::{Migrate, Project, Store};
 
 /// `splat queue dead-letters …` against the configured local queue (SQS has its own redrive); what to
 /// print.
@@ -77,11 +77,17 @@ pub async fn blob_store(config: &Config) -> anyhow::Result<Arc<dyn BlobStore>> {
 /// Opens the database as its writer, creating the directory, applying migrations, and pointing the lake
 /// catalog at where this configuration keeps lake files.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    open_store_migrating(config, Migrate::All).await
+}
+
+/// [`open_store`], applying only the pending migrations `scope` allows (the processor function leaves long
+/// ones to the migrate job).
+pub async fn open_store_migrating(config: &Config, scope: Migrate) -> anyhow::Result<Store> {
     let store = match &config.remote_database {
-        Some(remote) => Store::open_remote(remote, true)
+        Some(remote) => Store::open_remote(remote, Some(scope))
             .await
             .with_context(|| format!("opening the database at {}", redact_url(&remote.url)))?,
-        None => Store::open_writer(&config.database_path, config.journal)
+        None => Store::open_writer(&config.database_path, config.journal, scope)
             .await
             .with_context(|| format!("opening the database {}", config.database_path.display()))?,
     };
@@ -89,12 +95,12 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-/// Opens the database for a Lambda function that must not migrate it (the UI, MCP, retention): the
-/// processor is the one place that migrates. [`crate::store::StoreError::NotReady`] (a 503, see
+/// Opens the database for a Lambda function that must not migrate it (the UI, MCP, daily retention): the
+/// processor and the migrate job do. [`crate::store::StoreError::NotReady`] (a 503, see
 /// [`crate::lambda::run_http_when_ready`]) while the database is missing or behind this code.
 pub async fn open_migrated(config: &Config) -> anyhow::Result<Store> {
     let store = match &config.remote_database {
-        Some(remote) => Store::open_remote(remote, false).await?,
+        Some(remote) => Store::open_remote(remote, None).await?,
         None => Store::open_existing(&config.database_path).await?,
     };
     store.ensure_migrated().await?;
@@ -121,7 +127,7 @@ pub fn lake_data_path(config: &Config) -> String {
 pub async fn open_reader(config: &Config) -> anyhow::Result<Store> {
     if let Some(remote) = &config.remote_database {
         // The server enforces nothing read-only for us; ingest's code only reads keys.
-        return Store::open_remote(remote, false)
+        return Store::open_remote(remote, None)
             .await
             .with_context(|| format!("opening the database at {}", redact_url(&remote.url)));
     }

@@ -84,9 +84,13 @@ async fn bytes_written_per_transaction(
     n: usize,
     batch: usize,
 ) -> f64 {
-    let store = Store::open_writer(path, Some(splat::store::Journal::Delete))
-        .await
-        .unwrap();
+    let store = Store::open_writer(
+        path,
+        Some(splat::store::Journal::Delete),
+        splat::store::Migrate::All,
+    )
+    .await
+    .unwrap();
     let now_us = chrono::Utc::now().timestamp_micros();
     let mut written = 0;
     for round in 0..=WRITTEN_BATCHES {

@@ -636,9 +636,11 @@ def schedule_events(template):
 
 
 def test_scheduled_jobs(template, efs_template):
-    """Two EventBridge Scheduler schedules with constant inputs: daily retention in its own function, one run
+    """Three EventBridge Scheduler schedules with constant inputs: daily retention in its own function, one run
     at a time; the per-minute monitor tick in the processor (the writer, and the one that migrates: the tick
-    starts new code within a minute of a deploy). Async failures are not retried (the next run is the retry)."""
+    starts new code within a minute of a deploy); and every five minutes the migrate job in the retention
+    function, for the long migrations the processor leaves to it. Async failures are not retried (the next
+    run is the retry)."""
     res = template["Resources"]
     fn = res["RetentionFunction"]
     props = fn["Properties"]
@@ -650,9 +652,16 @@ def test_scheduled_jobs(template, efs_template):
         job = json.loads(event["Properties"]["Input"])["job"]
         by_job[job] = (function, event["Properties"])
         assert function["Properties"]["EventInvokeConfig"]["MaximumRetryAttempts"] == 0, job
-    assert set(by_job) == {"retention", "monitors"}
+    assert set(by_job) == {"retention", "monitors", "migrate"}
     assert by_job["retention"][0] is fn and by_job["monitors"][0] is res["ProcessorFunction"]
+    assert by_job["migrate"][0] is fn
     assert by_job["monitors"][1]["ScheduleExpression"] == "rate(1 minute)"
+    # The next migrate job starts and ends within the time the queue holds a message the processor hands
+    # back, even at the least MaxReceiveCount allowed.
+    migrate_every = by_job["migrate"][1]["ScheduleExpression"]
+    assert migrate_every == "rate(5 minutes)"
+    assert 5 * 60 + props["Timeout"] < template["Parameters"]["MaxReceiveCount"]["MinValue"] * \
+        res["Queue"]["Properties"]["VisibilityTimeout"]
     assert param_default(template, by_job["retention"][1]["ScheduleExpression"]).startswith("cron(")
     for job, (_, schedule) in by_job.items():
         assert schedule["RoleArn"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}, job

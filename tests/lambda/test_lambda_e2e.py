@@ -343,8 +343,9 @@ def test_the_scheduler_runs_retention_and_the_monitor_tick(stack, sent):
     # Each function refuses the other's job rather than running it with the wrong timeout or concurrency.
     with pytest.raises(InvokeError, match="runs in the processor"):
         scheduled(stack.functions["splat-retention"], "monitors")
-    with pytest.raises(InvokeError, match="runs in the retention function"):
-        scheduled(stack.functions["splat-processor"], "retention")
+    for job in ("retention", "migrate"):
+        with pytest.raises(InvokeError, match="runs in the retention function"):
+            scheduled(stack.functions["splat-processor"], job)
     assert stack.scalar("SELECT count(*) FROM retention_runs") >= 1
     # Within its horizons nothing of today's data goes.
     assert stack.scalar("SELECT count(*) FROM events WHERE event_id = ?", sent[1]["error"]) == 1
@@ -352,8 +353,10 @@ def test_the_scheduler_runs_retention_and_the_monitor_tick(stack, sent):
 
 def test_only_the_processor_migrates_and_the_others_wait_for_it(stack, tmp_path):
     """On a fresh file system (or during a deploy whose new code starts before the processor's), the UI,
-    MCP and retention start without a database and wait: 503 with Retry-After, a skipped run, and no file
-    created. The processor creates and migrates it at init; then they serve."""
+    MCP and retention start without a database and wait: 503 with Retry-After, skipped runs, and no file
+    created. The processor creates and migrates it at init; then they serve. The retention function's
+    migrate job (for the long migrations the processor leaves to it) then catches up a database a release
+    behind."""
     if stack.remote:
         pytest.skip("the database file's life on EFS; a libSQL server's database is there before any function")
     db = tmp_path / "efs" / "splat.db"
@@ -388,6 +391,7 @@ def test_only_the_processor_migrates_and_the_others_wait_for_it(stack, tmp_path)
             assert status == 503 and dict(headers)["retry-after"] == "10", (status, body)
             assert b"not ready" in body and str(db).encode() not in body  # the reason is logged, not shown
         assert "skipped" in scheduled(started["splat-retention"], "retention")
+        assert "skipped" in scheduled(started["splat-retention"], "migrate")
         assert not db.exists(), "only the processor creates the database"
 
         start("splat-processor")
@@ -397,6 +401,13 @@ def test_only_the_processor_migrates_and_the_others_wait_for_it(stack, tmp_path)
         status, _, body = mcp_list()
         assert status == 200 and b"search_issues" in body, body
         assert scheduled(started["splat-retention"], "retention")["job"] == "retention"
+
+        # A release behind: migration 35 not yet applied.
+        newest = _sqlite(db, "SELECT max(version) FROM schema_migrations")
+        _sqlite(db, "DELETE FROM schema_migrations WHERE version = 35",
+                "DROP INDEX transaction_rollups_daily_environment")
+        assert scheduled(started["splat-retention"], "migrate") == {"job": "migrate", "schema_version": newest}
+        assert _sqlite(db, "SELECT count(*) FROM sqlite_master WHERE name = 'transaction_rollups_daily_environment'") == 1
     finally:
         for function in started.values():
             function.stop()
@@ -422,3 +433,13 @@ def test_idle_functions_are_frozen(stack, sent):
     with contextlib.closing(sqlite3.connect(stack.db_path, timeout=0, isolation_level=None)) as db:
         db.execute("BEGIN EXCLUSIVE")
         db.execute("ROLLBACK")
+
+
+def _sqlite(path, *statements):
+    """Runs statements on the database file as another process would (the functions are frozen between
+    invocations and hold no lock); the first column of the last one's first row."""
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        for sql in statements:
+            row = conn.execute(sql).fetchone()
+        conn.commit()
+    return row[0] if row else None

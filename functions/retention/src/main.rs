@@ -1,11 +1,14 @@
 //! The scheduled Lambda (EventBridge Scheduler): daily retention, which keeps the database and the lake
-//! within their horizons (see `splat::retention`). The per-minute monitor tick runs in the processor.
-//! Reserved concurrency 1 keeps two runs from overlapping; this function and the processor serialise on
-//! the database's write lock. It never migrates the database: the processor does.
+//! within their horizons (see `splat::retention`), and every few minutes the migrate job, which applies
+//! the long migrations the processor leaves to it (60 s would not see them through; this function has
+//! 15 minutes). The per-minute monitor tick runs in the processor. Reserved concurrency 1 keeps two runs
+//! from overlapping; this function and the processor serialise on the database's write lock.
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use splat::config::Config;
-use splat::lambda::{handle_scheduled_event, retention_deadline, ScheduledContext, ScheduledJob};
+use splat::lambda::{
+    handle_scheduled_event, migrate_job, retention_deadline, ScheduledContext, ScheduledJob,
+};
 use splat::wiring::{blob_store, open_migrated};
 use tokio::sync::OnceCell;
 
@@ -18,10 +21,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let (config, blobs, ready) = (&config, &blobs, &ready);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            if ScheduledJob::of(&event.payload)? != ScheduledJob::Retention {
-                return Err("the monitor tick runs in the processor function".into());
+            match ScheduledJob::of(&event.payload)? {
+                ScheduledJob::Retention => {}
+                ScheduledJob::Migrate => return migrate_job(config).await,
+                ScheduledJob::Monitors => {
+                    return Err("the monitor tick runs in the processor function".into())
+                }
             }
-            // Only the processor migrates; until it has, a run is skipped (tomorrow's is the retry).
+            // Retention does not migrate; until the database is migrated, a run is skipped (tomorrow's is
+            // the retry).
             let store = match ready.get_or_try_init(|| open_migrated(config)).await {
                 Ok(store) => store,
                 Err(e) => {

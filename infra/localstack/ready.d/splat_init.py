@@ -43,6 +43,7 @@ MCP_TIMEOUT = 30
 RETENTION_TIMEOUT = 900
 RETENTION_SCHEDULE = "cron(17 3 * * ? *)"
 MONITORS_SCHEDULE = "rate(1 minute)"
+MIGRATE_SCHEDULE = "rate(5 minutes)"
 
 # What DEPLOY_LAMBDAS=1 deploys: cargo-lambda package name -> (timeout s, memory MB).
 FUNCTIONS = {
@@ -53,10 +54,12 @@ FUNCTIONS = {
     "splat-retention": (RETENTION_TIMEOUT, 1024),
 }
 # Each EventBridge rule: the function it invokes, its schedule, the constant input naming the job, and
-# whether it is on: the same as the template's schedules (the monitor tick runs in the processor).
+# whether it is on: the same as the template's schedules (the monitor tick runs in the processor, the
+# migrate job in the retention function).
 SCHEDULED_RULES = {
     "splat-retention": ("splat-retention", RETENTION_SCHEDULE, {"job": "retention"}, "ENABLED"),
     "splat-monitors": ("splat-processor", MONITORS_SCHEDULE, {"job": "monitors"}, "ENABLED"),
+    "splat-migrate": ("splat-retention", MIGRATE_SCHEDULE, {"job": "migrate"}, "ENABLED"),
 }
 
 # Lambda deployment (LocalStack only).

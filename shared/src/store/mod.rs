@@ -182,15 +182,31 @@ impl Journal {
     }
 }
 
+/// How much of the pending schema a writer applies when it opens the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migrate {
+    /// Every pending migration: `splat serve`, the CLI, and the migrate job (the retention function, with
+    /// 15 minutes).
+    All,
+    /// Those before the first [long](migrations::Migration::long) one: the processor function, whose 60 s
+    /// would not see a long one through. It holds its batches until the migrate job has applied the rest
+    /// (see `crate::lambda::MigrationGate`).
+    UntilLong,
+}
+
 impl Store {
     /// Opens (creating if needed) the database file and brings its schema up to date: the writer's handle.
     pub async fn open(path: &Path) -> Result<Self> {
-        Self::open_writer(path, Some(Journal::Wal)).await
+        Self::open_writer(path, Some(Journal::Wal), Migrate::All).await
     }
 
     /// The writer's handle with the given journal mode. `None`: an existing database keeps the journal it
     /// has, so a CLI run against the database on EFS never switches it to WAL; a new one gets WAL.
-    pub async fn open_writer(path: &Path, journal: Option<Journal>) -> Result<Self> {
+    pub async fn open_writer(
+        path: &Path,
+        journal: Option<Journal>,
+        migrate: Migrate,
+    ) -> Result<Self> {
         crate::private_files::create_database_file(path)
             .map_err(|e| StoreError::Invalid(format!("cannot create {}: {e}", path.display())))?;
         let db = libsql::Builder::new_local(path).build().await?;
@@ -199,7 +215,7 @@ impl Store {
             None => Journal::of_database(&db).await?.unwrap_or_default(),
         };
         let store = Self::connect(db, Some(journal)).await?;
-        store.migrate().await?;
+        store.migrate(migrate).await?;
         Ok(store)
     }
 
@@ -232,9 +248,9 @@ impl Store {
         Self::connect(libsql::Builder::new_local(path).build().await?, None).await
     }
 
-    /// The database on a libSQL server. The writer (`migrate`) brings the schema up to date; ingest's reader
-    /// does not. Nothing is sent until the first statement, so a wrong token shows there.
-    pub async fn open_remote(remote: &RemoteDatabase, migrate: bool) -> Result<Self> {
+    /// The database on a libSQL server. A writer (`migrate` given) brings the schema up to date; ingest's
+    /// reader does not. Nothing is sent until the first statement, so a wrong token shows there.
+    pub async fn open_remote(remote: &RemoteDatabase, migrate: Option<Migrate>) -> Result<Self> {
         let db = remote.database().await?;
         let conn = db.connect()?;
         let store = Self {
@@ -245,8 +261,8 @@ impl Store {
         // No PRAGMA here: each autocommit statement is its own Hrana stream (a server-side connection), so
         // a connection setting would not outlive it. The journal, synchronous and auto-vacuum are the
         // server's; foreign keys are on in sqld's connections by default (see the test in remote.rs).
-        if migrate {
-            store.migrate().await?;
+        if let Some(migrate) = migrate {
+            store.migrate(migrate).await?;
         }
         Ok(store)
     }
@@ -263,7 +279,7 @@ impl Store {
             Some(Journal::Wal),
         )
         .await?;
-        store.migrate().await?;
+        store.migrate(Migrate::All).await?;
         Ok(store)
     }
 
@@ -291,6 +307,13 @@ impl Store {
     /// Every migration this code knows that the database lacks, whatever its number: migrations written
     /// side by side may land in any order, so a database at version 12 may still lack 10.
     async fn missing_migrations(&self) -> Result<Vec<&'static migrations::Migration>> {
+        self.missing_of(migrations::MIGRATIONS).await
+    }
+
+    async fn missing_of(
+        &self,
+        known: &'static [migrations::Migration],
+    ) -> Result<Vec<&'static migrations::Migration>> {
         let mut applied = HashSet::new();
         let mut rows = self
             .conn()
@@ -299,10 +322,16 @@ impl Store {
         while let Some(row) = rows.next().await? {
             applied.insert(row.get::<i64>(0)?);
         }
-        Ok(migrations::MIGRATIONS
+        Ok(known
             .iter()
             .filter(|m| !applied.contains(&m.version))
             .collect())
+    }
+
+    /// How many migrations this code knows the database still lacks (those a writer opened with
+    /// [`Migrate::UntilLong`] left to the migrate job).
+    pub async fn pending_migrations(&self) -> Result<usize> {
+        Ok(self.missing_migrations().await?.len())
     }
 
     /// [`StoreError::NotReady`] unless every migration this code knows has been applied: what a handle that
@@ -324,9 +353,27 @@ impl Store {
         }
     }
 
-    async fn migrate(&self) -> Result<()> {
+    async fn migrate(&self, scope: Migrate) -> Result<()> {
+        self.apply_migrations(migrations::MIGRATIONS, scope).await
+    }
+
+    /// Applies the migrations of `known` the database lacks, in order, each in its own transaction; with
+    /// [`Migrate::UntilLong`] it stops before the first long one (the ones after it may need it).
+    async fn apply_migrations(
+        &self,
+        known: &'static [migrations::Migration],
+        scope: Migrate,
+    ) -> Result<()> {
         self.conn().execute(migrations::APPLIED_TABLE, ()).await?;
-        for migration in self.missing_migrations().await? {
+        for migration in self.missing_of(known).await? {
+            if migration.long && scope == Migrate::UntilLong {
+                tracing::warn!(
+                    version = migration.version,
+                    name = migration.name,
+                    "a long migration is pending: left, with those after it, to the migrate job"
+                );
+                break;
+            }
             let tx = self
                 .conn()
                 .transaction_with_behavior(libsql::TransactionBehavior::Immediate)
@@ -505,6 +552,69 @@ impl Store {
 mod tests {
     use super::*;
 
+    /// Three migrations the database lacks, the second long: the processor's open applies the first and
+    /// stops there (the third may need the second); the migrate job's applies the rest.
+    #[tokio::test]
+    async fn a_long_migration_and_those_after_it_wait_for_a_writer_that_may_run_them() {
+        const AROUND_A_LONG_ONE: &[migrations::Migration] = &[
+            migrations::Migration {
+                version: 9001,
+                name: "before",
+                sql: "CREATE TABLE before_long (x);",
+                step: None,
+                long: false,
+            },
+            migrations::Migration {
+                version: 9002,
+                name: "long",
+                sql: "CREATE TABLE long_one (x);",
+                step: None,
+                long: true,
+            },
+            migrations::Migration {
+                version: 9003,
+                name: "after",
+                sql: "CREATE TABLE after_long (x);",
+                step: None,
+                long: false,
+            },
+        ];
+        let store = Store::open_in_memory().await.unwrap();
+        let pending = |store: &Store| {
+            let store = store.clone();
+            async move {
+                let missing = store.missing_of(AROUND_A_LONG_ONE).await.unwrap();
+                missing.iter().map(|m| m.version).collect::<Vec<_>>()
+            }
+        };
+        store
+            .apply_migrations(AROUND_A_LONG_ONE, Migrate::UntilLong)
+            .await
+            .unwrap();
+        assert_eq!(pending(&store).await, [9002, 9003]);
+        store
+            .apply_migrations(AROUND_A_LONG_ONE, Migrate::UntilLong)
+            .await
+            .unwrap();
+        assert_eq!(
+            pending(&store).await,
+            [9002, 9003],
+            "the processor never runs it"
+        );
+        store
+            .apply_migrations(AROUND_A_LONG_ONE, Migrate::All)
+            .await
+            .unwrap();
+        assert!(pending(&store).await.is_empty());
+        for table in ["before_long", "long_one", "after_long"] {
+            store
+                .conn()
+                .execute(&format!("INSERT INTO {table} VALUES (1)"), ())
+                .await
+                .unwrap();
+        }
+    }
+
     #[tokio::test]
     async fn readers_never_write_and_journal_modes_apply() {
         let dir = tempfile::tempdir().unwrap();
@@ -513,7 +623,7 @@ mod tests {
             Store::open_reader(&path).await.is_err(),
             "a reader does not create the file"
         );
-        let writer = Store::open_writer(&path, Some(Journal::Delete))
+        let writer = Store::open_writer(&path, Some(Journal::Delete), Migrate::All)
             .await
             .unwrap();
         let mut rows = writer.conn.query("PRAGMA journal_mode", ()).await.unwrap();
@@ -544,16 +654,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (rollback, wal) = (dir.path().join("a.db"), dir.path().join("b.db"));
         drop(
-            Store::open_writer(&rollback, Some(Journal::Delete))
+            Store::open_writer(&rollback, Some(Journal::Delete), Migrate::All)
                 .await
                 .unwrap(),
         );
-        let kept = Store::open_writer(&rollback, None).await.unwrap();
+        let kept = Store::open_writer(&rollback, None, Migrate::All)
+            .await
+            .unwrap();
         assert_eq!(journal_mode(&kept).await, "delete");
-        let first = Store::open_writer(&wal, None).await.unwrap();
+        let first = Store::open_writer(&wal, None, Migrate::All).await.unwrap();
         assert_eq!(journal_mode(&first).await, "wal", "a new database gets WAL");
         first.create_project("p").await.unwrap();
-        let second = Store::open_writer(&wal, None).await.unwrap();
+        let second = Store::open_writer(&wal, None, Migrate::All).await.unwrap();
         assert_eq!(journal_mode(&second).await, "wal");
         // Another process opens and closes the database; it must find this process's locks and leave the
         // WAL alone.
@@ -582,7 +694,9 @@ mod tests {
         let Some(path) = std::env::var_os("SPLAT_TEST_DATABASE_FILE") else {
             return;
         };
-        let other = Store::open_writer(Path::new(&path), None).await.unwrap();
+        let other = Store::open_writer(Path::new(&path), None, Migrate::All)
+            .await
+            .unwrap();
         assert_eq!(other.list_projects().await.unwrap().len(), 1);
     }
 
@@ -650,7 +764,7 @@ mod tests {
             early.ensure_migrated().await,
             Err(StoreError::NotReady(_))
         ));
-        let writer = Store::open_writer(&path, Some(Journal::Delete))
+        let writer = Store::open_writer(&path, Some(Journal::Delete), Migrate::All)
             .await
             .unwrap();
         early.ensure_migrated().await.unwrap();

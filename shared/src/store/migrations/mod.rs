@@ -18,24 +18,35 @@ pub struct Migration {
     /// What SQL cannot do, run after the SQL in the same transaction (e.g. filling a new table by merging
     /// sketches).
     pub step: Option<Step>,
+    /// Whether it may outlast a short invocation on a large database (it rewrites a big table): the
+    /// processor function (60 s) leaves it, and everything after it, to the migrate job (see
+    /// [`crate::store::Migrate`]).
+    pub long: bool,
 }
 
 /// A migration's code step: a function given the connection of the migration's transaction.
 pub type Step = for<'c> fn(&'c libsql::Connection) -> BoxFuture<'c, Result<()>>;
 
 /// `migration!("0001_ground_floor")` includes that file, numbered by its name; a second argument names
-/// its code step.
+/// its code step, and a third, `long`, marks it [`Migration::long`].
 macro_rules! migration {
     ($file:literal) => {
         migration!($file, None)
     };
-    ($file:literal, $step:expr) => {{
+    ($file:literal, $step:expr) => {
+        migration!(@ $file, $step, false)
+    };
+    ($file:literal, $step:expr, long) => {
+        migration!(@ $file, $step, true)
+    };
+    (@ $file:literal, $step:expr, $long:expr) => {{
         let (version, name) = split_file_name($file);
         Migration {
             version,
             name,
             sql: include_str!(concat!($file, ".sql")),
             step: $step,
+            long: $long,
         }
     }};
 }
@@ -178,7 +189,7 @@ mod tests {
         let fresh = schema(&Store::open_in_memory().await.unwrap()).await;
         for applied in 0..OLD_ORDER.len() {
             let store = database_migrated_in(&OLD_ORDER[..applied]).await;
-            store.migrate().await.unwrap();
+            store.migrate(crate::store::Migrate::All).await.unwrap();
             assert_eq!(
                 schema(&store).await,
                 fresh,
