@@ -350,12 +350,14 @@ pub async fn handle_scheduled_event(
 ///
 /// It opens a connection of its own: the notifier never waits inside SQLite (see
 /// [`crate::store::Store::never_wait_in_sqlite`]), which must not change the processor's connection.
+/// That open migrates no further than the processor's own (a long migration is the migrate job's).
 pub async fn lambda_notifier(config: &crate::config::Config) -> anyhow::Result<Option<Notifier>> {
     if !config.notify.alert_outbox && !config.notify.any_channel() {
         return Ok(None);
     }
     let ui_base = config.public_url.clone().unwrap_or_default();
-    let store = crate::wiring::open_store(config).await?;
+    let store =
+        crate::wiring::open_store_migrating(config, crate::store::Migrate::UntilLong).await?;
     if config.notify.alert_outbox {
         let outbox = crate::notify::outbox::Outbox::new(crate::wiring::blob_store(config).await?);
         let sink = crate::notify::Sink::Outbox(outbox);

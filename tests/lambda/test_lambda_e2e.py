@@ -351,7 +351,7 @@ def test_the_scheduler_runs_retention_and_the_monitor_tick(stack, sent):
     assert stack.scalar("SELECT count(*) FROM events WHERE event_id = ?", sent[1]["error"]) == 1
 
 
-def test_only_the_processor_migrates_and_the_others_wait_for_it(stack, tmp_path):
+def test_only_the_processor_migrates_and_the_others_wait_for_it(stack, sent, tmp_path):
     """On a fresh file system (or during a deploy whose new code starts before the processor's), the UI,
     MCP and retention start without a database and wait: 503 with Retry-After, skipped runs, and no file
     created. The processor creates and migrates it at init; then they serve. The retention function's
@@ -408,6 +408,31 @@ def test_only_the_processor_migrates_and_the_others_wait_for_it(stack, tmp_path)
                 "DROP INDEX transaction_rollups_daily_environment")
         assert scheduled(started["splat-retention"], "migrate") == {"job": "migrate", "schema_version": newest}
         assert _sqlite(db, "SELECT count(*) FROM sqlite_master WHERE name = 'transaction_rollups_daily_environment'") == 1
+
+        # A release behind a long migration (36 rebuilds two indexes over every transaction) on a database too
+        # large for the processor to run it (SMALL_DATABASE_BYTES, 64 MiB: here a filler): a new processor
+        # leaves it to the migrate job and, until the job has run, hands its batches back and skips its tick.
+        _sqlite(db, "CREATE TABLE filler AS WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                    "WHERE i < 65) SELECT zeroblob(1 << 20) AS b FROM n",
+                "DELETE FROM schema_migrations WHERE version = 36",
+                "DROP INDEX transactions_hour_duration", "DROP INDEX transactions_endpoint_hour_duration",
+                "CREATE INDEX transactions_project_duration ON transactions (project_id, duration_us)",
+                "CREATE INDEX transactions_endpoint_duration ON transactions (project_id, name, duration_us)")
+        for name in ("splat-processor", "splat-ui"):  # the deploy's new instances
+            started.pop(name).stop()
+        processor, _ = start("splat-processor"), start("splat-ui")
+        _, body = _queue_body(stack, "held while the schema is behind")
+        event = stack.trigger.event([{"MessageId": "held-1", "ReceiptHandle": uuid.uuid4().hex, "Body": body,
+                                      "MD5OfBody": "", "Attributes": {"ApproximateReceiveCount": "1"}}])
+        assert processor.invoke(event) == {"batchItemFailures": [{"itemIdentifier": "held-1"}]}
+        assert scheduled(processor, "monitors") == {"job": "monitors", "held": 1}
+        assert _sqlite(db, "SELECT count(*) FROM schema_migrations WHERE version = 36") == 0
+        assert ui_health()[0] == 503
+        assert scheduled(started["splat-retention"], "migrate") == {"job": "migrate", "schema_version": newest}
+        # (The message's project is not in this database: stored or dropped, it is no longer handed back.)
+        assert processor.invoke(event) == {"batchItemFailures": []}
+        assert "held" not in scheduled(processor, "monitors")
+        assert ui_health()[0] == 200
     finally:
         for function in started.values():
             function.stop()

@@ -42,6 +42,7 @@ mod rows;
 mod scrubbing;
 mod segments;
 mod settings;
+mod slowest;
 mod tag_breakdown;
 mod trace_reads;
 
@@ -182,15 +183,20 @@ impl Journal {
     }
 }
 
+/// Below this size a long migration takes seconds even on EFS (migration 36 rebuilt two indexes of a
+/// 556 MB database in 2 s on local disk), so the processor applies it itself.
+pub const SMALL_DATABASE_BYTES: i64 = 64 << 20;
+
 /// How much of the pending schema a writer applies when it opens the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Migrate {
     /// Every pending migration: `splat serve`, the CLI, and the migrate job (the retention function, with
     /// 15 minutes).
     All,
-    /// Those before the first [long](migrations::Migration::long) one: the processor function, whose 60 s
-    /// would not see a long one through. It holds its batches until the migrate job has applied the rest
-    /// (see `crate::lambda::MigrationGate`).
+    /// Those before the first [long](migrations::Migration::long) one, unless the database is small
+    /// ([`SMALL_DATABASE_BYTES`]): the processor function, whose 60 s would not see a long one through on
+    /// a large database. It holds its batches until the migrate job has applied the rest (see
+    /// `crate::lambda::MigrationGate`).
     UntilLong,
 }
 
@@ -354,19 +360,37 @@ impl Store {
     }
 
     async fn migrate(&self, scope: Migrate) -> Result<()> {
-        self.apply_migrations(migrations::MIGRATIONS, scope).await
+        let long_ones = self.may_run_long_migrations(scope).await?;
+        self.apply_migrations(migrations::MIGRATIONS, long_ones)
+            .await
     }
 
-    /// Applies the migrations of `known` the database lacks, in order, each in its own transaction; with
-    /// [`Migrate::UntilLong`] it stops before the first long one (the ones after it may need it).
+    /// Whether an open with `scope` applies long migrations: always with [`Migrate::All`]; with
+    /// [`Migrate::UntilLong`] only on a database under [`SMALL_DATABASE_BYTES`], where they take no
+    /// longer than short ones (a new stack's empty database among them).
+    async fn may_run_long_migrations(&self, scope: Migrate) -> Result<bool> {
+        if scope == Migrate::All {
+            return Ok(true);
+        }
+        let bytes: i64 = self
+            .scalar(
+                "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+                (),
+            )
+            .await?;
+        Ok(bytes < SMALL_DATABASE_BYTES)
+    }
+
+    /// Applies the migrations of `known` the database lacks, in order, each in its own transaction;
+    /// without `long_ones` it stops before the first long one (the ones after it may need it).
     async fn apply_migrations(
         &self,
         known: &'static [migrations::Migration],
-        scope: Migrate,
+        long_ones: bool,
     ) -> Result<()> {
         self.conn().execute(migrations::APPLIED_TABLE, ()).await?;
         for migration in self.missing_of(known).await? {
-            if migration.long && scope == Migrate::UntilLong {
+            if migration.long && !long_ones {
                 tracing::warn!(
                     version = migration.version,
                     name = migration.name,
@@ -588,12 +612,12 @@ mod tests {
             }
         };
         store
-            .apply_migrations(AROUND_A_LONG_ONE, Migrate::UntilLong)
+            .apply_migrations(AROUND_A_LONG_ONE, false)
             .await
             .unwrap();
         assert_eq!(pending(&store).await, [9002, 9003]);
         store
-            .apply_migrations(AROUND_A_LONG_ONE, Migrate::UntilLong)
+            .apply_migrations(AROUND_A_LONG_ONE, false)
             .await
             .unwrap();
         assert_eq!(
@@ -602,10 +626,26 @@ mod tests {
             "the processor never runs it"
         );
         store
-            .apply_migrations(AROUND_A_LONG_ONE, Migrate::All)
+            .apply_migrations(AROUND_A_LONG_ONE, true)
             .await
             .unwrap();
         assert!(pending(&store).await.is_empty());
+        // The processor leaves them to the job only on a database large enough for them to take long.
+        assert!(store
+            .may_run_long_migrations(Migrate::UntilLong)
+            .await
+            .unwrap());
+        store
+            .execute_raw(
+                "CREATE TABLE filler AS WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 64)
+                 SELECT zeroblob(1 << 20) AS b FROM n",
+            )
+            .await;
+        assert!(!store
+            .may_run_long_migrations(Migrate::UntilLong)
+            .await
+            .unwrap());
+        assert!(store.may_run_long_migrations(Migrate::All).await.unwrap());
         for table in ["before_long", "long_one", "after_long"] {
             store
                 .conn()

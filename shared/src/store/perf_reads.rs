@@ -260,14 +260,16 @@ pub struct TransactionQuery {
 /// Every filter is a bound parameter, and those not set read as `?N IS NULL`. The endpoint is the one filter
 /// an index serves, so it is written as `name = ?6` when given: SQLite cannot search an index through
 /// `?6 IS NULL OR name = ?6`, and an endpoint's page then walked the whole project's window. Slowest first
-/// walks an index in duration order (`transactions_endpoint_duration`, `transactions_project_duration`) and
-/// checks the window on the way (`+end_time` keeps the planner off the time index): the rows it reads grow
-/// with how much of the data lies outside the window, not with the data; reading the window by time and
-/// sorting it read all of it (4 s for an endpoint's 30 days at 10 M transactions).
-fn transactions_sql(sort: TransactionSort, by_endpoint: bool) -> String {
+/// reads one hour (`?15`, the hour number of `end_time`) in duration order, through the index of durations
+/// by hour (`transactions_endpoint_hour_duration`, `transactions_hour_duration`), and checks the window on
+/// the way (`+end_time` keeps the planner off the time indexes); [`super::slowest`] picks the hours.
+pub(super) fn transactions_sql(sort: TransactionSort, by_endpoint: bool) -> String {
     let (window, order) = match sort {
         TransactionSort::Recent => ("end_time BETWEEN ?2 AND ?3", "end_time DESC, id DESC"),
-        TransactionSort::Slowest => ("+end_time BETWEEN ?2 AND ?3", "duration_us DESC, id DESC"),
+        TransactionSort::Slowest => (
+            "end_time / 3600000000 = ?15 AND +end_time BETWEEN ?2 AND ?3",
+            "duration_us DESC, id DESC",
+        ),
     };
     let endpoint = if by_endpoint {
         "name = ?6"
@@ -551,29 +553,48 @@ impl Store {
         project: ProjectId,
         q: &TransactionQuery,
     ) -> Result<Vec<TransactionSummary>> {
+        match q.sort {
+            TransactionSort::Recent => {
+                let limit = i64::from(q.limit.clamp(1, 1000));
+                self.transaction_rows(project, q, limit, i64::from(q.offset), None)
+                    .await
+            }
+            TransactionSort::Slowest => self.slowest_transactions(project, q).await,
+        }
+    }
+
+    /// The rows of [`transactions_sql`] for `q`'s sort: `limit` from `offset`, and for slowest first, of
+    /// the one hour `hour` (an hour number of `end_time`).
+    pub(super) async fn transaction_rows(
+        &self,
+        project: ProjectId,
+        q: &TransactionQuery,
+        limit: i64,
+        offset: i64,
+        hour: Option<i64>,
+    ) -> Result<Vec<TransactionSummary>> {
         let sql = transactions_sql(q.sort, q.endpoint.is_some());
         let w = &q.window;
+        let mut params = vec![
+            project.value().into(),
+            w.from_us.into(),
+            w.to_us.into(),
+            w.environment.clone().into(),
+            w.name.as_deref().map(like).into(),
+            q.endpoint.clone().into(),
+            q.min_duration_ms.map(|ms| (ms * 1000.0) as i64).into(),
+            q.release.clone().into(),
+            limit.into(),
+            offset.into(),
+            i64::from(q.n_plus_one_only).into(),
+            q.max_duration_ms.map(|ms| (ms * 1000.0) as i64).into(),
+            q.http_status.into(),
+            q.http_method.clone().into(),
+        ];
+        params.extend(hour.map(libsql::Value::from));
         let mut rows = self
             .conn()
-            .query(
-                &sql,
-                libsql::params![
-                    project.value(),
-                    w.from_us,
-                    w.to_us,
-                    w.environment.clone(),
-                    w.name.as_deref().map(like),
-                    q.endpoint.clone(),
-                    q.min_duration_ms.map(|ms| (ms * 1000.0) as i64),
-                    q.release.clone(),
-                    i64::from(q.limit.clamp(1, 1000)),
-                    i64::from(q.offset),
-                    i64::from(q.n_plus_one_only),
-                    q.max_duration_ms.map(|ms| (ms * 1000.0) as i64),
-                    q.http_status,
-                    q.http_method.clone()
-                ],
-            )
+            .query(&sql, libsql::params::Params::Positional(params))
             .await?;
         let mut out = Vec::new();
         while let Some(row) = rows.next().await? {
@@ -748,11 +769,10 @@ mod tests {
                 None::<String>
             ]
         };
+        // Slowest first reads an hour at a time: store/slowest.rs checks its plans.
         for (sort, by_endpoint, seek, sorts) in [
             (TransactionSort::Recent, false, "transactions_project_time (project_id=? AND end_time>? AND end_time<?)", false),
             (TransactionSort::Recent, true, "transactions_endpoint_time (project_id=? AND name=? AND end_time>? AND end_time<?)", false),
-            (TransactionSort::Slowest, false, "transactions_project_duration (project_id=?)", false),
-            (TransactionSort::Slowest, true, "transactions_endpoint_duration (project_id=? AND name=?)", false),
         ] {
             let sql = transactions_sql(sort, by_endpoint);
             let plan = store.query_plan(&sql, params()).await;

@@ -89,6 +89,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("0033_issue_tag_breakdown"),
     migration!("0034_issue_terms"),
     migration!("0035_rollup_environments"),
+    migration!("0036_transaction_durations_by_hour", None, long),
 ];
 
 const _: () = assert!(
