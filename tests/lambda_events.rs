@@ -39,22 +39,7 @@ async fn api_gateway_v2_event_with_base64_gzip_body() {
 #[tokio::test]
 async fn sqs_event_with_a_poison_record_reports_only_that_record() {
     let app = TestApp::new().await;
-    // Let ingest write a real message, then hand its body to the Lambda handler inside a recorded SQS event.
-    app.post_envelope(
-        event_envelope(&event_id(3), &json!({"message": "from SQS"})),
-        &[],
-    )
-    .await;
-    let good = app
-        .queue
-        .receive(1, std::time::Duration::ZERO)
-        .await
-        .unwrap()
-        .remove(0);
-    let mut event: serde_json::Value =
-        serde_json::from_str(include_str!("fixtures/aws/sqs-batch-with-poison.json")).unwrap();
-    event["Records"][0]["body"] =
-        json!(base64::engine::general_purpose::STANDARD.encode(&good.body));
+    let event = recorded_sqs_event(&app, 3, "from SQS").await;
     let event: SqsEvent = serde_json::from_value(event).unwrap();
     let poison_id = event.records[1].message_id.clone().unwrap();
 
@@ -301,16 +286,8 @@ async fn the_per_minute_monitors_job_turns_a_failed_check_in_into_an_issue() {
     );
     assert_eq!(app.post_envelope(envelope, &[]).await.status, 200);
     app.process().await;
-    let blobs: std::sync::Arc<dyn splat::blob::BlobStore> = std::sync::Arc::new(
-        splat::blob::LocalBlobStore::new(app.config.data_dir.clone()),
-    );
-    let cx = splat::lambda::ScheduledContext {
-        store: &app.store,
-        blobs: &blobs,
-        horizons: &app.config.retention,
-        notifier: None,
-        deadline: splat::retention::Deadline::NONE,
-    };
+    let blobs = local_blobs(&app);
+    let cx = scheduled_context(&app, &blobs);
     let answer = splat::lambda::handle_scheduled_event(&cx, &json!({"job": "monitors"}))
         .await
         .expect("monitors evaluated");
@@ -332,37 +309,15 @@ async fn the_per_minute_monitors_job_turns_a_failed_check_in_into_an_issue() {
 #[tokio::test]
 async fn a_processor_behind_its_schema_holds_batches_until_the_migrate_job_has_run() {
     let app = TestApp::new().await;
-    app.post_envelope(
-        event_envelope(&event_id(4), &json!({"message": "held, then stored"})),
-        &[],
-    )
-    .await;
-    let message = app
-        .queue
-        .receive(1, std::time::Duration::ZERO)
-        .await
-        .unwrap()
-        .remove(0);
-    let mut event: serde_json::Value =
-        serde_json::from_str(include_str!("fixtures/aws/sqs-batch-with-poison.json")).unwrap();
+    let mut event = recorded_sqs_event(&app, 4, "held, then stored").await;
     event["Records"] = json!([event["Records"][0].clone()]);
-    event["Records"][0]["body"] =
-        json!(base64::engine::general_purpose::STANDARD.encode(&message.body));
     let message_id = event["Records"][0]["messageId"].clone();
     app.execute_sql("DELETE FROM schema_migrations WHERE version = 35")
         .await;
     app.execute_sql("DROP INDEX transaction_rollups_daily_environment")
         .await;
-    let blobs: std::sync::Arc<dyn splat::blob::BlobStore> = std::sync::Arc::new(
-        splat::blob::LocalBlobStore::new(app.config.data_dir.clone()),
-    );
-    let cx = splat::lambda::ScheduledContext {
-        store: &app.store,
-        blobs: &blobs,
-        horizons: &app.config.retention,
-        notifier: None,
-        deadline: splat::retention::Deadline::NONE,
-    };
+    let blobs = local_blobs(&app);
+    let cx = scheduled_context(&app, &blobs);
     let gate = splat::lambda::MigrationGate::default();
     let invoke = |event: serde_json::Value| {
         splat::lambda::handle_processor_event(&app.processor, None, &cx, &gate, event)
@@ -389,4 +344,45 @@ async fn a_processor_behind_its_schema_holds_batches_until_the_migrate_job_has_r
         invoke(json!({"job": "monitors"})).await.unwrap()["job"],
         "monitors"
     );
+}
+
+/// A recorded SQS batch (tests/fixtures/aws/sqs-batch-with-poison.json: a good record, then a poison one)
+/// whose first record carries a real message: ingest queues event `n` with `message`, and its body goes in.
+async fn recorded_sqs_event(app: &TestApp, n: u32, message: &str) -> serde_json::Value {
+    app.post_envelope(
+        event_envelope(&event_id(n), &json!({ "message": message })),
+        &[],
+    )
+    .await;
+    let queued = app
+        .queue
+        .receive(1, std::time::Duration::ZERO)
+        .await
+        .unwrap()
+        .remove(0);
+    let mut event: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/aws/sqs-batch-with-poison.json")).unwrap();
+    event["Records"][0]["body"] =
+        json!(base64::engine::general_purpose::STANDARD.encode(&queued.body));
+    event
+}
+
+fn local_blobs(app: &TestApp) -> std::sync::Arc<dyn splat::blob::BlobStore> {
+    std::sync::Arc::new(splat::blob::LocalBlobStore::new(
+        app.config.data_dir.clone(),
+    ))
+}
+
+/// What the scheduled jobs and the processor's handler are given, over the app's store and `blobs`.
+fn scheduled_context<'a>(
+    app: &'a TestApp,
+    blobs: &'a std::sync::Arc<dyn splat::blob::BlobStore>,
+) -> splat::lambda::ScheduledContext<'a> {
+    splat::lambda::ScheduledContext {
+        store: &app.store,
+        blobs,
+        horizons: &app.config.retention,
+        notifier: None,
+        deadline: splat::retention::Deadline::NONE,
+    }
 }

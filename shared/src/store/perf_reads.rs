@@ -742,6 +742,29 @@ pub(super) fn summary(row: &libsql::Row) -> Result<TransactionSummary> {
     })
 }
 
+/// The parameters of [`transactions_sql`] for a plan: project 1, all time, endpoint `GET /`, no other
+/// filter, 21 rows.
+#[cfg(test)]
+pub(super) fn list_params() -> Vec<libsql::Value> {
+    let none = || libsql::Value::Null;
+    vec![
+        1.into(),
+        0.into(),
+        i64::MAX.into(),
+        none(),
+        none(),
+        "GET /".into(),
+        none(),
+        none(),
+        21.into(),
+        0.into(),
+        0.into(),
+        none(),
+        none(),
+        none(),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -751,24 +774,7 @@ mod tests {
     #[tokio::test]
     async fn each_transaction_list_walks_the_index_that_serves_it() {
         let store = Store::open_in_memory().await.unwrap();
-        let params = || {
-            libsql::params![
-                1,
-                0,
-                i64::MAX,
-                None::<String>,
-                None::<String>,
-                Some("GET /"),
-                None::<i64>,
-                None::<String>,
-                21,
-                0,
-                0,
-                None::<i64>,
-                None::<i64>,
-                None::<String>
-            ]
-        };
+        let params = || libsql::params::Params::Positional(list_params());
         // Slowest first reads an hour at a time: store/slowest.rs checks its plans.
         for (sort, by_endpoint, seek, sorts) in [
             (TransactionSort::Recent, false, "transactions_project_time (project_id=? AND end_time>? AND end_time<?)", false),

@@ -220,23 +220,9 @@ mod tests {
         ] {
             let sql =
                 super::super::perf_reads::transactions_sql(TransactionSort::Slowest, by_endpoint);
-            let params = libsql::params![
-                1,
-                0,
-                i64::MAX,
-                None::<String>,
-                None::<String>,
-                Some("GET /"),
-                None::<i64>,
-                None::<String>,
-                21,
-                0,
-                0,
-                None::<i64>,
-                None::<i64>,
-                None::<String>,
-                BASE_HOUR
-            ];
+            let mut params = super::super::perf_reads::list_params();
+            params.push(BASE_HOUR.into());
+            let params = libsql::params::Params::Positional(params);
             let plan = store.query_plan(&sql, params).await;
             assert_eq!(
                 plan,
