@@ -15,6 +15,9 @@ use crate::protocol::ProjectId;
 use super::perf_reads::{TransactionQuery, TransactionSummary};
 use super::{Result, Store};
 
+/// How deep a slowest-first list goes: the 10,000 slowest transactions of a window (400 pages of 25).
+pub const MAX_SLOWEST_DEPTH: usize = 10_000;
+
 /// Each hour of the window, as the statement's `(hour, slowest duration in µs)`: one seek to the end of
 /// the hour's run in the index of durations by hour, so a 30-day window costs 720 seeks. The
 /// hours are clipped to the project's first and last transactions, as a window may start at zero (and
@@ -43,8 +46,13 @@ impl Store {
         project: ProjectId,
         q: &TransactionQuery,
     ) -> Result<Vec<TransactionSummary>> {
-        let offset = q.offset as usize;
-        let want = offset + q.limit.clamp(1, 1000) as usize;
+        // The page's rows and all before it are held here (a statement's OFFSET held none), so a
+        // client's offset is bounded: past the slowest `MAX_SLOWEST_DEPTH` the list ends.
+        let offset = (q.offset as usize).min(MAX_SLOWEST_DEPTH);
+        let want = (offset + q.limit.clamp(1, 1000) as usize).min(MAX_SLOWEST_DEPTH);
+        if offset == want {
+            return Ok(Vec::new());
+        }
         let mut hours = self.slowest_per_hour(project, q).await?;
         // Slowest first; hours without a duration (or without transactions) last.
         hours.sort_by_key(|&(_, slowest)| std::cmp::Reverse(slowest));
@@ -200,6 +208,48 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// A client's offset cannot make the list hold more than the slowest `MAX_SLOWEST_DEPTH` rows: the
+    /// list ends there, however far the page asks.
+    #[tokio::test]
+    async fn the_list_ends_at_its_depth_whatever_the_offset() {
+        let store = Store::open_in_memory().await.unwrap();
+        let project = store.ensure_default_project().await.unwrap();
+        let end_us = BASE_HOUR * crate::model::time::HOUR_US;
+        store
+            .execute_raw(&format!(
+                "INSERT INTO transactions (project_id, trace_id, span_id, name, end_time, duration_us, source, received_at)
+                 WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {})
+                 SELECT {}, printf('%032x', i), printf('%016x', i), 'GET /', {end_us} + i, i, 'transaction', 0 FROM n",
+                MAX_SLOWEST_DEPTH + 5,
+                project.id.value()
+            ))
+            .await;
+        let page = |offset: u32| TransactionQuery {
+            window: PerfWindow {
+                from_us: 0,
+                to_us: end_us + 1_000_000_000,
+                ..PerfWindow::default()
+            },
+            sort: TransactionSort::Slowest,
+            limit: 25,
+            offset,
+            ..TransactionQuery::default()
+        };
+        let last = store
+            .transactions(project.id, &page(MAX_SLOWEST_DEPTH as u32 - 10))
+            .await
+            .unwrap();
+        assert_eq!(last.len(), 10);
+        assert_eq!(last[9].duration_ms, Some(0.006), "the 10,000th slowest");
+        for offset in [MAX_SLOWEST_DEPTH as u32, u32::MAX] {
+            assert!(store
+                .transactions(project.id, &page(offset))
+                .await
+                .unwrap()
+                .is_empty());
         }
     }
 
