@@ -151,6 +151,24 @@ async fn late_children_can_turn_a_segment_into_an_n_plus_one() {
     assert_eq!(rollup, strings(&["1", "7", "1", "77"]));
 }
 
+/// A segment sent without an end ends when it was received, its span row as its transaction, so that a
+/// late child finds the transaction in the hour its key files it under (migration 37).
+#[tokio::test]
+async fn a_segment_sent_without_an_end_is_corrected_by_late_children() {
+    let app = TestApp::new().await;
+    let mut open = segment();
+    open.as_object_mut().unwrap().remove("end_timestamp");
+    send(&app, &envelope(vec![item_query(0), open])).await;
+    let ends = "SELECT t.end_time = s.end_time, t.duration_us IS NOT NULL FROM transactions t
+        JOIN spans s ON s.span_id = t.span_id AND s.is_segment = 1";
+    assert_eq!(app.query_strings(ends).await, vec![strings(&["1", "1"])]);
+    assert_eq!(figures(&app).await.0[0].as_deref(), Some("1"));
+    send(&app, &envelope((1..6).map(item_query).collect())).await;
+    let (tx, rollup) = figures(&app).await;
+    assert_eq!((tx[0].as_deref(), tx[2].as_deref()), (Some("6"), Some("7")));
+    assert_eq!(rollup[1].as_deref(), Some("6"));
+}
+
 /// The spans of the lake by trace id: (trace id, span id) pairs, sorted.
 async fn lake_spans(app: &TestApp) -> Vec<(String, String)> {
     let mut spans = Vec::new();

@@ -282,6 +282,11 @@ impl Clock {
             notes
                 .extend(sent_end.map(|e| Note::changed(why, "end_timestamp", e, self.received_us)));
         }
+        // A segment sent without an end ends when it was received, in its span row as in its transaction:
+        // that row leads a late child to its transaction's hour (store/transaction_keys.rs).
+        if span.is_segment && span.end_us.is_none() {
+            span.end_us = Some(self.received_us);
+        }
         keep_order(span);
         notes
     }
@@ -563,5 +568,23 @@ mod tests {
             (NoteKind::FutureTimestamp, "end_timestamp")
         );
         assert!(notes[1].is_empty());
+    }
+
+    #[test]
+    fn a_segment_sent_without_an_end_ends_when_received_and_a_child_keeps_none() {
+        let mut spans = [
+            SpanRecord {
+                is_segment: true,
+                end_us: None,
+                ..span("seg", NOW - 10 * SEC, 0)
+            },
+            SpanRecord {
+                end_us: None,
+                ..span("a", NOW - 8 * SEC, 0)
+            },
+        ];
+        clock(None).streamed(&mut spans);
+        assert_eq!(spans[0].end_us, Some(NOW));
+        assert_eq!(spans[1].end_us, None);
     }
 }

@@ -288,7 +288,14 @@ fn stored_key_reads(
     transactions: &[TransactionRow],
     spans: &[SpanRow],
 ) -> Result<Vec<(&'static str, Vec<libsql::Value>)>> {
-    let transactions: Vec<RowKey> = transactions.iter().map(transaction_key).collect();
+    // A transaction is looked up along the table's key, the hour it ended included.
+    let transactions: Vec<_> = transactions
+        .iter()
+        .map(|t| {
+            let (project, trace, span) = transaction_key(t);
+            (project, super::event_keys::hour(t.end_us), trace, span)
+        })
+        .collect();
     // A span is looked up along the table's key, its segment included.
     let spans: Vec<_> = spans
         .iter()
@@ -305,7 +312,7 @@ fn stored_key_reads(
     let mut reads = Vec::new();
     if !transactions.is_empty() {
         reads.push((
-            STORED_TRANSACTIONS,
+            super::transaction_keys::STORED_TRANSACTIONS,
             json(serde_json::to_string(&transactions))?,
         ));
     }
@@ -315,8 +322,6 @@ fn stored_key_reads(
     Ok(reads)
 }
 
-const STORED_TRANSACTIONS: &str = "SELECT t.project_id, t.trace_id, t.span_id FROM json_each(?1) j JOIN transactions t
-    ON t.project_id = json_extract(j.value, '$[0]') AND t.trace_id = json_extract(j.value, '$[1]') AND t.span_id = json_extract(j.value, '$[2]')";
 const STORED_SPANS: &str = "SELECT s.project_id, s.trace_id, s.span_id FROM json_each(?1) j JOIN spans s
     ON s.project_id = json_extract(j.value, '$[0]') AND s.trace_id = json_extract(j.value, '$[1]')
         AND s.segment_id = json_extract(j.value, '$[2]') AND s.span_id = json_extract(j.value, '$[3]')";

@@ -11,29 +11,34 @@
 //! The statements spell the hour exactly as the indexes do, or SQLite would not use them; the tests below
 //! check each statement's plan.
 
-/// The hours the events (or the rows of another table with `project_id` and `timestamp`: the logs) of
-/// project `?1` span, newest first, as the table `hours(h)`; joined by
+/// The hours the events (or the rows of another table with `project_id` and a time column: the
+/// transactions, by `end_time`) of project `?1` span, newest first, as the table `hours(h)`; joined by
 /// `CROSS JOIN events e ON e.project_id = ?1 AND e.timestamp / 3600000000 = hours.h`, which keeps the hours
 /// the outer loop (one index seek per hour) rather than a walk of the project's events.
 macro_rules! project_hours {
     () => {
-        project_hours!("events")
+        project_hours!("events", "timestamp")
     };
-    ($table:literal) => {
+    ($table:literal, $time:literal) => {
         concat!(
             "WITH RECURSIVE hours(h) AS (
-            SELECT (SELECT max(timestamp) FROM ",
+            SELECT (SELECT max(",
+            $time,
+            ") FROM ",
             $table,
             " WHERE project_id = ?1) / 3600000000
             UNION ALL
             SELECT h - 1 FROM hours
-            WHERE h > (SELECT min(timestamp) FROM ",
+            WHERE h > (SELECT min(",
+            $time,
+            ") FROM ",
             $table,
             " WHERE project_id = ?1) / 3600000000
         ) "
         )
     };
 }
+pub(super) use project_hours;
 
 /// The hour an event is filed under, in Rust: SQLite's integer division truncates as Rust's does.
 pub(super) fn hour(timestamp_us: i64) -> i64 {

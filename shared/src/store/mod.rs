@@ -45,6 +45,7 @@ mod settings;
 mod slowest;
 mod tag_breakdown;
 mod trace_reads;
+mod transaction_keys;
 
 pub use alert_budget::{Digest, Verdict};
 pub use alert_rules::AlertRule;

@@ -86,10 +86,19 @@ const CHILDREN: &str = "SELECT trace_id, span_id, parent_span_id, segment_id, is
 /// A segment's own span.
 const SEGMENT_SPAN: &str = "SELECT trace_id, span_id, parent_span_id, segment_id, is_segment, name, op, status, start_time, end_time
     FROM spans WHERE project_id = ?1 AND trace_id = ?2 AND span_id = ?3 AND is_segment = 1";
-/// A streamed transaction's figures now, when it ended, and its name and environment (its rollup cells).
-const FIGURES: &str =
-    "SELECT db_time_ms, view_time_ms, query_count, has_n_plus_one, n_plus_one_wasted_ms, end_time, name, environment
-    FROM transactions WHERE project_id = ?1 AND trace_id = ?2 AND span_id = ?3 AND source = 'span'";
+/// A streamed transaction's figures now, when it ended, and its name and environment (its rollup cells):
+/// found in the hour its segment's span row ended, which is its own (store/transaction_keys.rs).
+pub(super) const FIGURES: &str = "SELECT t.db_time_ms, t.view_time_ms, t.query_count, t.has_n_plus_one,
+        t.n_plus_one_wasted_ms, t.end_time, t.name, t.environment
+    FROM spans s CROSS JOIN transactions t ON t.project_id = s.project_id
+        AND t.end_time / 3600000000 = s.end_time / 3600000000 AND t.trace_id = s.trace_id AND t.span_id = s.span_id
+    WHERE s.project_id = ?1 AND s.trace_id = ?2 AND s.span_id = ?3 AND s.is_segment = 1 AND t.source = 'span'";
+
+/// Sets the figures of streamed transaction `?3` of trace `?2` in project `?1`, which ended in hour `?4`.
+pub(super) const CORRECT_FIGURES: &str = "UPDATE transactions SET db_time_ms = ?5, view_time_ms = ?6,
+        query_count = ?7, has_n_plus_one = ?8, n_plus_one_wasted_ms = ?9, span_count = ?10, spans_truncated = ?11,
+        query_patterns = ?12
+    WHERE project_id = ?1 AND end_time / 3600000000 = ?4 AND trace_id = ?2 AND span_id = ?3";
 
 /// A read of `sql` for one segment.
 fn read(sql: &'static str, key: &RowKey) -> (&'static str, Vec<libsql::Value>) {
@@ -233,13 +242,12 @@ impl BatchTx {
     ) -> Result<()> {
         self.cached
             .write(
-                "UPDATE transactions SET db_time_ms = ?4, view_time_ms = ?5, query_count = ?6, has_n_plus_one = ?7,
-                n_plus_one_wasted_ms = ?8, span_count = ?9, spans_truncated = ?10, query_patterns = ?11
-             WHERE project_id = ?1 AND trace_id = ?2 AND span_id = ?3",
+                CORRECT_FIGURES,
                 libsql::params![
                     key.0,
                     key.1.as_str(),
                     key.2.as_str(),
+                    super::event_keys::hour(end_us),
                     new.db_time_ms,
                     new.view_time_ms,
                     new.query_count,

@@ -36,18 +36,15 @@ impl Store {
         Ok(out)
     }
 
-    /// Transactions of one trace (classic or streamed segments), earliest first (at most `limit`). The
-    /// `(project_id, trace_id, span_id)` unique index serves it.
+    /// Transactions of one trace (classic or streamed segments), earliest first (at most `limit`), found
+    /// hour by hour in the unique key (store/transaction_keys.rs).
     pub async fn trace_transactions(
         &self,
         project: ProjectId,
         trace_id: &str,
         limit: u32,
     ) -> Result<Vec<TransactionSummary>> {
-        let sql = format!(
-            "SELECT {SUMMARY_COLUMNS} FROM transactions WHERE project_id = ?1 AND trace_id = ?2
-             ORDER BY coalesce(start_time, end_time), id LIMIT ?3"
-        );
+        let sql = super::transaction_keys::trace_transactions(SUMMARY_COLUMNS);
         let mut rows = self
             .conn()
             .query(

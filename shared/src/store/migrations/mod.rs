@@ -90,6 +90,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("0034_issue_terms"),
     migration!("0035_rollup_environments"),
     migration!("0036_transaction_durations_by_hour", None, long),
+    migration!("0037_transaction_keys_by_hour", None, long),
 ];
 
 const _: () = assert!(

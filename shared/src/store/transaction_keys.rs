@@ -1,0 +1,143 @@
+//! How transactions are found by their SDK-chosen ids (trace id, span id) without an index that scatters.
+//!
+//! As for events (store/event_keys.rs), the random ids are keyed after the hour: since migration 37 the
+//! unique key is `(project_id, end_time / 3600000000, trace_id, span_id)`, so a batch's new keys land
+//! together in the hour being written instead of on a page each. The processor knows a new transaction's
+//! hour (a retry carries the same end); a late child of a streamed segment finds it in the segment's span
+//! row, whose end is the transaction's (`Clock::streamed_span`); the transactions of a trace, and one of
+//! them by id within its trace, are found by probing the hours the project's transactions span, newest
+//! first: one index seek each.
+//!
+//! The statements spell the hour exactly as the index does, or SQLite would not use it; the test below
+//! checks each statement's plan.
+
+use super::event_keys::project_hours;
+
+/// Which of a batch's transactions are stored: `?1` is a JSON array of `[project, hour, trace id, span id]`.
+pub(super) const STORED_TRANSACTIONS: &str =
+    "SELECT t.project_id, t.trace_id, t.span_id FROM json_each(?1) j
+    JOIN transactions t ON t.project_id = json_extract(j.value, '$[0]')
+    AND t.end_time / 3600000000 = json_extract(j.value, '$[1]')
+    AND t.trace_id = json_extract(j.value, '$[2]') AND t.span_id = json_extract(j.value, '$[3]')";
+
+/// The transactions of trace `?2` in project `?1` with `columns`, earliest first, at most `?3`.
+pub(super) fn trace_transactions(columns: &str) -> String {
+    format!(
+        "{} SELECT {columns} FROM hours CROSS JOIN transactions t
+         ON t.project_id = ?1 AND t.end_time / 3600000000 = hours.h AND t.trace_id = ?2
+         ORDER BY coalesce(t.start_time, t.end_time), t.id LIMIT ?3",
+        project_hours!("transactions", "end_time")
+    )
+}
+
+/// The row id of the transaction of trace `?2` in project `?1` whose event id or root span id is `?3`.
+pub(super) const ID_IN_TRACE: &str = concat!(
+    project_hours!("transactions", "end_time"),
+    "SELECT t.id FROM hours CROSS JOIN transactions t
+     ON t.project_id = ?1 AND t.end_time / 3600000000 = hours.h AND t.trace_id = ?2
+     AND (t.event_id = ?3 OR t.span_id = ?3) LIMIT 1"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    /// Every statement reaches transactions by their ids through a seek on the hour in the unique key,
+    /// never a walk of the project's transactions: a plan that lost the index would still answer, only
+    /// slowly on a large database.
+    #[tokio::test]
+    async fn each_statement_seeks_the_key_by_hour() {
+        let store = Store::open_in_memory().await.unwrap();
+        let trace = trace_transactions("t.id");
+        for sql in [
+            STORED_TRANSACTIONS,
+            &trace,
+            ID_IN_TRACE,
+            super::super::segments::FIGURES,
+            super::super::segments::CORRECT_FIGURES,
+        ] {
+            let plan = store.query_plan(sql, ()).await;
+            let seek = "USING INDEX transactions_key (project_id=? AND <expr>=? AND trace_id=?";
+            assert!(
+                plan.iter()
+                    .any(|line| line.starts_with("SEARCH ") && line.contains(seek)),
+                "{sql}\n{plan:#?}"
+            );
+            let walk = |line: &String| line.starts_with("SCAN t ") || line == "SCAN t";
+            assert!(!plan.iter().any(walk), "{sql}\n{plan:#?}");
+        }
+    }
+
+    /// A database from before migration 37 keeps every transaction, its row id and every column, keeps
+    /// its indexes, and still refuses a second copy of one.
+    #[tokio::test]
+    async fn migration_37_keeps_every_transaction() {
+        let db = libsql::Builder::new_local(":memory:")
+            .build()
+            .await
+            .unwrap();
+        let conn = db.connect().unwrap();
+        let schema = crate::store::migrations::MIGRATIONS;
+        for m in schema.iter().filter(|m| m.version < 37) {
+            m.apply(&conn).await.unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO projects (id, name, slug, created_at) VALUES (1, 'p', 'p', 0);
+             INSERT INTO transactions (id, project_id, event_id, trace_id, span_id, name, end_time, duration_us,
+                     source, received_at, payload, http_status, db_time_ms, query_patterns)
+                 VALUES (5, 1, 'e1', 'tr', 'sa', 'GET /', 7200000000, 30, 'transaction', 1, x'01', 200, 1.5, '[]'),
+                        (9, 1, NULL, 'tr', 'sb', 'GET /b', 3600000000, NULL, 'span', 2, NULL, NULL, NULL, NULL);",
+        )
+        .await
+        .unwrap();
+        let everything = "SELECT * FROM transactions ORDER BY id";
+        let before = rows(&conn, everything).await;
+        let v37 = schema.iter().find(|m| m.version == 37).unwrap();
+        v37.apply(&conn).await.unwrap();
+
+        assert_eq!(rows(&conn, everything).await, before);
+        assert_eq!(
+            rows(&conn, "SELECT name FROM sqlite_schema WHERE tbl_name = 'transactions' AND type = 'index' ORDER BY name").await,
+            [
+                "Text(\"transactions_endpoint_hour_duration\")",
+                "Text(\"transactions_endpoint_time\")",
+                "Text(\"transactions_hour_duration\")",
+                "Text(\"transactions_key\")",
+                "Text(\"transactions_project_time\")",
+            ]
+        );
+        let copy = |end: i64| {
+            let conn = conn.clone();
+            async move {
+                conn.execute(
+                    "INSERT INTO transactions (project_id, trace_id, span_id, name, end_time, source, received_at)
+                     VALUES (1, 'tr', 'sa', 'GET /', ?1, 'transaction', 3)",
+                    [end],
+                )
+                .await
+            }
+        };
+        assert!(
+            copy(7_200_000_001).await.is_err(),
+            "the same transaction in the same hour is refused"
+        );
+        assert!(
+            copy(10_800_000_000).await.is_ok(),
+            "another hour is another key"
+        );
+    }
+
+    /// Each row of `sql`, its columns' values joined by `|`.
+    async fn rows(conn: &libsql::Connection, sql: &str) -> Vec<String> {
+        let mut rows = conn.query(sql, ()).await.unwrap();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().await.unwrap() {
+            let values: Vec<String> = (0..row.column_count())
+                .map(|i| format!("{:?}", row.get_value(i).unwrap()))
+                .collect();
+            out.push(values.join("|"));
+        }
+        out
+    }
+}
