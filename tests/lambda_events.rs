@@ -332,7 +332,10 @@ async fn a_processor_behind_its_schema_holds_batches_until_the_migrate_job_has_r
     assert_eq!(tick, json!({"job": "monitors", "held": 1}));
     assert_eq!(app.count("events").await, 0);
 
-    let migrated = splat::lambda::migrate_job(&app.config).await.unwrap();
+    let migrated = splat::lambda::migrate_job(&app.config, splat::retention::Deadline::NONE)
+        .await
+        .unwrap();
+    assert_eq!(migrated["pending"], 0);
     assert_eq!(
         migrated["schema_version"],
         app.store.schema_version().await.unwrap()

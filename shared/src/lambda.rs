@@ -163,18 +163,25 @@ impl MigrationGate {
     }
 }
 
-/// The migrate job: every pending migration, long ones included, then the schema version reached.
-/// With nothing pending it is a read of the applied versions; with no database file yet, nothing (the
+/// The migrate job: every pending migration, long ones included, then the schema version reached and the
+/// migrations still pending (a migration in parts that `deadline` stopped: the next run goes on). With
+/// nothing pending it is a read of the applied versions; with no database file yet, nothing (the
 /// processor creates it).
 pub async fn migrate_job(
     config: &crate::config::Config,
+    deadline: crate::retention::Deadline,
 ) -> Result<serde_json::Value, lambda_runtime::Error> {
     if config.remote_database.is_none() && !config.database_path.exists() {
         let skipped = "no database yet: the processor creates it";
         return Ok(serde_json::json!({ "job": "migrate", "skipped": skipped }));
     }
-    let store = crate::wiring::open_store(config).await?;
-    Ok(serde_json::json!({ "job": "migrate", "schema_version": store.schema_version().await? }))
+    let scope = crate::store::Migrate::AllBy(deadline);
+    let store = crate::wiring::open_store_migrating(config, scope).await?;
+    Ok(serde_json::json!({
+        "job": "migrate",
+        "schema_version": store.schema_version().await?,
+        "pending": store.pending_migrations().await?,
+    }))
 }
 
 /// Every message of the batch back to the queue.

@@ -1,7 +1,7 @@
 //! The scheduled Lambda (EventBridge Scheduler): daily retention, which keeps the database and the lake
 //! within their horizons (see `splat::retention`), and every few minutes the migrate job, which applies
 //! the long migrations the processor leaves to it (60 s would not see them through; this function has
-//! 15 minutes). The per-minute monitor tick runs in the processor. Reserved concurrency 1 keeps two runs
+//! 15 minutes, and a migration in parts goes on over as many runs as it needs). The per-minute monitor tick runs in the processor. Reserved concurrency 1 keeps two runs
 //! from overlapping; this function and the processor serialise on the database's write lock.
 
 use lambda_runtime::{service_fn, LambdaEvent};
@@ -23,7 +23,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         move |event: LambdaEvent<serde_json::Value>| async move {
             match ScheduledJob::of(&event.payload)? {
                 ScheduledJob::Retention => {}
-                ScheduledJob::Migrate => return migrate_job(config).await,
+                ScheduledJob::Migrate => {
+                    // A migration in parts stops in time; the next run (5 minutes on) goes on.
+                    return migrate_job(config, retention_deadline(event.context.deadline())).await;
+                }
                 ScheduledJob::Monitors => {
                     return Err("the monitor tick runs in the processor function".into())
                 }

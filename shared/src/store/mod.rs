@@ -191,9 +191,11 @@ pub const SMALL_DATABASE_BYTES: i64 = 64 << 20;
 /// How much of the pending schema a writer applies when it opens the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Migrate {
-    /// Every pending migration: `splat serve`, the CLI, and the migrate job (the retention function, with
-    /// 15 minutes).
+    /// Every pending migration: `splat serve` and the CLI.
     All,
+    /// Every pending migration, a migration in parts stopping between two parts once the deadline has
+    /// passed (the next run goes on): the migrate job (the retention function, with 15 minutes).
+    AllBy(crate::retention::Deadline),
     /// Those before the first [long](migrations::Migration::long) one, unless the database is small
     /// ([`SMALL_DATABASE_BYTES`]): the processor function, whose 60 s would not see a long one through on
     /// a large database. It holds its batches until the migrate job has applied the rest (see
@@ -362,15 +364,24 @@ impl Store {
 
     async fn migrate(&self, scope: Migrate) -> Result<()> {
         let long_ones = self.may_run_long_migrations(scope).await?;
-        self.apply_migrations(migrations::MIGRATIONS, long_ones)
-            .await
+        let deadline = match scope {
+            Migrate::AllBy(deadline) => deadline,
+            Migrate::All | Migrate::UntilLong => crate::retention::Deadline::NONE,
+        };
+        self.apply_migrations(
+            migrations::MIGRATIONS,
+            long_ones,
+            deadline,
+            migrations::PART_ROWS,
+        )
+        .await
     }
 
     /// Whether an open with `scope` applies long migrations: always with [`Migrate::All`]; with
     /// [`Migrate::UntilLong`] only on a database under [`SMALL_DATABASE_BYTES`], where they take no
     /// longer than short ones (a new stack's empty database among them).
     async fn may_run_long_migrations(&self, scope: Migrate) -> Result<bool> {
-        if scope == Migrate::All {
+        if scope != Migrate::UntilLong {
             return Ok(true);
         }
         let bytes: i64 = self
@@ -382,12 +393,16 @@ impl Store {
         Ok(bytes < SMALL_DATABASE_BYTES)
     }
 
-    /// Applies the migrations of `known` the database lacks, in order, each in its own transaction;
-    /// without `long_ones` it stops before the first long one (the ones after it may need it).
+    /// Applies the migrations of `known` the database lacks, in order, each in its own transaction (a
+    /// migration in parts in one per part of `part_rows` rows); without `long_ones` it stops before the
+    /// first long one (the ones after it may need it), and once `deadline` has passed, after the part in
+    /// hand.
     async fn apply_migrations(
         &self,
         known: &'static [migrations::Migration],
         long_ones: bool,
+        deadline: crate::retention::Deadline,
+        part_rows: i64,
     ) -> Result<()> {
         self.conn().execute(migrations::APPLIED_TABLE, ()).await?;
         for migration in self.missing_of(known).await? {
@@ -399,35 +414,55 @@ impl Store {
                 );
                 break;
             }
-            let tx = self
-                .conn()
-                .transaction_with_behavior(libsql::TransactionBehavior::Immediate)
-                .await?;
-            // Another process may have migrated while we waited for the lock.
-            let mut rows = tx
-                .query(
-                    "SELECT 1 FROM schema_migrations WHERE version = ?1",
-                    [migration.version],
-                )
-                .await?;
-            if rows.next().await?.is_some() {
-                continue;
+            while !self.apply_part(migration, part_rows).await? {
+                if deadline.passed() {
+                    tracing::warn!(
+                        version = migration.version,
+                        name = migration.name,
+                        "a migration in parts goes on at the next run"
+                    );
+                    return Ok(());
+                }
             }
-            drop(rows);
-            migration.apply(&tx).await?;
+        }
+        Ok(())
+    }
+
+    /// The next part of `migration` in a transaction of its own (the whole of it, unless it is in
+    /// parts), recording its version once it is done; whether it is.
+    async fn apply_part(&self, migration: &migrations::Migration, rows: i64) -> Result<bool> {
+        let tx = self
+            .conn()
+            .transaction_with_behavior(libsql::TransactionBehavior::Immediate)
+            .await?;
+        // Another process may have migrated while we waited for the lock.
+        let mut applied = tx
+            .query(
+                "SELECT 1 FROM schema_migrations WHERE version = ?1",
+                [migration.version],
+            )
+            .await?;
+        if applied.next().await?.is_some() {
+            return Ok(true);
+        }
+        drop(applied);
+        let done = migration.apply_part(&tx, rows).await?;
+        if done {
             tx.execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
                 (migration.version, now_us()),
             )
             .await?;
-            tx.commit().await?;
+        }
+        tx.commit().await?;
+        if done {
             tracing::info!(
                 version = migration.version,
                 name = migration.name,
                 "applied database migration"
             );
         }
-        Ok(())
+        Ok(done)
     }
 
     /// Tells the lake catalog where its files live (see [`crate::lake::catalog::set_data_path`]).
@@ -581,6 +616,7 @@ mod tests {
     /// stops there (the third may need the second); the migrate job's applies the rest.
     #[tokio::test]
     async fn a_long_migration_and_those_after_it_wait_for_a_writer_that_may_run_them() {
+        const NO_DEADLINE: crate::retention::Deadline = crate::retention::Deadline::NONE;
         const AROUND_A_LONG_ONE: &[migrations::Migration] = &[
             migrations::Migration {
                 version: 9001,
@@ -588,6 +624,7 @@ mod tests {
                 sql: "CREATE TABLE before_long (x);",
                 step: None,
                 long: false,
+                part: None,
             },
             migrations::Migration {
                 version: 9002,
@@ -595,6 +632,7 @@ mod tests {
                 sql: "CREATE TABLE long_one (x);",
                 step: None,
                 long: true,
+                part: None,
             },
             migrations::Migration {
                 version: 9003,
@@ -602,6 +640,7 @@ mod tests {
                 sql: "CREATE TABLE after_long (x);",
                 step: None,
                 long: false,
+                part: None,
             },
         ];
         let store = Store::open_in_memory().await.unwrap();
@@ -613,12 +652,12 @@ mod tests {
             }
         };
         store
-            .apply_migrations(AROUND_A_LONG_ONE, false)
+            .apply_migrations(AROUND_A_LONG_ONE, false, NO_DEADLINE, 1)
             .await
             .unwrap();
         assert_eq!(pending(&store).await, [9002, 9003]);
         store
-            .apply_migrations(AROUND_A_LONG_ONE, false)
+            .apply_migrations(AROUND_A_LONG_ONE, false, NO_DEADLINE, 1)
             .await
             .unwrap();
         assert_eq!(
@@ -627,7 +666,7 @@ mod tests {
             "the processor never runs it"
         );
         store
-            .apply_migrations(AROUND_A_LONG_ONE, true)
+            .apply_migrations(AROUND_A_LONG_ONE, true, NO_DEADLINE, 1)
             .await
             .unwrap();
         assert!(pending(&store).await.is_empty());

@@ -11,7 +11,43 @@
 //! The statements spell the hour exactly as the index does, or SQLite would not use it; the test below
 //! checks each statement's plan.
 
+use futures_util::future::BoxFuture;
+
 use super::event_keys::project_hours;
+use super::Result;
+
+/// The columns migration 37 copies: all of them.
+const COLUMNS: &str = "id, project_id, event_id, trace_id, span_id, parent_span_id, name, op, status, start_time,
+    end_time, duration_us, environment, release, platform, sdk_name, source, received_at, payload, server_name,
+    http_method, http_url, http_status, db_time_ms, view_time_ms, query_count, has_n_plus_one,
+    n_plus_one_wasted_ms, span_count, spans_truncated, query_patterns";
+
+/// A part of migration 37: the next `rows` transactions in id order into the table keyed by hour (its
+/// largest id says how far the copy has come); whether more may remain.
+pub(super) fn copy_keys_by_hour(
+    conn: &libsql::Connection,
+    rows: i64,
+) -> BoxFuture<'_, Result<bool>> {
+    Box::pin(async move {
+        let copy = format!(
+            "INSERT INTO transactions_by_hour ({COLUMNS}) SELECT {COLUMNS} FROM transactions
+             WHERE id > (SELECT coalesce(max(id), 0) FROM transactions_by_hour) ORDER BY id LIMIT ?1"
+        );
+        let copied = conn.execute(&copy, [rows]).await?;
+        Ok(copied as i64 >= rows)
+    })
+}
+
+/// Migration 37's end, once every transaction is copied: the table keyed by hour replaces the old one.
+pub(super) fn finish_keys_by_hour(conn: &libsql::Connection) -> BoxFuture<'_, Result<()>> {
+    Box::pin(async move {
+        conn.execute_batch(
+            "DROP TABLE transactions; ALTER TABLE transactions_by_hour RENAME TO transactions;",
+        )
+        .await?;
+        Ok(())
+    })
+}
 
 /// Which of a batch's transactions are stored: `?1` is a JSON array of `[project, hour, trace id, span id]`.
 pub(super) const STORED_TRANSACTIONS: &str =
@@ -126,6 +162,69 @@ mod tests {
             copy(10_800_000_000).await.is_ok(),
             "another hour is another key"
         );
+    }
+
+    /// Migration 37 in parts, as the migrate job runs it on a large database: each run past its deadline
+    /// stops after one part, with the schema still behind (so the processor still holds), and the next
+    /// run goes on from the last committed part until the tables swap, every transaction as it was.
+    #[tokio::test]
+    async fn migration_37_goes_on_where_the_last_run_stopped() {
+        use crate::retention::Deadline;
+        use crate::store::migrations::MIGRATIONS;
+        let db = libsql::Builder::new_local(":memory:")
+            .build()
+            .await
+            .unwrap();
+        let store = Store::connect(db, None).await.unwrap();
+        let v37 = MIGRATIONS.iter().position(|m| m.version == 37).unwrap();
+        let (before_37, to_37) = (&MIGRATIONS[..v37], &MIGRATIONS[..=v37]);
+        store
+            .apply_migrations(before_37, true, Deadline::NONE, 2)
+            .await
+            .unwrap();
+        let conn = &store.conn();
+        conn.execute_batch(
+            "INSERT INTO projects (id, name, slug, created_at) VALUES (1, 'p', 'p', 0);
+             INSERT INTO transactions (id, project_id, trace_id, span_id, name, end_time, duration_us, source,
+                     received_at)
+                 WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5)
+                 SELECT i * 3, 1, 'tr' || i, 's', 'GET /', i * 3600000000, i, 'transaction', 0 FROM n;",
+        )
+        .await
+        .unwrap();
+        let everything = "SELECT * FROM transactions ORDER BY id";
+        let before = rows(conn, everything).await;
+        let copied = "SELECT count(*) FROM transactions_by_hour";
+
+        let past = Deadline::at(std::time::Instant::now());
+        for expected in ["2", "4"] {
+            store.apply_migrations(to_37, true, past, 2).await.unwrap();
+            assert_eq!(rows(conn, copied).await, [format!("Integer({expected})")]);
+            assert_eq!(
+                rows(conn, everything).await,
+                before,
+                "the old table is whole"
+            );
+            assert!(
+                store.ensure_migrated().await.is_err(),
+                "37 is still pending"
+            );
+        }
+        store.apply_migrations(to_37, true, past, 2).await.unwrap();
+        assert_eq!(rows(conn, everything).await, before);
+        assert_eq!(
+            rows(
+                conn,
+                "SELECT count(*) FROM sqlite_schema WHERE name = 'transactions_by_hour'"
+            )
+            .await,
+            ["Integer(0)"]
+        );
+        assert_eq!(
+            rows(conn, "SELECT count(*) FROM schema_migrations_started").await,
+            ["Integer(0)"]
+        );
+        store.ensure_migrated().await.unwrap();
     }
 
     /// Each row of `sql`, its columns' values joined by `|`.

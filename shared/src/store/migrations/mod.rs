@@ -2,6 +2,12 @@
 //! header comment). Each runs once, in numeric order, inside a transaction of its own, followed there by
 //! its code step if it has one; the applied versions are recorded in `schema_migrations`. Never edit a
 //! released migration: add the next file, and its line at the end of [`MIGRATIONS`].
+//!
+//! A migration that rewrites a big table may run in parts ([`Migration::part`]): its SQL once, in the
+//! first part's transaction (recorded in `schema_migrations_started`), then its part, a bounded piece of
+//! the work committed on its own, as often as the part says more remains, then its step, which finishes
+//! it in the last part's transaction. A run that stops between parts (the migrate job at its deadline, a
+//! killed process) leaves only committed parts; the next run goes on from there.
 
 use futures_util::future::BoxFuture;
 
@@ -9,6 +15,10 @@ use super::{rollups, Result};
 
 /// The record of the versions applied.
 pub const APPLIED_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)";
+
+/// The migrations in parts begun and not yet finished.
+pub const STARTED_TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS schema_migrations_started (version INTEGER PRIMARY KEY)";
 
 /// One migration: its number and name (from its file name), its SQL, and the Rust to run after it.
 pub struct Migration {
@@ -22,24 +32,38 @@ pub struct Migration {
     /// processor function (60 s) leaves it, and everything after it, to the migrate job (see
     /// [`crate::store::Migrate`]).
     pub long: bool,
+    /// Its work in parts, for a migration longer than any one invocation (see the module's comment).
+    pub part: Option<Part>,
 }
 
 /// A migration's code step: a function given the connection of the migration's transaction.
 pub type Step = for<'c> fn(&'c libsql::Connection) -> BoxFuture<'c, Result<()>>;
 
+/// One part of a migration's work: at most about the given number of rows, in the transaction of the
+/// connection given; whether more remains.
+pub type Part = for<'c> fn(&'c libsql::Connection, i64) -> BoxFuture<'c, Result<bool>>;
+
+/// The rows a part of a migration moves: about half a second of copying on a local disk, so that the
+/// migrate job stops close to its deadline and a part rolled back costs little.
+pub const PART_ROWS: i64 = 50_000;
+
 /// `migration!("0001_ground_floor")` includes that file, numbered by its name; a second argument names
-/// its code step, and a third, `long`, marks it [`Migration::long`].
+/// its code step, and a third, `long`, marks it [`Migration::long`], or `in_parts(part)` marks it long and
+/// gives its [`Migration::part`].
 macro_rules! migration {
     ($file:literal) => {
         migration!($file, None)
     };
     ($file:literal, $step:expr) => {
-        migration!(@ $file, $step, false)
+        migration!(@ $file, $step, false, None)
     };
     ($file:literal, $step:expr, long) => {
-        migration!(@ $file, $step, true)
+        migration!(@ $file, $step, true, None)
     };
-    (@ $file:literal, $step:expr, $long:expr) => {{
+    ($file:literal, $step:expr, in_parts($part:expr)) => {
+        migration!(@ $file, $step, true, Some($part))
+    };
+    (@ $file:literal, $step:expr, $long:expr, $part:expr) => {{
         let (version, name) = split_file_name($file);
         Migration {
             version,
@@ -47,6 +71,7 @@ macro_rules! migration {
             sql: include_str!(concat!($file, ".sql")),
             step: $step,
             long: $long,
+            part: $part,
         }
     }};
 }
@@ -90,7 +115,11 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("0034_issue_terms"),
     migration!("0035_rollup_environments"),
     migration!("0036_transaction_durations_by_hour", None, long),
-    migration!("0037_transaction_keys_by_hour", None, long),
+    migration!(
+        "0037_transaction_keys_by_hour",
+        Some(super::transaction_keys::finish_keys_by_hour),
+        in_parts(super::transaction_keys::copy_keys_by_hour)
+    ),
 ];
 
 const _: () = assert!(
@@ -99,9 +128,42 @@ const _: () = assert!(
 );
 
 impl Migration {
-    /// The SQL, then the code step, on `conn` (the caller's transaction, which records the version).
+    /// The SQL, then the code step, on `conn` (the caller's transaction, which records the version); for a
+    /// migration in parts, every part in that one transaction. (Tests build old schemas with it; a store
+    /// applies migrations part by part, see `Store::apply_migrations`.)
+    #[cfg(test)]
     pub async fn apply(&self, conn: &libsql::Connection) -> Result<()> {
-        conn.execute_batch(self.sql).await?;
+        while !self.apply_part(conn, PART_ROWS).await? {}
+        Ok(())
+    }
+
+    /// The next part of the migration on `conn` (the caller's transaction, committed after it): the SQL
+    /// if it has not run yet, then the part of at most about `rows` rows if it has parts, then the code
+    /// step once no part remains. Whether the migration is done (the caller then records its version).
+    pub async fn apply_part(&self, conn: &libsql::Connection, rows: i64) -> Result<bool> {
+        let Some(part) = self.part else {
+            conn.execute_batch(self.sql).await?;
+            self.finish(conn).await?;
+            return Ok(true);
+        };
+        conn.execute(STARTED_TABLE, ()).await?;
+        let started = "INSERT OR IGNORE INTO schema_migrations_started (version) VALUES (?1)";
+        if conn.execute(started, [self.version]).await? == 1 {
+            conn.execute_batch(self.sql).await?;
+        }
+        if part(conn, rows).await? {
+            return Ok(false);
+        }
+        self.finish(conn).await?;
+        conn.execute(
+            "DELETE FROM schema_migrations_started WHERE version = ?1",
+            [self.version],
+        )
+        .await?;
+        Ok(true)
+    }
+
+    async fn finish(&self, conn: &libsql::Connection) -> Result<()> {
         if let Some(step) = self.step {
             step(conn).await?;
         }
