@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::lake::maintenance::Deadline;
 use crate::protocol::{ProjectId, PublicKey};
 
 mod alert_budget;
@@ -195,7 +196,7 @@ pub enum Migrate {
     All,
     /// Every pending migration, a migration in parts stopping between two parts once the deadline has
     /// passed (the next run goes on): the migrate job (the retention function, with 15 minutes).
-    AllBy(crate::retention::Deadline),
+    AllBy(Deadline),
     /// Those before the first [long](migrations::Migration::long) one, unless the database is small
     /// ([`SMALL_DATABASE_BYTES`]): the processor function, whose 60 s would not see a long one through on
     /// a large database. It holds its batches until the migrate job has applied the rest (see
@@ -366,7 +367,7 @@ impl Store {
         let long_ones = self.may_run_long_migrations(scope).await?;
         let deadline = match scope {
             Migrate::AllBy(deadline) => deadline,
-            Migrate::All | Migrate::UntilLong => crate::retention::Deadline::NONE,
+            Migrate::All | Migrate::UntilLong => Deadline::NONE,
         };
         self.apply_migrations(
             migrations::MIGRATIONS,
@@ -401,7 +402,7 @@ impl Store {
         &self,
         known: &'static [migrations::Migration],
         long_ones: bool,
-        deadline: crate::retention::Deadline,
+        deadline: Deadline,
         part_rows: i64,
     ) -> Result<()> {
         self.conn().execute(migrations::APPLIED_TABLE, ()).await?;
@@ -616,7 +617,7 @@ mod tests {
     /// stops there (the third may need the second); the migrate job's applies the rest.
     #[tokio::test]
     async fn a_long_migration_and_those_after_it_wait_for_a_writer_that_may_run_them() {
-        const NO_DEADLINE: crate::retention::Deadline = crate::retention::Deadline::NONE;
+        const NO_DEADLINE: Deadline = Deadline::NONE;
         const AROUND_A_LONG_ONE: &[migrations::Migration] = &[
             migrations::Migration {
                 version: 9001,
