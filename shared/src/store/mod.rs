@@ -378,7 +378,8 @@ impl Store {
         .await
     }
 
-    /// Whether an open with `scope` applies long migrations: always with [`Migrate::All`]; with
+    /// Whether an open with `scope` applies long migrations: always with [`Migrate::All`] and
+    /// [`Migrate::AllBy`]; with
     /// [`Migrate::UntilLong`] only on a database under [`SMALL_DATABASE_BYTES`], where they take no
     /// longer than short ones (a new stack's empty database among them).
     async fn may_run_long_migrations(&self, scope: Migrate) -> Result<bool> {
