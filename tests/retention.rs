@@ -318,6 +318,16 @@ async fn expired_snapshots_take_their_ended_files_and_orphans_go() {
         .lake_dir()
         .join("main/events/1/2026-01-02/cafe.parquet");
     std::fs::write(&young, b"not registered yet").unwrap();
+    // A merge killed halfway left its scratch file (two hours old); one under way now is young.
+    let scratch = |name: &str, age_secs: u64| {
+        let path = app.config.data_dir.join(name);
+        std::fs::write(&path, b"half a parquet file").unwrap();
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        let modified = std::time::SystemTime::now() - std::time::Duration::from_secs(age_secs);
+        file.set_modified(modified).unwrap();
+        path
+    };
+    let (killed, merging) = (scratch(".tmp-killed", 7_200), scratch(".tmp-merging", 0));
 
     // Retention as of day 2 compacts days 0 and 1 (their old files end) but keeps all within horizons.
     let h = horizons();
@@ -327,6 +337,8 @@ async fn expired_snapshots_take_their_ended_files_and_orphans_go() {
     assert_eq!(report.lake.orphans_deleted, 1);
     assert!(!orphan.exists());
     assert!(young.exists());
+    assert_eq!(report.lake.scratch_deleted, 1);
+    assert!(!killed.exists() && merging.exists());
     std::fs::remove_file(&young).unwrap();
     assert_eq!(
         report.lake.files_compacted, 4,

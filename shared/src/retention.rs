@@ -259,6 +259,7 @@ pub async fn run_until(
     let orphans_before = chrono::Utc::now().timestamp_micros() - maintenance::ORPHAN_MIN_AGE_US;
     lake.orphans_deleted =
         maintenance::delete_orphans(store, blobs.as_ref(), orphans_before, deadline).await?;
+    lake.scratch_deleted = blobs.delete_abandoned_scratch(orphans_before).await?;
     tracing::debug!("retention: reclaiming space");
 
     store.reclaim_space().await?;

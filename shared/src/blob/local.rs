@@ -55,6 +55,21 @@ impl BlobStore for LocalBlobStore {
         self.root.clone()
     }
 
+    /// The `.tmp-` files anywhere under the root (a write's, in its key's folder; a merge's, in the root)
+    /// last written before `before_us`: a write in progress keeps its file's time recent.
+    async fn delete_abandoned_scratch(&self, before_us: i64) -> Result<u64, BlobError> {
+        let root = self.root.clone();
+        let before = std::time::UNIX_EPOCH
+            + std::time::Duration::from_micros(u64::try_from(before_us).unwrap_or(0));
+        tokio::task::spawn_blocking(move || {
+            let mut deleted = 0;
+            delete_scratch_under(&root, before, &mut deleted)?;
+            Ok(deleted)
+        })
+        .await
+        .map_err(|e| BlobError::Backend(e.to_string()))?
+    }
+
     async fn put_file(&self, key: &str, path: &Path) -> Result<(), BlobError> {
         let (from, to) = (path.to_owned(), self.path(key)?);
         tokio::task::spawn_blocking(move || {
@@ -287,6 +302,34 @@ impl LocalBlobStore {
     }
 }
 
+/// Deletes the `.tmp-` files under `dir` last modified before `before`, counting them in `deleted`.
+fn delete_scratch_under(
+    dir: &Path,
+    before: std::time::SystemTime,
+    deleted: &mut u64,
+) -> Result<(), BlobError> {
+    for entry in read_dir(dir)? {
+        let entry = entry.map_err(backend)?;
+        let kind = entry.file_type().map_err(backend)?;
+        if kind.is_dir() {
+            delete_scratch_under(&entry.path(), before, deleted)?;
+        } else if kind.is_file() && entry.file_name().to_string_lossy().starts_with(".tmp-") {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .map(|m| m < before);
+            match old.and_then(|old| old.then(|| std::fs::remove_file(entry.path())).transpose()) {
+                Ok(Some(())) => *deleted += 1,
+                Ok(None) => {}
+                // Renamed into place or deleted by its writer meanwhile.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(backend(e)),
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Calls `visit` with the key of each file under `dir` (temporary files of writes under way left out).
 fn walk(root: &Path, dir: &Path, visit: &mut dyn FnMut(String, &Path)) -> Result<(), BlobError> {
     for entry in read_dir(dir)? {
@@ -334,6 +377,41 @@ mod tests {
             store.get("../etc/passwd").await,
             Err(BlobError::InvalidKey(_))
         ));
+    }
+
+    /// Scratch files a killed process left (a write's in its key's folder, a merge's in the root) go once
+    /// they are old; a young one (a write under way) and every stored file stay.
+    #[tokio::test]
+    async fn abandoned_scratch_files_are_deleted_once_old() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::new(dir.path());
+        store
+            .put("lake/a/b.parquet", Bytes::from_static(b"kept"))
+            .await
+            .unwrap();
+        let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7_200);
+        let file = |path: &str, modified: std::time::SystemTime| {
+            let path = dir.path().join(path);
+            std::fs::write(&path, b"half").unwrap();
+            let file = std::fs::File::options().write(true).open(&path).unwrap();
+            file.set_modified(modified).unwrap();
+            path
+        };
+        let abandoned = [
+            file(".tmp-merge", two_hours_ago),
+            file("lake/a/.tmp-write", two_hours_ago),
+        ];
+        let under_way = file("lake/a/.tmp-under-way", std::time::SystemTime::now());
+        let stored_long_ago = file("lake/a/c.parquet", two_hours_ago);
+
+        let an_hour_ago = chrono::Utc::now().timestamp_micros() - 3_600_000_000;
+        assert_eq!(
+            store.delete_abandoned_scratch(an_hour_ago).await.unwrap(),
+            2
+        );
+        assert!(abandoned.iter().all(|p| !p.exists()));
+        assert!(under_way.exists() && stored_long_ago.exists());
+        assert_eq!(store.list("lake/").await.unwrap().len(), 2);
     }
 
     #[tokio::test]

@@ -48,6 +48,13 @@ pub trait BlobStore: Send + Sync {
     async fn delete(&self, key: &str) -> Result<(), BlobError>;
     /// Keys under `prefix`, sorted.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, BlobError>;
+    /// Deletes the temporary files of writes that never finished (a process killed while writing a file
+    /// or merging lake files) last written before `before_us`; how many. Only a store that keeps them
+    /// where they outlive the process has any: S3's scratch is the instance's own `/tmp`, and an upload
+    /// never completed is aborted by the bucket's lifecycle rule.
+    async fn delete_abandoned_scratch(&self, _before_us: i64) -> Result<u64, BlobError> {
+        Ok(0)
+    }
     /// Keys under `prefix` last written before `before_us` (µs since the Unix epoch), sorted: what a sweep
     /// of objects left behind (chunks of an upload never assembled) may delete.
     async fn list_written_before(

@@ -64,6 +64,8 @@ pub struct LakeReport {
     /// Files deleted from storage: no longer visible to any snapshot, or never registered.
     pub files_deleted: u64,
     pub orphans_deleted: u64,
+    /// Temporary files of writes and merges a killed process never finished, deleted.
+    pub scratch_deleted: u64,
     /// Files merged into `files_compacted_into` files (over all passes: a merged file may merge again).
     pub files_compacted: u64,
     pub files_compacted_into: u64,
