@@ -318,16 +318,22 @@ fn delete_scratch_under(
                 .metadata()
                 .and_then(|m| m.modified())
                 .map(|m| m < before);
-            match old.and_then(|old| old.then(|| std::fs::remove_file(entry.path())).transpose()) {
-                Ok(Some(())) => *deleted += 1,
-                Ok(None) => {}
-                // Renamed into place or deleted by its writer meanwhile.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(backend(e)),
+            if gone_or(old)? == Some(true) && gone_or(std::fs::remove_file(entry.path()))?.is_some()
+            {
+                *deleted += 1;
             }
         }
     }
     Ok(())
+}
+
+/// `None` when the file is gone (its writer renamed it into place or deleted it meanwhile).
+fn gone_or<T>(result: std::io::Result<T>) -> Result<Option<T>, BlobError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(backend(e)),
+    }
 }
 
 /// Calls `visit` with the key of each file under `dir` (temporary files of writes under way left out).
