@@ -7,7 +7,8 @@
 //!
 //! When the disk is full (or the file reaches its cap, `SPLAT_QUEUE_MAX_BYTES`, as Relay caps its spool)
 //! a send fails with [`QueueError::Full`] and ingest answers 503; space the processor frees by deleting
-//! messages is reused, so sends succeed again without a restart.
+//! messages is reused, so sends succeed again without a restart. SQLite never hands freed space back to
+//! the disk, so once a backlog has drained the file is rewritten small (`LocalQueue::shrink_when_drained`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -53,6 +54,14 @@ const CHECKPOINT_EVERY_BYTES: usize = 4 << 20;
 
 type Pending = (Vec<u8>, oneshot::Sender<Result<(), QueueError>>);
 
+/// How often an empty receive looks whether the file should shrink.
+const SHRINK_CHECK_EVERY_MS: i64 = 60_000;
+/// The free space that makes a drained file worth rewriting: below it, the disk barely notices.
+const SHRINK_FREE_BYTES: u64 = 32 << 20;
+/// The most a rewrite copies (what the file still holds): a send waits for the rewrite, so it must take
+/// milliseconds, never the busy timeout.
+const SHRINK_LIVE_BYTES: u64 = 4 << 20;
+
 #[derive(Clone)]
 pub struct LocalQueue {
     /// The processor's side: receives, deletes, releases and redrives, one at a time (the runner's loop).
@@ -66,6 +75,8 @@ pub struct LocalQueue {
     arrived: Arc<Notify>,
     visibility: Duration,
     max_receives: u32,
+    /// When an empty receive last looked whether the file should shrink (ms since the epoch).
+    shrink_checked_ms: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl LocalQueue {
@@ -122,7 +133,42 @@ impl LocalQueue {
             arrived,
             visibility,
             max_receives,
+            shrink_checked_ms: Arc::default(),
         })
+    }
+
+    /// Rewrites the file small once a backlog has drained: at most once a minute, when an empty receive
+    /// finds at least [`SHRINK_FREE_BYTES`] free and at most [`SHRINK_LIVE_BYTES`] still held (messages
+    /// in flight and dead letters, which the rewrite keeps). Returns the bytes handed back.
+    async fn shrink_when_drained(&self) -> Result<u64, QueueError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = now_ms();
+        if now - self.shrink_checked_ms.load(Relaxed) < SHRINK_CHECK_EVERY_MS {
+            return Ok(0);
+        }
+        self.shrink_checked_ms.store(now, Relaxed);
+        let pages = "SELECT page_count, freelist_count, page_size
+            FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()";
+        let [total, free] = sizes(&self.conn, pages).await?;
+        if free < SHRINK_FREE_BYTES || total.saturating_sub(free) > SHRINK_LIVE_BYTES {
+            return Ok(0);
+        }
+        self.conn
+            .execute("VACUUM", ())
+            .await
+            .map_err(QueueError::new)?;
+        // In WAL mode the file takes its new size when the log is copied back into it.
+        let mut rows = self
+            .conn
+            .query("PRAGMA wal_checkpoint(TRUNCATE)", ())
+            .await
+            .map_err(QueueError::new)?;
+        while rows.next().await.map_err(QueueError::new)?.is_some() {}
+        tracing::info!(
+            freed_bytes = free,
+            "queue file rewritten small after its backlog drained"
+        );
+        Ok(free)
     }
 
     /// Messages moved to the dead-letter table.
@@ -273,6 +319,11 @@ impl Queue for LocalQueue {
         loop {
             let notified = self.arrived.notified();
             let batch = self.receive_now(max).await?;
+            if batch.is_empty() {
+                if let Err(e) = self.shrink_when_drained().await {
+                    tracing::warn!(error = %e, "could not shrink the queue file; it keeps its size");
+                }
+            }
             if !batch.is_empty() || tokio::time::Instant::now() >= deadline {
                 return Ok(batch);
             }
@@ -385,6 +436,23 @@ async fn add_columns(conn: &libsql::Connection) -> Result<(), QueueError> {
         }
     }
     Ok(())
+}
+
+/// The file's size and its free space in bytes, from `sql`'s page count, free page count and page size.
+async fn sizes(conn: &libsql::Connection, sql: &str) -> Result<[u64; 2], QueueError> {
+    let mut rows = conn.query(sql, ()).await.map_err(QueueError::new)?;
+    let row = rows
+        .next()
+        .await
+        .map_err(QueueError::new)?
+        .ok_or_else(|| QueueError::Failed("page counts returned nothing".into()))?;
+    let get = |i| {
+        row.get::<i64>(i)
+            .map(|n| n.max(0) as u64)
+            .map_err(QueueError::new)
+    };
+    let page = get(2)?;
+    Ok([get(0)? * page, get(1)? * page])
 }
 
 async fn count(conn: &libsql::Connection, sql: &str) -> Result<u64, QueueError> {
@@ -536,6 +604,46 @@ mod tests {
         )
         .await
         .unwrap()
+    }
+
+    /// After a backlog has drained, the file is rewritten small at the next empty receive (once a
+    /// minute at most); what it still holds (here a message in flight) survives the rewrite.
+    #[tokio::test]
+    async fn a_drained_backlog_gives_its_space_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = queue(&dir, 60_000, 5).await;
+        // The file and its log together: the log holds what is not yet copied into the file.
+        let on_disk = || {
+            ["q.db", "q.db-wal"]
+                .iter()
+                .filter_map(|f| std::fs::metadata(dir.path().join(f)).ok())
+                .map(|m| m.len())
+                .sum::<u64>()
+        };
+        q.send(b"in flight".to_vec()).await.unwrap();
+        let in_flight = q.receive(1, Duration::ZERO).await.unwrap();
+        let backlog = 40;
+        for _ in 0..backlog {
+            q.send(vec![7; 1 << 20]).await.unwrap();
+        }
+        let mut received = Vec::new();
+        while received.len() < backlog {
+            received.extend(q.receive(10, Duration::ZERO).await.unwrap());
+        }
+        let receipts: Vec<String> = received.iter().map(|d| d.receipt.clone()).collect();
+        q.delete(&receipts).await.unwrap();
+        assert!(on_disk() > 40 << 20, "{}", on_disk());
+
+        q.shrink_checked_ms
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+        assert!(q.receive(1, Duration::ZERO).await.unwrap().is_empty());
+        assert!(on_disk() < 1 << 20, "{}", on_disk());
+        assert_eq!(q.depth().await.unwrap(), 1);
+        assert_eq!(q.shrink_when_drained().await.unwrap(), 0, "once a minute");
+        q.delete(&[in_flight[0].receipt.clone()]).await.unwrap();
+        q.send(b"after".to_vec()).await.unwrap();
+        let after = q.receive(1, Duration::ZERO).await.unwrap();
+        assert_eq!(after[0].body, b"after");
     }
 
     #[tokio::test]
