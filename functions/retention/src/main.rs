@@ -1,8 +1,9 @@
 //! The scheduled Lambda (EventBridge Scheduler): daily retention, which keeps the database and the lake
 //! within their horizons (see `splat::retention`), and every few minutes the migrate job, which applies
 //! the long migrations the processor leaves to it (60 s would not see them through; this function has
-//! 15 minutes, and a migration in parts goes on over as many runs as it needs). The per-minute monitor tick runs in the processor. Reserved concurrency 1 keeps two runs
-//! from overlapping; this function and the processor serialise on the database's write lock.
+//! 15 minutes, and a migration in parts goes on over as many runs as it needs). The per-minute monitor
+//! tick runs in the processor. Reserved concurrency 1 keeps two runs from overlapping; this function and
+//! the processor serialise on the database's write lock.
 
 use lambda_runtime::{service_fn, LambdaEvent};
 use splat::config::Config;
