@@ -23,7 +23,8 @@ const COLUMNS: &str = "id, project_id, event_id, trace_id, span_id, parent_span_
     n_plus_one_wasted_ms, span_count, spans_truncated, query_patterns";
 
 /// A part of migration 37: the next `rows` transactions in id order into the table keyed by hour (its
-/// largest id says how far the copy has come); whether more may remain.
+/// largest id says how far the copy has come; before the first part, it starts below the smallest id);
+/// whether more may remain.
 pub(super) fn copy_keys_by_hour(
     conn: &libsql::Connection,
     rows: i64,
@@ -31,16 +32,33 @@ pub(super) fn copy_keys_by_hour(
     Box::pin(async move {
         let copy = format!(
             "INSERT INTO transactions_by_hour ({COLUMNS}) SELECT {COLUMNS} FROM transactions
-             WHERE id > (SELECT coalesce(max(id), 0) FROM transactions_by_hour) ORDER BY id LIMIT ?1"
+             WHERE id > coalesce((SELECT max(id) FROM transactions_by_hour), (SELECT min(id) - 1 FROM transactions))
+             ORDER BY id LIMIT ?1"
         );
         let copied = conn.execute(&copy, [rows]).await?;
         Ok(copied as i64 >= rows)
     })
 }
 
-/// Migration 37's end, once every transaction is copied: the table keyed by hour replaces the old one.
+/// Migration 37's end, once every transaction is copied: the table keyed by hour replaces the old one,
+/// unless the two do not hold as many rows (nothing writes meanwhile, so they must): then the migration
+/// fails with nothing dropped.
 pub(super) fn finish_keys_by_hour(conn: &libsql::Connection) -> BoxFuture<'_, Result<()>> {
     Box::pin(async move {
+        let counts = "SELECT (SELECT count(*) FROM transactions), (SELECT count(*) FROM transactions_by_hour)";
+        // The statement ends (row and all) before the tables change: an open one locks them.
+        let (old, new) = {
+            let mut rows = conn.query(counts, ()).await?;
+            match rows.next().await? {
+                Some(row) => (row.get::<i64>(0)?, row.get::<i64>(1)?),
+                None => (0, 0),
+            }
+        };
+        if old != new {
+            return Err(super::StoreError::Invalid(format!(
+                "migration 37 copied {new} of {old} transactions; the old table is kept"
+            )));
+        }
         conn.execute_batch(
             "DROP TABLE transactions; ALTER TABLE transactions_by_hour RENAME TO transactions;",
         )
@@ -105,8 +123,8 @@ mod tests {
         }
     }
 
-    /// A database from before migration 37 keeps every transaction, its row id and every column, keeps
-    /// its indexes, and still refuses a second copy of one.
+    /// A database from before migration 37 keeps every transaction (one with a negative id too), its row
+    /// id and every column, keeps its indexes, and still refuses a second copy of one.
     #[tokio::test]
     async fn migration_37_keeps_every_transaction() {
         let db = libsql::Builder::new_local(":memory:")
@@ -122,7 +140,8 @@ mod tests {
             "INSERT INTO projects (id, name, slug, created_at) VALUES (1, 'p', 'p', 0);
              INSERT INTO transactions (id, project_id, event_id, trace_id, span_id, name, end_time, duration_us,
                      source, received_at, payload, http_status, db_time_ms, query_patterns)
-                 VALUES (5, 1, 'e1', 'tr', 'sa', 'GET /', 7200000000, 30, 'transaction', 1, x'01', 200, 1.5, '[]'),
+                 VALUES (-7, 1, 'e0', 'tr', 's0', 'GET /', 3600000000, 1, 'transaction', 1, NULL, NULL, NULL, NULL),
+                        (5, 1, 'e1', 'tr', 'sa', 'GET /', 7200000000, 30, 'transaction', 1, x'01', 200, 1.5, '[]'),
                         (9, 1, NULL, 'tr', 'sb', 'GET /b', 3600000000, NULL, 'span', 2, NULL, NULL, NULL, NULL);",
         )
         .await
