@@ -147,9 +147,10 @@ impl LocalQueue {
             return Ok(0);
         }
         self.shrink_checked_ms.store(now, Relaxed);
-        let pages = "SELECT page_count, freelist_count, page_size
-            FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()";
-        let [total, free] = sizes(&self.conn, pages).await?;
+        let bytes =
+            |pages| format!("SELECT {pages} * page_size FROM pragma_{pages}(), pragma_page_size()");
+        let total = count(&self.conn, &bytes("page_count")).await?;
+        let free = count(&self.conn, &bytes("freelist_count")).await?;
         if free < SHRINK_FREE_BYTES || total.saturating_sub(free) > SHRINK_LIVE_BYTES {
             return Ok(0);
         }
@@ -436,23 +437,6 @@ async fn add_columns(conn: &libsql::Connection) -> Result<(), QueueError> {
         }
     }
     Ok(())
-}
-
-/// The file's size and its free space in bytes, from `sql`'s page count, free page count and page size.
-async fn sizes(conn: &libsql::Connection, sql: &str) -> Result<[u64; 2], QueueError> {
-    let mut rows = conn.query(sql, ()).await.map_err(QueueError::new)?;
-    let row = rows
-        .next()
-        .await
-        .map_err(QueueError::new)?
-        .ok_or_else(|| QueueError::Failed("page counts returned nothing".into()))?;
-    let get = |i| {
-        row.get::<i64>(i)
-            .map(|n| n.max(0) as u64)
-            .map_err(QueueError::new)
-    };
-    let page = get(2)?;
-    Ok([get(0)? * page, get(1)? * page])
 }
 
 async fn count(conn: &libsql::Connection, sql: &str) -> Result<u64, QueueError> {
