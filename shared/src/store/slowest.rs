@@ -3,10 +3,12 @@
 //! Durations are indexed after the hour a transaction ended (migration 36), so that new transactions land
 //! together in the index instead of on a page each. A list of the window's slowest therefore cannot walk
 //! one index in duration order; it reads hours, each in duration order, and needs only the hours that may
-//! hold one of the `offset + limit` slowest. The same index tells each hour's slowest in one seek: hours
-//! are read slowest first, and the reading stops at the first whose slowest is faster than the last
-//! transaction the page needs. That reads the hours holding the page's transactions and the few whose
-//! slowest comes close.
+//! hold one of the `offset + limit` slowest. The same index tells each hour's first row in list order
+//! (slowest, then newest) in one seek: hours are read in the order of their first rows, and the reading
+//! stops at the first whose first row comes after the last one the page needs. So no more hours are read
+//! than the list needs rows (the page's and those before it), also when durations tie (SDKs that time in whole milliseconds make
+//! thousands of transactions an endpoint share the slowest duration; comparing durations alone read every
+//! hour holding one of them: 50 of 720 at 10 M transactions, most of them at 100 M).
 
 use std::cmp::Ordering;
 
@@ -18,12 +20,15 @@ use super::{Result, Store};
 /// How deep a slowest-first list goes: the 10,000 slowest transactions of a window (400 pages of 25).
 pub const MAX_SLOWEST_DEPTH: usize = 10_000;
 
-/// Each hour of the window, as the statement's `(hour, slowest duration in µs)`: one seek to the end of
-/// the hour's run in the index of durations by hour, so a 30-day window costs 720 seeks. The
-/// hours are clipped to the project's first and last transactions, as a window may start at zero (and
-/// a project without any has none).
+/// Each hour of the window with its first row in list order, as the statement's `(hour, slowest duration
+/// in µs, id of the newest row of that duration)`: two seeks to the end of the hour's run in the index of
+/// durations by hour (the index ends with the row id), so a 30-day window costs 1,440 seeks. The hours are
+/// clipped to the project's first and last transactions, as a window may start at zero (and a project
+/// without any has none).
 fn hours_sql(by_endpoint: bool) -> String {
     let endpoint = if by_endpoint { "AND name = ?4" } else { "" };
+    let in_hour =
+        format!("FROM transactions WHERE project_id = ?1 AND end_time / 3600000000 = h {endpoint}");
     format!(
         "WITH RECURSIVE hours (h) AS (
              SELECT max(?2, (SELECT min(end_time) FROM transactions WHERE project_id = ?1) / 3600000000)
@@ -31,16 +36,18 @@ fn hours_sql(by_endpoint: bool) -> String {
              SELECT h + 1 FROM hours
              WHERE h < min(?3, (SELECT max(end_time) FROM transactions WHERE project_id = ?1) / 3600000000)
          )
-         SELECT h, (SELECT max(duration_us) FROM transactions
-                    WHERE project_id = ?1 AND end_time / 3600000000 = h {endpoint})
+         SELECT h, (SELECT max(duration_us) {in_hour}),
+                (SELECT id {in_hour} ORDER BY duration_us DESC, id DESC LIMIT 1)
          FROM hours WHERE h IS NOT NULL"
     )
 }
 
+/// A row's place in a slowest-first list: its duration in milliseconds (none: last) and its id.
+type ListPlace = (Option<f64>, i64);
+
 impl Store {
     /// The page `q` asks for, slowest first (then the newest row first), the same as reading every
-    /// transaction of the window in that order. Hours are read slowest first (each its slowest
-    /// `offset + limit`), until the next hour's slowest is faster than the last transaction the page needs.
+    /// transaction of the window in that order.
     pub(super) async fn slowest_transactions(
         &self,
         project: ProjectId,
@@ -53,32 +60,44 @@ impl Store {
         if offset == want {
             return Ok(Vec::new());
         }
-        let mut hours = self.slowest_per_hour(project, q).await?;
-        // Slowest first; hours without a duration (or without transactions) last.
-        hours.sort_by_key(|&(_, slowest)| std::cmp::Reverse(slowest));
+        let (mut found, _) = self.slowest_rows(project, q, want).await?;
+        Ok(found.split_off(offset.min(found.len())))
+    }
+
+    /// The first `want` rows of the list and how many hours were read for them. Hours are read in the
+    /// order of their first rows (each its first `want`), until the next hour's first row comes after
+    /// the `want`-th found: then so do all its rows, and all of the hours after it.
+    async fn slowest_rows(
+        &self,
+        project: ProjectId,
+        q: &TransactionQuery,
+        want: usize,
+    ) -> Result<(Vec<TransactionSummary>, usize)> {
+        let mut hours = self.first_row_per_hour(project, q).await?;
+        hours.sort_by(|a, b| in_list_order(a.1, b.1));
         let mut found: Vec<TransactionSummary> = Vec::new();
-        for (hour, slowest_us) in hours {
-            // The page is full with transactions slower than any of this hour (and so of the rest).
-            let last_needed = found.get(want - 1).and_then(|t| t.duration_ms);
-            let slowest_ms = slowest_us.map(|us| us as f64 / 1000.0);
-            if last_needed.is_some_and(|d| slowest_ms.is_none_or(|s| d > s)) {
+        let mut hours_read = 0;
+        for (hour, first) in hours {
+            let last_needed = found.get(want - 1).map(place);
+            if last_needed.is_some_and(|last| in_list_order(last, first).is_lt()) {
                 break;
             }
             let rows = self.transaction_rows(project, q, want as i64, 0, Some(hour));
             found.extend(rows.await?);
-            found.sort_by(slowest_first);
+            found.sort_by(|a, b| in_list_order(place(a), place(b)));
             found.truncate(want);
+            hours_read += 1;
         }
-        Ok(found.split_off(offset.min(found.len())))
+        Ok((found, hours_read))
     }
 
-    /// The window's hours (numbers of `end_time / 3600000000`), each with the slowest duration of `q`'s
-    /// endpoint (or project) in it: an upper bound for `q`'s other filters.
-    async fn slowest_per_hour(
+    /// The window's hours that hold a transaction of `q`'s endpoint (or project), each with its first
+    /// row in list order: a bound for `q`'s other filters.
+    async fn first_row_per_hour(
         &self,
         project: ProjectId,
         q: &TransactionQuery,
-    ) -> Result<Vec<(i64, Option<i64>)>> {
+    ) -> Result<Vec<(i64, ListPlace)>> {
         let hour_us = crate::model::time::HOUR_US;
         let mut params = vec![
             project.value().into(),
@@ -95,19 +114,27 @@ impl Store {
             .await?;
         let mut hours = Vec::new();
         while let Some(row) = rows.next().await? {
-            hours.push((row.get(0)?, row.get(1)?));
+            let slowest_us: Option<i64> = row.get(1)?;
+            // No id: the hour holds none of them.
+            if let Some(id) = row.get::<Option<i64>>(2)? {
+                hours.push((row.get(0)?, (slowest_us.map(|us| us as f64 / 1000.0), id)));
+            }
         }
         Ok(hours)
     }
 }
 
-/// Slowest first, transactions without a duration last; then the newest row first (what the statement
-/// orders by within an hour).
-fn slowest_first(a: &TransactionSummary, b: &TransactionSummary) -> Ordering {
-    let duration = |t: &TransactionSummary| t.duration_ms.unwrap_or(f64::NEG_INFINITY);
-    duration(b)
-        .total_cmp(&duration(a))
-        .then_with(|| b.id.cmp(&a.id))
+fn place(t: &TransactionSummary) -> ListPlace {
+    (t.duration_ms, t.id)
+}
+
+/// Slowest first, rows without a duration last; then the newest row first (what the statement orders by
+/// within an hour).
+fn in_list_order(a: ListPlace, b: ListPlace) -> Ordering {
+    let duration = |d: Option<f64>| d.unwrap_or(f64::NEG_INFINITY);
+    duration(b.0)
+        .total_cmp(&duration(a.0))
+        .then_with(|| b.1.cmp(&a.1))
 }
 
 #[cfg(test)]
@@ -211,6 +238,38 @@ mod tests {
         }
     }
 
+    /// When every hour's slowest duration is the same (durations in whole milliseconds), a page reads the
+    /// hours holding its rows, not every hour holding that duration.
+    #[tokio::test]
+    async fn tied_durations_read_only_the_hours_of_the_page() {
+        let store = Store::open_in_memory().await.unwrap();
+        let project = store.ensure_default_project().await.unwrap();
+        // 100 hours of three rows of 900 ms, with ids spread over the hours: the newest 25 are the
+        // third row of the last 25 hours.
+        let mut rows = Vec::new();
+        for k in 0..3_i64 {
+            for hour in 0..100_i64 {
+                let end_us = (BASE_HOUR + hour) * crate::model::time::HOUR_US + k;
+                rows.push((k * 100 + hour, "GET /", "prod", end_us, Some(900_000)));
+            }
+        }
+        insert(&store, project.id, &rows).await;
+        let q = TransactionQuery {
+            window: PerfWindow {
+                from_us: 0,
+                to_us: (BASE_HOUR + 100) * crate::model::time::HOUR_US,
+                ..PerfWindow::default()
+            },
+            sort: TransactionSort::Slowest,
+            limit: 25,
+            ..TransactionQuery::default()
+        };
+        let (found, hours_read) = store.slowest_rows(project.id, &q, 25).await.unwrap();
+        let ids: Vec<i64> = found.iter().map(|t| t.id).collect();
+        assert_eq!(ids, (276..=300).rev().collect::<Vec<_>>());
+        assert_eq!(hours_read, 25);
+    }
+
     /// A client's offset cannot make the list hold more than the slowest `MAX_SLOWEST_DEPTH` rows: the
     /// list ends there, however far the page asks.
     #[tokio::test]
@@ -289,7 +348,9 @@ mod tests {
                 "{by_endpoint} {plan:#?}"
             );
             assert!(
-                !plan.iter().any(|l| l.contains("SCAN transactions")),
+                !plan
+                    .iter()
+                    .any(|l| l.contains("SCAN transactions") || l.contains("TEMP B-TREE")),
                 "{by_endpoint} {plan:#?}"
             );
         }
