@@ -7,6 +7,10 @@
 //! rows are written and builds them once at the end (how the 100 M set was made; see there why).
 //! `--written B` then measures, instead of the pages, the bytes the commit path writes per transaction at
 //! this data size in batches of B ([`bytes_written_per_transaction`]).
+//! `--keep-transactions K` builds the rollups of all N transactions but keeps only the K newest rows
+//! (each batch is committed whole, then its rows past the K-th deleted): the rollup pages of a data size
+//! whose rows would not fit on the disk. The pages that read rows are then skipped ([`ROW_PAGES`]), except
+//! the performance pages' list of the newest 50, which the kept rows serve as the whole table would.
 //!
 //! Stores N transactions spread over the last 30 days (50 endpoints, 3 environments, figures that vary,
 //! an N+1 on some endpoints) through the processor's own commit path, which also fills the hourly rollups,
@@ -39,6 +43,9 @@ const DEFERRED: [&str; 2] = [
     "transactions_hour_duration",
     "transactions_endpoint_hour_duration",
 ];
+
+/// The pages that read transactions beyond the newest few, skipped under `--keep-transactions`.
+const ROW_PAGES: [&str; 3] = ["endpoint", "N+1", "dashboard"];
 
 fn transaction(project: ProjectId, i: usize, n: usize, now_us: i64) -> TransactionRow {
     let endpoint = i % 50;
@@ -164,6 +171,51 @@ async fn connect(db: &std::path::Path) -> libsql::Connection {
         .unwrap()
 }
 
+/// How many transactions the daily rollups count: the data set's size, also when rows were not kept.
+async fn rolled_up(db: &std::path::Path) -> usize {
+    let conn = connect(db).await;
+    let mut rows = conn
+        .query(
+            "SELECT coalesce(sum(count), 0) FROM transaction_rollups_daily",
+            (),
+        )
+        .await
+        .unwrap();
+    let row = rows.next().await.unwrap().unwrap();
+    row.get::<i64>(0).unwrap() as usize
+}
+
+/// The rows kept under `--keep-transactions`: the first `keep` stored (the newest of the data set, which
+/// is built newest first).
+struct Kept {
+    conn: libsql::Connection,
+    last_id: i64,
+}
+
+impl Kept {
+    async fn after(db: &std::path::Path, keep: usize) -> Kept {
+        let conn = connect(db).await;
+        let mut rows = conn
+            .query(
+                "SELECT id FROM transactions ORDER BY id LIMIT 1 OFFSET ?1",
+                [keep as i64 - 1],
+            )
+            .await
+            .unwrap();
+        let last_id = rows.next().await.unwrap().unwrap().get::<i64>(0).unwrap();
+        drop(rows);
+        Kept { conn, last_id }
+    }
+
+    /// Deletes every row stored after the kept ones, leaving their rollups.
+    async fn forget_the_rest(&self) {
+        self.conn
+            .execute("DELETE FROM transactions WHERE id > ?1", [self.last_id])
+            .await
+            .unwrap();
+    }
+}
+
 /// Drops the [`DEFERRED`] indexes and returns the statements that make them again.
 async fn drop_indexes(db: &std::path::Path) -> Vec<String> {
     let conn = connect(db).await;
@@ -212,14 +264,16 @@ fn main() {
         let n = arg("--transactions", 1_000_000);
         let now_us = chrono::Utc::now().timestamp_micros();
         let start = Instant::now();
-        let stored = store.count("transactions").await.unwrap() as usize;
-        let to_build = if stored >= n { 0 } else { n };
+        let keep = arg("--keep-transactions", usize::MAX);
+        let rolled_up = rolled_up(&dir.join("splat.db")).await;
+        let to_build = if rolled_up >= n { 0 } else { n };
         let defer = to_build > 0 && std::env::args().any(|a| a == "--defer-indexes");
         let deferred = if defer {
             drop_indexes(&dir.join("splat.db")).await
         } else {
             Vec::new()
         };
+        let mut kept = None;
         // Ranges, not a list of every index: 100 M of those held 800 MB.
         for first in (0..to_build).step_by(10_000) {
             let batch = WriteBatch {
@@ -231,6 +285,12 @@ fn main() {
             splat::process::batch::commit(&store, &batch, None)
                 .await
                 .unwrap();
+            if first + 10_000 > keep {
+                if kept.is_none() {
+                    kept = Some(Kept::after(&dir.join("splat.db"), keep).await);
+                }
+                kept.as_ref().unwrap().forget_the_rest().await;
+            }
         }
         if defer {
             let index_start = Instant::now();
@@ -275,7 +335,8 @@ fn main() {
         let args: Vec<String> = std::env::args().collect();
         let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1));
         for (name, path) in pages {
-            if only.is_none_or(|o| name.contains(o.as_str())) {
+            let rows_kept = keep >= n || !ROW_PAGES.iter().any(|p| name.starts_with(p));
+            if rows_kept && only.is_none_or(|o| name.contains(o.as_str())) {
                 print_page_times(&web, name, &path).await;
             }
         }
