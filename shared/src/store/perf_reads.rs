@@ -2,12 +2,11 @@
 //! the rollups (never from raw transactions); transaction lists and a transaction's page from the
 //! `transactions` table. A classic transaction's spans are in the lake only (`lake::read`).
 
-use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 use crate::protocol::ProjectId;
 
-use super::rollups::{from_values, Grain, Rollup};
+use super::rollups::{Grain, Rollup};
 use super::{Result, Store};
 
 /// Which transactions a performance read covers.
@@ -141,14 +140,14 @@ pub struct PerfOverview {
     /// Most time spent first.
     pub endpoints: Vec<EndpointStats>,
     /// Each endpoint's cells, all environments merged, by start (an hour's, or a day's in a long window).
-    cells: BTreeMap<(String, i64), Rollup>,
+    cells: BTreeMap<String, BTreeMap<i64, Rollup>>,
 }
 
 impl PerfOverview {
     /// The whole project, hour by hour (hours without transactions absent).
     pub fn hours(&self) -> Vec<HourStats> {
         let mut by_hour: BTreeMap<i64, Rollup> = BTreeMap::new();
-        for ((_, hour), cell) in &self.cells {
+        for (hour, cell) in self.cells.values().flatten() {
             by_hour.entry(*hour).or_default().merge(cell);
         }
         by_hour
@@ -162,12 +161,13 @@ impl PerfOverview {
 
     /// One endpoint, hour by hour (hours without transactions absent).
     pub fn endpoint_hours(&self, name: &str) -> Vec<HourStats> {
-        let key = |hour| (name.to_owned(), hour);
         self.cells
-            .range(key(i64::MIN)..=key(i64::MAX))
-            .map(|((name, hour), r)| HourStats {
+            .get(name)
+            .into_iter()
+            .flatten()
+            .map(|(hour, r)| HourStats {
                 hour: *hour,
-                stats: EndpointStats::from_rollup(name.clone(), r),
+                stats: EndpointStats::from_rollup(name.to_owned(), r),
             })
             .collect()
     }
@@ -351,27 +351,28 @@ fn like(s: &str) -> String {
 }
 
 impl Store {
-    /// The rollup cells covering a window: `(start in Unix seconds, endpoint, cell)`. A window longer
-    /// than [`DAILY_AFTER_US`] reads its whole days from the daily table and only the hours at its ends
-    /// from the hourly one; a cell's start is then a day's or an hour's.
-    async fn rollup_cells(
+    /// Folds each rollup cell covering a window, as `fold(start in Unix seconds, endpoint, stored
+    /// cell)` (the cell as [`Rollup::merge_stored`] takes it). A window longer than [`DAILY_AFTER_US`]
+    /// reads its whole days from the daily table and only the hours at its ends from the hourly one; a
+    /// cell's start is then a day's or an hour's.
+    async fn fold_window_cells(
         &self,
         project: ProjectId,
         window: &PerfWindow,
         endpoint: Option<&str>,
-    ) -> Result<Vec<(i64, String, Rollup)>> {
-        let mut cells = Vec::new();
+        fold: &mut impl FnMut(i64, &str, &[libsql::Value]),
+    ) -> Result<()> {
         for (grain, first, last) in cover(window) {
-            cells.extend(
-                self.cells_of(grain, first, last, project, window, endpoint)
-                    .await?,
-            );
+            self.fold_cells(grain, first, last, project, window, endpoint, fold)
+                .await?;
         }
-        Ok(cells)
+        Ok(())
     }
 
-    /// Cells of one grain whose start is in `first..=last` (Unix seconds).
-    async fn cells_of(
+    /// Folds the cells of one grain whose start is in `first..=last` (Unix seconds). Cells are folded
+    /// as they are read, straight from their stored bytes: pages read tens of thousands.
+    #[allow(clippy::too_many_arguments)]
+    async fn fold_cells(
         &self,
         grain: Grain,
         first: i64,
@@ -379,7 +380,8 @@ impl Store {
         project: ProjectId,
         window: &PerfWindow,
         endpoint: Option<&str>,
-    ) -> Result<Vec<(i64, String, Rollup)>> {
+        fold: &mut impl FnMut(i64, &str, &[libsql::Value]),
+    ) -> Result<()> {
         let (table, column) = (grain.table(), grain.column());
         let mut rows = self
             .conn()
@@ -403,14 +405,15 @@ impl Store {
                 ],
             )
             .await?;
-        let mut cells = Vec::new();
+        let mut values = Vec::with_capacity(10);
         while let Some(row) = rows.next().await? {
-            let values: Vec<libsql::Value> = (2..12)
-                .map(|i| row.get_value(i))
-                .collect::<std::result::Result<_, _>>()?;
-            cells.push((row.get(0)?, row.get(1)?, from_values(&values)));
+            values.clear();
+            for i in 2..12 {
+                values.push(row.get_value(i)?);
+            }
+            fold(row.get(0)?, row.get_str(1)?, &values);
         }
-        Ok(cells)
+        Ok(())
     }
 
     /// Everything the performance pages show from rollups, from one read of the window's cells: the
@@ -423,27 +426,23 @@ impl Store {
     ) -> Result<PerfOverview> {
         // An endpoint's cells differ only by environment within an hour: fold those first, then the
         // endpoints from the folded ones (the 7-day page reads 25,000 cells of a few hundred bytes).
-        let mut cells: BTreeMap<(String, i64), Rollup> = BTreeMap::new();
-        for (hour, name, cell) in self.rollup_cells(project, window, None).await? {
-            match cells.entry((name, hour)) {
-                Entry::Vacant(e) => {
-                    e.insert(cell);
-                }
-                Entry::Occupied(mut e) => e.get_mut().merge(&cell),
-            }
-        }
-        let mut by_name: BTreeMap<&str, Rollup> = BTreeMap::new();
-        for ((name, _), cell) in &cells {
-            by_name.entry(name).or_default().merge(cell);
-        }
+        let mut cells: BTreeMap<String, BTreeMap<i64, Rollup>> = BTreeMap::new();
+        self.fold_window_cells(project, window, None, &mut |hour, name, stored| {
+            let hours = match cells.get_mut(name) {
+                Some(hours) => hours,
+                None => cells.entry(name.to_owned()).or_default(),
+            };
+            hours.entry(hour).or_default().merge_stored(stored);
+        })
+        .await?;
         let mut total = Rollup::default();
-        for r in by_name.values() {
-            total.merge(r);
+        let mut endpoints = Vec::with_capacity(cells.len());
+        for (name, hours) in &cells {
+            let mut endpoint = Rollup::default();
+            hours.values().for_each(|cell| endpoint.merge(cell));
+            total.merge(&endpoint);
+            endpoints.push(EndpointStats::from_rollup(name.clone(), &endpoint));
         }
-        let mut endpoints: Vec<EndpointStats> = by_name
-            .into_iter()
-            .map(|(name, r)| EndpointStats::from_rollup(name.to_owned(), &r))
-            .collect();
         endpoints.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms).then(a.name.cmp(&b.name)));
         Ok(PerfOverview {
             totals: EndpointStats::from_rollup(String::new(), &total),
@@ -459,9 +458,14 @@ impl Store {
         window: &PerfWindow,
     ) -> Result<Vec<EndpointStats>> {
         let mut by_name: BTreeMap<String, Rollup> = BTreeMap::new();
-        for (_, name, cell) in self.rollup_cells(project, window, None).await? {
-            by_name.entry(name).or_default().merge(&cell);
-        }
+        self.fold_window_cells(project, window, None, &mut |_, name, stored| {
+            match by_name.get_mut(name) {
+                Some(cell) => cell,
+                None => by_name.entry(name.to_owned()).or_default(),
+            }
+            .merge_stored(stored)
+        })
+        .await?;
         let mut stats: Vec<EndpointStats> = by_name
             .into_iter()
             .map(|(name, r)| EndpointStats::from_rollup(name, &r))
@@ -478,9 +482,10 @@ impl Store {
         endpoint: Option<&str>,
     ) -> Result<EndpointStats> {
         let mut total = Rollup::default();
-        for (_, _, cell) in self.rollup_cells(project, window, endpoint).await? {
-            total.merge(&cell);
-        }
+        self.fold_window_cells(project, window, endpoint, &mut |_, _, stored| {
+            total.merge_stored(stored)
+        })
+        .await?;
         Ok(EndpointStats::from_rollup(
             endpoint.unwrap_or_default().to_owned(),
             &total,
@@ -514,13 +519,20 @@ impl Store {
         );
         let mut by_hour: BTreeMap<i64, Rollup> = BTreeMap::new();
         // Buckets may be narrower than a day, so always from the hourly cells.
-        for (hour, _, cell) in self
-            .cells_of(Grain::Hour, origin, last, project, window, endpoint)
-            .await?
-        {
+        let mut fold = |hour: i64, _: &str, stored: &[libsql::Value]| {
             let bucket = origin + (hour - origin).div_euclid(width) * width;
-            by_hour.entry(bucket).or_default().merge(&cell);
-        }
+            by_hour.entry(bucket).or_default().merge_stored(stored);
+        };
+        self.fold_cells(
+            Grain::Hour,
+            origin,
+            last,
+            project,
+            window,
+            endpoint,
+            &mut fold,
+        )
+        .await?;
         Ok(by_hour
             .into_iter()
             .map(|(hour, r)| HourStats {

@@ -318,24 +318,29 @@ fn real(v: &libsql::Value) -> f64 {
 
 /// A stored cell; a sketch that does not decode counts as empty rather than failing the batch forever.
 pub(super) fn from_values(row: &[libsql::Value]) -> Rollup {
-    let get = |i: usize| row.get(i).unwrap_or(&libsql::Value::Null);
-    let sketch = match get(9) {
-        libsql::Value::Blob(b) => LatencySketch::from_bytes(b).unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "a stored latency sketch does not decode; starting it afresh");
-            LatencySketch::new()
-        }),
-        _ => LatencySketch::new(),
-    };
-    Rollup {
-        count: int(get(0)),
-        duration_sum: real(get(1)),
-        db_sum: real(get(2)),
-        view_sum: real(get(3)),
-        query_sum: int(get(4)),
-        query_max: int(get(5)),
-        n_plus_one_count: int(get(6)),
-        wasted_sum: real(get(7)),
-        errors_5xx: int(get(8)),
-        sketch,
+    let mut cell = Rollup::default();
+    cell.merge_stored(row);
+    cell
+}
+
+impl Rollup {
+    /// Folds a stored cell (its columns `count` to `sketch` as read) into this one, its sketch straight
+    /// from the stored bytes; a sketch that does not decode counts as empty.
+    pub(super) fn merge_stored(&mut self, row: &[libsql::Value]) {
+        let get = |i: usize| row.get(i).unwrap_or(&libsql::Value::Null);
+        self.count += int(get(0));
+        self.duration_sum += real(get(1));
+        self.db_sum += real(get(2));
+        self.view_sum += real(get(3));
+        self.query_sum += int(get(4));
+        self.query_max = self.query_max.max(int(get(5)));
+        self.n_plus_one_count += int(get(6));
+        self.wasted_sum += real(get(7));
+        self.errors_5xx += int(get(8));
+        if let libsql::Value::Blob(b) = get(9) {
+            if let Err(e) = self.sketch.merge_bytes(b) {
+                tracing::warn!(error = %e, "a stored latency sketch does not decode; counting it as empty");
+            }
+        }
     }
 }
