@@ -362,21 +362,19 @@ impl Store {
         endpoint: Option<&str>,
         fold: &mut impl FnMut(i64, &str, &[libsql::Value]),
     ) -> Result<()> {
-        for (grain, first, last) in cover(window) {
-            self.fold_cells(grain, first, last, project, window, endpoint, fold)
+        for cells in cover(window) {
+            self.fold_cells(cells, project, window, endpoint, fold)
                 .await?;
         }
         Ok(())
     }
 
-    /// Folds the cells of one grain whose start is in `first..=last` (Unix seconds). Cells are folded
-    /// as they are read, straight from their stored bytes: pages read tens of thousands.
-    #[allow(clippy::too_many_arguments)]
+    /// Folds the cells of one grain whose start is in `first..=last` (Unix seconds; as [`cover`] gives
+    /// them). Cells are folded as they are read, straight from their stored bytes: pages read tens of
+    /// thousands.
     async fn fold_cells(
         &self,
-        grain: Grain,
-        first: i64,
-        last: i64,
+        (grain, first, last): (Grain, i64, i64),
         project: ProjectId,
         window: &PerfWindow,
         endpoint: Option<&str>,
@@ -524,9 +522,7 @@ impl Store {
             by_hour.entry(bucket).or_default().merge_stored(stored);
         };
         self.fold_cells(
-            Grain::Hour,
-            origin,
-            last,
+            (Grain::Hour, origin, last),
             project,
             window,
             endpoint,
