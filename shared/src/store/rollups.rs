@@ -71,6 +71,26 @@ impl Rollup {
         self.errors_5xx += other.errors_5xx;
         self.sketch.merge(&other.sketch);
     }
+
+    /// Folds a stored cell (its columns `count` to `sketch` as read) into this one, its sketch straight
+    /// from the stored bytes; a sketch that does not decode counts as empty.
+    pub(super) fn merge_stored(&mut self, row: &[libsql::Value]) {
+        let get = |i: usize| row.get(i).unwrap_or(&libsql::Value::Null);
+        self.count += int(get(0));
+        self.duration_sum += real(get(1));
+        self.db_sum += real(get(2));
+        self.view_sum += real(get(3));
+        self.query_sum += int(get(4));
+        self.query_max = self.query_max.max(int(get(5)));
+        self.n_plus_one_count += int(get(6));
+        self.wasted_sum += real(get(7));
+        self.errors_5xx += int(get(8));
+        if let libsql::Value::Blob(b) = get(9) {
+            if let Err(e) = self.sketch.merge_bytes(b) {
+                tracing::warn!(error = %e, "a stored latency sketch does not decode; counting it as empty");
+            }
+        }
+    }
 }
 
 fn duration_ms(t: &TransactionRow) -> Option<f64> {
@@ -321,26 +341,4 @@ pub(super) fn from_values(row: &[libsql::Value]) -> Rollup {
     let mut cell = Rollup::default();
     cell.merge_stored(row);
     cell
-}
-
-impl Rollup {
-    /// Folds a stored cell (its columns `count` to `sketch` as read) into this one, its sketch straight
-    /// from the stored bytes; a sketch that does not decode counts as empty.
-    pub(super) fn merge_stored(&mut self, row: &[libsql::Value]) {
-        let get = |i: usize| row.get(i).unwrap_or(&libsql::Value::Null);
-        self.count += int(get(0));
-        self.duration_sum += real(get(1));
-        self.db_sum += real(get(2));
-        self.view_sum += real(get(3));
-        self.query_sum += int(get(4));
-        self.query_max = self.query_max.max(int(get(5)));
-        self.n_plus_one_count += int(get(6));
-        self.wasted_sum += real(get(7));
-        self.errors_5xx += int(get(8));
-        if let libsql::Value::Blob(b) = get(9) {
-            if let Err(e) = self.sketch.merge_bytes(b) {
-                tracing::warn!(error = %e, "a stored latency sketch does not decode; counting it as empty");
-            }
-        }
-    }
 }
