@@ -286,10 +286,11 @@ fn main() {
                 .await
                 .unwrap();
             if first + 10_000 > keep {
-                if kept.is_none() {
-                    kept = Some(Kept::after(&dir.join("splat.db"), keep).await);
-                }
-                kept.as_ref().unwrap().forget_the_rest().await;
+                let kept = match &kept {
+                    Some(kept) => kept,
+                    None => kept.insert(Kept::after(&dir.join("splat.db"), keep).await),
+                };
+                kept.forget_the_rest().await;
             }
         }
         if defer {
@@ -335,7 +336,7 @@ fn main() {
         let args: Vec<String> = std::env::args().collect();
         let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1));
         for (name, path) in pages {
-            let rows_kept = keep >= n || !ROW_PAGES.iter().any(|p| name.starts_with(p));
+            let rows_kept = keep >= n || !ROW_PAGES.iter().any(|p| name.contains(p));
             if rows_kept && only.is_none_or(|o| name.contains(o.as_str())) {
                 print_page_times(&web, name, &path).await;
             }
