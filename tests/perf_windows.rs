@@ -1,7 +1,8 @@
 //! Long windows read whole days from the daily rollups and the hours at their ends from the hourly ones:
 //! the figures must be the same as if every transaction were counted one by one (counts and sums exactly,
-//! percentiles within the sketch's 1%), for windows that start and end mid-day, and for daily rollups
-//! filled from hourly ones when a database is upgraded.
+//! percentiles within the sketch's 1%), for windows that start and end mid-day, for the endpoints' cells
+//! and the project's, and for daily and project rollups filled from older ones when a database is
+//! upgraded.
 
 use splat::store::{PerfWindow, Store, TransactionRow, WriteBatch};
 use splat_tests::stored::stored_transaction;
@@ -21,15 +22,17 @@ fn data(now: i64, project: splat::protocol::ProjectId) -> Vec<TransactionRow> {
         .collect()
 }
 
-/// Count, sum and nearest-rank p95 of one endpoint's durations in the hours a window touches.
-fn exact(rows: &[TransactionRow], name: &str, window: &PerfWindow) -> (i64, f64, f64) {
+/// Count, sum and nearest-rank p95 of one endpoint's durations (every endpoint's with `None`) in the hours
+/// a window touches.
+fn exact(rows: &[TransactionRow], name: Option<&str>, window: &PerfWindow) -> (i64, f64, f64) {
     let (first, last) = (
         window.from_us.div_euclid(HOUR_US),
         window.to_us.div_euclid(HOUR_US),
     );
     let mut ms: Vec<f64> = rows
         .iter()
-        .filter(|t| t.record.name == name && (first..=last).contains(&t.end_us.div_euclid(HOUR_US)))
+        .filter(|t| name.is_none_or(|n| t.record.name == n))
+        .filter(|t| (first..=last).contains(&t.end_us.div_euclid(HOUR_US)))
         .map(|t| (t.record.root.end_us.unwrap() - t.record.root.start_us.unwrap()) as f64 / 1000.0)
         .collect();
     ms.sort_by(f64::total_cmp);
@@ -45,28 +48,46 @@ async fn check(
 ) {
     let overview = store.perf_overview(project, window).await.unwrap();
     assert_eq!(overview.endpoints.len(), 2);
-    for stats in &overview.endpoints {
-        let (count, sum, p95) = exact(rows, &stats.name, window);
-        assert_eq!(stats.count, count, "{}", stats.name);
-        assert!(
-            (stats.total_ms - sum).abs() < 1e-6 * sum,
-            "{} {} vs {sum}",
-            stats.name,
-            stats.total_ms
-        );
-        let got = stats.p95_ms.unwrap();
-        assert!(
-            (got - p95).abs() <= 0.01 * p95,
-            "{}: p95 {got} vs exact {p95}",
-            stats.name
-        );
+    let names: Vec<String> = overview.endpoints.iter().map(|s| s.name.clone()).collect();
+    let cells = store.endpoint_cells(project, window, &names).await.unwrap();
+    for ranked in &overview.endpoints {
+        let stats = cells.stats(&ranked.name);
+        let (count, sum, p95) = exact(rows, Some(&stats.name), window);
+        // Ranked by its sums, then its figures from its own cells: the same counts and time.
+        for (count_got, sum_got) in [
+            (ranked.count, ranked.total_ms),
+            (stats.count, stats.total_ms),
+        ] {
+            assert_eq!(count_got, count, "{}", stats.name);
+            assert!(
+                (sum_got - sum).abs() < 1e-6 * sum,
+                "{} {sum_got} vs {sum}",
+                stats.name
+            );
+        }
+        assert_within_a_percent(stats.p95_ms, p95, &stats.name);
     }
+    // The project's own cells: every transaction of the window, percentiles over all of them.
+    let (count, sum, p95) = exact(rows, None, window);
     let totals = store.perf_totals(project, window, None).await.unwrap();
-    assert_eq!(
-        totals.count,
-        overview.endpoints.iter().map(|s| s.count).sum::<i64>()
+    assert_eq!(overview.totals, totals);
+    assert_eq!(totals.count, count);
+    assert!(
+        (totals.total_ms - sum).abs() < 1e-6 * sum,
+        "{} vs {sum}",
+        totals.total_ms
     );
-    assert_eq!(totals.count, overview.totals.count);
+    assert_within_a_percent(totals.p95_ms, p95, "the project");
+    let hours = store.perf_hours(project, window, None).await.unwrap();
+    assert_eq!(hours.iter().map(|h| h.stats.count).sum::<i64>(), count);
+}
+
+fn assert_within_a_percent(got: Option<f64>, exact: f64, what: &str) {
+    let got = got.unwrap();
+    assert!(
+        (got - exact).abs() <= 0.01 * exact,
+        "{what}: p95 {got} vs exact {exact}"
+    );
 }
 
 #[tokio::test]
@@ -136,16 +157,19 @@ async fn long_windows_from_daily_cells_agree_with_every_transaction() {
     );
     drop(n);
 
-    // A database from before daily rollups: the upgrade fills them from the hourly cells.
-    daily
-        .execute_batch(
-            "DROP TABLE transaction_rollups_daily; DELETE FROM schema_migrations WHERE version = 14;",
-        )
-        .await
-        .unwrap();
-    drop(store);
-    let store = Store::open(&path).await.unwrap();
-    for window in &windows {
-        check(&store, &rows, project, window).await;
+    // A database from before daily rollups: the upgrade fills them from the hourly cells. And one from
+    // before project rollups: the upgrade fills them from the endpoints' cells.
+    let mut store = store;
+    for undo in [
+        "DROP TABLE transaction_rollups_daily; DELETE FROM schema_migrations WHERE version = 14;",
+        "DROP TABLE project_rollups; DROP TABLE project_rollups_daily;
+         DELETE FROM schema_migrations WHERE version = 38;",
+    ] {
+        daily.execute_batch(undo).await.unwrap();
+        drop(store);
+        store = Store::open(&path).await.unwrap();
+        for window in &windows {
+            check(&store, &rows, project, window).await;
+        }
     }
 }

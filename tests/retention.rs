@@ -190,6 +190,26 @@ async fn a_month_of_daily_retention_keeps_everything_within_its_horizon() {
             .filter(|x| BASE + x * DAY + 3_720 >= before(h.transaction_days))
             .count();
         assert_eq!(app.count("transactions").await, tx_kept as i64, "day {d}");
+        // Rollups, the endpoint's and the project's, hourly and daily: the cells of hours and days that
+        // ended before the horizon go (the day's transaction ends in its second hour; `now` is midday).
+        let rollups_kept = |seconds: i64, offset_in_day: i64| {
+            let cutoff = before(h.rollup_days);
+            let cutoff_cell = cutoff - cutoff.rem_euclid(seconds);
+            (0..=d)
+                .filter(|x| BASE + x * DAY + offset_in_day + seconds > cutoff_cell)
+                .count() as i64
+        };
+        let (hours_kept, days_kept) = (rollups_kept(3_600, 3_600), rollups_kept(DAY, 0));
+        assert!(d < 25 || hours_kept < d + 1, "some went");
+        for (table, kept) in [
+            ("transaction_rollups", hours_kept),
+            ("project_rollups", hours_kept),
+            ("transaction_rollups_daily", days_kept),
+            ("project_rollups_daily", days_kept),
+        ] {
+            let cells = one(&app, &format!("SELECT count(*) FROM {table}")).await;
+            assert_eq!(cells, kept, "{table} day {d}");
+        }
         // Issues: the recurring one stays while any of its events does, counting only those; each day's
         // own issue goes when its day's event goes.
         assert_eq!(

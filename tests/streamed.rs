@@ -70,6 +70,15 @@ async fn figures(app: &TestApp) -> (Vec<Option<String>>, Vec<Option<String>>) {
         (1, 1),
         "one transaction, one rollup cell"
     );
+    // The project's cells are corrected with the endpoint's.
+    for project_cells in ["project_rollups", "project_rollups_daily"] {
+        let project = app
+            .query_strings(&format!(
+                "SELECT count, query_sum, n_plus_one_count, round(db_sum, 3) FROM {project_cells}"
+            ))
+            .await;
+        assert_eq!(project, rollup, "{project_cells}");
+    }
     (tx[0].clone(), rollup[0].clone())
 }
 

@@ -65,8 +65,8 @@ pub use keys::{KeyInfo, Quota, QuotaRow, QuotaScope};
 pub use logs::{LogCursor, LogQuery, LogRow, StoredLog, MAX_LOGS_PER_READ};
 pub use monitors::{CheckInRow, Monitor, MonitorMark, Run};
 pub use perf_reads::{
-    EndpointStats, HourStats, PerfOverview, PerfWindow, TransactionDetail, TransactionQuery,
-    TransactionSort, TransactionSummary, DAILY_AFTER_US,
+    EndpointCells, EndpointStats, HourStats, PerfOverview, PerfWindow, TransactionDetail,
+    TransactionQuery, TransactionSort, TransactionSummary, DAILY_AFTER_US,
 };
 pub use project_reads::{HealthCounts, ProjectSummary, RecentEvent};
 pub use projects::{Project, ProjectKey};

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::protocol::ProjectId;
 
-use super::rollups::{Grain, Rollup};
+use super::rollups::{Grain, Rollup, Scope, Table};
 use super::{Result, Store};
 
 /// Which transactions a performance read covers.
@@ -132,36 +132,36 @@ fn nearest_rank(sorted: &[f64], q: f64) -> Option<f64> {
     Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
-/// A window of a project as the performance pages show it (see [`Store::perf_overview`]). Hour by hour
-/// figures are worked out when asked for, as a page charts a few endpoints of many.
+/// A window of a project as the performance pages rank it (see [`Store::perf_overview`]).
 #[derive(Debug, Clone, Default)]
 pub struct PerfOverview {
+    /// The whole project (or every endpoint matching the window's name), percentiles included.
     pub totals: EndpointStats,
-    /// Most time spent first.
+    /// Every endpoint, most time spent first, from its sums alone: without percentiles, min or max, which
+    /// [`Store::endpoint_cells`] reads for the endpoints a page shows.
     pub endpoints: Vec<EndpointStats>,
-    /// Each endpoint's cells, all environments merged, by start (an hour's, or a day's in a long window).
-    cells: BTreeMap<String, BTreeMap<i64, Rollup>>,
 }
 
-impl PerfOverview {
-    /// The whole project, hour by hour (hours without transactions absent).
-    pub fn hours(&self) -> Vec<HourStats> {
-        let mut by_hour: BTreeMap<i64, Rollup> = BTreeMap::new();
-        for (hour, cell) in self.cells.values().flatten() {
-            by_hour.entry(*hour).or_default().merge(cell);
-        }
-        by_hour
+/// Some endpoints' cells over a window, all environments merged, by start (an hour's, or a day's in a
+/// long window): their full figures and their series (see [`Store::endpoint_cells`]).
+#[derive(Debug, Clone, Default)]
+pub struct EndpointCells(BTreeMap<String, BTreeMap<i64, Rollup>>);
+
+impl EndpointCells {
+    /// One endpoint over the whole window, percentiles included.
+    pub fn stats(&self, name: &str) -> EndpointStats {
+        let mut total = Rollup::default();
+        self.0
+            .get(name)
             .into_iter()
-            .map(|(hour, r)| HourStats {
-                hour,
-                stats: EndpointStats::from_rollup(String::new(), &r),
-            })
-            .collect()
+            .flat_map(BTreeMap::values)
+            .for_each(|cell| total.merge(cell));
+        EndpointStats::from_rollup(name.to_owned(), &total)
     }
 
     /// One endpoint, hour by hour (hours without transactions absent).
-    pub fn endpoint_hours(&self, name: &str) -> Vec<HourStats> {
-        self.cells
+    pub fn hours(&self, name: &str) -> Vec<HourStats> {
+        self.0
             .get(name)
             .into_iter()
             .flatten()
@@ -310,19 +310,29 @@ const ENVIRONMENTS_SQL: &str = "WITH RECURSIVE next (environment) AS (
     )
     SELECT environment FROM next WHERE environment IS NOT NULL LIMIT ?2";
 
-/// Windows longer than this read whole days from the daily rollups.
+/// Windows longer than this chart day by day, and their series read whole days from the daily rollups.
 pub const DAILY_AFTER_US: i64 = 7 * crate::model::time::DAY_US;
 
-/// The cells that cover every hour a window touches, as `(grain, first start, last start)`: hourly for
-/// a short window; for a long one, its whole days daily and the hours before and after them hourly.
-fn cover(window: &PerfWindow) -> Vec<(Grain, i64, i64)> {
+/// What a read needs of a window's cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Detail {
+    /// Their sum over the window: its whole days from the daily cells, whatever its length.
+    Sum,
+    /// Their series, as the charts draw it: hour by hour up to [`DAILY_AFTER_US`], day by day beyond.
+    Series,
+}
+
+/// The cells that cover every hour a window touches, as `(grain, first start, last start)`: its whole
+/// days daily and the hours before and after them hourly, or, for the series of a window a chart draws
+/// hour by hour, every hour hourly.
+fn cover(window: &PerfWindow, detail: Detail) -> Vec<(Grain, i64, i64)> {
     const HOUR: i64 = 3_600;
     const DAY: i64 = 86_400;
     let (first_hour, last_hour) = (
         Grain::Hour.start(window.from_us),
         Grain::Hour.start(window.to_us),
     );
-    if window.to_us - window.from_us <= DAILY_AFTER_US {
+    if detail == Detail::Series && window.to_us - window.from_us <= DAILY_AFTER_US {
         return vec![(Grain::Hour, first_hour, last_hour)];
     }
     // The first day starting at or after the first hour, and the last day whose last hour is covered.
@@ -350,58 +360,130 @@ fn like(s: &str) -> String {
     format!("%{escaped}%")
 }
 
+/// Which cells a rollup read folds.
+#[derive(Debug, Clone, Copy)]
+enum Of<'a> {
+    /// The project's own cells, a row per environment and start (the name given to the fold is empty).
+    Project,
+    /// Every endpoint's cells matching the window's name filter, a row per endpoint, environment and start.
+    Endpoints,
+    /// One endpoint's cells, a row per environment and start.
+    Endpoint(&'a str),
+    /// These endpoints' cells, a row per endpoint, environment and start.
+    Named(&'a [String]),
+    /// Every endpoint matching the window's name filter, its figures summed over the cells read and
+    /// without a sketch: one row per endpoint (start 0), what ranks endpoints.
+    EndpointSums,
+}
+
+impl<'a> Of<'a> {
+    /// One endpoint's cells, or else the whole project as the window filters it: the project's own
+    /// cells, or, when the window filters endpoints by name, those endpoints'.
+    fn endpoint_or_whole(endpoint: Option<&'a str>, window: &PerfWindow) -> Self {
+        match (endpoint, &window.name) {
+            (Some(endpoint), _) => Of::Endpoint(endpoint),
+            (None, None) => Of::Project,
+            (None, Some(_)) => Of::Endpoints,
+        }
+    }
+}
+
+impl Of<'_> {
+    fn scope(self) -> Scope {
+        match self {
+            Of::Project => Scope::Project,
+            Of::Endpoints | Of::Endpoint(_) | Of::Named(_) | Of::EndpointSums => Scope::Endpoint,
+        }
+    }
+
+    /// The statement reading these cells of one grain, each row a start, a name, then [`FIGURES`] (or
+    /// their sums). Parameters: ?1 the project, ?2 and ?3 the first and last start, ?4 the environment,
+    /// and for endpoints' cells ?5 the name filter's pattern and ?6 [`Of::names_param`].
+    fn sql(self, grain: Grain) -> String {
+        let (table, column) = (Table::new(grain, self.scope()).name(), grain.column());
+        let cells = format!(
+            "FROM {table} WHERE project_id = ?1 AND {column} BETWEEN ?2 AND ?3 AND (?4 IS NULL OR environment = ?4)"
+        );
+        // One name is compared, many looked up: per row, a lookup costs more than a compare, and an
+        // endpoint's page reads a month of hours.
+        let names = match self {
+            Of::Endpoint(_) => "name = ?6",
+            Of::Named(_) => "name IN (SELECT value FROM json_each(?6))",
+            Of::Project | Of::Endpoints | Of::EndpointSums => "?6 IS NULL",
+        };
+        let endpoints = format!("AND (?5 IS NULL OR name LIKE ?5 ESCAPE '\\') AND {names}");
+        match self {
+            Of::Project => format!("SELECT {column}, '', {FIGURES} {cells}"),
+            Of::Endpoints | Of::Endpoint(_) | Of::Named(_) => {
+                format!("SELECT {column}, name, {FIGURES} {cells} {endpoints}")
+            }
+            Of::EndpointSums => {
+                format!("SELECT 0, name, {SUMMED_FIGURES} {cells} {endpoints} GROUP BY name")
+            }
+        }
+    }
+
+    /// The endpoint, or the endpoints as a JSON array, that [`Of::sql`] binds to ?6.
+    fn names_param(self) -> Option<String> {
+        match self {
+            Of::Endpoint(name) => Some(name.to_owned()),
+            Of::Named(names) => Some(serde_json::json!(names).to_string()),
+            Of::Project | Of::Endpoints | Of::EndpointSums => None,
+        }
+    }
+}
+
+/// A stored cell's figures in the order [`Rollup::merge_stored`] takes them.
+const FIGURES: &str =
+    "count, duration_sum, db_sum, view_sum, query_sum, query_max, n_plus_one_count, wasted_sum,
+    errors_5xx, sketch";
+
+/// [`FIGURES`] summed over many cells, without the sketch.
+const SUMMED_FIGURES: &str =
+    "sum(count), sum(duration_sum), sum(db_sum), sum(view_sum), sum(query_sum),
+    max(query_max), sum(n_plus_one_count), sum(wasted_sum), sum(errors_5xx), NULL";
+
 impl Store {
     /// Folds each rollup cell covering a window, as `fold(start in Unix seconds, endpoint, stored
-    /// cell)` (the cell as [`Rollup::merge_stored`] takes it). A window longer than [`DAILY_AFTER_US`]
-    /// reads its whole days from the daily table and only the hours at its ends from the hourly one; a
-    /// cell's start is then a day's or an hour's.
+    /// cell)` (the cell as [`Rollup::merge_stored`] takes it), as [`cover`] gives them for `detail`: a
+    /// cell's start is a day's or an hour's.
     async fn fold_window_cells(
         &self,
         project: ProjectId,
         window: &PerfWindow,
-        endpoint: Option<&str>,
+        (of, detail): (Of<'_>, Detail),
         fold: &mut impl FnMut(i64, &str, &[libsql::Value]),
     ) -> Result<()> {
-        for cells in cover(window) {
-            self.fold_cells(cells, project, window, endpoint, fold)
-                .await?;
+        for cells in cover(window, detail) {
+            self.fold_cells(cells, project, window, of, fold).await?;
         }
         Ok(())
     }
 
     /// Folds the cells of one grain whose start is in `first..=last` (Unix seconds; as [`cover`] gives
-    /// them). Cells are folded as they are read, straight from their stored bytes: pages read tens of
-    /// thousands.
+    /// them). Cells are folded as they are read, straight from their stored bytes: pages read thousands.
     async fn fold_cells(
         &self,
         (grain, first, last): (Grain, i64, i64),
         project: ProjectId,
         window: &PerfWindow,
-        endpoint: Option<&str>,
+        of: Of<'_>,
         fold: &mut impl FnMut(i64, &str, &[libsql::Value]),
     ) -> Result<()> {
-        let (table, column) = (grain.table(), grain.column());
+        let mut params: Vec<libsql::Value> = vec![
+            project.value().into(),
+            first.into(),
+            last.into(),
+            window.environment.clone().into(),
+        ];
+        if of.scope() == Scope::Endpoint {
+            params.push(window.name.as_deref().map(like).into());
+            params.push(of.names_param().into());
+        }
+        let sql = of.sql(grain);
         let mut rows = self
             .conn()
-            .query(
-                &format!(
-                    "SELECT {column}, name, count, duration_sum, db_sum, view_sum, query_sum, query_max, n_plus_one_count,
-                        wasted_sum, errors_5xx, sketch
-                     FROM {table}
-                     WHERE project_id = ?1 AND {column} BETWEEN ?2 AND ?3
-                       AND (?4 IS NULL OR environment = ?4)
-                       AND (?5 IS NULL OR name LIKE ?5 ESCAPE '\\')
-                       AND (?6 IS NULL OR name = ?6)"
-                ),
-                libsql::params![
-                    project.value(),
-                    first,
-                    last,
-                    window.environment.clone(),
-                    window.name.as_deref().map(like),
-                    endpoint.map(str::to_owned)
-                ],
-            )
+            .query(&sql, libsql::params::Params::Positional(params))
             .await?;
         let mut values = Vec::with_capacity(10);
         while let Some(row) = rows.next().await? {
@@ -414,55 +496,41 @@ impl Store {
         Ok(())
     }
 
-    /// Everything the performance pages show from rollups, from one read of the window's cells: the
-    /// project's totals, every endpoint's figures (most time spent first), and the cells behind the
-    /// hour-by-hour figures of the project and of each endpoint.
+    /// What the performance pages rank from rollups: the project's totals over the window, from its own
+    /// cells (percentiles from a cell per environment and start), and every endpoint's sums, most time
+    /// spent first. A page then reads the cells of the endpoints it shows ([`Store::endpoint_cells`]):
+    /// their sketches are most of what a window's cells hold.
     pub async fn perf_overview(
         &self,
         project: ProjectId,
         window: &PerfWindow,
     ) -> Result<PerfOverview> {
-        // An endpoint's cells differ only by environment within an hour: fold those first, then the
-        // endpoints from the folded ones (the 7-day page reads 25,000 cells of a few hundred bytes).
-        let mut cells: BTreeMap<String, BTreeMap<i64, Rollup>> = BTreeMap::new();
-        self.fold_window_cells(project, window, None, &mut |hour, name, stored| {
-            let hours = match cells.get_mut(name) {
-                Some(hours) => hours,
-                None => cells.entry(name.to_owned()).or_default(),
-            };
-            hours.entry(hour).or_default().merge_stored(stored);
-        })
-        .await?;
-        let mut total = Rollup::default();
-        let mut endpoints = Vec::with_capacity(cells.len());
-        for (name, hours) in &cells {
-            let mut endpoint = Rollup::default();
-            hours.values().for_each(|cell| endpoint.merge(cell));
-            total.merge(&endpoint);
-            endpoints.push(EndpointStats::from_rollup(name.clone(), &endpoint));
-        }
-        endpoints.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms).then(a.name.cmp(&b.name)));
-        Ok(PerfOverview {
-            totals: EndpointStats::from_rollup(String::new(), &total),
-            endpoints,
-            cells,
-        })
+        let totals = self.perf_totals(project, window, None).await?;
+        let endpoints = self.ranked(project, window, Of::EndpointSums).await?;
+        Ok(PerfOverview { totals, endpoints })
     }
 
-    /// Endpoints over the window, most time spent first.
-    pub async fn endpoint_stats(
+    /// Every endpoint's figures over the window from the cells `of` reads (each endpoint's cells, or
+    /// their sums), most time spent first.
+    async fn ranked(
         &self,
         project: ProjectId,
         window: &PerfWindow,
+        of: Of<'_>,
     ) -> Result<Vec<EndpointStats>> {
         let mut by_name: BTreeMap<String, Rollup> = BTreeMap::new();
-        self.fold_window_cells(project, window, None, &mut |_, name, stored| {
-            match by_name.get_mut(name) {
-                Some(cell) => cell,
-                None => by_name.entry(name.to_owned()).or_default(),
-            }
-            .merge_stored(stored)
-        })
+        self.fold_window_cells(
+            project,
+            window,
+            (of, Detail::Sum),
+            &mut |_, name, stored| {
+                match by_name.get_mut(name) {
+                    Some(cell) => cell,
+                    None => by_name.entry(name.to_owned()).or_default(),
+                }
+                .merge_stored(stored)
+            },
+        )
         .await?;
         let mut stats: Vec<EndpointStats> = by_name
             .into_iter()
@@ -472,6 +540,39 @@ impl Store {
         Ok(stats)
     }
 
+    /// The cells of the endpoints `names` over the window, environments merged: their figures with
+    /// percentiles, and their series.
+    pub async fn endpoint_cells(
+        &self,
+        project: ProjectId,
+        window: &PerfWindow,
+        names: &[String],
+    ) -> Result<EndpointCells> {
+        let mut cells: BTreeMap<String, BTreeMap<i64, Rollup>> = BTreeMap::new();
+        if names.is_empty() {
+            return Ok(EndpointCells(cells));
+        }
+        let series = (Of::Named(names), Detail::Series);
+        self.fold_window_cells(project, window, series, &mut |start, name, stored| {
+            let starts = match cells.get_mut(name) {
+                Some(starts) => starts,
+                None => cells.entry(name.to_owned()).or_default(),
+            };
+            starts.entry(start).or_default().merge_stored(stored);
+        })
+        .await?;
+        Ok(EndpointCells(cells))
+    }
+
+    /// Endpoints over the window with their percentiles, most time spent first.
+    pub async fn endpoint_stats(
+        &self,
+        project: ProjectId,
+        window: &PerfWindow,
+    ) -> Result<Vec<EndpointStats>> {
+        self.ranked(project, window, Of::Endpoints).await
+    }
+
     /// The whole project (or one endpoint) over the window as one set of figures.
     pub async fn perf_totals(
         &self,
@@ -479,8 +580,9 @@ impl Store {
         window: &PerfWindow,
         endpoint: Option<&str>,
     ) -> Result<EndpointStats> {
+        let of = Of::endpoint_or_whole(endpoint, window);
         let mut total = Rollup::default();
-        self.fold_window_cells(project, window, endpoint, &mut |_, _, stored| {
+        self.fold_window_cells(project, window, (of, Detail::Sum), &mut |_, _, stored| {
             total.merge_stored(stored)
         })
         .await?;
@@ -521,14 +623,9 @@ impl Store {
             let bucket = origin + (hour - origin).div_euclid(width) * width;
             by_hour.entry(bucket).or_default().merge_stored(stored);
         };
-        self.fold_cells(
-            (Grain::Hour, origin, last),
-            project,
-            window,
-            endpoint,
-            &mut fold,
-        )
-        .await?;
+        let of = Of::endpoint_or_whole(endpoint, window);
+        self.fold_cells((Grain::Hour, origin, last), project, window, of, &mut fold)
+            .await?;
         Ok(by_hour
             .into_iter()
             .map(|(hour, r)| HourStats {
@@ -796,6 +893,45 @@ mod tests {
                 sorts,
                 "{sort:?} {by_endpoint}\n{plan:#?}"
             );
+        }
+    }
+
+    /// Every read of rollup cells seeks its project and window through the primary key of the table for
+    /// its scope and grain: a plan that lost it reads every cell the project has (540 days of them).
+    #[tokio::test]
+    async fn rollup_reads_seek_their_window_through_the_primary_key() {
+        let store = Store::open_in_memory().await.unwrap();
+        let names = ["GET /a".to_owned(), "GET /b".to_owned()];
+        let reads = [
+            Of::Project,
+            Of::Endpoints,
+            Of::Endpoint("GET /a"),
+            Of::Named(&names),
+            Of::EndpointSums,
+        ];
+        for grain in [Grain::Hour, Grain::Day] {
+            for of in reads {
+                let (table, column) = (Table::new(grain, of.scope()).name(), grain.column());
+                let mut params: Vec<libsql::Value> =
+                    vec![1.into(), 0.into(), 1_000_000.into(), libsql::Value::Null];
+                if of.scope() == Scope::Endpoint {
+                    params.extend([libsql::Value::Null, of.names_param().into()]);
+                }
+                let plan = store
+                    .query_plan(&of.sql(grain), libsql::params::Params::Positional(params))
+                    .await;
+                let seek = format!(
+                    "SEARCH {table} USING PRIMARY KEY (project_id=? AND {column}>? AND {column}<?)"
+                );
+                assert!(
+                    plan.iter().any(|l| l.ends_with(&seek)),
+                    "{of:?} {grain:?}\n{plan:#?}"
+                );
+                assert!(
+                    !plan.iter().any(|l| l.contains(&format!("SCAN {table}"))),
+                    "{plan:#?}"
+                );
+            }
         }
     }
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::rollups::Grain;
+use super::rollups::Table;
 use super::{now_us, Result, Store};
 
 /// Rows deleted per write transaction.
@@ -216,18 +216,18 @@ impl Store {
         .await
     }
 
-    /// Deletes the hourly and daily performance rollups of hours and days that ended before `cutoff_us`.
+    /// Deletes the hourly and daily performance rollups, the endpoints' and the project's, of hours and
+    /// days that ended before `cutoff_us`.
     pub async fn delete_rollups_before(&self, cutoff_us: i64) -> Result<u64> {
         let mut total = 0;
         for project in self.project_id_list().await? {
-            for grain in [Grain::Hour, Grain::Day] {
+            for table in Table::ALL {
                 // Cells whose whole hour or day lies before the cutoff.
-                let before = Grain::start(grain, cutoff_us) - grain.seconds();
-                let (table, column) = (grain.table(), grain.column());
+                let before = table.grain.start(cutoff_us) - table.grain.seconds();
+                let (name, key, column) = (table.name(), table.key_columns(), table.grain.column());
                 let sql = format!(
-                    "DELETE FROM {table} WHERE (project_id, {column}, name, environment) IN (
-                         SELECT project_id, {column}, name, environment FROM {table}
-                         WHERE project_id = ?1 AND {column} <= ?2 LIMIT 500)"
+                    "DELETE FROM {name} WHERE ({key}) IN (
+                         SELECT {key} FROM {name} WHERE project_id = ?1 AND {column} <= ?2 LIMIT 500)"
                 );
                 total += self
                     .in_batches(&sql, &[project.into(), before.into()])

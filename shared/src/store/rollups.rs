@@ -1,5 +1,6 @@
-//! Transaction rollups, hourly and daily: written by the processor for each transaction stored for the
-//! first time, summed in memory per batch and merged into the stored cells once.
+//! Transaction rollups, hourly and daily, per endpoint and for the whole project: written by the
+//! processor for each transaction stored for the first time, summed in memory per batch and merged into
+//! the stored cells once.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -99,6 +100,7 @@ fn duration_ms(t: &TransactionRow) -> Option<f64> {
     (end >= start).then(|| (end - start) as f64 / 1000.0)
 }
 
+/// A cell's key: project, endpoint name (empty in a project cell), environment, start.
 type Key = (i64, String, String, i64);
 
 /// The two granularities rollups are kept at: hourly cells for charts and short windows, and daily cells
@@ -111,13 +113,6 @@ pub(super) enum Grain {
 }
 
 impl Grain {
-    pub fn table(self) -> &'static str {
-        match self {
-            Self::Hour => "transaction_rollups",
-            Self::Day => "transaction_rollups_daily",
-        }
-    }
-
     /// The key column: Unix seconds at the start of the cell's hour or day.
     pub fn column(self) -> &'static str {
         match self {
@@ -133,65 +128,155 @@ impl Grain {
         }
     }
 
-    /// One stored cell by key (statements are cached by their static text, hence one per grain).
-    fn select_sql(self) -> &'static str {
-        macro_rules! select {
-            ($table:literal, $column:literal) => {
-                concat!(
-                    "SELECT count, duration_sum, db_sum, view_sum, query_sum, query_max, n_plus_one_count, wasted_sum, errors_5xx, sketch FROM ",
-                    $table, " WHERE project_id = ?1 AND name = ?2 AND environment = ?3 AND ", $column, " = ?4"
-                )
-            };
-        }
-        match self {
-            Self::Hour => select!("transaction_rollups", "hour"),
-            Self::Day => select!("transaction_rollups_daily", "day"),
-        }
-    }
-
-    fn upsert_sql(self) -> &'static str {
-        macro_rules! upsert {
-            ($table:literal, $column:literal) => {
-                concat!(
-                    "INSERT OR REPLACE INTO ", $table, " (project_id, name, environment, ", $column,
-                    ", count, duration_sum, duration_min, duration_max, db_sum, view_sum, query_sum, query_max, \
-                     n_plus_one_count, wasted_sum, errors_5xx, sketch) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
-                )
-            };
-        }
-        match self {
-            Self::Hour => upsert!("transaction_rollups", "hour"),
-            Self::Day => upsert!("transaction_rollups_daily", "day"),
-        }
-    }
-
     /// The start (Unix seconds) of the cell holding the instant `us`.
     pub fn start(self, us: i64) -> i64 {
         us.div_euclid(self.seconds() * 1_000_000) * self.seconds()
     }
 }
 
-fn cell_key(grain: Grain, project: i64, record: &TransactionRecord, end_us: i64) -> Key {
-    (
-        project,
-        record.name.clone(),
-        record.environment.clone().unwrap_or_default(),
-        grain.start(end_us),
-    )
+/// Whose figures a cell sums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(super) enum Scope {
+    /// One endpoint (transaction name) in one environment.
+    Endpoint,
+    /// Every endpoint of the project in one environment: what totals and the project's charts read, one
+    /// cell per environment and hour or day instead of one per endpoint (migration 38).
+    Project,
 }
 
-/// Sums a batch's transactions per cell, hourly and daily, then merges each cell into the database once.
+/// One table of cells: a grain and a scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(super) struct Table {
+    pub grain: Grain,
+    pub scope: Scope,
+}
+
+/// A statement for each table (statements are cached by their static text, hence one per table).
+macro_rules! per_table {
+    ($table:expr, $make:ident) => {
+        match ($table.grain, $table.scope) {
+            (Grain::Hour, Scope::Endpoint) => $make!(
+                "transaction_rollups",
+                "project_id, name, environment, hour",
+                "?, ?, ?, ?"
+            ),
+            (Grain::Day, Scope::Endpoint) => $make!(
+                "transaction_rollups_daily",
+                "project_id, name, environment, day",
+                "?, ?, ?, ?"
+            ),
+            (Grain::Hour, Scope::Project) => $make!(
+                "project_rollups",
+                "project_id, environment, hour",
+                "?, ?, ?"
+            ),
+            (Grain::Day, Scope::Project) => $make!(
+                "project_rollups_daily",
+                "project_id, environment, day",
+                "?, ?, ?"
+            ),
+        }
+    };
+}
+
+impl Table {
+    /// Every table a transaction counts in.
+    pub const ALL: [Table; 4] = [
+        Table::new(Grain::Hour, Scope::Endpoint),
+        Table::new(Grain::Day, Scope::Endpoint),
+        Table::new(Grain::Hour, Scope::Project),
+        Table::new(Grain::Day, Scope::Project),
+    ];
+
+    pub const fn new(grain: Grain, scope: Scope) -> Self {
+        Self { grain, scope }
+    }
+
+    pub fn name(self) -> &'static str {
+        macro_rules! name {
+            ($table:literal, $key:literal, $marks:literal) => {
+                $table
+            };
+        }
+        per_table!(self, name)
+    }
+
+    /// The columns of the primary key, comma-separated.
+    pub fn key_columns(self) -> &'static str {
+        macro_rules! key {
+            ($table:literal, $key:literal, $marks:literal) => {
+                $key
+            };
+        }
+        per_table!(self, key)
+    }
+
+    /// One stored cell by key ([`Table::key_params`]).
+    fn select_sql(self) -> &'static str {
+        macro_rules! select {
+            ($table:literal, $key:literal, $marks:literal) => {
+                concat!(
+                    "SELECT count, duration_sum, db_sum, view_sum, query_sum, query_max, n_plus_one_count, wasted_sum, errors_5xx, sketch FROM ",
+                    $table, " WHERE (", $key, ") = (", $marks, ")"
+                )
+            };
+        }
+        per_table!(self, select)
+    }
+
+    /// A cell written whole: its key ([`Table::key_params`]), then its figures.
+    fn upsert_sql(self) -> &'static str {
+        macro_rules! upsert {
+            ($table:literal, $key:literal, $marks:literal) => {
+                concat!(
+                    "INSERT OR REPLACE INTO ", $table, " (", $key,
+                    ", count, duration_sum, duration_min, duration_max, db_sum, view_sum, query_sum, query_max, \
+                     n_plus_one_count, wasted_sum, errors_5xx, sketch) VALUES (",
+                    $marks, ", ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                )
+            };
+        }
+        per_table!(self, upsert)
+    }
+
+    /// A key's values in the order of [`Table::key_columns`] (a project cell has no name).
+    fn key_params(self, (project, name, environment, start): &Key) -> Vec<libsql::Value> {
+        let mut key = vec![libsql::Value::Integer(*project)];
+        if self.scope == Scope::Endpoint {
+            key.push(libsql::Value::Text(name.clone()));
+        }
+        key.push(libsql::Value::Text(environment.clone()));
+        key.push(libsql::Value::Integer(*start));
+        key
+    }
+
+    /// The key of the cell of this table holding `record`, which ended at `end_us`.
+    fn key_of(self, project: i64, record: &TransactionRecord, end_us: i64) -> Key {
+        let name = match self.scope {
+            Scope::Endpoint => record.name.clone(),
+            Scope::Project => String::new(),
+        };
+        (
+            project,
+            name,
+            record.environment.clone().unwrap_or_default(),
+            self.grain.start(end_us),
+        )
+    }
+}
+
+/// Sums a batch's transactions per cell, hourly and daily, per endpoint and for the project, then merges
+/// each cell into the database once.
 #[derive(Default)]
 pub(super) struct RollupWriter {
-    cells: HashMap<(Grain, Key), Rollup>,
+    cells: HashMap<(Table, Key), Rollup>,
 }
 
 impl RollupWriter {
     pub fn add(&mut self, t: &TransactionRow) {
-        for grain in [Grain::Hour, Grain::Day] {
-            let key = cell_key(grain, t.project_id.value(), &t.record, t.end_us);
-            self.cells.entry((grain, key)).or_default().add(t);
+        for table in Table::ALL {
+            let key = table.key_of(t.project_id.value(), &t.record, t.end_us);
+            self.cells.entry((table, key)).or_default().add(t);
         }
     }
 
@@ -204,10 +289,10 @@ impl RollupWriter {
         old: &TransactionPerf,
         new: &TransactionPerf,
     ) {
-        for grain in [Grain::Hour, Grain::Day] {
-            let key = cell_key(grain, project, record, end_us);
+        for table in Table::ALL {
+            let key = table.key_of(project, record, end_us);
             self.cells
-                .entry((grain, key))
+                .entry((table, key))
                 .or_default()
                 .correct(old, new);
         }
@@ -219,16 +304,16 @@ impl RollupWriter {
     ) -> Vec<(&'static str, Vec<libsql::Value>)> {
         let mut cells = BTreeSet::new();
         for t in transactions {
-            for grain in [Grain::Hour, Grain::Day] {
+            for table in Table::ALL {
                 cells.insert((
-                    grain,
-                    cell_key(grain, t.project_id.value(), &t.record, t.end_us),
+                    table,
+                    table.key_of(t.project_id.value(), &t.record, t.end_us),
                 ));
             }
         }
         cells
             .iter()
-            .map(|(grain, key)| cell_read(*grain, key))
+            .map(|(table, key)| cell_read(*table, key))
             .collect()
     }
 
@@ -238,35 +323,31 @@ impl RollupWriter {
         let cells: Vec<_> = self.cells.into_iter().collect();
         let reads = cells
             .iter()
-            .map(|((grain, key), _)| cell_read(*grain, key))
+            .map(|((table, key), _)| cell_read(*table, key))
             .collect();
         let stored = tx.reads(reads).await?;
-        for (((grain, (project, name, environment, start)), mut cell), rows) in
-            cells.into_iter().zip(stored)
-        {
+        for (((table, key), mut cell), rows) in cells.into_iter().zip(stored) {
             if let Some(row) = rows.first() {
                 cell.merge(&from_values(row));
             }
+            let mut params = table.key_params(&key);
+            params.extend([
+                cell.count.into(),
+                cell.duration_sum.into(),
+                cell.sketch.min().into(),
+                cell.sketch.max().into(),
+                cell.db_sum.into(),
+                cell.view_sum.into(),
+                cell.query_sum.into(),
+                cell.query_max.into(),
+                cell.n_plus_one_count.into(),
+                cell.wasted_sum.into(),
+                cell.errors_5xx.into(),
+                cell.sketch.to_bytes().into(),
+            ]);
             tx.write(
-                grain.upsert_sql(),
-                libsql::params![
-                    project,
-                    name.as_str(),
-                    environment.as_str(),
-                    start,
-                    cell.count,
-                    cell.duration_sum,
-                    cell.sketch.min(),
-                    cell.sketch.max(),
-                    cell.db_sum,
-                    cell.view_sum,
-                    cell.query_sum,
-                    cell.query_max,
-                    cell.n_plus_one_count,
-                    cell.wasted_sum,
-                    cell.errors_5xx,
-                    cell.sketch.to_bytes()
-                ],
+                table.upsert_sql(),
+                libsql::params::Params::Positional(params),
             )
             .await?;
         }
@@ -275,17 +356,8 @@ impl RollupWriter {
 }
 
 /// The read of a cell's stored figures.
-fn cell_read(
-    grain: Grain,
-    (project, name, environment, start): &Key,
-) -> (&'static str, Vec<libsql::Value>) {
-    let key = vec![
-        libsql::Value::Integer(*project),
-        libsql::Value::Text(name.clone()),
-        libsql::Value::Text(environment.clone()),
-        libsql::Value::Integer(*start),
-    ];
-    (grain.select_sql(), key)
+fn cell_read(table: Table, key: &Key) -> (&'static str, Vec<libsql::Value>) {
+    (table.select_sql(), table.key_params(key))
 }
 
 /// Fills the daily rollups from the hourly ones already stored (once, when the daily table is created).
@@ -299,6 +371,7 @@ pub(super) async fn backfill_daily(conn: &libsql::Connection) -> Result<()> {
         )
         .await?;
     let mut writer = RollupWriter::default();
+    let daily = Table::new(Grain::Day, Scope::Endpoint);
     while let Some(row) = rows.next().await? {
         let values: Vec<libsql::Value> = (4..14)
             .map(|i| row.get_value(i))
@@ -312,9 +385,94 @@ pub(super) async fn backfill_daily(conn: &libsql::Connection) -> Result<()> {
         );
         writer
             .cells
-            .entry((Grain::Day, key))
+            .entry((daily, key))
             .or_default()
             .merge(&from_values(&values));
+    }
+    drop(rows);
+    writer.flush(&mut Cached::new(conn)).await
+}
+
+/// How many hourly or daily starts [`backfill_project`] merges at a time: a month of hours, so that
+/// its memory stays a month of a project's cells whatever the days kept.
+const BACKFILL_STARTS: i64 = 720;
+
+/// Fills the project cells, hourly and daily, from the endpoint cells already stored (once, when their
+/// tables are created), a project and a month of starts at a time.
+pub(super) async fn backfill_project(conn: &libsql::Connection) -> Result<()> {
+    let mut projects = Vec::new();
+    let mut rows = conn.query("SELECT id FROM projects", ()).await?;
+    while let Some(row) = rows.next().await? {
+        projects.push(row.get::<i64>(0)?);
+    }
+    drop(rows);
+    for project in projects {
+        for grain in [Grain::Hour, Grain::Day] {
+            let Some((first, last)) = stored_starts(conn, grain, project).await? else {
+                continue;
+            };
+            let step = BACKFILL_STARTS * grain.seconds();
+            for from in (first..=last).step_by(step as usize) {
+                backfill_project_cells(conn, grain, project, (from, from + step - 1)).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The first and last start of a project's endpoint cells of one grain (each found by the primary key:
+/// `min` and `max` in one statement would read every cell).
+async fn stored_starts(
+    conn: &libsql::Connection,
+    grain: Grain,
+    project: i64,
+) -> Result<Option<(i64, i64)>> {
+    let (table, column) = (Table::new(grain, Scope::Endpoint).name(), grain.column());
+    let mut rows = conn
+        .query(
+            &format!(
+                "SELECT (SELECT min({column}) FROM {table} WHERE project_id = ?1),
+                        (SELECT max({column}) FROM {table} WHERE project_id = ?1)"
+            ),
+            [project],
+        )
+        .await?;
+    Ok(match rows.next().await? {
+        Some(row) => row.get::<Option<i64>>(0)?.zip(row.get::<Option<i64>>(1)?),
+        None => None,
+    })
+}
+
+/// Sums a project's endpoint cells of one grain with starts in `first..=last` into its project cells.
+async fn backfill_project_cells(
+    conn: &libsql::Connection,
+    grain: Grain,
+    project: i64,
+    (first, last): (i64, i64),
+) -> Result<()> {
+    let (table, column) = (Table::new(grain, Scope::Endpoint).name(), grain.column());
+    let to = Table::new(grain, Scope::Project);
+    let mut rows = conn
+        .query(
+            &format!(
+                "SELECT environment, {column}, count, duration_sum, db_sum, view_sum, query_sum, query_max,
+                    n_plus_one_count, wasted_sum, errors_5xx, sketch
+                 FROM {table} WHERE project_id = ?1 AND {column} BETWEEN ?2 AND ?3"
+            ),
+            (project, first, last),
+        )
+        .await?;
+    let mut writer = RollupWriter::default();
+    while let Some(row) = rows.next().await? {
+        let values: Vec<libsql::Value> = (2..12)
+            .map(|i| row.get_value(i))
+            .collect::<std::result::Result<_, _>>()?;
+        let key = (project, String::new(), row.get(0)?, row.get(1)?);
+        writer
+            .cells
+            .entry((to, key))
+            .or_default()
+            .merge_stored(&values);
     }
     drop(rows);
     writer.flush(&mut Cached::new(conn)).await
@@ -341,4 +499,88 @@ pub(super) fn from_values(row: &[libsql::Value]) -> Rollup {
     let mut cell = Rollup::default();
     cell.merge_stored(row);
     cell
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    /// The backfill sums every endpoint cell of a project into its project cells, per environment and
+    /// start, across the chunks it reads a month at a time, and leaves other projects' cells alone.
+    #[tokio::test]
+    async fn backfill_sums_endpoint_cells_into_project_cells_across_chunks() {
+        let store = Store::open_in_memory().await.unwrap();
+        let project = store.ensure_default_project().await.unwrap().id.value();
+        let other = store.create_project("Other").await.unwrap().id.value();
+        let conn = store.conn();
+        // Three months of hours apart, so that the hourly backfill reads several chunks.
+        let hours = [0, 1_000 * 3_600, 2_000 * 3_600];
+        let cells = [
+            (project, "GET /a", "production", 5.0),
+            (project, "GET /b", "production", 50.0),
+            (project, "GET /a", "staging", 500.0),
+            (other, "GET /a", "production", 7.0),
+        ];
+        for hour in hours {
+            for (project, name, environment, ms) in cells {
+                let mut sketch = LatencySketch::new();
+                sketch.add(ms);
+                for grain in [Grain::Hour, Grain::Day] {
+                    let table = Table::new(grain, Scope::Endpoint).name();
+                    let column = grain.column();
+                    conn.execute(
+                        &format!(
+                            "INSERT INTO {table} (project_id, name, environment, {column}, count, duration_sum, db_sum,
+                                 view_sum, query_sum, query_max, n_plus_one_count, wasted_sum, errors_5xx, sketch)
+                             VALUES (?1, ?2, ?3, ?4, 1, ?5, 0, 0, 2, 2, 0, 0, 0, ?6)"
+                        ),
+                        libsql::params![project, name, environment, grain.start(hour * 1_000_000), ms, sketch.to_bytes()],
+                    )
+                    .await
+                    .unwrap();
+                }
+            }
+        }
+        backfill_project(&conn).await.unwrap();
+
+        // Per start: the project's production (two endpoints) and staging, the other project's production.
+        let per_start = [
+            (project, "production", 2, 55.0, 4, Some(50.0)),
+            (project, "staging", 1, 500.0, 2, Some(500.0)),
+        ];
+        let other_per_start = [(other, "production", 1, 7.0, 2, Some(7.0))];
+        let mut want: Vec<_> = hours.iter().flat_map(|_| per_start).collect();
+        want.extend(hours.iter().flat_map(|_| other_per_start));
+        for grain in [Grain::Hour, Grain::Day] {
+            let (table, column) = (Table::new(grain, Scope::Project).name(), grain.column());
+            let mut rows = conn
+                .query(
+                    &format!(
+                        "SELECT project_id, environment, count, duration_sum, query_sum, sketch FROM {table}
+                         ORDER BY project_id, {column}, environment"
+                    ),
+                    (),
+                )
+                .await
+                .unwrap();
+            let mut seen = Vec::new();
+            while let Some(row) = rows.next().await.unwrap() {
+                let sketch = LatencySketch::from_bytes(&row.get::<Vec<u8>>(5).unwrap()).unwrap();
+                seen.push((
+                    row.get::<i64>(0).unwrap(),
+                    row.get::<String>(1).unwrap(),
+                    row.get::<i64>(2).unwrap(),
+                    row.get::<f64>(3).unwrap(),
+                    row.get::<i64>(4).unwrap(),
+                    sketch.max().map(f64::round),
+                ));
+            }
+            let want: Vec<_> = want
+                .iter()
+                .map(|&(p, env, n, sum, q, max)| (p, env.to_owned(), n, sum, q, max))
+                .collect();
+            assert_eq!(seen, want, "{table}");
+        }
+    }
 }

@@ -11,8 +11,7 @@ use serde::Deserialize;
 use crate::format::{ms, opt_ms, total_time, Count};
 use crate::model::time::{Ts, HOUR_US};
 use crate::store::{
-    EndpointStats, PerfOverview, PerfWindow, Project, TransactionQuery, TransactionSort,
-    TransactionSummary,
+    EndpointStats, PerfWindow, Project, TransactionQuery, TransactionSort, TransactionSummary,
 };
 
 use super::chart::Sparkline;
@@ -184,20 +183,27 @@ pub struct EndpointView {
     pub errors_5xx: Count,
 }
 
-fn endpoint_rows(
-    slug: &str,
-    stats: Vec<EndpointStats>,
-    overview: &PerfOverview,
+/// The rows of the endpoints a page shows, in the order given (ranked by their sums): their percentiles
+/// and trends from their own cells, read for them alone.
+async fn endpoint_rows(
+    state: &WebState,
+    project: &Project,
+    shown: &[EndpointStats],
     window: &PerfWindow,
     deploys: &[(i64, String)],
     q: &PerfQuery,
-) -> Vec<EndpointView> {
-    let mut rows = Vec::with_capacity(stats.len());
-    for s in stats {
-        let hours = overview.endpoint_hours(&s.name);
+) -> WebResult<Vec<EndpointView>> {
+    let names: Vec<String> = shown.iter().map(|s| s.name.clone()).collect();
+    let cells = state
+        .store
+        .endpoint_cells(project.id, window, &names)
+        .await?;
+    let mut rows = Vec::with_capacity(names.len());
+    for name in names {
+        let s = cells.stats(&name);
         rows.push(EndpointView {
-            url: endpoint_url(slug, &s.name, q),
-            trend: p95_trend(&hours, deploys, window.from_us, window.to_us),
+            url: endpoint_url(&project.slug, &name, q),
+            trend: p95_trend(&cells.hours(&name), deploys, window.from_us, window.to_us),
             time_spent: total_time(s.total_ms),
             avg: ms(s.avg_ms),
             p50: opt_ms(s.p50_ms),
@@ -210,10 +216,10 @@ fn endpoint_rows(
             n_plus_one: NPlusOneBadge::of(&s),
             wasted: ms(s.wasted_ms),
             errors_5xx: Count(s.errors_5xx),
-            name: s.name,
+            name,
         });
     }
-    rows
+    Ok(rows)
 }
 
 /// A row of a transaction list.
@@ -360,7 +366,7 @@ pub async fn index(
     let endpoints_total = stats.len();
     // The seed's 20, or every match when the list is filtered by name.
     stats.truncate(if window.name.is_some() { 200 } else { 20 });
-    let endpoints = endpoint_rows(&project.slug, stats, &overview, &window, &deploys, &q);
+    let endpoints = endpoint_rows(&state, &project, &stats, &window, &deploys, &q).await?;
     let page = q.page();
     let mut list = state
         .store
@@ -572,7 +578,7 @@ pub async fn n_plus_one(
         .iter()
         .map(|s| (s.n_plus_one_count, s.wasted_ms))
         .collect();
-    let endpoints = endpoint_rows(&project.slug, stats, &overview, &window, &deploys, &q);
+    let endpoints = endpoint_rows(&state, &project, &stats, &window, &deploys, &q).await?;
     let mut rows = Vec::with_capacity(endpoints.len());
     for (row, (n, wasted)) in endpoints.into_iter().zip(counts) {
         let example = state
@@ -674,11 +680,12 @@ pub async fn dashboard_perf(
         ..PerfWindow::default()
     };
     let overview = state.store.perf_overview(project.id, &window).await?;
-    let (hours, totals) = (&overview.hours(), &overview.totals);
-    let stats = overview.endpoints.iter().take(5).cloned().collect();
-    let top_endpoints = endpoint_rows(&project.slug, stats, &overview, &window, deploys, &q);
+    let hours = state.store.perf_hours(project.id, &window, None).await?;
+    let totals = &overview.totals;
+    let top = &overview.endpoints[..overview.endpoints.len().min(5)];
+    let top_endpoints = endpoint_rows(state, project, top, &window, deploys, &q).await?;
     Ok(DashboardPerf {
-        transactions_24h: count_sparkline(hours, deploys, 24, now),
+        transactions_24h: count_sparkline(&hours, deploys, 24, now),
         p50: opt_ms(totals.p50_ms),
         p95: opt_ms(totals.p95_ms),
         top_endpoints,

@@ -120,6 +120,7 @@ pub const MIGRATIONS: &[Migration] = &[
         Some(super::transaction_keys::finish_keys_by_hour),
         in_parts(super::transaction_keys::copy_keys_by_hour)
     ),
+    migration!("0038_project_rollups", Some(backfill_project_rollups), long),
 ];
 
 const _: () = assert!(
@@ -174,6 +175,10 @@ impl Migration {
 /// 14's step: the daily rollups from the hourly ones already stored.
 fn backfill_daily_rollups(conn: &libsql::Connection) -> BoxFuture<'_, Result<()>> {
     Box::pin(rollups::backfill_daily(conn))
+}
+
+fn backfill_project_rollups(conn: &libsql::Connection) -> BoxFuture<'_, Result<()>> {
+    Box::pin(rollups::backfill_project(conn))
 }
 
 /// `"0014_daily_rollups"` → `(14, "daily_rollups")`; anything else fails the build.
