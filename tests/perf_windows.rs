@@ -66,6 +66,16 @@ async fn check(
             );
         }
         assert_within_a_percent(stats.p95_ms, p95, &stats.name);
+        // Its chart's series: every transaction once, a long window's whole days a point each.
+        let series = store
+            .perf_series(project, window, Some(&stats.name))
+            .await
+            .unwrap();
+        assert_eq!(series.iter().map(|s| s.stats.count).sum::<i64>(), count);
+        if window.to_us - window.from_us > splat::store::DAILY_AFTER_US {
+            let hours = (window.to_us - window.from_us) / HOUR_US;
+            assert!(series.len() < hours as usize / 4, "{} points", series.len());
+        }
     }
     // The project's own cells: every transaction of the window, percentiles over all of them.
     let (count, sum, p95) = exact(rows, None, window);

@@ -603,6 +603,31 @@ impl Store {
         self.perf_buckets(project, window, endpoint, 1).await
     }
 
+    /// The series a chart of the window draws, for the project or one endpoint: hour by hour up to
+    /// [`DAILY_AFTER_US`], beyond it day by day (whole days from the daily cells, the hours at the
+    /// window's ends hourly), as the performance page's trends are. Starts without transactions are
+    /// absent.
+    pub async fn perf_series(
+        &self,
+        project: ProjectId,
+        window: &PerfWindow,
+        endpoint: Option<&str>,
+    ) -> Result<Vec<HourStats>> {
+        let mut by_start: BTreeMap<i64, Rollup> = BTreeMap::new();
+        let series = (Of::endpoint_or_whole(endpoint, window), Detail::Series);
+        self.fold_window_cells(project, window, series, &mut |start, _, stored| {
+            by_start.entry(start).or_default().merge_stored(stored)
+        })
+        .await?;
+        Ok(by_start
+            .into_iter()
+            .map(|(hour, r)| HourStats {
+                hour,
+                stats: EndpointStats::from_rollup(endpoint.unwrap_or_default().to_owned(), &r),
+            })
+            .collect())
+    }
+
     /// Like [`Store::perf_hours`], in buckets of `bucket_hours` whole hours counted from the window's
     /// first hour (the sketches merge, so a bucket's percentiles are as good as an hour's).
     pub async fn perf_buckets(

@@ -459,7 +459,7 @@ pub async fn endpoint(
         .await?;
     let hours = state
         .store
-        .perf_hours(project.id, &window, Some(&name))
+        .perf_series(project.id, &window, Some(&name))
         .await?;
     let page = q.page();
     let mut list = state
