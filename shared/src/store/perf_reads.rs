@@ -163,14 +163,19 @@ impl EndpointCells {
     pub fn hours(&self, name: &str) -> Vec<HourStats> {
         self.0
             .get(name)
-            .into_iter()
-            .flatten()
-            .map(|(hour, r)| HourStats {
-                hour: *hour,
-                stats: EndpointStats::from_rollup(name.to_owned(), r),
-            })
-            .collect()
+            .map_or_else(Vec::new, |cells| series(name, cells))
     }
+}
+
+/// Cells by start as a chart's series, each point named `name`.
+fn series(name: &str, cells: &BTreeMap<i64, Rollup>) -> Vec<HourStats> {
+    cells
+        .iter()
+        .map(|(start, r)| HourStats {
+            hour: *start,
+            stats: EndpointStats::from_rollup(name.to_owned(), r),
+        })
+        .collect()
 }
 
 /// One hour of an endpoint (or of the project).
@@ -552,8 +557,8 @@ impl Store {
         if names.is_empty() {
             return Ok(EndpointCells(cells));
         }
-        let series = (Of::Named(names), Detail::Series);
-        self.fold_window_cells(project, window, series, &mut |start, name, stored| {
+        let read = (Of::Named(names), Detail::Series);
+        self.fold_window_cells(project, window, read, &mut |start, name, stored| {
             let starts = match cells.get_mut(name) {
                 Some(starts) => starts,
                 None => cells.entry(name.to_owned()).or_default(),
@@ -614,18 +619,12 @@ impl Store {
         endpoint: Option<&str>,
     ) -> Result<Vec<HourStats>> {
         let mut by_start: BTreeMap<i64, Rollup> = BTreeMap::new();
-        let series = (Of::endpoint_or_whole(endpoint, window), Detail::Series);
-        self.fold_window_cells(project, window, series, &mut |start, _, stored| {
+        let read = (Of::endpoint_or_whole(endpoint, window), Detail::Series);
+        self.fold_window_cells(project, window, read, &mut |start, _, stored| {
             by_start.entry(start).or_default().merge_stored(stored)
         })
         .await?;
-        Ok(by_start
-            .into_iter()
-            .map(|(hour, r)| HourStats {
-                hour,
-                stats: EndpointStats::from_rollup(endpoint.unwrap_or_default().to_owned(), &r),
-            })
-            .collect())
+        Ok(series(endpoint.unwrap_or_default(), &by_start))
     }
 
     /// Like [`Store::perf_hours`], in buckets of `bucket_hours` whole hours counted from the window's
@@ -651,13 +650,7 @@ impl Store {
         let of = Of::endpoint_or_whole(endpoint, window);
         self.fold_cells((Grain::Hour, origin, last), project, window, of, &mut fold)
             .await?;
-        Ok(by_hour
-            .into_iter()
-            .map(|(hour, r)| HourStats {
-                hour,
-                stats: EndpointStats::from_rollup(endpoint.unwrap_or_default().to_owned(), &r),
-            })
-            .collect())
+        Ok(series(endpoint.unwrap_or_default(), &by_hour))
     }
 
     /// The environments transactions were sent from, for the filter (the first [`MAX_ENVIRONMENTS`]
